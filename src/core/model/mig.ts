@@ -1,0 +1,106 @@
+/**
+ * MIG geometry on one GPU: an 8-bit bitmap of occupied memory slices plus a budget of 7 SM
+ * slices (../shared/reference/gpu.md, 1.3). A GPU instance of profile p may start at slot s
+ * when s is one of p's valid starts, slices [s, s+size) are free, the SM budget allows it,
+ * the profile's instance limit is not reached, and (for "+me") no other media instance exists.
+ */
+import type { MigProfile } from './gpu-catalog.js';
+
+export const MIG_MEMORY_SLICES = 8;
+export const MIG_SM_SLICES = 7;
+
+export interface MigInstance {
+  profile: string;
+  start: number;
+  /** Who holds it (a workload id), or null for an idle instance created ahead of time. */
+  owner: string | null;
+}
+
+export interface MigState {
+  /** Bit i set = memory slice i occupied. */
+  usedMask: number;
+  smUsed: number;
+  instances: MigInstance[];
+}
+
+export function emptyMigState(): MigState {
+  return { usedMask: 0, smUsed: 0, instances: [] };
+}
+
+function sliceMask(start: number, size: number): number {
+  return ((1 << size) - 1) << start;
+}
+
+/** Valid start slots for `profile` on a GPU in state `mig`, lowest first. */
+export function validStarts(mig: MigState, profile: MigProfile): number[] {
+  if (mig.smUsed + profile.smSlices > MIG_SM_SLICES) return [];
+  let count = 0;
+  let media = false;
+  for (const inst of mig.instances) {
+    if (inst.profile === profile.name) count++;
+    if (inst.profile.endsWith('+me')) media = true;
+  }
+  if (count >= profile.maxInstances) return [];
+  if (profile.mediaExtensions && media) return [];
+  const out: number[] = [];
+  for (const s of profile.starts) {
+    if (s + profile.memSlices > MIG_MEMORY_SLICES) continue;
+    if ((mig.usedMask & sliceMask(s, profile.memSlices)) === 0) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * How much placement freedom a MIG state still offers, over all non-media profiles of the
+ * model: each placeable (profile, start) pair counts its memory slices. Used to choose the
+ * start slot (and the GPU) that destroys the least future freedom.
+ */
+export function migFreedom(mig: MigState, profiles: readonly MigProfile[]): number {
+  let total = 0;
+  for (const p of profiles) {
+    if (p.mediaExtensions) continue;
+    total += validStarts(mig, p).length * p.memSlices;
+  }
+  return total;
+}
+
+export function applyMig(mig: MigState, profile: MigProfile, start: number, owner: string | null): void {
+  mig.usedMask |= sliceMask(start, profile.memSlices);
+  mig.smUsed += profile.smSlices;
+  mig.instances.push({ profile: profile.name, start, owner });
+}
+
+export function releaseMig(mig: MigState, profile: MigProfile, start: number): boolean {
+  const i = mig.instances.findIndex((x) => x.profile === profile.name && x.start === start);
+  if (i < 0) return false;
+  mig.instances.splice(i, 1);
+  mig.usedMask &= ~sliceMask(start, profile.memSlices);
+  mig.smUsed -= profile.smSlices;
+  return true;
+}
+
+export function cloneMig(mig: MigState): MigState {
+  return { usedMask: mig.usedMask, smUsed: mig.smUsed, instances: mig.instances.map((x) => ({ ...x })) };
+}
+
+/**
+ * The best start slot for `profile`: the one that leaves the most placement freedom for
+ * later instances (ties: lowest slot). Returns the slot and the freedom lost, or null.
+ */
+export function bestMigStart(
+  mig: MigState,
+  profile: MigProfile,
+  profiles: readonly MigProfile[],
+): { start: number; loss: number } | null {
+  const starts = validStarts(mig, profile);
+  if (starts.length === 0) return null;
+  const before = migFreedom(mig, profiles);
+  let best: { start: number; loss: number } | null = null;
+  for (const s of starts) {
+    const trial = cloneMig(mig);
+    applyMig(trial, profile, s, null);
+    const loss = before - migFreedom(trial, profiles);
+    if (best === null || loss < best.loss) best = { start: s, loss };
+  }
+  return best;
+}

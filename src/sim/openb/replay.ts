@@ -1,0 +1,97 @@
+/**
+ * The FGD paper's experiment (openb README, "The experiment"): per seed, shuffle the pods
+ * (sorted by name), append pods sampled with replacement until the requested GPU reaches
+ * `inflate` x cluster capacity, place them one by one (pods never leave; a pod that fits
+ * nowhere is dropped), and record GPU allocation against arrived workload in 1 % bins.
+ * Pure apart from the clock used for throughput, which the caller passes in.
+ */
+import { Cluster } from '../../core/model/cluster.js';
+import { Placer } from '../../core/placement/placer.js';
+import { createProfile, type PolicyName } from '../../core/policies.js';
+import { targetWorkload } from '../../core/plugins/score/fragmentation.js';
+import { createRng, shuffle } from '../../core/rng.js';
+import type { OpenbNode, OpenbPod } from './trace.js';
+
+export interface ReplayResult {
+  readonly policy: PolicyName;
+  readonly seed: number;
+  /** allocation % of GPU capacity per arrived-workload % bin (index = bin), NaN where empty. */
+  readonly curve: Float64Array;
+  readonly placed: number;
+  readonly failed: number;
+  readonly decisions: number;
+  readonly seconds: number;
+}
+
+export const MAX_BIN = 130;
+
+/** The arrival sequence for one seed. */
+export function arrivals(pods: readonly OpenbPod[], seed: number, inflate: number, capacityMilli: number): OpenbPod[] {
+  const rng = createRng(seed);
+  const sorted = [...pods].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const seq = shuffle(sorted, rng);
+  let requested = 0;
+  for (const p of seq) requested += p.totalMilliGpu;
+  const target = inflate * capacityMilli;
+  let extra = 0;
+  while (requested < target && pods.length > 0) {
+    const p = pods[rng.int(pods.length)] as OpenbPod;
+    seq.push({ ...p, id: `${p.id}-x${extra++}` });
+    requested += p.totalMilliGpu;
+  }
+  return seq;
+}
+
+export interface ReplayOptions {
+  readonly nodes: readonly OpenbNode[];
+  readonly pods: readonly OpenbPod[];
+  readonly policy: PolicyName;
+  readonly seed: number;
+  readonly inflate: number;
+  /** Monotonic clock in milliseconds (for the throughput figure only). */
+  readonly now: () => number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export function replay(o: ReplayOptions): ReplayResult {
+  const cluster = new Cluster(o.nodes);
+  const capacity = o.nodes.reduce((s, n) => s + n.gpuCount, 0) * 1000;
+  const seq = arrivals(o.pods, o.seed, o.inflate, capacity);
+  const profile = createProfile(o.policy, { workload: targetWorkload(o.pods) });
+  const placer = new Placer(cluster, profile, createRng(o.seed * 7919 + 17));
+  const sums = new Float64Array(MAX_BIN + 2);
+  const counts = new Float64Array(MAX_BIN + 2);
+  let arrived = 0;
+  let allocated = 0;
+  let placed = 0;
+  let failed = 0;
+  const unit = capacity / 100;
+  const t0 = o.now();
+  const step = Math.max(1, Math.floor(seq.length / 100));
+  for (let i = 0; i < seq.length; i++) {
+    const pod = seq[i] as OpenbPod;
+    const r = placer.place(pod);
+    if (r.ok) {
+      cluster.bind(r.binding);
+      for (const rs of profile.reservers ?? []) rs.reserve(r.binding);
+      allocated += pod.totalMilliGpu;
+      placed++;
+    } else {
+      failed++;
+    }
+    arrived += pod.totalMilliGpu;
+    const bin = Math.round(arrived / unit);
+    if (bin <= MAX_BIN + 1) {
+      sums[bin] = (sums[bin] as number) + (allocated / capacity) * 100;
+      counts[bin] = (counts[bin] as number) + 1;
+    }
+    if (o.onProgress && i % step === 0) o.onProgress(i, seq.length);
+  }
+  const seconds = (o.now() - t0) / 1000;
+  const curve = new Float64Array(MAX_BIN + 1);
+  for (let b = 0; b <= MAX_BIN; b++) curve[b] = (counts[b] as number) > 0 ? (sums[b] as number) / (counts[b] as number) : NaN;
+  // Bins that no arrival landed in take the previous bin's value (allocation is monotone).
+  for (let b = 1; b <= MAX_BIN; b++) if (Number.isNaN(curve[b])) curve[b] = curve[b - 1] as number;
+  o.onProgress?.(seq.length, seq.length);
+  return { policy: o.policy, seed: o.seed, curve, placed, failed, decisions: seq.length, seconds };
+}
