@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../../core/errors.js';
 import type { NodeSpec } from '../../core/model/node.js';
 import type { PodRequest } from '../../core/model/request.js';
 

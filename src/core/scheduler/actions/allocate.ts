@@ -1,0 +1,91 @@
+/**
+ * Allocate: place pending jobs on free capacity, queue by queue in fair-share order (the
+ * queue furthest below its deserved share goes next), each queue's jobs by priority then
+ * submission. A job is admitted only when its quota allows it and it can be placed now
+ * (quota and placement decided together). Nodes reserved for a starving job are off limits
+ * to others (see backfill). A gang shape that failed is not retried until something frees.
+ */
+import type { Action } from './action.js';
+import type { Session } from '../session.js';
+import type { JobRecord } from '../job.js';
+import type { QueueNode } from '../queues.js';
+
+export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNode, JobRecord[]> {
+  const byQueue = new Map<QueueNode, JobRecord[]>();
+  for (const j of jobs) {
+    const q = s.queues.get(j.spec.queue);
+    if (!q) {
+      s.wait(j, { kind: 'quota', message: `queue ${j.spec.queue} does not exist` });
+      continue;
+    }
+    let list = byQueue.get(q);
+    if (!list) byQueue.set(q, (list = []));
+    list.push(j);
+  }
+  for (const list of byQueue.values()) list.sort((a, b) => s.compareWithinQueue(a, b));
+  return byQueue;
+}
+
+/** Tries one job; returns true when it was bound. */
+export function tryAllocate(s: Session, job: JobRecord): boolean {
+  s.considered++;
+  if (job.awaiting.size > 0) {
+    s.wait(job, { kind: 'preempting', message: `waiting for ${job.awaiting.size} job(s) to stop and free capacity` });
+    return false;
+  }
+  const quota = s.quotaReason(job);
+  if (quota) {
+    s.wait(job, quota);
+    return false;
+  }
+  const shape = s.gangShape(job);
+  const known = s.failedShapes.get(shape);
+  if (known && job.nominatedNodes.size === 0 && !s.reservations.has(job.spec.id)) {
+    s.wait(job, known);
+    return false;
+  }
+  const stmt = s.cluster.begin();
+  const r = s.tryPlace(job, stmt);
+  if (!r.ok) {
+    const reason = job.spec.members.length > 1
+      ? ({ kind: 'gang', message: r.message } as const)
+      : ({ kind: 'fit', message: r.message, reasons: r.reasons } as const);
+    s.wait(job, reason);
+    if (s.blockedNodes(job).length === 0) s.failedShapes.set(shape, reason);
+    return false;
+  }
+  const modelQuota = s.modelQuotaReason(job, r.bindings);
+  if (modelQuota) {
+    stmt.rollback();
+    s.wait(job, { kind: 'quota', message: modelQuota });
+    return false;
+  }
+  stmt.commit();
+  s.commitBind(job, r.bindings);
+  return true;
+}
+
+export const allocate: Action = {
+  name: 'allocate',
+  execute(s) {
+    const byQueue = queueOrder(s, s.pendingJobs());
+    const cursor = new Map<QueueNode, number>();
+    for (;;) {
+      let best: QueueNode | null = null;
+      let bestKey = Infinity;
+      for (const [q, list] of byQueue) {
+        if ((cursor.get(q) ?? 0) >= list.length) continue;
+        const k = s.fairKey(q);
+        if (best === null || k < bestKey || (k === bestKey && q.name < best.name)) {
+          best = q;
+          bestKey = k;
+        }
+      }
+      if (best === null) break;
+      const i = cursor.get(best) ?? 0;
+      cursor.set(best, i + 1);
+      const job = (byQueue.get(best) as JobRecord[])[i] as JobRecord;
+      tryAllocate(s, job);
+    }
+  },
+};

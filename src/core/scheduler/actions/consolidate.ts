@@ -1,0 +1,67 @@
+/**
+ * Consolidate: when a job that needs a whole node, several whole GPUs or a gang is blocked by
+ * fragmentation, move preemptible jobs (those that checkpoint first) elsewhere to free the
+ * room. The plan is tried on a statement: release the movers, place the blocked job, re-place
+ * every mover on other nodes. Only if all of that succeeds are the movers evicted (each with
+ * its new place) and the freed nodes reserved for the blocked job. Nothing else is disturbed.
+ */
+import type { Action } from './action.js';
+import type { Binding } from '../../model/cluster.js';
+import type { JobRecord } from '../job.js';
+import { byVictimCost } from './victims.js';
+
+export const consolidate: Action = {
+  name: 'consolidate',
+  execute(s) {
+    const blocked = s
+      .pendingJobs()
+      .filter((j) => {
+        if (j.awaiting.size > 0 || s.touched.has(j.spec.id) || s.quotaReason(j)) return false;
+        if (!(s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang')) return false;
+        const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
+        return big;
+      })
+      .sort((a, b) => a.pendingSince - b.pendingSince);
+    let attempts = 0;
+    for (const job of blocked) {
+      if (attempts++ >= s.config.maxConsolidationAttempts) break;
+      const movers = s.runningJobs().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1).sort(byVictimCost(s));
+      if (movers.length === 0) continue;
+      const stmt = s.cluster.begin();
+      const moved: JobRecord[] = [];
+      let target: readonly Binding[] | null = null;
+      // Release movers one by one (cheapest first) until the blocked job fits.
+      for (const v of movers.slice(0, 64)) {
+        for (const b of v.bindings) stmt.release(b.podId);
+        moved.push(v);
+        const mark = stmt.checkpoint();
+        const r = s.tryPlace(job, stmt);
+        if (r.ok) {
+          target = r.bindings;
+          break;
+        }
+        stmt.rollback(mark);
+      }
+      if (!target) {
+        stmt.rollback();
+        continue;
+      }
+      // Keep the job's placement bound; every mover must find a new home elsewhere.
+      const homes = new Map<string, readonly Binding[]>();
+      let ok = true;
+      for (const v of moved) {
+        const r = s.tryPlace(v, stmt);
+        if (!r.ok) {
+          ok = false;
+          break;
+        }
+        homes.set(v.spec.id, r.bindings);
+      }
+      stmt.rollback();
+      if (!ok) continue;
+      for (const v of moved) s.evict(v, 'consolidate', job, homes.get(v.spec.id));
+      s.reservations.set(job.spec.id, { job: job.spec.id, nodes: new Set(target.map((b) => b.node)), until: Infinity });
+      s.wait(job, { kind: 'preempting', message: `consolidating: moving ${moved.length} job(s) to free room` });
+    }
+  },
+};

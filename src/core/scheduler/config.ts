@@ -1,0 +1,45 @@
+/** Scheduler settings, with the defaults a cluster starts from. */
+import type { PolicyName } from '../policies.js';
+import type { WorkloadClass } from '../plugins/score/fragmentation.js';
+import type { Rng } from '../rng.js';
+
+export const ACTION_NAMES = ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'] as const;
+export type ActionName = (typeof ACTION_NAMES)[number];
+
+export interface SchedulerConfig {
+  readonly rng: Rng;
+  /** Placement policy (default gantry). */
+  readonly policy?: PolicyName;
+  /** Target workload for fragmentation-aware placement. */
+  readonly workload?: readonly WorkloadClass[];
+  /** Half-life of the usage history used by fair share (0 = current usage only). */
+  readonly fairShareHalfLifeMs?: number;
+  /** A job that started less than this ago is never disrupted (no ping-pong). */
+  readonly minRuntimeMs?: number;
+  /** A job pending longer than this gets a reservation (no starvation). */
+  readonly reserveAfterMs?: number;
+  /** How many reservations may exist at once. */
+  readonly maxReservations?: number;
+  /** Grace for checkpointing jobs that declare none. */
+  readonly defaultGraceMs?: number;
+  /** Order within queues: each queue's own setting (priority), or fifo / las for all. */
+  readonly withinQueueOrder?: 'priority' | 'fifo' | 'las';
+  /** The actions to run, in this order. */
+  readonly actions?: readonly ActionName[];
+  /** Most consolidation plans to try per cycle. */
+  readonly maxConsolidationAttempts?: number;
+}
+
+export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng'>> {
+  return {
+    policy: c.policy ?? 'gantry',
+    fairShareHalfLifeMs: c.fairShareHalfLifeMs ?? 3_600_000,
+    minRuntimeMs: c.minRuntimeMs ?? 600_000,
+    reserveAfterMs: c.reserveAfterMs ?? 1_800_000,
+    maxReservations: c.maxReservations ?? 4,
+    defaultGraceMs: c.defaultGraceMs ?? 30_000,
+    withinQueueOrder: c.withinQueueOrder ?? 'priority',
+    actions: c.actions ?? ACTION_NAMES,
+    maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
+  };
+}

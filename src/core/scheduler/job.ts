@@ -1,0 +1,53 @@
+/** A job as the scheduler tracks it between cycles. */
+import type { Binding } from '../model/cluster.js';
+import type { JobSpec, WaitReason } from './types.js';
+import type { MutableResources } from './resources.js';
+
+export type JobState = 'pending' | 'running' | 'evicting';
+
+export interface JobRecord {
+  readonly spec: JobSpec;
+  state: JobState;
+  bindings: readonly Binding[];
+  /** What the job asks for (pending) or holds (running), for quota accounting. */
+  resources: MutableResources;
+  /** Whether `resources` is charged to the queue (running and evicting jobs are). */
+  charged: boolean;
+  pendingSince: number;
+  startedAt: number | null;
+  /** Last checkpoint the job reported (or that its interval implies). */
+  lastCheckpointAt: number | null;
+  evictingSince: number | null;
+  evictGraceMs: number;
+  /** GPU milli-ms consumed so far (for least-attained-service ordering). */
+  attainedGpuMs: number;
+  /** GPU milli-ms lost to preemptions (work since the last checkpoint). */
+  lostGpuMs: number;
+  preemptions: number;
+  /** The job that evicted this one, and when (no plan may undo it soon after). */
+  evictedFor: string | null;
+  /** Victims being stopped to make room for this job. */
+  awaiting: Set<string>;
+  /** Nodes freed for this job by evictions (it gets them first). */
+  nominatedNodes: Set<string>;
+  lastReasons: readonly WaitReason[];
+}
+
+export function isGang(j: JobRecord): boolean {
+  return j.spec.members.length > 1;
+}
+
+/** GPU milli-ms of work a job would lose if stopped now. */
+export function workAtRisk(j: JobRecord, now: number): number {
+  if (j.startedAt === null) return 0;
+  const gpu = j.resources.gpu;
+  const interval = j.spec.checkpoint?.intervalSeconds;
+  let since = j.lastCheckpointAt ?? j.startedAt;
+  if (j.lastCheckpointAt === null && interval !== undefined && interval > 0) {
+    // No report: assume checkpoints every `interval` since the start.
+    const ms = interval * 1000;
+    since = j.startedAt + Math.floor((now - j.startedAt) / ms) * ms;
+  }
+  if (j.lastCheckpointAt === null && interval === undefined) since = j.startedAt;
+  return Math.max(0, now - since) * gpu;
+}

@@ -1,0 +1,201 @@
+/**
+ * The queue tree: guaranteed quota, limit and over-quota weight per queue; usage kept per
+ * queue (a parent's usage includes its children's); time-decayed usage for fair share; and
+ * each queue's deserved share, computed top-down by water-filling: first every queue gets its
+ * guarantee (up to its demand), then what is left of the parent's share goes to queues with
+ * unmet demand in proportion to their weights, capped by demand and limit.
+ */
+import { UserError } from '../errors.js';
+import type { QueueSpec, Resources } from './types.js';
+import { addInto, zero, type MutableResources } from './resources.js';
+
+export const RESOURCE_KEYS = ['gpu', 'cpu', 'memory'] as const;
+export type ResourceKey = (typeof RESOURCE_KEYS)[number];
+
+export class QueueNode {
+  readonly children: QueueNode[] = [];
+  usage: MutableResources = zero();
+  /** Usage by non-preemptible jobs (must stay within the guarantee). */
+  fixedUsage: MutableResources = zero();
+  /** Pending demand (requests of pending jobs), recomputed each cycle. */
+  demand: MutableResources = zero();
+  deserved: MutableResources = zero();
+  /** Exponentially decayed average usage (same units as usage). */
+  avgUsage: MutableResources = zero();
+  /** When the queue last went below its guarantee with demand (for reclaim accounting). */
+  starvedSince: number | null = null;
+
+  constructor(
+    readonly spec: QueueSpec,
+    readonly parent: QueueNode | null,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  get weight(): number {
+    return this.spec.overQuotaWeight ?? 1;
+  }
+
+  guaranteed(key: ResourceKey): number {
+    return this.spec.guaranteed?.[key] ?? 0;
+  }
+
+  limit(key: ResourceKey): number {
+    return this.spec.limit?.[key] ?? Infinity;
+  }
+
+  /** This queue and its ancestors, nearest first. */
+  chain(): QueueNode[] {
+    const out: QueueNode[] = [this];
+    for (let q = this.parent; q; q = q.parent) out.push(q);
+    return out;
+  }
+}
+
+function checkAmount(q: string, field: string, v: unknown): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UserError('QUEUE_INVALID', `queue ${q}: ${field} must be a non-negative number, got ${String(v)}`);
+}
+
+export class QueueTree {
+  private readonly byName = new Map<string, QueueNode>();
+  readonly roots: QueueNode[] = [];
+
+  constructor(specs: readonly QueueSpec[]) {
+    for (const s of specs) {
+      if (!s.name || !/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/.test(s.name)) throw new UserError('QUEUE_INVALID', `queue name "${s.name}" is invalid (letters, digits, . _ -)`);
+      if (this.byName.has(s.name)) throw new UserError('QUEUE_DUPLICATE', `queue ${s.name} is defined twice`);
+      for (const part of ['guaranteed', 'limit'] as const) {
+        const r = s[part];
+        if (!r) continue;
+        for (const k of RESOURCE_KEYS) checkAmount(s.name, `${part}.${k}`, r[k]);
+        for (const [m, v] of Object.entries(r.gpuByModel ?? {})) checkAmount(s.name, `${part}.gpuByModel.${m}`, v);
+      }
+      checkAmount(s.name, 'overQuotaWeight', s.overQuotaWeight);
+      this.byName.set(s.name, new QueueNode(s, null));
+    }
+    // Link parents (a second pass so the order of specs does not matter).
+    const linked = new Map<string, QueueNode>();
+    const link = (name: string, seen: Set<string>): QueueNode => {
+      const done = linked.get(name);
+      if (done) return done;
+      const raw = this.byName.get(name) as QueueNode;
+      if (seen.has(name)) throw new UserError('QUEUE_CYCLE', `queue ${name} is its own ancestor`);
+      seen.add(name);
+      let parent: QueueNode | null = null;
+      if (raw.spec.parent !== undefined) {
+        if (!this.byName.has(raw.spec.parent)) throw new UserError('QUEUE_UNKNOWN_PARENT', `queue ${name}: parent ${raw.spec.parent} does not exist`);
+        parent = link(raw.spec.parent, seen);
+      }
+      const node = new QueueNode(raw.spec, parent);
+      linked.set(name, node);
+      if (parent) parent.children.push(node);
+      else this.roots.push(node);
+      return node;
+    };
+    for (const name of this.byName.keys()) link(name, new Set());
+    this.byName.clear();
+    for (const [k, v] of linked) this.byName.set(k, v);
+    for (const q of this.byName.values()) {
+      for (const k of RESOURCE_KEYS) {
+        if (q.guaranteed(k) > q.limit(k)) throw new UserError('QUEUE_INVALID', `queue ${q.name}: guaranteed ${k} ${q.guaranteed(k)} exceeds its limit ${q.limit(k)}`);
+        if (q.children.length > 0 && q.spec.guaranteed?.[k] !== undefined) {
+          const sum = q.children.reduce((s, c) => s + c.guaranteed(k), 0);
+          if (sum > q.guaranteed(k)) throw new UserError('QUEUE_INVALID', `queue ${q.name}: its children are guaranteed ${sum} ${k}, more than its own ${q.guaranteed(k)}`);
+        }
+      }
+    }
+  }
+
+  get(name: string): QueueNode | undefined {
+    return this.byName.get(name);
+  }
+
+  all(): QueueNode[] {
+    return [...this.byName.values()];
+  }
+
+  leaves(): QueueNode[] {
+    return this.all().filter((q) => q.children.length === 0);
+  }
+
+  isLeaf(name: string): boolean {
+    const q = this.byName.get(name);
+    return q !== undefined && q.children.length === 0;
+  }
+
+  charge(queue: string, r: Resources, fixed: boolean, sign: 1 | -1): void {
+    const q = this.byName.get(queue);
+    if (!q) return;
+    for (const n of q.chain()) {
+      addInto(n.usage, r, sign);
+      if (fixed) addInto(n.fixedUsage, r, sign);
+    }
+  }
+
+  /** Advances the decayed average usage by `dtMs` with the given half-life. */
+  decay(dtMs: number, halfLifeMs: number): void {
+    for (const q of this.byName.values()) {
+      if (halfLifeMs <= 0 || dtMs <= 0) {
+        q.avgUsage = { gpu: q.usage.gpu, cpu: q.usage.cpu, memory: q.usage.memory, gpuByModel: {} };
+        continue;
+      }
+      const keep = Math.pow(0.5, dtMs / halfLifeMs);
+      for (const k of RESOURCE_KEYS) q.avgUsage[k] = q.avgUsage[k] * keep + q.usage[k] * (1 - keep);
+    }
+  }
+
+  /** Computes every queue's deserved share of `capacity` from guarantees, weights and demand. */
+  computeDeserved(capacity: Resources): void {
+    const want = new Map<QueueNode, MutableResources>();
+    // Demand of a queue = its usage + pending demand (children summed), capped by its limit.
+    const total = (q: QueueNode): MutableResources => {
+      const w = zero();
+      if (q.children.length === 0) {
+        addInto(w, q.usage);
+        addInto(w, q.demand);
+      } else {
+        for (const c of q.children) addInto(w, total(c));
+      }
+      for (const k of RESOURCE_KEYS) w[k] = Math.min(w[k], q.limit(k));
+      want.set(q, w);
+      return w;
+    };
+    for (const r of this.roots) total(r);
+    const split = (qs: readonly QueueNode[], available: Resources): void => {
+      for (const k of RESOURCE_KEYS) {
+        let left = available[k];
+        const give = new Map<QueueNode, number>();
+        for (const q of qs) {
+          const g = Math.min(q.guaranteed(k), (want.get(q) as MutableResources)[k]);
+          give.set(q, g);
+          left -= g;
+        }
+        left = Math.max(0, left);
+        // Water-filling over the remainder by weight.
+        let active = qs.filter((q) => (give.get(q) as number) < (want.get(q) as MutableResources)[k] && q.weight > 0);
+        while (left > 1e-9 && active.length > 0) {
+          const wsum = active.reduce((s, q) => s + q.weight, 0);
+          let used = 0;
+          const next: QueueNode[] = [];
+          for (const q of active) {
+            const cap = (want.get(q) as MutableResources)[k];
+            const cur = give.get(q) as number;
+            const add = Math.min(cap - cur, (left * q.weight) / wsum);
+            give.set(q, cur + add);
+            used += add;
+            if (cur + add < cap - 1e-9) next.push(q);
+          }
+          left -= used;
+          if (next.length === active.length && used < 1e-9) break;
+          active = next;
+        }
+        for (const q of qs) q.deserved[k] = give.get(q) as number;
+      }
+      for (const q of qs) if (q.children.length > 0) split(q.children, q.deserved);
+    };
+    split(this.roots, capacity);
+  }
+}

@@ -1,0 +1,83 @@
+/** Arithmetic on resource vectors (milli-GPU, milli-CPU, MiB, and milli-GPU per model). */
+import type { Resources } from './types.js';
+import type { Binding } from '../model/cluster.js';
+import type { Cluster } from '../model/cluster.js';
+import type { PodRequest } from '../model/request.js';
+import { requestMilliGpu } from '../model/request.js';
+
+export interface MutableResources {
+  gpu: number;
+  cpu: number;
+  memory: number;
+  gpuByModel: Record<string, number>;
+}
+
+export function zero(): MutableResources {
+  return { gpu: 0, cpu: 0, memory: 0, gpuByModel: {} };
+}
+
+export function addInto(a: MutableResources, b: Resources, sign = 1): void {
+  a.gpu += sign * b.gpu;
+  a.cpu += sign * b.cpu;
+  a.memory += sign * b.memory;
+  if (b.gpuByModel) for (const [m, v] of Object.entries(b.gpuByModel)) a.gpuByModel[m] = (a.gpuByModel[m] ?? 0) + sign * v;
+}
+
+export function requestResources(members: readonly PodRequest[]): MutableResources {
+  const r = zero();
+  for (const m of members) {
+    r.gpu += requestMilliGpu(m.gpu);
+    r.cpu += m.cpuMilli;
+    r.memory += m.memoryMiB;
+  }
+  return r;
+}
+
+/** What a set of bindings holds, with GPU usage attributed to the models it landed on. */
+export function bindingResources(cluster: Cluster, bindings: readonly Binding[]): MutableResources {
+  const r = zero();
+  for (const b of bindings) {
+    r.cpu += b.cpuMilli;
+    r.memory += b.memoryMiB;
+    const node = cluster.node(b.node);
+    for (const g of b.gpus) {
+      let milli = g.milli;
+      if (g.mig) milli = Math.round((Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) * 1000) / 7);
+      r.gpu += milli;
+      const model = node?.gpus[g.gpu]?.model;
+      if (model) r.gpuByModel[model] = (r.gpuByModel[model] ?? 0) + milli;
+    }
+  }
+  return r;
+}
+
+/** True when `used + add` stays within `limit` on every resource the limit names. */
+export function withinLimit(used: Resources, add: Resources, limit: Partial<Resources> | undefined): boolean {
+  if (!limit) return true;
+  if (limit.gpu !== undefined && used.gpu + add.gpu > limit.gpu) return false;
+  if (limit.cpu !== undefined && used.cpu + add.cpu > limit.cpu) return false;
+  if (limit.memory !== undefined && used.memory + add.memory > limit.memory) return false;
+  if (limit.gpuByModel) {
+    for (const [m, v] of Object.entries(limit.gpuByModel)) {
+      if ((used.gpuByModel?.[m] ?? 0) + (add.gpuByModel?.[m] ?? 0) > v) return false;
+    }
+  }
+  return true;
+}
+
+/** The first resource on which `used + add` exceeds `limit`, for messages. */
+export function exceeded(used: Resources, add: Resources, limit: Partial<Resources> | undefined): string | null {
+  if (!limit) return null;
+  const fmt = (m: number): string => `${(m / 1000).toFixed(m % 1000 === 0 ? 0 : 1)}`;
+  if (limit.gpu !== undefined && used.gpu + add.gpu > limit.gpu) return `GPU ${fmt(used.gpu)} used + ${fmt(add.gpu)} asked > ${fmt(limit.gpu)}`;
+  if (limit.cpu !== undefined && used.cpu + add.cpu > limit.cpu) return `CPU ${fmt(used.cpu)} used + ${fmt(add.cpu)} asked > ${fmt(limit.cpu)} cores`;
+  if (limit.memory !== undefined && used.memory + add.memory > limit.memory) return `memory ${used.memory} MiB used + ${add.memory} asked > ${limit.memory} MiB`;
+  if (limit.gpuByModel) {
+    for (const [m, v] of Object.entries(limit.gpuByModel)) {
+      const u = used.gpuByModel?.[m] ?? 0;
+      const a = add.gpuByModel?.[m] ?? 0;
+      if (u + a > v) return `${m} GPU ${fmt(u)} used + ${fmt(a)} asked > ${fmt(v)}`;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,334 @@
+/**
+ * The scheduler: the cluster snapshot, the queues and the jobs, kept current by events from
+ * an adapter (standalone server, Kubernetes, simulator), and `cycle(now)`, which runs the
+ * actions least disruptive first (allocate, backfill, consolidate, reclaim, preempt) and
+ * returns decisions. Pure: no I/O, the clock is the `now` passed in, randomness is the
+ * injected RNG. Binds take effect in the snapshot at once (the adapter is assumed to carry
+ * them out, and reports `bindFailed` if it cannot); evictions hold their resources until the
+ * adapter reports the job stopped.
+ */
+import { Cluster, type Binding } from '../model/cluster.js';
+import type { NodeSpec } from '../model/node.js';
+import { Placer } from '../placement/placer.js';
+import { createProfile, type PolicyName } from '../policies.js';
+import type { WorkloadClass } from '../plugins/score/fragmentation.js';
+import type { Rng } from '../rng.js';
+import { UserError } from '../errors.js';
+import { createRng } from '../rng.js';
+import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
+import { QueueTree, RESOURCE_KEYS } from './queues.js';
+import { Session, type Reservation } from './session.js';
+import { bindingResources, requestResources, zero } from './resources.js';
+import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
+import type { JobRecord } from './job.js';
+import { workAtRisk } from './job.js';
+import type { Action } from './actions/action.js';
+import { allocate } from './actions/allocate.js';
+import { backfill } from './actions/backfill.js';
+import { consolidate } from './actions/consolidate.js';
+import { reclaim } from './actions/reclaim.js';
+import { preempt } from './actions/preempt.js';
+
+const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
+
+export interface QueueStatus {
+  readonly name: string;
+  readonly parent: string | null;
+  readonly guaranteedGpu: number;
+  readonly limitGpu: number | null;
+  readonly weight: number;
+  /** milli-GPU in use, deserved now, and pending demand. */
+  readonly usedGpu: number;
+  readonly deservedGpu: number;
+  readonly pendingGpu: number;
+  readonly running: number;
+  readonly pending: number;
+}
+
+export class Scheduler {
+  readonly cluster = new Cluster();
+  readonly config: ReturnType<typeof withDefaults>;
+  private placer: Placer;
+  private queues: QueueTree;
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly reservations = new Map<string, Reservation>();
+  private lastCycle: number | null = null;
+  private readonly rng: Rng;
+  private lastWaits = new Map<string, readonly WaitReason[]>();
+
+  constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
+    this.config = withDefaults(config);
+    this.queues = new QueueTree(queues);
+    this.rng = config.rng ?? createRng(1);
+    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? [] }), this.rng);
+  }
+
+  /** Switches the placement policy (and its target workload for fragmentation-aware scoring). */
+  setPlacementPolicy(policy: PolicyName, workload: readonly WorkloadClass[] = []): void {
+    this.placer = new Placer(this.cluster, createProfile(policy, { workload }), this.rng);
+  }
+
+  // ---- queues -------------------------------------------------------------------------
+  /** Replaces the queue tree. Jobs keep their queue; usage is recharged. Validates first. */
+  setQueues(specs: readonly QueueSpec[]): void {
+    const tree = new QueueTree(specs);
+    this.queues = tree;
+    for (const j of this.jobs.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
+  }
+
+  queueNames(): string[] {
+    return this.queues.all().map((q) => q.name);
+  }
+
+  isLeafQueue(name: string): boolean {
+    return this.queues.isLeaf(name);
+  }
+
+  // ---- nodes --------------------------------------------------------------------------
+  addNode(spec: NodeSpec): void {
+    this.cluster.addNode(spec);
+  }
+
+  /** Removes a node; jobs that ran there are returned (the adapter decides their fate). */
+  removeNode(name: string): string[] {
+    const released = this.cluster.removeNode(name);
+    const jobs = new Set<string>();
+    for (const b of released) {
+      for (const j of this.jobs.values()) if (j.bindings.some((x) => x.podId === b.podId)) jobs.add(j.spec.id);
+    }
+    return [...jobs];
+  }
+
+  cordon(name: string, on: boolean): void {
+    this.cluster.setUnschedulable(name, on);
+  }
+
+  setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+    this.cluster.setGpuHealth(node, gpu, healthy);
+  }
+
+  // ---- jobs ---------------------------------------------------------------------------
+  submit(spec: JobSpec): void {
+    if (this.jobs.has(spec.id)) throw new UserError('JOB_EXISTS', `job ${spec.id} already exists`);
+    if (!this.queues.get(spec.queue)) throw new UserError('QUEUE_NOT_FOUND', `queue ${spec.queue} does not exist`);
+    if (!this.queues.isLeaf(spec.queue)) throw new UserError('QUEUE_NOT_LEAF', `queue ${spec.queue} has child queues; submit to one of them`);
+    if (spec.members.length === 0) throw new UserError('JOB_INVALID', `job ${spec.id} has no members`);
+    this.jobs.set(spec.id, {
+      spec,
+      state: 'pending',
+      bindings: [],
+      resources: requestResources(spec.members),
+      charged: false,
+      pendingSince: spec.submittedAt,
+      startedAt: null,
+      lastCheckpointAt: null,
+      evictingSince: null,
+      evictGraceMs: 0,
+      attainedGpuMs: 0,
+      lostGpuMs: 0,
+      preemptions: 0,
+      evictedFor: null,
+      awaiting: new Set(),
+      nominatedNodes: new Set(),
+      lastReasons: [],
+    });
+  }
+
+  /** Re-adopts a job that is already running (crash recovery, informer resync). */
+  adoptRunning(spec: JobSpec, bindings: readonly Binding[], startedAt: number): void {
+    this.submit(spec);
+    const j = this.jobs.get(spec.id) as JobRecord;
+    const stmt = this.cluster.begin();
+    try {
+      for (const b of bindings) stmt.bind(b);
+    } catch (e) {
+      stmt.rollback();
+      this.jobs.delete(spec.id);
+      throw new UserError('BINDING_CONFLICT', `job ${spec.id} cannot be re-adopted: ${(e as Error).message}`);
+    }
+    stmt.commit();
+    j.state = 'running';
+    j.bindings = bindings;
+    j.startedAt = startedAt;
+    j.resources = bindingResources(this.cluster, bindings);
+    j.charged = true;
+    this.queues.charge(spec.queue, j.resources, !spec.preemptible, 1);
+  }
+
+  job(id: string): Readonly<JobRecord> | undefined {
+    return this.jobs.get(id);
+  }
+
+  allJobs(): IterableIterator<Readonly<JobRecord>> {
+    return this.jobs.values();
+  }
+
+  private releaseJob(j: JobRecord): void {
+    for (const b of j.bindings) this.cluster.release(b.podId);
+    if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
+    j.charged = false;
+    j.bindings = [];
+    // Jobs waiting on this one no longer wait for it.
+    for (const other of this.jobs.values()) other.awaiting.delete(j.spec.id);
+  }
+
+  /** The job ended (finished, failed, or cancelled): forget it and free what it held. */
+  remove(id: string): void {
+    const j = this.jobs.get(id);
+    if (!j) return;
+    this.releaseJob(j);
+    this.jobs.delete(id);
+    this.reservations.delete(id);
+  }
+
+  /** The adapter could not carry out a bind: the job goes back to pending. */
+  bindFailed(id: string, now: number): void {
+    const j = this.jobs.get(id);
+    if (!j || j.state !== 'running') return;
+    this.releaseJob(j);
+    j.state = 'pending';
+    j.startedAt = null;
+    j.pendingSince = now;
+    j.resources = requestResources(j.spec.members);
+  }
+
+  /** A job stopped after an eviction (or crashed) and should run again later. */
+  requeue(id: string, now: number): void {
+    const j = this.jobs.get(id);
+    if (!j) return;
+    if (j.state !== 'pending') {
+      if (j.startedAt !== null) {
+        const lost = workAtRisk(j, now);
+        j.lostGpuMs += j.state === 'evicting' ? lost : 0;
+        if (j.state === 'evicting') j.preemptions++;
+      }
+      this.releaseJob(j);
+    }
+    j.state = 'pending';
+    j.startedAt = null;
+    j.evictingSince = null;
+    j.pendingSince = now;
+    j.resources = requestResources(j.spec.members);
+  }
+
+  /** The job saved a checkpoint at `at`. */
+  reportCheckpoint(id: string, at: number): void {
+    const j = this.jobs.get(id);
+    if (j) j.lastCheckpointAt = at;
+  }
+
+  /** GPU time attained (for least-attained-service ordering), reported by the adapter. */
+  addAttainedService(id: string, gpuMs: number): void {
+    const j = this.jobs.get(id);
+    if (j) j.attainedGpuMs += gpuMs;
+  }
+
+  // ---- the cycle ------------------------------------------------------------------------
+  cycle(now: number): CycleResult {
+    const dt = this.lastCycle === null ? 0 : now - this.lastCycle;
+    this.lastCycle = now;
+    this.queues.decay(dt, this.config.fairShareHalfLifeMs);
+    // Demand of each leaf = requests of its pending jobs.
+    for (const q of this.queues.all()) q.demand = zero();
+    for (const j of this.jobs.values()) {
+      if (j.state !== 'pending') continue;
+      const q = this.queues.get(j.spec.queue);
+      if (q) for (const k of RESOURCE_KEYS) q.demand[k] += j.resources[k];
+    }
+    this.queues.computeDeserved(this.capacity());
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations);
+    for (const name of this.config.actions) ACTIONS[name].execute(s);
+    for (const [id, reasons] of s.waits) {
+      const j = this.jobs.get(id);
+      if (j && j.state === 'pending') j.lastReasons = reasons;
+    }
+    this.lastWaits = s.waits;
+    return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted } };
+  }
+
+  capacity(): { gpu: number; cpu: number; memory: number } {
+    let gpu = 0;
+    let cpu = 0;
+    let memory = 0;
+    for (const n of this.cluster.nodes()) {
+      if (n.unschedulable) continue;
+      cpu += n.cpuMilli;
+      memory += n.memoryMiB;
+      for (const g of n.gpus) if (g.healthy) gpu += 1000;
+    }
+    return { gpu, cpu, memory };
+  }
+
+  queueStatus(): QueueStatus[] {
+    const counts = new Map<string, { running: number; pending: number }>();
+    for (const j of this.jobs.values()) {
+      for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) {
+        const c = counts.get(q.name) ?? { running: 0, pending: 0 };
+        if (j.state === 'pending') c.pending++;
+        else c.running++;
+        counts.set(q.name, c);
+      }
+    }
+    const pendingOf = (name: string): number => {
+      let sum = 0;
+      for (const j of this.jobs.values()) {
+        if (j.state !== 'pending') continue;
+        for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) if (q.name === name) sum += j.resources.gpu;
+      }
+      return sum;
+    };
+    return this.queues.all().map((q) => ({
+      name: q.name,
+      parent: q.parent?.name ?? null,
+      guaranteedGpu: q.guaranteed('gpu'),
+      limitGpu: q.spec.limit?.gpu ?? null,
+      weight: q.weight,
+      usedGpu: q.usage.gpu,
+      deservedGpu: q.deserved.gpu,
+      pendingGpu: pendingOf(q.name),
+      running: counts.get(q.name)?.running ?? 0,
+      pending: counts.get(q.name)?.pending ?? 0,
+    }));
+  }
+
+  /** Why a job waits, and when it may start (from the last cycle). */
+  explain(id: string, now: number): Explanation {
+    const j = this.jobs.get(id);
+    if (!j) return { job: id, state: 'unknown', reasons: [] };
+    if (j.state !== 'pending') return { job: id, state: 'running', reasons: [] };
+    const reasons = this.lastWaits.get(id) ?? j.lastReasons;
+    const sameQueue = [...this.jobs.values()].filter((x) => x.state === 'pending' && x.spec.queue === j.spec.queue);
+    const order = this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
+    sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
+    const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
+    const r = this.reservations.get(id);
+    const estimate = r && r.until !== Infinity ? Math.max(now, r.until) : this.estimateStart(j, now);
+    return {
+      job: id,
+      state: 'pending',
+      reasons,
+      queuePosition: position,
+      ...(estimate !== undefined ? { estimatedStart: estimate } : {}),
+    };
+  }
+
+  /** Earliest time enough GPUs free up for the job, from running jobs' declared durations. */
+  private estimateStart(j: JobRecord, now: number): number | undefined {
+    const need = j.resources.gpu;
+    let free = 0;
+    for (const n of this.cluster.nodes()) if (!n.unschedulable) free += n.gpuMilliFreeTotal;
+    if (free >= need) return undefined; // capacity exists in aggregate: the reason is fit or quota, not time
+    const ends: { at: number; gpu: number }[] = [];
+    for (const r of this.jobs.values()) {
+      if (r.state === 'pending' || r.startedAt === null) continue;
+      if (r.spec.expectedDurationMs === undefined) return undefined;
+      ends.push({ at: r.startedAt + r.spec.expectedDurationMs, gpu: r.resources.gpu });
+    }
+    ends.sort((a, b) => a.at - b.at);
+    for (const e of ends) {
+      free += e.gpu;
+      if (free >= need) return Math.max(now, e.at);
+    }
+    return undefined;
+  }
+}

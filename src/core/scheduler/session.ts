@@ -1,0 +1,184 @@
+/**
+ * One scheduling cycle's working state, shared by the actions: the jobs, the queues, the
+ * placer over the live cluster snapshot, and the decisions taken so far. Actions change the
+ * snapshot only through the helpers here, which keep queue usage, job states and the
+ * decision list consistent.
+ */
+import type { Cluster, Statement, Binding } from '../model/cluster.js';
+import type { Placer } from '../placement/placer.js';
+import { placeGang, type GangResult } from '../placement/gang.js';
+import { requestShapeKey } from '../model/request.js';
+import type { Decision, EvictReason, WaitReason } from './types.js';
+import type { QueueTree, QueueNode } from './queues.js';
+import { RESOURCE_KEYS } from './queues.js';
+import type { JobRecord } from './job.js';
+import { bindingResources, exceeded, requestResources } from './resources.js';
+import type { SchedulerConfig } from './config.js';
+
+export interface Reservation {
+  readonly job: string;
+  readonly nodes: ReadonlySet<string>;
+  /** When the reserved job is expected to fit (ms); Infinity when unknown. */
+  readonly until: number;
+}
+
+export class Session {
+  readonly decisions: Decision[] = [];
+  readonly waits = new Map<string, WaitReason[]>();
+  /** Gang shapes that failed to fit since the last release (binds only shrink free capacity). */
+  readonly failedShapes = new Map<string, WaitReason>();
+  /** Jobs bound or evicted during this cycle (no second plan touches them). */
+  readonly touched = new Set<string>();
+  bound = 0;
+  evicted = 0;
+  considered = 0;
+
+  constructor(
+    readonly now: number,
+    readonly cluster: Cluster,
+    readonly placer: Placer,
+    readonly queues: QueueTree,
+    readonly jobs: Map<string, JobRecord>,
+    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng'>>,
+    readonly reservations: Map<string, Reservation>,
+  ) {}
+
+  pendingJobs(): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (const j of this.jobs.values()) if (j.state === 'pending') out.push(j);
+    return out;
+  }
+
+  runningJobs(): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (const j of this.jobs.values()) if (j.state === 'running') out.push(j);
+    return out;
+  }
+
+  /** Order of jobs within a queue. */
+  compareWithinQueue(a: JobRecord, b: JobRecord): number {
+    const order = this.config.withinQueueOrder === 'priority' ? (this.queues.get(a.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
+    if (order === 'las') {
+      // Tiresias-style discretised attained service: jobs in a lower band first.
+      const band = (j: JobRecord): number => Math.floor(Math.log2(1 + j.attainedGpuMs / (1000 * 3600 * 1000)));
+      const d = band(a) - band(b);
+      if (d !== 0) return d;
+    }
+    if (order !== 'fifo' && a.spec.priority !== b.spec.priority) return b.spec.priority - a.spec.priority;
+    return a.spec.submittedAt - b.spec.submittedAt || (a.spec.id < b.spec.id ? -1 : 1);
+  }
+
+  /** How far a queue is over its deserved share (lower = served first): DRF over GPU, CPU, memory. */
+  fairKey(q: QueueNode): number {
+    let key = 0;
+    for (const k of RESOURCE_KEYS) {
+      const used = Math.max(q.usage[k], q.avgUsage[k]);
+      const ratio = (used + 1) / (q.deserved[k] + 1);
+      if (ratio > key) key = ratio;
+    }
+    // A queue's share is also bounded by its ancestors'.
+    return q.parent ? Math.max(key, this.fairKey(q.parent) * 0.999) : key;
+  }
+
+  /** Quota check: limits along the chain; non-preemptible work only within guarantees. */
+  quotaReason(job: JobRecord): WaitReason | null {
+    const q = this.queues.get(job.spec.queue);
+    if (!q) return { kind: 'quota', message: `queue ${job.spec.queue} does not exist` };
+    const ask = requestResources(job.spec.members);
+    for (const n of q.chain()) {
+      const over = exceeded(n.usage, ask, n.spec.limit);
+      if (over) return { kind: 'quota', message: `queue ${n.name} limit reached: ${over}` };
+      if (!job.spec.preemptible) {
+        const g = { gpu: n.guaranteed('gpu'), cpu: n.spec.guaranteed?.cpu ?? Infinity, memory: n.spec.guaranteed?.memory ?? Infinity, ...(n.spec.guaranteed?.gpuByModel ? { gpuByModel: n.spec.guaranteed.gpuByModel } : {}) };
+        const o = exceeded(n.fixedUsage, ask, g);
+        if (o) return { kind: 'quota', message: `non-preemptible work must fit in queue ${n.name}'s guarantee: ${o}` };
+      }
+    }
+    return null;
+  }
+
+  gangShape(job: JobRecord): string {
+    return job.spec.members.map((m) => requestShapeKey(m)).join('+');
+  }
+
+  wait(job: JobRecord, reason: WaitReason): void {
+    let list = this.waits.get(job.spec.id);
+    if (!list) this.waits.set(job.spec.id, (list = []));
+    if (!list.some((r) => r.kind === reason.kind && r.message === reason.message)) list.push(reason);
+  }
+
+  /** Nodes reserved for jobs other than `job` that `job` may not use (it would delay them). */
+  blockedNodes(job: JobRecord): string[] {
+    const out: string[] = [];
+    const end = job.spec.expectedDurationMs !== undefined ? this.now + job.spec.expectedDurationMs : Infinity;
+    for (const r of this.reservations.values()) {
+      if (r.job === job.spec.id) continue;
+      if (end <= r.until && r.until !== Infinity) continue; // finishes before the reservation starts: backfill is fine
+      for (const n of r.nodes) out.push(n);
+    }
+    return out;
+  }
+
+  /** Tries to place a job (gang or single) in `stmt`, avoiding nodes reserved for others. */
+  tryPlace(job: JobRecord, stmt: Statement, exclude: ReadonlySet<string> = new Set()): GangResult {
+    const slots = new Set<number>();
+    for (const name of [...this.blockedNodes(job), ...exclude]) {
+      const n = this.cluster.node(name);
+      if (n) slots.add(n.slot);
+    }
+    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, { excludeSlots: slots });
+  }
+
+  /** Checks per-model limits once the GPUs are known; null when fine. */
+  modelQuotaReason(job: JobRecord, bindings: readonly Binding[]): string | null {
+    const q = this.queues.get(job.spec.queue);
+    if (!q) return null;
+    const got = bindingResources(this.cluster, bindings);
+    for (const n of q.chain()) {
+      const lim = n.spec.limit?.gpuByModel;
+      if (lim) {
+        const o = exceeded(n.usage, got, { gpuByModel: lim });
+        if (o) return `queue ${n.name} limit reached: ${o}`;
+      }
+    }
+    return null;
+  }
+
+  /** Records a placement made in a committed statement. */
+  commitBind(job: JobRecord, bindings: readonly Binding[]): void {
+    job.state = 'running';
+    job.bindings = bindings;
+    job.startedAt = this.now;
+    job.lastCheckpointAt = null;
+    job.resources = bindingResources(this.cluster, bindings);
+    job.charged = true;
+    job.nominatedNodes.clear();
+    job.lastReasons = [];
+    this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
+    this.reservations.delete(job.spec.id);
+    this.waits.delete(job.spec.id);
+    this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
+    this.touched.add(job.spec.id);
+    this.bound++;
+  }
+
+  /** Asks a running job to stop; its resources stay held until the adapter reports it stopped. */
+  evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[]): void {
+    const ckpt = victim.spec.checkpoint;
+    const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
+    victim.state = 'evicting';
+    victim.evictingSince = this.now;
+    victim.evictGraceMs = grace;
+    victim.evictedFor = forJob.spec.id;
+    forJob.awaiting.add(victim.spec.id);
+    for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
+    this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
+    this.touched.add(victim.spec.id);
+    this.evicted++;
+  }
+
+  /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */
+  isVictimCandidate(j: JobRecord): boolean {
+    return j.state === 'running' && j.spec.preemptible && !this.touched.has(j.spec.id) && j.startedAt !== null && this.now - j.startedAt >= this.config.minRuntimeMs;
+  }
+}
