@@ -1,0 +1,40 @@
+/**
+ * The `gantry` command line. Each command lives in src/cli/commands/<name>.ts and registers
+ * itself on the program. User mistakes (UserError, bad flags) print one clear line and exit
+ * non-zero, without a stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { isUserError } from '../core/errors.js';
+import { registerSim } from './commands/sim.js';
+import { registerBench } from './commands/bench.js';
+
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('gantry')
+    .description('Gantry: GPU workload orchestrator for machine-learning teams')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerSim(program);
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed the message (or help / version).
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`gantry: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
