@@ -26,6 +26,8 @@ export interface JobRecord {
   preemptions: number;
   /** The job that evicted this one, and when (no plan may undo it soon after). */
   evictedFor: string | null;
+  /** Queues this job displaced work from (queue -> when), so no plan for them undoes it soon. */
+  wonFrom: Map<string, number>;
   /** Victims being stopped to make room for this job. */
   awaiting: Set<string>;
   /** Nodes freed for this job by evictions (it gets them first). */
@@ -44,7 +46,7 @@ export function isGang(j: JobRecord): boolean {
 export function workAtRisk(j: JobRecord, now: number): number {
   if (j.startedAt === null) return 0;
   const grace = j.spec.checkpoint?.graceSeconds;
-  if (grace !== undefined && grace > 0) return Math.min(grace * 1000, Math.max(0, now - j.startedAt)) * j.resources.gpu;
+  if (grace !== undefined && grace > 0) return grace * 1000 * j.resources.gpu;
   const gpu = j.resources.gpu;
   const interval = j.spec.checkpoint?.intervalSeconds;
   let since = j.lastCheckpointAt ?? j.startedAt;

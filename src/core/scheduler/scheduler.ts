@@ -128,6 +128,7 @@ export class Scheduler {
       lostGpuMs: 0,
       preemptions: 0,
       evictedFor: null,
+      wonFrom: new Map(),
       awaiting: new Set(),
       nominatedNodes: new Set(),
       lastReasons: [],

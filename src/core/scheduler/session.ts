@@ -117,10 +117,24 @@ export class Session {
     return job.spec.members.map((m) => requestShapeKey(m)).join('+');
   }
 
+  /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   wait(job: JobRecord, reason: WaitReason): void {
     let list = this.waits.get(job.spec.id);
     if (!list) this.waits.set(job.spec.id, (list = []));
-    if (!list.some((r) => r.kind === reason.kind && r.message === reason.message)) list.push(reason);
+    if (list.some((r) => r.kind === reason.kind && r.message === reason.message)) return;
+    if (reason.kind === 'preempting' || reason.kind === 'reservation') list.unshift(reason);
+    else list.push(reason);
+  }
+
+  /**
+   * May `victim` be displaced for `job`? Not if the victim itself displaced work of `job`'s
+   * queue and has not yet run the minimum runtime: no plan undoes a recent one.
+   */
+  mayDisplace(victim: JobRecord, job: JobRecord): boolean {
+    const won = victim.wonFrom.get(job.spec.queue);
+    if (won === undefined) return true;
+    const since = Math.max(won, victim.startedAt ?? won);
+    return this.now - since >= this.config.minRuntimeMs;
   }
 
   /** Nodes reserved for jobs other than `job` that `job` may not use (it would delay them). */
@@ -186,6 +200,7 @@ export class Session {
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;
+    forJob.wonFrom.set(victim.spec.queue, this.now);
     forJob.awaiting.add(victim.spec.id);
     for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });

@@ -58,7 +58,7 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   const useful = usefulNodes(s, job);
-  const pool = candidates.filter((v) => v.state === 'running' && !s.touched.has(v.spec.id) && v.bindings.some((b) => useful.has(b.node)));
+  const pool = candidates.filter((v) => v.state === 'running' && !s.touched.has(v.spec.id) && s.mayDisplace(v, job) && v.bindings.some((b) => useful.has(b.node)));
   if (pool.length === 0) return null;
   const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
