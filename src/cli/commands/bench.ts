@@ -1,6 +1,7 @@
 /** `gantry bench ...`: benchmarks of the decision core. */
 import type { Command } from 'commander';
 import { benchPlace } from '../../bench/place.js';
+import { benchCycle } from '../../bench/cycle.js';
 import { parseNumber, parsePolicies } from '../flags.js';
 import { progressBar } from '../progress.js';
 import { terminalTable } from '../../sim/report/table.js';
@@ -61,6 +62,35 @@ export function registerBench(program: Command): void {
         terminalTable(
           ['nodes x GPUs', 'policy', 'decisions/s', 'p50 ms', 'p99 ms', 'max ms', 'heap B/node', 'heap B/placement', 'placed', 'failed', 'GPU alloc %', 'rescored/decision'],
           [[`${r.nodes} x ${r.gpusPerNode}`, r.policy, Math.round(r.decisionsPerSecond), r.p50Ms.toFixed(3), r.p99Ms.toFixed(3), r.maxMs.toFixed(2), Math.round(r.heapBytesPerNode), Math.round(r.heapBytesPerPlacement), r.placed, r.failed, r.gpuAllocatedPct.toFixed(1), r.nodesRescoredPerDecision.toFixed(1)]],
+        ) + '\n',
+      );
+    });
+  bench
+    .command('cycle')
+    .description('time one full scheduling cycle (allocate, backfill, consolidate, reclaim, preempt) on a busy cluster')
+    .option('--nodes <n>', '8-GPU nodes', '5000')
+    .option('--running <n>', 'jobs already running (whole GPUs, shares, CPU-only)', '50000')
+    .option('--pending <n>', 'jobs pending (incl. gangs, MIG and jobs too large to place)', '10000')
+    .option('--queues <n>', 'queues with guarantees', '20')
+    .option('--repeats <n>', 'cycles to time (the first does the most work)', '5')
+    .option('--json', 'print one JSON object')
+    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean }) => {
+      const nodes = parseNumber('--nodes', f.nodes, 1, 200_000, true);
+      const running = parseNumber('--running', f.running, 0, 10_000_000, true);
+      const pending = parseNumber('--pending', f.pending, 0, 10_000_000, true);
+      const queues = parseNumber('--queues', f.queues, 1, 10_000, true);
+      const repeats = parseNumber('--repeats', f.repeats, 1, 1000, true);
+      const bar = progressBar(!f.json && process.stderr.isTTY === true);
+      const r = benchCycle({ nodes, running, pending, queues, repeats, onProgress: (d, t, label) => bar.update(d, t, label) });
+      bar.stop();
+      if (f.json) {
+        process.stdout.write(JSON.stringify({ ...r, firstCycleMs: +r.firstCycleMs.toFixed(2), firstCycleCpuMs: +r.firstCycleCpuMs.toFixed(2), medianCycleMs: +r.medianCycleMs.toFixed(2), maxCycleMs: +r.maxCycleMs.toFixed(2), setupSeconds: +r.setupSeconds.toFixed(1) }) + '\n');
+        return;
+      }
+      process.stdout.write(
+        terminalTable(
+          ['nodes', 'running', 'pending', 'first cycle ms', 'median ms', 'max ms', 'bound', 'evicted', 'jobs considered'],
+          [[r.nodes, r.running, r.pending, r.firstCycleMs.toFixed(1), r.medianCycleMs.toFixed(1), r.maxCycleMs.toFixed(1), r.bound, r.evicted, r.considered]],
         ) + '\n',
       );
     });

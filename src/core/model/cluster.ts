@@ -30,7 +30,34 @@ export class ClusterError extends Error {
   }
 }
 
+/**
+ * Slots of nodes in the order they changed, so per-shape caches can catch up on exactly the
+ * nodes that changed since they last looked. Old entries are dropped in halves; a cache that
+ * fell behind the dropped part rescans every node once.
+ */
+export class ChangeLog {
+  entries: number[] = [];
+  /** Sequence number of entries[0]. */
+  base = 0;
+  limit = 4096;
+
+  push(slot: number): void {
+    this.entries.push(slot);
+    if (this.entries.length > this.limit) {
+      const half = this.entries.length >> 1;
+      this.entries = this.entries.slice(half);
+      this.base += half;
+    }
+  }
+
+  /** Sequence number after the last entry. */
+  get end(): number {
+    return this.base + this.entries.length;
+  }
+}
+
 export class Cluster {
+  readonly changes = new ChangeLog();
   private readonly slots: (NodeState | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly byName = new Map<string, NodeState>();
@@ -92,7 +119,10 @@ export class Cluster {
       for (const n of this.slots) if (n) n.generationSink = g;
     }
     node.generationSink = this.generations;
+    node.changeLog = this.changes;
+    this.changes.limit = Math.max(4096, 4 * this.slots.length);
     this.generations[slot] = node.generation;
+    this.changes.push(slot);
     this.byName.set(spec.name, node);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -113,6 +143,8 @@ export class Cluster {
     this.slots[node.slot] = undefined;
     this.generations[node.slot] = 0;
     node.generationSink = null;
+    node.changeLog = null;
+    this.changes.push(node.slot);
     this.freeSlots.push(node.slot);
     this.byName.delete(name);
     this.ranksDirty = true;

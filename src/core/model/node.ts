@@ -102,6 +102,8 @@ export class NodeState {
   generation = 0;
   /** The cluster's per-slot generation array, mirrored on refresh (scans read it, not the node). */
   generationSink: Float64Array | null = null;
+  /** The cluster's change log: every refresh records this node's slot. */
+  changeLog: { push(slot: number): void } | null = null;
   readonly name: string;
   readonly cpuMilli: number;
   readonly memoryMiB: number;
@@ -199,5 +201,6 @@ export class NodeState {
     this.migGpus = mig;
     this.generation = nextGeneration++;
     if (this.generationSink !== null) this.generationSink[this.slot] = this.generation;
+    if (this.changeLog !== null) this.changeLog.push(this.slot);
   }
 }

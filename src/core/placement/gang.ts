@@ -11,6 +11,7 @@ import type { NodeState } from '../model/node.js';
 import type { GangRequest } from '../model/request.js';
 import type { ReasonCount } from '../framework/reasons.js';
 import { prepareRequest, type Placer } from './placer.js';
+import type { PreparedRequest } from '../framework/plugin.js';
 
 export type GangLevel = 'node' | 'nvlink' | 'rack' | 'zone' | 'any';
 export const GANG_LEVELS: readonly GangLevel[] = ['node', 'nvlink', 'rack', 'zone', 'any'];
@@ -64,15 +65,15 @@ function gangDemand(g: GangRequest): Demand {
 export interface GangOptions {
   /** Node slots the gang may not use (e.g. reserved for another job). */
   readonly excludeSlots?: ReadonlySet<number>;
+  /** The members already prepared (callers that place the same gang often keep these). */
+  readonly prepared?: readonly PreparedRequest[];
 }
 
 /** Places a gang inside `stmt`; on failure nothing stays bound. */
 export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, opts: GangOptions = {}): GangResult {
-  const members = [...gang.members].map((m) => prepareRequest(m)).sort((a, b) => b.milliGpu - a.milliGpu || b.req.cpuMilli - a.req.cpuMilli);
-  const demand = gangDemand(gang);
+  const members = (opts.prepared ? [...opts.prepared] : gang.members.map((m) => prepareRequest(m))).sort((a, b) => b.milliGpu - a.milliGpu || b.req.cpuMilli - a.req.cpuMilli);
   const ex = opts.excludeSlots;
-  const nodes = ex && ex.size > 0 ? placer.cluster.nodes().filter((n) => !ex.has(n.slot)) : placer.cluster.nodes();
-  const everywhere = ex && ex.size > 0 ? { candidates: nodes.map((n) => n.slot) } : {};
+  const everywhere = ex && ex.size > 0 ? { excludeSlots: ex } : {};
   let lastFailure: { member: string; reasons: readonly ReasonCount[]; message: string } | null = null;
 
   const tryDomain = (slots: number[]): Binding[] | null => {
@@ -95,6 +96,7 @@ export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, op
   };
 
   if (members.length <= 1) {
+    // A single pod: no domains to choose, one placement decision.
     const only = members[0];
     if (!only) return { ok: true, bindings: [], level: 'any', domain: '*' };
     const r = placer.placePrepared(only, everywhere);
@@ -103,6 +105,8 @@ export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, op
     return { ok: true, bindings: [r.binding], level: 'node', domain: r.binding.node };
   }
 
+  const demand = gangDemand(gang);
+  const nodes = ex && ex.size > 0 ? placer.cluster.nodes().filter((n) => !ex.has(n.slot)) : placer.cluster.nodes();
   for (const level of GANG_LEVELS) {
     const domains = new Map<string, { slots: number[]; cpu: number; mem: number; whole: number; milli: number }>();
     for (const n of nodes) {

@@ -1,9 +1,15 @@
 /**
  * Places one pod: run the filters on every node, score every feasible node, take the best
- * (ties: the node first in name order), choose its GPUs. Every node is scored on every
- * decision, but a node-local plugin's score for a request shape is cached per node and
- * reused until that node changes (its generation moves): the result is exactly what a
- * full rescan gives, at the cost of rescoring only the nodes that changed.
+ * (ties: the node first in name order), choose its GPUs.
+ *
+ * Every node's score is exact and current, but nothing is recomputed that did not change:
+ * for each request shape the placer keeps, per node, the filter verdict and the node-local
+ * scores, tagged with the node's generation. The cluster's change log says which nodes
+ * changed since the shape was last placed; only those are rescored. With a single node-local
+ * scorer (the usual policies) the best node is kept in a segment tree over node slots, so a
+ * decision costs O(changed nodes x log N) instead of O(N); the result is the same node a full
+ * rescan would pick. Other profiles (several scorers, normalisation, randomness) and
+ * decisions restricted to a candidate set scan the nodes, still reusing cached scores.
  */
 import type { Cluster, Binding, GpuGrant } from '../model/cluster.js';
 import type { NodeState } from '../model/node.js';
@@ -22,12 +28,24 @@ export interface PlaceOptions {
   /** Only these node slots are candidates (others count as "outside the domain"). */
   readonly candidates?: readonly number[];
   readonly gangNodes?: ReadonlyMap<number, number>;
+  /** Node slots that are off limits (counted as outside the domain). */
+  readonly excludeSlots?: ReadonlySet<number>;
 }
 
 class ShapeCache {
   gen: Float64Array;
   reason: Uint8Array;
   raw: Float64Array;
+  /** Change-log position this cache has caught up to; -1 = never synced (rescan all). */
+  pos = -1;
+  /** Nodes per reason (index 0 = feasible), kept current with `reason` (tree mode). */
+  readonly counts = new Int32Array(REASON_COUNT);
+  /** Membership version the tree's ranks were built under. */
+  membership = -1;
+  /** Segment tree of the best feasible slot per subtree (-1 = none); tree mode only. */
+  tree: Int32Array | null = null;
+  size = 0;
+
   constructor(
     slots: number,
     readonly width: number,
@@ -36,6 +54,7 @@ class ShapeCache {
     this.reason = new Uint8Array(slots);
     this.raw = new Float64Array(slots * Math.max(1, width));
   }
+
   grow(slots: number): void {
     if (slots <= this.gen.length) return;
     const g = new Float64Array(slots);
@@ -47,6 +66,49 @@ class ShapeCache {
     this.gen = g;
     this.reason = r;
     this.raw = s;
+    this.pos = -1; // rebuild the tree at the new size
+  }
+
+  resetTree(slots: number): void {
+    let size = 1;
+    while (size < slots) size <<= 1;
+    this.size = size;
+    this.tree = new Int32Array(2 * size).fill(-1);
+    this.counts.fill(0);
+    this.gen.fill(0);
+  }
+
+  /** The better of two slots (-1 = none): higher score, then lower rank (name order). */
+  private pick(a: number, b: number, ranks: Int32Array): number {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    const sa = this.raw[a] as number;
+    const sb = this.raw[b] as number;
+    if (sa > sb) return a;
+    if (sb > sa) return b;
+    return (ranks[a] as number) <= (ranks[b] as number) ? a : b;
+  }
+
+  /** Re-evaluates the tree path above `slot` (leaf = slot when feasible and present). */
+  updateTree(slot: number, feasible: boolean, ranks: Int32Array): void {
+    const tree = this.tree as Int32Array;
+    let i = this.size + slot;
+    tree[i] = feasible ? slot : -1;
+    i >>= 1;
+    while (i >= 1) {
+      tree[i] = this.pick(tree[2 * i] as number, tree[2 * i + 1] as number, ranks);
+      i >>= 1;
+    }
+  }
+
+  /** Rebuilds all internal tree nodes bottom-up (after a full rescan). */
+  buildTree(ranks: Int32Array): void {
+    const tree = this.tree as Int32Array;
+    for (let i = this.size - 1; i >= 1; i--) tree[i] = this.pick(tree[2 * i] as number, tree[2 * i + 1] as number, ranks);
+  }
+
+  get best(): number {
+    return this.tree ? (this.tree[1] as number) : -1;
   }
 }
 
@@ -128,12 +190,77 @@ export class Placer {
     return this.placePrepared(prepareRequest(req), opts);
   }
 
-  placePrepared(p: PreparedRequest, opts: PlaceOptions = {}): PlaceResult {
-    this.stats.decisions++;
+  /** True when the best node can be kept in a tree: one node-local scorer, no normalisation. */
+  private get treeMode(): boolean {
+    return this.local.length === 1 && this.global.length === 0 && this.local[0]?.normalize === undefined;
+  }
+
+  /** Recomputes a slot's verdict and score; keeps counts and tree current in tree mode. */
+  private refreshSlot(cache: ShapeCache, p: PreparedRequest, slot: number, ctx: CycleContext, tree: boolean): void {
     const cluster = this.cluster;
-    cluster.ensureRanks();
-    const ctx: CycleContext = { rng: this.rng, gangNodes: opts.gangNodes ?? null };
-    const cache = this.cacheFor(p.shapeKey);
+    const g = cluster.generations[slot] as number;
+    if (cache.gen[slot] === g) return;
+    const L = this.local.length;
+    const had = cache.gen[slot] !== 0;
+    const oldReason = cache.reason[slot] as number;
+    if (g === 0) {
+      cache.gen[slot] = 0;
+      if (tree && slot < cache.size) {
+        if (had) cache.counts[oldReason] = (cache.counts[oldReason] as number) - 1;
+        cache.updateTree(slot, false, cluster.ranks);
+      }
+      return;
+    }
+    const node = cluster.nodeAt(slot) as NodeState;
+    const r = this.filter(p, node);
+    cache.reason[slot] = r;
+    if (r === Reason.None) for (let j = 0; j < L; j++) cache.raw[slot * L + j] = (this.local[j] as ScorePlugin).score(p, node, ctx);
+    cache.gen[slot] = g;
+    this.stats.nodesRescored++;
+    if (tree && slot < cache.size) {
+      if (had) cache.counts[oldReason] = (cache.counts[oldReason] as number) - 1;
+      cache.counts[r] = (cache.counts[r] as number) + 1;
+      cache.updateTree(slot, r === Reason.None, cluster.ranks);
+    }
+  }
+
+  /** Brings a tree-mode cache up to date with the cluster: the changed nodes, or everything. */
+  private sync(cache: ShapeCache, p: PreparedRequest, ctx: CycleContext): void {
+    const cluster = this.cluster;
+    const log = cluster.changes;
+    if (cache.tree === null || cache.pos < log.base || cache.membership !== cluster.membershipVersion || cache.size < cluster.slotCount) {
+      cache.resetTree(cluster.slotCount);
+      const L = this.local.length;
+      const tree = cache.tree as unknown as Int32Array;
+      for (let slot = 0; slot < cluster.slotCount; slot++) {
+        const g = cluster.generations[slot] as number;
+        if (g === 0) continue;
+        const node = cluster.nodeAt(slot) as NodeState;
+        const r = this.filter(p, node);
+        cache.reason[slot] = r;
+        if (r === Reason.None) for (let j = 0; j < L; j++) cache.raw[slot * L + j] = (this.local[j] as ScorePlugin).score(p, node, ctx);
+        cache.gen[slot] = g;
+        cache.counts[r] = (cache.counts[r] as number) + 1;
+        tree[cache.size + slot] = r === Reason.None ? slot : -1;
+        this.stats.nodesRescored++;
+      }
+      cache.buildTree(cluster.ranks);
+      cache.membership = cluster.membershipVersion;
+      cache.pos = log.end;
+      return;
+    }
+    const entries = log.entries;
+    for (let i = cache.pos - log.base; i < entries.length; i++) this.refreshSlot(cache, p, entries[i] as number, ctx, true);
+    cache.pos = log.end;
+  }
+
+  /**
+   * The scanning path: every candidate node (all, or `opts.candidates`), cached verdicts and
+   * scores reused per generation; normalisation and non-node-local scorers applied here.
+   * Fills this.counts with the rejection reasons.
+   */
+  private scan(cache: ShapeCache, p: PreparedRequest, opts: PlaceOptions, ctx: CycleContext, ex: ReadonlySet<number> | null): { best: number; score: number; count: number } {
+    const cluster = this.cluster;
     const L = this.local.length;
     const counts = this.counts;
     counts.fill(0);
@@ -145,10 +272,7 @@ export class Placer {
     }
     const gens = cluster.generations;
     const ranks = cluster.ranks;
-    const cgen = cache.gen;
-    const creason = cache.reason;
-    const craw = cache.raw;
-    // Fast path: one node-local scorer without normalisation -> pick the best during the scan.
+    const useTree = cache.tree !== null && cache.pos >= 0 && cache.size >= slots;
     const single = L === 1 && this.global.length === 0 && this.local[0]?.normalize === undefined;
     const feasible = this.feasible;
     let count = 0;
@@ -162,22 +286,16 @@ export class Placer {
       const slot = cand ? (cand[k] as number) : k;
       const g = gens[slot] as number;
       if (g === 0) continue;
+      if (ex !== null && ex.has(slot)) continue;
       total++;
-      if (cgen[slot] !== g) {
-        const node = cluster.nodeAt(slot) as NodeState;
-        const r = this.filter(p, node);
-        creason[slot] = r;
-        if (r === Reason.None) for (let j = 0; j < L; j++) craw[slot * L + j] = (this.local[j] as ScorePlugin).score(p, node, ctx);
-        cgen[slot] = g;
-        this.stats.nodesRescored++;
-      }
-      const r = creason[slot] as number;
+      if (cache.gen[slot] !== g) this.refreshSlot(cache, p, slot, ctx, useTree);
+      const r = cache.reason[slot] as number;
       if (r !== Reason.None) {
         counts[r] = (counts[r] as number) + 1;
         continue;
       }
       if (single) {
-        const sc = craw[slot] as number;
+        const sc = cache.raw[slot] as number;
         if (sc > bestScore || (sc === bestScore && (ranks[slot] as number) < bestRank)) {
           best = slot;
           bestScore = sc;
@@ -188,39 +306,88 @@ export class Placer {
       }
       feasible[count++] = slot;
     }
-    if (cand) counts[Reason.NotInDomain] = (counts[Reason.NotInDomain] as number) + (cluster.nodeCount - total);
-    if (count === 0) {
-      const reasons = reasonList(counts);
-      const all = cluster.nodeCount;
-      return { ok: false, reasons, totalNodes: all, message: formatReasons(all, reasons) };
+    if (cand || ex) counts[Reason.NotInDomain] = (counts[Reason.NotInDomain] as number) + (cluster.nodeCount - total);
+    if (count === 0 || single) return { best, score: bestScore, count };
+    const totals = this.totals;
+    const tmp = this.tmp;
+    totals.fill(0, 0, count);
+    for (let j = 0; j < L; j++) {
+      const plugin = this.local[j] as ScorePlugin;
+      const w = this.localWeights[j] as number;
+      for (let i = 0; i < count; i++) tmp[i] = cache.raw[(feasible[i] as number) * L + j] as number;
+      if (plugin.normalize) plugin.normalize(tmp, count);
+      for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
     }
-    if (!single) {
-      const totals = this.totals;
-      const tmp = this.tmp;
-      totals.fill(0, 0, count);
-      for (let j = 0; j < L; j++) {
-        const plugin = this.local[j] as ScorePlugin;
-        const w = this.localWeights[j] as number;
-        for (let i = 0; i < count; i++) tmp[i] = craw[(feasible[i] as number) * L + j] as number;
-        if (plugin.normalize) plugin.normalize(tmp, count);
-        for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
+    for (let j = 0; j < this.global.length; j++) {
+      const plugin = this.global[j] as ScorePlugin;
+      const w = this.globalWeights[j] as number;
+      for (let i = 0; i < count; i++) tmp[i] = plugin.score(p, cluster.nodeAt(feasible[i] as number) as NodeState, ctx);
+      if (plugin.normalize) plugin.normalize(tmp, count);
+      for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
+    }
+    for (let i = 0; i < count; i++) {
+      const sc = totals[i] as number;
+      const slot = feasible[i] as number;
+      if (sc > bestScore || (sc === bestScore && (ranks[slot] as number) < bestRank)) {
+        best = slot;
+        bestScore = sc;
+        bestRank = ranks[slot] as number;
       }
-      for (let j = 0; j < this.global.length; j++) {
-        const plugin = this.global[j] as ScorePlugin;
-        const w = this.globalWeights[j] as number;
-        for (let i = 0; i < count; i++) tmp[i] = plugin.score(p, cluster.nodeAt(feasible[i] as number) as NodeState, ctx);
-        if (plugin.normalize) plugin.normalize(tmp, count);
-        for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
-      }
-      for (let i = 0; i < count; i++) {
-        const sc = totals[i] as number;
-        const slot = feasible[i] as number;
-        if (sc > bestScore || (sc === bestScore && (ranks[slot] as number) < bestRank)) {
-          best = slot;
-          bestScore = sc;
-          bestRank = ranks[slot] as number;
+    }
+    return { best, score: bestScore, count };
+  }
+
+  placePrepared(p: PreparedRequest, opts: PlaceOptions = {}): PlaceResult {
+    this.stats.decisions++;
+    const cluster = this.cluster;
+    cluster.ensureRanks();
+    const ctx: CycleContext = { rng: this.rng, gangNodes: opts.gangNodes ?? null };
+    const cache = this.cacheFor(p.shapeKey);
+    const ex = opts.excludeSlots !== undefined && opts.excludeSlots.size > 0 ? opts.excludeSlots : null;
+    let best = -1;
+    let bestScore = -Infinity;
+    let count = 0;
+    if (this.treeMode && opts.candidates === undefined) {
+      this.sync(cache, p, ctx);
+      // Excluded slots leave the tree for this query only.
+      const masked: number[] = [];
+      if (ex !== null) {
+        for (const slot of ex) {
+          if ((cluster.generations[slot] as number) !== 0 && cache.reason[slot] === Reason.None) {
+            cache.updateTree(slot, false, cluster.ranks);
+            masked.push(slot);
+          }
         }
       }
+      best = cache.best;
+      count = (cache.counts[Reason.None] as number) - masked.length;
+      for (const slot of masked) cache.updateTree(slot, true, cluster.ranks);
+      if (best < 0) {
+        const counts = this.counts;
+        counts.set(cache.counts);
+        counts[Reason.None] = 0;
+        if (ex !== null) {
+          // Excluded nodes count as outside the domain, whatever their own verdict.
+          for (const slot of ex) {
+            if ((cluster.generations[slot] as number) === 0) continue;
+            const r = cache.reason[slot] as number;
+            if (r !== Reason.None) counts[r] = (counts[r] as number) - 1;
+            counts[Reason.NotInDomain] = (counts[Reason.NotInDomain] as number) + 1;
+          }
+        }
+        const reasons = reasonList(counts);
+        return { ok: false, reasons, totalNodes: cluster.nodeCount, message: formatReasons(cluster.nodeCount, reasons) };
+      }
+      bestScore = cache.raw[best] as number;
+    } else {
+      const r = this.scan(cache, p, opts, ctx, ex);
+      if (r.best < 0) {
+        const reasons = reasonList(this.counts);
+        return { ok: false, reasons, totalNodes: cluster.nodeCount, message: formatReasons(cluster.nodeCount, reasons) };
+      }
+      best = r.best;
+      bestScore = r.score;
+      count = r.count;
     }
     const node = cluster.nodeAt(best) as NodeState;
     const grants: GpuGrant[] | null = this.assigner?.assign?.(p, node, ctx) ?? defaultAssign(p, node);

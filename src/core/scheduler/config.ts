@@ -8,6 +8,8 @@ export type ActionName = (typeof ACTION_NAMES)[number];
 
 export interface SchedulerConfig {
   readonly rng: Rng;
+  /** A monotonic clock in ms, used only to report how long each action took (optional). */
+  readonly clock?: () => number;
   /** Placement policy (default gantry). */
   readonly policy?: PolicyName;
   /** Target workload for fragmentation-aware placement. */
@@ -37,11 +39,15 @@ export interface SchedulerConfig {
   readonly acrossQueues?: 'fair' | 'priority';
   /** Reclaim up to each queue's guarantee (default), or up to its deserved fair share. */
   readonly reclaimTo?: 'guarantee' | 'deserved';
+  /** Most evictions one cycle may decide (a bound on disruption; the rest waits a cycle). */
+  readonly maxEvictionsPerCycle?: number;
+  /** Most victim searches (reclaim, preempt) per cycle: bounds the cost of a busy cycle. */
+  readonly maxPlansPerCycle?: number;
   /** Most consolidation plans to try per cycle. */
   readonly maxConsolidationAttempts?: number;
 }
 
-export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng'>> {
+export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>> {
   return {
     policy: c.policy ?? 'gantry',
     fairShareHalfLifeMs: c.fairShareHalfLifeMs ?? 3_600_000,
@@ -53,6 +59,8 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     actions: c.actions ?? ACTION_NAMES,
     lasThresholdsGpuMs: c.lasThresholdsGpuMs ?? [3_600_000, 36_000_000],
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
+    maxEvictionsPerCycle: c.maxEvictionsPerCycle ?? 256,
+    maxPlansPerCycle: c.maxPlansPerCycle ?? 32,
     reclaimTo: c.reclaimTo ?? 'guarantee',
     acrossQueues: c.acrossQueues ?? 'fair',
   };

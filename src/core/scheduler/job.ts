@@ -1,6 +1,7 @@
 /** A job as the scheduler tracks it between cycles. */
 import type { Binding } from '../model/cluster.js';
 import type { JobSpec, WaitReason } from './types.js';
+import type { PreparedRequest } from '../framework/plugin.js';
 import type { MutableResources } from './resources.js';
 
 export type JobState = 'pending' | 'running' | 'evicting';
@@ -33,6 +34,9 @@ export interface JobRecord {
   /** Nodes freed for this job by evictions (it gets them first). */
   nominatedNodes: Set<string>;
   lastReasons: readonly WaitReason[];
+  /** Computed once: the members prepared for placement, and the gang's shape key. */
+  prepared?: readonly PreparedRequest[];
+  shape?: string;
 }
 
 export function isGang(j: JobRecord): boolean {

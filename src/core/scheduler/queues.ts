@@ -47,10 +47,15 @@ export class QueueNode {
   }
 
   /** This queue and its ancestors, nearest first. */
-  chain(): QueueNode[] {
-    const out: QueueNode[] = [this];
-    for (let q = this.parent; q; q = q.parent) out.push(q);
-    return out;
+  private chainCache: QueueNode[] | null = null;
+
+  chain(): readonly QueueNode[] {
+    if (this.chainCache === null) {
+      const out: QueueNode[] = [this];
+      for (let q = this.parent; q; q = q.parent) out.push(q);
+      this.chainCache = out;
+    }
+    return this.chainCache;
   }
 }
 

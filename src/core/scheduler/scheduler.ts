@@ -54,12 +54,14 @@ export class Scheduler {
   private readonly reservations = new Map<string, Reservation>();
   private lastCycle: number | null = null;
   private readonly rng: Rng;
+  private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
 
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
     this.queues = new QueueTree(queues);
     this.rng = config.rng ?? createRng(1);
+    this.clock = config.clock;
     this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? [] }), this.rng);
   }
 
@@ -238,13 +240,18 @@ export class Scheduler {
     }
     this.queues.computeDeserved(this.capacity());
     const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations);
-    for (const name of this.config.actions) ACTIONS[name].execute(s);
+    const actionMs: Record<string, number> = {};
+    for (const name of this.config.actions) {
+      const t0 = this.clock?.() ?? 0;
+      ACTIONS[name].execute(s);
+      if (this.clock) actionMs[name] = this.clock() - t0;
+    }
     for (const [id, reasons] of s.waits) {
       const j = this.jobs.get(id);
       if (j && j.state === 'pending') j.lastReasons = reasons;
     }
     this.lastWaits = s.waits;
-    return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted } };
+    return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }
 
   capacity(): { gpu: number; cpu: number; memory: number } {

@@ -7,7 +7,8 @@
 import type { Cluster, Statement, Binding } from '../model/cluster.js';
 import type { Placer } from '../placement/placer.js';
 import { placeGang, type GangResult } from '../placement/gang.js';
-import { requestShapeKey } from '../model/request.js';
+import { prepareRequest } from '../placement/placer.js';
+import type { PreparedRequest } from '../framework/plugin.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
@@ -31,6 +32,8 @@ export class Session {
   readonly touched = new Set<string>();
   bound = 0;
   evicted = 0;
+  /** Victim searches made this cycle. */
+  plans = 0;
   considered = 0;
 
   constructor(
@@ -39,7 +42,7 @@ export class Session {
     readonly placer: Placer,
     readonly queues: QueueTree,
     readonly jobs: Map<string, JobRecord>,
-    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng'>>,
+    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
     readonly reservations: Map<string, Reservation>,
   ) {}
 
@@ -100,9 +103,9 @@ export class Session {
   quotaReason(job: JobRecord): WaitReason | null {
     const q = this.queues.get(job.spec.queue);
     if (!q) return { kind: 'quota', message: `queue ${job.spec.queue} does not exist` };
-    const ask = requestResources(job.spec.members);
+    const ask = job.state === 'pending' ? job.resources : requestResources(job.spec.members);
     for (const n of q.chain()) {
-      const over = exceeded(n.usage, ask, n.spec.limit);
+      const over = n.spec.limit === undefined ? null : exceeded(n.usage, ask, n.spec.limit);
       if (over) return { kind: 'quota', message: `queue ${n.name} limit reached: ${over}` };
       if (!job.spec.preemptible) {
         const g = { gpu: n.guaranteed('gpu'), cpu: n.spec.guaranteed?.cpu ?? Infinity, memory: n.spec.guaranteed?.memory ?? Infinity, ...(n.spec.guaranteed?.gpuByModel ? { gpuByModel: n.spec.guaranteed.gpuByModel } : {}) };
@@ -114,7 +117,24 @@ export class Session {
   }
 
   gangShape(job: JobRecord): string {
-    return job.spec.members.map((m) => requestShapeKey(m)).join('+');
+    return (job.shape ??= this.prepared(job).map((p) => p.shapeKey).join('+'));
+  }
+
+  prepared(job: JobRecord): readonly PreparedRequest[] {
+    return (job.prepared ??= job.spec.members.map((m) => prepareRequest(m)));
+  }
+
+  /** Identifies the set of reservations that block `job` (jobs with the same key see the same nodes). */
+  blockKey(job: JobRecord): string {
+    if (this.reservations.size === 0) return '';
+    const end = job.spec.expectedDurationMs !== undefined ? this.now + job.spec.expectedDurationMs : Infinity;
+    let key = '';
+    for (const r of this.reservations.values()) {
+      if (r.job === job.spec.id) continue;
+      if (end <= r.until && r.until !== Infinity) continue;
+      key += r.job + ',';
+    }
+    return key;
   }
 
   /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
@@ -156,7 +176,7 @@ export class Session {
       const n = this.cluster.node(name);
       if (n) slots.add(n.slot);
     }
-    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, { excludeSlots: slots });
+    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, { excludeSlots: slots, prepared: this.prepared(job) });
   }
 
   /** Checks per-model limits once the GPUs are known; null when fine. */
@@ -230,6 +250,11 @@ export class Session {
       else this.victimOrder = order;
       return order;
     }
+  }
+
+  /** True while this cycle may still decide evictions. */
+  get disruptionBudgetLeft(): boolean {
+    return this.evicted < this.config.maxEvictionsPerCycle && this.plans < this.config.maxPlansPerCycle;
   }
 
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */

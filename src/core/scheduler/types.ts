@@ -90,5 +90,11 @@ export interface CycleResult {
   readonly decisions: readonly Decision[];
   /** Why each job still pending after this cycle waits. */
   readonly pending: ReadonlyMap<string, readonly WaitReason[]>;
-  readonly stats: { readonly durationMs?: number; readonly considered: number; readonly bound: number; readonly evicted: number };
+  readonly stats: {
+    readonly considered: number;
+    readonly bound: number;
+    readonly evicted: number;
+    /** Milliseconds per action, when the scheduler was given a clock. */
+    readonly actionMs?: Readonly<Record<string, number>>;
+  };
 }

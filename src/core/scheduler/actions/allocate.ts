@@ -38,7 +38,9 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     s.wait(job, quota);
     return false;
   }
-  const shape = s.gangShape(job);
+  // Memo of failures: same gang shape, same reserved nodes off limits -> same outcome, until
+  // something is released (binds only shrink free capacity).
+  const shape = `${s.gangShape(job)}|${s.blockKey(job)}`;
   const known = s.failedShapes.get(shape);
   if (known && job.nominatedNodes.size === 0 && !s.reservations.has(job.spec.id)) {
     s.wait(job, known);
@@ -51,7 +53,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
       ? ({ kind: 'gang', message: r.message } as const)
       : ({ kind: 'fit', message: r.message, reasons: r.reasons } as const);
     s.wait(job, reason);
-    if (s.blockedNodes(job).length === 0) s.failedShapes.set(shape, reason);
+    s.failedShapes.set(shape, reason);
     return false;
   }
   const modelQuota = s.modelQuotaReason(job, r.bindings);
@@ -70,6 +72,13 @@ export const allocate: Action = {
   execute(s) {
     const byQueue = queueOrder(s, s.pendingJobs());
     const cursor = new Map<QueueNode, number>();
+    // Per queue: its fair-share key, recomputed only after a bind (usage changes then).
+    const keys = new Map<QueueNode, number>();
+    const refreshKeys = (): void => {
+      for (const q of byQueue.keys()) keys.set(q, s.fairKey(q));
+    };
+    refreshKeys();
+    const byPrio = s.config.acrossQueues === 'priority';
     for (;;) {
       // Tiers: a job that fits in its queue's unused guarantee; then queues below their
       // deserved share; then the rest. Within a tier, the queue whose next job has the highest
@@ -82,10 +91,9 @@ export const allocate: Action = {
         const i = cursor.get(q) ?? 0;
         if (i >= list.length) continue;
         const job = list[i] as JobRecord;
-        const k = s.fairKey(q);
+        const k = keys.get(q) as number;
         const tier = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : k < 1 ? 1 : 2;
         const prio = s.priorityOf(job);
-        const byPrio = s.config.acrossQueues === 'priority';
         const better =
           best === null ||
           (byPrio && prio !== bestPrio
@@ -108,7 +116,7 @@ export const allocate: Action = {
       const i = cursor.get(best) ?? 0;
       cursor.set(best, i + 1);
       const job = (byQueue.get(best) as JobRecord[])[i] as JobRecord;
-      tryAllocate(s, job);
+      if (tryAllocate(s, job)) refreshKeys();
     }
   },
 };

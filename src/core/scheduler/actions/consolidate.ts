@@ -27,6 +27,7 @@ export const consolidate: Action = {
     for (const n of s.cluster.nodes()) if (!n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
     let attempts = 0;
     for (const job of blocked) {
+      if (!s.disruptionBudgetLeft) return;
       if (job.resources.gpu > freeGpu) continue;
       if (attempts++ >= s.config.maxConsolidationAttempts) break;
       const movers = s.victimsByCost().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1);

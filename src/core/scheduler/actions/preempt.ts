@@ -30,6 +30,7 @@ export const preempt: Action = {
     // A shape that found no victims at some priority finds none at a lower one either.
     const hopeless = new Map<string, number>();
     for (const job of blocked) {
+      if (!s.disruptionBudgetLeft) return;
       const q = job.spec.queue;
       if ((plans.get(q) ?? 0) >= MAX_PLANS_PER_QUEUE) continue;
       const prio = s.priorityOf(job);

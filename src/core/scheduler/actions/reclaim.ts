@@ -33,6 +33,7 @@ export const reclaim: Action = {
       let plans = 0;
       const hopeless = new Set<string>();
       for (const job of jobs) {
+        if (!s.disruptionBudgetLeft) return;
         if (plans >= MAX_PLANS_PER_QUEUE) break;
         const shape = s.gangShape(job);
         if (hopeless.has(shape)) continue;

@@ -57,34 +57,81 @@ export function findVictims(
   allowed: (chosen: readonly JobRecord[], next: JobRecord) => boolean,
   maxAttempts = 24,
 ): VictimPlan | null {
+  s.plans++;
   const useful = usefulNodes(s, job);
   const pool = candidates.filter((v) => v.state === 'running' && !s.touched.has(v.spec.id) && s.mayDisplace(v, job) && v.bindings.some((b) => useful.has(b.node)));
   if (pool.length === 0) return null;
   const need = requestResources(job.spec.members);
+  const biggest = Math.max(0, ...s.prepared(job).map((p) => p.milliGpu));
+  // Group the pool by node (a gang victim appears under each of its nodes), cheapest first.
+  const byNode = new Map<string, JobRecord[]>();
+  for (const v of pool) {
+    for (const name of new Set(v.bindings.map((b) => b.node))) {
+      if (!useful.has(name)) continue;
+      const list = byNode.get(name);
+      if (list) list.push(v);
+      else byNode.set(name, [v]);
+    }
+  }
+  // Node order: nodes where the biggest member can fit after evicting the cheapest few come
+  // first (least work lost, then fewest victims); nodes that cannot reach it after.
+  const risk = new Map<JobRecord, number>();
+  for (const v of pool) risk.set(v, workAtRisk(v, s.now));
+  const nodeOrder = [...byNode.entries()].map(([name, victims]) => {
+    let free = s.cluster.node(name)?.gpuMilliFreeTotal ?? 0;
+    let cost = 0;
+    let count = 0;
+    for (const v of victims) {
+      if (free >= biggest) break;
+      free += v.resources.gpu;
+      cost += risk.get(v) ?? 0;
+      count++;
+    }
+    return { name, victims, reach: free >= biggest, cost, count };
+  });
+  nodeOrder.sort((a, b) => Number(b.reach) - Number(a.reach) || a.cost - b.cost || a.count - b.count || (a.name < b.name ? -1 : 1));
   const stmt = s.cluster.begin();
   const chosen: JobRecord[] = [];
-  let freedGpu = 0;
+  const chosenSet = new Set<JobRecord>();
   let attempts = 0;
   let plan: VictimPlan | null = null;
-  // Free capacity already there counts toward the gang's aggregate need.
   let freeGpu = 0;
   for (const n of s.cluster.nodes()) if (useful.has(n.name) && !n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
-  let nextTry = 0;
-  for (const v of pool) {
-    if (!allowed(chosen, v)) continue;
-    for (const b of v.bindings) stmt.release(b.podId);
-    chosen.push(v);
-    freedGpu += v.resources.gpu;
-    if (freeGpu + freedGpu < need.gpu) continue;
-    if (chosen.length < nextTry) continue;
-    if (attempts++ >= maxAttempts) break;
-    nextTry = Math.ceil(chosen.length * 1.25);
-    const mark = stmt.checkpoint();
-    const r = s.tryPlace(job, stmt);
-    if (r.ok) {
-      stmt.rollback(mark);
-      plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
-      break;
+  let freedGpu = 0;
+  const cap = s.config.maxEvictionsPerCycle;
+  outer: for (const entry of nodeOrder.slice(0, 64)) {
+    let released = false;
+    for (const v of entry.victims) {
+      if (chosenSet.has(v)) continue;
+      if (!allowed(chosen, v)) continue;
+      for (const b of v.bindings) if (s.cluster.binding(b.podId)) stmt.release(b.podId);
+      chosen.push(v);
+      chosenSet.add(v);
+      freedGpu += v.resources.gpu;
+      released = true;
+      if (chosen.length > cap) break outer;
+      const node = s.cluster.node(entry.name);
+      // Try as soon as this node could hold the biggest member and the freed total could hold all.
+      if ((node?.gpuMilliFreeTotal ?? 0) < biggest || freeGpu + freedGpu < need.gpu) continue;
+      if (attempts++ >= maxAttempts) break outer;
+      const mark = stmt.checkpoint();
+      const r = s.tryPlace(job, stmt);
+      if (r.ok) {
+        stmt.rollback(mark);
+        plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
+        break outer;
+      }
+    }
+    if (released && freeGpu + freedGpu >= need.gpu && plan === null && attempts < maxAttempts) {
+      // The whole node is free of candidates now; a gang may fit across the nodes cleared so far.
+      attempts++;
+      const mark = stmt.checkpoint();
+      const r = s.tryPlace(job, stmt);
+      if (r.ok) {
+        stmt.rollback(mark);
+        plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
+        break;
+      }
     }
   }
   if (plan) {
