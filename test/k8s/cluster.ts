@@ -100,7 +100,7 @@ export interface FakePodOptions {
   readonly mig?: string;
   readonly group?: string;
   readonly queue?: string;
-  readonly priority?: number;
+  readonly priorityClassName?: string;
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly schedulerName?: string;
   readonly cpu?: string;
@@ -123,7 +123,7 @@ export function fakePod(namespace: string, name: string, o: FakePodOptions = {})
     metadata: { name, namespace, labels, annotations },
     spec: {
       schedulerName: o.schedulerName ?? 'gantry',
-      ...(o.priority !== undefined ? { priority: o.priority } : {}),
+      ...(o.priorityClassName !== undefined ? { priorityClassName: o.priorityClassName } : {}),
       ...(o.nodeSelector ? { nodeSelector: { ...o.nodeSelector } } : {}),
       containers: [{ name: 'main', image: 'busybox', resources: { requests: { cpu: o.cpu ?? '1', memory: '1Gi', ...limits }, limits: { ...limits } } }],
     },

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import {
-  AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, RbacAuthorizationV1Api,
+  AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, RbacAuthorizationV1Api, SchedulingV1Api,
   type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod,
 } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
@@ -88,6 +88,7 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
   });
 
   after(async () => {
+    if (process.env['GANTRY_K8S_LOGS'] === '1') process.stderr.write(logs.join('\n') + '\n');
     await scheduler?.stop();
     for (const p of procs) p.kill('SIGKILL');
     for (const k of kubelets) await k.stop();
@@ -106,6 +107,22 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     }
     // A Queue that breaks the schema is refused by the apiserver itself.
     await assert.rejects(createQueue(kc, 'bad', { weight: -1 }), (e: unknown) => e instanceof ApiException && e.code === 422);
+  });
+
+  // First, while the test nodes are the only capacity: fair shares depend on the whole cluster.
+  it('lets a queue borrow idle quota and reclaims it by eviction when its owner needs it', async () => {
+    const id = await ns('quota');
+    await nodes(id, 1, { gpus: 8 });
+    await createQueue(kc, 'team-a', { quota: { gpu: 4 } });
+    await createQueue(kc, 'team-b', { quota: { gpu: 4 } });
+    await sleep(300);
+    await createPods(kc, Array.from({ length: 8 }, (_, i) => fakePod(id, `a${i}`, { gpus: 1, queue: 'team-a', nodeSelector: sel(id) })));
+    await waitBound(id, Array.from({ length: 8 }, (_, i) => `a${i}`));
+    await createPods(kc, Array.from({ length: 4 }, (_, i) => fakePod(id, `b${i}`, { gpus: 1, queue: 'team-b', nodeSelector: sel(id) })));
+    const pods = await waitBound(id, ['b0', 'b1', 'b2', 'b3'], 30_000);
+    const teamA = pods.filter((p) => p.metadata?.name?.startsWith('a'));
+    assert.equal(teamA.length, 4, 'four borrowed GPUs of team-a were reclaimed (its pods evicted)');
+    assert.deepEqual(overbooked(gpuUses(pods)), []);
   });
 
   it('binds whole-GPU pods packed, annotates their GPUs, and explains a pod that cannot fit', async () => {
@@ -135,7 +152,8 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await nodes(id, 1, { gpus: 2, annotations: { 'gantry.dev/gpus': JSON.stringify(uuids.map((uuid) => ({ uuid, model: 'H100-80GB' }))) } });
     // A bad request is refused at admission with the reason, and nothing is created.
     await assert.rejects(createPods(kc, [fakePod(id, 'bad', { fraction: '1.5', nodeSelector: sel(id) })]), (e: unknown) => {
-      return e instanceof ApiException && String(e.body).includes('gantry.dev/gpu-fraction="1.5" must be a number between 0 and 1');
+      const message = e instanceof ApiException ? (JSON.parse(String(e.body)) as { message: string }).message : '';
+      return message.includes('admission webhook "pods.gantry.dev" denied the request: gantry: gantry.dev/gpu-fraction="1.5" must be a number between 0 and 1');
     });
     await createPods(kc, [
       fakePod(id, 's1', { fraction: '0.5', nodeSelector: sel(id) }),
@@ -148,7 +166,7 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     for (const p of pods) {
       const cmName = p.metadata?.annotations?.['gantry.dev/gpu-env-configmap'] ?? '';
       assert.match(cmName, /^gantry-gpu-/);
-      assert.deepEqual(p.spec?.containers[0]?.envFrom, [{ configMapRef: { name: cmName, optional: false } }]);
+      assert.deepEqual(JSON.parse(JSON.stringify(p.spec?.containers[0]?.envFrom)), [{ configMapRef: { name: cmName, optional: false } }]);
       const cm = await core.readNamespacedConfigMap({ namespace: id, name: cmName });
       assert.equal(cm.data?.['NVIDIA_VISIBLE_DEVICES'], p.metadata?.annotations?.['gantry.dev/gpu-uuids']);
       assert.ok(uuids.includes(cm.data?.['NVIDIA_VISIBLE_DEVICES'] ?? ''));
@@ -183,7 +201,9 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await nodes(id, 1, { gpus: 4 });
     await createPodGroup(kc, id, 'train', 3);
     await createPods(kc, [0, 1, 2].map((i) => fakePod(id, `w${i}`, { gpus: 4, group: 'train', nodeSelector: sel(id) })));
-    await waitFor('gang explained', async () => (await events(kc, id, 'w0')).some((e) => e.reason === 'FailedScheduling'));
+    // Wait for the core's own explanation (after the gang was formed), not the "1 of 3 pods exist" note.
+    const why = await waitFor('gang explained', async () => (await events(kc, id, 'w0')).find((e) => e.reason === 'FailedScheduling' && e.message.includes('[position')));
+    assert.match(why.message, /^gantry: /);
     assert.equal(bound(await listPods(kc, id)).length, 0, 'one node fits one worker: none is bound');
     assert.equal((await getPodGroup(kc, id, 'train')).status?.['phase'], 'Pending');
     await createNode(kc, fakeNode(`${id}-1`, { gpus: 4, labels: sel(id) }));
@@ -193,27 +213,15 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await waitFor('PodGroup Running', async () => (await getPodGroup(kc, id, 'train')).status?.['phase'] === 'Running');
   });
 
-  it('lets a queue borrow idle quota and reclaims it by eviction when its owner needs it', async () => {
-    const id = await ns('quota');
-    await nodes(id, 1, { gpus: 8 });
-    await createQueue(kc, 'team-a', { quota: { gpu: 4 } });
-    await createQueue(kc, 'team-b', { quota: { gpu: 4 } });
-    await sleep(300);
-    await createPods(kc, Array.from({ length: 8 }, (_, i) => fakePod(id, `a${i}`, { gpus: 1, queue: 'team-a', nodeSelector: sel(id) })));
-    await waitBound(id, Array.from({ length: 8 }, (_, i) => `a${i}`));
-    await createPods(kc, Array.from({ length: 4 }, (_, i) => fakePod(id, `b${i}`, { gpus: 1, queue: 'team-b', nodeSelector: sel(id) })));
-    const pods = await waitBound(id, ['b0', 'b1', 'b2', 'b3'], 30_000);
-    const teamA = pods.filter((p) => p.metadata?.name?.startsWith('a'));
-    assert.equal(teamA.length, 4, 'four borrowed GPUs of team-a were reclaimed (its pods evicted)');
-    assert.deepEqual(overbooked(gpuUses(pods)), []);
-  });
-
   it('preempts lower-priority pods through the Eviction API', async () => {
     const id = await ns('preempt');
     await nodes(id, 1, { gpus: 4 });
-    await createPods(kc, Array.from({ length: 4 }, (_, i) => fakePod(id, `low${i}`, { gpus: 1, priority: 0, nodeSelector: sel(id) })));
+    const scheduling = kc.makeApiClient(SchedulingV1Api);
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'low' }, value: 0 } });
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'high' }, value: 1000 } });
+    await createPods(kc, Array.from({ length: 4 }, (_, i) => fakePod(id, `low${i}`, { gpus: 1, priorityClassName: 'low', nodeSelector: sel(id) })));
     await waitBound(id, ['low0', 'low1', 'low2', 'low3']);
-    await createPods(kc, [fakePod(id, 'high', { gpus: 2, priority: 1000, nodeSelector: sel(id) })]);
+    await createPods(kc, [fakePod(id, 'high', { gpus: 2, priorityClassName: 'high', nodeSelector: sel(id) })]);
     const pods = await waitBound(id, ['high'], 30_000);
     assert.equal(pods.filter((p) => p.metadata?.name?.startsWith('low')).length, 2, 'two low-priority pods were evicted');
     assert.deepEqual(overbooked(gpuUses(pods)), []);
