@@ -19,6 +19,7 @@ import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/clien
 import { ControlPlane } from '../../test/k8s/harness.js';
 import { fakeNode, fakePod, REPO, sleep } from '../../test/k8s/cluster.js';
 import { createRng } from '../../src/core/rng.js';
+import { reuseConnections } from '../../src/adapters/k8s/connections.js';
 
 interface Args {
   nodes: number;
@@ -285,7 +286,8 @@ async function main(): Promise<void> {
   const a = args();
   const cp = await ControlPlane.start();
   try {
-    const kc = cp.kubeConfig();
+    // The load generator reuses connections too, so that it loads the apiserver no more than it must.
+    const kc = reuseConnections(cp.kubeConfig());
     const kubeconfig = cp.writeKubeconfig();
     const core = kc.makeApiClient(CoreV1Api);
     const tn = performance.now();

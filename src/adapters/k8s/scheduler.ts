@@ -33,6 +33,7 @@ import {
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
+import { reuseConnections } from './connections.js';
 import {
   ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GPU_UUIDS, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
@@ -149,6 +150,7 @@ export class KubeScheduler {
 
   constructor(private readonly opts: KubeSchedulerOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+    reuseConnections(opts.kubeConfig);
     this.writes = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
     // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
