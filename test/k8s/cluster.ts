@@ -168,6 +168,12 @@ export async function createQueue(kc: KubeConfig, name: string, spec: Record<str
   });
 }
 
+export async function getQueue(kc: KubeConfig, name: string): Promise<{ status?: Record<string, unknown> }> {
+  return (await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: 'scheduling.gantry.dev', version: 'v1alpha1', plural: 'queues', name })) as {
+    status?: Record<string, unknown>;
+  };
+}
+
 export async function deleteQueue(kc: KubeConfig, name: string): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group: 'scheduling.gantry.dev', version: 'v1alpha1', plural: 'queues', name });
 }

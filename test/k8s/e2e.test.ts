@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import {
-  applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, events, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
+  applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, events, getQueue, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
   listPods, manifest, overbooked, REPO, sleep, waitEstablished, waitFor,
 } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
@@ -123,6 +123,8 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     const teamA = pods.filter((p) => p.metadata?.name?.startsWith('a'));
     assert.equal(teamA.length, 4, 'four borrowed GPUs of team-a were reclaimed (its pods evicted)');
     assert.deepEqual(overbooked(gpuUses(pods)), []);
+    // Queue status shows the usage (written every few seconds).
+    await waitFor('team-b status', async () => (await getQueue(kc, 'team-b')).status?.['usedGpu'] === 4, 10_000);
   });
 
   it('binds whole-GPU pods packed, annotates their GPUs, and explains a pod that cannot fit', async () => {

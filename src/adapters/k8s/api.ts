@@ -7,7 +7,7 @@ import {
   ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, V1MicroTime,
   type KubeConfig, type V1Lease,
 } from '@kubernetes/client-node';
-import { PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, SCHEDULER_NAME } from './names.js';
+import { GANTRY_GROUP, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_PLURAL, QUEUE_VERSION, SCHEDULER_NAME } from './names.js';
 
 export class ApiError extends Error {
   constructor(
@@ -67,6 +67,7 @@ export interface ClusterWrites {
   upsertConfigMap(namespace: string, name: string, data: Record<string, string>, owner: ObjectRef): Promise<void>;
   recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
   patchPodGroupStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  patchQueueStatus(name: string, status: Record<string, unknown>): Promise<void>;
   getLease(namespace: string, name: string): Promise<LeaseRecord | null>;
   /** Creates or (with `resourceVersion`) replaces the Lease; 409 when someone else wrote it first. */
   writeLease(namespace: string, name: string, l: Omit<LeaseRecord, 'resourceVersion'>, resourceVersion: string | null): Promise<void>;
@@ -159,6 +160,15 @@ export class KubeClusterWrites implements ClusterWrites {
     await call(() =>
       this.custom.patchNamespacedCustomObjectStatus(
         { group: PODGROUP_GROUP, version: PODGROUP_VERSION, plural: PODGROUP_PLURAL, namespace, name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
+  }
+
+  async patchQueueStatus(name: string, status: Record<string, unknown>): Promise<void> {
+    await call(() =>
+      this.custom.patchClusterCustomObjectStatus(
+        { group: GANTRY_GROUP, version: QUEUE_VERSION, plural: QUEUE_PLURAL, name, body: { status } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
     );

@@ -79,6 +79,7 @@ interface JobEntry {
 
 /** Events arriving within this many ms share one cycle. */
 const BATCH_MS = 5;
+const QUEUE_STATUS_EVERY_MS = 2000;
 
 const POD_REF = (pod: V1Pod): ObjectRef => ({
   kind: 'Pod',
@@ -641,6 +642,7 @@ export class KubeScheduler {
       this.stats.cycles++;
       for (const d of r.decisions) this.execute(d);
       for (const [id, reasons] of r.pending) this.explainWait(id, reasons);
+      if (now - this.lastQueueStatusAt >= QUEUE_STATUS_EVERY_MS) this.updateQueueStatus(now);
     } finally {
       this.cycling = false;
       this.stats.lastCycleMs = performance.now() - t0;
@@ -762,7 +764,28 @@ export class KubeScheduler {
     }
   }
 
-  // ---- PodGroup status -----------------------------------------------------------------------
+  // ---- Queue and PodGroup status -------------------------------------------------------------
+
+  private lastQueueStatusAt = 0;
+  private readonly queueStatusText = new Map<string, string>();
+
+  /** Writes each Queue object's usage (GPUs) when it changed; at most every few seconds. */
+  private updateQueueStatus(now: number): void {
+    this.lastQueueStatusAt = now;
+    const gpus = (milli: number): number => Math.round(milli) / 1000;
+    for (const q of this.core.queueStatus()) {
+      if (!this.queueObjs.has(q.name)) continue; // the implicit default queue has no object
+      const status = { usedGpu: gpus(q.usedGpu), deservedGpu: gpus(q.deservedGpu), pendingGpu: gpus(q.pendingGpu), runningJobs: q.running, pendingJobs: q.pending };
+      const text = JSON.stringify(status);
+      if (this.queueStatusText.get(q.name) === text) continue;
+      this.queueStatusText.set(q.name, text);
+      void this.calls.run(() => this.writes.patchQueueStatus(q.name, status)).catch((e: unknown) => {
+        this.queueStatusText.delete(q.name);
+        this.log(`Queue ${q.name} status: ${(e as Error).message}`);
+      });
+    }
+  }
+
 
   private updateGroupStatusFor(pod: V1Pod): void {
     const g = podGroupName(pod);
