@@ -97,7 +97,9 @@ const GANTRY: SchedulerRun = {
   schedulerName: 'gantry',
   settings: 'gantry k8s scheduler, defaults (Lease election on, 64 API calls in flight, no client-side QPS limit; scores every node)',
   start(_cp, kubeconfig) {
-    const p = spawn(process.execPath, [join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', '--identity=bench'], {
+    // GANTRY_BENCH_NODE_ARGS: extra node flags for the scheduler process (e.g. --cpu-prof).
+    const nodeArgs = (process.env['GANTRY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== '');
+    const p = spawn(process.execPath, [...nodeArgs, join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', '--identity=bench'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     p.stderr?.on('data', (d: Buffer) => {

@@ -162,7 +162,15 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
       fakePod(id, 's2', { fraction: '0.5', nodeSelector: sel(id) }),
       fakePod(id, 's3', { fraction: '0.5', gpuMemory: '20Gi', nodeSelector: sel(id) }),
     ]);
-    const pods = await waitBound(id, ['s1', 's2', 's3']);
+    await waitBound(id, ['s1', 's2', 's3']);
+    // A pod with generateName has no name at admission: the ConfigMap name does not depend on it.
+    const gen = fakePod(id, 'unused', { fraction: '0.25', nodeSelector: sel(id) });
+    if (gen.metadata) {
+      delete gen.metadata.name;
+      gen.metadata.generateName = 'gen-';
+    }
+    const [created] = await createPods(kc, [gen]);
+    const pods = await waitBound(id, ['s1', 's2', 's3', created?.metadata?.name ?? '']);
     assert.deepEqual(overbooked(gpuUses(pods)), []);
     const core = kc.makeApiClient(CoreV1Api);
     for (const p of pods) {
@@ -172,13 +180,13 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
       const cm = await core.readNamespacedConfigMap({ namespace: id, name: cmName });
       assert.equal(cm.data?.['NVIDIA_VISIBLE_DEVICES'], p.metadata?.annotations?.['gantry.dev/gpu-uuids']);
       assert.ok(uuids.includes(cm.data?.['NVIDIA_VISIBLE_DEVICES'] ?? ''));
-      assert.equal(cm.data?.['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'], '50');
+      assert.equal(cm.data?.['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'], p.metadata?.name?.startsWith('gen-') ? '25' : '50');
       assert.equal(cm.metadata?.ownerReferences?.[0]?.uid, p.metadata?.uid);
     }
     const s3 = await core.readNamespacedConfigMap({ namespace: id, name: pods.find((p) => p.metadata?.name === 's3')?.metadata?.annotations?.['gantry.dev/gpu-env-configmap'] ?? '' });
     assert.equal(s3.data?.['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'], '0=20480M');
     const perGpu = new Set(gpuUses(pods).map((u) => u.gpu));
-    assert.equal(perGpu.size, 2, 'three half-GPU pods need both GPUs');
+    assert.equal(perGpu.size, 2, 'three half-GPU pods and a quarter need both GPUs');
   });
 
   it('places MIG slices by the real start-slot rules', async () => {
