@@ -2,10 +2,11 @@
  * Kubernetes mode benchmark: Gantry vs the real kube-scheduler on the same apiserver.
  *
  *   npm run build && node dist/bench/k8s/bench.js [--nodes 1000] [--pods 2000] [--rate 100] [--latency-pods 1000]
+ *                                                  [--sizes 1,1,1,2,2,4,8] [--only gantry]
  *
  * One control plane (etcd + kube-apiserver from scripts/k8s/ensure-binaries.sh), N fake nodes
  * with 8 H100 each (nvidia.com/gpu: 8 and GFD labels). For each scheduler, on the same nodes:
- *  1. backlog: all pods (whole-GPU requests, sizes 1,1,1,2,2,4,8 GPUs drawn with a fixed seed)
+ *  1. backlog: all pods (whole-GPU requests, sizes drawn from --sizes with a fixed seed)
  *     exist before the scheduler starts; throughput = pods bound per second between the first
  *     and the last bind seen by a watch; packing measured on the result;
  *  2. steady arrivals: pods created at a fixed rate on an empty cluster; latency per pod =
@@ -27,10 +28,11 @@ interface Args {
   rate: number;
   latencyPods: number;
   only: string | null;
+  sizes: number[];
 }
 
 function args(): Args {
-  const a: Args = { nodes: 1000, pods: 2000, rate: 100, latencyPods: 1000, only: null };
+  const a: Args = { nodes: 1000, pods: 2000, rate: 100, latencyPods: 1000, only: null, sizes: [1, 1, 1, 2, 2, 4, 8] };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i += 2) {
     const k = v[i];
@@ -40,13 +42,16 @@ function args(): Args {
     else if (k === '--rate') a.rate = Number(x);
     else if (k === '--latency-pods') a.latencyPods = Number(x);
     else if (k === '--only') a.only = x;
+    else if (k === '--sizes') {
+      a.sizes = x.split(',').map(Number);
+      if (a.sizes.some((n) => !Number.isInteger(n) || n < 1 || n > GPUS_PER_NODE)) throw new Error(`--sizes: GPUs per pod, 1..${GPUS_PER_NODE}, comma separated`);
+    }
     else throw new Error(`unknown flag ${k}`);
   }
   return a;
 }
 
 const GPUS_PER_NODE = 8;
-const SIZES = [1, 1, 1, 2, 2, 4, 8];
 
 interface SchedulerRun {
   readonly name: string;
@@ -210,7 +215,7 @@ async function runOne(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, s: S
   await core.createNamespace({ body: { metadata: { name: ns1 } } });
   const sizes = new Map<string, number>();
   const pods = Array.from({ length: a.pods }, (_, i) => {
-    const g = SIZES[Math.floor(rng.next() * SIZES.length)] ?? 1;
+    const g = a.sizes[Math.floor(rng.next() * a.sizes.length)] ?? 1;
     sizes.set(`p${i}`, g);
     return fakePod(ns1, `p${i}`, { gpus: g, schedulerName: s.schedulerName, cpu: '1' });
   });
@@ -261,7 +266,7 @@ async function runOne(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, s: S
     const now = performance.now();
     if (due > now) await sleep(due - now);
     const name = `q${i}`;
-    const g = SIZES[Math.floor(rng.next() * SIZES.length)] ?? 1;
+    const g = a.sizes[Math.floor(rng.next() * a.sizes.length)] ?? 1;
     creates.push(
       core.createNamespacedPod({ namespace: ns2, body: fakePod(ns2, name, { gpus: g, schedulerName: s.schedulerName, cpu: '1' }) }).then(() => {
         createdAt.set(name, performance.now());
@@ -309,7 +314,7 @@ async function main(): Promise<void> {
     ].filter((r) => a.only === null || r.name.startsWith(a.only));
     const results: Result[] = [];
     for (const [i, r] of runs.entries()) results.push(await runOne(cp, kc, kubeconfig, r, a, i));
-    process.stdout.write(JSON.stringify({ nodes: a.nodes, gpusPerNode: GPUS_PER_NODE, sizes: SIZES, results }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ nodes: a.nodes, gpusPerNode: GPUS_PER_NODE, sizes: a.sizes, pods: a.pods, rate: a.rate, results }, null, 2) + '\n');
     const g = results.find((r) => r.scheduler === 'gantry');
     const table = ['| scheduler | backlog pods/s | bound | nodes used | partial nodes | stranded GPUs | empty nodes | steady p50 ms | steady p99 ms |', '|---|---|---|---|---|---|---|---|---|'];
     for (const r of results) {

@@ -34,7 +34,7 @@ trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 echo "building kube-apiserver, kube-scheduler, etcd for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
 echo "(a cold build downloads ~1 GB of modules and takes a while on 2 cores)" >&2
-(cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/...)
+(cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/...)
 for b in "${bins[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
 mkdir -p "$dir"
 for b in "${bins[@]}"; do mv -f "$tmp/$b" "$dir/$b"; done

@@ -23,6 +23,9 @@ test('node inventory from capacity and labels: whole GPUs and MIG GPUs', () => {
   assert.equal(whole.spec.cpuMilli, 128_000);
   const mig = nodeInventory(fakeNode('m', { gpus: 1, count: 3, product: 'NVIDIA-A100-SXM4-80GB', mig: { '3g.40gb': 4 } }));
   assert.deepEqual(mig.spec.gpus?.map((g) => g.migEnabled ?? false), [false, true, true]);
+  assert.equal(mig.spec.labels?.['gantry.dev/serves-mig-3g.40gb'], 'true');
+  // A MIG pod selects nodes whose device plugin serves its profile.
+  assert.deepEqual(podRequest(fakePod('ns', 'p', { mig: '3g.40gb' })).nodeSelector, { 'gantry.dev/serves-mig-3g.40gb': 'true' });
   // Without GFD's count, MIG GPUs are counted from the advertised slices: 4 x 3g (4 slices each) = 2 GPUs.
   const noCount = fakeNode('x', { gpus: 0, product: 'NVIDIA-A100-SXM4-80GB', mig: { '3g.40gb': 4 } });
   delete noCount.metadata?.labels?.['nvidia.com/gpu.count'];

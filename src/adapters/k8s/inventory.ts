@@ -45,6 +45,11 @@ export function migProfileFromResource(resource: string): string | null {
   return p.endsWith('.me') ? `${p.slice(0, -3)}+me` : p;
 }
 
+/** A label only the scheduler's snapshot carries: the node's device plugin serves this MIG profile. */
+export function migProfileLabel(profile: string): string {
+  return `gantry.dev/serves-mig-${profile.replace('+', '.')}`;
+}
+
 export function toTaints(taints: readonly V1Taint[] | undefined): Taint[] {
   const out: Taint[] = [];
   for (const t of taints ?? []) {
@@ -162,12 +167,19 @@ export function nodeInventory(node: V1Node): NodeInventory {
   else if (sharing !== undefined) warnings.push(`${LABEL_SHARING}=${sharing} is not one of mps, software, timeslice, none`);
 
   const notReady = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'False');
+  // The device plugin serves only the MIG profiles it advertises: mark them, so that a MIG pod
+  // goes only where its profile exists (see migProfileSelector in pods.ts).
+  const migLabels: Record<string, string> = {};
+  for (const [res, qty] of Object.entries(alloc)) {
+    const profile = migProfileFromResource(res);
+    if (profile !== null && intQuantity(qty) > 0) migLabels[migProfileLabel(profile)] = 'true';
+  }
   const spec: NodeSpec = {
     name,
     cpuMilli,
     memoryMiB,
     gpus,
-    labels,
+    labels: Object.keys(migLabels).length > 0 ? { ...labels, ...migLabels } : labels,
     taints: toTaints(node.spec?.taints),
     unschedulable: node.spec?.unschedulable === true || notReady,
     ...(labels[LABEL_RACK] !== undefined ? { rack: labels[LABEL_RACK] } : {}),

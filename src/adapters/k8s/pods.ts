@@ -14,7 +14,7 @@ import {
   ANN_ASSIGNMENT, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
   POD_GROUP_LABEL_LEGACY, QUEUE_LABEL, RES_GPU, SCHEDULER_NAME,
 } from './names.js';
-import { migProfileFromResource, modelFromProduct } from './inventory.js';
+import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inventory.js';
 
 /** A pod spec Gantry cannot schedule; the message is shown to the user (Event, webhook denial). */
 export class PodSpecError extends Error {
@@ -145,13 +145,14 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(t.value !== undefined ? { value: t.value } : {}),
     ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
   }));
+  const nodeSelector = gpu.kind === 'mig' ? { ...pod.spec?.nodeSelector, [migProfileLabel(gpu.profile)]: 'true' } : pod.spec?.nodeSelector;
   return {
     id: podKey(pod),
     cpuMilli,
     memoryMiB,
     gpu,
     ...(allowedModels && allowedModels.length > 0 ? { allowedModels } : {}),
-    ...(pod.spec?.nodeSelector ? { nodeSelector: pod.spec.nodeSelector } : {}),
+    ...(nodeSelector ? { nodeSelector } : {}),
     ...(tolerations.length > 0 ? { tolerations } : {}),
   };
 }
