@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import {
   AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, RbacAuthorizationV1Api, SchedulingV1Api,
-  type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod,
+  PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod,
 } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import {
-  applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, events, getQueue, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
+  applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, deleteQueue, events, getQueue, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
   listPods, manifest, overbooked, REPO, sleep, waitEstablished, waitFor,
 } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
@@ -238,6 +238,39 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     const pods = await waitBound(id, ['high'], 30_000);
     assert.equal(pods.filter((p) => p.metadata?.name?.startsWith('low')).length, 2, 'two low-priority pods were evicted');
     assert.deepEqual(overbooked(gpuUses(pods)), []);
+  });
+
+  it('follows node updates: a cordoned node takes no pods until it is uncordoned', async () => {
+    const id = await ns('cordon');
+    await nodes(id, 2, { gpus: 8 });
+    const core = kc.makeApiClient(CoreV1Api);
+    const cordon = (on: boolean): Promise<unknown> =>
+      core.patchNode({ name: `${id}-0`, body: { spec: { unschedulable: on } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await cordon(true);
+    await sleep(500);
+    await createPods(kc, [fakePod(id, 'first', { gpus: 8, nodeSelector: sel(id) })]);
+    const pods = await waitBound(id, ['first']);
+    assert.equal(pods.find((p) => p.metadata?.name === 'first')?.spec?.nodeName, `${id}-1`);
+    await createPods(kc, [fakePod(id, 'second', { gpus: 8, nodeSelector: sel(id) })]);
+    await waitFor('second explained', async () => (await events(kc, id, 'second')).some((e) => e.reason === 'FailedScheduling'));
+    await cordon(false);
+    const after = await waitBound(id, ['second']);
+    assert.equal(after.find((p) => p.metadata?.name === 'second')?.spec?.nodeName, `${id}-0`);
+  });
+
+  it('refuses an invalid queue tree as a whole and says why', async () => {
+    await createQueue(kc, 'orphan', { parent: 'no-such-queue', quota: { gpu: 1 } });
+    const ev = await waitFor('InvalidQueue event', async () => {
+      const list = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: 'default' });
+      return list.items.find((e) => e.reason === 'InvalidQueue');
+    });
+    assert.match(ev.message ?? '', /queues not changed: queue orphan: parent no-such-queue does not exist/);
+    // The previous tree stays in force: team-a still schedules.
+    const id = await ns('queues-kept');
+    await nodes(id, 1, { gpus: 1 });
+    await createPods(kc, [fakePod(id, 'still', { gpus: 1, queue: 'team-a', nodeSelector: sel(id) })]);
+    await waitBound(id, ['still']);
+    await deleteQueue(kc, 'orphan');
   });
 
   // ---- scheduler processes with the deployed service account ---------------------------------
