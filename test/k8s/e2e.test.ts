@@ -240,6 +240,18 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     assert.deepEqual(overbooked(gpuUses(pods)), []);
   });
 
+  it('frees the GPUs of a pod that finished for the next one', async () => {
+    const id = await ns('finish');
+    await nodes(id, 1, { gpus: 1 });
+    await createPods(kc, [fakePod(id, 'one', { gpus: 1, nodeSelector: sel(id) }), fakePod(id, 'two', { gpus: 1, nodeSelector: sel(id) })]);
+    const first = await waitFor('one pod bound', async () => bound(await listPods(kc, id))[0]);
+    const other = first.metadata?.name === 'one' ? 'two' : 'one';
+    await sleep(300);
+    assert.equal(bound(await listPods(kc, id)).length, 1);
+    kubelets[kubelets.length - 1]?.succeed.add(first.metadata?.name ?? '');
+    await waitBound(id, [other]);
+  });
+
   it('follows node updates: a cordoned node takes no pods until it is uncordoned', async () => {
     const id = await ns('cordon');
     await nodes(id, 2, { gpus: 8 });
@@ -328,6 +340,9 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     const id = await ns('failover');
     await nodes(id, 1, { gpus: 8 });
     assert.equal(await leaseHolder(), 'second');
+    await waitFor('standby synced', async () => logs.some((l) => l.startsWith('[third]') && l.includes('synced:')), 20_000);
+    await sleep(1500);
+    assert.ok(!logs.some((l) => l.startsWith('[third]') && l.includes('became the leader')), 'the standby does not lead while the leader renews');
     const second = procs.find((p) => p !== standby && p.exitCode === null && p.signalCode === null);
     second?.kill('SIGKILL');
     await waitFor('standby takes the lease', async () => (await leaseHolder()) === 'third', 20_000);
