@@ -2,7 +2,7 @@
  * Kubernetes mode benchmark: Gantry vs the real kube-scheduler on the same apiserver.
  *
  *   npm run build && node dist/bench/k8s/bench.js [--nodes 1000] [--pods 2000] [--rate 100] [--latency-pods 1000]
- *                                                  [--sizes 1,1,1,2,2,4,8] [--only gantry]
+ *                                                  [--sizes 1,1,1,2,2,4,8] [--only gantry,kube-scheduler (binpack]
  *
  * One control plane (etcd + kube-apiserver from scripts/k8s/ensure-binaries.sh), N fake nodes
  * with 8 H100 each (nvidia.com/gpu: 8 and GFD labels). For each scheduler, on the same nodes:
@@ -311,7 +311,7 @@ async function main(): Promise<void> {
       kubeSchedulerRun('kube-scheduler (binpack, QPS 5000)', 5000, 5000, true),
       kubeSchedulerRun('kube-scheduler (default, QPS 5000)', 5000, 5000, false),
       kubeSchedulerRun('kube-scheduler (default, QPS 50)', 50, 100, false),
-    ].filter((r) => a.only === null || r.name.startsWith(a.only));
+    ].filter((r) => a.only === null || a.only.split(',').some((o) => r.name.startsWith(o)));
     const results: Result[] = [];
     for (const [i, r] of runs.entries()) results.push(await runOne(cp, kc, kubeconfig, r, a, i));
     process.stdout.write(JSON.stringify({ nodes: a.nodes, gpusPerNode: GPUS_PER_NODE, sizes: a.sizes, pods: a.pods, rate: a.rate, results }, null, 2) + '\n');

@@ -356,6 +356,7 @@ export class KubeScheduler {
     if (!isGantryPod(pod) && !pod.spec?.nodeName) return;
     if (isTerminal(pod)) {
       this.pods.set(key, pod);
+      this.indexGroup(pod, true);
       if (this.synced) this.podGone(key);
       this.updateGroupStatusFor(pod);
       return;
@@ -801,17 +802,16 @@ export class KubeScheduler {
     let running = 0;
     let succeeded = 0;
     let failed = 0;
+    // The group's pods stay indexed until they are deleted, finished ones included.
     for (const pk of this.groupPods.get(gkey) ?? []) {
       const p = this.pods.get(pk);
       if (!p) continue;
-      const booked = this.core.cluster.binding(pk) !== undefined;
-      if (p.spec?.nodeName || booked) scheduled++;
-      if (p.status?.phase === 'Running') running++;
-    }
-    for (const p of this.pods.values()) {
-      if (podGroupName(p) === gkey.split('/')[1] && p.metadata?.namespace === gkey.split('/')[0]) {
-        if (p.status?.phase === 'Succeeded') succeeded++;
-        if (p.status?.phase === 'Failed') failed++;
+      const phase = p.status?.phase;
+      if (phase === 'Succeeded') succeeded++;
+      else if (phase === 'Failed') failed++;
+      else {
+        if (p.spec?.nodeName || this.core.cluster.binding(pk) !== undefined) scheduled++;
+        if (phase === 'Running') running++;
       }
     }
     const min = Math.max(1, pg.spec?.minMember ?? 1);
