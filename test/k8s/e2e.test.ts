@@ -226,6 +226,14 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await waitFor('PodGroup Running', async () => (await getPodGroup(kc, id, 'train')).status?.['phase'] === 'Running');
   });
 
+  it('runs the pods of a group beyond its minMember too', async () => {
+    const id = await ns('elastic');
+    await nodes(id, 1, { gpus: 8 });
+    await createPodGroup(kc, id, 'elastic', 2);
+    await createPods(kc, [0, 1, 2, 3].map((i) => fakePod(id, `e${i}`, { gpus: 1, group: 'elastic', nodeSelector: sel(id) })));
+    await waitBound(id, ['e0', 'e1', 'e2', 'e3']);
+  });
+
   it('preempts lower-priority pods through the Eviction API', async () => {
     const id = await ns('preempt');
     await nodes(id, 1, { gpus: 4 });

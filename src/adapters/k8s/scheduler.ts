@@ -657,7 +657,14 @@ export class KubeScheduler {
       entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [] };
       entry.lastWait = undefined;
       for (const b of d.bindings) void this.calls.run(() => this.bindOne(entry, b));
-      if (entry.group) this.updateGroupStatus(entry.group);
+      if (entry.group) {
+        this.updateGroupStatus(entry.group);
+        // Pods of the group that arrived after the gang was formed now run on their own.
+        for (const pk of this.groupPods.get(entry.group) ?? []) {
+          const p = this.pods.get(pk);
+          if (p && !this.podJob.has(pk) && !p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
+        }
+      }
     } else {
       const grace = Math.ceil(d.graceMs / 1000);
       for (const pk of entry.pods) {
