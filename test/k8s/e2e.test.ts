@@ -73,8 +73,15 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
       for (const w of cfg.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${wh.port}/mutate`, caBundle: Buffer.from(pems.cert).toString('base64') };
       await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: cfg });
     }
+    // The in-process scheduler runs as the deployed service account: every write it makes must
+    // be allowed by deploy/rbac.yaml (see the check for "forbidden" at the end).
+    const saToken = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+      name: 'gantry-scheduler',
+      namespace: 'gantry-system',
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
     scheduler = new KubeScheduler({
-      kubeConfig: kc,
+      kubeConfig: cp.kubeConfig(saToken.status?.token ?? '', 'gantry-scheduler'),
       namespace: 'gantry-system',
       identity: 'in-process',
       leaseDurationMs: 3000,
@@ -291,6 +298,11 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await createPods(kc, [fakePod(id, 'still', { gpus: 1, queue: 'team-a', nodeSelector: sel(id) })]);
     await waitBound(id, ['still']);
     await deleteQueue(kc, 'orphan');
+  });
+
+  it('needed no permission beyond deploy/rbac.yaml', () => {
+    const denied = logs.filter((l) => /forbidden|403/i.test(l));
+    assert.deepEqual(denied, []);
   });
 
   // ---- scheduler processes with the deployed service account ---------------------------------
