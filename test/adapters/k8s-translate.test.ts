@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { nodeInventory, modelFromProduct } from '../../src/adapters/k8s/inventory.js';
-import { gpuRequestOf, podRequest, PodSpecError, gpuEnvironment } from '../../src/adapters/k8s/pods.js';
+import { boundPodRequest, gpuRequestOf, podRequest, PodSpecError, gpuEnvironment } from '../../src/adapters/k8s/pods.js';
 import { queueTree, QueueSpecError } from '../../src/adapters/k8s/queues.js';
 import { admitPod } from '../../src/adapters/k8s/webhook.js';
 import { fakeNode, fakePod } from '../k8s/cluster.js';
@@ -54,6 +54,18 @@ test('pod GPU requests: whole, MIG, share, none; contradictions are errors', () 
   assert.equal(r.cpuMilli, 500);
   assert.equal(r.memoryMiB, 1024);
   assert.deepEqual(r.allowedModels, ['H100-80GB', 'A100-80GB']);
+});
+
+test('required affinities: In-one-value becomes a node selector; the rest is refused, never ignored', () => {
+  const pod = fakePod('ns', 'p', { gpus: 1, nodeSelector: { a: '1' } });
+  if (pod.spec) pod.spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] }] } } };
+  assert.deepEqual(podRequest(pod).nodeSelector, { a: '1', zone: 'z1' });
+  if (pod.spec) pod.spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['z1'] }] }] } } };
+  assert.throws(() => podRequest(pod), (e: unknown) => e instanceof PodSpecError && e.reason === 'UnsupportedPodSpec' && /zone NotIn \[z1\]/.test(e.message));
+  if (pod.spec) pod.spec.affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }] } };
+  assert.throws(() => podRequest(pod), /required pod anti-affinity is not supported/);
+  // A bound pod with such a constraint is still booked for what it holds.
+  assert.deepEqual(boundPodRequest(pod), { id: 'ns/p', cpuMilli: 1000, memoryMiB: 1024, gpu: { kind: 'whole', count: 1 } });
 });
 
 test('the share environment carries the GPU and its limits', () => {

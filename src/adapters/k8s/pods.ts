@@ -18,10 +18,41 @@ import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inv
 
 /** A pod spec Gantry cannot schedule; the message is shown to the user (Event, webhook denial). */
 export class PodSpecError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The Event reason shown on the pod. */
+    readonly reason: 'InvalidGpuRequest' | 'UnsupportedPodSpec' = 'InvalidGpuRequest',
+  ) {
     super(message);
     this.name = 'PodSpecError';
   }
+}
+
+/**
+ * Placement constraints Gantry does not evaluate yet must not be ignored silently (the pod would
+ * land where it must not): a required node affinity that is a plain conjunction of `key In
+ * [one value]` becomes a node selector; anything else, and required pod (anti-)affinity, is
+ * refused with the reason.
+ */
+function affinitySelector(pod: V1Pod): Record<string, string> {
+  const aff = pod.spec?.affinity;
+  const unsupported = (what: string): PodSpecError =>
+    new PodSpecError(`${what} is not supported by the gantry scheduler yet; use nodeSelector (with gantry.dev/* or your own node labels)`, 'UnsupportedPodSpec');
+  if (aff?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) throw unsupported('required pod affinity');
+  if (aff?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) throw unsupported('required pod anti-affinity');
+  const terms = aff?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  if (terms.length === 0) return {};
+  const only = terms[0];
+  if (terms.length > 1 || !only || (only.matchFields?.length ?? 0) > 0) throw unsupported('required node affinity with several terms or matchFields');
+  const out: Record<string, string> = {};
+  for (const e of only.matchExpressions ?? []) {
+    const v = e.values?.[0];
+    if (e.operator !== 'In' || e.values?.length !== 1 || v === undefined || (out[e.key] !== undefined && out[e.key] !== v)) {
+      throw unsupported(`required node affinity "${e.key} ${e.operator} [${(e.values ?? []).join(', ')}]"`);
+    }
+    out[e.key] = v;
+  }
+  return out;
 }
 
 export function podKey(pod: V1Pod): string {
@@ -128,6 +159,34 @@ export function gpuRequestOf(pod: V1Pod): GpuRequest {
   return { kind: 'none' };
 }
 
+/**
+ * What a pod that is already bound holds, for booking it (restart, pods bound by others):
+ * its resources only, never its placement constraints, so that a constraint Gantry would refuse
+ * does not make a running pod's GPUs look free.
+ */
+export function boundPodRequest(pod: V1Pod): PodRequest {
+  const lenient = (f: () => number): number => {
+    try {
+      return f();
+    } catch {
+      return 0;
+    }
+  };
+  let gpu: GpuRequest;
+  try {
+    gpu = gpuRequestOf(pod);
+  } catch {
+    const whole = lenient(() => effective(pod, (c) => extended(c, RES_GPU)));
+    gpu = whole > 0 ? { kind: 'whole', count: whole } : { kind: 'none' };
+  }
+  return {
+    id: podKey(pod),
+    cpuMilli: lenient(() => effective(pod, (c) => containerRequest(c, 'cpu', parseMilliCpu))),
+    memoryMiB: lenient(() => effective(pod, (c) => containerRequest(c, 'memory', parseMemoryMiB))),
+    gpu,
+  };
+}
+
 export function podRequest(pod: V1Pod): PodRequest {
   const ann = pod.metadata?.annotations ?? {};
   const cpuMilli = effective(pod, (c) => containerRequest(c, 'cpu', parseMilliCpu));
@@ -145,7 +204,9 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(t.value !== undefined ? { value: t.value } : {}),
     ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
   }));
-  const nodeSelector = gpu.kind === 'mig' ? { ...pod.spec?.nodeSelector, [migProfileLabel(gpu.profile)]: 'true' } : pod.spec?.nodeSelector;
+  const fromAffinity = affinitySelector(pod);
+  const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
+  const nodeSelector = gpu.kind === 'mig' ? { ...merged, [migProfileLabel(gpu.profile)]: 'true' } : merged;
   return {
     id: podKey(pod),
     cpuMilli,

@@ -28,7 +28,7 @@ import { KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } 
 import { LeaderElector } from './leader.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
-  assignmentOf, creationMs, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
+  assignmentOf, boundPodRequest, creationMs, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
   podRequest, PodSpecError, readAssignment,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
@@ -422,11 +422,12 @@ export class KubeScheduler {
     }
   }
 
-  private block(pod: V1Pod, reason: string, warning: boolean): void {
+  /** Holds a pod back with a reason shown as an Event: FailedScheduling, or the reason of a bad spec. */
+  private block(pod: V1Pod, reason: string, invalid: PodSpecError['reason'] | null): void {
     const key = podKey(pod);
     if (this.blocked.get(key) === reason) return;
     this.blocked.set(key, reason);
-    void this.event(POD_REF(pod), warning ? 'Warning' : 'Normal', warning ? 'InvalidGpuRequest' : 'FailedScheduling', `gantry: ${reason}`);
+    void this.event(POD_REF(pod), invalid ? 'Warning' : 'Normal', invalid ?? 'FailedScheduling', `gantry: ${reason}`);
   }
 
   /** An unbound gantry pod: submit it (or its gang, once enough members exist). */
@@ -437,7 +438,7 @@ export class KubeScheduler {
     try {
       req = podRequest(pod);
     } catch (e) {
-      if (e instanceof PodSpecError) return this.block(pod, e.message, true);
+      if (e instanceof PodSpecError) return this.block(pod, e.message, e.reason);
       throw e;
     }
     const group = podGroupName(pod);
@@ -445,7 +446,7 @@ export class KubeScheduler {
     const ns = pod.metadata?.namespace ?? '';
     const gkey = `${ns}/${group}`;
     const pg = this.groups.get(gkey);
-    if (!pg) return this.block(pod, `waiting for PodGroup ${group}`, false);
+    if (!pg) return this.block(pod, `waiting for PodGroup ${group}`, null);
     const gangId = `pg:${gkey}`;
     const existing = this.core.job(gangId);
     if (existing && existing.state !== 'pending') {
@@ -460,7 +461,7 @@ export class KubeScheduler {
     }
     const min = Math.max(1, pg.spec?.minMember ?? 1);
     if (members.length < min) {
-      for (const m of members) this.block(m, `gang: ${members.length} of ${min} pods of PodGroup ${group} exist`, false);
+      for (const m of members) this.block(m, `gang: ${members.length} of ${min} pods of PodGroup ${group} exist`, null);
       return;
     }
     const reqs: PodRequest[] = [];
@@ -468,7 +469,7 @@ export class KubeScheduler {
       try {
         reqs.push(podRequest(m));
       } catch (e) {
-        if (e instanceof PodSpecError) return this.block(m, e.message, true);
+        if (e instanceof PodSpecError) return this.block(m, e.message, e.reason);
         throw e;
       }
     }
@@ -497,7 +498,7 @@ export class KubeScheduler {
       this.core.submit(spec);
     } catch (e) {
       if (!isUserError(e)) throw e;
-      for (const p of pods) this.block(p, e.message, false);
+      for (const p of pods) this.block(p, e.message, null);
       return false;
     }
     const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
@@ -517,13 +518,7 @@ export class KubeScheduler {
     const stmt = this.core.cluster.begin();
     try {
       for (const p of pods) {
-        let req: PodRequest;
-        try {
-          req = podRequest(p);
-        } catch {
-          // Bound by someone else with a request Gantry cannot read: count its CPU and memory only.
-          req = { id: podKey(p), cpuMilli: 0, memoryMiB: 0, gpu: { kind: 'none' } };
-        }
+        const req = boundPodRequest(p);
         reqs.push(req);
         const nodeName = p.spec?.nodeName ?? '';
         const node = this.core.cluster.node(nodeName);
