@@ -22,5 +22,14 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
+// The Kubernetes tests need etcd + kube-apiserver built by scripts/k8s/ensure-binaries.sh.
+if (files.some((f) => f.includes('/k8s/'))) {
+  const check = spawnSync('bash', ['scripts/k8s/ensure-binaries.sh', '--check'], { encoding: 'utf8' });
+  if (check.status === 0) console.log(`k8s tests: running against binaries in ${check.stdout.trim()}`);
+  else if (process.env.GANTRY_REQUIRE_K8S === '1') {
+    console.error('k8s tests: binaries missing and GANTRY_REQUIRE_K8S=1; run scripts/k8s/ensure-binaries.sh');
+    process.exit(1);
+  } else console.log('k8s tests: SKIPPED (binaries not built; run scripts/k8s/ensure-binaries.sh, needs Go)');
+}
 const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

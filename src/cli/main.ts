@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { isUserError } from '../core/errors.js';
 import { registerSim } from './commands/sim.js';
 import { registerBench } from './commands/bench.js';
+import { registerK8s } from './commands/k8s.js';
 
 export const EXIT_USAGE = 2;
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSim(program);
   registerBench(program);
+  registerK8s(program);
   return program;
 }
 

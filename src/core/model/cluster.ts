@@ -6,6 +6,7 @@
  */
 import { NodeState, type NodeSpec } from './node.js';
 import { applyMig, releaseMig } from './mig.js';
+import type { Taint } from './request.js';
 
 export interface GpuGrant {
   /** GPU index on the node. */
@@ -255,6 +256,15 @@ export class Cluster {
     const node = this.byName.get(name);
     if (!node) throw new ClusterError(`node ${name} does not exist`);
     node.unschedulable = value;
+    node.refresh();
+  }
+
+  /** Replaces a node's labels and taints (they change on live nodes; capacity does not). */
+  setNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[]): void {
+    const node = this.byName.get(name);
+    if (!node) throw new ClusterError(`node ${name} does not exist`);
+    node.labels = labels;
+    node.taints = taints;
     node.refresh();
   }
 

@@ -9,6 +9,7 @@
  */
 import { Cluster, type Binding } from '../model/cluster.js';
 import type { NodeSpec } from '../model/node.js';
+import type { Taint } from '../model/request.js';
 import { Placer } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
@@ -103,6 +104,11 @@ export class Scheduler {
 
   cordon(name: string, on: boolean): void {
     this.cluster.setUnschedulable(name, on);
+  }
+
+  /** New labels and taints for a live node (e.g. from a Kubernetes Node update). */
+  updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[]): void {
+    this.cluster.setNodeMeta(name, labels, taints);
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {

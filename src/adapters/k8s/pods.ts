@@ -1,0 +1,308 @@
+/**
+ * Pods as the core sees them (pure): the request (CPU, memory, and one GPU request: whole GPUs
+ * from `nvidia.com/gpu`, a MIG slice from `nvidia.com/mig-<profile>`, or a share from the
+ * `gantry.dev/gpu-fraction` / `gantry.dev/gpu-memory` annotations), its queue, priority and
+ * gang; and the GPU assignment annotation Gantry writes when it binds (read back on restart).
+ */
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { GpuRequest, PodRequest, Toleration } from '../../core/model/request.js';
+import type { Binding, GpuGrant } from '../../core/model/cluster.js';
+import type { NodeState } from '../../core/model/node.js';
+import { findGpuModel } from '../../core/model/gpu-catalog.js';
+import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
+import {
+  ANN_ASSIGNMENT, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
+  POD_GROUP_LABEL_LEGACY, QUEUE_LABEL, RES_GPU, SCHEDULER_NAME,
+} from './names.js';
+import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inventory.js';
+
+/** A pod spec Gantry cannot schedule; the message is shown to the user (Event, webhook denial). */
+export class PodSpecError extends Error {
+  constructor(
+    message: string,
+    /** The Event reason shown on the pod. */
+    readonly reason: 'InvalidGpuRequest' | 'UnsupportedPodSpec' = 'InvalidGpuRequest',
+  ) {
+    super(message);
+    this.name = 'PodSpecError';
+  }
+}
+
+/**
+ * Placement constraints Gantry does not evaluate yet must not be ignored silently (the pod would
+ * land where it must not): a required node affinity that is a plain conjunction of `key In
+ * [one value]` becomes a node selector; anything else, and required pod (anti-)affinity, is
+ * refused with the reason.
+ */
+function affinitySelector(pod: V1Pod): Record<string, string> {
+  const aff = pod.spec?.affinity;
+  const unsupported = (what: string): PodSpecError =>
+    new PodSpecError(`${what} is not supported by the gantry scheduler yet; use nodeSelector (with gantry.dev/* or your own node labels)`, 'UnsupportedPodSpec');
+  if (aff?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) throw unsupported('required pod affinity');
+  if (aff?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length) throw unsupported('required pod anti-affinity');
+  const terms = aff?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  if (terms.length === 0) return {};
+  const only = terms[0];
+  if (terms.length > 1 || !only || (only.matchFields?.length ?? 0) > 0) throw unsupported('required node affinity with several terms or matchFields');
+  const out: Record<string, string> = {};
+  for (const e of only.matchExpressions ?? []) {
+    const v = e.values?.[0];
+    if (e.operator !== 'In' || e.values?.length !== 1 || v === undefined || (out[e.key] !== undefined && out[e.key] !== v)) {
+      throw unsupported(`required node affinity "${e.key} ${e.operator} [${(e.values ?? []).join(', ')}]"`);
+    }
+    out[e.key] = v;
+  }
+  return out;
+}
+
+export function podKey(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+export function isGantryPod(pod: V1Pod): boolean {
+  return pod.spec?.schedulerName === SCHEDULER_NAME;
+}
+
+export function isTerminal(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+export function podGroupName(pod: V1Pod): string | undefined {
+  const l = pod.metadata?.labels ?? {};
+  return l[POD_GROUP_LABEL] ?? l[POD_GROUP_LABEL_LEGACY];
+}
+
+export function podQueue(pod: V1Pod): string {
+  return pod.metadata?.labels?.[QUEUE_LABEL] ?? DEFAULT_QUEUE;
+}
+
+function quantity(v: unknown, parse: (s: string) => number, what: string): number {
+  if (v === undefined || v === null) return 0;
+  try {
+    return parse(String(v));
+  } catch (e) {
+    throw new PodSpecError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function containerRequest(c: V1Container, res: string, parse: (s: string) => number): number {
+  const r = c.resources?.requests?.[res] ?? c.resources?.limits?.[res];
+  return quantity(r, parse, `container ${c.name} ${res}`);
+}
+
+function extended(c: V1Container, res: string): number {
+  const v = c.resources?.limits?.[res] ?? c.resources?.requests?.[res];
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new PodSpecError(`container ${c.name} asks for ${v} ${res}: must be a whole number`);
+  return n;
+}
+
+/** Effective request of a pod: the sum over containers, or the largest init container if larger. */
+function effective(pod: V1Pod, f: (c: V1Container) => number): number {
+  const sum = (pod.spec?.containers ?? []).reduce((a, c) => a + f(c), 0);
+  const init = (pod.spec?.initContainers ?? []).reduce((a, c) => Math.max(a, f(c)), 0);
+  return Math.max(sum, init);
+}
+
+export function parseFraction(raw: string): number {
+  const f = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(f) || f <= 0 || f >= 1) {
+    throw new PodSpecError(`${ANN_GPU_FRACTION}="${raw}" must be a number between 0 and 1 (exclusive), e.g. "0.5"; ask for whole GPUs with ${RES_GPU}`);
+  }
+  const milli = Math.round(f * 1000);
+  if (milli < 1) throw new PodSpecError(`${ANN_GPU_FRACTION}="${raw}" is below 0.001 of a GPU`);
+  return milli;
+}
+
+export function parseGpuMemory(raw: string): number {
+  const s = raw.trim();
+  try {
+    const mib = /^[0-9]+$/.test(s) ? Number(s) : parseMemoryMiB(s);
+    if (mib <= 0) throw new Error('zero');
+    return mib;
+  } catch {
+    throw new PodSpecError(`${ANN_GPU_MEMORY}="${raw}" must be a memory size such as "20Gi" or a number of MiB such as "20480"`);
+  }
+}
+
+export function gpuRequestOf(pod: V1Pod): GpuRequest {
+  const ann = pod.metadata?.annotations ?? {};
+  const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+  const whole = effective(pod, (c) => extended(c, RES_GPU));
+  const migs = new Map<string, number>();
+  for (const c of containers) {
+    for (const res of new Set([...Object.keys(c.resources?.limits ?? {}), ...Object.keys(c.resources?.requests ?? {})])) {
+      const profile = migProfileFromResource(res);
+      if (profile !== null) migs.set(profile, (migs.get(profile) ?? 0) + extended(c, res));
+    }
+  }
+  const fraction = ann[ANN_GPU_FRACTION];
+  const memory = ann[ANN_GPU_MEMORY];
+  const kinds = [whole > 0, [...migs.values()].some((n) => n > 0), fraction !== undefined || memory !== undefined].filter(Boolean).length;
+  if (kinds > 1) {
+    throw new PodSpecError(`pod asks for more than one kind of GPU (${RES_GPU}, nvidia.com/mig-*, ${ANN_GPU_FRACTION}/${ANN_GPU_MEMORY}); choose one`);
+  }
+  if (fraction !== undefined || memory !== undefined) {
+    const milli = fraction !== undefined ? parseFraction(fraction) : 0;
+    const memoryMiB = memory !== undefined ? parseGpuMemory(memory) : 0;
+    return { kind: 'share', milli, memoryMiB };
+  }
+  const migList = [...migs.entries()].filter(([, n]) => n > 0);
+  if (migList.length > 0) {
+    const [first] = migList;
+    if (migList.length > 1 || (first && first[1] !== 1)) throw new PodSpecError('a pod may ask for one MIG slice (nvidia.com/mig-<profile>: 1); use a gang for more');
+    return { kind: 'mig', profile: (first as [string, number])[0] };
+  }
+  if (whole > 0) return { kind: 'whole', count: whole };
+  return { kind: 'none' };
+}
+
+/**
+ * What a pod that is already bound holds, for booking it (restart, pods bound by others):
+ * its resources only, never its placement constraints, so that a constraint Gantry would refuse
+ * does not make a running pod's GPUs look free.
+ */
+export function boundPodRequest(pod: V1Pod): PodRequest {
+  const lenient = (f: () => number): number => {
+    try {
+      return f();
+    } catch {
+      return 0;
+    }
+  };
+  let gpu: GpuRequest;
+  try {
+    gpu = gpuRequestOf(pod);
+  } catch {
+    const whole = lenient(() => effective(pod, (c) => extended(c, RES_GPU)));
+    gpu = whole > 0 ? { kind: 'whole', count: whole } : { kind: 'none' };
+  }
+  return {
+    id: podKey(pod),
+    cpuMilli: lenient(() => effective(pod, (c) => containerRequest(c, 'cpu', parseMilliCpu))),
+    memoryMiB: lenient(() => effective(pod, (c) => containerRequest(c, 'memory', parseMemoryMiB))),
+    gpu,
+  };
+}
+
+export function podRequest(pod: V1Pod): PodRequest {
+  const ann = pod.metadata?.annotations ?? {};
+  const cpuMilli = effective(pod, (c) => containerRequest(c, 'cpu', parseMilliCpu));
+  const memoryMiB = effective(pod, (c) => containerRequest(c, 'memory', parseMemoryMiB));
+  const gpu = gpuRequestOf(pod);
+  const models = ann[ANN_GPU_MODELS];
+  const allowedModels = models
+    ?.split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '')
+    .map((m) => findGpuModel(m)?.name ?? modelFromProduct(m));
+  const tolerations: Toleration[] = (pod.spec?.tolerations ?? []).map((t) => ({
+    ...(t.key !== undefined ? { key: t.key } : {}),
+    ...(t.operator === 'Exists' || t.operator === 'Equal' ? { operator: t.operator } : {}),
+    ...(t.value !== undefined ? { value: t.value } : {}),
+    ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
+  }));
+  const fromAffinity = affinitySelector(pod);
+  const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
+  const nodeSelector = gpu.kind === 'mig' ? { ...merged, [migProfileLabel(gpu.profile)]: 'true' } : merged;
+  return {
+    id: podKey(pod),
+    cpuMilli,
+    memoryMiB,
+    gpu,
+    ...(allowedModels && allowedModels.length > 0 ? { allowedModels } : {}),
+    ...(nodeSelector ? { nodeSelector } : {}),
+    ...(tolerations.length > 0 ? { tolerations } : {}),
+  };
+}
+
+export function podPriority(pod: V1Pod): number {
+  return pod.spec?.priority ?? 0;
+}
+
+export function podPreemptible(pod: V1Pod): boolean {
+  return pod.metadata?.annotations?.[ANN_PREEMPTIBLE] !== 'false';
+}
+
+export function creationMs(pod: { metadata?: { creationTimestamp?: Date | string } }, fallback: number): number {
+  const t = pod.metadata?.creationTimestamp;
+  if (t === undefined) return fallback;
+  const ms = new Date(t).getTime();
+  return Number.isFinite(ms) ? ms : fallback;
+}
+
+// ---- the assignment annotation --------------------------------------------------------------
+
+export interface AssignedGpu {
+  readonly index: number;
+  readonly uuid: string;
+  readonly milli: number;
+  readonly memoryMiB: number;
+  readonly mig?: { readonly profile: string; readonly start: number };
+}
+
+export interface Assignment {
+  readonly node: string;
+  readonly gpus: readonly AssignedGpu[];
+}
+
+export function assignmentOf(b: Binding, node: NodeState | undefined): Assignment {
+  return {
+    node: b.node,
+    gpus: b.gpus.map((g) => ({
+      index: g.gpu,
+      uuid: node?.gpus[g.gpu]?.uuid ?? '',
+      milli: g.milli,
+      memoryMiB: g.memoryMiB,
+      ...(g.mig ? { mig: { profile: g.mig.profile, start: g.mig.start } } : {}),
+    })),
+  };
+}
+
+/** Reads the assignment Gantry wrote on a bound pod; null when absent or unreadable. */
+export function readAssignment(pod: V1Pod): Assignment | null {
+  const raw = pod.metadata?.annotations?.[ANN_ASSIGNMENT];
+  if (raw === undefined) return null;
+  try {
+    const a = JSON.parse(raw) as Assignment;
+    if (typeof a.node !== 'string' || !Array.isArray(a.gpus)) return null;
+    for (const g of a.gpus) {
+      if (!Number.isInteger(g.index) || !Number.isInteger(g.milli) || !Number.isInteger(g.memoryMiB)) return null;
+    }
+    return a;
+  } catch {
+    return null;
+  }
+}
+
+export function grantsOf(a: Assignment): GpuGrant[] {
+  return a.gpus.map((g) => ({ gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig } : {}) }));
+}
+
+/** The environment a GPU-share pod's containers get (through the per-pod ConfigMap). */
+export function gpuEnvironment(a: Assignment, req: GpuRequest): Record<string, string> {
+  // Only shares go through this path: whole GPUs and MIG slices are handed out by the device plugin.
+  const uuids = a.gpus.map((g) => g.uuid).join(',');
+  const env: Record<string, string> = {
+    NVIDIA_VISIBLE_DEVICES: uuids,
+    CUDA_VISIBLE_DEVICES: uuids,
+    GANTRY_NODE: a.node,
+    GANTRY_GPU_INDICES: a.gpus.map((g) => g.index).join(','),
+  };
+  if (req.kind === 'share') {
+    const g = a.gpus[0];
+    if (req.milli > 0) {
+      env['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'] = String(Math.max(1, Math.round(req.milli / 10)));
+      env['GANTRY_GPU_FRACTION'] = (req.milli / 1000).toString();
+    }
+    const mem = req.memoryMiB > 0 ? req.memoryMiB : 0;
+    if (mem > 0) {
+      env['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'] = `0=${mem}M`;
+      env['GANTRY_GPU_MEMORY_MIB'] = String(mem);
+    }
+    if (g && req.milli > 0 && mem === 0) env['GANTRY_GPU_MEMORY_MIB'] = String(g.memoryMiB);
+  }
+  return env;
+}

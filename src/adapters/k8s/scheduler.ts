@@ -1,0 +1,840 @@
+/**
+ * `gantry k8s scheduler`: the core scheduler driven by a Kubernetes cluster.
+ *
+ * Watches (list + watch) keep the core's snapshot current event by event: Nodes -> addNode /
+ * updateNodeMeta / removeNode, Pods -> submit / adopt / remove, PodGroups -> gangs, Queues ->
+ * setQueues. Nothing is rebuilt per cycle. While this replica holds the Lease, cycles run
+ * when something changed (and every `cycleIntervalMs`), and their decisions become API calls:
+ * a bind is one Binding (whose annotations carry the GPU assignment onto the pod), preceded by
+ * the per-pod GPU environment ConfigMap for GPU shares; an evict is an Eviction per pod; a pod
+ * that keeps waiting gets a FailedScheduling Event with the core's explanation whenever the
+ * explanation changes; PodGroups get their status.
+ *
+ * Restart safety: before the first cycle the scheduler re-adopts every bound pod (at its
+ * annotated GPUs; pods bound by others at GPUs chosen on their node), so no GPU is booked
+ * twice. A gang member that finished keeps its GPUs booked until the whole gang is gone.
+ */
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { Scheduler } from '../../core/scheduler/scheduler.js';
+import type { SchedulerConfig } from '../../core/scheduler/config.js';
+import type { Decision, JobSpec, WaitReason } from '../../core/scheduler/types.js';
+import type { Binding } from '../../core/model/cluster.js';
+import type { PodRequest } from '../../core/model/request.js';
+import { createRng } from '../../core/rng.js';
+import { isUserError } from '../../core/errors.js';
+import { prepareRequest } from '../../core/placement/placer.js';
+import { defaultAssign } from '../../core/placement/gpu-assign.js';
+import { KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
+import { LeaderElector } from './leader.js';
+import { capacityKey, nodeInventory } from './inventory.js';
+import {
+  assignmentOf, boundPodRequest, creationMs, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
+  podRequest, PodSpecError, readAssignment,
+} from './pods.js';
+import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
+import { ResourceWatch } from './watch.js';
+import { reuseConnections } from './connections.js';
+import {
+  ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GPU_UUIDS, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
+  QUEUE_PLURAL, QUEUE_VERSION,
+} from './names.js';
+
+export interface PodGroupObject {
+  metadata?: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string>; creationTimestamp?: Date };
+  spec?: { minMember?: number };
+  status?: Record<string, unknown>;
+}
+
+export interface KubeSchedulerOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Defaults to the client-node implementation on `kubeConfig`. */
+  readonly writes?: ClusterWrites;
+  /** Namespace of the leader election Lease. */
+  readonly namespace: string;
+  readonly identity: string;
+  readonly leaderElection?: boolean;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  /** A cycle runs at least this often while there are pending pods. */
+  readonly cycleIntervalMs?: number;
+  /** API calls in flight at most (binds, evictions, ConfigMaps). */
+  readonly maxInflight?: number;
+  /** Core settings (placement policy, minimum runtime before preemption, ...). */
+  readonly core?: Omit<SchedulerConfig, 'rng'>;
+  readonly log?: (msg: string) => void;
+  /** Told when this replica starts (true) or stops (false) scheduling. */
+  readonly onLeading?: (leading: boolean) => void;
+}
+
+interface JobEntry {
+  readonly id: string;
+  readonly pods: Set<string>;
+  /** Gang key (namespace/name of the PodGroup) for gangs. */
+  readonly group?: string;
+  /** Bind calls of the current placement: outstanding, succeeded, failed pods. */
+  bindOps?: { outstanding: number; ok: number; failed: string[] } | undefined;
+  lastWait?: string | undefined;
+}
+
+/** Events arriving within this many ms share one cycle. */
+const BATCH_MS = 5;
+const QUEUE_STATUS_EVERY_MS = 2000;
+
+const POD_REF = (pod: V1Pod): ObjectRef => ({
+  kind: 'Pod',
+  apiVersion: 'v1',
+  namespace: pod.metadata?.namespace ?? '',
+  name: pod.metadata?.name ?? '',
+  ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+});
+
+/** Simple FIFO limiter for API calls: at most `max` in flight. */
+class Limiter {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  run<T>(f: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const go = (): void => {
+        this.running++;
+        f().then(resolve, reject).finally(() => {
+          this.running--;
+          this.queue.shift()?.();
+        });
+      };
+      if (this.running < this.max) go();
+      else this.queue.push(go);
+    });
+  }
+  get busy(): number {
+    return this.running + this.queue.length;
+  }
+}
+
+export function formatWait(reasons: readonly WaitReason[]): string {
+  return reasons.map((r) => `${r.kind}: ${r.message}`).join('; ');
+}
+
+export class KubeScheduler {
+  readonly core: Scheduler;
+  private readonly writes: ClusterWrites;
+  private readonly log: (msg: string) => void;
+  private readonly watches: ResourceWatch<never>[] = [];
+  private readonly elector: LeaderElector | null;
+  private readonly calls: Limiter;
+  private readonly eventCalls = new Limiter(4);
+
+  // What the watches told us.
+  private readonly pods = new Map<string, V1Pod>();
+  private readonly nodes = new Map<string, string>(); // name -> capacity key
+  private readonly preSyncNodes = new Map<string, V1Node>();
+  private readonly groups = new Map<string, PodGroupObject>();
+  private readonly groupPods = new Map<string, Set<string>>();
+  private readonly queueObjs = new Map<string, QueueObject>();
+
+  // Jobs handed to the core.
+  private readonly jobs = new Map<string, JobEntry>();
+  private readonly podJob = new Map<string, string>();
+  /** Pods that could not be submitted (bad spec, missing queue / group), with the reason shown. */
+  private readonly blocked = new Map<string, string>();
+  private readonly groupStatus = new Map<string, string>();
+
+  private synced = false;
+  private relisted = false;
+  private leading = false;
+  private stopped = false;
+  private dirty = true;
+  private cycleTimer: NodeJS.Timeout | null = null;
+  private cycling = false;
+  readonly stats = { cycles: 0, binds: 0, bindFailures: 0, evictions: 0, events: 0, lastCycleMs: 0 };
+
+  constructor(private readonly opts: KubeSchedulerOptions) {
+    this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+    reuseConnections(opts.kubeConfig);
+    this.writes = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
+    // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
+    this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
+    this.calls = new Limiter(opts.maxInflight ?? 64);
+    this.elector =
+      opts.leaderElection === false
+        ? null
+        : new LeaderElector(
+            this.writes,
+            {
+              namespace: opts.namespace,
+              name: LEASE_NAME,
+              identity: opts.identity,
+              leaseDurationMs: opts.leaseDurationMs ?? 15_000,
+              renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
+              retryPeriodMs: opts.retryPeriodMs ?? 2_000,
+              log: this.log,
+            },
+            () => this.startLeading(),
+            () => this.stopLeading(),
+          );
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Starts the watches and the election; resolves once the initial state is adopted. */
+  async start(): Promise<void> {
+    const kc = this.opts.kubeConfig;
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const add = <T extends object>(w: ResourceWatch<T & { metadata?: object }>): void => {
+      this.watches.push(w as unknown as ResourceWatch<never>);
+    };
+    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => core.listNode(), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log));
+    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log));
+    add(
+      new ResourceWatch<PodGroupObject & { metadata?: object }>(
+        kc,
+        `/apis/${PODGROUP_GROUP}/${PODGROUP_VERSION}/${PODGROUP_PLURAL}`,
+        () => custom.listCustomObjectForAllNamespaces({ group: PODGROUP_GROUP, version: PODGROUP_VERSION, plural: PODGROUP_PLURAL }) as Promise<KubernetesListObject<PodGroupObject & { metadata?: object }>>,
+        { upsert: (g) => this.onGroup(g), remove: (g) => this.onGroupDeleted(g) },
+        this.log,
+      ),
+    );
+    add(
+      new ResourceWatch<QueueObject & { metadata?: object }>(
+        kc,
+        `/apis/${GANTRY_GROUP}/${QUEUE_VERSION}/${QUEUE_PLURAL}`,
+        () => custom.listClusterCustomObject({ group: GANTRY_GROUP, version: QUEUE_VERSION, plural: QUEUE_PLURAL }) as Promise<KubernetesListObject<QueueObject & { metadata?: object }>>,
+        { upsert: (q) => this.onQueue(q), remove: (q) => this.onQueueDeleted(q) },
+        this.log,
+      ),
+    );
+    for (const w of this.watches) w.start();
+    await Promise.all(this.watches.map((w) => w.synced));
+    if (this.stopped) return;
+    this.initialSync();
+    if (this.elector) this.elector.start();
+    else this.startLeading();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.leading = false;
+    if (this.cycleTimer) clearTimeout(this.cycleTimer);
+    await this.elector?.stop();
+    await Promise.all(this.watches.map((w) => w.stop()));
+  }
+
+  // ---- start-up ------------------------------------------------------------------------------
+
+  /** Builds the core's state from the watched objects: queues, nodes, then every bound pod. */
+  private initialSync(): void {
+    this.synced = true;
+    this.applyQueues();
+    for (const node of this.preSyncNodes.values()) this.onNode(node);
+    this.preSyncNodes.clear();
+    // Re-adopt bound pods first (gang members as one job), so nothing is scheduled onto GPUs in use.
+    const bound = [...this.pods.values()].filter((p) => p.spec?.nodeName && !isTerminal(p));
+    const byGroup = new Map<string, V1Pod[]>();
+    for (const p of bound) {
+      const g = isGantryPod(p) ? podGroupName(p) : undefined;
+      if (g === undefined) this.adopt(`pod:${podKey(p)}`, [p]);
+      else {
+        const key = `${p.metadata?.namespace ?? ''}/${g}`;
+        byGroup.set(key, [...(byGroup.get(key) ?? []), p]);
+      }
+    }
+    for (const [key, members] of byGroup) this.adopt(`pg:${key}`, members, key);
+    for (const p of this.pods.values()) if (!p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
+    this.log(`synced: ${this.core.cluster.nodeCount} nodes, ${bound.length} bound pods adopted, ${this.jobs.size} jobs`);
+  }
+
+  // ---- nodes ---------------------------------------------------------------------------------
+
+  private onNode(node: V1Node): void {
+    const name = node.metadata?.name ?? '';
+    if (!this.synced) {
+      this.preSyncNodes.set(name, node);
+      return;
+    }
+    const inv = nodeInventory(node);
+    for (const w of inv.warnings) this.log(`node ${name}: ${w}`);
+    const key = capacityKey(inv.spec);
+    const before = this.nodes.get(name);
+    if (before === undefined) {
+      this.core.addNode(inv.spec);
+    } else if (before !== key) {
+      // Capacity changed: re-create the node and put its pods back on it.
+      const held = [...this.core.cluster.allBindings()].filter((b) => b.node === name);
+      this.core.removeNode(name);
+      this.core.addNode(inv.spec);
+      for (const b of held) {
+        try {
+          this.core.cluster.bind(b);
+        } catch (e) {
+          this.log(`node ${name} changed and pod ${b.podId} no longer fits it: ${(e as Error).message}`);
+        }
+      }
+    } else {
+      this.core.updateNodeMeta(name, inv.spec.labels ?? {}, inv.spec.taints ?? []);
+      this.core.cordon(name, inv.spec.unschedulable === true);
+    }
+    this.nodes.set(name, key);
+    this.markDirty();
+  }
+
+  private onNodeDeleted(node: V1Node): void {
+    const name = node.metadata?.name ?? '';
+    this.nodes.delete(name);
+    if (!this.synced) {
+      this.preSyncNodes.delete(name);
+      return;
+    }
+    this.core.removeNode(name);
+    this.markDirty();
+  }
+
+  // ---- queues and groups ---------------------------------------------------------------------
+
+  private onQueue(q: QueueObject): void {
+    this.queueObjs.set(q.metadata?.name ?? '', q);
+    if (this.synced) this.applyQueues();
+  }
+
+  private onQueueDeleted(q: QueueObject): void {
+    this.queueObjs.delete(q.metadata?.name ?? '');
+    if (this.synced) this.applyQueues();
+  }
+
+  private applyQueues(): void {
+    try {
+      this.core.setQueues(queueTree([...this.queueObjs.values()]));
+    } catch (e) {
+      if (!(e instanceof QueueSpecError) && !isUserError(e)) throw e;
+      this.log(`queues not changed: ${(e as Error).message}`);
+      const name = [...this.queueObjs.keys()][0] ?? 'default';
+      void this.event({ kind: 'Queue', apiVersion: `${GANTRY_GROUP}/${QUEUE_VERSION}`, namespace: 'default', name }, 'Warning', 'InvalidQueue', `queues not changed: ${(e as Error).message}`);
+      return;
+    }
+    // Pending jobs whose queue went away wait again; blocked pods may now be submittable.
+    for (const [id, entry] of [...this.jobs]) {
+      const j = this.core.job(id);
+      if (j && j.state === 'pending' && !this.core.isLeafQueue(j.spec.queue)) this.dropJob(id, entry, true);
+    }
+    this.retryBlocked();
+    this.markDirty();
+  }
+
+  private onGroup(g: PodGroupObject): void {
+    const key = `${g.metadata?.namespace ?? ''}/${g.metadata?.name ?? ''}`;
+    this.groups.set(key, g);
+    if (!this.synced) return;
+    for (const pk of this.groupPods.get(key) ?? []) {
+      const p = this.pods.get(pk);
+      if (p && !this.podJob.has(pk)) this.considerPending(p);
+    }
+  }
+
+  private onGroupDeleted(g: PodGroupObject): void {
+    this.groups.delete(`${g.metadata?.namespace ?? ''}/${g.metadata?.name ?? ''}`);
+  }
+
+  // ---- pods ----------------------------------------------------------------------------------
+
+  private indexGroup(pod: V1Pod, add: boolean): void {
+    const g = podGroupName(pod);
+    if (g === undefined || !isGantryPod(pod)) return;
+    const key = `${pod.metadata?.namespace ?? ''}/${g}`;
+    const set = this.groupPods.get(key) ?? new Set<string>();
+    if (add) set.add(podKey(pod));
+    else set.delete(podKey(pod));
+    if (set.size === 0) this.groupPods.delete(key);
+    else this.groupPods.set(key, set);
+  }
+
+  private onPod(pod: V1Pod): void {
+    const key = podKey(pod);
+    // Only pods that are ours or hold a node's resources matter.
+    if (!isGantryPod(pod) && !pod.spec?.nodeName) return;
+    if (isTerminal(pod)) {
+      this.pods.set(key, pod);
+      this.indexGroup(pod, true);
+      if (this.synced) this.podGone(key);
+      this.updateGroupStatusFor(pod);
+      return;
+    }
+    this.pods.set(key, pod);
+    this.indexGroup(pod, true);
+    if (!this.synced) return;
+    const jobId = this.podJob.get(key);
+    if (pod.spec?.nodeName) {
+      if (jobId === undefined) this.adopt(`pod:${key}`, [pod]);
+      else this.checkBoundWhereBooked(pod, jobId);
+      this.updateGroupStatusFor(pod);
+    } else if (jobId === undefined && !pod.metadata?.deletionTimestamp) {
+      this.considerPending(pod);
+    }
+  }
+
+  private onPodDeleted(pod: V1Pod): void {
+    const key = podKey(pod);
+    this.pods.delete(key);
+    this.indexGroup(pod, false);
+    this.blocked.delete(key);
+    if (this.synced) this.podGone(key);
+  }
+
+  /** A pod ended or was deleted: its job frees its resources once all its pods are gone. */
+  private podGone(key: string): void {
+    this.blocked.delete(key);
+    const id = this.podJob.get(key);
+    if (id === undefined) return;
+    const entry = this.jobs.get(id);
+    this.podJob.delete(key);
+    if (!entry) return;
+    entry.pods.delete(key);
+    const j = this.core.job(id);
+    if (j?.state === 'pending') {
+      // A gang that lost a member before it was placed re-forms from the pods that remain.
+      this.dropJob(id, entry, true);
+    } else if (entry.pods.size === 0) {
+      this.core.remove(id);
+      this.jobs.delete(id);
+    }
+    this.markDirty();
+  }
+
+  /** Forgets a job; with `reconsider`, its remaining pods are looked at again as pending pods. */
+  private dropJob(id: string, entry: JobEntry, reconsider: boolean): void {
+    this.core.remove(id);
+    this.jobs.delete(id);
+    for (const pk of entry.pods) this.podJob.delete(pk);
+    if (!reconsider) return;
+    for (const pk of entry.pods) {
+      const p = this.pods.get(pk);
+      if (p && !p.spec?.nodeName && !isTerminal(p) && !this.podJob.has(pk)) this.considerPending(p);
+    }
+  }
+
+  private retryBlocked(): void {
+    for (const key of [...this.blocked.keys()]) {
+      const p = this.pods.get(key);
+      this.blocked.delete(key);
+      if (p && !p.spec?.nodeName && !this.podJob.has(key)) this.considerPending(p);
+    }
+  }
+
+  /** Holds a pod back with a reason shown as an Event: FailedScheduling, or the reason of a bad spec. */
+  private block(pod: V1Pod, reason: string, invalid: PodSpecError['reason'] | null): void {
+    const key = podKey(pod);
+    if (this.blocked.get(key) === reason) return;
+    this.blocked.set(key, reason);
+    void this.event(POD_REF(pod), invalid ? 'Warning' : 'Normal', invalid ?? 'FailedScheduling', `gantry: ${reason}`);
+  }
+
+  /** An unbound gantry pod: submit it (or its gang, once enough members exist). */
+  private considerPending(pod: V1Pod): void {
+    if (!isGantryPod(pod) || pod.metadata?.deletionTimestamp) return;
+    const key = podKey(pod);
+    let req: PodRequest;
+    try {
+      req = podRequest(pod);
+    } catch (e) {
+      if (e instanceof PodSpecError) return this.block(pod, e.message, e.reason);
+      throw e;
+    }
+    const group = podGroupName(pod);
+    if (group === undefined) return void this.submit(`pod:${key}`, [pod], [req]);
+    const ns = pod.metadata?.namespace ?? '';
+    const gkey = `${ns}/${group}`;
+    const pg = this.groups.get(gkey);
+    if (!pg) return this.block(pod, `waiting for PodGroup ${group}`, null);
+    const gangId = `pg:${gkey}`;
+    const existing = this.core.job(gangId);
+    if (existing && existing.state !== 'pending') {
+      // The gang already runs: a pod beyond it (elastic scale-up, a restarted worker) runs alone.
+      return void this.submit(`pod:${key}`, [pod], [req]);
+    }
+    if (existing) return; // pending gang, already submitted (this pod is in it or arrives late)
+    const members: V1Pod[] = [];
+    for (const pk of this.groupPods.get(gkey) ?? []) {
+      const p = this.pods.get(pk);
+      if (p && !p.spec?.nodeName && !isTerminal(p) && !p.metadata?.deletionTimestamp && !this.podJob.has(pk)) members.push(p);
+    }
+    const min = Math.max(1, pg.spec?.minMember ?? 1);
+    if (members.length < min) {
+      for (const m of members) this.block(m, `gang: ${members.length} of ${min} pods of PodGroup ${group} exist`, null);
+      return;
+    }
+    const reqs: PodRequest[] = [];
+    for (const m of members) {
+      try {
+        reqs.push(podRequest(m));
+      } catch (e) {
+        if (e instanceof PodSpecError) return this.block(m, e.message, e.reason);
+        throw e;
+      }
+    }
+    for (const m of members) this.blocked.delete(podKey(m));
+    this.submit(gangId, members, reqs, gkey);
+  }
+
+  private jobSpec(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): JobSpec {
+    const first = pods[0] as V1Pod;
+    const pg = group ? this.groups.get(group) : undefined;
+    const queue = pg?.metadata?.labels?.[QUEUE_LABEL] ?? podQueue(first);
+    const now = Date.now();
+    return {
+      id,
+      queue,
+      priority: Math.max(...pods.map(podPriority)),
+      preemptible: pods.every(podPreemptible),
+      submittedAt: Math.min(...pods.map((p) => creationMs(p, now))),
+      members: reqs,
+    };
+  }
+
+  private submit(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): boolean {
+    const spec = this.jobSpec(id, pods, reqs, group);
+    try {
+      this.core.submit(spec);
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      for (const p of pods) this.block(p, e.message, null);
+      return false;
+    }
+    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    this.jobs.set(id, entry);
+    for (const p of pods) {
+      this.podJob.set(podKey(p), id);
+      this.blocked.delete(podKey(p));
+    }
+    this.markDirty();
+    return true;
+  }
+
+  /** Takes bound pods into the core as running, at their annotated GPUs where Gantry bound them. */
+  private adopt(id: string, pods: readonly V1Pod[], group?: string): void {
+    const bindings: Binding[] = [];
+    const reqs: PodRequest[] = [];
+    const stmt = this.core.cluster.begin();
+    try {
+      for (const p of pods) {
+        const req = boundPodRequest(p);
+        reqs.push(req);
+        const nodeName = p.spec?.nodeName ?? '';
+        const node = this.core.cluster.node(nodeName);
+        if (!node) continue; // node unknown (deleted): nothing to book
+        const a = readAssignment(p);
+        const grants = a && a.node === nodeName ? grantsOf(a) : defaultAssign(prepareRequest(req), node);
+        if (grants === null) {
+          this.log(`pod ${podKey(p)} is bound to ${nodeName} but no free GPUs there match its request; not booking its GPUs`);
+        }
+        const b: Binding = { podId: podKey(p), node: nodeName, cpuMilli: req.cpuMilli, memoryMiB: req.memoryMiB, gpus: grants ?? [] };
+        stmt.bind(b); // validates: throws if it would double-book
+        bindings.push(b);
+      }
+    } catch (e) {
+      stmt.rollback();
+      this.log(`cannot adopt ${id}: ${(e as Error).message}`);
+      for (const p of pods) {
+        if (isGantryPod(p)) void this.event(POD_REF(p), 'Warning', 'GpuConflict', `gantry: bound pod conflicts with another pod's GPUs: ${(e as Error).message}`);
+      }
+      return;
+    }
+    stmt.rollback(); // adoptRunning books them itself
+    const base = this.jobSpec(id, pods, reqs, group);
+    // A running pod is booked even when its queue is gone: it holds its GPUs all the same.
+    const spec = this.core.isLeafQueue(base.queue) ? base : { ...base, queue: DEFAULT_QUEUE };
+    try {
+      this.core.adoptRunning(spec, bindings, Math.min(...pods.map((p) => creationMs(p, Date.now()))));
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      this.log(`cannot adopt ${id}: ${e.message}`);
+      return;
+    }
+    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    this.jobs.set(id, entry);
+    for (const p of pods) this.podJob.set(podKey(p), id);
+    this.markDirty();
+  }
+
+  /** A pod we placed shows up bound: if it landed elsewhere (an earlier leader bound it), re-book it where it is. */
+  private checkBoundWhereBooked(pod: V1Pod, jobId: string): void {
+    const b = this.core.cluster.binding(podKey(pod));
+    if (!b || b.node === pod.spec?.nodeName) return;
+    const entry = this.jobs.get(jobId);
+    if (!entry || entry.pods.size !== 1) {
+      this.log(`pod ${podKey(pod)} is bound to ${pod.spec?.nodeName} but booked on ${b.node}`);
+      return;
+    }
+    this.dropJob(jobId, entry, false);
+    this.adopt(`pod:${podKey(pod)}`, [pod]);
+  }
+
+  // ---- leading and cycles --------------------------------------------------------------------
+
+  private startLeading(): void {
+    this.leading = true;
+    this.dirty = true;
+    this.opts.onLeading?.(true);
+    void this.relistThenCycle();
+  }
+
+  private stopLeading(): void {
+    this.leading = false;
+    this.relisted = false;
+    if (this.cycleTimer) clearTimeout(this.cycleTimer);
+    this.cycleTimer = null;
+    this.opts.onLeading?.(false);
+  }
+
+  /**
+   * A new leader first re-reads the pods (a consistent list, newer than the watch may be) so
+   * that binds made by the previous leader just before it stopped are booked before it cycles.
+   */
+  private async relistThenCycle(): Promise<void> {
+    try {
+      const list = await this.opts.kubeConfig.makeApiClient(CoreV1Api).listPodForAllNamespaces();
+      for (const p of list.items) this.onPod(p);
+    } catch (e) {
+      this.log(`re-list before leading failed: ${(e as Error).message}`);
+    }
+    this.relisted = true;
+    this.scheduleCycle(0);
+  }
+
+  private nextCycleAt = 0;
+
+  private scheduleCycle(delayMs: number): void {
+    if (!this.leading || this.stopped) return;
+    if (this.cycleTimer) clearTimeout(this.cycleTimer);
+    this.nextCycleAt = Date.now() + delayMs;
+    this.cycleTimer = setTimeout(() => this.cycleLoop(), delayMs);
+  }
+
+  /** Something changed: cycle soon (events arriving within a few ms share one cycle). */
+  private markDirty(): void {
+    this.dirty = true;
+    if (!this.leading || this.cycling || !this.relisted) return;
+    if (this.cycleTimer === null || this.nextCycleAt > Date.now() + BATCH_MS) this.scheduleCycle(BATCH_MS);
+  }
+
+  private cycleLoop(): void {
+    this.cycleTimer = null;
+    if (!this.leading || this.stopped) return;
+    if (this.dirty || this.calls.busy === 0) this.runCycle();
+    const interval = this.opts.cycleIntervalMs ?? 1000;
+    this.scheduleCycle(this.dirty ? BATCH_MS : interval);
+  }
+
+  /** One scheduling cycle: run the core, carry out its decisions, explain the waits. */
+  runCycle(): void {
+    if (!this.synced || this.cycling) return;
+    this.cycling = true;
+    this.dirty = false;
+    const t0 = performance.now();
+    try {
+      const now = Date.now();
+      const r = this.core.cycle(now);
+      this.stats.cycles++;
+      for (const d of r.decisions) this.execute(d);
+      for (const [id, reasons] of r.pending) this.explainWait(id, reasons);
+      if (now - this.lastQueueStatusAt >= QUEUE_STATUS_EVERY_MS) this.updateQueueStatus(now);
+    } finally {
+      this.cycling = false;
+      this.stats.lastCycleMs = performance.now() - t0;
+    }
+  }
+
+  private execute(d: Decision): void {
+    const entry = this.jobs.get(d.job);
+    if (!entry) return;
+    if (d.kind === 'bind') {
+      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [] };
+      entry.lastWait = undefined;
+      for (const b of d.bindings) void this.calls.run(() => this.bindOne(entry, b));
+      if (entry.group) {
+        this.updateGroupStatus(entry.group);
+        // Pods of the group that arrived after the gang was formed now run on their own.
+        for (const pk of this.groupPods.get(entry.group) ?? []) {
+          const p = this.pods.get(pk);
+          if (p && !this.podJob.has(pk) && !p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
+        }
+      }
+    } else {
+      const grace = Math.ceil(d.graceMs / 1000);
+      for (const pk of entry.pods) {
+        const pod = this.pods.get(pk);
+        if (!pod) continue;
+        void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
+        void this.calls.run(() => this.evictOne(pod, grace));
+      }
+    }
+  }
+
+  private async bindOne(entry: JobEntry, b: Binding): Promise<void> {
+    const pod = this.pods.get(b.podId);
+    const ops = entry.bindOps;
+    let ok = false;
+    try {
+      if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
+      const ns = pod.metadata?.namespace ?? '';
+      const name = pod.metadata?.name ?? '';
+      const a = assignmentOf(b, this.core.cluster.node(b.node));
+      const req = podRequest(pod);
+      if (req.gpu.kind === 'share') {
+        const cm = pod.metadata?.annotations?.[ANN_ENV_CONFIGMAP] ?? envConfigMapName(name);
+        await this.writes.upsertConfigMap(ns, cm, gpuEnvironment(a, req.gpu), POD_REF(pod));
+      }
+      await this.writes.bindPod(ns, name, b.node, {
+        [ANN_ASSIGNMENT]: JSON.stringify(a),
+        [ANN_GPU_UUIDS]: a.gpus.map((g) => g.uuid).join(','),
+      });
+      ok = true;
+      this.stats.binds++;
+    } catch (e) {
+      const status = (e as ApiError).status;
+      if (status === 409) ok = true; // already bound (a retried call): the watch shows where
+      else {
+        this.stats.bindFailures++;
+        this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}`);
+      }
+    }
+    if (!ops || entry.bindOps !== ops) return;
+    ops.outstanding--;
+    if (ok) ops.ok++;
+    else ops.failed.push(b.podId);
+    if (ops.outstanding > 0) return;
+    entry.bindOps = undefined;
+    if (ops.failed.length === 0 || !this.jobs.has(entry.id)) return;
+    if (ops.ok === 0) {
+      // Nothing of the job got bound: it is pending again, and its GPUs are free.
+      this.core.bindFailed(entry.id, Date.now());
+      this.markDirty();
+    } else {
+      // Part of a gang is bound: keep the whole booking (never double-book) and retry the rest.
+      setTimeout(() => this.retryBinds(entry, ops.failed), 1000);
+    }
+  }
+
+  private retryBinds(entry: JobEntry, podIds: readonly string[]): void {
+    if (!this.jobs.has(entry.id) || !this.leading) return;
+    const todo = podIds.map((id) => this.core.cluster.binding(id)).filter((b): b is Binding => b !== undefined && !this.pods.get(b.podId)?.spec?.nodeName);
+    if (todo.length === 0) return;
+    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [] };
+    for (const b of todo) void this.calls.run(() => this.bindOne(entry, b));
+  }
+
+  private async evictOne(pod: V1Pod, graceSeconds: number): Promise<void> {
+    try {
+      await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds);
+      this.stats.evictions++;
+    } catch (e) {
+      const status = (e as ApiError).status;
+      if (status === 404) return; // already gone
+      // 429: a PodDisruptionBudget says not now; the core keeps the job evicting, retry later.
+      this.log(`evict ${podKey(pod)} failed (${status}): ${(e as Error).message}`);
+      setTimeout(() => {
+        if (this.leading && this.pods.has(podKey(pod))) void this.calls.run(() => this.evictOne(pod, graceSeconds));
+      }, 5000);
+    }
+  }
+
+  /** Tells a waiting pod why (an Event), when the reason changed since the last time. */
+  private explainWait(id: string, reasons: readonly WaitReason[]): void {
+    const entry = this.jobs.get(id);
+    if (!entry || reasons.length === 0) return;
+    const text = formatWait(reasons);
+    if (entry.lastWait === text) return;
+    entry.lastWait = text;
+    const explanation = this.core.explain(id, Date.now());
+    const when = explanation.estimatedStart !== undefined ? ` (estimated start ${new Date(explanation.estimatedStart).toISOString()})` : '';
+    const pos = explanation.queuePosition ? ` [position ${explanation.queuePosition} in queue ${this.core.job(id)?.spec.queue ?? ''}]` : '';
+    for (const pk of entry.pods) {
+      const pod = this.pods.get(pk);
+      if (pod) void this.event(POD_REF(pod), 'Warning', 'FailedScheduling', `gantry: ${text}${pos}${when}`);
+    }
+    if (entry.group) this.updateGroupStatus(entry.group);
+  }
+
+  private async event(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    // Events are best effort and never delay binds: few in flight, dropped when far behind.
+    if (this.eventCalls.busy > 500) return;
+    try {
+      await this.eventCalls.run(() => this.writes.recordEvent(ref, type, reason, message));
+      this.stats.events++;
+    } catch (e) {
+      this.log(`event on ${ref.kind} ${ref.namespace}/${ref.name} failed: ${(e as Error).message}`);
+    }
+  }
+
+  // ---- Queue and PodGroup status -------------------------------------------------------------
+
+  private lastQueueStatusAt = 0;
+  private readonly queueStatusText = new Map<string, string>();
+
+  /** Writes each Queue object's usage (GPUs) when it changed; at most every few seconds. */
+  private updateQueueStatus(now: number): void {
+    this.lastQueueStatusAt = now;
+    const gpus = (milli: number): number => Math.round(milli) / 1000;
+    for (const q of this.core.queueStatus()) {
+      if (!this.queueObjs.has(q.name)) continue; // the implicit default queue has no object
+      const status = { usedGpu: gpus(q.usedGpu), deservedGpu: gpus(q.deservedGpu), pendingGpu: gpus(q.pendingGpu), runningJobs: q.running, pendingJobs: q.pending };
+      const text = JSON.stringify(status);
+      if (this.queueStatusText.get(q.name) === text) continue;
+      this.queueStatusText.set(q.name, text);
+      void this.calls.run(() => this.writes.patchQueueStatus(q.name, status)).catch((e: unknown) => {
+        this.queueStatusText.delete(q.name);
+        this.log(`Queue ${q.name} status: ${(e as Error).message}`);
+      });
+    }
+  }
+
+
+  private updateGroupStatusFor(pod: V1Pod): void {
+    const g = podGroupName(pod);
+    if (g !== undefined && isGantryPod(pod) && this.synced) this.updateGroupStatus(`${pod.metadata?.namespace ?? ''}/${g}`);
+  }
+
+  /** Writes a PodGroup's status when its counts or phase changed (leader only). */
+  private updateGroupStatus(gkey: string): void {
+    if (!this.leading) return;
+    const pg = this.groups.get(gkey);
+    if (!pg) return;
+    let scheduled = 0;
+    let running = 0;
+    let succeeded = 0;
+    let failed = 0;
+    // The group's pods stay indexed until they are deleted, finished ones included.
+    for (const pk of this.groupPods.get(gkey) ?? []) {
+      const p = this.pods.get(pk);
+      if (!p) continue;
+      const phase = p.status?.phase;
+      if (phase === 'Succeeded') succeeded++;
+      else if (phase === 'Failed') failed++;
+      else {
+        if (p.spec?.nodeName || this.core.cluster.binding(pk) !== undefined) scheduled++;
+        if (phase === 'Running') running++;
+      }
+    }
+    const min = Math.max(1, pg.spec?.minMember ?? 1);
+    const phase =
+      succeeded >= min ? 'Finished' : failed > 0 && running + succeeded < min ? 'Failed' : running >= min ? 'Running' : scheduled >= min ? 'Scheduled' : 'Pending';
+    const status: Record<string, unknown> = { phase, scheduled, running, succeeded, failed, occupiedBy: gkey.split('/')[1] };
+    const text = JSON.stringify(status);
+    if (this.groupStatus.get(gkey) === text) return;
+    this.groupStatus.set(gkey, text);
+    const [ns, name] = gkey.split('/') as [string, string];
+    void this.calls
+      .run(() => this.writes.patchPodGroupStatus(ns, name, { ...status, ...(phase === 'Scheduled' || phase === 'Running' ? { scheduleStartTime: new Date().toISOString() } : {}) }))
+      .catch((e: unknown) => {
+        this.groupStatus.delete(gkey);
+        this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
+      });
+  }
+}
+
+/** The default name of a GPU-share pod's environment ConfigMap (when no webhook chose one). */
+export function envConfigMapName(podName: string): string {
+  const base = `gantry-gpu-${podName}`;
+  return base.length <= 253 ? base : base.slice(0, 253);
+}

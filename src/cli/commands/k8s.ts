@@ -1,0 +1,146 @@
+/**
+ * `gantry k8s ...`: Gantry as the GPU scheduler of a Kubernetes cluster (docs/kubernetes.md).
+ *   gantry k8s scheduler   schedules pods with `schedulerName: gantry` (leader-elected)
+ *   gantry k8s webhook     the mutating admission webhook for GPU-share pods
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { KubeConfig } from '@kubernetes/client-node';
+import { UserError } from '../../core/errors.js';
+import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
+import { KubeScheduler } from '../../adapters/k8s/scheduler.js';
+import { startWebhookServer } from '../../adapters/k8s/webhook.js';
+
+/** Parses "15s", "500ms", "10m", "2h" or a bare number of seconds into milliseconds. */
+export function parseDurationMs(flag: string, v: string): number {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
+  if (!m) throw new UserError('BAD_FLAG', `${flag}: "${v}" is not a duration (examples: 500ms, 15s, 10m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new UserError('KUBECONFIG', `cannot read kubeconfig${path ? ` ${path}` : ''}: ${(e as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new UserError('KUBECONFIG', 'no cluster in the kubeconfig (pass --kubeconfig, set KUBECONFIG, or run in a pod)');
+  return kc;
+}
+
+function readFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UserError('BAD_FLAG', `${flag}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+interface SchedulerFlags {
+  kubeconfig?: string;
+  namespace: string;
+  identity?: string;
+  leaderElect: boolean;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  policy: string;
+  minRuntime: string;
+  maxInflight: string;
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+export function registerK8s(program: Command): void {
+  const k8s = program.command('k8s').description('run Gantry as the GPU scheduler of a Kubernetes cluster');
+
+  k8s
+    .command('scheduler')
+    .description('schedule pods that set schedulerName: gantry (watches Nodes, Pods, PodGroups, Queues)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--namespace <ns>', 'namespace of the leader election Lease', process.env['POD_NAMESPACE'] ?? 'gantry-system')
+    .option('--identity <id>', 'this replica\'s name in the Lease (default: hostname + random suffix)')
+    .option('--no-leader-elect', 'schedule without taking the Lease (only when a single replica runs)')
+    .option('--lease-duration <d>', 'how long a Lease holder that stopped renewing keeps it', '15s')
+    .option('--renew-deadline <d>', 'the leader stops scheduling when it could not renew for this long', '10s')
+    .option('--retry-period <d>', 'how often the Lease is tried and renewed', '2s')
+    .option('--policy <name>', `placement policy (${POLICY_NAMES.join(', ')})`, 'gantry')
+    .option('--min-runtime <d>', 'a pod that started less than this ago is not preempted', '10m')
+    .option('--max-inflight <n>', 'API calls in flight at most', '64')
+    .action(async (f: SchedulerFlags) => {
+      if (!isPolicyName(f.policy)) throw new UserError('BAD_FLAG', `--policy: "${f.policy}" is not one of ${POLICY_NAMES.join(', ')}`);
+      const maxInflight = Number(f.maxInflight);
+      if (!Number.isInteger(maxInflight) || maxInflight < 1) throw new UserError('BAD_FLAG', `--max-inflight: "${f.maxInflight}" must be a positive integer`);
+      const leaseDurationMs = parseDurationMs('--lease-duration', f.leaseDuration);
+      const renewDeadlineMs = parseDurationMs('--renew-deadline', f.renewDeadline);
+      const retryPeriodMs = parseDurationMs('--retry-period', f.retryPeriod);
+      if (renewDeadlineMs >= leaseDurationMs) throw new UserError('BAD_FLAG', '--renew-deadline must be shorter than --lease-duration');
+      if (retryPeriodMs >= renewDeadlineMs) throw new UserError('BAD_FLAG', '--retry-period must be shorter than --renew-deadline');
+      const kc = loadKubeConfig(f.kubeconfig);
+      const identity = f.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+      let lost: () => void = () => undefined;
+      const lostLease = new Promise<string>((r) => {
+        lost = () => r('lost the lease');
+      });
+      let wasLeader = false;
+      const s = new KubeScheduler({
+        kubeConfig: kc,
+        namespace: f.namespace,
+        identity,
+        leaderElection: f.leaderElect,
+        leaseDurationMs,
+        renewDeadlineMs,
+        retryPeriodMs,
+        maxInflight,
+        core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
+        onLeading: (leading) => {
+          if (leading) wasLeader = true;
+          else if (wasLeader) lost();
+        },
+      });
+      process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
+      const signal = waitForSignal();
+      // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
+      await Promise.race([s.start(), signal]);
+      const why = await Promise.race([signal, lostLease]);
+      await s.stop();
+      process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);
+      // A replica that lost the Lease exits non-zero so that it restarts with a fresh state.
+      if (why === 'lost the lease') process.exitCode = 1;
+    });
+
+  k8s
+    .command('webhook')
+    .description('serve the mutating admission webhook for GPU-share pods over HTTPS')
+    .requiredOption('--tls-cert <file>', 'PEM certificate (chain) for the webhook service')
+    .requiredOption('--tls-key <file>', 'PEM private key')
+    .option('--port <n>', 'port to listen on', '8443')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string }) => {
+      const port = Number(f.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
+      const cert = readFile('--tls-cert', f.tlsCert);
+      const key = readFile('--tls-key', f.tlsKey);
+      let started;
+      try {
+        started = await startWebhookServer({ cert, key, port, host: f.host });
+      } catch (e) {
+        throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);
+      }
+      process.stderr.write(`gantry k8s webhook listening on https://${f.host}:${started.port}/mutate\n`);
+      const why = await waitForSignal();
+      started.server.close();
+      process.stderr.write(`gantry k8s webhook stopped: ${why}\n`);
+    });
+}
