@@ -60,7 +60,7 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     lasThresholdsGpuMs: c.lasThresholdsGpuMs ?? [3_600_000, 36_000_000],
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
     maxEvictionsPerCycle: c.maxEvictionsPerCycle ?? 256,
-    maxPlansPerCycle: c.maxPlansPerCycle ?? 32,
+    maxPlansPerCycle: c.maxPlansPerCycle ?? 16,
     reclaimTo: c.reclaimTo ?? 'guarantee',
     acrossQueues: c.acrossQueues ?? 'fair',
   };

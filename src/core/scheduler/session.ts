@@ -240,16 +240,38 @@ export class Session {
   victimsByCost(ignoreMinRuntime = false): readonly JobRecord[] {
     const cached = ignoreMinRuntime ? this.reclaimOrder : this.victimOrder;
     if (cached !== null) return cached;
-    {
-      const keyed = this.runningJobs()
-        .filter((v) => this.isVictimCandidate(v, ignoreMinRuntime))
-        .map((v) => ({ v, risk: workAtRisk(v, this.now), prio: this.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
-      keyed.sort((a, b) => a.risk - b.risk || a.prio - b.prio || a.served - b.served || a.start - b.start || (a.v.spec.id < b.v.spec.id ? -1 : 1));
-      const order = keyed.map((k) => k.v);
-      if (ignoreMinRuntime) this.reclaimOrder = order;
-      else this.victimOrder = order;
-      return order;
+    const jobs = this.runningJobs().filter((v) => this.isVictimCandidate(v, ignoreMinRuntime));
+    // Sort indices over precomputed keys (no objects per comparison: this runs over every
+    // running job once per cycle).
+    const n = jobs.length;
+    const risk = new Float64Array(n);
+    const prio = new Float64Array(n);
+    const served = new Float64Array(n);
+    const start = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = jobs[i] as JobRecord;
+      risk[i] = workAtRisk(v, this.now);
+      prio[i] = this.priorityOf(v);
+      served[i] = -v.attainedGpuMs;
+      start[i] = -(v.startedAt ?? 0);
     }
+    const idx = new Int32Array(n);
+    for (let i = 0; i < n; i++) idx[i] = i;
+    idx.sort((a, b) => (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b);
+    const order = Array.from(idx, (i) => jobs[i] as JobRecord);
+    if (ignoreMinRuntime) this.reclaimOrder = order;
+    else this.victimOrder = order;
+    return order;
+  }
+
+  private readonly memos = new Map<string, unknown>();
+
+  /** A value computed once per cycle (for facts that do not change within it). */
+  memo<T>(key: string, make: () => T): T {
+    if (this.memos.has(key)) return this.memos.get(key) as T;
+    const v = make();
+    this.memos.set(key, v);
+    return v;
   }
 
   /** True while this cycle may still decide evictions. */

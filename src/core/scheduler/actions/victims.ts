@@ -23,6 +23,9 @@ export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): Job
   return keyed.map((k) => k.v);
 }
 
+/** Most victim candidates one plan considers (cheapest first). */
+const MAX_POOL = 768;
+
 /** Nodes on which the job's members could run if some victims left (model and size prefilter). */
 function usefulNodes(s: Session, job: JobRecord): Set<string> {
   const out = new Set<string>();
@@ -58,15 +61,29 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
-  const useful = usefulNodes(s, job);
-  const pool = candidates.filter((v) => v.state === 'running' && !s.touched.has(v.spec.id) && s.mayDisplace(v, job) && v.bindings.some((b) => useful.has(b.node)));
+  const useful = s.memo(`useful|${s.gangShape(job)}`, () => usefulNodes(s, job));
+  // The cheapest candidates on useful nodes, up to a bound: enough to clear many nodes, and the
+  // cost of a plan stays independent of how many jobs run in the cluster.
+  const pool: JobRecord[] = [];
+  for (const v of candidates) {
+    if (pool.length >= MAX_POOL) break;
+    if (v.state !== 'running' || s.touched.has(v.spec.id) || !s.mayDisplace(v, job)) continue;
+    let onUseful = false;
+    for (const b of v.bindings) {
+      if (useful.has(b.node)) {
+        onUseful = true;
+        break;
+      }
+    }
+    if (onUseful) pool.push(v);
+  }
   if (pool.length === 0) return null;
   const need = requestResources(job.spec.members);
   const biggest = Math.max(0, ...s.prepared(job).map((p) => p.milliGpu));
   // Group the pool by node (a gang victim appears under each of its nodes), cheapest first.
   const byNode = new Map<string, JobRecord[]>();
   for (const v of pool) {
-    for (const name of new Set(v.bindings.map((b) => b.node))) {
+    for (const name of v.bindings.length === 1 ? [(v.bindings[0] as { node: string }).node] : new Set(v.bindings.map((b) => b.node))) {
       if (!useful.has(name)) continue;
       const list = byNode.get(name);
       if (list) list.push(v);
