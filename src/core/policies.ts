@@ -1,8 +1,8 @@
 /**
  * The placement policies by name. Each is a Profile: the default filters plus score plugins.
- * `fgd` and `gantry` need a target workload (the task classes they defragment for); when none
- * is given they derive it from the requests seen so far is not possible in a pure core, so
- * callers pass it (the simulators use the trace, the servers use recent submissions).
+ * `fgd` and `gantry` take a target workload (the task classes they defragment for), which
+ * callers pass in: the simulators derive it from the trace, the servers from recent jobs.
+ * Gantry's own policy also prefers nodes that cache a request's datasets.
  */
 import type { Profile } from './framework/plugin.js';
 import { DEFAULT_FILTERS } from './plugins/filter/index.js';
@@ -13,6 +13,7 @@ import { randomScore } from './plugins/score/random.js';
 import { createGpuClustering } from './plugins/score/clustering.js';
 import { createFgd } from './plugins/score/fgd.js';
 import { createGantryScore } from './plugins/score/gantry.js';
+import { withDataLocality } from './plugins/score/data-locality.js';
 import { CompiledWorkload, type WorkloadClass } from './plugins/score/fragmentation.js';
 
 export const POLICY_NAMES = ['random', 'dotprod', 'packing', 'clustering', 'bestfit', 'fgd', 'gantry'] as const;
@@ -46,6 +47,6 @@ export function createProfile(name: PolicyName, opts: PolicyOptions = {}): Profi
     case 'fgd':
       return { name, filters, scorers: [{ plugin: createFgd(workload), weight: 1 }] };
     case 'gantry':
-      return { name, filters, scorers: [{ plugin: createGantryScore(workload), weight: 1 }] };
+      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload)), weight: 1 }] };
   }
 }

@@ -12,7 +12,7 @@ import type { Taint, TaintEffect } from '../../core/model/request.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
 import { parseMemoryMiB, parseMilliCpu, QuantityError } from '../../core/quantity.js';
 import {
-  ANN_NODE_GPUS, ANN_NODE_GPU_LINKS, GFD_CLIQUE, GFD_COUNT, GFD_MEMORY, GFD_PRODUCT, LABEL_RACK, LABEL_SHARING, LABEL_ZONE,
+  ANN_NODE_CACHED_DATASETS, ANN_NODE_GPUS, ANN_NODE_GPU_LINKS, GFD_CLIQUE, GFD_COUNT, GFD_MEMORY, GFD_PRODUCT, LABEL_RACK, LABEL_SHARING, LABEL_ZONE,
   RES_GPU, RES_MIG_PREFIX,
 } from './names.js';
 
@@ -166,6 +166,7 @@ export function nodeInventory(node: V1Node): NodeInventory {
   if (sharing === 'mps' || sharing === 'software' || sharing === 'timeslice' || sharing === 'none') sharingMode = sharing;
   else if (sharing !== undefined) warnings.push(`${LABEL_SHARING}=${sharing} is not one of mps, software, timeslice, none`);
 
+  const cachedDatasets = (annotations[ANN_NODE_CACHED_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
   const notReady = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'False');
   // The device plugin serves only the MIG profiles it advertises: mark them, so that a MIG pod
   // goes only where its profile exists (see migProfileSelector in pods.ts).
@@ -187,6 +188,7 @@ export function nodeInventory(node: V1Node): NodeInventory {
     ...(labels[GFD_CLIQUE] !== undefined ? { nvlinkDomain: labels[GFD_CLIQUE] } : {}),
     ...(gpuLinks !== undefined ? { gpuLinks } : {}),
     ...(sharingMode !== undefined ? { sharingMode } : {}),
+    ...(cachedDatasets.length > 0 ? { cachedDatasets } : {}),
   };
   return { spec, warnings };
 }

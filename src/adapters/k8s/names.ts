@@ -32,6 +32,10 @@ export const ANN_GPU_MEMORY = 'gantry.dev/gpu-memory';
 export const ANN_GPU_MODELS = 'gantry.dev/gpu-models';
 /** "false" = the pod may not be preempted (it then runs only within its queue's quota). */
 export const ANN_PREEMPTIBLE = 'gantry.dev/preemptible';
+/** Pod annotation: datasets the pod reads (comma-separated); nodes that cache them score higher. */
+export const ANN_DATASETS = 'gantry.dev/datasets';
+/** Node annotation: datasets cached on the node's local disk (comma-separated). */
+export const ANN_NODE_CACHED_DATASETS = 'gantry.dev/cached-datasets';
 
 // Pod annotations Gantry writes.
 /** The GPU assignment (JSON), written with the binding; the source of truth after a restart. */

@@ -11,7 +11,7 @@ import type { NodeState } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import {
-  ANN_ASSIGNMENT, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
+  ANN_ASSIGNMENT, ANN_DATASETS, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
   POD_GROUP_LABEL_LEGACY, QUEUE_LABEL, RES_GPU, SCHEDULER_NAME,
 } from './names.js';
 import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inventory.js';
@@ -204,6 +204,7 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(t.value !== undefined ? { value: t.value } : {}),
     ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
   }));
+  const datasets = (ann[ANN_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
   const fromAffinity = affinitySelector(pod);
   const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
   const nodeSelector = gpu.kind === 'mig' ? { ...merged, [migProfileLabel(gpu.profile)]: 'true' } : merged;
@@ -215,6 +216,7 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(allowedModels && allowedModels.length > 0 ? { allowedModels } : {}),
     ...(nodeSelector ? { nodeSelector } : {}),
     ...(tolerations.length > 0 ? { tolerations } : {}),
+    ...(datasets.length > 0 ? { datasets } : {}),
   };
 }
 

@@ -274,7 +274,7 @@ export class KubeScheduler {
         }
       }
     } else {
-      this.core.updateNodeMeta(name, inv.spec.labels ?? {}, inv.spec.taints ?? []);
+      this.core.updateNodeMeta(name, inv.spec.labels ?? {}, inv.spec.taints ?? [], inv.spec.cachedDatasets ?? []);
       this.core.cordon(name, inv.spec.unschedulable === true);
     }
     this.nodes.set(name, key);

@@ -259,12 +259,13 @@ export class Cluster {
     node.refresh();
   }
 
-  /** Replaces a node's labels and taints (they change on live nodes; capacity does not). */
-  setNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[]): void {
+  /** Replaces a node's labels, taints and cached datasets (they change on live nodes; capacity does not). */
+  setNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[]): void {
     const node = this.byName.get(name);
     if (!node) throw new ClusterError(`node ${name} does not exist`);
     node.labels = labels;
     node.taints = taints;
+    if (cachedDatasets !== undefined) node.cachedDatasets = new Set(cachedDatasets);
     node.refresh();
   }
 

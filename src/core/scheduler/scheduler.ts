@@ -106,9 +106,9 @@ export class Scheduler {
     this.cluster.setUnschedulable(name, on);
   }
 
-  /** New labels and taints for a live node (e.g. from a Kubernetes Node update). */
-  updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[]): void {
-    this.cluster.setNodeMeta(name, labels, taints);
+  /** New labels, taints and cached datasets for a live node (e.g. from a Kubernetes Node update). */
+  updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[]): void {
+    this.cluster.setNodeMeta(name, labels, taints, cachedDatasets);
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {
