@@ -45,6 +45,7 @@ class ShapeCache {
   /** Segment tree of the best feasible slot per subtree (-1 = none); tree mode only. */
   tree: Int32Array | null = null;
   size = 0;
+  lastUsed = 0;
 
   constructor(
     slots: number,
@@ -158,22 +159,32 @@ export class Placer {
     this.caches.clear();
   }
 
+  private useClock = 0;
+
   private cacheFor(key: string): ShapeCache {
     const slots = this.cluster.slotCount;
     let c = this.caches.get(key);
     if (c) {
-      this.caches.delete(key);
-      this.caches.set(key, c);
-      c.grow(slots);
+      c.lastUsed = ++this.useClock;
+      if (slots > c.gen.length) c.grow(slots);
       return c;
     }
-    const per = 9 + 8 * Math.max(1, this.local.length);
+    const per = 9 + 8 * Math.max(1, this.local.length) + 8;
     const max = Math.max(4, Math.floor(MAX_CACHE_BYTES / Math.max(1, slots * per)));
-    while (this.caches.size >= max) {
-      const oldest = this.caches.keys().next().value as string;
-      this.caches.delete(oldest);
+    if (this.caches.size >= max) {
+      // Evict the least recently used shape (rare: only when there are many shapes).
+      let oldest: string | null = null;
+      let at = Infinity;
+      for (const [k, v] of this.caches) {
+        if (v.lastUsed < at) {
+          at = v.lastUsed;
+          oldest = k;
+        }
+      }
+      if (oldest !== null) this.caches.delete(oldest);
     }
     c = new ShapeCache(slots, this.local.length);
+    c.lastUsed = ++this.useClock;
     this.caches.set(key, c);
     return c;
   }

@@ -74,10 +74,14 @@ export const allocate: Action = {
     const cursor = new Map<QueueNode, number>();
     // Per queue: its fair-share key, recomputed only after a bind (usage changes then).
     const keys = new Map<QueueNode, number>();
-    const refreshKeys = (): void => {
-      for (const q of byQueue.keys()) keys.set(q, s.fairKey(q));
+    for (const q of byQueue.keys()) keys.set(q, s.fairKey(q));
+    /** After a bind in `q`: the keys of queues under q's ancestors change (a flat tree: q only). */
+    const refreshKeys = (q: QueueNode): void => {
+      const top = q.chain()[q.chain().length - 1] as QueueNode;
+      for (const other of byQueue.keys()) {
+        if (other === q || (top !== q && other.chain().includes(top))) keys.set(other, s.fairKey(other));
+      }
     };
-    refreshKeys();
     const byPrio = s.config.acrossQueues === 'priority';
     for (;;) {
       // Tiers: a job that fits in its queue's unused guarantee; then queues below their
@@ -116,7 +120,7 @@ export const allocate: Action = {
       const i = cursor.get(best) ?? 0;
       cursor.set(best, i + 1);
       const job = (byQueue.get(best) as JobRecord[])[i] as JobRecord;
-      if (tryAllocate(s, job)) refreshKeys();
+      if (tryAllocate(s, job)) refreshKeys(best);
     }
   },
 };
