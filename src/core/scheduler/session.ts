@@ -240,9 +240,15 @@ export class Session {
   victimsByCost(ignoreMinRuntime = false): readonly JobRecord[] {
     const cached = ignoreMinRuntime ? this.reclaimOrder : this.victimOrder;
     if (cached !== null) return cached;
-    const jobs = this.runningJobs().filter((v) => this.isVictimCandidate(v, ignoreMinRuntime));
-    // Sort indices over precomputed keys (no objects per comparison: this runs over every
-    // running job once per cycle).
+    const order = this.orderByVictimCost(this.runningJobs().filter((v) => this.isVictimCandidate(v, ignoreMinRuntime)));
+    if (ignoreMinRuntime) this.reclaimOrder = order;
+    else this.victimOrder = order;
+    return order;
+  }
+
+  /** `jobs` cheapest to disrupt first (see victimsByCost). */
+  orderByVictimCost(jobs: readonly JobRecord[]): JobRecord[] {
+    // Sort indices over precomputed keys: no objects per comparison.
     const n = jobs.length;
     const risk = new Float64Array(n);
     const prio = new Float64Array(n);
@@ -258,10 +264,7 @@ export class Session {
     const idx = new Int32Array(n);
     for (let i = 0; i < n; i++) idx[i] = i;
     idx.sort((a, b) => (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b);
-    const order = Array.from(idx, (i) => jobs[i] as JobRecord);
-    if (ignoreMinRuntime) this.reclaimOrder = order;
-    else this.victimOrder = order;
-    return order;
+    return Array.from(idx, (i) => jobs[i] as JobRecord);
   }
 
   private readonly memos = new Map<string, unknown>();

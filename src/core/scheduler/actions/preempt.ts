@@ -6,11 +6,10 @@
  */
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
-import { executePlan, findVictims } from './victims.js';
+import { executePlan, findVictims, sortByVictimCost } from './victims.js';
 
 /** Plan searches per queue per cycle: a bound on the cost when many jobs are blocked. */
 const MAX_PLANS_PER_QUEUE = 8;
-
 
 export const preempt: Action = {
   name: 'preempt',
@@ -20,11 +19,19 @@ export const preempt: Action = {
       .filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
-    const runningByQueue = new Map<string, JobRecord[]>();
-    for (const v of s.victimsByCost()) {
-      const list = runningByQueue.get(v.spec.queue);
-      if (list) list.push(v);
-      else runningByQueue.set(v.spec.queue, [v]);
+    // Victim candidates per queue with their effective priority; sorted by cost only for the
+    // queues where some blocked job outranks someone (sorting every running job is the expensive part).
+    const prioOf = new Map<JobRecord, number>();
+    const runningByQueue = new Map<string, { list: JobRecord[]; minPrio: number; sorted: boolean }>();
+    for (const v of s.runningJobs()) {
+      if (!s.isVictimCandidate(v)) continue;
+      const p = s.priorityOf(v);
+      prioOf.set(v, p);
+      const g = runningByQueue.get(v.spec.queue);
+      if (g) {
+        g.list.push(v);
+        if (p < g.minPrio) g.minPrio = p;
+      } else runningByQueue.set(v.spec.queue, { list: [v], minPrio: p, sorted: false });
     }
     const plans = new Map<string, number>();
     // A shape that found no victims at some priority finds none at a lower one either.
@@ -38,7 +45,16 @@ export const preempt: Action = {
       const h = hopeless.get(key);
       if (h !== undefined && prio <= h) continue;
       if (s.quotaReason(job)) continue;
-      const candidates = (runningByQueue.get(q) ?? []).filter((v) => s.priorityOf(v) < prio);
+      const group = runningByQueue.get(q);
+      if (group === undefined || group.minPrio >= prio) {
+        hopeless.set(key, Math.max(prio, h ?? -Infinity));
+        continue;
+      }
+      if (!group.sorted) {
+        group.list = sortByVictimCost(s, group.list);
+        group.sorted = true;
+      }
+      const candidates = group.list.filter((v) => (prioOf.get(v) as number) < prio);
       if (candidates.length === 0) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;

@@ -16,11 +16,9 @@ export interface VictimPlan {
   readonly lost: number;
 }
 
-/** Sorts victims cheapest first (costs computed once per victim, not per comparison). */
+/** Sorts victims cheapest first, in the order Session.victimsByCost uses. */
 export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): JobRecord[] {
-  const keyed = victims.map((v) => ({ v, risk: workAtRisk(v, s.now), prio: s.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
-  keyed.sort((a, b) => a.risk - b.risk || a.prio - b.prio || a.served - b.served || a.start - b.start || (a.v.spec.id < b.v.spec.id ? -1 : 1));
-  return keyed.map((k) => k.v);
+  return s.orderByVictimCost(victims);
 }
 
 /** Most victim candidates one plan considers (cheapest first). */
