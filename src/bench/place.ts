@@ -22,6 +22,8 @@ export interface PlaceBenchOptions {
   readonly pods: number;
   readonly policy: PolicyName;
   readonly seed?: number;
+  /** false = full rescan of every node per decision (the baseline). */
+  readonly incremental?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -74,7 +76,7 @@ export function benchPlace(o: PlaceBenchOptions): PlaceBenchResult {
   const heapBefore = process.memoryUsage().heapUsed;
   const cluster = new Cluster(syntheticFleet(o.nodes, o.gpusPerNode));
   const profile = createProfile(o.policy, { workload: targetWorkload(mixAsPods()) });
-  const placer = new Placer(cluster, profile, createRng((o.seed ?? 1) + 1));
+  const placer = new Placer(cluster, profile, createRng((o.seed ?? 1) + 1), o.incremental ?? true);
   const capacity = o.nodes * o.gpusPerNode * 1000;
   const live: { id: string; milli: number }[] = [];
   let head = 0;

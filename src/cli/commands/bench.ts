@@ -13,6 +13,7 @@ interface PlaceFlags {
   pods: string;
   policy: string;
   seed: string;
+  baseline: string;
   json?: boolean;
 }
 
@@ -26,6 +27,7 @@ export function registerBench(program: Command): void {
     .option('--pods <n>', 'decisions to time (after filling the fleet to 85 %)', '20000')
     .option('--policy <name>', 'placement policy', 'gantry')
     .option('--seed <n>', 'random seed', '1')
+    .option('--baseline <n>', 'also time N decisions with every node rescored from scratch (no caches), same fleet and stream, and report the ratio (0 = skip)', '0')
     .option('--json', 'print one JSON object')
     .action((f: PlaceFlags) => {
       const nodes = parseNumber('--nodes', f.nodes, 1, 1_000_000, true);
@@ -34,8 +36,13 @@ export function registerBench(program: Command): void {
       const [policy] = parsePolicies('--policy', f.policy) as [PolicyName];
       const seed = parseNumber('--seed', f.seed, 0, 2 ** 31, true);
       const bar = progressBar(!f.json && process.stderr.isTTY === true);
+      const baselinePods = parseNumber('--baseline', f.baseline, 0, 1_000_000, true);
       const r = benchPlace({ nodes, gpusPerNode, pods, policy, seed, onProgress: (d, t) => bar.update(d, t, 'decisions') });
+      const base = baselinePods > 0 ? benchPlace({ nodes, gpusPerNode, pods: baselinePods, policy, seed, incremental: false, onProgress: (d, t) => bar.update(d, t, 'baseline: full rescans') }) : null;
       bar.stop();
+      const baseline = base
+        ? { baseline: { decisions: base.decisions, decisionsPerSecond: Math.round(base.decisionsPerSecond), p50Ms: +base.p50Ms.toFixed(3), p99Ms: +base.p99Ms.toFixed(3) }, speedupVsFullRescan: +(r.decisionsPerSecond / base.decisionsPerSecond).toFixed(1) }
+        : {};
       if (f.json) {
         process.stdout.write(
           JSON.stringify({
@@ -54,6 +61,7 @@ export function registerBench(program: Command): void {
             maxMs: +r.maxMs.toFixed(3),
             gpuAllocatedPct: +r.gpuAllocatedPct.toFixed(1),
             nodesRescoredPerDecision: +r.nodesRescoredPerDecision.toFixed(1),
+            ...baseline,
           }) + '\n',
         );
         return;
@@ -62,7 +70,7 @@ export function registerBench(program: Command): void {
         terminalTable(
           ['nodes x GPUs', 'policy', 'decisions/s', 'p50 ms', 'p99 ms', 'max ms', 'heap B/node', 'heap B/placement', 'placed', 'failed', 'GPU alloc %', 'rescored/decision'],
           [[`${r.nodes} x ${r.gpusPerNode}`, r.policy, Math.round(r.decisionsPerSecond), r.p50Ms.toFixed(3), r.p99Ms.toFixed(3), r.maxMs.toFixed(2), Math.round(r.heapBytesPerNode), Math.round(r.heapBytesPerPlacement), r.placed, r.failed, r.gpuAllocatedPct.toFixed(1), r.nodesRescoredPerDecision.toFixed(1)]],
-        ) + '\n',
+        ) + (base ? `\nbaseline (every node rescored from scratch per decision): ${Math.round(base.decisionsPerSecond)} decisions/s, p50 ${base.p50Ms.toFixed(3)} ms -> ${(r.decisionsPerSecond / base.decisionsPerSecond).toFixed(1)}x faster\n` : '\n'),
       );
     });
   bench

@@ -146,6 +146,8 @@ export class Placer {
     readonly cluster: Cluster,
     readonly profile: Profile,
     readonly rng: Rng,
+    /** false = forget every cached score before each decision (a full rescan; for benchmarks). */
+    private readonly incremental = true,
   ) {
     this.local = profile.scorers.filter((s) => s.plugin.nodeLocal).map((s) => s.plugin);
     this.localWeights = profile.scorers.filter((s) => s.plugin.nodeLocal).map((s) => s.weight);
@@ -350,6 +352,7 @@ export class Placer {
 
   placePrepared(p: PreparedRequest, opts: PlaceOptions = {}): PlaceResult {
     this.stats.decisions++;
+    if (!this.incremental) this.caches.clear();
     const cluster = this.cluster;
     cluster.ensureRanks();
     const ctx: CycleContext = { rng: this.rng, gangNodes: opts.gangNodes ?? null };

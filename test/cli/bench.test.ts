@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+const gantry = (...args: string[]) => spawnSync(process.execPath, ['bin/gantry.js', ...args], { encoding: 'utf8' });
+
+test('gantry bench place --json: the documented fields, every decision counted', () => {
+  const r = gantry('bench', 'place', '--nodes', '60', '--pods', '400', '--baseline', '50', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, number> & { baseline: { decisions: number } };
+  for (const k of ['decisionsPerSecond', 'p50Ms', 'p99Ms', 'heapBytesPerNode']) assert.equal(typeof out[k], 'number', k);
+  assert.equal(out.decisions, 400);
+  assert.equal((out.placed as number) + (out.failed as number), 400);
+  assert.ok((out.p99Ms as number) >= (out.p50Ms as number));
+  assert.equal(out.baseline.decisions, 50);
+  assert.ok((out.speedupVsFullRescan as number) > 0);
+});
+
+test('gantry bench cycle --json: a full cycle over running and pending jobs', () => {
+  const r = gantry('bench', 'cycle', '--nodes', '40', '--running', '250', '--pending', '120', '--queues', '3', '--repeats', '2', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { pending: number; considered: number; firstCycleMs: number; actionMs: Record<string, number> };
+  assert.equal(out.pending, 120);
+  assert.equal(out.considered, 120);
+  assert.ok(out.firstCycleMs > 0);
+  assert.deepEqual(Object.keys(out.actionMs), ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt']);
+});
+
+test('gantry bench rejects bad flags with one line and exit 2', () => {
+  for (const args of [['bench', 'place', '--nodes', '0'], ['bench', 'place', '--policy', 'magic'], ['bench', 'cycle', '--repeats', 'x']]) {
+    const r = gantry(...args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, /^gantry: --\w/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
