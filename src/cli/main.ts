@@ -7,6 +7,15 @@ import { Command, CommanderError } from 'commander';
 import { isUserError } from '../core/errors.js';
 import { registerSim } from './commands/sim.js';
 import { registerBench } from './commands/bench.js';
+import { registerUp } from './commands/up.js';
+import { registerSubmit } from './commands/submit.js';
+import { registerLs, registerGet, registerCancel, registerExplain } from './commands/jobs.js';
+import { registerLogs } from './commands/logs.js';
+import { registerQueues } from './commands/queues.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerTop } from './commands/top.js';
+import { registerUsers } from './commands/users.js';
+import { registerQuickstart } from './commands/quickstart.js';
 
 export const EXIT_USAGE = 2;
 
@@ -18,6 +27,18 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSim(program);
   registerBench(program);
+  registerUp(program);
+  registerQuickstart(program);
+  registerSubmit(program);
+  registerLs(program);
+  registerGet(program);
+  registerLogs(program);
+  registerCancel(program);
+  registerExplain(program);
+  registerQueues(program);
+  registerNodes(program);
+  registerTop(program);
+  registerUsers(program);
   return program;
 }
 

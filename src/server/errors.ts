@@ -2,7 +2,7 @@
  * The API's error catalogue: each stable code with its HTTP status. Responses are
  * `{ "error": { "code", "message", "details"? } }`; user mistakes never carry a stack trace.
  */
-import { UserError } from '../core/errors.js';
+import type { UserError } from '../core/errors.js';
 
 export const ERRORS = {
   BAD_REQUEST: { status: 400, description: 'The request is malformed (not JSON, wrong content type, bad parameter).' },
