@@ -14,6 +14,7 @@ import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
 import { UserError } from '../core/errors.js';
 import { findMigProfile } from '../core/model/gpu-catalog.js';
+import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, NewJob, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
@@ -71,6 +72,8 @@ export class Controller {
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
   private readonly draining = new Set<string>();
+  /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
+  private readonly firstFailure = new Map<string, WorkerRecord>();
   private lastPending: ReadonlyMap<string, readonly WaitReason[]> = new Map();
   private dirty = true;
   private lastCycleAt = 0;
@@ -193,6 +196,11 @@ export class Controller {
           return gpus.some((g) => g.mig && findMigProfile(g.model, gpu.profile));
       }
     });
+    if (!spec.preemptible && gpu.kind !== 'none') {
+      const guaranteed = this.scheduler.queueStatus().find((q) => q.name === spec.queue)?.guaranteedGpu ?? 0;
+      const need = requestMilliGpu(gpu) * spec.workers;
+      if (need > guaranteed) throw new ApiError('UNSATISFIABLE', `non-preemptible jobs run only within their queue's guaranteed GPUs: queue "${spec.queue}" guarantees ${guaranteed / 1000}, the job needs ${need / 1000}; set preemptible: true or raise the guarantee`);
+    }
     if (!fits) {
       const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
       throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
@@ -226,6 +234,10 @@ export class Controller {
 
   private coreJob(row: JobRow): JobSpec {
     return toCoreJob(row.id, row.spec, row.submittedAt);
+  }
+
+  activeJobs(): JobRow[] {
+    return [...this.active.values()];
   }
 
   activeJob(id: string): JobRow | undefined {
@@ -466,9 +478,10 @@ export class Controller {
       if (live.length === 0 && row.workers.length > 0) {
         this.workersDone(row, now);
       } else {
-        if (failed && row.state === 'running') {
+        if (failed && row.state === 'running' && !this.firstFailure.has(row.id)) {
           // A gang lives and dies together: stop the other workers.
           const bad = row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+          if (bad && !this.firstFailure.has(row.id)) this.firstFailure.set(row.id, bad);
           row.reason = `worker ${bad?.rank ?? '?'} ended with ${describeExit(bad)}; stopping the others`;
           this.terminate(row, now);
         }
@@ -523,7 +536,8 @@ export class Controller {
   /** Every worker of the job has ended: decide its fate. */
   private workersDone(row: JobRow, now: number): void {
     this.stops.delete(row.id);
-    const bad = row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+    const bad = this.firstFailure.get(row.id) ?? row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+    this.firstFailure.delete(row.id);
     const ok = bad === undefined;
     if (row.state === 'cancelling') {
       this.scheduler.remove(row.id);

@@ -78,6 +78,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const gpus = o.gpus ?? store.getMeta('simulated-gpus');
   const inventory = gpus ? simulatedInventory(gpus) : await discoverInventory();
   if (o.gpus) store.setMeta('simulated-gpus', o.gpus);
+  if (adminTokenCreated) {
+    // The default queue is guaranteed the whole machine, so non-preemptible jobs can run in it.
+    store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
+  }
   const docker = await detectDocker();
 
   let samples: GpuSample[] = [];
