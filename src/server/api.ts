@@ -241,6 +241,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const batcher = new SubmitBatcher(store, controller, clock);
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
 
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, parseYaml(body as string, { maxAliasCount: 100 }));
