@@ -239,6 +239,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const log = deps.log ?? (() => undefined);
   const tokens = new TokenResolver(store);
   const batcher = new SubmitBatcher(store, controller, clock);
+  // Queues change only through PUT /v1/queues (below), so they are read from the store once.
+  const queues = new Map(store.listQueues().map((q) => [q.name, q]));
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
 
   app.removeContentTypeParser('text/plain');
@@ -307,7 +309,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const key = keyHeader === undefined ? null : parse(z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'), keyHeader, 'BAD_REQUEST');
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) throw new ApiError('JOB_INVALID', 'the body must be a job object (JSON or YAML) with at least name and command');
     const spec = validateJobFile(req.body);
-    const queue = store.getQueue(spec.queue);
+    const queue = queues.get(spec.queue);
     if (!queue) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!user.admin && queue.team !== null && queue.team !== user.team) throw new ApiError('FORBIDDEN', `queue "${spec.queue}" belongs to team ${queue.team}`);
     if (spec.image !== undefined && !deps.dockerAvailable) throw new ApiError('DOCKER_UNAVAILABLE', `the job names image "${spec.image}" but no Docker daemon is reachable; remove image to run it as a process`);
@@ -421,6 +423,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       store.putQueue(row);
       audit(user, req, 'queue.put', name, body);
     });
+    queues.set(name, row);
     return row;
   });
 

@@ -72,11 +72,15 @@ export class Controller {
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
   private readonly draining = new Set<string>();
+  /** Ids of active jobs that were started (running, preempting, cancelling). */
+  private readonly started = new Set<string>();
   /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
   private readonly firstFailure = new Map<string, WorkerRecord>();
   private lastPending: ReadonlyMap<string, readonly WaitReason[]> = new Map();
   private dirty = true;
   private lastCycleAt = 0;
+  private lastCycleMs = 0;
+  private readonly minCycleGapMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly base = baseEnv();
 
@@ -108,6 +112,7 @@ export class Controller {
     let queued = 0;
     for (const row of this.store.activeJobs()) {
       this.active.set(row.id, row);
+      if (row.state !== 'queued') this.started.add(row.id);
       if (row.state === 'queued') {
         this.enqueue(row, now);
         queued++;
@@ -160,7 +165,9 @@ export class Controller {
       this.runStops(now);
       this.releaseDelayed(now);
       this.runDrains(now);
-      if (this.dirty || now - this.lastCycleAt >= 1000) this.runCycle(now);
+      // A cycle may take a while with many pending jobs; keep it under ~20% of the loop's time so the API stays responsive.
+      const gap = Math.max(this.minCycleGapMs, this.lastCycleMs * 4);
+      if ((this.dirty && now - this.lastCycleAt >= gap) || now - this.lastCycleAt >= Math.max(1000, gap)) this.runCycle(now);
     } catch (e) {
       this.log(`scheduler loop error: ${(e as Error).stack ?? String(e)}`);
     }
@@ -302,7 +309,7 @@ export class Controller {
     const n = this.scheduler.cluster.node(node);
     if (!n?.unschedulable) return 'ready';
     if (!this.draining.has(node)) return 'cordoned';
-    const busy = [...this.active.values()].some((j) => j.bindings?.some((b) => b.node === node) && j.state !== 'queued');
+    const busy = this.inFlight().some((j) => j.bindings?.some((b) => b.node === node) && j.state !== 'queued');
     return busy ? 'draining' : 'drained';
   }
 
@@ -342,7 +349,8 @@ export class Controller {
     this.lastCycleAt = now;
     const t0 = performance.now();
     const result = this.scheduler.cycle(now);
-    this.opts.onCycle?.((performance.now() - t0) / 1000);
+    this.lastCycleMs = performance.now() - t0;
+    this.opts.onCycle?.(this.lastCycleMs / 1000);
     this.lastPending = result.pending;
     for (const d of result.decisions) {
       const row = this.active.get(d.job);
@@ -357,6 +365,7 @@ export class Controller {
     mkdirSync(p.logs, { recursive: true });
     mkdirSync(p.checkpointDir, { recursive: true });
     row.state = 'running';
+    this.started.add(row.id);
     row.attempts++;
     row.startedAt = now;
     row.bindings = [...bindings];
@@ -448,7 +457,7 @@ export class Controller {
 
   private runDrains(now: number): void {
     for (const node of this.draining) {
-      for (const row of this.active.values()) {
+      for (const row of this.inFlight()) {
         if (row.state !== 'running' || !row.spec.preemptible || !row.bindings?.some((b) => b.node === node)) continue;
         const grace = row.spec.checkpoint ? row.spec.checkpoint.graceSeconds * 1000 : 0;
         this.preempt(row, now, `node ${node} is draining`, grace);
@@ -456,9 +465,19 @@ export class Controller {
     }
   }
 
+  /** Active jobs that have (or had) processes: what the monitor looks at, not the whole queue. */
+  private inFlight(): JobRow[] {
+    const out: JobRow[] = [];
+    for (const id of this.started) {
+      const row = this.active.get(id);
+      if (row && row.state !== 'queued') out.push(row);
+      else this.started.delete(id);
+    }
+    return out;
+  }
+
   private pollWorkers(now: number): void {
-    for (const row of this.active.values()) {
-      if (row.state === 'queued') continue;
+    for (const row of this.inFlight()) {
       let changed = this.readProgress(row, now);
       for (const w of row.workers) {
         if (w.exitCode !== null || w.signal) continue;

@@ -111,6 +111,17 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** Prepared statements, compiled once. */
+  private readonly cache = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.cache.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.cache.set(sql, st);
+    }
+    return st;
+  }
+
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     for (let v = version; v < MIGRATIONS.length; v++) {
@@ -130,31 +141,31 @@ export class SqliteStore implements Store {
   }
 
   createTeam(name: string, at: number): void {
-    this.db.prepare('INSERT INTO teams (name, created_at) VALUES (?, ?)').run(name, at);
+    this.stmt('INSERT INTO teams (name, created_at) VALUES (?, ?)').run(name, at);
   }
   getTeam(name: string): TeamRow | undefined {
-    const r = this.db.prepare('SELECT * FROM teams WHERE name = ?').get(name) as { name: string; created_at: number } | undefined;
+    const r = this.stmt('SELECT * FROM teams WHERE name = ?').get(name) as { name: string; created_at: number } | undefined;
     return r && { name: r.name, createdAt: r.created_at };
   }
   listTeams(): TeamRow[] {
-    return (this.db.prepare('SELECT * FROM teams ORDER BY name').all() as { name: string; created_at: number }[]).map((r) => ({ name: r.name, createdAt: r.created_at }));
+    return (this.stmt('SELECT * FROM teams ORDER BY name').all() as { name: string; created_at: number }[]).map((r) => ({ name: r.name, createdAt: r.created_at }));
   }
 
   createUser(u: UserRow): void {
-    this.db.prepare('INSERT INTO users (name, team, admin, created_at) VALUES (?, ?, ?, ?)').run(u.name, u.team, u.admin ? 1 : 0, u.createdAt);
+    this.stmt('INSERT INTO users (name, team, admin, created_at) VALUES (?, ?, ?, ?)').run(u.name, u.team, u.admin ? 1 : 0, u.createdAt);
   }
   private static toUser(r: { name: string; team: string; admin: number; created_at: number }): UserRow {
     return { name: r.name, team: r.team, admin: r.admin === 1, createdAt: r.created_at };
   }
   getUser(name: string): UserRow | undefined {
-    const r = this.db.prepare('SELECT * FROM users WHERE name = ?').get(name) as Parameters<typeof SqliteStore.toUser>[0] | undefined;
+    const r = this.stmt('SELECT * FROM users WHERE name = ?').get(name) as Parameters<typeof SqliteStore.toUser>[0] | undefined;
     return r && SqliteStore.toUser(r);
   }
   listUsers(): UserRow[] {
-    return (this.db.prepare('SELECT * FROM users ORDER BY name').all() as Parameters<typeof SqliteStore.toUser>[0][]).map(SqliteStore.toUser);
+    return (this.stmt('SELECT * FROM users ORDER BY name').all() as Parameters<typeof SqliteStore.toUser>[0][]).map(SqliteStore.toUser);
   }
   addToken(hash: string, user: string, at: number): void {
-    this.db.prepare('INSERT INTO tokens (hash, user, created_at) VALUES (?, ?, ?)').run(hash, user, at);
+    this.stmt('INSERT INTO tokens (hash, user, created_at) VALUES (?, ?, ?)').run(hash, user, at);
   }
   userByTokenHash(hash: string): UserRow | undefined {
     const r = this.stmts.userByToken.get(hash) as Parameters<typeof SqliteStore.toUser>[0] | undefined;
@@ -170,11 +181,11 @@ export class SqliteStore implements Store {
     return { name: r.name, team: r.team, parent: r.parent, guaranteedGpus: r.guaranteed_gpus, limitGpus: r.limit_gpus, weight: r.weight, priorityOrdering: r.priority_ordering === 1 };
   }
   getQueue(name: string): QueueRow | undefined {
-    const r = this.db.prepare('SELECT * FROM queues WHERE name = ?').get(name) as Parameters<typeof SqliteStore.toQueue>[0] | undefined;
+    const r = this.stmt('SELECT * FROM queues WHERE name = ?').get(name) as Parameters<typeof SqliteStore.toQueue>[0] | undefined;
     return r && SqliteStore.toQueue(r);
   }
   listQueues(): QueueRow[] {
-    return (this.db.prepare('SELECT * FROM queues ORDER BY name').all() as Parameters<typeof SqliteStore.toQueue>[0][]).map(SqliteStore.toQueue);
+    return (this.stmt('SELECT * FROM queues ORDER BY name').all() as Parameters<typeof SqliteStore.toQueue>[0][]).map(SqliteStore.toQueue);
   }
 
   private static params(j: NewJob | JobRow): Record<string, unknown> {
@@ -238,7 +249,7 @@ export class SqliteStore implements Store {
       args.push(q.beforeSeq);
     }
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, q.limit) as JobDbRow[]).map(toJob);
+    return (this.stmt(sql).all(...args, q.limit) as JobDbRow[]).map(toJob);
   }
   activeJobs(): JobRow[] {
     return (this.stmts.active.all() as JobDbRow[]).map(toJob);
@@ -263,16 +274,16 @@ export class SqliteStore implements Store {
   }
 
   setNodeState(s: NodeStateRow): void {
-    this.db.prepare('INSERT OR REPLACE INTO node_state (name, cordoned, draining) VALUES (?, ?, ?)').run(s.name, s.cordoned ? 1 : 0, s.draining ? 1 : 0);
+    this.stmt('INSERT OR REPLACE INTO node_state (name, cordoned, draining) VALUES (?, ?, ?)').run(s.name, s.cordoned ? 1 : 0, s.draining ? 1 : 0);
   }
   nodeStates(): NodeStateRow[] {
-    return (this.db.prepare('SELECT * FROM node_state').all() as { name: string; cordoned: number; draining: number }[]).map((r) => ({ name: r.name, cordoned: r.cordoned === 1, draining: r.draining === 1 }));
+    return (this.stmt('SELECT * FROM node_state').all() as { name: string; cordoned: number; draining: number }[]).map((r) => ({ name: r.name, cordoned: r.cordoned === 1, draining: r.draining === 1 }));
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+    this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
   }
 }

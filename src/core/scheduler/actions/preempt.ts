@@ -11,9 +11,12 @@ export const preempt: Action = {
     const blocked = s.pendingJobs()
       .filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
       .sort((a, b) => s.compareWithinQueue(a, b));
+    // Listed once per cycle, not per blocked job (O(pending x jobs) with many pending jobs).
+    const running = s.runningJobs();
+    if (running.length === 0) return;
     for (const job of blocked) {
       if (s.quotaReason(job)) continue;
-      const candidates = s.runningJobs().filter((v) => v.spec.queue === job.spec.queue && v.spec.priority < job.spec.priority && s.isVictimCandidate(v));
+      const candidates = running.filter((v) => v.spec.queue === job.spec.queue && v.spec.priority < job.spec.priority && s.isVictimCandidate(v));
       if (candidates.length === 0) continue;
       const plan = findVictims(s, job, candidates, () => true);
       if (plan) executePlan(s, job, plan, 'preempt');

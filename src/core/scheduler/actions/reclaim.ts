@@ -21,6 +21,9 @@ export const reclaim: Action = {
   execute(s) {
     const blocked = s.pendingJobs().filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'));
     if (blocked.length === 0) return;
+    // Listed once per cycle, not per blocked job (O(pending x jobs) with many pending jobs).
+    const running = s.runningJobs();
+    if (running.length === 0) return;
     const byQueue = queueOrder(s, blocked);
     for (const [q, jobs] of byQueue) {
       for (const job of jobs) {
@@ -30,7 +33,7 @@ export const reclaim: Action = {
         if (q.usage.gpu + ask.gpu > Math.max(q.deserved.gpu, q.guaranteed('gpu')) + 1e-6) continue;
         const mine = ancestors(q);
         const planned = new Map<QueueNode, number>();
-        const candidates = s.runningJobs().filter((v) => {
+        const candidates = running.filter((v) => {
           if (!s.isVictimCandidate(v)) return false;
           const vq = s.queues.get(v.spec.queue);
           return vq !== undefined && !mine.has(vq);
