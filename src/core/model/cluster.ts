@@ -38,6 +38,9 @@ export class Cluster {
   private ranksDirty = false;
   /** Bumped on node membership changes (caches resize / re-rank). */
   membershipVersion = 0;
+  /** Per slot: the node's generation (0 = empty slot) and its rank in name order. */
+  generations = new Float64Array(64);
+  ranks = new Int32Array(64);
 
   constructor(nodes: readonly NodeSpec[] = []) {
     for (const n of nodes) this.addNode(n);
@@ -78,6 +81,18 @@ export class Cluster {
     const slot = this.freeSlots.pop() ?? this.slots.length;
     node.slot = slot;
     this.slots[slot] = node;
+    if (slot >= this.generations.length) {
+      const size = Math.max(slot + 1, this.generations.length * 2);
+      const g = new Float64Array(size);
+      g.set(this.generations);
+      this.generations = g;
+      const r = new Int32Array(size);
+      r.set(this.ranks);
+      this.ranks = r;
+      for (const n of this.slots) if (n) n.generationSink = g;
+    }
+    node.generationSink = this.generations;
+    this.generations[slot] = node.generation;
     this.byName.set(spec.name, node);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -96,6 +111,8 @@ export class Cluster {
       }
     }
     this.slots[node.slot] = undefined;
+    this.generations[node.slot] = 0;
+    node.generationSink = null;
     this.freeSlots.push(node.slot);
     this.byName.delete(name);
     this.ranksDirty = true;
@@ -108,6 +125,7 @@ export class Cluster {
     const all = [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     all.forEach((n, i) => {
       n.rank = i;
+      this.ranks[n.slot] = i;
     });
     this.ranksDirty = false;
   }
@@ -169,7 +187,6 @@ export class Cluster {
       } else {
         gpu.milliFree -= g.milli;
         gpu.memFree -= g.memoryMiB;
-        if (g.milli < 1000 || g.memoryMiB < gpu.memoryMiB) gpu.shares++;
       }
     }
     node.podCount++;
@@ -194,7 +211,6 @@ export class Cluster {
       } else {
         gpu.milliFree += g.milli;
         gpu.memFree += g.memoryMiB;
-        if (g.milli < 1000 || g.memoryMiB < gpu.memoryMiB) gpu.shares--;
       }
     }
     node.podCount--;

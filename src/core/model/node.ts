@@ -42,30 +42,43 @@ export interface NodeSpec {
   simulated?: boolean;
 }
 
+const EMPTY_SET: ReadonlySet<string> = new Set();
+/** Identical link matrices and model lists are shared between nodes (thousands of equal boards). */
+const linkIntern = new Map<string, Uint8Array>();
+const modelsIntern = new Map<string, readonly string[]>();
+
 export class GpuState {
   readonly index: number;
-  readonly uuid: string;
+  private readonly declaredUuid: string | null;
+  private readonly nodeName: string;
   readonly model: string;
   readonly memoryMiB: number;
-  readonly migProfiles: readonly MigProfile[];
   milliFree = 1000;
   memFree: number;
   healthy: boolean;
   /** Non-null when the GPU is in MIG mode. */
   mig: MigState | null;
-  /** Number of share holders on this GPU. */
-  shares = 0;
 
   constructor(index: number, spec: GpuSpec, nodeName: string) {
     const known = findGpuModel(spec.model);
     this.index = index;
     this.model = known?.name ?? spec.model;
-    this.uuid = spec.uuid ?? `GPU-sim-${nodeName}-${index}`;
+    this.declaredUuid = spec.uuid ?? null;
+    this.nodeName = nodeName;
     this.memoryMiB = spec.memoryMiB ?? known?.memoryMiB ?? 16384;
     this.memFree = this.memoryMiB;
     this.healthy = spec.healthy ?? true;
-    this.migProfiles = known?.migProfiles ?? [];
     this.mig = spec.migEnabled ? emptyMigState() : null;
+  }
+
+  /** MIG profiles of this model (from the catalog; empty for models without MIG). */
+  get migProfiles(): readonly MigProfile[] {
+    return findGpuModel(this.model)?.migProfiles ?? [];
+  }
+
+  /** The GPU's UUID; simulated GPUs get a stable made-up one (computed, not stored). */
+  get uuid(): string {
+    return this.declaredUuid ?? `GPU-sim-${this.nodeName}-${this.index}`;
   }
 
   /** Fully free and usable as a whole GPU. */
@@ -87,6 +100,8 @@ export class NodeState {
   /** Position in name order, the tie-breaker between equal scores. */
   rank = 0;
   generation = 0;
+  /** The cluster's per-slot generation array, mirrored on refresh (scans read it, not the node). */
+  generationSink: Float64Array | null = null;
   readonly name: string;
   readonly cpuMilli: number;
   readonly memoryMiB: number;
@@ -128,13 +143,22 @@ export class NodeState {
     this.nvlinkDomain = spec.nvlinkDomain ?? '';
     this.sharingMode = spec.sharingMode ?? 'none';
     this.unschedulable = spec.unschedulable ?? false;
-    this.cachedDatasets = new Set(spec.cachedDatasets ?? []);
+    this.cachedDatasets = spec.cachedDatasets && spec.cachedDatasets.length > 0 ? new Set(spec.cachedDatasets) : EMPTY_SET;
     this.simulated = spec.simulated ?? false;
-    this.gpuModels = [...new Set(this.gpus.map((g) => g.model))];
+    const models = [...new Set(this.gpus.map((g) => g.model))];
+    const mkey = models.join('\u0000');
+    this.gpuModels = modelsIntern.get(mkey) ?? (modelsIntern.set(mkey, models), models);
     const n = this.gpus.length;
     if (spec.gpuLinks) {
-      this.gpuLinks = new Uint8Array(n * n);
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) this.gpuLinks[i * n + j] = spec.gpuLinks[i]?.[j] ?? LINK.SYS;
+      const links = new Uint8Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) links[i * n + j] = spec.gpuLinks[i]?.[j] ?? LINK.SYS;
+      const key = links.join(',');
+      const shared = linkIntern.get(key);
+      if (shared) this.gpuLinks = shared;
+      else {
+        if (linkIntern.size < 4096) linkIntern.set(key, links);
+        this.gpuLinks = links;
+      }
     } else {
       this.gpuLinks = null;
     }
@@ -174,5 +198,6 @@ export class NodeState {
     this.healthyGpus = healthy;
     this.migGpus = mig;
     this.generation = nextGeneration++;
+    if (this.generationSink !== null) this.generationSink[this.slot] = this.generation;
   }
 }

@@ -143,26 +143,47 @@ export class Placer {
       this.totals = new Float64Array(slots);
       this.tmp = new Float64Array(slots);
     }
+    const gens = cluster.generations;
+    const ranks = cluster.ranks;
+    const cgen = cache.gen;
+    const creason = cache.reason;
+    const craw = cache.raw;
+    // Fast path: one node-local scorer without normalisation -> pick the best during the scan.
+    const single = L === 1 && this.global.length === 0 && this.local[0]?.normalize === undefined;
     const feasible = this.feasible;
     let count = 0;
     let total = 0;
+    let best = -1;
+    let bestScore = -Infinity;
+    let bestRank = Infinity;
     const cand = opts.candidates;
     const n = cand ? cand.length : slots;
     for (let k = 0; k < n; k++) {
       const slot = cand ? (cand[k] as number) : k;
-      const node = cluster.nodeAt(slot);
-      if (node === undefined) continue;
+      const g = gens[slot] as number;
+      if (g === 0) continue;
       total++;
-      if (cache.gen[slot] !== node.generation) {
+      if (cgen[slot] !== g) {
+        const node = cluster.nodeAt(slot) as NodeState;
         const r = this.filter(p, node);
-        cache.reason[slot] = r;
-        if (r === Reason.None) for (let j = 0; j < L; j++) cache.raw[slot * L + j] = (this.local[j] as ScorePlugin).score(p, node, ctx);
-        cache.gen[slot] = node.generation;
+        creason[slot] = r;
+        if (r === Reason.None) for (let j = 0; j < L; j++) craw[slot * L + j] = (this.local[j] as ScorePlugin).score(p, node, ctx);
+        cgen[slot] = g;
         this.stats.nodesRescored++;
       }
-      const r = cache.reason[slot] as number;
+      const r = creason[slot] as number;
       if (r !== Reason.None) {
         counts[r] = (counts[r] as number) + 1;
+        continue;
+      }
+      if (single) {
+        const sc = craw[slot] as number;
+        if (sc > bestScore || (sc === bestScore && (ranks[slot] as number) < bestRank)) {
+          best = slot;
+          bestScore = sc;
+          bestRank = ranks[slot] as number;
+        }
+        count++;
         continue;
       }
       feasible[count++] = slot;
@@ -173,41 +194,35 @@ export class Placer {
       const all = cluster.nodeCount;
       return { ok: false, reasons, totalNodes: all, message: formatReasons(all, reasons) };
     }
-    const totals = this.totals;
-    const tmp = this.tmp;
-    totals.fill(0, 0, count);
-    for (let j = 0; j < L; j++) {
-      const plugin = this.local[j] as ScorePlugin;
-      const w = this.localWeights[j] as number;
-      for (let i = 0; i < count; i++) tmp[i] = cache.raw[(feasible[i] as number) * L + j] as number;
-      if (plugin.normalize) plugin.normalize(tmp, count);
-      for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
-    }
-    for (let j = 0; j < this.global.length; j++) {
-      const plugin = this.global[j] as ScorePlugin;
-      const w = this.globalWeights[j] as number;
-      for (let i = 0; i < count; i++) tmp[i] = plugin.score(p, cluster.nodeAt(feasible[i] as number) as NodeState, ctx);
-      if (plugin.normalize) plugin.normalize(tmp, count);
-      for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
-    }
-    let best = -1;
-    let bestScore = -Infinity;
-    let bestRank = Infinity;
-    for (let i = 0; i < count; i++) {
-      const s = totals[i] as number;
-      if (s > bestScore) {
-        best = i;
-        bestScore = s;
-        bestRank = (cluster.nodeAt(feasible[i] as number) as NodeState).rank;
-      } else if (s === bestScore) {
-        const rank = (cluster.nodeAt(feasible[i] as number) as NodeState).rank;
-        if (rank < bestRank) {
-          best = i;
-          bestRank = rank;
+    if (!single) {
+      const totals = this.totals;
+      const tmp = this.tmp;
+      totals.fill(0, 0, count);
+      for (let j = 0; j < L; j++) {
+        const plugin = this.local[j] as ScorePlugin;
+        const w = this.localWeights[j] as number;
+        for (let i = 0; i < count; i++) tmp[i] = craw[(feasible[i] as number) * L + j] as number;
+        if (plugin.normalize) plugin.normalize(tmp, count);
+        for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
+      }
+      for (let j = 0; j < this.global.length; j++) {
+        const plugin = this.global[j] as ScorePlugin;
+        const w = this.globalWeights[j] as number;
+        for (let i = 0; i < count; i++) tmp[i] = plugin.score(p, cluster.nodeAt(feasible[i] as number) as NodeState, ctx);
+        if (plugin.normalize) plugin.normalize(tmp, count);
+        for (let i = 0; i < count; i++) totals[i] = (totals[i] as number) + w * (tmp[i] as number);
+      }
+      for (let i = 0; i < count; i++) {
+        const sc = totals[i] as number;
+        const slot = feasible[i] as number;
+        if (sc > bestScore || (sc === bestScore && (ranks[slot] as number) < bestRank)) {
+          best = slot;
+          bestScore = sc;
+          bestRank = ranks[slot] as number;
         }
       }
     }
-    const node = cluster.nodeAt(feasible[best] as number) as NodeState;
+    const node = cluster.nodeAt(best) as NodeState;
     const grants: GpuGrant[] | null = this.assigner?.assign?.(p, node, ctx) ?? defaultAssign(p, node);
     if (grants === null) {
       // A filter passed but no GPU set could be chosen: a plugin bug, reported, never thrown.

@@ -90,8 +90,11 @@ export function replay(o: ReplayOptions): ReplayResult {
   const seconds = (o.now() - t0) / 1000;
   const curve = new Float64Array(MAX_BIN + 1);
   for (let b = 0; b <= MAX_BIN; b++) curve[b] = (counts[b] as number) > 0 ? (sums[b] as number) / (counts[b] as number) : NaN;
-  // Bins that no arrival landed in take the previous bin's value (allocation is monotone).
-  for (let b = 1; b <= MAX_BIN; b++) if (Number.isNaN(curve[b])) curve[b] = curve[b - 1] as number;
+  // Bins inside the arrived range that no arrival landed in take the previous bin's value
+  // (allocation is monotone); bins beyond what arrived stay NaN.
+  const reached = Math.min(MAX_BIN, Math.round(arrived / unit));
+  if (Number.isNaN(curve[0])) curve[0] = 0; // nothing arrived, nothing allocated
+  for (let b = 1; b <= reached; b++) if (Number.isNaN(curve[b])) curve[b] = curve[b - 1] as number;
   o.onProgress?.(seq.length, seq.length);
   return { policy: o.policy, seed: o.seed, curve, placed, failed, decisions: seq.length, seconds };
 }

@@ -1,6 +1,6 @@
 /**
  * Score: GPU Clustering, as the FGD paper's simulator defines it: keep requests of the same
- * GPU shape together. A node that holds only this shape scores (75, 100]; one that holds this
+ * GPU shape together (shapes: a share, or N whole GPUs). A node that holds only this shape scores (75, 100]; one that holds this
  * and others (50, 75]; an idle node (25, 50]; a node with other shapes only (0, 25]; within
  * each band, fuller nodes score higher. Tracks the shapes on each node through reserve.
  */
@@ -10,8 +10,8 @@ import type { Binding } from '../../model/cluster.js';
 function shapeTag(p: PreparedRequest): string | null {
   const g = p.req.gpu;
   if (g.kind === 'none') return null;
-  if (g.kind === 'whole') return `w${g.count}`;
-  if (g.kind === 'share') return `s${g.milli}`;
+  if (g.kind === 'whole') return `${g.count}-gpu`;
+  if (g.kind === 'share') return 'share';
   return `m${g.profile}`;
 }
 
@@ -32,12 +32,12 @@ export function createGpuClustering(): ScorePlugin & ReservePlugin {
       return kinds === 0 ? used + 25 : used;
     },
     reserve(b: Binding) {
-      // The tag is derived from the grant: shares by their milli, whole GPUs by count.
+      // The tag is derived from the grant: all shares alike, whole GPUs by count.
       const g = b.gpus;
       if (g.length === 0) return;
       const first = g[0];
       if (!first) return;
-      const tag = first.mig ? `m${first.mig.profile}` : first.milli < 1000 ? `s${first.milli}` : `w${g.length}`;
+      const tag = first.mig ? `m${first.mig.profile}` : first.milli < 1000 ? 'share' : `${g.length}-gpu`;
       let tags = tagsByNode.get(b.node);
       if (!tags) tagsByNode.set(b.node, (tags = new Map()));
       tags.set(tag, (tags.get(tag) ?? 0) + 1);
