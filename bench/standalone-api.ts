@@ -105,18 +105,25 @@ async function main(): Promise<void> {
     line(`baseline GET /healthz (no auth, no store): ${floor.rps.toFixed(0)} req/s, p50 ${floor.p50} ms, p99 ${floor.p99} ms`);
 
     const body = JSON.stringify({ name: 'bench', command: 'true', resources: { gpu: 1 } });
+    for (let i = 0; i < 100; i++) await fetch(`${s.url}/v1/jobs`, { method: 'POST', headers, body });
+    const readsSmall = await load({ url: `${s.url}/v1/jobs/job-1`, headers });
+    line(`GET /v1/jobs/:id (100 jobs queued): ${readsSmall.rps.toFixed(0)} req/s, p50 ${readsSmall.p50} ms, p99 ${readsSmall.p99} ms, non-2xx ${readsSmall.non2xx}`);
+    const listsSmall = await load({ url: `${s.url}/v1/jobs?limit=20`, headers });
+    line(`GET /v1/jobs?limit=20 (100 jobs queued): ${listsSmall.rps.toFixed(0)} req/s, p50 ${listsSmall.p50} ms, p99 ${listsSmall.p99} ms, non-2xx ${listsSmall.non2xx}`);
+
     const submit = await load({ url: `${s.url}/v1/jobs`, method: 'POST', headers, body });
-    line(`POST /v1/jobs (durable, group commit): ${submit.rps.toFixed(0)} jobs/s, p50 ${submit.p50} ms, p99 ${submit.p99} ms, ${submit.total} jobs, non-2xx ${submit.non2xx}, errors ${submit.errors} (targets: >= 1000/s, p99 <= 20 ms)`);
+    line(`POST /v1/jobs (durable, group commit; the queue grows to ${submit.total + 100} jobs): ${submit.rps.toFixed(0)} jobs/s, p50 ${submit.p50} ms, p99 ${submit.p99} ms, non-2xx ${submit.non2xx}, errors ${submit.errors} (targets: >= 1000/s, p99 <= 20 ms)`);
 
     const reads = await load({ url: `${s.url}/v1/jobs/job-1`, headers });
-    line(`GET /v1/jobs/:id (with ${submit.total} jobs stored): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
-    const lists = await load({ url: `${s.url}/v1/jobs?limit=20`, headers });
-    line(`GET /v1/jobs?limit=20: ${lists.rps.toFixed(0)} req/s, p50 ${lists.p50} ms, p99 ${lists.p99} ms, non-2xx ${lists.non2xx}`);
+    line(`GET /v1/jobs/:id (${submit.total + 100} jobs queued): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const cyc = (k: string): number => Number(new RegExp(`gantry_scheduling_cycle_seconds_${k} ([0-9.e+-]+)`).exec(metrics)?.[1] ?? NaN);
+    line(`scheduling cycles during the run: ${cyc('count')} cycles, mean ${((cyc('sum') / cyc('count')) * 1000).toFixed(1)} ms (they run on the API's event loop)`);
 
     const raw = rawSqliteInsertsPerSecond(Math.min(SECONDS, 5));
     line(`baseline SQLite insert, one fsync per job (no group commit), same store code: ${raw.toFixed(0)} jobs/s`);
     line(`ratios: submissions / raw per-job-fsync inserts = ${(submit.rps / raw).toFixed(2)}x; submissions / healthz floor = ${(submit.rps / floor.rps).toFixed(2)}`);
-    const ok = submit.rps >= 1000 && submit.p99 <= 20 && Math.max(...readies) <= 2000;
+    const ok = submit.rps >= 1000 && submit.p99 <= 20 && readsSmall.p99 <= 20 && Math.max(...readies) <= 2000;
     line(ok ? 'all targets met' : 'TARGET MISSED (see above)');
   } finally {
     s.child.kill('SIGTERM');

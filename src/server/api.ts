@@ -1,8 +1,8 @@
 /**
  * The HTTP API (fastify). Every route validates its input with zod and answers errors from
  * the catalogue in errors.ts; a rejected request changes nothing. Submissions are grouped
- * into one durable commit per event-loop turn (group commit), so many concurrent clients
- * share each fsync.
+ * into durable batches by the writer thread (submit-writer.ts), so many concurrent clients
+ * share each fsync and the event loop never waits for one.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
@@ -10,15 +10,16 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
-import type { JobRow, JobState, NewJob, Store, UserRow } from '../adapters/store/store.js';
+import type { JobRow, JobState, Store, UserRow } from '../adapters/store/store.js';
 import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
-import { describeIssues, validateJobFile, type JobFile } from '../spec/job-spec.js';
+import { describeIssues, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
 import { ApiError, ERRORS, fromUserError } from './errors.js';
 import { createUserWithToken, TokenResolver } from './auth.js';
 import type { Metrics } from './metrics.js';
 import type { GpuSample } from '../adapters/gpu/inventory.js';
 import { openApiDocument } from './openapi.js';
+import type { SubmitWriter } from './submit-writer.js';
 import { dashboardHtml } from './dashboard.js';
 
 export interface ApiDeps {
@@ -27,6 +28,7 @@ export interface ApiDeps {
   readonly metrics: Metrics;
   readonly samples: () => readonly GpuSample[];
   readonly dockerAvailable: boolean;
+  readonly writer: SubmitWriter;
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -138,107 +140,12 @@ const userBody = z.strictObject({ name: NAME, team: NAME, admin: z.boolean().def
 const idParam = z.strictObject({ id: z.string().max(64) });
 const nodeParam = z.strictObject({ name: z.string().max(253) });
 
-interface PendingSubmit {
-  readonly user: UserRow;
-  readonly spec: JobFile;
-  readonly key: string | null;
-  readonly hash: string;
-  readonly source: string;
-  readonly resolve: (r: { job: JobRow; replayed: boolean }) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-/** Group commit for submissions: all requests that arrive in one event-loop turn share one transaction. */
-class SubmitBatcher {
-  private pending: PendingSubmit[] = [];
-  private scheduled = false;
-  constructor(
-    private readonly store: Store,
-    private readonly controller: Controller,
-    private readonly clock: () => number,
-  ) {}
-
-  submit(p: Omit<PendingSubmit, 'resolve' | 'reject'>): Promise<{ job: JobRow; replayed: boolean }> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ ...p, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    this.scheduled = false;
-    const now = this.clock();
-    const results: ({ ok: true; job: JobRow; replayed: boolean } | { ok: false; error: unknown })[] = [];
-    try {
-      this.store.transaction(() => {
-        for (const p of batch) {
-          try {
-            results.push(this.store.transaction(() => this.one(p, now)));
-          } catch (e) {
-            results.push({ ok: false, error: e });
-          }
-        }
-      });
-    } catch (e) {
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    this.controller.accepted(results.flatMap((r) => (r.ok && !r.replayed ? [r.job] : [])));
-    batch.forEach((p, i) => {
-      const r = results[i];
-      if (r?.ok) p.resolve({ job: r.job, replayed: r.replayed });
-      else p.reject(r?.error);
-    });
-  }
-
-  private one(p: PendingSubmit, now: number): { ok: true; job: JobRow; replayed: boolean } {
-    if (p.key !== null) {
-      const prior = this.store.jobByIdempotencyKey(p.user.name, p.key);
-      if (prior) {
-        if (prior.requestHash !== p.hash) throw new ApiError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${p.key}" was used for ${prior.id} with a different body`);
-        return { ok: true, job: prior, replayed: true };
-      }
-    }
-    const job: NewJob = {
-      name: p.spec.name,
-      team: p.user.team,
-      owner: p.user.name,
-      queue: p.spec.queue,
-      spec: p.spec,
-      submittedAt: now,
-      state: 'queued',
-      reason: null,
-      startedAt: null,
-      finishedAt: null,
-      attempts: 0,
-      retries: 0,
-      preemptions: 0,
-      notBefore: 0,
-      bindings: null,
-      workers: [],
-      exitCode: null,
-      lastCheckpointAt: null,
-      progress: null,
-      idempotencyKey: p.key,
-      requestHash: p.hash,
-    };
-    const row = this.store.insertJob(job);
-    this.store.appendAudit({ at: now, actor: p.user.name, action: 'job.submit', target: row.id, source: p.source, detail: { name: row.name, queue: row.queue } });
-    return { ok: true, job: row, replayed: false };
-  }
-}
-
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { store, controller, metrics } = deps;
   const clock = deps.clock ?? Date.now;
   const log = deps.log ?? (() => undefined);
   const tokens = new TokenResolver(store);
-  const batcher = new SubmitBatcher(store, controller, clock);
+  const writer = deps.writer;
   // Queues change only through PUT /v1/queues (below), so they are read from the store once.
   const queues = new Map(store.listQueues().map((q) => [q.name, q]));
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
@@ -316,7 +223,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (spec.workingDir !== undefined && !(existsSync(spec.workingDir) && statSync(spec.workingDir).isDirectory())) throw new ApiError('WORKDIR_NOT_FOUND', `workingDir "${spec.workingDir}" is not a directory on the server`);
     controller.admit(spec);
     const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
-    const { job, replayed } = await batcher.submit({ user, spec, key, hash, source: req.ip });
+    const now = clock();
+    const r = await writer.write({
+      job: { name: spec.name, team: user.team, owner: user.name, queue: spec.queue, spec, submittedAt: now, state: 'queued', reason: null, startedAt: null, finishedAt: null, attempts: 0, retries: 0, preemptions: 0, notBefore: 0, bindings: null, workers: [], exitCode: null, lastCheckpointAt: null, progress: null, idempotencyKey: key, requestHash: hash },
+      audit: { at: now, actor: user.name, action: 'job.submit', source: req.ip, detail: { name: spec.name, queue: spec.queue } },
+    });
+    if (!r.ok) throw r.code in ERRORS ? new ApiError(r.code as keyof typeof ERRORS, r.message) : new Error(r.message);
+    const { job, replayed } = r;
     if (!replayed) metrics.submissions.inc();
     return reply.code(replayed ? 200 : 201).header('idempotent-replayed', String(replayed)).send(jobView(job, controller));
   });

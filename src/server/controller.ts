@@ -16,7 +16,7 @@ import { UserError } from '../core/errors.js';
 import { findMigProfile } from '../core/model/gpu-catalog.js';
 import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
-import type { JobRow, NewJob, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
+import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { baseEnv, workerEnv } from './worker-env.js';
@@ -212,12 +212,6 @@ export class Controller {
       const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
       throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
     }
-  }
-
-  /** Stores new jobs (already validated and admitted) and hands them to the scheduler. */
-  insert(job: NewJob): JobRow {
-    const row = this.store.insertJob(job);
-    return row;
   }
 
   /** After the store commit: the jobs become schedulable. */

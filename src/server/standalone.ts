@@ -15,6 +15,7 @@ import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
 import { buildApi } from './api.js';
+import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
 
 export interface ServerOptions {
@@ -129,7 +130,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const telemetryTimer = setInterval(() => void sample(), o.telemetryIntervalMs ?? 2000);
   telemetryTimer.unref();
 
-  const app = buildApi({ store, controller, metrics, samples: () => samples, dockerAvailable: docker.available, log });
+  const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows));
+  const app = buildApi({ store, controller, metrics, samples: () => samples, dockerAvailable: docker.available, writer, log });
   const host = o.host ?? '127.0.0.1';
   await app.listen({ host, port: o.port ?? 7480 });
   const addr = app.server.address();
@@ -155,6 +157,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       clearInterval(telemetryTimer);
       controller.stop();
       await app.close();
+      await writer.close();
       store.close();
       rmSync(lock, { force: true });
     },
