@@ -207,3 +207,37 @@ describe('preemption with the checkpoint protocol (1 simulated H100)', () => {
     await t.api('POST', `/v1/jobs/${id}/cancel`);
   });
 });
+
+describe('MIG slices and reported progress (1 simulated A100 in MIG mode)', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ gpus: '1xA100-80GB:mig' });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('places MIG slices and passes their device ids; takes progress through the API', async () => {
+    const spec = (name: string) => job({ name, resources: { mig: '3g.40gb' }, command: 'env | sort; sleep 1' });
+    const a = await t.api('POST', '/v1/jobs', spec('mig-a'));
+    const b = await t.api('POST', '/v1/jobs', spec('mig-b'));
+    const c = await t.api('POST', '/v1/jobs', spec('mig-c'));
+    const running = await waitState(t, String(a.body['id']), ['running']);
+    const p = await t.api('POST', `/v1/jobs/${String(a.body['id'])}/progress`, { step: 12, loss: 0.5, samplesPerSec: 900, checkpoint: true });
+    assert.equal(p.status, 200);
+    const withProgress = await t.api('GET', `/v1/jobs/${String(a.body['id'])}`);
+    assert.equal((withProgress.body['progress'] as { step: number }).step, 12);
+    assert.ok(withProgress.body['lastCheckpointAt']);
+    const grants = (running['placement'] as { gpus: { mig?: { profile: string; start: number } }[] }[])[0]?.gpus ?? [];
+    assert.equal(grants[0]?.mig?.profile, '3g.40gb');
+    const ea = envOf(await logOf(t, String((await waitState(t, String(a.body['id']), ['succeeded']))['id'])));
+    const eb = envOf(await logOf(t, String((await waitState(t, String(b.body['id']), ['succeeded']))['id'])));
+    assert.match(ea['CUDA_VISIBLE_DEVICES'] ?? '', /^MIG-/);
+    assert.notEqual(ea['CUDA_VISIBLE_DEVICES'], eb['CUDA_VISIBLE_DEVICES'], 'two 3g slices at different starts');
+    await waitState(t, String(c.body['id']), ['succeeded'], 20_000); // the third waits for a free slot
+    const m = await t.api('GET', '/metrics');
+    assert.match(m.text, /DCGM_FI_DEV_GPU_UTIL\{gpu="0",UUID="GPU-sim-[^"]+",pci_bus_id="[^"]+",device="nvidia0",modelName="A100-80GB",Hostname="[^"]+",simulated="true"\}/);
+    assert.match(m.text, /gantry_jobs\{state="succeeded"\} 3/);
+    assert.match(m.text, /gantry_scheduling_latency_seconds_count [1-9]/);
+  });
+});

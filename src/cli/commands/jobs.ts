@@ -85,7 +85,7 @@ export function registerExplain(program: Command): void {
     if (reasons.length === 0) lines.push('  no reason recorded yet: the next scheduling cycle will consider it');
     for (const r of reasons) {
       lines.push(`  ${String(r['kind'])}: ${String(r['message'])}`);
-      for (const c of (r['reasons'] as Job[] | undefined) ?? []) lines.push(`    ${String(c['count'] ?? '')} node(s): ${String(c['reason'] ?? c['message'] ?? JSON.stringify(c))}`);
+      for (const c of (r['reasons'] as Job[] | undefined) ?? []) lines.push(`    ${String(c['nodes'])} node(s): ${String(c['message'])}`);
     }
     lines.push(e['estimatedStart'] ? `  expected to start around ${String(e['estimatedStart'])}` : '  no start estimate (running jobs do not declare expectedDurationSeconds)');
     process.stdout.write(lines.join('\n') + '\n');
