@@ -54,7 +54,8 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function jobView(j: JobRow, controller: Controller): Record<string, unknown> {
+/** A job as the API shows it; lists leave out the spec and the processes (`full` = false). */
+export function jobView(j: JobRow, controller: Controller, full = true): Record<string, unknown> {
   const node = (name: string) => controller.scheduler.cluster.node(name);
   return {
     id: j.id,
@@ -83,8 +84,7 @@ export function jobView(j: JobRow, controller: Controller): Record<string, unkno
       simulated: node(b.node)?.simulated ?? false,
       gpus: b.gpus.map((g) => ({ index: g.gpu, uuid: node(b.node)?.gpus[g.gpu]?.uuid ?? null, model: node(b.node)?.gpus[g.gpu]?.model ?? null, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig } : {}) })),
     })),
-    processes: j.workers.map((w) => ({ rank: w.rank, pid: w.pid, exitCode: w.exitCode, signal: w.signal ?? null })),
-    spec: j.spec,
+    ...(full ? { processes: j.workers.map((w) => ({ rank: w.rank, pid: w.pid, exitCode: w.exitCode, signal: w.signal ?? null })), spec: j.spec } : {}),
   };
 }
 
@@ -246,7 +246,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
     const page = rows.slice(0, q.limit).map((r) => controller.activeJob(r.id) ?? r);
     const last = page[page.length - 1];
-    return { items: page.map((j) => jobView(j, controller)), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
+    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
   });
 
   app.get('/v1/jobs/:id', async (req) => {
