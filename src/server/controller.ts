@@ -165,8 +165,8 @@ export class Controller {
       this.runStops(now);
       this.releaseDelayed(now);
       this.runDrains(now);
-      // A cycle may take a while with many pending jobs; keep it to ~2% of the loop's time so the API stays responsive.
-      const gap = Math.min(5000, Math.max(this.minCycleGapMs, this.lastCycleMs * 50));
+      // A cycle may take a while with many pending jobs; keep it to ~1% of the loop's time so the API stays responsive.
+      const gap = Math.min(5000, Math.max(this.minCycleGapMs, this.lastCycleMs * 100));
       if ((this.dirty && now - this.lastCycleAt >= gap) || now - this.lastCycleAt >= Math.max(1000, gap)) this.runCycle(now);
     } catch (e) {
       this.log(`scheduler loop error: ${(e as Error).stack ?? String(e)}`);
