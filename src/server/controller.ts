@@ -343,8 +343,10 @@ export class Controller {
     this.lastCycleAt = now;
     const t0 = performance.now();
     const result = this.scheduler.cycle(now);
-    this.lastCycleMs = performance.now() - t0;
-    this.opts.onCycle?.(this.lastCycleMs / 1000);
+    const took = performance.now() - t0;
+    // Smoothed, so one slow cycle (a GC pause) does not hold the next one back for long.
+    this.lastCycleMs = this.lastCycleMs * 0.7 + took * 0.3;
+    this.opts.onCycle?.(took / 1000);
     this.lastPending = result.pending;
     for (const d of result.decisions) {
       const row = this.active.get(d.job);

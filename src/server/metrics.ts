@@ -111,19 +111,24 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       for (const s of JOB_STATES) this.set({ state: s }, counts.get(s) ?? 0);
     },
   });
-  new Gauge({
-    name: 'gantry_job_progress_step',
-    help: 'Last training step a running job reported.',
-    labelNames: ['job'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const j of controller.scheduler.allJobs()) {
-        const row = controller.activeJob(j.spec.id);
-        if (row?.progress?.step !== undefined) this.set({ job: row.id }, row.progress.step);
-      }
-    },
-  });
+  const progress = (name: string, help: string, pick: (p: NonNullable<ReturnType<Controller['activeJob']>>['progress']) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['job', 'queue'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const row of controller.activeJobs()) {
+          const v = row.progress ? pick(row.progress) : undefined;
+          if (v !== undefined) this.set({ job: row.id, queue: row.queue }, v);
+        }
+      },
+    });
+  };
+  progress('gantry_job_progress_step', 'Last training step a job reported.', (p) => p?.step);
+  progress('gantry_job_progress_loss', 'Last loss a job reported.', (p) => p?.loss);
+  progress('gantry_job_progress_samples_per_second', 'Last throughput a job reported (samples/s).', (p) => p?.samplesPerSec);
   const cycleSeconds = new Histogram({ name: 'gantry_scheduling_cycle_seconds', help: 'Duration of one scheduling cycle.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
   const schedulingLatency = new Histogram({ name: 'gantry_scheduling_latency_seconds', help: 'Time from a job becoming schedulable (submit or requeue) to its start.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [registry] });
   const httpSeconds = new Histogram({ name: 'gantry_http_request_duration_seconds', help: 'API request latency.', labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [registry] });

@@ -1,4 +1,5 @@
 /** `gantry up`: the standalone control plane in the foreground. */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { startServer, type RunningServer } from '../../server/standalone.js';
@@ -17,6 +18,16 @@ export function banner(s: RunningServer): string {
   return lines.join('\n') + '\n';
 }
 
+/** `--gpus @file` reads the inventory line from a file (comments after #). */
+function gpusFlag(v: string): string {
+  if (!v.startsWith('@')) return v;
+  try {
+    return readFileSync(v.slice(1), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join(',');
+  } catch {
+    throw new UserError('BAD_GPUS_FLAG', `--gpus: cannot read ${v.slice(1)}`);
+  }
+}
+
 function intOption(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UserError('BAD_FLAG', `${name}: "${v}" is not a whole number`);
@@ -28,7 +39,7 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('start the standalone control plane (API, scheduler, local executor, dashboard)')
     .option('--data-dir <dir>', 'state directory (SQLite, logs, checkpoints)', '.gantry')
-    .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4')
+    .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4, or @FILE holding such a line')
     .option('--host <host>', 'address to listen on (default localhost only)', '127.0.0.1')
     .option('--port <port>', 'port', '7480')
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
@@ -40,7 +51,7 @@ export function registerUp(program: Command): void {
         port: intOption(o.port, '--port'),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
         stopGraceSeconds: intOption(o.stopGrace, '--stop-grace'),
-        ...(o.gpus ? { gpus: o.gpus } : {}),
+        ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
       });
       process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);
       await new Promise<void>((resolve) => {
