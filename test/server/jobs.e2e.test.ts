@@ -101,12 +101,16 @@ describe('jobs end to end (8 simulated H100s)', () => {
   });
 
   it('cancels a queued job at once', async () => {
-    const r = await t.api('POST', '/v1/jobs', job({ name: 'too-big', resources: { gpu: 8 }, priority: -5 }));
-    const blocker = await t.api('POST', '/v1/jobs', job({ name: 'blocker', resources: { gpu: 1 }, command: 'sleep 2' }));
-    await t.api('POST', `/v1/jobs/${String(r.body['id'])}/cancel`);
-    const done = await waitState(t, String(r.body['id']), ['cancelled']);
-    assert.match(String(done['reason']), /while queued|cancelled/);
-    await t.api('POST', `/v1/jobs/${String(blocker.body['id'])}/cancel`);
+    const node = ((await t.api('GET', '/v1/nodes')).body['items'] as { name: string }[])[0]?.name ?? '';
+    await t.api('POST', `/v1/nodes/${node}/cordon`); // nothing starts: the job stays queued
+    const r = await t.api('POST', '/v1/jobs', job({ name: 'waits', resources: { gpu: 1 } }));
+    const id = String(r.body['id']);
+    assert.equal((await t.api('GET', `/v1/jobs/${id}`)).body['state'], 'queued');
+    const c = await t.api('POST', `/v1/jobs/${id}/cancel`);
+    assert.equal(c.status, 200);
+    assert.equal(c.body['state'], 'cancelled');
+    assert.match(String(c.body['reason']), /cancelled by admin while queued/);
+    await t.api('POST', `/v1/nodes/${node}/uncordon`);
   });
 
   it('retries a failing job with backoff and records attempts', async () => {
