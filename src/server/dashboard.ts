@@ -20,6 +20,8 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left}th{backgr
 const $=(s)=>document.querySelector(s);
 const esc=(v)=>String(v??'').replace(/[&<>"']/g,(c)=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
 async function api(p){const r=await fetch(p,{headers:{authorization:'Bearer '+localStorage.getItem('gantryToken')}});const b=await r.json();if(!r.ok)throw new Error(b.error?b.error.code+': '+b.error.message:r.status);return b;}
+// A token may come in the URL fragment (never sent to a server): http://host:7480/#token=gty_...
+if(location.hash.startsWith('#token=')){localStorage.setItem('gantryToken',decodeURIComponent(location.hash.slice(7)));history.replaceState(null,'',location.pathname);}
 async function refresh(){
   if(!localStorage.getItem('gantryToken')){$('#login').hidden=false;return;}
   try{
