@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
@@ -440,4 +440,3 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   return app;
 }
 
-export type { FastifyReply };

@@ -12,7 +12,6 @@ import { Scheduler } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
-import { UserError } from '../core/errors.js';
 import { findMigProfile } from '../core/model/gpu-catalog.js';
 import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
@@ -616,10 +615,6 @@ export class Controller {
     this.progressOffsets.delete(row.id);
     this.dirty = true;
     this.log(`${row.id} ${state}${reason ? `: ${reason}` : ''}`);
-  }
-
-  assertCanRun(): void {
-    if (this.scheduler.cluster.nodeCount === 0) throw new UserError('NO_NODES', 'no nodes');
   }
 }
 
