@@ -121,6 +121,7 @@ export class Controller {
       if (lost !== undefined) {
         const why = typeof lost === 'string' ? lost : `worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`;
         for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+        this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
         this.afterStop(row, now, `lost after a control-plane restart: ${why}`, true);
         requeued++;
         continue;
@@ -181,6 +182,10 @@ export class Controller {
   paths(id: string): { dir: string; logs: string; checkpointDir: string; ackFile: string; progressFile: string } {
     const dir = this.jobDir(id);
     return { dir, logs: join(dir, 'logs'), checkpointDir: join(dir, 'checkpoints'), ackFile: join(dir, 'checkpoint-ack'), progressFile: join(dir, 'progress.jsonl') };
+  }
+
+  private pidFile(id: string, attempt: number, rank: number): string {
+    return join(this.jobDir(id), `pid-${attempt}-${rank}`);
   }
 
   /** Checks a job against the queues and the inventory before it is stored. */
@@ -376,11 +381,13 @@ export class Controller {
         const b = bindings[rank] as Binding;
         const logPath = join(p.logs, `worker-${rank}.log`);
         const exitFile = join(p.dir, `exit-${row.attempts}-${rank}`);
+        const pidFile = this.pidFile(row.id, row.attempts, rank);
         rmSync(exitFile, { force: true });
+        rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
         const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
         const cwd = row.spec.workingDir ?? p.dir;
-        row.workers.push(this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile }));
+        row.workers.push(this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile }));
       }
     } catch (e) {
       for (const w of row.workers) this.executor.signal(w, 'SIGKILL');

@@ -16,6 +16,8 @@ export interface LaunchSpec {
   readonly cwd: string;
   readonly logPath: string;
   readonly exitFile: string;
+  /** The wrapper writes its pid here before anything else (finds workers started just before a crash). */
+  readonly pidFile: string;
   readonly image?: string;
 }
 
@@ -35,6 +37,8 @@ export interface Executor {
   signal(w: WorkerRecord, sig: StopSignal): void;
   /** How the worker ended, or null while it runs. `lost` = neither running nor a recorded exit. */
   status(w: WorkerRecord): ExitStatus | 'running' | 'lost';
+  /** Kills workers known only by their pid files (started, but not yet recorded, when the server died). */
+  reapOrphans(jobId: string, pidFiles: readonly string[]): number;
   /** Called when a worker started by this process exits (a hint to look sooner). */
   onExit(listener: () => void): void;
 }

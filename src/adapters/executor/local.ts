@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import type { WorkerRecord } from '../store/store.js';
 import type { ExitStatus, Executor, LaunchSpec, StopSignal } from './executor.js';
 
-const WRAPPER = 'trap : TERM INT USR1 HUP; "$@"; c=$?; printf "%s" "$c" > "$GANTRY_EXIT_FILE.tmp" && mv -f "$GANTRY_EXIT_FILE.tmp" "$GANTRY_EXIT_FILE"; exit $c';
+const WRAPPER = 'trap : TERM INT USR1 HUP; printf "%s" "$$" > "$GANTRY_PID_FILE"; "$@"; c=$?; printf "%s" "$c" > "$GANTRY_EXIT_FILE.tmp" && mv -f "$GANTRY_EXIT_FILE.tmp" "$GANTRY_EXIT_FILE"; exit $c';
 
 /** Kernel start time of a process (field 22 of /proc/PID/stat), null where /proc is absent. */
 export function processStartTicks(pid: number): number | null {
@@ -49,7 +49,7 @@ export class LocalExecutor implements Executor {
     try {
       const child = spawn('/bin/sh', ['-c', WRAPPER, 'gantry-worker', ...argv], {
         cwd: spec.cwd,
-        env: { ...spec.env, GANTRY_EXIT_FILE: spec.exitFile },
+        env: { ...spec.env, GANTRY_EXIT_FILE: spec.exitFile, GANTRY_PID_FILE: spec.pidFile },
         detached: true,
         stdio: ['ignore', fd, fd],
       });
@@ -87,6 +87,34 @@ export class LocalExecutor implements Executor {
     if (isProcessAlive(w.pid, w.startTicks)) return 'running';
     // Not ours and gone without an exit file: killed by SIGKILL, or the wrapper died with it.
     return 'lost';
+  }
+
+  reapOrphans(jobId: string, pidFiles: readonly string[]): number {
+    let killed = 0;
+    for (const f of pidFiles) {
+      let pid: number;
+      try {
+        pid = Number(readFileSync(f, 'utf8').trim());
+      } catch {
+        continue;
+      }
+      if (!Number.isInteger(pid) || pid <= 1) continue;
+      // Only a process that is this job's worker: its environment names the job.
+      let environ = '';
+      try {
+        environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (!environ.split('\0').includes(`GANTRY_JOB=${jobId}`)) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+        killed++;
+      } catch {
+        // gone
+      }
+    }
+    return killed;
   }
 
   onExit(listener: () => void): void {
