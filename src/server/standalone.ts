@@ -133,7 +133,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows));
   const app = buildApi({ store, controller, metrics, samples: () => samples, dockerAvailable: docker.available, writer, log });
   const host = o.host ?? '127.0.0.1';
-  await app.listen({ host, port: o.port ?? 7480 });
+  try {
+    await app.listen({ host, port: o.port ?? 7480 });
+  } catch (e) {
+    clearInterval(telemetryTimer);
+    controller.stop();
+    await writer.close();
+    store.close();
+    rmSync(lock, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); pick another with --port`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
+    throw e;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7480);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
