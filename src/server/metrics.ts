@@ -111,6 +111,48 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       for (const s of JOB_STATES) this.set({ state: s }, counts.get(s) ?? 0);
     },
   });
+  // Attribution: a job's share of each GPU's telemetry, in proportion to the compute it holds there.
+  const attributed = (pick: (s: GpuSample) => number | null, perGpu: (value: number, heldMilli: number, totalMilli: number) => number) => {
+    const bySample = new Map(samples().map((s) => [s.uuid, s]));
+    const holders = controller.gpuHolders();
+    const out = new Map<string, { queue: string; value: number }>();
+    for (const j of controller.scheduler.allJobs()) {
+      for (const b of j.bindings) {
+        const n = controller.scheduler.cluster.node(b.node);
+        for (const g of b.gpus) {
+          const sample = bySample.get(n?.gpus[g.gpu]?.uuid ?? '');
+          const v = sample ? pick(sample) : null;
+          if (v === null) continue;
+          const total = (holders.get(`${b.node}/${g.gpu}`) ?? []).reduce((sum, h) => sum + h.milli, 0);
+          const cur = out.get(j.spec.id) ?? { queue: j.spec.queue, value: 0 };
+          cur.value += perGpu(v, g.milli, total);
+          out.set(j.spec.id, cur);
+        }
+      }
+    }
+    return out;
+  };
+  new Gauge({
+    name: 'gantry_job_gpu_utilization',
+    help: 'GPU utilisation attributed to a job, in GPU-percent (100 = one GPU fully busy); shares get their part of the GPU.',
+    labelNames: ['job', 'queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [job, v] of attributed((s) => s.utilization, (u, held, total) => (total > 0 ? (u * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+    },
+  });
+  new Gauge({
+    name: 'gantry_job_gpu_memory_used_mib',
+    help: 'GPU memory in use attributed to a job (MiB), split between shares in proportion to their compute.',
+    labelNames: ['job', 'queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [job, v] of attributed((s) => s.memoryUsedMiB, (m, held, total) => (total > 0 ? (m * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+    },
+  });
+
   const progress = (name: string, help: string, pick: (p: NonNullable<ReturnType<Controller['activeJob']>>['progress']) => number | undefined): void => {
     new Gauge({
       name,

@@ -75,6 +75,14 @@ describe('jobs end to end (8 simulated H100s)', () => {
     assert.equal(ea['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'], '0=20480M');
     assert.equal(ea['GANTRY_GPU_SHARE'], '0.5');
     assert.equal(ea['CUDA_VISIBLE_DEVICES'], eb['CUDA_VISIBLE_DEVICES'], 'best fit packs both shares on one GPU');
+    const busy = await t.api('POST', '/v1/jobs', job({ name: 'busy', resources: { gpu: 1 }, command: 'sleep 5' }));
+    await waitState(t, String(busy.body['id']), ['running']);
+    const m = await waitFor('attributed telemetry', async () => {
+      const text = (await t.api('GET', '/metrics')).text;
+      return new RegExp(`gantry_job_gpu_utilization\\{job="${String(busy.body['id'])}",queue="default"\\} [1-9]`).test(text) ? text : null;
+    });
+    assert.match(m, /gantry_gpu_allocation\{/);
+    await t.api('POST', `/v1/jobs/${String(busy.body['id'])}/cancel`);
   });
 
   it('cancels a running job: SIGTERM to the process group, then the job is cancelled and its processes are gone', async () => {
