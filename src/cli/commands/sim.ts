@@ -9,6 +9,10 @@ import { terminalReport, toJson, writeReport } from '../../sim/openb/report.js';
 import { OPENB_SOURCE, loadOpenbNodes, loadOpenbPods } from '../../sim/openb/trace.js';
 import { existingFile, parseNumber, parsePolicies, parseSeeds } from '../flags.js';
 import { progressBar } from '../progress.js';
+import { JOB_POLICIES, prepare, runJobsExperiment, type JobPolicy, type JobsSpec } from '../../sim/jobs/experiment.js';
+import { PHILLY_FLEET, fleetGpus } from '../../sim/jobs/setup.js';
+import { PHILLY_SOURCE } from '../../sim/jobs/philly.js';
+import { terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
   pods?: string;
@@ -57,6 +61,82 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
   }
 }
 
+interface JobsFlags {
+  trace?: string;
+  from: string;
+  days: string;
+  load: string;
+  policy: string;
+  seed: string;
+  servers8gpu: string;
+  servers2gpu: string;
+  guaranteed: string;
+  checkpointMinutes: string;
+  graceSeconds: string;
+  cycleSeconds: string;
+  restartSeconds: string;
+  json?: boolean;
+  out?: string;
+}
+
+function parseDay(flag: string, value: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim());
+  const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
+  if (!Number.isFinite(t)) throw new UserError('BAD_FLAG', `${flag}: "${value}" is not a date (YYYY-MM-DD, UTC)`);
+  return t;
+}
+
+async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void> {
+  const defaultTrace = join(process.cwd(), '..', 'shared', 'traces', 'philly', 'philly.csv');
+  const trace = flags.trace ? existingFile('--trace', flags.trace) : existsSync(defaultTrace) ? defaultTrace : null;
+  if (!trace) throw new UserError('BAD_FLAG', `--trace FILE is required (the Philly trace as processed for Pollux, e.g. ../shared/traces/philly/philly.csv; original data: ${PHILLY_SOURCE})`);
+  const policies = parseJobPolicies('--policy', flags.policy);
+  const spec: JobsSpec = {
+    trace,
+    from: parseDay('--from', flags.from),
+    days: parseNumber('--days', flags.days, 0.01, 120),
+    load: parseNumber('--load', flags.load, 0.01, 1000),
+    fleet: { ...PHILLY_FLEET, eightGpuServers: parseNumber('--servers-8gpu', flags.servers8gpu, 0, 100_000, true), twoGpuServers: parseNumber('--servers-2gpu', flags.servers2gpu, 0, 100_000, true) },
+    seed: parseNumber('--seed', flags.seed, 0, 2 ** 31, true),
+    checkpointMinutes: parseNumber('--checkpoint-minutes', flags.checkpointMinutes, 0.1, 10_000),
+    graceSeconds: parseNumber('--grace-seconds', flags.graceSeconds, 0, 3600),
+    cycleSeconds: parseNumber('--cycle-seconds', flags.cycleSeconds, 1, 3600),
+    restartSeconds: parseNumber('--restart-seconds', flags.restartSeconds, 0, 3600),
+    guaranteedFraction: parseNumber('--guaranteed', flags.guaranteed, 0, 1),
+  };
+  if (spec.fleet.eightGpuServers + spec.fleet.twoGpuServers === 0) throw new UserError('BAD_FLAG', '--servers-8gpu and --servers-2gpu: the cluster needs at least one server');
+  const prepared = prepare(spec);
+  if (prepared.jobs.length === 0) throw new UserError('EMPTY_WINDOW', `no job of ${trace} was submitted between ${flags.from} and ${flags.days} day(s) later`);
+  const bar = progressBar(!flags.json && process.stderr.isTTY === true);
+  const progress = new Map<string, number>();
+  const results = await runJobsExperiment(spec, policies, (policy, done, total) => {
+    progress.set(policy, done / Math.max(1, total));
+    const sum = [...progress.values()].reduce((a, b) => a + b, 0);
+    bar.update(Math.round((sum / policies.length) * 1000), 1000, `simulating ${policies.join(', ')}`);
+  });
+  bar.stop();
+  const ctx = {
+    trace,
+    window: { from: new Date(spec.from).toISOString().slice(0, 10), days: spec.days, load: spec.load, jobs: prepared.jobs.length },
+    gpus: fleetGpus(spec.fleet),
+    settings: { seed: spec.seed, checkpointMinutes: spec.checkpointMinutes, graceSeconds: spec.graceSeconds, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds, guaranteedFraction: spec.guaranteedFraction, servers8: spec.fleet.eightGpuServers, servers2: spec.fleet.twoGpuServers },
+  };
+  if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
+  else process.stdout.write(jobsTerminal(results) + '\n');
+  if (flags.out) {
+    const files = await writeJobsReport(flags.out, ctx, results, `gantry ${argv.slice(2).join(' ')}`);
+    if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
+  }
+}
+
+function parseJobPolicies(flag: string, value: string): JobPolicy[] {
+  if (value.trim() === 'all') return [...JOB_POLICIES];
+  const names = value.split(',').map((x) => x.trim()).filter(Boolean);
+  if (names.length === 0) throw new UserError('BAD_FLAG', `${flag}: give at least one policy (${JOB_POLICIES.join(', ')}, or all)`);
+  for (const n of names) if (!(JOB_POLICIES as readonly string[]).includes(n)) throw new UserError('BAD_FLAG', `${flag}: unknown policy "${n}" (choose from ${JOB_POLICIES.join(', ')}, or all)`);
+  return [...new Set(names)] as JobPolicy[];
+}
+
 export function registerSim(program: Command): void {
   const sim = program.command('sim').description('simulate placement and queueing policies over real cluster traces');
   sim
@@ -73,4 +153,23 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, curves.csv, allocation.svg and results.json to this directory')
     .action(async (flags: OpenbFlags) => simOpenb(flags, process.argv));
+  sim
+    .command('jobs')
+    .description(`simulate queueing, fair share and preemption policies over the Philly job trace (Microsoft, 2017; published at ${PHILLY_SOURCE}; a copy lives in ../shared/traces/philly)`)
+    .option('--trace <file>', 'Philly trace CSV (default: ../shared/traces/philly/philly.csv)')
+    .option('--from <date>', 'window start, YYYY-MM-DD (UTC)', '2017-10-09')
+    .option('--days <n>', 'window length in days', '7')
+    .option('--load <factor>', 'compress arrivals by this factor (2 = twice the arrival rate)', '1')
+    .option('--policy <list>', `comma-separated: ${JOB_POLICIES.join(', ')} (sjf uses true durations: an oracle), or all`, 'all')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--servers-8gpu <n>', '8-GPU servers in the cluster', String(PHILLY_FLEET.eightGpuServers))
+    .option('--servers-2gpu <n>', '2-GPU servers in the cluster', String(PHILLY_FLEET.twoGpuServers))
+    .option('--guaranteed <fraction>', 'share of the GPUs covered by queue guarantees (proportional to each virtual cluster\'s GPU time)', '0.5')
+    .option('--checkpoint-minutes <n>', 'jobs save a checkpoint every N minutes of progress', '30')
+    .option('--grace-seconds <n>', 'grace a preempted gantry job gets to save (baselines stop jobs at once)', '30')
+    .option('--cycle-seconds <n>', 'scheduling cycle interval', '30')
+    .option('--restart-seconds <n>', 'time a resumed job needs before it progresses again', '60')
+    .option('--json', 'print one JSON object instead of a table')
+    .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
+    .action(async (flags: JobsFlags) => simJobs(flags, process.argv));
 }

@@ -24,8 +24,19 @@ export interface SchedulerConfig {
   readonly defaultGraceMs?: number;
   /** Order within queues: each queue's own setting (priority), or fifo / las for all. */
   readonly withinQueueOrder?: 'priority' | 'fifo' | 'las';
+  /** With `las` order: attained-service thresholds (GPU-ms) between priority bands. */
+  readonly lasThresholdsGpuMs?: readonly number[];
   /** The actions to run, in this order. */
   readonly actions?: readonly ActionName[];
+  /**
+   * Order between queues in allocate: `fair` (default) serves queues within their guarantee,
+   * then below their fair share, then the rest; `priority` takes the highest (effective)
+   * priority job across queues first and uses the fair-share tiers only to break ties
+   * (guarantees are then kept by reclaim).
+   */
+  readonly acrossQueues?: 'fair' | 'priority';
+  /** Reclaim up to each queue's guarantee (default), or up to its deserved fair share. */
+  readonly reclaimTo?: 'guarantee' | 'deserved';
   /** Most consolidation plans to try per cycle. */
   readonly maxConsolidationAttempts?: number;
 }
@@ -40,6 +51,9 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     defaultGraceMs: c.defaultGraceMs ?? 30_000,
     withinQueueOrder: c.withinQueueOrder ?? 'priority',
     actions: c.actions ?? ACTION_NAMES,
+    lasThresholdsGpuMs: c.lasThresholdsGpuMs ?? [3_600_000, 36_000_000],
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
+    reclaimTo: c.reclaimTo ?? 'guarantee',
+    acrossQueues: c.acrossQueues ?? 'fair',
   };
 }

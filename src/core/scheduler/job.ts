@@ -19,13 +19,15 @@ export interface JobRecord {
   lastCheckpointAt: number | null;
   evictingSince: number | null;
   evictGraceMs: number;
-  /** GPU milli-ms consumed so far (for least-attained-service ordering). */
+  /** GPU time consumed so far in GPU-ms (GPUs x ms), for least-attained-service ordering. */
   attainedGpuMs: number;
-  /** GPU milli-ms lost to preemptions (work since the last checkpoint). */
+  /** milli-GPU x ms lost to preemptions (work since the last checkpoint). */
   lostGpuMs: number;
   preemptions: number;
   /** The job that evicted this one, and when (no plan may undo it soon after). */
   evictedFor: string | null;
+  /** Queues this job displaced work from (queue -> when), so no plan for them undoes it soon. */
+  wonFrom: Map<string, number>;
   /** Victims being stopped to make room for this job. */
   awaiting: Set<string>;
   /** Nodes freed for this job by evictions (it gets them first). */
@@ -37,9 +39,14 @@ export function isGang(j: JobRecord): boolean {
   return j.spec.members.length > 1;
 }
 
-/** GPU milli-ms of work a job would lose if stopped now. */
+/**
+ * milli-GPU x ms of work a job would lose if stopped now: the work since its last checkpoint,
+ * or, for a job that saves when signalled (it declares a grace period), only that grace.
+ */
 export function workAtRisk(j: JobRecord, now: number): number {
   if (j.startedAt === null) return 0;
+  const grace = j.spec.checkpoint?.graceSeconds;
+  if (grace !== undefined && grace > 0) return grace * 1000 * j.resources.gpu;
   const gpu = j.resources.gpu;
   const interval = j.spec.checkpoint?.intervalSeconds;
   let since = j.lastCheckpointAt ?? j.startedAt;

@@ -128,6 +128,7 @@ export class Scheduler {
       lostGpuMs: 0,
       preemptions: 0,
       evictedFor: null,
+      wonFrom: new Map(),
       awaiting: new Set(),
       nominatedNodes: new Set(),
       lastReasons: [],
@@ -168,8 +169,8 @@ export class Scheduler {
     if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
     j.charged = false;
     j.bindings = [];
-    // Jobs waiting on this one no longer wait for it.
-    for (const other of this.jobs.values()) other.awaiting.delete(j.spec.id);
+    // The job this one was evicted for no longer waits for it.
+    if (j.evictedFor !== null) this.jobs.get(j.evictedFor)?.awaiting.delete(j.spec.id);
   }
 
   /** The job ended (finished, failed, or cancelled): forget it and free what it held. */

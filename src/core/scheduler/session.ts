@@ -11,7 +11,7 @@ import { requestShapeKey } from '../model/request.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
-import type { JobRecord } from './job.js';
+import { workAtRisk, type JobRecord } from './job.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 
@@ -55,16 +55,32 @@ export class Session {
     return out;
   }
 
+  private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' {
+    return this.config.withinQueueOrder === 'priority' ? (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
+  }
+
+  /** Least-attained-service band (0 = least service), Tiresias-style discrete queues. */
+  band(j: JobRecord): number {
+    let b = 0;
+    for (const t of this.config.lasThresholdsGpuMs) if (j.attainedGpuMs >= t) b++;
+    return b;
+  }
+
+  /**
+   * Effective priority: the job's priority class; under `las` order, jobs that attained less
+   * GPU time rank above those that attained more (so preemption follows attained service).
+   */
+  priorityOf(j: JobRecord): number {
+    return this.orderOf(j) === 'las' ? j.spec.priority * 1000 - this.band(j) : j.spec.priority;
+  }
+
   /** Order of jobs within a queue. */
   compareWithinQueue(a: JobRecord, b: JobRecord): number {
-    const order = this.config.withinQueueOrder === 'priority' ? (this.queues.get(a.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
-    if (order === 'las') {
-      // Tiresias-style discretised attained service: jobs in a lower band first.
-      const band = (j: JobRecord): number => Math.floor(Math.log2(1 + j.attainedGpuMs / (1000 * 3600 * 1000)));
-      const d = band(a) - band(b);
+    const order = this.orderOf(a);
+    if (order !== 'fifo') {
+      const d = this.priorityOf(b) - this.priorityOf(a);
       if (d !== 0) return d;
     }
-    if (order !== 'fifo' && a.spec.priority !== b.spec.priority) return b.spec.priority - a.spec.priority;
     return a.spec.submittedAt - b.spec.submittedAt || (a.spec.id < b.spec.id ? -1 : 1);
   }
 
@@ -101,10 +117,24 @@ export class Session {
     return job.spec.members.map((m) => requestShapeKey(m)).join('+');
   }
 
+  /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   wait(job: JobRecord, reason: WaitReason): void {
     let list = this.waits.get(job.spec.id);
     if (!list) this.waits.set(job.spec.id, (list = []));
-    if (!list.some((r) => r.kind === reason.kind && r.message === reason.message)) list.push(reason);
+    if (list.some((r) => r.kind === reason.kind && r.message === reason.message)) return;
+    if (reason.kind === 'preempting' || reason.kind === 'reservation') list.unshift(reason);
+    else list.push(reason);
+  }
+
+  /**
+   * May `victim` be displaced for `job`? Not if the victim itself displaced work of `job`'s
+   * queue and has not yet run the minimum runtime: no plan undoes a recent one.
+   */
+  mayDisplace(victim: JobRecord, job: JobRecord): boolean {
+    const won = victim.wonFrom.get(job.spec.queue);
+    if (won === undefined) return true;
+    const since = Math.max(won, victim.startedAt ?? won);
+    return this.now - since >= this.config.minRuntimeMs;
   }
 
   /** Nodes reserved for jobs other than `job` that `job` may not use (it would delay them). */
@@ -170,6 +200,7 @@ export class Session {
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;
+    forJob.wonFrom.set(victim.spec.queue, this.now);
     forJob.awaiting.add(victim.spec.id);
     for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
@@ -177,8 +208,32 @@ export class Session {
     this.evicted++;
   }
 
+  private victimOrder: JobRecord[] | null = null;
+  private reclaimOrder: JobRecord[] | null = null;
+
+  /**
+   * Running jobs that may be disrupted, cheapest first: least work lost (work since the last
+   * checkpoint, or only the grace for jobs that save when signalled), then lowest (effective)
+   * priority, then most GPU time already attained, then most recently started. Computed once per cycle;
+   * callers still check isVictimCandidate for jobs touched since.
+   */
+  victimsByCost(ignoreMinRuntime = false): readonly JobRecord[] {
+    const cached = ignoreMinRuntime ? this.reclaimOrder : this.victimOrder;
+    if (cached !== null) return cached;
+    {
+      const keyed = this.runningJobs()
+        .filter((v) => this.isVictimCandidate(v, ignoreMinRuntime))
+        .map((v) => ({ v, risk: workAtRisk(v, this.now), prio: this.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
+      keyed.sort((a, b) => a.risk - b.risk || a.prio - b.prio || a.served - b.served || a.start - b.start || (a.v.spec.id < b.v.spec.id ? -1 : 1));
+      const order = keyed.map((k) => k.v);
+      if (ignoreMinRuntime) this.reclaimOrder = order;
+      else this.victimOrder = order;
+      return order;
+    }
+  }
+
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */
-  isVictimCandidate(j: JobRecord): boolean {
-    return j.state === 'running' && j.spec.preemptible && !this.touched.has(j.spec.id) && j.startedAt !== null && this.now - j.startedAt >= this.config.minRuntimeMs;
+  isVictimCandidate(j: JobRecord, ignoreMinRuntime = false): boolean {
+    return j.state === 'running' && j.spec.preemptible && !this.touched.has(j.spec.id) && j.startedAt !== null && (ignoreMinRuntime || this.now - j.startedAt >= this.config.minRuntimeMs);
   }
 }

@@ -71,13 +71,36 @@ export const allocate: Action = {
     const byQueue = queueOrder(s, s.pendingJobs());
     const cursor = new Map<QueueNode, number>();
     for (;;) {
+      // Tiers: a job that fits in its queue's unused guarantee; then queues below their
+      // deserved share; then the rest. Within a tier, the queue whose next job has the highest
+      // (effective) priority, then the queue furthest below its share.
       let best: QueueNode | null = null;
+      let bestTier = 3;
+      let bestPrio = -Infinity;
       let bestKey = Infinity;
       for (const [q, list] of byQueue) {
-        if ((cursor.get(q) ?? 0) >= list.length) continue;
+        const i = cursor.get(q) ?? 0;
+        if (i >= list.length) continue;
+        const job = list[i] as JobRecord;
         const k = s.fairKey(q);
-        if (best === null || k < bestKey || (k === bestKey && q.name < best.name)) {
+        const tier = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : k < 1 ? 1 : 2;
+        const prio = s.priorityOf(job);
+        const byPrio = s.config.acrossQueues === 'priority';
+        const better =
+          best === null ||
+          (byPrio && prio !== bestPrio
+            ? prio > bestPrio
+            : tier !== bestTier
+              ? tier < bestTier
+              : prio !== bestPrio
+                ? prio > bestPrio
+                : k !== bestKey
+                  ? k < bestKey
+                  : q.name < best.name);
+        if (better) {
           best = q;
+          bestTier = tier;
+          bestPrio = prio;
           bestKey = k;
         }
       }

@@ -8,7 +8,6 @@
 import type { Action } from './action.js';
 import type { Binding } from '../../model/cluster.js';
 import type { JobRecord } from '../job.js';
-import { byVictimCost } from './victims.js';
 
 export const consolidate: Action = {
   name: 'consolidate',
@@ -22,10 +21,15 @@ export const consolidate: Action = {
         return big;
       })
       .sort((a, b) => a.pendingSince - b.pendingSince);
+    if (blocked.length === 0) return;
+    // Consolidation helps only when the free capacity exists but is scattered.
+    let freeGpu = 0;
+    for (const n of s.cluster.nodes()) if (!n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
     let attempts = 0;
     for (const job of blocked) {
+      if (job.resources.gpu > freeGpu) continue;
       if (attempts++ >= s.config.maxConsolidationAttempts) break;
-      const movers = s.runningJobs().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1).sort(byVictimCost(s));
+      const movers = s.victimsByCost().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1);
       if (movers.length === 0) continue;
       const stmt = s.cluster.begin();
       const moved: JobRecord[] = [];

@@ -1,9 +1,11 @@
 /**
- * Reclaim: a queue below its deserved share (guarantee included) with a pending job that does
- * not fit takes lent capacity back from queues above their deserved share, evicting their
- * preemptible jobs. The plan must leave the reclaiming queue within its deserved share and
- * every victim queue at or above its own, so two queues can never take turns evicting each
- * other (no ping-pong).
+ * Reclaim: a queue below its guarantee (or, with reclaimTo = deserved, below its fair share)
+ * with a pending job that does not fit takes lent capacity back from queues above theirs,
+ * evicting their preemptible jobs, checkpoint-cheapest first. The plan must leave the
+ * reclaiming queue within its entitlement and every victim queue at or above its own, so two
+ * queues can never take turns evicting each other (no ping-pong). A guarantee is a promise:
+ * borrowed work is reclaimed even if it started recently (the minimum runtime protects only
+ * against preemption by priority).
  */
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
@@ -11,6 +13,9 @@ import { RESOURCE_KEYS, type QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
 import { executePlan, findVictims } from './victims.js';
+
+/** Plan searches per queue per cycle. */
+const MAX_PLANS_PER_QUEUE = 8;
 
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
@@ -21,20 +26,23 @@ export const reclaim: Action = {
   execute(s) {
     const blocked = s.pendingJobs().filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'));
     if (blocked.length === 0) return;
-    // Listed once per cycle, not per blocked job (O(pending x jobs) with many pending jobs).
-    const running = s.runningJobs();
-    if (running.length === 0) return;
     const byQueue = queueOrder(s, blocked);
+    const running = s.victimsByCost(true);
+    const entitlement = (n: QueueNode): number => (s.config.reclaimTo === 'deserved' ? Math.max(n.deserved.gpu, n.guaranteed('gpu')) : n.guaranteed('gpu'));
     for (const [q, jobs] of byQueue) {
+      let plans = 0;
+      const hopeless = new Set<string>();
       for (const job of jobs) {
+        if (plans >= MAX_PLANS_PER_QUEUE) break;
+        const shape = s.gangShape(job);
+        if (hopeless.has(shape)) continue;
         if (s.quotaReason(job)) continue;
         const ask = requestResources(job.spec.members);
-        // The reclaimer must stay within its deserved share (guarantee or fair share).
-        if (q.usage.gpu + ask.gpu > Math.max(q.deserved.gpu, q.guaranteed('gpu')) + 1e-6) continue;
+        if (q.usage.gpu + ask.gpu > entitlement(q) + 1e-6) continue;
         const mine = ancestors(q);
         const planned = new Map<QueueNode, number>();
         const candidates = running.filter((v) => {
-          if (!s.isVictimCandidate(v)) return false;
+          if (s.touched.has(v.spec.id)) return false;
           const vq = s.queues.get(v.spec.queue);
           return vq !== undefined && !mine.has(vq);
         });
@@ -46,7 +54,7 @@ export const reclaim: Action = {
             const already = planned.get(n) ?? 0;
             for (const k of RESOURCE_KEYS) {
               if (k !== 'gpu') continue;
-              if (n.usage[k] - already - v.resources[k] < Math.max(n.deserved[k], n.guaranteed(k)) - 1e-6) return false;
+              if (n.usage[k] - already - v.resources[k] < entitlement(n) - 1e-6) return false;
             }
           }
           for (const n of vq.chain()) {
@@ -55,8 +63,14 @@ export const reclaim: Action = {
           }
           return true;
         };
+        if (candidates.length === 0) {
+          hopeless.add(shape);
+          continue;
+        }
+        plans++;
         const plan = findVictims(s, job, candidates, allowed);
         if (plan) executePlan(s, job, plan, 'reclaim');
+        else hopeless.add(shape);
       }
     }
   },

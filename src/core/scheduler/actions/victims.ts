@@ -16,16 +16,11 @@ export interface VictimPlan {
   readonly lost: number;
 }
 
-export function victimCost(s: Session, v: JobRecord): [number, number, number] {
-  return [workAtRisk(v, s.now), v.spec.priority, -(v.startedAt ?? 0)];
-}
-
-export function byVictimCost(s: Session): (a: JobRecord, b: JobRecord) => number {
-  return (a, b) => {
-    const ca = victimCost(s, a);
-    const cb = victimCost(s, b);
-    return ca[0] - cb[0] || ca[1] - cb[1] || ca[2] - cb[2] || (a.spec.id < b.spec.id ? -1 : 1);
-  };
+/** Sorts victims cheapest first (costs computed once per victim, not per comparison). */
+export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): JobRecord[] {
+  const keyed = victims.map((v) => ({ v, risk: workAtRisk(v, s.now), prio: s.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
+  keyed.sort((a, b) => a.risk - b.risk || a.prio - b.prio || a.served - b.served || a.start - b.start || (a.v.spec.id < b.v.spec.id ? -1 : 1));
+  return keyed.map((k) => k.v);
 }
 
 /** Nodes on which the job's members could run if some victims left (model and size prefilter). */
@@ -51,7 +46,8 @@ function usefulNodes(s: Session, job: JobRecord): Set<string> {
 }
 
 /**
- * Finds the cheapest set of `candidates` whose removal lets `job` fit, or null.
+ * Finds the cheapest set of `candidates` (given cheapest first, as Session.victimsByCost
+ * orders them) whose removal lets `job` fit, or null.
  * `allowed(chosen, next)` may refuse a victim given those already chosen (quota rules).
  */
 export function findVictims(
@@ -62,7 +58,7 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   const useful = usefulNodes(s, job);
-  const pool = candidates.filter((v) => v.bindings.some((b) => useful.has(b.node))).sort(byVictimCost(s));
+  const pool = candidates.filter((v) => v.state === 'running' && !s.touched.has(v.spec.id) && s.mayDisplace(v, job) && v.bindings.some((b) => useful.has(b.node)));
   if (pool.length === 0) return null;
   const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
@@ -95,7 +91,7 @@ export function findVictims(
     // Drop victims the plan does not need: re-bind each (most expensive first) and keep it
     // bound if the job still fits without it.
     const keep: JobRecord[] = [...plan.victims];
-    const order = [...plan.victims].sort(byVictimCost(s)).reverse();
+    const order = sortByVictimCost(s, plan.victims).reverse();
     let bindings = plan.bindings;
     for (const v of order) {
       if (attempts++ >= maxAttempts * 2) break;

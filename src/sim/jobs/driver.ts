@@ -1,0 +1,38 @@
+/**
+ * What the job simulator asks of a scheduling policy. The engine owns time, job progress and
+ * metrics; a driver owns the scheduling state and answers each cycle with jobs to start (with
+ * their placements) and jobs to stop (with a grace period, 0 = at once).
+ */
+import type { Binding } from '../../core/model/cluster.js';
+import type { NodeSpec } from '../../core/model/node.js';
+import type { PodRequest } from '../../core/model/request.js';
+import type { QueueSpec } from '../../core/scheduler/types.js';
+
+export interface SimJob {
+  readonly id: string;
+  readonly queue: string;
+  readonly submit: number;
+  readonly duration: number;
+  readonly gpus: number;
+  readonly members: readonly PodRequest[];
+}
+
+export interface CycleOutcome {
+  readonly start: readonly { readonly job: SimJob; readonly bindings: readonly Binding[] }[];
+  readonly stop: readonly { readonly job: SimJob; readonly graceMs: number }[];
+}
+
+export interface SimDriver {
+  readonly name: string;
+  /** True when the policy reads true job durations (an oracle). */
+  readonly oracle: boolean;
+  init(nodes: readonly NodeSpec[], queues: readonly QueueSpec[]): void;
+  submit(job: SimJob, now: number): void;
+  /** The job ran to completion: free what it holds. */
+  complete(job: SimJob, now: number): void;
+  /** The job stopped after an eviction and waits to run again. */
+  stopped(job: SimJob, now: number): void;
+  /** GPU time a running job attained since the last call (for least-attained-service policies). */
+  attained(job: SimJob, gpuMs: number): void;
+  cycle(now: number): CycleOutcome;
+}

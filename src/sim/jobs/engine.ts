@@ -1,0 +1,396 @@
+/**
+ * The discrete-event job simulator: arrivals, completions and stops on a virtual clock; a
+ * scheduling cycle after every batch of events (at most one per `cycleMs`, and periodically
+ * while jobs wait); exact piecewise-constant integration of GPU use, queue shares and
+ * guarantee violations between events.
+ *
+ * Checkpoint model (the same for every policy): a running job saves a checkpoint every
+ * `checkpointMs` of progress. A stop with a grace period follows the checkpoint protocol: the
+ * job saves when signalled and stops when the grace ends, keeping its progress (the grace is
+ * GPU time spent saving). A stop without grace kills the job at once: it falls back to its
+ * last periodic checkpoint. Every resume costs `restartMs` before progress continues. All of
+ * that (lost progress, saving time, restart time) counts as GPU time lost to preemption.
+ */
+import type { NodeSpec } from '../../core/model/node.js';
+import type { QueueSpec } from '../../core/scheduler/types.js';
+import { QueueTree, RESOURCE_KEYS } from '../../core/scheduler/queues.js';
+import type { SimDriver, SimJob } from './driver.js';
+
+export interface EngineOptions {
+  readonly cycleMs: number;
+  /** While jobs wait, a cycle at least this often even without events. */
+  readonly idleCycleMs: number;
+  readonly checkpointMs: number;
+  readonly restartMs: number;
+  /** Grace allowed before a queue below its guarantee counts as violated (plus one cycle). */
+  readonly graceMs: number;
+  /** Utilisation series bucket. */
+  readonly sampleMs: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+type Status = 'waiting' | 'running' | 'stopping' | 'done';
+
+interface State {
+  readonly job: SimJob;
+  status: Status;
+  progress: number;
+  runStart: number;
+  /** Progress when the current run started (after restart overhead). */
+  overheadLeft: number;
+  firstStart: number | null;
+  end: number | null;
+  token: number;
+  preemptions: number;
+  lostGpuMs: number;
+  /** Progress saved when a graceful stop was signalled. */
+  savedProgress: number;
+}
+
+export interface JobsResult {
+  readonly policy: string;
+  readonly oracle: boolean;
+  readonly jobs: number;
+  readonly completed: number;
+  readonly jctSeconds: { mean: number; p50: number; p99: number };
+  readonly queueingDelaySeconds: { mean: number; p99: number };
+  readonly makespanSeconds: number;
+  /** Mean fraction of GPUs allocated while jobs arrive (first to last arrival). */
+  readonly gpuUtilization: number;
+  readonly fairnessIndex: number;
+  readonly guaranteeViolationSeconds: number;
+  readonly preemptions: number;
+  readonly gpuHoursLostToPreemption: number;
+  readonly cycles: number;
+  readonly wallSeconds: number;
+  /** Utilisation per sample bucket (fraction of GPUs allocated), from the first arrival. */
+  readonly utilizationSeries: readonly number[];
+  readonly queues: readonly { name: string; guaranteedGpus: number; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; violationSeconds: number }[];
+}
+
+class EventQueue {
+  private t: number[] = [];
+  private k: number[] = [];
+  private j: State[] = [];
+  private tok: number[] = [];
+  get size(): number {
+    return this.t.length;
+  }
+  push(time: number, kind: number, s: State, token: number): void {
+    this.t.push(time);
+    this.k.push(kind);
+    this.j.push(s);
+    this.tok.push(token);
+    let i = this.t.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.less(p, i)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+  peekTime(): number {
+    return this.t[0] ?? Infinity;
+  }
+  pop(): { time: number; kind: number; s: State; token: number } {
+    const out = { time: this.t[0] as number, kind: this.k[0] as number, s: this.j[0] as State, token: this.tok[0] as number };
+    const last = this.t.length - 1;
+    this.swap(0, last);
+    this.t.pop();
+    this.k.pop();
+    this.j.pop();
+    this.tok.pop();
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < this.t.length && !this.less(m, l)) m = l;
+      if (r < this.t.length && !this.less(m, r)) m = r;
+      if (m === i) break;
+      this.swap(i, m);
+      i = m;
+    }
+    return out;
+  }
+  private less(a: number, b: number): boolean {
+    const ta = this.t[a] as number;
+    const tb = this.t[b] as number;
+    return ta < tb || (ta === tb && (this.k[a] as number) <= (this.k[b] as number));
+  }
+  private swap(a: number, b: number): void {
+    [this.t[a], this.t[b]] = [this.t[b] as number, this.t[a] as number];
+    [this.k[a], this.k[b]] = [this.k[b] as number, this.k[a] as number];
+    [this.j[a], this.j[b]] = [this.j[b] as State, this.j[a] as State];
+    [this.tok[a], this.tok[b]] = [this.tok[b] as number, this.tok[a] as number];
+  }
+}
+
+// Event kinds, in processing order at equal times: completions and stops free GPUs before arrivals.
+const COMPLETE = 0;
+const STOP = 1;
+const ARRIVE = 2;
+
+function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: readonly QueueSpec[], jobs: readonly SimJob[], o: EngineOptions, clock: () => number): JobsResult {
+  const wall0 = clock();
+  driver.init(nodes, queues);
+  const capacityGpus = nodes.reduce((a, n) => a + (n.gpus?.length ?? 0), 0);
+  const tree = new QueueTree(queues);
+  const states = jobs.map((job) => ({ job, status: 'waiting', progress: 0, runStart: 0, overheadLeft: 0, firstStart: null, end: null, token: 0, preemptions: 0, lostGpuMs: 0, savedProgress: 0 }) as State);
+  const byJob = new Map(states.map((s) => [s.job.id, s]));
+  const ev = new EventQueue();
+  for (const s of states) ev.push(s.job.submit, ARRIVE, s, 0);
+  const t0 = jobs.reduce((a, j) => Math.min(a, j.submit), Infinity);
+  const queueNames = queues.map((q) => q.name);
+  const qIndex = new Map(queueNames.map((n, i) => [n, i]));
+  const used = new Float64Array(queueNames.length); // GPUs held (running + stopping)
+  const waitingByQueue: Set<State>[] = queueNames.map(() => new Set());
+  const usedInt = new Float64Array(queueNames.length);
+  const deservedInt = new Float64Array(queueNames.length);
+  const violStart = new Float64Array(queueNames.length).fill(NaN);
+  const violation = new Float64Array(queueNames.length);
+  const guaranteed = queues.map((q) => (q.guaranteed?.gpu ?? 0) / 1000);
+  const deserved = new Float64Array(queueNames.length);
+  const series: number[] = [];
+  const seriesAcc = { bucket: 0, sum: 0 };
+  let allocated = 0;
+  let allocInt = 0;
+  /** Allocation integrated over the arrival period [first, last arrival]. */
+  let allocIntArrivals = 0;
+  const lastArrival = jobs.reduce((a, j) => Math.max(a, j.submit), -Infinity);
+  let lastT = t0;
+  let lastCycle = -Infinity;
+  let dirty = true;
+  let cycles = 0;
+  let done = 0;
+  let active = 0; // submitted and not done
+  const running = new Set<State>();
+  /** When each running job's attained service was last reported to the driver. */
+  const attainedAt = new Map<State, number>();
+  const reportAttained = (now: number): void => {
+    for (const s of running) {
+      if (s.status !== 'running') continue;
+      const since = Math.max(attainedAt.get(s) ?? s.runStart, s.runStart);
+      if (now > since) driver.attained(s.job, s.job.gpus * (now - since));
+      attainedAt.set(s, now);
+    }
+  };
+
+  const violLimit = o.cycleMs + o.graceMs;
+  const checkViolation = (i: number, t: number): void => {
+    const g = guaranteed[i] as number;
+    const u = used[i] as number;
+    let want = false;
+    if (u < g) for (const w of waitingByQueue[i] as Set<State>) if (w.job.gpus <= g - u) { want = true; break; }
+    const since = violStart[i] as number;
+    if (want && Number.isNaN(since)) violStart[i] = t;
+    if (!want && !Number.isNaN(since)) {
+      violation[i] = (violation[i] as number) + Math.max(0, t - since - violLimit);
+      violStart[i] = NaN;
+    }
+  };
+
+  const integrate = (t: number): void => {
+    if (t <= lastT) return;
+    const dt = t - lastT;
+    allocInt += allocated * dt;
+    if (lastT < lastArrival) allocIntArrivals += allocated * (Math.min(t, lastArrival) - lastT);
+    for (let i = 0; i < queueNames.length; i++) {
+      usedInt[i] = (usedInt[i] as number) + (used[i] as number) * dt;
+      deservedInt[i] = (deservedInt[i] as number) + (deserved[i] as number) * dt;
+    }
+    // Utilisation series in buckets of sampleMs.
+    let from = lastT;
+    while (from < t) {
+      const bucketEnd = t0 + (seriesAcc.bucket + 1) * o.sampleMs;
+      const to = Math.min(t, bucketEnd);
+      seriesAcc.sum += (allocated / capacityGpus) * (to - from);
+      if (to === bucketEnd) {
+        series.push(seriesAcc.sum / o.sampleMs);
+        seriesAcc.bucket++;
+        seriesAcc.sum = 0;
+      }
+      from = to;
+    }
+    lastT = t;
+  };
+
+  const holdGpus = (s: State, sign: 1 | -1): void => {
+    const i = qIndex.get(s.job.queue) as number;
+    used[i] = (used[i] as number) + sign * s.job.gpus;
+    allocated += sign * s.job.gpus;
+  };
+
+  /** Progress a running job has made by time t. */
+  const progressAt = (s: State, t: number): number => s.progress + Math.max(0, t - s.runStart - s.overheadLeft);
+
+  const recomputeDeserved = (): void => {
+    for (const q of tree.all()) {
+      for (const k of RESOURCE_KEYS) {
+        q.usage[k] = 0;
+        q.demand[k] = 0;
+      }
+    }
+    for (let i = 0; i < queueNames.length; i++) {
+      const q = tree.get(queueNames[i] as string);
+      if (!q) continue;
+      let demand = 0;
+      for (const w of waitingByQueue[i] as Set<State>) demand += w.job.gpus;
+      for (const n of q.chain()) {
+        n.usage.gpu += (used[i] as number) * 1000;
+        n.demand.gpu += demand * 1000;
+      }
+    }
+    tree.computeDeserved({ gpu: capacityGpus * 1000, cpu: 0, memory: 0 });
+    for (let i = 0; i < queueNames.length; i++) deserved[i] = (tree.get(queueNames[i] as string)?.deserved.gpu ?? 0) / 1000;
+  };
+
+  const total = states.length;
+  let lastReport = 0;
+  while (done < total) {
+    const nextEvent = ev.peekTime();
+    const pendingWork = active > running.size;
+    const cycleDue = dirty ? Math.max(lastCycle + o.cycleMs, lastT) : pendingWork ? lastCycle + o.idleCycleMs : Infinity;
+    if (nextEvent === Infinity && cycleDue === Infinity) break; // nothing can happen any more
+    if (nextEvent <= cycleDue) {
+      const e = ev.pop();
+      integrate(e.time);
+      const s = e.s;
+      if (e.kind === ARRIVE) {
+        driver.submit(s.job, e.time);
+        waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
+        active++;
+        dirty = true;
+      } else if (e.kind === COMPLETE) {
+        if (e.token !== s.token || (s.status !== 'running' && s.status !== 'stopping')) continue;
+        if (s.status === 'running') {
+          const since = Math.max(attainedAt.get(s) ?? s.runStart, s.runStart);
+          if (e.time > since) driver.attained(s.job, s.job.gpus * (e.time - since));
+        }
+        attainedAt.delete(s);
+        s.status = 'done';
+        s.end = e.time;
+        s.progress = s.job.duration;
+        running.delete(s);
+        holdGpus(s, -1);
+        driver.complete(s.job, e.time);
+        done++;
+        active--;
+        dirty = true;
+      } else if (e.kind === STOP) {
+        if (e.token !== s.token || s.status !== 'stopping') continue;
+        s.status = 'waiting';
+        s.progress = s.savedProgress;
+        running.delete(s);
+        holdGpus(s, -1);
+        waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
+        driver.stopped(s.job, e.time);
+        dirty = true;
+      }
+      for (let i = 0; i < queueNames.length; i++) checkViolation(i, e.time);
+      if (o.onProgress && done - lastReport >= 200) {
+        lastReport = done;
+        o.onProgress(done, total);
+      }
+      continue;
+    }
+    // A scheduling cycle.
+    const now = cycleDue;
+    integrate(now);
+    lastCycle = now;
+    dirty = false;
+    cycles++;
+    reportAttained(now);
+    const out = driver.cycle(now);
+    for (const { job, graceMs } of out.stop) {
+      const s = stateOf(job);
+      if (!s || s.status !== 'running') continue;
+      const worked = progressAt(s, now);
+      s.preemptions++;
+      s.token++;
+      if (graceMs > 0) {
+        // Checkpoint protocol: saves on the signal, stops when the grace ends.
+        s.savedProgress = worked;
+        s.status = 'stopping';
+        s.lostGpuMs += graceMs * s.job.gpus;
+        ev.push(now + graceMs, STOP, s, s.token);
+      } else {
+        const saved = Math.floor(worked / o.checkpointMs) * o.checkpointMs;
+        s.lostGpuMs += (worked - saved) * s.job.gpus;
+        s.progress = saved;
+        s.status = 'waiting';
+        running.delete(s);
+        holdGpus(s, -1);
+        waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
+        driver.stopped(s.job, now);
+      }
+      dirty = true;
+    }
+    for (const { job } of out.start) {
+      const s = stateOf(job);
+      if (!s || s.status !== 'waiting') continue;
+      s.status = 'running';
+      s.runStart = now;
+      s.overheadLeft = s.firstStart === null ? 0 : o.restartMs;
+      if (s.firstStart !== null) s.lostGpuMs += o.restartMs * s.job.gpus;
+      if (s.firstStart === null) s.firstStart = now;
+      s.token++;
+      running.add(s);
+      holdGpus(s, 1);
+      waitingByQueue[qIndex.get(s.job.queue) as number]?.delete(s);
+      ev.push(now + s.overheadLeft + (s.job.duration - s.progress), COMPLETE, s, s.token);
+    }
+    if (out.start.length > 0 || out.stop.length > 0) dirty = true;
+    recomputeDeserved();
+    for (let i = 0; i < queueNames.length; i++) checkViolation(i, now);
+  }
+  for (let i = 0; i < queueNames.length; i++) {
+    const since = violStart[i] as number;
+    if (!Number.isNaN(since)) violation[i] = (violation[i] as number) + Math.max(0, lastT - since - violLimit);
+  }
+  if (seriesAcc.sum > 0) series.push(seriesAcc.sum / o.sampleMs);
+
+  function stateOf(job: SimJob): State | undefined {
+    return byJob.get(job.id);
+  }
+
+  const finished = states.filter((s) => s.end !== null);
+  const jct = finished.map((s) => ((s.end as number) - s.job.submit) / 1000).sort((a, b) => a - b);
+  const qd = states.filter((s) => s.firstStart !== null).map((s) => ((s.firstStart as number) - s.job.submit) / 1000).sort((a, b) => a - b);
+  const span = lastT - t0;
+  const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  // Jain's index over queues that had anything deserved: x = received / deserved (time-integrated).
+  const xs: number[] = [];
+  for (let i = 0; i < queueNames.length; i++) if ((deservedInt[i] as number) > 0) xs.push(Math.min(1, (usedInt[i] as number) / (deservedInt[i] as number)));
+  const jain = xs.length ? xs.reduce((a, b) => a + b, 0) ** 2 / (xs.length * xs.reduce((a, b) => a + b * b, 0)) : 1;
+  return {
+    policy: driver.name,
+    oracle: driver.oracle,
+    jobs: total,
+    completed: finished.length,
+    jctSeconds: { mean: mean(jct), p50: pct(jct, 0.5), p99: pct(jct, 0.99) },
+    queueingDelaySeconds: { mean: mean(qd), p99: pct(qd, 0.99) },
+    makespanSeconds: span / 1000,
+    gpuUtilization: lastArrival > t0 ? allocIntArrivals / (capacityGpus * (lastArrival - t0)) : span > 0 ? allocInt / (capacityGpus * span) : 0,
+    fairnessIndex: jain,
+    guaranteeViolationSeconds: violation.reduce((a, b) => a + b, 0) / 1000,
+    preemptions: states.reduce((a, s) => a + s.preemptions, 0),
+    gpuHoursLostToPreemption: states.reduce((a, s) => a + s.lostGpuMs, 0) / 3_600_000,
+    cycles,
+    wallSeconds: (clock() - wall0) / 1000,
+    utilizationSeries: series,
+    queues: queueNames.map((name, i) => ({
+      name,
+      guaranteedGpus: guaranteed[i] as number,
+      meanUsedGpus: span > 0 ? (usedInt[i] as number) / span : 0,
+      meanDeservedGpus: span > 0 ? (deservedInt[i] as number) / span : 0,
+      shareOfGuarantee: (guaranteed[i] as number) > 0 && span > 0 ? (usedInt[i] as number) / span / (guaranteed[i] as number) : 0,
+      violationSeconds: (violation[i] as number) / 1000,
+    })),
+  };
+}

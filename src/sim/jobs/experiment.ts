@@ -1,0 +1,104 @@
+/**
+ * `gantry sim jobs`: builds the cluster, queues and jobs for a Philly window and simulates each
+ * policy (in worker threads, one per core).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { targetWorkload } from '../../core/plugins/score/fragmentation.js';
+import { BaselineDriver, type BaselineName } from './baselines.js';
+import { GantryDriver } from './gantry-driver.js';
+import { simulate, type JobsResult } from './engine.js';
+import { loadPhilly, selectWindow, type TraceJob } from './philly.js';
+import { buildFleet, fleetGpus, jobMembers, vcQueues, type FleetSpec } from './setup.js';
+import type { SimDriver, SimJob } from './driver.js';
+
+export const JOB_POLICIES = ['fifo', 'sjf', 'tiresias', 'drf', 'gantry'] as const;
+export type JobPolicy = (typeof JOB_POLICIES)[number];
+
+export interface JobsSpec {
+  readonly trace: string;
+  readonly from: number;
+  readonly days: number;
+  readonly load: number;
+  readonly fleet: FleetSpec;
+  readonly seed: number;
+  readonly checkpointMinutes: number;
+  readonly graceSeconds: number;
+  readonly cycleSeconds: number;
+  readonly restartSeconds: number;
+  /** Fraction of the GPUs covered by queue guarantees. */
+  readonly guaranteedFraction: number;
+}
+
+export interface Prepared {
+  readonly jobs: SimJob[];
+  /** The trace jobs in the window (guarantees follow their GPU time). */
+  readonly window: readonly TraceJob[];
+}
+
+export function prepare(spec: JobsSpec, trace: readonly TraceJob[] = loadPhilly(spec.trace)): Prepared {
+  const window = selectWindow(trace, spec.from, spec.days, spec.load);
+  const jobs = window.map((j) => ({ id: j.id, queue: `vc-${j.vc}`, submit: j.submit, duration: j.duration, gpus: j.gpus, members: jobMembers(j) }));
+  return { jobs, window };
+}
+
+export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly SimJob[]): SimDriver {
+  const workload = targetWorkload(jobs.flatMap((j) => j.members));
+  if (policy === 'gantry') {
+    return new GantryDriver({
+      seed: spec.seed,
+      checkpointIntervalSeconds: spec.checkpointMinutes * 60,
+      graceSeconds: spec.graceSeconds,
+      scheduler: { policy: 'gantry', workload, withinQueueOrder: 'las', fairShareHalfLifeMs: 3_600_000, minRuntimeMs: 10 * 60_000, reserveAfterMs: 2 * 3_600_000 },
+    });
+  }
+  return new BaselineDriver(policy as BaselineName, { placement: 'gantry', workload, lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed });
+}
+
+export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared, onProgress?: (d: number, t: number) => void): JobsResult {
+  const nodes = buildFleet(spec.fleet);
+  const queues = vcQueues(prepared.window, fleetGpus(spec.fleet), spec.guaranteedFraction);
+  return simulate(
+    makeDriver(policy, spec, prepared.jobs),
+    nodes,
+    queues,
+    prepared.jobs,
+    {
+      cycleMs: spec.cycleSeconds * 1000,
+      idleCycleMs: 10 * spec.cycleSeconds * 1000,
+      checkpointMs: spec.checkpointMinutes * 60_000,
+      restartMs: spec.restartSeconds * 1000,
+      graceMs: spec.graceSeconds * 1000,
+      sampleMs: 15 * 60_000,
+      ...(onProgress ? { onProgress } : {}),
+    },
+    () => performance.now(),
+  );
+}
+
+/** Runs the policies in parallel worker threads. */
+export async function runJobsExperiment(spec: JobsSpec, policies: readonly JobPolicy[], onProgress?: (label: string, done: number, total: number) => void, threads = availableParallelism()): Promise<JobsResult[]> {
+  const results = new Map<JobPolicy, JobsResult>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(threads, policies.length)) }, async () => {
+      for (;;) {
+        const policy = policies[next++];
+        if (!policy) break;
+        const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, policy } });
+        const r = await new Promise<JobsResult>((resolve, reject) => {
+          worker.on('message', (m: { kind: string; result?: JobsResult; done?: number; total?: number; error?: string }) => {
+            if (m.kind === 'progress') onProgress?.(policy, m.done ?? 0, m.total ?? 0);
+            else if (m.kind === 'done' && m.result) resolve(m.result);
+            else if (m.kind === 'error') reject(new Error(m.error));
+          });
+          worker.once('error', reject);
+        });
+        await worker.terminate();
+        results.set(policy, r);
+      }
+    }),
+  );
+  return policies.map((p) => results.get(p) as JobsResult);
+}

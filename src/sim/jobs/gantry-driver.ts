@@ -1,0 +1,71 @@
+/**
+ * The `gantry` policy in the job simulator: the real scheduler core (queues with guarantees,
+ * fair share, least-attained-service order within queues, reservations and backfill,
+ * consolidation, reclaim and checkpoint-aware preemption) driven by simulated events.
+ */
+import type { NodeSpec } from '../../core/model/node.js';
+import { Scheduler } from '../../core/scheduler/scheduler.js';
+import type { QueueSpec } from '../../core/scheduler/types.js';
+import type { SchedulerConfig } from '../../core/scheduler/config.js';
+import { createRng } from '../../core/rng.js';
+import type { CycleOutcome, SimDriver, SimJob } from './driver.js';
+
+export interface GantryDriverOptions {
+  readonly scheduler: Omit<SchedulerConfig, 'rng'>;
+  readonly checkpointIntervalSeconds: number;
+  readonly graceSeconds: number;
+  readonly seed: number;
+}
+
+export class GantryDriver implements SimDriver {
+  readonly name = 'gantry';
+  readonly oracle = false;
+  private s!: Scheduler;
+  private readonly byId = new Map<string, SimJob>();
+
+  constructor(private readonly o: GantryDriverOptions) {}
+
+  init(nodes: readonly NodeSpec[], queues: readonly QueueSpec[]): void {
+    this.s = new Scheduler({ ...this.o.scheduler, rng: createRng(this.o.seed) }, queues);
+    for (const n of nodes) this.s.addNode(n);
+  }
+
+  submit(job: SimJob, now: number): void {
+    this.byId.set(job.id, job);
+    this.s.submit({
+      id: job.id,
+      queue: job.queue,
+      priority: 0,
+      preemptible: true,
+      submittedAt: now,
+      members: job.members,
+      checkpoint: { intervalSeconds: this.o.checkpointIntervalSeconds, graceSeconds: this.o.graceSeconds },
+    });
+  }
+
+  complete(job: SimJob): void {
+    this.s.remove(job.id);
+    this.byId.delete(job.id);
+  }
+
+  stopped(job: SimJob, now: number): void {
+    this.s.requeue(job.id, now);
+  }
+
+  attained(job: SimJob, gpuMs: number): void {
+    this.s.addAttainedService(job.id, gpuMs);
+  }
+
+  cycle(now: number): CycleOutcome {
+    const r = this.s.cycle(now);
+    const start: { job: SimJob; bindings: CycleOutcome['start'][number]['bindings'] }[] = [];
+    const stop: { job: SimJob; graceMs: number }[] = [];
+    for (const d of r.decisions) {
+      const job = this.byId.get(d.job);
+      if (!job) continue;
+      if (d.kind === 'bind') start.push({ job, bindings: d.bindings });
+      else stop.push({ job, graceMs: d.graceMs });
+    }
+    return { start, stop };
+  }
+}
