@@ -99,4 +99,51 @@ describe('kill -9 of the control plane', () => {
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('exit', r));
   });
+
+  it('keeps every acknowledged submission when killed in the middle of a burst', async () => {
+    const burstDir = tempDir('gantry-burst-');
+    try {
+      const p = await up(burstDir, ['--gpus', '1xH100-80GB']);
+      procs.push(p);
+      const node = ((await call(p.url, p.token, 'GET', '/v1/nodes')).body['items'] as { name: string }[])[0]?.name ?? '';
+      await call(p.url, p.token, 'POST', `/v1/nodes/${node}/cordon`); // jobs stay queued: no processes to clean up
+      const acked: string[] = [];
+      let killed = false;
+      const client = async (c: number): Promise<void> => {
+        for (let i = 0; !killed; i++) {
+          try {
+            const r = await call(p.url, p.token, 'POST', '/v1/jobs', job({ name: `burst-${c}-${i}` }));
+            if (r.status === 201) acked.push(String(r.body['id']));
+          } catch {
+            return; // the server is gone
+          }
+        }
+      };
+      const clients = Array.from({ length: 20 }, (_, c) => client(c));
+      await waitFor('some acknowledged submissions', async () => acked.length >= 200);
+      p.child.kill('SIGKILL');
+      killed = true;
+      await Promise.all(clients);
+      await new Promise((r) => (p.child.exitCode !== null || p.child.signalCode !== null ? r(null) : p.child.once('exit', r)));
+
+      const q = await up(burstDir, []);
+      procs.push(q);
+      const stored = new Set<string>();
+      let cursor: string | null = null;
+      do {
+        const page: Awaited<ReturnType<typeof call>> = await call(q.url, q.token, 'GET', `/v1/jobs?limit=500${cursor ? `&cursor=${cursor}` : ''}`);
+        for (const j of page.body['items'] as { id: string; state: string }[]) {
+          stored.add(j.id);
+          assert.equal(j.state, 'queued');
+        }
+        cursor = page.body['nextCursor'] as string | null;
+      } while (cursor);
+      const missing = acked.filter((id) => !stored.has(id));
+      assert.deepEqual(missing, [], `${missing.length} of ${acked.length} acknowledged jobs lost`);
+      q.child.kill('SIGTERM');
+      await new Promise((r) => q.child.once('exit', r));
+    } finally {
+      rmSync(burstDir, { recursive: true, force: true });
+    }
+  });
 });
