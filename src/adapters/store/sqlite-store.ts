@@ -132,8 +132,13 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * BEGIN IMMEDIATE: the write lock is taken up front, so a transaction that reads and then
+   * writes waits (busy_timeout) for another connection instead of failing with BUSY_SNAPSHOT.
+   * Nested calls become savepoints.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   close(): void {
