@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { startServer, type RunningServer } from '../../server/standalone.js';
+import type { RunningServer } from '../../server/standalone.js';
 import { Client, dataDirDefault, resolveConfig } from '../client.js';
 import { banner } from './up.js';
 import { sleep } from './common.js';
@@ -35,6 +35,7 @@ export function registerQuickstart(program: Command): void {
       if (running) {
         process.stdout.write(`Using the Gantry server already running at ${cfg.url}\n`);
       } else {
+        const { startServer } = await import('../../server/standalone.js');
         server = await startServer({ dataDir, gpus: o.gpus, port: Number(o.port), log: () => undefined });
         process.stdout.write(banner(server));
         cfg = resolveConfig({ dataDir, url: server.url });

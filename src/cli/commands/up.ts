@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { startServer, type RunningServer } from '../../server/standalone.js';
+import type { RunningServer } from '../../server/standalone.js';
 import { dataDirDefault } from '../client.js';
 
 export function banner(s: RunningServer): string {
@@ -45,6 +45,8 @@ export function registerUp(program: Command): void {
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
     .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string }) => {
+      // Loaded here, not at the top: other commands need none of the server's modules.
+      const { startServer } = await import('../../server/standalone.js');
       const server = await startServer({
         dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
         host: o.host,
