@@ -8,6 +8,15 @@ import { isUserError } from '../core/errors.js';
 import { registerSim } from './commands/sim.js';
 import { registerBench } from './commands/bench.js';
 import { registerK8s } from './commands/k8s.js';
+import { registerUp } from './commands/up.js';
+import { registerSubmit } from './commands/submit.js';
+import { registerLs, registerGet, registerCancel, registerExplain } from './commands/jobs.js';
+import { registerLogs } from './commands/logs.js';
+import { registerQueues } from './commands/queues.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerTop } from './commands/top.js';
+import { registerUsers } from './commands/users.js';
+import { registerQuickstart } from './commands/quickstart.js';
 
 export const EXIT_USAGE = 2;
 
@@ -20,6 +29,18 @@ export function buildProgram(): Command {
   registerSim(program);
   registerBench(program);
   registerK8s(program);
+  registerUp(program);
+  registerQuickstart(program);
+  registerSubmit(program);
+  registerLs(program);
+  registerGet(program);
+  registerLogs(program);
+  registerCancel(program);
+  registerExplain(program);
+  registerQueues(program);
+  registerNodes(program);
+  registerTop(program);
+  registerUsers(program);
   return program;
 }
 

@@ -1,0 +1,44 @@
+/**
+ * The executor port: starts a job's workers and tells how they end. The local adapter runs
+ * each worker as a process in its own process group; a Docker adapter would run containers.
+ * Workers outlive the control plane (a restart finds them again by pid), so every fact the
+ * executor needs is in the WorkerRecord the store keeps.
+ */
+import type { WorkerRecord } from '../store/store.js';
+
+export interface LaunchSpec {
+  readonly jobId: string;
+  readonly rank: number;
+  readonly node: string;
+  /** A shell command line, or an argument vector. */
+  readonly command: string | readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly logPath: string;
+  readonly exitFile: string;
+  /** The wrapper writes its pid here before anything else (finds workers started just before a crash). */
+  readonly pidFile: string;
+  readonly image?: string;
+}
+
+export interface ExitStatus {
+  /** Exit code; null when the worker was killed before it could report one. */
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+export type StopSignal = 'SIGTERM' | 'SIGKILL' | 'SIGUSR1' | 'SIGINT';
+
+export interface Executor {
+  readonly kind: string;
+  /** Starts a worker; throws a UserError-free Error when it cannot. */
+  start(spec: LaunchSpec): WorkerRecord;
+  /** Sends a signal to the worker's whole process group (no error if it is gone). */
+  signal(w: WorkerRecord, sig: StopSignal): void;
+  /** How the worker ended, or null while it runs. `lost` = neither running nor a recorded exit. */
+  status(w: WorkerRecord): ExitStatus | 'running' | 'lost';
+  /** Kills workers known only by their pid files (started, but not yet recorded, when the server died). */
+  reapOrphans(jobId: string, pidFiles: readonly string[]): number;
+  /** Called when a worker started by this process exits (a hint to look sooner). */
+  onExit(listener: () => void): void;
+}

@@ -1,0 +1,67 @@
+/** `gantry up`: the standalone control plane in the foreground. */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { UserError } from '../../core/errors.js';
+import type { RunningServer } from '../../server/standalone.js';
+import { dataDirDefault } from '../client.js';
+
+export function banner(s: RunningServer): string {
+  const lines = [
+    `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics)`,
+    `  data:   ${s.dataDir}`,
+    `  admin token: ${s.adminTokenFile}${s.adminTokenCreated ? ' (created now; the CLI reads it from there when run in this folder)' : ''}`,
+    `  GPUs:   ${s.inventory.summary}`,
+    `  docker: ${s.docker.available ? 'available' : `not available (${s.docker.detail}); jobs run as processes`}`,
+  ];
+  const r = s.recovered;
+  if (r.adopted + r.requeued + r.queued > 0) lines.push(`  recovered: ${r.queued} queued, ${r.adopted} running re-adopted, ${r.requeued} requeued or failed (processes lost)`);
+  return lines.join('\n') + '\n';
+}
+
+/** `--gpus @file` reads the inventory line from a file (comments after #). */
+function gpusFlag(v: string): string {
+  if (!v.startsWith('@')) return v;
+  try {
+    return readFileSync(v.slice(1), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join(',');
+  } catch {
+    throw new UserError('BAD_GPUS_FLAG', `--gpus: cannot read ${v.slice(1)}`);
+  }
+}
+
+function intOption(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError('BAD_FLAG', `${name}: "${v}" is not a whole number`);
+  return n;
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('start the standalone control plane (API, scheduler, local executor, dashboard)')
+    .option('--data-dir <dir>', 'state directory (SQLite, logs, checkpoints)', '.gantry')
+    .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4, or @FILE holding such a line')
+    .option('--host <host>', 'address to listen on (default localhost only)', '127.0.0.1')
+    .option('--port <port>', 'port', '7480')
+    .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
+    .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
+    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string }) => {
+      // Loaded here, not at the top: other commands need none of the server's modules.
+      const { startServer } = await import('../../server/standalone.js');
+      const server = await startServer({
+        dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
+        host: o.host,
+        port: intOption(o.port, '--port'),
+        minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
+        stopGraceSeconds: intOption(o.stopGrace, '--stop-grace'),
+        ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
+      });
+      process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          void server.close().then(resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

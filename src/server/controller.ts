@@ -1,0 +1,633 @@
+/**
+ * The scheduler loop of the standalone control plane. It turns store state into core events
+ * (submit, adoptRunning, requeue, remove, cordon), runs `cycle(now)`, and carries out the
+ * decisions with the executor: bind = start the workers, evict = the checkpoint protocol
+ * (SIGUSR1, grace for the job to save and acknowledge, SIGTERM, SIGKILL), then requeue.
+ * Every state change is written to the store before it is acted on where that order matters,
+ * so a crash at any point leaves a state a restart can finish (see `recover`).
+ */
+import { existsSync, mkdirSync, openSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Scheduler } from '../core/scheduler/scheduler.js';
+import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
+import type { Binding } from '../core/model/cluster.js';
+import { createRng } from '../core/rng.js';
+import { findMigProfile } from '../core/model/gpu-catalog.js';
+import { requestMilliGpu } from '../core/model/request.js';
+import type { Executor } from '../adapters/executor/executor.js';
+import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
+import type { Inventory } from '../adapters/gpu/inventory.js';
+import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
+import { baseEnv, workerEnv } from './worker-env.js';
+import { ApiError } from './errors.js';
+
+export interface ControllerOptions {
+  readonly store: Store;
+  readonly executor: Executor;
+  readonly inventory: Inventory;
+  readonly dataDir: string;
+  readonly clock?: () => number;
+  /** A job that started less than this ago is not preempted (default 60 s). */
+  readonly minRuntimeMs?: number;
+  /** Between SIGTERM and SIGKILL when stopping a job (default 10 s). */
+  readonly stopGraceMs?: number;
+  readonly log?: (line: string) => void;
+  readonly onCycle?: (seconds: number) => void;
+  readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
+}
+
+interface StopPlan {
+  /** 'checkpoint' = waiting for the job to save; 'term' = SIGTERM sent, SIGKILL at `at`. */
+  phase: 'checkpoint' | 'term';
+  at: number;
+  signalledAt: number;
+}
+
+export function queueSpecs(rows: readonly QueueRow[]): QueueSpec[] {
+  return rows.map((q) => ({
+    name: q.name,
+    ...(q.parent ? { parent: q.parent } : {}),
+    ...(q.guaranteedGpus !== null ? { guaranteed: { gpu: Math.round(q.guaranteedGpus * 1000) } } : {}),
+    ...(q.limitGpus !== null ? { limit: { gpu: Math.round(q.limitGpus * 1000) } } : {}),
+    overQuotaWeight: q.weight,
+    ordering: q.priorityOrdering ? 'priority' : 'fifo',
+  }));
+}
+
+export class Controller {
+  readonly scheduler: Scheduler;
+  private readonly store: Store;
+  private readonly executor: Executor;
+  readonly inventory: Inventory;
+  private readonly dataDir: string;
+  private readonly clock: () => number;
+  private readonly stopGraceMs: number;
+  private readonly log: (line: string) => void;
+  /** Jobs not finished, by id (the store is the truth; this is its cache). */
+  private readonly active = new Map<string, JobRow>();
+  /** Queued jobs waiting for their retry backoff. */
+  private readonly delayed = new Map<string, number>();
+  private readonly stops = new Map<string, StopPlan>();
+  private readonly queuedAt = new Map<string, number>();
+  private readonly progressOffsets = new Map<string, number>();
+  private readonly draining = new Set<string>();
+  /** Ids of active jobs that were started (running, preempting, cancelling). */
+  private readonly started = new Set<string>();
+  /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
+  private readonly firstFailure = new Map<string, WorkerRecord>();
+  private lastPending: ReadonlyMap<string, readonly WaitReason[]> = new Map();
+  private dirty = true;
+  private lastCycleAt = 0;
+  private lastCycleMs = 0;
+  private readonly minCycleGapMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly base = baseEnv();
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.store = opts.store;
+    this.executor = opts.executor;
+    this.inventory = opts.inventory;
+    this.dataDir = opts.dataDir;
+    this.clock = opts.clock ?? Date.now;
+    this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.log = opts.log ?? (() => undefined);
+    this.scheduler = new Scheduler({ rng: createRng(1), minRuntimeMs: opts.minRuntimeMs ?? 60_000 }, queueSpecs(this.store.listQueues()));
+    this.scheduler.addNode(opts.inventory.node);
+    for (const s of this.store.nodeStates()) {
+      if (!this.scheduler.cluster.node(s.name)) continue;
+      if (s.cordoned) this.scheduler.cordon(s.name, true);
+      if (s.draining) this.draining.add(s.name);
+    }
+    this.executor.onExit(() => this.kick());
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------
+
+  /** Loads the active jobs and finds their processes again (crash recovery). */
+  recover(): { requeued: number; adopted: number; queued: number } {
+    const now = this.clock();
+    let requeued = 0;
+    let adopted = 0;
+    let queued = 0;
+    for (const row of this.store.activeJobs()) {
+      this.active.set(row.id, row);
+      if (row.state !== 'queued') this.started.add(row.id);
+      if (row.state === 'queued') {
+        this.enqueue(row, now);
+        queued++;
+        continue;
+      }
+      const lost = row.workers.length < row.spec.workers ? 'not all workers had started' : row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
+      if (lost !== undefined) {
+        const why = typeof lost === 'string' ? lost : `worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`;
+        for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+        this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
+        this.afterStop(row, now, `lost after a control-plane restart: ${why}`, true);
+        requeued++;
+        continue;
+      }
+      try {
+        this.scheduler.adoptRunning(toCoreJob(row.id, row.spec, row.submittedAt), row.bindings ?? [], row.startedAt ?? now);
+      } catch (e) {
+        for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+        this.afterStop(row, now, `could not be re-adopted after a restart: ${(e as Error).message}`, true);
+        requeued++;
+        continue;
+      }
+      if (row.lastCheckpointAt !== null) this.scheduler.reportCheckpoint(row.id, row.lastCheckpointAt);
+      adopted++;
+      if (row.state === 'cancelling') this.terminate(row, now);
+      if (row.state === 'preempting') this.stops.set(row.id, { phase: 'checkpoint', at: now + (row.spec.checkpoint?.graceSeconds ?? 0) * 1000, signalledAt: now });
+    }
+    this.dirty = true;
+    return { requeued, adopted, queued };
+  }
+
+  start(tickMs = 100): void {
+    this.timer = setInterval(() => this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Something changed: schedule soon. */
+  kick(): void {
+    this.dirty = true;
+  }
+
+  tick(): void {
+    const now = this.clock();
+    try {
+      this.pollWorkers(now);
+      this.runStops(now);
+      this.releaseDelayed(now);
+      this.runDrains(now);
+      // A cycle may take a while with many pending jobs; keep it to ~1% of the loop's time so the API stays responsive.
+      const gap = Math.min(5000, Math.max(this.minCycleGapMs, this.lastCycleMs * 100));
+      if ((this.dirty && now - this.lastCycleAt >= gap) || now - this.lastCycleAt >= Math.max(1000, gap)) this.runCycle(now);
+    } catch (e) {
+      this.log(`scheduler loop error: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  // ---- jobs ---------------------------------------------------------------------------
+
+  jobDir(id: string): string {
+    return join(this.dataDir, 'jobs', id);
+  }
+
+  paths(id: string): { dir: string; logs: string; checkpointDir: string; ackFile: string; progressFile: string } {
+    const dir = this.jobDir(id);
+    return { dir, logs: join(dir, 'logs'), checkpointDir: join(dir, 'checkpoints'), ackFile: join(dir, 'checkpoint-ack'), progressFile: join(dir, 'progress.jsonl') };
+  }
+
+  private pidFile(id: string, attempt: number, rank: number): string {
+    return join(this.jobDir(id), `pid-${attempt}-${rank}`);
+  }
+
+  /** Checks a job against the queues and the inventory before it is stored. */
+  admit(spec: JobFile): void {
+    if (!this.scheduler.queueNames().includes(spec.queue)) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
+    if (!this.scheduler.isLeafQueue(spec.queue)) throw new ApiError('QUEUE_NOT_LEAF', `queue "${spec.queue}" has child queues; submit to one of them`);
+    const gpu = gpuRequestOf(spec);
+    const nodes = this.scheduler.cluster.nodes();
+    const fits = nodes.some((n) => {
+      const gpus = n.gpus.filter((g) => !spec.resources.gpuModels || spec.resources.gpuModels.length === 0 || spec.resources.gpuModels.some((m) => m === g.model || m.toLowerCase() === g.model.toLowerCase()));
+      switch (gpu.kind) {
+        case 'none':
+          return true;
+        case 'whole':
+          return gpus.filter((g) => !g.mig).length >= gpu.count;
+        case 'share':
+          return gpus.some((g) => !g.mig && g.memoryMiB >= gpu.memoryMiB);
+        case 'mig':
+          return gpus.some((g) => g.mig && findMigProfile(g.model, gpu.profile));
+      }
+    });
+    if (!spec.preemptible && gpu.kind !== 'none') {
+      const guaranteed = this.scheduler.queueStatus().find((q) => q.name === spec.queue)?.guaranteedGpu ?? 0;
+      const need = requestMilliGpu(gpu) * spec.workers;
+      if (need > guaranteed) throw new ApiError('UNSATISFIABLE', `non-preemptible jobs run only within their queue's guaranteed GPUs: queue "${spec.queue}" guarantees ${guaranteed / 1000}, the job needs ${need / 1000}; set preemptible: true or raise the guarantee`);
+    }
+    if (!fits) {
+      const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
+      throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
+    }
+  }
+
+  /** After the store commit: the jobs become schedulable. */
+  accepted(rows: readonly JobRow[]): void {
+    const now = this.clock();
+    for (const row of rows) {
+      this.active.set(row.id, row);
+      this.enqueue(row, now);
+    }
+    this.dirty = true;
+  }
+
+  private enqueue(row: JobRow, now: number): void {
+    if (row.notBefore > now) {
+      this.delayed.set(row.id, row.notBefore);
+      return;
+    }
+    this.scheduler.submit(this.coreJob(row));
+    this.queuedAt.set(row.id, now);
+  }
+
+  private coreJob(row: JobRow): JobSpec {
+    return toCoreJob(row.id, row.spec, row.submittedAt);
+  }
+
+  activeJobs(): JobRow[] {
+    return [...this.active.values()];
+  }
+
+  activeJob(id: string): JobRow | undefined {
+    return this.active.get(id);
+  }
+
+  pendingReasons(id: string): readonly WaitReason[] | undefined {
+    return this.lastPending.get(id);
+  }
+
+  explain(id: string): Explanation & { delayedUntil?: number } {
+    const until = this.delayed.get(id);
+    if (until !== undefined) return { job: id, state: 'pending', reasons: [{ kind: 'order', message: `waiting for its retry backoff until ${new Date(until).toISOString()}` }], estimatedStart: until, delayedUntil: until };
+    return this.scheduler.explain(id, this.clock());
+  }
+
+  cancel(id: string, by: string): JobRow {
+    const row = this.active.get(id);
+    if (!row) throw new ApiError('JOB_FINISHED', `job ${id} already finished`);
+    const now = this.clock();
+    if (row.state === 'queued') {
+      this.scheduler.remove(id);
+      this.delayed.delete(id);
+      this.finish(row, 'cancelled', now, `cancelled by ${by} while queued`, null);
+      return row;
+    }
+    if (row.state === 'cancelling') return row;
+    row.state = 'cancelling';
+    row.reason = `cancelled by ${by}`;
+    this.store.updateJob(row);
+    this.terminate(row, now);
+    return row;
+  }
+
+  /** Training progress reported through the API. */
+  reportProgress(id: string, p: Omit<Progress, 'at'> & { checkpoint?: boolean }): void {
+    const row = this.active.get(id);
+    if (!row) throw new ApiError('JOB_FINISHED', `job ${id} is not running`);
+    this.applyProgress(row, p, this.clock());
+    this.store.updateJob(row);
+  }
+
+  // ---- nodes --------------------------------------------------------------------------
+
+  setCordon(node: string, on: boolean): void {
+    if (!this.scheduler.cluster.node(node)) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
+    this.scheduler.cordon(node, on);
+    if (!on) this.draining.delete(node);
+    this.store.setNodeState({ name: node, cordoned: on, draining: this.draining.has(node) });
+    this.dirty = true;
+  }
+
+  drain(node: string): void {
+    if (!this.scheduler.cluster.node(node)) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
+    this.scheduler.cordon(node, true);
+    this.draining.add(node);
+    this.store.setNodeState({ name: node, cordoned: true, draining: true });
+    this.runDrains(this.clock());
+  }
+
+  nodeStatus(node: string): 'ready' | 'cordoned' | 'draining' | 'drained' {
+    const n = this.scheduler.cluster.node(node);
+    if (!n?.unschedulable) return 'ready';
+    if (!this.draining.has(node)) return 'cordoned';
+    const busy = this.inFlight().some((j) => j.bindings?.some((b) => b.node === node) && j.state !== 'queued');
+    return busy ? 'draining' : 'drained';
+  }
+
+  setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+    const n = this.scheduler.cluster.node(node);
+    if (!n) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
+    if (!n.gpus[gpu]) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
+    this.scheduler.setGpuHealth(node, gpu, healthy);
+    this.dirty = true;
+  }
+
+  setQueues(rows: readonly QueueRow[]): void {
+    this.scheduler.setQueues(queueSpecs(rows));
+    this.dirty = true;
+  }
+
+  /** GPU index -> the jobs holding it (for telemetry attribution and `gantry top`). */
+  gpuHolders(): Map<string, { job: string; milli: number; memoryMiB: number; mig?: string }[]> {
+    const out = new Map<string, { job: string; milli: number; memoryMiB: number; mig?: string }[]>();
+    for (const j of this.scheduler.allJobs()) {
+      for (const b of j.bindings) {
+        for (const g of b.gpus) {
+          const key = `${b.node}/${g.gpu}`;
+          const list = out.get(key) ?? [];
+          list.push({ job: j.spec.id, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig.profile } : {}) });
+          out.set(key, list);
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---- the loop -------------------------------------------------------------------------
+
+  private runCycle(now: number): void {
+    this.dirty = false;
+    this.lastCycleAt = now;
+    const t0 = performance.now();
+    const result = this.scheduler.cycle(now);
+    const took = performance.now() - t0;
+    // Smoothed, so one slow cycle (a GC pause) does not hold the next one back for long.
+    this.lastCycleMs = this.lastCycleMs * 0.7 + took * 0.3;
+    this.opts.onCycle?.(took / 1000);
+    this.lastPending = result.pending;
+    for (const d of result.decisions) {
+      const row = this.active.get(d.job);
+      if (!row) continue;
+      if (d.kind === 'bind') this.startJob(row, d.bindings, now);
+      else if (row.state === 'running') this.preempt(row, now, `${d.reason === 'preempt' ? 'preempted' : d.reason === 'reclaim' ? 'reclaimed' : 'moved'} for ${d.for}`, d.graceMs);
+    }
+  }
+
+  private startJob(row: JobRow, bindings: readonly Binding[], now: number): void {
+    const p = this.paths(row.id);
+    mkdirSync(p.logs, { recursive: true });
+    mkdirSync(p.checkpointDir, { recursive: true });
+    row.state = 'running';
+    this.started.add(row.id);
+    row.attempts++;
+    row.startedAt = now;
+    row.bindings = [...bindings];
+    row.workers = [];
+    row.exitCode = null;
+    row.reason = row.attempts > 1 ? `attempt ${row.attempts}` : null;
+    this.store.updateJob(row); // intent first: a crash from here on is seen as "not all workers had started"
+    const waited = (now - (this.queuedAt.get(row.id) ?? row.submittedAt)) / 1000;
+    this.queuedAt.delete(row.id);
+    rmSync(p.ackFile, { force: true });
+    try {
+      for (let rank = 0; rank < bindings.length; rank++) {
+        const b = bindings[rank] as Binding;
+        const logPath = join(p.logs, `worker-${rank}.log`);
+        const exitFile = join(p.dir, `exit-${row.attempts}-${rank}`);
+        const pidFile = this.pidFile(row.id, row.attempts, rank);
+        rmSync(exitFile, { force: true });
+        rmSync(pidFile, { force: true });
+        appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
+        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
+        const cwd = row.spec.workingDir ?? p.dir;
+        row.workers.push(this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile }));
+      }
+    } catch (e) {
+      for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+      this.scheduler.remove(row.id);
+      this.finish(row, 'failed', now, `could not start: ${(e as Error).message}`, null);
+      return;
+    }
+    this.store.updateJob(row);
+    this.opts.onStart?.(row, waited);
+    this.log(`started ${row.id} (${row.name}) on ${[...new Set(bindings.map((b) => b.node))].join(',')}`);
+  }
+
+  /** Starts the checkpoint protocol (or a plain stop when the job does not checkpoint). */
+  private preempt(row: JobRow, now: number, reason: string, graceMs: number): void {
+    row.state = 'preempting';
+    row.reason = reason;
+    this.store.updateJob(row);
+    if (graceMs > 0 && row.spec.checkpoint) {
+      rmSync(this.paths(row.id).ackFile, { force: true });
+      for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
+      this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
+    } else {
+      this.terminate(row, now);
+    }
+    this.log(`${row.id}: ${reason}`);
+  }
+
+  private terminate(row: JobRow, now: number): void {
+    for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGTERM');
+    this.stops.set(row.id, { phase: 'term', at: now + this.stopGraceMs, signalledAt: now });
+  }
+
+  private liveWorkers(row: JobRow): WorkerRecord[] {
+    return row.workers.filter((w) => w.exitCode === null && !w.signal);
+  }
+
+  private runStops(now: number): void {
+    for (const [id, plan] of this.stops) {
+      const row = this.active.get(id);
+      if (!row) {
+        this.stops.delete(id);
+        continue;
+      }
+      if (plan.phase === 'checkpoint') {
+        const acked = existsSync(this.paths(id).ackFile) || (row.lastCheckpointAt !== null && row.lastCheckpointAt >= plan.signalledAt);
+        if (acked || now >= plan.at) {
+          if (!acked) row.reason = `${row.reason ?? 'preempted'}; no checkpoint acknowledged within the grace period`;
+          this.terminate(row, now);
+        }
+      } else if (now >= plan.at) {
+        for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGKILL');
+        plan.at = now + this.stopGraceMs;
+      }
+    }
+  }
+
+  private releaseDelayed(now: number): void {
+    for (const [id, until] of this.delayed) {
+      if (until > now) continue;
+      this.delayed.delete(id);
+      const row = this.active.get(id);
+      if (row && row.state === 'queued') {
+        this.scheduler.submit(this.coreJob(row));
+        this.queuedAt.set(id, now);
+        this.dirty = true;
+      }
+    }
+  }
+
+  private runDrains(now: number): void {
+    for (const node of this.draining) {
+      for (const row of this.inFlight()) {
+        if (row.state !== 'running' || !row.spec.preemptible || !row.bindings?.some((b) => b.node === node)) continue;
+        const grace = row.spec.checkpoint ? row.spec.checkpoint.graceSeconds * 1000 : 0;
+        this.preempt(row, now, `node ${node} is draining`, grace);
+      }
+    }
+  }
+
+  /** Active jobs that have (or had) processes: what the monitor looks at, not the whole queue. */
+  private inFlight(): JobRow[] {
+    const out: JobRow[] = [];
+    for (const id of this.started) {
+      const row = this.active.get(id);
+      if (row && row.state !== 'queued') out.push(row);
+      else this.started.delete(id);
+    }
+    return out;
+  }
+
+  private pollWorkers(now: number): void {
+    for (const row of this.inFlight()) {
+      let changed = this.readProgress(row, now);
+      for (const w of row.workers) {
+        if (w.exitCode !== null || w.signal) continue;
+        const s = this.executor.status(w);
+        if (s === 'running') continue;
+        changed = true;
+        if (s === 'lost') {
+          w.signal = 'lost';
+        } else {
+          w.exitCode = s.code;
+          w.signal = s.code === null ? (s.signal ?? 'killed') : null;
+        }
+      }
+      if (!changed) continue;
+      const live = this.liveWorkers(row);
+      const failed = row.workers.some((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+      if (live.length === 0 && row.workers.length > 0) {
+        this.workersDone(row, now);
+      } else {
+        if (failed && row.state === 'running' && !this.firstFailure.has(row.id)) {
+          // A gang lives and dies together: stop the other workers.
+          const bad = row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+          if (bad && !this.firstFailure.has(row.id)) this.firstFailure.set(row.id, bad);
+          row.reason = `worker ${bad?.rank ?? '?'} ended with ${describeExit(bad)}; stopping the others`;
+          this.terminate(row, now);
+        }
+        this.store.updateJob(row);
+      }
+    }
+  }
+
+  /** Reads new lines of the job's progress file. */
+  private readProgress(row: JobRow, now: number): boolean {
+    const file = this.paths(row.id).progressFile;
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return false;
+    }
+    const offset = this.progressOffsets.get(row.id) ?? 0;
+    if (size <= offset) return false;
+    const len = Math.min(size - offset, 1 << 20);
+    const buf = Buffer.alloc(len);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buf, 0, len, offset);
+    } finally {
+      closeSync(fd);
+    }
+    const text = buf.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return false;
+    this.progressOffsets.set(row.id, offset + Buffer.byteLength(text.slice(0, end + 1)));
+    for (const line of text.slice(0, end).split('\n')) {
+      try {
+        const v = JSON.parse(line) as Record<string, unknown>;
+        this.applyProgress(row, { ...(typeof v['step'] === 'number' ? { step: v['step'] } : {}), ...(typeof v['loss'] === 'number' ? { loss: v['loss'] } : {}), ...(typeof v['samplesPerSec'] === 'number' ? { samplesPerSec: v['samplesPerSec'] } : {}), checkpoint: v['checkpoint'] === true }, now);
+      } catch {
+        // A malformed line is ignored; progress is advisory.
+      }
+    }
+    return true;
+  }
+
+  private applyProgress(row: JobRow, p: Omit<Progress, 'at'> & { checkpoint?: boolean }, now: number): void {
+    const { checkpoint, ...rest } = p;
+    if (Object.keys(rest).length > 0) row.progress = { ...(row.progress ?? {}), ...rest, at: now };
+    if (checkpoint) {
+      row.lastCheckpointAt = now;
+      this.scheduler.reportCheckpoint(row.id, now);
+    }
+  }
+
+  /** Every worker of the job has ended: decide its fate. */
+  private workersDone(row: JobRow, now: number): void {
+    this.stops.delete(row.id);
+    const bad = this.firstFailure.get(row.id) ?? row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+    this.firstFailure.delete(row.id);
+    const ok = bad === undefined;
+    if (row.state === 'cancelling') {
+      this.scheduler.remove(row.id);
+      this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', bad?.exitCode ?? 0);
+    } else if (row.state === 'preempting') {
+      row.preemptions++;
+      row.state = 'queued';
+      row.reason = `${row.reason ?? 'preempted'}; requeued${row.spec.checkpoint ? ', resumes from its checkpoint' : ''}`;
+      row.bindings = null;
+      row.startedAt = null;
+      this.store.updateJob(row);
+      this.scheduler.requeue(row.id, now);
+      this.queuedAt.set(row.id, now);
+      this.dirty = true;
+    } else if (ok) {
+      this.scheduler.remove(row.id);
+      this.finish(row, 'succeeded', now, null, 0);
+    } else {
+      this.scheduler.remove(row.id);
+      this.afterStop(row, now, `worker ${bad.rank} ended with ${describeExit(bad)}`, false);
+    }
+  }
+
+  /** A failed or lost job: retry by its policy, or fail it. The scheduler no longer holds it. */
+  private afterStop(row: JobRow, now: number, why: string, fromRecovery: boolean): void {
+    this.stops.delete(row.id);
+    if (row.state === 'cancelling') {
+      this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', null);
+      return;
+    }
+    const wasPreempting = row.state === 'preempting';
+    const limit = row.spec.retries.limit;
+    const bad = row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
+    if (wasPreempting || row.retries < limit) {
+      if (!wasPreempting) row.retries++;
+      const backoff = wasPreempting ? 0 : row.spec.retries.backoffSeconds * 1000 * 2 ** (row.retries - 1);
+      row.state = 'queued';
+      row.notBefore = now + backoff;
+      row.bindings = null;
+      row.startedAt = null;
+      row.exitCode = bad?.exitCode ?? null;
+      row.reason = wasPreempting ? `${why}; requeued` : `${why}; retry ${row.retries}/${limit}${backoff > 0 ? ` in ${Math.round(backoff / 1000)}s` : ''}`;
+      this.store.updateJob(row);
+      if (fromRecovery || backoff > 0) this.delayed.set(row.id, row.notBefore);
+      else this.enqueue(row, now);
+      this.dirty = true;
+    } else {
+      this.finish(row, 'failed', now, limit > 0 ? `${why} (after ${limit} retries)` : why, bad?.exitCode ?? null);
+    }
+  }
+
+  private finish(row: JobRow, state: 'succeeded' | 'failed' | 'cancelled', now: number, reason: string | null, exitCode: number | null): void {
+    row.state = state;
+    row.reason = reason;
+    row.finishedAt = now;
+    row.exitCode = exitCode;
+    this.store.updateJob(row);
+    this.active.delete(row.id);
+    this.stops.delete(row.id);
+    this.queuedAt.delete(row.id);
+    this.progressOffsets.delete(row.id);
+    this.dirty = true;
+    this.log(`${row.id} ${state}${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+export function describeExit(w: WorkerRecord | undefined): string {
+  if (!w) return 'no status';
+  if (w.signal === 'lost') return 'no exit status (process gone)';
+  if (w.signal) return `signal ${w.signal}`;
+  return `exit code ${w.exitCode ?? '?'}`;
+}

@@ -1,0 +1,54 @@
+/**
+ * The API's error catalogue: each stable code with its HTTP status. Responses are
+ * `{ "error": { "code", "message", "details"? } }`; user mistakes never carry a stack trace.
+ */
+import type { UserError } from '../core/errors.js';
+
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, description: 'The request is malformed (not JSON, wrong content type, bad parameter).' },
+  JOB_INVALID: { status: 400, description: 'The job spec fails validation; details.issues names each field path and reason.' },
+  QUERY_INVALID: { status: 400, description: 'A query parameter is invalid (limit, cursor, state).' },
+  BODY_INVALID: { status: 400, description: 'The request body fails validation.' },
+  BODY_TOO_LARGE: { status: 413, description: 'The request body exceeds the limit (1 MiB).' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'Send application/json.' },
+  UNAUTHENTICATED: { status: 401, description: 'No token, or an unknown token.' },
+  FORBIDDEN: { status: 403, description: 'The token is valid but may not do this (admin only, or another team\'s queue).' },
+  JOB_NOT_FOUND: { status: 404, description: 'No such job visible to this user.' },
+  QUEUE_NOT_FOUND: { status: 404, description: 'No such queue.' },
+  QUEUE_NOT_LEAF: { status: 400, description: 'The queue has child queues; submit to one of them.' },
+  NODE_NOT_FOUND: { status: 404, description: 'No such node.' },
+  GPU_NOT_FOUND: { status: 404, description: 'No such GPU on that node.' },
+  TEAM_NOT_FOUND: { status: 404, description: 'No such team.' },
+  NOT_FOUND: { status: 404, description: 'No such route.' },
+  METHOD_NOT_ALLOWED: { status: 405, description: 'The route exists but not with this method.' },
+  JOB_FINISHED: { status: 409, description: 'The job already finished.' },
+  IDEMPOTENCY_KEY_REUSED: { status: 409, description: 'The idempotency key was used before with a different body.' },
+  ALREADY_EXISTS: { status: 409, description: 'A user, team or queue with that name exists.' },
+  WORKDIR_NOT_FOUND: { status: 422, description: 'workingDir does not exist on the server.' },
+  DOCKER_UNAVAILABLE: { status: 422, description: 'The job names an image but no Docker daemon is reachable.' },
+  UNSATISFIABLE: { status: 422, description: 'No node could ever run the job (e.g. more GPUs than exist).' },
+  RATE_LIMITED: { status: 429, description: 'Too many requests.' },
+  INTERNAL: { status: 500, description: 'A bug in Gantry; the log has details.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+/** Maps a core UserError to the API catalogue (unknown codes become 400 BAD_REQUEST with the code kept in details). */
+export function fromUserError(e: UserError): ApiError {
+  if (e.code in ERRORS) return new ApiError(e.code as ErrorCode, e.message, e.details);
+  return new ApiError('BAD_REQUEST', e.message, { ...(e.details ?? {}), cause: e.code });
+}

@@ -1,0 +1,179 @@
+/**
+ * `/metrics` in Prometheus format (prom-client). Per-GPU telemetry uses the DCGM exporter's
+ * metric names and labels (gpu, UUID, pci_bus_id, device, modelName, Hostname) plus
+ * `simulated`; which job holds which GPU is `gantry_gpu_allocation`. Values are read at
+ * scrape time from the controller and the latest telemetry sample.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Controller } from './controller.js';
+import type { GpuSample } from '../adapters/gpu/inventory.js';
+import type { Store } from '../adapters/store/store.js';
+import { JOB_STATES } from '../adapters/store/store.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly cycleSeconds: Histogram;
+  readonly schedulingLatency: Histogram;
+  readonly httpSeconds: Histogram;
+  readonly submissions: Counter;
+}
+
+export function createMetrics(controller: Controller, store: Store, samples: () => readonly GpuSample[]): Metrics {
+  const registry = new Registry();
+  const node = controller.inventory.node;
+  const host = node.name;
+  const simulated = String(controller.inventory.simulated);
+  const gpuLabels = ['gpu', 'UUID', 'pci_bus_id', 'device', 'modelName', 'Hostname', 'simulated'] as const;
+  const labelsOf = (s: GpuSample): Record<(typeof gpuLabels)[number], string> => ({ gpu: String(s.index), UUID: s.uuid, pci_bus_id: s.pciBusId, device: `nvidia${s.index}`, modelName: s.model, Hostname: host, simulated: String(s.simulated) });
+  const dcgm = (name: string, help: string, pick: (s: GpuSample) => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: gpuLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of samples()) {
+          const v = pick(s);
+          if (v !== null) this.set(labelsOf(s), v);
+        }
+      },
+    });
+  };
+  dcgm('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).', (s) => s.utilization);
+  dcgm('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).', (s) => s.memoryUsedMiB);
+  dcgm('DCGM_FI_DEV_FB_FREE', 'Framebuffer memory free (in MiB).', (s) => s.memoryFreeMiB);
+  dcgm('DCGM_FI_DEV_POWER_USAGE', 'Power draw (in W).', (s) => s.powerW);
+  dcgm('DCGM_FI_DEV_GPU_TEMP', 'GPU temperature (in C).', (s) => s.temperatureC);
+
+  new Gauge({
+    name: 'gantry_gpus_total',
+    help: 'GPUs in the inventory, by model and health.',
+    labelNames: ['model', 'healthy', 'simulated'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of controller.scheduler.cluster.nodes()) for (const g of n.gpus) this.inc({ model: g.model, healthy: String(g.healthy), simulated: String(n.simulated) });
+    },
+  });
+  new Gauge({
+    name: 'gantry_gpus_allocated',
+    help: 'GPUs allocated to running jobs (fractions for shares and MIG slices), by model and queue.',
+    labelNames: ['model', 'queue', 'simulated'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const j of controller.scheduler.allJobs()) {
+        for (const b of j.bindings) {
+          const n = controller.scheduler.cluster.node(b.node);
+          for (const g of b.gpus) {
+            const model = n?.gpus[g.gpu]?.model ?? 'unknown';
+            const amount = g.mig ? Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) / 7 : g.milli / 1000;
+            this.inc({ model, queue: j.spec.queue, simulated }, amount);
+          }
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'gantry_gpu_allocation',
+    help: 'Share of a GPU (1 = whole) held by a job.',
+    labelNames: ['gpu', 'UUID', 'Hostname', 'job', 'queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const j of controller.scheduler.allJobs()) {
+        for (const b of j.bindings) {
+          const n = controller.scheduler.cluster.node(b.node);
+          for (const g of b.gpus) this.set({ gpu: String(g.gpu), UUID: n?.gpus[g.gpu]?.uuid ?? '', Hostname: b.node, job: j.spec.id, queue: j.spec.queue }, g.mig ? Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) / 7 : g.milli / 1000);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'gantry_queue_depth',
+    help: 'Jobs waiting in each queue.',
+    labelNames: ['queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const q of controller.scheduler.queueStatus()) this.set({ queue: q.name }, q.pending);
+    },
+  });
+  new Gauge({
+    name: 'gantry_jobs',
+    help: 'Jobs by state (all time).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = store.countJobsByState();
+      for (const s of JOB_STATES) this.set({ state: s }, counts.get(s) ?? 0);
+    },
+  });
+  // Attribution: a job's share of each GPU's telemetry, in proportion to the compute it holds there.
+  const attributed = (pick: (s: GpuSample) => number | null, perGpu: (value: number, heldMilli: number, totalMilli: number) => number) => {
+    const bySample = new Map(samples().map((s) => [s.uuid, s]));
+    const holders = controller.gpuHolders();
+    const out = new Map<string, { queue: string; value: number }>();
+    for (const j of controller.scheduler.allJobs()) {
+      for (const b of j.bindings) {
+        const n = controller.scheduler.cluster.node(b.node);
+        for (const g of b.gpus) {
+          const sample = bySample.get(n?.gpus[g.gpu]?.uuid ?? '');
+          const v = sample ? pick(sample) : null;
+          if (v === null) continue;
+          const total = (holders.get(`${b.node}/${g.gpu}`) ?? []).reduce((sum, h) => sum + h.milli, 0);
+          const cur = out.get(j.spec.id) ?? { queue: j.spec.queue, value: 0 };
+          cur.value += perGpu(v, g.milli, total);
+          out.set(j.spec.id, cur);
+        }
+      }
+    }
+    return out;
+  };
+  new Gauge({
+    name: 'gantry_job_gpu_utilization',
+    help: 'GPU utilisation attributed to a job, in GPU-percent (100 = one GPU fully busy); shares get their part of the GPU.',
+    labelNames: ['job', 'queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [job, v] of attributed((s) => s.utilization, (u, held, total) => (total > 0 ? (u * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+    },
+  });
+  new Gauge({
+    name: 'gantry_job_gpu_memory_used_mib',
+    help: 'GPU memory in use attributed to a job (MiB), split between shares in proportion to their compute.',
+    labelNames: ['job', 'queue'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [job, v] of attributed((s) => s.memoryUsedMiB, (m, held, total) => (total > 0 ? (m * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+    },
+  });
+
+  const progress = (name: string, help: string, pick: (p: NonNullable<ReturnType<Controller['activeJob']>>['progress']) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['job', 'queue'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const row of controller.activeJobs()) {
+          const v = row.progress ? pick(row.progress) : undefined;
+          if (v !== undefined) this.set({ job: row.id, queue: row.queue }, v);
+        }
+      },
+    });
+  };
+  progress('gantry_job_progress_step', 'Last training step a job reported.', (p) => p?.step);
+  progress('gantry_job_progress_loss', 'Last loss a job reported.', (p) => p?.loss);
+  progress('gantry_job_progress_samples_per_second', 'Last throughput a job reported (samples/s).', (p) => p?.samplesPerSec);
+  const cycleSeconds = new Histogram({ name: 'gantry_scheduling_cycle_seconds', help: 'Duration of one scheduling cycle.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
+  const schedulingLatency = new Histogram({ name: 'gantry_scheduling_latency_seconds', help: 'Time from a job becoming schedulable (submit or requeue) to its start.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [registry] });
+  const httpSeconds = new Histogram({ name: 'gantry_http_request_duration_seconds', help: 'API request latency.', labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [registry] });
+  const submissions = new Counter({ name: 'gantry_job_submissions_total', help: 'Jobs accepted through the API.', registers: [registry] });
+  return { registry, cycleSeconds, schedulingLatency, httpSeconds, submissions };
+}

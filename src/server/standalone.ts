@@ -1,0 +1,177 @@
+/**
+ * `gantry up`: assembles the standalone control plane (store, inventory, executor,
+ * controller, telemetry, HTTP API) over one data directory, and recovers what a previous
+ * run left (jobs, their processes). Stopping the server leaves running jobs running; the
+ * next start finds them again.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../core/errors.js';
+import { SqliteStore } from '../adapters/store/sqlite-store.js';
+import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
+import { detectDocker, type DockerStatus } from '../adapters/executor/docker.js';
+import { discoverInventory, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
+import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
+import { Controller } from './controller.js';
+import { createMetrics } from './metrics.js';
+import { buildApi } from './api.js';
+import { SubmitWriter } from './submit-writer.js';
+import { createUserWithToken } from './auth.js';
+
+export interface ServerOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** Simulated inventory, e.g. "8xH100-80GB"; absent = discover (or reuse the last simulated one). */
+  readonly gpus?: string;
+  readonly minRuntimeSeconds?: number;
+  readonly stopGraceSeconds?: number;
+  readonly telemetryIntervalMs?: number;
+  readonly tickMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly adminTokenFile: string;
+  /** Set only when this start created the admin user. */
+  readonly adminTokenCreated: boolean;
+  readonly inventory: Inventory;
+  readonly docker: DockerStatus;
+  readonly recovered: { requeued: number; adopted: number; queued: number };
+  readonly controller: Controller;
+  close(): Promise<void>;
+}
+
+function takeLock(dataDir: string): string {
+  const lock = join(dataDir, 'server.pid');
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid, null)) {
+      throw new UserError('DATA_DIR_IN_USE', `another gantry up (pid ${pid}) uses ${dataDir}; stop it first or pick another --data-dir`);
+    }
+  }
+  writeFileSync(lock, String(process.pid));
+  return lock;
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = takeLock(dataDir);
+  const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const store = new SqliteStore(join(dataDir, 'gantry.db'));
+  const now = Date.now();
+
+  // First start: a default team and queue, and an admin whose token goes to a 0600 file.
+  const adminTokenFile = join(dataDir, 'admin-token');
+  let adminTokenCreated = false;
+  if (store.listUsers().length === 0) {
+    const token = createUserWithToken(store, 'admin', 'default', true, now);
+    if (!store.getQueue('default')) store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: null, limitGpus: null, weight: 1, priorityOrdering: true });
+    writeFileSync(adminTokenFile, `${token}\n`, { mode: 0o600 });
+    chmodSync(adminTokenFile, 0o600);
+    store.appendAudit({ at: now, actor: 'gantry', action: 'bootstrap', target: 'admin', source: 'local', detail: null });
+    adminTokenCreated = true;
+  }
+
+  const gpus = o.gpus ?? store.getMeta('simulated-gpus');
+  const inventory = gpus ? simulatedInventory(gpus) : await discoverInventory();
+  if (o.gpus) store.setMeta('simulated-gpus', o.gpus);
+  if (adminTokenCreated) {
+    // The default queue is guaranteed the whole machine, so non-preemptible jobs can run in it.
+    store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
+  }
+  const docker = await detectDocker();
+
+  let samples: GpuSample[] = [];
+  const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
+  const controller = new Controller({
+    store,
+    executor: new LocalExecutor(),
+    inventory,
+    dataDir,
+    minRuntimeMs: (o.minRuntimeSeconds ?? 60) * 1000,
+    stopGraceMs: (o.stopGraceSeconds ?? 10) * 1000,
+    log,
+    onCycle: (s) => metricsHooks.cycle?.(s),
+    onStart: (_job, waited) => metricsHooks.start?.(waited),
+  });
+  const recovered = controller.recover();
+  const metrics = createMetrics(controller, store, () => samples);
+  metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
+  metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
+
+  // Telemetry: nvidia-smi for real GPUs, the stated model for simulated ones.
+  let sampling = false;
+  const sample = async (): Promise<void> => {
+    if (sampling) return;
+    sampling = true;
+    try {
+      const node = controller.scheduler.cluster.node(inventory.node.name);
+      if (!node) return;
+      if (inventory.simulated) {
+        const t = Date.now();
+        samples = node.gpus.map((g) => simulatedSample(g, g.mig ? 0 : 1000 - g.milliFree, g.memoryMiB - g.memFree, t));
+      } else if (node.gpus.length > 0) {
+        const records = await queryGpus(nvidiaSmi).catch(() => null);
+        if (records) {
+          samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
+          // A GPU nvidia-smi no longer lists is out of scheduling until it returns.
+          for (const g of node.gpus) controller.setGpuHealth(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+        }
+      }
+    } finally {
+      sampling = false;
+    }
+  };
+  await sample();
+  const telemetryTimer = setInterval(() => void sample(), o.telemetryIntervalMs ?? 2000);
+  telemetryTimer.unref();
+
+  const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows));
+  const app = buildApi({ store, controller, metrics, samples: () => samples, dockerAvailable: docker.available, writer, log });
+  const host = o.host ?? '127.0.0.1';
+  try {
+    await app.listen({ host, port: o.port ?? 7480 });
+  } catch (e) {
+    clearInterval(telemetryTimer);
+    controller.stop();
+    await writer.close();
+    store.close();
+    rmSync(lock, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); pick another with --port`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7480);
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ url, pid: process.pid }) + '\n');
+  controller.start(o.tickMs ?? 100);
+  controller.tick();
+
+  let closed = false;
+  return {
+    url,
+    dataDir,
+    adminTokenFile,
+    adminTokenCreated,
+    inventory,
+    docker,
+    recovered,
+    controller,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(telemetryTimer);
+      controller.stop();
+      await app.close();
+      await writer.close();
+      store.close();
+      rmSync(lock, { force: true });
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The environment a worker sees (DESIGN.md, "What a workload sees"): its GPUs by UUID, MPS
+ * or software limits for a share, the torch.distributed rank variables, and Gantry's own
+ * (job, checkpoint dir, progress file, datasets). Gantry's variables win over the job's env.
+ */
+import type { Binding } from '../core/model/cluster.js';
+import type { NodeState } from '../core/model/node.js';
+import type { JobRow } from '../adapters/store/store.js';
+
+export interface WorkerPaths {
+  readonly checkpointDir: string;
+  readonly ackFile: string;
+  readonly progressFile: string;
+}
+
+/** Base environment inherited from the server, without Gantry's own variables (tokens among them). */
+export function baseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('GANTRY_') && !/TOKEN|SECRET|PASSWORD/i.test(k)) out[k] = v;
+  return out;
+}
+
+export function masterPort(seq: number): number {
+  return 20000 + (seq % 20000);
+}
+
+export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>): Record<string, string> {
+  const b = bindings[rank];
+  const env: Record<string, string> = { ...base, ...job.spec.env };
+  const sameNode = bindings.filter((x) => x.node === b?.node);
+  const localRank = sameNode.findIndex((x) => x === b);
+  Object.assign(env, {
+    GANTRY_JOB: job.id,
+    GANTRY_JOB_NAME: job.name,
+    GANTRY_QUEUE: job.queue,
+    GANTRY_ATTEMPT: String(job.attempts),
+    GANTRY_NODE: b?.node ?? '',
+    GANTRY_SIMULATED: node?.simulated ? '1' : '0',
+    GANTRY_CHECKPOINT_DIR: paths.checkpointDir,
+    GANTRY_CHECKPOINT_ACK_FILE: paths.ackFile,
+    GANTRY_PROGRESS_FILE: paths.progressFile,
+    RANK: String(rank),
+    WORLD_SIZE: String(bindings.length),
+    LOCAL_RANK: String(Math.max(0, localRank)),
+    LOCAL_WORLD_SIZE: String(sameNode.length),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(masterPort(job.seq)),
+  });
+  for (const d of job.spec.datasets) env[`GANTRY_DATASET_${d.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = d.path;
+  const grants = b?.gpus ?? [];
+  if (grants.length === 0 || !node) {
+    env['CUDA_VISIBLE_DEVICES'] = '';
+    env['NVIDIA_VISIBLE_DEVICES'] = 'void';
+    return env;
+  }
+  const uuids = grants.map((g) => {
+    const gpu = node.gpus[g.gpu];
+    const uuid = gpu?.uuid ?? `GPU-${g.gpu}`;
+    return g.mig ? `MIG-${uuid.replace(/^GPU-/, '')}-${g.mig.profile}-${g.mig.start}` : uuid;
+  });
+  env['CUDA_VISIBLE_DEVICES'] = uuids.join(',');
+  env['NVIDIA_VISIBLE_DEVICES'] = uuids.join(',');
+  const g0 = grants[0];
+  const gpu0 = g0 ? node.gpus[g0.gpu] : undefined;
+  const isShare = grants.length === 1 && g0 !== undefined && !g0.mig && gpu0 !== undefined && (g0.milli < 1000 || g0.memoryMiB < gpu0.memoryMiB);
+  if (isShare && g0) {
+    const pct = Math.max(1, Math.ceil(g0.milli / 10));
+    env['GANTRY_GPU_SHARE'] = String(g0.milli / 1000);
+    env['GANTRY_GPU_MEMORY_MIB'] = String(g0.memoryMiB);
+    if (node.sharingMode === 'mps') {
+      if (g0.milli > 0) env['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'] = String(pct);
+      if (g0.memoryMiB > 0) env['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'] = `0=${g0.memoryMiB}M`;
+    } else if (node.sharingMode === 'software') {
+      if (g0.memoryMiB > 0) env['CUDA_DEVICE_MEMORY_LIMIT'] = `${g0.memoryMiB}m`;
+      if (g0.milli > 0) env['CUDA_DEVICE_SM_LIMIT'] = String(pct);
+    }
+  }
+  return env;
+}

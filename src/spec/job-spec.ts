@@ -1,0 +1,169 @@
+/**
+ * The job file: one format for `gantry submit FILE` (YAML) and `POST /v1/jobs` (JSON).
+ * Validated with zod; every message names the field path and the reason. The normalised
+ * form (`JobFile`) is what the store keeps and what `toCoreJob` turns into the core's JobSpec.
+ */
+import { z } from 'zod';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { UserError } from '../core/errors.js';
+import { parseMemoryMiB, parseMilliCpu, QuantityError } from '../core/quantity.js';
+import { findGpuModel, modelsWithMigProfile } from '../core/model/gpu-catalog.js';
+import type { GpuRequest, PodRequest } from '../core/model/request.js';
+import type { JobSpec } from '../core/scheduler/types.js';
+
+const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const quantity = z.union([z.string().max(32), z.number().nonnegative().finite()]);
+
+const resourcesSchema = z
+  .strictObject({
+    cpu: quantity.optional(),
+    memory: quantity.optional(),
+    /** Whole GPUs (integer >= 1) or a share of one GPU (0 < x < 1). */
+    gpu: z.number().positive().max(64).finite().optional(),
+    /** GPU memory for a share (e.g. 20Gi); alone it is a memory-only share. */
+    gpuMemory: quantity.optional(),
+    /** A MIG slice by profile name, e.g. 3g.40gb. */
+    mig: z.string().max(32).optional(),
+    /** Allowed GPU models, e.g. [H100-80GB]. */
+    gpuModels: z.array(z.string().max(64)).max(16).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.gpu !== undefined && r.gpu >= 1 && !Number.isInteger(r.gpu)) ctx.addIssue({ code: 'custom', path: ['gpu'], message: 'must be a whole number of GPUs (1, 2, ...) or a share below 1 (e.g. 0.5)' });
+    if (r.mig !== undefined && (r.gpu !== undefined || r.gpuMemory !== undefined)) ctx.addIssue({ code: 'custom', path: ['mig'], message: 'a MIG slice cannot be combined with gpu or gpuMemory' });
+    if (r.gpuMemory !== undefined && r.gpu !== undefined && r.gpu >= 1) ctx.addIssue({ code: 'custom', path: ['gpuMemory'], message: 'gpuMemory applies to a share of one GPU (gpu below 1), not to whole GPUs' });
+    if (r.mig !== undefined && modelsWithMigProfile(r.mig).length === 0) ctx.addIssue({ code: 'custom', path: ['mig'], message: `unknown MIG profile "${r.mig}" (examples: 1g.10gb, 3g.40gb)` });
+    for (const [i, m] of (r.gpuModels ?? []).entries()) {
+      if (!findGpuModel(m)) ctx.addIssue({ code: 'custom', path: ['gpuModels', i], message: `unknown GPU model "${m}" (examples: H100-80GB, A100-80GB, L4)` });
+    }
+  });
+
+export const jobFileSchema = z.strictObject({
+  name: z.string().regex(NAME, 'must be lowercase letters, digits, ".", "_" or "-", at most 63 characters'),
+  queue: z.string().max(63).default('default'),
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  preemptible: z.boolean().default(true),
+  /** Number of workers started together (a gang); 1 = a single process. */
+  workers: z.number().int().min(1).max(256).default(1),
+  resources: resourcesSchema.default({}),
+  /** A shell command line (run by /bin/sh -c) or an argument vector. */
+  command: z.union([z.string().min(1).max(8192), z.array(z.string().max(8192)).min(1).max(1024)]),
+  env: z
+    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_"'), z.string().max(65536))
+    .refine((e) => Object.keys(e).length <= 256, 'at most 256 variables')
+    .default({}),
+  /** Absolute path (the CLI resolves a relative one against the job file's folder). */
+  workingDir: z.string().max(4096).optional(),
+  /** Run in this container image (needs a reachable Docker daemon). */
+  image: z.string().max(512).optional(),
+  checkpoint: z
+    .strictObject({
+      intervalSeconds: z.number().int().positive().max(86_400 * 7).optional(),
+      graceSeconds: z.number().int().min(0).max(3600).default(30),
+    })
+    .optional(),
+  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: z.string().min(1).max(4096) })).max(32).default([]),
+  retries: z
+    .strictObject({
+      limit: z.number().int().min(0).max(100).default(0),
+      backoffSeconds: z.number().min(0).max(3600).default(5),
+    })
+    .default({ limit: 0, backoffSeconds: 5 }),
+  /** Runtime estimate, for backfill and start-time estimates. */
+  expectedDurationSeconds: z.number().int().positive().optional(),
+  nodeSelector: z.record(z.string().max(128), z.string().max(128)).optional(),
+});
+
+export type JobFile = z.output<typeof jobFileSchema>;
+
+/** Formats zod issues as "path: reason" lines. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => {
+    const path = i.path.length === 0 ? '(top level)' : i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+    let msg = i.message;
+    if (i.code === 'unrecognized_keys') msg = `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${path}: ${msg}`;
+  });
+}
+
+/** Validates a parsed object; throws UserError JOB_INVALID with one line per problem. */
+export function validateJobFile(input: unknown): JobFile {
+  const r = jobFileSchema.safeParse(input);
+  if (!r.success) {
+    const lines = describeIssues(r.error.issues);
+    throw new UserError('JOB_INVALID', `invalid job: ${lines.join('; ')}`, { issues: lines });
+  }
+  const job = r.data;
+  // Quantities: parse now so a bad one is reported with its path.
+  const res = job.resources;
+  const check = (path: string, fn: () => number): void => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof QuantityError) throw new UserError('JOB_INVALID', `invalid job: ${path}: ${e.message}`, { issues: [`${path}: ${e.message}`] });
+      throw e;
+    }
+  };
+  if (res.cpu !== undefined) check('resources.cpu', () => parseMilliCpu(res.cpu as string | number));
+  if (res.memory !== undefined) check('resources.memory', () => parseMemoryMiB(res.memory as string | number));
+  if (res.gpuMemory !== undefined) check('resources.gpuMemory', () => parseMemoryMiB(res.gpuMemory as string | number));
+  if (job.workingDir !== undefined && !job.workingDir.startsWith('/')) {
+    throw new UserError('JOB_INVALID', 'invalid job: workingDir: must be an absolute path', { issues: ['workingDir: must be an absolute path'] });
+  }
+  return job;
+}
+
+/** Parses YAML text (a job file) and validates it. */
+export function parseJobYaml(text: string, source = 'job file'): JobFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (e) {
+    if (e instanceof YAMLParseError) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${e.message.split('\n')[0] ?? ''}`);
+    throw e;
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
+  return validateJobFile(doc);
+}
+
+export function gpuRequestOf(job: JobFile): GpuRequest {
+  const r = job.resources;
+  if (r.mig !== undefined) return { kind: 'mig', profile: r.mig };
+  const mem = r.gpuMemory !== undefined ? parseMemoryMiB(r.gpuMemory) : 0;
+  if (r.gpu !== undefined && r.gpu >= 1) return { kind: 'whole', count: r.gpu };
+  if (r.gpu !== undefined || mem > 0) return { kind: 'share', milli: Math.round((r.gpu ?? 0) * 1000), memoryMiB: mem };
+  return { kind: 'none' };
+}
+
+/** Member (worker) ids are job-scoped: `<job>/<rank>`. */
+export function memberId(jobId: string, rank: number): string {
+  return `${jobId}/${rank}`;
+}
+
+export function toCoreJob(id: string, job: JobFile, submittedAt: number): JobSpec {
+  const gpu = gpuRequestOf(job);
+  const models = (job.resources.gpuModels ?? []).map((m) => findGpuModel(m)?.name ?? m);
+  const members: PodRequest[] = [];
+  for (let rank = 0; rank < job.workers; rank++) {
+    members.push({
+      id: memberId(id, rank),
+      cpuMilli: job.resources.cpu !== undefined ? parseMilliCpu(job.resources.cpu) : 100,
+      memoryMiB: job.resources.memory !== undefined ? parseMemoryMiB(job.resources.memory) : 256,
+      gpu,
+      ...(models.length > 0 ? { allowedModels: models } : {}),
+      ...(job.nodeSelector ? { nodeSelector: job.nodeSelector } : {}),
+      ...(job.datasets.length > 0 ? { datasets: job.datasets.map((d) => d.name) } : {}),
+    });
+  }
+  return {
+    id,
+    queue: job.queue,
+    priority: job.priority,
+    preemptible: job.preemptible,
+    submittedAt,
+    members,
+    ...(job.checkpoint ? { checkpoint: { ...(job.checkpoint.intervalSeconds !== undefined ? { intervalSeconds: job.checkpoint.intervalSeconds } : {}), graceSeconds: job.checkpoint.graceSeconds } } : {}),
+    ...(job.expectedDurationSeconds !== undefined ? { expectedDurationMs: job.expectedDurationSeconds * 1000 } : {}),
+  };
+}

@@ -1,0 +1,46 @@
+/** The job file format: YAML and JSON alike, defaults, and messages that name the field path. */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseJobYaml, toCoreJob, gpuRequestOf, validateJobFile } from '../../src/spec/job-spec.js';
+import { UserError } from '../../src/core/errors.js';
+
+it('every example job file is valid', () => {
+  for (const f of readdirSync('examples').filter((x) => x.endsWith('.yaml'))) assert.ok(parseJobYaml(readFileSync(join('examples', f), 'utf8'), f).name);
+});
+
+it('fills defaults and builds one core member per worker', () => {
+  const j = parseJobYaml('name: t\ncommand: python train.py\nworkers: 2\nresources: {gpu: 1, cpu: 2, memory: 4Gi}\n');
+  assert.equal(j.queue, 'default');
+  assert.equal(j.preemptible, true);
+  assert.deepEqual(j.retries, { limit: 0, backoffSeconds: 5 });
+  const core = toCoreJob('job-1', j, 5);
+  assert.deepEqual(core.members.map((m) => [m.id, m.cpuMilli, m.memoryMiB, m.gpu]), [['job-1/0', 2000, 4096, { kind: 'whole', count: 1 }], ['job-1/1', 2000, 4096, { kind: 'whole', count: 1 }]]);
+});
+
+it('reads shares, memory-only shares and MIG slices', () => {
+  assert.deepEqual(gpuRequestOf(validateJobFile({ name: 'a', command: 'x', resources: { gpu: 0.25 } })), { kind: 'share', milli: 250, memoryMiB: 0 });
+  assert.deepEqual(gpuRequestOf(validateJobFile({ name: 'a', command: 'x', resources: { gpuMemory: '20Gi' } })), { kind: 'share', milli: 0, memoryMiB: 20480 });
+  assert.deepEqual(gpuRequestOf(validateJobFile({ name: 'a', command: 'x', resources: { mig: '3g.40gb' } })), { kind: 'mig', profile: '3g.40gb' });
+});
+
+it('names the field path and the reason', () => {
+  const msg = (text: string): string => {
+    try {
+      parseJobYaml(text);
+    } catch (e) {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.code, 'JOB_INVALID');
+      return e.message;
+    }
+    throw new Error('accepted');
+  };
+  assert.match(msg('name: t\n'), /command: /);
+  assert.match(msg('name: t\ncommand: x\nresources: {gpu: 1.5}\n'), /resources\.gpu: must be a whole number/);
+  assert.match(msg('name: t\ncommand: x\nresources: {memory: lots}\n'), /resources\.memory: "lots" is not a memory quantity/);
+  assert.match(msg('name: t\ncommand: x\ndatasets: [{name: d}]\n'), /datasets\[0\]\.path/);
+  assert.match(msg('name: t\ncommand: x\ncolour: red\n'), /unknown field "colour"/);
+  assert.match(msg('name: [\n'), /not valid YAML/);
+  assert.match(msg('- a\n- b\n'), /must be a mapping/);
+});
