@@ -40,7 +40,8 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
   }
   // Memo of failures: same gang shape, same reserved nodes off limits -> same outcome, until
   // something is released (binds only shrink free capacity).
-  const shape = `${s.gangShape(job)}|${s.blockKey(job)}`;
+  const block = s.blockKey(job);
+  const shape = block === '' ? s.gangShape(job) : `${s.gangShape(job)}|${block}`;
   const known = s.failedShapes.get(shape);
   if (known && job.nominatedNodes.size === 0 && !s.reservations.has(job.spec.id)) {
     s.wait(job, known);

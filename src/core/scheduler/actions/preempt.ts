@@ -14,13 +14,8 @@ const MAX_PLANS_PER_QUEUE = 8;
 export const preempt: Action = {
   name: 'preempt',
   execute(s) {
-    const blocked = s
-      .pendingJobs()
-      .filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
-      .sort((a, b) => s.compareWithinQueue(a, b));
-    if (blocked.length === 0) return;
-    // Victim candidates per queue with their effective priority; sorted by cost only for the
-    // queues where some blocked job outranks someone (sorting every running job is the expensive part).
+    // Victim candidates per queue with their effective priority; a blocked job matters only if
+    // it outranks some candidate of its queue (checked before any sorting).
     const prioOf = new Map<JobRecord, number>();
     const runningByQueue = new Map<string, { list: JobRecord[]; minPrio: number; sorted: boolean }>();
     for (const v of s.runningJobs()) {
@@ -33,6 +28,17 @@ export const preempt: Action = {
         if (p < g.minPrio) g.minPrio = p;
       } else runningByQueue.set(v.spec.queue, { list: [v], minPrio: p, sorted: false });
     }
+    if (runningByQueue.size === 0) return;
+    const blocked = s
+      .pendingJobs()
+      .filter((j) => {
+        if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
+        const g = runningByQueue.get(j.spec.queue);
+        if (g === undefined || g.minPrio >= s.priorityOf(j)) return false;
+        return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
+      })
+      .sort((a, b) => s.compareWithinQueue(a, b));
+    if (blocked.length === 0) return;
     const plans = new Map<string, number>();
     // A shape that found no victims at some priority finds none at a lower one either.
     const hopeless = new Map<string, number>();

@@ -24,11 +24,17 @@ function ancestors(q: QueueNode): Set<QueueNode> {
 export const reclaim: Action = {
   name: 'reclaim',
   execute(s) {
-    const blocked = s.pendingJobs().filter((j) => j.awaiting.size === 0 && !s.touched.has(j.spec.id) && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'));
+    const entitlement = (n: QueueNode): number => (s.config.reclaimTo === 'deserved' ? Math.max(n.deserved.gpu, n.guaranteed('gpu')) : n.guaranteed('gpu'));
+    // Only queues with room under their entitlement can reclaim: test that before anything costly.
+    const blocked = s.pendingJobs().filter((j) => {
+      if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
+      const q = s.queues.get(j.spec.queue);
+      if (!q || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
+      return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
+    });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
     const running = s.victimsByCost(true);
-    const entitlement = (n: QueueNode): number => (s.config.reclaimTo === 'deserved' ? Math.max(n.deserved.gpu, n.guaranteed('gpu')) : n.guaranteed('gpu'));
     for (const [q, jobs] of byQueue) {
       let plans = 0;
       const hopeless = new Set<string>();
