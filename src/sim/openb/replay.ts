@@ -36,10 +36,13 @@ export const MAX_BIN = 130;
  *   pkg/simulator/simulator.go (syncClusterResourceList), the nodes are sorted by name and node i
  *   is then renamed "%04d-<name>" with the i-th entry of rand.Perm(#nodes), drawn from the run's
  *   seeded random stream (pkg/simulator/core.go seeds it with the tuning seed, 42..51). Its
- *   scheduler breaks ties by node name, so the tie order is a fresh random permutation of the
- *   nodes per seed. This matters most for FGD and CPU-only pods: placing one on any node whose
- *   fragmentation it leaves unchanged scores the same (50), and a fixed order by the original
- *   names would pile them onto the first nodes (openb-node-0000.. are 22 P100 nodes in a row).
+ *   scheduler (a kube-scheduler 1.20.5 fork) breaks ties by node name, so the tie order is a
+ *   fresh random permutation of the nodes per seed, fixed for the whole run. (Upstream
+ *   kube-scheduler's random pick among tied nodes for every pod does not match the published
+ *   numbers at all: see docs/benchmarks.md, "Fidelity to the FGD paper's simulator".)
+ *   The order matters most for FGD and CPU-only pods: placing one on any node whose
+ *   fragmentation it leaves unchanged scores the same (50), and the original names would pile
+ *   them onto the same first nodes every run (openb-node-0000.. are 22 P100 nodes in a row).
  *   Our permutation comes from its own stream derived from the seed (Go's math/rand is not
  *   reproduced), so results match the reference in distribution over seeds, not per seed.
  * - `name`: the original node names (the first node in name order wins a tie).
