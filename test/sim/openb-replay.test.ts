@@ -2,21 +2,51 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadOpenbNodes, loadOpenbPods } from '../../src/sim/openb/trace.js';
-import { arrivals, replay } from '../../src/sim/openb/replay.js';
+import { arrivals, nodesForSeed, replay, type NodeOrder } from '../../src/sim/openb/replay.js';
 import { OPENB, sliceCsv, tempDir } from '../helpers/traces.js';
 
 // A small slice of the public trace (60 nodes, 500 pods), cut at test time into a temp dir.
 const dir = tempDir();
 const nodes = loadOpenbNodes(sliceCsv(join(OPENB, 'openb_node_list_gpu_node.csv'), 60, dir));
 const pods = loadOpenbPods(sliceCsv(join(OPENB, 'openb_pod_list_default.csv'), 500, dir));
-const run = (policy: 'fgd' | 'bestfit' | 'random', seed = 42) => replay({ nodes, pods, policy, seed, inflate: 1.3, now: () => 0 });
+const run = (policy: 'fgd' | 'bestfit' | 'random', seed = 42, nodeOrder?: NodeOrder) =>
+  replay({ nodes, pods, policy, seed, inflate: 1.3, ...(nodeOrder ? { nodeOrder } : {}), now: () => 0 });
 
 test('openb golden: fgd and bestfit on a fixed slice with seed 42 give the recorded results', () => {
   // Recorded from this implementation; a change here means placement behaviour changed.
+  // Default node order: shuffled per seed, as the reference simulator names its nodes.
   const fgd = run('fgd');
-  assert.deepEqual([fgd.placed, fgd.failed, +(fgd.curve[100] as number).toFixed(4), +(fgd.curve[130] as number).toFixed(4)], [416, 115, 97.522, 97.5723]);
+  assert.deepEqual([fgd.placed, fgd.failed, +(fgd.curve[100] as number).toFixed(4), +(fgd.curve[130] as number).toFixed(4)], [414, 117, 97.3774, 97.4277]);
   const bf = run('bestfit');
+  assert.deepEqual([bf.placed, bf.failed, +(bf.curve[100] as number).toFixed(4)], [413, 118, 97.0629]);
+});
+
+test('openb golden, node order "name": ties by the original node names give the results recorded before the shuffled order existed', () => {
+  const fgd = run('fgd', 42, 'name');
+  assert.deepEqual([fgd.placed, fgd.failed, +(fgd.curve[100] as number).toFixed(4), +(fgd.curve[130] as number).toFixed(4)], [416, 115, 97.522, 97.5723]);
+  const bf = run('bestfit', 42, 'name');
   assert.deepEqual([bf.placed, bf.failed, +(bf.curve[100] as number).toFixed(4)], [414, 117, 97.1352]);
+});
+
+test('openb node order: shuffled renames every node with a per-seed permutation prefix; name keeps the nodes', () => {
+  assert.equal(nodesForSeed(nodes, 42, 'name'), nodes);
+  const a = nodesForSeed(nodes, 42);
+  assert.equal(a.length, nodes.length);
+  // Each node keeps its spec; its name gains a zero-padded prefix, and the prefixes are 0..n-1.
+  const byOld = new Map(nodes.map((n) => [n.name, n]));
+  const prefixes = a.map((n) => {
+    const m = /^(\d{4})-(.+)$/.exec(n.name);
+    assert.ok(m, n.name);
+    const old = byOld.get(m[2] as string);
+    assert.ok(old, `${n.name} renames a node of the list`);
+    assert.deepEqual({ ...n, name: old.name }, old);
+    return Number(m[1]);
+  });
+  assert.deepEqual([...prefixes].sort((x, y) => x - y), nodes.map((_, i) => i));
+  // Deterministic per seed, different across seeds, and not simply the name order.
+  assert.deepEqual(nodesForSeed(nodes, 42).map((n) => n.name), a.map((n) => n.name));
+  assert.notDeepEqual(nodesForSeed(nodes, 43).map((n) => n.name), a.map((n) => n.name));
+  assert.notDeepEqual(prefixes, nodes.map((_, i) => i));
 });
 
 test('openb replay: deterministic per seed, and fgd packs better than random', () => {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { runExperiment } from '../../sim/openb/experiment.js';
+import { NODE_ORDERS } from '../../sim/openb/replay.js';
 import { loadPublished } from '../../sim/openb/published.js';
 import { terminalReport, toJson, writeReport } from '../../sim/openb/report.js';
 import { OPENB_SOURCE, loadOpenbNodes, loadOpenbPods } from '../../sim/openb/trace.js';
@@ -20,6 +21,7 @@ interface OpenbFlags {
   policy: string;
   seeds: string;
   inflate: string;
+  nodeOrder: string;
   json?: boolean;
   out?: string;
   threads?: string;
@@ -33,6 +35,8 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
   const policies = parsePolicies('--policy', flags.policy);
   const seeds = parseSeeds('--seeds', flags.seeds);
   const inflate = parseNumber('--inflate', flags.inflate, 1, 10);
+  const nodeOrder = NODE_ORDERS.find((o) => o === flags.nodeOrder.trim());
+  if (!nodeOrder) throw new UserError('BAD_FLAG', `--node-order: unknown order "${flags.nodeOrder}" (choose from ${NODE_ORDERS.join(', ')})`);
   const threads = flags.threads !== undefined ? parseNumber('--threads', flags.threads, 1, 64, true) : undefined;
   // Validate both files up front so a malformed row fails fast with file, line and field.
   const nodes = loadOpenbNodes(nodesFile);
@@ -45,18 +49,19 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
     policies,
     seeds,
     inflate,
+    nodeOrder,
     ...(threads !== undefined ? { threads } : {}),
     onProgress: (done, total) => bar.update(done, total, `${done}/${total} replays`),
   });
   bar.stop();
   const published = loadPublished(podsFile);
   if (flags.json) {
-    process.stdout.write(JSON.stringify(toJson(podsFile, results, published)) + '\n');
+    process.stdout.write(JSON.stringify(toJson(podsFile, results, published, nodeOrder)) + '\n');
   } else {
     process.stdout.write(terminalReport(results, published) + '\n');
   }
   if (flags.out) {
-    const files = await writeReport(flags.out, podsFile, results, published, `gantry ${argv.slice(2).join(' ')}`);
+    const files = await writeReport(flags.out, podsFile, results, published, `gantry ${argv.slice(2).join(' ')}`, nodeOrder);
     if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
   }
 }
@@ -149,6 +154,11 @@ export function registerSim(program: Command): void {
     .option('--policy <list>', 'comma-separated policies: random, dotprod, packing, clustering, bestfit, fgd, gantry, or all', 'all')
     .option('--seeds <seeds>', 'seeds: a list and/or ranges, e.g. 42-51', '42-51')
     .option('--inflate <factor>', 'append sampled pods until the requested GPU reaches this multiple of capacity', '1.3')
+    .option(
+      '--node-order <order>',
+      'where ties between equal scores go: shuffled (as the reference simulator: nodes renamed per seed with a random prefix, ties to the first name) or name (the original node names)',
+      'shuffled',
+    )
     .option('--threads <n>', 'worker threads (default: one per core)')
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, curves.csv, allocation.svg and results.json to this directory')

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { MAX_BIN } from './replay.js';
+import { MAX_BIN, type NodeOrder } from './replay.js';
 import type { PolicyName } from '../../core/policies.js';
 
 export interface RunSpec {
@@ -14,6 +14,8 @@ export interface RunSpec {
   readonly policies: readonly PolicyName[];
   readonly seeds: readonly number[];
   readonly inflate: number;
+  /** How nodes are named, hence where ties go (replay.ts NodeOrder; default `shuffled`). */
+  readonly nodeOrder?: NodeOrder;
   readonly threads?: number;
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -93,7 +95,7 @@ export async function runExperiment(spec: RunSpec): Promise<PolicySummary[]> {
             };
             worker.on('message', onMessage);
             worker.once('error', reject);
-            worker.postMessage({ ...task, inflate: spec.inflate });
+            worker.postMessage({ ...task, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled' });
           });
           results.push(run);
           spec.onProgress?.(++done, tasks.length);

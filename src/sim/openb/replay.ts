@@ -4,6 +4,10 @@
  * `inflate` x cluster capacity, place them one by one (pods never leave; a pod that fits
  * nowhere is dropped), and record GPU allocation against arrived workload in 1 % bins.
  * Pure apart from the clock used for throughput, which the caller passes in.
+ *
+ * Ties between equal scores go to the node first in name order (the placer's rule). Which node
+ * that is depends on the names, and the reference simulator renames its nodes per seed (see
+ * `NodeOrder`): by default the replay does the same, so that ties fall where they fell there.
  */
 import { Cluster } from '../../core/model/cluster.js';
 import { Placer } from '../../core/placement/placer.js';
@@ -24,6 +28,39 @@ export interface ReplayResult {
 }
 
 export const MAX_BIN = 130;
+
+/**
+ * How the nodes are named for the replay, which decides where ties between equal scores go.
+ *
+ * - `shuffled` (default): as the reference simulator does. In hkust-adsl/kubernetes-scheduler-simulator,
+ *   pkg/simulator/simulator.go (syncClusterResourceList), the nodes are sorted by name and node i
+ *   is then renamed "%04d-<name>" with the i-th entry of rand.Perm(#nodes), drawn from the run's
+ *   seeded random stream (pkg/simulator/core.go seeds it with the tuning seed, 42..51). Its
+ *   scheduler (a kube-scheduler 1.20.5 fork) breaks ties by node name, so the tie order is a
+ *   fresh random permutation of the nodes per seed, fixed for the whole run. (Upstream
+ *   kube-scheduler's random pick among tied nodes for every pod does not match the published
+ *   numbers at all: see docs/benchmarks.md, "Fidelity to the FGD paper's simulator".)
+ *   The order matters most for FGD and CPU-only pods: placing one on any node whose
+ *   fragmentation it leaves unchanged scores the same (50), and the original names would pile
+ *   them onto the same first nodes every run (openb-node-0000.. are 22 P100 nodes in a row).
+ *   Our permutation comes from its own stream derived from the seed (Go's math/rand is not
+ *   reproduced), so results match the reference in distribution over seeds, not per seed.
+ * - `name`: the original node names (the first node in name order wins a tie).
+ */
+export type NodeOrder = 'shuffled' | 'name';
+export const NODE_ORDERS: readonly NodeOrder[] = ['shuffled', 'name'];
+
+/** The nodes as the replay names them for `seed` (see NodeOrder). */
+export function nodesForSeed(nodes: readonly OpenbNode[], seed: number, order: NodeOrder = 'shuffled'): readonly OpenbNode[] {
+  if (order === 'name') return nodes;
+  const sorted = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const perm = shuffle(
+    sorted.map((_, i) => i),
+    createRng(seed * 7919 + 29),
+  );
+  const width = Math.max(4, String(Math.max(0, sorted.length - 1)).length);
+  return sorted.map((n, i) => ({ ...n, name: `${String(perm[i]).padStart(width, '0')}-${n.name}` }));
+}
 
 /** The arrival sequence for one seed. */
 export function arrivals(pods: readonly OpenbPod[], seed: number, inflate: number, capacityMilli: number): OpenbPod[] {
@@ -48,13 +85,15 @@ export interface ReplayOptions {
   readonly policy: PolicyName;
   readonly seed: number;
   readonly inflate: number;
+  /** How nodes are named, hence where ties go (default `shuffled`, as the reference). */
+  readonly nodeOrder?: NodeOrder;
   /** Monotonic clock in milliseconds (for the throughput figure only). */
   readonly now: () => number;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
 export function replay(o: ReplayOptions): ReplayResult {
-  const cluster = new Cluster(o.nodes);
+  const cluster = new Cluster(nodesForSeed(o.nodes, o.seed, o.nodeOrder));
   const capacity = o.nodes.reduce((s, n) => s + n.gpuCount, 0) * 1000;
   const seq = arrivals(o.pods, o.seed, o.inflate, capacity);
   const profile = createProfile(o.policy, { workload: targetWorkload(o.pods) });

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PolicySummary } from './experiment.js';
 import type { Published } from './published.js';
+import type { NodeOrder } from './replay.js';
 import { csv, markdownTable, terminalTable, type Cell } from '../report/table.js';
 import { lineChartSpec, renderSvg, type Series } from '../report/chart.js';
 
@@ -14,9 +15,10 @@ export const LEVELS = ['100', '110', '120', '130'] as const;
 
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
-export function toJson(podsFile: string, results: readonly PolicySummary[], published: Published | null): object {
+export function toJson(podsFile: string, results: readonly PolicySummary[], published: Published | null, nodeOrder?: NodeOrder): object {
   return {
     pods: podsFile,
+    ...(nodeOrder ? { nodeOrder } : {}),
     results: results.map((r) => {
       const pub = published?.policies.get(r.policy);
       return {
@@ -61,7 +63,7 @@ export function terminalReport(results: readonly PolicySummary[], published: Pub
   return terminalTable(header, rows);
 }
 
-export async function writeReport(dir: string, podsFile: string, results: readonly PolicySummary[], published: Published | null, command: string): Promise<string[]> {
+export async function writeReport(dir: string, podsFile: string, results: readonly PolicySummary[], published: Published | null, command: string, nodeOrder?: NodeOrder): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const { header, rows } = tableRows(results, published);
   const seeds = results[0]?.seeds ?? [];
@@ -70,7 +72,7 @@ export async function writeReport(dir: string, podsFile: string, results: readon
     `Unallocated GPU % (mean ± sd over ${seeds.length} seeds: ${seeds.join(', ')}) when the arrived workload reaches each % of cluster GPU capacity. ` +
     `Lower is better. "published" is the FGD paper's simulator (ATC'23) on the same trace.\n\n` +
     markdownTable(header, rows) +
-    `\nCommand: \`${command}\`\n\n![GPU allocation](allocation.svg)\n`;
+    `\nCommand: \`${command}\`${nodeOrder ? ` (node order: ${nodeOrder})` : ''}\n\n![GPU allocation](allocation.svg)\n`;
   const curveRows: Cell[][] = [];
   for (const r of results) r.curve.forEach((y, x) => Number.isFinite(y) && curveRows.push([r.policy, 'measured', x, y.toFixed(3)]));
   for (const [name, p] of published?.policies ?? []) p.curve?.forEach((y, x) => Number.isFinite(y) && curveRows.push([name, 'published', x, y.toFixed(3)]));
@@ -84,7 +86,7 @@ export async function writeReport(dir: string, podsFile: string, results: readon
     'summary.md': md,
     'curves.csv': csv(['policy', 'source', 'arrived_pct', 'alloc_pct'], curveRows),
     'allocation.svg': svg,
-    'results.json': JSON.stringify(toJson(podsFile, results, published), null, 2) + '\n',
+    'results.json': JSON.stringify(toJson(podsFile, results, published, nodeOrder), null, 2) + '\n',
   };
   for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
   return Object.keys(files).map((n) => join(dir, n));
