@@ -37,6 +37,13 @@ export interface SchedulerConfig {
   readonly acrossQueues?: 'fair' | 'priority';
   /** Reclaim up to each queue's guarantee (default), or up to its deserved fair share. */
   readonly reclaimTo?: 'guarantee' | 'deserved';
+  /**
+   * Let preempt take victims from other queues too, from what they run beyond their
+   * guarantee (default false: preemption stays within a queue).
+   */
+  readonly preemptAcrossQueues?: boolean;
+  /** Victim searches per queue per cycle in preempt (bounds the cost when many jobs wait). */
+  readonly maxPreemptPlansPerQueue?: number;
   /** Most consolidation plans to try per cycle. */
   readonly maxConsolidationAttempts?: number;
 }
@@ -55,5 +62,7 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
     reclaimTo: c.reclaimTo ?? 'guarantee',
     acrossQueues: c.acrossQueues ?? 'fair',
+    preemptAcrossQueues: c.preemptAcrossQueues ?? false,
+    maxPreemptPlansPerQueue: c.maxPreemptPlansPerQueue ?? 8,
   };
 }

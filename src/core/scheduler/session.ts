@@ -171,7 +171,8 @@ export class Session {
     job.nominatedNodes.clear();
     job.lastReasons = [];
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
-    this.reservations.delete(job.spec.id);
+    // Its reserved nodes may be open to others now: failed shapes may fit again.
+    if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
     this.waits.delete(job.spec.id);
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
     this.touched.add(job.spec.id);
@@ -182,6 +183,7 @@ export class Session {
   evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[]): void {
     const ckpt = victim.spec.checkpoint;
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
+    if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
@@ -191,6 +193,24 @@ export class Session {
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
     this.touched.add(victim.spec.id);
     this.evicted++;
+  }
+
+  /** milli-GPU of each queue (and its ancestors) held by jobs already being stopped. */
+  private leaving: Map<QueueNode, number> | null = null;
+
+  /** GPUs a queue keeps once the jobs already being stopped (or planned to be) are gone. */
+  settledGpu(q: QueueNode): number {
+    if (this.leaving === null) {
+      this.leaving = new Map();
+      for (const j of this.jobs.values()) if (j.state === 'evicting' && j.charged) this.noteLeaving(j);
+    }
+    return q.usage.gpu - (this.leaving.get(q) ?? 0);
+  }
+
+  private noteLeaving(j: JobRecord): void {
+    const q = this.queues.get(j.spec.queue);
+    if (!q || this.leaving === null) return;
+    for (const n of q.chain()) this.leaving.set(n, (this.leaving.get(n) ?? 0) + j.resources.gpu);
   }
 
   private victimOrder: JobRecord[] | null = null;

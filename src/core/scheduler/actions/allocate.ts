@@ -38,9 +38,12 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     s.wait(job, quota);
     return false;
   }
+  // Jobs that see the same capacity (no reservation or nominated nodes of their own, no
+  // declared duration that could backfill into reserved holes) share the failed-shape cache.
   const shape = s.gangShape(job);
-  const known = s.failedShapes.get(shape);
-  if (known && job.nominatedNodes.size === 0 && !s.reservations.has(job.spec.id)) {
+  const cacheable = job.nominatedNodes.size === 0 && job.spec.expectedDurationMs === undefined && !s.reservations.has(job.spec.id);
+  const known = cacheable ? s.failedShapes.get(shape) : undefined;
+  if (known) {
     s.wait(job, known);
     return false;
   }
@@ -51,7 +54,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
       ? ({ kind: 'gang', message: r.message } as const)
       : ({ kind: 'fit', message: r.message, reasons: r.reasons } as const);
     s.wait(job, reason);
-    if (s.blockedNodes(job).length === 0) s.failedShapes.set(shape, reason);
+    if (cacheable) s.failedShapes.set(shape, reason);
     return false;
   }
   const modelQuota = s.modelQuotaReason(job, r.bindings);
@@ -86,9 +89,14 @@ export const allocate: Action = {
         const tier = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : k < 1 ? 1 : 2;
         const prio = s.priorityOf(job);
         const byPrio = s.config.acrossQueues === 'priority';
+        // Under `priority` order a job within its queue's guarantee still goes first (it
+        // would be reclaimed for otherwise); the rest is taken by priority across queues.
+        const guaranteedFirst = byPrio && (tier === 0) !== (bestTier === 0);
         const better =
           best === null ||
-          (byPrio && prio !== bestPrio
+          (guaranteedFirst
+            ? tier === 0
+            : byPrio && prio !== bestPrio
             ? prio > bestPrio
             : tier !== bestTier
               ? tier < bestTier
