@@ -11,9 +11,10 @@ import { requestShapeKey } from '../model/request.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
-import { workAtRisk, type JobRecord } from './job.js';
+import { riskKey, workAtRisk, type JobRecord } from './job.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
+import type { ServiceModel } from './service.js';
 
 export interface Reservation {
   readonly job: string;
@@ -41,6 +42,7 @@ export class Session {
     readonly jobs: Map<string, JobRecord>,
     readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng'>>,
     readonly reservations: Map<string, Reservation>,
+    readonly service: ServiceModel | null = null,
   ) {}
 
   pendingJobs(): JobRecord[] {
@@ -55,7 +57,7 @@ export class Session {
     return out;
   }
 
-  private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' {
+  private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' | 'gittins' {
     return this.config.withinQueueOrder === 'priority' ? (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
   }
 
@@ -71,7 +73,23 @@ export class Session {
    * GPU time rank above those that attained more (so preemption follows attained service).
    */
   priorityOf(j: JobRecord): number {
-    return this.orderOf(j) === 'las' ? j.spec.priority * 1000 - this.band(j) : j.spec.priority;
+    const order = this.orderOf(j);
+    if (order === 'las') return j.spec.priority * 1000 - this.band(j);
+    if (order === 'gittins') {
+      let p = this.prio.get(j);
+      if (p === undefined) this.prio.set(j, (p = j.spec.priority * 1_000_000 + this.gittinsRank(j)));
+      return p;
+    }
+    return j.spec.priority;
+  }
+
+  private readonly prio = new Map<JobRecord, number>();
+
+  /** The job's Gittins index (per GPU-ms) on a log scale: higher = sooner. */
+  gittinsRank(j: JobRecord): number {
+    const gpus = Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
+    const idx = this.service ? this.service.index(j.spec.queue, j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
+    return Math.max(-999_999, Math.round(this.config.gittinsStepsPerDoubling * Math.log2(idx)));
   }
 
   /** Order of jobs within a queue. */
@@ -228,7 +246,7 @@ export class Session {
     {
       const keyed = this.runningJobs()
         .filter((v) => this.isVictimCandidate(v, ignoreMinRuntime))
-        .map((v) => ({ v, risk: workAtRisk(v, this.now), prio: this.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
+        .map((v) => ({ v, risk: riskKey(workAtRisk(v, this.now)), prio: this.priorityOf(v), served: -v.attainedGpuMs, start: -(v.startedAt ?? 0) }));
       keyed.sort((a, b) => a.risk - b.risk || a.prio - b.prio || a.served - b.served || a.start - b.start || (a.v.spec.id < b.v.spec.id ? -1 : 1));
       const order = keyed.map((k) => k.v);
       if (ignoreMinRuntime) this.reclaimOrder = order;

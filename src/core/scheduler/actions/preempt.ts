@@ -10,7 +10,7 @@
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
-import { executePlan, findVictims } from './victims.js';
+import { executePlan, findVictims, plannedFrom } from './victims.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -37,29 +37,27 @@ export const preempt: Action = {
       const prio = s.priorityOf(job);
       const key = `${q}|${s.gangShape(job)}`;
       const h = hopeless.get(key);
-      if (h !== undefined && prio <= h) continue;
+      if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
       if (s.quotaReason(job)) continue;
       const mine = s.queues.get(q) as QueueNode;
       const ours = new Set(mine.chain());
-      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter((v) => s.priorityOf(v) < prio && s.isVictimCandidate(v));
+      // A clear priority gap, and never the job this one was evicted for (no ping-pong).
+      const below = prio - s.config.preemptMinGap;
+      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter((v) => s.priorityOf(v) <= below && s.isVictimCandidate(v) && job.evictedFor !== v.spec.id);
       if (candidates.length === 0) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;
       }
       plans.set(q, (plans.get(q) ?? 0) + 1);
-      // A victim of another queue only from what that queue runs beyond its guarantee.
-      const planned = new Map<QueueNode, number>();
-      const allowed = (_chosen: readonly JobRecord[], v: JobRecord): boolean => {
+      // A victim of another queue only from what that queue runs beyond its guarantee
+      // (counting the victims already chosen for this plan).
+      const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
         if (v.spec.queue === q) return true;
         const vq = s.queues.get(v.spec.queue);
         if (!vq) return false;
         for (const n of vq.chain()) {
           if (ours.has(n)) break;
-          if (s.settledGpu(n) - (planned.get(n) ?? 0) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
-        }
-        for (const n of vq.chain()) {
-          if (ours.has(n)) break;
-          planned.set(n, (planned.get(n) ?? 0) + v.resources.gpu);
+          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
         }
         return true;
       };
