@@ -24,8 +24,27 @@ export interface SchedulerConfig {
   readonly maxReservations?: number;
   /** Grace for checkpointing jobs that declare none. */
   readonly defaultGraceMs?: number;
-  /** Order within queues: each queue's own setting (priority), or fifo / las for all. */
-  readonly withinQueueOrder?: 'priority' | 'fifo' | 'las';
+  /**
+   * Order within queues: each queue's own setting (priority), or for all queues fifo, las
+   * (least attained service, in bands), or gittins (the Gittins index of the run-time
+   * distribution learned from jobs of the same queue that ended; see service.ts). Under las
+   * and gittins the job's priority class still comes first.
+   */
+  readonly withinQueueOrder?: 'priority' | 'fifo' | 'las' | 'gittins';
+  /** gittins: completed jobs a queue needs before its own distribution is used (else all queues'). */
+  readonly serviceMinSamples?: number;
+  /** gittins: most recent completed jobs remembered per queue. */
+  readonly serviceMaxSamples?: number;
+  /** gittins: how often the learned distributions are rebuilt. */
+  readonly serviceRefreshMs?: number;
+  /** gittins: priority steps per doubling of the index (the resolution of the order). */
+  readonly gittinsStepsPerDoubling?: number;
+  /**
+   * Preempt: how much higher (in effective priority units) the preemptor must rank than
+   * each victim (default 1 = strictly higher). With gittins, a gap of k steps means an index
+   * 2^(k / gittinsStepsPerDoubling) times higher: a margin against churn between close jobs.
+   */
+  readonly preemptMinGap?: number;
   /** With `las` order: attained-service thresholds (GPU-ms) between priority bands. */
   readonly lasThresholdsGpuMs?: readonly number[];
   /** The actions to run, in this order. */
@@ -43,6 +62,13 @@ export interface SchedulerConfig {
   readonly maxEvictionsPerCycle?: number;
   /** Most victim searches (reclaim, preempt) per cycle: bounds the cost of a busy cycle. */
   readonly maxPlansPerCycle?: number;
+  /**
+   * Let preempt take victims from other queues too, from what they run beyond their
+   * guarantee (default false: preemption stays within a queue).
+   */
+  readonly preemptAcrossQueues?: boolean;
+  /** Victim searches per queue per cycle in preempt (bounds the cost when many jobs wait). */
+  readonly maxPreemptPlansPerQueue?: number;
   /** Most consolidation plans to try per cycle. */
   readonly maxConsolidationAttempts?: number;
 }
@@ -58,10 +84,17 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     withinQueueOrder: c.withinQueueOrder ?? 'priority',
     actions: c.actions ?? ACTION_NAMES,
     lasThresholdsGpuMs: c.lasThresholdsGpuMs ?? [3_600_000, 36_000_000],
+    serviceMinSamples: c.serviceMinSamples ?? 20,
+    serviceMaxSamples: c.serviceMaxSamples ?? 2000,
+    serviceRefreshMs: c.serviceRefreshMs ?? 300_000,
+    gittinsStepsPerDoubling: c.gittinsStepsPerDoubling ?? 4,
+    preemptMinGap: c.preemptMinGap ?? 1,
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
     maxEvictionsPerCycle: c.maxEvictionsPerCycle ?? 256,
     maxPlansPerCycle: c.maxPlansPerCycle ?? 16,
     reclaimTo: c.reclaimTo ?? 'guarantee',
     acrossQueues: c.acrossQueues ?? 'fair',
+    preemptAcrossQueues: c.preemptAcrossQueues ?? false,
+    maxPreemptPlansPerQueue: c.maxPreemptPlansPerQueue ?? 8,
   };
 }

@@ -62,3 +62,11 @@ export function workAtRisk(j: JobRecord, now: number): number {
   if (j.lastCheckpointAt === null && interval === undefined) since = j.startedAt;
   return Math.max(0, now - since) * gpu;
 }
+
+/**
+ * Work at risk rounded up to whole GPU-minutes, for ordering victims: differences smaller
+ * than that (a few seconds of grace) do not outweigh priority.
+ */
+export function riskKey(milliGpuMs: number): number {
+  return Math.ceil(milliGpuMs / 60_000_000);
+}

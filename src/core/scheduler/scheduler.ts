@@ -24,6 +24,7 @@ import { withDefaults, type SchedulerConfig, type ActionName } from './config.js
 import type { JobRecord } from './job.js';
 import { workAtRisk } from './job.js';
 import type { Action } from './actions/action.js';
+import { ServiceModel, type ActiveService } from './service.js';
 import { allocate } from './actions/allocate.js';
 import { backfill } from './actions/backfill.js';
 import { consolidate } from './actions/consolidate.js';
@@ -57,12 +58,16 @@ export class Scheduler {
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
+  /** Run times learned from jobs that ended (for gittins order). */
+  readonly service: ServiceModel;
+  private lastServiceRefresh = -Infinity;
 
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
     this.queues = new QueueTree(queues);
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
+    this.service = new ServiceModel({ minSamples: this.config.serviceMinSamples, maxSamples: this.config.serviceMaxSamples });
     this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? [] }), this.rng);
   }
 
@@ -181,10 +186,15 @@ export class Scheduler {
     if (j.evictedFor !== null) this.jobs.get(j.evictedFor)?.awaiting.delete(j.spec.id);
   }
 
-  /** The job ended (finished, failed, or cancelled): forget it and free what it held. */
-  remove(id: string): void {
+  /**
+   * The job ended (finished, failed, or cancelled): forget it and free what it held. `ended`
+   * = it ended on its own (finished or failed, not cancelled): its run time is then a sample
+   * of its queue's run-time distribution.
+   */
+  remove(id: string, ended = false): void {
     const j = this.jobs.get(id);
     if (!j) return;
+    if (ended && j.attainedGpuMs > 0) this.service.record(j.spec.queue, j.attainedGpuMs / gpuCount(j));
     this.releaseJob(j);
     this.jobs.delete(id);
     this.reservations.delete(id);
@@ -245,7 +255,13 @@ export class Scheduler {
       if (q) for (const k of RESOURCE_KEYS) q.demand[k] += j.resources[k];
     }
     this.queues.computeDeserved(this.capacity());
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations);
+    if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {
+      this.lastServiceRefresh = now;
+      const active: ActiveService[] = [];
+      for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ cls: j.spec.queue, attainedMs: j.attainedGpuMs / gpuCount(j) });
+      this.service.refresh(active, true);
+    }
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;
@@ -345,4 +361,9 @@ export class Scheduler {
     }
     return undefined;
   }
+}
+
+/** Whole GPUs a job asks for (shares and slices count as one), at least 1. */
+function gpuCount(j: JobRecord): number {
+  return Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
 }

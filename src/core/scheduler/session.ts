@@ -12,9 +12,10 @@ import type { PreparedRequest } from '../framework/plugin.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
-import { workAtRisk, type JobRecord } from './job.js';
+import { riskKey, workAtRisk, type JobRecord } from './job.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
+import type { ServiceModel } from './service.js';
 
 export interface Reservation {
   readonly job: string;
@@ -44,6 +45,7 @@ export class Session {
     readonly jobs: Map<string, JobRecord>,
     readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
     readonly reservations: Map<string, Reservation>,
+    readonly service: ServiceModel | null = null,
   ) {}
 
   pendingJobs(): JobRecord[] {
@@ -58,7 +60,7 @@ export class Session {
     return out;
   }
 
-  private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' {
+  private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' | 'gittins' {
     return this.config.withinQueueOrder === 'priority' ? (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
   }
 
@@ -74,7 +76,23 @@ export class Session {
    * GPU time rank above those that attained more (so preemption follows attained service).
    */
   priorityOf(j: JobRecord): number {
-    return this.orderOf(j) === 'las' ? j.spec.priority * 1000 - this.band(j) : j.spec.priority;
+    const order = this.orderOf(j);
+    if (order === 'las') return j.spec.priority * 1000 - this.band(j);
+    if (order === 'gittins') {
+      let p = this.prio.get(j);
+      if (p === undefined) this.prio.set(j, (p = j.spec.priority * 1_000_000 + this.gittinsRank(j)));
+      return p;
+    }
+    return j.spec.priority;
+  }
+
+  private readonly prio = new Map<JobRecord, number>();
+
+  /** The job's Gittins index (per GPU-ms) on a log scale: higher = sooner. */
+  gittinsRank(j: JobRecord): number {
+    const gpus = Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
+    const idx = this.service ? this.service.index(j.spec.queue, j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
+    return Math.max(-999_999, Math.round(this.config.gittinsStepsPerDoubling * Math.log2(idx)));
   }
 
   /** Order of jobs within a queue. */
@@ -205,7 +223,8 @@ export class Session {
     job.nominatedNodes.clear();
     job.lastReasons = [];
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
-    this.reservations.delete(job.spec.id);
+    // Its reserved nodes may be open to others now: failed shapes may fit again.
+    if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
     this.waits.delete(job.spec.id);
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
     this.touched.add(job.spec.id);
@@ -216,6 +235,7 @@ export class Session {
   evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[]): void {
     const ckpt = victim.spec.checkpoint;
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
+    if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
@@ -226,6 +246,24 @@ export class Session {
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
     this.touched.add(victim.spec.id);
     this.evicted++;
+  }
+
+  /** milli-GPU of each queue (and its ancestors) held by jobs already being stopped. */
+  private leaving: Map<QueueNode, number> | null = null;
+
+  /** GPUs a queue keeps once the jobs already being stopped (or planned to be) are gone. */
+  settledGpu(q: QueueNode): number {
+    if (this.leaving === null) {
+      this.leaving = new Map();
+      for (const j of this.jobs.values()) if (j.state === 'evicting' && j.charged) this.noteLeaving(j);
+    }
+    return q.usage.gpu - (this.leaving.get(q) ?? 0);
+  }
+
+  private noteLeaving(j: JobRecord): void {
+    const q = this.queues.get(j.spec.queue);
+    if (!q || this.leaving === null) return;
+    for (const n of q.chain()) this.leaving.set(n, (this.leaving.get(n) ?? 0) + j.resources.gpu);
   }
 
   private victimOrder: JobRecord[] | null = null;
@@ -256,7 +294,7 @@ export class Session {
     const start = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const v = jobs[i] as JobRecord;
-      risk[i] = workAtRisk(v, this.now);
+      risk[i] = riskKey(workAtRisk(v, this.now));
       prio[i] = this.priorityOf(v);
       served[i] = -v.attainedGpuMs;
       start[i] = -(v.startedAt ?? 0);

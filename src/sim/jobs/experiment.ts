@@ -50,7 +50,22 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly Sim
       seed: spec.seed,
       checkpointIntervalSeconds: spec.checkpointMinutes * 60,
       graceSeconds: spec.graceSeconds,
-      scheduler: { policy: 'gantry', workload, withinQueueOrder: 'las', fairShareHalfLifeMs: 3_600_000, minRuntimeMs: 10 * 60_000, reserveAfterMs: 2 * 3_600_000 },
+      // What the issue's `gantry` policy means: guarantees first (allocate tier 0, reclaim),
+      // the capacity beyond guarantees shared by priority across queues, ordered by the Gittins
+      // index of run-time distributions learned from jobs that ended (never true durations),
+      // preemption across queues only of work beyond guarantees and only for a 2x higher index.
+      scheduler: {
+        policy: 'gantry',
+        workload,
+        withinQueueOrder: 'gittins',
+        acrossQueues: 'priority',
+        preemptAcrossQueues: true,
+        maxPreemptPlansPerQueue: 64,
+        preemptMinGap: 4,
+        fairShareHalfLifeMs: 3_600_000,
+        minRuntimeMs: 10 * 60_000,
+        reserveAfterMs: 2 * 3_600_000,
+      },
     });
   }
   return new BaselineDriver(policy as BaselineName, { placement: 'gantry', workload, lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed });

@@ -44,7 +44,7 @@ export class GantryDriver implements SimDriver {
   }
 
   complete(job: SimJob): void {
-    this.s.remove(job.id);
+    this.s.remove(job.id, true);
     this.byId.delete(job.id);
   }
 

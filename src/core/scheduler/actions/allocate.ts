@@ -38,12 +38,12 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     s.wait(job, quota);
     return false;
   }
-  // Memo of failures: same gang shape, same reserved nodes off limits -> same outcome, until
-  // something is released (binds only shrink free capacity).
-  const block = s.blockKey(job);
-  const shape = block === '' ? s.gangShape(job) : `${s.gangShape(job)}|${block}`;
-  const known = s.failedShapes.get(shape);
-  if (known && job.nominatedNodes.size === 0 && !s.reservations.has(job.spec.id)) {
+  // Jobs that see the same capacity (no reservation or nominated nodes of their own, no
+  // declared duration that could backfill into reserved holes) share the failed-shape cache.
+  const shape = s.gangShape(job);
+  const cacheable = job.nominatedNodes.size === 0 && job.spec.expectedDurationMs === undefined && !s.reservations.has(job.spec.id);
+  const known = cacheable ? s.failedShapes.get(shape) : undefined;
+  if (known) {
     s.wait(job, known);
     return false;
   }
@@ -54,7 +54,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
       ? ({ kind: 'gang', message: r.message } as const)
       : ({ kind: 'fit', message: r.message, reasons: r.reasons } as const);
     s.wait(job, reason);
-    s.failedShapes.set(shape, reason);
+    if (cacheable) s.failedShapes.set(shape, reason);
     return false;
   }
   const modelQuota = s.modelQuotaReason(job, r.bindings);
@@ -76,7 +76,7 @@ export const allocate: Action = {
     // Per queue: its fair-share key, recomputed only after a bind (usage changes then).
     const keys = new Map<QueueNode, number>();
     for (const q of byQueue.keys()) keys.set(q, s.fairKey(q));
-    /** After a bind in `q`: the keys of queues under q's ancestors change (a flat tree: q only). */
+    /** After a bind in `q`: the keys of queues under q's root change (in a flat tree: q only). */
     const refreshKeys = (q: QueueNode): void => {
       const top = q.chain()[q.chain().length - 1] as QueueNode;
       for (const other of byQueue.keys()) {
@@ -99,17 +99,22 @@ export const allocate: Action = {
         const k = keys.get(q) as number;
         const tier = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : k < 1 ? 1 : 2;
         const prio = s.priorityOf(job);
+        // Under `priority` order a job within its queue's guarantee still goes first (it
+        // would be reclaimed for otherwise); the rest is taken by priority across queues.
+        const guaranteedFirst = byPrio && (tier === 0) !== (bestTier === 0);
         const better =
           best === null ||
-          (byPrio && prio !== bestPrio
-            ? prio > bestPrio
-            : tier !== bestTier
-              ? tier < bestTier
-              : prio !== bestPrio
-                ? prio > bestPrio
-                : k !== bestKey
-                  ? k < bestKey
-                  : q.name < best.name);
+          (guaranteedFirst
+            ? tier === 0
+            : byPrio && prio !== bestPrio
+              ? prio > bestPrio
+              : tier !== bestTier
+                ? tier < bestTier
+                : prio !== bestPrio
+                  ? prio > bestPrio
+                  : k !== bestKey
+                    ? k < bestKey
+                    : q.name < best.name);
         if (better) {
           best = q;
           bestTier = tier;

@@ -1,72 +1,84 @@
 /**
- * Preempt: within one queue, a pending job evicts running preemptible jobs of strictly lower
- * (effective) priority when that lets it fit. Strict priority makes the order acyclic (no
- * ping-pong); under least-attained-service order a victim only ever gains service while it runs,
- * and a job that ran less than the minimum runtime is never a victim.
+ * Preempt: a pending job evicts running preemptible jobs of strictly lower (effective)
+ * priority when that lets it fit. By default only within its own queue; with
+ * `preemptAcrossQueues`, also jobs of other queues that run beyond their guarantee (the
+ * capacity over guarantees is one pool ordered by priority), never taking a victim's queue
+ * below its guarantee. Strict priority makes the order acyclic (no ping-pong); under
+ * least-attained-service order a victim only ever gains service while it runs, and a job
+ * that ran less than the minimum runtime is never a victim.
  */
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
-import { executePlan, findVictims, sortByVictimCost } from './victims.js';
-
-/** Plan searches per queue per cycle: a bound on the cost when many jobs are blocked. */
-const MAX_PLANS_PER_QUEUE = 8;
+import type { QueueNode } from '../queues.js';
+import { executePlan, findVictims, plannedFrom } from './victims.js';
 
 export const preempt: Action = {
   name: 'preempt',
   execute(s) {
-    // Victim candidates per queue with their effective priority; a blocked job matters only if
-    // it outranks some candidate of its queue (checked before any sorting).
-    const prioOf = new Map<JobRecord, number>();
-    const runningByQueue = new Map<string, { list: JobRecord[]; minPrio: number; sorted: boolean }>();
+    const across = s.config.preemptAcrossQueues;
+    // A blocked job matters only if it outranks some candidate victim (of its queue, or of any
+    // queue when preempting across queues): checked before anything is sorted.
+    const minPrio = new Map<string, number>();
+    let globalMin = Infinity;
     for (const v of s.runningJobs()) {
       if (!s.isVictimCandidate(v)) continue;
       const p = s.priorityOf(v);
-      prioOf.set(v, p);
-      const g = runningByQueue.get(v.spec.queue);
-      if (g) {
-        g.list.push(v);
-        if (p < g.minPrio) g.minPrio = p;
-      } else runningByQueue.set(v.spec.queue, { list: [v], minPrio: p, sorted: false });
+      if (p < (minPrio.get(v.spec.queue) ?? Infinity)) minPrio.set(v.spec.queue, p);
+      if (p < globalMin) globalMin = p;
     }
-    if (runningByQueue.size === 0) return;
+    if (globalMin === Infinity) return;
     const blocked = s
       .pendingJobs()
       .filter((j) => {
         if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
-        const g = runningByQueue.get(j.spec.queue);
-        if (g === undefined || g.minPrio >= s.priorityOf(j)) return false;
+        const floor = across ? globalMin : (minPrio.get(j.spec.queue) ?? Infinity);
+        if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
         return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
+    const runningByQueue = new Map<string, JobRecord[]>();
+    for (const v of s.victimsByCost()) {
+      const list = runningByQueue.get(v.spec.queue);
+      if (list) list.push(v);
+      else runningByQueue.set(v.spec.queue, [v]);
+    }
+    const all = across ? s.victimsByCost() : [];
     const plans = new Map<string, number>();
     // A shape that found no victims at some priority finds none at a lower one either.
     const hopeless = new Map<string, number>();
     for (const job of blocked) {
       if (!s.disruptionBudgetLeft) return;
       const q = job.spec.queue;
-      if ((plans.get(q) ?? 0) >= MAX_PLANS_PER_QUEUE) continue;
+      if ((plans.get(q) ?? 0) >= s.config.maxPreemptPlansPerQueue) continue;
       const prio = s.priorityOf(job);
       const key = `${q}|${s.gangShape(job)}`;
       const h = hopeless.get(key);
-      if (h !== undefined && prio <= h) continue;
+      if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
       if (s.quotaReason(job)) continue;
-      const group = runningByQueue.get(q);
-      if (group === undefined || group.minPrio >= prio) {
-        hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        continue;
-      }
-      if (!group.sorted) {
-        group.list = sortByVictimCost(s, group.list);
-        group.sorted = true;
-      }
-      const candidates = group.list.filter((v) => (prioOf.get(v) as number) < prio);
+      const mine = s.queues.get(q) as QueueNode;
+      const ours = new Set(mine.chain());
+      // A clear priority gap, and never the job this one was evicted for (no ping-pong).
+      const below = prio - s.config.preemptMinGap;
+      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter((v) => s.priorityOf(v) <= below && s.isVictimCandidate(v) && job.evictedFor !== v.spec.id);
       if (candidates.length === 0) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;
       }
       plans.set(q, (plans.get(q) ?? 0) + 1);
-      const plan = findVictims(s, job, candidates, () => true);
+      // A victim of another queue only from what that queue runs beyond its guarantee
+      // (counting the victims already chosen for this plan).
+      const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+        if (v.spec.queue === q) return true;
+        const vq = s.queues.get(v.spec.queue);
+        if (!vq) return false;
+        for (const n of vq.chain()) {
+          if (ours.has(n)) break;
+          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
+        }
+        return true;
+      };
+      const plan = findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
       else hopeless.set(key, Math.max(prio, h ?? -Infinity));
     }

@@ -9,10 +9,10 @@
  */
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
-import { RESOURCE_KEYS, type QueueNode } from '../queues.js';
+import type { QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
-import { executePlan, findVictims } from './victims.js';
+import { executePlan, findVictims, plannedFrom } from './victims.js';
 
 /** Plan searches per queue per cycle. */
 const MAX_PLANS_PER_QUEUE = 8;
@@ -35,6 +35,12 @@ export const reclaim: Action = {
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
     const running = s.victimsByCost(true);
+    // Capacity already on its way to a queue: pending jobs waiting for their victims to stop.
+    const incoming = new Map<QueueNode, number>();
+    const addIncoming = (j: JobRecord): void => {
+      for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
+    };
+    for (const j of s.pendingJobs()) if (j.awaiting.size > 0) addIncoming(j);
     for (const [q, jobs] of byQueue) {
       let plans = 0;
       const hopeless = new Set<string>();
@@ -45,28 +51,19 @@ export const reclaim: Action = {
         if (hopeless.has(shape)) continue;
         if (s.quotaReason(job)) continue;
         const ask = requestResources(job.spec.members);
-        if (q.usage.gpu + ask.gpu > entitlement(q) + 1e-6) continue;
+        if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
         const mine = ancestors(q);
-        const planned = new Map<QueueNode, number>();
         const candidates = running.filter((v) => {
           if (s.touched.has(v.spec.id)) return false;
           const vq = s.queues.get(v.spec.queue);
           return vq !== undefined && !mine.has(vq);
         });
-        const allowed = (_chosen: readonly JobRecord[], v: JobRecord): boolean => {
+        const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
           const vq = s.queues.get(v.spec.queue) as QueueNode;
-          // Every queue on the victim's side (not shared with the reclaimer) stays at or above its deserved share.
+          // Every queue on the victim's side (not shared with the reclaimer) keeps its entitlement.
           for (const n of vq.chain()) {
             if (mine.has(n)) break;
-            const already = planned.get(n) ?? 0;
-            for (const k of RESOURCE_KEYS) {
-              if (k !== 'gpu') continue;
-              if (n.usage[k] - already - v.resources[k] < entitlement(n) - 1e-6) return false;
-            }
-          }
-          for (const n of vq.chain()) {
-            if (mine.has(n)) break;
-            planned.set(n, (planned.get(n) ?? 0) + v.resources.gpu);
+            if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < entitlement(n) - 1e-6) return false;
           }
           return true;
         };
@@ -76,7 +73,10 @@ export const reclaim: Action = {
         }
         plans++;
         const plan = findVictims(s, job, candidates, allowed);
-        if (plan) executePlan(s, job, plan, 'reclaim');
+        if (plan) {
+          executePlan(s, job, plan, 'reclaim');
+          addIncoming(job);
+        }
         else hopeless.add(shape);
       }
     }

@@ -7,8 +7,10 @@
  */
 import type { Binding } from '../../model/cluster.js';
 import type { Session } from '../session.js';
+import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
 import { requestResources } from '../resources.js';
+import { requestMilliGpu } from '../../model/request.js';
 
 export interface VictimPlan {
   readonly victims: readonly JobRecord[];
@@ -24,12 +26,13 @@ export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): Job
 /** Most victim candidates one plan considers (cheapest first). */
 const MAX_POOL = 768;
 
-/** Nodes on which the job's members could run if some victims left (model and size prefilter). */
+/** Nodes on which the job's members could run if some victims left (model and size prefilter; not reserved for others). */
 function usefulNodes(s: Session, job: JobRecord): Set<string> {
   const out = new Set<string>();
   const ask = job.spec.members;
+  const reserved = new Set(s.blockedNodes(job));
   for (const n of s.cluster.nodes()) {
-    if (n.unschedulable) continue;
+    if (n.unschedulable || reserved.has(n.name)) continue;
     let ok = false;
     for (const m of ask) {
       if (m.cpuMilli > n.cpuMilli || m.memoryMiB > n.memoryMiB) continue;
@@ -59,13 +62,13 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
-  const useful = s.memo(`useful|${s.gangShape(job)}`, () => usefulNodes(s, job));
-  // The cheapest candidates on useful nodes, up to a bound: enough to clear many nodes, and the
-  // cost of a plan stays independent of how many jobs run in the cluster.
+  const useful = s.memo(`useful|${s.gangShape(job)}|${s.blockKey(job)}`, () => usefulNodes(s, job));
+  // The cheapest candidates on useful nodes, up to a bound: enough to clear many nodes, while
+  // the cost of one plan stays independent of how many jobs run in the cluster.
   const pool: JobRecord[] = [];
   for (const v of candidates) {
     if (pool.length >= MAX_POOL) break;
-    if (v.state !== 'running' || s.touched.has(v.spec.id) || !s.mayDisplace(v, job)) continue;
+    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
     let onUseful = false;
     for (const b of v.bindings) {
       if (useful.has(b.node)) {
@@ -77,76 +80,50 @@ export function findVictims(
   }
   if (pool.length === 0) return null;
   const need = requestResources(job.spec.members);
-  const biggest = Math.max(0, ...s.prepared(job).map((p) => p.milliGpu));
-  // Group the pool by node (a gang victim appears under each of its nodes), cheapest first.
-  const byNode = new Map<string, JobRecord[]>();
-  for (const v of pool) {
-    for (const name of v.bindings.length === 1 ? [(v.bindings[0] as { node: string }).node] : new Set(v.bindings.map((b) => b.node))) {
-      if (!useful.has(name)) continue;
-      const list = byNode.get(name);
-      if (list) list.push(v);
-      else byNode.set(name, [v]);
-    }
-  }
-  // Node order: nodes where the biggest member can fit after evicting the cheapest few come
-  // first (least work lost, then fewest victims); nodes that cannot reach it after.
-  const risk = new Map<JobRecord, number>();
-  for (const v of pool) risk.set(v, workAtRisk(v, s.now));
-  const nodeOrder = [...byNode.entries()].map(([name, victims]) => {
-    let free = s.cluster.node(name)?.gpuMilliFreeTotal ?? 0;
-    let cost = 0;
-    let count = 0;
-    for (const v of victims) {
-      if (free >= biggest) break;
-      free += v.resources.gpu;
-      cost += risk.get(v) ?? 0;
-      count++;
-    }
-    return { name, victims, reach: free >= biggest, cost, count };
-  });
-  nodeOrder.sort((a, b) => Number(b.reach) - Number(a.reach) || a.cost - b.cost || a.count - b.count || (a.name < b.name ? -1 : 1));
+  const { order, groupEnds, grouped } = nodeFirstOrder(s, job, pool.filter((v) => allowed([], v)), useful);
+  const single = job.spec.members.length === 1;
   const stmt = s.cluster.begin();
-  const chosen: JobRecord[] = [];
-  const chosenSet = new Set<JobRecord>();
+  let chosen: JobRecord[] = [];
+  let freedGpu = 0;
   let attempts = 0;
   let plan: VictimPlan | null = null;
+  // Free capacity already there counts toward the gang's aggregate need.
   let freeGpu = 0;
   for (const n of s.cluster.nodes()) if (useful.has(n.name) && !n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
-  let freedGpu = 0;
-  const cap = s.config.maxEvictionsPerCycle;
-  outer: for (const entry of nodeOrder.slice(0, 64)) {
-    let released = false;
-    for (const v of entry.victims) {
-      if (chosenSet.has(v)) continue;
-      if (!allowed(chosen, v)) continue;
-      for (const b of v.bindings) if (s.cluster.binding(b.podId)) stmt.release(b.podId);
+  let nextTry = 0;
+  let groupMark = stmt.checkpoint();
+  let groupStart = 0;
+  for (let i = 0; i < order.length; i++) {
+    const v = order[i] as JobRecord;
+    if (v.state !== 'running' || chosen.includes(v) || !allowed(chosen, v)) {
+      if (!groupEnds.has(i)) continue;
+    } else {
+      for (const b of v.bindings) stmt.release(b.podId);
       chosen.push(v);
-      chosenSet.add(v);
       freedGpu += v.resources.gpu;
-      released = true;
-      if (chosen.length > cap) break outer;
-      const node = s.cluster.node(entry.name);
-      // Try as soon as this node could hold the biggest member and the freed total could hold all.
-      if ((node?.gpuMilliFreeTotal ?? 0) < biggest || freeGpu + freedGpu < need.gpu) continue;
-      if (attempts++ >= maxAttempts) break outer;
-      const mark = stmt.checkpoint();
-      const r = s.tryPlace(job, stmt);
-      if (r.ok) {
-        stmt.rollback(mark);
-        plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
-        break outer;
-      }
     }
-    if (released && freeGpu + freedGpu >= need.gpu && plan === null && attempts < maxAttempts) {
-      // The whole node is free of candidates now; a gang may fit across the nodes cleared so far.
-      attempts++;
-      const mark = stmt.checkpoint();
-      const r = s.tryPlace(job, stmt);
-      if (r.ok) {
-        stmt.rollback(mark);
-        plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
-        break;
-      }
+    const end = groupEnds.has(i);
+    if (freeGpu + freedGpu < need.gpu && !end) continue;
+    if (i < grouped ? !end : chosen.length < nextTry) continue;
+    if (attempts++ >= maxAttempts) break;
+    if (i >= grouped) nextTry = Math.ceil(chosen.length * 1.25);
+    const mark = stmt.checkpoint();
+    const r = freeGpu + freedGpu >= need.gpu ? s.tryPlace(job, stmt) : null;
+    if (r?.ok) {
+      stmt.rollback(mark);
+      plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
+      break;
+    }
+    stmt.rollback(mark);
+    if (end && single) {
+      // This node's victims were not enough: put them back and try the next node.
+      stmt.rollback(groupMark);
+      for (const x of chosen.slice(groupStart)) freedGpu -= x.resources.gpu;
+      chosen = chosen.slice(0, groupStart);
+    }
+    if (end) {
+      groupMark = stmt.checkpoint();
+      groupStart = chosen.length;
     }
   }
   if (plan) {
@@ -184,6 +161,72 @@ export function findVictims(
   }
   stmt.rollback();
   return plan;
+}
+
+/**
+ * Candidate victims regrouped node by node: for each node where the job's largest member
+ * could run, the cheapest victims whose removal frees enough there, nodes in order of the
+ * cost of those victims (each victim weighs 1 plus its place in the cheapest-first order, so
+ * fewer victims win, then cheaper ones). Freeing one node at a time instead of the cheapest
+ * victims cluster-wide keeps a plan from stopping jobs scattered over many nodes. The
+ * remaining candidates follow in their own order (for gangs that need more).
+ */
+function nodeFirstOrder(s: Session, job: JobRecord, pool: readonly JobRecord[], useful: ReadonlySet<string>): { order: JobRecord[]; groupEnds: Set<number>; grouped: number } {
+  let needMilli = 0;
+  let whole = true;
+  for (const m of job.spec.members) {
+    needMilli = Math.max(needMilli, requestMilliGpu(m.gpu));
+    if (m.gpu.kind !== 'whole') whole = false;
+  }
+  if (needMilli === 0) return { order: [...pool], groupEnds: new Set(), grouped: 0 };
+  const rank = new Map<JobRecord, number>();
+  pool.forEach((v, i) => rank.set(v, i));
+  const byNode = new Map<string, JobRecord[]>();
+  for (const v of pool) {
+    for (const b of v.bindings) {
+      if (!useful.has(b.node)) continue;
+      const list = byNode.get(b.node);
+      if (!list) byNode.set(b.node, [v]);
+      else if (list[list.length - 1] !== v) list.push(v);
+    }
+  }
+  const groups: { cost: number; victims: JobRecord[] }[] = [];
+  for (const [name, vs] of byNode) {
+    const n = s.cluster.node(name);
+    if (!n || n.unschedulable) continue;
+    let have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
+    const victims: JobRecord[] = [];
+    let cost = 0;
+    for (const v of vs) {
+      if (have >= needMilli) break;
+      let freed = 0;
+      for (const b of v.bindings) if (b.node === name) for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+      if (freed === 0) continue;
+      victims.push(v);
+      have += freed;
+      cost += 1 + (rank.get(v) as number) / pool.length;
+    }
+    if (have >= needMilli && victims.length > 0) groups.push({ cost, victims });
+  }
+  groups.sort((a, b) => a.cost - b.cost);
+  const order: JobRecord[] = [];
+  const groupEnds = new Set<number>();
+  const seen = new Set<JobRecord>();
+  for (const g of groups) {
+    for (const v of g.victims) order.push(v);
+    for (const v of g.victims) seen.add(v);
+    groupEnds.add(order.length - 1);
+  }
+  const grouped = order.length;
+  for (const v of pool) if (!seen.has(v)) order.push(v);
+  return { order, groupEnds, grouped };
+}
+
+/** milli-GPU that the victims chosen so far take from queue `n` (or its descendants). */
+export function plannedFrom(s: Session, chosen: readonly JobRecord[], n: QueueNode): number {
+  let sum = 0;
+  for (const v of chosen) if (s.queues.get(v.spec.queue)?.chain().includes(n)) sum += v.resources.gpu;
+  return sum;
 }
 
 /** After a plan: evict the victims and reserve their nodes for the job. */
