@@ -155,11 +155,29 @@ export class Session {
     return key;
   }
 
+  /** One-reason lists shared by every job waiting for the same reason (copied before a second reason). */
+  private readonly sharedLists = new Map<WaitReason, WaitReason[]>();
+  private readonly isShared = new WeakSet<WaitReason[]>();
+
   /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   wait(job: JobRecord, reason: WaitReason): void {
     let list = this.waits.get(job.spec.id);
-    if (!list) this.waits.set(job.spec.id, (list = []));
+    if (!list) {
+      // The common case in a busy cycle: thousands of jobs waiting for one reason share a list.
+      let shared = this.sharedLists.get(reason);
+      if (!shared) {
+        shared = [reason];
+        this.sharedLists.set(reason, shared);
+        this.isShared.add(shared);
+      }
+      this.waits.set(job.spec.id, shared);
+      return;
+    }
     if (list.some((r) => r.kind === reason.kind && r.message === reason.message)) return;
+    if (this.isShared.has(list)) {
+      list = [...list];
+      this.waits.set(job.spec.id, list);
+    }
     if (reason.kind === 'preempting' || reason.kind === 'reservation') list.unshift(reason);
     else list.push(reason);
   }

@@ -12,19 +12,21 @@ import type { JobRecord } from '../job.js';
 export const consolidate: Action = {
   name: 'consolidate',
   execute(s) {
-    const blocked = s
-      .pendingJobs()
-      .filter((j) => {
-        if (j.awaiting.size > 0 || s.touched.has(j.spec.id) || s.quotaReason(j)) return false;
-        if (!(s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang')) return false;
-        const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
-        return big;
-      })
-      .sort((a, b) => a.pendingSince - b.pendingSince);
-    if (blocked.length === 0) return;
     // Consolidation helps only when the free capacity exists but is scattered.
     let freeGpu = 0;
     for (const n of s.cluster.nodes()) if (!n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
+    if (freeGpu === 0) return;
+    const blocked = s
+      .pendingJobs()
+      .filter((j) => {
+        // Cheapest tests first: this runs over every pending job.
+        const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
+        if (!big || j.resources.gpu > freeGpu || j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
+        if (!(s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang')) return false;
+        return s.quotaReason(j) === null;
+      })
+      .sort((a, b) => a.pendingSince - b.pendingSince);
+    if (blocked.length === 0) return;
     let attempts = 0;
     for (const job of blocked) {
       if (!s.disruptionBudgetLeft) return;
