@@ -7,11 +7,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { UserError } from '../../core/errors.js';
 import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
-import { KubeScheduler } from '../../adapters/k8s/scheduler.js';
-import { startWebhookServer } from '../../adapters/k8s/webhook.js';
 
 /** Parses "15s", "500ms", "10m", "2h" or a bare number of seconds into milliseconds. */
 export function parseDurationMs(flag: string, v: string): number {
@@ -22,7 +20,9 @@ export function parseDurationMs(flag: string, v: string): number {
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
+// The Kubernetes client and adapters are loaded only when a k8s command runs (they are large).
+async function loadKubeConfig(path: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   try {
     if (path) kc.loadFromFile(path);
@@ -87,7 +87,8 @@ export function registerK8s(program: Command): void {
       const retryPeriodMs = parseDurationMs('--retry-period', f.retryPeriod);
       if (renewDeadlineMs >= leaseDurationMs) throw new UserError('BAD_FLAG', '--renew-deadline must be shorter than --lease-duration');
       if (retryPeriodMs >= renewDeadlineMs) throw new UserError('BAD_FLAG', '--retry-period must be shorter than --renew-deadline');
-      const kc = loadKubeConfig(f.kubeconfig);
+      const kc = await loadKubeConfig(f.kubeconfig);
+      const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
       const identity = f.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
       let lost: () => void = () => undefined;
       const lostLease = new Promise<string>((r) => {
@@ -134,6 +135,7 @@ export function registerK8s(program: Command): void {
       const key = readFile('--tls-key', f.tlsKey);
       let started;
       try {
+        const { startWebhookServer } = await import('../../adapters/k8s/webhook.js');
         started = await startWebhookServer({ cert, key, port, host: f.host });
       } catch (e) {
         throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);

@@ -41,9 +41,10 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
   // Validate both files up front so a malformed row fails fast with file, line and field.
   const nodes = loadOpenbNodes(nodesFile);
   if (nodes.every((n) => n.gpuCount === 0)) throw new UserError('TRACE_NO_GPUS', `${nodesFile}: no node has GPUs`);
-  loadOpenbPods(podsFile);
+  const pods = loadOpenbPods(podsFile);
   const bar = progressBar(!flags.json && process.stderr.isTTY === true);
   const results = await runExperiment({
+    loaded: { nodes, pods },
     nodesFile,
     podsFile,
     policies,

@@ -5,7 +5,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { MAX_BIN, type NodeOrder } from './replay.js';
+import { performance } from 'node:perf_hooks';
+import type { OpenbNode, OpenbPod } from './trace.js';
+import { replay, MAX_BIN, type NodeOrder } from './replay.js';
 import type { PolicyName } from '../../core/policies.js';
 
 export interface RunSpec {
@@ -17,6 +19,8 @@ export interface RunSpec {
   /** How nodes are named, hence where ties go (replay.ts NodeOrder; default `shuffled`). */
   readonly nodeOrder?: NodeOrder;
   readonly threads?: number;
+  /** The trace, when the caller has loaded it already (used when everything runs in one thread). */
+  readonly loaded?: { readonly nodes: readonly OpenbNode[]; readonly pods: readonly OpenbPod[] };
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -75,6 +79,15 @@ export async function runExperiment(spec: RunSpec): Promise<PolicySummary[]> {
   let next = 0;
   let done = 0;
   spec.onProgress?.(0, tasks.length);
+  if (threads === 1 && spec.loaded) {
+    // One thread: replay here, on the trace the caller already loaded (no worker start-up).
+    for (const task of tasks) {
+      const r = replay({ ...spec.loaded, policy: task.policy, seed: task.seed, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled', now: () => performance.now() });
+      results.push({ policy: r.policy, seed: r.seed, curve: Array.from(r.curve), decisions: r.decisions, seconds: r.seconds, placed: r.placed, failed: r.failed });
+      spec.onProgress?.(++done, tasks.length);
+    }
+    return spec.policies.map((p) => summarise(p, results.filter((r) => r.policy === p).sort((a, b) => a.seed - b.seed)));
+  }
   await Promise.all(
     Array.from({ length: threads }, async () => {
       const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { nodesFile: spec.nodesFile, podsFile: spec.podsFile } });

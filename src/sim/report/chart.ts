@@ -2,10 +2,12 @@
  * Charts for reports: Vega-Lite specs rendered to SVG headless (no browser, no canvas).
  * The same specs can be embedded by the dashboard.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: Vega is large, and most commands never draw a chart.
+  const vega = await import('vega');
+  const { compile } = await import('vega-lite');
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
