@@ -16,6 +16,12 @@ export interface GantryOptions {
   secondary?: 'none' | 'bestfit' | 'gpufit' | 'cpufit' | 'cpuratio' | 'used' | 'nodefree';
   /** Weight of the secondary when quant = none (additive). */
   secWeight?: number;
+  /** Class weights: by pod count (FGD) or by GPU demand. */
+  weighting?: 'pods' | 'gpu' | 'sqrt';
+  /** CPU-only requests: exact delta (no quantisation). */
+  cpuExact?: boolean;
+  /** >0: bucket width = quantRel x the request's milli-GPU (exact for CPU-only). */
+  quantRel?: number;
 }
 
 const scratch = new Float64Array(256);
@@ -153,12 +159,29 @@ function secondary(o: Required<GantryOptions>, p: PreparedRequest, node: NodeSta
 }
 
 export function createGantryScore(workload: CompiledWorkload, opts: GantryOptions = {}): ScorePlugin {
-  const o: Required<GantryOptions> = { measure: 'cpu', wholeMulti: false, quant: 'sigmoid', secondary: 'none', secWeight: 0, ...opts };
+  const o: Required<GantryOptions> = { measure: 'cpu', wholeMulti: false, quant: 'sigmoid', secondary: 'none', secWeight: 0, weighting: 'pods', cpuExact: false, quantRel: 0, ...opts };
+  if (o.weighting !== 'pods') {
+    const w = workload;
+    let sum = 0;
+    for (let m = 0; m < w.size; m++) {
+      const d = (w.milli[m] as number) * (w.count[m] as number);
+      const base = (w.weight[m] as number) * (o.weighting === 'gpu' ? d / 1000 : Math.sqrt(d / 1000));
+      sum += base;
+    }
+    const nw = new Float64Array(w.size);
+    for (let m = 0; m < w.size; m++) {
+      const d = (w.milli[m] as number) * (w.count[m] as number);
+      nw[m] = ((w.weight[m] as number) * (o.weighting === 'gpu' ? d / 1000 : Math.sqrt(d / 1000))) / (sum || 1);
+    }
+    workload = Object.assign(Object.create(Object.getPrototypeOf(w) as object) as CompiledWorkload, w, { weight: nw });
+  }
   return {
     name: 'Gantry',
     nodeLocal: true,
     score: (p, node) => {
       const c = evaluate(workload, o, p, node);
+      if (o.cpuExact && p.milliGpu === 0) return c.delta;
+      if (o.quantRel > 0) return p.milliGpu === 0 ? c.delta : Math.floor(c.delta / (o.quantRel * p.milliGpu)) + 0.999 * Math.min(0.999, Math.max(0, secondary(o, p, node)));
       const s = secondary(o, p, node);
       if (o.quant === 'none') return c.delta + o.secWeight * s;
       return quantize(o, c.delta) + Math.min(0.999, Math.max(0, s)) * 0.999;
