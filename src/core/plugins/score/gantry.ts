@@ -48,6 +48,10 @@ import type { CompiledWorkload } from './fragmentation.js';
 export interface GantryScoreOptions {
   /** Changes of F smaller than this fraction of the request's GPU size are ties (default 0.1). */
   readonly tolerance?: number;
+  /** EXPERIMENT: absolute bucket width in milli-GPU (overrides tolerance), or 'sigmoid' (FGD's). */
+  readonly absolute?: number | 'sigmoid';
+  /** EXPERIMENT: CPU-only ties go to the node with the least free GPU. */
+  readonly cpuOnlyTie?: boolean;
 }
 
 /** A node's usable GPUs (healthy, not MIG) sorted by free compute, largest first. */
@@ -231,6 +235,8 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
 
   /** The bucket of a change of F for this request (exact for requests without GPU size). */
   const bucket = (p: PreparedRequest, delta: number): number => {
+    if (opts.absolute === 'sigmoid') return p.milliGpu > 0 ? Math.trunc((1 / (1 + Math.exp(-delta / 1000))) * 100) : delta;
+    if (opts.absolute !== undefined) return p.milliGpu > 0 ? Math.floor(delta / opts.absolute) : delta;
     const q = tolerance * p.milliGpu;
     return q > 0 ? Math.floor(delta / q) : delta;
   };
@@ -303,6 +309,10 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
       let s = workload.size === 0 && g.kind !== 'mig' ? bestFitFallback(p, node) : bucket(p, evaluate(p, node).delta);
       if (g.kind === 'whole' && g.count > 1) s -= TOPOLOGY_WEIGHT * worstLink(p, node, g.count);
       if (g.kind === 'mig') s += migPreference(p, node);
+      if (g.kind === 'none' && opts.cpuOnlyTie && workload.size > 0) {
+        const gpus = node.healthyGpus - node.migGpus;
+        s = Math.floor(s + 1e-9) + 0.999 * (gpus > 0 ? 1 - node.gpuMilliFreeTotal / (gpus * 1000) : 1);
+      }
       return s;
     },
     assign(p, node): GpuGrant[] | null {
