@@ -107,6 +107,13 @@ const scenarios: Scenario[] = [
     expectNode: 'b',
   },
   {
+    name: 'a CPU-only pod that strands no GPU anywhere prefers a node without free GPUs',
+    nodes: [node('a').cpu(64).gpus(2).obj(), node('b').cpu(32).obj()],
+    workload: [...mixed, pod('c').cpu(4000).obj()],
+    request: pod('x').cpu(4000).obj(),
+    expectNode: 'b',
+  },
+  {
     name: 'a memory share packs onto a GPU that is already shared',
     nodes: [node('a').gpus(2, 'A100-40GB').obj(), node('b').gpus(2, 'A100-40GB').obj()],
     running: [['b', pod('r1').share(0, 10_000).obj(), [0]]],

@@ -16,13 +16,15 @@
  *    class needs fully free GPUs, a class of c GPUs uses only multiples of c, and allowed
  *    models are checked per GPU (mixed nodes).
  *
- * Tolerance and tie-break. Changes of F that differ by less than `tolerance` x the request's
- * own GPU size (default 10 %) count as equal (integer buckets); among equal nodes the placer
- * takes the first in name order. That first-fit is deliberate: a fixed order makes every
- * request shape fill the same nodes first, so shapes mix on a node and whole nodes stay free
- * for big requests; an exact gradient (no tolerance) spreads work and packs worse, and so do
- * best-fit tie-breaks (measured on openb, see docs/placement.md). CPU-only requests have no
- * GPU size and are compared exactly: their only effect is the GPUs they strand.
+ * Resolution and tie-break. F is an expectation over a workload estimated from a sample, so
+ * changes of F are compared in buckets of `resolution` milli-GPU (default 15, 1.5 % of a GPU):
+ * nodes in the same bucket are equally good, and the placer takes the first in name order.
+ * That first-fit is deliberate: a fixed order makes every request shape fill the same nodes
+ * first, so shapes mix on a node and whole nodes stay free for big requests. An exact gradient
+ * packs shares worse, and best-fit tie-breaks did worse than name order on openb; bucket widths
+ * from 10 to 60 milli-GPU give the same results within noise there (docs/placement.md).
+ * CPU-only requests break ties by the node's allocated GPU share (CPU on a node whose GPUs are
+ * all taken is CPU that no GPU task needs; a node without GPUs counts as fully allocated).
  *
  * Beyond openb:
  *  - multi-GPU whole requests prefer, before anything else, the node whose best-connected free
@@ -46,12 +48,8 @@ import { bestConnectedSet, freeWholeGpus, setCost } from '../../placement/gpu-as
 import type { CompiledWorkload } from './fragmentation.js';
 
 export interface GantryScoreOptions {
-  /** Changes of F smaller than this fraction of the request's GPU size are ties (default 0.1). */
-  readonly tolerance?: number;
-  /** EXPERIMENT: absolute bucket width in milli-GPU (overrides tolerance), or 'sigmoid' (FGD's). */
-  readonly absolute?: number | 'sigmoid';
-  /** EXPERIMENT: CPU-only ties go to the node with the least free GPU. */
-  readonly cpuOnlyTie?: boolean;
+  /** Width in milli-GPU of the buckets in which changes of F are compared (default 15). */
+  readonly resolution?: number;
 }
 
 /** A node's usable GPUs (healthy, not MIG) sorted by free compute, largest first. */
@@ -200,7 +198,7 @@ interface Evaluation {
 }
 
 export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreOptions = {}): ScorePlugin {
-  const tolerance = opts.tolerance ?? 0.1;
+  const resolution = opts.resolution ?? 15;
   let view = newView(16);
   let trial = newView(16);
   // F before placement, per node slot, valid while the node's generation is unchanged.
@@ -233,13 +231,8 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
     return f;
   };
 
-  /** The bucket of a change of F for this request (exact for requests without GPU size). */
-  const bucket = (p: PreparedRequest, delta: number): number => {
-    if (opts.absolute === 'sigmoid') return p.milliGpu > 0 ? Math.trunc((1 / (1 + Math.exp(-delta / 1000))) * 100) : delta;
-    if (opts.absolute !== undefined) return p.milliGpu > 0 ? Math.floor(delta / opts.absolute) : delta;
-    const q = tolerance * p.milliGpu;
-    return q > 0 ? Math.floor(delta / q) : delta;
-  };
+  /** The bucket of a change of F (a small epsilon absorbs floating-point noise at edges). */
+  const bucket = (delta: number): number => (resolution > 0 ? Math.floor(delta / resolution + 1e-9) : delta);
 
   const evaluate = (p: PreparedRequest, node: NodeState): Evaluation => {
     ensureView(node);
@@ -271,7 +264,7 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
         trial.whole[i] = 0;
         sinkEntry(trial, i);
         const delta = before - strandedFragmentation(workload, trial, cpuAfter, memAfter, single);
-        const b = bucket(p, delta);
+        const b = bucket(delta);
         const left = c - g.milli;
         const leftMem = mem - g.memoryMiB;
         if (b > bestBucket || (b === bestBucket && (left < bestLeft || (left === bestLeft && leftMem < bestMem)))) {
@@ -306,13 +299,10 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
     nodeLocal: true,
     score(p, node) {
       const g = p.req.gpu;
-      let s = workload.size === 0 && g.kind !== 'mig' ? bestFitFallback(p, node) : bucket(p, evaluate(p, node).delta);
+      let s = workload.size === 0 && g.kind !== 'mig' ? bestFitFallback(p, node) : bucket(evaluate(p, node).delta);
       if (g.kind === 'whole' && g.count > 1) s -= TOPOLOGY_WEIGHT * worstLink(p, node, g.count);
       if (g.kind === 'mig') s += migPreference(p, node);
-      if (g.kind === 'none' && opts.cpuOnlyTie && workload.size > 0) {
-        const gpus = node.healthyGpus - node.migGpus;
-        s = Math.floor(s + 1e-9) + 0.999 * (gpus > 0 ? 1 - node.gpuMilliFreeTotal / (gpus * 1000) : 1);
-      }
+      if (g.kind === 'none' && workload.size > 0) s += 0.999 * allocatedGpuShare(node);
       return s;
     },
     assign(p, node): GpuGrant[] | null {
@@ -355,6 +345,12 @@ function migPreference(p: PreparedRequest, node: NodeState): number {
   }
   if (bestLoss === Infinity) return 0;
   return ((1000 - Math.min(bestLoss, 999)) * 2 + used) / 2002;
+}
+
+/** Allocated share of the node's usable GPUs, 1 for a node without GPUs. */
+function allocatedGpuShare(node: NodeState): number {
+  const gpus = node.healthyGpus - node.migGpus;
+  return gpus > 0 ? 1 - node.gpuMilliFreeTotal / (gpus * 1000) : 1;
 }
 
 /**
