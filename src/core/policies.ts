@@ -1,8 +1,9 @@
 /**
  * The placement policies by name. Each is a Profile: the default filters plus score plugins.
- * `fgd` and `gantry` need a target workload (the task classes they defragment for); when none
- * is given they derive it from the requests seen so far is not possible in a pure core, so
- * callers pass it (the simulators use the trace, the servers use recent submissions).
+ * `fgd` and `gantry` need a target workload (the task classes they defragment for). The pure
+ * core cannot observe it, so callers pass it (the simulators use the trace, the servers recent
+ * submissions); without one, `fgd` scores all nodes alike (name order decides) and `gantry`
+ * falls back to best fit. See docs/placement.md.
  */
 import type { Profile } from './framework/plugin.js';
 import { DEFAULT_FILTERS } from './plugins/filter/index.js';
