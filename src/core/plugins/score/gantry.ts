@@ -22,7 +22,8 @@
  * That first-fit is deliberate: a fixed order makes every request shape fill the same nodes
  * first, so shapes mix on a node and whole nodes stay free for big requests. An exact gradient
  * packs shares worse, and best-fit tie-breaks did worse than name order on openb; bucket widths
- * from 10 to 60 milli-GPU give the same results within noise there (docs/placement.md).
+ * from 10 to 25 milli-GPU give the same results within noise there, wider ones lose where CPU
+ * is scarce (docs/placement.md).
  * CPU-only requests break ties by the node's allocated GPU share (CPU on a node whose GPUs are
  * all taken is CPU that no GPU task needs; a node without GPUs counts as fully allocated).
  *
