@@ -1,8 +1,10 @@
 /**
  * The placement policies by name. Each is a Profile: the default filters plus score plugins.
- * `fgd` and `gantry` take a target workload (the task classes they defragment for), which
- * callers pass in: the simulators derive it from the trace, the servers from recent jobs.
- * Gantry's own policy also prefers nodes that cache a request's datasets.
+ * `fgd` and `gantry` need a target workload (the task classes they defragment for). The pure
+ * core cannot observe it, so callers pass it (the simulators use the trace, the servers recent
+ * submissions); without one, `fgd` scores all nodes alike (name order decides) and `gantry`
+ * falls back to best fit. See docs/placement.md.
+ * Gantry's own policy also prefers nodes that cache a request's datasets (data-locality.ts).
  */
 import type { Profile } from './framework/plugin.js';
 import { DEFAULT_FILTERS } from './plugins/filter/index.js';

@@ -18,13 +18,15 @@ export interface WorkloadClass {
   readonly gpuCount: number;
   /** GPU memory per GPU in MiB (0 when the class does not ask for memory). */
   readonly gpuMemoryMiB: number;
+  /** Mean host memory of the class's pods in MiB (not part of the grouping; FGD ignores it). */
+  readonly memoryMiB?: number;
   readonly models: ReadonlySet<string> | null;
   readonly popularity: number;
   /** Number of pods in the source list with this shape. */
   readonly count: number;
 }
 
-function classOf(r: PodRequest): Omit<WorkloadClass, 'popularity' | 'count'> | null {
+function classOf(r: PodRequest): Omit<WorkloadClass, 'popularity' | 'count' | 'memoryMiB'> | null {
   const models = r.allowedModels && r.allowedModels.length > 0 ? new Set(r.allowedModels.map((m) => findGpuModel(m)?.name ?? m)) : null;
   switch (r.gpu.kind) {
     case 'none':
@@ -44,7 +46,7 @@ function classOf(r: PodRequest): Omit<WorkloadClass, 'popularity' | 'count'> | n
  * Ties in frequency: larger CPU first, then larger GPU share, count, model list (stable order).
  */
 export function targetWorkload(pods: readonly PodRequest[], coverage = 0.95): WorkloadClass[] {
-  const groups = new Map<string, { c: Omit<WorkloadClass, 'popularity' | 'count'>; n: number; modelKey: string }>();
+  const groups = new Map<string, { c: Omit<WorkloadClass, 'popularity' | 'count' | 'memoryMiB'>; n: number; mem: number; modelKey: string }>();
   let total = 0;
   for (const r of pods) {
     const c = classOf(r);
@@ -52,8 +54,10 @@ export function targetWorkload(pods: readonly PodRequest[], coverage = 0.95): Wo
     const modelKey = c.models ? [...c.models].sort().join('|') : '';
     const key = `${c.cpuMilli}/${c.gpuMilli}/${c.gpuCount}/${c.gpuMemoryMiB}/${modelKey}`;
     const g = groups.get(key);
-    if (g) g.n++;
-    else groups.set(key, { c, n: 1, modelKey });
+    if (g) {
+      g.n++;
+      g.mem += r.memoryMiB;
+    } else groups.set(key, { c, n: 1, mem: r.memoryMiB, modelKey });
     total++;
   }
   const sorted = [...groups.values()].sort(
@@ -71,7 +75,7 @@ export function targetWorkload(pods: readonly PodRequest[], coverage = 0.95): Wo
     chosen.push(g);
     covered += g.n;
   }
-  return chosen.map((g) => ({ ...g.c, popularity: g.n / covered, count: g.n }));
+  return chosen.map((g) => ({ ...g.c, memoryMiB: Math.round(g.mem / g.n), popularity: g.n / covered, count: g.n }));
 }
 
 /** The classes in flat typed arrays, for the hot loop. */
@@ -81,6 +85,8 @@ export class CompiledWorkload {
   readonly milli: Int32Array;
   readonly count: Int32Array;
   readonly mem: Int32Array;
+  /** Host memory per instance in MiB (0 = unknown / not limiting). */
+  readonly hostMem: Float64Array;
   readonly weight: Float64Array;
   readonly models: (ReadonlySet<string> | null)[];
 
@@ -91,6 +97,7 @@ export class CompiledWorkload {
     this.milli = new Int32Array(n);
     this.count = new Int32Array(n);
     this.mem = new Int32Array(n);
+    this.hostMem = new Float64Array(n);
     this.weight = new Float64Array(n);
     this.models = [];
     classes.forEach((c, i) => {
@@ -98,6 +105,7 @@ export class CompiledWorkload {
       this.milli[i] = c.gpuMilli;
       this.count[i] = c.gpuCount;
       this.mem[i] = c.gpuMemoryMiB;
+      this.hostMem[i] = c.memoryMiB ?? 0;
       this.weight[i] = c.popularity;
       this.models.push(c.models);
     });
