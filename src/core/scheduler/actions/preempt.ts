@@ -19,10 +19,12 @@ export const preempt: Action = {
     // A blocked job matters only if it outranks some candidate victim (of its queue, or of any
     // queue when preempting across queues): checked before anything is sorted.
     const minPrio = new Map<string, number>();
+    const prioOf = new Map<JobRecord, number>();
     let globalMin = Infinity;
     for (const v of s.runningJobs()) {
       if (!s.isVictimCandidate(v)) continue;
       const p = s.priorityOf(v);
+      prioOf.set(v, p);
       if (p < (minPrio.get(v.spec.queue) ?? Infinity)) minPrio.set(v.spec.queue, p);
       if (p < globalMin) globalMin = p;
     }
@@ -60,7 +62,10 @@ export const preempt: Action = {
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
       const below = prio - s.config.preemptMinGap;
-      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter((v) => s.priorityOf(v) <= below && s.isVictimCandidate(v) && job.evictedFor !== v.spec.id);
+      // (Candidates were filtered by isVictimCandidate when listed; only this cycle's changes remain.)
+      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter(
+        (v) => (prioOf.get(v) ?? Infinity) <= below && v.state === 'running' && !s.touched.has(v.spec.id) && job.evictedFor !== v.spec.id,
+      );
       if (candidates.length === 0) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;
