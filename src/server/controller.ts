@@ -31,6 +31,8 @@ export interface ControllerOptions {
   readonly minRuntimeMs?: number;
   /** Between SIGTERM and SIGKILL when stopping a job (default 10 s). */
   readonly stopGraceMs?: number;
+  /** The Docker daemon's socket, when one answered at start-up (jobs that name an image run there). */
+  readonly dockerSocket?: string;
   readonly log?: (line: string) => void;
   readonly onCycle?: (seconds: number) => void;
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
@@ -389,7 +391,21 @@ export class Controller {
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
         const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
         const cwd = row.spec.workingDir ?? p.dir;
-        row.workers.push(this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile }));
+        const node = this.scheduler.cluster.node(b.node);
+        const image = row.spec.image;
+        const container =
+          image !== undefined && this.opts.dockerSocket !== undefined
+            ? {
+                socket: this.opts.dockerSocket,
+                // A simulated inventory has no devices to pass through: the environment says which GPUs.
+                gpuUuids: node?.simulated ? [] : b.gpus.map((g) => node?.gpus[g.gpu]?.uuid ?? '').filter((u) => u !== ''),
+                binds: [...new Set([cwd, p.dir])],
+                stopGraceSeconds: this.stopGraceMs / 1000,
+              }
+            : undefined;
+        row.workers.push(
+          this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
+        );
       }
     } catch (e) {
       for (const w of row.workers) this.executor.signal(w, 'SIGKILL');

@@ -4,7 +4,7 @@
  * `simulated`; which job holds which GPU is `gantry_gpu_allocation`. Values are read at
  * scrape time from the controller and the latest telemetry sample.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Controller } from './controller.js';
 import type { GpuSample } from '../adapters/gpu/inventory.js';
 import type { Store } from '../adapters/store/store.js';
@@ -20,6 +20,8 @@ export interface Metrics {
 
 export function createMetrics(controller: Controller, store: Store, samples: () => readonly GpuSample[]): Metrics {
   const registry = new Registry();
+  // Process metrics (event-loop lag, GC, heap, CPU): the API and the scheduler share one loop.
+  collectDefaultMetrics({ register: registry, prefix: 'gantry_' });
   const node = controller.inventory.node;
   const host = node.name;
   const simulated = String(controller.inventory.simulated);

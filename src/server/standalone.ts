@@ -94,6 +94,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     dataDir,
     minRuntimeMs: (o.minRuntimeSeconds ?? 60) * 1000,
     stopGraceMs: (o.stopGraceSeconds ?? 10) * 1000,
+    ...(docker.available ? { dockerSocket: docker.socket } : {}),
     log,
     onCycle: (s) => metricsHooks.cycle?.(s),
     onStart: (_job, waited) => metricsHooks.start?.(waited),

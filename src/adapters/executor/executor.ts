@@ -18,7 +18,16 @@ export interface LaunchSpec {
   readonly exitFile: string;
   /** The wrapper writes its pid here before anything else (finds workers started just before a crash). */
   readonly pidFile: string;
+  /** Run the command in this image, through the Docker Engine API (container-runner.ts). */
   readonly image?: string;
+  readonly container?: {
+    readonly socket: string;
+    /** GPU UUIDs to pass through to the container (none for a simulated inventory). */
+    readonly gpuUuids: readonly string[];
+    /** Host directories mounted at the same path (working directory, job directory). */
+    readonly binds: readonly string[];
+    readonly stopGraceSeconds: number;
+  };
 }
 
 export interface ExitStatus {

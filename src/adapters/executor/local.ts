@@ -7,7 +7,9 @@
  * pid together with its kernel start time (so a reused pid is not mistaken for the worker).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ContainerSpec } from './container-runner.js';
 import type { WorkerRecord } from '../store/store.js';
 import type { ExitStatus, Executor, LaunchSpec, StopSignal } from './executor.js';
 
@@ -38,13 +40,40 @@ export function isProcessAlive(pid: number, startTicks: number | null): boolean 
   return ticks === startTicks;
 }
 
+const RUNNER = fileURLToPath(new URL('./container-runner.js', import.meta.url));
+
+/**
+ * A worker that names an image runs as `node container-runner.js SPEC`: the runner talks to
+ * the Docker daemon and stands in for the process, so pid files, exit files, signals and
+ * restart adoption work as for any worker.
+ */
+function containerArgv(spec: LaunchSpec): string[] {
+  const c = spec.container;
+  if (spec.image === undefined || c === undefined) throw new Error(`worker ${spec.rank} of ${spec.jobId} names no image or container settings`);
+  const cs: ContainerSpec = {
+    socket: c.socket,
+    name: `gantry-${spec.jobId}-${spec.rank}-${Date.now().toString(36)}`,
+    image: spec.image,
+    command: spec.command,
+    env: spec.env,
+    cwd: spec.cwd,
+    binds: c.binds,
+    gpuUuids: c.gpuUuids,
+    stopGraceSeconds: c.stopGraceSeconds,
+    labels: { 'gantry.dev/job': spec.jobId, 'gantry.dev/rank': String(spec.rank) },
+  };
+  const file = `${spec.exitFile}.container.json`;
+  writeFileSync(file, JSON.stringify(cs));
+  return [process.execPath, RUNNER, file];
+}
+
 export class LocalExecutor implements Executor {
   readonly kind = 'local';
   private readonly exits = new Map<number, ExitStatus>();
   private readonly listeners: (() => void)[] = [];
 
   start(spec: LaunchSpec): WorkerRecord {
-    const argv = typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command];
+    const argv = spec.image !== undefined ? containerArgv(spec) : typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command];
     const fd = openSync(spec.logPath, 'a', 0o640);
     try {
       const child = spawn('/bin/sh', ['-c', WRAPPER, 'gantry-worker', ...argv], {
