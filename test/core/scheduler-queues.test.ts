@@ -114,26 +114,40 @@ test('no ping-pong: a preempted job never evicts the job it was evicted for', ()
 
 test('service model: the Gittins index favours nearly-done jobs when run times are alike, new jobs when they are heavy-tailed', () => {
   const alike = new ServiceModel({ minSamples: 10, maxSamples: 1000 });
-  for (let i = 0; i < 200; i++) alike.record('q', 40 * MIN + (i % 20) * MIN); // 40..59 min
+  for (let i = 0; i < 200; i++) alike.record(['q'], 40 * MIN + (i % 20) * MIN); // 40..59 min
   alike.refresh([], true);
-  assert.ok(alike.index('q', 35 * MIN, 1) > 2 * alike.index('q', 0, 1), 'a job 35 min in ranks above a new one');
+  assert.ok(alike.index(['q'], 35 * MIN, 1) > 2 * alike.index(['q'], 0, 1), 'a job 35 min in ranks above a new one');
 
   const tailed = new ServiceModel({ minSamples: 10, maxSamples: 1000 });
-  for (let i = 0; i < 200; i++) tailed.record('q', i % 10 === 0 ? 20 * HOUR : MIN);
+  for (let i = 0; i < 200; i++) tailed.record(['q'], i % 10 === 0 ? 20 * HOUR : MIN);
   tailed.refresh([], true);
-  assert.ok(tailed.index('q', 0, 1) > 10 * tailed.index('q', 10 * MIN, 1), 'a new job ranks above one past the short mode');
+  assert.ok(tailed.index(['q'], 0, 1) > 10 * tailed.index(['q'], 10 * MIN, 1), 'a new job ranks above one past the short mode');
   // Per GPU: the same run time on 8 GPUs ranks 8 times lower.
-  assert.ok(Math.abs(tailed.index('q', 0, 8) * 8 - tailed.index('q', 0, 1)) < 1e-15);
+  assert.ok(Math.abs(tailed.index(['q'], 0, 8) * 8 - tailed.index(['q'], 0, 1)) < 1e-15);
 });
 
 test('service model: too few samples fall back to all classes, then to least attained service', () => {
   const m = new ServiceModel({ minSamples: 10, maxSamples: 1000 });
   m.refresh([], true);
-  assert.ok(m.index('x', 0, 1) > m.index('x', HOUR, 1), 'no history: least attained service');
-  for (let i = 0; i < 50; i++) m.record('other', 40 * MIN + (i % 10) * MIN);
-  m.record('x', MIN);
+  assert.ok(m.index(['x'], 0, 1) > m.index(['x'], HOUR, 1), 'no history: least attained service');
+  for (let i = 0; i < 50; i++) m.record(['other'], 40 * MIN + (i % 10) * MIN);
+  m.record(['x'], MIN);
   m.refresh([], true);
-  assert.ok(m.index('x', 35 * MIN, 1) > m.index('x', 0, 1), 'x borrows the pooled distribution');
+  assert.ok(m.index(['x'], 35 * MIN, 1) > m.index(['x'], 0, 1), 'x borrows the pooled distribution');
+});
+
+test('service model: a class with enough samples is used before the broader one', () => {
+  const m = new ServiceModel({ minSamples: 10, maxSamples: 1000 });
+  // Queue q: its 1-GPU jobs run 1 minute, its 8-GPU jobs 40..59 minutes.
+  for (let i = 0; i < 100; i++) m.record(['q|1', 'q'], MIN);
+  for (let i = 0; i < 100; i++) m.record(['q|5-8', 'q'], 40 * MIN + (i % 20) * MIN);
+  m.refresh([], true);
+  // An 8-GPU job 35 minutes in is close to done by its size class...
+  assert.ok(m.index(['q|5-8', 'q'], 35 * MIN, 8) > 2 * m.index(['q|5-8', 'q'], 0, 8));
+  // ...while by the queue alone (mostly 1-minute jobs) it looks like a long runner.
+  assert.ok(m.index(['q'], 35 * MIN, 8) < m.index(['q'], 0, 8));
+  // A class without samples falls back to the next one.
+  assert.equal(m.index(['q|9-32', 'q'], 35 * MIN, 8), m.index(['q'], 35 * MIN, 8));
 });
 
 test('gittins order: a fresh job does not preempt a job close to the typical run time', () => {

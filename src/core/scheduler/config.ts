@@ -37,6 +37,8 @@ export interface SchedulerConfig {
   readonly serviceMaxSamples?: number;
   /** gittins: how often the learned distributions are rebuilt. */
   readonly serviceRefreshMs?: number;
+  /** Which run-time distribution predicts a job's (gittins order): its queue's, or its queue's for its size. */
+  readonly serviceClasses?: 'queue' | 'queue-size';
   /** gittins: priority steps per doubling of the index (the resolution of the order). */
   readonly gittinsStepsPerDoubling?: number;
   /**
@@ -87,6 +89,7 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     serviceMinSamples: c.serviceMinSamples ?? 20,
     serviceMaxSamples: c.serviceMaxSamples ?? 2000,
     serviceRefreshMs: c.serviceRefreshMs ?? 300_000,
+    serviceClasses: c.serviceClasses ?? 'queue-size',
     gittinsStepsPerDoubling: c.gittinsStepsPerDoubling ?? 4,
     preemptMinGap: c.preemptMinGap ?? 1,
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,

@@ -37,6 +37,8 @@ export interface JobRecord {
   /** Computed once: the members prepared for placement, and the gang's shape key. */
   prepared?: readonly PreparedRequest[];
   shape?: string;
+  /** Run-time classes (cached; see serviceClasses). */
+  serviceClasses?: readonly string[];
 }
 
 export function isGang(j: JobRecord): boolean {
@@ -69,4 +71,22 @@ export function workAtRisk(j: JobRecord, now: number): number {
  */
 export function riskKey(milliGpuMs: number): number {
   return Math.ceil(milliGpuMs / 60_000_000);
+}
+
+/**
+ * The classes whose run-time distributions predict a job's, most specific first: its queue
+ * and size (1, 2-4, 5-8, 9-32, more GPUs), then its queue (`queue-size`); or its queue only.
+ */
+export function serviceClasses(j: JobRecord, by: 'queue' | 'queue-size'): readonly string[] {
+  if (by === 'queue') return [j.spec.queue];
+  return (j.serviceClasses ??= [`${j.spec.queue}|${sizeClass(gpuCount(j))}`, j.spec.queue]);
+}
+
+function sizeClass(gpus: number): string {
+  return gpus <= 1 ? '1' : gpus <= 4 ? '2-4' : gpus <= 8 ? '5-8' : gpus <= 32 ? '9-32' : '33+';
+}
+
+/** Whole GPUs a job asks for (shares and slices count as one), at least 1. */
+export function gpuCount(j: JobRecord): number {
+  return Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
 }

@@ -18,11 +18,11 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, RESOURCE_KEYS } from './queues.js';
-import { Session, type Reservation } from './session.js';
+import { Session, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
-import { workAtRisk } from './job.js';
+import { gpuCount, serviceClasses, workAtRisk } from './job.js';
 import type { Action } from './actions/action.js';
 import { ServiceModel, type ActiveService } from './service.js';
 import { allocate } from './actions/allocate.js';
@@ -55,6 +55,11 @@ export class Scheduler {
   private readonly jobs = new Map<string, JobRecord>();
   private readonly reservations = new Map<string, Reservation>();
   private lastCycle: number | null = null;
+  /** Bumped when capacity or the running set changes (releases, binds): invalidates plan misses. */
+  private epoch = 0;
+  /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
+  private demandEpoch = 0;
+  private readonly planMisses = new Map<string, PlanMiss>();
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -73,12 +78,14 @@ export class Scheduler {
 
   /** Switches the placement policy (and its target workload for fragmentation-aware scoring). */
   setPlacementPolicy(policy: PolicyName, workload: readonly WorkloadClass[] = []): void {
+    this.epoch++;
     this.placer = new Placer(this.cluster, createProfile(policy, { workload }), this.rng);
   }
 
   // ---- queues -------------------------------------------------------------------------
   /** Replaces the queue tree. Jobs keep their queue; usage is recharged. Validates first. */
   setQueues(specs: readonly QueueSpec[]): void {
+    this.epoch++;
     const tree = new QueueTree(specs);
     this.queues = tree;
     for (const j of this.jobs.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
@@ -94,11 +101,13 @@ export class Scheduler {
 
   // ---- nodes --------------------------------------------------------------------------
   addNode(spec: NodeSpec): void {
+    this.epoch++;
     this.cluster.addNode(spec);
   }
 
   /** Removes a node; jobs that ran there are returned (the adapter decides their fate). */
   removeNode(name: string): string[] {
+    this.epoch++;
     const released = this.cluster.removeNode(name);
     const jobs = new Set<string>();
     for (const b of released) {
@@ -108,15 +117,18 @@ export class Scheduler {
   }
 
   cordon(name: string, on: boolean): void {
+    this.epoch++;
     this.cluster.setUnschedulable(name, on);
   }
 
   /** New labels, taints and cached datasets for a live node (e.g. from a Kubernetes Node update). */
   updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[]): void {
+    this.epoch++;
     this.cluster.setNodeMeta(name, labels, taints, cachedDatasets);
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+    this.epoch++;
     this.cluster.setGpuHealth(node, gpu, healthy);
   }
 
@@ -126,6 +138,7 @@ export class Scheduler {
     if (!this.queues.get(spec.queue)) throw new UserError('QUEUE_NOT_FOUND', `queue ${spec.queue} does not exist`);
     if (!this.queues.isLeaf(spec.queue)) throw new UserError('QUEUE_NOT_LEAF', `queue ${spec.queue} has child queues; submit to one of them`);
     if (spec.members.length === 0) throw new UserError('JOB_INVALID', `job ${spec.id} has no members`);
+    this.demandEpoch++;
     this.jobs.set(spec.id, {
       spec,
       state: 'pending',
@@ -150,6 +163,7 @@ export class Scheduler {
 
   /** Re-adopts a job that is already running (crash recovery, informer resync). */
   adoptRunning(spec: JobSpec, bindings: readonly Binding[], startedAt: number): void {
+    this.epoch++;
     this.submit(spec);
     const j = this.jobs.get(spec.id) as JobRecord;
     const stmt = this.cluster.begin();
@@ -178,6 +192,7 @@ export class Scheduler {
   }
 
   private releaseJob(j: JobRecord): void {
+    this.epoch++;
     for (const b of j.bindings) this.cluster.release(b.podId);
     if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
     j.charged = false;
@@ -194,7 +209,7 @@ export class Scheduler {
   remove(id: string, ended = false): void {
     const j = this.jobs.get(id);
     if (!j) return;
-    if (ended && j.attainedGpuMs > 0) this.service.record(j.spec.queue, j.attainedGpuMs / gpuCount(j));
+    if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
     this.releaseJob(j);
     this.jobs.delete(id);
     this.reservations.delete(id);
@@ -258,13 +273,15 @@ export class Scheduler {
     if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {
       this.lastServiceRefresh = now;
       const active: ActiveService[] = [];
-      for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ cls: j.spec.queue, attainedMs: j.attainedGpuMs / gpuCount(j) });
+      for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ classes: serviceClasses(j, this.config.serviceClasses), attainedMs: j.attainedGpuMs / gpuCount(j) });
       this.service.refresh(active, true);
     }
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service);
+    if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;
+      s.plans = 0; // each disruptive action has its own plan budget (reclaim is not starved by consolidate)
       ACTIONS[name].execute(s);
       if (this.clock) actionMs[name] = this.clock() - t0;
     }
@@ -273,6 +290,7 @@ export class Scheduler {
       if (j && j.state === 'pending') j.lastReasons = reasons;
     }
     this.lastWaits = s.waits;
+    if (s.bound > 0) this.epoch++; // new running jobs are new possible victims
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }
 
@@ -363,7 +381,3 @@ export class Scheduler {
   }
 }
 
-/** Whole GPUs a job asks for (shares and slices count as one), at least 1. */
-function gpuCount(j: JobRecord): number {
-  return Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
-}

@@ -54,8 +54,12 @@ export interface ServiceModelOptions {
   readonly maxSamples: number;
 }
 
+/** The class every job belongs to (the fallback distribution). */
+const ALL = '\u0000all';
+
 export interface ActiveService {
-  readonly cls: string;
+  /** The job's classes, most specific first (as given to record and index). */
+  readonly classes: readonly string[];
   /** Run time attained so far (ms of wall time on its GPUs). */
   readonly attainedMs: number;
 }
@@ -71,12 +75,18 @@ export class ServiceModel {
 
   constructor(private readonly o: ServiceModelOptions) {}
 
-  /** A job of class `cls` ended on its own after running `runMs`. */
-  record(cls: string, runMs: number): void {
+  /** A job of each of `classes` ended on its own after running `runMs`. */
+  record(classes: readonly string[], runMs: number): void {
+    for (const cls of classes) this.recordOne(cls, runMs);
+    this.recordOne(ALL, runMs);
+  }
+
+  private recordOne(cls: string, runMs: number): void {
+    const cap = cls === ALL ? this.o.maxSamples * 16 : this.o.maxSamples;
     let list = this.samples.get(cls);
     if (!list) this.samples.set(cls, (list = []));
     list.push(runMs);
-    if (list.length > this.o.maxSamples) list.splice(0, list.length - this.o.maxSamples);
+    if (list.length > cap) list.splice(0, list.length - cap);
     this.dirty = true;
   }
 
@@ -91,9 +101,6 @@ export class ServiceModel {
     this.dirty = false;
     const done = new Map<string, Float64Array>();
     const cens = new Map<string, Float64Array>();
-    const allDone = new Float64Array(BINS);
-    const allCens = new Float64Array(BINS);
-    let allN = 0;
     for (const [cls, list] of this.samples) {
       const d = new Float64Array(BINS);
       for (const t of list) {
@@ -101,28 +108,35 @@ export class ServiceModel {
         d[b] = (d[b] as number) + 1;
       }
       done.set(cls, d);
-      for (let b = 0; b < BINS; b++) allDone[b] = (allDone[b] as number) + (d[b] as number);
-      allN += list.length;
     }
+    const censor = (cls: string, b: number): void => {
+      let c = cens.get(cls);
+      if (!c) cens.set(cls, (c = new Float64Array(BINS)));
+      c[b] = (c[b] as number) + 1;
+    };
     for (const a of active) {
       if (a.attainedMs <= 0) continue;
-      let c = cens.get(a.cls);
-      if (!c) cens.set(a.cls, (c = new Float64Array(BINS)));
       const b = binOf(a.attainedMs);
-      c[b] = (c[b] as number) + 1;
-      allCens[b] = (allCens[b] as number) + 1;
+      for (const cls of a.classes) censor(cls, b);
+      censor(ALL, b);
     }
     this.tables.clear();
     for (const [cls, d] of done) {
-      if ((this.samples.get(cls)?.length ?? 0) < this.o.minSamples) continue;
+      if (cls === ALL || (this.samples.get(cls)?.length ?? 0) < this.o.minSamples) continue;
       this.tables.set(cls, buildTable(d, cens.get(cls) ?? new Float64Array(BINS)));
     }
-    this.global = allN >= this.o.minSamples ? buildTable(allDone, allCens) : null;
+    const all = done.get(ALL);
+    this.global = all && (this.samples.get(ALL)?.length ?? 0) >= this.o.minSamples ? buildTable(all, cens.get(ALL) ?? new Float64Array(BINS)) : null;
   }
 
-  /** Gittins index per GPU-ms for a job of class `cls` with `gpus` GPUs that has run `attainedMs`. */
-  index(cls: string, attainedMs: number, gpus: number): number {
-    const t = this.tables.get(cls) ?? this.global;
+  /**
+   * Gittins index per GPU-ms for a job with `gpus` GPUs that has run `attainedMs`, from the
+   * first of `classes` (most specific first) with enough samples, else from all jobs.
+   */
+  index(classes: readonly string[], attainedMs: number, gpus: number): number {
+    let t: Table | null = null;
+    for (const c of classes) if ((t = this.tables.get(c) ?? null)) break;
+    t ??= this.global;
     const g = Math.max(gpus, 0.001);
     if (t) {
       const v = t[gridOf(attainedMs)] as number;

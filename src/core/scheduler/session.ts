@@ -12,7 +12,7 @@ import type { PreparedRequest } from '../framework/plugin.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
-import { riskKey, workAtRisk, type JobRecord } from './job.js';
+import { riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 import type { ServiceModel } from './service.js';
@@ -22,6 +22,19 @@ export interface Reservation {
   readonly nodes: ReadonlySet<string>;
   /** When the reserved job is expected to fit (ms); Infinity when unknown. */
   readonly until: number;
+  /** The scheduler epoch it was computed at (recomputed only when something changed). */
+  readonly epoch?: number;
+}
+
+/** A victim search that found nothing: at which epochs and when. */
+export interface PlanMiss {
+  readonly epoch: number;
+  readonly demandEpoch: number;
+  /** When the next running job becomes a candidate victim (passes the minimum runtime). */
+  readonly until: number;
+  /** The highest priority that searched and found nothing. */
+  readonly prio: number;
+  readonly at: number;
 }
 
 export class Session {
@@ -46,7 +59,34 @@ export class Session {
     readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
     readonly reservations: Map<string, Reservation>,
     readonly service: ServiceModel | null = null,
+    /** Bumped by the scheduler whenever capacity or the running set really changes. */
+    readonly epoch = 0,
+    /** Bumped by the scheduler on every submission (demand, and so fair shares, changed). */
+    readonly demandEpoch = 0,
+    /** Victim searches that found nothing, kept across cycles (see recentMiss). */
+    readonly planMisses: Map<string, PlanMiss> = new Map(),
   ) {}
+
+  /**
+   * A victim search under `key` (action, queue and gang shape) found nothing, and nothing it
+   * depends on has changed since: not the running set or the nodes (epoch), no job has aged
+   * past the minimum runtime into the pool (`until`), not demand when `withDemand` (fair
+   * shares), and it searched at a priority at least `prio`. Evictions since only shrink the
+   * pool. Misses expire after a minute, as priorities that follow attained service and
+   * checkpoint ages drift slowly.
+   */
+  recentMiss(key: string, prio: number, withDemand: boolean): boolean {
+    const m = this.planMisses.get(key);
+    if (m === undefined || m.epoch !== this.epoch || this.now >= m.until || this.now - m.at >= 60_000 || prio > m.prio) return false;
+    return !withDemand || m.demandEpoch === this.demandEpoch;
+  }
+
+  /** Records a miss that holds until `until` at the latest (when the next job joins the pool). */
+  noteMiss(key: string, prio: number, until: number): void {
+    const m = this.planMisses.get(key);
+    const same = m !== undefined && m.epoch === this.epoch && m.demandEpoch === this.demandEpoch && this.now < m.until;
+    this.planMisses.set(key, { epoch: this.epoch, demandEpoch: this.demandEpoch, until: same ? Math.min(until, m.until) : until, prio: same ? Math.max(prio, m.prio) : prio, at: same ? m.at : this.now });
+  }
 
   pendingJobs(): JobRecord[] {
     const out: JobRecord[] = [];
@@ -91,7 +131,7 @@ export class Session {
   /** The job's Gittins index (per GPU-ms) on a log scale: higher = sooner. */
   gittinsRank(j: JobRecord): number {
     const gpus = Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
-    const idx = this.service ? this.service.index(j.spec.queue, j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
+    const idx = this.service ? this.service.index(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
     return Math.max(-999_999, Math.round(this.config.gittinsStepsPerDoubling * Math.log2(idx)));
   }
 

@@ -45,6 +45,11 @@ export function computeReservation(s: Session, job: JobRecord): { nodes: Set<str
   return result;
 }
 
+function describe(nodes: number, until: number): string {
+  const when = until === Infinity ? 'when enough running jobs end' : `at about ${new Date(until).toISOString()}`;
+  return `holds a reservation on ${nodes} node(s), expected to start ${when}`;
+}
+
 export const backfill: Action = {
   name: 'backfill',
   execute(s) {
@@ -61,11 +66,16 @@ export const backfill: Action = {
       const existing = s.reservations.get(job.spec.id);
       if (!existing && s.reservations.size >= s.config.maxReservations) break;
       if (existing && existing.until === Infinity && job.nominatedNodes.size > 0) continue; // made by preemption
+      if (existing && existing.epoch === s.epoch) {
+        // Nothing started or ended since it was computed: it still holds.
+        if (existing.until < s.now) s.reservations.set(job.spec.id, { ...existing, until: s.now });
+        s.wait(job, { kind: 'reservation', message: describe(existing.nodes.size, Math.max(existing.until, s.now)) });
+        continue;
+      }
       const r = computeReservation(s, job);
       if (!r) continue;
-      s.reservations.set(job.spec.id, { job: job.spec.id, nodes: r.nodes, until: r.until });
-      const when = r.until === Infinity ? 'when enough running jobs end' : `at about ${new Date(r.until).toISOString()}`;
-      s.wait(job, { kind: 'reservation', message: `holds a reservation on ${r.nodes.size} node(s), expected to start ${when}` });
+      s.reservations.set(job.spec.id, { job: job.spec.id, nodes: r.nodes, until: r.until, epoch: s.epoch });
+      s.wait(job, { kind: 'reservation', message: describe(r.nodes.size, r.until) });
     }
     if (s.reservations.size === 0) return;
     // Backfill: short jobs with declared durations into reserved holes, shortest first.

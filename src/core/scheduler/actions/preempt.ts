@@ -10,7 +10,7 @@
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
-import { executePlan, findVictims, plannedFrom } from './victims.js';
+import { executePlan, findVictims, plannedFrom, sortByVictimCost } from './victims.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -21,8 +21,18 @@ export const preempt: Action = {
     const minPrio = new Map<string, number>();
     const prioOf = new Map<JobRecord, number>();
     let globalMin = Infinity;
+    // When the next job of each queue passes the minimum runtime (a remembered miss ends then).
+    const joins = new Map<string, number>();
+    let nextJoin = Infinity;
     for (const v of s.runningJobs()) {
-      if (!s.isVictimCandidate(v)) continue;
+      if (!s.isVictimCandidate(v)) {
+        if (v.spec.preemptible && v.startedAt !== null && !s.touched.has(v.spec.id)) {
+          const at = v.startedAt + s.config.minRuntimeMs;
+          if (at < (joins.get(v.spec.queue) ?? Infinity)) joins.set(v.spec.queue, at);
+          if (at < nextJoin) nextJoin = at;
+        }
+        continue;
+      }
       const p = s.priorityOf(v);
       prioOf.set(v, p);
       if (p < (minPrio.get(v.spec.queue) ?? Infinity)) minPrio.set(v.spec.queue, p);
@@ -39,13 +49,20 @@ export const preempt: Action = {
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
-    const runningByQueue = new Map<string, JobRecord[]>();
-    for (const v of s.victimsByCost()) {
-      const list = runningByQueue.get(v.spec.queue);
+    // Victims per queue, sorted cheapest first only when a plan for that queue is searched
+    // (sorting every running job each cycle would cost more than the plans themselves).
+    const unsorted = new Map<string, JobRecord[]>();
+    for (const v of prioOf.keys()) {
+      const list = unsorted.get(v.spec.queue);
       if (list) list.push(v);
-      else runningByQueue.set(v.spec.queue, [v]);
+      else unsorted.set(v.spec.queue, [v]);
     }
-    const all = across ? s.victimsByCost() : [];
+    const sortedByQueue = new Map<string, JobRecord[]>();
+    const victimsOf = (q: string): readonly JobRecord[] => {
+      let list = sortedByQueue.get(q);
+      if (!list) sortedByQueue.set(q, (list = sortByVictimCost(s, unsorted.get(q) ?? [])));
+      return list;
+    };
     const plans = new Map<string, number>();
     // A shape that found no victims at some priority finds none at a lower one either.
     const hopeless = new Map<string, number>();
@@ -58,12 +75,14 @@ export const preempt: Action = {
       const h = hopeless.get(key);
       if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
       if (s.quotaReason(job)) continue;
+      const missKey = `preempt|${key}`;
+      if (s.recentMiss(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
       const mine = s.queues.get(q) as QueueNode;
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
       const below = prio - s.config.preemptMinGap;
       // (Candidates were filtered by isVictimCandidate when listed; only this cycle's changes remain.)
-      const candidates = (across ? all : (runningByQueue.get(q) ?? [])).filter(
+      const candidates = (across ? s.victimsByCost() : victimsOf(q)).filter(
         (v) => (prioOf.get(v) ?? Infinity) <= below && v.state === 'running' && !s.touched.has(v.spec.id) && job.evictedFor !== v.spec.id,
       );
       if (candidates.length === 0) {
@@ -85,7 +104,10 @@ export const preempt: Action = {
       };
       const plan = findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
-      else hopeless.set(key, Math.max(prio, h ?? -Infinity));
+      else {
+        hopeless.set(key, Math.max(prio, h ?? -Infinity));
+        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (joins.get(q) ?? Infinity));
+      }
     }
   },
 };

@@ -71,13 +71,17 @@ export const reclaim: Action = {
           hopeless.add(shape);
           continue;
         }
+        const missKey = `reclaim|${q.name}|${shape}`;
+        if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
         plans++;
         const plan = findVictims(s, job, candidates, allowed);
         if (plan) {
           executePlan(s, job, plan, 'reclaim');
           addIncoming(job);
+        } else {
+          hopeless.add(shape);
+          s.noteMiss(missKey, 0, Infinity); // reclaim ignores the minimum runtime
         }
-        else hopeless.add(shape);
       }
     }
   },

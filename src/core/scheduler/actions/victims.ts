@@ -23,7 +23,7 @@ export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): Job
   return s.orderByVictimCost(victims);
 }
 
-/** Most victim candidates one plan considers (cheapest first). */
+/** Most victim candidates the cluster-wide part of one plan considers (cheapest first). */
 const MAX_POOL = 768;
 
 /** Nodes on which the job's members could run if some victims left (model and size prefilter; not reserved for others). */
@@ -63,11 +63,11 @@ export function findVictims(
 ): VictimPlan | null {
   s.plans++;
   const useful = s.memo(`useful|${s.gangShape(job)}|${s.blockKey(job)}`, () => usefulNodes(s, job));
-  // The cheapest candidates on useful nodes, up to a bound: enough to clear many nodes, while
-  // the cost of one plan stays independent of how many jobs run in the cluster.
+  // Every candidate on a useful node: a node is freed only if all it runs can go, so the
+  // node-by-node groups consider them all; the cluster-wide tail (for gangs that need more than
+  // whole nodes) takes only the cheapest, so its cost stays bounded.
   const pool: JobRecord[] = [];
   for (const v of candidates) {
-    if (pool.length >= MAX_POOL) break;
     if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
     let onUseful = false;
     for (const b of v.bindings) {
@@ -178,7 +178,7 @@ function nodeFirstOrder(s: Session, job: JobRecord, pool: readonly JobRecord[], 
     needMilli = Math.max(needMilli, requestMilliGpu(m.gpu));
     if (m.gpu.kind !== 'whole') whole = false;
   }
-  if (needMilli === 0) return { order: [...pool], groupEnds: new Set(), grouped: 0 };
+  if (needMilli === 0) return { order: pool.slice(0, MAX_POOL), groupEnds: new Set(), grouped: 0 };
   const rank = new Map<JobRecord, number>();
   pool.forEach((v, i) => rank.set(v, i));
   const byNode = new Map<string, JobRecord[]>();
@@ -218,7 +218,14 @@ function nodeFirstOrder(s: Session, job: JobRecord, pool: readonly JobRecord[], 
     groupEnds.add(order.length - 1);
   }
   const grouped = order.length;
-  for (const v of pool) if (!seen.has(v)) order.push(v);
+  let tail = 0;
+  for (const v of pool) {
+    if (tail >= MAX_POOL) break;
+    if (!seen.has(v)) {
+      order.push(v);
+      tail++;
+    }
+  }
   return { order, groupEnds, grouped };
 }
 
