@@ -203,3 +203,49 @@ test('fair share: the queue furthest below its share goes first', () => {
   const r = s.cycle(HOUR);
   assert.deepEqual(binds(r), ['b1']);
 });
+
+test('reclaim reaches past the cheapest victims to the one node it can free', () => {
+  // 120 nodes. On 119, seven cheap 1-GPU jobs of queue b share the node with a job of queue c
+  // that c's guarantee protects: no such node can be freed. On the last node, eight 1-GPU jobs
+  // of b that have not checkpointed (expensive to stop) are the only way to free 8 GPUs.
+  const N = 120;
+  const nodes = Array.from({ length: N }, (_, i) => node(`n${i}`).gpus(8).labels({ at: `n${i}` }).obj());
+  const on = (id: string, q: string, n: number) =>
+    job(id).queue(q).members([pod(`${id}-0`).gpus(1).selector({ at: `n${n}` }).obj()]).checkpoint({ intervalSeconds: 3600 }).obj();
+  const running = [];
+  for (let n = 0; n < N - 1; n++) {
+    for (let k = 0; k < 7; k++) running.push(on(`b-${n}-${k}`, 'b', n));
+    running.push(on(`c-${n}`, 'c', n));
+  }
+  for (let k = 0; k < 8; k++) running.push(on(`b-last-${k}`, 'b', N - 1));
+  const s = setup({
+    nodes,
+    queues: [{ name: 'a', guaranteed: { gpu: 8 * G } }, { name: 'b' }, { name: 'c', guaranteed: { gpu: (N - 1) * G } }],
+    running,
+  });
+  const t = 50 * MIN;
+  for (const j of running) if (j.id.startsWith('b-') && !j.id.startsWith('b-last')) s.reportCheckpoint(j.id, t - MIN);
+  s.submit(job('a1').queue('a').gpus(8).at(t).obj());
+  const ev = evictions(s.cycle(t));
+  assert.equal(ev.length, 8, `victims: ${ev.map((e) => e.job).join(', ')}`);
+  assert.ok(ev.every((e) => e.job.startsWith('b-last-') && e.reason === 'reclaim'));
+});
+
+test('a remembered preemption miss ends the moment a job passes the minimum runtime', () => {
+  // young (priority 1) starts at 5 min and fills the only node; high (priority 9) arrives just
+  // after. young is protected for 10 minutes: every search finds nothing (and is remembered),
+  // but at 15:00 exactly young becomes a victim and the next cycle must see it.
+  const s = setup({ nodes: [node('n1').gpus(8).obj()] });
+  s.submit(job('young').gpus(8).priority(1).at(5 * MIN).obj());
+  assert.deepEqual(binds(s.cycle(5 * MIN)), ['young']);
+  s.submit(job('high').gpus(8).priority(9).at(5 * MIN + 1).obj());
+  let at = 0;
+  for (let t = 5 * MIN + 30_000; t <= 20 * MIN && at === 0; t += 30_000) {
+    const ev = evictions(s.cycle(t));
+    if (ev.length > 0) {
+      assert.deepEqual(ev.map((e) => e.job), ['young']);
+      at = t;
+    }
+  }
+  assert.equal(at, 15 * MIN);
+});

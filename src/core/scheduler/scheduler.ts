@@ -18,7 +18,7 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, RESOURCE_KEYS } from './queues.js';
-import { Session, type PlanMiss, type Reservation } from './session.js';
+import { Session, type JobsByState, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
@@ -60,6 +60,7 @@ export class Scheduler {
   /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
   private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
+  private readonly byState: JobsByState = { pending: new Set(), running: new Set() };
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -159,6 +160,7 @@ export class Scheduler {
       nominatedNodes: new Set(),
       lastReasons: [],
     });
+    this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }
 
   /** Re-adopts a job that is already running (crash recovery, informer resync). */
@@ -171,11 +173,14 @@ export class Scheduler {
       for (const b of bindings) stmt.bind(b);
     } catch (e) {
       stmt.rollback();
+      this.byState.pending.delete(j);
       this.jobs.delete(spec.id);
       throw new UserError('BINDING_CONFLICT', `job ${spec.id} cannot be re-adopted: ${(e as Error).message}`);
     }
     stmt.commit();
     j.state = 'running';
+    this.byState.pending.delete(j);
+    this.byState.running.add(j);
     j.bindings = bindings;
     j.startedAt = startedAt;
     j.resources = bindingResources(this.cluster, bindings);
@@ -211,6 +216,8 @@ export class Scheduler {
     if (!j) return;
     if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
     this.releaseJob(j);
+    this.byState.pending.delete(j);
+    this.byState.running.delete(j);
     this.jobs.delete(id);
     this.reservations.delete(id);
   }
@@ -221,6 +228,8 @@ export class Scheduler {
     if (!j || j.state !== 'running') return;
     this.releaseJob(j);
     j.state = 'pending';
+    this.byState.running.delete(j);
+    this.byState.pending.add(j);
     j.startedAt = null;
     j.pendingSince = now;
     j.resources = requestResources(j.spec.members);
@@ -239,6 +248,8 @@ export class Scheduler {
       this.releaseJob(j);
     }
     j.state = 'pending';
+    this.byState.running.delete(j);
+    this.byState.pending.add(j);
     j.startedAt = null;
     j.evictingSince = null;
     j.pendingSince = now;
@@ -264,8 +275,7 @@ export class Scheduler {
     this.queues.decay(dt, this.config.fairShareHalfLifeMs);
     // Demand of each leaf = requests of its pending jobs.
     for (const q of this.queues.all()) q.demand = zero();
-    for (const j of this.jobs.values()) {
-      if (j.state !== 'pending') continue;
+    for (const j of this.byState.pending) {
       const q = this.queues.get(j.spec.queue);
       if (q) for (const k of RESOURCE_KEYS) q.demand[k] += j.resources[k];
     }
@@ -277,7 +287,7 @@ export class Scheduler {
       this.service.refresh(active, true);
     }
     if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses, this.byState);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;

@@ -26,6 +26,21 @@ export interface Reservation {
   readonly epoch?: number;
 }
 
+/** Pending and running jobs (evicting ones are in neither). */
+export interface JobsByState {
+  readonly pending: Set<JobRecord>;
+  readonly running: Set<JobRecord>;
+}
+
+export function indexByState(jobs: Iterable<JobRecord>): JobsByState {
+  const out: JobsByState = { pending: new Set(), running: new Set() };
+  for (const j of jobs) {
+    if (j.state === 'pending') out.pending.add(j);
+    else if (j.state === 'running') out.running.add(j);
+  }
+  return out;
+}
+
 /** A victim search that found nothing: at which epochs and when. */
 export interface PlanMiss {
   readonly epoch: number;
@@ -65,6 +80,8 @@ export class Session {
     readonly demandEpoch = 0,
     /** Victim searches that found nothing, kept across cycles (see recentMiss). */
     readonly planMisses: Map<string, PlanMiss> = new Map(),
+    /** The jobs by state, kept by the scheduler (so listing them does not scan every job). */
+    readonly byState: JobsByState = indexByState(jobs.values()),
   ) {}
 
   /**
@@ -89,15 +106,11 @@ export class Session {
   }
 
   pendingJobs(): JobRecord[] {
-    const out: JobRecord[] = [];
-    for (const j of this.jobs.values()) if (j.state === 'pending') out.push(j);
-    return out;
+    return [...this.byState.pending];
   }
 
   runningJobs(): JobRecord[] {
-    const out: JobRecord[] = [];
-    for (const j of this.jobs.values()) if (j.state === 'running') out.push(j);
-    return out;
+    return [...this.byState.running];
   }
 
   private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' | 'gittins' {
@@ -273,6 +286,8 @@ export class Session {
   /** Records a placement made in a committed statement. */
   commitBind(job: JobRecord, bindings: readonly Binding[]): void {
     job.state = 'running';
+    this.byState.pending.delete(job);
+    this.byState.running.add(job);
     job.bindings = bindings;
     job.startedAt = this.now;
     job.lastCheckpointAt = null;
@@ -295,6 +310,7 @@ export class Session {
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
+    this.byState.running.delete(victim);
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;

@@ -20,22 +20,34 @@ export const preempt: Action = {
     // queue when preempting across queues): checked before anything is sorted.
     const minPrio = new Map<string, number>();
     const prioOf = new Map<JobRecord, number>();
+    // Victims per queue, sorted cheapest first only when a plan for that queue is searched
+    // (sorting every running job each cycle would cost more than the plans themselves).
+    const unsorted = new Map<string, JobRecord[]>();
     let globalMin = Infinity;
     // When the next job of each queue passes the minimum runtime (a remembered miss ends then).
     const joins = new Map<string, number>();
     let nextJoin = Infinity;
-    for (const v of s.runningJobs()) {
-      if (!s.isVictimCandidate(v)) {
-        if (v.spec.preemptible && v.startedAt !== null && !s.touched.has(v.spec.id)) {
-          const at = v.startedAt + s.config.minRuntimeMs;
-          if (at < (joins.get(v.spec.queue) ?? Infinity)) joins.set(v.spec.queue, at);
-          if (at < nextJoin) nextJoin = at;
-        }
+    const minRuntime = s.config.minRuntimeMs;
+    for (const v of s.byState.running) {
+      // (isVictimCandidate, inlined: this loop visits every running job.)
+      if (!v.spec.preemptible || v.startedAt === null || s.touched.has(v.spec.id)) continue;
+      const q = v.spec.queue;
+      if (s.now - v.startedAt < minRuntime) {
+        const at = v.startedAt + minRuntime;
+        if (at < (joins.get(q) ?? Infinity)) joins.set(q, at);
+        if (at < nextJoin) nextJoin = at;
         continue;
       }
       const p = s.priorityOf(v);
       prioOf.set(v, p);
-      if (p < (minPrio.get(v.spec.queue) ?? Infinity)) minPrio.set(v.spec.queue, p);
+      const list = unsorted.get(q);
+      if (list) {
+        list.push(v);
+        if (p < (minPrio.get(q) as number)) minPrio.set(q, p);
+      } else {
+        unsorted.set(q, [v]);
+        minPrio.set(q, p);
+      }
       if (p < globalMin) globalMin = p;
     }
     if (globalMin === Infinity) return;
@@ -49,14 +61,6 @@ export const preempt: Action = {
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
-    // Victims per queue, sorted cheapest first only when a plan for that queue is searched
-    // (sorting every running job each cycle would cost more than the plans themselves).
-    const unsorted = new Map<string, JobRecord[]>();
-    for (const v of prioOf.keys()) {
-      const list = unsorted.get(v.spec.queue);
-      if (list) list.push(v);
-      else unsorted.set(v.spec.queue, [v]);
-    }
     const sortedByQueue = new Map<string, JobRecord[]>();
     const victimsOf = (q: string): readonly JobRecord[] => {
       let list = sortedByQueue.get(q);

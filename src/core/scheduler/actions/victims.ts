@@ -63,33 +63,31 @@ export function findVictims(
 ): VictimPlan | null {
   s.plans++;
   const useful = s.memo(`useful|${s.gangShape(job)}|${s.blockKey(job)}`, () => usefulNodes(s, job));
-  // Every candidate on a useful node: a node is freed only if all it runs can go, so the
-  // node-by-node groups consider them all; the cluster-wide tail (for gangs that need more than
-  // whole nodes) takes only the cheapest, so its cost stays bounded.
-  const pool: JobRecord[] = [];
-  for (const v of candidates) {
-    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
-    let onUseful = false;
-    for (const b of v.bindings) {
-      if (useful.has(b.node)) {
-        onUseful = true;
-        break;
-      }
-    }
-    if (onUseful) pool.push(v);
-  }
-  if (pool.length === 0) return null;
+  const { order, groupEnds, grouped, largest, whole } = nodeFirstOrder(s, job, candidates, useful, (v) => allowed([], v), maxAttempts);
+  if (order.length === 0) return null;
   const need = requestResources(job.spec.members);
-  const { order, groupEnds, grouped } = nodeFirstOrder(s, job, pool.filter((v) => allowed([], v)), useful);
   const single = job.spec.members.length === 1;
+  // Free capacity already there counts toward the gang's aggregate need.
+  let freeGpu = 0;
+  let readyHosts = 0;
+  for (const name of useful) {
+    const n = s.cluster.node(name);
+    if (!n || n.unschedulable) continue;
+    freeGpu += n.gpuMilliFreeTotal;
+    if (largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest) readyHosts++;
+  }
+  // Each of the gang's largest members needs a node of its own with room for it: free already,
+  // or freed by victims. Fewer such nodes than members: no plan (without trying placements).
+  if (largest > 0 && !single) {
+    let members = 0;
+    for (const m of job.spec.members) if (requestMilliGpu(m.gpu) === largest) members++;
+    if (groupEnds.size + readyHosts < members) return null;
+  }
   const stmt = s.cluster.begin();
   let chosen: JobRecord[] = [];
   let freedGpu = 0;
   let attempts = 0;
   let plan: VictimPlan | null = null;
-  // Free capacity already there counts toward the gang's aggregate need.
-  let freeGpu = 0;
-  for (const n of s.cluster.nodes()) if (useful.has(n.name) && !n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
   let nextTry = 0;
   let groupMark = stmt.checkpoint();
   let groupStart = 0;
@@ -164,49 +162,84 @@ export function findVictims(
 }
 
 /**
- * Candidate victims regrouped node by node: for each node where the job's largest member
- * could run, the cheapest victims whose removal frees enough there, nodes in order of the
- * cost of those victims (each victim weighs 1 plus its place in the cheapest-first order, so
- * fewer victims win, then cheaper ones). Freeing one node at a time instead of the cheapest
- * victims cluster-wide keeps a plan from stopping jobs scattered over many nodes. The
- * remaining candidates follow in their own order (for gangs that need more).
+ * Candidate victims regrouped node by node: for each node where the job's largest member could
+ * run, the cheapest victims whose removal frees enough there, nodes in order of the cost of
+ * those victims (each victim weighs 1 plus its place in the cheapest-first order, so fewer
+ * victims win, then cheaper ones). Freeing one node at a time instead of the cheapest victims
+ * cluster-wide keeps a plan from stopping jobs scattered over many nodes. The cheapest
+ * candidates follow in their own order (for gangs that need more than whole nodes).
+ *
+ * One pass over the candidates, cheapest first, on useful nodes only: it stops once it has
+ * `maxGroups` nodes that can be freed and MAX_POOL candidates for the tail, so a plan costs
+ * little where victims are plentiful, and still reaches a node whose jobs are all expensive
+ * when no cheaper node can be freed.
  */
-function nodeFirstOrder(s: Session, job: JobRecord, pool: readonly JobRecord[], useful: ReadonlySet<string>): { order: JobRecord[]; groupEnds: Set<number>; grouped: number } {
+function nodeFirstOrder(
+  s: Session,
+  job: JobRecord,
+  candidates: readonly JobRecord[],
+  useful: ReadonlySet<string>,
+  allowed: (v: JobRecord) => boolean,
+  maxGroups: number,
+): { order: JobRecord[]; groupEnds: Set<number>; grouped: number; largest: number; whole: boolean } {
   let needMilli = 0;
   let whole = true;
   for (const m of job.spec.members) {
     needMilli = Math.max(needMilli, requestMilliGpu(m.gpu));
     if (m.gpu.kind !== 'whole') whole = false;
   }
-  if (needMilli === 0) return { order: pool.slice(0, MAX_POOL), groupEnds: new Set(), grouped: 0 };
-  const rank = new Map<JobRecord, number>();
-  pool.forEach((v, i) => rank.set(v, i));
-  const byNode = new Map<string, JobRecord[]>();
-  for (const v of pool) {
+  interface Acc {
+    have: number;
+    cost: number;
+    victims: JobRecord[];
+    done: boolean;
+  }
+  const perNode = new Map<string, Acc>();
+  const groups: Acc[] = [];
+  const tail: JobRecord[] = [];
+  // One pod runs on one node: the nodes that can be freed are all it can use, so it needs no
+  // cluster-wide tail (unless it asks for no GPU, when there are no GPU groups to form).
+  const maxTail = job.spec.members.length === 1 && needMilli > 0 ? 0 : MAX_POOL;
+  let rank = 0;
+  for (const v of candidates) {
+    if (groups.length >= maxGroups && tail.length >= maxTail) break;
+    if (needMilli === 0 && tail.length >= maxTail) break;
+    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
+    let onUseful = false;
+    for (const b of v.bindings) {
+      if (useful.has(b.node)) {
+        onUseful = true;
+        break;
+      }
+    }
+    if (!onUseful || !allowed(v)) continue;
+    rank++;
+    if (tail.length < maxTail) tail.push(v);
+    if (needMilli === 0 || groups.length >= maxGroups) continue;
     for (const b of v.bindings) {
       if (!useful.has(b.node)) continue;
-      const list = byNode.get(b.node);
-      if (!list) byNode.set(b.node, [v]);
-      else if (list[list.length - 1] !== v) list.push(v);
-    }
-  }
-  const groups: { cost: number; victims: JobRecord[] }[] = [];
-  for (const [name, vs] of byNode) {
-    const n = s.cluster.node(name);
-    if (!n || n.unschedulable) continue;
-    let have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
-    const victims: JobRecord[] = [];
-    let cost = 0;
-    for (const v of vs) {
-      if (have >= needMilli) break;
+      let acc = perNode.get(b.node);
+      if (!acc) {
+        const n = s.cluster.node(b.node);
+        if (!n || n.unschedulable) continue;
+        acc = { have: whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal, cost: 0, victims: [], done: false };
+        perNode.set(b.node, acc);
+      }
+      if (acc.done) continue;
       let freed = 0;
-      for (const b of v.bindings) if (b.node === name) for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+      for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
       if (freed === 0) continue;
-      victims.push(v);
-      have += freed;
-      cost += 1 + (rank.get(v) as number) / pool.length;
+      // (A gang may have several members on the node: one victim, all their GPUs.)
+      if (acc.victims[acc.victims.length - 1] !== v) {
+        acc.victims.push(v);
+        acc.cost += 1 + rank / candidates.length;
+      }
+      acc.have += freed;
+      if (acc.have >= needMilli) {
+        acc.done = true;
+        groups.push(acc);
+      }
     }
-    if (have >= needMilli && victims.length > 0) groups.push({ cost, victims });
   }
   groups.sort((a, b) => a.cost - b.cost);
   const order: JobRecord[] = [];
@@ -218,15 +251,8 @@ function nodeFirstOrder(s: Session, job: JobRecord, pool: readonly JobRecord[], 
     groupEnds.add(order.length - 1);
   }
   const grouped = order.length;
-  let tail = 0;
-  for (const v of pool) {
-    if (tail >= MAX_POOL) break;
-    if (!seen.has(v)) {
-      order.push(v);
-      tail++;
-    }
-  }
-  return { order, groupEnds, grouped };
+  for (const v of tail) if (!seen.has(v)) order.push(v);
+  return { order, groupEnds, grouped, largest: needMilli, whole };
 }
 
 /** milli-GPU that the victims chosen so far take from queue `n` (or its descendants). */
