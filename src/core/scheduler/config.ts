@@ -62,8 +62,13 @@ export interface SchedulerConfig {
   readonly reclaimTo?: 'guarantee' | 'deserved';
   /** Most evictions one cycle may decide (a bound on disruption; the rest waits a cycle). */
   readonly maxEvictionsPerCycle?: number;
-  /** Most victim searches (reclaim, preempt) per cycle: bounds the cost of a busy cycle. */
+  /** Most victim searches per cycle of preempt and of consolidate (each): bounds the cost of a busy cycle. */
   readonly maxPlansPerCycle?: number;
+  /**
+   * Most victim searches of reclaim per cycle. Higher: a guarantee is a promise, and a queue
+   * that gets a burst of jobs below its guarantee is owed all of it within a cycle.
+   */
+  readonly maxReclaimPlansPerCycle?: number;
   /**
    * Let preempt take victims from other queues too, from what they run beyond their
    * guarantee (default false: preemption stays within a queue).
@@ -95,6 +100,7 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,
     maxEvictionsPerCycle: c.maxEvictionsPerCycle ?? 256,
     maxPlansPerCycle: c.maxPlansPerCycle ?? 16,
+    maxReclaimPlansPerCycle: c.maxReclaimPlansPerCycle ?? 256,
     reclaimTo: c.reclaimTo ?? 'guarantee',
     acrossQueues: c.acrossQueues ?? 'fair',
     preemptAcrossQueues: c.preemptAcrossQueues ?? false,

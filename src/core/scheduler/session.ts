@@ -26,6 +26,65 @@ export interface Reservation {
   readonly epoch?: number;
 }
 
+/** A list sorted on demand (see Session.cheapestFirst). */
+export class LazyOrder implements Iterable<JobRecord> {
+  private readonly heap: Int32Array;
+  private size: number;
+  private readonly out: JobRecord[] = [];
+
+  constructor(
+    private readonly jobs: readonly JobRecord[],
+    private readonly less: (a: number, b: number) => boolean,
+  ) {
+    const n = jobs.length;
+    this.heap = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.heap[i] = i;
+    this.size = n;
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  get length(): number {
+    return this.jobs.length;
+  }
+
+  /** The jobs in no particular order (reading them does not sort anything). */
+  get items(): readonly JobRecord[] {
+    return this.jobs;
+  }
+
+  *[Symbol.iterator](): Iterator<JobRecord> {
+    for (let i = 0; ; i++) {
+      if (i >= this.out.length && !this.next()) return;
+      yield this.out[i] as JobRecord;
+    }
+  }
+
+  private next(): boolean {
+    if (this.size === 0) return false;
+    const top = this.heap[0] as number;
+    this.heap[0] = this.heap[--this.size] as number;
+    this.down(0);
+    this.out.push(this.jobs[top] as JobRecord);
+    return true;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= this.size) return;
+      let m = l;
+      const r = l + 1;
+      if (r < this.size && this.less(h[r] as number, h[l] as number)) m = r;
+      if (!this.less(h[m] as number, h[i] as number)) return;
+      const t = h[i] as number;
+      h[i] = h[m] as number;
+      h[m] = t;
+      i = m;
+    }
+  }
+}
+
 /** Pending and running jobs (evicting ones are in neither). */
 export interface JobsByState {
   readonly pending: Set<JobRecord>;
@@ -114,7 +173,17 @@ export class Session {
   }
 
   private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' | 'gittins' {
-    return this.config.withinQueueOrder === 'priority' ? (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority') : this.config.withinQueueOrder;
+    if (this.config.withinQueueOrder !== 'priority') return this.config.withinQueueOrder;
+    return this.allByPriority ? 'priority' : (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority');
+  }
+
+  private byPriorityMemo: boolean | null = null;
+
+  /** Every queue orders its jobs by priority (the common case: no per-queue lookups needed). */
+  get allByPriority(): boolean {
+    if (this.config.withinQueueOrder !== 'priority') return false;
+    if (this.byPriorityMemo === null) this.byPriorityMemo = this.queues.all().every((q) => (q.spec.ordering ?? 'priority') === 'priority');
+    return this.byPriorityMemo;
   }
 
   /** Least-attained-service band (0 = least service), Tiresias-style discrete queues. */
@@ -358,6 +427,31 @@ export class Session {
     return order;
   }
 
+  /**
+   * `jobs` cheapest to disrupt first, sorted lazily: a heap yields them in order as they are
+   * read, and what was read is kept for the next reader. A victim search that stops after a
+   * few dozen candidates costs O(n + k log n), not a full sort.
+   */
+  cheapestFirst(jobs: readonly JobRecord[]): LazyOrder {
+    const n = jobs.length;
+    const risk = new Float64Array(n);
+    const prio = new Float64Array(n);
+    const served = new Float64Array(n);
+    const start = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = jobs[i] as JobRecord;
+      risk[i] = riskKey(workAtRisk(v, this.now));
+      prio[i] = this.priorityOf(v);
+      served[i] = -v.attainedGpuMs;
+      start[i] = -(v.startedAt ?? 0);
+    }
+    const less = (a: number, b: number): boolean => {
+      const d = (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b;
+      return d < 0;
+    };
+    return new LazyOrder(jobs, less);
+  }
+
   /** `jobs` cheapest to disrupt first (see victimsByCost). */
   orderByVictimCost(jobs: readonly JobRecord[]): JobRecord[] {
     // Sort indices over precomputed keys: no objects per comparison.
@@ -392,6 +486,11 @@ export class Session {
   /** True while this cycle may still decide evictions. */
   get disruptionBudgetLeft(): boolean {
     return this.evicted < this.config.maxEvictionsPerCycle && this.plans < this.config.maxPlansPerCycle;
+  }
+
+  /** Reclaim's budget: the same bound on evictions, its own on searches. */
+  get reclaimBudgetLeft(): boolean {
+    return this.evicted < this.config.maxEvictionsPerCycle && this.plans < this.config.maxReclaimPlansPerCycle;
   }
 
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */

@@ -10,7 +10,8 @@
 import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
-import { executePlan, findVictims, plannedFrom, sortByVictimCost } from './victims.js';
+import { executePlan, findVictims, plannedFrom } from './victims.js';
+import type { LazyOrder } from '../session.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -18,36 +19,45 @@ export const preempt: Action = {
     const across = s.config.preemptAcrossQueues;
     // A blocked job matters only if it outranks some candidate victim (of its queue, or of any
     // queue when preempting across queues): checked before anything is sorted.
-    const minPrio = new Map<string, number>();
+    // Per queue: its candidate victims (sorted cheapest first only when a plan for that queue is
+    // searched: sorting every running job each cycle would cost more than the plans), their
+    // lowest priority, and when its next job passes the minimum runtime (a remembered miss ends
+    // then).
+    interface QueueVictims {
+      readonly list: JobRecord[];
+      min: number;
+      join: number;
+    }
+    const byQueue = new Map<string, QueueVictims>();
+    // Effective priorities of the candidates (kept only when they are not simply spec.priority).
+    const plain = s.allByPriority;
     const prioOf = new Map<JobRecord, number>();
-    // Victims per queue, sorted cheapest first only when a plan for that queue is searched
-    // (sorting every running job each cycle would cost more than the plans themselves).
-    const unsorted = new Map<string, JobRecord[]>();
+    const prioOfVictim = (v: JobRecord): number => (plain ? v.spec.priority : (prioOf.get(v) ?? Infinity));
     let globalMin = Infinity;
-    // When the next job of each queue passes the minimum runtime (a remembered miss ends then).
-    const joins = new Map<string, number>();
     let nextJoin = Infinity;
     const minRuntime = s.config.minRuntimeMs;
+    const now = s.now;
+    let last: QueueVictims | undefined;
+    let lastName = '';
     for (const v of s.byState.running) {
       // (isVictimCandidate, inlined: this loop visits every running job.)
       if (!v.spec.preemptible || v.startedAt === null || s.touched.has(v.spec.id)) continue;
       const q = v.spec.queue;
-      if (s.now - v.startedAt < minRuntime) {
+      if (q !== lastName || last === undefined) {
+        lastName = q;
+        last = byQueue.get(q);
+        if (last === undefined) byQueue.set(q, (last = { list: [], min: Infinity, join: Infinity }));
+      }
+      if (now - v.startedAt < minRuntime) {
         const at = v.startedAt + minRuntime;
-        if (at < (joins.get(q) ?? Infinity)) joins.set(q, at);
+        if (at < last.join) last.join = at;
         if (at < nextJoin) nextJoin = at;
         continue;
       }
-      const p = s.priorityOf(v);
-      prioOf.set(v, p);
-      const list = unsorted.get(q);
-      if (list) {
-        list.push(v);
-        if (p < (minPrio.get(q) as number)) minPrio.set(q, p);
-      } else {
-        unsorted.set(q, [v]);
-        minPrio.set(q, p);
-      }
+      const p = plain ? v.spec.priority : s.priorityOf(v);
+      if (!plain) prioOf.set(v, p);
+      last.list.push(v);
+      if (p < last.min) last.min = p;
       if (p < globalMin) globalMin = p;
     }
     if (globalMin === Infinity) return;
@@ -55,16 +65,16 @@ export const preempt: Action = {
       .pendingJobs()
       .filter((j) => {
         if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
-        const floor = across ? globalMin : (minPrio.get(j.spec.queue) ?? Infinity);
+        const floor = across ? globalMin : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
         return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
-    const sortedByQueue = new Map<string, JobRecord[]>();
-    const victimsOf = (q: string): readonly JobRecord[] => {
+    const sortedByQueue = new Map<string, LazyOrder>();
+    const victimsOf = (q: string): LazyOrder => {
       let list = sortedByQueue.get(q);
-      if (!list) sortedByQueue.set(q, (list = sortByVictimCost(s, unsorted.get(q) ?? [])));
+      if (!list) sortedByQueue.set(q, (list = s.cheapestFirst(byQueue.get(q)?.list ?? [])));
       return list;
     };
     const plans = new Map<string, number>();
@@ -85,18 +95,17 @@ export const preempt: Action = {
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
       const below = prio - s.config.preemptMinGap;
-      // (Candidates were filtered by isVictimCandidate when listed; only this cycle's changes remain.)
-      const candidates = (across ? s.victimsByCost() : victimsOf(q)).filter(
-        (v) => (prioOf.get(v) ?? Infinity) <= below && v.state === 'running' && !s.touched.has(v.spec.id) && job.evictedFor !== v.spec.id,
-      );
-      if (candidates.length === 0) {
+      const floor = across ? globalMin : (byQueue.get(q)?.min ?? Infinity);
+      if (floor > below) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;
       }
       plans.set(q, (plans.get(q) ?? 0) + 1);
-      // A victim of another queue only from what that queue runs beyond its guarantee
+      // Candidates were filtered by isVictimCandidate when listed; only this cycle's changes
+      // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+        if (prioOfVictim(v) > below || v.state !== 'running' || s.touched.has(v.spec.id) || job.evictedFor === v.spec.id) return false;
         if (v.spec.queue === q) return true;
         const vq = s.queues.get(v.spec.queue);
         if (!vq) return false;
@@ -106,11 +115,12 @@ export const preempt: Action = {
         }
         return true;
       };
+      const candidates = across ? s.victimsByCost() : victimsOf(q);
       const plan = findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (joins.get(q) ?? Infinity));
+        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (byQueue.get(q)?.join ?? Infinity));
       }
     }
   },

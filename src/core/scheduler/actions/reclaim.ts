@@ -14,9 +14,6 @@ import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
 
-/** Plan searches per queue per cycle. */
-const MAX_PLANS_PER_QUEUE = 8;
-
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
 }
@@ -42,11 +39,9 @@ export const reclaim: Action = {
     };
     for (const j of s.pendingJobs()) if (j.awaiting.size > 0) addIncoming(j);
     for (const [q, jobs] of byQueue) {
-      let plans = 0;
       const hopeless = new Set<string>();
       for (const job of jobs) {
-        if (!s.disruptionBudgetLeft) return;
-        if (plans >= MAX_PLANS_PER_QUEUE) break;
+        if (!s.reclaimBudgetLeft) return;
         const shape = s.gangShape(job);
         if (hopeless.has(shape)) continue;
         if (s.quotaReason(job)) continue;
@@ -73,7 +68,6 @@ export const reclaim: Action = {
         }
         const missKey = `reclaim|${q.name}|${shape}`;
         if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
-        plans++;
         const plan = findVictims(s, job, candidates, allowed);
         if (plan) {
           executePlan(s, job, plan, 'reclaim');

@@ -6,7 +6,7 @@
  * recently started. Victims are whole jobs: a gang is released whole or not at all.
  */
 import type { Binding } from '../../model/cluster.js';
-import type { Session } from '../session.js';
+import { LazyOrder, type Session } from '../session.js';
 import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
 import { requestResources } from '../resources.js';
@@ -57,34 +57,53 @@ function usefulNodes(s: Session, job: JobRecord): Set<string> {
 export function findVictims(
   s: Session,
   job: JobRecord,
-  candidates: readonly JobRecord[],
+  candidates: Iterable<JobRecord> & { readonly length: number },
   allowed: (chosen: readonly JobRecord[], next: JobRecord) => boolean,
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
   const useful = s.memo(`useful|${s.gangShape(job)}|${s.blockKey(job)}`, () => usefulNodes(s, job));
-  const { order, groupEnds, grouped, largest, whole } = nodeFirstOrder(s, job, candidates, useful, (v) => allowed([], v), maxAttempts);
-  if (order.length === 0) return null;
-  const need = requestResources(job.spec.members);
+
+  const { largest, whole } = largestMember(job);
   const single = job.spec.members.length === 1;
-  // Free capacity already there counts toward the gang's aggregate need.
-  let freeGpu = 0;
-  let readyHosts = 0;
-  for (const name of useful) {
-    const n = s.cluster.node(name);
-    if (!n || n.unschedulable) continue;
-    freeGpu += n.gpuMilliFreeTotal;
-    if (largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest) readyHosts++;
-  }
-  // Each of the gang's largest members needs a node of its own with room for it: free already,
-  // or freed by victims. Fewer such nodes than members: no plan (without trying placements).
-  if (largest > 0 && !single) {
+  // Each of the job's largest members needs a node of its own with room for it: free already,
+  // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
+  // nodes than members: no plan, found without sorting candidates or trying placements.
+  const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
+  // (Free capacity changes only when something binds: kept until then.)
+  const ready = s.memo(`ready|${usefulKey}|${s.bound}`, () => {
+    let free = 0;
+    let hostsNow = 0;
+    for (const name of useful) {
+      const n = s.cluster.node(name);
+      if (!n || n.unschedulable) continue;
+      free += n.gpuMilliFreeTotal;
+      if (largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest) hostsNow++;
+    }
+    return { free, hosts: hostsNow };
+  });
+  const freeGpu = ready.free;
+  // (Only worth its cost for jobs that need much of a node: a small one finds nodes to free
+  // among the first few candidates, or learns there are none as cheaply.)
+  if (largest > 1000 || (largest > 0 && !single)) {
+    let hosts = ready.hosts;
+    for (const [name, f] of freeableByNode(s, candidates, whole)) {
+      if (!useful.has(name)) continue;
+      const n = s.cluster.node(name);
+      if (!n || n.unschedulable) continue;
+      const have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
+      if (have < largest && have + f >= largest) hosts++;
+    }
     let members = 0;
     for (const m of job.spec.members) if (requestMilliGpu(m.gpu) === largest) members++;
-    if (groupEnds.size + readyHosts < members) return null;
+    if (hosts < members) return null;
   }
+  const { order, groupEnds, grouped } = nodeFirstOrder(s, job, candidates, useful, (v) => allowed([], v), maxAttempts);
+  if (order.length === 0) return null;
+  const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
   let chosen: JobRecord[] = [];
+  const chosenSet = new Set<JobRecord>();
   let freedGpu = 0;
   let attempts = 0;
   let plan: VictimPlan | null = null;
@@ -93,11 +112,12 @@ export function findVictims(
   let groupStart = 0;
   for (let i = 0; i < order.length; i++) {
     const v = order[i] as JobRecord;
-    if (v.state !== 'running' || chosen.includes(v) || !allowed(chosen, v)) {
+    if (v.state !== 'running' || chosenSet.has(v) || !allowed(chosen, v)) {
       if (!groupEnds.has(i)) continue;
     } else {
       for (const b of v.bindings) stmt.release(b.podId);
       chosen.push(v);
+      chosenSet.add(v);
       freedGpu += v.resources.gpu;
     }
     const end = groupEnds.has(i);
@@ -116,7 +136,10 @@ export function findVictims(
     if (end && single) {
       // This node's victims were not enough: put them back and try the next node.
       stmt.rollback(groupMark);
-      for (const x of chosen.slice(groupStart)) freedGpu -= x.resources.gpu;
+      for (const x of chosen.slice(groupStart)) {
+        freedGpu -= x.resources.gpu;
+        chosenSet.delete(x);
+      }
       chosen = chosen.slice(0, groupStart);
     }
     if (end) {
@@ -161,6 +184,45 @@ export function findVictims(
   return plan;
 }
 
+/** The job's largest GPU request per member (milli-GPU), and whether all are whole GPUs. */
+function largestMember(job: JobRecord): { largest: number; whole: boolean } {
+  let largest = 0;
+  let whole = true;
+  for (const m of job.spec.members) {
+    largest = Math.max(largest, requestMilliGpu(m.gpu));
+    if (m.gpu.kind !== 'whole') whole = false;
+  }
+  return { largest, whole };
+}
+
+/** Per candidate list (one per queue per cycle, say): GPUs its jobs hold on each node. */
+const freeableCache = new WeakMap<object, { whole?: Map<string, number>; milli?: Map<string, number> }>();
+
+/**
+ * GPUs (milli; whole GPUs only when `whole`) that all of `candidates` together hold on each
+ * node. Read in no particular order (a lazily sorted list is not sorted by this), and kept for
+ * the list: the same candidates answer every plan of a cycle that uses them.
+ */
+function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: boolean): Map<string, number> {
+  let entry = freeableCache.get(candidates);
+  if (!entry) freeableCache.set(candidates, (entry = {}));
+  const cached = whole ? entry.whole : entry.milli;
+  if (cached) return cached;
+  const out = new Map<string, number>();
+  const items = candidates instanceof LazyOrder ? candidates.items : candidates;
+  for (const v of items) {
+    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
+    for (const b of v.bindings) {
+      let freed = 0;
+      for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+      if (freed > 0) out.set(b.node, (out.get(b.node) ?? 0) + freed);
+    }
+  }
+  if (whole) entry.whole = out;
+  else entry.milli = out;
+  return out;
+}
+
 /**
  * Candidate victims regrouped node by node: for each node where the job's largest member could
  * run, the cheapest victims whose removal frees enough there, nodes in order of the cost of
@@ -172,22 +234,18 @@ export function findVictims(
  * One pass over the candidates, cheapest first, on useful nodes only: it stops once it has
  * `maxGroups` nodes that can be freed and MAX_POOL candidates for the tail, so a plan costs
  * little where victims are plentiful, and still reaches a node whose jobs are all expensive
- * when no cheaper node can be freed.
+ * when no cheaper node can be freed. `allowed` is where the caller's own filter goes (it sees
+ * only what the pass reaches).
  */
 function nodeFirstOrder(
   s: Session,
   job: JobRecord,
-  candidates: readonly JobRecord[],
+  candidates: Iterable<JobRecord> & { readonly length: number },
   useful: ReadonlySet<string>,
   allowed: (v: JobRecord) => boolean,
   maxGroups: number,
-): { order: JobRecord[]; groupEnds: Set<number>; grouped: number; largest: number; whole: boolean } {
-  let needMilli = 0;
-  let whole = true;
-  for (const m of job.spec.members) {
-    needMilli = Math.max(needMilli, requestMilliGpu(m.gpu));
-    if (m.gpu.kind !== 'whole') whole = false;
-  }
+): { order: JobRecord[]; groupEnds: Set<number>; grouped: number } {
+  const { largest: needMilli, whole } = largestMember(job);
   interface Acc {
     have: number;
     cost: number;
@@ -252,7 +310,7 @@ function nodeFirstOrder(
   }
   const grouped = order.length;
   for (const v of tail) if (!seen.has(v)) order.push(v);
-  return { order, groupEnds, grouped, largest: needMilli, whole };
+  return { order, groupEnds, grouped };
 }
 
 /** milli-GPU that the victims chosen so far take from queue `n` (or its descendants). */
