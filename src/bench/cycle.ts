@@ -32,8 +32,13 @@ export interface CycleBenchResult {
   /** CPU time of the first cycle (user + system), steadier than wall time on a shared machine. */
   readonly firstCycleCpuMs: number;
   readonly gpuAllocatedPct: number;
-  readonly medianCycleMs: number;
-  readonly maxCycleMs: number;
+  /** Median of the cycles after the first (what a busy cluster sees cycle after cycle). */
+  readonly steadyMedianMs: number;
+  readonly steadyMedianCpuMs: number;
+  /** Slowest of the cycles after the first. */
+  readonly steadyMaxMs: number;
+  /** Jobs evicted per steady cycle (median): the steady cycles keep making decisions. */
+  readonly steadyEvicted: number;
   readonly bound: number;
   readonly evicted: number;
   readonly considered: number;
@@ -90,6 +95,7 @@ export function benchCycle(o: CycleBenchOptions): CycleBenchResult {
   const used = s.queueStatus().filter((q) => q.parent === null).reduce((a, q) => a + q.usedGpu, 0);
   const times: number[] = [];
   const cpu: number[] = [];
+  const evicted: number[] = [];
   let first: ReturnType<Scheduler['cycle']> | null = null;
   for (let r = 0; r < o.repeats; r++) {
     const a = performance.now();
@@ -98,10 +104,14 @@ export function benchCycle(o: CycleBenchOptions): CycleBenchResult {
     times.push(performance.now() - a);
     const d = process.cpuUsage(c);
     cpu.push((d.user + d.system) / 1000);
+    evicted.push(res.stats.evicted);
     first ??= res;
     o.onProgress?.(r + 1, o.repeats, 'timing cycles');
   }
-  const sorted = [...times].sort((a, b) => a - b);
+  const median = (xs: readonly number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+  };
   return {
     nodes: o.nodes,
     running: placed,
@@ -109,8 +119,10 @@ export function benchCycle(o: CycleBenchOptions): CycleBenchResult {
     firstCycleMs: times[0] ?? NaN,
     firstCycleCpuMs: cpu[0] ?? NaN,
     gpuAllocatedPct: Math.round((used / capacity) * 1000) / 10,
-    medianCycleMs: sorted[Math.floor(sorted.length / 2)] ?? NaN,
-    maxCycleMs: sorted[sorted.length - 1] ?? NaN,
+    steadyMedianMs: median(times.slice(1)),
+    steadyMedianCpuMs: median(cpu.slice(1)),
+    steadyMaxMs: times.length > 1 ? Math.max(...times.slice(1)) : NaN,
+    steadyEvicted: median(evicted.slice(1)),
     bound: first?.stats.bound ?? 0,
     evicted: first?.stats.evicted ?? 0,
     considered: first?.stats.considered ?? 0,

@@ -19,10 +19,11 @@ test('gantry bench place --json: the documented fields, every decision counted',
 test('gantry bench cycle --json: a full cycle over running and pending jobs', () => {
   const r = gantry('bench', 'cycle', '--nodes', '40', '--running', '250', '--pending', '120', '--queues', '3', '--repeats', '2', '--json');
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { pending: number; considered: number; firstCycleMs: number; actionMs: Record<string, number> };
+  const out = JSON.parse(r.stdout) as { pending: number; considered: number; firstCycleMs: number; steadyMedianMs: number; actionMs: Record<string, number> };
   assert.equal(out.pending, 120);
   assert.equal(out.considered, 120);
   assert.ok(out.firstCycleMs > 0);
+  assert.ok(out.steadyMedianMs > 0, 'the second cycle is the steady one');
   assert.deepEqual(Object.keys(out.actionMs), ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt']);
 });
 
