@@ -82,13 +82,18 @@ export function registerBench(program: Command): void {
     .option('--queues <n>', 'queues with guarantees', '20')
     .option('--repeats <n>', 'cycles to time: the first (it places what fits of the new arrivals), then steady ones', '12')
     .option('--json', 'print one JSON object')
-    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean }) => {
+    .option('--no-warmup', 'time a cold process (no warm-up run first)')
+    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean; warmup?: boolean; noWarmup?: boolean }) => {
+      f.noWarmup = f.warmup === false;
       const nodes = parseNumber('--nodes', f.nodes, 1, 200_000, true);
       const running = parseNumber('--running', f.running, 0, 10_000_000, true);
       const pending = parseNumber('--pending', f.pending, 0, 10_000_000, true);
       const queues = parseNumber('--queues', f.queues, 1, 10_000, true);
       const repeats = parseNumber('--repeats', f.repeats, 1, 1000, true);
       const bar = progressBar(!f.json && process.stderr.isTTY === true);
+      // Warm-up at a tenth of the size: a scheduler that has run for a while has its code
+      // compiled; without this the first timed cycle also pays for the JIT.
+      if (!f.noWarmup) benchCycle({ nodes: Math.max(1, Math.ceil(nodes / 10)), running: Math.ceil(running / 10), pending: Math.ceil(pending / 10), queues, repeats: 3, onProgress: (d, t) => bar.update(d, t, 'warming up') });
       const r = benchCycle({ nodes, running, pending, queues, repeats, onProgress: (d, t, label) => bar.update(d, t, label) });
       bar.stop();
       if (f.json) {

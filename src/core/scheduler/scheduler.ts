@@ -60,7 +60,7 @@ export class Scheduler {
   /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
   private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
-  private readonly byState: JobsByState = { pending: new Set(), running: new Set() };
+  private readonly byState: JobsByState = { pending: new Set(), running: new Set(), evicting: new Set() };
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -218,6 +218,7 @@ export class Scheduler {
     this.releaseJob(j);
     this.byState.pending.delete(j);
     this.byState.running.delete(j);
+    this.byState.evicting.delete(j);
     this.jobs.delete(id);
     this.reservations.delete(id);
   }
@@ -229,6 +230,7 @@ export class Scheduler {
     this.releaseJob(j);
     j.state = 'pending';
     this.byState.running.delete(j);
+    this.byState.evicting.delete(j);
     this.byState.pending.add(j);
     j.startedAt = null;
     j.pendingSince = now;
@@ -249,6 +251,7 @@ export class Scheduler {
     }
     j.state = 'pending';
     this.byState.running.delete(j);
+    this.byState.evicting.delete(j);
     this.byState.pending.add(j);
     j.startedAt = null;
     j.evictingSince = null;

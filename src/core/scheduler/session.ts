@@ -85,18 +85,16 @@ export class LazyOrder implements Iterable<JobRecord> {
   }
 }
 
-/** Pending and running jobs (evicting ones are in neither). */
+/** Jobs by state. */
 export interface JobsByState {
   readonly pending: Set<JobRecord>;
   readonly running: Set<JobRecord>;
+  readonly evicting: Set<JobRecord>;
 }
 
 export function indexByState(jobs: Iterable<JobRecord>): JobsByState {
-  const out: JobsByState = { pending: new Set(), running: new Set() };
-  for (const j of jobs) {
-    if (j.state === 'pending') out.pending.add(j);
-    else if (j.state === 'running') out.running.add(j);
-  }
+  const out: JobsByState = { pending: new Set(), running: new Set(), evicting: new Set() };
+  for (const j of jobs) out[j.state].add(j);
   return out;
 }
 
@@ -380,6 +378,7 @@ export class Session {
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
     this.byState.running.delete(victim);
+    this.byState.evicting.add(victim);
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;
@@ -398,7 +397,7 @@ export class Session {
   settledGpu(q: QueueNode): number {
     if (this.leaving === null) {
       this.leaving = new Map();
-      for (const j of this.jobs.values()) if (j.state === 'evicting' && j.charged) this.noteLeaving(j);
+      for (const j of this.byState.evicting) if (j.charged) this.noteLeaving(j);
     }
     return q.usage.gpu - (this.leaving.get(q) ?? 0);
   }

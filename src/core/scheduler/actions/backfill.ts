@@ -18,9 +18,19 @@ function expectedEnd(j: JobRecord): number {
 
 /** Where and when `job` could start if running jobs end in order of their expected end. */
 export function computeReservation(s: Session, job: JobRecord): { nodes: Set<string>; until: number } | null {
-  const running = [...s.jobs.values()]
-    .filter((j) => j.state === 'running' || j.state === 'evicting')
-    .sort((a, b) => expectedEnd(a) - expectedEnd(b) || (a.startedAt ?? 0) - (b.startedAt ?? 0));
+  // (Sorted once per cycle and shared by every reservation computed in it.)
+  const running = s.memo(`runningByEnd|${s.bound}|${s.evicted}`, () => {
+    const list: JobRecord[] = [...s.byState.running, ...s.byState.evicting];
+    const end = new Float64Array(list.length);
+    const start = new Float64Array(list.length);
+    list.forEach((j, i) => {
+      end[i] = expectedEnd(j);
+      start[i] = j.startedAt ?? 0;
+    });
+    const idx = Int32Array.from(list.keys());
+    idx.sort((a, b) => (end[a] as number) - (end[b] as number) || (start[a] as number) - (start[b] as number) || a - b);
+    return Array.from(idx, (i) => list[i] as JobRecord);
+  });
   const stmt = s.cluster.begin();
   let until = s.now;
   let result: { nodes: Set<string>; until: number } | null = null;
