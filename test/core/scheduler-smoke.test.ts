@@ -19,3 +19,34 @@ test('allocate binds a gang whole and leaves a too-big job pending with reasons'
   assert.equal(why.state, 'pending');
   assert.match(why.reasons[0]?.message ?? '', /0\/2 nodes: 2 too few whole free GPUs/);
 });
+
+test('the jobs-by-state index follows every transition (random operations)', () => {
+  const rng = createRng(7);
+  const s = new Scheduler({ rng: createRng(1), minRuntimeMs: 0 }, [{ name: 'a', guaranteed: { gpu: 8000 } }, { name: 'b' }]);
+  for (let i = 0; i < 4; i++) s.addNode(node(`n${i}`).gpus(8).obj());
+  let now = 0;
+  let n = 0;
+  const ids: string[] = [];
+  const index = (s as unknown as { byState: { pending: Set<{ spec: { id: string } }>; running: Set<{ spec: { id: string } }>; evicting: Set<{ spec: { id: string } }> } }).byState;
+  for (let step = 0; step < 400; step++) {
+    now += 30_000;
+    const x = rng.next();
+    if (x < 0.35) {
+      const id = `j${n++}`;
+      s.submit(job(id).queue(rng.next() < 0.5 ? 'a' : 'b').gpus(1 + rng.int(8)).priority(rng.int(3)).checkpoint({ intervalSeconds: 600 }).at(now).obj());
+      ids.push(id);
+    } else if (x < 0.6) {
+      for (const d of s.cycle(now).decisions) if (d.kind === 'evict' && rng.next() < 0.7) s.requeue(d.job, now);
+    } else if (x < 0.75 && ids.length > 0) {
+      s.remove(ids.splice(rng.int(ids.length), 1)[0] as string, true);
+    } else if (x < 0.85 && ids.length > 0) {
+      s.requeue(ids[rng.int(ids.length)] as string, now);
+    } else if (ids.length > 0) {
+      s.bindFailed(ids[rng.int(ids.length)] as string, now);
+    }
+    for (const [state, set] of Object.entries(index)) {
+      const want = [...s.allJobs()].filter((j) => j.state === state).map((j) => j.spec.id).sort();
+      assert.deepEqual([...set].map((j) => j.spec.id).sort(), want, `step ${step}: ${state} index`);
+    }
+  }
+});
