@@ -91,7 +91,32 @@ export function bestMigStart(
   mig: MigState,
   profile: MigProfile,
   profiles: readonly MigProfile[],
-): { start: number; loss: number } | null {
+): { readonly start: number; readonly loss: number } | null {
+  // The answer depends only on the occupied slices, the SM slices used, and which profiles the
+  // instances have (not their order or owners): a GPU has few such states, so it is kept.
+  let byState = bestStartCache.get(profiles);
+  if (!byState) bestStartCache.set(profiles, (byState = new Map()));
+  const key = stateKey(mig, profile);
+  const known = byState.get(key);
+  if (known !== undefined) return known;
+  const r = computeBestMigStart(mig, profile, profiles);
+  if (byState.size < 65_536) byState.set(key, r);
+  return r;
+}
+
+const bestStartCache = new WeakMap<readonly MigProfile[], Map<string, { readonly start: number; readonly loss: number } | null>>();
+
+function stateKey(mig: MigState, profile: MigProfile): string {
+  const names = mig.instances.map((x) => x.profile);
+  if (names.length > 1) names.sort();
+  return `${profile.name}|${mig.usedMask}|${mig.smUsed}|${names.join(',')}`;
+}
+
+function computeBestMigStart(
+  mig: MigState,
+  profile: MigProfile,
+  profiles: readonly MigProfile[],
+): { readonly start: number; readonly loss: number } | null {
   const starts = validStarts(mig, profile);
   if (starts.length === 0) return null;
   const before = migFreedom(mig, profiles);
