@@ -35,10 +35,10 @@ export interface JobRecord {
   nominatedNodes: Set<string>;
   lastReasons: readonly WaitReason[];
   /** Computed once: the members prepared for placement, and the gang's shape key. */
-  prepared?: readonly PreparedRequest[];
-  shape?: string;
+  prepared?: readonly PreparedRequest[] | undefined;
+  shape?: string | undefined;
   /** Run-time classes (cached; see serviceClasses). */
-  serviceClasses?: readonly string[];
+  serviceClasses?: readonly string[] | undefined;
 }
 
 export function isGang(j: JobRecord): boolean {

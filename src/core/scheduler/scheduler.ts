@@ -159,6 +159,11 @@ export class Scheduler {
       awaiting: new Set(),
       nominatedNodes: new Set(),
       lastReasons: [],
+      // Caches filled later, declared now: every record keeps one hidden class (property reads
+      // in the loops over all jobs stay monomorphic).
+      prepared: undefined,
+      shape: undefined,
+      serviceClasses: undefined,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }

@@ -185,14 +185,21 @@ export function findVictims(
 }
 
 /** The job's largest GPU request per member (milli-GPU), and whether all are whole GPUs. */
-function largestMember(job: JobRecord): { largest: number; whole: boolean } {
+function largestMember(job: JobRecord): { largest: number; whole: boolean; cpu: number; memory: number } {
   let largest = 0;
   let whole = true;
+  let cpu = 0;
+  let memory = 0;
   for (const m of job.spec.members) {
-    largest = Math.max(largest, requestMilliGpu(m.gpu));
+    const g = requestMilliGpu(m.gpu);
+    if (g > largest || (g === largest && m.cpuMilli > cpu)) {
+      largest = g;
+      cpu = m.cpuMilli;
+      memory = m.memoryMiB;
+    }
     if (m.gpu.kind !== 'whole') whole = false;
   }
-  return { largest, whole };
+  return { largest, whole, cpu, memory };
 }
 
 /** Per candidate list (one per queue per cycle, say): GPUs its jobs hold on each node. */
@@ -245,9 +252,11 @@ function nodeFirstOrder(
   allowed: (v: JobRecord) => boolean,
   maxGroups: number,
 ): { order: JobRecord[]; groupEnds: Set<number>; grouped: number } {
-  const { largest: needMilli, whole } = largestMember(job);
+  const { largest: needMilli, whole, cpu: needCpu, memory: needMemory } = largestMember(job);
   interface Acc {
     have: number;
+    cpu: number;
+    memory: number;
     cost: number;
     victims: JobRecord[];
     done: boolean;
@@ -280,7 +289,7 @@ function nodeFirstOrder(
       if (!acc) {
         const n = s.cluster.node(b.node);
         if (!n || n.unschedulable) continue;
-        acc = { have: whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal, cost: 0, victims: [], done: false };
+        acc = { have: whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal, cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
         perNode.set(b.node, acc);
       }
       if (acc.done) continue;
@@ -293,7 +302,10 @@ function nodeFirstOrder(
         acc.cost += 1 + rank / candidates.length;
       }
       acc.have += freed;
-      if (acc.have >= needMilli) {
+      acc.cpu += b.cpuMilli;
+      acc.memory += b.memoryMiB;
+      // (CPU and memory too: a node freed of GPUs but short of CPU would only fail to place.)
+      if (acc.have >= needMilli && acc.cpu >= needCpu && acc.memory >= needMemory) {
         acc.done = true;
         groups.push(acc);
       }
