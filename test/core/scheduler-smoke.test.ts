@@ -27,13 +27,15 @@ test('the jobs-by-state index follows every transition (random operations)', () 
   let now = 0;
   let n = 0;
   const ids: string[] = [];
-  const index = (s as unknown as { byState: { pending: Set<{ spec: { id: string } }>; running: Set<{ spec: { id: string } }>; evicting: Set<{ spec: { id: string } }> } }).byState;
+  type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean } };
+  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; preemptiblePriorities: Map<number, number> } }).byState;
   for (let step = 0; step < 400; step++) {
     now += 30_000;
     const x = rng.next();
     if (x < 0.35) {
       const id = `j${n++}`;
-      s.submit(job(id).queue(rng.next() < 0.5 ? 'a' : 'b').gpus(1 + rng.int(8)).priority(rng.int(3)).checkpoint({ intervalSeconds: 600 }).at(now).obj());
+      const b = job(id).queue(rng.next() < 0.5 ? 'a' : 'b').gpus(1 + rng.int(8)).priority(rng.int(3)).checkpoint({ intervalSeconds: 600 }).at(now);
+      s.submit((rng.next() < 0.2 ? b.nonPreemptible() : b).obj());
       ids.push(id);
     } else if (x < 0.6) {
       for (const d of s.cycle(now).decisions) if (d.kind === 'evict' && rng.next() < 0.7) s.requeue(d.job, now);
@@ -44,9 +46,17 @@ test('the jobs-by-state index follows every transition (random operations)', () 
     } else if (ids.length > 0) {
       s.bindFailed(ids[rng.int(ids.length)] as string, now);
     }
-    for (const [state, set] of Object.entries(index)) {
+    for (const state of ['pending', 'running', 'evicting'] as const) {
       const want = [...s.allJobs()].filter((j) => j.state === state).map((j) => j.spec.id).sort();
-      assert.deepEqual([...set].map((j) => j.spec.id).sort(), want, `step ${step}: ${state} index`);
+      assert.deepEqual([...index[state]].map((j) => j.spec.id).sort(), want, `step ${step}: ${state} index`);
     }
+    const running = [...s.allJobs()].filter((j) => j.state === 'running');
+    for (const q of ['a', 'b']) {
+      const want = running.filter((j) => j.spec.queue === q).map((j) => j.spec.id).sort();
+      assert.deepEqual([...(index.runningByQueue.get(q) ?? [])].map((j) => j.spec.id).sort(), want, `step ${step}: running in ${q}`);
+    }
+    const prios = new Map<number, number>();
+    for (const j of running) if (j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);
+    assert.deepEqual(new Map([...index.preemptiblePriorities].sort()), new Map([...prios].sort()), `step ${step}: priorities`);
   }
 });

@@ -18,7 +18,7 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, RESOURCE_KEYS } from './queues.js';
-import { Session, type JobsByState, type PlanMiss, type Reservation } from './session.js';
+import { Session, addRunning, dropRunning, emptyIndex, type JobsByState, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
@@ -60,7 +60,7 @@ export class Scheduler {
   /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
   private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
-  private readonly byState: JobsByState = { pending: new Set(), running: new Set(), evicting: new Set() };
+  private readonly byState: JobsByState = emptyIndex();
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -190,7 +190,7 @@ export class Scheduler {
     stmt.commit();
     j.state = 'running';
     this.byState.pending.delete(j);
-    this.byState.running.add(j);
+    addRunning(this.byState, j);
     j.bindings = bindings;
     j.startedAt = startedAt;
     j.resources = bindingResources(this.cluster, bindings);
@@ -227,7 +227,7 @@ export class Scheduler {
     if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
     this.releaseJob(j);
     this.byState.pending.delete(j);
-    this.byState.running.delete(j);
+    dropRunning(this.byState, j);
     this.byState.evicting.delete(j);
     this.jobs.delete(id);
     this.reservations.delete(id);
@@ -239,7 +239,7 @@ export class Scheduler {
     if (!j || j.state !== 'running') return;
     this.releaseJob(j);
     j.state = 'pending';
-    this.byState.running.delete(j);
+    dropRunning(this.byState, j);
     this.byState.evicting.delete(j);
     this.byState.pending.add(j);
     j.startedAt = null;
@@ -260,7 +260,7 @@ export class Scheduler {
       this.releaseJob(j);
     }
     j.state = 'pending';
-    this.byState.running.delete(j);
+    dropRunning(this.byState, j);
     this.byState.evicting.delete(j);
     this.byState.pending.add(j);
     j.startedAt = null;

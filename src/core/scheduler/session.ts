@@ -85,17 +85,49 @@ export class LazyOrder implements Iterable<JobRecord> {
   }
 }
 
-/** Jobs by state. */
+/** Jobs by state, and the running ones also by queue. */
 export interface JobsByState {
   readonly pending: Set<JobRecord>;
   readonly running: Set<JobRecord>;
   readonly evicting: Set<JobRecord>;
+  /** Running jobs per queue name. */
+  readonly runningByQueue: Map<string, Set<JobRecord>>;
+  /** How many running preemptible jobs have each priority (spec.priority). */
+  readonly preemptiblePriorities: Map<number, number>;
+}
+
+export function emptyIndex(): JobsByState {
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), preemptiblePriorities: new Map() };
 }
 
 export function indexByState(jobs: Iterable<JobRecord>): JobsByState {
-  const out: JobsByState = { pending: new Set(), running: new Set(), evicting: new Set() };
-  for (const j of jobs) out[j.state].add(j);
+  const out = emptyIndex();
+  for (const j of jobs) {
+    if (j.state === 'running') addRunning(out, j);
+    else out[j.state].add(j);
+  }
   return out;
+}
+
+/** `j` is running now (its state already says so). */
+export function addRunning(idx: JobsByState, j: JobRecord): void {
+  if (idx.running.has(j)) return;
+  idx.running.add(j);
+  let q = idx.runningByQueue.get(j.spec.queue);
+  if (!q) idx.runningByQueue.set(j.spec.queue, (q = new Set()));
+  q.add(j);
+  if (j.spec.preemptible) idx.preemptiblePriorities.set(j.spec.priority, (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) + 1);
+}
+
+/** `j` no longer runs (stopping, pending again, or gone). */
+export function dropRunning(idx: JobsByState, j: JobRecord): void {
+  if (!idx.running.delete(j)) return;
+  idx.runningByQueue.get(j.spec.queue)?.delete(j);
+  if (j.spec.preemptible) {
+    const n = (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) - 1;
+    if (n > 0) idx.preemptiblePriorities.set(j.spec.priority, n);
+    else idx.preemptiblePriorities.delete(j.spec.priority);
+  }
 }
 
 /** A victim search that found nothing: at which epochs and when. */
@@ -354,7 +386,7 @@ export class Session {
   commitBind(job: JobRecord, bindings: readonly Binding[]): void {
     job.state = 'running';
     this.byState.pending.delete(job);
-    this.byState.running.add(job);
+    addRunning(this.byState, job);
     job.bindings = bindings;
     job.startedAt = this.now;
     job.lastCheckpointAt = null;
@@ -377,7 +409,7 @@ export class Session {
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
-    this.byState.running.delete(victim);
+    dropRunning(this.byState, victim);
     this.byState.evicting.add(victim);
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;

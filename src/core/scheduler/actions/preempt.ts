@@ -37,35 +37,57 @@ export const preempt: Action = {
     let nextJoin = Infinity;
     const minRuntime = s.config.minRuntimeMs;
     const now = s.now;
-    let last: QueueVictims | undefined;
-    let lastName = '';
-    for (const v of s.byState.running) {
-      // (isVictimCandidate, inlined: this loop visits every running job.)
-      if (!v.spec.preemptible || v.startedAt === null || s.touched.has(v.spec.id)) continue;
-      const q = v.spec.queue;
-      if (q !== lastName || last === undefined) {
-        lastName = q;
-        last = byQueue.get(q);
-        if (last === undefined) byQueue.set(q, (last = { list: [], min: Infinity, join: Infinity }));
+    const scanInto = (jobs: Iterable<JobRecord>): void => {
+      let last: QueueVictims | undefined;
+      let lastName = '';
+      for (const v of jobs) {
+        // (isVictimCandidate, inlined: this loop visits every running job it is given.)
+        if (!v.spec.preemptible || v.startedAt === null || s.touched.has(v.spec.id)) continue;
+        const q = v.spec.queue;
+        if (q !== lastName || last === undefined) {
+          lastName = q;
+          last = byQueue.get(q);
+          if (last === undefined) byQueue.set(q, (last = { list: [], min: Infinity, join: Infinity }));
+        }
+        if (now - v.startedAt < minRuntime) {
+          const at = v.startedAt + minRuntime;
+          if (at < last.join) last.join = at;
+          if (at < nextJoin) nextJoin = at;
+          continue;
+        }
+        const p = plain ? v.spec.priority : s.priorityOf(v);
+        if (!plain) prioOf.set(v, p);
+        last.list.push(v);
+        if (p < last.min) last.min = p;
+        if (p < globalMin) globalMin = p;
       }
-      if (now - v.startedAt < minRuntime) {
-        const at = v.startedAt + minRuntime;
-        if (at < last.join) last.join = at;
-        if (at < nextJoin) nextJoin = at;
-        continue;
+    };
+    // With plain priorities and victims only in the job's own queue, a queue's running jobs are
+    // read only when one of its jobs gets to search for victims; before that, the lowest
+    // priority of any running preemptible job (kept by the scheduler) screens the pending jobs.
+    // Otherwise (effective priorities that move, or victims across queues) all are read now.
+    const lazy = plain && !across;
+    const queueInfo = (q: string): QueueVictims | undefined => {
+      if (lazy && !byQueue.has(q)) {
+        byQueue.set(q, { list: [], min: Infinity, join: Infinity });
+        scanInto(s.byState.runningByQueue.get(q) ?? []);
       }
-      const p = plain ? v.spec.priority : s.priorityOf(v);
-      if (!plain) prioOf.set(v, p);
-      last.list.push(v);
-      if (p < last.min) last.min = p;
-      if (p < globalMin) globalMin = p;
+      return byQueue.get(q);
+    };
+    let screen: number;
+    if (lazy) {
+      screen = Infinity;
+      for (const p of s.byState.preemptiblePriorities.keys()) if (p < screen) screen = p;
+    } else {
+      scanInto(s.byState.running);
+      screen = globalMin;
     }
-    if (globalMin === Infinity) return;
+    if (screen === Infinity) return;
     const blocked = s
       .pendingJobs()
       .filter((j) => {
         if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
-        const floor = across ? globalMin : (byQueue.get(j.spec.queue)?.min ?? Infinity);
+        const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
         return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
       })
@@ -74,7 +96,7 @@ export const preempt: Action = {
     const sortedByQueue = new Map<string, LazyOrder>();
     const victimsOf = (q: string): LazyOrder => {
       let list = sortedByQueue.get(q);
-      if (!list) sortedByQueue.set(q, (list = s.cheapestFirst(byQueue.get(q)?.list ?? [])));
+      if (!list) sortedByQueue.set(q, (list = s.cheapestFirst(queueInfo(q)?.list ?? [])));
       return list;
     };
     const plans = new Map<string, number>();
@@ -95,7 +117,7 @@ export const preempt: Action = {
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
       const below = prio - s.config.preemptMinGap;
-      const floor = across ? globalMin : (byQueue.get(q)?.min ?? Infinity);
+      const floor = across ? globalMin : (queueInfo(q)?.min ?? Infinity);
       if (floor > below) {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
         continue;
@@ -120,7 +142,7 @@ export const preempt: Action = {
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (byQueue.get(q)?.join ?? Infinity));
+        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
       }
     }
   },
