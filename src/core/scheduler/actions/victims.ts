@@ -70,8 +70,13 @@ export function findVictims(
   // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
   // nodes than members: no plan, found without sorting candidates or trying placements.
   const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
+  // Free capacity on the useful nodes, and how many could host the largest member as they
+  // are: needed for gangs (their aggregate need) and for the host check below. A single pod
+  // needs neither: its candidate node's own free room is counted in its group, so the
+  // aggregate test can only pass (Infinity stands for "not needed").
   // (Free capacity changes only when something binds: kept until then.)
-  const ready = s.memo(`ready|${usefulKey}|${s.bound}`, () => {
+  const precheck = largest > 1000 || (largest > 0 && !single);
+  const ready = !single || precheck ? s.memo(`ready|${usefulKey}|${s.bound}`, () => {
     let free = 0;
     let hostsNow = 0;
     for (const name of useful) {
@@ -81,11 +86,11 @@ export function findVictims(
       if (largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest) hostsNow++;
     }
     return { free, hosts: hostsNow };
-  });
-  const freeGpu = ready.free;
+  }) : null;
+  const freeGpu = ready ? ready.free : Infinity;
   // (Only worth its cost for jobs that need much of a node: a small one finds nodes to free
   // among the first few candidates, or learns there are none as cheaply.)
-  if (largest > 1000 || (largest > 0 && !single)) {
+  if (precheck && ready) {
     let hosts = ready.hosts;
     for (const [name, f] of freeableByNode(s, candidates, whole)) {
       if (!useful.has(name)) continue;
