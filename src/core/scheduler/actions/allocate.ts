@@ -72,15 +72,41 @@ export const allocate: Action = {
   name: 'allocate',
   execute(s) {
     const byQueue = queueOrder(s, s.pendingJobs());
-    const cursor = new Map<QueueNode, number>();
-    // Per queue: its fair-share key, recomputed only after a bind (usage changes then).
-    const keys = new Map<QueueNode, number>();
-    for (const q of byQueue.keys()) keys.set(q, s.fairKey(q));
+    const queues = [...byQueue.keys()];
+    const lists = queues.map((q) => byQueue.get(q) as JobRecord[]);
+    const n = queues.length;
+    const cursor = new Int32Array(n);
+    // Per queue, what the choice below compares, kept until that queue changes: its fair-share
+    // key (changes after a bind under the same root), and its next job's tier and priority
+    // (change when the queue's cursor moves or its usage changes).
+    const keys = new Float64Array(n);
+    const tiers = new Int8Array(n);
+    const prios = new Float64Array(n);
+    const head = (i: number): void => {
+      const list = lists[i] as JobRecord[];
+      const c = cursor[i] as number;
+      if (c >= list.length) {
+        tiers[i] = 3; // exhausted
+        return;
+      }
+      const job = list[c] as JobRecord;
+      const q = queues[i] as QueueNode;
+      tiers[i] = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : (keys[i] as number) < 1 ? 1 : 2;
+      prios[i] = s.priorityOf(job);
+    };
+    for (let i = 0; i < n; i++) {
+      keys[i] = s.fairKey(queues[i] as QueueNode);
+      head(i);
+    }
     /** After a bind in `q`: the keys of queues under q's root change (in a flat tree: q only). */
     const refreshKeys = (q: QueueNode): void => {
       const top = q.chain()[q.chain().length - 1] as QueueNode;
-      for (const other of byQueue.keys()) {
-        if (other === q || (top !== q && other.chain().includes(top))) keys.set(other, s.fairKey(other));
+      for (let i = 0; i < n; i++) {
+        const other = queues[i] as QueueNode;
+        if (other === q || (top !== q && other.chain().includes(top))) {
+          keys[i] = s.fairKey(other);
+          head(i);
+        }
       }
     };
     const byPrio = s.config.acrossQueues === 'priority';
@@ -88,22 +114,20 @@ export const allocate: Action = {
       // Tiers: a job that fits in its queue's unused guarantee; then queues below their
       // deserved share; then the rest. Within a tier, the queue whose next job has the highest
       // (effective) priority, then the queue furthest below its share.
-      let best: QueueNode | null = null;
+      let best = -1;
       let bestTier = 3;
       let bestPrio = -Infinity;
       let bestKey = Infinity;
-      for (const [q, list] of byQueue) {
-        const i = cursor.get(q) ?? 0;
-        if (i >= list.length) continue;
-        const job = list[i] as JobRecord;
-        const k = keys.get(q) as number;
-        const tier = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : k < 1 ? 1 : 2;
-        const prio = s.priorityOf(job);
+      for (let i = 0; i < n; i++) {
+        const tier = tiers[i] as number;
+        if (tier === 3) continue;
+        const k = keys[i] as number;
+        const prio = prios[i] as number;
         // Under `priority` order a job within its queue's guarantee still goes first (it
         // would be reclaimed for otherwise); the rest is taken by priority across queues.
         const guaranteedFirst = byPrio && (tier === 0) !== (bestTier === 0);
         const better =
-          best === null ||
+          best < 0 ||
           (guaranteedFirst
             ? tier === 0
             : byPrio && prio !== bestPrio
@@ -114,19 +138,19 @@ export const allocate: Action = {
                   ? prio > bestPrio
                   : k !== bestKey
                     ? k < bestKey
-                    : q.name < best.name);
+                    : (queues[i] as QueueNode).name < (queues[best] as QueueNode).name);
         if (better) {
-          best = q;
+          best = i;
           bestTier = tier;
           bestPrio = prio;
           bestKey = k;
         }
       }
-      if (best === null) break;
-      const i = cursor.get(best) ?? 0;
-      cursor.set(best, i + 1);
-      const job = (byQueue.get(best) as JobRecord[])[i] as JobRecord;
-      if (tryAllocate(s, job)) refreshKeys(best);
+      if (best < 0) break;
+      const job = (lists[best] as JobRecord[])[cursor[best] as number] as JobRecord;
+      cursor[best] = (cursor[best] as number) + 1;
+      if (tryAllocate(s, job)) refreshKeys(queues[best] as QueueNode);
+      head(best);
     }
   },
 };
