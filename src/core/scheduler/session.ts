@@ -59,6 +59,12 @@ export class LazyOrder implements Iterable<JobRecord> {
     }
   }
 
+  /** The i-th in order (sorting only as far as that). */
+  at(i: number): JobRecord | undefined {
+    while (i >= this.out.length) if (!this.next()) return undefined;
+    return this.out[i];
+  }
+
   private next(): boolean {
     if (this.size === 0) return false;
     const top = this.heap[0] as number;

@@ -7,7 +7,7 @@
  * without delaying the reserved job.
  */
 import type { Action } from './action.js';
-import type { Session } from '../session.js';
+import { LazyOrder, type Session } from '../session.js';
 import type { JobRecord } from '../job.js';
 import { tryAllocate } from './allocate.js';
 
@@ -18,7 +18,8 @@ function expectedEnd(j: JobRecord): number {
 
 /** Where and when `job` could start if running jobs end in order of their expected end. */
 export function computeReservation(s: Session, job: JobRecord): { nodes: Set<string>; until: number } | null {
-  // (Sorted once per cycle and shared by every reservation computed in it.)
+  // Running jobs by expected end, then start, sorted lazily (a search reads only as far as it
+  // goes) and shared by every reservation computed in this cycle.
   const running = s.memo(`runningByEnd|${s.bound}|${s.evicted}`, () => {
     const list: JobRecord[] = [...s.byState.running, ...s.byState.evicting];
     const end = new Float64Array(list.length);
@@ -27,22 +28,64 @@ export function computeReservation(s: Session, job: JobRecord): { nodes: Set<str
       end[i] = expectedEnd(j);
       start[i] = j.startedAt ?? 0;
     });
-    const idx = Int32Array.from(list.keys());
-    idx.sort((a, b) => (end[a] as number) - (end[b] as number) || (start[a] as number) - (start[b] as number) || a - b);
-    return Array.from(idx, (i) => list[i] as JobRecord);
+    const less = (a: number, b: number): boolean => {
+      const ea = end[a] as number;
+      const eb = end[b] as number;
+      if (ea !== eb) return ea < eb;
+      const sa = start[a] as number;
+      const sb = start[b] as number;
+      return sa !== sb ? sa < sb : a < b;
+    };
+    return new LazyOrder(list, less);
   });
+  // When every member asks for whole GPUs, a placement attempt can only succeed once enough
+  // nodes could have enough whole GPUs free; an upper bound of that is kept as jobs are
+  // released (GPUs their bindings touch, each counted once), and attempts that cannot succeed
+  // are skipped (still counted, so the answer is the same). Releases are applied to the
+  // transaction only when an attempt is made.
+  let largest = 0;
+  let allWhole = true;
+  for (const m of job.spec.members) {
+    if (m.gpu.kind !== 'whole') allWhole = false;
+    else largest = Math.max(largest, m.gpu.count);
+  }
+  let needHosts = 0;
+  if (allWhole && largest > 0) for (const m of job.spec.members) if (m.gpu.kind === 'whole' && m.gpu.count === largest) needHosts++;
+  const screen = allWhole && largest > 0;
+  const bound = new Map<string, { free: number; counted: Set<number> }>();
+  let hosts = 0;
+  if (screen) for (const n of s.cluster.nodes()) if (!n.unschedulable && n.wholeFreeCount >= largest) hosts++;
   const stmt = s.cluster.begin();
   let until = s.now;
   let result: { nodes: Set<string>; until: number } | null = null;
   let attempts = 0;
   let nextTry = 1;
+  let applied = 0;
   for (let i = 0; i < running.length; i++) {
-    const v = running[i] as JobRecord;
-    for (const b of v.bindings) stmt.release(b.podId);
+    const v = running.at(i) as JobRecord;
+    if (screen) {
+      for (const b of v.bindings) {
+        let e = bound.get(b.node);
+        if (!e) {
+          const n = s.cluster.node(b.node);
+          if (!n || n.unschedulable) continue;
+          bound.set(b.node, (e = { free: n.wholeFreeCount, counted: new Set() }));
+        }
+        const before = e.free;
+        for (const g of b.gpus) {
+          if (e.counted.has(g.gpu)) continue;
+          e.counted.add(g.gpu);
+          e.free++;
+        }
+        if (before < largest && e.free >= largest) hosts++;
+      }
+    }
     until = Math.max(until, expectedEnd(v));
     if (i + 1 < nextTry && i + 1 < running.length) continue;
     nextTry = Math.ceil((i + 1) * 1.3) + 1;
     if (attempts++ > 40) break;
+    if (screen && hosts < needHosts) continue; // cannot fit yet
+    for (; applied <= i; applied++) for (const b of (running.at(applied) as JobRecord).bindings) stmt.release(b.podId);
     const mark = stmt.checkpoint();
     const r = s.tryPlace(job, stmt);
     if (r.ok) {
