@@ -26,6 +26,41 @@ export interface Reservation {
   readonly epoch?: number;
 }
 
+/** The victim-cost keys of a list of jobs (see Session.cheapestFirst), filled by index. */
+export class VictimKeys {
+  risk: Float64Array;
+  prio: Float64Array;
+  served: Float64Array;
+  start: Float64Array;
+
+  constructor(capacity: number) {
+    this.risk = new Float64Array(capacity);
+    this.prio = new Float64Array(capacity);
+    this.served = new Float64Array(capacity);
+    this.start = new Float64Array(capacity);
+  }
+
+  set(i: number, v: JobRecord, prio: number, now: number): void {
+    if (i >= this.risk.length) this.grow(Math.max(16, this.risk.length * 2));
+    this.risk[i] = riskKey(workAtRisk(v, now));
+    this.prio[i] = prio;
+    this.served[i] = -v.attainedGpuMs;
+    this.start[i] = -(v.startedAt ?? 0);
+  }
+
+  private grow(n: number): void {
+    const copy = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(n);
+      b.set(a);
+      return b;
+    };
+    this.risk = copy(this.risk);
+    this.prio = copy(this.prio);
+    this.served = copy(this.served);
+    this.start = copy(this.start);
+  }
+}
+
 /** A list sorted on demand (see Session.cheapestFirst). */
 export class LazyOrder implements Iterable<JobRecord> {
   private readonly heap: Int32Array;
@@ -471,17 +506,14 @@ export class Session {
    */
   cheapestFirst(jobs: readonly JobRecord[]): LazyOrder {
     const n = jobs.length;
-    const risk = new Float64Array(n);
-    const prio = new Float64Array(n);
-    const served = new Float64Array(n);
-    const start = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = jobs[i] as JobRecord;
-      risk[i] = riskKey(workAtRisk(v, this.now));
-      prio[i] = this.priorityOf(v);
-      served[i] = -v.attainedGpuMs;
-      start[i] = -(v.startedAt ?? 0);
-    }
+    const keys = new VictimKeys(n);
+    for (let i = 0; i < n; i++) keys.set(i, jobs[i] as JobRecord, this.priorityOf(jobs[i] as JobRecord), this.now);
+    return this.cheapestFirstByKeys(jobs, keys);
+  }
+
+  /** As cheapestFirst, with the keys already computed (by a pass that read the jobs anyway). */
+  cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys): LazyOrder {
+    const { risk, prio, served, start } = keys;
     const less = (a: number, b: number): boolean => {
       const d = (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b;
       return d < 0;

@@ -11,7 +11,7 @@ import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
-import type { LazyOrder } from '../session.js';
+import { VictimKeys, type LazyOrder } from '../session.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -25,6 +25,8 @@ export const preempt: Action = {
     // then).
     interface QueueVictims {
       readonly list: JobRecord[];
+      /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst). */
+      readonly keys: VictimKeys;
       min: number;
       join: number;
     }
@@ -47,7 +49,7 @@ export const preempt: Action = {
         if (q !== lastName || last === undefined) {
           lastName = q;
           last = byQueue.get(q);
-          if (last === undefined) byQueue.set(q, (last = { list: [], min: Infinity, join: Infinity }));
+          if (last === undefined) byQueue.set(q, (last = { list: [], keys: new VictimKeys(64), min: Infinity, join: Infinity }));
         }
         if (now - v.startedAt < minRuntime) {
           const at = v.startedAt + minRuntime;
@@ -57,6 +59,7 @@ export const preempt: Action = {
         }
         const p = plain ? v.spec.priority : s.priorityOf(v);
         if (!plain) prioOf.set(v, p);
+        last.keys.set(last.list.length, v, p, now);
         last.list.push(v);
         if (p < last.min) last.min = p;
         if (p < globalMin) globalMin = p;
@@ -69,7 +72,7 @@ export const preempt: Action = {
     const lazy = plain && !across;
     const queueInfo = (q: string): QueueVictims | undefined => {
       if (lazy && !byQueue.has(q)) {
-        byQueue.set(q, { list: [], min: Infinity, join: Infinity });
+        byQueue.set(q, { list: [], keys: new VictimKeys(s.byState.runningByQueue.get(q)?.size ?? 0), min: Infinity, join: Infinity });
         scanInto(s.byState.runningByQueue.get(q) ?? []);
       }
       return byQueue.get(q);
@@ -96,7 +99,11 @@ export const preempt: Action = {
     const sortedByQueue = new Map<string, LazyOrder>();
     const victimsOf = (q: string): LazyOrder => {
       let list = sortedByQueue.get(q);
-      if (!list) sortedByQueue.set(q, (list = s.cheapestFirst(queueInfo(q)?.list ?? [])));
+      if (!list) {
+        const info = queueInfo(q);
+        list = info ? s.cheapestFirstByKeys(info.list, info.keys) : s.cheapestFirst([]);
+        sortedByQueue.set(q, list);
+      }
       return list;
     };
     const plans = new Map<string, number>();
