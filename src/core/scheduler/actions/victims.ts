@@ -62,14 +62,10 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
-  const useful = s.memo(`useful|${s.gangShape(job)}|${s.blockKey(job)}`, () => usefulNodes(s, job));
-
+  const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
+  const useful = s.memo(`useful|${usefulKey}`, () => usefulNodes(s, job));
   const { largest, whole } = largestMember(job);
   const single = job.spec.members.length === 1;
-  // Each of the job's largest members needs a node of its own with room for it: free already,
-  // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
-  // nodes than members: no plan, found without sorting candidates or trying placements.
-  const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
   // Free capacity on the useful nodes, and how many could host the largest member as they
   // are: needed for gangs (their aggregate need) and for the host check below. A single pod
   // needs neither: its candidate node's own free room is counted in its group, so the
@@ -88,6 +84,9 @@ export function findVictims(
     return { free, hosts: hostsNow };
   }) : null;
   const freeGpu = ready ? ready.free : Infinity;
+  // Each of the job's largest members needs a node of its own with room for it: free already,
+  // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
+  // nodes than members: no plan, found without sorting candidates or trying placements.
   // (Only worth its cost for jobs that need much of a node: a small one finds nodes to free
   // among the first few candidates, or learns there are none as cheaply.)
   if (precheck && ready) {
