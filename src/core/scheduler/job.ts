@@ -37,6 +37,8 @@ export interface JobRecord {
   /** Computed once: the members prepared for placement, and the gang's shape key. */
   prepared?: readonly PreparedRequest[] | undefined;
   shape?: string | undefined;
+  /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
+  touchedIn: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
 }

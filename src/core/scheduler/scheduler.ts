@@ -169,6 +169,7 @@ export class Scheduler {
       prepared: undefined,
       shape: undefined,
       serviceClasses: undefined,
+      touchedIn: 0,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }

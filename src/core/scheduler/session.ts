@@ -187,8 +187,14 @@ export class Session {
   readonly waits = new Map<string, WaitReason[]>();
   /** Gang shapes that failed to fit since the last release (binds only shrink free capacity). */
   readonly failedShapes = new Map<string, WaitReason>();
-  /** Jobs bound or evicted during this cycle (no second plan touches them). */
-  readonly touched = new Set<string>();
+  /** This session's number (a job it bound or evicted carries it in touchedIn). */
+  private static sessions = 0;
+  readonly id = ++Session.sessions;
+
+  /** The job was bound or chosen as a victim in this cycle (no second plan touches it). */
+  isTouched(j: JobRecord): boolean {
+    return j.touchedIn === this.id;
+  }
   bound = 0;
   evicted = 0;
   /** Victim searches made this cycle. */
@@ -440,7 +446,7 @@ export class Session {
     if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
     this.waits.delete(job.spec.id);
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
-    this.touched.add(job.spec.id);
+    job.touchedIn = this.id;
     this.bound++;
   }
 
@@ -459,7 +465,7 @@ export class Session {
     forJob.awaiting.add(victim.spec.id);
     for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
-    this.touched.add(victim.spec.id);
+    victim.touchedIn = this.id;
     this.evicted++;
   }
 
@@ -564,6 +570,6 @@ export class Session {
 
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */
   isVictimCandidate(j: JobRecord, ignoreMinRuntime = false): boolean {
-    return j.state === 'running' && j.spec.preemptible && !this.touched.has(j.spec.id) && j.startedAt !== null && (ignoreMinRuntime || this.now - j.startedAt >= this.config.minRuntimeMs);
+    return j.state === 'running' && j.spec.preemptible && !this.isTouched(j) && j.startedAt !== null && (ignoreMinRuntime || this.now - j.startedAt >= this.config.minRuntimeMs);
   }
 }

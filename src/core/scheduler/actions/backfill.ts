@@ -134,7 +134,7 @@ export const backfill: Action = {
     // Backfill: short jobs with declared durations into reserved holes, shortest first.
     const short = s
       .pendingJobs()
-      .filter((j) => j.spec.expectedDurationMs !== undefined && !s.reservations.has(j.spec.id) && !s.touched.has(j.spec.id))
+      .filter((j) => j.spec.expectedDurationMs !== undefined && !s.reservations.has(j.spec.id) && !s.isTouched(j))
       .sort((a, b) => (a.spec.expectedDurationMs ?? 0) - (b.spec.expectedDurationMs ?? 0));
     s.failedShapes.clear();
     for (const j of short) tryAllocate(s, j);

@@ -44,7 +44,7 @@ export const preempt: Action = {
       let lastName = '';
       for (const v of jobs) {
         // (isVictimCandidate, inlined: this loop visits every running job it is given.)
-        if (!v.spec.preemptible || v.startedAt === null || s.touched.has(v.spec.id)) continue;
+        if (!v.spec.preemptible || v.startedAt === null || s.isTouched(v)) continue;
         const q = v.spec.queue;
         if (q !== lastName || last === undefined) {
           lastName = q;
@@ -89,7 +89,7 @@ export const preempt: Action = {
     const blocked = s
       .pendingJobs()
       .filter((j) => {
-        if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
+        if (j.awaiting.size > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
         return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
@@ -134,7 +134,7 @@ export const preempt: Action = {
       // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-        if (prioOfVictim(v) > below || v.state !== 'running' || s.touched.has(v.spec.id) || job.evictedFor === v.spec.id) return false;
+        if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || job.evictedFor === v.spec.id) return false;
         if (v.spec.queue === q) return true;
         const vq = s.queues.get(v.spec.queue);
         if (!vq) return false;

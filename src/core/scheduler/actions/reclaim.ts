@@ -24,7 +24,7 @@ export const reclaim: Action = {
     const entitlement = (n: QueueNode): number => (s.config.reclaimTo === 'deserved' ? Math.max(n.deserved.gpu, n.guaranteed('gpu')) : n.guaranteed('gpu'));
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
     const blocked = s.pendingJobs().filter((j) => {
-      if (j.awaiting.size > 0 || s.touched.has(j.spec.id)) return false;
+      if (j.awaiting.size > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.spec.queue);
       if (!q || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
       return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
@@ -49,7 +49,7 @@ export const reclaim: Action = {
         if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
         const mine = ancestors(q);
         const candidates = running.filter((v) => {
-          if (s.touched.has(v.spec.id)) return false;
+          if (s.isTouched(v)) return false;
           const vq = s.queues.get(v.spec.queue);
           return vq !== undefined && !mine.has(vq);
         });

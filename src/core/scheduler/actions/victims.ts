@@ -222,7 +222,7 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
   const out = new Map<string, number>();
   const items = candidates instanceof LazyOrder ? candidates.items : candidates;
   for (const v of items) {
-    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
+    if (v.state !== 'running' || s.isTouched(v)) continue;
     for (const b of v.bindings) {
       let freed = 0;
       for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
@@ -275,7 +275,7 @@ function nodeFirstOrder(
   for (const v of candidates) {
     if (groups.length >= maxGroups && tail.length >= maxTail) break;
     if (needMilli === 0 && tail.length >= maxTail) break;
-    if (v.state !== 'running' || s.touched.has(v.spec.id)) continue;
+    if (v.state !== 'running' || s.isTouched(v)) continue;
     let onUseful = false;
     for (const b of v.bindings) {
       if (useful.has(b.node)) {
