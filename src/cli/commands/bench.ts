@@ -91,9 +91,10 @@ export function registerBench(program: Command): void {
       const queues = parseNumber('--queues', f.queues, 1, 10_000, true);
       const repeats = parseNumber('--repeats', f.repeats, 1, 1000, true);
       const bar = progressBar(!f.json && process.stderr.isTTY === true);
-      // Warm-up at a tenth of the size: a scheduler that has run for a while has its code
-      // compiled; without this the first timed cycle also pays for the JIT.
-      if (!f.noWarmup) benchCycle({ nodes: Math.max(1, Math.ceil(nodes / 10)), running: Math.ceil(running / 10), pending: Math.ceil(pending / 10), queues, repeats: 3, onProgress: (d, t) => bar.update(d, t, 'warming up') });
+      // Warm-up: the same scenario once, untimed (another seed). A scheduler that has run for a
+      // while has its code compiled for its own scale; without this the first timed cycle also
+      // pays for the JIT (`--no-warmup` measures that cold process).
+      if (!f.noWarmup) benchCycle({ nodes, running, pending, queues, repeats: 3, seed: 11, onProgress: (d, t) => bar.update(d, t, 'warming up') });
       const r = benchCycle({ nodes, running, pending, queues, repeats, onProgress: (d, t, label) => bar.update(d, t, label) });
       bar.stop();
       if (f.json) {
