@@ -91,10 +91,11 @@ export function findVictims(
   // among the first few candidates, or learns there are none as cheaply.)
   if (precheck && ready) {
     let hosts = ready.hosts;
-    for (const [name, f] of freeableByNode(s, candidates, whole)) {
-      if (!useful.has(name)) continue;
-      const n = s.cluster.node(name);
-      if (!n || n.unschedulable) continue;
+    const freeable = freeableByNode(s, candidates, whole);
+    for (const slot of freeable.slots) {
+      const n = s.cluster.nodeAt(slot);
+      if (!n || n.unschedulable || !useful.has(n.name)) continue;
+      const f = freeable.bySlot[slot] as number;
       const have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
       if (have < largest && have + f >= largest) hosts++;
     }
@@ -207,28 +208,41 @@ function largestMember(job: JobRecord): { largest: number; whole: boolean; cpu: 
 }
 
 /** Per candidate list (one per queue per cycle, say): GPUs its jobs hold on each node. */
-const freeableCache = new WeakMap<object, { whole?: Map<string, number>; milli?: Map<string, number> }>();
+/** GPUs the candidates hold per node slot, and the slots they touch (see freeableByNode). */
+interface Freeable {
+  readonly bySlot: Float64Array;
+  readonly slots: readonly number[];
+}
+
+/** Per candidate list (one per queue per cycle, say): GPUs its jobs hold on each node. */
+const freeableCache = new WeakMap<object, { whole?: Freeable; milli?: Freeable }>();
 
 /**
  * GPUs (milli; whole GPUs only when `whole`) that all of `candidates` together hold on each
- * node. Read in no particular order (a lazily sorted list is not sorted by this), and kept for
- * the list: the same candidates answer every plan of a cycle that uses them.
+ * node, by node slot. Read in no particular order (a lazily sorted list is not sorted by this),
+ * and kept for the list: the same candidates answer every plan of a cycle that uses them.
  */
-function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: boolean): Map<string, number> {
+function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: boolean): Freeable {
   let entry = freeableCache.get(candidates);
   if (!entry) freeableCache.set(candidates, (entry = {}));
   const cached = whole ? entry.whole : entry.milli;
   if (cached) return cached;
-  const out = new Map<string, number>();
+  const bySlot = new Float64Array(s.cluster.slotCount);
+  const slots: number[] = [];
   const items = candidates instanceof LazyOrder ? candidates.items : candidates;
   for (const v of items) {
     if (v.state !== 'running' || s.isTouched(v)) continue;
     for (const b of v.bindings) {
       let freed = 0;
       for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
-      if (freed > 0) out.set(b.node, (out.get(b.node) ?? 0) + freed);
+      if (freed === 0) continue;
+      const n = s.cluster.node(b.node);
+      if (!n) continue;
+      if (bySlot[n.slot] === 0) slots.push(n.slot);
+      bySlot[n.slot] = (bySlot[n.slot] as number) + freed;
     }
   }
+  const out = { bySlot, slots };
   if (whole) entry.whole = out;
   else entry.milli = out;
   return out;
