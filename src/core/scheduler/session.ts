@@ -295,6 +295,11 @@ export class Session {
   }
 
   /** Order of jobs within a queue. */
+  /** Whether `j`'s queue orders by priority before submission (every order but fifo). */
+  ordersByPriority(j: JobRecord): boolean {
+    return this.orderOf(j) !== 'fifo';
+  }
+
   compareWithinQueue(a: JobRecord, b: JobRecord): number {
     const order = this.orderOf(a);
     if (order !== 'fifo') {

@@ -22,8 +22,29 @@ export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNod
     if (!list) byQueue.set(q, (list = []));
     list.push(j);
   }
-  for (const list of byQueue.values()) list.sort((a, b) => s.compareWithinQueue(a, b));
+  for (const [q, list] of byQueue) byQueue.set(q, sortWithinQueue(s, list));
   return byQueue;
+}
+
+/**
+ * `jobs` (all of one queue) in Session.compareWithinQueue's order, sorted over precomputed keys
+ * (priority, submission, id): the same order, without computing priorities in every comparison.
+ */
+export function sortWithinQueue(s: Session, jobs: readonly JobRecord[]): JobRecord[] {
+  const n = jobs.length;
+  if (n < 2) return [...jobs];
+  const byPriority = s.ordersByPriority(jobs[0] as JobRecord);
+  const prio = new Float64Array(n);
+  const sub = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = jobs[i] as JobRecord;
+    prio[i] = byPriority ? s.priorityOf(j) : 0;
+    sub[i] = j.spec.submittedAt;
+  }
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  idx.sort((a, b) => (prio[b] as number) - (prio[a] as number) || (sub[a] as number) - (sub[b] as number) || ((jobs[a] as JobRecord).spec.id < (jobs[b] as JobRecord).spec.id ? -1 : 1));
+  return Array.from(idx, (i) => jobs[i] as JobRecord);
 }
 
 /** Tries one job; returns true when it was bound. */
