@@ -10,7 +10,7 @@
 import { Cluster, type Binding } from '../model/cluster.js';
 import type { NodeSpec } from '../model/node.js';
 import type { Taint } from '../model/request.js';
-import { Placer } from '../placement/placer.js';
+import { Placer, prepareRequest } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import type { Rng } from '../rng.js';
@@ -144,6 +144,7 @@ export class Scheduler {
     // string, and the lookups by queue name in every cycle compare pointers, not characters
     // (measured: 10x faster Map lookups over 50,000 running jobs).
     const spec: JobSpec = { ...given, queue: queue.name };
+    const prepared = spec.members.map((m) => prepareRequest(m));
     this.demandEpoch++;
     this.jobs.set(spec.id, {
       spec,
@@ -164,10 +165,12 @@ export class Scheduler {
       awaiting: new Set(),
       nominatedNodes: new Set(),
       lastReasons: [],
-      // Caches filled later, declared now: every record keeps one hidden class (property reads
-      // in the loops over all jobs stay monomorphic).
-      prepared: undefined,
-      shape: undefined,
+      // The members prepared for placement and the gang's shape key, once, when the job
+      // arrives (not in the first cycle that considers it). Caches filled later are declared
+      // now too: every record keeps one hidden class (reads in loops over all jobs stay
+      // monomorphic).
+      prepared,
+      shape: prepared.map((p) => p.shapeKey).join('+'),
       serviceClasses: undefined,
       touchedIn: 0,
     });
