@@ -9,6 +9,13 @@ import type { Controller } from './controller.js';
 import type { GpuSample } from '../adapters/gpu/inventory.js';
 import type { Store } from '../adapters/store/store.js';
 import { JOB_STATES } from '../adapters/store/store.js';
+import type { GpuGrant } from '../core/model/cluster.js';
+import { migComputeSlices } from '../core/model/request.js';
+
+/** The share of a GPU (1 = whole) a grant holds: a MIG slice counts its compute sevenths. */
+function grantShare(g: GpuGrant): number {
+  return g.mig ? migComputeSlices(g.mig.profile) / 7 : g.milli / 1000;
+}
 
 export interface Metrics {
   readonly registry: Registry;
@@ -70,8 +77,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
           const n = controller.scheduler.cluster.node(b.node);
           for (const g of b.gpus) {
             const model = n?.gpus[g.gpu]?.model ?? 'unknown';
-            const amount = g.mig ? Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) / 7 : g.milli / 1000;
-            this.inc({ model, queue: j.spec.queue, simulated }, amount);
+            this.inc({ model, queue: j.spec.queue, simulated }, grantShare(g));
           }
         }
       }
@@ -87,7 +93,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       for (const j of controller.scheduler.allJobs()) {
         for (const b of j.bindings) {
           const n = controller.scheduler.cluster.node(b.node);
-          for (const g of b.gpus) this.set({ gpu: String(g.gpu), UUID: n?.gpus[g.gpu]?.uuid ?? '', Hostname: b.node, job: j.spec.id, queue: j.spec.queue }, g.mig ? Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) / 7 : g.milli / 1000);
+          for (const g of b.gpus) this.set({ gpu: String(g.gpu), UUID: n?.gpus[g.gpu]?.uuid ?? '', Hostname: b.node, job: j.spec.id, queue: j.spec.queue }, grantShare(g));
         }
       }
     },

@@ -83,8 +83,7 @@ export function registerBench(program: Command): void {
     .option('--repeats <n>', 'cycles to time: the first (it places what fits of the new arrivals), then steady ones', '12')
     .option('--json', 'print one JSON object')
     .option('--no-warmup', 'time a cold process (no warm-up run first)')
-    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean; warmup?: boolean; noWarmup?: boolean }) => {
-      f.noWarmup = f.warmup === false;
+    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean; warmup: boolean }) => {
       const nodes = parseNumber('--nodes', f.nodes, 1, 200_000, true);
       const running = parseNumber('--running', f.running, 0, 10_000_000, true);
       const pending = parseNumber('--pending', f.pending, 0, 10_000_000, true);
@@ -94,7 +93,7 @@ export function registerBench(program: Command): void {
       // Warm-up: the same scenario once, untimed (another seed). A scheduler that has run for a
       // while has its code compiled for its own scale; without this the first timed cycle also
       // pays for the JIT (`--no-warmup` measures that cold process).
-      if (!f.noWarmup) benchCycle({ nodes, running, pending, queues, repeats: 3, seed: 11, onProgress: (d, t) => bar.update(d, t, 'warming up') });
+      if (f.warmup) benchCycle({ nodes, running, pending, queues, repeats: 3, seed: 11, onProgress: (d, t) => bar.update(d, t, 'warming up') });
       const r = benchCycle({ nodes, running, pending, queues, repeats, onProgress: (d, t, label) => bar.update(d, t, label) });
       bar.stop();
       if (f.json) {

@@ -47,6 +47,11 @@ export interface GangRequest {
 export const NO_GPU: GpuRequest = Object.freeze({ kind: 'none' });
 
 /** Total milli-GPU a request takes (whole GPU = 1000; MIG counted by its SM share of 7). */
+/** Compute slices (sevenths of a GPU) of a MIG profile name such as "3g.40gb". */
+export function migComputeSlices(profile: string): number {
+  return Number(/^(\d)g/.exec(profile)?.[1] ?? 0);
+}
+
 export function requestMilliGpu(gpu: GpuRequest): number {
   switch (gpu.kind) {
     case 'none':
@@ -56,8 +61,7 @@ export function requestMilliGpu(gpu: GpuRequest): number {
     case 'share':
       return gpu.milli;
     case 'mig': {
-      const g = Number(/^(\d)g/.exec(gpu.profile)?.[1] ?? 0);
-      return Math.round((g * 1000) / 7);
+      return Math.round((migComputeSlices(gpu.profile) * 1000) / 7);
     }
   }
 }

@@ -3,7 +3,7 @@ import type { Resources } from './types.js';
 import type { Binding } from '../model/cluster.js';
 import type { Cluster } from '../model/cluster.js';
 import type { PodRequest } from '../model/request.js';
-import { requestMilliGpu } from '../model/request.js';
+import { migComputeSlices, requestMilliGpu } from '../model/request.js';
 
 export interface MutableResources {
   gpu: number;
@@ -42,7 +42,7 @@ export function bindingResources(cluster: Cluster, bindings: readonly Binding[])
     const node = cluster.node(b.node);
     for (const g of b.gpus) {
       let milli = g.milli;
-      if (g.mig) milli = Math.round((Number(/^(\d)g/.exec(g.mig.profile)?.[1] ?? 0) * 1000) / 7);
+      if (g.mig) milli = Math.round((migComputeSlices(g.mig.profile) * 1000) / 7);
       r.gpu += milli;
       const model = node?.gpus[g.gpu]?.model;
       if (model) r.gpuByModel[model] = (r.gpuByModel[model] ?? 0) + milli;

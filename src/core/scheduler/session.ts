@@ -48,6 +48,17 @@ export class VictimKeys {
     this.start[i] = -(v.startedAt ?? 0);
   }
 
+  /** Cheaper first (< 0): work at risk, then priority, then more service attained, then started later, then index. */
+  compare(a: number, b: number): number {
+    return (
+      (this.risk[a] as number) - (this.risk[b] as number) ||
+      (this.prio[a] as number) - (this.prio[b] as number) ||
+      (this.served[a] as number) - (this.served[b] as number) ||
+      (this.start[a] as number) - (this.start[b] as number) ||
+      a - b
+    );
+  }
+
   private grow(n: number): void {
     const copy = (a: Float64Array): Float64Array => {
       const b = new Float64Array(n);
@@ -141,15 +152,6 @@ export function emptyIndex(): JobsByState {
   return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), preemptiblePriorities: new Map() };
 }
 
-export function indexByState(jobs: Iterable<JobRecord>): JobsByState {
-  const out = emptyIndex();
-  for (const j of jobs) {
-    if (j.state === 'running') addRunning(out, j);
-    else out[j.state].add(j);
-  }
-  return out;
-}
-
 /** `j` is running now (its state already says so). */
 export function addRunning(idx: JobsByState, j: JobRecord): void {
   if (idx.running.has(j)) return;
@@ -209,15 +211,15 @@ export class Session {
     readonly jobs: Map<string, JobRecord>,
     readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
     readonly reservations: Map<string, Reservation>,
-    readonly service: ServiceModel | null = null,
+    readonly service: ServiceModel | null,
     /** Bumped by the scheduler whenever capacity or the running set really changes. */
-    readonly epoch = 0,
+    readonly epoch: number,
     /** Bumped by the scheduler on every submission (demand, and so fair shares, changed). */
-    readonly demandEpoch = 0,
+    readonly demandEpoch: number,
     /** Victim searches that found nothing, kept across cycles (see recentMiss). */
-    readonly planMisses: Map<string, PlanMiss> = new Map(),
+    readonly planMisses: Map<string, PlanMiss>,
     /** The jobs by state, kept by the scheduler (so listing them does not scan every job). */
-    readonly byState: JobsByState = indexByState(jobs.values()),
+    readonly byState: JobsByState,
   ) {}
 
   /**
@@ -524,32 +526,18 @@ export class Session {
 
   /** As cheapestFirst, with the keys already computed (by a pass that read the jobs anyway). */
   cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys): LazyOrder {
-    const { risk, prio, served, start } = keys;
-    const less = (a: number, b: number): boolean => {
-      const d = (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b;
-      return d < 0;
-    };
-    return new LazyOrder(jobs, less);
+    return new LazyOrder(jobs, (a, b) => keys.compare(a, b) < 0);
   }
 
-  /** `jobs` cheapest to disrupt first (see victimsByCost). */
+  /** `jobs` cheapest to disrupt first (see victimsByCost), fully sorted. */
   orderByVictimCost(jobs: readonly JobRecord[]): JobRecord[] {
     // Sort indices over precomputed keys: no objects per comparison.
     const n = jobs.length;
-    const risk = new Float64Array(n);
-    const prio = new Float64Array(n);
-    const served = new Float64Array(n);
-    const start = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = jobs[i] as JobRecord;
-      risk[i] = riskKey(workAtRisk(v, this.now));
-      prio[i] = this.priorityOf(v);
-      served[i] = -v.attainedGpuMs;
-      start[i] = -(v.startedAt ?? 0);
-    }
+    const keys = new VictimKeys(n);
+    for (let i = 0; i < n; i++) keys.set(i, jobs[i] as JobRecord, this.priorityOf(jobs[i] as JobRecord), this.now);
     const idx = new Int32Array(n);
     for (let i = 0; i < n; i++) idx[i] = i;
-    idx.sort((a, b) => (risk[a] as number) - (risk[b] as number) || (prio[a] as number) - (prio[b] as number) || (served[a] as number) - (served[b] as number) || (start[a] as number) - (start[b] as number) || a - b);
+    idx.sort((a, b) => keys.compare(a, b));
     return Array.from(idx, (i) => jobs[i] as JobRecord);
   }
 

@@ -10,6 +10,7 @@ import type { Action } from './action.js';
 import { LazyOrder, type Session } from '../session.js';
 import type { JobRecord } from '../job.js';
 import { tryAllocate } from './allocate.js';
+import { largestMember } from './victims.js';
 
 function expectedEnd(j: JobRecord): number {
   if (j.startedAt === null || j.spec.expectedDurationMs === undefined) return Infinity;
@@ -43,15 +44,10 @@ export function computeReservation(s: Session, job: JobRecord): { nodes: Set<str
   // released (GPUs their bindings touch, each counted once), and attempts that cannot succeed
   // are skipped (still counted, so the answer is the same). Releases are applied to the
   // transaction only when an attempt is made.
-  let largest = 0;
-  let allWhole = true;
-  for (const m of job.spec.members) {
-    if (m.gpu.kind !== 'whole') allWhole = false;
-    else largest = Math.max(largest, m.gpu.count);
-  }
-  let needHosts = 0;
-  if (allWhole && largest > 0) for (const m of job.spec.members) if (m.gpu.kind === 'whole' && m.gpu.count === largest) needHosts++;
-  const screen = allWhole && largest > 0;
+  const biggest = largestMember(job);
+  const screen = biggest.whole && biggest.largest > 0;
+  const largest = biggest.largest / 1000; // whole GPUs
+  const needHosts = biggest.members;
   const bound = new Map<string, { free: number; counted: Set<number> }>();
   let hosts = 0;
   if (screen) for (const n of s.cluster.nodes()) if (!n.unschedulable && n.wholeFreeCount >= largest) hosts++;

@@ -25,7 +25,7 @@ export const preempt: Action = {
     // then).
     interface QueueVictims {
       readonly list: JobRecord[];
-      /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst). */
+      /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst); within a queue only. */
       readonly keys: VictimKeys;
       min: number;
       join: number;
@@ -59,7 +59,7 @@ export const preempt: Action = {
         }
         const p = plain ? v.spec.priority : s.priorityOf(v);
         if (!plain) prioOf.set(v, p);
-        last.keys.set(last.list.length, v, p, now);
+        if (!across) last.keys.set(last.list.length, v, p, now); // (across queues, victimsByCost orders them)
         last.list.push(v);
         if (p < last.min) last.min = p;
         if (p < globalMin) globalMin = p;

@@ -40,6 +40,24 @@ export const reclaim: Action = {
     for (const j of s.pendingJobs()) if (j.awaiting.size > 0) addIncoming(j);
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
+      const mine = ancestors(q);
+      // Victims come from the other queues only: that list is the same for every job of this
+      // queue (listed when first needed; jobs touched since are skipped by the search itself).
+      let others: JobRecord[] | null = null;
+      const candidatesOf = (): JobRecord[] =>
+        (others ??= running.filter((v) => {
+          const vq = s.queues.get(v.spec.queue);
+          return vq !== undefined && !mine.has(vq);
+        }));
+      const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+        const vq = s.queues.get(v.spec.queue) as QueueNode;
+        // Every queue on the victim's side (not shared with the reclaimer) keeps its entitlement.
+        for (const n of vq.chain()) {
+          if (mine.has(n)) break;
+          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < entitlement(n) - 1e-6) return false;
+        }
+        return true;
+      };
       for (const job of jobs) {
         if (!s.reclaimBudgetLeft) return;
         const shape = s.gangShape(job);
@@ -47,22 +65,8 @@ export const reclaim: Action = {
         if (s.quotaReason(job)) continue;
         const ask = requestResources(job.spec.members);
         if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
-        const mine = ancestors(q);
-        const candidates = running.filter((v) => {
-          if (s.isTouched(v)) return false;
-          const vq = s.queues.get(v.spec.queue);
-          return vq !== undefined && !mine.has(vq);
-        });
-        const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-          const vq = s.queues.get(v.spec.queue) as QueueNode;
-          // Every queue on the victim's side (not shared with the reclaimer) keeps its entitlement.
-          for (const n of vq.chain()) {
-            if (mine.has(n)) break;
-            if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < entitlement(n) - 1e-6) return false;
-          }
-          return true;
-        };
-        if (candidates.length === 0) {
+        const candidates = candidatesOf();
+        if (!candidates.some((v) => !s.isTouched(v))) {
           hopeless.add(shape);
           continue;
         }

@@ -64,7 +64,7 @@ export function findVictims(
   s.plans++;
   const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
   const useful = s.memo(`useful|${usefulKey}`, () => usefulNodes(s, job));
-  const { largest, whole } = largestMember(job);
+  const { largest, members, whole } = largestMember(job);
   const single = job.spec.members.length === 1;
   // Free capacity on the useful nodes, and how many could host the largest member as they
   // are: needed for gangs (their aggregate need) and for the host check below. A single pod
@@ -99,8 +99,6 @@ export function findVictims(
       const have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
       if (have < largest && have + f >= largest) hosts++;
     }
-    let members = 0;
-    for (const m of job.spec.members) if (requestMilliGpu(m.gpu) === largest) members++;
     if (hosts < members) return null;
   }
   const { order, groupEnds, grouped } = nodeFirstOrder(s, job, candidates, useful, (v) => allowed([], v), maxAttempts);
@@ -189,25 +187,30 @@ export function findVictims(
   return plan;
 }
 
-/** The job's largest GPU request per member (milli-GPU), and whether all are whole GPUs. */
-function largestMember(job: JobRecord): { largest: number; whole: boolean; cpu: number; memory: number } {
+/**
+ * The job's largest GPU request per member (milli-GPU), how many members ask for that much,
+ * whether all members ask for whole GPUs, and the CPU and memory of such a member.
+ */
+export function largestMember(job: JobRecord): { largest: number; members: number; whole: boolean; cpu: number; memory: number } {
   let largest = 0;
+  let members = 0;
   let whole = true;
   let cpu = 0;
   let memory = 0;
   for (const m of job.spec.members) {
     const g = requestMilliGpu(m.gpu);
+    if (g > largest) members = 0;
     if (g > largest || (g === largest && m.cpuMilli > cpu)) {
       largest = g;
       cpu = m.cpuMilli;
       memory = m.memoryMiB;
     }
+    if (g === largest) members++;
     if (m.gpu.kind !== 'whole') whole = false;
   }
-  return { largest, whole, cpu, memory };
+  return { largest, members, whole, cpu, memory };
 }
 
-/** Per candidate list (one per queue per cycle, say): GPUs its jobs hold on each node. */
 /** GPUs the candidates hold per node slot, and the slots they touch (see freeableByNode). */
 interface Freeable {
   readonly bySlot: Float64Array;
