@@ -344,8 +344,10 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         driver.stopped(s.job, e.time);
         dirty = true;
       }
-      for (let i = 0; i < queueNames.length; i++) checkViolation(i, e.time);
-      checkDemand(qIndex.get(s.job.queue) as number, e.time);
+      // An event changes only its job's queue: the others' checks would find what they found.
+      const qi = qIndex.get(s.job.queue) as number;
+      checkViolation(qi, e.time);
+      checkDemand(qi, e.time);
       if (o.onProgress && done - lastReport >= 200) {
         lastReport = done;
         o.onProgress(done, total);

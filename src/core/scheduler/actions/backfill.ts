@@ -117,8 +117,9 @@ export const backfill: Action = {
       if (existing && existing.until === Infinity && job.nominatedNodes.size > 0) continue; // made by preemption
       if (existing && existing.epoch === s.epoch) {
         // Nothing started or ended since it was computed: it still holds.
-        if (existing.until < s.now) s.reservations.set(job.spec.id, { ...existing, until: s.now });
-        s.wait(job, { kind: 'reservation', message: describe(existing.nodes.size, Math.max(existing.until, s.now)) });
+        const until = Math.max(existing.until, s.now);
+        if (until !== existing.until) s.reservations.set(job.spec.id, { ...existing, until });
+        s.wait(job, { kind: 'reservation', message: describe(existing.nodes.size, until) });
         continue;
       }
       const r = computeReservation(s, job);
