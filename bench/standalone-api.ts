@@ -5,8 +5,10 @@
  *  1. `gantry up` ready time (spawn -> first healthy answer), fresh data dir;
  *  2. job submissions/s through POST /v1/jobs with durable writes (WAL, synchronous=FULL);
  *  3. p50/p99 latency with 50 concurrent clients, for submissions and for reads, both when the
- *     clients go as fast as they can (latency = 50 / throughput) and at a fixed offered load of
- *     1,000 requests/s shared by the 50 clients (wrk2-style, the latency a service level speaks of);
+ *     clients go as fast as they can (autocannon, closed loop: latency = 50 / throughput) and at
+ *     a fixed offered load of 1,000 requests/s over 50 connections (open loop, wrk2-style: each
+ *     request has an intended send time, and its latency is counted from that time, so a stall
+ *     is charged to every request it delays; see `paced`);
  * with baselines in the same run: GET /healthz (the HTTP floor), and SQLite inserts with one
  * fsync per job (what the server would do without group commit).
  * Usage: node dist/bench/standalone-api.js [--seconds 10] [--connections 50]
@@ -16,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 import { SqliteStore } from '../src/adapters/store/sqlite-store.js';
 import { validateJobFile } from '../src/spec/job-spec.js';
 
@@ -57,6 +60,55 @@ interface Run {
 async function load(opts: autocannon.Options): Promise<Run> {
   const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total };
+}
+
+/**
+ * Open-loop load at a fixed rate (what wrk2 does; autocannon's `overallRate` is not that: each
+ * connection sends its share of a second back to back and then idles, and its coordinated-
+ * omission correction takes 1/rate seconds for milliseconds). Request i is due at
+ * start + i / rate; its latency runs from that due time to the end of its response, so time
+ * spent waiting for a free connection or behind a stalled server counts. The first `warmup`
+ * seconds open the connections and are not recorded.
+ */
+async function paced(o: { url: string; path: string; method?: 'GET' | 'POST'; headers: Record<string, string>; body?: string; rate: number; seconds: number; warmup?: number }): Promise<Run & { p999: number; max: number }> {
+  const pool = new Pool(o.url, { connections: CONNECTIONS, pipelining: 1 });
+  const warmup = o.warmup ?? 2;
+  const total = Math.round(o.rate * (warmup + o.seconds));
+  const recordFrom = Math.round(o.rate * warmup);
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  let sent = 0;
+  let done = 0;
+  const start = performance.now() + 5;
+  await new Promise<void>((finish) => {
+    const one = (i: number, due: number): void => {
+      pool.request({ path: o.path, method: o.method ?? 'GET', headers: o.headers, ...(o.body !== undefined ? { body: o.body } : {}) }).then(
+        async (r) => {
+          await r.body.dump();
+          if (i >= recordFrom) {
+            latencies.push(performance.now() - due);
+            if (r.statusCode >= 300) non2xx++;
+          }
+        },
+        () => {
+          if (i >= recordFrom) errors++;
+        },
+      ).finally(() => {
+        if (++done === total) finish();
+      });
+    };
+    const tick = (): void => {
+      const now = performance.now();
+      for (let due = start + (sent * 1000) / o.rate; sent < total && due <= now; due = start + (sent * 1000) / o.rate) one(sent++, due);
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) * 10) / 10;
+  return { rps: latencies.length / o.seconds, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: q(1), non2xx, errors, total: total };
 }
 
 function rawSqliteInsertsPerSecond(seconds: number): number {
@@ -114,10 +166,10 @@ async function main(): Promise<void> {
     line(`GET /v1/jobs?limit=20 (100 jobs queued): ${listsSmall.rps.toFixed(0)} req/s, p50 ${listsSmall.p50} ms, p99 ${listsSmall.p99} ms, non-2xx ${listsSmall.non2xx}`);
 
     // Latency at a fixed offered load (wrk2-style): 50 clients sharing 1,000 submissions/s, and 1,000 reads/s.
-    const paced = await load({ url: `${s.url}/v1/jobs`, method: 'POST', headers, body, overallRate: 1000 });
-    line(`POST /v1/jobs at 1,000/s offered by 50 clients (the queue grows from 100 to ${paced.total + 100}): ${paced.rps.toFixed(0)} jobs/s, p50 ${paced.p50} ms, p99 ${paced.p99} ms, non-2xx ${paced.non2xx} (target p99 <= 20 ms)`);
-    const pacedReads = await load({ url: `${s.url}/v1/jobs/job-1`, headers, overallRate: 1000 });
-    line(`GET /v1/jobs/:id at 1,000/s offered by 50 clients: p50 ${pacedReads.p50} ms, p99 ${pacedReads.p99} ms`);
+    const pacedPosts = await paced({ url: s.url, path: '/v1/jobs', method: 'POST', headers, body, rate: 1000, seconds: SECONDS });
+    line(`POST /v1/jobs at 1,000/s offered over 50 connections, open loop (the queue grows from 100 to ${pacedPosts.total + 100}): p50 ${pacedPosts.p50} ms, p99 ${pacedPosts.p99} ms, p99.9 ${pacedPosts.p999} ms, max ${pacedPosts.max} ms, non-2xx ${pacedPosts.non2xx}, errors ${pacedPosts.errors} (target p99 <= 20 ms)`);
+    const pacedReads = await paced({ url: s.url, path: '/v1/jobs/job-1', headers, rate: 1000, seconds: SECONDS });
+    line(`GET /v1/jobs/:id at 1,000/s offered over 50 connections, open loop: p50 ${pacedReads.p50} ms, p99 ${pacedReads.p99} ms, p99.9 ${pacedReads.p999} ms, max ${pacedReads.max} ms, non-2xx ${pacedReads.non2xx}`);
     // Where the tail comes from: the server's own event-loop delay and GC (prom-client process metrics).
     const m = await (await fetch(`${s.url}/metrics`, { headers })).text();
     const metric = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(m)?.[1] ?? NaN);
@@ -126,10 +178,10 @@ async function main(): Promise<void> {
         `GC ${(metric('gantry_nodejs_gc_duration_seconds_sum') * 1000).toFixed(0)} ms in total (first kind listed)`,
     );
     const submit = await load({ url: `${s.url}/v1/jobs`, method: 'POST', headers, body });
-    line(`POST /v1/jobs (durable, group commit, clients as fast as they can; the queue grows to ${submit.total + paced.total + 100} jobs): ${submit.rps.toFixed(0)} jobs/s, p50 ${submit.p50} ms, p99 ${submit.p99} ms, non-2xx ${submit.non2xx}, errors ${submit.errors} (targets: >= 1000/s, p99 <= 20 ms)`);
+    line(`POST /v1/jobs (durable, group commit, clients as fast as they can; the queue grows to ${submit.total + pacedPosts.total + 100} jobs): ${submit.rps.toFixed(0)} jobs/s, p50 ${submit.p50} ms, p99 ${submit.p99} ms, non-2xx ${submit.non2xx}, errors ${submit.errors} (targets: >= 1000/s, p99 <= 20 ms)`);
 
     const reads = await load({ url: `${s.url}/v1/jobs/job-1`, headers });
-    line(`GET /v1/jobs/:id (${submit.total + paced.total + 100} jobs queued, saturating): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
+    line(`GET /v1/jobs/:id (${submit.total + pacedPosts.total + 100} jobs queued, saturating): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     const cyc = (k: string): number => Number(new RegExp(`gantry_scheduling_cycle_seconds_${k} ([0-9.e+-]+)`).exec(metrics)?.[1] ?? NaN);
     line(`scheduling cycles during the run: ${cyc('count')} cycles, mean ${((cyc('sum') / cyc('count')) * 1000).toFixed(1)} ms (they run on the API's event loop)`);
@@ -137,7 +189,7 @@ async function main(): Promise<void> {
     const raw = rawSqliteInsertsPerSecond(Math.min(SECONDS, 5));
     line(`baseline SQLite insert, one fsync per job (no group commit), same store code: ${raw.toFixed(0)} jobs/s`);
     line(`ratios: submissions / raw per-job-fsync inserts = ${(submit.rps / raw).toFixed(2)}x; submissions / healthz floor = ${(submit.rps / floor.rps).toFixed(2)}`);
-    const ok = submit.rps >= 1000 && paced.p99 <= 20 && pacedReads.p99 <= 20 && Math.max(...readies) <= 2000;
+    const ok = submit.rps >= 1000 && submit.p99 <= 20 && reads.p99 <= 20 && pacedPosts.p99 <= 20 && pacedReads.p99 <= 20 && Math.max(...readies) <= 2000;
     line(ok ? 'all targets met' : 'TARGET MISSED (see above)');
   } finally {
     s.child.kill('SIGTERM');
