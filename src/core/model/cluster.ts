@@ -182,12 +182,12 @@ export class Cluster {
     if (!node) return `node ${b.node} does not exist`;
     if (node.cpuFree < b.cpuMilli) return `node ${b.node} has too little free CPU`;
     if (node.memFree < b.memoryMiB) return `node ${b.node} has too little free memory`;
-    const seen = new Set<number>();
-    for (const g of b.gpus) {
+    const gpus = b.gpus;
+    for (let i = 0; i < gpus.length; i++) {
+      const g = gpus[i] as Binding['gpus'][number];
       const gpu = node.gpus[g.gpu];
       if (!gpu) return `node ${b.node} has no GPU ${g.gpu}`;
-      if (seen.has(g.gpu)) return `GPU ${g.gpu} granted twice`;
-      seen.add(g.gpu);
+      for (let k = 0; k < i; k++) if ((gpus[k] as Binding['gpus'][number]).gpu === g.gpu) return `GPU ${g.gpu} granted twice`;
       if (!gpu.healthy) return `GPU ${g.gpu} on ${b.node} is unhealthy`;
       if (g.mig) {
         if (!gpu.mig) return `GPU ${g.gpu} on ${b.node} is not in MIG mode`;

@@ -20,7 +20,8 @@ export function addInto(a: MutableResources, b: Resources, sign = 1): void {
   a.gpu += sign * b.gpu;
   a.cpu += sign * b.cpu;
   a.memory += sign * b.memory;
-  if (b.gpuByModel) for (const [m, v] of Object.entries(b.gpuByModel)) a.gpuByModel[m] = (a.gpuByModel[m] ?? 0) + sign * v;
+  const by = b.gpuByModel;
+  if (by) for (const m in by) a.gpuByModel[m] = (a.gpuByModel[m] ?? 0) + sign * (by[m] as number);
 }
 
 export function requestResources(members: readonly PodRequest[]): MutableResources {

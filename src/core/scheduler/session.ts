@@ -425,10 +425,11 @@ export class Session {
   modelQuotaReason(job: JobRecord, bindings: readonly Binding[]): string | null {
     const q = this.queues.get(job.spec.queue);
     if (!q) return null;
-    const got = bindingResources(this.cluster, bindings);
+    let got: ReturnType<typeof bindingResources> | null = null;
     for (const n of q.chain()) {
       const lim = n.spec.limit?.gpuByModel;
       if (lim) {
+        got ??= bindingResources(this.cluster, bindings);
         const o = exceeded(n.usage, got, { gpuByModel: lim });
         if (o) return `queue ${n.name} limit reached: ${o}`;
       }

@@ -6,6 +6,7 @@
  * recently started. Victims are whole jobs: a gang is released whole or not at all.
  */
 import type { Binding } from '../../model/cluster.js';
+import type { NodeState } from '../../model/node.js';
 import { LazyOrder, type Session } from '../session.js';
 import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
@@ -26,27 +27,53 @@ export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): Job
 /** Most victim candidates the cluster-wide part of one plan considers (cheapest first). */
 const MAX_POOL = 768;
 
-/** Nodes on which the job's members could run if some victims left (model and size prefilter; not reserved for others). */
-function usefulNodes(s: Session, job: JobRecord): Set<string> {
-  const out = new Set<string>();
-  const ask = job.spec.members;
-  const reserved = new Set(s.blockedNodes(job));
-  for (const n of s.cluster.nodes()) {
-    if (n.unschedulable || reserved.has(n.name)) continue;
-    let ok = false;
-    for (const m of ask) {
-      if (m.cpuMilli > n.cpuMilli || m.memoryMiB > n.memoryMiB) continue;
-      const g = m.gpu;
-      if (g.kind === 'whole' && n.healthyGpus - n.migGpus < g.count) continue;
-      if (g.kind !== 'none' && g.kind !== 'mig' && n.gpus.length === 0) continue;
-      if (g.kind === 'mig' && n.migGpus === 0) continue;
-      if (m.allowedModels && m.allowedModels.length > 0 && !n.gpuModels.some((x) => m.allowedModels?.includes(x))) continue;
-      ok = true;
-      break;
-    }
-    if (ok) out.add(n.name);
+/**
+ * Nodes on which the job's members could run if some victims left (model and size prefilter),
+ * less the nodes reserved for other jobs. The prefilter depends only on the job's shape and
+ * holds for the whole cycle; reservations change as plans are made, so they are applied on read.
+ */
+class UsefulNodes implements Iterable<string> {
+  constructor(
+    readonly base: ReadonlySet<string>,
+    private readonly reserved: ReadonlySet<string>,
+  ) {}
+
+  /** The reserved nodes the prefilter admits (what `base` has and this view has not). */
+  *reservedUseful(): Iterable<string> {
+    for (const name of this.reserved) if (this.base.has(name)) yield name;
   }
-  return out;
+
+  has(name: string): boolean {
+    return this.base.has(name) && !this.reserved.has(name);
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    for (const name of this.base) if (!this.reserved.has(name)) yield name;
+  }
+}
+
+function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
+  const base = s.memo(`useful|${s.gangShape(job)}`, () => {
+    const out = new Set<string>();
+    const ask = job.spec.members;
+    for (const n of s.cluster.nodes()) {
+      if (n.unschedulable) continue;
+      let ok = false;
+      for (const m of ask) {
+        if (m.cpuMilli > n.cpuMilli || m.memoryMiB > n.memoryMiB) continue;
+        const g = m.gpu;
+        if (g.kind === 'whole' && n.healthyGpus - n.migGpus < g.count) continue;
+        if (g.kind !== 'none' && g.kind !== 'mig' && n.gpus.length === 0) continue;
+        if (g.kind === 'mig' && n.migGpus === 0) continue;
+        if (m.allowedModels && m.allowedModels.length > 0 && !n.gpuModels.some((x) => m.allowedModels?.includes(x))) continue;
+        ok = true;
+        break;
+      }
+      if (ok) out.add(n.name);
+    }
+    return out;
+  });
+  return new UsefulNodes(base, new Set(s.blockedNodes(job)));
 }
 
 /**
@@ -62,27 +89,38 @@ export function findVictims(
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
-  const usefulKey = `${s.gangShape(job)}|${s.blockKey(job)}`;
-  const useful = s.memo(`useful|${usefulKey}`, () => usefulNodes(s, job));
+  const useful = usefulNodes(s, job);
   const { largest, members, whole } = largestMember(job);
   const single = job.spec.members.length === 1;
   // Free capacity on the useful nodes, and how many could host the largest member as they
   // are: needed for gangs (their aggregate need) and for the host check below. A single pod
   // needs neither: its candidate node's own free room is counted in its group, so the
   // aggregate test can only pass (Infinity stands for "not needed").
-  // (Free capacity changes only when something binds: kept until then.)
+  // (Free capacity changes only when something binds: kept per shape until then, and the
+  // nodes reserved for others are taken out on each read.)
   const precheck = largest > 1000 || (largest > 0 && !single);
-  const ready = !single || precheck ? s.memo(`ready|${usefulKey}|${s.bound}`, () => {
-    let free = 0;
-    let hostsNow = 0;
-    for (const name of useful) {
+  let ready: { free: number; hosts: number } | null = null;
+  if (!single || precheck) {
+    const hostsLargest = (n: NodeState): boolean => largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest;
+    const all = s.memo(`ready|${s.gangShape(job)}|${s.bound}`, () => {
+      let free = 0;
+      let hosts = 0;
+      for (const name of useful.base) {
+        const n = s.cluster.node(name);
+        if (!n || n.unschedulable) continue;
+        free += n.gpuMilliFreeTotal;
+        if (hostsLargest(n)) hosts++;
+      }
+      return { free, hosts };
+    });
+    ready = { ...all };
+    for (const name of useful.reservedUseful()) {
       const n = s.cluster.node(name);
       if (!n || n.unschedulable) continue;
-      free += n.gpuMilliFreeTotal;
-      if (largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest) hostsNow++;
+      ready.free -= n.gpuMilliFreeTotal;
+      if (hostsLargest(n)) ready.hosts--;
     }
-    return { free, hosts: hostsNow };
-  }) : null;
+  }
   const freeGpu = ready ? ready.free : Infinity;
   // Each of the job's largest members needs a node of its own with room for it: free already,
   // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
@@ -269,7 +307,7 @@ function nodeFirstOrder(
   s: Session,
   job: JobRecord,
   candidates: Iterable<JobRecord> & { readonly length: number },
-  useful: ReadonlySet<string>,
+  useful: UsefulNodes,
   allowed: (v: JobRecord) => boolean,
   maxGroups: number,
 ): { order: JobRecord[]; groupEnds: Set<number>; grouped: number } {
