@@ -17,7 +17,7 @@ import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
-import { QueueTree, RESOURCE_KEYS } from './queues.js';
+import { QueueTree } from './queues.js';
 import { Session, addRunning, dropRunning, emptyIndex, type JobsByState, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
@@ -294,7 +294,12 @@ export class Scheduler {
     for (const q of this.queues.all()) q.demand = zero();
     for (const j of this.byState.pending) {
       const q = this.queues.get(j.spec.queue);
-      if (q) for (const k of RESOURCE_KEYS) q.demand[k] += j.resources[k];
+      if (!q) continue;
+      const d = q.demand;
+      const r = j.resources;
+      d.gpu += r.gpu;
+      d.cpu += r.cpu;
+      d.memory += r.memory;
     }
     this.queues.computeDeserved(this.capacity());
     if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {

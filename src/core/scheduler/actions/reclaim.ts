@@ -22,11 +22,30 @@ export const reclaim: Action = {
   name: 'reclaim',
   execute(s) {
     const entitlement = (n: QueueNode): number => (s.config.reclaimTo === 'deserved' ? Math.max(n.deserved.gpu, n.guaranteed('gpu')) : n.guaranteed('gpu'));
+    // A queue can take capacity back only from running jobs of queues outside its own chain:
+    // a queue without any has nothing to reclaim (its jobs are not even read).
+    const victimQueues = new Set<QueueNode>();
+    for (const [name, running] of s.byState.runningByQueue) {
+      const vq = s.queues.get(name);
+      if (vq && running.size > 0) victimQueues.add(vq);
+    }
+    const screened = new Map<QueueNode, boolean>();
+    const hasOthers = (q: QueueNode): boolean => {
+      let ok = screened.get(q);
+      if (ok === undefined) {
+        const mine = q.chain();
+        ok = false;
+        for (const vq of victimQueues) if (!mine.includes(vq)) ok = true;
+        screened.set(q, ok);
+      }
+      return ok;
+    };
+    if (!s.queues.all().some((q) => q.children.length === 0 && hasOthers(q))) return;
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
     const blocked = s.pendingJobs().filter((j) => {
       if (j.awaiting.size > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.spec.queue);
-      if (!q || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
+      if (!q || !hasOthers(q) || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
       return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
     });
     if (blocked.length === 0) return;
