@@ -80,7 +80,8 @@ export class Controller {
   private lastPending: ReadonlyMap<string, readonly WaitReason[]> = new Map();
   private dirty = true;
   private lastCycleAt = 0;
-  private lastCycleMs = 0;
+  /** Milliseconds a cycle took per active job (smoothed): predicts the next cycle's cost. */
+  private cycleMsPerJob = 0;
   private readonly minCycleGapMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly base = baseEnv();
@@ -170,7 +171,10 @@ export class Controller {
       // A cycle runs on the API's event loop and takes a while with many pending jobs: keep it
       // to ~0.4 % of the loop's time, so that fewer than 1 request in 200 ever waits behind one
       // (the API's p99 stays the HTTP floor's) while scheduling still follows within seconds.
-      const gap = Math.min(10_000, Math.max(this.minCycleGapMs, this.lastCycleMs * 250));
+      // Its cost grows with the jobs it considers, so the next one is predicted from the cost
+      // per active job (smoothed) and the jobs active now: a queue that grows between cycles
+      // spaces them out at once, and one slow cycle (a GC pause) does not.
+      const gap = Math.min(10_000, Math.max(this.minCycleGapMs, this.cycleMsPerJob * Math.max(1, this.active.size) * 250));
       if ((this.dirty && now - this.lastCycleAt >= gap) || now - this.lastCycleAt >= Math.max(1000, gap)) this.runCycle(now);
     } catch (e) {
       this.log(`scheduler loop error: ${(e as Error).stack ?? String(e)}`);
@@ -352,8 +356,8 @@ export class Controller {
     const t0 = performance.now();
     const result = this.scheduler.cycle(now);
     const took = performance.now() - t0;
-    // Smoothed, so one slow cycle (a GC pause) does not hold the next one back for long.
-    this.lastCycleMs = this.lastCycleMs * 0.7 + took * 0.3;
+    const perJob = took / Math.max(1, this.active.size);
+    this.cycleMsPerJob = this.cycleMsPerJob === 0 ? perJob : this.cycleMsPerJob * 0.7 + perJob * 0.3;
     this.opts.onCycle?.(took / 1000);
     this.lastPending = result.pending;
     for (const d of result.decisions) {
