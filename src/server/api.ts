@@ -316,7 +316,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get('/v1/queues', async (req) => {
     auth(req);
     const rows = new Map(store.listQueues().map((q) => [q.name, q]));
-    return { items: controller.scheduler.queueStatus().map((s) => ({ ...s, team: rows.get(s.name)?.team ?? null, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: s.limitGpu === null ? null : s.limitGpu / 1000 })) };
+    return { items: controller.queueStatus().map((s) => ({ ...s, team: rows.get(s.name)?.team ?? null, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: s.limitGpu === null ? null : s.limitGpu / 1000 })) };
   });
 
   app.put('/v1/queues/:name', async (req) => {

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, openSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Scheduler } from '../core/scheduler/scheduler.js';
+import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
@@ -20,6 +20,7 @@ import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { baseEnv, workerEnv } from './worker-env.js';
 import { ApiError } from './errors.js';
+import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -36,6 +37,8 @@ export interface ControllerOptions {
   readonly log?: (line: string) => void;
   readonly onCycle?: (seconds: number) => void;
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
+  /** Queued jobs of each queue handed to the scheduler at a time (see queue-window.ts; default 1,000). */
+  readonly windowPerQueue?: number;
 }
 
 interface StopPlan {
@@ -85,6 +88,9 @@ export class Controller {
   private readonly minCycleGapMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly base = baseEnv();
+  /** Each queue's order (for the scheduling window). */
+  private readonly queueOrders = new Map<string, QueueOrder>();
+  private readonly window: SchedulingWindow;
 
   constructor(private readonly opts: ControllerOptions) {
     this.store = opts.store;
@@ -95,6 +101,8 @@ export class Controller {
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.log = opts.log ?? (() => undefined);
     this.scheduler = new Scheduler({ rng: createRng(1), minRuntimeMs: opts.minRuntimeMs ?? 60_000 }, queueSpecs(this.store.listQueues()));
+    for (const q of this.store.listQueues()) this.queueOrders.set(q.name, q.priorityOrdering ? 'priority' : 'fifo');
+    this.window = new SchedulingWindow(opts.windowPerQueue ?? 1000, (q) => this.queueOrders.get(q) ?? 'priority');
     this.scheduler.addNode(opts.inventory.node);
     for (const s of this.store.nodeStates()) {
       if (!this.scheduler.cluster.node(s.name)) continue;
@@ -241,8 +249,47 @@ export class Controller {
       this.delayed.set(row.id, row.notBefore);
       return;
     }
-    this.scheduler.submit(this.coreJob(row));
+    this.toWindow(row);
     this.queuedAt.set(row.id, now);
+  }
+
+  /** A queued job goes to the scheduler, or to its queue's backlog when the window is full. */
+  private toWindow(row: JobRow): void {
+    const gpuMilli = requestMilliGpu(gpuRequestOf(row.spec)) * row.spec.workers;
+    if (this.window.offer({ id: row.id, queue: row.spec.queue, priority: row.spec.priority, submittedAt: row.submittedAt, gpuMilli })) this.scheduler.submit(this.coreJob(row));
+    this.refillWindow();
+  }
+
+  /** Backlogged jobs move up into the window as it empties. */
+  private refillWindow(): void {
+    for (const e of this.window.refill()) {
+      const row = this.active.get(e.id);
+      if (row?.state !== 'queued') {
+        this.window.leave(e.id);
+        continue;
+      }
+      this.scheduler.submit(this.coreJob(row));
+      this.dirty = true;
+    }
+  }
+
+  /** Each queue's status, with its backlogged jobs counted as pending (and in its ancestors). */
+  queueStatus(): QueueStatus[] {
+    const status = this.scheduler.queueStatus().map((q) => ({ ...q }));
+    const byName = new Map(status.map((q) => [q.name, q]));
+    for (const [queue, c] of this.window.backlogCounts()) {
+      for (let q = byName.get(queue); q; q = q.parent === null ? undefined : byName.get(q.parent)) {
+        q.pending += c.jobs;
+        q.pendingGpu += c.gpuMilli;
+      }
+    }
+    return status;
+  }
+
+  private backlogReason(id: string): WaitReason[] | undefined {
+    const b = this.window.backlogged(id);
+    if (!b) return undefined;
+    return [{ kind: 'order', message: `${b.ahead} queued job(s) of queue ${b.queue} go first; the scheduler considers the first ${this.window.size} of each queue at a time` }];
   }
 
   private coreJob(row: JobRow): JobSpec {
@@ -258,12 +305,14 @@ export class Controller {
   }
 
   pendingReasons(id: string): readonly WaitReason[] | undefined {
-    return this.lastPending.get(id);
+    return this.backlogReason(id) ?? this.lastPending.get(id);
   }
 
   explain(id: string): Explanation & { delayedUntil?: number } {
     const until = this.delayed.get(id);
     if (until !== undefined) return { job: id, state: 'pending', reasons: [{ kind: 'order', message: `waiting for its retry backoff until ${new Date(until).toISOString()}` }], estimatedStart: until, delayedUntil: until };
+    const backlog = this.backlogReason(id);
+    if (backlog) return { job: id, state: 'pending', reasons: backlog, queuePosition: (this.window.backlogged(id)?.ahead ?? 0) + 1 };
     return this.scheduler.explain(id, this.clock());
   }
 
@@ -273,6 +322,8 @@ export class Controller {
     const now = this.clock();
     if (row.state === 'queued') {
       this.scheduler.remove(id);
+      this.window.leave(id);
+      this.refillWindow();
       this.delayed.delete(id);
       this.finish(row, 'cancelled', now, `cancelled by ${by} while queued`, null);
       return row;
@@ -329,6 +380,9 @@ export class Controller {
 
   setQueues(rows: readonly QueueRow[]): void {
     this.scheduler.setQueues(queueSpecs(rows));
+    this.queueOrders.clear();
+    for (const q of rows) this.queueOrders.set(q.name, q.priorityOrdering ? 'priority' : 'fifo');
+    this.window.resort();
     this.dirty = true;
   }
 
@@ -366,9 +420,11 @@ export class Controller {
       if (d.kind === 'bind') this.startJob(row, d.bindings, now);
       else if (row.state === 'running') this.preempt(row, now, `${d.reason === 'preempt' ? 'preempted' : d.reason === 'reclaim' ? 'reclaimed' : 'moved'} for ${d.for}`, d.graceMs);
     }
+    this.refillWindow();
   }
 
   private startJob(row: JobRow, bindings: readonly Binding[], now: number): void {
+    this.window.leave(row.id);
     const p = this.paths(row.id);
     mkdirSync(p.logs, { recursive: true });
     mkdirSync(p.checkpointDir, { recursive: true });
@@ -472,7 +528,7 @@ export class Controller {
       this.delayed.delete(id);
       const row = this.active.get(id);
       if (row && row.state === 'queued') {
-        this.scheduler.submit(this.coreJob(row));
+        this.toWindow(row);
         this.queuedAt.set(id, now);
         this.dirty = true;
       }

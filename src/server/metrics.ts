@@ -105,7 +105,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     registers: [registry],
     collect() {
       this.reset();
-      for (const q of controller.scheduler.queueStatus()) this.set({ queue: q.name }, q.pending);
+      for (const q of controller.queueStatus()) this.set({ queue: q.name }, q.pending);
     },
   });
   new Gauge({

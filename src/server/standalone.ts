@@ -28,6 +28,8 @@ export interface ServerOptions {
   readonly stopGraceSeconds?: number;
   readonly telemetryIntervalMs?: number;
   readonly tickMs?: number;
+  /** Queued jobs of each queue handed to the scheduler at a time (default 1,000; see queue-window.ts). */
+  readonly windowPerQueue?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -94,6 +96,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     dataDir,
     minRuntimeMs: (o.minRuntimeSeconds ?? 60) * 1000,
     stopGraceMs: (o.stopGraceSeconds ?? 10) * 1000,
+    ...(o.windowPerQueue !== undefined ? { windowPerQueue: o.windowPerQueue } : {}),
     ...(docker.available ? { dockerSocket: docker.socket } : {}),
     log,
     onCycle: (s) => metricsHooks.cycle?.(s),

@@ -44,7 +44,10 @@ export function registerUp(program: Command): void {
     .option('--port <port>', 'port', '7480')
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
-    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string }) => {
+    .option('--window <jobs>', 'queued jobs of each queue the scheduler considers at a time (the rest wait their turn in order)', '1000')
+    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string }) => {
+      const windowPerQueue = intOption(o.window, '--window');
+      if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
       // Loaded here, not at the top: other commands need none of the server's modules.
       const { startServer } = await import('../../server/standalone.js');
       const server = await startServer({
@@ -53,6 +56,7 @@ export function registerUp(program: Command): void {
         port: intOption(o.port, '--port'),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
         stopGraceSeconds: intOption(o.stopGrace, '--stop-grace'),
+        windowPerQueue,
         ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
       });
       process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);
