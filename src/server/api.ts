@@ -237,16 +237,21 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get('/v1/jobs', async (req) => {
     const user = auth(req);
     const q = parse(listQuery, req.query, 'QUERY_INVALID');
-    const rows = store.listJobs({
+    const ids = store.listJobIds({
       ...(user.admin ? {} : { team: user.team }),
       ...(q.state ? { states: q.state } : {}),
       ...(q.queue ? { queue: q.queue } : {}),
       ...(q.cursor ? { beforeSeq: decodeCursor(q.cursor) } : {}),
       limit: q.limit + 1,
     });
-    const page = rows.slice(0, q.limit).map((r) => controller.activeJob(r.id) ?? r);
+    // Active jobs are read from memory (the controller's rows are the current ones); only
+    // finished jobs are read from the store.
+    const page = ids.slice(0, q.limit).flatMap((id) => {
+      const j = controller.activeJob(id) ?? store.getJob(id);
+      return j ? [j] : [];
+    });
     const last = page[page.length - 1];
-    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
+    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
   });
 
   app.get('/v1/jobs/:id', async (req) => {

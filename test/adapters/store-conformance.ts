@@ -66,6 +66,11 @@ export function storeConformance(name: string, make: () => { store: Store; clean
       assert.equal(next.length, 3);
       assert.ok(s.listJobs({ limit: 10, team: 'x' }).every((j) => j.team === 'x'));
       assert.equal(s.listJobs({ limit: 10, states: ['running'] }).length, 0);
+      // The ids alone, same filters and order.
+      for (const q of [{ limit: 2 }, { limit: 10, beforeSeq: page[1]?.seq ?? 0 }, { limit: 10, team: 'x' }, { limit: 10, states: ['queued' as const] }]) {
+        assert.deepEqual(s.listJobIds(q), s.listJobs(q).map((j) => j.id));
+      }
+      assert.equal(s.listJobIds({ limit: 10, team: 'x' }).length, 2);
     }));
 
     it('enforces one job per idempotency key and owner', withStore((s) => {

@@ -235,6 +235,14 @@ export class SqliteStore implements Store {
     return r && toJob(r);
   }
   listJobs(q: JobQuery): JobRow[] {
+    const { sql, args } = SqliteStore.jobQuery('*', q);
+    return (this.stmt(sql).all(...args) as JobDbRow[]).map(toJob);
+  }
+  listJobIds(q: JobQuery): string[] {
+    const { sql, args } = SqliteStore.jobQuery('seq', q);
+    return (this.stmt(sql).pluck().all(...args) as number[]).map(jobIdOf);
+  }
+  private static jobQuery(columns: string, q: JobQuery): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.team !== undefined) {
@@ -253,8 +261,8 @@ export class SqliteStore implements Store {
       where.push('seq < ?');
       args.push(q.beforeSeq);
     }
-    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.stmt(sql).all(...args, q.limit) as JobDbRow[]).map(toJob);
+    args.push(q.limit);
+    return { sql: `SELECT ${columns} FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`, args };
   }
   activeJobs(): JobRow[] {
     return (this.stmts.active.all() as JobDbRow[]).map(toJob);

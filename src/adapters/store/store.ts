@@ -137,6 +137,8 @@ export interface Store {
   getJob(id: string): JobRow | undefined;
   jobByIdempotencyKey(owner: string, key: string): JobRow | undefined;
   listJobs(q: JobQuery): JobRow[];
+  /** The ids `listJobs` would return, in the same order, without reading the rows (callers that hold some rows in memory read only the others). */
+  listJobIds(q: JobQuery): string[];
   /** Jobs not yet finished, oldest first. */
   activeJobs(): JobRow[];
   updateJob(job: JobRow): void;
