@@ -184,12 +184,12 @@ async function main(): Promise<void> {
     line(`GET /v1/jobs/:id (${submit.total + pacedPosts.total + 100} jobs queued, saturating): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     const cyc = (k: string): number => Number(new RegExp(`gantry_scheduling_cycle_seconds_${k} ([0-9.e+-]+)`).exec(metrics)?.[1] ?? NaN);
-    line(`scheduling cycles during the run: ${cyc('count')} cycles, mean ${((cyc('sum') / cyc('count')) * 1000).toFixed(1)} ms (they run on the API's event loop)`);
+    line(`scheduling cycles during the run: ${cyc('count')} cycles, mean ${((cyc('sum') / cyc('count')) * 1000).toFixed(1)} ms (they run on the API's event loop; the scheduler considers the first 1,000 queued jobs of the queue)`);
 
     const raw = rawSqliteInsertsPerSecond(Math.min(SECONDS, 5));
     line(`baseline SQLite insert, one fsync per job (no group commit), same store code: ${raw.toFixed(0)} jobs/s`);
     line(`ratios: submissions / raw per-job-fsync inserts = ${(submit.rps / raw).toFixed(2)}x; submissions / healthz floor = ${(submit.rps / floor.rps).toFixed(2)}`);
-    const ok = submit.rps >= 1000 && submit.p99 <= 20 && reads.p99 <= 20 && pacedPosts.p99 <= 20 && pacedReads.p99 <= 20 && Math.max(...readies) <= 2000;
+    const ok = submit.rps >= 1000 && submit.p99 <= 20 && reads.p99 <= 20 && readsSmall.p99 <= 20 && listsSmall.p99 <= 20 && pacedPosts.p99 <= 20 && pacedReads.p99 <= 20 && Math.max(...readies) <= 2000;
     line(ok ? 'all targets met' : 'TARGET MISSED (see above)');
   } finally {
     s.child.kill('SIGTERM');
