@@ -27,8 +27,19 @@ test('gantry bench cycle --json: a full cycle over running and pending jobs', ()
   assert.deepEqual(Object.keys(out.actionMs), ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt']);
 });
 
+test('gantry bench cycle --trials: one first cycle per scenario, and their median', () => {
+  const r = gantry('bench', 'cycle', '--nodes', '40', '--running', '250', '--pending', '120', '--queues', '3', '--repeats', '2', '--trials', '3', '--no-warmup', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { firstCycleMs: number; trials: { firstCycleMs: number; bound: number }[]; firstCycleMedianMs: number };
+  assert.equal(out.trials.length, 3);
+  assert.equal(out.trials[0]?.firstCycleMs, out.firstCycleMs, 'the top-level figures are the first trial');
+  const sorted = out.trials.map((t) => t.firstCycleMs).sort((a, b) => a - b);
+  assert.equal(out.firstCycleMedianMs, sorted[1]);
+  assert.ok(out.trials.every((t) => t.bound > 0), "every trial places jobs");
+});
+
 test('gantry bench rejects bad flags with one line and exit 2', () => {
-  for (const args of [['bench', 'place', '--nodes', '0'], ['bench', 'place', '--policy', 'magic'], ['bench', 'cycle', '--repeats', 'x']]) {
+  for (const args of [['bench', 'place', '--nodes', '0'], ['bench', 'place', '--policy', 'magic'], ['bench', 'cycle', '--repeats', 'x'], ['bench', 'cycle', '--trials', '0']]) {
     const r = gantry(...args);
     assert.equal(r.status, 2, args.join(' '));
     assert.match(r.stderr, /^gantry: --\w/);

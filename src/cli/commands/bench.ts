@@ -83,28 +83,37 @@ export function registerBench(program: Command): void {
     .option('--repeats <n>', 'cycles to time: the first (it places what fits of the new arrivals), then steady ones', '12')
     .option('--json', 'print one JSON object')
     .option('--no-warmup', 'time a cold process (no warm-up run first)')
-    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean; warmup: boolean }) => {
+    .option('--trials <n>', 'scenarios timed one after the other (seeds 7, 8, ...): the first cycle of each, and their median', '1')
+    .action((f: { nodes: string; running: string; pending: string; queues: string; repeats: string; json?: boolean; warmup: boolean; trials: string }) => {
       const nodes = parseNumber('--nodes', f.nodes, 1, 200_000, true);
       const running = parseNumber('--running', f.running, 0, 10_000_000, true);
       const pending = parseNumber('--pending', f.pending, 0, 10_000_000, true);
       const queues = parseNumber('--queues', f.queues, 1, 10_000, true);
       const repeats = parseNumber('--repeats', f.repeats, 1, 1000, true);
+      const trials = parseNumber('--trials', f.trials, 1, 100, true);
       const bar = progressBar(!f.json && process.stderr.isTTY === true);
       // Warm-up: the same scenario once, untimed (another seed). A scheduler that has run for a
       // while has its code compiled for its own scale; without this the first timed cycle also
       // pays for the JIT (`--no-warmup` measures that cold process).
       if (f.warmup) benchCycle({ nodes, running, pending, queues, repeats: 3, seed: 11, onProgress: (d, t) => bar.update(d, t, 'warming up') });
-      const r = benchCycle({ nodes, running, pending, queues, repeats, onProgress: (d, t, label) => bar.update(d, t, label) });
+      // Trials: the same sizes with other seeds, one after the other in this process (one
+      // first cycle is one sample on a shared machine; the median of several is steadier).
+      const runs = Array.from({ length: trials }, (_, i) => benchCycle({ nodes, running, pending, queues, repeats, seed: 7 + i, onProgress: (d, t, label) => bar.update(d, t, trials > 1 ? `trial ${i + 1}/${trials}: ${label}` : label) }));
       bar.stop();
+      const r = runs[0] as (typeof runs)[number];
+      const median = (xs: number[]): number => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const mid = sorted.length >> 1;
+        return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+      };
+      const round = (x: number): number => Math.round(x * 100) / 100;
+      const summary = trials > 1 ? { trials: runs.map((t) => ({ firstCycleMs: round(t.firstCycleMs), firstCycleCpuMs: round(t.firstCycleCpuMs), steadyMedianMs: round(t.steadyMedianMs), bound: t.bound, evicted: t.evicted, actionMs: t.actionMs })), firstCycleMedianMs: round(median(runs.map((t) => t.firstCycleMs))), firstCycleCpuMedianMs: round(median(runs.map((t) => t.firstCycleCpuMs))), steadyMedianOfTrialsMs: round(median(runs.map((t) => t.steadyMedianMs))) } : {};
       if (f.json) {
-        process.stdout.write(JSON.stringify({ ...r, firstCycleMs: +r.firstCycleMs.toFixed(2), firstCycleCpuMs: +r.firstCycleCpuMs.toFixed(2), steadyMedianMs: +r.steadyMedianMs.toFixed(2), steadyMedianCpuMs: +r.steadyMedianCpuMs.toFixed(2), steadyMaxMs: +r.steadyMaxMs.toFixed(2), setupSeconds: +r.setupSeconds.toFixed(1) }) + '\n');
+        process.stdout.write(JSON.stringify({ ...r, firstCycleMs: round(r.firstCycleMs), firstCycleCpuMs: round(r.firstCycleCpuMs), steadyMedianMs: round(r.steadyMedianMs), steadyMedianCpuMs: round(r.steadyMedianCpuMs), steadyMaxMs: round(r.steadyMaxMs), setupSeconds: +r.setupSeconds.toFixed(1), ...summary }) + '\n');
         return;
       }
-      process.stdout.write(
-        terminalTable(
-          ['nodes', 'running', 'pending', 'first cycle ms', 'bound', 'evicted', 'steady cycle ms (median)', 'steady max ms', 'evicted per steady cycle'],
-          [[r.nodes, r.running, r.pending, r.firstCycleMs.toFixed(1), r.bound, r.evicted, r.steadyMedianMs.toFixed(1), r.steadyMaxMs.toFixed(1), r.steadyEvicted]],
-        ) + '\n',
-      );
+      const rows = runs.map((t, i) => [trials > 1 ? `${i + 1}` : '', t.nodes, t.running, t.pending, t.firstCycleMs.toFixed(1), t.bound, t.evicted, t.steadyMedianMs.toFixed(1), t.steadyMaxMs.toFixed(1), t.steadyEvicted]);
+      if (trials > 1) rows.push(['median', '', '', '', median(runs.map((t) => t.firstCycleMs)).toFixed(1), '', '', median(runs.map((t) => t.steadyMedianMs)).toFixed(1), '', '']);
+      process.stdout.write(terminalTable(['trial', 'nodes', 'running', 'pending', 'first cycle ms', 'bound', 'evicted', 'steady cycle ms (median)', 'steady max ms', 'evicted per steady cycle'], rows) + '\n');
     });
 }
