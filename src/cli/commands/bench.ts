@@ -107,13 +107,13 @@ export function registerBench(program: Command): void {
         return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
       };
       const round = (x: number): number => Math.round(x * 100) / 100;
-      const summary = trials > 1 ? { trials: runs.map((t) => ({ firstCycleMs: round(t.firstCycleMs), firstCycleCpuMs: round(t.firstCycleCpuMs), steadyMedianMs: round(t.steadyMedianMs), bound: t.bound, evicted: t.evicted, actionMs: t.actionMs })), firstCycleMedianMs: round(median(runs.map((t) => t.firstCycleMs))), firstCycleCpuMedianMs: round(median(runs.map((t) => t.firstCycleCpuMs))), steadyMedianOfTrialsMs: round(median(runs.map((t) => t.steadyMedianMs))) } : {};
+      const summary = trials > 1 ? { trials: runs.map((t) => ({ arrivalMs: round(t.arrivalMs), firstCycleMs: round(t.firstCycleMs), firstCycleCpuMs: round(t.firstCycleCpuMs), steadyMedianMs: round(t.steadyMedianMs), bound: t.bound, evicted: t.evicted, actionMs: t.actionMs })), firstCycleMedianMs: round(median(runs.map((t) => t.firstCycleMs))), firstCycleCpuMedianMs: round(median(runs.map((t) => t.firstCycleCpuMs))), steadyMedianOfTrialsMs: round(median(runs.map((t) => t.steadyMedianMs))) } : {};
       if (f.json) {
-        process.stdout.write(JSON.stringify({ ...r, firstCycleMs: round(r.firstCycleMs), firstCycleCpuMs: round(r.firstCycleCpuMs), steadyMedianMs: round(r.steadyMedianMs), steadyMedianCpuMs: round(r.steadyMedianCpuMs), steadyMaxMs: round(r.steadyMaxMs), setupSeconds: +r.setupSeconds.toFixed(1), ...summary }) + '\n');
+        process.stdout.write(JSON.stringify({ ...r, firstCycleMs: round(r.firstCycleMs), firstCycleCpuMs: round(r.firstCycleCpuMs), steadyMedianMs: round(r.steadyMedianMs), steadyMedianCpuMs: round(r.steadyMedianCpuMs), steadyMaxMs: round(r.steadyMaxMs), setupSeconds: +r.setupSeconds.toFixed(1), arrivalMs: round(r.arrivalMs), ...summary }) + '\n');
         return;
       }
-      const rows = runs.map((t, i) => [trials > 1 ? `${i + 1}` : '', t.nodes, t.running, t.pending, t.firstCycleMs.toFixed(1), t.bound, t.evicted, t.steadyMedianMs.toFixed(1), t.steadyMaxMs.toFixed(1), t.steadyEvicted]);
-      if (trials > 1) rows.push(['median', '', '', '', median(runs.map((t) => t.firstCycleMs)).toFixed(1), '', '', median(runs.map((t) => t.steadyMedianMs)).toFixed(1), '', '']);
-      process.stdout.write(terminalTable(['trial', 'nodes', 'running', 'pending', 'first cycle ms', 'bound', 'evicted', 'steady cycle ms (median)', 'steady max ms', 'evicted per steady cycle'], rows) + '\n');
+      const rows = runs.map((t, i) => [trials > 1 ? `${i + 1}` : '', t.nodes, t.running, t.pending, t.arrivalMs.toFixed(1), t.firstCycleMs.toFixed(1), t.bound, t.evicted, t.steadyMedianMs.toFixed(1), t.steadyMaxMs.toFixed(1), t.steadyEvicted]);
+      if (trials > 1) rows.push(['median', '', '', '', median(runs.map((t) => t.arrivalMs)).toFixed(1), median(runs.map((t) => t.firstCycleMs)).toFixed(1), '', '', median(runs.map((t) => t.steadyMedianMs)).toFixed(1), '', '']);
+      process.stdout.write(terminalTable(['trial', 'nodes', 'running', 'pending', 'arrivals ms (submit all pending)', 'first cycle ms', 'bound', 'evicted', 'steady cycle ms (median)', 'steady max ms', 'evicted per steady cycle'], rows) + '\n');
     });
 }

@@ -163,6 +163,25 @@ export class Placer {
 
   private useClock = 0;
 
+  /** How many shape caches fit in MAX_CACHE_BYTES at the cluster's size. */
+  private maxCaches(): number {
+    const per = 9 + 8 * Math.max(1, this.local.length) + 8;
+    return Math.max(4, Math.floor(MAX_CACHE_BYTES / Math.max(1, this.cluster.slotCount * per)));
+  }
+
+  /**
+   * A request of a shape not seen before arrives: build its cache now (every node filtered and
+   * scored once), so that the cycle that places it only catches up with what changed since,
+   * instead of scanning the whole cluster mid-cycle. Only in tree mode, and never at the cost
+   * of evicting another shape's cache. The cache is kept current by the change log, so what
+   * the cycle sees is what a scan at that moment would give.
+   */
+  warm(p: PreparedRequest): void {
+    if (!this.incremental || !this.treeMode || this.caches.has(p.shapeKey) || this.caches.size >= this.maxCaches()) return;
+    this.cluster.ensureRanks();
+    this.sync(this.cacheFor(p.shapeKey), p, { rng: this.rng, gangNodes: null });
+  }
+
   private cacheFor(key: string): ShapeCache {
     const slots = this.cluster.slotCount;
     let c = this.caches.get(key);
@@ -171,8 +190,7 @@ export class Placer {
       if (slots > c.gen.length) c.grow(slots);
       return c;
     }
-    const per = 9 + 8 * Math.max(1, this.local.length) + 8;
-    const max = Math.max(4, Math.floor(MAX_CACHE_BYTES / Math.max(1, slots * per)));
+    const max = this.maxCaches();
     if (this.caches.size >= max) {
       // Evict the least recently used shape (rare: only when there are many shapes).
       let oldest: string | null = null;
