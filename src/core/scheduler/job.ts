@@ -8,6 +8,17 @@ export type JobState = 'pending' | 'running' | 'evicting';
 
 export interface JobRecord {
   readonly spec: JobSpec;
+  /**
+   * Copies of `spec` fields read in loops over every running job (victim scans): reading them
+   * here spares a pointer chase per job (the spec and its checkpoint settings live elsewhere
+   * in memory). Set at submission; a spec never changes.
+   */
+  readonly queue: string;
+  readonly priority: number;
+  readonly preemptible: boolean;
+  /** Checkpoint grace and interval in ms (0 = none). */
+  readonly graceMs: number;
+  readonly checkpointIntervalMs: number;
   state: JobState;
   bindings: readonly Binding[];
   /** What the job asks for (pending) or holds (running), for quota accounting. */
@@ -53,17 +64,12 @@ export function isGang(j: JobRecord): boolean {
  */
 export function workAtRisk(j: JobRecord, now: number): number {
   if (j.startedAt === null) return 0;
-  const grace = j.spec.checkpoint?.graceSeconds;
-  if (grace !== undefined && grace > 0) return grace * 1000 * j.resources.gpu;
+  if (j.graceMs > 0) return j.graceMs * j.resources.gpu;
   const gpu = j.resources.gpu;
-  const interval = j.spec.checkpoint?.intervalSeconds;
+  const ms = j.checkpointIntervalMs;
   let since = j.lastCheckpointAt ?? j.startedAt;
-  if (j.lastCheckpointAt === null && interval !== undefined && interval > 0) {
-    // No report: assume checkpoints every `interval` since the start.
-    const ms = interval * 1000;
-    since = j.startedAt + Math.floor((now - j.startedAt) / ms) * ms;
-  }
-  if (j.lastCheckpointAt === null && interval === undefined) since = j.startedAt;
+  // No report: assume checkpoints every interval since the start.
+  if (j.lastCheckpointAt === null && ms > 0) since = j.startedAt + Math.floor((now - j.startedAt) / ms) * ms;
   return Math.max(0, now - since) * gpu;
 }
 

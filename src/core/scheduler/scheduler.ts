@@ -147,8 +147,15 @@ export class Scheduler {
     const prepared = spec.members.map((m) => prepareRequest(m));
     for (const m of prepared) this.placer.warm(m);
     this.demandEpoch++;
+    const grace = spec.checkpoint?.graceSeconds;
+    const interval = spec.checkpoint?.intervalSeconds;
     this.jobs.set(spec.id, {
       spec,
+      queue: spec.queue,
+      priority: spec.priority,
+      preemptible: spec.preemptible,
+      graceMs: grace !== undefined && grace > 0 ? grace * 1000 : 0,
+      checkpointIntervalMs: interval !== undefined && interval > 0 ? interval * 1000 : 0,
       state: 'pending',
       bindings: [],
       resources: requestResources(spec.members),
@@ -294,7 +301,7 @@ export class Scheduler {
     // Demand of each leaf = requests of its pending jobs.
     for (const q of this.queues.all()) q.demand = zero();
     for (const j of this.byState.pending) {
-      const q = this.queues.get(j.spec.queue);
+      const q = this.queues.get(j.queue);
       if (!q) continue;
       const d = q.demand;
       const r = j.resources;

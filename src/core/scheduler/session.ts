@@ -253,7 +253,7 @@ export class Session {
 
   private orderOf(j: JobRecord): 'priority' | 'fifo' | 'las' | 'gittins' {
     if (this.config.withinQueueOrder !== 'priority') return this.config.withinQueueOrder;
-    return this.allByPriority ? 'priority' : (this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority');
+    return this.allByPriority ? 'priority' : (this.queues.get(j.queue)?.spec.ordering ?? 'priority');
   }
 
   private byPriorityMemo: boolean | null = null;
@@ -278,13 +278,13 @@ export class Session {
    */
   priorityOf(j: JobRecord): number {
     const order = this.orderOf(j);
-    if (order === 'las') return j.spec.priority * 1000 - this.band(j);
+    if (order === 'las') return j.priority * 1000 - this.band(j);
     if (order === 'gittins') {
       let p = this.prio.get(j);
-      if (p === undefined) this.prio.set(j, (p = j.spec.priority * 1_000_000 + this.gittinsRank(j)));
+      if (p === undefined) this.prio.set(j, (p = j.priority * 1_000_000 + this.gittinsRank(j)));
       return p;
     }
-    return j.spec.priority;
+    return j.priority;
   }
 
   private readonly prio = new Map<JobRecord, number>();
@@ -325,13 +325,13 @@ export class Session {
 
   /** Quota check: limits along the chain; non-preemptible work only within guarantees. */
   quotaReason(job: JobRecord): WaitReason | null {
-    const q = this.queues.get(job.spec.queue);
-    if (!q) return { kind: 'quota', message: `queue ${job.spec.queue} does not exist` };
+    const q = this.queues.get(job.queue);
+    if (!q) return { kind: 'quota', message: `queue ${job.queue} does not exist` };
     const ask = job.state === 'pending' ? job.resources : requestResources(job.spec.members);
     for (const n of q.chain()) {
       const over = n.spec.limit === undefined ? null : exceeded(n.usage, ask, n.spec.limit);
       if (over) return { kind: 'quota', message: `queue ${n.name} limit reached: ${over}` };
-      if (!job.spec.preemptible) {
+      if (!job.preemptible) {
         const g = { gpu: n.guaranteed('gpu'), cpu: n.spec.guaranteed?.cpu ?? Infinity, memory: n.spec.guaranteed?.memory ?? Infinity, ...(n.spec.guaranteed?.gpuByModel ? { gpuByModel: n.spec.guaranteed.gpuByModel } : {}) };
         const o = exceeded(n.fixedUsage, ask, g);
         if (o) return { kind: 'quota', message: `non-preemptible work must fit in queue ${n.name}'s guarantee: ${o}` };
@@ -564,6 +564,6 @@ export class Session {
 
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */
   isVictimCandidate(j: JobRecord, ignoreMinRuntime = false): boolean {
-    return j.state === 'running' && j.spec.preemptible && !this.isTouched(j) && j.startedAt !== null && (ignoreMinRuntime || this.now - j.startedAt >= this.config.minRuntimeMs);
+    return j.state === 'running' && j.preemptible && !this.isTouched(j) && j.startedAt !== null && (ignoreMinRuntime || this.now - j.startedAt >= this.config.minRuntimeMs);
   }
 }

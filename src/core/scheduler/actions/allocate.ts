@@ -13,7 +13,7 @@ import type { QueueNode } from '../queues.js';
 export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNode, JobRecord[]> {
   const byQueue = new Map<QueueNode, JobRecord[]>();
   for (const j of jobs) {
-    const q = s.queues.get(j.spec.queue);
+    const q = s.queues.get(j.queue);
     if (!q) {
       s.wait(j, { kind: 'quota', message: `queue ${j.spec.queue} does not exist` });
       continue;

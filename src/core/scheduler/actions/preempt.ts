@@ -44,8 +44,8 @@ export const preempt: Action = {
       let lastName = '';
       for (const v of jobs) {
         // (isVictimCandidate, inlined: this loop visits every running job it is given.)
-        if (!v.spec.preemptible || v.startedAt === null || s.isTouched(v)) continue;
-        const q = v.spec.queue;
+        if (!v.preemptible || v.startedAt === null || s.isTouched(v)) continue;
+        const q = v.queue;
         if (q !== lastName || last === undefined) {
           lastName = q;
           last = byQueue.get(q);
@@ -57,7 +57,7 @@ export const preempt: Action = {
           if (at < nextJoin) nextJoin = at;
           continue;
         }
-        const p = plain ? v.spec.priority : s.priorityOf(v);
+        const p = plain ? v.priority : s.priorityOf(v);
         if (!plain) prioOf.set(v, p);
         if (!across) last.keys.set(last.list.length, v, p, now); // (across queues, victimsByCost orders them)
         last.list.push(v);
