@@ -34,7 +34,7 @@ export const preempt: Action = {
     // Effective priorities of the candidates (kept only when they are not simply spec.priority).
     const plain = s.allByPriority;
     const prioOf = new Map<JobRecord, number>();
-    const prioOfVictim = (v: JobRecord): number => (plain ? v.spec.priority : (prioOf.get(v) ?? Infinity));
+    const prioOfVictim = (v: JobRecord): number => (plain ? v.priority : (prioOf.get(v) ?? Infinity));
     let globalMin = Infinity;
     let nextJoin = Infinity;
     const minRuntime = s.config.minRuntimeMs;
@@ -134,9 +134,9 @@ export const preempt: Action = {
       // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-        if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || job.evictedFor === v.spec.id) return false;
-        if (v.spec.queue === q) return true;
-        const vq = s.queues.get(v.spec.queue);
+        if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || (job.evictedFor !== null && job.evictedFor === v.spec.id)) return false;
+        if (v.queue === q) return true;
+        const vq = s.queues.get(v.queue);
         if (!vq) return false;
         for (const n of vq.chain()) {
           if (ours.has(n)) break;
