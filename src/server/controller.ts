@@ -100,8 +100,9 @@ export class Controller {
     this.clock = opts.clock ?? Date.now;
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.log = opts.log ?? (() => undefined);
-    this.scheduler = new Scheduler({ rng: createRng(1), minRuntimeMs: opts.minRuntimeMs ?? 60_000 }, queueSpecs(this.store.listQueues()));
-    for (const q of this.store.listQueues()) this.queueOrders.set(q.name, q.priorityOrdering ? 'priority' : 'fifo');
+    const specs = queueSpecs(this.store.listQueues());
+    this.scheduler = new Scheduler({ rng: createRng(1), minRuntimeMs: opts.minRuntimeMs ?? 60_000 }, specs);
+    this.noteQueueOrders(specs);
     this.window = new SchedulingWindow(opts.windowPerQueue ?? 1000, (q) => this.queueOrders.get(q) ?? 'priority');
     this.scheduler.addNode(opts.inventory.node);
     for (const s of this.store.nodeStates()) {
@@ -286,9 +287,7 @@ export class Controller {
     return status;
   }
 
-  private backlogReason(id: string): WaitReason[] | undefined {
-    const b = this.window.backlogged(id);
-    if (!b) return undefined;
+  private backlogReason(b: { queue: string; ahead: number }): WaitReason[] {
     return [{ kind: 'order', message: `${b.ahead} queued job(s) of queue ${b.queue} go first; the scheduler considers the first ${this.window.size} of each queue at a time` }];
   }
 
@@ -305,14 +304,15 @@ export class Controller {
   }
 
   pendingReasons(id: string): readonly WaitReason[] | undefined {
-    return this.backlogReason(id) ?? this.lastPending.get(id);
+    const b = this.window.backlogged(id);
+    return b ? this.backlogReason(b) : this.lastPending.get(id);
   }
 
   explain(id: string): Explanation & { delayedUntil?: number } {
     const until = this.delayed.get(id);
     if (until !== undefined) return { job: id, state: 'pending', reasons: [{ kind: 'order', message: `waiting for its retry backoff until ${new Date(until).toISOString()}` }], estimatedStart: until, delayedUntil: until };
-    const backlog = this.backlogReason(id);
-    if (backlog) return { job: id, state: 'pending', reasons: backlog, queuePosition: (this.window.backlogged(id)?.ahead ?? 0) + 1 };
+    const b = this.window.backlogged(id);
+    if (b) return { job: id, state: 'pending', reasons: this.backlogReason(b), queuePosition: b.ahead + 1 };
     return this.scheduler.explain(id, this.clock());
   }
 
@@ -379,11 +379,17 @@ export class Controller {
   }
 
   setQueues(rows: readonly QueueRow[]): void {
-    this.scheduler.setQueues(queueSpecs(rows));
-    this.queueOrders.clear();
-    for (const q of rows) this.queueOrders.set(q.name, q.priorityOrdering ? 'priority' : 'fifo');
+    const specs = queueSpecs(rows);
+    this.scheduler.setQueues(specs);
+    this.noteQueueOrders(specs);
     this.window.resort();
     this.dirty = true;
+  }
+
+  /** Each queue's order, as the scheduler has it, for the scheduling window. */
+  private noteQueueOrders(specs: readonly QueueSpec[]): void {
+    this.queueOrders.clear();
+    for (const q of specs) this.queueOrders.set(q.name, q.ordering === 'fifo' ? 'fifo' : 'priority');
   }
 
   /** GPU index -> the jobs holding it (for telemetry attribution and `gantry top`). */

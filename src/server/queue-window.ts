@@ -73,9 +73,8 @@ export class SchedulingWindow {
     const out: WindowEntry[] = [];
     for (const [queue, back] of this.backlog) {
       const win = list(this.windowed, queue);
-      let take = 0;
-      while (take < back.length && win.length + take < this.size) take++;
-      if (take === 0) continue;
+      const take = Math.min(back.length, this.size - win.length);
+      if (take <= 0) continue;
       for (const e of back.splice(0, take)) {
         win.push(e); // (every backlogged job comes after every windowed one: appending keeps the order)
         (this.where.get(e.id) as { inWindow: boolean }).inWindow = true;

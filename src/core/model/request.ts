@@ -46,12 +46,12 @@ export interface GangRequest {
 
 export const NO_GPU: GpuRequest = Object.freeze({ kind: 'none' });
 
-/** Total milli-GPU a request takes (whole GPU = 1000; MIG counted by its SM share of 7). */
 /** Compute slices (sevenths of a GPU) of a MIG profile name such as "3g.40gb". */
 export function migComputeSlices(profile: string): number {
   return Number(/^(\d)g/.exec(profile)?.[1] ?? 0);
 }
 
+/** Total milli-GPU a request takes (whole GPU = 1000; MIG counted by its SM share of 7). */
 export function requestMilliGpu(gpu: GpuRequest): number {
   switch (gpu.kind) {
     case 'none':

@@ -12,7 +12,7 @@ import type { PreparedRequest } from '../framework/plugin.js';
 import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
-import { riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
+import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 import type { ServiceModel } from './service.js';
@@ -291,17 +291,17 @@ export class Session {
 
   /** The job's Gittins index (per GPU-ms) on a log scale: higher = sooner. */
   gittinsRank(j: JobRecord): number {
-    const gpus = Math.max(1, j.spec.members.reduce((a, m) => a + (m.gpu.kind === 'whole' ? m.gpu.count : m.gpu.kind === 'none' ? 0 : 1), 0));
+    const gpus = gpuCount(j);
     const idx = this.service ? this.service.index(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
     return Math.max(-999_999, Math.round(this.config.gittinsStepsPerDoubling * Math.log2(idx)));
   }
 
-  /** Order of jobs within a queue. */
   /** Whether `j`'s queue orders by priority before submission (every order but fifo). */
   ordersByPriority(j: JobRecord): boolean {
     return this.orderOf(j) !== 'fifo';
   }
 
+  /** Order of jobs within a queue. */
   compareWithinQueue(a: JobRecord, b: JobRecord): number {
     const order = this.orderOf(a);
     if (order !== 'fifo') {
@@ -346,19 +346,6 @@ export class Session {
 
   prepared(job: JobRecord): readonly PreparedRequest[] {
     return (job.prepared ??= job.spec.members.map((m) => prepareRequest(m)));
-  }
-
-  /** Identifies the set of reservations that block `job` (jobs with the same key see the same nodes). */
-  blockKey(job: JobRecord): string {
-    if (this.reservations.size === 0) return '';
-    const end = job.spec.expectedDurationMs !== undefined ? this.now + job.spec.expectedDurationMs : Infinity;
-    let key = '';
-    for (const r of this.reservations.values()) {
-      if (r.job === job.spec.id) continue;
-      if (end <= r.until && r.until !== Infinity) continue;
-      key += r.job + ',';
-    }
-    return key;
   }
 
   /** One-reason lists shared by every job waiting for the same reason (copied before a second reason). */

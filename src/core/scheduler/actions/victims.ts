@@ -24,6 +24,18 @@ export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): Job
   return s.orderByVictimCost(victims);
 }
 
+/** GPU room on a node as a plan counts it: milli-GPU free, or whole free GPUs (x1000) when the job asks only for whole GPUs. */
+function roomOn(n: NodeState, whole: boolean): number {
+  return whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
+}
+
+/** GPU room a binding frees when released, counted as roomOn counts it. */
+function freedBy(b: Binding, whole: boolean): number {
+  let freed = 0;
+  for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+  return freed;
+}
+
 /** Most victim candidates the cluster-wide part of one plan considers (cheapest first). */
 const MAX_POOL = 768;
 
@@ -32,7 +44,7 @@ const MAX_POOL = 768;
  * less the nodes reserved for other jobs. The prefilter depends only on the job's shape and
  * holds for the whole cycle; reservations change as plans are made, so they are applied on read.
  */
-class UsefulNodes implements Iterable<string> {
+class UsefulNodes {
   constructor(
     readonly base: ReadonlySet<string>,
     private readonly reserved: ReadonlySet<string>,
@@ -45,10 +57,6 @@ class UsefulNodes implements Iterable<string> {
 
   has(name: string): boolean {
     return this.base.has(name) && !this.reserved.has(name);
-  }
-
-  *[Symbol.iterator](): Iterator<string> {
-    for (const name of this.base) if (!this.reserved.has(name)) yield name;
   }
 }
 
@@ -101,7 +109,7 @@ export function findVictims(
   const precheck = largest > 1000 || (largest > 0 && !single);
   let ready: { free: number; hosts: number } | null = null;
   if (!single || precheck) {
-    const hostsLargest = (n: NodeState): boolean => largest > 0 && (whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal) >= largest;
+    const hostsLargest = (n: NodeState): boolean => largest > 0 && roomOn(n, whole) >= largest;
     const all = s.memo(`ready|${s.gangShape(job)}|${s.bound}`, () => {
       let free = 0;
       let hosts = 0;
@@ -134,7 +142,7 @@ export function findVictims(
       const n = s.cluster.nodeAt(slot);
       if (!n || n.unschedulable || !useful.has(n.name)) continue;
       const f = freeable.bySlot[slot] as number;
-      const have = whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
+      const have = roomOn(n, whole);
       if (have < largest && have + f >= largest) hosts++;
     }
     if (hosts < members) return null;
@@ -274,8 +282,7 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
   for (const v of items) {
     if (v.state !== 'running' || s.isTouched(v)) continue;
     for (const b of v.bindings) {
-      let freed = 0;
-      for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+      const freed = freedBy(b, whole);
       if (freed === 0) continue;
       const n = s.cluster.node(b.node);
       if (!n) continue;
@@ -348,12 +355,11 @@ function nodeFirstOrder(
       if (!acc) {
         const n = s.cluster.node(b.node);
         if (!n || n.unschedulable) continue;
-        acc = { have: whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal, cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
+        acc = { have: roomOn(n, whole), cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
         perNode.set(b.node, acc);
       }
       if (acc.done) continue;
-      let freed = 0;
-      for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+      const freed = freedBy(b, whole);
       if (freed === 0) continue;
       // (A gang may have several members on the node: one victim, all their GPUs.)
       if (acc.victims[acc.victims.length - 1] !== v) {
