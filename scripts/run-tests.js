@@ -4,7 +4,7 @@
 // Usage: node scripts/run-tests.js [substring filter ...]
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 function walk(dir) {
   const out = [];
@@ -31,5 +31,31 @@ if (files.some((f) => f.includes('/k8s/'))) {
     process.exit(1);
   } else console.log('k8s tests: SKIPPED (binaries not built; run scripts/k8s/ensure-binaries.sh, needs Go)');
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+// A test that hangs fails after 5 minutes (--test-timeout), and a test file whose tests are done
+// exits even if something it started is still alive (--test-force-exit). As a last guard, the
+// whole run is stopped, with everything it started, after GANTRY_TEST_TIMEOUT_MIN minutes
+// (default 30): a hang then fails CI with a message instead of eating its time limit.
+const limitMin = Number(process.env.GANTRY_TEST_TIMEOUT_MIN ?? 30);
+const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-force-exit', '--test-timeout=300000', ...files], { stdio: 'inherit', detached: true });
+const watchdog = setTimeout(() => {
+  console.error(`\ntests: still running after ${limitMin} minutes; stopping them (GANTRY_TEST_TIMEOUT_MIN raises the limit)`);
+  try {
+    process.kill(-runner.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}, limitMin * 60_000);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    try {
+      process.kill(-runner.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    process.exit(1);
+  });
+}
+runner.on('exit', (code) => {
+  clearTimeout(watchdog);
+  process.exit(code ?? 1);
+});

@@ -4,7 +4,7 @@
  * run left (jobs, their processes). Stopping the server leaves running jobs running; the
  * next start finds them again.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
@@ -153,7 +153,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7480);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ url, pid: process.pid }) + '\n');
+  // Written whole and then renamed into place: a client (or a test) polling for the file never
+  // reads it half-written.
+  const serverFile = join(dataDir, 'server.json');
+  writeFileSync(`${serverFile}.tmp`, JSON.stringify({ url, pid: process.pid }) + '\n');
+  renameSync(`${serverFile}.tmp`, serverFile);
   controller.start(o.tickMs ?? 100);
   controller.tick();
 

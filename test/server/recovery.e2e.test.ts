@@ -19,9 +19,13 @@ interface Proc {
   token: string;
 }
 
+/** Every server this file starts, killed in `after` even when its start failed. */
+const children: ChildProcess[] = [];
+
 async function up(dir: string, extra: string[]): Promise<Proc> {
   rmSync(join(dir, 'server.json'), { force: true });
   const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '2', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   await waitFor('the server to write server.json', async () => existsSync(join(dir, 'server.json')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${err}`))), 15_000);
@@ -31,10 +35,9 @@ async function up(dir: string, extra: string[]): Promise<Proc> {
 
 describe('kill -9 of the control plane', () => {
   const dir = tempDir('gantry-crash-');
-  const procs: Proc[] = [];
   const pids: number[] = [];
   after(() => {
-    for (const p of procs) p.child.kill('SIGKILL');
+    for (const c of children) c.kill('SIGKILL');
     for (const pid of pids) {
       try {
         process.kill(-pid, 'SIGKILL');
@@ -47,7 +50,6 @@ describe('kill -9 of the control plane', () => {
 
   it('loses nothing: queued jobs stay queued, running ones are re-adopted, lost ones are requeued with a reason', async () => {
     const first = await up(dir, ['--gpus', '1xH100-80GB']);
-    procs.push(first);
     const api = (p: Proc, m: string, path: string, body?: unknown) => call(p.url, p.token, m, path, body);
     const get = async (p: Proc, id: string) => (await api(p, 'GET', `/v1/jobs/${id}`)).body;
 
@@ -68,7 +70,6 @@ describe('kill -9 of the control plane', () => {
     process.kill(-cPid, 'SIGKILL'); // c's worker dies while nobody watches
 
     const second = await up(dir, []); // the simulated inventory is remembered
-    procs.push(second);
     const afterA = await get(second, a);
     assert.ok(['running', 'succeeded'].includes(String(afterA['state'])), `a is ${String(afterA['state'])}`);
     assert.equal((afterA['processes'] as { pid: number }[])[0]?.pid, aPid, 'same process, re-adopted');
@@ -104,7 +105,6 @@ describe('kill -9 of the control plane', () => {
     const burstDir = tempDir('gantry-burst-');
     try {
       const p = await up(burstDir, ['--gpus', '1xH100-80GB']);
-      procs.push(p);
       const node = ((await call(p.url, p.token, 'GET', '/v1/nodes')).body['items'] as { name: string }[])[0]?.name ?? '';
       await call(p.url, p.token, 'POST', `/v1/nodes/${node}/cordon`); // jobs stay queued: no processes to clean up
       const acked: string[] = [];
@@ -127,7 +127,6 @@ describe('kill -9 of the control plane', () => {
       await new Promise((r) => (p.child.exitCode !== null || p.child.signalCode !== null ? r(null) : p.child.once('exit', r)));
 
       const q = await up(burstDir, []);
-      procs.push(q);
       const stored = new Set<string>();
       let cursor: string | null = null;
       do {
