@@ -13,7 +13,7 @@ import type { ContainerSpec } from './container-runner.js';
 import type { WorkerRecord } from '../store/store.js';
 import type { ExitStatus, Executor, LaunchSpec, StopSignal } from './executor.js';
 
-const WRAPPER = 'trap : TERM INT USR1 HUP; printf "%s" "$$" > "$GANTRY_PID_FILE"; "$@"; c=$?; printf "%s" "$c" > "$GANTRY_EXIT_FILE.tmp" && mv -f "$GANTRY_EXIT_FILE.tmp" "$GANTRY_EXIT_FILE"; exit $c';
+const WRAPPER = 'trap : TERM INT USR1 HUP; printf "%s" "$$" > "$GANTRY_PID_FILE.tmp" && mv -f "$GANTRY_PID_FILE.tmp" "$GANTRY_PID_FILE"; "$@"; c=$?; printf "%s" "$c" > "$GANTRY_EXIT_FILE.tmp" && mv -f "$GANTRY_EXIT_FILE.tmp" "$GANTRY_EXIT_FILE"; exit $c';
 
 /** Kernel start time of a process (field 22 of /proc/PID/stat), null where /proc is absent. */
 export function processStartTicks(pid: number): number | null {
