@@ -68,12 +68,14 @@ export function applyMig(mig: MigState, profile: MigProfile, start: number, owne
   mig.usedMask |= sliceMask(start, profile.memSlices);
   mig.smUsed += profile.smSlices;
   mig.instances.push({ profile: profile.name, start, owner });
+  instanceNames.delete(mig);
 }
 
 export function releaseMig(mig: MigState, profile: MigProfile, start: number): boolean {
   const i = mig.instances.findIndex((x) => x.profile === profile.name && x.start === start);
   if (i < 0) return false;
   mig.instances.splice(i, 1);
+  instanceNames.delete(mig);
   mig.usedMask &= ~sliceMask(start, profile.memSlices);
   mig.smUsed -= profile.smSlices;
   return true;
@@ -106,10 +108,22 @@ export function bestMigStart(
 
 const bestStartCache = new WeakMap<readonly MigProfile[], Map<string, { readonly start: number; readonly loss: number } | null>>();
 
+/**
+ * The sorted profile names of a state's instances, kept per state object until applyMig or
+ * releaseMig changes it (the only places that change `instances`): scoring reads it for
+ * every MIG GPU of every node it rescores.
+ */
+const instanceNames = new WeakMap<MigState, string>();
+
 function stateKey(mig: MigState, profile: MigProfile): string {
-  const names = mig.instances.map((x) => x.profile);
-  if (names.length > 1) names.sort();
-  return `${profile.name}|${mig.usedMask}|${mig.smUsed}|${names.join(',')}`;
+  let names = instanceNames.get(mig);
+  if (names === undefined) {
+    const list = mig.instances.map((x) => x.profile);
+    if (list.length > 1) list.sort();
+    names = list.join(',');
+    instanceNames.set(mig, names);
+  }
+  return `${profile.name}|${mig.usedMask}|${mig.smUsed}|${names}`;
 }
 
 function computeBestMigStart(

@@ -41,28 +41,33 @@ const MAX_POOL = 768;
 
 /**
  * Nodes on which the job's members could run if some victims left (model and size prefilter),
- * less the nodes reserved for other jobs. The prefilter depends only on the job's shape and
- * holds for the whole cycle; reservations change as plans are made, so they are applied on read.
+ * less the nodes reserved for other jobs, by node slot. The prefilter depends only on the
+ * job's shape and holds for the whole cycle; reservations change as plans are made, so they
+ * are applied on read.
  */
 class UsefulNodes {
   constructor(
-    readonly base: ReadonlySet<string>,
-    private readonly reserved: ReadonlySet<string>,
+    /** 1 at the slot of each node the prefilter admits. */
+    readonly base: Uint8Array,
+    /** The slots the prefilter admits, in slot order. */
+    readonly baseSlots: readonly number[],
+    private readonly reserved: ReadonlySet<number>,
   ) {}
 
-  /** The reserved nodes the prefilter admits (what `base` has and this view has not). */
-  *reservedUseful(): Iterable<string> {
-    for (const name of this.reserved) if (this.base.has(name)) yield name;
+  /** The reserved slots the prefilter admits (what `base` has and this view has not). */
+  *reservedUseful(): Iterable<number> {
+    for (const slot of this.reserved) if (this.base[slot] === 1) yield slot;
   }
 
-  has(name: string): boolean {
-    return this.base.has(name) && !this.reserved.has(name);
+  hasSlot(slot: number): boolean {
+    return this.base[slot] === 1 && !this.reserved.has(slot);
   }
 }
 
 function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
   const base = s.memo(`useful|${s.gangShape(job)}`, () => {
-    const out = new Set<string>();
+    const mask = new Uint8Array(s.cluster.slotCount);
+    const slots: number[] = [];
     const ask = job.spec.members;
     for (const n of s.cluster.nodes()) {
       if (n.unschedulable) continue;
@@ -77,11 +82,20 @@ function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
         ok = true;
         break;
       }
-      if (ok) out.add(n.name);
+      if (ok) {
+        mask[n.slot] = 1;
+        slots.push(n.slot);
+      }
     }
-    return out;
+    slots.sort((a, b) => a - b);
+    return { mask, slots };
   });
-  return new UsefulNodes(base, new Set(s.blockedNodes(job)));
+  const reserved = new Set<number>();
+  for (const name of s.blockedNodes(job)) {
+    const n = s.cluster.node(name);
+    if (n) reserved.add(n.slot);
+  }
+  return new UsefulNodes(base.mask, base.slots, reserved);
 }
 
 /**
@@ -113,8 +127,8 @@ export function findVictims(
     const all = s.memo(`ready|${s.gangShape(job)}|${s.bound}`, () => {
       let free = 0;
       let hosts = 0;
-      for (const name of useful.base) {
-        const n = s.cluster.node(name);
+      for (const slot of useful.baseSlots) {
+        const n = s.cluster.nodeAt(slot);
         if (!n || n.unschedulable) continue;
         free += n.gpuMilliFreeTotal;
         if (hostsLargest(n)) hosts++;
@@ -122,8 +136,8 @@ export function findVictims(
       return { free, hosts };
     });
     ready = { ...all };
-    for (const name of useful.reservedUseful()) {
-      const n = s.cluster.node(name);
+    for (const slot of useful.reservedUseful()) {
+      const n = s.cluster.nodeAt(slot);
       if (!n || n.unschedulable) continue;
       ready.free -= n.gpuMilliFreeTotal;
       if (hostsLargest(n)) ready.hosts--;
@@ -140,7 +154,7 @@ export function findVictims(
     const freeable = freeableByNode(s, candidates, whole);
     for (const slot of freeable.slots) {
       const n = s.cluster.nodeAt(slot);
-      if (!n || n.unschedulable || !useful.has(n.name)) continue;
+      if (!n || n.unschedulable || !useful.hasSlot(slot)) continue;
       const f = freeable.bySlot[slot] as number;
       const have = roomOn(n, whole);
       if (have < largest && have + f >= largest) hosts++;
@@ -327,36 +341,41 @@ function nodeFirstOrder(
     victims: JobRecord[];
     done: boolean;
   }
-  const perNode = new Map<string, Acc>();
+  const perNode: (Acc | undefined)[] = new Array<Acc | undefined>(s.cluster.slotCount);
   const groups: Acc[] = [];
   const tail: JobRecord[] = [];
   // One pod runs on one node: the nodes that can be freed are all it can use, so it needs no
   // cluster-wide tail (unless it asks for no GPU, when there are no GPU groups to form).
   const maxTail = job.spec.members.length === 1 && needMilli > 0 ? 0 : MAX_POOL;
+  // The node slot of each of the current candidate's bindings (-1: not a useful node).
+  const slots: number[] = [];
   let rank = 0;
   for (const v of candidates) {
     if (groups.length >= maxGroups && tail.length >= maxTail) break;
     if (needMilli === 0 && tail.length >= maxTail) break;
     if (v.state !== 'running' || s.isTouched(v)) continue;
     let onUseful = false;
-    for (const b of v.bindings) {
-      if (useful.has(b.node)) {
-        onUseful = true;
-        break;
-      }
+    const bs = v.bindings;
+    for (let k = 0; k < bs.length; k++) {
+      const n = s.cluster.node((bs[k] as Binding).node);
+      const slot = n !== undefined && useful.hasSlot(n.slot) ? n.slot : -1;
+      slots[k] = slot;
+      if (slot >= 0) onUseful = true;
     }
     if (!onUseful || !allowed(v)) continue;
     rank++;
     if (tail.length < maxTail) tail.push(v);
     if (needMilli === 0 || groups.length >= maxGroups) continue;
-    for (const b of v.bindings) {
-      if (!useful.has(b.node)) continue;
-      let acc = perNode.get(b.node);
-      if (!acc) {
-        const n = s.cluster.node(b.node);
-        if (!n || n.unschedulable) continue;
+    for (let k = 0; k < bs.length; k++) {
+      const slot = slots[k] as number;
+      if (slot < 0) continue;
+      const b = bs[k] as Binding;
+      let acc = perNode[slot];
+      if (acc === undefined) {
+        const n = s.cluster.nodeAt(slot) as NodeState;
+        if (n.unschedulable) continue;
         acc = { have: roomOn(n, whole), cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
-        perNode.set(b.node, acc);
+        perNode[slot] = acc;
       }
       if (acc.done) continue;
       const freed = freedBy(b, whole);
