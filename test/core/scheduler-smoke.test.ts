@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { Scheduler } from '../../src/core/scheduler/scheduler.js';
 import { createRng } from '../../src/core/rng.js';
 import { node, job } from '../helpers/builders.js';
+import type { RunningColumns } from '../../src/core/scheduler/running-columns.js';
+import type { JobRecord } from '../../src/core/scheduler/job.js';
 
 test('allocate binds a gang whole and leaves a too-big job pending with reasons', () => {
   const s = new Scheduler({ rng: createRng(1) });
@@ -28,7 +30,7 @@ test('the jobs-by-state index follows every transition (random operations)', () 
   let n = 0;
   const ids: string[] = [];
   type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean } };
-  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; preemptiblePriorities: Map<number, number> } }).byState;
+  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; runningColumns: Map<string, RunningColumns>; preemptiblePriorities: Map<number, number> } }).byState;
   for (let step = 0; step < 400; step++) {
     now += 30_000;
     const x = rng.next();
@@ -43,6 +45,10 @@ test('the jobs-by-state index follows every transition (random operations)', () 
       s.remove(ids.splice(rng.int(ids.length), 1)[0] as string, true);
     } else if (x < 0.85 && ids.length > 0) {
       s.requeue(ids[rng.int(ids.length)] as string, now);
+    } else if (x < 0.9 && ids.length > 0) {
+      s.reportCheckpoint(ids[rng.int(ids.length)] as string, now - rng.int(600_000));
+    } else if (x < 0.95 && ids.length > 0) {
+      s.addAttainedService(ids[rng.int(ids.length)] as string, rng.int(1_000_000));
     } else if (ids.length > 0) {
       s.bindFailed(ids[rng.int(ids.length)] as string, now);
     }
@@ -54,6 +60,16 @@ test('the jobs-by-state index follows every transition (random operations)', () 
     for (const q of ['a', 'b']) {
       const want = running.filter((j) => j.spec.queue === q).map((j) => j.spec.id).sort();
       assert.deepEqual([...(index.runningByQueue.get(q) ?? [])].map((j) => j.spec.id).sort(), want, `step ${step}: running in ${q}`);
+      // The columns hold the same jobs in the set's order, each field as the record has it.
+      const c = index.runningColumns.get(q);
+      const live: number[] = [];
+      for (let i = 0; i < (c?.size ?? 0); i++) if (c?.jobs[i]) live.push(i);
+      assert.deepEqual(live.map((i) => c?.jobs[i]?.spec.id), [...(index.runningByQueue.get(q) ?? [])].map((j) => j.spec.id), `step ${step}: columns of ${q} in start order`);
+      for (const i of live) {
+        const j = c?.jobs[i] as unknown as JobRecord;
+        const got = [c?.startedAt[i], c?.lastCheckpointAt[i], c?.gpu[i], c?.attainedGpuMs[i], c?.priority[i], c?.touchedIn[i]];
+        assert.deepEqual(got, [j.startedAt, j.lastCheckpointAt ?? NaN, j.resources.gpu, j.attainedGpuMs, j.priority, j.touchedIn], `step ${step}: fields of ${j.spec.id}`);
+      }
     }
     const prios = new Map<number, number>();
     for (const j of running) if (j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);

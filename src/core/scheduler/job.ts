@@ -50,6 +50,8 @@ export interface JobRecord {
   shape?: string | undefined;
   /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
   touchedIn: number;
+  /** Its place in its queue's RunningColumns while it runs; -1 otherwise. */
+  runIndex: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
 }
@@ -64,12 +66,16 @@ export function isGang(j: JobRecord): boolean {
  */
 export function workAtRisk(j: JobRecord, now: number): number {
   if (j.startedAt === null) return 0;
-  if (j.graceMs > 0) return j.graceMs * j.resources.gpu;
-  const gpu = j.resources.gpu;
-  const ms = j.checkpointIntervalMs;
-  let since = j.lastCheckpointAt ?? j.startedAt;
+  return workAtRiskOf(j.startedAt, j.lastCheckpointAt ?? NaN, j.graceMs, j.checkpointIntervalMs, j.resources.gpu, now);
+}
+
+/** workAtRisk from the numbers themselves (`lastCheckpointAt` NaN = no checkpoint reported). */
+export function workAtRiskOf(startedAt: number, lastCheckpointAt: number, graceMs: number, checkpointIntervalMs: number, gpu: number, now: number): number {
+  if (graceMs > 0) return graceMs * gpu;
+  const reported = lastCheckpointAt === lastCheckpointAt;
+  let since = reported ? lastCheckpointAt : startedAt;
   // No report: assume checkpoints every interval since the start.
-  if (j.lastCheckpointAt === null && ms > 0) since = j.startedAt + Math.floor((now - j.startedAt) / ms) * ms;
+  if (!reported && checkpointIntervalMs > 0) since = startedAt + Math.floor((now - startedAt) / checkpointIntervalMs) * checkpointIntervalMs;
   return Math.max(0, now - since) * gpu;
 }
 

@@ -18,7 +18,7 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree } from './queues.js';
-import { Session, addRunning, dropRunning, emptyIndex, type JobsByState, type PlanMiss, type Reservation } from './session.js';
+import { Session, addRunning, dropRunning, emptyIndex, updateRunning, type JobsByState, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
@@ -181,6 +181,7 @@ export class Scheduler {
       shape: prepared.map((p) => p.shapeKey).join('+'),
       serviceClasses: undefined,
       touchedIn: 0,
+      runIndex: -1,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }
@@ -202,11 +203,11 @@ export class Scheduler {
     stmt.commit();
     j.state = 'running';
     this.byState.pending.delete(j);
-    addRunning(this.byState, j);
     j.bindings = bindings;
     j.startedAt = startedAt;
     j.resources = bindingResources(this.cluster, bindings);
     j.charged = true;
+    addRunning(this.byState, j); // (after the fields it copies are set)
     this.queues.charge(spec.queue, j.resources, !spec.preemptible, 1);
   }
 
@@ -284,13 +285,17 @@ export class Scheduler {
   /** The job saved a checkpoint at `at`. */
   reportCheckpoint(id: string, at: number): void {
     const j = this.jobs.get(id);
-    if (j) j.lastCheckpointAt = at;
+    if (!j) return;
+    j.lastCheckpointAt = at;
+    updateRunning(this.byState, j);
   }
 
   /** GPU time attained (for least-attained-service ordering), reported by the adapter. */
   addAttainedService(id: string, gpuMs: number): void {
     const j = this.jobs.get(id);
-    if (j) j.attainedGpuMs += gpuMs;
+    if (!j) return;
+    j.attainedGpuMs += gpuMs;
+    updateRunning(this.byState, j);
   }
 
   // ---- the cycle ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
 import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
+import { RunningColumns } from './running-columns.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 import type { ServiceModel } from './service.js';
@@ -46,6 +47,15 @@ export class VictimKeys {
     this.prio[i] = prio;
     this.served[i] = -v.attainedGpuMs;
     this.start[i] = -(v.startedAt ?? 0);
+  }
+
+  /** As `set`, from the numbers (read from RunningColumns): `risk` is riskKey of the work at risk. */
+  setRaw(i: number, risk: number, prio: number, attainedGpuMs: number, startedAt: number): void {
+    if (i >= this.risk.length) this.grow(Math.max(16, this.risk.length * 2));
+    this.risk[i] = risk;
+    this.prio[i] = prio;
+    this.served[i] = -attainedGpuMs;
+    this.start[i] = -startedAt;
   }
 
   /** Cheaper first (< 0): work at risk, then priority, then more service attained, then started later, then index. */
@@ -144,12 +154,14 @@ export interface JobsByState {
   readonly evicting: Set<JobRecord>;
   /** Running jobs per queue name. */
   readonly runningByQueue: Map<string, Set<JobRecord>>;
+  /** The same per queue, with the fields a victim scan reads in columns. */
+  readonly runningColumns: Map<string, RunningColumns>;
   /** How many running preemptible jobs have each priority (spec.priority). */
   readonly preemptiblePriorities: Map<number, number>;
 }
 
 export function emptyIndex(): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), preemptiblePriorities: new Map() };
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), preemptiblePriorities: new Map() };
 }
 
 /** `j` is running now (its state already says so). */
@@ -159,13 +171,22 @@ export function addRunning(idx: JobsByState, j: JobRecord): void {
   let q = idx.runningByQueue.get(j.spec.queue);
   if (!q) idx.runningByQueue.set(j.spec.queue, (q = new Set()));
   q.add(j);
+  let c = idx.runningColumns.get(j.spec.queue);
+  if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns()));
+  c.add(j);
   if (j.spec.preemptible) idx.preemptiblePriorities.set(j.spec.priority, (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) + 1);
+}
+
+/** A running job's checkpoint or attained service changed: its columns follow. */
+export function updateRunning(idx: JobsByState, j: JobRecord): void {
+  if (j.runIndex >= 0) idx.runningColumns.get(j.spec.queue)?.update(j);
 }
 
 /** `j` no longer runs (stopping, pending again, or gone). */
 export function dropRunning(idx: JobsByState, j: JobRecord): void {
   if (!idx.running.delete(j)) return;
   idx.runningByQueue.get(j.spec.queue)?.delete(j);
+  idx.runningColumns.get(j.spec.queue)?.remove(j);
   if (j.spec.preemptible) {
     const n = (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) - 1;
     if (n > 0) idx.preemptiblePriorities.set(j.spec.priority, n);
@@ -428,7 +449,6 @@ export class Session {
   commitBind(job: JobRecord, bindings: readonly Binding[]): void {
     job.state = 'running';
     this.byState.pending.delete(job);
-    addRunning(this.byState, job);
     job.bindings = bindings;
     job.startedAt = this.now;
     job.lastCheckpointAt = null;
@@ -442,6 +462,7 @@ export class Session {
     this.waits.delete(job.spec.id);
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
     job.touchedIn = this.id;
+    addRunning(this.byState, job); // (after the fields it copies are set)
     this.bound++;
   }
 

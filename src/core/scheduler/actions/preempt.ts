@@ -12,6 +12,7 @@ import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
 import { VictimKeys, type LazyOrder } from '../session.js';
+import { riskKey, workAtRiskOf } from '../job.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -70,11 +71,36 @@ export const preempt: Action = {
     // priority of any running preemptible job (kept by the scheduler) screens the pending jobs.
     // Otherwise (effective priorities that move, or victims across queues) all are read now.
     const lazy = plain && !across;
-    const queueInfo = (q: string): QueueVictims | undefined => {
-      if (lazy && !byQueue.has(q)) {
-        byQueue.set(q, { list: [], keys: new VictimKeys(s.byState.runningByQueue.get(q)?.size ?? 0), min: Infinity, join: Infinity });
-        scanInto(s.byState.runningByQueue.get(q) ?? []);
+    // The lazy scan of one queue: what scanInto does, read from the queue's RunningColumns
+    // (plain priorities, so a job's priority is its own; same jobs, same order, same keys).
+    const scanColumns = (q: string): QueueVictims => {
+      const c = s.byState.runningColumns.get(q);
+      const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), min: Infinity, join: Infinity };
+      if (!c) return info;
+      const { jobs, startedAt, lastCheckpointAt, gpu, attainedGpuMs, priority, graceMs, checkpointIntervalMs, touchedIn, preemptible } = c;
+      const session = s.id;
+      for (let i = 0; i < c.size; i++) {
+        const v = jobs[i];
+        if (v === null || v === undefined || preemptible[i] === 0 || touchedIn[i] === session) continue;
+        const start = startedAt[i] as number;
+        if (start !== start) continue; // (not started)
+        if (now - start < minRuntime) {
+          const at = start + minRuntime;
+          if (at < info.join) info.join = at;
+          if (at < nextJoin) nextJoin = at;
+          continue;
+        }
+        const p = priority[i] as number;
+        const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
+        info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
+        info.list.push(v);
+        if (p < info.min) info.min = p;
+        if (p < globalMin) globalMin = p;
       }
+      return info;
+    };
+    const queueInfo = (q: string): QueueVictims | undefined => {
+      if (lazy && !byQueue.has(q)) byQueue.set(q, scanColumns(q));
       return byQueue.get(q);
     };
     let screen: number;

@@ -1,0 +1,139 @@
+/**
+ * One queue's running jobs with the numbers a victim scan reads kept beside them in typed
+ * arrays (one column per field). A victim scan reads every running job of a queue; reading
+ * these columns instead of each job record (and the objects it points to) turns a cold,
+ * pointer-chasing walk of ~2,500 records into a sequential pass over a few arrays.
+ *
+ * Jobs keep the order in which they started running, as the queue's running-job set iterates
+ * (victims that tie on cost are taken in that order): a job that stops leaves a hole, filled
+ * by compaction, never by moving the last job into it.
+ *
+ * The columns mirror fields of the job records; every write to those fields while a job runs
+ * goes through `update` (see Scheduler.reportCheckpoint and addAttainedService).
+ */
+import type { JobRecord } from './job.js';
+
+export class RunningColumns {
+  /** The jobs, in start order; null where a job left. */
+  jobs: (JobRecord | null)[] = [];
+  /** Entries in use, holes included. */
+  size = 0;
+  /** Holes among the first `size` entries. */
+  private holes = 0;
+  startedAt: Float64Array;
+  /** Last checkpoint reported, NaN for none. */
+  lastCheckpointAt: Float64Array;
+  /** milli-GPU held. */
+  gpu: Float64Array;
+  attainedGpuMs: Float64Array;
+  priority: Float64Array;
+  graceMs: Float64Array;
+  checkpointIntervalMs: Float64Array;
+  /** The session that last bound the job (JobRecord.touchedIn). */
+  touchedIn: Float64Array;
+  preemptible: Uint8Array;
+
+  constructor(capacity = 64) {
+    this.startedAt = new Float64Array(capacity);
+    this.lastCheckpointAt = new Float64Array(capacity);
+    this.gpu = new Float64Array(capacity);
+    this.attainedGpuMs = new Float64Array(capacity);
+    this.priority = new Float64Array(capacity);
+    this.graceMs = new Float64Array(capacity);
+    this.checkpointIntervalMs = new Float64Array(capacity);
+    this.touchedIn = new Float64Array(capacity);
+    this.preemptible = new Uint8Array(capacity);
+  }
+
+  /** Running jobs (holes not counted). */
+  get count(): number {
+    return this.size - this.holes;
+  }
+
+  /** `j` starts running: appended, its fields copied. */
+  add(j: JobRecord): void {
+    if (this.size === this.startedAt.length) this.resize(this.startedAt.length * 2);
+    const i = this.size++;
+    this.jobs[i] = j;
+    j.runIndex = i;
+    this.write(i, j);
+  }
+
+  /** `j` stopped running. */
+  remove(j: JobRecord): void {
+    const i = j.runIndex;
+    if (i < 0 || this.jobs[i] !== j) return;
+    this.jobs[i] = null;
+    j.runIndex = -1;
+    this.holes++;
+    if (i === this.size - 1) {
+      // Trailing holes simply shorten the list.
+      while (this.size > 0 && this.jobs[this.size - 1] === null) {
+        this.size--;
+        this.holes--;
+      }
+      this.jobs.length = this.size;
+    } else if (this.holes > 32 && this.holes * 2 > this.size) this.compact();
+  }
+
+  /** Copies `j`'s fields again after one of them changed while it runs. */
+  update(j: JobRecord): void {
+    const i = j.runIndex;
+    if (i >= 0 && this.jobs[i] === j) this.write(i, j);
+  }
+
+  private write(i: number, j: JobRecord): void {
+    this.startedAt[i] = j.startedAt ?? NaN;
+    this.lastCheckpointAt[i] = j.lastCheckpointAt ?? NaN;
+    this.gpu[i] = j.resources.gpu;
+    this.attainedGpuMs[i] = j.attainedGpuMs;
+    this.priority[i] = j.priority;
+    this.graceMs[i] = j.graceMs;
+    this.checkpointIntervalMs[i] = j.checkpointIntervalMs;
+    this.touchedIn[i] = j.touchedIn;
+    this.preemptible[i] = j.preemptible ? 1 : 0;
+  }
+
+  /** Closes the holes, keeping the order. */
+  private compact(): void {
+    let w = 0;
+    for (let r = 0; r < this.size; r++) {
+      const j = this.jobs[r];
+      if (j === null || j === undefined) continue;
+      if (w !== r) {
+        this.jobs[w] = j;
+        j.runIndex = w;
+        this.startedAt[w] = this.startedAt[r] as number;
+        this.lastCheckpointAt[w] = this.lastCheckpointAt[r] as number;
+        this.gpu[w] = this.gpu[r] as number;
+        this.attainedGpuMs[w] = this.attainedGpuMs[r] as number;
+        this.priority[w] = this.priority[r] as number;
+        this.graceMs[w] = this.graceMs[r] as number;
+        this.checkpointIntervalMs[w] = this.checkpointIntervalMs[r] as number;
+        this.touchedIn[w] = this.touchedIn[r] as number;
+        this.preemptible[w] = this.preemptible[r] as number;
+      }
+      w++;
+    }
+    this.size = w;
+    this.holes = 0;
+    this.jobs.length = w;
+  }
+
+  private resize(n: number): void {
+    const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.startedAt = grow(this.startedAt);
+    this.lastCheckpointAt = grow(this.lastCheckpointAt);
+    this.gpu = grow(this.gpu);
+    this.attainedGpuMs = grow(this.attainedGpuMs);
+    this.priority = grow(this.priority);
+    this.graceMs = grow(this.graceMs);
+    this.checkpointIntervalMs = grow(this.checkpointIntervalMs);
+    this.touchedIn = grow(this.touchedIn);
+    this.preemptible = grow(this.preemptible);
+  }
+}
