@@ -17,7 +17,6 @@ function record(i: number): JobRecord {
     checkpointIntervalMs: 600_000,
     touchedIn: i,
     preemptible: i % 7 !== 0,
-    runIndex: -1,
   } as unknown as JobRecord;
 }
 
@@ -31,7 +30,7 @@ test('running columns keep set order through thousands of adds and removes (hole
     if (set.has(j)) {
       set.delete(j);
       cols.remove(j);
-      assert.equal(j.runIndex, -1);
+      assert.equal(cols.indexOf(j), undefined);
     } else {
       set.add(j);
       cols.add(j);
@@ -42,7 +41,7 @@ test('running columns keep set order through thousands of adds and removes (hole
       const x = cols.jobs[i];
       if (!x) continue;
       live.push(x);
-      assert.equal(x.runIndex, i);
+      assert.equal(cols.indexOf(x), i);
       assert.deepEqual(
         [cols.startedAt[i], cols.lastCheckpointAt[i], cols.gpu[i], cols.attainedGpuMs[i], cols.priority[i], cols.graceMs[i], cols.touchedIn[i], cols.preemptible[i]],
         [x.startedAt, x.lastCheckpointAt ?? NaN, x.resources.gpu, x.attainedGpuMs, x.priority, x.graceMs, x.touchedIn, x.preemptible ? 1 : 0],

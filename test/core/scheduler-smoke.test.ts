@@ -29,14 +29,15 @@ test('the jobs-by-state index follows every transition (random operations)', () 
   let now = 0;
   let n = 0;
   const ids: string[] = [];
-  type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean } };
-  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; runningColumns: Map<string, RunningColumns>; preemptiblePriorities: Map<number, number> } }).byState;
+  type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean; expectedDurationMs?: number }; startedAt: number | null };
+  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; runningColumns: Map<string, RunningColumns>; runningAll: RunningColumns; preemptiblePriorities: Map<number, number> } }).byState;
   for (let step = 0; step < 400; step++) {
     now += 30_000;
     const x = rng.next();
     if (x < 0.35) {
       const id = `j${n++}`;
-      const b = job(id).queue(rng.next() < 0.5 ? 'a' : 'b').gpus(1 + rng.int(8)).priority(rng.int(3)).checkpoint({ intervalSeconds: 600 }).at(now);
+      const b0 = job(id).queue(rng.next() < 0.5 ? 'a' : 'b').gpus(1 + rng.int(8)).priority(rng.int(3)).checkpoint({ intervalSeconds: 600 }).at(now);
+      const b = rng.next() < 0.5 ? b0.duration(60_000 * (1 + rng.int(60))) : b0;
       s.submit((rng.next() < 0.2 ? b.nonPreemptible() : b).obj());
       ids.push(id);
     } else if (x < 0.6) {
@@ -71,6 +72,17 @@ test('the jobs-by-state index follows every transition (random operations)', () 
         assert.deepEqual(got, [j.startedAt, j.lastCheckpointAt ?? NaN, j.resources.gpu, j.attainedGpuMs, j.priority, j.touchedIn], `step ${step}: fields of ${j.spec.id}`);
       }
     }
+    // All running jobs: the same order as the running set, with their expected ends.
+    const all = index.runningAll;
+    const order: string[] = [];
+    for (let i = 0; i < all.size; i++) {
+      const j = all.jobs[i];
+      if (!j) continue;
+      order.push(j.spec.id);
+      const want = j.spec.expectedDurationMs === undefined ? Infinity : (j.startedAt as number) + j.spec.expectedDurationMs;
+      assert.equal(all.expectedEnd[i], want, `step ${step}: expected end of ${j.spec.id}`);
+    }
+    assert.deepEqual(order, [...index.running].map((j) => j.spec.id), `step ${step}: all running jobs in set order`);
     const prios = new Map<number, number>();
     for (const j of running) if (j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);
     assert.deepEqual(new Map([...index.preemptiblePriorities].sort()), new Map([...prios].sort()), `step ${step}: priorities`);

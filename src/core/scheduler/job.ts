@@ -50,8 +50,6 @@ export interface JobRecord {
   shape?: string | undefined;
   /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
   touchedIn: number;
-  /** Its place in its queue's RunningColumns while it runs; -1 otherwise. */
-  runIndex: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
 }

@@ -1,8 +1,9 @@
 /**
- * One queue's running jobs with the numbers a victim scan reads kept beside them in typed
- * arrays (one column per field). A victim scan reads every running job of a queue; reading
- * these columns instead of each job record (and the objects it points to) turns a cold,
- * pointer-chasing walk of ~2,500 records into a sequential pass over a few arrays.
+ * Running jobs (one queue's, or all) with the numbers the scans over them read kept beside
+ * them in typed arrays (one column per field). A victim scan reads every running job of a
+ * queue, a reservation every running job; reading these columns instead of each job record
+ * (and the objects it points to) turns a cold, pointer-chasing walk of thousands of records
+ * into a sequential pass over a few arrays.
  *
  * Jobs keep the order in which they started running, as the queue's running-job set iterates
  * (victims that tie on cost are taken in that order): a job that stops leaves a hole, filled
@@ -20,7 +21,11 @@ export class RunningColumns {
   size = 0;
   /** Holes among the first `size` entries. */
   private holes = 0;
+  /** Where each job is. */
+  private readonly at = new Map<JobRecord, number>();
   startedAt: Float64Array;
+  /** When it is expected to end (start + declared duration), Infinity when it declared none. */
+  expectedEnd: Float64Array;
   /** Last checkpoint reported, NaN for none. */
   lastCheckpointAt: Float64Array;
   /** milli-GPU held. */
@@ -35,6 +40,7 @@ export class RunningColumns {
 
   constructor(capacity = 64) {
     this.startedAt = new Float64Array(capacity);
+    this.expectedEnd = new Float64Array(capacity);
     this.lastCheckpointAt = new Float64Array(capacity);
     this.gpu = new Float64Array(capacity);
     this.attainedGpuMs = new Float64Array(capacity);
@@ -55,16 +61,16 @@ export class RunningColumns {
     if (this.size === this.startedAt.length) this.resize(this.startedAt.length * 2);
     const i = this.size++;
     this.jobs[i] = j;
-    j.runIndex = i;
+    this.at.set(j, i);
     this.write(i, j);
   }
 
   /** `j` stopped running. */
   remove(j: JobRecord): void {
-    const i = j.runIndex;
-    if (i < 0 || this.jobs[i] !== j) return;
+    const i = this.at.get(j);
+    if (i === undefined) return;
     this.jobs[i] = null;
-    j.runIndex = -1;
+    this.at.delete(j);
     this.holes++;
     if (i === this.size - 1) {
       // Trailing holes simply shorten the list.
@@ -76,14 +82,20 @@ export class RunningColumns {
     } else if (this.holes > 32 && this.holes * 2 > this.size) this.compact();
   }
 
+  /** Where `j` is (undefined: not in the list). */
+  indexOf(j: JobRecord): number | undefined {
+    return this.at.get(j);
+  }
+
   /** Copies `j`'s fields again after one of them changed while it runs. */
   update(j: JobRecord): void {
-    const i = j.runIndex;
-    if (i >= 0 && this.jobs[i] === j) this.write(i, j);
+    const i = this.at.get(j);
+    if (i !== undefined) this.write(i, j);
   }
 
   private write(i: number, j: JobRecord): void {
     this.startedAt[i] = j.startedAt ?? NaN;
+    this.expectedEnd[i] = j.startedAt !== null && j.spec.expectedDurationMs !== undefined ? j.startedAt + j.spec.expectedDurationMs : Infinity;
     this.lastCheckpointAt[i] = j.lastCheckpointAt ?? NaN;
     this.gpu[i] = j.resources.gpu;
     this.attainedGpuMs[i] = j.attainedGpuMs;
@@ -102,8 +114,9 @@ export class RunningColumns {
       if (j === null || j === undefined) continue;
       if (w !== r) {
         this.jobs[w] = j;
-        j.runIndex = w;
+        this.at.set(j, w);
         this.startedAt[w] = this.startedAt[r] as number;
+        this.expectedEnd[w] = this.expectedEnd[r] as number;
         this.lastCheckpointAt[w] = this.lastCheckpointAt[r] as number;
         this.gpu[w] = this.gpu[r] as number;
         this.attainedGpuMs[w] = this.attainedGpuMs[r] as number;
@@ -127,6 +140,7 @@ export class RunningColumns {
       return b;
     };
     this.startedAt = grow(this.startedAt);
+    this.expectedEnd = grow(this.expectedEnd);
     this.lastCheckpointAt = grow(this.lastCheckpointAt);
     this.gpu = grow(this.gpu);
     this.attainedGpuMs = grow(this.attainedGpuMs);

@@ -181,7 +181,6 @@ export class Scheduler {
       shape: prepared.map((p) => p.shapeKey).join('+'),
       serviceClasses: undefined,
       touchedIn: 0,
-      runIndex: -1,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }

@@ -156,12 +156,14 @@ export interface JobsByState {
   readonly runningByQueue: Map<string, Set<JobRecord>>;
   /** The same per queue, with the fields a victim scan reads in columns. */
   readonly runningColumns: Map<string, RunningColumns>;
+  /** All running jobs in the same order as `running`, with their fields in columns. */
+  readonly runningAll: RunningColumns;
   /** How many running preemptible jobs have each priority (spec.priority). */
   readonly preemptiblePriorities: Map<number, number>;
 }
 
 export function emptyIndex(): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), preemptiblePriorities: new Map() };
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(), preemptiblePriorities: new Map() };
 }
 
 /** `j` is running now (its state already says so). */
@@ -174,12 +176,15 @@ export function addRunning(idx: JobsByState, j: JobRecord): void {
   let c = idx.runningColumns.get(j.spec.queue);
   if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns()));
   c.add(j);
+  idx.runningAll.add(j);
   if (j.spec.preemptible) idx.preemptiblePriorities.set(j.spec.priority, (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) + 1);
 }
 
 /** A running job's checkpoint or attained service changed: its columns follow. */
 export function updateRunning(idx: JobsByState, j: JobRecord): void {
-  if (j.runIndex >= 0) idx.runningColumns.get(j.spec.queue)?.update(j);
+  if (!idx.running.has(j)) return;
+  idx.runningColumns.get(j.spec.queue)?.update(j);
+  idx.runningAll.update(j);
 }
 
 /** `j` no longer runs (stopping, pending again, or gone). */
@@ -187,6 +192,7 @@ export function dropRunning(idx: JobsByState, j: JobRecord): void {
   if (!idx.running.delete(j)) return;
   idx.runningByQueue.get(j.spec.queue)?.delete(j);
   idx.runningColumns.get(j.spec.queue)?.remove(j);
+  idx.runningAll.remove(j);
   if (j.spec.preemptible) {
     const n = (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) - 1;
     if (n > 0) idx.preemptiblePriorities.set(j.spec.priority, n);

@@ -22,13 +22,28 @@ export function computeReservation(s: Session, job: JobRecord): { nodes: Set<str
   // Running jobs by expected end, then start, sorted lazily (a search reads only as far as it
   // goes) and shared by every reservation computed in this cycle.
   const running = s.memo(`runningByEnd|${s.bound}|${s.evicted}`, () => {
-    const list: JobRecord[] = [...s.byState.running, ...s.byState.evicting];
-    const end = new Float64Array(list.length);
-    const start = new Float64Array(list.length);
-    list.forEach((j, i) => {
-      end[i] = expectedEnd(j);
-      start[i] = j.startedAt ?? 0;
-    });
+    // Running jobs (read from their columns, in the order of the running set), then the
+    // jobs being stopped.
+    const all = s.byState.runningAll;
+    const n = all.count + s.byState.evicting.size;
+    const list: JobRecord[] = new Array<JobRecord>(n);
+    const end = new Float64Array(n);
+    const start = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < all.size; i++) {
+      const j = all.jobs[i];
+      if (j === null || j === undefined) continue;
+      list[k] = j;
+      end[k] = all.expectedEnd[i] as number;
+      start[k] = all.startedAt[i] as number;
+      k++;
+    }
+    for (const j of s.byState.evicting) {
+      list[k] = j;
+      end[k] = expectedEnd(j);
+      start[k] = j.startedAt ?? 0;
+      k++;
+    }
     const less = (a: number, b: number): boolean => {
       const ea = end[a] as number;
       const eb = end[b] as number;
