@@ -17,12 +17,14 @@ function record(i: number): JobRecord {
     checkpointIntervalMs: 600_000,
     touchedIn: i,
     preemptible: i % 7 !== 0,
+    queueIndex: -1,
+    allIndex: -1,
   } as unknown as JobRecord;
 }
 
 test('running columns keep set order through thousands of adds and removes (holes compacted), each field as its record has it', () => {
   const rng = createRng(3);
-  const cols = new RunningColumns(4);
+  const cols = new RunningColumns(false, 4);
   const set = new Set<JobRecord>();
   const all = Array.from({ length: 600 }, (_, i) => record(i));
   for (let step = 0; step < 6000; step++) {

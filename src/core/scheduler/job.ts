@@ -50,6 +50,9 @@ export interface JobRecord {
   shape?: string | undefined;
   /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
   touchedIn: number;
+  /** Its place in its queue's RunningColumns and in the one of all running jobs; -1 when not running. */
+  queueIndex: number;
+  allIndex: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
 }

@@ -21,8 +21,7 @@ export class RunningColumns {
   size = 0;
   /** Holes among the first `size` entries. */
   private holes = 0;
-  /** Where each job is. */
-  private readonly at = new Map<JobRecord, number>();
+
   startedAt: Float64Array;
   /** When it is expected to end (start + declared duration), Infinity when it declared none. */
   expectedEnd: Float64Array;
@@ -38,7 +37,14 @@ export class RunningColumns {
   touchedIn: Float64Array;
   preemptible: Uint8Array;
 
-  constructor(capacity = 64) {
+  /**
+   * `global`: the list of all running jobs (its place kept in JobRecord.allIndex), else a
+   * queue's (JobRecord.queueIndex).
+   */
+  constructor(
+    private readonly global = false,
+    capacity = 64,
+  ) {
     this.startedAt = new Float64Array(capacity);
     this.expectedEnd = new Float64Array(capacity);
     this.lastCheckpointAt = new Float64Array(capacity);
@@ -61,16 +67,16 @@ export class RunningColumns {
     if (this.size === this.startedAt.length) this.resize(this.startedAt.length * 2);
     const i = this.size++;
     this.jobs[i] = j;
-    this.at.set(j, i);
+    this.place(j, i);
     this.write(i, j);
   }
 
   /** `j` stopped running. */
   remove(j: JobRecord): void {
-    const i = this.at.get(j);
+    const i = this.indexOf(j);
     if (i === undefined) return;
     this.jobs[i] = null;
-    this.at.delete(j);
+    this.place(j, -1);
     this.holes++;
     if (i === this.size - 1) {
       // Trailing holes simply shorten the list.
@@ -84,12 +90,18 @@ export class RunningColumns {
 
   /** Where `j` is (undefined: not in the list). */
   indexOf(j: JobRecord): number | undefined {
-    return this.at.get(j);
+    const i = this.global ? j.allIndex : j.queueIndex;
+    return i >= 0 && this.jobs[i] === j ? i : undefined;
+  }
+
+  private place(j: JobRecord, i: number): void {
+    if (this.global) j.allIndex = i;
+    else j.queueIndex = i;
   }
 
   /** Copies `j`'s fields again after one of them changed while it runs. */
   update(j: JobRecord): void {
-    const i = this.at.get(j);
+    const i = this.indexOf(j);
     if (i !== undefined) this.write(i, j);
   }
 
@@ -114,7 +126,7 @@ export class RunningColumns {
       if (j === null || j === undefined) continue;
       if (w !== r) {
         this.jobs[w] = j;
-        this.at.set(j, w);
+        this.place(j, w);
         this.startedAt[w] = this.startedAt[r] as number;
         this.expectedEnd[w] = this.expectedEnd[r] as number;
         this.lastCheckpointAt[w] = this.lastCheckpointAt[r] as number;

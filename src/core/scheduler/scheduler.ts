@@ -181,6 +181,8 @@ export class Scheduler {
       shape: prepared.map((p) => p.shapeKey).join('+'),
       serviceClasses: undefined,
       touchedIn: 0,
+      queueIndex: -1,
+      allIndex: -1,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }

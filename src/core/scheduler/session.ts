@@ -163,7 +163,7 @@ export interface JobsByState {
 }
 
 export function emptyIndex(): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(), preemptiblePriorities: new Map() };
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(true), preemptiblePriorities: new Map() };
 }
 
 /** `j` is running now (its state already says so). */
