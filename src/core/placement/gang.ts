@@ -8,7 +8,7 @@
  */
 import type { Binding, Statement } from '../model/cluster.js';
 import type { NodeState } from '../model/node.js';
-import type { GangRequest } from '../model/request.js';
+import type { GangRequest, PodRequest } from '../model/request.js';
 import type { ReasonCount } from '../framework/reasons.js';
 import { prepareRequest, type Placer } from './placer.js';
 import type { PreparedRequest } from '../framework/plugin.js';
@@ -71,6 +71,15 @@ export interface GangOptions {
 
 /** Places a gang inside `stmt`; on failure nothing stays bound. */
 export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, opts: GangOptions = {}): GangResult {
+  if (opts.prepared?.length === 1 || (opts.prepared === undefined && gang.members.length === 1)) {
+    // A single pod (the common case): no domains to choose, one placement decision.
+    const only = opts.prepared?.[0] ?? prepareRequest(gang.members[0] as PodRequest);
+    const ex = opts.excludeSlots;
+    const r = placer.placePrepared(only, ex && ex.size > 0 ? { excludeSlots: ex } : {});
+    if (!r.ok) return { ok: false, member: only.req.id, reasons: r.reasons, message: r.message };
+    stmt.bind(r.binding);
+    return { ok: true, bindings: [r.binding], level: 'node', domain: r.binding.node };
+  }
   const members = (opts.prepared ? [...opts.prepared] : gang.members.map((m) => prepareRequest(m))).sort((a, b) => b.milliGpu - a.milliGpu || b.req.cpuMilli - a.req.cpuMilli);
   const ex = opts.excludeSlots;
   const everywhere = ex && ex.size > 0 ? { excludeSlots: ex } : {};
@@ -95,15 +104,7 @@ export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, op
     return placed;
   };
 
-  if (members.length <= 1) {
-    // A single pod: no domains to choose, one placement decision.
-    const only = members[0];
-    if (!only) return { ok: true, bindings: [], level: 'any', domain: '*' };
-    const r = placer.placePrepared(only, everywhere);
-    if (!r.ok) return { ok: false, member: only.req.id, reasons: r.reasons, message: r.message };
-    stmt.bind(r.binding);
-    return { ok: true, bindings: [r.binding], level: 'node', domain: r.binding.node };
-  }
+  if (members.length === 0) return { ok: true, bindings: [], level: 'any', domain: '*' };
 
   const demand = gangDemand(gang);
   const nodes = ex && ex.size > 0 ? placer.cluster.nodes().filter((n) => !ex.has(n.slot)) : placer.cluster.nodes();

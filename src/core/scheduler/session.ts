@@ -426,13 +426,17 @@ export class Session {
   }
 
   /** Tries to place a job (gang or single) in `stmt`, avoiding nodes reserved for others. */
-  tryPlace(job: JobRecord, stmt: Statement, exclude: ReadonlySet<string> = new Set()): GangResult {
-    const slots = new Set<number>();
-    for (const name of [...this.blockedNodes(job), ...exclude]) {
-      const n = this.cluster.node(name);
-      if (n) slots.add(n.slot);
+  tryPlace(job: JobRecord, stmt: Statement): GangResult {
+    // (Without reservations, nothing is off limits: no set to build.)
+    let slots: Set<number> | undefined;
+    if (this.reservations.size > 0) {
+      slots = new Set<number>();
+      for (const name of this.blockedNodes(job)) {
+        const n = this.cluster.node(name);
+        if (n) slots.add(n.slot);
+      }
     }
-    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, { excludeSlots: slots, prepared: this.prepared(job) });
+    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, slots ? { excludeSlots: slots, prepared: this.prepared(job) } : { prepared: this.prepared(job) });
   }
 
   /** Checks per-model limits once the GPUs are known; null when fine. */
