@@ -253,3 +253,26 @@ test('a remembered preemption miss ends the moment a job passes the minimum runt
   }
   assert.equal(at, 15 * MIN);
 });
+
+test('victim search: a node added after a search of the same shape is searched too (no stale node prefilter)', () => {
+  const s = setup({ nodes: [node('n1').gpus(8).obj()], running: [job('low-a').gpus(8).obj()] });
+  s.submit(job('high-1').gpus(8).priority(10).at(HOUR).obj());
+  assert.deepEqual(evictions(s.cycle(HOUR)).map((e) => e.job), ['low-a']);
+  s.addNode(node('n2').gpus(8).obj());
+  s.submit(job('low-b').gpus(8).at(HOUR).obj());
+  s.cycle(HOUR + MIN); // low-b starts on n2 (n1 is still held by the stopping low-a)
+  s.submit(job('high-2').gpus(8).priority(10).at(3 * HOUR).obj());
+  assert.deepEqual(evictions(s.cycle(3 * HOUR)).map((e) => e.job), ['low-b'], 'the same shape searches the new node');
+});
+
+test('victim search: no plan evicts a job on a node cordoned since a search of the same shape', () => {
+  const s = setup({ nodes: [node('n1').gpus(8).obj(), node('n2').gpus(8).obj()], running: [job('low-a').gpus(8).obj(), job('low-b').gpus(8).obj()] });
+  s.submit(job('high-1').gpus(8).priority(10).at(HOUR).obj());
+  const first = evictions(s.cycle(HOUR));
+  assert.equal(first.length, 1);
+  const left = first[0]?.job === 'low-a' ? 'low-b' : 'low-a';
+  const leftNode = s.job(left)?.bindings[0]?.node ?? '';
+  s.cordon(leftNode, true);
+  s.submit(job('high-2').gpus(8).priority(10).at(2 * HOUR).obj());
+  assert.deepEqual(evictions(s.cycle(2 * HOUR)), [], `the only victim left runs on cordoned ${leftNode}`);
+});

@@ -66,6 +66,11 @@ export class Cluster {
   private ranksDirty = false;
   /** Bumped on node membership changes (caches resize / re-rank). */
   membershipVersion = 0;
+  /**
+   * Bumped whenever a node's own facts change (added, removed, cordoned, relabelled, a GPU's
+   * health), never by binds: caches of what depends only on those facts key on it.
+   */
+  specVersion = 0;
   /** Per slot: the node's generation (0 = empty slot) and its rank in name order. */
   generations = new Float64Array(64);
   ranks = new Int32Array(64);
@@ -127,6 +132,7 @@ export class Cluster {
     this.byName.set(spec.name, node);
     this.ranksDirty = true;
     this.membershipVersion++;
+    this.specVersion++;
     return node;
   }
 
@@ -150,6 +156,7 @@ export class Cluster {
     this.byName.delete(name);
     this.ranksDirty = true;
     this.membershipVersion++;
+    this.specVersion++;
     return released;
   }
 
@@ -256,6 +263,7 @@ export class Cluster {
     const node = this.byName.get(name);
     if (!node) throw new ClusterError(`node ${name} does not exist`);
     node.unschedulable = value;
+    this.specVersion++;
     node.refresh();
   }
 
@@ -266,6 +274,7 @@ export class Cluster {
     node.labels = labels;
     node.taints = taints;
     if (cachedDatasets !== undefined) node.cachedDatasets = new Set(cachedDatasets);
+    this.specVersion++;
     node.refresh();
   }
 
@@ -274,6 +283,7 @@ export class Cluster {
     const gpu = node?.gpus[gpuIndex];
     if (!node || !gpu) throw new ClusterError(`GPU ${gpuIndex} on node ${name} does not exist`);
     gpu.healthy = healthy;
+    this.specVersion++;
     node.refresh();
   }
 

@@ -30,6 +30,7 @@ import { backfill } from './actions/backfill.js';
 import { consolidate } from './actions/consolidate.js';
 import { reclaim } from './actions/reclaim.js';
 import { preempt } from './actions/preempt.js';
+import { warmUsefulNodes } from './actions/victims.js';
 
 const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
 
@@ -145,7 +146,9 @@ export class Scheduler {
     // (measured: 10x faster Map lookups over 50,000 running jobs).
     const spec: JobSpec = { ...given, queue: queue.name };
     const prepared = spec.members.map((m) => prepareRequest(m));
+    const shape = prepared.map((p) => p.shapeKey).join('+');
     for (const m of prepared) this.placer.warm(m);
+    warmUsefulNodes(this.cluster, shape, spec.members);
     this.demandEpoch++;
     const grace = spec.checkpoint?.graceSeconds;
     const interval = spec.checkpoint?.intervalSeconds;
@@ -178,7 +181,7 @@ export class Scheduler {
       // now too: every record keeps one hidden class (reads in loops over all jobs stay
       // monomorphic).
       prepared,
-      shape: prepared.map((p) => p.shapeKey).join('+'),
+      shape,
       serviceClasses: undefined,
       touchedIn: 0,
       queueIndex: -1,

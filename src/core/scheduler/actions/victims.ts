@@ -5,7 +5,8 @@
  * least GPU time lost since the victim's last checkpoint, then lowest priority, then the most
  * recently started. Victims are whole jobs: a gang is released whole or not at all.
  */
-import type { Binding } from '../../model/cluster.js';
+import type { Binding, Cluster } from '../../model/cluster.js';
+import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
 import { LazyOrder, type Session } from '../session.js';
 import type { QueueNode } from '../queues.js';
@@ -64,32 +65,69 @@ class UsefulNodes {
   }
 }
 
-function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
-  const base = s.memo(`useful|${s.gangShape(job)}`, () => {
-    const mask = new Uint8Array(s.cluster.slotCount);
-    const slots: number[] = [];
-    const ask = job.spec.members;
-    for (const n of s.cluster.nodes()) {
-      if (n.unschedulable) continue;
-      let ok = false;
-      for (const m of ask) {
-        if (m.cpuMilli > n.cpuMilli || m.memoryMiB > n.memoryMiB) continue;
-        const g = m.gpu;
-        if (g.kind === 'whole' && n.healthyGpus - n.migGpus < g.count) continue;
-        if (g.kind !== 'none' && g.kind !== 'mig' && n.gpus.length === 0) continue;
-        if (g.kind === 'mig' && n.migGpus === 0) continue;
-        if (m.allowedModels && m.allowedModels.length > 0 && !n.gpuModels.some((x) => m.allowedModels?.includes(x))) continue;
-        ok = true;
-        break;
-      }
-      if (ok) {
-        mask[n.slot] = 1;
-        slots.push(n.slot);
-      }
+/** A shape's prefilter: 1 at the slot of each node it admits, and those slots in order. */
+interface UsefulBase {
+  readonly mask: Uint8Array;
+  readonly slots: readonly number[];
+}
+
+/**
+ * Per cluster, the prefilter of each gang shape: it depends only on the nodes' own facts, so
+ * it is kept across cycles until one of those changes (Cluster.specVersion), for the most
+ * recently computed MAX_USEFUL_SHAPES shapes.
+ */
+const usefulCache = new WeakMap<Cluster, { version: number; byShape: Map<string, UsefulBase> }>();
+const MAX_USEFUL_SHAPES = 128;
+
+function usefulEntry(cluster: Cluster): Map<string, UsefulBase> {
+  let e = usefulCache.get(cluster);
+  if (!e || e.version !== cluster.specVersion) usefulCache.set(cluster, (e = { version: cluster.specVersion, byShape: new Map() }));
+  return e.byShape;
+}
+
+function usefulBase(cluster: Cluster, shape: string, ask: readonly PodRequest[]): UsefulBase {
+  const byShape = usefulEntry(cluster);
+  const known = byShape.get(shape);
+  if (known) return known;
+  const mask = new Uint8Array(cluster.slotCount);
+  const slots: number[] = [];
+  for (const n of cluster.nodes()) {
+    if (n.unschedulable) continue;
+    let ok = false;
+    for (const m of ask) {
+      if (m.cpuMilli > n.cpuMilli || m.memoryMiB > n.memoryMiB) continue;
+      const g = m.gpu;
+      if (g.kind === 'whole' && n.healthyGpus - n.migGpus < g.count) continue;
+      if (g.kind !== 'none' && g.kind !== 'mig' && n.gpus.length === 0) continue;
+      if (g.kind === 'mig' && n.migGpus === 0) continue;
+      if (m.allowedModels && m.allowedModels.length > 0 && !n.gpuModels.some((x) => m.allowedModels?.includes(x))) continue;
+      ok = true;
+      break;
     }
-    slots.sort((a, b) => a - b);
-    return { mask, slots };
-  });
+    if (ok) {
+      mask[n.slot] = 1;
+      slots.push(n.slot);
+    }
+  }
+  slots.sort((a, b) => a - b);
+  const base = { mask, slots };
+  if (byShape.size >= MAX_USEFUL_SHAPES) byShape.delete(byShape.keys().next().value as string);
+  byShape.set(shape, base);
+  return base;
+}
+
+/**
+ * A job of a shape not seen before arrives: compute its prefilter now (one pass over the
+ * nodes) rather than in the cycle whose victim search first needs it; only while the cache
+ * has room, so a stream of distinct shapes costs nothing here.
+ */
+export function warmUsefulNodes(cluster: Cluster, shape: string, ask: readonly PodRequest[]): void {
+  const byShape = usefulEntry(cluster);
+  if (byShape.size < MAX_USEFUL_SHAPES && !byShape.has(shape)) usefulBase(cluster, shape, ask);
+}
+
+function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
+  const base = usefulBase(s.cluster, s.gangShape(job), job.spec.members);
   const reserved = new Set<number>();
   for (const name of s.blockedNodes(job)) {
     const n = s.cluster.node(name);
