@@ -17,14 +17,34 @@ function record(i: number): JobRecord {
     checkpointIntervalMs: 600_000,
     touchedIn: i,
     preemptible: i % 7 !== 0,
+    // One binding (most jobs), two (a gang), or one on a node that is gone.
+    bindings: Array.from({ length: i % 5 === 0 ? 2 : 1 }, (_, k) => ({
+      podId: `j${i}-${k}`,
+      node: i % 11 === 0 ? 'gone' : `n${(i + k) % 10}`,
+      cpuMilli: 1000 * (1 + (i % 3)),
+      memoryMiB: 512 * (1 + (i % 2)),
+      gpus: i % 4 === 0 ? [] : [{ gpu: 0, milli: 1000, memoryMiB: 0 }, { gpu: 1, milli: 250 * (i % 4), memoryMiB: 0 }],
+    })),
     queueIndex: -1,
     allIndex: -1,
   } as unknown as JobRecord;
 }
 
+/** Node `nK` is at slot K; `gone` does not exist. */
+const slotOf = (name: string): number => (name === 'gone' ? -1 : Number(name.slice(1)));
+
+/** What the columns should say of a job's placement: its one binding's slot, freed GPU room, CPU and memory, or slot -1. */
+function placement(j: JobRecord): number[] {
+  const b = j.bindings.length === 1 ? j.bindings[0] : undefined;
+  if (!b || slotOf(b.node) < 0) return [-1];
+  const whole = b.gpus.reduce((a, g) => a + (g.milli >= 1000 ? 1000 : 0), 0);
+  const milli = b.gpus.reduce((a, g) => a + g.milli, 0);
+  return [slotOf(b.node), whole, milli, b.cpuMilli, b.memoryMiB];
+}
+
 test('running columns keep set order through thousands of adds and removes (holes compacted), each field as its record has it', () => {
   const rng = createRng(3);
-  const cols = new RunningColumns(false, 4);
+  const cols = new RunningColumns(false, slotOf, 4);
   const set = new Set<JobRecord>();
   const all = Array.from({ length: 600 }, (_, i) => record(i));
   for (let step = 0; step < 6000; step++) {
@@ -48,6 +68,8 @@ test('running columns keep set order through thousands of adds and removes (hole
         [cols.startedAt[i], cols.lastCheckpointAt[i], cols.gpu[i], cols.attainedGpuMs[i], cols.priority[i], cols.graceMs[i], cols.touchedIn[i], cols.preemptible[i]],
         [x.startedAt, x.lastCheckpointAt ?? NaN, x.resources.gpu, x.attainedGpuMs, x.priority, x.graceMs, x.touchedIn, x.preemptible ? 1 : 0],
       );
+      const where = placement(x);
+      assert.deepEqual(where[0] === -1 ? [cols.slot[i]] : [cols.slot[i], cols.wholeFreed[i], cols.milliFreed[i], cols.cpu[i], cols.memory[i]], where, `${x.spec.id}: placement`);
     }
     assert.deepEqual(live, [...set], `step ${step}: same jobs, same order`);
     assert.equal(cols.count, set.size);
@@ -56,7 +78,7 @@ test('running columns keep set order through thousands of adds and removes (hole
 });
 
 test('running columns: update copies a changed field; a job not in the list is left alone', () => {
-  const cols = new RunningColumns();
+  const cols = new RunningColumns(false, slotOf);
   const a = record(1);
   const b = record(2);
   cols.add(a);

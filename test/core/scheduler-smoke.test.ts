@@ -5,6 +5,7 @@ import { createRng } from '../../src/core/rng.js';
 import { node, job } from '../helpers/builders.js';
 import type { RunningColumns } from '../../src/core/scheduler/running-columns.js';
 import type { JobRecord } from '../../src/core/scheduler/job.js';
+import type { Cluster } from '../../src/core/model/cluster.js';
 
 test('allocate binds a gang whole and leaves a too-big job pending with reasons', () => {
   const s = new Scheduler({ rng: createRng(1) });
@@ -31,6 +32,7 @@ test('the jobs-by-state index follows every transition (random operations)', () 
   const ids: string[] = [];
   type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean; expectedDurationMs?: number }; startedAt: number | null };
   const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningByQueue: Map<string, Set<J>>; runningColumns: Map<string, RunningColumns>; runningAll: RunningColumns; preemptiblePriorities: Map<number, number> } }).byState;
+  const cluster = (s as unknown as { cluster: Cluster }).cluster;
   for (let step = 0; step < 400; step++) {
     now += 30_000;
     const x = rng.next();
@@ -70,6 +72,9 @@ test('the jobs-by-state index follows every transition (random operations)', () 
         const j = c?.jobs[i] as unknown as JobRecord;
         const got = [c?.startedAt[i], c?.lastCheckpointAt[i], c?.gpu[i], c?.attainedGpuMs[i], c?.priority[i], c?.touchedIn[i]];
         assert.deepEqual(got, [j.startedAt, j.lastCheckpointAt ?? NaN, j.resources.gpu, j.attainedGpuMs, j.priority, j.touchedIn], `step ${step}: fields of ${j.spec.id}`);
+        const b = j.bindings.length === 1 ? j.bindings[0] : undefined;
+        const where = b ? [cluster.node(b.node)?.slot, b.gpus.reduce((a, g) => a + (g.milli >= 1000 ? 1000 : 0), 0), b.gpus.reduce((a, g) => a + g.milli, 0), b.cpuMilli, b.memoryMiB] : [-1];
+        assert.deepEqual(b ? [c?.slot[i], c?.wholeFreed[i], c?.milliFreed[i], c?.cpu[i], c?.memory[i]] : [c?.slot[i]], where, `step ${step}: placement of ${j.spec.id}`);
       }
     }
     // All running jobs: the same order as the running set, with their expected ends.

@@ -21,6 +21,8 @@ export class RunningColumns {
   size = 0;
   /** Holes among the first `size` entries. */
   private holes = 0;
+  /** Bumped when compaction moves jobs: indices taken before are stale after. */
+  layout = 0;
 
   startedAt: Float64Array;
   /** When it is expected to end (start + declared duration), Infinity when it declared none. */
@@ -36,13 +38,25 @@ export class RunningColumns {
   /** The session that last bound the job (JobRecord.touchedIn). */
   touchedIn: Float64Array;
   preemptible: Uint8Array;
+  /**
+   * For a job with one binding (most): its node's slot, what releasing it frees (whole GPUs x
+   * 1000, and milli-GPU), and its CPU and memory. -1 in `slot` otherwise (several bindings,
+   * or a node no longer there): readers then look at the bindings themselves.
+   */
+  slot: Int32Array;
+  wholeFreed: Float64Array;
+  milliFreed: Float64Array;
+  cpu: Float64Array;
+  memory: Float64Array;
 
   /**
    * `global`: the list of all running jobs (its place kept in JobRecord.allIndex), else a
    * queue's (JobRecord.queueIndex).
    */
   constructor(
-    private readonly global = false,
+    private readonly global: boolean,
+    /** A node's slot by name (-1 when it does not exist). */
+    private readonly slotOf: (node: string) => number,
     capacity = 64,
   ) {
     this.startedAt = new Float64Array(capacity);
@@ -55,6 +69,11 @@ export class RunningColumns {
     this.checkpointIntervalMs = new Float64Array(capacity);
     this.touchedIn = new Float64Array(capacity);
     this.preemptible = new Uint8Array(capacity);
+    this.slot = new Int32Array(capacity);
+    this.wholeFreed = new Float64Array(capacity);
+    this.milliFreed = new Float64Array(capacity);
+    this.cpu = new Float64Array(capacity);
+    this.memory = new Float64Array(capacity);
   }
 
   /** Running jobs (holes not counted). */
@@ -116,6 +135,22 @@ export class RunningColumns {
     this.checkpointIntervalMs[i] = j.checkpointIntervalMs;
     this.touchedIn[i] = j.touchedIn;
     this.preemptible[i] = j.preemptible ? 1 : 0;
+    const b = j.bindings.length === 1 ? j.bindings[0] : undefined;
+    if (b === undefined) {
+      this.slot[i] = -1;
+      return;
+    }
+    let whole = 0;
+    let milli = 0;
+    for (const g of b.gpus) {
+      whole += g.milli >= 1000 ? 1000 : 0;
+      milli += g.milli;
+    }
+    this.slot[i] = this.slotOf(b.node);
+    this.wholeFreed[i] = whole;
+    this.milliFreed[i] = milli;
+    this.cpu[i] = b.cpuMilli;
+    this.memory[i] = b.memoryMiB;
   }
 
   /** Closes the holes, keeping the order. */
@@ -137,16 +172,22 @@ export class RunningColumns {
         this.checkpointIntervalMs[w] = this.checkpointIntervalMs[r] as number;
         this.touchedIn[w] = this.touchedIn[r] as number;
         this.preemptible[w] = this.preemptible[r] as number;
+        this.slot[w] = this.slot[r] as number;
+        this.wholeFreed[w] = this.wholeFreed[r] as number;
+        this.milliFreed[w] = this.milliFreed[r] as number;
+        this.cpu[w] = this.cpu[r] as number;
+        this.memory[w] = this.memory[r] as number;
       }
       w++;
     }
     this.size = w;
     this.holes = 0;
+    this.layout++;
     this.jobs.length = w;
   }
 
   private resize(n: number): void {
-    const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
+    const grow = <T extends Float64Array | Uint8Array | Int32Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(n);
       b.set(a);
       return b;
@@ -161,5 +202,10 @@ export class RunningColumns {
     this.checkpointIntervalMs = grow(this.checkpointIntervalMs);
     this.touchedIn = grow(this.touchedIn);
     this.preemptible = grow(this.preemptible);
+    this.slot = grow(this.slot);
+    this.wholeFreed = grow(this.wholeFreed);
+    this.milliFreed = grow(this.milliFreed);
+    this.cpu = grow(this.cpu);
+    this.memory = grow(this.memory);
   }
 }

@@ -61,7 +61,7 @@ export class Scheduler {
   /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
   private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
-  private readonly byState: JobsByState = emptyIndex();
+  private readonly byState: JobsByState = emptyIndex((name) => this.cluster.node(name)?.slot ?? -1);
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -115,6 +115,8 @@ export class Scheduler {
     for (const b of released) {
       for (const j of this.jobs.values()) if (j.bindings.some((x) => x.podId === b.podId)) jobs.add(j.spec.id);
     }
+    // Their columns forget the node's slot (another node may take it).
+    for (const id of jobs) updateRunning(this.byState, this.jobs.get(id) as JobRecord);
     return [...jobs];
   }
 

@@ -83,14 +83,26 @@ export class VictimKeys {
 }
 
 /** A list sorted on demand (see Session.cheapestFirst). */
+/** Where the jobs of a list are in their RunningColumns: `idx[k]` for the list's k-th job. */
+export interface ColumnsRef {
+  readonly cols: RunningColumns;
+  readonly idx: Int32Array;
+  /** cols.layout when `idx` was taken (the indices hold while it is unchanged). */
+  readonly layout: number;
+}
+
 export class LazyOrder implements Iterable<JobRecord> {
   private readonly heap: Int32Array;
   private size: number;
   private readonly out: JobRecord[] = [];
+  /** The list index of each job in `out`. */
+  private readonly outIdx: number[] = [];
 
   constructor(
     private readonly jobs: readonly JobRecord[],
     private readonly less: (a: number, b: number) => boolean,
+    /** Where the jobs are in their columns, when they came from one queue's RunningColumns. */
+    readonly columns: ColumnsRef | null = null,
   ) {
     const n = jobs.length;
     this.heap = new Int32Array(n);
@@ -121,12 +133,18 @@ export class LazyOrder implements Iterable<JobRecord> {
     return this.out[i];
   }
 
+  /** The list index (in `items`) of the i-th in order; call at(i) first. */
+  origin(i: number): number {
+    return this.outIdx[i] as number;
+  }
+
   private next(): boolean {
     if (this.size === 0) return false;
     const top = this.heap[0] as number;
     this.heap[0] = this.heap[--this.size] as number;
     this.down(0);
     this.out.push(this.jobs[top] as JobRecord);
+    this.outIdx.push(top);
     return true;
   }
 
@@ -158,12 +176,15 @@ export interface JobsByState {
   readonly runningColumns: Map<string, RunningColumns>;
   /** All running jobs in the same order as `running`, with their fields in columns. */
   readonly runningAll: RunningColumns;
+  /** A node's slot by name (-1 when it does not exist). */
+  readonly slotOf: (node: string) => number;
   /** How many running preemptible jobs have each priority (spec.priority). */
   readonly preemptiblePriorities: Map<number, number>;
 }
 
-export function emptyIndex(): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(true), preemptiblePriorities: new Map() };
+/** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns. */
+export function emptyIndex(slotOf: (node: string) => number): JobsByState {
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
 }
 
 /** `j` is running now (its state already says so). */
@@ -174,7 +195,7 @@ export function addRunning(idx: JobsByState, j: JobRecord): void {
   if (!q) idx.runningByQueue.set(j.spec.queue, (q = new Set()));
   q.add(j);
   let c = idx.runningColumns.get(j.spec.queue);
-  if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns()));
+  if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns(false, idx.slotOf)));
   c.add(j);
   idx.runningAll.add(j);
   if (j.spec.preemptible) idx.preemptiblePriorities.set(j.spec.priority, (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) + 1);
@@ -544,8 +565,8 @@ export class Session {
   }
 
   /** As cheapestFirst, with the keys already computed (by a pass that read the jobs anyway). */
-  cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys): LazyOrder {
-    return new LazyOrder(jobs, (a, b) => keys.compare(a, b) < 0);
+  cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys, columns: ColumnsRef | null = null): LazyOrder {
+    return new LazyOrder(jobs, (a, b) => keys.compare(a, b) < 0, columns);
   }
 
   /** `jobs` cheapest to disrupt first (see victimsByCost), fully sorted. */

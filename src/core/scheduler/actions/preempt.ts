@@ -11,7 +11,7 @@ import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
-import { VictimKeys, type LazyOrder } from '../session.js';
+import { VictimKeys, type ColumnsRef, type LazyOrder } from '../session.js';
 import { riskKey, workAtRiskOf } from '../job.js';
 
 export const preempt: Action = {
@@ -28,6 +28,8 @@ export const preempt: Action = {
       readonly list: JobRecord[];
       /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst); within a queue only. */
       readonly keys: VictimKeys;
+      /** Where they are in their queue's RunningColumns (lazy scans only). */
+      columns: ColumnsRef | null;
       min: number;
       join: number;
     }
@@ -50,7 +52,7 @@ export const preempt: Action = {
         if (q !== lastName || last === undefined) {
           lastName = q;
           last = byQueue.get(q);
-          if (last === undefined) byQueue.set(q, (last = { list: [], keys: new VictimKeys(64), min: Infinity, join: Infinity }));
+          if (last === undefined) byQueue.set(q, (last = { list: [], keys: new VictimKeys(64), columns: null, min: Infinity, join: Infinity }));
         }
         if (now - v.startedAt < minRuntime) {
           const at = v.startedAt + minRuntime;
@@ -75,8 +77,10 @@ export const preempt: Action = {
     // (plain priorities, so a job's priority is its own; same jobs, same order, same keys).
     const scanColumns = (q: string): QueueVictims => {
       const c = s.byState.runningColumns.get(q);
-      const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), min: Infinity, join: Infinity };
+      const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), columns: null, min: Infinity, join: Infinity };
       if (!c) return info;
+      const idx = new Int32Array(c.count);
+      info.columns = { cols: c, idx, layout: c.layout };
       const { jobs, startedAt, lastCheckpointAt, gpu, attainedGpuMs, priority, graceMs, checkpointIntervalMs, touchedIn, preemptible } = c;
       const session = s.id;
       for (let i = 0; i < c.size; i++) {
@@ -93,6 +97,7 @@ export const preempt: Action = {
         const p = priority[i] as number;
         const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
         info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
+        idx[info.list.length] = i;
         info.list.push(v);
         if (p < info.min) info.min = p;
         if (p < globalMin) globalMin = p;
@@ -127,7 +132,7 @@ export const preempt: Action = {
       let list = sortedByQueue.get(q);
       if (!list) {
         const info = queueInfo(q);
-        list = info ? s.cheapestFirstByKeys(info.list, info.keys) : s.cheapestFirst([]);
+        list = info ? s.cheapestFirstByKeys(info.list, info.keys, info.columns) : s.cheapestFirst([]);
         sortedByQueue.set(q, list);
       }
       return list;

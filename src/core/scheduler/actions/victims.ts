@@ -330,16 +330,43 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
   if (cached) return cached;
   const bySlot = new Float64Array(s.cluster.slotCount);
   const slots: number[] = [];
-  const items = candidates instanceof LazyOrder ? candidates.items : candidates;
-  for (const v of items) {
-    if (v.state !== 'running' || s.isTouched(v)) continue;
+  const add = (slot: number, freed: number): void => {
+    if (bySlot[slot] === 0) slots.push(slot);
+    bySlot[slot] = (bySlot[slot] as number) + freed;
+  };
+  const fromBindings = (v: JobRecord): void => {
     for (const b of v.bindings) {
       const freed = freedBy(b, whole);
       if (freed === 0) continue;
       const n = s.cluster.node(b.node);
-      if (!n) continue;
-      if (bySlot[n.slot] === 0) slots.push(n.slot);
-      bySlot[n.slot] = (bySlot[n.slot] as number) + freed;
+      if (n) add(n.slot, freed);
+    }
+  };
+  const ref = candidates instanceof LazyOrder ? candidates.columns : null;
+  if (candidates instanceof LazyOrder && ref !== null && ref.layout === ref.cols.layout) {
+    // Read from the queue's columns: running and not bound this cycle = still in the columns
+    // with another session's stamp; a job with one binding needs no look at it.
+    const { cols, idx } = ref;
+    const items = candidates.items;
+    const session = s.id;
+    const freedCol = whole ? cols.wholeFreed : cols.milliFreed;
+    for (let k = 0; k < items.length; k++) {
+      const v = items[k] as JobRecord;
+      const i = idx[k] as number;
+      if (cols.jobs[i] !== v || cols.touchedIn[i] === session) continue;
+      const slot = cols.slot[i] as number;
+      if (slot < 0) {
+        fromBindings(v);
+        continue;
+      }
+      const freed = freedCol[i] as number;
+      if (freed !== 0) add(slot, freed);
+    }
+  } else {
+    const items = candidates instanceof LazyOrder ? candidates.items : candidates;
+    for (const v of items) {
+      if (v.state !== 'running' || s.isTouched(v)) continue;
+      fromBindings(v);
     }
   }
   const out = { bySlot, slots };
@@ -385,29 +412,57 @@ function nodeFirstOrder(
   // One pod runs on one node: the nodes that can be freed are all it can use, so it needs no
   // cluster-wide tail (unless it asks for no GPU, when there are no GPU groups to form).
   const maxTail = job.spec.members.length === 1 && needMilli > 0 ? 0 : MAX_POOL;
-  // The node slot of each of the current candidate's bindings (-1: not a useful node).
+  // Per binding of the current candidate: its node's slot (-1: not a useful node), the GPU
+  // room its release frees, its CPU and memory.
   const slots: number[] = [];
+  const freedK: number[] = [];
+  const cpuK: number[] = [];
+  const memK: number[] = [];
+  // Candidates from one queue's columns are read from there when they have one binding (no
+  // look at the job's bindings); the indices hold while the columns keep their layout.
+  const lazy = candidates instanceof LazyOrder ? candidates : null;
+  const ref = lazy !== null && lazy.columns !== null && lazy.columns.layout === lazy.columns.cols.layout ? lazy.columns : null;
+  const list: readonly JobRecord[] = lazy !== null ? [] : Array.isArray(candidates) ? (candidates as readonly JobRecord[]) : [...candidates];
+  const session = s.id;
   let rank = 0;
-  for (const v of candidates) {
+  for (let r = 0; ; r++) {
+    const v = lazy !== null ? lazy.at(r) : list[r];
+    if (v === undefined) break;
     if (groups.length >= maxGroups && tail.length >= maxTail) break;
     if (needMilli === 0 && tail.length >= maxTail) break;
-    if (v.state !== 'running' || s.isTouched(v)) continue;
-    let onUseful = false;
-    const bs = v.bindings;
-    for (let k = 0; k < bs.length; k++) {
-      const n = s.cluster.node((bs[k] as Binding).node);
-      const slot = n !== undefined && useful.hasSlot(n.slot) ? n.slot : -1;
-      slots[k] = slot;
-      if (slot >= 0) onUseful = true;
+    let nb: number;
+    const ci = ref !== null ? (ref.idx[(lazy as LazyOrder).origin(r)] as number) : -1;
+    if (ref !== null && (ref.cols.slot[ci] as number) >= 0) {
+      const cols = ref.cols;
+      if (cols.jobs[ci] !== v || cols.touchedIn[ci] === session) continue; // (not running, or bound this cycle)
+      const slot = cols.slot[ci] as number;
+      nb = 1;
+      slots[0] = useful.hasSlot(slot) ? slot : -1;
+      freedK[0] = (whole ? cols.wholeFreed[ci] : cols.milliFreed[ci]) as number;
+      cpuK[0] = cols.cpu[ci] as number;
+      memK[0] = cols.memory[ci] as number;
+    } else {
+      if (v.state !== 'running' || s.isTouched(v)) continue;
+      const bs = v.bindings;
+      nb = bs.length;
+      for (let k = 0; k < nb; k++) {
+        const b = bs[k] as Binding;
+        const n = s.cluster.node(b.node);
+        slots[k] = n !== undefined && useful.hasSlot(n.slot) ? n.slot : -1;
+        freedK[k] = freedBy(b, whole);
+        cpuK[k] = b.cpuMilli;
+        memK[k] = b.memoryMiB;
+      }
     }
+    let onUseful = false;
+    for (let k = 0; k < nb; k++) if ((slots[k] as number) >= 0) onUseful = true;
     if (!onUseful || !allowed(v)) continue;
     rank++;
     if (tail.length < maxTail) tail.push(v);
     if (needMilli === 0 || groups.length >= maxGroups) continue;
-    for (let k = 0; k < bs.length; k++) {
+    for (let k = 0; k < nb; k++) {
       const slot = slots[k] as number;
       if (slot < 0) continue;
-      const b = bs[k] as Binding;
       let acc = perNode[slot];
       if (acc === undefined) {
         const n = s.cluster.nodeAt(slot) as NodeState;
@@ -416,7 +471,7 @@ function nodeFirstOrder(
         perNode[slot] = acc;
       }
       if (acc.done) continue;
-      const freed = freedBy(b, whole);
+      const freed = freedK[k] as number;
       if (freed === 0) continue;
       // (A gang may have several members on the node: one victim, all their GPUs.)
       if (acc.victims[acc.victims.length - 1] !== v) {
@@ -424,8 +479,8 @@ function nodeFirstOrder(
         acc.cost += 1 + rank / candidates.length;
       }
       acc.have += freed;
-      acc.cpu += b.cpuMilli;
-      acc.memory += b.memoryMiB;
+      acc.cpu += cpuK[k] as number;
+      acc.memory += memK[k] as number;
       // (CPU and memory too: a node freed of GPUs but short of CPU would only fail to place.)
       if (acc.have >= needMilli && acc.cpu >= needCpu && acc.memory >= needMemory) {
         acc.done = true;
