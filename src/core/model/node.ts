@@ -43,6 +43,7 @@ export interface NodeSpec {
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
+const NO_PROFILES: readonly MigProfile[] = [];
 /** Identical link matrices and model lists are shared between nodes (thousands of equal boards). */
 const linkIntern = new Map<string, Uint8Array>();
 const modelsIntern = new Map<string, readonly string[]>();
@@ -73,8 +74,11 @@ export class GpuState {
 
   /** MIG profiles of this model (from the catalog; empty for models without MIG). */
   get migProfiles(): readonly MigProfile[] {
-    return findGpuModel(this.model)?.migProfiles ?? [];
+    // Looked up once: scoring reads it for every MIG GPU of every node it rescores.
+    return (this.#migProfiles ??= findGpuModel(this.model)?.migProfiles ?? NO_PROFILES);
   }
+
+  #migProfiles: readonly MigProfile[] | undefined = undefined;
 
   /** The GPU's UUID; simulated GPUs get a stable made-up one (computed, not stored). */
   get uuid(): string {
