@@ -170,9 +170,7 @@ export interface JobsByState {
   readonly pending: Set<JobRecord>;
   readonly running: Set<JobRecord>;
   readonly evicting: Set<JobRecord>;
-  /** Running jobs per queue name. */
-  readonly runningByQueue: Map<string, Set<JobRecord>>;
-  /** The same per queue, with the fields a victim scan reads in columns. */
+  /** Running jobs per queue name, in start order, with the fields a victim scan reads in columns. */
   readonly runningColumns: Map<string, RunningColumns>;
   /** All running jobs in the same order as `running`, with their fields in columns. */
   readonly runningAll: RunningColumns;
@@ -184,16 +182,13 @@ export interface JobsByState {
 
 /** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns. */
 export function emptyIndex(slotOf: (node: string) => number): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningByQueue: new Map(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
+  return { pending: new Set(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
 }
 
 /** `j` is running now (its state already says so). */
 export function addRunning(idx: JobsByState, j: JobRecord): void {
   if (idx.running.has(j)) return;
   idx.running.add(j);
-  let q = idx.runningByQueue.get(j.spec.queue);
-  if (!q) idx.runningByQueue.set(j.spec.queue, (q = new Set()));
-  q.add(j);
   let c = idx.runningColumns.get(j.spec.queue);
   if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns(false, idx.slotOf)));
   c.add(j);
@@ -211,7 +206,6 @@ export function updateRunning(idx: JobsByState, j: JobRecord): void {
 /** `j` no longer runs (stopping, pending again, or gone). */
 export function dropRunning(idx: JobsByState, j: JobRecord): void {
   if (!idx.running.delete(j)) return;
-  idx.runningByQueue.get(j.spec.queue)?.delete(j);
   idx.runningColumns.get(j.spec.queue)?.remove(j);
   idx.runningAll.remove(j);
   if (j.spec.preemptible) {
