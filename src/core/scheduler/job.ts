@@ -50,6 +50,8 @@ export interface JobRecord {
   shape?: string | undefined;
   /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
   touchedIn: number;
+  /** The scheduling session in which it was last given a wait reason (Session.wait). */
+  waitedIn: number;
   /** Its place in its queue's RunningColumns and in the one of all running jobs; -1 when not running. */
   queueIndex: number;
   allIndex: number;

@@ -186,6 +186,7 @@ export class Scheduler {
       shape,
       serviceClasses: undefined,
       touchedIn: 0,
+      waitedIn: 0,
       queueIndex: -1,
       allIndex: -1,
     });

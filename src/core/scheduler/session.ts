@@ -392,22 +392,28 @@ export class Session {
 
   /** One-reason lists shared by every job waiting for the same reason (copied before a second reason). */
   private readonly sharedLists = new Map<WaitReason, WaitReason[]>();
+  private lastReason: WaitReason | null = null;
+  private lastShared: WaitReason[] | undefined = undefined;
   private readonly isShared = new WeakSet<WaitReason[]>();
 
   /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   wait(job: JobRecord, reason: WaitReason): void {
-    let list = this.waits.get(job.spec.id);
-    if (!list) {
-      // The common case in a busy cycle: thousands of jobs waiting for one reason share a list.
-      let shared = this.sharedLists.get(reason);
+    if (job.waitedIn !== this.id) {
+      // The job's first reason this cycle (the stamp spares a lookup). The common case in a
+      // busy cycle: thousands of jobs waiting for one reason, one after the other, share a list.
+      job.waitedIn = this.id;
+      let shared = reason === this.lastReason ? this.lastShared : this.sharedLists.get(reason);
       if (!shared) {
         shared = [reason];
         this.sharedLists.set(reason, shared);
         this.isShared.add(shared);
       }
+      this.lastReason = reason;
+      this.lastShared = shared;
       this.waits.set(job.spec.id, shared);
       return;
     }
+    let list = this.waits.get(job.spec.id) as WaitReason[];
     if (list.some((r) => r.kind === reason.kind && r.message === reason.message)) return;
     if (this.isShared.has(list)) {
       list = [...list];
@@ -485,6 +491,7 @@ export class Session {
     // Its reserved nodes may be open to others now: failed shapes may fit again.
     if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
     this.waits.delete(job.spec.id);
+    job.waitedIn = 0;
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
     job.touchedIn = this.id;
     addRunning(this.byState, job); // (after the fields it copies are set)
