@@ -90,6 +90,10 @@ test('the jobs-by-state index follows every transition (random operations)', () 
       assert.equal(all.expectedEnd[i], want, `step ${step}: expected end of ${j.spec.id}`);
     }
     assert.deepEqual(order, [...index.running].map((j) => j.spec.id), `step ${step}: all running jobs in set order`);
+    for (const j of s.allJobs()) {
+      assert.equal(j.awaitingCount, j.awaiting.size, `step ${step}: awaiting count of ${j.spec.id}`);
+      assert.equal(j.nominatedCount, j.nominatedNodes.size, `step ${step}: nominated count of ${j.spec.id}`);
+    }
     const prios = new Map<number, number>();
     for (const j of running) if (j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);
     assert.deepEqual(new Map([...index.preemptiblePriorities].sort()), new Map([...prios].sort()), `step ${step}: priorities`);

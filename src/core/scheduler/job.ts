@@ -13,8 +13,11 @@ export interface JobRecord {
    * here spares a pointer chase per job (the spec and its checkpoint settings live elsewhere
    * in memory). Set at submission; a spec never changes.
    */
+  readonly id: string;
   readonly queue: string;
   readonly priority: number;
+  readonly submittedAt: number;
+  readonly expectedDurationMs: number | undefined;
   readonly preemptible: boolean;
   /** Checkpoint grace and interval in ms (0 = none). */
   readonly graceMs: number;
@@ -44,6 +47,9 @@ export interface JobRecord {
   awaiting: Set<string>;
   /** Nodes freed for this job by evictions (it gets them first). */
   nominatedNodes: Set<string>;
+  /** Their sizes, kept with them: loops over every pending job read these, not the sets. */
+  awaitingCount: number;
+  nominatedCount: number;
   lastReasons: readonly WaitReason[];
   /** Computed once: the members prepared for placement, and the gang's shape key. */
   prepared?: readonly PreparedRequest[] | undefined;

@@ -156,8 +156,11 @@ export class Scheduler {
     const interval = spec.checkpoint?.intervalSeconds;
     this.jobs.set(spec.id, {
       spec,
+      id: spec.id,
       queue: spec.queue,
       priority: spec.priority,
+      submittedAt: spec.submittedAt,
+      expectedDurationMs: spec.expectedDurationMs,
       preemptible: spec.preemptible,
       graceMs: grace !== undefined && grace > 0 ? grace * 1000 : 0,
       checkpointIntervalMs: interval !== undefined && interval > 0 ? interval * 1000 : 0,
@@ -177,6 +180,8 @@ export class Scheduler {
       wonFrom: new Map(),
       awaiting: new Set(),
       nominatedNodes: new Set(),
+      awaitingCount: 0,
+      nominatedCount: 0,
       lastReasons: [],
       // The members prepared for placement and the gang's shape key, once, when the job
       // arrives (not in the first cycle that considers it). Caches filled later are declared
@@ -233,7 +238,11 @@ export class Scheduler {
     j.charged = false;
     j.bindings = [];
     // The job this one was evicted for no longer waits for it.
-    if (j.evictedFor !== null) this.jobs.get(j.evictedFor)?.awaiting.delete(j.spec.id);
+    const winner = j.evictedFor !== null ? this.jobs.get(j.evictedFor) : undefined;
+    if (winner) {
+      winner.awaiting.delete(j.spec.id);
+      winner.awaitingCount = winner.awaiting.size;
+    }
   }
 
   /**

@@ -410,7 +410,7 @@ export class Session {
       }
       this.lastReason = reason;
       this.lastShared = shared;
-      this.waits.set(job.spec.id, shared);
+      this.waits.set(job.id, shared);
       return;
     }
     let list = this.waits.get(job.spec.id) as WaitReason[];
@@ -486,6 +486,7 @@ export class Session {
     job.resources = bindingResources(this.cluster, bindings);
     job.charged = true;
     job.nominatedNodes.clear();
+    job.nominatedCount = 0;
     job.lastReasons = [];
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
     // Its reserved nodes may be open to others now: failed shapes may fit again.
@@ -512,6 +513,8 @@ export class Session {
     forJob.wonFrom.set(victim.spec.queue, this.now);
     forJob.awaiting.add(victim.spec.id);
     for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
+    forJob.awaitingCount = forJob.awaiting.size;
+    forJob.nominatedCount = forJob.nominatedNodes.size;
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
     victim.touchedIn = this.id;
     this.evicted++;

@@ -124,12 +124,12 @@ export const backfill: Action = {
     }
     const starving = s
       .pendingJobs()
-      .filter((j) => j.awaiting.size === 0 && s.now - j.pendingSince >= s.config.reserveAfterMs && (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
+      .filter((j) => j.awaitingCount === 0 && s.now - j.pendingSince >= s.config.reserveAfterMs && (s.waits.get(j.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
       .sort((a, b) => a.pendingSince - b.pendingSince);
     for (const job of starving) {
       const existing = s.reservations.get(job.spec.id);
       if (!existing && s.reservations.size >= s.config.maxReservations) break;
-      if (existing && existing.until === Infinity && job.nominatedNodes.size > 0) continue; // made by preemption
+      if (existing && existing.until === Infinity && job.nominatedCount > 0) continue; // made by preemption
       if (existing && existing.epoch === s.epoch) {
         // Nothing started or ended since it was computed: it still holds.
         const until = Math.max(existing.until, s.now);

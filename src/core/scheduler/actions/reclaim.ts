@@ -43,10 +43,10 @@ export const reclaim: Action = {
     if (!s.queues.all().some((q) => q.children.length === 0 && hasOthers(q))) return;
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
     const blocked = s.pendingJobs().filter((j) => {
-      if (j.awaiting.size > 0 || s.isTouched(j)) return false;
+      if (j.awaitingCount > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.spec.queue);
       if (!q || !hasOthers(q) || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
-      return (s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
+      return (s.waits.get(j.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
@@ -56,7 +56,7 @@ export const reclaim: Action = {
     const addIncoming = (j: JobRecord): void => {
       for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
     };
-    for (const j of s.pendingJobs()) if (j.awaiting.size > 0) addIncoming(j);
+    for (const j of s.pendingJobs()) if (j.awaitingCount > 0) addIncoming(j);
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
       const mine = ancestors(q);
