@@ -17,6 +17,8 @@ export interface JobRecord {
   readonly queue: string;
   readonly priority: number;
   readonly submittedAt: number;
+  /** milli-GPU it asks for (its `resources.gpu` while pending). */
+  readonly requestGpu: number;
   readonly expectedDurationMs: number | undefined;
   readonly preemptible: boolean;
   /** Checkpoint grace and interval in ms (0 = none). */

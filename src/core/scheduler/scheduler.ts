@@ -149,6 +149,7 @@ export class Scheduler {
     const spec: JobSpec = { ...given, queue: queue.name };
     const prepared = spec.members.map((m) => prepareRequest(m));
     const shape = prepared.map((p) => p.shapeKey).join('+');
+    const request = requestResources(spec.members);
     for (const m of prepared) this.placer.warm(m);
     warmUsefulNodes(this.cluster, shape, spec.members);
     this.demandEpoch++;
@@ -160,13 +161,14 @@ export class Scheduler {
       queue: spec.queue,
       priority: spec.priority,
       submittedAt: spec.submittedAt,
+      requestGpu: request.gpu,
       expectedDurationMs: spec.expectedDurationMs,
       preemptible: spec.preemptible,
       graceMs: grace !== undefined && grace > 0 ? grace * 1000 : 0,
       checkpointIntervalMs: interval !== undefined && interval > 0 ? interval * 1000 : 0,
       state: 'pending',
       bindings: [],
-      resources: requestResources(spec.members),
+      resources: request,
       charged: false,
       pendingSince: spec.submittedAt,
       startedAt: null,

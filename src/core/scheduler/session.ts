@@ -187,7 +187,7 @@ export function emptyIndex(slotOf: (node: string) => number): JobsByState {
 
 /** `j` is running now (its state already says so). */
 export function addRunning(idx: JobsByState, j: JobRecord): void {
-  if (idx.running.has(j)) return;
+  if (j.allIndex >= 0) return; // already running (in the list of all running jobs: no set lookup)
   idx.running.add(j);
   let c = idx.runningColumns.get(j.spec.queue);
   if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns(false, idx.slotOf)));
@@ -198,7 +198,7 @@ export function addRunning(idx: JobsByState, j: JobRecord): void {
 
 /** A running job's checkpoint or attained service changed: its columns follow. */
 export function updateRunning(idx: JobsByState, j: JobRecord): void {
-  if (!idx.running.has(j)) return;
+  if (j.allIndex < 0) return; // not running
   idx.runningColumns.get(j.spec.queue)?.update(j);
   idx.runningAll.update(j);
 }
@@ -485,8 +485,10 @@ export class Session {
     job.lastCheckpointAt = null;
     job.resources = bindingResources(this.cluster, bindings);
     job.charged = true;
-    job.nominatedNodes.clear();
-    job.nominatedCount = 0;
+    if (job.nominatedCount > 0) {
+      job.nominatedNodes.clear();
+      job.nominatedCount = 0;
+    }
     job.lastReasons = [];
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
     // Its reserved nodes may be open to others now: failed shapes may fit again.

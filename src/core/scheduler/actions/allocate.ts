@@ -116,7 +116,7 @@ export const allocate: Action = {
       }
       const job = list[c] as JobRecord;
       const q = queues[i] as QueueNode;
-      tiers[i] = q.usage.gpu + job.resources.gpu <= q.guaranteed('gpu') ? 0 : (keys[i] as number) < 1 ? 1 : 2;
+      tiers[i] = q.usage.gpu + job.requestGpu <= q.guaranteed('gpu') ? 0 : (keys[i] as number) < 1 ? 1 : 2;
       prios[i] = s.priorityOf(job);
     };
     for (let i = 0; i < n; i++) {
