@@ -63,6 +63,8 @@ export interface JobRecord {
   /** Its place in its queue's RunningColumns and in the one of all running jobs; -1 when not running. */
   queueIndex: number;
   allIndex: number;
+  /** Its place in the pending list while pending; -1 otherwise. */
+  pendingIndex: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
 }

@@ -196,6 +196,7 @@ export class Scheduler {
       waitedIn: 0,
       queueIndex: -1,
       allIndex: -1,
+      pendingIndex: -1,
     });
     this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }

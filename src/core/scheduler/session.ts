@@ -14,6 +14,7 @@ import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
 import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
 import { RunningColumns } from './running-columns.js';
+import { PendingList } from './pending-list.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 import type { ServiceModel } from './service.js';
@@ -167,7 +168,7 @@ export class LazyOrder implements Iterable<JobRecord> {
 
 /** Jobs by state, and the running ones also by queue. */
 export interface JobsByState {
-  readonly pending: Set<JobRecord>;
+  readonly pending: PendingList;
   readonly running: Set<JobRecord>;
   readonly evicting: Set<JobRecord>;
   /** Running jobs per queue name, in start order, with the fields a victim scan reads in columns. */
@@ -182,7 +183,7 @@ export interface JobsByState {
 
 /** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns. */
 export function emptyIndex(slotOf: (node: string) => number): JobsByState {
-  return { pending: new Set(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
+  return { pending: new PendingList(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
 }
 
 /** `j` is running now (its state already says so). */
@@ -286,7 +287,7 @@ export class Session {
   }
 
   pendingJobs(): JobRecord[] {
-    return [...this.byState.pending];
+    return this.byState.pending.toArray();
   }
 
   runningJobs(): JobRecord[] {
