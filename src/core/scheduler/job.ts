@@ -53,6 +53,8 @@ export interface JobRecord {
   awaitingCount: number;
   nominatedCount: number;
   lastReasons: readonly WaitReason[];
+  /** Its reasons in the current cycle (the list Session.waits holds for it). */
+  cycleReasons: readonly WaitReason[];
   /** Computed once: the members prepared for placement, and the gang's shape key. */
   prepared?: readonly PreparedRequest[] | undefined;
   shape?: string | undefined;

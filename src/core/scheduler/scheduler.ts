@@ -185,6 +185,7 @@ export class Scheduler {
       awaitingCount: 0,
       nominatedCount: 0,
       lastReasons: [],
+      cycleReasons: [],
       // The members prepared for placement and the gang's shape key, once, when the job
       // arrives (not in the first cycle that considers it). Caches filled later are declared
       // now too: every record keeps one hidden class (reads in loops over all jobs stay
@@ -349,10 +350,8 @@ export class Scheduler {
       ACTIONS[name].execute(s);
       if (this.clock) actionMs[name] = this.clock() - t0;
     }
-    for (const [id, reasons] of s.waits) {
-      const j = this.jobs.get(id);
-      if (j && j.state === 'pending') j.lastReasons = reasons;
-    }
+    // (The same as each pending job taking its entry in s.waits, without a lookup per job.)
+    for (const j of s.waiting) if (j.state === 'pending' && j.waitedIn === s.id) j.lastReasons = j.cycleReasons;
     this.lastWaits = s.waits;
     if (s.bound > 0) this.epoch++; // new running jobs are new possible victims
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };

@@ -393,6 +393,8 @@ export class Session {
 
   /** One-reason lists shared by every job waiting for the same reason (copied before a second reason). */
   private readonly sharedLists = new Map<WaitReason, WaitReason[]>();
+  /** The jobs given a reason this cycle (their reasons also in JobRecord.cycleReasons). */
+  readonly waiting: JobRecord[] = [];
   private lastReason: WaitReason | null = null;
   private lastShared: WaitReason[] | undefined = undefined;
   private readonly isShared = new WeakSet<WaitReason[]>();
@@ -412,6 +414,8 @@ export class Session {
       this.lastReason = reason;
       this.lastShared = shared;
       this.waits.set(job.id, shared);
+      job.cycleReasons = shared;
+      this.waiting.push(job);
       return;
     }
     let list = this.waits.get(job.spec.id) as WaitReason[];
@@ -419,6 +423,7 @@ export class Session {
     if (this.isShared.has(list)) {
       list = [...list];
       this.waits.set(job.spec.id, list);
+      job.cycleReasons = list;
     }
     if (reason.kind === 'preempting' || reason.kind === 'reservation') list.unshift(reason);
     else list.push(reason);
