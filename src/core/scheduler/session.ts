@@ -95,16 +95,24 @@ export interface ColumnsRef {
 export class LazyOrder implements Iterable<JobRecord> {
   private readonly heap: Int32Array;
   private size: number;
+  private readonly keys: VictimKeys | null = null;
+  private readonly less: ((a: number, b: number) => boolean) | null = null;
   private readonly out: JobRecord[] = [];
   /** The list index of each job in `out`. */
   private readonly outIdx: number[] = [];
 
+  /**
+   * `order`: a less-than over indices into `jobs`, or victim-cost keys by index (compared in
+   * place: no call through a closure per comparison).
+   */
   constructor(
     private readonly jobs: readonly JobRecord[],
-    private readonly less: (a: number, b: number) => boolean,
+    order: ((a: number, b: number) => boolean) | VictimKeys,
     /** Where the jobs are in their columns, when they came from one queue's RunningColumns. */
     readonly columns: ColumnsRef | null = null,
   ) {
+    if (order instanceof VictimKeys) this.keys = order;
+    else this.less = order;
     const n = jobs.length;
     this.heap = new Int32Array(n);
     for (let i = 0; i < n; i++) this.heap[i] = i;
@@ -149,6 +157,11 @@ export class LazyOrder implements Iterable<JobRecord> {
     return true;
   }
 
+  private lt(a: number, b: number): boolean {
+    const k = this.keys;
+    return k !== null ? k.compare(a, b) < 0 : (this.less as (a: number, b: number) => boolean)(a, b);
+  }
+
   private down(i: number): void {
     const h = this.heap;
     for (;;) {
@@ -156,8 +169,8 @@ export class LazyOrder implements Iterable<JobRecord> {
       if (l >= this.size) return;
       let m = l;
       const r = l + 1;
-      if (r < this.size && this.less(h[r] as number, h[l] as number)) m = r;
-      if (!this.less(h[m] as number, h[i] as number)) return;
+      if (r < this.size && this.lt(h[r] as number, h[l] as number)) m = r;
+      if (!this.lt(h[m] as number, h[i] as number)) return;
       const t = h[i] as number;
       h[i] = h[m] as number;
       h[m] = t;
@@ -578,7 +591,7 @@ export class Session {
 
   /** As cheapestFirst, with the keys already computed (by a pass that read the jobs anyway). */
   cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys, columns: ColumnsRef | null = null): LazyOrder {
-    return new LazyOrder(jobs, (a, b) => keys.compare(a, b) < 0, columns);
+    return new LazyOrder(jobs, keys, columns);
   }
 
   /** `jobs` cheapest to disrupt first (see victimsByCost), fully sorted. */
