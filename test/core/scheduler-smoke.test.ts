@@ -100,3 +100,19 @@ test('the jobs-by-state index follows every transition (random operations)', () 
     assert.deepEqual(new Map([...index.preemptiblePriorities].sort()), new Map([...prios].sort()), `step ${step}: priorities`);
   }
 });
+
+test('capacity follows cordons, GPU health and nodes coming and going', () => {
+  const s = new Scheduler({ rng: createRng(1) });
+  s.addNode(node('n1').gpus(8).obj());
+  s.addNode(node('n2').gpus(4).obj());
+  assert.equal(s.capacity().gpu, 12_000);
+  s.cordon('n2', true);
+  assert.equal(s.capacity().gpu, 8_000, 'a cordoned node does not count');
+  s.cordon('n2', false);
+  s.setGpuHealth('n1', 3, false);
+  assert.equal(s.capacity().gpu, 11_000, 'an unhealthy GPU does not count');
+  s.removeNode('n1');
+  assert.equal(s.capacity().gpu, 4_000);
+  s.addNode(node('n3').gpus(2).obj());
+  assert.equal(s.capacity().gpu, 6_000);
+});

@@ -357,7 +357,16 @@ export class Scheduler {
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }
 
+  /** The fleet's schedulable capacity, kept until a node's own facts change. */
   capacity(): { gpu: number; cpu: number; memory: number } {
+    const v = this.cluster.specVersion;
+    if (this.capacityAt?.version !== v) this.capacityAt = { version: v, value: this.computeCapacity() };
+    return { ...this.capacityAt.value };
+  }
+
+  private capacityAt: { version: number; value: { gpu: number; cpu: number; memory: number } } | null = null;
+
+  private computeCapacity(): { gpu: number; cpu: number; memory: number } {
     let gpu = 0;
     let cpu = 0;
     let memory = 0;
