@@ -135,47 +135,52 @@ export const allocate: Action = {
       }
     };
     const byPrio = s.config.acrossQueues === 'priority';
-    for (;;) {
-      // Tiers: a job that fits in its queue's unused guarantee; then queues below their
-      // deserved share; then the rest. Within a tier, the queue whose next job has the highest
-      // (effective) priority, then the queue furthest below its share.
-      let best = -1;
-      let bestTier = 3;
-      let bestPrio = -Infinity;
-      let bestKey = Infinity;
+    // Tiers: a job that fits in its queue's unused guarantee; then queues below their deserved
+    // share; then the rest. Within a tier, the queue whose next job has the highest
+    // (effective) priority, then the queue furthest below its share. `before(i, j)`: queue i's
+    // next job goes before queue j's (a strict total order: the name decides the rest).
+    const before = (i: number, j: number): boolean => {
+      const ti = tiers[i] as number;
+      const tj = tiers[j] as number;
+      const pi = prios[i] as number;
+      const pj = prios[j] as number;
+      // Under `priority` order a job within its queue's guarantee still goes first (it would
+      // be reclaimed for otherwise); the rest is taken by priority across queues.
+      if (byPrio && (ti === 0) !== (tj === 0)) return ti === 0;
+      if (byPrio && pi !== pj) return pi > pj;
+      if (ti !== tj) return ti < tj;
+      if (pi !== pj) return pi > pj;
+      const ki = keys[i] as number;
+      const kj = keys[j] as number;
+      if (ki !== kj) return ki < kj;
+      return (queues[i] as QueueNode).name < (queues[j] as QueueNode).name;
+    };
+    // The first queue in that order, and the first of the others (the runner-up).
+    let best = -1;
+    let second = -1;
+    const scan = (): void => {
+      best = -1;
+      second = -1;
       for (let i = 0; i < n; i++) {
-        const tier = tiers[i] as number;
-        if (tier === 3) continue;
-        const k = keys[i] as number;
-        const prio = prios[i] as number;
-        // Under `priority` order a job within its queue's guarantee still goes first (it
-        // would be reclaimed for otherwise); the rest is taken by priority across queues.
-        const guaranteedFirst = byPrio && (tier === 0) !== (bestTier === 0);
-        const better =
-          best < 0 ||
-          (guaranteedFirst
-            ? tier === 0
-            : byPrio && prio !== bestPrio
-              ? prio > bestPrio
-              : tier !== bestTier
-                ? tier < bestTier
-                : prio !== bestPrio
-                  ? prio > bestPrio
-                  : k !== bestKey
-                    ? k < bestKey
-                    : (queues[i] as QueueNode).name < (queues[best] as QueueNode).name);
-        if (better) {
+        if (tiers[i] === 3) continue; // exhausted
+        if (best < 0 || before(i, best)) {
+          second = best;
           best = i;
-          bestTier = tier;
-          bestPrio = prio;
-          bestKey = k;
-        }
+        } else if (second < 0 || before(i, second)) second = i;
       }
-      if (best < 0) break;
+    };
+    scan();
+    while (best >= 0) {
       const job = (lists[best] as JobRecord[])[cursor[best] as number] as JobRecord;
       cursor[best] = (cursor[best] as number) + 1;
-      if (tryAllocate(s, job)) refreshKeys(queues[best] as QueueNode);
+      const bound = tryAllocate(s, job);
+      if (bound) refreshKeys(queues[best] as QueueNode);
       head(best);
+      // Nothing bound: only this queue's next job changed, so it still goes first while it goes
+      // before the runner-up (the usual case when many jobs of a queue wait for the same
+      // reason); otherwise, and after a bind (fair-share keys moved), look at every queue.
+      if (!bound && tiers[best] !== 3 && (second < 0 || before(best, second))) continue;
+      scan();
     }
   },
 };
