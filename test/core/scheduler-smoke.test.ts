@@ -93,7 +93,7 @@ test('the jobs-by-state index follows every transition (random operations)', () 
     for (const j of s.allJobs()) {
       assert.equal(j.awaitingCount, j.awaiting.size, `step ${step}: awaiting count of ${j.spec.id}`);
       assert.equal(j.nominatedCount, j.nominatedNodes.size, `step ${step}: nominated count of ${j.spec.id}`);
-      if (j.state === 'pending') assert.equal(j.requestGpu, j.resources.gpu, `step ${step}: requested GPU of ${j.spec.id}`);
+      if (j.state === 'pending') assert.deepEqual([j.requestGpu, j.requestCpu, j.requestMemory], [j.resources.gpu, j.resources.cpu, j.resources.memory], `step ${step}: request of ${j.spec.id}`);
     }
     const prios = new Map<number, number>();
     for (const j of running) if (j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);

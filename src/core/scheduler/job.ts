@@ -17,8 +17,10 @@ export interface JobRecord {
   readonly queue: string;
   readonly priority: number;
   readonly submittedAt: number;
-  /** milli-GPU it asks for (its `resources.gpu` while pending). */
+  /** What it asks for: milli-GPU, milli-CPU, MiB (its `resources` while pending). */
   readonly requestGpu: number;
+  readonly requestCpu: number;
+  readonly requestMemory: number;
   readonly expectedDurationMs: number | undefined;
   readonly preemptible: boolean;
   /** Checkpoint grace and interval in ms (0 = none). */

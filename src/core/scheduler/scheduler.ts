@@ -162,6 +162,8 @@ export class Scheduler {
       priority: spec.priority,
       submittedAt: spec.submittedAt,
       requestGpu: request.gpu,
+      requestCpu: request.cpu,
+      requestMemory: request.memory,
       expectedDurationMs: spec.expectedDurationMs,
       preemptible: spec.preemptible,
       graceMs: grace !== undefined && grace > 0 ? grace * 1000 : 0,
@@ -325,14 +327,14 @@ export class Scheduler {
     this.queues.decay(dt, this.config.fairShareHalfLifeMs);
     // Demand of each leaf = requests of its pending jobs.
     for (const q of this.queues.all()) q.demand = zero();
+    // (A pending job's resources are its request: read from the record's copies.)
     for (const j of this.byState.pending) {
       const q = this.queues.get(j.queue);
       if (!q) continue;
       const d = q.demand;
-      const r = j.resources;
-      d.gpu += r.gpu;
-      d.cpu += r.cpu;
-      d.memory += r.memory;
+      d.gpu += j.requestGpu;
+      d.cpu += j.requestCpu;
+      d.memory += j.requestMemory;
     }
     this.queues.computeDeserved(this.capacity());
     if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {
