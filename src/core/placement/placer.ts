@@ -127,6 +127,7 @@ export function prepareRequest(req: PodRequest): PreparedRequest {
 }
 
 const MAX_CACHE_BYTES = 96 * 1024 * 1024;
+const NO_SLOTS: number[] = [];
 
 export class Placer {
   private readonly caches = new Map<string, ShapeCache>();
@@ -154,6 +155,8 @@ export class Placer {
     this.global = profile.scorers.filter((s) => !s.plugin.nodeLocal).map((s) => s.plugin);
     this.globalWeights = profile.scorers.filter((s) => !s.plugin.nodeLocal).map((s) => s.weight);
     this.assigner = profile.scorers.find((s) => s.plugin.assign !== undefined)?.plugin;
+    this.treeMode = this.local.length === 1 && this.global.length === 0 && this.local[0]?.normalize === undefined;
+    this.plainCtx = { rng, gangNodes: null };
   }
 
   /** Drops every cached score (e.g. after a change the generations cannot show). */
@@ -222,9 +225,9 @@ export class Placer {
   }
 
   /** True when the best node can be kept in a tree: one node-local scorer, no normalisation. */
-  private get treeMode(): boolean {
-    return this.local.length === 1 && this.global.length === 0 && this.local[0]?.normalize === undefined;
-  }
+  private readonly treeMode: boolean;
+  /** The context of a decision outside a gang (one object for all of them). */
+  private readonly plainCtx: CycleContext;
 
   /** Recomputes a slot's verdict and score; keeps counts and tree current in tree mode. */
   private refreshSlot(cache: ShapeCache, p: PreparedRequest, slot: number, ctx: CycleContext, tree: boolean): void {
@@ -373,7 +376,7 @@ export class Placer {
     if (!this.incremental) this.caches.clear();
     const cluster = this.cluster;
     cluster.ensureRanks();
-    const ctx: CycleContext = { rng: this.rng, gangNodes: opts.gangNodes ?? null };
+    const ctx: CycleContext = opts.gangNodes ? { rng: this.rng, gangNodes: opts.gangNodes } : this.plainCtx;
     const cache = this.cacheFor(p.shapeKey);
     const ex = opts.excludeSlots !== undefined && opts.excludeSlots.size > 0 ? opts.excludeSlots : null;
     let best = -1;
@@ -382,7 +385,7 @@ export class Placer {
     if (this.treeMode && opts.candidates === undefined) {
       this.sync(cache, p, ctx);
       // Excluded slots leave the tree for this query only.
-      const masked: number[] = [];
+      const masked: number[] = ex !== null ? [] : NO_SLOTS;
       if (ex !== null) {
         for (const slot of ex) {
           if ((cluster.generations[slot] as number) !== 0 && cache.reason[slot] === Reason.None) {

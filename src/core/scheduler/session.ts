@@ -29,6 +29,9 @@ export interface Reservation {
 }
 
 /** The victim-cost keys of a list of jobs (see Session.cheapestFirst), filled by index. */
+/** The reasons of a job that has none (shared: never changed). */
+const NO_REASONS: readonly WaitReason[] = [];
+
 export class VictimKeys {
   risk: Float64Array;
   prio: Float64Array;
@@ -508,7 +511,7 @@ export class Session {
       job.nominatedNodes.clear();
       job.nominatedCount = 0;
     }
-    job.lastReasons = [];
+    job.lastReasons = NO_REASONS;
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
     // Its reserved nodes may be open to others now: failed shapes may fit again.
     if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
