@@ -416,6 +416,13 @@ export class Session {
   private readonly isShared = new WeakSet<WaitReason[]>();
 
   /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
+  /** Whether `job` waits this cycle because it does not fit (or its gang does not): what `waits` holds for it, read from the record. */
+  waitsForRoom(job: JobRecord): boolean {
+    if (job.waitedIn !== this.id) return false;
+    for (const w of job.cycleReasons) if (w.kind === 'fit' || w.kind === 'gang') return true;
+    return false;
+  }
+
   wait(job: JobRecord, reason: WaitReason): void {
     if (job.waitedIn !== this.id) {
       // The job's first reason this cycle (the stamp spares a lookup). The common case in a

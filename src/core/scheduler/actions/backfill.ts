@@ -124,7 +124,7 @@ export const backfill: Action = {
     }
     const starving = s
       .pendingJobs()
-      .filter((j) => j.awaitingCount === 0 && s.now - j.pendingSince >= s.config.reserveAfterMs && (s.waits.get(j.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang'))
+      .filter((j) => j.awaitingCount === 0 && s.now - j.pendingSince >= s.config.reserveAfterMs && s.waitsForRoom(j))
       .sort((a, b) => a.pendingSince - b.pendingSince);
     for (const job of starving) {
       const existing = s.reservations.get(job.spec.id);

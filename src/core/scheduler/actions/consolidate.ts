@@ -22,7 +22,7 @@ export const consolidate: Action = {
         // Cheapest tests first: this runs over every pending job.
         const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
         if (!big || j.resources.gpu > freeGpu || j.awaitingCount > 0 || s.isTouched(j)) return false;
-        if (!(s.waits.get(j.spec.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang')) return false;
+        if (!s.waitsForRoom(j)) return false;
         return s.quotaReason(j) === null;
       })
       .sort((a, b) => a.pendingSince - b.pendingSince);

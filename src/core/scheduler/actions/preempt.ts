@@ -123,7 +123,7 @@ export const preempt: Action = {
         if (j.awaitingCount > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
-        return (s.waits.get(j.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
+        return s.waitsForRoom(j);
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;

@@ -44,9 +44,9 @@ export const reclaim: Action = {
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
     const blocked = s.pendingJobs().filter((j) => {
       if (j.awaitingCount > 0 || s.isTouched(j)) return false;
-      const q = s.queues.get(j.spec.queue);
-      if (!q || !hasOthers(q) || q.usage.gpu + j.resources.gpu > entitlement(q) + 1e-6) return false;
-      return (s.waits.get(j.id) ?? []).some((w) => w.kind === 'fit' || w.kind === 'gang');
+      const q = s.queues.get(j.queue);
+      if (!q || !hasOthers(q) || q.usage.gpu + j.requestGpu > entitlement(q) + 1e-6) return false;
+      return s.waitsForRoom(j);
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
