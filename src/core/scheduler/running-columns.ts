@@ -5,12 +5,13 @@
  * (and the objects it points to) turns a cold, pointer-chasing walk of thousands of records
  * into a sequential pass over a few arrays.
  *
- * Jobs keep the order in which they started running, as the queue's running-job set iterates
+ * Jobs keep the order in which they started running, as the running-job set iterates
  * (victims that tie on cost are taken in that order): a job that stops leaves a hole, filled
  * by compaction, never by moving the last job into it.
  *
- * The columns mirror fields of the job records; every write to those fields while a job runs
- * goes through `update` (see Scheduler.reportCheckpoint and addAttainedService).
+ * The columns mirror fields of the job records; every change to those fields while a job runs
+ * goes through `update` (Scheduler.reportCheckpoint, addAttainedService, and removeNode, after
+ * which a job's binding names a node that is gone).
  */
 import type { JobRecord } from './job.js';
 
