@@ -71,18 +71,17 @@ export interface GangOptions {
 
 /** Places a gang inside `stmt`; on failure nothing stays bound. */
 export function placeGang(placer: Placer, gang: GangRequest, stmt: Statement, opts: GangOptions = {}): GangResult {
+  const ex = opts.excludeSlots;
+  const everywhere = ex && ex.size > 0 ? { excludeSlots: ex } : {};
   if (opts.prepared?.length === 1 || (opts.prepared === undefined && gang.members.length === 1)) {
     // A single pod (the common case): no domains to choose, one placement decision.
     const only = opts.prepared?.[0] ?? prepareRequest(gang.members[0] as PodRequest);
-    const ex = opts.excludeSlots;
-    const r = placer.placePrepared(only, ex && ex.size > 0 ? { excludeSlots: ex } : {});
+    const r = placer.placePrepared(only, everywhere);
     if (!r.ok) return { ok: false, member: only.req.id, reasons: r.reasons, message: r.message };
     stmt.bind(r.binding);
     return { ok: true, bindings: [r.binding], level: 'node', domain: r.binding.node };
   }
   const members = (opts.prepared ? [...opts.prepared] : gang.members.map((m) => prepareRequest(m))).sort((a, b) => b.milliGpu - a.milliGpu || b.req.cpuMilli - a.req.cpuMilli);
-  const ex = opts.excludeSlots;
-  const everywhere = ex && ex.size > 0 ? { excludeSlots: ex } : {};
   let lastFailure: { member: string; reasons: readonly ReasonCount[]; message: string } | null = null;
 
   const tryDomain = (slots: number[]): Binding[] | null => {

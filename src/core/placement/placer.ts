@@ -182,7 +182,7 @@ export class Placer {
   warm(p: PreparedRequest): void {
     if (!this.incremental || !this.treeMode || this.caches.has(p.shapeKey) || this.caches.size >= this.maxCaches()) return;
     this.cluster.ensureRanks();
-    this.sync(this.cacheFor(p.shapeKey), p, { rng: this.rng, gangNodes: null });
+    this.sync(this.cacheFor(p.shapeKey), p, this.plainCtx);
   }
 
   private cacheFor(key: string): ShapeCache {

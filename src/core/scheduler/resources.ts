@@ -82,3 +82,13 @@ export function exceeded(used: Resources, add: Resources, limit: Partial<Resourc
   }
   return null;
 }
+
+/**
+ * GPU room a binding frees when released: milli-GPU, or whole GPUs x 1000 when `whole` (only
+ * its whole-GPU grants count, as for a request of whole GPUs).
+ */
+export function bindingGpuRoom(b: Binding, whole: boolean): number {
+  let freed = 0;
+  for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
+  return freed;
+}

@@ -14,6 +14,7 @@
  * which a job's binding names a node that is gone).
  */
 import type { JobRecord } from './job.js';
+import { bindingGpuRoom } from './resources.js';
 
 export class RunningColumns {
   /** The jobs, in start order; null where a job left. */
@@ -25,30 +26,30 @@ export class RunningColumns {
   /** Bumped when compaction moves jobs: indices taken before are stale after. */
   layout = 0;
 
-  startedAt: Float64Array;
+  startedAt = new Float64Array(0);
   /** When it is expected to end (start + declared duration), Infinity when it declared none. */
-  expectedEnd: Float64Array;
+  expectedEnd = new Float64Array(0);
   /** Last checkpoint reported, NaN for none. */
-  lastCheckpointAt: Float64Array;
+  lastCheckpointAt = new Float64Array(0);
   /** milli-GPU held. */
-  gpu: Float64Array;
-  attainedGpuMs: Float64Array;
-  priority: Float64Array;
-  graceMs: Float64Array;
-  checkpointIntervalMs: Float64Array;
+  gpu = new Float64Array(0);
+  attainedGpuMs = new Float64Array(0);
+  priority = new Float64Array(0);
+  graceMs = new Float64Array(0);
+  checkpointIntervalMs = new Float64Array(0);
   /** The session that last bound the job (JobRecord.touchedIn). */
-  touchedIn: Float64Array;
-  preemptible: Uint8Array;
+  touchedIn = new Float64Array(0);
+  preemptible = new Uint8Array(0);
   /**
    * For a job with one binding (most): its node's slot, what releasing it frees (whole GPUs x
    * 1000, and milli-GPU), and its CPU and memory. -1 in `slot` otherwise (several bindings,
    * or a node no longer there): readers then look at the bindings themselves.
    */
-  slot: Int32Array;
-  wholeFreed: Float64Array;
-  milliFreed: Float64Array;
-  cpu: Float64Array;
-  memory: Float64Array;
+  slot = new Int32Array(0);
+  wholeFreed = new Float64Array(0);
+  milliFreed = new Float64Array(0);
+  cpu = new Float64Array(0);
+  memory = new Float64Array(0);
 
   /**
    * `global`: the list of all running jobs (its place kept in JobRecord.allIndex), else a
@@ -60,21 +61,7 @@ export class RunningColumns {
     private readonly slotOf: (node: string) => number,
     capacity = 64,
   ) {
-    this.startedAt = new Float64Array(capacity);
-    this.expectedEnd = new Float64Array(capacity);
-    this.lastCheckpointAt = new Float64Array(capacity);
-    this.gpu = new Float64Array(capacity);
-    this.attainedGpuMs = new Float64Array(capacity);
-    this.priority = new Float64Array(capacity);
-    this.graceMs = new Float64Array(capacity);
-    this.checkpointIntervalMs = new Float64Array(capacity);
-    this.touchedIn = new Float64Array(capacity);
-    this.preemptible = new Uint8Array(capacity);
-    this.slot = new Int32Array(capacity);
-    this.wholeFreed = new Float64Array(capacity);
-    this.milliFreed = new Float64Array(capacity);
-    this.cpu = new Float64Array(capacity);
-    this.memory = new Float64Array(capacity);
+    this.resize(capacity);
   }
 
   /** Running jobs (holes not counted). */
@@ -127,7 +114,7 @@ export class RunningColumns {
 
   private write(i: number, j: JobRecord): void {
     this.startedAt[i] = j.startedAt ?? NaN;
-    this.expectedEnd[i] = j.startedAt !== null && j.spec.expectedDurationMs !== undefined ? j.startedAt + j.spec.expectedDurationMs : Infinity;
+    this.expectedEnd[i] = j.startedAt !== null && j.expectedDurationMs !== undefined ? j.startedAt + j.expectedDurationMs : Infinity;
     this.lastCheckpointAt[i] = j.lastCheckpointAt ?? NaN;
     this.gpu[i] = j.resources.gpu;
     this.attainedGpuMs[i] = j.attainedGpuMs;
@@ -141,20 +128,14 @@ export class RunningColumns {
       this.slot[i] = -1;
       return;
     }
-    let whole = 0;
-    let milli = 0;
-    for (const g of b.gpus) {
-      whole += g.milli >= 1000 ? 1000 : 0;
-      milli += g.milli;
-    }
     this.slot[i] = this.slotOf(b.node);
-    this.wholeFreed[i] = whole;
-    this.milliFreed[i] = milli;
+    this.wholeFreed[i] = bindingGpuRoom(b, true);
+    this.milliFreed[i] = bindingGpuRoom(b, false);
     this.cpu[i] = b.cpuMilli;
     this.memory[i] = b.memoryMiB;
   }
 
-  /** Closes the holes, keeping the order. */
+  /** Closes the holes, keeping the order (each job's columns copied again from its record). */
   private compact(): void {
     let w = 0;
     for (let r = 0; r < this.size; r++) {
@@ -163,21 +144,7 @@ export class RunningColumns {
       if (w !== r) {
         this.jobs[w] = j;
         this.place(j, w);
-        this.startedAt[w] = this.startedAt[r] as number;
-        this.expectedEnd[w] = this.expectedEnd[r] as number;
-        this.lastCheckpointAt[w] = this.lastCheckpointAt[r] as number;
-        this.gpu[w] = this.gpu[r] as number;
-        this.attainedGpuMs[w] = this.attainedGpuMs[r] as number;
-        this.priority[w] = this.priority[r] as number;
-        this.graceMs[w] = this.graceMs[r] as number;
-        this.checkpointIntervalMs[w] = this.checkpointIntervalMs[r] as number;
-        this.touchedIn[w] = this.touchedIn[r] as number;
-        this.preemptible[w] = this.preemptible[r] as number;
-        this.slot[w] = this.slot[r] as number;
-        this.wholeFreed[w] = this.wholeFreed[r] as number;
-        this.milliFreed[w] = this.milliFreed[r] as number;
-        this.cpu[w] = this.cpu[r] as number;
-        this.memory[w] = this.memory[r] as number;
+        this.write(w, j);
       }
       w++;
     }

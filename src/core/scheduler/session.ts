@@ -28,10 +28,10 @@ export interface Reservation {
   readonly epoch?: number;
 }
 
-/** The victim-cost keys of a list of jobs (see Session.cheapestFirst), filled by index. */
 /** The reasons of a job that has none (shared: never changed). */
 const NO_REASONS: readonly WaitReason[] = [];
 
+/** The victim-cost keys of a list of jobs (see Session.cheapestFirst), filled by index. */
 export class VictimKeys {
   risk: Float64Array;
   prio: Float64Array;
@@ -86,7 +86,6 @@ export class VictimKeys {
   }
 }
 
-/** A list sorted on demand (see Session.cheapestFirst). */
 /** Where the jobs of a list are in their RunningColumns: `idx[k]` for the list's k-th job. */
 export interface ColumnsRef {
   readonly cols: RunningColumns;
@@ -95,6 +94,7 @@ export interface ColumnsRef {
   readonly layout: number;
 }
 
+/** A list sorted on demand (see Session.cheapestFirst). */
 export class LazyOrder implements Iterable<JobRecord> {
   private readonly heap: Int32Array;
   private size: number;
@@ -222,7 +222,8 @@ export function updateRunning(idx: JobsByState, j: JobRecord): void {
 
 /** `j` no longer runs (stopping, pending again, or gone). */
 export function dropRunning(idx: JobsByState, j: JobRecord): void {
-  if (!idx.running.delete(j)) return;
+  if (j.allIndex < 0) return; // not running
+  idx.running.delete(j);
   idx.runningColumns.get(j.spec.queue)?.remove(j);
   idx.runningAll.remove(j);
   if (j.spec.preemptible) {
@@ -415,7 +416,6 @@ export class Session {
   private lastShared: WaitReason[] | undefined = undefined;
   private readonly isShared = new WeakSet<WaitReason[]>();
 
-  /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   /** Whether `job` waits this cycle because it does not fit (or its gang does not): what `waits` holds for it, read from the record. */
   waitsForRoom(job: JobRecord): boolean {
     if (job.waitedIn !== this.id) return false;
@@ -423,6 +423,7 @@ export class Session {
     return false;
   }
 
+  /** Records why a job waits; a plan in progress (preempting, reservation) is listed first. */
   wait(job: JobRecord, reason: WaitReason): void {
     if (job.waitedIn !== this.id) {
       // The job's first reason this cycle (the stamp spares a lookup). The common case in a
@@ -441,11 +442,11 @@ export class Session {
       this.waiting.push(job);
       return;
     }
-    let list = this.waits.get(job.spec.id) as WaitReason[];
+    let list = this.waits.get(job.id) as WaitReason[];
     if (list.some((r) => r.kind === reason.kind && r.message === reason.message)) return;
     if (this.isShared.has(list)) {
       list = [...list];
-      this.waits.set(job.spec.id, list);
+      this.waits.set(job.id, list);
       job.cycleReasons = list;
     }
     if (reason.kind === 'preempting' || reason.kind === 'reservation') list.unshift(reason);

@@ -28,7 +28,7 @@ export const preempt: Action = {
       readonly list: JobRecord[];
       /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst); within a queue only. */
       readonly keys: VictimKeys;
-      /** Where they are in their queue's RunningColumns (lazy scans only). */
+      /** Where they are in their queue's RunningColumns. */
       columns: ColumnsRef | null;
       min: number;
       join: number;
@@ -42,40 +42,14 @@ export const preempt: Action = {
     let nextJoin = Infinity;
     const minRuntime = s.config.minRuntimeMs;
     const now = s.now;
-    const scanInto = (jobs: Iterable<JobRecord>): void => {
-      let last: QueueVictims | undefined;
-      let lastName = '';
-      for (const v of jobs) {
-        // (isVictimCandidate, inlined: this loop visits every running job it is given.)
-        if (!v.preemptible || v.startedAt === null || s.isTouched(v)) continue;
-        const q = v.queue;
-        if (q !== lastName || last === undefined) {
-          lastName = q;
-          last = byQueue.get(q);
-          if (last === undefined) byQueue.set(q, (last = { list: [], keys: new VictimKeys(64), columns: null, min: Infinity, join: Infinity }));
-        }
-        if (now - v.startedAt < minRuntime) {
-          const at = v.startedAt + minRuntime;
-          if (at < last.join) last.join = at;
-          if (at < nextJoin) nextJoin = at;
-          continue;
-        }
-        const p = plain ? v.priority : s.priorityOf(v);
-        if (!plain) prioOf.set(v, p);
-        if (!across) last.keys.set(last.list.length, v, p, now); // (across queues, victimsByCost orders them)
-        last.list.push(v);
-        if (p < last.min) last.min = p;
-        if (p < globalMin) globalMin = p;
-      }
-    };
     // With plain priorities and victims only in the job's own queue, a queue's running jobs are
     // read only when one of its jobs gets to search for victims; before that, the lowest
     // priority of any running preemptible job (kept by the scheduler) screens the pending jobs.
     // Otherwise (effective priorities that move, or victims across queues) all are read now.
     const lazy = plain && !across;
-    // The lazy scan of one queue: what scanInto does, read from the queue's RunningColumns
-    // (plain priorities, so a job's priority is its own; same jobs, same order, same keys).
-    const scanColumns = (q: string): QueueVictims => {
+    // One queue's candidate victims, read from its RunningColumns (isVictimCandidate, in the
+    // columns: this visits every running job of the queue).
+    const scanQueue = (q: string): QueueVictims => {
       const c = s.byState.runningColumns.get(q);
       const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), columns: null, min: Infinity, join: Infinity };
       if (!c) return info;
@@ -94,9 +68,13 @@ export const preempt: Action = {
           if (at < nextJoin) nextJoin = at;
           continue;
         }
-        const p = priority[i] as number;
-        const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
-        info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
+        const p = plain ? (priority[i] as number) : s.priorityOf(v);
+        if (!plain) prioOf.set(v, p);
+        if (!across) {
+          // (Across queues, victimsByCost orders them.)
+          const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
+          info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
+        }
         idx[info.list.length] = i;
         info.list.push(v);
         if (p < info.min) info.min = p;
@@ -105,7 +83,7 @@ export const preempt: Action = {
       return info;
     };
     const queueInfo = (q: string): QueueVictims | undefined => {
-      if (lazy && !byQueue.has(q)) byQueue.set(q, scanColumns(q));
+      if (lazy && !byQueue.has(q)) byQueue.set(q, scanQueue(q));
       return byQueue.get(q);
     };
     let screen: number;
@@ -113,7 +91,7 @@ export const preempt: Action = {
       screen = Infinity;
       for (const p of s.byState.preemptiblePriorities.keys()) if (p < screen) screen = p;
     } else {
-      scanInto(s.byState.running);
+      for (const q of s.byState.runningColumns.keys()) byQueue.set(q, scanQueue(q));
       screen = globalMin;
     }
     if (screen === Infinity) return;

@@ -8,10 +8,10 @@
 import type { Binding, Cluster } from '../../model/cluster.js';
 import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
-import { LazyOrder, type Session } from '../session.js';
+import { LazyOrder, type ColumnsRef, type Session } from '../session.js';
 import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
-import { requestResources } from '../resources.js';
+import { bindingGpuRoom, requestResources } from '../resources.js';
 import { requestMilliGpu } from '../../model/request.js';
 
 export interface VictimPlan {
@@ -30,12 +30,6 @@ function roomOn(n: NodeState, whole: boolean): number {
   return whole ? n.wholeFreeCount * 1000 : n.gpuMilliFreeTotal;
 }
 
-/** GPU room a binding frees when released, counted as roomOn counts it. */
-function freedBy(b: Binding, whole: boolean): number {
-  let freed = 0;
-  for (const g of b.gpus) freed += whole ? (g.milli >= 1000 ? 1000 : 0) : g.milli;
-  return freed;
-}
 
 /** Most victim candidates the cluster-wide part of one plan considers (cheapest first). */
 const MAX_POOL = 768;
@@ -43,8 +37,8 @@ const MAX_POOL = 768;
 /**
  * Nodes on which the job's members could run if some victims left (model and size prefilter),
  * less the nodes reserved for other jobs, by node slot. The prefilter depends only on the
- * job's shape and holds for the whole cycle; reservations change as plans are made, so they
- * are applied on read.
+ * job's shape and the nodes' own facts (see usefulBase); reservations change as plans are
+ * made, so they are applied on read.
  */
 class UsefulNodes {
   constructor(
@@ -109,8 +103,7 @@ function usefulBase(cluster: Cluster, shape: string, ask: readonly PodRequest[])
       slots.push(n.slot);
     }
   }
-  slots.sort((a, b) => a - b);
-  const base = { mask, slots };
+  const base = { mask, slots }; // (cluster.nodes() is in slot order)
   if (byShape.size >= MAX_USEFUL_SHAPES) byShape.delete(byShape.keys().next().value as string);
   byShape.set(shape, base);
   return base;
@@ -309,6 +302,16 @@ export function largestMember(job: JobRecord): { largest: number; members: numbe
   return { largest, members, whole, cpu, memory };
 }
 
+/**
+ * Where a candidate list's jobs are in their queue's RunningColumns, when it came from them and
+ * the indices still hold (no compaction since): readers then take a job with one binding from
+ * the columns instead of its bindings.
+ */
+function columnsOf(candidates: Iterable<JobRecord>): ColumnsRef | null {
+  const ref = candidates instanceof LazyOrder ? candidates.columns : null;
+  return ref !== null && ref.layout === ref.cols.layout ? ref : null;
+}
+
 /** GPUs the candidates hold per node slot, and the slots they touch (see freeableByNode). */
 interface Freeable {
   readonly bySlot: Float64Array;
@@ -336,14 +339,14 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
   };
   const fromBindings = (v: JobRecord): void => {
     for (const b of v.bindings) {
-      const freed = freedBy(b, whole);
+      const freed = bindingGpuRoom(b, whole);
       if (freed === 0) continue;
       const n = s.cluster.node(b.node);
       if (n) add(n.slot, freed);
     }
   };
-  const ref = candidates instanceof LazyOrder ? candidates.columns : null;
-  if (candidates instanceof LazyOrder && ref !== null && ref.layout === ref.cols.layout) {
+  const ref = columnsOf(candidates);
+  if (candidates instanceof LazyOrder && ref !== null) {
     // Read from the queue's columns: running and not bound this cycle = still in the columns
     // with another session's stamp; a job with one binding needs no look at it.
     const { cols, idx } = ref;
@@ -421,7 +424,7 @@ function nodeFirstOrder(
   // Candidates from one queue's columns are read from there when they have one binding (no
   // look at the job's bindings); the indices hold while the columns keep their layout.
   const lazy = candidates instanceof LazyOrder ? candidates : null;
-  const ref = lazy !== null && lazy.columns !== null && lazy.columns.layout === lazy.columns.cols.layout ? lazy.columns : null;
+  const ref = columnsOf(candidates);
   const list: readonly JobRecord[] = lazy !== null ? [] : Array.isArray(candidates) ? (candidates as readonly JobRecord[]) : [...candidates];
   const session = s.id;
   let rank = 0;
@@ -449,7 +452,7 @@ function nodeFirstOrder(
         const b = bs[k] as Binding;
         const n = s.cluster.node(b.node);
         slots[k] = n !== undefined && useful.hasSlot(n.slot) ? n.slot : -1;
-        freedK[k] = freedBy(b, whole);
+        freedK[k] = bindingGpuRoom(b, whole);
         cpuK[k] = b.cpuMilli;
         memK[k] = b.memoryMiB;
       }
