@@ -21,6 +21,7 @@ import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { baseEnv, workerEnv } from './worker-env.js';
 import { ApiError } from './errors.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
+import { failpoint } from './failpoints.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -129,12 +130,18 @@ export class Controller {
         queued++;
         continue;
       }
-      const lost = row.workers.length < row.spec.workers ? 'not all workers had started' : row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
+      if (row.workers.length < row.spec.workers) {
+        // The control plane died while starting the job: the job did nothing wrong, so it
+        // goes back to its queue without spending a retry (the started workers are killed).
+        this.killStarted(row);
+        this.requeueInterrupted(row, now);
+        requeued++;
+        continue;
+      }
+      const lost = row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
       if (lost !== undefined) {
-        const why = typeof lost === 'string' ? lost : `worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`;
-        for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
-        this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
-        this.afterStop(row, now, `lost after a control-plane restart: ${why}`, true);
+        this.killStarted(row);
+        this.afterStop(row, now, `lost after a control-plane restart: worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`, true);
         requeued++;
         continue;
       }
@@ -153,6 +160,23 @@ export class Controller {
     }
     this.dirty = true;
     return { requeued, adopted, queued };
+  }
+
+  /** Kills a job's recorded workers and those known only by their pid files (started just before a crash). */
+  private killStarted(row: JobRow): void {
+    for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+    this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
+  }
+
+  /** Back to the queue, no retry counted: a start the control plane itself interrupted. */
+  private requeueInterrupted(row: JobRow, now: number): void {
+    row.state = 'queued';
+    row.reason = `requeued: the control plane stopped while starting attempt ${row.attempts}; no retry used`;
+    row.bindings = null;
+    row.startedAt = null;
+    row.workers = [];
+    this.store.updateJob(row);
+    this.enqueue(row, now);
   }
 
   start(tickMs = 100): void {
@@ -472,6 +496,7 @@ export class Controller {
         row.workers.push(
           this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
         );
+        if (rank === 0 && bindings.length > 1) failpoint('gang-start');
       }
     } catch (e) {
       for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
