@@ -77,6 +77,9 @@ export class Controller {
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
   private readonly draining = new Set<string>();
+  /** GPUs (`node/index`) an admin marked unhealthy, and GPUs telemetry no longer sees. */
+  private readonly adminUnhealthy = new Set<string>();
+  private readonly absent = new Set<string>();
   /** Ids of active jobs that were started (running, preempting, cancelling). */
   private readonly started = new Set<string>();
   /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
@@ -110,6 +113,12 @@ export class Controller {
       if (!this.scheduler.cluster.node(s.name)) continue;
       if (s.cordoned) this.scheduler.cordon(s.name, true);
       if (s.draining) this.draining.add(s.name);
+    }
+    for (const h of this.store.gpuHealth()) {
+      const gpu = this.scheduler.cluster.node(h.node)?.gpus.find((g) => g.uuid === h.uuid);
+      if (!gpu || h.healthy) continue;
+      this.adminUnhealthy.add(`${h.node}/${gpu.index}`);
+      this.applyGpuHealth(h.node, gpu.index);
     }
     this.executor.onExit(() => this.kick());
   }
@@ -394,11 +403,55 @@ export class Controller {
     return busy ? 'draining' : 'drained';
   }
 
-  setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+  /**
+   * An admin's word on a GPU, kept in the store (a restart keeps it; telemetry never
+   * overwrites it). The GPU is schedulable when the admin and telemetry both say healthy.
+   */
+  setGpuHealth(node: string, gpu: number, healthy: boolean, by = 'admin'): void {
+    const g = this.gpuOf(node, gpu);
+    this.store.setGpuHealth({ node, uuid: g.uuid, healthy, at: this.clock(), by });
+    if (healthy) this.adminUnhealthy.delete(`${node}/${gpu}`);
+    else this.adminUnhealthy.add(`${node}/${gpu}`);
+    this.applyGpuHealth(node, gpu);
+  }
+
+  /**
+   * Telemetry's word on a GPU: present in nvidia-smi or not. A GPU that disappears is out of
+   * scheduling, and the jobs on it are stopped through the checkpoint protocol and requeued
+   * (a preemption: no retry is spent, the job did nothing wrong).
+   */
+  setGpuPresent(node: string, gpu: number, present: boolean): void {
+    this.gpuOf(node, gpu);
+    const key = `${node}/${gpu}`;
+    if (present === !this.absent.has(key)) return;
+    if (present) this.absent.delete(key);
+    else this.absent.add(key);
+    this.applyGpuHealth(node, gpu);
+    this.log(`GPU ${gpu} on ${node} ${present ? 'is back in nvidia-smi' : 'disappeared from nvidia-smi; its jobs are stopped and requeued'}`);
+    if (present) return;
+    const now = this.clock();
+    for (const row of this.inFlight()) {
+      if (row.state !== 'running' || !row.bindings?.some((b) => b.node === node && b.gpus.some((x) => x.gpu === gpu))) continue;
+      this.preempt(row, now, `GPU ${gpu} on ${node} disappeared from nvidia-smi`, row.spec.checkpoint ? row.spec.checkpoint.graceSeconds * 1000 : 0);
+    }
+  }
+
+  /** The two facts behind a GPU's health, for the API. */
+  gpuHealth(node: string, gpu: number): { admin: boolean; present: boolean } {
+    return { admin: !this.adminUnhealthy.has(`${node}/${gpu}`), present: !this.absent.has(`${node}/${gpu}`) };
+  }
+
+  private gpuOf(node: string, gpu: number): { uuid: string } {
     const n = this.scheduler.cluster.node(node);
     if (!n) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
-    if (!n.gpus[gpu]) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
-    this.scheduler.setGpuHealth(node, gpu, healthy);
+    const g = n.gpus[gpu];
+    if (!g) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
+    return g;
+  }
+
+  private applyGpuHealth(node: string, gpu: number): void {
+    const h = this.gpuHealth(node, gpu);
+    this.scheduler.setGpuHealth(node, gpu, h.admin && h.present);
     this.dirty = true;
   }
 

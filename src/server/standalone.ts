@@ -123,7 +123,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         if (records) {
           samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
           // A GPU nvidia-smi no longer lists is out of scheduling until it returns.
-          for (const g of node.gpus) controller.setGpuHealth(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+          for (const g of node.gpus) controller.setGpuPresent(node.name, g.index, records.some((r) => r.uuid === g.uuid));
         }
       }
     } finally {
