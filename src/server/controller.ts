@@ -18,7 +18,7 @@ import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
-import { baseEnv, workerEnv } from './worker-env.js';
+import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
 import { ApiError } from './errors.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 import { failpoint } from './failpoints.js';
@@ -40,6 +40,8 @@ export interface ControllerOptions {
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
   /** Queued jobs of each queue handed to the scheduler at a time (see queue-window.ts; default 1,000). */
   readonly windowPerQueue?: number;
+  /** MIG device UUIDs and MPS daemons of real GPUs (worker-env.ts). */
+  readonly gpuDevices?: GpuDevices;
 }
 
 interface StopPlan {
@@ -532,7 +534,7 @@ export class Controller {
         rmSync(exitFile, { force: true });
         rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
-        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
+        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices);
         const cwd = row.spec.workingDir ?? p.dir;
         const node = this.scheduler.cluster.node(b.node);
         const image = row.spec.image;

@@ -2,7 +2,7 @@
  * GPU discovery and telemetry from `nvidia-smi` output (no NVML bindings). Parsers are pure
  * functions over the text nvidia-smi prints, tested on captures in test/fixtures/nvidia-smi:
  * `--query-gpu ... --format=csv,noheader,nounits` (with `[N/A]` fields, and drivers such as
- * 470 that refuse `compute_cap`), `topo -m`, `mig -lgi`, `mig -lgip` and `-L`.
+ * 470 that refuse `compute_cap`), `topo -m`, `mig -lgi`, `mig -lgip`, `-L` and the MIG devices table.
  */
 import { LINK } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
@@ -179,6 +179,31 @@ export function parseListGpus(text: string): ListedGpu[] {
     }
     const m = /^\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-[^)]+)\)/.exec(l);
     if (m && out.length > 0) out[out.length - 1]?.mig.push({ profile: m[1] as string, device: Number(m[2]), uuid: m[3] as string });
+  }
+  return out;
+}
+
+export interface MigDeviceRow {
+  readonly gpu: number;
+  readonly gpuInstance: number;
+  readonly computeInstance: number;
+  /** The MIG device's index on its GPU: `Device N` in `nvidia-smi -L`. */
+  readonly device: number;
+}
+
+/**
+ * Parses the "MIG devices" table of plain `nvidia-smi` (columns GPU, GI ID, CI ID, MIG Dev):
+ * the only listing that links a MIG device (and so its UUID in `-L`) to its GPU instance.
+ */
+export function parseMigDeviceTable(text: string): MigDeviceRow[] {
+  const out: MigDeviceRow[] = [];
+  let inTable = false;
+  for (const l of text.split('\n')) {
+    if (/^\|\s*MIG devices:/.test(l)) inTable = true;
+    else if (/^\|\s*Processes:/.test(l)) inTable = false;
+    if (!inTable) continue;
+    const m = /^\|\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\|/.exec(l);
+    if (m) out.push({ gpu: Number(m[1]), gpuInstance: Number(m[2]), computeInstance: Number(m[3]), device: Number(m[4]) });
   }
   return out;
 }
