@@ -158,7 +158,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         const t = Date.now();
         samples = node.gpus.map((g) => simulatedSample(g, g.mig ? 0 : 1000 - g.milliFree, g.memoryMiB - g.memFree, t));
       } else if (node.gpus.length > 0) {
-        const records = await queryGpus(nvidiaSmi).catch(() => null);
+        // Lenient: a lost GPU must not hide the others (nor its own absence).
+        const records = await queryGpus(nvidiaSmi, true).catch(() => null);
         if (records) {
           samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
           // A GPU nvidia-smi no longer lists is out of scheduling until it returns.

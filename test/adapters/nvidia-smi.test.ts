@@ -41,6 +41,15 @@ describe('nvidia-smi --query-gpu', () => {
     assert.throws(() => parseQueryGpu(fx('query-gpu-470-error.txt')), NvidiaSmiError);
     assert.equal(parseQueryGpu(fx('query-gpu-t4-470.csv'), QUERY_FIELDS_OLD)[0]?.memoryTotalMiB, 15109);
   });
+  it('telemetry still reads the other GPUs when one is lost (and it is absent); discovery refuses the output', async () => {
+    const lost = fx('query-gpu-h100-lost.csv');
+    assert.deepEqual(parseQueryGpu(lost, undefined, true).map((g) => g.index), [0, 2, 3]);
+    assert.throws(() => parseQueryGpu(lost), NvidiaSmiError);
+    const run = async () => ({ code: 15, stdout: lost, stderr: '' });
+    assert.deepEqual((await queryGpus(run, true))?.map((g) => g.index), [0, 2, 3]);
+    await assert.rejects(queryGpus(run), NvidiaSmiError);
+    await assert.rejects(queryGpus(async () => ({ code: 15, stdout: 'Unable to determine the device handle for GPU0: 0000:18:00.0: GPU is lost.', stderr: '' }), true), NvidiaSmiError);
+  });
   it('reports no GPUs when nvidia-smi is absent', async () => {
     const inv = await discoverInventory(async () => ({ code: 127, stdout: '', stderr: '' }), 'box');
     assert.equal(inv.node.gpus?.length, 0);

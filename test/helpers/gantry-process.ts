@@ -30,7 +30,8 @@ export async function gantryUp(dir: string, args: string[] = [], env: NodeJS.Pro
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the server to write server.json', async () => existsSync(join(dir, 'server.json')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${out}`))), 15_000);
+  // server.json is written before the banner is printed: wait for both.
+  await waitFor('the server to be ready', async () => (existsSync(join(dir, 'server.json')) && out.includes('\n  ready ')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${out}`))), 15_000);
   const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
   return {

@@ -53,8 +53,10 @@ describe('GPU health', () => {
     const lostGpu = gpuOf(first);
     assert.notEqual(lostGpu, 3, 'an unhealthy GPU was given to a job');
 
-    // The GPU falls off the bus: nvidia-smi stops listing it.
-    writeFileSync(join(tools.smiDir, 'query.csv'), query.split('\n').filter((l) => !l.startsWith(`${lostGpu}, `)).join('\n'));
+    // The GPU falls off the bus: nvidia-smi reads the others, says it lost this one, exits non-zero.
+    const lostLine = `Unable to determine the device handle for GPU${lostGpu}: 0000:2A:00.0: GPU is lost.  Reboot the system to recover this GPU`;
+    writeFileSync(join(tools.smiDir, 'query.csv'), query.split('\n').map((l) => (l.startsWith(`${lostGpu}, `) ? lostLine : l)).join('\n'));
+    writeFileSync(join(tools.smiDir, 'query.exit'), '15');
     const again = await waitFor('the job requeued and running on another GPU', async () => {
       const j = (await g.api('GET', `/v1/jobs/${id}`)).body;
       return j['state'] === 'running' && Number(j['attempts']) === 2 && (j['processes'] as unknown[]).length === 1 ? j : null;
@@ -64,8 +66,8 @@ describe('GPU health', () => {
     assert.ok(![lostGpu, 3].includes(gpuOf(again)), `runs on GPU ${gpuOf(again)}`);
     assert.equal(readFileSync(join(dir, 'jobs', id, 'checkpoints', 'ckpt'), 'utf8').trim(), 'saved', 'the job was asked to checkpoint before it was stopped');
     let gpus = (await node()).gpus;
-    const log = (await g.api('GET', `/v1/jobs/${id}/logs`)).text;
-    assert.ok(log.includes(`on ${gpus[gpuOf(again)]?.uuid ?? '?'}`), `the second attempt sees its new GPU: ${log}`);
+    const newUuid = gpus[gpuOf(again)]?.uuid ?? '?';
+    await waitFor('the second attempt to see its new GPU', async () => ((await g.api('GET', `/v1/jobs/${id}/logs`)).text.includes(`attempt 2`) && (await g.api('GET', `/v1/jobs/${id}/logs`)).text.includes(`on ${newUuid}`) ? true : null));
     assert.deepEqual(gpus[lostGpu]?.health, { admin: true, present: false });
     assert.equal(gpus[lostGpu]?.healthy, false);
     assert.deepEqual(gpus[3]?.health, { admin: false, present: true }, 'telemetry overwrote the admin');
@@ -73,6 +75,7 @@ describe('GPU health', () => {
 
     // The GPU comes back: schedulable again. A restart keeps the admin's word.
     writeFileSync(join(tools.smiDir, 'query.csv'), query);
+    rmSync(join(tools.smiDir, 'query.exit'));
     await waitFor('the GPU back', async () => ((await node()).gpus[lostGpu]?.healthy ? true : null), 10_000);
     await g.api('POST', `/v1/jobs/${id}/cancel`);
     await waitFor('the job cancelled', async () => ((await g.api('GET', `/v1/jobs/${id}`)).body['state'] === 'cancelled' ? true : null));

@@ -53,8 +53,12 @@ export function isUnknownFieldError(text: string): boolean {
   return /is not a valid field to query/i.test(text);
 }
 
-/** Parses `--query-gpu=<fields> --format=csv,noheader,nounits` output. */
-export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FIELDS): GpuRecord[] {
+/**
+ * Parses `--query-gpu=<fields> --format=csv,noheader,nounits` output. `lenient` (telemetry)
+ * skips a line without a readable index or UUID (a GPU that fell off the bus prints
+ * `[GPU is lost]` or an error line), so the other GPUs are still seen and that one is absent.
+ */
+export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FIELDS, lenient = false): GpuRecord[] {
   if (isUnknownFieldError(text)) throw new NvidiaSmiError(text.trim());
   const out: GpuRecord[] = [];
   for (const line of text.split('\n')) {
@@ -67,7 +71,10 @@ export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FI
     const index = num(get('index'));
     const uuid = cell(get('uuid'));
     const name = cell(get('name'));
-    if (index === null || uuid === null || name === null) throw new NvidiaSmiError(`unexpected nvidia-smi line: ${line.trim()}`);
+    if (index === null || uuid === null || name === null || (lenient && !uuid.startsWith('GPU-'))) {
+      if (lenient) continue;
+      throw new NvidiaSmiError(`unexpected nvidia-smi line: ${line.trim()}`);
+    }
     out.push({
       index,
       uuid,
@@ -221,8 +228,11 @@ export function gpuSpecsFromRecords(records: readonly GpuRecord[]): GpuSpec[] {
 
 export type Runner = (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-/** Queries GPUs, retrying without compute_cap on drivers that refuse it. Null when there is no nvidia-smi. */
-export async function queryGpus(run: Runner): Promise<GpuRecord[] | null> {
+/**
+ * Queries GPUs, retrying without compute_cap on drivers that refuse it. Null when there is no
+ * nvidia-smi. `lenient` (telemetry): the GPUs nvidia-smi could read, even when it failed on another.
+ */
+export async function queryGpus(run: Runner, lenient = false): Promise<GpuRecord[] | null> {
   const q = (fields: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> => run([`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits']);
   let r = await q(QUERY_FIELDS);
   if (r.code === 127 || r.code === -2) return null;
@@ -231,6 +241,8 @@ export async function queryGpus(run: Runner): Promise<GpuRecord[] | null> {
     if (r.code !== 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
     return parseQueryGpu(r.stdout, QUERY_FIELDS_OLD);
   }
-  if (r.code !== 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
-  return parseQueryGpu(r.stdout, QUERY_FIELDS);
+  if (r.code !== 0 && !lenient) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
+  const records = parseQueryGpu(r.stdout, QUERY_FIELDS, lenient);
+  if (r.code !== 0 && records.length === 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
+  return records;
 }
