@@ -148,8 +148,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   // Telemetry: nvidia-smi for real GPUs, the stated model for simulated ones.
   let sampling = false;
+  let stopped = false;
   const sample = async (): Promise<void> => {
-    if (sampling) return;
+    if (sampling || stopped) return;
     sampling = true;
     try {
       const node = controller.scheduler.cluster.node(inventory.node.name);
@@ -160,6 +161,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       } else if (node.gpus.length > 0) {
         // Lenient: a lost GPU must not hide the others (nor its own absence).
         const records = await queryGpus(nvidiaSmi, true).catch(() => null);
+        if (stopped) return; // closed while nvidia-smi ran: the store is gone
         if (records) {
           samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
           // A GPU nvidia-smi no longer lists is out of scheduling until it returns.
@@ -185,6 +187,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   try {
     await app.listen({ host, port: o.port ?? 7480 });
   } catch (e) {
+    stopped = true;
     clearInterval(telemetryTimer);
     controller.stop();
     await writer.close();
@@ -220,6 +223,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     async close() {
       if (closed) return;
       closed = true;
+      stopped = true;
       clearInterval(telemetryTimer);
       controller.stop();
       await app.close();
