@@ -172,7 +172,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           migListedAt = Date.now();
         }
       }
-      if (mps) mps.sync(gpusWithShares(controller));
+      if (mps && !stopped) mps.sync(gpusWithShares(controller));
     } finally {
       sampling = false;
     }
