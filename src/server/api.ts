@@ -356,7 +356,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         sharingMode: n.sharingMode,
         cpuMilli: n.cpuMilli,
         memoryMiB: n.memoryMiB,
-        gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, healthy: g.healthy, mig: g.mig !== null, freeMilli: g.milliFree, freeMemoryMiB: g.memFree, jobs: (holders.get(`${n.name}/${g.index}`) ?? []).length })),
+        gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, healthy: g.healthy, health: controller.gpuHealth(n.name, g.index), mig: g.mig !== null, freeMilli: g.milliFree, freeMemoryMiB: g.memFree, jobs: (holders.get(`${n.name}/${g.index}`) ?? []).length })),
       })),
     };
   });
@@ -376,7 +376,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = admin(req);
     const p = parse(z.strictObject({ name: z.string().max(253), index: z.coerce.number().int().min(0).max(63) }), req.params, 'BAD_REQUEST');
     const body = parse(z.strictObject({ healthy: z.boolean() }), req.body ?? {}, 'BODY_INVALID');
-    controller.setGpuHealth(p.name, p.index, body.healthy);
+    controller.setGpuHealth(p.name, p.index, body.healthy, user.name);
     audit(user, req, 'gpu.health', `${p.name}/${p.index}`, body);
     return { node: p.name, gpu: p.index, healthy: body.healthy };
   });

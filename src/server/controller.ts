@@ -18,9 +18,10 @@ import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
-import { baseEnv, workerEnv } from './worker-env.js';
+import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
 import { ApiError } from './errors.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
+import { failpoint } from './failpoints.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -39,6 +40,8 @@ export interface ControllerOptions {
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
   /** Queued jobs of each queue handed to the scheduler at a time (see queue-window.ts; default 1,000). */
   readonly windowPerQueue?: number;
+  /** MIG device UUIDs and MPS daemons of real GPUs (worker-env.ts). */
+  readonly gpuDevices?: GpuDevices;
 }
 
 interface StopPlan {
@@ -76,6 +79,9 @@ export class Controller {
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
   private readonly draining = new Set<string>();
+  /** GPUs (`node/index`) an admin marked unhealthy, and GPUs telemetry no longer sees. */
+  private readonly adminUnhealthy = new Set<string>();
+  private readonly absent = new Set<string>();
   /** Ids of active jobs that were started (running, preempting, cancelling). */
   private readonly started = new Set<string>();
   /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
@@ -110,6 +116,12 @@ export class Controller {
       if (s.cordoned) this.scheduler.cordon(s.name, true);
       if (s.draining) this.draining.add(s.name);
     }
+    for (const h of this.store.gpuHealth()) {
+      const gpu = this.scheduler.cluster.node(h.node)?.gpus.find((g) => g.uuid === h.uuid);
+      if (!gpu || h.healthy) continue;
+      this.adminUnhealthy.add(`${h.node}/${gpu.index}`);
+      this.applyGpuHealth(h.node, gpu.index);
+    }
     this.executor.onExit(() => this.kick());
   }
 
@@ -129,12 +141,18 @@ export class Controller {
         queued++;
         continue;
       }
-      const lost = row.workers.length < row.spec.workers ? 'not all workers had started' : row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
+      if (row.workers.length < row.spec.workers) {
+        // The control plane died while starting the job: the job did nothing wrong, so it
+        // goes back to its queue without spending a retry (the started workers are killed).
+        this.killStarted(row);
+        this.requeueInterrupted(row, now);
+        requeued++;
+        continue;
+      }
+      const lost = row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
       if (lost !== undefined) {
-        const why = typeof lost === 'string' ? lost : `worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`;
-        for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
-        this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
-        this.afterStop(row, now, `lost after a control-plane restart: ${why}`, true);
+        this.killStarted(row);
+        this.afterStop(row, now, `lost after a control-plane restart: worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`, true);
         requeued++;
         continue;
       }
@@ -153,6 +171,23 @@ export class Controller {
     }
     this.dirty = true;
     return { requeued, adopted, queued };
+  }
+
+  /** Kills a job's recorded workers and those known only by their pid files (started just before a crash). */
+  private killStarted(row: JobRow): void {
+    for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+    this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
+  }
+
+  /** Back to the queue, no retry counted: a start the control plane itself interrupted. */
+  private requeueInterrupted(row: JobRow, now: number): void {
+    row.state = 'queued';
+    row.reason = `requeued: the control plane stopped while starting attempt ${row.attempts}; no retry used`;
+    row.bindings = null;
+    row.startedAt = null;
+    row.workers = [];
+    this.store.updateJob(row);
+    this.enqueue(row, now);
   }
 
   start(tickMs = 100): void {
@@ -370,11 +405,55 @@ export class Controller {
     return busy ? 'draining' : 'drained';
   }
 
-  setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+  /**
+   * An admin's word on a GPU, kept in the store (a restart keeps it; telemetry never
+   * overwrites it). The GPU is schedulable when the admin and telemetry both say healthy.
+   */
+  setGpuHealth(node: string, gpu: number, healthy: boolean, by = 'admin'): void {
+    const g = this.gpuOf(node, gpu);
+    this.store.setGpuHealth({ node, uuid: g.uuid, healthy, at: this.clock(), by });
+    if (healthy) this.adminUnhealthy.delete(`${node}/${gpu}`);
+    else this.adminUnhealthy.add(`${node}/${gpu}`);
+    this.applyGpuHealth(node, gpu);
+  }
+
+  /**
+   * Telemetry's word on a GPU: present in nvidia-smi or not. A GPU that disappears is out of
+   * scheduling, and the jobs on it are stopped through the checkpoint protocol and requeued
+   * (a preemption: no retry is spent, the job did nothing wrong).
+   */
+  setGpuPresent(node: string, gpu: number, present: boolean): void {
+    this.gpuOf(node, gpu);
+    const key = `${node}/${gpu}`;
+    if (present === !this.absent.has(key)) return;
+    if (present) this.absent.delete(key);
+    else this.absent.add(key);
+    this.applyGpuHealth(node, gpu);
+    this.log(`GPU ${gpu} on ${node} ${present ? 'is back in nvidia-smi' : 'disappeared from nvidia-smi; its jobs are stopped and requeued'}`);
+    if (present) return;
+    const now = this.clock();
+    for (const row of this.inFlight()) {
+      if (row.state !== 'running' || !row.bindings?.some((b) => b.node === node && b.gpus.some((x) => x.gpu === gpu))) continue;
+      this.preempt(row, now, `GPU ${gpu} on ${node} disappeared from nvidia-smi`, row.spec.checkpoint ? row.spec.checkpoint.graceSeconds * 1000 : 0);
+    }
+  }
+
+  /** The two facts behind a GPU's health, for the API. */
+  gpuHealth(node: string, gpu: number): { admin: boolean; present: boolean } {
+    return { admin: !this.adminUnhealthy.has(`${node}/${gpu}`), present: !this.absent.has(`${node}/${gpu}`) };
+  }
+
+  private gpuOf(node: string, gpu: number): { uuid: string } {
     const n = this.scheduler.cluster.node(node);
     if (!n) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
-    if (!n.gpus[gpu]) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
-    this.scheduler.setGpuHealth(node, gpu, healthy);
+    const g = n.gpus[gpu];
+    if (!g) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
+    return g;
+  }
+
+  private applyGpuHealth(node: string, gpu: number): void {
+    const h = this.gpuHealth(node, gpu);
+    this.scheduler.setGpuHealth(node, gpu, h.admin && h.present);
     this.dirty = true;
   }
 
@@ -455,7 +534,7 @@ export class Controller {
         rmSync(exitFile, { force: true });
         rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
-        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
+        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices);
         const cwd = row.spec.workingDir ?? p.dir;
         const node = this.scheduler.cluster.node(b.node);
         const image = row.spec.image;
@@ -472,6 +551,7 @@ export class Controller {
         row.workers.push(
           this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
         );
+        if (rank === 0 && bindings.length > 1) failpoint('gang-start');
       }
     } catch (e) {
       for (const w of row.workers) this.executor.signal(w, 'SIGKILL');

@@ -65,7 +65,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/nodes/{name}/cordon': { post: { summary: 'Stop placing jobs on the node (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
       '/v1/nodes/{name}/uncordon': { post: { summary: 'Place jobs on the node again (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
       '/v1/nodes/{name}/drain': { post: { summary: 'Cordon, checkpoint-and-requeue the preemptible jobs, wait for the rest (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
-      '/v1/nodes/{name}/gpus/{index}/health': { post: { summary: 'Mark a GPU healthy or not (admin); unhealthy GPUs are not scheduled.', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND', 'GPU_NOT_FOUND']) } } },
+      '/v1/nodes/{name}/gpus/{index}/health': { post: { summary: 'Mark a GPU healthy or not (admin; kept across restarts, never overwritten by telemetry); a GPU is scheduled when the admin and nvidia-smi both say healthy.', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND', 'GPU_NOT_FOUND']) } } },
       '/v1/top': { get: { summary: 'GPU telemetry and the jobs on each GPU (other teams\' jobs are masked).', responses: ok('{gpus}') } },
       '/v1/whoami': { get: { summary: 'The token\'s user.', responses: ok('user') } },
       '/v1/users': { post: { summary: 'Create a user (and team) and return its token once (admin).', responses: { '201': { description: 'user with token' }, ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'ALREADY_EXISTS']) } } },

@@ -12,6 +12,9 @@ import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
 import { detectDocker, type DockerStatus } from '../adapters/executor/docker.js';
 import { discoverInventory, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
 import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
+import { discoverMigDevices, migDeviceUuid, type MigDevice } from '../adapters/gpu/mig-devices.js';
+import { MPS_CONTROL, MpsDaemons, onPath } from '../adapters/gpu/mps-daemons.js';
+import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
 import { buildApi } from './api.js';
@@ -30,6 +33,12 @@ export interface ServerOptions {
   readonly tickMs?: number;
   /** Queued jobs of each queue handed to the scheduler at a time (default 1,000; see queue-window.ts). */
   readonly windowPerQueue?: number;
+  /**
+   * MPS control daemons for GPU shares: `auto` (default) runs them on a real inventory when
+   * nvidia-cuda-mps-control is on PATH; `on` requires the program (and runs them for a
+   * simulated inventory too); `off` never.
+   */
+  readonly mps?: 'auto' | 'on' | 'off';
   readonly log?: (line: string) => void;
 }
 
@@ -41,6 +50,8 @@ export interface RunningServer {
   readonly adminTokenCreated: boolean;
   readonly inventory: Inventory;
   readonly docker: DockerStatus;
+  /** How GPU shares are isolated, for the banner (MPS daemons, or why not). */
+  readonly sharing: string;
   readonly recovered: { requeued: number; adopted: number; queued: number };
   readonly controller: Controller;
   close(): Promise<void>;
@@ -58,7 +69,21 @@ function takeLock(dataDir: string): string {
   return lock;
 }
 
+/** UUIDs of the GPUs where jobs hold shares (part of a GPU, not MIG): their MPS daemons must run. */
+function gpusWithShares(controller: Controller): Set<string> {
+  const out = new Set<string>();
+  for (const [key, holders] of controller.gpuHolders()) {
+    const slash = key.lastIndexOf('/');
+    const gpu = controller.scheduler.cluster.node(key.slice(0, slash))?.gpus[Number(key.slice(slash + 1))];
+    if (gpu && holders.some((h) => h.mig === undefined && (h.milli < 1000 || h.memoryMiB < gpu.memoryMiB))) out.add(gpu.uuid);
+  }
+  return out;
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const mpsMode = o.mps ?? 'auto';
+  const mpsProgram = mpsMode === 'off' ? null : onPath(MPS_CONTROL);
+  if (mpsMode === 'on' && mpsProgram === null) throw new UserError('MPS_UNAVAILABLE', `--mps on: ${MPS_CONTROL} is not on PATH; install the NVIDIA driver's MPS tools, or use --mps auto`);
   const dataDir = resolve(o.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const lock = takeLock(dataDir);
@@ -86,6 +111,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
   }
   const docker = await detectDocker();
+  const mps = mpsProgram !== null && (mpsMode === 'on' || !inventory.simulated) ? new MpsDaemons(dataDir, log) : null;
+  mps?.adopt((inventory.node.gpus ?? []).flatMap((g) => (g.uuid ? [g.uuid] : [])));
+  const sharing = mps
+    ? `MPS, one control daemon per GPU holding shares (${mpsProgram ?? MPS_CONTROL}; folders under ${join(dataDir, 'mps')})`
+    : `MPS limits are set in each share's environment but not enforced (${mpsMode === 'off' ? '--mps off' : inventory.simulated ? 'simulated inventory, no MPS daemon' : `${MPS_CONTROL} not on PATH`})`;
+  // MIG device UUIDs of a real inventory, refreshed by telemetry (an admin may change the layout).
+  const hasRealMig = !inventory.simulated && (inventory.node.gpus ?? []).some((g) => g.migEnabled);
+  let migDevices: readonly MigDevice[] = inventory.migDevices ?? [];
+  let migListedAt = Date.now();
+  const gpuDevices: GpuDevices = {
+    migUuid: (_node, gpu, profile, start) => migDeviceUuid(migDevices, gpu.uuid, gpu.index, profile, start),
+    mps: (_node, gpuUuid) => mps?.ensure(gpuUuid) ?? null,
+  };
 
   let samples: GpuSample[] = [];
   const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
@@ -101,6 +139,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     onCycle: (s) => metricsHooks.cycle?.(s),
     onStart: (_job, waited) => metricsHooks.start?.(waited),
+    gpuDevices,
   });
   const recovered = controller.recover();
   const metrics = createMetrics(controller, store, () => samples);
@@ -109,8 +148,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   // Telemetry: nvidia-smi for real GPUs, the stated model for simulated ones.
   let sampling = false;
+  let stopped = false;
   const sample = async (): Promise<void> => {
-    if (sampling) return;
+    if (sampling || stopped) return;
     sampling = true;
     try {
       const node = controller.scheduler.cluster.node(inventory.node.name);
@@ -119,13 +159,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         const t = Date.now();
         samples = node.gpus.map((g) => simulatedSample(g, g.mig ? 0 : 1000 - g.milliFree, g.memoryMiB - g.memFree, t));
       } else if (node.gpus.length > 0) {
-        const records = await queryGpus(nvidiaSmi).catch(() => null);
+        // Lenient: a lost GPU must not hide the others (nor its own absence).
+        const records = await queryGpus(nvidiaSmi, true).catch(() => null);
+        if (stopped) return; // closed while nvidia-smi ran: the store is gone
         if (records) {
           samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
           // A GPU nvidia-smi no longer lists is out of scheduling until it returns.
-          for (const g of node.gpus) controller.setGpuHealth(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+          for (const g of node.gpus) controller.setGpuPresent(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+        }
+        if (hasRealMig && Date.now() - migListedAt >= 30_000) {
+          migDevices = await discoverMigDevices(nvidiaSmi).catch(() => migDevices);
+          migListedAt = Date.now();
         }
       }
+      if (mps && !stopped) mps.sync(gpusWithShares(controller));
     } finally {
       sampling = false;
     }
@@ -140,6 +187,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   try {
     await app.listen({ host, port: o.port ?? 7480 });
   } catch (e) {
+    stopped = true;
     clearInterval(telemetryTimer);
     controller.stop();
     await writer.close();
@@ -169,11 +217,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     adminTokenCreated,
     inventory,
     docker,
+    sharing,
     recovered,
     controller,
     async close() {
       if (closed) return;
       closed = true;
+      stopped = true;
       clearInterval(telemetryTimer);
       controller.stop();
       await app.close();
