@@ -12,7 +12,7 @@ import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
-import { findMigProfile } from '../core/model/gpu-catalog.js';
+import { unsatisfiableReason } from '../core/scheduler/admission.js';
 import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
@@ -210,29 +210,13 @@ export class Controller {
     if (!this.scheduler.queueNames().includes(spec.queue)) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!this.scheduler.isLeafQueue(spec.queue)) throw new ApiError('QUEUE_NOT_LEAF', `queue "${spec.queue}" has child queues; submit to one of them`);
     const gpu = gpuRequestOf(spec);
-    const nodes = this.scheduler.cluster.nodes();
-    const fits = nodes.some((n) => {
-      const gpus = n.gpus.filter((g) => !spec.resources.gpuModels || spec.resources.gpuModels.length === 0 || spec.resources.gpuModels.some((m) => m === g.model || m.toLowerCase() === g.model.toLowerCase()));
-      switch (gpu.kind) {
-        case 'none':
-          return true;
-        case 'whole':
-          return gpus.filter((g) => !g.mig).length >= gpu.count;
-        case 'share':
-          return gpus.some((g) => !g.mig && g.memoryMiB >= gpu.memoryMiB);
-        case 'mig':
-          return gpus.some((g) => g.mig && findMigProfile(g.model, gpu.profile));
-      }
-    });
     if (!spec.preemptible && gpu.kind !== 'none') {
       const guaranteed = this.scheduler.queueStatus().find((q) => q.name === spec.queue)?.guaranteedGpu ?? 0;
       const need = requestMilliGpu(gpu) * spec.workers;
       if (need > guaranteed) throw new ApiError('UNSATISFIABLE', `non-preemptible jobs run only within their queue's guaranteed GPUs: queue "${spec.queue}" guarantees ${guaranteed / 1000}, the job needs ${need / 1000}; set preemptible: true or raise the guarantee`);
     }
-    if (!fits) {
-      const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
-      throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
-    }
+    const why = unsatisfiableReason(this.scheduler.cluster.nodes(), toCoreJob('admission', spec, 0).members);
+    if (why !== null) throw new ApiError('UNSATISFIABLE', `${why}; the job could never start`);
   }
 
   /** After the store commit: the jobs become schedulable. */

@@ -14,6 +14,11 @@ import type { JobSpec } from '../core/scheduler/types.js';
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Shares are counted in milli-GPU; below 10 milli a share is rounding noise, not a request. */
+export const MIN_GPU_SHARE = 0.01;
+/** A runtime estimate beyond a year is a typo (or a unit mix-up), and would overflow estimates. */
+export const MAX_EXPECTED_DURATION_SECONDS = 366 * 86_400;
+
 const quantity = z.union([z.string().max(32), z.number().nonnegative().finite()]);
 
 const resourcesSchema = z
@@ -30,6 +35,7 @@ const resourcesSchema = z
     gpuModels: z.array(z.string().max(64)).max(16).optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.gpu !== undefined && r.gpu < MIN_GPU_SHARE) ctx.addIssue({ code: 'custom', path: ['gpu'], message: `a GPU share must be at least ${MIN_GPU_SHARE} GPU (got ${r.gpu})` });
     if (r.gpu !== undefined && r.gpu >= 1 && !Number.isInteger(r.gpu)) ctx.addIssue({ code: 'custom', path: ['gpu'], message: 'must be a whole number of GPUs (1, 2, ...) or a share below 1 (e.g. 0.5)' });
     if (r.mig !== undefined && (r.gpu !== undefined || r.gpuMemory !== undefined)) ctx.addIssue({ code: 'custom', path: ['mig'], message: 'a MIG slice cannot be combined with gpu or gpuMemory' });
     if (r.gpuMemory !== undefined && r.gpu !== undefined && r.gpu >= 1) ctx.addIssue({ code: 'custom', path: ['gpuMemory'], message: 'gpuMemory applies to a share of one GPU (gpu below 1), not to whole GPUs' });
@@ -71,7 +77,7 @@ export const jobFileSchema = z.strictObject({
     })
     .default({ limit: 0, backoffSeconds: 5 }),
   /** Runtime estimate, for backfill and start-time estimates. */
-  expectedDurationSeconds: z.number().int().positive().optional(),
+  expectedDurationSeconds: z.number().int().positive().max(MAX_EXPECTED_DURATION_SECONDS, `must be at most ${MAX_EXPECTED_DURATION_SECONDS} (366 days)`).optional(),
   nodeSelector: z.record(z.string().max(128), z.string().max(128)).optional(),
 });
 
@@ -121,6 +127,8 @@ export function parseJobYaml(text: string, source = 'job file'): JobFile {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
     if (e instanceof YAMLParseError) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${e.message.split('\n')[0] ?? ''}`);
+    // The yaml library throws a ReferenceError for an alias bomb ("billion laughs").
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) throw new UserError('JOB_INVALID', `${source}: too many YAML aliases (at most 100; a job file needs none)`);
     throw e;
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
