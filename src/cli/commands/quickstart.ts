@@ -13,6 +13,7 @@ import type { RunningServer } from '../../server/standalone.js';
 import { Client, dataDirDefault, resolveConfig } from '../client.js';
 import { banner } from './up.js';
 import { sleep } from './common.js';
+import { parseNumber } from '../flags.js';
 
 export function examplesDir(): string {
   // dist/src/cli/commands -> repository root
@@ -36,7 +37,7 @@ export function registerQuickstart(program: Command): void {
         process.stdout.write(`Using the Gantry server already running at ${cfg.url}\n`);
       } else {
         const { startServer } = await import('../../server/standalone.js');
-        server = await startServer({ dataDir, gpus: o.gpus, port: Number(o.port), log: () => undefined });
+        server = await startServer({ dataDir, gpus: o.gpus, port: parseNumber('--port', o.port, 0, 65535, true), log: () => undefined });
         process.stdout.write(banner(server));
         cfg = resolveConfig({ dataDir, url: server.url });
       }
