@@ -21,6 +21,7 @@ import type { GpuSample } from '../adapters/gpu/inventory.js';
 import { openApiDocument } from './openapi.js';
 import type { SubmitWriter } from './submit-writer.js';
 import { dashboardHtml } from './dashboard.js';
+import { checkGuarantees } from './queue-guarantees.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -331,6 +332,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (body.team !== null && !store.getTeam(body.team)) throw new ApiError('TEAM_NOT_FOUND', `team "${body.team}" does not exist`);
     const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority' };
     const next = [...store.listQueues().filter((q) => q.name !== name), row];
+    const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0));
     try {
       controller.setQueues(next); // validates the tree (parents exist, no cycles) before anything is stored
     } catch (e) {
@@ -342,7 +344,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       audit(user, req, 'queue.put', name, body);
     });
     queues.set(name, row);
-    return row;
+    return warnings.length > 0 ? { ...row, warnings } : row;
   });
 
   app.get('/v1/nodes', async (req) => {

@@ -56,4 +56,19 @@ describe('admission', () => {
     assert.equal((list.body['items'] as unknown[]).length, 1);
     await t.api('POST', `/v1/jobs/${String(ok.body['id'])}/cancel`);
   });
+
+  it('a guarantee above the fleet is refused; guarantees adding up above it are saved with a warning', async () => {
+    const big = await t.api('PUT', '/v1/queues/big', { guaranteedGpus: 3 });
+    assert.equal(big.status, 422, big.text);
+    assert.equal(big.body.error?.code, 'GUARANTEE_EXCEEDS_FLEET');
+    assert.equal(big.body.error?.message, 'queue big: guaranteed 3 GPUs, but the fleet has 2 GPUs; lower --guaranteed to at most 2');
+    assert.ok(!((await t.api('GET', '/v1/queues')).body['items'] as { name: string }[]).some((q) => q.name === 'big'), 'nothing stored');
+
+    const over = await t.api('PUT', '/v1/queues/vision', { guaranteedGpus: 1 });
+    assert.equal(over.status, 200, over.text);
+    assert.deepEqual(over.body['warnings'], [{ code: 'GUARANTEES_OVERCOMMITTED', message: "top-level guarantees add up to 3 GPUs (default 2, vision 1) but the fleet has 2 GPUs, so they cannot all be honoured at once; lower queue default's guarantee to 1 (the first start gave it the whole fleet)" }]);
+    const fixed = await t.api('PUT', '/v1/queues/default', { guaranteedGpus: 1 });
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.equal(fixed.body['warnings'], undefined);
+  });
 });
