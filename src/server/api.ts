@@ -252,7 +252,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return j ? [j] : [];
     });
     const last = page[page.length - 1];
-    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
+    // A queued job's first wait reason rides along, so a list says why each one waits.
+    const waiting = (j: JobRow): Record<string, unknown> => (j.state === 'queued' ? { waitingFor: controller.pendingReasons(j.id)?.[0]?.message ?? null } : {});
+    return { items: page.map((j) => ({ ...jobView(j, controller, false), ...waiting(j) })), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
   });
 
   app.get('/v1/jobs/:id', async (req) => {
@@ -278,7 +280,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const j = visibleJob(user, id);
     if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [] };
     const e = controller.explain(id);
-    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null };
+    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
   });
 
   app.get('/v1/jobs/:id/logs', async (req, reply) => {
