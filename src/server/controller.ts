@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync, openSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
@@ -473,7 +474,11 @@ export class Controller {
     row.state = 'preempting';
     row.reason = reason;
     this.store.updateJob(row);
-    if (graceMs > 0 && row.spec.checkpoint) {
+    const saving = graceMs > 0 && row.spec.checkpoint !== undefined;
+    // Said in the job's own log, before the signal: otherwise the log ends in a shell's
+    // "User defined signal 1" or "Terminated", which reads like a crash.
+    this.noteInLogs(row, `preempted (${reason}) at ${new Date(now).toISOString()}: ${saving ? `SIGUSR1 to save a checkpoint within ${Math.round(graceMs / 1000)}s, then SIGTERM` : `SIGTERM, SIGKILL after ${Math.round(this.stopGraceMs / 1000)}s`}; the job is requeued`);
+    if (saving) {
       rmSync(this.paths(row.id).ackFile, { force: true });
       for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
       this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
@@ -481,6 +486,17 @@ export class Controller {
       this.terminate(row, now);
     }
     this.log(`${row.id}: ${reason}`);
+  }
+
+  /** Appends a `--- gantry:` line to each worker's log (the running ones unless `all`). */
+  private noteInLogs(row: JobRow, line: string, all = false): void {
+    for (const w of all ? row.workers : this.liveWorkers(row)) {
+      try {
+        appendFileSync(join(this.paths(row.id).logs, `worker-${w.rank}.log`), `--- gantry: ${line}\n`);
+      } catch {
+        // The log is the job's: a missing folder must not stop the preemption.
+      }
+    }
   }
 
   private terminate(row: JobRow, now: number): void {
@@ -632,6 +648,7 @@ export class Controller {
       this.scheduler.remove(row.id);
       this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', bad?.exitCode ?? 0);
     } else if (row.state === 'preempting') {
+      this.noteInLogs(row, `stopped after the preemption (${describeExit(bad)}${signalOfShellCode(bad?.exitCode ?? null)}), as asked; requeued${row.spec.checkpoint ? ' to resume from its checkpoint' : ''}`, true);
       row.preemptions++;
       row.state = 'queued';
       row.reason = `${row.reason ?? 'preempted'}; requeued${row.spec.checkpoint ? ', resumes from its checkpoint' : ''}`;
@@ -698,4 +715,11 @@ export function describeExit(w: WorkerRecord | undefined): string {
   if (w.signal === 'lost') return 'no exit status (process gone)';
   if (w.signal) return `signal ${w.signal}`;
   return `exit code ${w.exitCode ?? '?'}`;
+}
+
+/** A shell reports a child killed by signal N as exit code 128+N: name the signal. */
+function signalOfShellCode(code: number | null): string {
+  if (code === null || code <= 128) return '';
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+  return name ? `, i.e. ${name}` : '';
 }
