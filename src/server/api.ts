@@ -152,6 +152,19 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
 
   app.removeContentTypeParser('text/plain');
+  // Our own JSON parser, so a bad body is told what is wrong with it (fastify's says only
+  // "not valid JSON"). A "__proto__" key is refused: merged later, it could alter prototypes.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).replace(/^\ufeff/, '');
+    if (text.trim() === '') return done(new ApiError('BAD_REQUEST', 'the body is empty; send a JSON object (or no content-type header)'), undefined);
+    if (/"__proto__"\s*:/.test(text)) return done(new ApiError('BAD_REQUEST', 'the body may not contain a "__proto__" key'), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new ApiError('BAD_REQUEST', `the body is not valid JSON: ${(e as Error).message.slice(0, 200)}`), undefined);
+    }
+  });
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
     try {
       done(null, parseYaml(body as string, { maxAliasCount: 100 }));
@@ -181,8 +194,22 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     void reply.code(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
+  // Every route's pattern, so a known path asked with the wrong method is told which ones work.
+  const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  app.addHook('onRoute', (r) => {
+    const source = `^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`;
+    const entry = routes.get(source) ?? { pattern: new RegExp(source), methods: new Set<string>() };
+    routes.set(source, entry);
+    for (const m of [r.method].flat()) if (m !== 'HEAD') entry.methods.add(m);
+  });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` } });
+    const path = req.url.split('?')[0] ?? '';
+    const allowed = [...new Set([...routes.values()].filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))].sort();
+    if (allowed.length > 0) {
+      void reply.code(405).header('allow', allowed.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}` } });
+      return;
+    }
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
   });
 
   const auth = (req: FastifyRequest): UserRow => {

@@ -19,6 +19,9 @@ export const MIN_GPU_SHARE = 0.01;
 /** A runtime estimate beyond a year is a typo (or a unit mix-up), and would overflow estimates. */
 export const MAX_EXPECTED_DURATION_SECONDS = 366 * 86_400;
 
+/** Text handed to the kernel (argv, environment, paths) cannot hold a NUL byte: refuse it here, not at start. */
+const text = (max: number, min = 0) => z.string().min(min).max(max).refine((v) => !v.includes('\0'), 'must not contain a NUL byte');
+
 const quantity = z.union([z.string().max(32), z.number().nonnegative().finite()]);
 
 const resourcesSchema = z
@@ -54,22 +57,22 @@ export const jobFileSchema = z.strictObject({
   workers: z.number().int().min(1).max(256).default(1),
   resources: resourcesSchema.default({}),
   /** A shell command line (run by /bin/sh -c) or an argument vector. */
-  command: z.union([z.string().min(1).max(8192), z.array(z.string().max(8192)).min(1).max(1024)]),
+  command: z.union([text(8192, 1), z.array(text(8192)).min(1).max(1024)]),
   env: z
-    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_"'), z.string().max(65536))
+    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_"'), text(65536))
     .refine((e) => Object.keys(e).length <= 256, 'at most 256 variables')
     .default({}),
   /** Absolute path (the CLI resolves a relative one against the job file's folder). */
-  workingDir: z.string().max(4096).optional(),
+  workingDir: text(4096).optional(),
   /** Run in this container image (needs a reachable Docker daemon). */
-  image: z.string().max(512).optional(),
+  image: text(512).optional(),
   checkpoint: z
     .strictObject({
       intervalSeconds: z.number().int().positive().max(86_400 * 7).optional(),
       graceSeconds: z.number().int().min(0).max(3600).default(30),
     })
     .optional(),
-  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: z.string().min(1).max(4096) })).max(32).default([]),
+  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: text(4096, 1) })).max(32).default([]),
   retries: z
     .strictObject({
       limit: z.number().int().min(0).max(100).default(0),
