@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
 import type { JobRow, JobState, Store, UserRow } from '../adapters/store/store.js';
 import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
-import { describeIssues, validateJobFile } from '../spec/job-spec.js';
+import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
 import { ApiError, ERRORS, fromUserError } from './errors.js';
 import { createUserWithToken, TokenResolver } from './auth.js';
@@ -167,9 +166,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, parseYaml(body as string, { maxAliasCount: 100 }));
+      done(null, readYaml(body as string, 'the body'));
     } catch (e) {
-      done(new ApiError('JOB_INVALID', `not valid YAML: ${((e as Error).message.split('\n')[0] ?? '').slice(0, 200)}`), undefined);
+      done(isUserError(e) ? e : new ApiError('JOB_INVALID', `the body is not valid YAML: ${((e as Error).message.split('\n')[0] ?? '').slice(0, 200)}`), undefined);
     }
   });
 

@@ -4,7 +4,7 @@
  * form (`JobFile`) is what the store keeps and what `toCoreJob` turns into the core's JobSpec.
  */
 import { z } from 'zod';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument } from 'yaml';
 import { UserError } from '../core/errors.js';
 import { parseMemoryMiB, parseMilliCpu, QuantityError } from '../core/quantity.js';
 import { findGpuModel, modelsWithMigProfile } from '../core/model/gpu-catalog.js';
@@ -123,18 +123,28 @@ export function validateJobFile(input: unknown): JobFile {
   return job;
 }
 
-/** Parses YAML text (a job file) and validates it. */
-export function parseJobYaml(text: string, source = 'job file'): JobFile {
-  let doc: unknown;
+/**
+ * Reads YAML text as plain data: a syntax error, an unknown tag (`!!js/function`, which the
+ * library would turn into a string with only a console warning) and an alias bomb ("billion
+ * laughs", over 100 aliases) are each a UserError JOB_INVALID naming the source.
+ */
+export function readYaml(text: string, source = 'job file'): unknown {
+  const doc = parseDocument(text, { logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${problem.message.split('\n')[0] ?? ''}`);
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    if (e instanceof YAMLParseError) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${e.message.split('\n')[0] ?? ''}`);
-    // The yaml library throws a ReferenceError for an alias bomb ("billion laughs").
+    // The yaml library throws a ReferenceError for an alias bomb.
     if (e instanceof ReferenceError && /alias/i.test(e.message)) throw new UserError('JOB_INVALID', `${source}: too many YAML aliases (at most 100; a job file needs none)`);
     throw e;
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
+}
+
+/** Parses YAML text (a job file) and validates it. */
+export function parseJobYaml(text: string, source = 'job file'): JobFile {
+  const doc = readYaml(text, source);
+  if (doc === null || doc === undefined || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
   return validateJobFile(doc);
 }
 

@@ -44,6 +44,8 @@ it('names the field path and the reason', () => {
   assert.match(msg('name: [\n'), /not valid YAML/);
   assert.match(msg('- a\n- b\n'), /must be a mapping/);
   assert.match(msg('name: t\ncommand: x\nresources: {gpu: 0.005}\n'), /resources\.gpu: a GPU share must be at least 0\.01 GPU \(got 0\.005\)/);
+  assert.match(msg('name: t\ncommand: !!js/function "f()"\n'), /not valid YAML: Unresolved tag/);
+  assert.match(msg('name: t\ncommand: "echo \\0"\n'), /command: must not contain a NUL byte/);
   assert.match(msg('name: t\ncommand: x\nexpectedDurationSeconds: 31708800\n'), /expectedDurationSeconds: must be at most 31622400 \(366 days\)/);
   validateJobFile({ name: 't', command: 'x', expectedDurationSeconds: 31_622_400, resources: { gpu: 0.01 } });
 });
