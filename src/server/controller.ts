@@ -8,11 +8,12 @@
  */
 import { existsSync, mkdirSync, openSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
-import { findMigProfile } from '../core/model/gpu-catalog.js';
+import { unsatisfiableReason } from '../core/scheduler/admission.js';
 import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
@@ -245,29 +246,13 @@ export class Controller {
     if (!this.scheduler.queueNames().includes(spec.queue)) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!this.scheduler.isLeafQueue(spec.queue)) throw new ApiError('QUEUE_NOT_LEAF', `queue "${spec.queue}" has child queues; submit to one of them`);
     const gpu = gpuRequestOf(spec);
-    const nodes = this.scheduler.cluster.nodes();
-    const fits = nodes.some((n) => {
-      const gpus = n.gpus.filter((g) => !spec.resources.gpuModels || spec.resources.gpuModels.length === 0 || spec.resources.gpuModels.some((m) => m === g.model || m.toLowerCase() === g.model.toLowerCase()));
-      switch (gpu.kind) {
-        case 'none':
-          return true;
-        case 'whole':
-          return gpus.filter((g) => !g.mig).length >= gpu.count;
-        case 'share':
-          return gpus.some((g) => !g.mig && g.memoryMiB >= gpu.memoryMiB);
-        case 'mig':
-          return gpus.some((g) => g.mig && findMigProfile(g.model, gpu.profile));
-      }
-    });
     if (!spec.preemptible && gpu.kind !== 'none') {
       const guaranteed = this.scheduler.queueStatus().find((q) => q.name === spec.queue)?.guaranteedGpu ?? 0;
       const need = requestMilliGpu(gpu) * spec.workers;
       if (need > guaranteed) throw new ApiError('UNSATISFIABLE', `non-preemptible jobs run only within their queue's guaranteed GPUs: queue "${spec.queue}" guarantees ${guaranteed / 1000}, the job needs ${need / 1000}; set preemptible: true or raise the guarantee`);
     }
-    if (!fits) {
-      const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
-      throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
-    }
+    const why = unsatisfiableReason(this.scheduler.cluster.nodes(), toCoreJob('admission', spec, 0).members);
+    if (why !== null) throw new ApiError('UNSATISFIABLE', `${why}; the job could never start`);
   }
 
   /** After the store commit: the jobs become schedulable. */
@@ -569,7 +554,11 @@ export class Controller {
     row.state = 'preempting';
     row.reason = reason;
     this.store.updateJob(row);
-    if (graceMs > 0 && row.spec.checkpoint) {
+    const saving = graceMs > 0 && row.spec.checkpoint !== undefined;
+    // Said in the job's own log, before the signal: otherwise the log ends in a shell's
+    // "User defined signal 1" or "Terminated", which reads like a crash.
+    this.noteInLogs(row, `preempted (${reason}) at ${new Date(now).toISOString()}: ${saving ? `SIGUSR1 to save a checkpoint within ${Math.round(graceMs / 1000)}s, then SIGTERM` : `SIGTERM, SIGKILL after ${Math.round(this.stopGraceMs / 1000)}s`}; the job is requeued`);
+    if (saving) {
       rmSync(this.paths(row.id).ackFile, { force: true });
       for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
       this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
@@ -577,6 +566,17 @@ export class Controller {
       this.terminate(row, now);
     }
     this.log(`${row.id}: ${reason}`);
+  }
+
+  /** Appends a `--- gantry:` line to each worker's log (the running ones unless `all`). */
+  private noteInLogs(row: JobRow, line: string, all = false): void {
+    for (const w of all ? row.workers : this.liveWorkers(row)) {
+      try {
+        appendFileSync(join(this.paths(row.id).logs, `worker-${w.rank}.log`), `--- gantry: ${line}\n`);
+      } catch {
+        // The log is the job's: a missing folder must not stop the preemption.
+      }
+    }
   }
 
   private terminate(row: JobRow, now: number): void {
@@ -728,6 +728,7 @@ export class Controller {
       this.scheduler.remove(row.id);
       this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', bad?.exitCode ?? 0);
     } else if (row.state === 'preempting') {
+      this.noteInLogs(row, `stopped after the preemption (${describeExit(bad)}${signalOfShellCode(bad?.exitCode ?? null)}), as asked; requeued${row.spec.checkpoint ? ' to resume from its checkpoint' : ''}`, true);
       row.preemptions++;
       row.state = 'queued';
       row.reason = `${row.reason ?? 'preempted'}; requeued${row.spec.checkpoint ? ', resumes from its checkpoint' : ''}`;
@@ -794,4 +795,11 @@ export function describeExit(w: WorkerRecord | undefined): string {
   if (w.signal === 'lost') return 'no exit status (process gone)';
   if (w.signal) return `signal ${w.signal}`;
   return `exit code ${w.exitCode ?? '?'}`;
+}
+
+/** A shell reports a child killed by signal N as exit code 128+N: name the signal. */
+function signalOfShellCode(code: number | null): string {
+  if (code === null || code <= 128) return '';
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+  return name ? `, i.e. ${name}` : '';
 }

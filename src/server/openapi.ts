@@ -60,7 +60,7 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/jobs/{id}/progress': { post: { summary: 'Report training progress {step, loss, samplesPerSec, checkpoint}.', parameters: [jobId], responses: { ...ok('ok'), ...err([...auth, 'JOB_NOT_FOUND', 'BODY_INVALID', 'JOB_FINISHED']) } } },
       '/v1/queues': { get: { summary: 'Queues with guaranteed, deserved, used and pending GPUs.', responses: ok('{items}') } },
-      '/v1/queues/{name}': { put: { summary: 'Create or replace a queue (admin).', responses: { ...ok('the queue'), ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'TEAM_NOT_FOUND']) } } },
+      '/v1/queues/{name}': { put: { summary: 'Create or replace a queue (admin).', responses: { ...ok('the queue, with warnings (GUARANTEES_OVERCOMMITTED) when top-level guarantees add up to more than the fleet'), ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'TEAM_NOT_FOUND', 'GUARANTEE_EXCEEDS_FLEET']) } } },
       '/v1/nodes': { get: { summary: 'Nodes and GPUs (simulated ones say so).', responses: ok('{items}') } },
       '/v1/nodes/{name}/cordon': { post: { summary: 'Stop placing jobs on the node (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
       '/v1/nodes/{name}/uncordon': { post: { summary: 'Place jobs on the node again (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },

@@ -4,8 +4,9 @@
  * run left (jobs, their processes). Stopping the server leaves running jobs running; the
  * next start finds them again.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
@@ -80,12 +81,46 @@ function gpusWithShares(controller: Controller): Set<string> {
   return out;
 }
 
+/** Kernel pseudo-filesystems: a state directory there cannot hold a database. */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+/** Refuses a data dir that is a file, lives on a pseudo-filesystem, or cannot be created. */
+export function prepareDataDir(dataDir: string): void {
+  let existing = dataDir;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  let real = existing;
+  try {
+    real = realpathSync(existing);
+  } catch {
+    // unreadable: mkdir below reports it
+  }
+  if (PSEUDO_FS.some((p) => real === p || real.startsWith(p + sep))) throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: is under ${real.split(sep).slice(0, 2).join(sep)}, a kernel pseudo-filesystem; pick a folder on a real disk`);
+  if (existsSync(existing) && !statSync(existing).isDirectory()) throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: ${existing === dataDir ? 'is' : `${existing} is`} a file, not a folder`);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: cannot create it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** A port near `from` that is free on `host` now (0 when none of the next 50 is). */
+export async function freePortNear(host: string, from: number): Promise<number> {
+  const tryPort = (port: number): Promise<boolean> =>
+    new Promise((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen({ host, port, exclusive: true }, () => srv.close(() => res(true)));
+    });
+  for (let p = from + 1; p <= Math.min(65535, from + 50); p++) if (await tryPort(p)) return p;
+  return 0;
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const mpsMode = o.mps ?? 'auto';
   const mpsProgram = mpsMode === 'off' ? null : onPath(MPS_CONTROL);
   if (mpsMode === 'on' && mpsProgram === null) throw new UserError('MPS_UNAVAILABLE', `--mps on: ${MPS_CONTROL} is not on PATH; install the NVIDIA driver's MPS tools, or use --mps auto`);
   const dataDir = resolve(o.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir);
   const lock = takeLock(dataDir);
   const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const store = new SqliteStore(join(dataDir, 'gantry.db'));
@@ -194,7 +229,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     store.close();
     rmSync(lock, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); pick another with --port`);
+    if (code === 'EADDRINUSE') {
+      const free = await freePortNear(host, o.port ?? 7480);
+      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
+    }
+    if (code === 'EACCES') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} needs privileges; pick one above 1023 with --port`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
     throw e;
   }

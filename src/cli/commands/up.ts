@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import type { RunningServer } from '../../server/standalone.js';
 import { dataDirDefault } from '../client.js';
+import { parseNumber } from '../flags.js';
 
 export function banner(s: RunningServer): string {
   const lines = [
@@ -56,7 +57,7 @@ export function registerUp(program: Command): void {
       const server = await startServer({
         dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
         host: o.host,
-        port: intOption(o.port, '--port'),
+        port: parseNumber('--port', o.port, 0, 65535, true),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
         stopGraceSeconds: intOption(o.stopGrace, '--stop-grace'),
         windowPerQueue,
