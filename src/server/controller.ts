@@ -629,8 +629,14 @@ export class Controller {
 
   /** Reads new lines of the job's progress file (a file the job controls: see job-files.ts). */
   private readProgress(row: JobRow, now: number): boolean {
-    const offset = this.progressOffsets.get(row.id) ?? 0;
-    const got = readJobFile(this.paths(row.id, row.team).progressFile, offset, 1 << 20);
+    let offset = this.progressOffsets.get(row.id) ?? 0;
+    const file = this.paths(row.id, row.team).progressFile;
+    let got = readJobFile(file, offset, 1 << 20);
+    if (got && got.size < offset) {
+      // Replaced or truncated: a new file, read from its start.
+      offset = 0;
+      got = readJobFile(file, 0, 1 << 20);
+    }
     if (!got || got.data.length === 0) return false;
     const text = got.data.toString('utf8');
     const end = text.lastIndexOf('\n');

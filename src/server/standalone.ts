@@ -6,7 +6,7 @@
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
@@ -91,6 +91,17 @@ function closedAncestors(dir: string): string[] {
   }
 }
 
+/**
+ * Beside the data dir, unless job uids could not reach it there (a data dir under a private
+ * home, e.g. /root): then under /var/lib/gantry, which they can.
+ */
+function defaultWorkspace(dataDir: string, tag: string, root: boolean): string {
+  const beside = `${dataDir}-work`;
+  if (!root || closedAncestors(beside).length === 0) return beside;
+  mkdirSync('/var/lib/gantry', { recursive: true, mode: 0o711 });
+  return join('/var/lib/gantry', `${basename(dataDir).replace(/^\.+/, '') || 'gantry'}-${tag}-work`);
+}
+
 function takeLock(dataDir: string): string {
   const lock = join(dataDir, 'server.pid');
   if (existsSync(lock)) {
@@ -108,7 +119,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // The server's state is its own: jobs run as other uids and must not read the token or the DB.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-  const workspace = resolve(o.workspace ?? `${dataDir}-work`);
+  const root = process.getuid?.() === 0;
+  const tag = createHash('sha256').update(dataDir).digest('hex').slice(0, 10);
+  const workspace = resolve(o.workspace ?? defaultWorkspace(dataDir, tag, root));
   if (workspace === dataDir || workspace.startsWith(`${dataDir}/`)) throw new UserError('BAD_WORKSPACE', `--workspace ${workspace} lies inside the data dir ${dataDir}; jobs must not reach the server's state: pick a folder outside it`);
   prepareWorkspace(workspace);
   mkdirSync(join(dataDir, 'workers'), { recursive: true, mode: 0o700 });
@@ -143,10 +156,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   // Root: every job its own uid, its team's gid, a cgroup per worker. Otherwise every job runs
   // as the server, which then cannot keep teams apart and serves one team.
-  const root = process.getuid?.() === 0;
   if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 1000 || o.idBase > 4_294_000_000)) throw new UserError('BAD_FLAG', `--id-base: ${o.idBase} is not an unprivileged uid range start (1000 .. 4294000000)`);
   const identities = root ? new JobIdentities(store, o.idBase ?? 200_000) : undefined;
-  const cgroups = root ? Cgroups.detect(createHash('sha256').update(dataDir).digest('hex').slice(0, 10)) : null;
+  const cgroups = root ? Cgroups.detect(tag) : null;
   const onlyTeam = root ? null : (store.listUsers().find((u) => u.admin)?.team ?? 'default');
   const warnings: string[] = [];
   if (root) {
