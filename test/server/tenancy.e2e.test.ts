@@ -9,9 +9,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { startTestServer, tempDir, waitFor, waitState, job, type TestServer } from '../helpers/server.js';
+import { spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { call, startTestServer, tempDir, waitFor, waitState, job, type TestServer } from '../helpers/server.js';
 
 const root = process.getuid?.() === 0;
 
@@ -151,7 +152,8 @@ describe('tenancy: a probe job of team A against the server and team B', { skip:
   it('jobs run as distinct uids with their team gid; nothing in their env points into the data dir', async () => {
     const ids: string[] = [];
     for (const [tok, name] of [[tokA, 'a1'], [tokA, 'a2'], [tokB, 'b1']] as const) {
-      const r = await t.api('POST', '/v1/jobs', job({ name, command: 'echo "ids $(id -u) $(id -g) $(id -G)"; env' }), tok);
+      // All three run at once: uids are unique among unfinished jobs (a finished job's is reused).
+      const r = await t.api('POST', '/v1/jobs', job({ name, command: 'echo "ids $(id -u) $(id -g) $(id -G)"; env; sleep 3' }), tok);
       ids.push(String(r.body['id']));
     }
     const seen = [];
@@ -227,6 +229,41 @@ describe('server state is private', () => {
       assert.ok(!t.server.workspace.startsWith(dir + '/'));
     } finally {
       await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('not root: single-tenant mode', { skip: !root && 'needs root to start a server as another user' }, () => {
+  it('says so in the banner, serves one team and refuses a second with SINGLE_TENANT', async () => {
+    const dir = tempDir();
+    chownSync(dir, 65534, 65534);
+    const dataDir = join(dir, 'state');
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, resolve('bin/gantry.js'), 'up', '--data-dir', dataDir, '--port', '0', '--gpus', '1xH100-80GB'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor('the banner', async () => out.includes('ready'), 20_000);
+      assert.match(out, /isolation: NONE between jobs: the server is not root/);
+      assert.match(out, /single-tenant mode, team "default" only/);
+      assert.match(out, /limits: no cgroups/);
+      const url = /up at (\S+)/.exec(out)?.[1] ?? '';
+      const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+      const other = await call(url, token, 'POST', '/v1/users', { name: 'eve', team: 'other' });
+      assert.equal(other.status, 403, other.text);
+      assert.equal(other.body.error?.code, 'SINGLE_TENANT');
+      assert.match(other.body.error?.message ?? '', /serves team "default" only/);
+      const same = await call(url, token, 'POST', '/v1/users', { name: 'dan', team: 'default' });
+      assert.equal(same.status, 201, same.text);
+      const r = await call(url, String(same.body['token']), 'POST', '/v1/jobs', job({ name: 'me', command: 'id -u' }));
+      assert.equal(r.status, 201, r.text);
+      await waitFor('the job', async () => (await call(url, token, 'GET', `/v1/jobs/${String(r.body['id'])}`)).body['state'] === 'succeeded');
+      assert.match((await call(url, token, 'GET', `/v1/jobs/${String(r.body['id'])}/logs`)).text, /^65534$/m);
+      assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((res) => child.once('exit', res));
       rmSync(dir, { recursive: true, force: true });
     }
   });
