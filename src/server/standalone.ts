@@ -28,6 +28,8 @@ export interface ServerOptions {
   readonly workspace?: string;
   /** First uid/gid of the range jobs and teams get when the server is root (default 200000). */
   readonly idBase?: number;
+  /** false: no cgroup per worker even where possible (processes tracked by uid and group; no limits). */
+  readonly cgroups?: boolean;
   readonly host?: string;
   readonly port?: number;
   /** Simulated inventory, e.g. "8xH100-80GB"; absent = discover (or reuse the last simulated one). */
@@ -158,7 +160,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // as the server, which then cannot keep teams apart and serves one team.
   if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 1000 || o.idBase > 4_294_000_000)) throw new UserError('BAD_FLAG', `--id-base: ${o.idBase} is not an unprivileged uid range start (1000 .. 4294000000)`);
   const identities = root ? new JobIdentities(store, o.idBase ?? 200_000) : undefined;
-  const cgroups = root ? Cgroups.detect(tag) : null;
+  const cgroups = root && o.cgroups !== false ? Cgroups.detect(tag) : null;
   const onlyTeam = root ? null : (store.listUsers().find((u) => u.admin)?.team ?? 'default');
   const warnings: string[] = [];
   if (root) {

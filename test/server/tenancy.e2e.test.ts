@@ -211,6 +211,30 @@ describe('a job is all its processes', { skip: !root && 'needs root' }, () => {
   });
 });
 
+describe('without cgroups, the job\'s uid finds what left its process group', { skip: !root && 'needs root' }, () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ gpus: '1xH100-80GB', cgroups: false });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('setsid and double-forked children end with the job and on cancel', async () => {
+    assert.equal(t.server.isolation.cgroups, null);
+    const r = await t.api('POST', '/v1/jobs', job({ name: 'forks', command: 'setsid sleep 3301 & (setsid sleep 3302 &); sleep 3303 & sleep 1; exit 0' }));
+    await waitFor('the children', async () => processesWith('3302').length > 0);
+    await waitState(t, String(r.body['id']), ['succeeded']);
+    for (const m of ['3301', '3302', '3303']) assert.deepEqual(processesWith(m), [], `sleep ${m} survived the job`);
+
+    const c = await t.api('POST', '/v1/jobs', job({ name: 'cancel', command: '(setsid sleep 3304 &); sleep 3305' }));
+    await waitFor('the children', async () => processesWith('3304').length > 0);
+    await t.api('POST', `/v1/jobs/${String(c.body['id'])}/cancel`);
+    await waitState(t, String(c.body['id']), ['cancelled']);
+    for (const m of ['3304', '3305']) assert.deepEqual(processesWith(m), [], `sleep ${m} survived the cancel`);
+  });
+});
+
 describe('server state is private', () => {
   it('the data dir is 0700 even when it existed as 0755; state files are 0600', async () => {
     const dir = tempDir();

@@ -58,13 +58,14 @@ export function registerUp(program: Command): void {
     .option('--data-dir <dir>', 'private state directory (SQLite, admin token, exit files)', '.gantry')
     .option('--workspace <dir>', 'team workspaces: job folders with logs, checkpoints, work dirs (default: <data-dir>-work)')
     .option('--id-base <uid>', 'as root: first uid/gid given to jobs and teams', '200000')
+    .option('--no-cgroups', 'no cgroup per worker (cpu/memory requests then go unenforced)')
     .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4, or @FILE holding such a line')
     .option('--host <host>', 'address to listen on (default localhost only)', '127.0.0.1')
     .option('--port <port>', 'port', '7480')
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
     .option('--window <jobs>', 'queued jobs of each queue the scheduler considers at a time (the rest wait their turn in order)', '1000')
-    .action(async (o: { dataDir: string; workspace?: string; idBase: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string }) => {
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string }) => {
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
       // Loaded here, not at the top: other commands need none of the server's modules.
@@ -73,6 +74,7 @@ export function registerUp(program: Command): void {
         dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
         ...(o.workspace !== undefined ? { workspace: o.workspace } : {}),
         idBase: intOption(o.idBase, '--id-base'),
+        cgroups: o.cgroups,
         host: o.host,
         port: intOption(o.port, '--port'),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
