@@ -266,6 +266,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await app.close();
       await writer.close();
       store.close();
+      cgroups?.tidy();
       rmSync(lock, { force: true });
     },
   };

@@ -48,7 +48,8 @@ export function tempDir(prefix = 'gantry-test-'): string {
 export function killAllWorkers(server: RunningServer): void {
   for (const row of server.controller.activeJobs()) {
     for (const w of row.workers) {
-      if (w.cgroups) signalCgroup(w.cgroups, 'SIGKILL');
+      // Until the cgroup is empty (killed tasks die once thawed), so the server can remove it.
+      for (let i = 0; w.cgroups && i < 100 && signalCgroup(w.cgroups, 'SIGKILL') > 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       try {
         process.kill(-w.pid, 'SIGKILL');
       } catch {

@@ -49,7 +49,9 @@ export class Cgroups {
         bases.set(c, base);
       }
       if (!bases.has('freezer')) return null;
-      return new Cgroups(1, bases, bases.has('memory') && bases.has('cpu') && bases.has('pids'));
+      const cg = new Cgroups(1, bases, bases.has('memory') && bases.has('cpu') && bases.has('pids'));
+      cg.sweep();
+      return cg;
     } catch {
       return null;
     }
@@ -65,6 +67,40 @@ export class Cgroups {
     for (const d of dirs) mkdirSync(d, { recursive: true });
     if (this.limits) applyLimits(this.version, dirs, limits);
     return dirs;
+  }
+
+  /** Removes this server's cgroup subtree when no worker is left in it (server stop). */
+  tidy(): void {
+    this.sweep();
+    for (const b of this.bases.values()) {
+      try {
+        rmdirSync(b);
+      } catch {
+        // Workers still running (they outlive the server) or already gone.
+      }
+    }
+  }
+
+  /**
+   * Removes the cgroups of workers that ended unobserved (killed while the server was down):
+   * they are empty, and the kernel refuses to remove one that still holds a process.
+   */
+  sweep(): void {
+    for (const b of this.bases.values()) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(b, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        try {
+          rmdirSync(join(b, n));
+        } catch {
+          // Still in use.
+        }
+      }
+    }
   }
 
   /** Directories of this server's worker cgroups whose name starts with `prefix` (orphan reaping). */
@@ -95,7 +131,9 @@ function detectV2(root: string, own: string, tag: string): Cgroups | null {
       limits = false;
     }
   }
-  return new Cgroups(2, new Map([['', base]]), limits);
+  const cg = new Cgroups(2, new Map([['', base]]), limits);
+  cg.sweep();
+  return cg;
 }
 
 /** This process's cgroup path per v1 controller ('' = the v2 path). */
