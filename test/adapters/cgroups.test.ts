@@ -1,5 +1,5 @@
 /** Worker cgroups on the real hierarchy (root and a writable cgroupfs; skipped elsewhere). */
-import { it } from 'node:test';
+import { after, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Cgroups, cgroupPids, oomKills, removeCgroup, signalCgroup, DEFAULT_PIDS_MAX } from '../../src/adapters/executor/cgroups.js';
 
 const cg = Cgroups.detect(`unit-${process.pid}`);
+after(() => cg?.tidy());
 
 async function until(fn: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
