@@ -21,7 +21,7 @@ import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { baseEnv, workerEnv } from './worker-env.js';
 import { ApiError } from './errors.js';
 import type { JobIdentities } from '../adapters/executor/job-identity.js';
-import { isPlainFile, jobPaths, prepareJobDirs, readJobFile, type JobPaths } from './job-files.js';
+import { isPlainFile, jobPaths, prepareJobDirs, readJobFile, removeJobFile, type JobPaths } from './job-files.js';
 import { parseMemoryMiB, parseMilliCpu } from '../core/quantity.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 
@@ -463,7 +463,7 @@ export class Controller {
     this.store.updateJob(row); // intent first: a crash from here on is seen as "not all workers had started"
     const waited = (now - (this.queuedAt.get(row.id) ?? row.submittedAt)) / 1000;
     this.queuedAt.delete(row.id);
-    rmSync(p.ackFile, { force: true });
+    removeJobFile(p.ackFile);
     try {
       const identity = this.opts.identities?.forJob(row.id, row.team);
       prepareJobDirs(this.workspace, row.team, p, identity);
@@ -515,7 +515,7 @@ export class Controller {
     row.reason = reason;
     this.store.updateJob(row);
     if (graceMs > 0 && row.spec.checkpoint) {
-      rmSync(this.paths(row.id, row.team).ackFile, { force: true });
+      removeJobFile(this.paths(row.id, row.team).ackFile);
       for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
       this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
     } else {

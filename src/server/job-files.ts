@@ -12,7 +12,7 @@
  * /dev/zero or a sparse file of terabytes, so reads never follow links, never block, and are
  * bounded.
  */
-import { chmodSync, chownSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, realpathSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, unlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Identity } from '../adapters/executor/job-identity.js';
 
@@ -58,6 +58,15 @@ export function prepareJobDirs(workspace: string, team: string, p: JobPaths, ide
   dir(p.checkpointDir, 0o2770, jobOwned);
   dir(p.workDir, 0o2770, jobOwned);
   dir(p.controlDir, 0o700, jobOwned);
+}
+
+/** Removes a file the job controls; whatever it made of the name (a folder, say) is left alone. */
+export function removeJobFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Absent, or not a file: the job's business, not an error of the server.
+  }
 }
 
 /** A regular file here (not a link, FIFO or device)? */

@@ -149,6 +149,14 @@ describe('tenancy: a probe job of team A against the server and team B', { skip:
     assert.ok(!res.text.includes(t.adminToken), 'the admin token came through a symlinked log');
   });
 
+  it('a folder planted where the server removes the ack file does not stop the job\'s retry', async () => {
+    const cmd = 'mkdir -p "$GANTRY_CHECKPOINT_ACK_FILE/x"; [ "$GANTRY_ATTEMPT" = 2 ] && exit 0; exit 1';
+    const r = await t.api('POST', '/v1/jobs', job({ name: 'ack-dir', retries: { limit: 1, backoffSeconds: 0 }, command: cmd }), tokA);
+    const done = await waitState(t, String(r.body['id']), ['succeeded', 'failed']);
+    assert.equal(done['state'], 'succeeded', String(done['reason']));
+    assert.equal(done['attempts'], 2);
+  });
+
   it('jobs run as distinct uids with their team gid; nothing in their env points into the data dir', async () => {
     const ids: string[] = [];
     for (const [tok, name] of [[tokA, 'a1'], [tokA, 'a2'], [tokB, 'b1']] as const) {
