@@ -157,6 +157,23 @@ describe('tenancy: a probe job of team A against the server and team B', { skip:
     assert.equal(done['attempts'], 2);
   });
 
+  it('a workingDir the job\'s uid cannot reach is not entered as root on its behalf', async () => {
+    const closed = tempDir('gantry-closed-');
+    const open = join(closed, 'open');
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    try {
+      const r = await t.api('POST', '/v1/jobs', job({ name: 'cwd', workingDir: open, command: 'echo "inside $PWD"' }), tokA);
+      assert.equal(r.status, 201, r.text);
+      const done = await waitState(t, String(r.body['id']), ['succeeded', 'failed']);
+      assert.equal(done['state'], 'failed');
+      assert.equal(done['exitCode'], 126);
+      assert.doesNotMatch((await t.api('GET', `/v1/jobs/${String(r.body['id'])}/logs`)).text, /inside/);
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
+  });
+
   it('jobs run as distinct uids with their team gid; nothing in their env points into the data dir', async () => {
     const ids: string[] = [];
     for (const [tok, name] of [[tokA, 'a1'], [tokA, 'a2'], [tokB, 'b1']] as const) {

@@ -92,10 +92,14 @@ function containerArgv(spec: LaunchSpec): string[] {
   return [process.execPath, RUNNER, file];
 }
 
-/** Drops to the job's identity: its uid, its team's gid, no supplementary groups, no setuid gains. */
-function asIdentity(identity: LaunchSpec['identity'], argv: readonly string[]): string[] {
+/**
+ * Drops to the job's identity: its uid, its team's gid, no supplementary groups, no setuid
+ * gains. It enters its working directory only then, as itself: entered as root, a folder the job
+ * may not reach (its ancestors closed to it) would be its cwd all the same.
+ */
+function asIdentity(identity: LaunchSpec['identity'], cwd: string, argv: readonly string[]): string[] {
   if (!identity) return [...argv];
-  return ['setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', '--no-new-privs', '--', ...argv];
+  return ['setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', '--no-new-privs', '--', '/bin/sh', '-c', 'cd -- "$0" || exit 126; exec "$@"', cwd, ...argv];
 }
 
 export interface LocalExecutorOptions {
@@ -115,7 +119,7 @@ export class LocalExecutor implements Executor {
 
   start(spec: LaunchSpec): WorkerRecord {
     const container = spec.image !== undefined;
-    const argv = container ? containerArgv(spec) : asIdentity(spec.identity, typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command]);
+    const argv = container ? containerArgv(spec) : asIdentity(spec.identity, spec.cwd, typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command]);
     // Containers live in the runtime's cgroups; the runner itself must survive to remove them.
     const cgroups = !container && this.cgroups ? this.cgroups.create(cgroupName(spec), spec.limits) : [];
     // Opened here, as the server: the job writes through the descriptor, and cannot swap the file.
@@ -123,7 +127,7 @@ export class LocalExecutor implements Executor {
     try {
       if (spec.identity && process.getuid?.() === 0) fchownSync(fd, 0, spec.identity.gid);
       const child = spawn('/bin/sh', ['-c', WRAPPER, 'gantry-worker', spec.pidFile, spec.exitFile, cgroups.join(' '), oomCounterFile(cgroups) ?? '', ...argv], {
-        cwd: spec.cwd,
+        cwd: spec.identity && !container ? '/' : spec.cwd,
         env: { ...spec.env },
         detached: true,
         stdio: ['ignore', fd, fd],
