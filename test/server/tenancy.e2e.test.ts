@@ -261,6 +261,16 @@ describe('without cgroups, the job\'s uid finds what left its process group', { 
 });
 
 describe('server state is private', () => {
+  it('refuses a workspace inside the data dir, changing nothing', async () => {
+    const dir = tempDir();
+    try {
+      await assert.rejects(startTestServer({ dataDir: dir, workspace: join(dir, 'work') }), (e: Error & { code?: string }) => e.code === 'BAD_WORKSPACE' && /inside the data dir/.test(e.message));
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the data dir is 0700 even when it existed as 0755; state files are 0600', async () => {
     const dir = tempDir();
     chmodSync(dir, 0o755);
