@@ -5,7 +5,7 @@
  * share each fsync and the event loop never waits for one.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
@@ -13,6 +13,7 @@ import type { JobRow, JobState, Store, UserRow } from '../adapters/store/store.j
 import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
 import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
+import { readJobFile } from './job-files.js';
 import { ApiError, ERRORS, fromUserError } from './errors.js';
 import { createUserWithToken, TokenResolver } from './auth.js';
 import type { Metrics } from './metrics.js';
@@ -248,6 +249,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (!user.admin && queue.team !== null && queue.team !== user.team) throw new ApiError('FORBIDDEN', `queue "${spec.queue}" belongs to team ${queue.team}`);
     if (spec.image !== undefined && !deps.dockerAvailable) throw new ApiError('DOCKER_UNAVAILABLE', `the job names image "${spec.image}" but no Docker daemon is reachable; remove image to run it as a process`);
     if (spec.workingDir !== undefined && !(existsSync(spec.workingDir) && statSync(spec.workingDir).isDirectory())) throw new ApiError('WORKDIR_NOT_FOUND', `workingDir "${spec.workingDir}" is not a directory on the server`);
+    controller.checkTenant(user.team);
     controller.admit(spec);
     const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
     const now = clock();
@@ -315,24 +317,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const q = parse(z.strictObject({ worker: z.coerce.number().int().min(0).max(1023).default(0), offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(4 << 20).default(1 << 20) }), req.query, 'QUERY_INVALID');
     const j = visibleJob(user, id);
     if (q.worker >= j.spec.workers) throw new ApiError('QUERY_INVALID', `worker: the job has ${j.spec.workers} worker(s)`);
-    const file = `${controller.paths(j.id).logs}/worker-${q.worker}.log`;
-    let size = 0;
-    try {
-      size = statSync(file).size;
-    } catch {
-      size = 0;
-    }
+    // The job's folder is the team's to read, not to trust: no symlink out of it is followed.
+    const p = controller.paths(j.id, j.team);
+    const got = readJobFile(`${p.logs}/worker-${q.worker}.log`, q.offset, q.limit, p.dir);
+    const size = got?.size ?? 0;
     const start = Math.min(q.offset, size);
-    const len = Math.min(size - start, q.limit);
-    const buf = Buffer.alloc(len);
-    if (len > 0) {
-      const fd = openSync(file, 'r');
-      try {
-        readSync(fd, buf, 0, len, start);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    const buf = got?.data ?? Buffer.alloc(0);
+    const len = buf.length;
     const finished = (TERMINAL_STATES as readonly string[]).includes((controller.activeJob(j.id) ?? j).state);
     return reply.type('text/plain; charset=utf-8').header('x-next-offset', String(start + len)).header('x-job-finished', String(finished)).send(buf);
   });
@@ -453,6 +444,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = admin(req);
     const body = parse(userBody, req.body ?? {}, 'BODY_INVALID');
     if (store.getUser(body.name)) throw new ApiError('ALREADY_EXISTS', `user "${body.name}" exists`);
+    controller.checkTenant(body.team);
     const token = createUserWithToken(store, body.name, body.team, body.admin, clock());
     audit(user, req, 'user.create', body.name, { team: body.team, admin: body.admin });
     return reply.code(201).send({ name: body.name, team: body.team, admin: body.admin, token });

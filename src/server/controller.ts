@@ -6,7 +6,7 @@
  * Every state change is written to the store before it is acted on where that order matters,
  * so a crash at any point leaves a state a restart can finish (see `recover`).
  */
-import { existsSync, mkdirSync, openSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
@@ -21,6 +21,9 @@ import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
 import { ApiError } from './errors.js';
+import type { JobIdentities } from '../adapters/executor/job-identity.js';
+import { isPlainFile, jobPaths, prepareJobDirs, readJobFile, removeJobFile, type JobPaths } from './job-files.js';
+import { parseMemoryMiB, parseMilliCpu } from '../core/quantity.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 import { failpoint } from './failpoints.js';
 
@@ -29,6 +32,12 @@ export interface ControllerOptions {
   readonly executor: Executor;
   readonly inventory: Inventory;
   readonly dataDir: string;
+  /** The team workspace root (job folders); default `<dataDir>-work`. */
+  readonly workspace?: string;
+  /** Per-job uids and per-team gids (the server is root); absent = every job runs as the server. */
+  readonly identities?: JobIdentities;
+  /** Single-tenant mode (not root): the one team this server serves. */
+  readonly onlyTeam?: string;
   readonly clock?: () => number;
   /** A job that started less than this ago is not preempted (default 60 s). */
   readonly minRuntimeMs?: number;
@@ -69,6 +78,9 @@ export class Controller {
   private readonly executor: Executor;
   readonly inventory: Inventory;
   private readonly dataDir: string;
+  readonly workspace: string;
+  /** Jobs whose workers all ended but some process of the job's uid still runs. */
+  private readonly lingering = new Set<string>();
   private readonly clock: () => number;
   private readonly stopGraceMs: number;
   private readonly log: (line: string) => void;
@@ -104,6 +116,7 @@ export class Controller {
     this.executor = opts.executor;
     this.inventory = opts.inventory;
     this.dataDir = opts.dataDir;
+    this.workspace = opts.workspace ?? `${opts.dataDir}-work`;
     this.clock = opts.clock ?? Date.now;
     this.stopGraceMs = opts.stopGraceMs ?? 10_000;
     this.log = opts.log ?? (() => undefined);
@@ -228,17 +241,24 @@ export class Controller {
 
   // ---- jobs ---------------------------------------------------------------------------
 
-  jobDir(id: string): string {
-    return join(this.dataDir, 'jobs', id);
+  /** The job's folders in its team's workspace (what the job may see). */
+  paths(id: string, team: string): JobPaths {
+    return jobPaths(this.workspace, team, id);
   }
 
-  paths(id: string): { dir: string; logs: string; checkpointDir: string; ackFile: string; progressFile: string } {
-    const dir = this.jobDir(id);
-    return { dir, logs: join(dir, 'logs'), checkpointDir: join(dir, 'checkpoints'), ackFile: join(dir, 'checkpoint-ack'), progressFile: join(dir, 'progress.jsonl') };
+  /** Where the server keeps a job's exit and pid files: its private state directory. */
+  private stateDir(id: string): string {
+    return join(this.dataDir, 'workers', id);
   }
 
   private pidFile(id: string, attempt: number, rank: number): string {
-    return join(this.jobDir(id), `pid-${attempt}-${rank}`);
+    return join(this.stateDir(id), `pid-${attempt}-${rank}`);
+  }
+
+  /** Refuses a team other than the one a single-tenant (non-root) server serves. */
+  checkTenant(team: string): void {
+    const only = this.opts.onlyTeam;
+    if (only !== undefined && team !== only) throw new ApiError('SINGLE_TENANT', `this server is not root, so it cannot isolate teams from each other and serves team "${only}" only (team "${team}" refused); run it as root for many teams (docs/security.md)`);
   }
 
   /** Checks a job against the queues and the inventory before it is stored. */
@@ -495,9 +515,7 @@ export class Controller {
 
   private startJob(row: JobRow, bindings: readonly Binding[], now: number): void {
     this.window.leave(row.id);
-    const p = this.paths(row.id);
-    mkdirSync(p.logs, { recursive: true });
-    mkdirSync(p.checkpointDir, { recursive: true });
+    const p = this.paths(row.id, row.team);
     row.state = 'running';
     this.started.add(row.id);
     row.attempts++;
@@ -509,18 +527,25 @@ export class Controller {
     this.store.updateJob(row); // intent first: a crash from here on is seen as "not all workers had started"
     const waited = (now - (this.queuedAt.get(row.id) ?? row.submittedAt)) / 1000;
     this.queuedAt.delete(row.id);
-    rmSync(p.ackFile, { force: true });
+    removeJobFile(p.ackFile);
     try {
+      const identity = this.opts.identities?.forJob(row.id, row.team);
+      prepareJobDirs(this.workspace, row.team, p, identity);
+      const state = this.stateDir(row.id);
+      mkdirSync(state, { recursive: true, mode: 0o700 });
+      chmodSync(state, 0o700);
+      const limits = jobLimits(row);
       for (let rank = 0; rank < bindings.length; rank++) {
         const b = bindings[rank] as Binding;
         const logPath = join(p.logs, `worker-${rank}.log`);
-        const exitFile = join(p.dir, `exit-${row.attempts}-${rank}`);
+        const exitFile = join(state, `exit-${row.attempts}-${rank}`);
         const pidFile = this.pidFile(row.id, row.attempts, rank);
         rmSync(exitFile, { force: true });
+        rmSync(`${exitFile}.oom`, { force: true });
         rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
         const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices);
-        const cwd = row.spec.workingDir ?? p.dir;
+        const cwd = row.spec.workingDir ?? p.workDir;
         const node = this.scheduler.cluster.node(b.node);
         const image = row.spec.image;
         const container =
@@ -534,7 +559,7 @@ export class Controller {
               }
             : undefined;
         row.workers.push(
-          this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
+          this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(identity ? { identity } : {}), ...(limits ? { limits } : {}), ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
         );
         if (rank === 0 && bindings.length > 1) failpoint('gang-start');
       }
@@ -559,7 +584,7 @@ export class Controller {
     // "User defined signal 1" or "Terminated", which reads like a crash.
     this.noteInLogs(row, `preempted (${reason}) at ${new Date(now).toISOString()}: ${saving ? `SIGUSR1 to save a checkpoint within ${Math.round(graceMs / 1000)}s, then SIGTERM` : `SIGTERM, SIGKILL after ${Math.round(this.stopGraceMs / 1000)}s`}; the job is requeued`);
     if (saving) {
-      rmSync(this.paths(row.id).ackFile, { force: true });
+      removeJobFile(this.paths(row.id, row.team).ackFile);
       for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
       this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
     } else {
@@ -572,7 +597,7 @@ export class Controller {
   private noteInLogs(row: JobRow, line: string, all = false): void {
     for (const w of all ? row.workers : this.liveWorkers(row)) {
       try {
-        appendFileSync(join(this.paths(row.id).logs, `worker-${w.rank}.log`), `--- gantry: ${line}\n`);
+        appendFileSync(join(this.paths(row.id, row.team).logs, `worker-${w.rank}.log`), `--- gantry: ${line}\n`);
       } catch {
         // The log is the job's: a missing folder must not stop the preemption.
       }
@@ -596,7 +621,7 @@ export class Controller {
         continue;
       }
       if (plan.phase === 'checkpoint') {
-        const acked = existsSync(this.paths(id).ackFile) || (row.lastCheckpointAt !== null && row.lastCheckpointAt >= plan.signalledAt);
+        const acked = isPlainFile(this.paths(id, row.team).ackFile) || (row.lastCheckpointAt !== null && row.lastCheckpointAt >= plan.signalledAt);
         if (acked || now >= plan.at) {
           if (!acked) row.reason = `${row.reason ?? 'preempted'}; no checkpoint acknowledged within the grace period`;
           this.terminate(row, now);
@@ -644,7 +669,7 @@ export class Controller {
 
   private pollWorkers(now: number): void {
     for (const row of this.inFlight()) {
-      let changed = this.readProgress(row, now);
+      let changed = this.readProgress(row, now) || this.lingering.has(row.id);
       for (const w of row.workers) {
         if (w.exitCode !== null || w.signal) continue;
         const s = this.executor.status(w);
@@ -655,19 +680,26 @@ export class Controller {
         } else {
           w.exitCode = s.code;
           w.signal = s.code === null ? (s.signal ?? 'killed') : null;
+          if (s.oomKilled) w.oomKilled = true;
         }
       }
       if (!changed) continue;
       const live = this.liveWorkers(row);
       const failed = row.workers.some((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
       if (live.length === 0 && row.workers.length > 0) {
+        // Not ended while any process of the job's uid runs (one that left its worker's group).
+        if (this.strays(row) > 0) {
+          this.lingering.add(row.id);
+          continue;
+        }
+        this.lingering.delete(row.id);
         this.workersDone(row, now);
       } else {
         if (failed && row.state === 'running' && !this.firstFailure.has(row.id)) {
           // A gang lives and dies together: stop the other workers.
           const bad = row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
           if (bad && !this.firstFailure.has(row.id)) this.firstFailure.set(row.id, bad);
-          row.reason = `worker ${bad?.rank ?? '?'} ended with ${describeExit(bad)}; stopping the others`;
+          row.reason = `${bad ? endReason(row, bad) : 'a worker failed'}; stopping the others`;
           this.terminate(row, now);
         }
         this.store.updateJob(row);
@@ -675,28 +707,24 @@ export class Controller {
     }
   }
 
-  /** Reads new lines of the job's progress file. */
+  /** Reads new lines of the job's progress file (a file the job controls: see job-files.ts). */
   private readProgress(row: JobRow, now: number): boolean {
-    const file = this.paths(row.id).progressFile;
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
+    let offset = this.progressOffsets.get(row.id) ?? 0;
+    const file = this.paths(row.id, row.team).progressFile;
+    let got = readJobFile(file, offset, 1 << 20);
+    if (got && got.size < offset) {
+      // Replaced or truncated: a new file, read from its start.
+      offset = 0;
+      got = readJobFile(file, 0, 1 << 20);
+    }
+    if (!got || got.data.length === 0) return false;
+    const text = got.data.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) {
+      // A full chunk without a line end is no progress line: skip it rather than reread it forever.
+      if (got.data.length === 1 << 20) this.progressOffsets.set(row.id, offset + got.data.length);
       return false;
     }
-    const offset = this.progressOffsets.get(row.id) ?? 0;
-    if (size <= offset) return false;
-    const len = Math.min(size - offset, 1 << 20);
-    const buf = Buffer.alloc(len);
-    const fd = openSync(file, 'r');
-    try {
-      readSync(fd, buf, 0, len, offset);
-    } finally {
-      closeSync(fd);
-    }
-    const text = buf.toString('utf8');
-    const end = text.lastIndexOf('\n');
-    if (end < 0) return false;
     this.progressOffsets.set(row.id, offset + Buffer.byteLength(text.slice(0, end + 1)));
     for (const line of text.slice(0, end).split('\n')) {
       try {
@@ -707,6 +735,13 @@ export class Controller {
       }
     }
     return true;
+  }
+
+  /** Kills processes of the job's uid still running; how many there were. */
+  private strays(row: JobRow): number {
+    const uid = this.opts.identities?.uidOf(row.id);
+    if (uid === undefined || !this.executor.stragglers) return 0;
+    return this.executor.stragglers(uid);
   }
 
   private applyProgress(row: JobRow, p: Omit<Progress, 'at'> & { checkpoint?: boolean }, now: number): void {
@@ -743,7 +778,7 @@ export class Controller {
       this.finish(row, 'succeeded', now, null, 0);
     } else {
       this.scheduler.remove(row.id);
-      this.afterStop(row, now, `worker ${bad.rank} ended with ${describeExit(bad)}`, false);
+      this.afterStop(row, now, endReason(row, bad), false);
     }
   }
 
@@ -785,9 +820,28 @@ export class Controller {
     this.stops.delete(row.id);
     this.queuedAt.delete(row.id);
     this.progressOffsets.delete(row.id);
+    this.lingering.delete(row.id);
+    // Its uid goes back to the pool only with nothing left running as it.
+    if (this.opts.identities?.uidOf(row.id) !== undefined) {
+      this.strays(row);
+      this.opts.identities.release(row.id);
+    }
     this.dirty = true;
     this.log(`${row.id} ${state}${reason ? `: ${reason}` : ''}`);
   }
+}
+
+/** Why a worker's end failed the job; an OOM kill reads `OOM_KILLED: ...` (the stable prefix). */
+export function endReason(row: JobRow, w: WorkerRecord): string {
+  if (w.oomKilled) return `OOM_KILLED: worker ${w.rank} went over its memory limit (${row.spec.resources.memory ?? '?'}) and was killed`;
+  return `worker ${w.rank} ended with ${describeExit(w)}`;
+}
+
+/** The job's cgroup limits: what it requested (0 = no limit for what it did not request). */
+export function jobLimits(row: JobRow): { milliCpu: number; memoryMiB: number } | undefined {
+  const r = row.spec.resources;
+  if (r.cpu === undefined && r.memory === undefined) return undefined;
+  return { milliCpu: r.cpu !== undefined ? parseMilliCpu(r.cpu) : 0, memoryMiB: r.memory !== undefined ? parseMemoryMiB(r.memory) : 0 };
 }
 
 export function describeExit(w: WorkerRecord | undefined): string {

@@ -13,6 +13,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'Send application/json.' },
   UNAUTHENTICATED: { status: 401, description: 'No token, or an unknown token.' },
   FORBIDDEN: { status: 403, description: 'The token is valid but may not do this (admin only, or another team\'s queue).' },
+  SINGLE_TENANT: { status: 403, description: 'The server is not root, cannot isolate teams and serves one team only (docs/security.md).' },
   JOB_NOT_FOUND: { status: 404, description: 'No such job visible to this user.' },
   QUEUE_NOT_FOUND: { status: 404, description: 'No such queue.' },
   QUEUE_NOT_LEAF: { status: 400, description: 'The queue has child queues; submit to one of them.' },

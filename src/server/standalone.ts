@@ -4,9 +4,10 @@
  * run left (jobs, their processes). Stopping the server leaves running jobs running; the
  * next start finds them again.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
@@ -21,9 +22,18 @@ import { createMetrics } from './metrics.js';
 import { buildApi } from './api.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
+import { Cgroups } from '../adapters/executor/cgroups.js';
+import { JobIdentities } from '../adapters/executor/job-identity.js';
+import { prepareWorkspace } from './job-files.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
+  /** Team workspace root for job folders (default: `<dataDir>-work`, beside the data dir). */
+  readonly workspace?: string;
+  /** First uid/gid of the range jobs and teams get when the server is root (default 200000). */
+  readonly idBase?: number;
+  /** false: no cgroup per worker even where possible (processes tracked by uid and group; no limits). */
+  readonly cgroups?: boolean;
   readonly host?: string;
   readonly port?: number;
   /** Simulated inventory, e.g. "8xH100-80GB"; absent = discover (or reuse the last simulated one). */
@@ -46,6 +56,9 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly url: string;
   readonly dataDir: string;
+  readonly workspace: string;
+  /** What keeps jobs apart and within their limits here (for the banner). */
+  readonly isolation: Isolation;
   readonly adminTokenFile: string;
   /** Set only when this start created the admin user. */
   readonly adminTokenCreated: boolean;
@@ -58,6 +71,51 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export interface Isolation {
+  /** Jobs run as their own uids (the server is root); false = single-tenant mode. */
+  readonly perJobUids: boolean;
+  /** The one team a non-root server serves. */
+  readonly onlyTeam: string | null;
+  /** 'cgroup v1 (...)' or null when workers are tracked by process group only. */
+  readonly cgroups: string | null;
+  readonly warnings: readonly string[];
+}
+
+/** A state file only the server's user may read or write (created so, and fixed if it exists). */
+function privateFile(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+}
+
+function writePrivate(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** Folders above the workspace a job's uid cannot pass through (its HOME would be unreachable). */
+function closedAncestors(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) out.push(d);
+    } catch {
+      // Checked again when the workspace is made.
+    }
+    if (dirname(d) === d) return out;
+  }
+}
+
+/**
+ * Beside the data dir, unless job uids could not reach it there (a data dir under a private
+ * home, e.g. /root): then under /var/lib/gantry, which they can.
+ */
+function defaultWorkspace(dataDir: string, tag: string, root: boolean): string {
+  const beside = `${dataDir}-work`;
+  if (!root || closedAncestors(beside).length === 0) return beside;
+  mkdirSync('/var/lib/gantry', { recursive: true, mode: 0o711 });
+  return join('/var/lib/gantry', `${basename(dataDir).replace(/^\.+/, '') || 'gantry'}-${tag}-work`);
+}
+
 function takeLock(dataDir: string): string {
   const lock = join(dataDir, 'server.pid');
   if (existsSync(lock)) {
@@ -66,7 +124,7 @@ function takeLock(dataDir: string): string {
       throw new UserError('DATA_DIR_IN_USE', `another gantry up (pid ${pid}) uses ${dataDir}; stop it first or pick another --data-dir`);
     }
   }
-  writeFileSync(lock, String(process.pid));
+  writePrivate(lock, String(process.pid));
   return lock;
 }
 
@@ -120,9 +178,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const mpsProgram = mpsMode === 'off' ? null : onPath(MPS_CONTROL);
   if (mpsMode === 'on' && mpsProgram === null) throw new UserError('MPS_UNAVAILABLE', `--mps on: ${MPS_CONTROL} is not on PATH; install the NVIDIA driver's MPS tools, or use --mps auto`);
   const dataDir = resolve(o.dataDir);
+  // The server's state is its own: jobs run as other uids and must not read the token or the DB.
   prepareDataDir(dataDir);
+  chmodSync(dataDir, 0o700);
+  const root = process.getuid?.() === 0;
+  const tag = createHash('sha256').update(dataDir).digest('hex').slice(0, 10);
+  const workspace = resolve(o.workspace ?? defaultWorkspace(dataDir, tag, root));
+  if (workspace === dataDir || workspace.startsWith(`${dataDir}/`)) throw new UserError('BAD_WORKSPACE', `--workspace ${workspace} lies inside the data dir ${dataDir}; jobs must not reach the server's state: pick a folder outside it`);
+  prepareWorkspace(workspace);
+  mkdirSync(join(dataDir, 'workers'), { recursive: true, mode: 0o700 });
+  chmodSync(join(dataDir, 'workers'), 0o700);
   const lock = takeLock(dataDir);
   const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  // SQLite gives -wal and -shm the database file's mode.
+  for (const f of ['gantry.db', 'gantry.db-wal', 'gantry.db-shm']) if (f === 'gantry.db' || existsSync(join(dataDir, f))) privateFile(join(dataDir, f));
   const store = new SqliteStore(join(dataDir, 'gantry.db'));
   const now = Date.now();
 
@@ -132,8 +201,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   if (store.listUsers().length === 0) {
     const token = createUserWithToken(store, 'admin', 'default', true, now);
     if (!store.getQueue('default')) store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: null, limitGpus: null, weight: 1, priorityOrdering: true });
-    writeFileSync(adminTokenFile, `${token}\n`, { mode: 0o600 });
-    chmodSync(adminTokenFile, 0o600);
+    writePrivate(adminTokenFile, `${token}\n`);
     store.appendAudit({ at: now, actor: 'gantry', action: 'bootstrap', target: 'admin', source: 'local', detail: null });
     adminTokenCreated = true;
   }
@@ -146,10 +214,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
   }
   const docker = await detectDocker();
-  const mps = mpsProgram !== null && (mpsMode === 'on' || !inventory.simulated) ? new MpsDaemons(dataDir, log) : null;
+  // MPS pipes must be reachable by the jobs' uids: they live in the workspace (0711), not in the private data dir.
+  const mps = mpsProgram !== null && (mpsMode === 'on' || !inventory.simulated) ? new MpsDaemons(workspace, log) : null;
   mps?.adopt((inventory.node.gpus ?? []).flatMap((g) => (g.uuid ? [g.uuid] : [])));
   const sharing = mps
-    ? `MPS, one control daemon per GPU holding shares (${mpsProgram ?? MPS_CONTROL}; folders under ${join(dataDir, 'mps')})`
+    ? `MPS, one control daemon per GPU holding shares (${mpsProgram ?? MPS_CONTROL}; folders under ${join(workspace, 'mps')})`
     : `MPS limits are set in each share's environment but not enforced (${mpsMode === 'off' ? '--mps off' : inventory.simulated ? 'simulated inventory, no MPS daemon' : `${MPS_CONTROL} not on PATH`})`;
   // MIG device UUIDs of a real inventory, refreshed by telemetry (an admin may change the layout).
   const hasRealMig = !inventory.simulated && (inventory.node.gpus ?? []).some((g) => g.migEnabled);
@@ -159,14 +228,31 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     migUuid: (_node, gpu, profile, start) => migDeviceUuid(migDevices, gpu.uuid, gpu.index, profile, start),
     mps: (_node, gpuUuid) => mps?.ensure(gpuUuid) ?? null,
   };
+  if (existsSync(adminTokenFile)) chmodSync(adminTokenFile, 0o600);
+
+  // Root: every job its own uid, its team's gid, a cgroup per worker. Otherwise every job runs
+  // as the server, which then cannot keep teams apart and serves one team.
+  if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 1000 || o.idBase > 4_294_000_000)) throw new UserError('BAD_FLAG', `--id-base: ${o.idBase} is not an unprivileged uid range start (1000 .. 4294000000)`);
+  const identities = root ? new JobIdentities(store, o.idBase ?? 200_000) : undefined;
+  const cgroups = root && o.cgroups !== false ? Cgroups.detect(tag) : null;
+  const onlyTeam = root ? null : (store.listUsers().find((u) => u.admin)?.team ?? 'default');
+  const warnings: string[] = [];
+  if (root) {
+    const closed = closedAncestors(workspace);
+    if (closed.length > 0) warnings.push(`job uids cannot pass through ${closed.join(', ')} to reach the workspace ${workspace}; pick a --workspace outside them`);
+  }
+  const isolation: Isolation = { perJobUids: root, onlyTeam, cgroups: cgroups?.describe() ?? null, warnings };
 
   let samples: GpuSample[] = [];
   const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
   const controller = new Controller({
     store,
-    executor: new LocalExecutor(),
+    executor: new LocalExecutor({ cgroups }),
     inventory,
     dataDir,
+    workspace,
+    ...(identities ? { identities } : {}),
+    ...(onlyTeam !== null ? { onlyTeam } : {}),
     minRuntimeMs: (o.minRuntimeSeconds ?? 60) * 1000,
     stopGraceMs: (o.stopGraceSeconds ?? 10) * 1000,
     ...(o.windowPerQueue !== undefined ? { windowPerQueue: o.windowPerQueue } : {}),
@@ -243,7 +329,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // Written whole and then renamed into place: a client (or a test) polling for the file never
   // reads it half-written.
   const serverFile = join(dataDir, 'server.json');
-  writeFileSync(`${serverFile}.tmp`, JSON.stringify({ url, pid: process.pid }) + '\n');
+  writePrivate(`${serverFile}.tmp`, JSON.stringify({ url, pid: process.pid }) + '\n');
   renameSync(`${serverFile}.tmp`, serverFile);
   controller.start(o.tickMs ?? 100);
   controller.tick();
@@ -252,6 +338,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   return {
     url,
     dataDir,
+    workspace,
+    isolation,
     adminTokenFile,
     adminTokenCreated,
     inventory,
@@ -268,6 +356,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await app.close();
       await writer.close();
       store.close();
+      cgroups?.tidy();
       rmSync(lock, { force: true });
     },
   };

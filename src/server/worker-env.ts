@@ -10,15 +10,23 @@ import type { JobRow } from '../adapters/store/store.js';
 import { simulatedMigUuid } from '../adapters/gpu/mig-devices.js';
 
 export interface WorkerPaths {
+  /** The job's own folder: its default cwd and HOME. */
+  readonly workDir: string;
   readonly checkpointDir: string;
   readonly ackFile: string;
   readonly progressFile: string;
 }
 
-/** Base environment inherited from the server, without Gantry's own variables (tokens among them). */
+/** Server variables a job inherits: locale, time zone, terminal and PATH, nothing else. */
+const INHERITED = new Set(['PATH', 'LANG', 'LANGUAGE', 'TZ', 'TERM']);
+
+/**
+ * Base environment inherited from the server, by allowlist: PATH, LANG, LC_*, TZ, TERM. The
+ * server's own variables (tokens, cloud credentials, its data dir) never reach a job.
+ */
 export function baseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('GANTRY_') && !/TOKEN|SECRET|PASSWORD/i.test(k)) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && (INHERITED.has(k) || k.startsWith('LC_'))) out[k] = v;
   return out;
 }
 
@@ -38,7 +46,7 @@ export interface GpuDevices {
 
 export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>, devices?: GpuDevices): Record<string, string> {
   const b = bindings[rank];
-  const env: Record<string, string> = { ...base, ...job.spec.env };
+  const env: Record<string, string> = { ...base, HOME: paths.workDir, ...job.spec.env };
   const sameNode = bindings.filter((x) => x.node === b?.node);
   const localRank = sameNode.findIndex((x) => x === b);
   Object.assign(env, {

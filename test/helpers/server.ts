@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { signalCgroup } from '../../src/adapters/executor/cgroups.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/standalone.js';
 
 export interface Reply {
@@ -47,6 +48,8 @@ export function tempDir(prefix = 'gantry-test-'): string {
 export function killAllWorkers(server: RunningServer): void {
   for (const row of server.controller.activeJobs()) {
     for (const w of row.workers) {
+      // Until the cgroup is empty (killed tasks die once thawed), so the server can remove it.
+      for (let i = 0; w.cgroups && i < 100 && signalCgroup(w.cgroups, 'SIGKILL') > 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       try {
         process.kill(-w.pid, 'SIGKILL');
       } catch {
@@ -70,6 +73,7 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}): Promis
       killAllWorkers(server);
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(server.workspace, { recursive: true, force: true });
     },
   };
 }

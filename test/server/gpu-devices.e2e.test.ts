@@ -103,7 +103,9 @@ describe('GPU devices of a real inventory', () => {
     const tools = standInGpuTools(r, ['nvidia-smi', 'nvidia-cuda-mps-control']);
     writeFileSync(join(tools.smiDir, 'query.csv'), fixture('query-gpu-h100.csv'));
     const data = join(r, 'data');
-    let g = await gantryUp(data, [], tools.env);
+    // MPS folders live in the team workspace (job uids must reach the pipes), not in the data dir.
+    const work = join(r, 'work');
+    let g = await gantryUp(data, ['--workspace', work], tools.env);
     assert.match(g.output(), /shares: MPS, one control daemon per GPU holding shares/);
     assert.deepEqual(mpsCalls(tools.mpsLog), [], 'no daemon before any share');
 
@@ -120,8 +122,8 @@ describe('GPU devices of a real inventory', () => {
     const starts = mpsCalls(tools.mpsLog).filter((c) => c.args === '-d');
     assert.deepEqual(starts.map((c) => c.cuda_visible_devices).sort(), [...shared].sort());
     for (const c of starts) {
-      assert.equal(c.pipe, join(data, 'mps', c.cuda_visible_devices, 'pipe'));
-      assert.equal(c.log, join(data, 'mps', c.cuda_visible_devices, 'log'));
+      assert.equal(c.pipe, join(work, 'mps', c.cuda_visible_devices, 'pipe'));
+      assert.equal(c.log, join(work, 'mps', c.cuda_visible_devices, 'log'));
       assert.equal(statSync(c.pipe).mode & 0o777, 0o711, 'job uids may reach the pipes, not list them');
       assert.equal(statSync(join(c.pipe, '..')).mode & 0o777, 0o711);
       assert.equal(statSync(c.log).mode & 0o777, 0o700);
@@ -130,8 +132,8 @@ describe('GPU devices of a real inventory', () => {
       await waitFor(`${id} logged its env`, async () => ((await envOf(g, id))['CUDA_MPS_PIPE_DIRECTORY'] !== undefined ? true : null));
       const env = await envOf(g, id);
       const gpu = env['CUDA_VISIBLE_DEVICES'] ?? '';
-      assert.equal(env['CUDA_MPS_PIPE_DIRECTORY'], join(data, 'mps', gpu, 'pipe'), 'the share talks to its own GPU daemon');
-      assert.equal(env['CUDA_MPS_LOG_DIRECTORY'], join(data, 'mps', gpu, 'log'));
+      assert.equal(env['CUDA_MPS_PIPE_DIRECTORY'], join(work, 'mps', gpu, 'pipe'), 'the share talks to its own GPU daemon');
+      assert.equal(env['CUDA_MPS_LOG_DIRECTORY'], join(work, 'mps', gpu, 'log'));
       assert.equal(env['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'], '50');
       assert.equal(env['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'], '0=20480M');
     }
@@ -140,7 +142,7 @@ describe('GPU devices of a real inventory', () => {
 
     // A restart while the shares run: the daemons are adopted (no second start)...
     await g.stop();
-    g = await gantryUp(data, [], tools.env);
+    g = await gantryUp(data, ['--workspace', work], tools.env);
     for (const id of shares) await waitJob(g, id, 'succeeded');
     // ...and each is told to quit, with its own environment, once its GPU has no share left.
     const quits = await waitFor('a quit per daemon', async () => {
@@ -150,7 +152,7 @@ describe('GPU devices of a real inventory', () => {
     assert.deepEqual(quits.map((c) => c.cuda_visible_devices).sort(), [...shared].sort());
     for (const c of quits) {
       assert.equal(c.stdin, 'quit');
-      assert.equal(c.pipe, join(data, 'mps', c.cuda_visible_devices, 'pipe'));
+      assert.equal(c.pipe, join(work, 'mps', c.cuda_visible_devices, 'pipe'));
     }
     assert.equal(mpsCalls(tools.mpsLog).filter((c) => c.args === '-d').length, shared.size, 'a daemon was started twice');
 

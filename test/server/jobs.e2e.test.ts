@@ -183,7 +183,7 @@ describe('preemption with the checkpoint protocol (1 simulated H100)', () => {
     assert.ok(resumed, log);
     assert.ok(Number(resumed[1]) >= 20, 'resumed from where it stopped, not from zero');
     assert.match(log, /done: final loss/);
-    assert.ok(readFileSync(join(t.dir, 'jobs', lowId, 'checkpoints', 'checkpoint.json'), 'utf8').includes('"step":80'));
+    assert.ok(readFileSync(join(t.server.workspace, 'default', 'jobs', lowId, 'checkpoints', 'checkpoint.json'), 'utf8').includes('"step":80'));
   });
 
   it('explains why a job waits', async () => {

@@ -10,6 +10,8 @@ it('npm start: runs the two-worker gang and the checkpointing script and prints 
   const dir = tempDir('gantry-quickstart-');
   try {
     const r = spawnSync(process.execPath, [resolve('bin/gantry.js'), 'quickstart', '--exit', '--port', '0', '--data-dir', join(dir, '.gantry')], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+    const workspace = /jobs: +(\S+)/.exec(r.stdout)?.[1];
+    if (workspace !== undefined && !workspace.startsWith(dir)) rmSync(workspace, { recursive: true, force: true });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /8x H100-80GB \(simulated\)/);
     assert.match(r.stdout, /job-1 succeeded/);

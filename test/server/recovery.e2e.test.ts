@@ -46,6 +46,7 @@ describe('kill -9 of the control plane', () => {
       }
     }
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}-work`, { recursive: true, force: true });
   });
 
   it('loses nothing: queued jobs stay queued, running ones are re-adopted, lost ones are requeued with a reason', async () => {
@@ -143,6 +144,7 @@ describe('kill -9 of the control plane', () => {
       await new Promise((r) => q.child.once('exit', r));
     } finally {
       rmSync(burstDir, { recursive: true, force: true });
+      rmSync(`${burstDir}-work`, { recursive: true, force: true });
     }
   });
 });

@@ -11,7 +11,7 @@ import { workerEnv, type GpuDevices } from '../../src/server/worker-env.js';
 import type { JobRow } from '../../src/adapters/store/store.js';
 import type { Binding } from '../../src/core/model/cluster.js';
 
-const paths = { checkpointDir: '/c', ackFile: '/a', progressFile: '/p' };
+const paths = { checkpointDir: '/c', ackFile: '/a', progressFile: '/p', workDir: '/w' };
 
 function row(): JobRow {
   const spec = validateJobFile({ name: 'w', command: 'true' });

@@ -18,6 +18,10 @@ export interface LaunchSpec {
   readonly exitFile: string;
   /** The wrapper writes its pid here before anything else (finds workers started just before a crash). */
   readonly pidFile: string;
+  /** The unprivileged identity the worker runs as; absent = single-tenant mode (runs as the server). */
+  readonly identity?: { readonly uid: number; readonly gid: number };
+  /** CPU and memory limits (the job's requests), enforced by a cgroup or the container runtime. */
+  readonly limits?: { readonly milliCpu: number; readonly memoryMiB: number };
   /** Run the command in this image, through the Docker Engine API (container-runner.ts). */
   readonly image?: string;
   readonly container?: {
@@ -34,6 +38,7 @@ export interface ExitStatus {
   /** Exit code; null when the worker was killed before it could report one. */
   readonly code: number | null;
   readonly signal: string | null;
+  readonly oomKilled?: boolean;
 }
 
 export type StopSignal = 'SIGTERM' | 'SIGKILL' | 'SIGUSR1' | 'SIGINT';
@@ -48,6 +53,11 @@ export interface Executor {
   status(w: WorkerRecord): ExitStatus | 'running' | 'lost';
   /** Kills workers known only by their pid files (started, but not yet recorded, when the server died). */
   reapOrphans(jobId: string, pidFiles: readonly string[]): number;
+  /**
+   * Kills whatever still runs as a job's uid (processes that left their worker's process group
+   * or cgroup); returns how many there were: the job has ended only once this returns 0.
+   */
+  stragglers?(uid: number): number;
   /** Called when a worker started by this process exits (a hint to look sooner). */
   onExit(listener: () => void): void;
 }

@@ -1,19 +1,41 @@
 /**
  * The local process executor. Each worker runs under a tiny /bin/sh wrapper in a new process
- * group (detached), with stdout and stderr appended to a log file (not a pipe: the worker must
- * survive a crash of the control plane). The wrapper traps TERM/INT/USR1/HUP only so that it
- * lives on to write the worker's exit code to a file once the worker ends; the worker itself
- * gets default signal handling. A restarted control plane reads the exit file, or checks the
- * pid together with its kernel start time (so a reused pid is not mistaken for the worker).
+ * group (detached), with stdout and stderr appended to a log file the server opened (not a pipe:
+ * the worker must survive a crash of the control plane). The wrapper stays the server's identity
+ * (the job can neither signal it nor write its files): it records its pid, puts the job into the
+ * worker's cgroup, drops to the job's uid:gid (setpriv, no supplementary groups, no new
+ * privileges), waits, notes an OOM kill from the cgroup's counter and writes the exit code into
+ * the server's private state directory. It traps TERM/INT/USR1/HUP only to live on to do that;
+ * the job gets default signal handling. A restarted control plane reads the exit file, or checks
+ * the pid together with its kernel start time (so a reused pid is not mistaken for the worker).
+ * A worker has ended only when nothing of it runs any more: after the main process exits, the
+ * rest of its cgroup (or process group) is killed, and the worker reads as running until empty.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, openSync, readFileSync, writeFileSync, constants } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ContainerSpec } from './container-runner.js';
 import type { WorkerRecord } from '../store/store.js';
 import type { ExitStatus, Executor, LaunchSpec, StopSignal } from './executor.js';
+import { oomKills, oomCounterFile, removeCgroup, signalCgroup, type Cgroups } from './cgroups.js';
+import { killAllOf } from './job-identity.js';
 
-const WRAPPER = 'trap : TERM INT USR1 HUP; printf "%s" "$$" > "$GANTRY_PID_FILE.tmp" && mv -f "$GANTRY_PID_FILE.tmp" "$GANTRY_PID_FILE"; "$@"; c=$?; printf "%s" "$c" > "$GANTRY_EXIT_FILE.tmp" && mv -f "$GANTRY_EXIT_FILE.tmp" "$GANTRY_EXIT_FILE"; exit $c';
+// $1 pid file, $2 exit file, $3 cgroup dirs (space-separated, may be empty), $4 OOM counter file
+// (may be empty); the rest is the command. The inner sh joins the cgroup before it execs the
+// job, so every process the job starts is born inside it.
+const WRAPPER = [
+  'trap : TERM INT USR1 HUP',
+  'umask 077',
+  'p=$1 x=$2 cg=$3 oom=$4',
+  'shift 4',
+  'printf "%s" "$$" > "$p.tmp" && mv -f "$p.tmp" "$p"',
+  `/bin/sh -c 'for d in $1; do printf "%s" "$$" > "$d/cgroup.procs" || exit 125; done; shift; umask 002; exec "$@"' gantry-job "$cg" "$@"`,
+  'c=$?',
+  'if [ -n "$oom" ] && grep -Eq "^oom_kill [1-9]" "$oom" 2>/dev/null; then : > "$x.oom"; fi',
+  'printf "%s" "$c" > "$x.tmp" && mv -f "$x.tmp" "$x"',
+  'exit $c',
+].join('\n');
 
 /** Kernel start time of a process (field 22 of /proc/PID/stat), null where /proc is absent. */
 export function processStartTicks(pid: number): number | null {
@@ -45,12 +67,13 @@ const RUNNER = fileURLToPath(new URL('./container-runner.js', import.meta.url));
 /**
  * A worker that names an image runs as `node container-runner.js SPEC`: the runner talks to
  * the Docker daemon and stands in for the process, so pid files, exit files, signals and
- * restart adoption work as for any worker.
+ * restart adoption work as for any worker. The runner stays the server's identity; the
+ * container runs as the job's (identity) within its limits.
  */
 function containerArgv(spec: LaunchSpec): string[] {
   const c = spec.container;
   if (spec.image === undefined || c === undefined) throw new Error(`worker ${spec.rank} of ${spec.jobId} names no image or container settings`);
-  const cs: ContainerSpec = {
+  const cs: ContainerSpec & Pick<LaunchSpec, 'identity' | 'limits'> = {
     socket: c.socket,
     name: `gantry-${spec.jobId}-${spec.rank}-${Date.now().toString(36)}`,
     image: spec.image,
@@ -61,24 +84,51 @@ function containerArgv(spec: LaunchSpec): string[] {
     gpuUuids: c.gpuUuids,
     stopGraceSeconds: c.stopGraceSeconds,
     labels: { 'gantry.dev/job': spec.jobId, 'gantry.dev/rank': String(spec.rank) },
+    ...(spec.identity ? { identity: spec.identity } : {}),
+    ...(spec.limits ? { limits: spec.limits } : {}),
   };
   const file = `${spec.exitFile}.container.json`;
-  writeFileSync(file, JSON.stringify(cs));
+  writeFileSync(file, JSON.stringify(cs), { mode: 0o600 });
   return [process.execPath, RUNNER, file];
+}
+
+/**
+ * Drops to the job's identity: its uid, its team's gid, no supplementary groups, no setuid
+ * gains. It enters its working directory only then, as itself: entered as root, a folder the job
+ * may not reach (its ancestors closed to it) would be its cwd all the same.
+ */
+function asIdentity(identity: LaunchSpec['identity'], cwd: string, argv: readonly string[]): string[] {
+  if (!identity) return [...argv];
+  return ['setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', '--no-new-privs', '--', '/bin/sh', '-c', 'cd -- "$0" || exit 126; exec "$@"', cwd, ...argv];
+}
+
+export interface LocalExecutorOptions {
+  /** Where workers get a cgroup each (null or absent: process groups and uids only). */
+  readonly cgroups?: Cgroups | null;
 }
 
 export class LocalExecutor implements Executor {
   readonly kind = 'local';
   private readonly exits = new Map<number, ExitStatus>();
   private readonly listeners: (() => void)[] = [];
+  private readonly cgroups: Cgroups | null;
+
+  constructor(opts: LocalExecutorOptions = {}) {
+    this.cgroups = opts.cgroups ?? null;
+  }
 
   start(spec: LaunchSpec): WorkerRecord {
-    const argv = spec.image !== undefined ? containerArgv(spec) : typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command];
-    const fd = openSync(spec.logPath, 'a', 0o640);
+    const container = spec.image !== undefined;
+    const argv = container ? containerArgv(spec) : asIdentity(spec.identity, spec.cwd, typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command]);
+    // Containers live in the runtime's cgroups; the runner itself must survive to remove them.
+    const cgroups = !container && this.cgroups ? this.cgroups.create(cgroupName(spec), spec.limits) : [];
+    // Opened here, as the server: the job writes through the descriptor, and cannot swap the file.
+    const fd = openSync(spec.logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
     try {
-      const child = spawn('/bin/sh', ['-c', WRAPPER, 'gantry-worker', ...argv], {
-        cwd: spec.cwd,
-        env: { ...spec.env, GANTRY_EXIT_FILE: spec.exitFile, GANTRY_PID_FILE: spec.pidFile },
+      if (spec.identity && process.getuid?.() === 0) fchownSync(fd, 0, spec.identity.gid);
+      const child = spawn('/bin/sh', ['-c', WRAPPER, 'gantry-worker', spec.pidFile, spec.exitFile, cgroups.join(' '), oomCounterFile(cgroups) ?? '', ...argv], {
+        cwd: spec.identity && !container ? '/' : spec.cwd,
+        env: { ...spec.env },
         detached: true,
         stdio: ['ignore', fd, fd],
       });
@@ -90,13 +140,29 @@ export class LocalExecutor implements Executor {
         for (const l of this.listeners) l();
       });
       child.unref();
-      return { rank: spec.rank, node: spec.node, pid, startTicks: processStartTicks(pid), logPath: spec.logPath, exitFile: spec.exitFile, exitCode: null, signal: null };
+      return {
+        rank: spec.rank,
+        node: spec.node,
+        pid,
+        startTicks: processStartTicks(pid),
+        logPath: spec.logPath,
+        exitFile: spec.exitFile,
+        ...(cgroups.length > 0 ? { cgroups } : {}),
+        ...(spec.identity && !container ? { uid: spec.identity.uid } : {}),
+        exitCode: null,
+        signal: null,
+      };
+    } catch (e) {
+      if (cgroups.length > 0) removeCgroup(cgroups);
+      throw e;
     } finally {
       closeSync(fd);
     }
   }
 
   signal(w: WorkerRecord, sig: StopSignal): void {
+    // Processes that left the process group (setsid, daemons) still get TERM and KILL.
+    if ((sig === 'SIGTERM' || sig === 'SIGKILL') && w.cgroups) signalCgroup(w.cgroups, sig);
     if (!isProcessAlive(w.pid, w.startTicks) && !this.exits.has(w.pid)) return;
     try {
       process.kill(-w.pid, sig);
@@ -106,8 +172,28 @@ export class LocalExecutor implements Executor {
   }
 
   status(w: WorkerRecord): ExitStatus | 'running' | 'lost' {
-    if (existsSync(w.exitFile)) {
-      const text = readFileSync(w.exitFile, 'utf8').trim();
+    const ended = this.mainStatus(w);
+    if (ended === 'running') return ended;
+    // The main process ended: the worker has ended once nothing it started runs any more.
+    if (w.cgroups) {
+      if (signalCgroup(w.cgroups, 'SIGKILL') > 0) return 'running';
+      if (oomKills(w.cgroups) > 0 && !existsSync(`${w.exitFile}.oom`)) writeFileSync(`${w.exitFile}.oom`, '', { mode: 0o600 });
+      removeCgroup(w.cgroups);
+    } else if (w.uid !== undefined && groupAlive(w.pid)) {
+      try {
+        process.kill(-w.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      return 'running';
+    }
+    if (ended === 'lost') return ended;
+    return existsSync(`${w.exitFile}.oom`) ? { ...ended, oomKilled: true } : ended;
+  }
+
+  private mainStatus(w: WorkerRecord): ExitStatus | 'running' | 'lost' {
+    const text = readSmall(w.exitFile);
+    if (text !== null) {
       const code = Number(text);
       if (text !== '' && Number.isInteger(code)) return { code, signal: code > 128 ? signalName(code - 128) : null };
     }
@@ -116,6 +202,10 @@ export class LocalExecutor implements Executor {
     if (isProcessAlive(w.pid, w.startTicks)) return 'running';
     // Not ours and gone without an exit file: killed by SIGKILL, or the wrapper died with it.
     return 'lost';
+  }
+
+  stragglers(uid: number): number {
+    return killAllOf(uid);
   }
 
   reapOrphans(jobId: string, pidFiles: readonly string[]): number {
@@ -143,11 +233,39 @@ export class LocalExecutor implements Executor {
         // gone
       }
     }
+    // Workers started just before a crash have a cgroup no record names.
+    for (const dirs of this.cgroups?.find(`${jobId}.`) ?? []) {
+      killed += signalCgroup(dirs, 'SIGKILL');
+      removeCgroup(dirs);
+    }
     return killed;
   }
 
   onExit(listener: () => void): void {
     this.listeners.push(listener);
+  }
+}
+
+/** The worker's cgroup name: job, attempt and rank (from its unique exit file name). */
+function cgroupName(spec: LaunchSpec): string {
+  return `${spec.jobId}.${basename(spec.exitFile).replace(/^exit-/, '')}`;
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A short file in the private state directory (null when absent). */
+function readSmall(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
   }
 }
 

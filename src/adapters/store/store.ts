@@ -21,6 +21,12 @@ export interface WorkerRecord {
   readonly startTicks: number | null;
   readonly logPath: string;
   readonly exitFile: string;
+  /** The worker's cgroup directories (absolute), when it runs in one. */
+  readonly cgroups?: readonly string[];
+  /** The uid it runs as, when not the server's. */
+  readonly uid?: number;
+  /** Its cgroup (or container) counted an out-of-memory kill. */
+  oomKilled?: boolean;
   exitCode: number | null;
   /** Signal name when the process was killed by a signal. */
   signal?: string | null;

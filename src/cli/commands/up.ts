@@ -9,7 +9,9 @@ import { parseNumber } from '../flags.js';
 export function banner(s: RunningServer): string {
   const lines = [
     `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics)`,
-    `  data:   ${s.dataDir}`,
+    `  data:   ${s.dataDir} (private, 0700)`,
+    `  jobs:   ${s.workspace} (team workspaces)`,
+    ...isolationLines(s),
     `  admin token: ${s.adminTokenFile}${s.adminTokenCreated ? ' (created now; the CLI reads it from there when run in this folder)' : ''}`,
     `  GPUs:   ${s.inventory.summary}`,
     `  shares: ${s.sharing}`,
@@ -18,6 +20,21 @@ export function banner(s: RunningServer): string {
   const r = s.recovered;
   if (r.adopted + r.requeued + r.queued > 0) lines.push(`  recovered: ${r.queued} queued, ${r.adopted} running re-adopted, ${r.requeued} requeued or failed (processes lost)`);
   return lines.join('\n') + '\n';
+}
+
+/** What keeps jobs apart here, said plainly: an operator must know when it is only one team's server. */
+function isolationLines(s: RunningServer): string[] {
+  const i = s.isolation;
+  const lines = i.perJobUids
+    ? ['  isolation: each job runs as its own uid with its team\'s gid (server is root); teams cannot read each other\'s files or signal each other\'s jobs']
+    : [`  isolation: NONE between jobs: the server is not root, so jobs run as its user and could read its state; single-tenant mode, team "${i.onlyTeam ?? 'default'}" only (run as root for many teams: docs/security.md)`];
+  lines.push(
+    i.cgroups
+      ? `  limits: ${i.cgroups}: every process a job starts is tracked and stopped with it; cpu/memory requests are enforced, pids capped`
+      : '  limits: no cgroups (not root or none writable): cpu/memory requests are NOT enforced; a job\'s processes are tracked by process group' + (i.perJobUids ? ' and uid' : ' only'),
+  );
+  for (const w of i.warnings) lines.push(`  warning: ${w}`);
+  return lines;
 }
 
 /** `--gpus @file` reads the inventory line from a file (comments after #). */
@@ -40,7 +57,10 @@ export function registerUp(program: Command): void {
   program
     .command('up')
     .description('start the standalone control plane (API, scheduler, local executor, dashboard)')
-    .option('--data-dir <dir>', 'state directory (SQLite, logs, checkpoints)', '.gantry')
+    .option('--data-dir <dir>', 'private state directory (SQLite, admin token, exit files)', '.gantry')
+    .option('--workspace <dir>', 'team workspaces: job folders with logs, checkpoints, work dirs (default: <data-dir>-work)')
+    .option('--id-base <uid>', 'as root: first uid/gid given to jobs and teams', '200000')
+    .option('--no-cgroups', 'no cgroup per worker (cpu/memory requests then go unenforced)')
     .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4, or @FILE holding such a line')
     .option('--host <host>', 'address to listen on (default localhost only)', '127.0.0.1')
     .option('--port <port>', 'port', '7480')
@@ -48,7 +68,7 @@ export function registerUp(program: Command): void {
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
     .option('--mps <mode>', 'MPS control daemons for GPU shares: auto (real GPUs, when nvidia-cuda-mps-control is on PATH), on, off', 'auto')
     .option('--window <jobs>', 'queued jobs of each queue the scheduler considers at a time (the rest wait their turn in order)', '1000')
-    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string }) => {
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string }) => {
       if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
@@ -56,6 +76,9 @@ export function registerUp(program: Command): void {
       const { startServer } = await import('../../server/standalone.js');
       const server = await startServer({
         dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
+        ...(o.workspace !== undefined ? { workspace: o.workspace } : {}),
+        idBase: intOption(o.idBase, '--id-base'),
+        cgroups: o.cgroups,
         host: o.host,
         port: parseNumber('--port', o.port, 0, 65535, true),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
