@@ -90,11 +90,6 @@ export function registerK8s(program: Command): void {
       const kc = await loadKubeConfig(f.kubeconfig);
       const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
       const identity = f.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-      let lost: () => void = () => undefined;
-      const lostLease = new Promise<string>((r) => {
-        lost = () => r('lost the lease');
-      });
-      let wasLeader = false;
       const s = new KubeScheduler({
         kubeConfig: kc,
         namespace: f.namespace,
@@ -105,20 +100,16 @@ export function registerK8s(program: Command): void {
         retryPeriodMs,
         maxInflight,
         core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
-        onLeading: (leading) => {
-          if (leading) wasLeader = true;
-          else if (wasLeader) lost();
-        },
       });
       process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
       const signal = waitForSignal();
       // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
       await Promise.race([s.start(), signal]);
-      const why = await Promise.race([signal, lostLease]);
+      // A replica that loses the Lease (an apiserver restart, a long pause) stops writing at once
+      // and stands by, mirroring the cluster, until it can take the Lease again.
+      const why = await signal;
       await s.stop();
       process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);
-      // A replica that lost the Lease exits non-zero so that it restarts with a fresh state.
-      if (why === 'lost the lease') process.exitCode = 1;
     });
 
   k8s
