@@ -109,10 +109,17 @@ export class LeaderElector {
     if (this.stopped) return;
     const sent = this.mono();
     let ok = false;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      ok = await this.tryAcquireOrRenew();
+      // A call that hangs (a paused or partitioned apiserver) counts as failed after the deadline.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within the renew deadline')), this.opts.renewDeadlineMs);
+      });
+      ok = await Promise.race([this.tryAcquireOrRenew(), late]);
     } catch (e) {
       this.opts.log?.(`lease ${this.opts.namespace}/${this.opts.name}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
     if (this.stopped) return;
     if (ok) {

@@ -464,6 +464,8 @@ export class KubeScheduler {
   private considerPending(pod: V1Pod): void {
     if (!isGantryPod(pod) || pod.metadata?.deletionTimestamp) return;
     const key = podKey(pod);
+    // A pod belongs to one job at most: one booked (a gang's planned member) is not pending.
+    if (this.podJob.has(key) || this.core.cluster.binding(key) !== undefined) return;
     let req: PodRequest;
     try {
       req = podRequest(pod);
@@ -525,6 +527,11 @@ export class KubeScheduler {
   }
 
   private submit(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): boolean {
+    const taken = pods.filter((p) => this.podJob.has(podKey(p)) || this.core.cluster.binding(podKey(p)) !== undefined);
+    if (taken.length > 0) {
+      this.log(`not submitting ${id}: ${taken.map((p) => `${podKey(p)} (job ${this.podJob.get(podKey(p)) ?? 'none'})`).join(', ')} already booked`);
+      return false;
+    }
     const spec = this.jobSpec(id, pods, reqs, group);
     try {
       this.core.submit(spec);
