@@ -6,15 +6,15 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SchedulingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, createNode, createPods, FakeKubelet, fakeNode, fakePod, listPods, manifest, sleep, waitEstablished, waitFor } from './cluster.js';
+import { applyObjects, createNamespace, createNode, createPodGroup, createPods, FakeKubelet, fakeNode, fakePod, gpuUses, listPods, manifest, overbooked, sleep, waitEstablished, waitFor } from './cluster.js';
 import { leaseHolder, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
 
 describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions(), () => {
   let cp: ControlPlane;
   let kc: KubeConfig;
-  let kubelet: FakeKubelet | null = null;
+  const kubelets: FakeKubelet[] = [];
   const replicas: Replica[] = [];
   const logs: string[] = [];
 
@@ -28,14 +28,14 @@ describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions()
   after(async () => {
     if (process.env['GANTRY_K8S_LOGS'] === '1') process.stderr.write(logs.join('\n') + '\n');
     for (const r of replicas) await stopReplica(r);
-    await kubelet?.stop();
+    for (const k of kubelets) await k.stop();
     await cp?.stop();
   });
 
   it('binds the higher-priority pod only after the running one is evicted', async () => {
     const id = 'repro';
     await createNamespace(kc, id);
-    kubelet = new FakeKubelet(kc, id);
+    kubelets.push(new FakeKubelet(kc, id));
     const scheduling = kc.makeApiClient(SchedulingV1Api);
     await scheduling.createPriorityClass({ body: { metadata: { name: 'repro-low' }, value: 0 } });
     await scheduling.createPriorityClass({ body: { metadata: { name: 'repro-high' }, value: 1000 } });
@@ -78,5 +78,63 @@ describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions()
     assert.equal(await leaseHolder(kc), 'two');
     const a = (await listPods(kc, id)).find((p) => p.metadata?.name === 'a');
     assert.ok(!a, 'A was evicted to make room for B');
+  });
+
+  /** A leader that died between the binds of a gang's members: member w0 bound (as it wrote it), w1 not. */
+  async function halfBoundGang(id: string, withPlan: boolean): Promise<void> {
+    await createNamespace(kc, id);
+    kubelets.push(new FakeKubelet(kc, id));
+    await createNode(kc, fakeNode(`${id}-0`, { gpus: 8, labels: { 'gantry.dev/test': id } }));
+    await createPodGroup(kc, id, 'train', 2);
+    const sel = { 'gantry.dev/test': id };
+    await createPods(kc, [0, 1].map((i) => fakePod(id, `w${i}`, { gpus: 4, group: 'train', nodeSelector: sel })));
+    // A pod that would take the other half of the node if the gang's second member were not booked.
+    if (withPlan) await createPods(kc, [fakePod(id, 'x', { gpus: 4, nodeSelector: sel })]);
+    const grants = (from: number): number[][] => [0, 1, 2, 3].map((i) => [from + i, 1000, 81559]);
+    const annotations: Record<string, string> = {
+      'gantry.dev/gpu-assignment': JSON.stringify({ node: `${id}-0`, gpus: grants(0).map(([index, milli, memoryMiB]) => ({ index, uuid: '', milli, memoryMiB })) }),
+      'gantry.dev/leader-epoch': '0:gone',
+      ...(withPlan ? { 'gantry.dev/gang-plan': JSON.stringify({ w0: [`${id}-0`, grants(0)], w1: [`${id}-0`, grants(4)] }) } : {}),
+    };
+    await kc.makeApiClient(CoreV1Api).createNamespacedPodBinding({
+      name: 'w0',
+      namespace: id,
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'w0', namespace: id, annotations }, target: { apiVersion: 'v1', kind: 'Node', name: `${id}-0` } },
+    });
+  }
+
+  const named = (pods: readonly V1Pod[], n: string): V1Pod | undefined => pods.find((p) => p.metadata?.name === n);
+
+  it('a new leader finishes a gang left partly bound to its plan, and rolls back one without a plan', async () => {
+    for (const r of replicas) await stopReplica(r);
+    await halfBoundGang('finish', true);
+    await halfBoundGang('rollback', false);
+    const kubeconfig = cp.writeKubeconfig();
+    replicas.push(startReplica(kubeconfig, 'three', (l) => void logs.push(l)));
+    await waitFor('three leads', async () => (await leaseHolder(kc)) === 'three', 20_000);
+
+    // With a plan: w1 is bound where the plan puts it (GPUs 4-7), and x, which would fit there, waits.
+    const finished = await waitFor('w1 bound', async () => {
+      const pods = await listPods(kc, 'finish');
+      return named(pods, 'w1')?.spec?.nodeName ? pods : null;
+    }, 15_000);
+    assert.deepEqual(gpuUses(finished).filter((u) => u.pod === 'w1').map((u) => u.gpu), [4, 5, 6, 7]);
+    await sleep(1000);
+    const later = await listPods(kc, 'finish');
+    assert.equal(named(later, 'x')?.spec?.nodeName, undefined, 'x waits: the gang holds the node');
+    assert.deepEqual(overbooked(gpuUses(later)), []);
+
+    // Without a plan: the bound member is evicted, the other is not run alone.
+    await waitFor('w0 rolled back', async () => !named(await listPods(kc, 'rollback'), 'w0'), 15_000);
+    await sleep(1000);
+    const rest = await listPods(kc, 'rollback');
+    assert.equal(named(rest, 'w1')?.spec?.nodeName, undefined, 'w1 is not run as a single pod');
+    // Once the gang's pod is back (an operator recreates it), the gang is placed whole.
+    await createPods(kc, [fakePod('rollback', 'w0', { gpus: 4, group: 'train', nodeSelector: { 'gantry.dev/test': 'rollback' } })]);
+    const whole = await waitFor('gang bound whole', async () => {
+      const pods = await listPods(kc, 'rollback');
+      return named(pods, 'w0')?.spec?.nodeName && named(pods, 'w1')?.spec?.nodeName ? pods : null;
+    }, 15_000);
+    assert.deepEqual(overbooked(gpuUses(whole)), []);
   });
 });
