@@ -197,12 +197,21 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     overNow.clear();
     for (const n of nowOver) overNow.add(n);
   };
-  const checkStale = (what: string, rv: number, holderName: string, epoch: number | null): void => {
-    const l = leaseAt(rv);
-    if (!l) return;
-    if (l.holder !== holderName || (epoch !== null && l.transitions !== epoch)) {
-      staleWrites.push(`${what} by ${holderName}${epoch !== null ? ` (epoch ${epoch})` : ''} at rv ${rv}, when the Lease named ${l.holder} (epoch ${l.transitions})`);
-      log(`STALE WRITE ${staleWrites[staleWrites.length - 1] ?? ''}`);
+  // Writes are judged at the end, once the Lease's history is complete (its watch may lag).
+  // Stale: the Lease in force names another holder, or another holder had it since the writer's
+  // term began. (A leader that missed its renew deadline and took its own Lease again in a new
+  // term, with nobody in between, may still see a bind of its previous term land: not stale.)
+  const writes: { what: string; rv: number; holder: string; epoch: number | null }[] = [];
+  const checkStale = (what: string, rv: number, holderName: string, epoch: number | null): void => void writes.push({ what, rv, holder: holderName, epoch });
+  const judgeWrites = (): void => {
+    for (const w of writes) {
+      const l = leaseAt(w.rv);
+      if (!l) continue;
+      const between = w.epoch === null ? [] : leases.filter((x) => x.rv < w.rv && x.transitions > (w.epoch ?? 0) && x.holder !== w.holder);
+      if (l.holder !== w.holder || between.length > 0) {
+        staleWrites.push(`${w.what} by ${w.holder}${w.epoch !== null ? ` (epoch ${w.epoch})` : ''} at rv ${w.rv}, when the Lease named ${l.holder} (epoch ${l.transitions})`);
+        log(`STALE WRITE ${staleWrites[staleWrites.length - 1] ?? ''}`);
+      }
     }
   };
   const podFollower = new Follower(kc, `/api/v1/namespaces/${NS}/pods`, {}, () => core.listNamespacedPod({ namespace: NS }) as never, (type, obj, fromList) => {
@@ -386,6 +395,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   let gangsBoundWhole = 0;
   for (const name of gangs.keys()) if (bindLog.filter((b) => b.pod.startsWith(`${name}-`)).length === gangs.get(name)?.members.length) gangsBoundWhole++;
   await Promise.all([podFollower.stop(), leaseFollower.stop(), eventFollower.stop()]);
+  judgeWrites();
   for (const r of replicas) await stopReplica(r);
   await kubelet.stop();
   return {

@@ -30,9 +30,9 @@ export class FencedWrites implements ClusterWrites {
     return this.inner.bindPod(namespace, name, node, annotations);
   }
 
-  evictPod(namespace: string, name: string, graceSeconds: number): Promise<void> {
+  evictPod(namespace: string, name: string, graceSeconds: number, annotations?: Record<string, string>): Promise<void> {
     this.check(`eviction of ${namespace}/${name}`);
-    return this.inner.evictPod(namespace, name, graceSeconds);
+    return this.inner.evictPod(namespace, name, graceSeconds, annotations);
   }
 
   upsertConfigMap(namespace: string, name: string, data: Record<string, string>, owner: ObjectRef): Promise<void> {

@@ -853,12 +853,11 @@ export class KubeScheduler {
         const cm = pod.metadata?.annotations?.[ANN_ENV_CONFIGMAP] ?? envConfigMapName(name);
         await this.writes.upsertConfigMap(ns, cm, gpuEnvironment(a, req.gpu), POD_REF(pod));
       }
-      const epoch = this.elector?.epoch;
       await this.writes.bindPod(ns, name, b.node, {
         [ANN_ASSIGNMENT]: JSON.stringify(a),
         [ANN_GPU_UUIDS]: a.gpus.map((g) => g.uuid).join(','),
         ...(plan !== null ? { [ANN_GANG_PLAN]: plan } : {}),
-        ...(epoch ? { [ANN_LEADER_EPOCH]: `${epoch.transitions}:${epoch.holder}` } : {}),
+        ...this.epochAnnotation(),
       });
       ok = true;
       this.stats.binds++;
@@ -886,6 +885,12 @@ export class KubeScheduler {
       // Part of a gang is bound: keep the whole booking (never double-book) and retry the rest.
       setTimeout(() => this.retryBinds(entry, ops.failed), 1000);
     }
+  }
+
+  /** This replica's term, for the webhook's fence (admission refuses a write from a past term). */
+  private epochAnnotation(): Record<string, string> {
+    const epoch = this.elector?.epoch;
+    return epoch ? { [ANN_LEADER_EPOCH]: `${epoch.transitions}:${epoch.holder}` } : {};
   }
 
   /**
@@ -916,7 +921,7 @@ export class KubeScheduler {
 
   private async evictOne(pod: V1Pod, graceSeconds: number): Promise<void> {
     try {
-      await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds);
+      await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds, this.epochAnnotation());
       this.stats.evictions++;
     } catch (e) {
       const status = (e as ApiError).status;
