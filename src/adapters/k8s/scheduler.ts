@@ -97,10 +97,13 @@ const POD_REF = (pod: V1Pod): ObjectRef => ({
   ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
 });
 
-/** Simple FIFO limiter for API calls: at most `max` in flight; `clear` drops the queued ones. */
+/**
+ * Simple FIFO limiter for API calls: at most `max` in flight. `flush` starts every queued call at
+ * once: called when leadership is lost, so each is refused by the fence and its caller handles that.
+ */
 class Limiter {
   private running = 0;
-  private readonly queue: { go: () => void; drop: () => void }[] = [];
+  private readonly queue: (() => void)[] = [];
   constructor(private readonly max: number) {}
   run<T>(f: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -114,15 +117,15 @@ class Limiter {
         }
         p.then(resolve, reject).finally(() => {
           this.running--;
-          this.queue.shift()?.go();
+          this.queue.shift()?.();
         });
       };
       if (this.running < this.max) go();
-      else this.queue.push({ go, drop: () => reject(new FencedError('queued call')) });
+      else this.queue.push(go);
     });
   }
-  clear(): void {
-    for (const q of this.queue.splice(0)) q.drop();
+  flush(): void {
+    for (const go of this.queue.splice(0)) go();
   }
   get busy(): number {
     return this.running + this.queue.length;
@@ -685,8 +688,8 @@ export class KubeScheduler {
     this.relisted = false;
     if (this.cycleTimer) clearTimeout(this.cycleTimer);
     this.cycleTimer = null;
-    this.calls.clear();
-    this.eventCalls.clear();
+    this.calls.flush();
+    this.eventCalls.flush();
     this.releaseUnconfirmed();
     this.opts.onLeading?.(false);
   }
