@@ -70,3 +70,47 @@ test('a renew deadline not shorter than the lease is refused', () => {
   const store = new MemoryLeases();
   assert.throws(() => new LeaderElector(store.forReplica('x'), { ...timing, identity: 'x', renewDeadlineMs: 2000 }, () => undefined, () => undefined), /renew deadline/);
 });
+
+test('fencing: the leader may write only within the renew deadline of its last renewal, by the monotonic clock', async () => {
+  const store = new MemoryLeases();
+  let mono = 0;
+  const events: string[] = [];
+  // A long retry period: no renewal happens during the test after the first acquisition.
+  const a = new LeaderElector(store.forReplica('a'), { ...timing, retryPeriodMs: 60_000, identity: 'a', monotonic: () => mono }, () => events.push('a+'), () => events.push('a-'));
+  a.start();
+  try {
+    await sleep(50);
+    assert.deepEqual(events, ['a+']);
+    assert.equal(a.mayWrite, true);
+    assert.deepEqual(a.epoch, { holder: 'a', transitions: 0 });
+    // The process was paused (or its loop blocked) past the renew deadline: no write, at once,
+    // before any timer of its own has run.
+    mono += timing.renewDeadlineMs;
+    assert.equal(a.mayWrite, false);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('a leader whose renewal hangs steps down at the deadline and stands by', async () => {
+  const store = new MemoryLeases();
+  const events: string[] = [];
+  let hang = false;
+  const api = store.forReplica('a');
+  const hanging: typeof api = {
+    getLease: (...args) => (hang ? new Promise(() => undefined) : api.getLease(...args)),
+    writeLease: (...args) => api.writeLease(...args),
+  };
+  const a = new LeaderElector(hanging, { ...timing, identity: 'a' }, () => events.push('a+'), () => events.push('a-'));
+  a.start();
+  try {
+    await sleep(300);
+    assert.deepEqual(events, ['a+']);
+    hang = true;
+    await sleep(timing.renewDeadlineMs + 400);
+    assert.deepEqual(events, ['a+', 'a-'], 'stepped down although its renewal call never answered');
+    assert.equal(a.mayWrite, false);
+  } finally {
+    await a.stop();
+  }
+});

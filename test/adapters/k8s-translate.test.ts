@@ -5,7 +5,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { nodeInventory, modelFromProduct } from '../../src/adapters/k8s/inventory.js';
 import { boundPodRequest, gpuRequestOf, podRequest, PodSpecError, gpuEnvironment } from '../../src/adapters/k8s/pods.js';
 import { queueTree, QueueSpecError } from '../../src/adapters/k8s/queues.js';
-import { admitPod } from '../../src/adapters/k8s/webhook.js';
+import { admitPod, admitWrite } from '../../src/adapters/k8s/webhook.js';
+import { encodePlan, readPlan } from '../../src/adapters/k8s/pods.js';
 import { fakeNode, fakePod } from '../k8s/cluster.js';
 
 test('GFD product labels map to catalog models', () => {
@@ -102,4 +103,31 @@ test('webhook: shares get envFrom their ConfigMap; bad requests are denied; othe
   const other: V1Pod = fakePod('ns', 'p', { fraction: '2', schedulerName: 'default-scheduler' });
   assert.deepEqual(admitPod({ uid: 'u3', operation: 'CREATE', object: other }), { uid: 'u3', allowed: true });
   assert.deepEqual(admitPod({ uid: 'u4', operation: 'CREATE', object: fakePod('ns', 'p', { gpus: 1 }) }), { uid: 'u4', allowed: true });
+});
+
+test('webhook fence: a write of a past leader term is refused; one without a term passes', () => {
+  const lease = { holder: 'b', transitions: 4, durationSeconds: 15, renewTime: 0, acquireTime: 0, resourceVersion: '9' };
+  const write = (epoch?: string): { uid: string; operation: string; subResource: string; object: V1Pod } => ({
+    uid: 'u', operation: 'CREATE', subResource: 'binding', object: { metadata: { name: 'p', ...(epoch ? { annotations: { 'gantry.dev/leader-epoch': epoch } } : {}) } },
+  });
+  assert.equal(admitWrite(write('4:b'), lease).allowed, true);
+  const stale = admitWrite(write('3:a'), lease);
+  assert.equal(stale.allowed, false);
+  assert.equal(stale.status?.message, 'gantry: stale binding refused: made by a in term 3, but the Lease is held by b in term 4');
+  assert.equal(admitWrite(write('3:b'), lease).allowed, false, 'the same replica in an earlier term');
+  assert.equal(admitWrite(write('4:b'), undefined).status?.code, 503, 'Lease unreadable: refused (fail closed)');
+  assert.equal(admitWrite(write(), lease).allowed, true, 'not a gantry write');
+});
+
+test('gang plan annotation: encoded compactly, read back exactly, MIG slices included', () => {
+  const bindings = [
+    { podId: 'ns/w0', node: 'n1', cpuMilli: 0, memoryMiB: 0, gpus: [{ gpu: 0, milli: 1000, memoryMiB: 81559 }, { gpu: 1, milli: 1000, memoryMiB: 81559 }] },
+    { podId: 'ns/w1', node: 'n2', cpuMilli: 0, memoryMiB: 0, gpus: [{ gpu: 3, milli: 1000, memoryMiB: 40960, mig: { profile: '3g.40gb', start: 4 } }] },
+  ];
+  const text = encodePlan(bindings);
+  assert.equal(text, '{"w0":["n1",[[0,1000,81559],[1,1000,81559]]],"w1":["n2",[[3,1000,40960,"3g.40gb",4]]]}');
+  const plan = readPlan({ metadata: { annotations: { 'gantry.dev/gang-plan': text ?? '' } } });
+  assert.deepEqual(plan?.get('w0'), { node: 'n1', gpus: bindings[0]?.gpus });
+  assert.deepEqual(plan?.get('w1'), { node: 'n2', gpus: bindings[1]?.gpus });
+  assert.equal(readPlan({ metadata: { annotations: { 'gantry.dev/gang-plan': '{"w0":["n1",[["x"]]]}' } } }), null, 'unreadable: no plan');
 });

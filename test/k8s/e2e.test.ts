@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import {
   AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, RbacAuthorizationV1Api, SchedulingV1Api,
-  PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod,
+  PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod, type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import {
@@ -21,6 +21,7 @@ import {
 } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import { startWebhookServer } from '../../src/adapters/k8s/webhook.js';
+import { KubeClusterWrites } from '../../src/adapters/k8s/api.js';
 
 const opts = k8sTestOptions();
 
@@ -65,13 +66,23 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
         { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'gantry-webhook.gantry-system.svc' }] },
       ],
     });
-    const wh = await startWebhookServer({ cert: pems.cert, key: pems.private, port: 0, host: '127.0.0.1', log: (m) => logs.push(m) });
+    const leases = new KubeClusterWrites(kc, 'test-webhook');
+    const wh = await startWebhookServer({
+      cert: pems.cert, key: pems.private, port: 0, host: '127.0.0.1', log: (m) => logs.push(m), readLease: () => leases.getLease('gantry-system', 'gantry-scheduler'),
+    });
     webhookClose = () => wh.server.close();
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    const caBundle = Buffer.from(pems.cert).toString('base64');
     for (const o of manifest('webhook.yaml')) {
-      if (o.kind !== 'MutatingWebhookConfiguration') continue;
-      const cfg = o as V1MutatingWebhookConfiguration;
-      for (const w of cfg.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${wh.port}/mutate`, caBundle: Buffer.from(pems.cert).toString('base64') };
-      await kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: cfg });
+      if (o.kind === 'MutatingWebhookConfiguration') {
+        const cfg = o as V1MutatingWebhookConfiguration;
+        for (const w of cfg.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${wh.port}/mutate`, caBundle };
+        await admission.createMutatingWebhookConfiguration({ body: cfg });
+      } else if (o.kind === 'ValidatingWebhookConfiguration') {
+        const cfg = o as V1ValidatingWebhookConfiguration;
+        for (const w of cfg.webhooks ?? []) w.clientConfig = { url: `https://127.0.0.1:${wh.port}/validate`, caBundle };
+        await admission.createValidatingWebhookConfiguration({ body: cfg });
+      }
     }
     // The in-process scheduler runs as the deployed service account: every write it makes must
     // be allowed by deploy/rbac.yaml (see the check for "forbidden" at the end).
@@ -111,7 +122,7 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     const client = KubernetesObjectApi.makeApiClient(kc);
     // (The webhook configuration as shipped, with its Service reference, under another name: the
     // one in force for the tests points at loopback.)
-    const shipped = manifest('webhook.yaml').map((o) => (o.kind === 'MutatingWebhookConfiguration' ? { ...o, metadata: { ...o.metadata, name: 'gantry-as-shipped' } } : o));
+    const shipped = manifest('webhook.yaml').map((o) => (o.kind?.endsWith('WebhookConfiguration') ? { ...o, metadata: { ...o.metadata, name: `${o.metadata?.name ?? ''}-as-shipped` } } : o));
     for (const o of [...manifest('scheduler.yaml'), ...shipped]) {
       await client.create(o as KubernetesObject, undefined, 'All');
     }
@@ -298,6 +309,24 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await createPods(kc, [fakePod(id, 'still', { gpus: 1, queue: 'team-a', nodeSelector: sel(id) })]);
     await waitBound(id, ['still']);
     await deleteQueue(kc, 'orphan');
+  });
+
+  it('refuses a bind made in a past leader term (the webhook fence)', async () => {
+    const id = await ns('fence');
+    await nodes(id, 1, { gpus: 1 });
+    // Waits: no node has this label, so the scheduler leaves it alone.
+    await createPods(kc, [fakePod(id, 'late', { gpus: 1, nodeSelector: { 'gantry.dev/test': 'nowhere' } })]);
+    const bind = (epoch: string): Promise<unknown> =>
+      kc.makeApiClient(CoreV1Api).createNamespacedPodBinding({
+        name: 'late',
+        namespace: id,
+        body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'late', namespace: id, annotations: { 'gantry.dev/leader-epoch': epoch } }, target: { apiVersion: 'v1', kind: 'Node', name: `${id}-0` } },
+      });
+    await assert.rejects(bind('0:a-leader-long-gone'), (e: unknown) => {
+      const message = e instanceof ApiException ? (JSON.parse(String(e.body)) as { message: string }).message : '';
+      return /denied the request: gantry: stale binding refused: made by a-leader-long-gone in term 0, but the Lease is held by in-process in term \d+/.test(message);
+    });
+    assert.equal((await listPods(kc, id)).find((p) => p.metadata?.name === 'late')?.spec?.nodeName, undefined);
   });
 
   it('needed no permission beyond deploy/rbac.yaml', () => {

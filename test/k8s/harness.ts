@@ -102,6 +102,7 @@ export class ControlPlane {
   etcdPort = 0;
   apiPort = 0;
   private procs: { name: string; proc: ChildProcess }[] = [];
+  private readonly started = new Map<string, { bin: string; args: string[] }>();
 
   private constructor(private readonly opts: ControlPlaneOptions) {
     // etcd's data dir lives on tmpfs where there is one: fsync-free and fast.
@@ -125,8 +126,9 @@ export class ControlPlane {
   }
 
   private spawnLogged(name: string, bin: string, args: string[]): ChildProcess {
-    const out = createWriteStream(join(this.dir, `${name}.log`));
+    const out = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' });
     const proc = spawn(join(binaryDir(), bin), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.started.set(name, { bin, args });
     proc.stdout?.pipe(out);
     proc.stderr?.pipe(out);
     this.procs.push({ name, proc });
@@ -184,6 +186,10 @@ export class ControlPlane {
       '--enable-priority-and-fairness=false',
       ...(this.opts.apiserverArgs ?? []),
     ]);
+    await this.waitReady();
+  }
+
+  private async waitReady(): Promise<void> {
     const deadline = Date.now() + 90_000;
     for (;;) {
       for (const { name, proc } of this.procs) {
@@ -251,6 +257,18 @@ export class ControlPlane {
     if (!entry) return;
     this.procs = this.procs.filter((p) => p !== entry);
     await terminate(entry.proc);
+  }
+
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd (failover tests: the
+   * clients' connections break and their watches must resume); resolves once it is ready.
+   */
+  async restartApiserver(): Promise<void> {
+    const how = this.started.get('kube-apiserver');
+    if (!how) throw new Error('kube-apiserver was not started');
+    await this.stopProcess('kube-apiserver');
+    this.spawnLogged('kube-apiserver', how.bin, how.args);
+    await this.waitReady();
   }
 
   async stop(): Promise<void> {

@@ -63,7 +63,8 @@ export interface LeaseRecord {
 /** Everything the scheduler writes to the cluster. */
 export interface ClusterWrites {
   bindPod(namespace: string, name: string, node: string, annotations: Record<string, string>): Promise<void>;
-  evictPod(namespace: string, name: string, graceSeconds: number): Promise<void>;
+  /** `annotations` go on the Eviction object (seen by admission webhooks, not stored). */
+  evictPod(namespace: string, name: string, graceSeconds: number, annotations?: Record<string, string>): Promise<void>;
   upsertConfigMap(namespace: string, name: string, data: Record<string, string>, owner: ObjectRef): Promise<void>;
   recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
   patchPodGroupStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
@@ -104,12 +105,12 @@ export class KubeClusterWrites implements ClusterWrites {
     );
   }
 
-  async evictPod(namespace: string, name: string, graceSeconds: number): Promise<void> {
+  async evictPod(namespace: string, name: string, graceSeconds: number, annotations: Record<string, string> = {}): Promise<void> {
     await call(() =>
       this.core.createNamespacedPodEviction({
         name,
         namespace,
-        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace }, deleteOptions: { gracePeriodSeconds: graceSeconds } },
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace, annotations }, deleteOptions: { gracePeriodSeconds: graceSeconds } },
       }),
     );
   }

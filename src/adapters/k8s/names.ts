@@ -42,6 +42,13 @@ export const ANN_NODE_CACHED_DATASETS = 'gantry.dev/cached-datasets';
 export const ANN_ASSIGNMENT = 'gantry.dev/gpu-assignment';
 /** The assigned GPU (or MIG) UUIDs, comma separated, for people and tools. */
 export const ANN_GPU_UUIDS = 'gantry.dev/gpu-uuids';
+/**
+ * On each member of a gang, written with its binding: where every member of the gang goes (JSON,
+ * see pods.ts `encodePlan`). A new leader that finds a gang partly bound binds the rest to it.
+ */
+export const ANN_GANG_PLAN = 'gantry.dev/gang-plan';
+/** The leader term that bound the pod: `<Lease transitions>:<replica identity>`. */
+export const ANN_LEADER_EPOCH = 'gantry.dev/leader-epoch';
 /** Name of the per-pod ConfigMap holding the GPU environment (set by the webhook). */
 export const ANN_ENV_CONFIGMAP = 'gantry.dev/gpu-env-configmap';
 

@@ -11,7 +11,7 @@ import type { NodeState } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import {
-  ANN_ASSIGNMENT, ANN_DATASETS, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
+  ANN_ASSIGNMENT, ANN_DATASETS, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
   POD_GROUP_LABEL_LEGACY, QUEUE_LABEL, RES_GPU, SCHEDULER_NAME,
 } from './names.js';
 import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inventory.js';
@@ -274,6 +274,60 @@ export function readAssignment(pod: V1Pod): Assignment | null {
       if (!Number.isInteger(g.index) || !Number.isInteger(g.milli) || !Number.isInteger(g.memoryMiB)) return null;
     }
     return a;
+  } catch {
+    return null;
+  }
+}
+
+/** The same node and the same GPUs (indices, shares, MIG slices), whatever the order. */
+export function sameGrants(a: readonly GpuGrant[], b: readonly GpuGrant[]): boolean {
+  const key = (g: GpuGrant): string => `${g.gpu}/${g.milli}/${g.memoryMiB}/${g.mig ? `${g.mig.profile}@${g.mig.start}` : ''}`;
+  if (a.length !== b.length) return false;
+  const ka = a.map(key).sort();
+  const kb = b.map(key).sort();
+  return ka.every((k, i) => k === kb[i]);
+}
+
+// ---- the gang plan annotation ---------------------------------------------------------------
+
+/** Gang member (pod name) -> node and GPU grants. */
+export type GangPlan = ReadonlyMap<string, { readonly node: string; readonly gpus: readonly GpuGrant[] }>;
+
+/** A plan larger than this is not written (annotations are limited to 256 KiB per object). */
+export const MAX_PLAN_BYTES = 64 * 1024;
+
+/**
+ * Compact JSON: {"<pod>": ["<node>", [[gpu, milli, memoryMiB(, profile, start)], ...]]}.
+ * Null when the plan would be too large (the gang is then rolled back, not finished, at takeover).
+ */
+export function encodePlan(bindings: readonly Binding[]): string | null {
+  const out: Record<string, [string, (number | string)[][]]> = {};
+  for (const b of bindings) {
+    const name = b.podId.slice(b.podId.indexOf('/') + 1);
+    out[name] = [b.node, b.gpus.map((g) => (g.mig ? [g.gpu, g.milli, g.memoryMiB, g.mig.profile, g.mig.start] : [g.gpu, g.milli, g.memoryMiB]))];
+  }
+  const text = JSON.stringify(out);
+  return text.length <= MAX_PLAN_BYTES ? text : null;
+}
+
+/** The gang plan recorded on a bound member; null when absent or unreadable. */
+export function readPlan(pod: V1Pod): GangPlan | null {
+  const raw = pod.metadata?.annotations?.[ANN_GANG_PLAN];
+  if (raw === undefined) return null;
+  try {
+    const obj = JSON.parse(raw) as Record<string, unknown>;
+    const plan = new Map<string, { node: string; gpus: GpuGrant[] }>();
+    for (const [name, v] of Object.entries(obj)) {
+      if (!Array.isArray(v) || typeof v[0] !== 'string' || !Array.isArray(v[1])) return null;
+      const gpus: GpuGrant[] = [];
+      for (const g of v[1] as unknown[]) {
+        if (!Array.isArray(g) || !g.slice(0, 3).every((x) => Number.isInteger(x))) return null;
+        const [gpu, milli, memoryMiB, profile, start] = g as [number, number, number, unknown, unknown];
+        gpus.push({ gpu, milli, memoryMiB, ...(typeof profile === 'string' && Number.isInteger(start) ? { mig: { profile, start: start as number } } : {}) });
+      }
+      plan.set(name, { node: v[0], gpus });
+    }
+    return plan;
   } catch {
     return null;
   }

@@ -10,9 +10,14 @@
  * that keeps waiting gets a FailedScheduling Event with the core's explanation whenever the
  * explanation changes; PodGroups get their status.
  *
- * Restart safety: before the first cycle the scheduler re-adopts every bound pod (at its
- * annotated GPUs; pods bound by others at GPUs chosen on their node), so no GPU is booked
- * twice. A gang member that finished keeps its GPUs booked until the whole gang is gone.
+ * Every replica mirrors the apiserver: a bound pod is booked in the core where the apiserver
+ * says it is bound, at the GPUs of its assignment annotation (pods bound by others at GPUs
+ * chosen on their node), whoever bound it; standbys too, so a new leader starts from the
+ * bindings its predecessor made. A gang's binding also carries the gang's plan (where every
+ * member goes): a standby books the unbound members there, and a new leader binds them.
+ * Failover (docs/kubernetes.md, "Failover"): a new leader re-lists pods and reconciles before
+ * its first cycle; every write is fenced by the Lease (fence.ts); a bind answered 409 means
+ * "re-read the pod". A gang member that finished keeps its GPUs booked until the whole gang is gone.
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { Scheduler } from '../../core/scheduler/scheduler.js';
@@ -26,16 +31,17 @@ import { prepareRequest } from '../../core/placement/placer.js';
 import { defaultAssign } from '../../core/placement/gpu-assign.js';
 import { KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
 import { LeaderElector } from './leader.js';
+import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
-  assignmentOf, boundPodRequest, creationMs, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
-  podRequest, PodSpecError, readAssignment,
+  assignmentOf, boundPodRequest, creationMs, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
+  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
 import { reuseConnections } from './connections.js';
 import {
-  ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GPU_UUIDS, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
+  ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
 } from './names.js';
 
@@ -72,9 +78,11 @@ interface JobEntry {
   readonly pods: Set<string>;
   /** Gang key (namespace/name of the PodGroup) for gangs. */
   readonly group?: string;
-  /** Bind calls of the current placement: outstanding, succeeded, failed pods. */
-  bindOps?: { outstanding: number; ok: number; failed: string[] } | undefined;
+  /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
+  bindOps?: { outstanding: number; ok: number; failed: string[]; term: number } | undefined;
   lastWait?: string | undefined;
+  /** A gang found partly bound without a usable plan: rolled back (its bound members evicted) by the leader. */
+  partial?: boolean;
 }
 
 /** Events arriving within this many ms share one cycle. */
@@ -89,7 +97,10 @@ const POD_REF = (pod: V1Pod): ObjectRef => ({
   ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
 });
 
-/** Simple FIFO limiter for API calls: at most `max` in flight. */
+/**
+ * Simple FIFO limiter for API calls: at most `max` in flight. `flush` starts every queued call at
+ * once: called when leadership is lost, so each is refused by the fence and its caller handles that.
+ */
 class Limiter {
   private running = 0;
   private readonly queue: (() => void)[] = [];
@@ -98,7 +109,13 @@ class Limiter {
     return new Promise<T>((resolve, reject) => {
       const go = (): void => {
         this.running++;
-        f().then(resolve, reject).finally(() => {
+        let p: Promise<T>;
+        try {
+          p = f();
+        } catch (e) {
+          p = Promise.reject(e as Error);
+        }
+        p.then(resolve, reject).finally(() => {
           this.running--;
           this.queue.shift()?.();
         });
@@ -106,6 +123,9 @@ class Limiter {
       if (this.running < this.max) go();
       else this.queue.push(go);
     });
+  }
+  flush(): void {
+    for (const go of this.queue.splice(0)) go();
   }
   get busy(): number {
     return this.running + this.queue.length;
@@ -143,6 +163,8 @@ export class KubeScheduler {
   private synced = false;
   private relisted = false;
   private leading = false;
+  /** Leader term of this replica: changes whenever it starts or stops leading (stale callbacks compare it). */
+  private term = 0;
   private stopped = false;
   private dirty = true;
   private cycleTimer: NodeJS.Timeout | null = null;
@@ -152,7 +174,8 @@ export class KubeScheduler {
   constructor(private readonly opts: KubeSchedulerOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     reuseConnections(opts.kubeConfig);
-    this.writes = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
+    const raw = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
+    this.writes = new FencedWrites(raw, () => this.mayWrite());
     // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
     this.calls = new Limiter(opts.maxInflight ?? 64);
@@ -160,7 +183,7 @@ export class KubeScheduler {
       opts.leaderElection === false
         ? null
         : new LeaderElector(
-            this.writes,
+            raw,
             {
               namespace: opts.namespace,
               name: LEASE_NAME,
@@ -177,6 +200,11 @@ export class KubeScheduler {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Leading, and (with leader election) within the renew deadline of the last renewal. */
+  private mayWrite(): boolean {
+    return this.leading && !this.stopped && (this.elector === null || this.elector.mayWrite);
   }
 
   /** Starts the watches and the election; resolves once the initial state is adopted. */
@@ -233,16 +261,13 @@ export class KubeScheduler {
     this.preSyncNodes.clear();
     // Re-adopt bound pods first (gang members as one job), so nothing is scheduled onto GPUs in use.
     const bound = [...this.pods.values()].filter((p) => p.spec?.nodeName && !isTerminal(p));
-    const byGroup = new Map<string, V1Pod[]>();
+    const byGroup = new Set<string>();
     for (const p of bound) {
-      const g = isGantryPod(p) ? podGroupName(p) : undefined;
+      const g = this.gangKeyOf(p);
       if (g === undefined) this.adopt(`pod:${podKey(p)}`, [p]);
-      else {
-        const key = `${p.metadata?.namespace ?? ''}/${g}`;
-        byGroup.set(key, [...(byGroup.get(key) ?? []), p]);
-      }
+      else byGroup.add(g);
     }
-    for (const [key, members] of byGroup) this.adopt(`pg:${key}`, members, key);
+    for (const key of byGroup.keys()) this.adoptGang(key);
     for (const p of this.pods.values()) if (!p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
     this.log(`synced: ${this.core.cluster.nodeCount} nodes, ${bound.length} bound pods adopted, ${this.jobs.size} jobs`);
   }
@@ -354,6 +379,8 @@ export class KubeScheduler {
     const key = podKey(pod);
     // Only pods that are ours or hold a node's resources matter.
     if (!isGantryPod(pod) && !pod.spec?.nodeName) return;
+    // A watch that lags behind the re-list of a takeover must not bring back an older version.
+    if (olderThan(pod, this.pods.get(key))) return;
     if (isTerminal(pod)) {
       this.pods.set(key, pod);
       this.indexGroup(pod, true);
@@ -366,8 +393,7 @@ export class KubeScheduler {
     if (!this.synced) return;
     const jobId = this.podJob.get(key);
     if (pod.spec?.nodeName) {
-      if (jobId === undefined) this.adopt(`pod:${key}`, [pod]);
-      else this.checkBoundWhereBooked(pod, jobId);
+      this.mirrorBound(pod);
       this.updateGroupStatusFor(pod);
     } else if (jobId === undefined && !pod.metadata?.deletionTimestamp) {
       this.considerPending(pod);
@@ -398,8 +424,15 @@ export class KubeScheduler {
     } else if (entry.pods.size === 0) {
       this.core.remove(id);
       this.jobs.delete(id);
+      // A gang that was rolled back: the members left waiting may form it again.
+      if (entry.group) for (const pk of this.groupPods.get(entry.group) ?? []) this.reconsider(pk);
     }
     this.markDirty();
+  }
+
+  private reconsider(pk: string): void {
+    const p = this.pods.get(pk);
+    if (p && !p.spec?.nodeName && !isTerminal(p) && !this.podJob.has(pk)) this.considerPending(p);
   }
 
   /** Forgets a job; with `reconsider`, its remaining pods are looked at again as pending pods. */
@@ -434,6 +467,8 @@ export class KubeScheduler {
   private considerPending(pod: V1Pod): void {
     if (!isGantryPod(pod) || pod.metadata?.deletionTimestamp) return;
     const key = podKey(pod);
+    // A pod belongs to one job at most: one booked (a gang's planned member) is not pending.
+    if (this.podJob.has(key) || this.core.cluster.binding(key) !== undefined) return;
     let req: PodRequest;
     try {
       req = podRequest(pod);
@@ -450,6 +485,8 @@ export class KubeScheduler {
     const gangId = `pg:${gkey}`;
     const existing = this.core.job(gangId);
     if (existing && existing.state !== 'pending') {
+      // A gang found partly bound waits for the leader to roll it back; its other pods wait with it.
+      if (this.jobs.get(gangId)?.partial) return this.block(pod, `gang: PodGroup ${group} is partly bound; it is rolled back and placed again whole`, null);
       // The gang already runs: a pod beyond it (elastic scale-up, a restarted worker) runs alone.
       return void this.submit(`pod:${key}`, [pod], [req]);
     }
@@ -493,6 +530,11 @@ export class KubeScheduler {
   }
 
   private submit(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): boolean {
+    const taken = pods.filter((p) => this.podJob.has(podKey(p)) || this.core.cluster.binding(podKey(p)) !== undefined);
+    if (taken.length > 0) {
+      this.log(`not submitting ${id}: ${taken.map((p) => `${podKey(p)} (job ${this.podJob.get(podKey(p)) ?? 'none'})`).join(', ')} already booked`);
+      return false;
+    }
     const spec = this.jobSpec(id, pods, reqs, group);
     try {
       this.core.submit(spec);
@@ -511,8 +553,11 @@ export class KubeScheduler {
     return true;
   }
 
-  /** Takes bound pods into the core as running, at their annotated GPUs where Gantry bound them. */
-  private adopt(id: string, pods: readonly V1Pod[], group?: string): void {
+  /**
+   * Takes bound pods into the core as running, at their annotated GPUs where Gantry bound them;
+   * unbound pods of a gang at the GPUs its plan gives them. False when they cannot be booked.
+   */
+  private adopt(id: string, pods: readonly V1Pod[], group?: string, plan?: GangPlan | null): boolean {
     const bindings: Binding[] = [];
     const reqs: PodRequest[] = [];
     const stmt = this.core.cluster.begin();
@@ -520,11 +565,12 @@ export class KubeScheduler {
       for (const p of pods) {
         const req = boundPodRequest(p);
         reqs.push(req);
-        const nodeName = p.spec?.nodeName ?? '';
+        const planned = p.spec?.nodeName ? undefined : plan?.get(p.metadata?.name ?? '');
+        const nodeName = planned?.node ?? p.spec?.nodeName ?? '';
         const node = this.core.cluster.node(nodeName);
         if (!node) continue; // node unknown (deleted): nothing to book
         const a = readAssignment(p);
-        const grants = a && a.node === nodeName ? grantsOf(a) : defaultAssign(prepareRequest(req), node);
+        const grants = planned ? [...planned.gpus] : a && a.node === nodeName ? grantsOf(a) : defaultAssign(prepareRequest(req), node);
         if (grants === null) {
           this.log(`pod ${podKey(p)} is bound to ${nodeName} but no free GPUs there match its request; not booking its GPUs`);
         }
@@ -534,11 +580,12 @@ export class KubeScheduler {
       }
     } catch (e) {
       stmt.rollback();
+      if (plan) return false; // the caller books the bound members alone
       this.log(`cannot adopt ${id}: ${(e as Error).message}`);
       for (const p of pods) {
         if (isGantryPod(p)) void this.event(POD_REF(p), 'Warning', 'GpuConflict', `gantry: bound pod conflicts with another pod's GPUs: ${(e as Error).message}`);
       }
-      return;
+      return false;
     }
     stmt.rollback(); // adoptRunning books them itself
     const base = this.jobSpec(id, pods, reqs, group);
@@ -549,57 +596,178 @@ export class KubeScheduler {
     } catch (e) {
       if (!isUserError(e)) throw e;
       this.log(`cannot adopt ${id}: ${e.message}`);
-      return;
+      return false;
     }
     const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
     this.jobs.set(id, entry);
     for (const p of pods) this.podJob.set(podKey(p), id);
     this.markDirty();
+    return true;
   }
 
-  /** A pod we placed shows up bound: if it landed elsewhere (an earlier leader bound it), re-book it where it is. */
-  private checkBoundWhereBooked(pod: V1Pod, jobId: string): void {
-    const b = this.core.cluster.binding(podKey(pod));
-    if (!b || b.node === pod.spec?.nodeName) return;
-    const entry = this.jobs.get(jobId);
-    if (!entry || entry.pods.size !== 1) {
-      this.log(`pod ${podKey(pod)} is bound to ${pod.spec?.nodeName} but booked on ${b.node}`);
-      return;
+  private gangKeyOf(pod: V1Pod): string | undefined {
+    const g = isGantryPod(pod) ? podGroupName(pod) : undefined;
+    return g === undefined ? undefined : `${pod.metadata?.namespace ?? ''}/${g}`;
+  }
+
+  /** The core books the pod where the apiserver records it: the same node and, where annotated, the same GPUs. */
+  private bookedAsRecorded(pod: V1Pod): boolean {
+    const key = podKey(pod);
+    const b = this.core.cluster.binding(key);
+    if (!b || !this.podJob.has(key) || b.node !== pod.spec?.nodeName) return false;
+    const a = readAssignment(pod);
+    return !a || a.node !== b.node || sameGrants(b.gpus, grantsOf(a));
+  }
+
+  /**
+   * A pod shows up bound. If the core does not book it exactly there (it held the pod as pending
+   * while another leader bound it, or booked it elsewhere), the apiserver's record wins: the
+   * pod (or its whole gang) is booked again as recorded.
+   */
+  private mirrorBound(pod: V1Pod): void {
+    if (this.bookedAsRecorded(pod)) return;
+    const gkey = this.gangKeyOf(pod);
+    if (gkey !== undefined) return this.adoptGang(gkey);
+    const key = podKey(pod);
+    const jobId = this.podJob.get(key);
+    const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
+    if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
+    this.adopt(`pod:${key}`, [pod]);
+  }
+
+  /**
+   * (Re-)books a gang from the apiserver's record: its bound members where they are, and its
+   * unbound members where the plan written on a bound member puts them (a leader is binding the
+   * gang right now, or died half-way: the next leader finishes it). Without a usable plan only the
+   * bound members are booked and, if members wait unbound, the gang is partial: the leader rolls
+   * it back rather than run its leftovers as single pods.
+   */
+  private adoptGang(gkey: string): void {
+    const gangId = `pg:${gkey}`;
+    const members = [...(this.groupPods.get(gkey) ?? [])].map((pk) => this.pods.get(pk)).filter((p): p is V1Pod => p !== undefined && !isTerminal(p));
+    const bound = members.filter((p) => p.spec?.nodeName);
+    if (bound.length === 0) return;
+    let plan: GangPlan | null = null;
+    for (const p of bound) plan ??= readPlan(p);
+    const planned = members.filter((p) => !p.spec?.nodeName && !p.metadata?.deletionTimestamp && plan?.has(p.metadata?.name ?? ''));
+    // Forget what the core held for these pods (a pending gang, single-pod jobs), then book the record.
+    const old = this.jobs.get(gangId);
+    if (old) this.dropJob(gangId, old, false);
+    for (const p of [...bound, ...planned]) {
+      const id = this.podJob.get(podKey(p));
+      const e = id !== undefined ? this.jobs.get(id) : undefined;
+      if (id !== undefined && e) this.dropJob(id, e, false);
     }
-    this.dropJob(jobId, entry, false);
-    this.adopt(`pod:${podKey(pod)}`, [pod]);
+    let booked = planned.length > 0 && this.adopt(gangId, [...bound, ...planned], gkey, plan);
+    if (!booked) booked = this.adopt(gangId, bound, gkey);
+    const entry = this.jobs.get(gangId);
+    const waiting = members.filter((p) => !this.podJob.has(podKey(p)) && !p.spec?.nodeName && !p.metadata?.deletionTimestamp);
+    if (entry && booked) {
+      const min = Math.max(1, this.groups.get(gkey)?.spec?.minMember ?? 1);
+      entry.partial = entry.pods.size < min && waiting.length > 0;
+      if (entry.partial) this.log(`gang ${gkey} is partly bound (${entry.pods.size} of ${min}) without a usable plan`);
+    }
+    for (const p of waiting) this.considerPending(p);
   }
 
   // ---- leading and cycles --------------------------------------------------------------------
 
   private startLeading(): void {
     this.leading = true;
+    this.term++;
     this.dirty = true;
+    this.log(`leading (term ${this.term}); re-listing pods before the first cycle`);
     this.opts.onLeading?.(true);
-    void this.relistThenCycle();
+    void this.takeOver(this.term);
   }
 
+  /** Lost the Lease (or stopping): nothing more is sent, and bookings no bind confirmed are released. */
   private stopLeading(): void {
     this.leading = false;
+    this.term++;
     this.relisted = false;
     if (this.cycleTimer) clearTimeout(this.cycleTimer);
     this.cycleTimer = null;
+    this.calls.flush();
+    this.eventCalls.flush();
+    this.releaseUnconfirmed();
     this.opts.onLeading?.(false);
   }
 
   /**
-   * A new leader first re-reads the pods (a consistent list, newer than the watch may be) so
-   * that binds made by the previous leader just before it stopped are booked before it cycles.
+   * Jobs the core books as running but none of whose pods the apiserver shows bound: binds this
+   * replica decided but did not (or not yet) carry out. They are pending again; if a bind still
+   * lands, the watch books it where it landed.
    */
-  private async relistThenCycle(): Promise<void> {
-    try {
-      const list = await this.opts.kubeConfig.makeApiClient(CoreV1Api).listPodForAllNamespaces();
-      for (const p of list.items) this.onPod(p);
-    } catch (e) {
-      this.log(`re-list before leading failed: ${(e as Error).message}`);
+  private releaseUnconfirmed(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.jobs) {
+      if (this.core.job(id)?.state !== 'running') continue;
+      const anyBound = [...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName);
+      if (!anyBound) {
+        entry.bindOps = undefined;
+        this.core.bindFailed(id, now);
+      }
     }
+  }
+
+  /**
+   * A new leader makes its view equal to the apiserver's before its first cycle: a consistent
+   * list of pods (retried until it succeeds or the term ends), then reconcile: bookings without
+   * a bind are released, gangs found partly bound are finished to their plan or rolled back.
+   */
+  private async takeOver(term: number): Promise<void> {
+    const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
+    for (let attempt = 0; term === this.term && !this.stopped; attempt++) {
+      try {
+        const list = await core.listPodForAllNamespaces();
+        if (term !== this.term) return;
+        this.applyPodList(list.items, list.metadata?.resourceVersion);
+        break;
+      } catch (e) {
+        if (attempt % 10 === 0) this.log(`re-list before leading failed: ${(e as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (term !== this.term || this.stopped) return;
+    this.releaseUnconfirmed();
+    this.finishGangs();
     this.relisted = true;
     this.scheduleCycle(0);
+  }
+
+  /** Applies a full pod list: every pod in it, and the deletion of pods it no longer has. */
+  private applyPodList(items: readonly V1Pod[], listRv: string | undefined): void {
+    const listed = new Set<string>();
+    for (const p of items) {
+      listed.add(podKey(p));
+      this.onPod(p);
+    }
+    const rv = Number(listRv);
+    for (const [key, p] of [...this.pods]) {
+      // Only pods the list must have seen (not created after it) are gone.
+      if (!listed.has(key) && Number.isFinite(rv) && Number(p.metadata?.resourceVersion) <= rv) this.onPodDeleted(p);
+    }
+  }
+
+  /** Gangs partly bound at takeover: bind the rest to the booked plan, or roll back a gang without one. */
+  private finishGangs(): void {
+    for (const entry of this.jobs.values()) {
+      if (!entry.group || this.core.job(entry.id)?.state !== 'running') continue;
+      if (entry.partial) {
+        this.log(`rolling back gang ${entry.group}: partly bound, no plan for the rest`);
+        for (const pk of entry.pods) {
+          const pod = this.pods.get(pk);
+          if (pod?.spec?.nodeName) void this.calls.run(() => this.evictOne(pod, 0));
+        }
+        continue;
+      }
+      const rest = [...entry.pods].filter((pk) => !this.pods.get(pk)?.spec?.nodeName && this.core.cluster.binding(pk) !== undefined);
+      if (rest.length > 0) {
+        this.log(`finishing gang ${entry.group}: binding ${rest.length} member(s) to its plan`);
+        this.retryBinds(entry, rest);
+      }
+    }
   }
 
   private nextCycleAt = 0;
@@ -628,7 +796,8 @@ export class KubeScheduler {
 
   /** One scheduling cycle: run the core, carry out its decisions, explain the waits. */
   runCycle(): void {
-    if (!this.synced || this.cycling) return;
+    // Decisions that could not be carried out would only book GPUs for nothing.
+    if (!this.synced || this.cycling || !this.mayWrite()) return;
     this.cycling = true;
     this.dirty = false;
     const t0 = performance.now();
@@ -649,9 +818,10 @@ export class KubeScheduler {
     const entry = this.jobs.get(d.job);
     if (!entry) return;
     if (d.kind === 'bind') {
-      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [] };
+      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [], term: this.term };
       entry.lastWait = undefined;
-      for (const b of d.bindings) void this.calls.run(() => this.bindOne(entry, b));
+      const plan = entry.group && d.bindings.length > 1 ? encodePlan(d.bindings) : null;
+      for (const b of d.bindings) void this.calls.run(() => this.bindOne(entry, b, plan));
       if (entry.group) {
         this.updateGroupStatus(entry.group);
         // Pods of the group that arrived after the gang was formed now run on their own.
@@ -671,12 +841,13 @@ export class KubeScheduler {
     }
   }
 
-  private async bindOne(entry: JobEntry, b: Binding): Promise<void> {
+  private async bindOne(entry: JobEntry, b: Binding, plan: string | null): Promise<void> {
     const pod = this.pods.get(b.podId);
     const ops = entry.bindOps;
     let ok = false;
     try {
       if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
+      if (ops && ops.term !== this.term) throw new FencedError(`bind of ${b.podId}`);
       const ns = pod.metadata?.namespace ?? '';
       const name = pod.metadata?.name ?? '';
       const a = assignmentOf(b, this.core.cluster.node(b.node));
@@ -688,12 +859,15 @@ export class KubeScheduler {
       await this.writes.bindPod(ns, name, b.node, {
         [ANN_ASSIGNMENT]: JSON.stringify(a),
         [ANN_GPU_UUIDS]: a.gpus.map((g) => g.uuid).join(','),
+        ...(plan !== null ? { [ANN_GANG_PLAN]: plan } : {}),
+        ...this.epochAnnotation(),
       });
       ok = true;
       this.stats.binds++;
     } catch (e) {
       const status = (e as ApiError).status;
-      if (status === 409) ok = true; // already bound (a retried call): the watch shows where
+      if (e instanceof FencedError) ok = false;
+      else if (status === 409) ok = await this.reread(b.podId); // bound already (by whom, where?): the apiserver says
       else {
         this.stats.bindFailures++;
         this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}`);
@@ -705,8 +879,8 @@ export class KubeScheduler {
     else ops.failed.push(b.podId);
     if (ops.outstanding > 0) return;
     entry.bindOps = undefined;
-    if (ops.failed.length === 0 || !this.jobs.has(entry.id)) return;
-    if (ops.ok === 0) {
+    if (ops.failed.length === 0 || this.jobs.get(entry.id) !== entry || ops.term !== this.term) return;
+    if (ops.ok === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
       // Nothing of the job got bound: it is pending again, and its GPUs are free.
       this.core.bindFailed(entry.id, Date.now());
       this.markDirty();
@@ -716,25 +890,51 @@ export class KubeScheduler {
     }
   }
 
+  /** This replica's term, for the webhook's fence (admission refuses a write from a past term). */
+  private epochAnnotation(): Record<string, string> {
+    const epoch = this.elector?.epoch;
+    return epoch ? { [ANN_LEADER_EPOCH]: `${epoch.transitions}:${epoch.holder}` } : {};
+  }
+
+  /**
+   * A bind answered 409: the pod is bound already (a retried call, or another leader bound it).
+   * Re-read it and book it where the apiserver says; true if it is bound.
+   */
+  private async reread(podId: string): Promise<boolean> {
+    const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
+    try {
+      const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
+      this.onPod(fresh);
+      return Boolean(fresh.spec?.nodeName);
+    } catch (e) {
+      this.log(`re-reading ${podId} after a bind conflict failed: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
   private retryBinds(entry: JobEntry, podIds: readonly string[]): void {
-    if (!this.jobs.has(entry.id) || !this.leading) return;
+    if (this.jobs.get(entry.id) !== entry || !this.leading) return;
     const todo = podIds.map((id) => this.core.cluster.binding(id)).filter((b): b is Binding => b !== undefined && !this.pods.get(b.podId)?.spec?.nodeName);
     if (todo.length === 0) return;
-    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [] };
-    for (const b of todo) void this.calls.run(() => this.bindOne(entry, b));
+    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [], term: this.term };
+    const all = this.core.job(entry.id)?.bindings ?? [];
+    const plan = entry.group && all.length > 1 ? encodePlan(all) : null;
+    for (const b of todo) void this.calls.run(() => this.bindOne(entry, b, plan));
   }
 
   private async evictOne(pod: V1Pod, graceSeconds: number): Promise<void> {
     try {
-      await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds);
+      await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds, this.epochAnnotation());
       this.stats.evictions++;
     } catch (e) {
       const status = (e as ApiError).status;
       if (status === 404) return; // already gone
       // 429: a PodDisruptionBudget says not now; the core keeps the job evicting, retry later.
       this.log(`evict ${podKey(pod)} failed (${status}): ${(e as Error).message}`);
+      if (e instanceof FencedError) return;
+      const term = this.term;
       setTimeout(() => {
-        if (this.leading && this.pods.has(podKey(pod))) void this.calls.run(() => this.evictOne(pod, graceSeconds));
+        if (this.leading && term === this.term && this.pods.has(podKey(pod))) void this.calls.run(() => this.evictOne(pod, graceSeconds));
       }, 5000);
     }
   }
@@ -763,7 +963,7 @@ export class KubeScheduler {
       await this.eventCalls.run(() => this.writes.recordEvent(ref, type, reason, message));
       this.stats.events++;
     } catch (e) {
-      this.log(`event on ${ref.kind} ${ref.namespace}/${ref.name} failed: ${(e as Error).message}`);
+      if (!(e instanceof FencedError)) this.log(`event on ${ref.kind} ${ref.namespace}/${ref.name} failed: ${(e as Error).message}`);
     }
   }
 
@@ -784,7 +984,7 @@ export class KubeScheduler {
       this.queueStatusText.set(q.name, text);
       void this.calls.run(() => this.writes.patchQueueStatus(q.name, status)).catch((e: unknown) => {
         this.queueStatusText.delete(q.name);
-        this.log(`Queue ${q.name} status: ${(e as Error).message}`);
+        if (!(e instanceof FencedError)) this.log(`Queue ${q.name} status: ${(e as Error).message}`);
       });
     }
   }
@@ -828,9 +1028,16 @@ export class KubeScheduler {
       .run(() => this.writes.patchPodGroupStatus(ns, name, { ...status, ...(phase === 'Scheduled' || phase === 'Running' ? { scheduleStartTime: new Date().toISOString() } : {}) }))
       .catch((e: unknown) => {
         this.groupStatus.delete(gkey);
-        this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
+        if (!(e instanceof FencedError)) this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
       });
   }
+}
+
+/** True when `pod` is an older version than `known` (numeric resourceVersions, as etcd's are). */
+function olderThan(pod: V1Pod, known: V1Pod | undefined): boolean {
+  const a = Number(pod.metadata?.resourceVersion);
+  const b = Number(known?.metadata?.resourceVersion);
+  return Number.isFinite(a) && Number.isFinite(b) && a < b;
 }
 
 /** The default name of a GPU-share pod's environment ConfigMap (when no webhook chose one). */

@@ -9,17 +9,24 @@
  *    pod, so the container sees only its assigned GPU and its limits, and cannot start before.
  * The ConfigMap's name is chosen here and recorded in an annotation, so it does not depend on
  * the pod's name (which a generateName pod does not have yet at admission).
+ *
+ * It also fences the scheduler's writes (validating, `/validate`): a Binding or an Eviction that
+ * carries gantry.dev/leader-epoch is refused unless the Lease, read when the request arrives,
+ * still names that holder and term. A leader that lost the Lease while a write was on its way
+ * (paused after its own check, or the request delayed) cannot bind or evict any more.
  */
 import { createServer, type Server } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ANN_ENV_CONFIGMAP } from './names.js';
+import { ANN_ENV_CONFIGMAP, ANN_LEADER_EPOCH } from './names.js';
 import { gpuRequestOf, isGantryPod, PodSpecError } from './pods.js';
+import type { LeaseRecord } from './api.js';
 
 export interface AdmissionRequest {
   uid: string;
   operation?: string;
+  subResource?: string;
   object?: V1Pod;
 }
 
@@ -66,6 +73,25 @@ export function admitPod(req: AdmissionRequest, newName: () => string = () => `g
   return { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
 }
 
+/**
+ * The fence decision for a Binding or Eviction (pure): allowed without an epoch annotation (not
+ * Gantry's), or when `lease` (null: no Lease; undefined: it could not be read) names the same
+ * holder and term.
+ */
+export function admitWrite(req: AdmissionRequest, lease: LeaseRecord | null | undefined): AdmissionResponse {
+  const epoch = req.object?.metadata?.annotations?.[ANN_LEADER_EPOCH];
+  if (req.operation !== 'CREATE' || epoch === undefined) return { uid: req.uid, allowed: true };
+  const colon = epoch.indexOf(':');
+  const [term, holder] = [Number(epoch.slice(0, colon)), epoch.slice(colon + 1)];
+  const what = req.subResource === 'eviction' ? 'eviction' : 'binding';
+  if (lease === undefined) return { uid: req.uid, allowed: false, status: { code: 503, message: `gantry: ${what} refused: the scheduler Lease could not be read to check leader term ${epoch}` } };
+  if (lease === null || lease.holder !== holder || lease.transitions !== term) {
+    const now = lease === null ? 'there is no Lease' : `the Lease is held by ${lease.holder || '(nobody)'} in term ${lease.transitions}`;
+    return { uid: req.uid, allowed: false, status: { code: 403, message: `gantry: stale ${what} refused: made by ${holder} in term ${term}, but ${now}` } };
+  }
+  return { uid: req.uid, allowed: true };
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0;
@@ -82,12 +108,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void): Promise<void> {
+/** Reads the scheduler's Lease for the fence; absent = the fence is off (every write allowed). */
+export type LeaseReader = () => Promise<LeaseRecord | null>;
+
+async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void, readLease: LeaseReader | undefined): Promise<void> {
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     return;
   }
-  if (req.method !== 'POST' || !req.url?.startsWith('/mutate')) {
+  const validate = req.url?.startsWith('/validate') === true;
+  if (req.method !== 'POST' || (!req.url?.startsWith('/mutate') && !validate)) {
     res.writeHead(404).end();
     return;
   }
@@ -99,8 +129,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string
     res.writeHead(400, { 'content-type': 'text/plain' }).end(`bad AdmissionReview: ${(e as Error).message}`);
     return;
   }
-  const response = admitPod(review.request);
-  if (!response.allowed) log(`denied pod ${review.request.object?.metadata?.namespace ?? ''}/${review.request.object?.metadata?.name ?? review.request.object?.metadata?.generateName ?? ''}: ${response.status?.message ?? ''}`);
+  let response: AdmissionResponse;
+  if (validate) {
+    let lease: LeaseRecord | null | undefined;
+    try {
+      lease = readLease ? await readLease() : null;
+    } catch (e) {
+      log(`fence: cannot read the Lease: ${(e as Error).message}`);
+      lease = undefined;
+    }
+    response = readLease ? admitWrite(review.request, lease) : { uid: review.request.uid, allowed: true };
+  } else response = admitPod(review.request);
+  if (!response.allowed) log(`denied ${validate ? `${review.request.subResource ?? 'write'} of ` : ''}pod ${review.request.object?.metadata?.namespace ?? ''}/${review.request.object?.metadata?.name ?? review.request.object?.metadata?.generateName ?? ''}: ${response.status?.message ?? ''}`);
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
 }
 
@@ -110,13 +150,15 @@ export interface WebhookServerOptions {
   readonly host?: string;
   readonly port: number;
   readonly log?: (msg: string) => void;
+  /** Turns the fence on (`/validate`); without it every write is allowed there. */
+  readonly readLease?: LeaseReader;
 }
 
 /** Starts the HTTPS webhook server; resolves with the server and its port once listening. */
 export function startWebhookServer(opts: WebhookServerOptions): Promise<{ server: Server; port: number }> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => {
-    handle(req, res, log).catch((e: unknown) => {
+    handle(req, res, log, opts.readLease).catch((e: unknown) => {
       log(`webhook error: ${(e as Error).message}`);
       if (!res.headersSent) res.writeHead(500).end();
     });

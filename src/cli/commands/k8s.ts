@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { LeaseRecord } from '../../adapters/k8s/api.js';
 import { UserError } from '../../core/errors.js';
 import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
 
@@ -90,11 +91,6 @@ export function registerK8s(program: Command): void {
       const kc = await loadKubeConfig(f.kubeconfig);
       const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
       const identity = f.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-      let lost: () => void = () => undefined;
-      const lostLease = new Promise<string>((r) => {
-        lost = () => r('lost the lease');
-      });
-      let wasLeader = false;
       const s = new KubeScheduler({
         kubeConfig: kc,
         namespace: f.namespace,
@@ -105,20 +101,16 @@ export function registerK8s(program: Command): void {
         retryPeriodMs,
         maxInflight,
         core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
-        onLeading: (leading) => {
-          if (leading) wasLeader = true;
-          else if (wasLeader) lost();
-        },
       });
       process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
       const signal = waitForSignal();
       // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
       await Promise.race([s.start(), signal]);
-      const why = await Promise.race([signal, lostLease]);
+      // A replica that loses the Lease (an apiserver restart, a long pause) stops writing at once
+      // and stands by, mirroring the cluster, until it can take the Lease again.
+      const why = await signal;
       await s.stop();
       process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);
-      // A replica that lost the Lease exits non-zero so that it restarts with a fresh state.
-      if (why === 'lost the lease') process.exitCode = 1;
     });
 
   k8s
@@ -128,19 +120,31 @@ export function registerK8s(program: Command): void {
     .requiredOption('--tls-key <file>', 'PEM private key')
     .option('--port <n>', 'port to listen on', '8443')
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
-    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string }) => {
+    .option('--lease-namespace <ns>', 'fence the scheduler\'s binds and evictions by its Lease in this namespace (/validate)')
+    .option('--kubeconfig <path>', 'kubeconfig for reading the Lease (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string }) => {
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
       const cert = readFile('--tls-cert', f.tlsCert);
       const key = readFile('--tls-key', f.tlsKey);
+      let readLease: (() => Promise<LeaseRecord | null>) | undefined;
+      if (f.leaseNamespace !== undefined) {
+        const kc = await loadKubeConfig(f.kubeconfig);
+        const { KubeClusterWrites } = await import('../../adapters/k8s/api.js');
+        const { LEASE_NAME } = await import('../../adapters/k8s/names.js');
+        const { reuseConnections } = await import('../../adapters/k8s/connections.js');
+        const api = new KubeClusterWrites(reuseConnections(kc), 'gantry-webhook');
+        const ns = f.leaseNamespace;
+        readLease = () => api.getLease(ns, LEASE_NAME);
+      }
       let started;
       try {
         const { startWebhookServer } = await import('../../adapters/k8s/webhook.js');
-        started = await startWebhookServer({ cert, key, port, host: f.host });
+        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}) });
       } catch (e) {
         throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);
       }
-      process.stderr.write(`gantry k8s webhook listening on https://${f.host}:${started.port}/mutate\n`);
+      process.stderr.write(`gantry k8s webhook listening on https://${f.host}:${started.port}/mutate${readLease ? ` and /validate (fence: Lease in ${f.leaseNamespace ?? ''})` : ''}\n`);
       const why = await waitForSignal();
       started.server.close();
       process.stderr.write(`gantry k8s webhook stopped: ${why}\n`);

@@ -1,0 +1,42 @@
+/**
+ * Failover chaos, CI-sized (test/k8s/chaos.ts has the whole scenario): three scheduler replicas,
+ * four 8-GPU nodes, pods and gangs at two priorities, three kill -9 of the leader while it
+ * binds, one leader paused past its lease, one kube-apiserver restart. Judged from the
+ * apiserver's record. The long run with figures is bench/k8s/failover-chaos.ts.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ControlPlane, k8sTestOptions } from './harness.js';
+import { applyObjects, manifest, waitEstablished } from './cluster.js';
+import { runChaos } from './chaos.js';
+
+describe('failover chaos (real kube-apiserver, scheduler processes)', k8sTestOptions(), () => {
+  let cp: ControlPlane;
+  let kc: KubeConfig;
+  const logs: string[] = [];
+
+  before(async () => {
+    cp = await ControlPlane.start();
+    kc = cp.kubeConfig();
+    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
+    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+  });
+
+  after(async () => {
+    if (process.env['GANTRY_K8S_LOGS'] === '1') process.stderr.write(logs.join('\n') + '\n');
+    await cp?.stop();
+  });
+
+  it('never double-books a GPU, writes only under a valid lease, and leaves no gang half bound', async () => {
+    const r = await runChaos(cp, { nodes: 4, kills: 3, pauses: 1, apiserverRestarts: 1, log: (l) => void logs.push(l) });
+    assert.deepEqual(r.doubleBookedGpus, [], 'no GPU recorded on two live pods');
+    assert.deepEqual(r.overCapacity, [], 'no node over capacity');
+    assert.deepEqual(r.staleWrites, [], 'no bind or event made under a Lease that named another holder or term');
+    assert.deepEqual(r.partialGangs, [], 'no gang partly bound beyond the grace after a takeover');
+    assert.deepEqual(r.exited, [], 'no replica exited (an apiserver restart makes them stand by)');
+    assert.equal(r.takeoversMs.length, 4, 'each kill and the pause led to a new leader');
+    assert.ok(r.binds > 20 && r.bindsAfterLastFault > 0, `scheduling went on (${r.binds} binds, ${r.bindsAfterLastFault} after the last fault)`);
+    assert.ok(r.gangsBoundWhole > 0, 'gangs were bound');
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * The smallest reproduction of issue 17 (GPUs double-booked across a leader change), against a
+ * real apiserver: one 8-GPU node, two `gantry k8s scheduler` replicas. Pod A (8 GPUs) is bound by
+ * the leader; the leader is killed; pod B (8 GPUs, higher priority) arrives. The standby must
+ * know that A holds the node's GPUs: it may only evict A and then bind B, never bind B beside A.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CoreV1Api, SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { ControlPlane, k8sTestOptions } from './harness.js';
+import { applyObjects, createNamespace, createNode, createPodGroup, createPods, FakeKubelet, fakeNode, fakePod, gpuUses, listPods, manifest, overbooked, sleep, waitEstablished, waitFor } from './cluster.js';
+import { leaseHolder, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
+
+describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions(), () => {
+  let cp: ControlPlane;
+  let kc: KubeConfig;
+  const kubelets: FakeKubelet[] = [];
+  const replicas: Replica[] = [];
+  const logs: string[] = [];
+
+  before(async () => {
+    cp = await ControlPlane.start();
+    kc = cp.kubeConfig();
+    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
+    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+  });
+
+  after(async () => {
+    if (process.env['GANTRY_K8S_LOGS'] === '1') process.stderr.write(logs.join('\n') + '\n');
+    for (const r of replicas) await stopReplica(r);
+    for (const k of kubelets) await k.stop();
+    await cp?.stop();
+  });
+
+  it('binds the higher-priority pod only after the running one is evicted', async () => {
+    const id = 'repro';
+    await createNamespace(kc, id);
+    kubelets.push(new FakeKubelet(kc, id));
+    const scheduling = kc.makeApiClient(SchedulingV1Api);
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'repro-low' }, value: 0 } });
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'repro-high' }, value: 1000 } });
+    await createNode(kc, fakeNode('repro-0', { gpus: 8, labels: { 'gantry.dev/test': id } }));
+    const kubeconfig = cp.writeKubeconfig();
+    const log = (l: string): void => void logs.push(l);
+    replicas.push(startReplica(kubeconfig, 'one', log));
+    await waitFor('one leads', async () => (await leaseHolder(kc)) === 'one', 20_000);
+    replicas.push(startReplica(kubeconfig, 'two', log));
+    await waitFor('two synced', async () => logs.some((l) => l.startsWith('[two]') && l.includes('synced:')), 20_000);
+
+    const sel = { 'gantry.dev/test': id };
+    await createPods(kc, [fakePod(id, 'a', { gpus: 8, priorityClassName: 'repro-low', nodeSelector: sel })]);
+    await waitFor('a bound', async () => (await listPods(kc, id)).find((p) => p.metadata?.name === 'a')?.spec?.nodeName);
+    await sleep(2000);
+    const leader = replicas.find((r) => r.identity === 'one');
+    leader?.proc.kill('SIGKILL');
+    await createPods(kc, [fakePod(id, 'b', { gpus: 8, priorityClassName: 'repro-high', nodeSelector: sel })]);
+
+    // Watch the apiserver's state until B is bound (or long enough for a takeover and a cycle).
+    const capacity = new Map([['repro-0', 8]]);
+    const seen: string[] = [];
+    const deadline = Date.now() + 20_000;
+    let bBound = false;
+    while (Date.now() < deadline && !bBound) {
+      const pods = await listPods(kc, id);
+      const { doubleBooked, overCapacity } = safetyProblems(pods, capacity);
+      seen.push(...doubleBooked, ...overCapacity);
+      bBound = Boolean(pods.find((p) => p.metadata?.name === 'b')?.spec?.nodeName);
+      await sleep(50);
+    }
+    // A moment more: a double booking could also show up right after.
+    for (let i = 0; i < 20; i++) {
+      const { doubleBooked, overCapacity } = safetyProblems(await listPods(kc, id), capacity);
+      seen.push(...doubleBooked, ...overCapacity);
+      await sleep(50);
+    }
+    assert.deepEqual([...new Set(seen)], [], 'no GPU is booked by two live pods, no node over capacity');
+    assert.ok(bBound, 'the new leader evicts A and binds B');
+    assert.equal(await leaseHolder(kc), 'two');
+    const a = (await listPods(kc, id)).find((p) => p.metadata?.name === 'a');
+    assert.ok(!a, 'A was evicted to make room for B');
+  });
+
+  /** A leader that died between the binds of a gang's members: member w0 bound (as it wrote it), w1 not. */
+  async function halfBoundGang(id: string, withPlan: boolean): Promise<void> {
+    await createNamespace(kc, id);
+    kubelets.push(new FakeKubelet(kc, id));
+    await createNode(kc, fakeNode(`${id}-0`, { gpus: 8, labels: { 'gantry.dev/test': id } }));
+    await createPodGroup(kc, id, 'train', 2);
+    const sel = { 'gantry.dev/test': id };
+    await createPods(kc, [0, 1].map((i) => fakePod(id, `w${i}`, { gpus: 4, group: 'train', nodeSelector: sel })));
+    // A pod that would take the other half of the node if the gang's second member were not booked.
+    if (withPlan) await createPods(kc, [fakePod(id, 'x', { gpus: 4, nodeSelector: sel })]);
+    const grants = (from: number): number[][] => [0, 1, 2, 3].map((i) => [from + i, 1000, 81559]);
+    const annotations: Record<string, string> = {
+      'gantry.dev/gpu-assignment': JSON.stringify({ node: `${id}-0`, gpus: grants(0).map(([index, milli, memoryMiB]) => ({ index, uuid: '', milli, memoryMiB })) }),
+      'gantry.dev/leader-epoch': '0:gone',
+      ...(withPlan ? { 'gantry.dev/gang-plan': JSON.stringify({ w0: [`${id}-0`, grants(0)], w1: [`${id}-0`, grants(4)] }) } : {}),
+    };
+    await kc.makeApiClient(CoreV1Api).createNamespacedPodBinding({
+      name: 'w0',
+      namespace: id,
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'w0', namespace: id, annotations }, target: { apiVersion: 'v1', kind: 'Node', name: `${id}-0` } },
+    });
+  }
+
+  const named = (pods: readonly V1Pod[], n: string): V1Pod | undefined => pods.find((p) => p.metadata?.name === n);
+
+  it('a new leader finishes a gang left partly bound to its plan, and rolls back one without a plan', async () => {
+    for (const r of replicas) await stopReplica(r);
+    await halfBoundGang('finish', true);
+    await halfBoundGang('rollback', false);
+    const kubeconfig = cp.writeKubeconfig();
+    replicas.push(startReplica(kubeconfig, 'three', (l) => void logs.push(l)));
+    await waitFor('three leads', async () => (await leaseHolder(kc)) === 'three', 20_000);
+
+    // With a plan: w1 is bound where the plan puts it (GPUs 4-7), and x, which would fit there, waits.
+    const finished = await waitFor('w1 bound', async () => {
+      const pods = await listPods(kc, 'finish');
+      return named(pods, 'w1')?.spec?.nodeName ? pods : null;
+    }, 15_000);
+    assert.deepEqual(gpuUses(finished).filter((u) => u.pod === 'w1').map((u) => u.gpu), [4, 5, 6, 7]);
+    await sleep(1000);
+    const later = await listPods(kc, 'finish');
+    assert.equal(named(later, 'x')?.spec?.nodeName, undefined, 'x waits: the gang holds the node');
+    assert.deepEqual(overbooked(gpuUses(later)), []);
+
+    // Without a plan: the bound member is evicted, the other is not run alone.
+    await waitFor('w0 rolled back', async () => !named(await listPods(kc, 'rollback'), 'w0'), 15_000);
+    await sleep(1000);
+    const rest = await listPods(kc, 'rollback');
+    assert.equal(named(rest, 'w1')?.spec?.nodeName, undefined, 'w1 is not run as a single pod');
+    // Once the gang's pod is back (an operator recreates it), the gang is placed whole.
+    await createPods(kc, [fakePod('rollback', 'w0', { gpus: 4, group: 'train', nodeSelector: { 'gantry.dev/test': 'rollback' } })]);
+    const whole = await waitFor('gang bound whole', async () => {
+      const pods = await listPods(kc, 'rollback');
+      return named(pods, 'w0')?.spec?.nodeName && named(pods, 'w1')?.spec?.nodeName ? pods : null;
+    }, 15_000);
+    assert.deepEqual(overbooked(gpuUses(whole)), []);
+  });
+});
