@@ -18,6 +18,10 @@ export interface LaunchSpec {
   readonly exitFile: string;
   /** The wrapper writes its pid here before anything else (finds workers started just before a crash). */
   readonly pidFile: string;
+  /** The unprivileged identity the worker runs as; absent = single-tenant mode (runs as the server). */
+  readonly identity?: { readonly uid: number; readonly gid: number };
+  /** CPU and memory limits (the job's requests), enforced by a cgroup or the container runtime. */
+  readonly limits?: { readonly milliCpu: number; readonly memoryMiB: number };
   /** Run the command in this image, through the Docker Engine API (container-runner.ts). */
   readonly image?: string;
   readonly container?: {
@@ -26,7 +30,12 @@ export interface LaunchSpec {
     readonly gpuUuids: readonly string[];
     /** Host directories mounted at the same path (working directory, job directory). */
     readonly binds: readonly string[];
+    /** The job's own folders: a bind must be one of them or lie inside one (checked again by the runner). */
+    readonly allowedRoots: readonly string[];
+    /** Host paths no bind may contain (the server's data directory). */
+    readonly hiddenPaths: readonly string[];
     readonly stopGraceSeconds: number;
+    readonly network: 'none' | 'host';
   };
 }
 
@@ -34,6 +43,7 @@ export interface ExitStatus {
   /** Exit code; null when the worker was killed before it could report one. */
   readonly code: number | null;
   readonly signal: string | null;
+  readonly oomKilled?: boolean;
 }
 
 export type StopSignal = 'SIGTERM' | 'SIGKILL' | 'SIGUSR1' | 'SIGINT';

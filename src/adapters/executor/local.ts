@@ -58,9 +58,15 @@ function containerArgv(spec: LaunchSpec): string[] {
     env: spec.env,
     cwd: spec.cwd,
     binds: c.binds,
+    allowedRoots: c.allowedRoots,
+    hiddenPaths: c.hiddenPaths,
     gpuUuids: c.gpuUuids,
     stopGraceSeconds: c.stopGraceSeconds,
     labels: { 'gantry.dev/job': spec.jobId, 'gantry.dev/rank': String(spec.rank) },
+    network: c.network,
+    ...(spec.limits ? { limits: spec.limits } : {}),
+    ...(spec.identity ? { user: `${spec.identity.uid}:${spec.identity.gid}` } : {}),
+    exitFile: spec.exitFile,
   };
   const file = `${spec.exitFile}.container.json`;
   writeFileSync(file, JSON.stringify(cs));
