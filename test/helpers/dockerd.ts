@@ -102,8 +102,12 @@ export async function startDockerd(): Promise<PrivateDockerd> {
   const proc = spawn('/usr/sbin/dockerd', args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   proc.on('error', () => undefined);
+  // If the test process ends without `stop` (a crash, --test-force-exit), the daemon still goes.
+  const onExit = (): void => void proc.kill('SIGTERM');
+  process.once('exit', onExit);
   const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '');
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', onExit);
     if (await ping(socket)) {
       // A container that ignores SIGTERM would hold the daemon's shutdown for 10 s: kill them first.
       const list = await dockerCall(socket, 'GET', '/containers/json?all=1').catch(() => null);
