@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createBody, killAfterMs, PIDS_LIMIT, type ContainerSpec } from '../../src/adapters/executor/container-runner.js';
 import { bindProblems } from '../../src/adapters/executor/container-binds.js';
 import { dockerCall, LogDemuxer } from '../../src/adapters/executor/docker-api.js';
+import { detectDocker } from '../../src/adapters/executor/docker.js';
 import { dockerTestOptions, startDockerd, TEST_IMAGE, type PrivateDockerd } from '../helpers/dockerd.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-runner-'));
@@ -91,6 +92,23 @@ test('container: log frames are demultiplexed, also when split across chunks; SI
   assert.equal(killAfterMs(2), 1500);
   assert.equal(killAfterMs(30), 29_000);
   assert.equal(killAfterMs(0), 0);
+});
+
+test('docker detection: a non-unix DOCKER_HOST or a silent socket is unavailable, with the reason', async () => {
+  const saved = process.env['DOCKER_HOST'];
+  try {
+    process.env['DOCKER_HOST'] = 'tcp://10.0.0.1:2375';
+    const tcp = await detectDocker();
+    assert.equal(tcp.available, false);
+    assert.match(tcp.detail, /DOCKER_HOST=tcp:\/\/10\.0\.0\.1:2375 is not a unix socket/);
+    process.env['DOCKER_HOST'] = `unix://${join(dir, 'nobody.sock')}`;
+    const none = await detectDocker();
+    assert.equal(none.available, false);
+    assert.match(none.detail, /no Docker daemon on .*nobody\.sock \(ENOENT\)/);
+  } finally {
+    if (saved === undefined) delete process.env['DOCKER_HOST'];
+    else process.env['DOCKER_HOST'] = saved;
+  }
 });
 
 interface Run {
