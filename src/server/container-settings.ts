@@ -10,6 +10,8 @@ import type { JobFile } from '../spec/job-spec.js';
 export interface ContainerContext {
   readonly socket: string;
   readonly jobDir: string;
+  /** The worker's working directory: the job's workingDir, or a folder inside the job directory. */
+  readonly cwd: string;
   readonly dataDir: string;
   /** The worker's environment: NVIDIA_VISIBLE_DEVICES names its GPUs or MIG slices by UUID. */
   readonly env: Readonly<Record<string, string>>;
@@ -24,8 +26,9 @@ export function workingDirProblems(spec: Pick<JobFile, 'workingDir'>, dataDir: s
 }
 
 /** Throws (a message for the job's reason) when the job's folders may not be mounted. */
-export function containerSettings(spec: JobFile, c: ContainerContext): NonNullable<LaunchSpec['container']> {
-  const roots = [...new Set([c.jobDir, ...(spec.workingDir !== undefined ? [spec.workingDir] : [])])];
+export function containerSettings(spec: Pick<JobFile, 'network'>, c: ContainerContext): NonNullable<LaunchSpec['container']> {
+  // The working directory (the job's own, or the job directory's default one) and the job directory.
+  const roots = c.cwd === c.jobDir || c.cwd.startsWith(`${c.jobDir}/`) ? [c.jobDir] : [c.jobDir, c.cwd];
   const problems = bindProblems(roots, roots, [c.dataDir]);
   if (problems.length > 0) throw new Error(`refusing to start the container: ${problems.join('; ')}`);
   const devices = c.env['NVIDIA_VISIBLE_DEVICES'] ?? '';

@@ -464,7 +464,7 @@ export class Controller {
         const image = row.spec.image;
         const container =
           image !== undefined && this.opts.dockerSocket !== undefined
-            ? containerSettings(row.spec, { socket: this.opts.dockerSocket, jobDir: p.dir, dataDir: this.dataDir, env, simulated: node?.simulated === true, stopGraceMs: this.stopGraceMs })
+            ? containerSettings(row.spec, { socket: this.opts.dockerSocket, jobDir: p.dir, cwd, dataDir: this.dataDir, env, simulated: node?.simulated === true, stopGraceMs: this.stopGraceMs })
             : undefined;
         const limits = cpuMemoryOf(row.spec);
         row.workers.push(

@@ -60,6 +60,9 @@ test('container: the create body carries limits, no network, the user, mounts (n
   assert.equal(plain.HostConfig['NetworkMode'], 'host');
   assert.equal(plain.HostConfig['NanoCpus'], 2_000_000_000, 'clamped to the host: the daemon refuses more CPUs than it has');
   assert.equal(plain.HostConfig['DeviceRequests'], undefined, 'a simulated inventory passes no devices');
+  const unlimited = createBody(spec({ limits: { milliCpu: 0, memoryMiB: 0 } }), 2) as { HostConfig: Record<string, unknown> };
+  for (const k of ['NanoCpus', 'Memory', 'MemorySwap', 'ShmSize']) assert.equal(unlimited.HostConfig[k], undefined, `0 = no ${k} limit`);
+  assert.equal(unlimited.HostConfig['PidsLimit'], PIDS_LIMIT);
 });
 
 test('container: binds outside the job folders, the host root and folders holding the data directory are refused', () => {
@@ -214,7 +217,11 @@ describe('container runner against a real Docker daemon', dockerTestOptions(), (
     await waitForLog(r, /ready/);
     process.kill(r.pid, 'SIGKILL');
     await r.done;
-    assert.equal((await containers()).length, 1, 'SIGKILL left the container running');
+    const left = await containers();
+    assert.equal(left.length, 1, 'SIGKILL left the container running');
+    assert.equal(left[0]?.Labels['gantry.dev/job'], 'job-1');
+    assert.equal(left[0]?.Labels['gantry.dev/rank'], '0');
+    assert.match(left[0]?.Labels['gantry.dev/runner'] ?? '', new RegExp(` ${r.pid} \\d+$`), 'labelled with its runner');
     const next = runRunner(spec({ socket: d.socket, command: 'exit 0' }));
     assert.equal(await next.done, 0, next.log());
     assert.deepEqual(await containers(), []);

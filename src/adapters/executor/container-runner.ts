@@ -61,10 +61,14 @@ const MiB = 1024 * 1024;
 const RUNNER_LABEL = 'gantry.dev/runner';
 
 export function createBody(spec: ContainerSpec, hostCpus = availableParallelism()): Record<string, unknown> {
-  const l = spec.limits;
+  // 0 (or no limits at all) = no limit on that resource.
+  const cpu = spec.limits?.milliCpu ?? 0;
+  const memory = (spec.limits?.memoryMiB ?? 0) * MiB;
   // The daemon refuses a CPU limit above the host's CPUs or below 0.01 of one.
-  const nanoCpus = l ? Math.min(Math.max(l.milliCpu, 10), hostCpus * 1000) * 1_000_000 : undefined;
-  const memory = l ? l.memoryMiB * MiB : undefined;
+  const cpuLimit = cpu > 0 ? { NanoCpus: Math.min(Math.max(cpu, 10), hostCpus * 1000) * 1_000_000 } : {};
+  // Swap equal to memory: the limit is the memory a job may use, not memory plus swap.
+  // /dev/shm (data-loader workers) counts against the same limit; the default 64 MiB is too small.
+  const memoryLimit = memory > 0 ? { Memory: memory, MemorySwap: memory, ShmSize: Math.floor(memory / 2) } : {};
   return {
     Image: spec.image,
     Cmd: typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : [...spec.command],
@@ -81,9 +85,8 @@ export function createBody(spec: ContainerSpec, hostCpus = availableParallelism(
       NetworkMode: spec.network,
       Init: true,
       PidsLimit: PIDS_LIMIT,
-      // Swap equal to memory: the limit is the memory a job may use, not memory plus swap.
-      // /dev/shm (data-loader workers) counts against the same limit; the default 64 MiB is too small.
-      ...(l ? { NanoCpus: nanoCpus, Memory: memory, MemorySwap: memory, ShmSize: Math.floor((memory ?? 0) / 2) } : {}),
+      ...cpuLimit,
+      ...memoryLimit,
       ...(spec.gpuUuids.length > 0 ? { DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: [...spec.gpuUuids], Capabilities: [['gpu']] }] } : {}),
     },
   };
@@ -143,6 +146,20 @@ function startError(spec: ContainerSpec, message: string): ContainerError {
   return new ContainerError(`the Docker daemon could not start the container: ${message}`);
 }
 
+/**
+ * Whether the daemon saw the container's cgroup run out of memory. The daemon learns it from an
+ * event that may come just after the exit: a SIGKILL nobody sent (137 while not stopping) is
+ * asked about again for up to a second.
+ */
+async function oomKilled(socket: string, id: string, killedUnasked: boolean): Promise<boolean> {
+  for (let i = 0; ; i++) {
+    const r = await dockerCall(socket, 'GET', `/containers/${id}/json`);
+    if (r.status === 200 && (JSON.parse(r.text) as { State?: { OOMKilled?: boolean } }).State?.OOMKilled === true) return true;
+    if (!killedUnasked || i >= 10) return false;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 /** SIGKILL this long after SIGTERM: a little before the executor's own SIGKILL at the grace. */
 export function killAfterMs(graceSeconds: number): number {
   const grace = Math.max(0, graceSeconds * 1000);
@@ -181,9 +198,7 @@ export async function runContainer(spec: ContainerSpec, write: (b: Buffer) => vo
     await logs;
     if (waited.status !== 200) throw new ContainerError(`waiting for the container failed: ${replyMessage(waited)}`);
     const code = (JSON.parse(waited.text) as { StatusCode: number }).StatusCode;
-    const state = await dockerCall(s, 'GET', `/containers/${id}/json`);
-    const oom = state.status === 200 && (JSON.parse(state.text) as { State?: { OOMKilled?: boolean } }).State?.OOMKilled === true;
-    if (oom) {
+    if (await oomKilled(s, id, code === 137 && !stopping)) {
       writeFileSync(`${spec.exitFile}.oom`, '');
       write(Buffer.from(`gantry: the container was killed for using more than its memory limit (${spec.limits?.memoryMiB ?? '?'} MiB)\n`));
       return 137;
