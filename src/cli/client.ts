@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
+import { cliName } from './cli-name.js';
 
 export interface ClientConfig {
   readonly url: string;
@@ -47,7 +48,7 @@ export class Client {
     try {
       res = await fetch(this.config.url + path, { method, headers: h, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch {
-      throw new UserError('SERVER_UNREACHABLE', `no Gantry server at ${this.config.url} (start one with "gantry up", or set GANTRY_URL)`);
+      throw new UserError('SERVER_UNREACHABLE', `no Gantry server at ${this.config.url} (start one with "${cliName()} up", or set GANTRY_URL)`);
     }
     const text = await res.text();
     if (res.status >= 400) {

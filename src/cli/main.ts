@@ -24,8 +24,9 @@ export function buildProgram(): Command {
   const program = new Command('gantry')
     .description('Gantry: GPU workload orchestrator for machine-learning teams')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Usage errors are one line like every other error: what is wrong, where to look, a code.
+    .configureOutput({ outputError: (str, write) => write(`gantry: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help) [USAGE]\n`) });
   registerSim(program);
   registerBench(program);
   registerK8s(program);
@@ -55,9 +56,24 @@ export async function main(argv: readonly string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     if (isUserError(e)) {
-      process.stderr.write(`gantry: ${e.message}\n`);
+      // API errors already start with their code; local ones get it appended.
+      process.stderr.write(`gantry: ${oneLine(e.message)}${e.message.startsWith(`${e.code}:`) ? '' : ` [${e.code}]`}\n`);
       return EXIT_USAGE;
+    }
+    const sys = e as NodeJS.ErrnoException;
+    if (typeof sys.code === 'string' && /^E[A-Z]+$/.test(sys.code)) {
+      // The operating system refused something (a file, a port): the user's to fix, no stack.
+      process.stderr.write(`gantry: ${oneLine(sys.message)} [${sys.code}]\n`);
+      return 1;
+    }
+    if (process.env['GANTRY_DEBUG'] !== '1') {
+      process.stderr.write(`gantry: internal error: ${oneLine((e as Error).message ?? String(e))} (a bug; GANTRY_DEBUG=1 shows the stack) [INTERNAL]\n`);
+      return 70;
     }
     throw e;
   }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
 }

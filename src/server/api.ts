@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
 import type { JobRow, JobState, Store, UserRow } from '../adapters/store/store.js';
 import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
-import { describeIssues, validateJobFile } from '../spec/job-spec.js';
+import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
 import { ApiError, ERRORS, fromUserError } from './errors.js';
 import { createUserWithToken, TokenResolver } from './auth.js';
@@ -21,6 +20,7 @@ import type { GpuSample } from '../adapters/gpu/inventory.js';
 import { openApiDocument } from './openapi.js';
 import type { SubmitWriter } from './submit-writer.js';
 import { dashboardHtml } from './dashboard.js';
+import { checkGuarantees } from './queue-guarantees.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -151,11 +151,24 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
 
   app.removeContentTypeParser('text/plain');
+  // Our own JSON parser, so a bad body is told what is wrong with it (fastify's says only
+  // "not valid JSON"). A "__proto__" key is refused: merged later, it could alter prototypes.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).replace(/^\ufeff/, '');
+    if (text.trim() === '') return done(new ApiError('BAD_REQUEST', 'the body is empty; send a JSON object (or no content-type header)'), undefined);
+    if (/"__proto__"\s*:/.test(text)) return done(new ApiError('BAD_REQUEST', 'the body may not contain a "__proto__" key'), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new ApiError('BAD_REQUEST', `the body is not valid JSON: ${(e as Error).message.slice(0, 200)}`), undefined);
+    }
+  });
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, parseYaml(body as string, { maxAliasCount: 100 }));
+      done(null, readYaml(body as string, 'the body'));
     } catch (e) {
-      done(new ApiError('JOB_INVALID', `not valid YAML: ${((e as Error).message.split('\n')[0] ?? '').slice(0, 200)}`), undefined);
+      done(isUserError(e) ? e : new ApiError('JOB_INVALID', `the body is not valid YAML: ${((e as Error).message.split('\n')[0] ?? '').slice(0, 200)}`), undefined);
     }
   });
 
@@ -180,8 +193,22 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     void reply.code(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
+  // Every route's pattern, so a known path asked with the wrong method is told which ones work.
+  const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  app.addHook('onRoute', (r) => {
+    const source = `^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`;
+    const entry = routes.get(source) ?? { pattern: new RegExp(source), methods: new Set<string>() };
+    routes.set(source, entry);
+    for (const m of [r.method].flat()) if (m !== 'HEAD') entry.methods.add(m);
+  });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` } });
+    const path = req.url.split('?')[0] ?? '';
+    const allowed = [...new Set([...routes.values()].filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))].sort();
+    if (allowed.length > 0) {
+      void reply.code(405).header('allow', allowed.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}` } });
+      return;
+    }
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
   });
 
   const auth = (req: FastifyRequest): UserRow => {
@@ -251,7 +278,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return j ? [j] : [];
     });
     const last = page[page.length - 1];
-    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
+    // A queued job's first wait reason rides along, so a list says why each one waits.
+    const waiting = (j: JobRow): Record<string, unknown> => (j.state === 'queued' ? { waitingFor: controller.pendingReasons(j.id)?.[0]?.message ?? null } : {});
+    return { items: page.map((j) => ({ ...jobView(j, controller, false), ...waiting(j) })), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
   });
 
   app.get('/v1/jobs/:id', async (req) => {
@@ -277,7 +306,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const j = visibleJob(user, id);
     if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [] };
     const e = controller.explain(id);
-    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null };
+    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
   });
 
   app.get('/v1/jobs/:id/logs', async (req, reply) => {
@@ -331,6 +360,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (body.team !== null && !store.getTeam(body.team)) throw new ApiError('TEAM_NOT_FOUND', `team "${body.team}" does not exist`);
     const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority' };
     const next = [...store.listQueues().filter((q) => q.name !== name), row];
+    const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0));
     try {
       controller.setQueues(next); // validates the tree (parents exist, no cycles) before anything is stored
     } catch (e) {
@@ -342,7 +372,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       audit(user, req, 'queue.put', name, body);
     });
     queues.set(name, row);
-    return row;
+    return warnings.length > 0 ? { ...row, warnings } : row;
   });
 
   app.get('/v1/nodes', async (req) => {
@@ -356,7 +386,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         sharingMode: n.sharingMode,
         cpuMilli: n.cpuMilli,
         memoryMiB: n.memoryMiB,
-        gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, healthy: g.healthy, mig: g.mig !== null, freeMilli: g.milliFree, freeMemoryMiB: g.memFree, jobs: (holders.get(`${n.name}/${g.index}`) ?? []).length })),
+        gpus: n.gpus.map((g) => ({ index: g.index, uuid: g.uuid, model: g.model, memoryMiB: g.memoryMiB, healthy: g.healthy, health: controller.gpuHealth(n.name, g.index), mig: g.mig !== null, freeMilli: g.milliFree, freeMemoryMiB: g.memFree, jobs: (holders.get(`${n.name}/${g.index}`) ?? []).length })),
       })),
     };
   });
@@ -376,7 +406,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = admin(req);
     const p = parse(z.strictObject({ name: z.string().max(253), index: z.coerce.number().int().min(0).max(63) }), req.params, 'BAD_REQUEST');
     const body = parse(z.strictObject({ healthy: z.boolean() }), req.body ?? {}, 'BODY_INVALID');
-    controller.setGpuHealth(p.name, p.index, body.healthy);
+    controller.setGpuHealth(p.name, p.index, body.healthy, user.name);
     audit(user, req, 'gpu.health', `${p.name}/${p.index}`, body);
     return { node: p.name, gpu: p.index, healthy: body.healthy };
   });

@@ -8,20 +8,22 @@
  */
 import { existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
 import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/scheduler/types.js';
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
-import { findMigProfile } from '../core/model/gpu-catalog.js';
+import { unsatisfiableReason } from '../core/scheduler/admission.js';
 import { requestMilliGpu } from '../core/model/request.js';
 import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, cpuMemoryOf, type JobFile } from '../spec/job-spec.js';
 import { containerSettings, workingDirProblems } from './container-settings.js';
-import { baseEnv, workerEnv } from './worker-env.js';
+import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
 import { ApiError } from './errors.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
+import { failpoint } from './failpoints.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -40,6 +42,8 @@ export interface ControllerOptions {
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
   /** Queued jobs of each queue handed to the scheduler at a time (see queue-window.ts; default 1,000). */
   readonly windowPerQueue?: number;
+  /** MIG device UUIDs and MPS daemons of real GPUs (worker-env.ts). */
+  readonly gpuDevices?: GpuDevices;
 }
 
 interface StopPlan {
@@ -77,6 +81,9 @@ export class Controller {
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
   private readonly draining = new Set<string>();
+  /** GPUs (`node/index`) an admin marked unhealthy, and GPUs telemetry no longer sees. */
+  private readonly adminUnhealthy = new Set<string>();
+  private readonly absent = new Set<string>();
   /** Ids of active jobs that were started (running, preempting, cancelling). */
   private readonly started = new Set<string>();
   /** The worker whose failure ended a gang (the others then end by our SIGTERM). */
@@ -111,6 +118,12 @@ export class Controller {
       if (s.cordoned) this.scheduler.cordon(s.name, true);
       if (s.draining) this.draining.add(s.name);
     }
+    for (const h of this.store.gpuHealth()) {
+      const gpu = this.scheduler.cluster.node(h.node)?.gpus.find((g) => g.uuid === h.uuid);
+      if (!gpu || h.healthy) continue;
+      this.adminUnhealthy.add(`${h.node}/${gpu.index}`);
+      this.applyGpuHealth(h.node, gpu.index);
+    }
     this.executor.onExit(() => this.kick());
   }
 
@@ -130,12 +143,18 @@ export class Controller {
         queued++;
         continue;
       }
-      const lost = row.workers.length < row.spec.workers ? 'not all workers had started' : row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
+      if (row.workers.length < row.spec.workers) {
+        // The control plane died while starting the job: the job did nothing wrong, so it
+        // goes back to its queue without spending a retry (the started workers are killed).
+        this.killStarted(row);
+        this.requeueInterrupted(row, now);
+        requeued++;
+        continue;
+      }
+      const lost = row.workers.map((w) => ({ w, s: this.executor.status(w) })).find((x) => x.s === 'lost');
       if (lost !== undefined) {
-        const why = typeof lost === 'string' ? lost : `worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`;
-        for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
-        this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
-        this.afterStop(row, now, `lost after a control-plane restart: ${why}`, true);
+        this.killStarted(row);
+        this.afterStop(row, now, `lost after a control-plane restart: worker ${lost.w.rank} (pid ${lost.w.pid}) was not found`, true);
         requeued++;
         continue;
       }
@@ -154,6 +173,23 @@ export class Controller {
     }
     this.dirty = true;
     return { requeued, adopted, queued };
+  }
+
+  /** Kills a job's recorded workers and those known only by their pid files (started just before a crash). */
+  private killStarted(row: JobRow): void {
+    for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
+    this.executor.reapOrphans(row.id, Array.from({ length: row.spec.workers }, (_, rank) => this.pidFile(row.id, row.attempts, rank)));
+  }
+
+  /** Back to the queue, no retry counted: a start the control plane itself interrupted. */
+  private requeueInterrupted(row: JobRow, now: number): void {
+    row.state = 'queued';
+    row.reason = `requeued: the control plane stopped while starting attempt ${row.attempts}; no retry used`;
+    row.bindings = null;
+    row.startedAt = null;
+    row.workers = [];
+    this.store.updateJob(row);
+    this.enqueue(row, now);
   }
 
   start(tickMs = 100): void {
@@ -213,29 +249,13 @@ export class Controller {
     if (!this.scheduler.queueNames().includes(spec.queue)) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!this.scheduler.isLeafQueue(spec.queue)) throw new ApiError('QUEUE_NOT_LEAF', `queue "${spec.queue}" has child queues; submit to one of them`);
     const gpu = gpuRequestOf(spec);
-    const nodes = this.scheduler.cluster.nodes();
-    const fits = nodes.some((n) => {
-      const gpus = n.gpus.filter((g) => !spec.resources.gpuModels || spec.resources.gpuModels.length === 0 || spec.resources.gpuModels.some((m) => m === g.model || m.toLowerCase() === g.model.toLowerCase()));
-      switch (gpu.kind) {
-        case 'none':
-          return true;
-        case 'whole':
-          return gpus.filter((g) => !g.mig).length >= gpu.count;
-        case 'share':
-          return gpus.some((g) => !g.mig && g.memoryMiB >= gpu.memoryMiB);
-        case 'mig':
-          return gpus.some((g) => g.mig && findMigProfile(g.model, gpu.profile));
-      }
-    });
     if (!spec.preemptible && gpu.kind !== 'none') {
       const guaranteed = this.scheduler.queueStatus().find((q) => q.name === spec.queue)?.guaranteedGpu ?? 0;
       const need = requestMilliGpu(gpu) * spec.workers;
       if (need > guaranteed) throw new ApiError('UNSATISFIABLE', `non-preemptible jobs run only within their queue's guaranteed GPUs: queue "${spec.queue}" guarantees ${guaranteed / 1000}, the job needs ${need / 1000}; set preemptible: true or raise the guarantee`);
     }
-    if (!fits) {
-      const what = gpu.kind === 'whole' ? `${gpu.count} GPU(s)` : gpu.kind === 'mig' ? `MIG ${gpu.profile}` : 'a GPU share';
-      throw new ApiError('UNSATISFIABLE', `no node has ${what}${spec.resources.gpuModels ? ` of model ${spec.resources.gpuModels.join('/')}` : ''}; the job could never start`);
-    }
+    const why = unsatisfiableReason(this.scheduler.cluster.nodes(), toCoreJob('admission', spec, 0).members);
+    if (why !== null) throw new ApiError('UNSATISFIABLE', `${why}; the job could never start`);
   }
 
   /** After the store commit: the jobs become schedulable. */
@@ -373,11 +393,55 @@ export class Controller {
     return busy ? 'draining' : 'drained';
   }
 
-  setGpuHealth(node: string, gpu: number, healthy: boolean): void {
+  /**
+   * An admin's word on a GPU, kept in the store (a restart keeps it; telemetry never
+   * overwrites it). The GPU is schedulable when the admin and telemetry both say healthy.
+   */
+  setGpuHealth(node: string, gpu: number, healthy: boolean, by = 'admin'): void {
+    const g = this.gpuOf(node, gpu);
+    this.store.setGpuHealth({ node, uuid: g.uuid, healthy, at: this.clock(), by });
+    if (healthy) this.adminUnhealthy.delete(`${node}/${gpu}`);
+    else this.adminUnhealthy.add(`${node}/${gpu}`);
+    this.applyGpuHealth(node, gpu);
+  }
+
+  /**
+   * Telemetry's word on a GPU: present in nvidia-smi or not. A GPU that disappears is out of
+   * scheduling, and the jobs on it are stopped through the checkpoint protocol and requeued
+   * (a preemption: no retry is spent, the job did nothing wrong).
+   */
+  setGpuPresent(node: string, gpu: number, present: boolean): void {
+    this.gpuOf(node, gpu);
+    const key = `${node}/${gpu}`;
+    if (present === !this.absent.has(key)) return;
+    if (present) this.absent.delete(key);
+    else this.absent.add(key);
+    this.applyGpuHealth(node, gpu);
+    this.log(`GPU ${gpu} on ${node} ${present ? 'is back in nvidia-smi' : 'disappeared from nvidia-smi; its jobs are stopped and requeued'}`);
+    if (present) return;
+    const now = this.clock();
+    for (const row of this.inFlight()) {
+      if (row.state !== 'running' || !row.bindings?.some((b) => b.node === node && b.gpus.some((x) => x.gpu === gpu))) continue;
+      this.preempt(row, now, `GPU ${gpu} on ${node} disappeared from nvidia-smi`, row.spec.checkpoint ? row.spec.checkpoint.graceSeconds * 1000 : 0);
+    }
+  }
+
+  /** The two facts behind a GPU's health, for the API. */
+  gpuHealth(node: string, gpu: number): { admin: boolean; present: boolean } {
+    return { admin: !this.adminUnhealthy.has(`${node}/${gpu}`), present: !this.absent.has(`${node}/${gpu}`) };
+  }
+
+  private gpuOf(node: string, gpu: number): { uuid: string } {
     const n = this.scheduler.cluster.node(node);
     if (!n) throw new ApiError('NODE_NOT_FOUND', `node "${node}" does not exist`);
-    if (!n.gpus[gpu]) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
-    this.scheduler.setGpuHealth(node, gpu, healthy);
+    const g = n.gpus[gpu];
+    if (!g) throw new ApiError('GPU_NOT_FOUND', `node "${node}" has no GPU ${gpu}`);
+    return g;
+  }
+
+  private applyGpuHealth(node: string, gpu: number): void {
+    const h = this.gpuHealth(node, gpu);
+    this.scheduler.setGpuHealth(node, gpu, h.admin && h.present);
     this.dirty = true;
   }
 
@@ -458,7 +522,7 @@ export class Controller {
         rmSync(exitFile, { force: true });
         rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
-        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base);
+        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices);
         const cwd = row.spec.workingDir ?? p.dir;
         const node = this.scheduler.cluster.node(b.node);
         const image = row.spec.image;
@@ -470,6 +534,7 @@ export class Controller {
         row.workers.push(
           this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, limits, ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
         );
+        if (rank === 0 && bindings.length > 1) failpoint('gang-start');
       }
     } catch (e) {
       for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
@@ -487,7 +552,11 @@ export class Controller {
     row.state = 'preempting';
     row.reason = reason;
     this.store.updateJob(row);
-    if (graceMs > 0 && row.spec.checkpoint) {
+    const saving = graceMs > 0 && row.spec.checkpoint !== undefined;
+    // Said in the job's own log, before the signal: otherwise the log ends in a shell's
+    // "User defined signal 1" or "Terminated", which reads like a crash.
+    this.noteInLogs(row, `preempted (${reason}) at ${new Date(now).toISOString()}: ${saving ? `SIGUSR1 to save a checkpoint within ${Math.round(graceMs / 1000)}s, then SIGTERM` : `SIGTERM, SIGKILL after ${Math.round(this.stopGraceMs / 1000)}s`}; the job is requeued`);
+    if (saving) {
       rmSync(this.paths(row.id).ackFile, { force: true });
       for (const w of this.liveWorkers(row)) this.executor.signal(w, 'SIGUSR1');
       this.stops.set(row.id, { phase: 'checkpoint', at: now + graceMs, signalledAt: now });
@@ -495,6 +564,17 @@ export class Controller {
       this.terminate(row, now);
     }
     this.log(`${row.id}: ${reason}`);
+  }
+
+  /** Appends a `--- gantry:` line to each worker's log (the running ones unless `all`). */
+  private noteInLogs(row: JobRow, line: string, all = false): void {
+    for (const w of all ? row.workers : this.liveWorkers(row)) {
+      try {
+        appendFileSync(join(this.paths(row.id).logs, `worker-${w.rank}.log`), `--- gantry: ${line}\n`);
+      } catch {
+        // The log is the job's: a missing folder must not stop the preemption.
+      }
+    }
   }
 
   private terminate(row: JobRow, now: number): void {
@@ -646,6 +726,7 @@ export class Controller {
       this.scheduler.remove(row.id);
       this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', bad?.exitCode ?? 0);
     } else if (row.state === 'preempting') {
+      this.noteInLogs(row, `stopped after the preemption (${describeExit(bad)}${signalOfShellCode(bad?.exitCode ?? null)}), as asked; requeued${row.spec.checkpoint ? ' to resume from its checkpoint' : ''}`, true);
       row.preemptions++;
       row.state = 'queued';
       row.reason = `${row.reason ?? 'preempted'}; requeued${row.spec.checkpoint ? ', resumes from its checkpoint' : ''}`;
@@ -722,4 +803,11 @@ function exitReason(w: WorkerRecord): string {
   } catch {
     return '';
   }
+}
+
+/** A shell reports a child killed by signal N as exit code 128+N: name the signal. */
+function signalOfShellCode(code: number | null): string {
+  if (code === null || code <= 128) return '';
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+  return name ? `, i.e. ${name}` : '';
 }

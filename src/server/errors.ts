@@ -27,6 +27,7 @@ export const ERRORS = {
   WORKDIR_NOT_FOUND: { status: 422, description: 'workingDir does not exist on the server.' },
   DOCKER_UNAVAILABLE: { status: 422, description: 'The job names an image but no Docker daemon is reachable.' },
   UNSATISFIABLE: { status: 422, description: 'No node could ever run the job (e.g. more GPUs than exist).' },
+  GUARANTEE_EXCEEDS_FLEET: { status: 422, description: 'A queue is guaranteed more GPUs than the whole fleet has.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests.' },
   INTERNAL: { status: 500, description: 'A bug in Gantry; the log has details.' },
 } as const;

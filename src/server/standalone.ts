@@ -4,14 +4,18 @@
  * run left (jobs, their processes). Stopping the server leaves running jobs running; the
  * next start finds them again.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
 import { detectDocker, type DockerStatus } from '../adapters/executor/docker.js';
 import { discoverInventory, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
 import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
+import { discoverMigDevices, migDeviceUuid, type MigDevice } from '../adapters/gpu/mig-devices.js';
+import { MPS_CONTROL, MpsDaemons, onPath } from '../adapters/gpu/mps-daemons.js';
+import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
 import { buildApi } from './api.js';
@@ -30,6 +34,12 @@ export interface ServerOptions {
   readonly tickMs?: number;
   /** Queued jobs of each queue handed to the scheduler at a time (default 1,000; see queue-window.ts). */
   readonly windowPerQueue?: number;
+  /**
+   * MPS control daemons for GPU shares: `auto` (default) runs them on a real inventory when
+   * nvidia-cuda-mps-control is on PATH; `on` requires the program (and runs them for a
+   * simulated inventory too); `off` never.
+   */
+  readonly mps?: 'auto' | 'on' | 'off';
   readonly log?: (line: string) => void;
 }
 
@@ -41,6 +51,8 @@ export interface RunningServer {
   readonly adminTokenCreated: boolean;
   readonly inventory: Inventory;
   readonly docker: DockerStatus;
+  /** How GPU shares are isolated, for the banner (MPS daemons, or why not). */
+  readonly sharing: string;
   readonly recovered: { requeued: number; adopted: number; queued: number };
   readonly controller: Controller;
   close(): Promise<void>;
@@ -58,9 +70,57 @@ function takeLock(dataDir: string): string {
   return lock;
 }
 
+/** UUIDs of the GPUs where jobs hold shares (part of a GPU, not MIG): their MPS daemons must run. */
+function gpusWithShares(controller: Controller): Set<string> {
+  const out = new Set<string>();
+  for (const [key, holders] of controller.gpuHolders()) {
+    const slash = key.lastIndexOf('/');
+    const gpu = controller.scheduler.cluster.node(key.slice(0, slash))?.gpus[Number(key.slice(slash + 1))];
+    if (gpu && holders.some((h) => h.mig === undefined && (h.milli < 1000 || h.memoryMiB < gpu.memoryMiB))) out.add(gpu.uuid);
+  }
+  return out;
+}
+
+/** Kernel pseudo-filesystems: a state directory there cannot hold a database. */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+/** Refuses a data dir that is a file, lives on a pseudo-filesystem, or cannot be created. */
+export function prepareDataDir(dataDir: string): void {
+  let existing = dataDir;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  let real = existing;
+  try {
+    real = realpathSync(existing);
+  } catch {
+    // unreadable: mkdir below reports it
+  }
+  if (PSEUDO_FS.some((p) => real === p || real.startsWith(p + sep))) throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: is under ${real.split(sep).slice(0, 2).join(sep)}, a kernel pseudo-filesystem; pick a folder on a real disk`);
+  if (existsSync(existing) && !statSync(existing).isDirectory()) throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: ${existing === dataDir ? 'is' : `${existing} is`} a file, not a folder`);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new UserError('DATA_DIR_INVALID', `--data-dir ${dataDir}: cannot create it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** A port near `from` that is free on `host` now (0 when none of the next 50 is). */
+export async function freePortNear(host: string, from: number): Promise<number> {
+  const tryPort = (port: number): Promise<boolean> =>
+    new Promise((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen({ host, port, exclusive: true }, () => srv.close(() => res(true)));
+    });
+  for (let p = from + 1; p <= Math.min(65535, from + 50); p++) if (await tryPort(p)) return p;
+  return 0;
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const mpsMode = o.mps ?? 'auto';
+  const mpsProgram = mpsMode === 'off' ? null : onPath(MPS_CONTROL);
+  if (mpsMode === 'on' && mpsProgram === null) throw new UserError('MPS_UNAVAILABLE', `--mps on: ${MPS_CONTROL} is not on PATH; install the NVIDIA driver's MPS tools, or use --mps auto`);
   const dataDir = resolve(o.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir);
   const lock = takeLock(dataDir);
   const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const store = new SqliteStore(join(dataDir, 'gantry.db'));
@@ -86,6 +146,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
   }
   const docker = await detectDocker();
+  const mps = mpsProgram !== null && (mpsMode === 'on' || !inventory.simulated) ? new MpsDaemons(dataDir, log) : null;
+  mps?.adopt((inventory.node.gpus ?? []).flatMap((g) => (g.uuid ? [g.uuid] : [])));
+  const sharing = mps
+    ? `MPS, one control daemon per GPU holding shares (${mpsProgram ?? MPS_CONTROL}; folders under ${join(dataDir, 'mps')})`
+    : `MPS limits are set in each share's environment but not enforced (${mpsMode === 'off' ? '--mps off' : inventory.simulated ? 'simulated inventory, no MPS daemon' : `${MPS_CONTROL} not on PATH`})`;
+  // MIG device UUIDs of a real inventory, refreshed by telemetry (an admin may change the layout).
+  const hasRealMig = !inventory.simulated && (inventory.node.gpus ?? []).some((g) => g.migEnabled);
+  let migDevices: readonly MigDevice[] = inventory.migDevices ?? [];
+  let migListedAt = Date.now();
+  const gpuDevices: GpuDevices = {
+    migUuid: (_node, gpu, profile, start) => migDeviceUuid(migDevices, gpu.uuid, gpu.index, profile, start),
+    mps: (_node, gpuUuid) => mps?.ensure(gpuUuid) ?? null,
+  };
 
   let samples: GpuSample[] = [];
   const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
@@ -101,6 +174,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     onCycle: (s) => metricsHooks.cycle?.(s),
     onStart: (_job, waited) => metricsHooks.start?.(waited),
+    gpuDevices,
   });
   const recovered = controller.recover();
   const metrics = createMetrics(controller, store, () => samples);
@@ -109,8 +183,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   // Telemetry: nvidia-smi for real GPUs, the stated model for simulated ones.
   let sampling = false;
+  let stopped = false;
   const sample = async (): Promise<void> => {
-    if (sampling) return;
+    if (sampling || stopped) return;
     sampling = true;
     try {
       const node = controller.scheduler.cluster.node(inventory.node.name);
@@ -119,13 +194,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         const t = Date.now();
         samples = node.gpus.map((g) => simulatedSample(g, g.mig ? 0 : 1000 - g.milliFree, g.memoryMiB - g.memFree, t));
       } else if (node.gpus.length > 0) {
-        const records = await queryGpus(nvidiaSmi).catch(() => null);
+        // Lenient: a lost GPU must not hide the others (nor its own absence).
+        const records = await queryGpus(nvidiaSmi, true).catch(() => null);
+        if (stopped) return; // closed while nvidia-smi ran: the store is gone
         if (records) {
           samples = records.map((r) => sampleFromRecord(r, node.gpus[r.index]?.model ?? r.name));
           // A GPU nvidia-smi no longer lists is out of scheduling until it returns.
-          for (const g of node.gpus) controller.setGpuHealth(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+          for (const g of node.gpus) controller.setGpuPresent(node.name, g.index, records.some((r) => r.uuid === g.uuid));
+        }
+        if (hasRealMig && Date.now() - migListedAt >= 30_000) {
+          migDevices = await discoverMigDevices(nvidiaSmi).catch(() => migDevices);
+          migListedAt = Date.now();
         }
       }
+      if (mps && !stopped) mps.sync(gpusWithShares(controller));
     } finally {
       sampling = false;
     }
@@ -140,13 +222,18 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   try {
     await app.listen({ host, port: o.port ?? 7480 });
   } catch (e) {
+    stopped = true;
     clearInterval(telemetryTimer);
     controller.stop();
     await writer.close();
     store.close();
     rmSync(lock, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); pick another with --port`);
+    if (code === 'EADDRINUSE') {
+      const free = await freePortNear(host, o.port ?? 7480);
+      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
+    }
+    if (code === 'EACCES') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} needs privileges; pick one above 1023 with --port`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
     throw e;
   }
@@ -169,11 +256,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     adminTokenCreated,
     inventory,
     docker,
+    sharing,
     recovered,
     controller,
     async close() {
       if (closed) return;
       closed = true;
+      stopped = true;
       clearInterval(telemetryTimer);
       controller.stop();
       await app.close();

@@ -1,11 +1,13 @@
 /**
- * The environment a worker sees (DESIGN.md, "What a workload sees"): its GPUs by UUID, MPS
- * or software limits for a share, the torch.distributed rank variables, and Gantry's own
+ * The environment a worker sees (DESIGN.md, "What a workload sees"): its GPUs by UUID (MIG
+ * devices by their real UUID, `MIG-SIM-...` on a simulated inventory), MPS limits and its
+ * GPU's MPS daemon, or software limits, for a share, the torch.distributed rank variables, and Gantry's own
  * (job, checkpoint dir, progress file, datasets). Gantry's variables win over the job's env.
  */
 import type { Binding } from '../core/model/cluster.js';
 import type { NodeState } from '../core/model/node.js';
 import type { JobRow } from '../adapters/store/store.js';
+import { simulatedMigUuid } from '../adapters/gpu/mig-devices.js';
 
 export interface WorkerPaths {
   readonly checkpointDir: string;
@@ -24,7 +26,17 @@ export function masterPort(seq: number): number {
   return 20000 + (seq % 20000);
 }
 
-export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>): Record<string, string> {
+/**
+ * The GPU devices behind a placement on real hardware: MIG device UUIDs and MPS daemons.
+ * Both throw when the device or daemon is not there (the start then fails with that reason).
+ */
+export interface GpuDevices {
+  migUuid(node: string, gpu: { index: number; uuid: string }, profile: string, start: number): string;
+  /** The MPS daemon's folders for a GPU holding shares; null where no daemons are run. */
+  mps(node: string, gpuUuid: string): { pipe: string; log: string } | null;
+}
+
+export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>, devices?: GpuDevices): Record<string, string> {
   const b = bindings[rank];
   const env: Record<string, string> = { ...base, ...job.spec.env };
   const sameNode = bindings.filter((x) => x.node === b?.node);
@@ -55,8 +67,13 @@ export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: numbe
   }
   const uuids = grants.map((g) => {
     const gpu = node.gpus[g.gpu];
-    const uuid = gpu?.uuid ?? `GPU-${g.gpu}`;
-    return g.mig ? `MIG-${uuid.replace(/^GPU-/, '')}-${g.mig.profile}-${g.mig.start}` : uuid;
+    if (!gpu) throw new Error(`node ${node.name} has no GPU ${g.gpu}`);
+    if (!g.mig) return gpu.uuid;
+    // A simulated GPU has no MIG devices: the name says it is simulated. Real hardware: the
+    // device's own UUID, or no start at all.
+    if (node.simulated) return simulatedMigUuid(gpu.uuid, g.mig.profile, g.mig.start);
+    if (!devices) throw new Error(`MIG device UUIDs are not known on node ${node.name}`);
+    return devices.migUuid(node.name, gpu, g.mig.profile, g.mig.start);
   });
   env['CUDA_VISIBLE_DEVICES'] = uuids.join(',');
   env['NVIDIA_VISIBLE_DEVICES'] = uuids.join(',');
@@ -69,7 +86,13 @@ export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: numbe
     env['GANTRY_GPU_MEMORY_MIB'] = String(g0.memoryMiB);
     if (node.sharingMode === 'mps') {
       if (g0.milli > 0) env['CUDA_MPS_ACTIVE_THREAD_PERCENTAGE'] = String(pct);
+      // The worker sees one device (its UUID), so its ordinal is 0.
       if (g0.memoryMiB > 0) env['CUDA_MPS_PINNED_DEVICE_MEM_LIMIT'] = `0=${g0.memoryMiB}M`;
+      const daemon = devices?.mps(node.name, gpu0.uuid) ?? null;
+      if (daemon) {
+        env['CUDA_MPS_PIPE_DIRECTORY'] = daemon.pipe;
+        env['CUDA_MPS_LOG_DIRECTORY'] = daemon.log;
+      }
     } else if (node.sharingMode === 'software') {
       if (g0.memoryMiB > 0) env['CUDA_DEVICE_MEMORY_LIMIT'] = `${g0.memoryMiB}m`;
       if (g0.milli > 0) env['CUDA_DEVICE_SM_LIMIT'] = String(pct);

@@ -4,7 +4,7 @@
  * form (`JobFile`) is what the store keeps and what `toCoreJob` turns into the core's JobSpec.
  */
 import { z } from 'zod';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument } from 'yaml';
 import { UserError } from '../core/errors.js';
 import { parseMemoryMiB, parseMilliCpu, QuantityError } from '../core/quantity.js';
 import { findGpuModel, modelsWithMigProfile } from '../core/model/gpu-catalog.js';
@@ -13,6 +13,14 @@ import type { JobSpec } from '../core/scheduler/types.js';
 
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Shares are counted in milli-GPU; below 10 milli a share is rounding noise, not a request. */
+export const MIN_GPU_SHARE = 0.01;
+/** A runtime estimate beyond a year is a typo (or a unit mix-up), and would overflow estimates. */
+export const MAX_EXPECTED_DURATION_SECONDS = 366 * 86_400;
+
+/** Text handed to the kernel (argv, environment, paths) cannot hold a NUL byte: refuse it here, not at start. */
+const text = (max: number, min = 0) => z.string().min(min).max(max).refine((v) => !v.includes('\0'), 'must not contain a NUL byte');
 
 const quantity = z.union([z.string().max(32), z.number().nonnegative().finite()]);
 
@@ -30,6 +38,7 @@ const resourcesSchema = z
     gpuModels: z.array(z.string().max(64)).max(16).optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.gpu !== undefined && r.gpu < MIN_GPU_SHARE) ctx.addIssue({ code: 'custom', path: ['gpu'], message: `a GPU share must be at least ${MIN_GPU_SHARE} GPU (got ${r.gpu})` });
     if (r.gpu !== undefined && r.gpu >= 1 && !Number.isInteger(r.gpu)) ctx.addIssue({ code: 'custom', path: ['gpu'], message: 'must be a whole number of GPUs (1, 2, ...) or a share below 1 (e.g. 0.5)' });
     if (r.mig !== undefined && (r.gpu !== undefined || r.gpuMemory !== undefined)) ctx.addIssue({ code: 'custom', path: ['mig'], message: 'a MIG slice cannot be combined with gpu or gpuMemory' });
     if (r.gpuMemory !== undefined && r.gpu !== undefined && r.gpu >= 1) ctx.addIssue({ code: 'custom', path: ['gpuMemory'], message: 'gpuMemory applies to a share of one GPU (gpu below 1), not to whole GPUs' });
@@ -48,15 +57,15 @@ export const jobFileSchema = z.strictObject({
   workers: z.number().int().min(1).max(256).default(1),
   resources: resourcesSchema.default({}),
   /** A shell command line (run by /bin/sh -c) or an argument vector. */
-  command: z.union([z.string().min(1).max(8192), z.array(z.string().max(8192)).min(1).max(1024)]),
+  command: z.union([text(8192, 1), z.array(text(8192)).min(1).max(1024)]),
   env: z
-    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_"'), z.string().max(65536))
+    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_"'), text(65536))
     .refine((e) => Object.keys(e).length <= 256, 'at most 256 variables')
     .default({}),
   /** Absolute path (the CLI resolves a relative one against the job file's folder). */
-  workingDir: z.string().max(4096).optional(),
+  workingDir: text(4096).optional(),
   /** Run in this container image (needs a reachable Docker daemon). */
-  image: z.string().max(512).optional(),
+  image: text(512).optional(),
   /** A container's network: none (only loopback) or the host's (only meaningful for `image:` jobs). */
   network: z.enum(['none', 'host']).default('none'),
   checkpoint: z
@@ -65,7 +74,7 @@ export const jobFileSchema = z.strictObject({
       graceSeconds: z.number().int().min(0).max(3600).default(30),
     })
     .optional(),
-  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: z.string().min(1).max(4096) })).max(32).default([]),
+  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: text(4096, 1) })).max(32).default([]),
   retries: z
     .strictObject({
       limit: z.number().int().min(0).max(100).default(0),
@@ -73,7 +82,7 @@ export const jobFileSchema = z.strictObject({
     })
     .default({ limit: 0, backoffSeconds: 5 }),
   /** Runtime estimate, for backfill and start-time estimates. */
-  expectedDurationSeconds: z.number().int().positive().optional(),
+  expectedDurationSeconds: z.number().int().positive().max(MAX_EXPECTED_DURATION_SECONDS, `must be at most ${MAX_EXPECTED_DURATION_SECONDS} (366 days)`).optional(),
   nodeSelector: z.record(z.string().max(128), z.string().max(128)).optional(),
 });
 
@@ -128,16 +137,28 @@ export function validateJobFile(input: unknown): JobFile {
   return job;
 }
 
-/** Parses YAML text (a job file) and validates it. */
-export function parseJobYaml(text: string, source = 'job file'): JobFile {
-  let doc: unknown;
+/**
+ * Reads YAML text as plain data: a syntax error, an unknown tag (`!!js/function`, which the
+ * library would turn into a string with only a console warning) and an alias bomb ("billion
+ * laughs", over 100 aliases) are each a UserError JOB_INVALID naming the source.
+ */
+export function readYaml(text: string, source = 'job file'): unknown {
+  const doc = parseDocument(text, { logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${problem.message.split('\n')[0] ?? ''}`);
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    if (e instanceof YAMLParseError) throw new UserError('JOB_INVALID', `${source}: not valid YAML: ${e.message.split('\n')[0] ?? ''}`);
+    // The yaml library throws a ReferenceError for an alias bomb.
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) throw new UserError('JOB_INVALID', `${source}: too many YAML aliases (at most 100; a job file needs none)`);
     throw e;
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
+}
+
+/** Parses YAML text (a job file) and validates it. */
+export function parseJobYaml(text: string, source = 'job file'): JobFile {
+  const doc = readYaml(text, source);
+  if (doc === null || doc === undefined || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError('JOB_INVALID', `${source}: must be a mapping with at least name and command`);
   return validateJobFile(doc);
 }
 

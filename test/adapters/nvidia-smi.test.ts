@@ -3,9 +3,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { gpuSpecsFromRecords, parseListGpus, parseMigInstances, parseMigProfiles, parseQueryGpu, parseTopology, queryGpus, QUERY_FIELDS_OLD, NvidiaSmiError } from '../../src/adapters/gpu/nvidia-smi.js';
+import { gpuSpecsFromRecords, parseListGpus, parseMigDeviceTable, parseMigInstances, parseMigProfiles, parseQueryGpu, parseTopology, queryGpus, QUERY_FIELDS_OLD, NvidiaSmiError } from '../../src/adapters/gpu/nvidia-smi.js';
 import { parseGpuFlag, simulatedInventory, simulatedSample, discoverInventory } from '../../src/adapters/gpu/inventory.js';
 import { LINK } from '../../src/core/model/node.js';
+import { joinMigDevices, migDeviceUuid, MigDeviceError, simulatedMigUuid } from '../../src/adapters/gpu/mig-devices.js';
 
 const fx = (name: string) => readFileSync(join(resolve('test/fixtures/nvidia-smi'), name), 'utf8');
 
@@ -39,6 +40,15 @@ describe('nvidia-smi --query-gpu', () => {
     assert.equal(records?.[0]?.driverVersion, '470.182.03');
     assert.throws(() => parseQueryGpu(fx('query-gpu-470-error.txt')), NvidiaSmiError);
     assert.equal(parseQueryGpu(fx('query-gpu-t4-470.csv'), QUERY_FIELDS_OLD)[0]?.memoryTotalMiB, 15109);
+  });
+  it('telemetry still reads the other GPUs when one is lost (and it is absent); discovery refuses the output', async () => {
+    const lost = fx('query-gpu-h100-lost.csv');
+    assert.deepEqual(parseQueryGpu(lost, undefined, true).map((g) => g.index), [0, 2, 3]);
+    assert.throws(() => parseQueryGpu(lost), NvidiaSmiError);
+    const run = async () => ({ code: 15, stdout: lost, stderr: '' });
+    assert.deepEqual((await queryGpus(run, true))?.map((g) => g.index), [0, 2, 3]);
+    await assert.rejects(queryGpus(run), NvidiaSmiError);
+    await assert.rejects(queryGpus(async () => ({ code: 15, stdout: 'Unable to determine the device handle for GPU0: 0000:18:00.0: GPU is lost.', stderr: '' }), true), NvidiaSmiError);
   });
   it('reports no GPUs when nvidia-smi is absent', async () => {
     const inv = await discoverInventory(async () => ({ code: 127, stdout: '', stderr: '' }), 'box');
@@ -96,5 +106,45 @@ describe('simulated inventory', () => {
     assert.equal(idle.utilization, 0);
     assert.ok((busy.utilization ?? 0) >= 80 && (busy.powerW ?? 0) > (idle.powerW ?? 0) && (busy.temperatureC ?? 0) > (idle.temperatureC ?? 0));
     assert.equal(busy.memoryUsedMiB, 36000);
+  });
+});
+
+describe('MIG device UUIDs (a100-mig: GPU 0 has 2g@0, 1g@2, 1g@3, 3g@4; device order differs from slot order)', () => {
+  const a100 = (name: string): string => fx(join('a100-mig', name));
+  it('parses the MIG devices table of plain nvidia-smi (not the processes table)', () => {
+    assert.deepEqual(parseMigDeviceTable(a100('smi.txt')), [
+      { gpu: 0, gpuInstance: 2, computeInstance: 0, device: 0 },
+      { gpu: 0, gpuInstance: 3, computeInstance: 0, device: 1 },
+      { gpu: 0, gpuInstance: 10, computeInstance: 0, device: 2 },
+      { gpu: 0, gpuInstance: 9, computeInstance: 0, device: 3 },
+    ]);
+  });
+  it('maps a placement (GPU, profile, start) to its device UUID through the GPU instance', () => {
+    const devices = joinMigDevices(a100('list.txt'), a100('mig-lgi.txt'), a100('smi.txt'));
+    const gpu = 'GPU-1a2b3c4d-0000-1111-2222-333344445555';
+    assert.deepEqual(devices.map((d) => `${d.profile}@${d.start}`), ['2g.20gb@0', '1g.10gb@2', '1g.10gb@3', '3g.40gb@4']);
+    // 1g@2 is GPU instance 9, which is MIG device 3 (not device 2, the second 1g listed).
+    assert.equal(migDeviceUuid(devices, gpu, 0, '1g.10gb', 2), 'MIG-7c8d9e0f-1a2b-5c3d-8e4f-5a6b7c8d9e0f');
+    assert.equal(migDeviceUuid(devices, gpu, 0, '1g.10gb', 3), 'MIG-6b7c8d9e-0f1a-5b2c-9d3e-4f5a6b7c8d9e');
+    assert.equal(migDeviceUuid(devices, gpu, 0, '3g.40gb', 4), 'MIG-4f5a6b7c-8d9e-5f0a-9b1c-2d3e4f5a6b7c');
+    assert.throws(() => migDeviceUuid(devices, gpu, 0, '1g.10gb', 6), (e: Error) => e instanceof MigDeviceError && /no MIG device 1g\.10gb at memory slice 6 on GPU 0 \(GPU-1a2b3c4d[^)]*\); nvidia-smi lists 2g\.20gb@0, 1g\.10gb@2, 1g\.10gb@3, 3g\.40gb@4 there/.test(e.message));
+    assert.throws(() => migDeviceUuid(devices, 'GPU-2b3c4d5e-1111-2222-3333-444455556666', 1, '1g.10gb', 0), /lists none there/);
+    assert.equal(simulatedMigUuid('GPU-sim-n-0', '3g.40gb', 4), 'MIG-SIM-sim-n-0-3g.40gb-4');
+  });
+  it('leaves out a device whose GPU instance nvidia-smi mig -lgi does not list', () => {
+    const lgi = a100('mig-lgi.txt').split('\n').filter((l) => !/\s9\s+2:1/.test(l)).join('\n');
+    assert.deepEqual(joinMigDevices(a100('list.txt'), lgi, a100('smi.txt')).map((d) => `${d.profile}@${d.start}`), ['2g.20gb@0', '1g.10gb@3', '3g.40gb@4']);
+  });
+  it('a real inventory offers the scheduler only the GPU instances that exist', async () => {
+    const files: Record<string, string> = { '-L': 'list.txt', 'mig -lgi': 'mig-lgi.txt', '': 'smi.txt' };
+    const inv = await discoverInventory(async (args) => {
+      if (args[0]?.startsWith('--query-gpu')) return { code: 0, stdout: a100('query.csv'), stderr: '' };
+      const f = files[args.join(' ')];
+      return f ? { code: 0, stdout: a100(f), stderr: '' } : { code: 2, stdout: '', stderr: 'unsupported' };
+    }, 'box');
+    assert.deepEqual(inv.node.gpus?.[0]?.migLayout, [{ profile: '2g.20gb', start: 0 }, { profile: '1g.10gb', start: 2 }, { profile: '1g.10gb', start: 3 }, { profile: '3g.40gb', start: 4 }]);
+    assert.equal(inv.node.gpus?.[1]?.migLayout, undefined);
+    assert.equal(inv.migDevices?.length, 4);
+    assert.match(inv.summary, /MIG instances GPU 0 2g\.20gb@0, GPU 0 1g\.10gb@2/);
   });
 });

@@ -105,5 +105,15 @@ export function storeConformance(name: string, make: () => { store: Store; clean
       s.setMeta('k', 'v');
       assert.equal(s.getMeta('k'), 'v');
     }));
+
+    it('stores GPU health set by an admin, one row per GPU (the last word wins)', withStore((s) => {
+      s.setGpuHealth({ node: 'n', uuid: 'GPU-a', healthy: false, at: 1, by: 'admin' });
+      s.setGpuHealth({ node: 'n', uuid: 'GPU-b', healthy: false, at: 2, by: 'admin' });
+      s.setGpuHealth({ node: 'n', uuid: 'GPU-a', healthy: true, at: 3, by: 'ops' });
+      assert.deepEqual(s.gpuHealth(), [
+        { node: 'n', uuid: 'GPU-a', healthy: true, at: 3, by: 'ops' },
+        { node: 'n', uuid: 'GPU-b', healthy: false, at: 2, by: 'admin' },
+      ]);
+    }));
   });
 }

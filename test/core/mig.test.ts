@@ -62,3 +62,15 @@ test('MIG: profiles differ by model (A100-40GB has 3g.20gb, H100 has 3g.40gb)', 
   assert.ok(findMigProfile('H200-141GB', '3g.71gb'));
   assert.equal(findMigProfile('L4', '1g.10gb'), undefined);
 });
+
+test('MIG: a fixed layout (instances an admin created) offers only its own placements, and the best-start cache tells layouts apart', () => {
+  const fixed = emptyMigState([{ profile: '1g.10gb', start: 2 }, { profile: '1g.10gb', start: 3 }, { profile: '3g.40gb', start: 4 }]);
+  assert.deepEqual(validStarts(fixed, prof('1g.10gb')), [2, 3]);
+  assert.deepEqual(validStarts(fixed, prof('3g.40gb')), [4]);
+  assert.deepEqual(validStarts(fixed, prof('2g.20gb')), []);
+  // The same occupancy without a layout would pick slot 6: the cache must not answer from it.
+  assert.equal(bestMigStart(emptyMigState(), prof('1g.10gb'), A100.migProfiles)?.start, 6);
+  assert.ok([2, 3].includes(bestMigStart(fixed, prof('1g.10gb'), A100.migProfiles)?.start ?? -1));
+  applyMig(fixed, prof('1g.10gb'), 2, 'a');
+  assert.deepEqual(validStarts(fixed, prof('1g.10gb')), [3]);
+});

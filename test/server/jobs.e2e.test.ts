@@ -244,7 +244,7 @@ describe('MIG slices and reported progress (1 simulated A100 in MIG mode)', () =
     assert.equal(grants[0]?.mig?.profile, '3g.40gb');
     const ea = envOf(await logOf(t, String((await waitState(t, String(a.body['id']), ['succeeded']))['id'])));
     const eb = envOf(await logOf(t, String((await waitState(t, String(b.body['id']), ['succeeded']))['id'])));
-    assert.match(ea['CUDA_VISIBLE_DEVICES'] ?? '', /^MIG-/);
+    assert.match(ea['CUDA_VISIBLE_DEVICES'] ?? '', /^MIG-SIM-[0-9a-z-]+-3g\.40gb-[04]$/, 'a simulated MIG device says so in its name');
     assert.notEqual(ea['CUDA_VISIBLE_DEVICES'], eb['CUDA_VISIBLE_DEVICES'], 'two 3g slices at different starts');
     await waitState(t, String(c.body['id']), ['succeeded'], 20_000); // the third waits for a free slot
     const m = await t.api('GET', '/metrics');

@@ -200,7 +200,7 @@ describe('malformed requests', () => {
     { name: 'health of unknown GPU', method: 'POST', path: '/v1/nodes/ghost/gpus/0/health', body: { healthy: false }, status: 404, code: 'NODE_NOT_FOUND' },
     { name: 'health without body', method: 'POST', path: '/v1/nodes/ghost/gpus/0/health', body: {}, status: 400, code: 'BODY_INVALID' },
     { name: 'unknown route', method: 'GET', path: '/v1/nothing', status: 404, code: 'NOT_FOUND' },
-    { name: 'wrong method', method: 'DELETE', path: '/v1/jobs', status: 404, code: 'NOT_FOUND' },
+    { name: 'wrong method', method: 'DELETE', path: '/v1/jobs', status: 405, code: 'METHOD_NOT_ALLOWED' },
   ];
 
   it('answers each with a 4xx and its code, and changes nothing', async () => {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOpenbNodes, loadOpenbPods } from '../../src/sim/openb/trace.js';
 import { arrivals, nodesForSeed, replay, type NodeOrder } from '../../src/sim/openb/replay.js';
@@ -64,4 +65,28 @@ test('openb arrivals: the shuffled trace, then samples until the requested GPU r
   assert.ok(total >= 1.3 * capacity);
   assert.ok(total - (seq.at(-1)?.totalMilliGpu ?? 0) < 1.3 * capacity, 'stops as soon as the target is reached');
   assert.notDeepEqual(arrivals(pods, 43, 1.3, capacity).map((p) => p.id), seq.map((p) => p.id));
+});
+
+test('openb loader: a pod list with only name,cpu_milli,memory_mib,num_gpu,gpu_milli loads, gpu_spec taking its default (any model)', () => {
+  const file = join(dir, 'five-columns.csv');
+  writeFileSync(file, 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np1,1000,100,1,500\np2,2000,200,2,1000\np3,500,50,0,0\n');
+  const five = loadOpenbPods(file);
+  assert.deepEqual(
+    five.map((p) => [p.id, p.cpuMilli, p.memoryMiB, p.gpu.kind, p.allowedModels?.length ?? 0, p.totalMilliGpu]),
+    [
+      ['p1', 1000, 100, 'share', 0, 500],
+      ['p2', 2000, 200, 'whole', 0, 2000],
+      ['p3', 500, 50, 'none', 0, 0],
+    ],
+  );
+  // The same rows with the full header give the same pods.
+  const full = join(dir, 'full-columns.csv');
+  writeFileSync(full, 'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos\np1,1000,100,1,500,,LS\np2,2000,200,2,1000,,LS\np3,500,50,0,0,,BE\n');
+  assert.deepEqual(loadOpenbPods(full), five);
+  // A node list without the model column loads CPU-only nodes; a GPU node still needs a model.
+  const nodesFile = join(dir, 'nodes-no-model.csv');
+  writeFileSync(nodesFile, 'sn,cpu_milli,memory_mib,gpu\nn1,32000,262144,0\n');
+  assert.equal(loadOpenbNodes(nodesFile)[0]?.gpuCount, 0);
+  writeFileSync(nodesFile, 'sn,cpu_milli,memory_mib,gpu\nn1,32000,262144,2\n');
+  assert.throws(() => loadOpenbNodes(nodesFile), /field "model": a node with GPUs needs a model/);
 });

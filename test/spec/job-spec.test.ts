@@ -43,6 +43,20 @@ it('names the field path and the reason', () => {
   assert.match(msg('name: t\ncommand: x\ncolour: red\n'), /unknown field "colour"/);
   assert.match(msg('name: [\n'), /not valid YAML/);
   assert.match(msg('- a\n- b\n'), /must be a mapping/);
+  assert.match(msg('name: t\ncommand: x\nresources: {gpu: 0.005}\n'), /resources\.gpu: a GPU share must be at least 0\.01 GPU \(got 0\.005\)/);
+  assert.match(msg('name: t\ncommand: !!js/function "f()"\n'), /not valid YAML: Unresolved tag/);
+  assert.match(msg('name: t\ncommand: "echo \\0"\n'), /command: must not contain a NUL byte/);
+  assert.match(msg('name: t\ncommand: x\nexpectedDurationSeconds: 31708800\n'), /expectedDurationSeconds: must be at most 31622400 \(366 days\)/);
+  validateJobFile({ name: 't', command: 'x', expectedDurationSeconds: 31_622_400, resources: { gpu: 0.01 } });
+});
+
+it('refuses a YAML alias bomb quickly with JOB_INVALID', () => {
+  const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+  for (let i = 1; i < 9; i++) {
+    const prev = String.fromCharCode(96 + i);
+    levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+  }
+  assert.throws(() => parseJobYaml(`name: t\ncommand: x\n${levels.join('\n')}\n`), (e: unknown) => e instanceof UserError && e.code === 'JOB_INVALID' && /too many YAML aliases/.test(e.message));
 });
 
 it('network applies to image jobs only; the working directory is never the host root', () => {

@@ -9,6 +9,7 @@ import { UserError } from '../../core/errors.js';
 import { findGpuModel, GPU_MODELS } from '../../core/model/gpu-catalog.js';
 import { LINK, type GpuSpec, type NodeSpec } from '../../core/model/node.js';
 import { gpuSpecsFromRecords, parseTopology, queryGpus, type GpuRecord, type Runner } from './nvidia-smi.js';
+import { discoverMigDevices, type MigDevice } from './mig-devices.js';
 
 export const nvidiaSmi: Runner = (args) =>
   new Promise((resolve) => {
@@ -43,6 +44,8 @@ export interface Inventory {
   readonly simulated: boolean;
   /** What was found, for the startup banner. */
   readonly summary: string;
+  /** MIG devices of real GPUs, with their UUIDs (mig-devices.ts). */
+  readonly migDevices?: readonly MigDevice[];
 }
 
 function nodeResources(): { cpuMilli: number; memoryMiB: number } {
@@ -72,13 +75,18 @@ export async function discoverInventory(run: Runner = nvidiaSmi, nodeName = host
   if (records === null || records.length === 0) {
     return { node: { name: nodeName, ...nodeResources(), gpus: [] }, simulated: false, summary: 'no GPUs found (nvidia-smi not available); use --gpus 8xH100-80GB for a simulated inventory' };
   }
-  const gpus = gpuSpecsFromRecords(records);
+  // MIG GPUs: the scheduler uses only the GPU instances that exist (an admin made them; a
+  // change of layout is seen at the next start).
+  const migDevices = records.some((r) => r.migEnabled) ? await discoverMigDevices(run) : [];
+  const gpus = gpuSpecsFromRecords(records).map((g) => (g.migEnabled ? { ...g, migLayout: migDevices.filter((d) => d.gpuUuid === g.uuid).map((d) => ({ profile: d.profile, start: d.start })) } : g));
   const topo = await run(['topo', '-m']);
   const links = topo.code === 0 ? parseTopology(topo.stdout) : [];
+  const instances = migDevices.length > 0 ? `; MIG instances ${migDevices.map((d) => `GPU ${d.gpu} ${d.profile}@${d.start}`).join(', ')}` : '';
   return {
     node: { name: nodeName, ...nodeResources(), gpus, ...(links.length === gpus.length ? { gpuLinks: links } : {}), sharingMode: 'mps' },
     simulated: false,
-    summary: `${summarise(gpus)} (driver ${records[0]?.driverVersion ?? 'unknown'})`,
+    summary: `${summarise(gpus)} (driver ${records[0]?.driverVersion ?? 'unknown'}${instances})`,
+    migDevices,
   };
 }
 

@@ -2,7 +2,7 @@
  * GPU discovery and telemetry from `nvidia-smi` output (no NVML bindings). Parsers are pure
  * functions over the text nvidia-smi prints, tested on captures in test/fixtures/nvidia-smi:
  * `--query-gpu ... --format=csv,noheader,nounits` (with `[N/A]` fields, and drivers such as
- * 470 that refuse `compute_cap`), `topo -m`, `mig -lgi`, `mig -lgip` and `-L`.
+ * 470 that refuse `compute_cap`), `topo -m`, `mig -lgi`, `mig -lgip`, `-L` and the MIG devices table.
  */
 import { LINK } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
@@ -53,8 +53,12 @@ export function isUnknownFieldError(text: string): boolean {
   return /is not a valid field to query/i.test(text);
 }
 
-/** Parses `--query-gpu=<fields> --format=csv,noheader,nounits` output. */
-export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FIELDS): GpuRecord[] {
+/**
+ * Parses `--query-gpu=<fields> --format=csv,noheader,nounits` output. `lenient` (telemetry)
+ * skips a line without a readable index or UUID (a GPU that fell off the bus prints
+ * `[GPU is lost]` or an error line), so the other GPUs are still seen and that one is absent.
+ */
+export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FIELDS, lenient = false): GpuRecord[] {
   if (isUnknownFieldError(text)) throw new NvidiaSmiError(text.trim());
   const out: GpuRecord[] = [];
   for (const line of text.split('\n')) {
@@ -67,7 +71,10 @@ export function parseQueryGpu(text: string, fields: readonly string[] = QUERY_FI
     const index = num(get('index'));
     const uuid = cell(get('uuid'));
     const name = cell(get('name'));
-    if (index === null || uuid === null || name === null) throw new NvidiaSmiError(`unexpected nvidia-smi line: ${line.trim()}`);
+    if (index === null || uuid === null || name === null || (lenient && !uuid.startsWith('GPU-'))) {
+      if (lenient) continue;
+      throw new NvidiaSmiError(`unexpected nvidia-smi line: ${line.trim()}`);
+    }
     out.push({
       index,
       uuid,
@@ -183,6 +190,31 @@ export function parseListGpus(text: string): ListedGpu[] {
   return out;
 }
 
+export interface MigDeviceRow {
+  readonly gpu: number;
+  readonly gpuInstance: number;
+  readonly computeInstance: number;
+  /** The MIG device's index on its GPU: `Device N` in `nvidia-smi -L`. */
+  readonly device: number;
+}
+
+/**
+ * Parses the "MIG devices" table of plain `nvidia-smi` (columns GPU, GI ID, CI ID, MIG Dev):
+ * the only listing that links a MIG device (and so its UUID in `-L`) to its GPU instance.
+ */
+export function parseMigDeviceTable(text: string): MigDeviceRow[] {
+  const out: MigDeviceRow[] = [];
+  let inTable = false;
+  for (const l of text.split('\n')) {
+    if (/^\|\s*MIG devices:/.test(l)) inTable = true;
+    else if (/^\|\s*Processes:/.test(l)) inTable = false;
+    if (!inTable) continue;
+    const m = /^\|\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\|/.exec(l);
+    if (m) out.push({ gpu: Number(m[1]), gpuInstance: Number(m[2]), computeInstance: Number(m[3]), device: Number(m[4]) });
+  }
+  return out;
+}
+
 /** GPU specs for the core from discovered records (model names mapped through the catalogue). */
 export function gpuSpecsFromRecords(records: readonly GpuRecord[]): GpuSpec[] {
   return [...records]
@@ -196,8 +228,11 @@ export function gpuSpecsFromRecords(records: readonly GpuRecord[]): GpuSpec[] {
 
 export type Runner = (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-/** Queries GPUs, retrying without compute_cap on drivers that refuse it. Null when there is no nvidia-smi. */
-export async function queryGpus(run: Runner): Promise<GpuRecord[] | null> {
+/**
+ * Queries GPUs, retrying without compute_cap on drivers that refuse it. Null when there is no
+ * nvidia-smi. `lenient` (telemetry): the GPUs nvidia-smi could read, even when it failed on another.
+ */
+export async function queryGpus(run: Runner, lenient = false): Promise<GpuRecord[] | null> {
   const q = (fields: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> => run([`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits']);
   let r = await q(QUERY_FIELDS);
   if (r.code === 127 || r.code === -2) return null;
@@ -206,6 +241,8 @@ export async function queryGpus(run: Runner): Promise<GpuRecord[] | null> {
     if (r.code !== 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
     return parseQueryGpu(r.stdout, QUERY_FIELDS_OLD);
   }
-  if (r.code !== 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
-  return parseQueryGpu(r.stdout, QUERY_FIELDS);
+  if (r.code !== 0 && !lenient) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
+  const records = parseQueryGpu(r.stdout, QUERY_FIELDS, lenient);
+  if (r.code !== 0 && records.length === 0) throw new NvidiaSmiError((r.stderr || r.stdout).trim());
+  return records;
 }

@@ -5,7 +5,7 @@
  * UPDATE and DELETE).
  */
 import Database from 'better-sqlite3';
-import type { AuditEntry, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, UserRow } from './store.js';
+import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -29,6 +29,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TABLE node_state (name TEXT PRIMARY KEY, cordoned INTEGER NOT NULL, draining INTEGER NOT NULL);`,
+  // GPU health set by an admin (telemetry's view is not stored: it is measured again at start).
+  // IF NOT EXISTS: this step may be renumbered when migrations from parallel branches merge.
+  `CREATE TABLE IF NOT EXISTS gpu_health (node TEXT NOT NULL, uuid TEXT NOT NULL, healthy INTEGER NOT NULL, at INTEGER NOT NULL, by TEXT NOT NULL, PRIMARY KEY (node, uuid));`,
 ];
 
 interface JobDbRow {
@@ -291,6 +294,13 @@ export class SqliteStore implements Store {
   }
   nodeStates(): NodeStateRow[] {
     return (this.stmt('SELECT * FROM node_state').all() as { name: string; cordoned: number; draining: number }[]).map((r) => ({ name: r.name, cordoned: r.cordoned === 1, draining: r.draining === 1 }));
+  }
+
+  setGpuHealth(h: GpuHealthRow): void {
+    this.stmt('INSERT OR REPLACE INTO gpu_health (node, uuid, healthy, at, by) VALUES (?, ?, ?, ?, ?)').run(h.node, h.uuid, h.healthy ? 1 : 0, h.at, h.by);
+  }
+  gpuHealth(): GpuHealthRow[] {
+    return (this.stmt('SELECT * FROM gpu_health ORDER BY node, uuid').all() as { node: string; uuid: string; healthy: number; at: number; by: string }[]).map((r) => ({ node: r.node, uuid: r.uuid, healthy: r.healthy === 1, at: r.at, by: r.by }));
   }
 
   getMeta(key: string): string | undefined {

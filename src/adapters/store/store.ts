@@ -105,6 +105,15 @@ export interface NodeStateRow {
   readonly draining: boolean;
 }
 
+/** A GPU's health as an admin set it (by UUID: it survives a change of index). */
+export interface GpuHealthRow {
+  readonly node: string;
+  readonly uuid: string;
+  readonly healthy: boolean;
+  readonly at: number;
+  readonly by: string;
+}
+
 export interface JobQuery {
   /** Only this team's jobs; absent = all. */
   readonly team?: string;
@@ -149,6 +158,9 @@ export interface Store {
 
   setNodeState(s: NodeStateRow): void;
   nodeStates(): NodeStateRow[];
+
+  setGpuHealth(h: GpuHealthRow): void;
+  gpuHealth(): GpuHealthRow[];
 
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;

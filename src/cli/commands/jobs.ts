@@ -2,8 +2,23 @@
 import type { Command } from 'commander';
 import { addOutputOption, age, gpuText, outputFormat, printJson, printTable } from '../output.js';
 import { clientOf, connectionOptions } from './common.js';
+import { cliName } from '../cli-name.js';
 
 type Job = Record<string, unknown>;
+
+/** The REASON column gets what a terminal line leaves after the other columns (at least 40). */
+function reasonWidth(): number {
+  return Math.max(40, (process.stdout.columns ?? 120) - 80);
+}
+
+/** Cuts at a word boundary when one is near, and marks the cut. */
+export function truncate(text: string, width: number): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  if (t.length <= width) return t;
+  const cut = t.slice(0, width - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${space > width * 0.6 ? cut.slice(0, space) : cut}…`;
+}
 
 export function registerLs(program: Command): void {
   const cmd = program
@@ -22,8 +37,9 @@ export function registerLs(program: Command): void {
     if (fmt === 'json') return printJson(page);
     printTable(
       ['ID', 'NAME', 'QUEUE', 'STATE', 'WORKERS', 'GPU', 'AGE', 'REASON'],
-      page.items.map((j) => [String(j['id']), String(j['name']), String(j['queue']), String(j['state']), String(j['workers']), gpuText(j['resources'] as Job), age(j['submittedAt']), (j['reason'] as string | null) ?? '']),
+      page.items.map((j) => [String(j['id']), String(j['name']), String(j['queue']), String(j['state']), String(j['workers']), gpuText(j['resources'] as Job), age(j['submittedAt']), truncate((j['waitingFor'] as string | null | undefined) ?? (j['reason'] as string | null) ?? '', reasonWidth())]),
     );
+    if (page.items.some((j) => j['state'] === 'queued')) process.stdout.write(`(${cliName()} explain JOB says in full why a job waits)\n`);
   });
 }
 
@@ -87,7 +103,10 @@ export function registerExplain(program: Command): void {
       lines.push(`  ${String(r['kind'])}: ${String(r['message'])}`);
       for (const c of (r['reasons'] as Job[] | undefined) ?? []) lines.push(`    ${String(c['nodes'])} node(s): ${String(c['message'])}`);
     }
-    lines.push(e['estimatedStart'] ? `  expected to start around ${String(e['estimatedStart'])}` : '  no start estimate (running jobs do not declare expectedDurationSeconds)');
+    const preempting = (e['preemptingFor'] as string[] | undefined) ?? [];
+    if (preempting.length > 0) lines.push(`  preemption under way: ${preempting.join(', ')} ${preempting.length === 1 ? 'is' : 'are'} being stopped to make room for it`);
+    const note = typeof e['estimateNote'] === 'string' ? ` (${e['estimateNote']})` : '';
+    lines.push(e['estimatedStart'] ? `  expected to start around ${String(e['estimatedStart'])}${preempting.length > 0 ? '' : note}` : `  no start estimate${note}`);
     process.stdout.write(lines.join('\n') + '\n');
   });
 }

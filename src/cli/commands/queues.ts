@@ -44,7 +44,8 @@ export function registerQueues(program: Command): void {
       weight: num(o['weight'], '--weight') ?? 1,
       ordering: o['fifo'] ? 'fifo' : 'priority',
     };
-    await clientOf(o).json('PUT', `/v1/queues/${encodeURIComponent(name)}`, body);
+    const saved = await clientOf(o).json<{ warnings?: { code: string; message: string }[] }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, body);
     process.stdout.write(`queue ${name} saved\n`);
+    for (const w of saved.warnings ?? []) process.stderr.write(`gantry: warning: ${w.message} [${w.code}]\n`);
   });
 }

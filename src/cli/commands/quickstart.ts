@@ -13,6 +13,8 @@ import type { RunningServer } from '../../server/standalone.js';
 import { Client, dataDirDefault, resolveConfig } from '../client.js';
 import { banner } from './up.js';
 import { sleep } from './common.js';
+import { parseNumber } from '../flags.js';
+import { cliName } from '../cli-name.js';
 
 export function examplesDir(): string {
   // dist/src/cli/commands -> repository root
@@ -36,21 +38,46 @@ export function registerQuickstart(program: Command): void {
         process.stdout.write(`Using the Gantry server already running at ${cfg.url}\n`);
       } else {
         const { startServer } = await import('../../server/standalone.js');
-        server = await startServer({ dataDir, gpus: o.gpus, port: Number(o.port), log: () => undefined });
+        server = await startServer({ dataDir, gpus: o.gpus, port: parseNumber('--port', o.port, 0, 65535, true), log: () => undefined });
         process.stdout.write(banner(server));
         cfg = resolveConfig({ dataDir, url: server.url });
       }
       const client = new Client(cfg);
       const dir = examplesDir();
       const ids: string[] = [];
+      // Ctrl-C while the examples run cancels them (they are this command's jobs), then stops
+      // the server it started; a second Ctrl-C exits at once.
+      let interrupted = false;
+      const onInterrupt = (): void => {
+        if (interrupted) process.exit(130);
+        interrupted = true;
+        process.stdout.write(`\nCtrl-C: cancelling the examples${ids.length > 0 ? ` (${ids.join(', ')})` : ''}; Ctrl-C again to exit at once\n`);
+      };
+      process.on('SIGINT', onInterrupt);
+      const stopExamples = async (): Promise<void> => {
+        for (const id of ids) await client.request('POST', `/v1/jobs/${id}/cancel`).catch(() => undefined);
+        for (const id of ids) {
+          for (let i = 0; i < 150; i++) {
+            const j = await client.json('GET', `/v1/jobs/${id}`).catch(() => null);
+            if (!j || ['succeeded', 'failed', 'cancelled'].includes(String(j['state']))) break;
+            await sleep(100);
+          }
+        }
+        process.stdout.write(`Cancelled ${ids.length} example job(s)${server ? '; stopping the server' : ''}.\n`);
+        if (server) await server.close();
+        process.removeListener('SIGINT', onInterrupt);
+        process.exitCode = 130;
+      };
       for (const f of ['gang.yaml', 'train.yaml']) {
+        if (interrupted) break;
         const body = { ...(parseYaml(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>), workingDir: dir };
         const job = await client.json('POST', '/v1/jobs', body);
         ids.push(String(job['id']));
-        process.stdout.write(`\n$ gantry submit examples/${f}\nsubmitted ${String(job['id'])} (${String(job['name'])})\n`);
+        process.stdout.write(`\n$ ${cliName()} submit examples/${f}\nsubmitted ${String(job['id'])} (${String(job['name'])})\n`);
       }
       const last = new Map<string, string>();
       for (;;) {
+        if (interrupted) return stopExamples();
         let done = 0;
         for (const id of ids) {
           const j = await client.json('GET', `/v1/jobs/${id}`);
@@ -69,11 +96,12 @@ export function registerQuickstart(program: Command): void {
         const j = await client.json('GET', `/v1/jobs/${id}`);
         for (let w = 0; w < Number(j['workers']); w++) {
           const r = await client.request('GET', `/v1/jobs/${id}/logs?worker=${w}`);
-          process.stdout.write(`\n$ gantry logs ${id}${w > 0 ? ` --worker ${w}` : ''}\n${r.text}`);
+          process.stdout.write(`\n$ ${cliName()} logs ${id}${w > 0 ? ` --worker ${w}` : ''}\n${r.text}`);
         }
       }
+      process.removeListener('SIGINT', onInterrupt);
       const failed = [...last.values()].some((s) => s !== 'succeeded');
-      process.stdout.write(`\n${failed ? 'Some examples did not succeed (see above).' : 'Both examples finished.'} Try: gantry ls, gantry top --once, gantry get ${ids[1] ?? ''}\n`);
+      process.stdout.write(`\n${failed ? 'Some examples did not succeed (see above).' : 'Both examples finished.'} Try: ${cliName()} ls, ${cliName()} top --once, ${cliName()} get ${ids[1] ?? ''}\n`);
       if (failed) process.exitCode = 1;
       if (server && o.exit) {
         await server.close();

@@ -2,9 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../core/errors.js';
-import { parseJobYaml } from '../../spec/job-spec.js';
+import { parseJobYaml, readYaml } from '../../spec/job-spec.js';
 import { addOutputOption, outputFormat, printJson } from '../output.js';
 import { clientOf, connectionOptions, sleep } from './common.js';
 
@@ -31,7 +30,7 @@ export function registerSubmit(program: Command): void {
       // Send what the user wrote (the server validates again); workingDir is relative to the job file; by default the job runs in the file's folder.
       const wd = spec.workingDir;
       const base = dirname(resolve(f));
-      return { file: f, body: { ...(parseYaml(text) as Record<string, unknown>), workingDir: wd === undefined ? base : isAbsolute(wd) ? wd : resolve(base, wd) } };
+      return { file: f, body: { ...(readYaml(text, f) as Record<string, unknown>), workingDir: wd === undefined ? base : isAbsolute(wd) ? wd : resolve(base, wd) } };
     });
     const submitted: Record<string, unknown>[] = [];
     for (const j of jobs) {

@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { addOutputOption, outputFormat, printJson, printTable } from '../output.js';
 import { clientOf, connectionOptions, sleep } from './common.js';
+import { parseNumber } from '../flags.js';
 
 export function registerTop(program: Command): void {
   const cmd = program.command('top').description('live view of GPUs and who uses them').option('--once', 'print once and exit').option('--interval <seconds>', 'refresh period', '2');
   connectionOptions(cmd);
   addOutputOption(cmd).action(async (o: Record<string, unknown>) => {
     const fmt = outputFormat(o['output']);
+    const interval = parseNumber('--interval', String(o['interval']), 0.2, 3600);
     const client = clientOf(o);
     const once = Boolean(o['once']) || fmt === 'json' || !process.stdout.isTTY;
     for (;;) {
@@ -29,7 +31,7 @@ export function registerTop(program: Command): void {
         ]),
       );
       if (once) return;
-      await sleep(Number(o['interval']) * 1000 || 2000);
+      await sleep(interval * 1000);
     }
   });
 }

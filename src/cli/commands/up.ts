@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import type { RunningServer } from '../../server/standalone.js';
 import { dataDirDefault } from '../client.js';
+import { parseNumber } from '../flags.js';
 
 export function banner(s: RunningServer): string {
   const lines = [
@@ -11,6 +12,7 @@ export function banner(s: RunningServer): string {
     `  data:   ${s.dataDir}`,
     `  admin token: ${s.adminTokenFile}${s.adminTokenCreated ? ' (created now; the CLI reads it from there when run in this folder)' : ''}`,
     `  GPUs:   ${s.inventory.summary}`,
+    `  shares: ${s.sharing}`,
     `  docker: ${s.docker.available ? 'available' : `not available (${s.docker.detail}); jobs that name an image are refused (DOCKER_UNAVAILABLE)`}`,
   ];
   const r = s.recovered;
@@ -44,8 +46,10 @@ export function registerUp(program: Command): void {
     .option('--port <port>', 'port', '7480')
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
+    .option('--mps <mode>', 'MPS control daemons for GPU shares: auto (real GPUs, when nvidia-cuda-mps-control is on PATH), on, off', 'auto')
     .option('--window <jobs>', 'queued jobs of each queue the scheduler considers at a time (the rest wait their turn in order)', '1000')
-    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string }) => {
+    .action(async (o: { dataDir: string; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string }) => {
+      if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
       // Loaded here, not at the top: other commands need none of the server's modules.
@@ -53,10 +57,11 @@ export function registerUp(program: Command): void {
       const server = await startServer({
         dataDir: o.dataDir === '.gantry' ? dataDirDefault() : o.dataDir,
         host: o.host,
-        port: intOption(o.port, '--port'),
+        port: parseNumber('--port', o.port, 0, 65535, true),
         minRuntimeSeconds: intOption(o.minRuntime, '--min-runtime'),
         stopGraceSeconds: intOption(o.stopGrace, '--stop-grace'),
         windowPerQueue,
+        mps: o.mps,
         ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
       });
       process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);

@@ -21,10 +21,15 @@ export interface MigState {
   usedMask: number;
   smUsed: number;
   instances: MigInstance[];
+  /**
+   * A fixed layout: the only (profile, start) placements that exist, as `profile@start`
+   * (real GPUs whose instances an admin created). Absent = any valid placement may be made.
+   */
+  readonly fixed?: ReadonlySet<string>;
 }
 
-export function emptyMigState(): MigState {
-  return { usedMask: 0, smUsed: 0, instances: [] };
+export function emptyMigState(fixed?: readonly { profile: string; start: number }[]): MigState {
+  return fixed ? { usedMask: 0, smUsed: 0, instances: [], fixed: new Set(fixed.map((f) => `${f.profile}@${f.start}`)) } : { usedMask: 0, smUsed: 0, instances: [] };
 }
 
 function sliceMask(start: number, size: number): number {
@@ -45,7 +50,7 @@ export function validStarts(mig: MigState, profile: MigProfile): number[] {
   const out: number[] = [];
   for (const s of profile.starts) {
     if (s + profile.memSlices > MIG_MEMORY_SLICES) continue;
-    if ((mig.usedMask & sliceMask(s, profile.memSlices)) === 0) out.push(s);
+    if ((mig.usedMask & sliceMask(s, profile.memSlices)) === 0 && (mig.fixed === undefined || mig.fixed.has(`${profile.name}@${s}`))) out.push(s);
   }
   return out;
 }
@@ -82,7 +87,7 @@ export function releaseMig(mig: MigState, profile: MigProfile, start: number): b
 }
 
 export function cloneMig(mig: MigState): MigState {
-  return { usedMask: mig.usedMask, smUsed: mig.smUsed, instances: mig.instances.map((x) => ({ ...x })) };
+  return { usedMask: mig.usedMask, smUsed: mig.smUsed, instances: mig.instances.map((x) => ({ ...x })), ...(mig.fixed ? { fixed: mig.fixed } : {}) };
 }
 
 /**
@@ -115,6 +120,13 @@ const bestStartCache = new WeakMap<readonly MigProfile[], Map<string, { readonly
  */
 const instanceNames = new WeakMap<MigState, string>();
 
+const fixedKeys = new WeakMap<ReadonlySet<string>, string>();
+function fixedKey(fixed: ReadonlySet<string>): string {
+  let k = fixedKeys.get(fixed);
+  if (k === undefined) fixedKeys.set(fixed, (k = [...fixed].sort().join(',')));
+  return k;
+}
+
 function stateKey(mig: MigState, profile: MigProfile): string {
   let names = instanceNames.get(mig);
   if (names === undefined) {
@@ -123,7 +135,8 @@ function stateKey(mig: MigState, profile: MigProfile): string {
     names = list.join(',');
     instanceNames.set(mig, names);
   }
-  return `${profile.name}|${mig.usedMask}|${mig.smUsed}|${names}`;
+  const key = `${profile.name}|${mig.usedMask}|${mig.smUsed}|${names}`;
+  return mig.fixed ? `${key}|${fixedKey(mig.fixed)}` : key;
 }
 
 function computeBestMigStart(

@@ -18,6 +18,8 @@ export interface GpuSpec {
   model: string;
   memoryMiB?: number;
   migEnabled?: boolean;
+  /** The GPU instances that exist (real GPUs): only these placements are used. Absent = any. */
+  migLayout?: readonly { readonly profile: string; readonly start: number }[];
   healthy?: boolean;
 }
 
@@ -69,7 +71,7 @@ export class GpuState {
     this.memoryMiB = spec.memoryMiB ?? known?.memoryMiB ?? 16384;
     this.memFree = this.memoryMiB;
     this.healthy = spec.healthy ?? true;
-    this.mig = spec.migEnabled ? emptyMigState() : null;
+    this.mig = spec.migEnabled ? emptyMigState(spec.migLayout) : null;
   }
 
   /** MIG profiles of this model (from the catalog; empty for models without MIG). */

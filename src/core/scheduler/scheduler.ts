@@ -423,35 +423,54 @@ export class Scheduler {
     const order = this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
     sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
     const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
+    const victims = [...j.awaiting];
+    if (victims.length > 0) {
+      // A preemption is under way for it: it starts once the victims stop, at the latest when
+      // their checkpoint grace runs out.
+      let until = now;
+      for (const v of victims) {
+        const vj = this.jobs.get(v);
+        if (vj?.evictingSince != null) until = Math.max(until, vj.evictingSince + vj.evictGraceMs);
+      }
+      return { job: id, state: 'pending', reasons, queuePosition: position, preemptingFor: victims, estimatedStart: until, estimateNote: `${victims.length} job(s) are being preempted to make room for it (${victims.slice(0, 5).join(', ')}${victims.length > 5 ? ', ...' : ''}); it starts when they have stopped` };
+    }
     const r = this.reservations.get(id);
-    const estimate = r && r.until !== Infinity ? Math.max(now, r.until) : this.estimateStart(j, now);
+    const est = r && r.until !== Infinity ? { at: Math.max(now, r.until), note: 'GPUs are reserved for it from then (running jobs there end by their declared durations)' } : this.estimateStart(j, now);
     return {
       job: id,
       state: 'pending',
       reasons,
       queuePosition: position,
-      ...(estimate !== undefined ? { estimatedStart: estimate } : {}),
+      ...(est.at !== undefined ? { estimatedStart: est.at } : {}),
+      estimateNote: est.note,
     };
   }
 
-  /** Earliest time enough GPUs free up for the job, from running jobs' declared durations. */
-  private estimateStart(j: JobRecord, now: number): number | undefined {
+  /**
+   * Earliest time enough GPUs free up for the job, from running jobs' declared durations; when
+   * there is none, why: capacity is free (fit or quota holds it back), nothing running could
+   * free enough, or the running jobs it waits for did not declare a duration (named).
+   */
+  private estimateStart(j: JobRecord, now: number): { at?: number; note: string } {
     const need = j.resources.gpu;
     let free = 0;
     for (const n of this.cluster.nodes()) if (!n.unschedulable) free += n.gpuMilliFreeTotal;
-    if (free >= need) return undefined; // capacity exists in aggregate: the reason is fit or quota, not time
+    if (free >= need) return { note: 'enough GPUs are free in total; it waits for a fit, its quota or its turn, not for running jobs to end' };
     const ends: { at: number; gpu: number }[] = [];
+    const undeclared: string[] = [];
+    let running = 0;
     for (const r of this.jobs.values()) {
-      if (r.state === 'pending' || r.startedAt === null) continue;
-      if (r.spec.expectedDurationMs === undefined) return undefined;
-      ends.push({ at: r.startedAt + r.spec.expectedDurationMs, gpu: r.resources.gpu });
+      if (r.state === 'pending' || r.startedAt === null || r.resources.gpu === 0) continue;
+      running += r.resources.gpu;
+      if (r.spec.expectedDurationMs === undefined) undeclared.push(r.spec.id);
+      else ends.push({ at: r.startedAt + r.spec.expectedDurationMs, gpu: r.resources.gpu });
     }
+    if (free + running < need) return { note: running === 0 ? 'no running job holds GPUs; the GPUs it needs are cordoned or unhealthy' : 'even when every running job ends there are not enough schedulable GPUs (some are cordoned or unhealthy)' };
     ends.sort((a, b) => a.at - b.at);
     for (const e of ends) {
       free += e.gpu;
-      if (free >= need) return Math.max(now, e.at);
+      if (free >= need) return { at: Math.max(now, e.at), note: `from the declared durations of running jobs${undeclared.length > 0 ? ' (jobs without one may end sooner)' : ''}` };
     }
-    return undefined;
+    return { note: `running job(s) ${undeclared.slice(0, 3).join(', ')}${undeclared.length > 3 ? ` and ${undeclared.length - 3} more` : ''} do not declare expectedDurationSeconds, so when their GPUs free up is unknown` };
   }
 }
-

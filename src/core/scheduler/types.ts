@@ -84,6 +84,10 @@ export interface Explanation {
   readonly estimatedStart?: number;
   /** Position among the pending jobs of its queue (1 = next). */
   readonly queuePosition?: number;
+  /** Why there is no estimate, or what it rests on (never blames jobs that declared a duration). */
+  readonly estimateNote?: string;
+  /** Jobs being preempted to make room for this one (it starts once they have stopped). */
+  readonly preemptingFor?: readonly string[];
 }
 
 export interface CycleResult {

@@ -1,7 +1,8 @@
 /**
  * Loads the openb trace (Alibaba cluster-trace-gpu-v2023, the FGD paper's workload):
- * node lists `sn,cpu_milli,memory_mib,gpu,model` and pod lists
- * `name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,...`. Every malformed row is
+ * node lists `sn,cpu_milli,memory_mib,gpu[,model]` and pod lists
+ * `name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...]` (columns in brackets are optional:
+ * a pod without gpu_spec may run on any GPU model). Every malformed row is
  * reported with its file, line and field. The trace is published at
  * https://github.com/alibaba/clusterdata/tree/master/cluster-trace-gpu-v2023 .
  */
@@ -15,7 +16,12 @@ export const OPENB_SOURCE = 'https://github.com/alibaba/clusterdata/tree/master/
 
 type Row = Record<string, string>;
 
-function readCsv(file: string, required: readonly string[]): { rows: Row[]; lines: number[] } {
+/**
+ * Reads a CSV with a header. `required` columns must be present; `optional` ones take the empty
+ * string when the file lacks them (the dataset publishes pod lists with and without gpu_spec, qos
+ * and the time columns).
+ */
+function readCsv(file: string, required: readonly string[], optional: readonly string[] = []): { rows: Row[]; lines: number[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -39,6 +45,7 @@ function readCsv(file: string, required: readonly string[]): { rows: Row[]; line
   for (let i = 1; i < records.length; i++) {
     const rec = records[i] as string[];
     const row: Row = {};
+    for (const col of optional) row[col] = '';
     header.forEach((h, j) => {
       row[h] = rec[j] ?? '';
     });
@@ -62,7 +69,7 @@ export interface OpenbNode extends NodeSpec {
 }
 
 export function loadOpenbNodes(file: string): OpenbNode[] {
-  const { rows, lines } = readCsv(file, ['sn', 'cpu_milli', 'memory_mib', 'gpu', 'model']);
+  const { rows, lines } = readCsv(file, ['sn', 'cpu_milli', 'memory_mib', 'gpu'], ['model']);
   const seen = new Set<string>();
   return rows.map((row, i) => {
     const line = lines[i] as number;
@@ -92,7 +99,7 @@ export interface OpenbPod extends PodRequest {
 }
 
 export function loadOpenbPods(file: string): OpenbPod[] {
-  const { rows, lines } = readCsv(file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli', 'gpu_spec']);
+  const { rows, lines } = readCsv(file, ['name', 'cpu_milli', 'memory_mib', 'num_gpu', 'gpu_milli'], ['gpu_spec']);
   return rows.map((row, i) => {
     const line = lines[i] as number;
     const name = row.name ?? '';

@@ -1,0 +1,72 @@
+/**
+ * `gantry up` as its own process (for tests that kill it, restart it, or give it a PATH with
+ * stand-in GPU tools), and the stand-in nvidia-smi / nvidia-cuda-mps-control of test/fixtures/bin.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { call, waitFor, type Reply } from './server.js';
+
+const BIN = resolve('bin/gantry.js');
+
+export interface GantryProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly token: string;
+  /** What the server printed (the banner on stdout, logs on stderr). */
+  output(): string;
+  api(method: string, path: string, body?: unknown): Promise<Reply>;
+  /** SIGTERM (or the given signal), then waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Every process started here, for a file's `after` to kill. */
+export const started: ChildProcess[] = [];
+
+export async function gantryUp(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<GantryProcess> {
+  rmSync(join(dir, 'server.json'), { force: true });
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  started.push(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  // server.json is written before the banner is printed: wait for both.
+  await waitFor('the server to be ready', async () => (existsSync(join(dir, 'server.json')) && out.includes('\n  ready ')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${out}`))), 15_000);
+  const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
+  const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+  return {
+    child,
+    url,
+    token,
+    output: () => out,
+    api: (method, path, body) => call(url, token, method, path, body),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill(signal);
+        await gone;
+      }
+    },
+  };
+}
+
+/**
+ * A folder with the stand-in GPU tools, to put first on PATH; `smiDir` holds the captures
+ * the stand-in nvidia-smi prints (query.csv, topo.txt, list.txt, mig-lgi.txt).
+ */
+export function standInGpuTools(root: string, tools: readonly ('nvidia-smi' | 'nvidia-cuda-mps-control')[]): { env: NodeJS.ProcessEnv; smiDir: string; mpsLog: string } {
+  const bin = join(root, 'bin');
+  const smiDir = join(root, 'smi');
+  mkdirSync(bin, { recursive: true });
+  mkdirSync(smiDir, { recursive: true });
+  for (const t of tools) {
+    copyFileSync(resolve('test/fixtures/bin', t), join(bin, t));
+    chmodSync(join(bin, t), 0o755);
+  }
+  const mpsLog = join(root, 'mps-calls.jsonl');
+  return { env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}`, FAKE_NVIDIA_SMI_DIR: smiDir, FAKE_MPS_LOG: mpsLog }, smiDir, mpsLog };
+}
+
+export function fixture(name: string): string {
+  return readFileSync(resolve('test/fixtures/nvidia-smi', name), 'utf8');
+}
