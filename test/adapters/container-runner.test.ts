@@ -18,6 +18,8 @@ import { dockerTestOptions, startDockerd, TEST_IMAGE, type PrivateDockerd } from
 const dir = mkdtempSync(join(tmpdir(), 'gantry-runner-'));
 const jobDir = join(dir, 'jobs', 'job-1');
 mkdirSync(jobDir, { recursive: true });
+// At file level: also when the real-daemon tests are skipped.
+after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
   socket: join(dir, 'docker.sock'),
@@ -146,7 +148,6 @@ describe('container runner against a real Docker daemon', dockerTestOptions(), (
   });
   after(async () => {
     await d?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs the command, streams stdout and stderr, exits with its code and removes the container', async () => {
