@@ -31,6 +31,16 @@ if (files.some((f) => f.includes('/k8s/'))) {
     process.exit(1);
   } else console.log('k8s tests: SKIPPED (binaries not built; run scripts/k8s/ensure-binaries.sh, needs Go)');
 }
+// The container tests start a real dockerd and load the image scripts/docker/ensure-docker.sh builds.
+if (files.some((f) => /docker|container/.test(f))) {
+  const check = spawnSync('bash', ['scripts/docker/ensure-docker.sh', '--check'], { encoding: 'utf8' });
+  const root = process.getuid?.() === 0;
+  if (check.status === 0 && root) console.log(`docker tests: running against a private dockerd with the image in ${check.stdout.trim()}`);
+  else if (process.env.GANTRY_REQUIRE_DOCKER === '1') {
+    console.error(`docker tests: ${root ? check.stderr.trim() : 'need root'}, and GANTRY_REQUIRE_DOCKER=1`);
+    process.exit(1);
+  } else console.log(`docker tests: real-daemon tests SKIPPED (${root ? check.stderr.trim() : 'not root: dockerd is started by hand'})`);
+}
 // A test that hangs fails after 5 minutes (--test-timeout), and a test file whose tests are done
 // exits even if something it started is still alive (--test-force-exit). As a last guard, the
 // whole run is stopped, with everything it started, after GANTRY_TEST_TIMEOUT_MIN minutes

@@ -6,7 +6,7 @@
  * Every state change is written to the store before it is acted on where that order matters,
  * so a crash at any point leaves a state a restart can finish (see `recover`).
  */
-import { chmodSync, mkdirSync, rmSync, appendFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { Scheduler, type QueueStatus } from '../core/scheduler/scheduler.js';
@@ -19,6 +19,7 @@ import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
 import type { Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
+import { containerSettings, workingDirProblems } from './container-settings.js';
 import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
 import { ApiError } from './errors.js';
 import type { JobIdentities } from '../adapters/executor/job-identity.js';
@@ -263,6 +264,8 @@ export class Controller {
 
   /** Checks a job against the queues and the inventory before it is stored. */
   admit(spec: JobFile): void {
+    const folders = spec.image !== undefined ? workingDirProblems(spec, this.dataDir) : [];
+    if (folders.length > 0) throw new ApiError('JOB_INVALID', `invalid job: workingDir: ${folders.join('; ')}`, { issues: folders.map((f) => `workingDir: ${f}`) });
     if (!this.scheduler.queueNames().includes(spec.queue)) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!this.scheduler.isLeafQueue(spec.queue)) throw new ApiError('QUEUE_NOT_LEAF', `queue "${spec.queue}" has child queues; submit to one of them`);
     const gpu = gpuRequestOf(spec);
@@ -550,13 +553,7 @@ export class Controller {
         const image = row.spec.image;
         const container =
           image !== undefined && this.opts.dockerSocket !== undefined
-            ? {
-                socket: this.opts.dockerSocket,
-                // A simulated inventory has no devices to pass through: the environment says which GPUs.
-                gpuUuids: node?.simulated ? [] : b.gpus.map((g) => node?.gpus[g.gpu]?.uuid ?? '').filter((u) => u !== ''),
-                binds: [...new Set([cwd, p.dir])],
-                stopGraceSeconds: this.stopGraceMs / 1000,
-              }
+            ? containerSettings(row.spec, { socket: this.opts.dockerSocket, jobDir: p.dir, cwd, dataDir: this.dataDir, env, simulated: node?.simulated === true, stopGraceMs: this.stopGraceMs })
             : undefined;
         row.workers.push(
           this.executor.start({ jobId: row.id, rank, node: b.node, command: row.spec.command, env, cwd, logPath, exitFile, pidFile, ...(identity ? { identity } : {}), ...(limits ? { limits } : {}), ...(image !== undefined ? { image } : {}), ...(container ? { container } : {}) }),
@@ -848,7 +845,17 @@ export function describeExit(w: WorkerRecord | undefined): string {
   if (!w) return 'no status';
   if (w.signal === 'lost') return 'no exit status (process gone)';
   if (w.signal) return `signal ${w.signal}`;
-  return `exit code ${w.exitCode ?? '?'}`;
+  return `exit code ${w.exitCode ?? '?'}${exitReason(w)}`;
+}
+
+/** The executor's own account of why a worker could not run (the container runner's `.reason` file). */
+function exitReason(w: WorkerRecord): string {
+  try {
+    const text = readFileSync(`${w.exitFile}.reason`, 'utf8').trim();
+    return text === '' ? '' : ` (${text.slice(0, 500)})`;
+  } catch {
+    return '';
+  }
 }
 
 /** A shell reports a child killed by signal N as exit code 128+N: name the signal. */

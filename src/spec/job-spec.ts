@@ -66,6 +66,8 @@ export const jobFileSchema = z.strictObject({
   workingDir: text(4096).optional(),
   /** Run in this container image (needs a reachable Docker daemon). */
   image: text(512).optional(),
+  /** A container's network: none (only loopback) or the host's (only meaningful for `image:` jobs). */
+  network: z.enum(['none', 'host']).default('none'),
   checkpoint: z
     .strictObject({
       intervalSeconds: z.number().int().positive().max(86_400 * 7).optional(),
@@ -96,6 +98,16 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
+/** True for "/" however written ("//", "/.", "/tmp/.."). */
+function isRootFolder(path: string): boolean {
+  const parts: string[] = [];
+  for (const p of path.split('/')) {
+    if (p === '..') parts.pop();
+    else if (p !== '' && p !== '.') parts.push(p);
+  }
+  return parts.length === 0;
+}
+
 /** Validates a parsed object; throws UserError JOB_INVALID with one line per problem. */
 export function validateJobFile(input: unknown): JobFile {
   const r = jobFileSchema.safeParse(input);
@@ -117,9 +129,11 @@ export function validateJobFile(input: unknown): JobFile {
   if (res.cpu !== undefined) check('resources.cpu', () => parseMilliCpu(res.cpu as string | number));
   if (res.memory !== undefined) check('resources.memory', () => parseMemoryMiB(res.memory as string | number));
   if (res.gpuMemory !== undefined) check('resources.gpuMemory', () => parseMemoryMiB(res.gpuMemory as string | number));
-  if (job.workingDir !== undefined && !job.workingDir.startsWith('/')) {
-    throw new UserError('JOB_INVALID', 'invalid job: workingDir: must be an absolute path', { issues: ['workingDir: must be an absolute path'] });
-  }
+  const invalid = (issue: string): UserError => new UserError('JOB_INVALID', `invalid job: ${issue}`, { issues: [issue] });
+  if (job.workingDir !== undefined && !job.workingDir.startsWith('/')) throw invalid('workingDir: must be an absolute path');
+  // A job's working directory is mounted into its container and may be written by it: never the whole host.
+  if (job.workingDir !== undefined && isRootFolder(job.workingDir)) throw invalid('workingDir: must not be the root folder "/"');
+  if ((input as Record<string, unknown>)['network'] !== undefined && job.image === undefined) throw invalid('network: applies only to a job that names an image (it runs in a container)');
   return job;
 }
 
@@ -162,15 +176,24 @@ export function memberId(jobId: string, rank: number): string {
   return `${jobId}/${rank}`;
 }
 
+/** Each worker's CPU and memory request (the defaults when the job names none): also its limits. */
+export function cpuMemoryOf(job: JobFile): { milliCpu: number; memoryMiB: number } {
+  return {
+    milliCpu: job.resources.cpu !== undefined ? parseMilliCpu(job.resources.cpu) : 100,
+    memoryMiB: job.resources.memory !== undefined ? parseMemoryMiB(job.resources.memory) : 256,
+  };
+}
+
 export function toCoreJob(id: string, job: JobFile, submittedAt: number): JobSpec {
   const gpu = gpuRequestOf(job);
+  const cpuMemory = cpuMemoryOf(job);
   const models = (job.resources.gpuModels ?? []).map((m) => findGpuModel(m)?.name ?? m);
   const members: PodRequest[] = [];
   for (let rank = 0; rank < job.workers; rank++) {
     members.push({
       id: memberId(id, rank),
-      cpuMilli: job.resources.cpu !== undefined ? parseMilliCpu(job.resources.cpu) : 100,
-      memoryMiB: job.resources.memory !== undefined ? parseMemoryMiB(job.resources.memory) : 256,
+      cpuMilli: cpuMemory.milliCpu,
+      memoryMiB: cpuMemory.memoryMiB,
       gpu,
       ...(models.length > 0 ? { allowedModels: models } : {}),
       ...(job.nodeSelector ? { nodeSelector: job.nodeSelector } : {}),

@@ -58,3 +58,21 @@ it('refuses a YAML alias bomb quickly with JOB_INVALID', () => {
   }
   assert.throws(() => parseJobYaml(`name: t\ncommand: x\n${levels.join('\n')}\n`), (e: unknown) => e instanceof UserError && e.code === 'JOB_INVALID' && /too many YAML aliases/.test(e.message));
 });
+
+it('network applies to image jobs only; the working directory is never the host root', () => {
+  const msg = (text: string): string => {
+    try {
+      parseJobYaml(text);
+    } catch (e) {
+      assert.ok(e instanceof UserError && e.code === 'JOB_INVALID');
+      return e.message;
+    }
+    throw new Error('accepted');
+  };
+  assert.equal(parseJobYaml('name: t\ncommand: x\nimage: busybox\n').network, 'none');
+  assert.equal(parseJobYaml('name: t\ncommand: x\nimage: busybox\nnetwork: host\n').network, 'host');
+  assert.match(msg('name: t\ncommand: x\nnetwork: host\n'), /network: applies only to a job that names an image/);
+  assert.match(msg('name: t\ncommand: x\nimage: busybox\nnetwork: bridge\n'), /network: /);
+  for (const root of ['/', '//', '/tmp/..', '/./']) assert.match(msg(`name: t\ncommand: x\nworkingDir: "${root}"\n`), /workingDir: must not be the root folder/, root);
+  assert.equal(parseJobYaml('name: t\ncommand: x\nworkingDir: /tmp/../srv\n').workingDir, '/tmp/../srv');
+});

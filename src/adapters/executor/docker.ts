@@ -17,8 +17,13 @@ export function dockerSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   return '/var/run/docker.sock';
 }
 
-/** GET /_ping on the daemon's socket, with a short timeout. */
-export function detectDocker(socket = dockerSocketPath(), timeoutMs = 500): Promise<DockerStatus> {
+/** GET /_ping on the daemon's socket (by default DOCKER_HOST's, or the standard one), with a short timeout. */
+export function detectDocker(socketPath?: string, timeoutMs = 500): Promise<DockerStatus> {
+  const host = process.env['DOCKER_HOST'];
+  if (socketPath === undefined && host !== undefined && host !== '' && !host.startsWith('unix://')) {
+    return Promise.resolve({ available: false, socket: '', detail: `DOCKER_HOST=${host} is not a unix socket (unix:///PATH): Gantry reaches the daemon over a unix socket only` });
+  }
+  const socket = socketPath ?? dockerSocketPath();
   return new Promise((resolve) => {
     const req = request({ socketPath: socket, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();

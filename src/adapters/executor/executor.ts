@@ -30,7 +30,12 @@ export interface LaunchSpec {
     readonly gpuUuids: readonly string[];
     /** Host directories mounted at the same path (working directory, job directory). */
     readonly binds: readonly string[];
+    /** The job's own folders: a bind must be one of them or lie inside one (checked again by the runner). */
+    readonly allowedRoots: readonly string[];
+    /** Host paths no bind may contain (the server's data directory). */
+    readonly hiddenPaths: readonly string[];
     readonly stopGraceSeconds: number;
+    readonly network: 'none' | 'host';
   };
 }
 

@@ -73,7 +73,7 @@ const RUNNER = fileURLToPath(new URL('./container-runner.js', import.meta.url));
 function containerArgv(spec: LaunchSpec): string[] {
   const c = spec.container;
   if (spec.image === undefined || c === undefined) throw new Error(`worker ${spec.rank} of ${spec.jobId} names no image or container settings`);
-  const cs: ContainerSpec & Pick<LaunchSpec, 'identity' | 'limits'> = {
+  const cs: ContainerSpec = {
     socket: c.socket,
     name: `gantry-${spec.jobId}-${spec.rank}-${Date.now().toString(36)}`,
     image: spec.image,
@@ -81,11 +81,15 @@ function containerArgv(spec: LaunchSpec): string[] {
     env: spec.env,
     cwd: spec.cwd,
     binds: c.binds,
+    allowedRoots: c.allowedRoots,
+    hiddenPaths: c.hiddenPaths,
     gpuUuids: c.gpuUuids,
     stopGraceSeconds: c.stopGraceSeconds,
     labels: { 'gantry.dev/job': spec.jobId, 'gantry.dev/rank': String(spec.rank) },
-    ...(spec.identity ? { identity: spec.identity } : {}),
+    network: c.network,
     ...(spec.limits ? { limits: spec.limits } : {}),
+    ...(spec.identity ? { user: `${spec.identity.uid}:${spec.identity.gid}` } : {}),
+    exitFile: spec.exitFile,
   };
   const file = `${spec.exitFile}.container.json`;
   writeFileSync(file, JSON.stringify(cs), { mode: 0o600 });

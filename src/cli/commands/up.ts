@@ -15,7 +15,7 @@ export function banner(s: RunningServer): string {
     `  admin token: ${s.adminTokenFile}${s.adminTokenCreated ? ' (created now; the CLI reads it from there when run in this folder)' : ''}`,
     `  GPUs:   ${s.inventory.summary}`,
     `  shares: ${s.sharing}`,
-    `  docker: ${s.docker.available ? 'available' : `not available (${s.docker.detail}); jobs run as processes`}`,
+    `  docker: ${s.docker.available ? 'available' : `not available (${s.docker.detail}); jobs that name an image are refused (DOCKER_UNAVAILABLE)`}`,
   ];
   const r = s.recovered;
   if (r.adopted + r.requeued + r.queued > 0) lines.push(`  recovered: ${r.queued} queued, ${r.adopted} running re-adopted, ${r.requeued} requeued or failed (processes lost)`);
