@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEntry, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE teams (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
    CREATE TABLE users (name TEXT PRIMARY KEY, team TEXT NOT NULL REFERENCES teams(name), admin INTEGER NOT NULL, created_at INTEGER NOT NULL);
