@@ -217,7 +217,11 @@ describe('rate limits and the per-team queued-job cap', () => {
     assert.equal(limited.body.error?.code, 'RATE_LIMITED');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
     for (let i = 0; i < 20; i++) assert.equal((await t.api('GET', '/v1/whoami')).status, 200, 'admins are not limited');
-    await waitFor('the audit of the refusal', async () => (await auditActions(t)).some((e) => e['action'] === 'denied' && e['actor'] === 'erin' && (e['detail'] as Item)['code'] === 'RATE_LIMITED'), 5000);
+    assert.equal((await t.api('POST', '/v1/jobs', job(), null)).status, 401);
+    await waitFor('the audit of the refusals', async () => {
+      const a = await auditActions(t);
+      return a.some((e) => e['action'] === 'denied' && e['actor'] === 'erin' && (e['detail'] as Item)['code'] === 'RATE_LIMITED') && a.some((e) => e['action'] === 'denied' && e['actor'] === 'anonymous' && (e['detail'] as Item)['code'] === 'UNAUTHENTICATED' && e['target'] === '/v1/jobs');
+    }, 5000);
     await new Promise((r) => setTimeout(r, 1600)); // (refill for the next test)
   });
 
