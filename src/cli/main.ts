@@ -15,7 +15,7 @@ import { registerLogs } from './commands/logs.js';
 import { registerQueues } from './commands/queues.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerTop } from './commands/top.js';
-import { registerUsers } from './commands/users.js';
+import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
 
 export const EXIT_USAGE = 2;
@@ -42,6 +42,7 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerTop(program);
   registerUsers(program);
+  registerTeams(program);
   return program;
 }
 

@@ -15,7 +15,10 @@ import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
 import { readJobFile } from './job-files.js';
 import { ApiError, ERRORS, fromUserError } from './errors.js';
-import { createUserWithToken, TokenResolver } from './auth.js';
+import { createUserWithTokenId, issueToken, parseDuration, TokenResolver } from './auth.js';
+import { RateLimiter } from './rate-limit.js';
+import { DenialLog } from './denials.js';
+import { queueChangeProblem } from './stored-state.js';
 import type { Metrics } from './metrics.js';
 import type { GpuSample } from '../adapters/gpu/inventory.js';
 import { openApiDocument } from './openapi.js';
@@ -32,6 +35,12 @@ export interface ApiDeps {
   readonly writer: SubmitWriter;
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
+  /** Requests per second per (non-admin) user, and the burst; 0 = no limit. */
+  readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
+  /** PEM key and certificate: serve HTTPS. */
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  /** Problems found in the stored state at start (stored-state.ts), shown by /v1/status. */
+  readonly storedStateProblems?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -136,7 +145,19 @@ const queueBody = z.strictObject({
   ordering: z.enum(['priority', 'fifo']).default('priority'),
 });
 
-const userBody = z.strictObject({ name: NAME, team: NAME, admin: z.boolean().default(false) });
+const expiresField = z
+  .string()
+  .max(16)
+  .refine((v) => parseDuration(v) !== null, 'must be a duration such as 30d, 12h, 90m or 3600s')
+  .optional();
+const userBody = z.strictObject({ name: NAME, team: NAME, admin: z.boolean().default(false), expires: expiresField });
+const tokenBody = z.strictObject({ expires: expiresField });
+const teamBody = z.strictObject({ name: NAME });
+
+/** Fields of a queue any user may see: counts and GPU totals, never a job. */
+const AGGREGATE_QUEUE_FIELDS = ['name', 'team', 'parent', 'weight', 'guaranteedGpu', 'limitGpu', 'deservedGpu', 'usedGpu', 'pendingGpu', 'running', 'pending'] as const;
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const idParam = z.strictObject({ id: z.string().max(64) });
 const nodeParam = z.strictObject({ name: z.string().max(253) });
@@ -145,11 +166,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const { store, controller, metrics } = deps;
   const clock = deps.clock ?? Date.now;
   const log = deps.log ?? (() => undefined);
-  const tokens = new TokenResolver(store);
+  const tokens = new TokenResolver(store, clock);
+  const limiter = new RateLimiter(deps.rateLimit?.perSecond ?? 0, Math.max(1, deps.rateLimit?.burst ?? 1), clock);
+  const denials = new DenialLog(store, clock, log);
   const writer = deps.writer;
   // Queues change only through PUT /v1/queues (below), so they are read from the store once.
   const queues = new Map(store.listQueues().map((q) => [q.name, q]));
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } });
+  const options = { logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } };
+  // (An HTTPS instance differs from an HTTP one only in its server's type, which nothing here uses.)
+  const app = deps.tls ? (Fastify({ ...options, https: { key: deps.tls.key, cert: deps.tls.cert } }) as unknown as FastifyInstance) : Fastify(options);
 
   app.removeContentTypeParser('text/plain');
   // Our own JSON parser, so a bad body is told what is wrong with it (fastify's says only
@@ -192,6 +217,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         e = new ApiError('INTERNAL', 'internal error (see the server log)');
       }
     }
+    // Refused attempts are audited: any on a route that changes something, and a forbidden read.
+    if (e.status === 403 || ((e.status === 401 || e.status === 429) && !READS.has(req.method))) {
+      denials.add({ actor: req.user?.name ?? 'anonymous', method: req.method, route: req.routeOptions.url ?? 'unmatched', target: req.url.split('?')[0] ?? '', code: e.code, source: req.ip });
+    }
+    if (e.code === 'RATE_LIMITED' && typeof e.details?.['retryAfterSeconds'] === 'number') void reply.header('retry-after', String(e.details['retryAfterSeconds']));
     void reply.code(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
   // Every route's pattern, so a known path asked with the wrong method is told which ones work.
@@ -201,6 +231,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const entry = routes.get(source) ?? { pattern: new RegExp(source), methods: new Set<string>() };
     routes.set(source, entry);
     for (const m of [r.method].flat()) if (m !== 'HEAD') entry.methods.add(m);
+  });
+  app.addHook('onClose', (_app, done) => {
+    denials.flush();
+    done();
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
@@ -213,29 +247,59 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   const auth = (req: FastifyRequest): UserRow => {
-    const user = tokens.resolve(req.headers.authorization);
-    if (!user) throw new ApiError('UNAUTHENTICATED', req.headers.authorization ? 'unknown token' : 'send "Authorization: Bearer <token>" (gantry up printed where the admin token is)');
-    return user;
+    const r = tokens.resolve(req.headers.authorization);
+    if (!r.ok) {
+      if (r.why === 'missing') throw new ApiError('UNAUTHENTICATED', 'send "Authorization: Bearer <token>" (gantry up printed where the admin token is)');
+      if (r.why === 'expired') throw new ApiError('UNAUTHENTICATED', `the token expired at ${iso(r.at ?? null) ?? '?'}; ask an admin for a new one (gantry users token USER)`);
+      if (r.why === 'revoked') throw new ApiError('UNAUTHENTICATED', `the token was revoked at ${iso(r.at ?? null) ?? '?'}; ask an admin for a new one (gantry users token USER)`);
+      throw new ApiError('UNAUTHENTICATED', 'unknown token');
+    }
+    req.user = r.user;
+    // Admins are exempt: the operator's own tooling (and the submission benchmark) runs as admin.
+    if (!r.user.admin) {
+      const wait = limiter.take(r.user.name);
+      if (wait > 0) throw new ApiError('RATE_LIMITED', `more than ${limiter.perSecond} requests/s (burst ${limiter.burst}) from user ${r.user.name}; retry after ${wait} s`, { retryAfterSeconds: wait });
+    }
+    return r.user;
   };
   const admin = (req: FastifyRequest): UserRow => {
     const u = auth(req);
     if (!u.admin) throw new ApiError('FORBIDDEN', 'only an admin may do this');
     return u;
   };
-  const visibleJob = (u: UserRow, id: string): JobRow => {
+  const visibleJob = (u: UserRow, id: string, req?: FastifyRequest): JobRow => {
     const j = controller.activeJob(id) ?? store.getJob(id);
+    if (j && !u.admin && j.team !== u.team) {
+      // Answered as not found (a job's existence is not another team's business), audited as forbidden.
+      denials.add({ actor: u.name, method: req?.method ?? 'GET', route: req?.routeOptions.url ?? '', target: id, code: 'FORBIDDEN', source: req?.ip ?? '' });
+    }
     if (!j || (!u.admin && j.team !== u.team)) throw new ApiError('JOB_NOT_FOUND', `no job ${id}`);
     return j;
   };
-  const audit = (u: UserRow, req: FastifyRequest, action: string, target: string, detail: Record<string, unknown> | null = null): void => {
-    store.appendAudit({ at: clock(), actor: u.name, action, target, source: req.ip, detail });
-  };
+  /**
+   * A change and its audit entry in one transaction: the entry is written first, so a change
+   * that throws takes it back, and an entry that cannot be written stops the change.
+   */
+  const audited = <T>(u: UserRow, req: FastifyRequest, action: string, target: string, detail: Record<string, unknown> | null, change: () => T): T =>
+    store.transaction(() => {
+      store.appendAudit({ at: clock(), actor: u.name, action, target, source: req.ip, detail });
+      return change();
+    });
 
   // ---- public ---------------------------------------------------------------------------
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/openapi.json', async () => openApiDocument());
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  // Any valid token; only admins see per-job series (the loopback --metrics-port needs none).
+  app.get('/metrics', async (req, reply) => {
+    const user = auth(req);
+    return reply.type(metrics.registry.contentType).send(await metrics.render(user.admin ? 'full' : 'aggregate'));
+  });
+  app.get('/v1/status', async (req) => {
+    const user = auth(req);
+    const problems = deps.storedStateProblems ?? [];
+    return { storedState: problems.length === 0 ? 'ok' : 'problems', problems: user.admin ? problems : [], problemCount: problems.length, rateLimit: limiter.enabled ? { perSecond: limiter.perSecond, burst: limiter.burst } : null };
+  });
 
   // ---- jobs -----------------------------------------------------------------------------
   app.post('/v1/jobs', async (req, reply) => {
@@ -288,24 +352,23 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.get('/v1/jobs/:id', async (req) => {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
-    const j = visibleJob(user, id);
+    const j = visibleJob(user, id, req);
     return { ...jobView(j, controller), waitingFor: j.state === 'queued' ? (controller.pendingReasons(j.id) ?? []) : [] };
   });
 
   app.post('/v1/jobs/:id/cancel', async (req) => {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
-    const j = visibleJob(user, id);
+    const j = visibleJob(user, id, req);
     if ((TERMINAL_STATES as readonly string[]).includes(j.state)) throw new ApiError('JOB_FINISHED', `job ${id} already ${j.state}`);
-    const row = controller.cancel(id, user.name);
-    audit(user, req, 'job.cancel', id);
+    const row = audited(user, req, 'job.cancel', id, null, () => controller.cancel(id, user.name));
     return jobView(row, controller);
   });
 
   app.get('/v1/jobs/:id/explain', async (req) => {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
-    const j = visibleJob(user, id);
+    const j = visibleJob(user, id, req);
     if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [] };
     const e = controller.explain(id);
     return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
@@ -332,16 +395,25 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
     const body = parse(progressBody, req.body ?? {}, 'BODY_INVALID');
-    visibleJob(user, id);
-    controller.reportProgress(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as { step?: number; loss?: number; samplesPerSec?: number; checkpoint?: boolean });
+    visibleJob(user, id, req);
+    const p = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as { step?: number; loss?: number; samplesPerSec?: number; checkpoint?: boolean };
+    audited(user, req, p.checkpoint ? 'job.checkpoint' : 'job.progress', id, p, () => controller.reportProgress(id, p));
     return { ok: true };
   });
 
   // ---- queues, nodes, GPUs ---------------------------------------------------------------
   app.get('/v1/queues', async (req) => {
-    auth(req);
+    const user = auth(req);
     const rows = new Map(store.listQueues().map((q) => [q.name, q]));
-    return { items: controller.queueStatus().map((s) => ({ ...s, team: rows.get(s.name)?.team ?? null, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: s.limitGpu === null ? null : s.limitGpu / 1000 })) };
+    return {
+      items: controller.queueStatus().map((s) => {
+        const team = rows.get(s.name)?.team ?? null;
+        const view: Record<string, unknown> = { ...s, team, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: s.limitGpu === null ? null : s.limitGpu / 1000 };
+        // Another team's queue: only the aggregate fields, whatever the status grows to carry.
+        if (user.admin || team === null || team === user.team) return view;
+        return { ...Object.fromEntries(AGGREGATE_QUEUE_FIELDS.map((f) => [f, view[f] ?? null])), aggregateOnly: true };
+      }),
+    };
   });
 
   app.put('/v1/queues/:name', async (req) => {
@@ -350,17 +422,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const body = parse(queueBody, req.body ?? {}, 'BODY_INVALID');
     if (body.team !== null && !store.getTeam(body.team)) throw new ApiError('TEAM_NOT_FOUND', `team "${body.team}" does not exist`);
     const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority' };
-    const next = [...store.listQueues().filter((q) => q.name !== name), row];
+    const current = store.listQueues();
+    const running = new Map(controller.queueStatus().map((q) => [q.name, q.running + q.pending]));
+    const problem = queueChangeProblem(current, row, (q) => running.get(q) ?? 0);
+    if (problem) throw new ApiError('QUEUE_TREE_INVALID', problem);
+    const next = [...current.filter((q) => q.name !== name), row];
     const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0));
-    try {
-      controller.setQueues(next); // validates the tree (parents exist, no cycles) before anything is stored
-    } catch (e) {
-      if (isUserError(e)) throw new ApiError('BODY_INVALID', e.message);
-      throw e;
-    }
-    store.transaction(() => {
+    audited(user, req, 'queue.put', name, body, () => {
       store.putQueue(row);
-      audit(user, req, 'queue.put', name, body);
+      try {
+        controller.setQueues(next); // the scheduler's own checks; a refusal rolls the row back
+      } catch (e) {
+        if (isUserError(e)) throw new ApiError('QUEUE_TREE_INVALID', e.message);
+        throw e;
+      }
     });
     queues.set(name, row);
     return warnings.length > 0 ? { ...row, warnings } : row;
@@ -386,9 +461,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     app.post(`/v1/nodes/:name/${action}`, async (req) => {
       const user = admin(req);
       const { name } = parse(nodeParam, req.params, 'BAD_REQUEST');
-      if (action === 'drain') controller.drain(name);
-      else controller.setCordon(name, action === 'cordon');
-      audit(user, req, `node.${action}`, name);
+      audited(user, req, `node.${action}`, name, null, () => {
+        if (action === 'drain') controller.drain(name);
+        else controller.setCordon(name, action === 'cordon');
+      });
       return { name, status: controller.nodeStatus(name) };
     });
   }
@@ -397,8 +473,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = admin(req);
     const p = parse(z.strictObject({ name: z.string().max(253), index: z.coerce.number().int().min(0).max(63) }), req.params, 'BAD_REQUEST');
     const body = parse(z.strictObject({ healthy: z.boolean() }), req.body ?? {}, 'BODY_INVALID');
-    controller.setGpuHealth(p.name, p.index, body.healthy, user.name);
-    audit(user, req, 'gpu.health', `${p.name}/${p.index}`, body);
+    audited(user, req, 'gpu.health', `${p.name}/${p.index}`, body, () => controller.setGpuHealth(p.name, p.index, body.healthy, user.name));
     return { node: p.name, gpu: p.index, healthy: body.healthy };
   });
 
@@ -445,14 +520,57 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const body = parse(userBody, req.body ?? {}, 'BODY_INVALID');
     if (store.getUser(body.name)) throw new ApiError('ALREADY_EXISTS', `user "${body.name}" exists`);
     controller.checkTenant(body.team);
-    const token = createUserWithToken(store, body.name, body.team, body.admin, clock());
-    audit(user, req, 'user.create', body.name, { team: body.team, admin: body.admin });
-    return reply.code(201).send({ name: body.name, team: body.team, admin: body.admin, token });
+    const now = clock();
+    const expiresAt = body.expires === undefined ? null : now + (parseDuration(body.expires) as number);
+    const t = audited(user, req, 'user.create', body.name, { team: body.team, admin: body.admin, expiresAt }, () => createUserWithTokenId(store, body.name, body.team, body.admin, now, expiresAt));
+    return reply.code(201).send({ name: body.name, team: body.team, admin: body.admin, token: t.token, tokenId: t.id, expiresAt: iso(expiresAt) });
+  });
+
+  // ---- tokens: admins manage everyone's; a member lists and revokes their own ----------------
+  const tokenView = (t: { id: string; user: string; createdAt: number; expiresAt: number | null; revokedAt: number | null }) => {
+    const now = clock();
+    const status = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired' : 'active';
+    return { id: t.id, user: t.user, createdAt: iso(t.createdAt), expiresAt: iso(t.expiresAt), revokedAt: iso(t.revokedAt), status };
+  };
+  app.get('/v1/tokens', async (req) => {
+    const user = auth(req);
+    const q = parse(z.strictObject({ user: NAME.optional() }), req.query, 'QUERY_INVALID');
+    if (!user.admin && q.user !== undefined && q.user !== user.name) throw new ApiError('FORBIDDEN', 'a member may list only their own tokens');
+    const who = user.admin ? q.user : user.name;
+    if (who !== undefined && !store.getUser(who)) throw new ApiError('USER_NOT_FOUND', `no user "${who}"`);
+    return { items: store.listTokens(who).map(tokenView) };
+  });
+  app.post('/v1/users/:name/tokens', async (req, reply) => {
+    const user = admin(req);
+    const { name } = parse(z.strictObject({ name: NAME }), req.params, 'BAD_REQUEST');
+    const body = parse(tokenBody, req.body ?? {}, 'BODY_INVALID');
+    if (!store.getUser(name)) throw new ApiError('USER_NOT_FOUND', `no user "${name}"`);
+    const now = clock();
+    const expiresAt = body.expires === undefined ? null : now + (parseDuration(body.expires) as number);
+    const t = audited(user, req, 'token.issue', name, { expiresAt }, () => issueToken(store, name, now, expiresAt));
+    return reply.code(201).send({ user: name, token: t.token, tokenId: t.id, expiresAt: iso(expiresAt) });
+  });
+  app.post('/v1/tokens/:id/revoke', async (req) => {
+    const user = auth(req);
+    const { id } = parse(z.strictObject({ id: z.string().max(64) }), req.params, 'BAD_REQUEST');
+    const t = store.getToken(id);
+    if (!t || (!user.admin && t.user !== user.name)) throw new ApiError('TOKEN_NOT_FOUND', `no token ${id}${user.admin ? '' : ' of yours'}`);
+    if (t.revokedAt === null) audited(user, req, 'token.revoke', id, { user: t.user }, () => store.revokeToken(id, clock()));
+    tokens.forget();
+    return tokenView(store.getToken(id) ?? t);
   });
 
   app.get('/v1/teams', async (req) => {
     admin(req);
     return { items: store.listTeams().map((t) => ({ name: t.name, users: store.listUsers().filter((u) => u.team === t.name).map((u) => u.name) })) };
+  });
+  app.post('/v1/teams', async (req, reply) => {
+    const user = admin(req);
+    const body = parse(teamBody, req.body ?? {}, 'BODY_INVALID');
+    if (store.getTeam(body.name)) throw new ApiError('ALREADY_EXISTS', `team "${body.name}" exists`);
+    const now = clock();
+    audited(user, req, 'team.create', body.name, null, () => store.createTeam(body.name, now));
+    return reply.code(201).send({ name: body.name, createdAt: iso(now), users: [] });
   });
 
   app.get('/v1/audit', async (req) => {

@@ -3,6 +3,12 @@
  * metric names and labels (gpu, UUID, pci_bus_id, device, modelName, Hostname) plus
  * `simulated`; which job holds which GPU is `gantry_gpu_allocation`. Values are read at
  * scrape time from the controller and the latest telemetry sample.
+ *
+ * Two views: `registry` (admins, and the loopback Prometheus listener) has per-job series,
+ * for running jobs only; `aggregate` (any other user) has only counts and GPU totals per
+ * queue and state, and never a job's id or name. A scrape costs O(queues + running jobs +
+ * GPUs), never O(queued jobs): job counts are kept by the store, backlog sums by the
+ * scheduling window. Rendered text is reused for `cacheMs`, so many scrapers share one render.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Controller } from './controller.js';
@@ -19,16 +25,26 @@ function grantShare(g: GpuGrant): number {
 
 export interface Metrics {
   readonly registry: Registry;
+  readonly aggregate: Registry;
+  /** The view's text, rendered at most once per `cacheMs`. */
+  render(view: 'full' | 'aggregate'): Promise<string>;
   readonly cycleSeconds: Histogram;
   readonly schedulingLatency: Histogram;
   readonly httpSeconds: Histogram;
   readonly submissions: Counter;
 }
 
-export function createMetrics(controller: Controller, store: Store, samples: () => readonly GpuSample[]): Metrics {
+export function createMetrics(controller: Controller, store: Store, samples: () => readonly GpuSample[], cacheMs = 1000): Metrics {
   const registry = new Registry();
+  const aggregate = new Registry();
+  const both = [registry, aggregate];
   // Process metrics (event-loop lag, GC, heap, CPU): the API and the scheduler share one loop.
   collectDefaultMetrics({ register: registry, prefix: 'gantry_' });
+  collectDefaultMetrics({ register: aggregate, prefix: 'gantry_' });
+  /** Running jobs (the scheduler also holds the windowed queued ones, which hold no GPU). */
+  const running = function* () {
+    for (const j of controller.scheduler.allJobs()) if (j.bindings.length > 0) yield j;
+  };
   const node = controller.inventory.node;
   const host = node.name;
   const simulated = String(controller.inventory.simulated);
@@ -39,7 +55,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       name,
       help,
       labelNames: gpuLabels,
-      registers: [registry],
+      registers: both,
       collect() {
         this.reset();
         for (const s of samples()) {
@@ -59,7 +75,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     name: 'gantry_gpus_total',
     help: 'GPUs in the inventory, by model and health.',
     labelNames: ['model', 'healthy', 'simulated'],
-    registers: [registry],
+    registers: both,
     collect() {
       this.reset();
       for (const n of controller.scheduler.cluster.nodes()) for (const g of n.gpus) this.inc({ model: g.model, healthy: String(g.healthy), simulated: String(n.simulated) });
@@ -69,10 +85,10 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     name: 'gantry_gpus_allocated',
     help: 'GPUs allocated to running jobs (fractions for shares and MIG slices), by model and queue.',
     labelNames: ['model', 'queue', 'simulated'],
-    registers: [registry],
+    registers: both,
     collect() {
       this.reset();
-      for (const j of controller.scheduler.allJobs()) {
+      for (const j of running()) {
         for (const b of j.bindings) {
           const n = controller.scheduler.cluster.node(b.node);
           for (const g of b.gpus) {
@@ -90,7 +106,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     registers: [registry],
     collect() {
       this.reset();
-      for (const j of controller.scheduler.allJobs()) {
+      for (const j of running()) {
         for (const b of j.bindings) {
           const n = controller.scheduler.cluster.node(b.node);
           for (const g of b.gpus) this.set({ gpu: String(g.gpu), UUID: n?.gpus[g.gpu]?.uuid ?? '', Hostname: b.node, job: j.spec.id, queue: j.spec.queue }, grantShare(g));
@@ -102,7 +118,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     name: 'gantry_queue_depth',
     help: 'Jobs waiting in each queue.',
     labelNames: ['queue'],
-    registers: [registry],
+    registers: both,
     collect() {
       this.reset();
       for (const q of controller.queueStatus()) this.set({ queue: q.name }, q.pending);
@@ -112,7 +128,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     name: 'gantry_jobs',
     help: 'Jobs by state (all time).',
     labelNames: ['state'],
-    registers: [registry],
+    registers: both,
     collect() {
       this.reset();
       const counts = store.countJobsByState();
@@ -124,7 +140,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     const bySample = new Map(samples().map((s) => [s.uuid, s]));
     const holders = controller.gpuHolders();
     const out = new Map<string, { queue: string; value: number }>();
-    for (const j of controller.scheduler.allJobs()) {
+    for (const j of running()) {
       for (const b of j.bindings) {
         const n = controller.scheduler.cluster.node(b.node);
         for (const g of b.gpus) {
@@ -169,7 +185,9 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       registers: [registry],
       collect() {
         this.reset();
-        for (const row of controller.activeJobs()) {
+        for (const j of running()) {
+          const row = controller.activeJob(j.spec.id);
+          if (!row) continue;
           const v = row.progress ? pick(row.progress) : undefined;
           if (v !== undefined) this.set({ job: row.id, queue: row.queue }, v);
         }
@@ -179,9 +197,18 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
   progress('gantry_job_progress_step', 'Last training step a job reported.', (p) => p?.step);
   progress('gantry_job_progress_loss', 'Last loss a job reported.', (p) => p?.loss);
   progress('gantry_job_progress_samples_per_second', 'Last throughput a job reported (samples/s).', (p) => p?.samplesPerSec);
-  const cycleSeconds = new Histogram({ name: 'gantry_scheduling_cycle_seconds', help: 'Duration of one scheduling cycle.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
-  const schedulingLatency = new Histogram({ name: 'gantry_scheduling_latency_seconds', help: 'Time from a job becoming schedulable (submit or requeue) to its start.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: [registry] });
-  const httpSeconds = new Histogram({ name: 'gantry_http_request_duration_seconds', help: 'API request latency.', labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [registry] });
-  const submissions = new Counter({ name: 'gantry_job_submissions_total', help: 'Jobs accepted through the API.', registers: [registry] });
-  return { registry, cycleSeconds, schedulingLatency, httpSeconds, submissions };
+  const cycleSeconds = new Histogram({ name: 'gantry_scheduling_cycle_seconds', help: 'Duration of one scheduling cycle.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: both });
+  const schedulingLatency = new Histogram({ name: 'gantry_scheduling_latency_seconds', help: 'Time from a job becoming schedulable (submit or requeue) to its start.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800], registers: both });
+  const httpSeconds = new Histogram({ name: 'gantry_http_request_duration_seconds', help: 'API request latency.', labelNames: ['method', 'route', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: both });
+  const submissions = new Counter({ name: 'gantry_job_submissions_total', help: 'Jobs accepted through the API.', registers: both });
+  const rendered = new Map<string, { at: number; text: Promise<string> }>();
+  const render = (view: 'full' | 'aggregate'): Promise<string> => {
+    const now = Date.now();
+    const hit = rendered.get(view);
+    if (hit && now - hit.at < cacheMs) return hit.text;
+    const text = (view === 'full' ? registry : aggregate).metrics();
+    rendered.set(view, { at: now, text });
+    return text;
+  };
+  return { registry, aggregate, render, cycleSeconds, schedulingLatency, httpSeconds, submissions };
 }

@@ -27,6 +27,8 @@ export class SchedulingWindow {
   /** Per queue: the backlog, in order (best first). */
   private readonly backlog = new Map<string, WindowEntry[]>();
   private readonly where = new Map<string, { entry: WindowEntry; inWindow: boolean }>();
+  /** Per queue: the backlog's milli-GPU, kept as jobs come and go so that counting costs O(queues), not O(jobs) (/metrics, /v1/queues). */
+  private readonly backlogMilli = new Map<string, number>();
 
   constructor(
     readonly size: number,
@@ -53,6 +55,7 @@ export class SchedulingWindow {
     const last = win[win.length - 1];
     const inWindow = last !== undefined && this.compare(e, last) < 0;
     insertSorted(inWindow ? win : list(this.backlog, e.queue), e, (a, b) => this.compare(a, b));
+    if (!inWindow) this.addMilli(e.queue, e.gpuMilli);
     this.where.set(e.id, { entry: e, inWindow });
     return inWindow;
   }
@@ -65,7 +68,14 @@ export class SchedulingWindow {
     const l = (w.inWindow ? this.windowed : this.backlog).get(w.entry.queue);
     if (!l) return;
     const i = l.indexOf(w.entry);
-    if (i >= 0) l.splice(i, 1);
+    if (i >= 0) {
+      l.splice(i, 1);
+      if (!w.inWindow) this.addMilli(w.entry.queue, -w.entry.gpuMilli);
+    }
+  }
+
+  private addMilli(queue: string, milli: number): void {
+    this.backlogMilli.set(queue, (this.backlogMilli.get(queue) ?? 0) + milli);
   }
 
   /** Moves backlogged jobs into the window while it has room; returns them (to hand to the scheduler). */
@@ -77,6 +87,7 @@ export class SchedulingWindow {
       if (take <= 0) continue;
       for (const e of back.splice(0, take)) {
         win.push(e); // (every backlogged job comes after every windowed one: appending keeps the order)
+        this.addMilli(queue, -e.gpuMilli);
         (this.where.get(e.id) as { inWindow: boolean }).inWindow = true;
         out.push(e);
       }
@@ -97,7 +108,7 @@ export class SchedulingWindow {
     const out = new Map<string, { jobs: number; gpuMilli: number }>();
     for (const [queue, back] of this.backlog) {
       if (back.length === 0) continue;
-      out.set(queue, { jobs: back.length, gpuMilli: back.reduce((a, e) => a + e.gpuMilli, 0) });
+      out.set(queue, { jobs: back.length, gpuMilli: this.backlogMilli.get(queue) ?? 0 });
     }
     return out;
   }

@@ -5,7 +5,8 @@
  * next start finds them again.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../core/errors.js';
@@ -25,6 +26,7 @@ import { createUserWithToken } from './auth.js';
 import { Cgroups } from '../adapters/executor/cgroups.js';
 import { JobIdentities } from '../adapters/executor/job-identity.js';
 import { prepareWorkspace } from './job-files.js';
+import { screenStoredState } from './stored-state.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
@@ -50,6 +52,17 @@ export interface ServerOptions {
    * simulated inventory too); `off` never.
    */
   readonly mps?: 'auto' | 'on' | 'off';
+  /** PEM files: serve HTTPS instead of HTTP. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** A second, token-less listener for /metrics (Prometheus); loopback addresses only. */
+  readonly metricsHost?: string;
+  readonly metricsPort?: number;
+  /** Requests/s per non-admin user (0 = no limit; default 100) and the burst (default 2x). */
+  readonly rateLimit?: number;
+  readonly rateBurst?: number;
+  /** Queued jobs a team may have (0 = no cap; default 100,000). */
+  readonly maxQueuedPerTeam?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -67,6 +80,10 @@ export interface RunningServer {
   /** How GPU shares are isolated, for the banner (MPS daemons, or why not). */
   readonly sharing: string;
   readonly recovered: { requeued: number; adopted: number; queued: number };
+  /** The token-less Prometheus listener's URL, when one was asked for. */
+  readonly metricsUrl: string | null;
+  /** Stored rows that did not load (left untouched), one line each. */
+  readonly storedStateProblems: readonly string[];
   readonly controller: Controller;
   close(): Promise<void>;
 }
@@ -165,7 +182,7 @@ export function prepareDataDir(dataDir: string): void {
 export async function freePortNear(host: string, from: number): Promise<number> {
   const tryPort = (port: number): Promise<boolean> =>
     new Promise((res) => {
-      const srv = createServer();
+      const srv = createNetServer();
       srv.once('error', () => res(false));
       srv.listen({ host, port, exclusive: true }, () => srv.close(() => res(true)));
     });
@@ -173,10 +190,24 @@ export async function freePortNear(host: string, from: number): Promise<number> 
   return 0;
 }
 
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UserError('BAD_TLS_FILE', `${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const mpsMode = o.mps ?? 'auto';
   const mpsProgram = mpsMode === 'off' ? null : onPath(MPS_CONTROL);
   if (mpsMode === 'on' && mpsProgram === null) throw new UserError('MPS_UNAVAILABLE', `--mps on: ${MPS_CONTROL} is not on PATH; install the NVIDIA driver's MPS tools, or use --mps auto`);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UserError('BAD_FLAG', 'give both --tls-cert and --tls-key, or neither');
+  const tls = o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey, '--tls-key') } : undefined;
+  const metricsHost = o.metricsHost ?? '127.0.0.1';
+  if (o.metricsPort !== undefined && !LOOPBACK.test(metricsHost)) throw new UserError('BAD_FLAG', `--metrics-host: "${metricsHost}" is not a loopback address; the token-less metrics listener serves only this machine (use /metrics with a token from elsewhere)`);
   const dataDir = resolve(o.dataDir);
   // The server's state is its own: jobs run as other uids and must not read the token or the DB.
   prepareDataDir(dataDir);
@@ -192,12 +223,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   // SQLite gives -wal and -shm the database file's mode.
   for (const f of ['gantry.db', 'gantry.db-wal', 'gantry.db-shm']) if (f === 'gantry.db' || existsSync(join(dataDir, f))) privateFile(join(dataDir, f));
-  const store = new SqliteStore(join(dataDir, 'gantry.db'));
+  const rawStore = new SqliteStore(join(dataDir, 'gantry.db'));
   const now = Date.now();
 
   // First start: a default team and queue, and an admin whose token goes to a 0600 file.
   const adminTokenFile = join(dataDir, 'admin-token');
   let adminTokenCreated = false;
+  const store = rawStore;
   if (store.listUsers().length === 0) {
     const token = createUserWithToken(store, 'admin', 'default', true, now);
     if (!store.getQueue('default')) store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: null, limitGpus: null, weight: 1, priorityOrdering: true });
@@ -243,10 +275,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
   const isolation: Isolation = { perJobUids: root, onlyTeam, cgroups: cgroups?.describe() ?? null, warnings };
 
+  // Rows that would not load are reported and hidden from the controller, never changed.
+  const screened = screenStoredState(rawStore);
+  for (const p of screened.problems) log(`stored state: ${p}`);
+
   let samples: GpuSample[] = [];
   const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
   const controller = new Controller({
-    store,
+    store: screened.store,
     executor: new LocalExecutor({ cgroups }),
     inventory,
     dataDir,
@@ -263,7 +299,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gpuDevices,
   });
   const recovered = controller.recover();
-  const metrics = createMetrics(controller, store, () => samples);
+  const metrics = createMetrics(controller, screened.store, () => samples);
   metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
   metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
 
@@ -302,13 +338,28 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const telemetryTimer = setInterval(() => void sample(), o.telemetryIntervalMs ?? 2000);
   telemetryTimer.unref();
 
-  const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows));
-  const app = buildApi({ store, controller, metrics, samples: () => samples, dockerAvailable: docker.available, writer, log });
+  const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows), o.maxQueuedPerTeam ?? 100_000);
+  const rateLimit = o.rateLimit ?? 100;
+  const app = buildApi({
+    store: screened.store,
+    controller,
+    metrics,
+    samples: () => samples,
+    dockerAvailable: docker.available,
+    writer,
+    log,
+    rateLimit: { perSecond: rateLimit, burst: o.rateBurst ?? Math.max(1, rateLimit * 2) },
+    storedStateProblems: screened.problems,
+    ...(tls ? { tls } : {}),
+  });
   const host = o.host ?? '127.0.0.1';
+  let metricsServer: Server | null = null;
   try {
     await app.listen({ host, port: o.port ?? 7480 });
+    if (o.metricsPort !== undefined) metricsServer = await listenMetrics(metricsHost, o.metricsPort, () => metrics.render('full'), metrics.registry.contentType);
   } catch (e) {
     stopped = true;
+    await app.close();
     clearInterval(telemetryTimer);
     controller.stop();
     await writer.close();
@@ -317,7 +368,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       const free = await freePortNear(host, o.port ?? 7480);
-      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
+      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480}${o.metricsPort !== undefined ? ` (or --metrics-port ${o.metricsPort})` : ''} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
     }
     if (code === 'EACCES') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} needs privileges; pick one above 1023 with --port`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
@@ -325,7 +376,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7480);
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const maddr = metricsServer?.address();
+  const metricsUrl = maddr && typeof maddr === 'object' ? `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${maddr.port}/metrics` : null;
   // Written whole and then renamed into place: a client (or a test) polling for the file never
   // reads it half-written.
   const serverFile = join(dataDir, 'server.json');
@@ -347,6 +400,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     sharing,
     recovered,
     controller,
+    metricsUrl,
+    storedStateProblems: screened.problems,
     async close() {
       if (closed) return;
       closed = true;
@@ -354,10 +409,29 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       clearInterval(telemetryTimer);
       controller.stop();
       await app.close();
+      if (metricsServer) await new Promise((r) => metricsServer?.close(r));
       await writer.close();
       store.close();
       cgroups?.tidy();
       rmSync(lock, { force: true });
     },
   };
+}
+
+/** The token-less /metrics listener for a local Prometheus (full view: it is loopback only). */
+function listenMetrics(host: string, port: number, render: () => Promise<string>, contentType: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
+      return;
+    }
+    render().then(
+      (text) => res.writeHead(200, { 'content-type': contentType }).end(text),
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`),
+    );
+  });
+  return new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolveListen(server));
+  });
 }

@@ -1,13 +1,15 @@
 /**
  * The submission writer thread: commits batches of new jobs (with their audit entries) in one
  * durable transaction each, so the fsync does not stall the API's event loop. Each job has
- * its own savepoint: a refused one (a reused idempotency key) does not undo the others.
+ * its own savepoint: a refused one (a reused idempotency key, a team over its queued-job cap)
+ * does not undo the others. A job and its audit entry commit together or not at all.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { WriteRequest, WriteResult } from './submit-writer.js';
 
-const store = new SqliteStore((workerData as { path: string }).path);
+const { path, maxQueuedPerTeam } = workerData as { path: string; maxQueuedPerTeam: number };
+const store = new SqliteStore(path);
 
 parentPort?.on('message', (msg: { id: number; items: WriteRequest[] }) => {
   const results: WriteResult[] = [];
@@ -23,6 +25,11 @@ parentPort?.on('message', (msg: { id: number; items: WriteRequest[] }) => {
                   if (prior.requestHash !== item.job.requestHash) return { ok: false, code: 'IDEMPOTENCY_KEY_REUSED', message: `idempotency key "${item.job.idempotencyKey}" was used for ${prior.id} with a different body` };
                   return { ok: true, job: prior, replayed: true };
                 }
+              }
+              // Counted inside the batch's transaction (the store keeps the count), so concurrent
+              // submissions cannot together pass the cap.
+              if (maxQueuedPerTeam > 0 && store.countJobs(item.job.team, 'queued') >= maxQueuedPerTeam) {
+                return { ok: false, code: 'QUOTA_EXCEEDED', message: `team ${item.job.team} already has ${maxQueuedPerTeam} queued jobs (the server's --max-queued-per-team); wait for some to start or cancel some` };
               }
               const row = store.insertJob(item.job);
               store.appendAudit({ ...item.audit, target: row.id });

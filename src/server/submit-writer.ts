@@ -30,8 +30,10 @@ export class SubmitWriter {
   constructor(
     dbPath: string,
     private readonly onCommitted: (rows: JobRow[]) => void,
+    /** Queued jobs a team may have at most (0 = no cap); checked in each batch's transaction. */
+    maxQueuedPerTeam = 0,
   ) {
-    this.worker = new Worker(new URL('./submit-worker.js', import.meta.url), { workerData: { path: dbPath } });
+    this.worker = new Worker(new URL('./submit-worker.js', import.meta.url), { workerData: { path: dbPath, maxQueuedPerTeam } });
     this.worker.on('message', (msg: { id: number; results?: WriteResult[]; error?: string }) => this.done(msg));
     this.worker.on('error', (e) => this.failAll(e));
     this.worker.unref();

@@ -44,7 +44,7 @@ describe('scheduling window', () => {
       for (let step = 0; step < 2000; step++) {
         const r = rng.next();
         if (r < 0.55 || queued.size === 0) {
-          const e = entry(next++, rng.next() < 0.5 ? 'a' : 'b', rng.int(3), Math.floor(rng.next() * 50));
+          const e = { ...entry(next++, rng.next() < 0.5 ? 'a' : 'b', rng.int(3), Math.floor(rng.next() * 50)), gpuMilli: rng.int(4) * 500 };
           queued.set(e.id, e);
           if (w.offer(e)) inScheduler.add(e.id);
         } else {
@@ -61,6 +61,9 @@ describe('scheduling window', () => {
           const win = mine.filter((e) => inScheduler.has(e.id));
           const back = mine.filter((e) => !inScheduler.has(e.id));
           assert.ok(win.length >= Math.min(3, mine.length), `step ${step}: queue ${q} window has room while jobs wait`);
+          // The kept backlog sums (read by /metrics and /v1/queues) match a recount.
+          const counted = w.backlogCounts().get(q) ?? { jobs: 0, gpuMilli: 0 };
+          assert.deepEqual(counted, { jobs: back.length, gpuMilli: back.reduce((sum, e) => sum + e.gpuMilli, 0) }, `step ${step}: queue ${q} backlog counts`);
           for (const b of back) {
             assert.deepEqual(w.backlogged(b.id)?.queue, q);
             for (const x of win) assert.ok(w.compare(x, b) < 0, `step ${step}: ${b.id} is backlogged behind a later job ${x.id}`);

@@ -5,10 +5,10 @@
  * UPDATE and DELETE).
  */
 import Database from 'better-sqlite3';
-import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, UserRow } from './store.js';
+import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE teams (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
    CREATE TABLE users (name TEXT PRIMARY KEY, team TEXT NOT NULL REFERENCES teams(name), admin INTEGER NOT NULL, created_at INTEGER NOT NULL);
@@ -29,10 +29,48 @@ const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TABLE node_state (name TEXT PRIMARY KEY, cordoned INTEGER NOT NULL, draining INTEGER NOT NULL);`,
+  // Tokens gain a public id (for listing and revoking), an expiry and a revocation time.
+  // Tokens issued before have no expiry; their id derives from the hash they already have.
+  `ALTER TABLE tokens ADD COLUMN id TEXT;
+   ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+   ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
+   UPDATE tokens SET id = 'tok_' || substr(hash, 1, 16);
+   CREATE UNIQUE INDEX tokens_id ON tokens(id);`,
+  // Job counts per team and state, kept by triggers in the same transaction as the change:
+  // /metrics and the per-team queue cap read a few rows instead of scanning every job.
+  `CREATE TABLE job_counts (team TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (team, state)) WITHOUT ROWID;
+   INSERT INTO job_counts (team, state, n) SELECT team, state, COUNT(*) FROM jobs GROUP BY team, state;
+   CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+     INSERT INTO job_counts (team, state, n) VALUES (NEW.team, NEW.state, 1) ON CONFLICT (team, state) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state <> NEW.state BEGIN
+     UPDATE job_counts SET n = n - 1 WHERE team = OLD.team AND state = OLD.state;
+     INSERT INTO job_counts (team, state, n) VALUES (NEW.team, NEW.state, 1) ON CONFLICT (team, state) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+     UPDATE job_counts SET n = n - 1 WHERE team = OLD.team AND state = OLD.state;
+   END;`,
   // GPU health set by an admin (telemetry's view is not stored: it is measured again at start).
   // IF NOT EXISTS: this step may be renumbered when migrations from parallel branches merge.
   `CREATE TABLE IF NOT EXISTS gpu_health (node TEXT NOT NULL, uuid TEXT NOT NULL, healthy INTEGER NOT NULL, at INTEGER NOT NULL, by TEXT NOT NULL, PRIMARY KEY (node, uuid));`,
 ];
+
+interface TokenDbRow {
+  id: string;
+  user: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+function toToken(r: TokenDbRow): TokenRow {
+  return { id: r.id, user: r.user, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at };
+}
+
+/** A token's public id: a prefix of its hash (the hash of a random token reveals nothing of it). */
+export function tokenIdOf(hash: string): string {
+  return `tok_${hash.slice(0, 16)}`;
+}
 
 interface JobDbRow {
   seq: number;
@@ -107,7 +145,8 @@ export class SqliteStore implements Store {
       getJob: d.prepare('SELECT * FROM jobs WHERE seq = ?'),
       jobByKey: d.prepare('SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?'),
       active: d.prepare(`SELECT * FROM jobs WHERE state IN ('queued','running','preempting','cancelling') ORDER BY seq`),
-      countByState: d.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
+      countByState: d.prepare('SELECT state, SUM(n) AS n FROM job_counts GROUP BY state'),
+      countOf: d.prepare('SELECT n FROM job_counts WHERE team = ? AND state = ?').pluck(),
       appendAudit: d.prepare('INSERT INTO audit (at, actor, action, target, source, detail) VALUES (?, ?, ?, ?, ?, ?)'),
       listAudit: d.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?'),
       userByToken: d.prepare('SELECT u.* FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?'),
@@ -172,8 +211,26 @@ export class SqliteStore implements Store {
   listUsers(): UserRow[] {
     return (this.stmt('SELECT * FROM users ORDER BY name').all() as Parameters<typeof SqliteStore.toUser>[0][]).map(SqliteStore.toUser);
   }
-  addToken(hash: string, user: string, at: number): void {
-    this.stmt('INSERT INTO tokens (hash, user, created_at) VALUES (?, ?, ?)').run(hash, user, at);
+  addToken(hash: string, user: string, at: number, expiresAt: number | null = null): string {
+    const id = tokenIdOf(hash);
+    this.stmt('INSERT INTO tokens (hash, user, created_at, id, expires_at) VALUES (?, ?, ?, ?, ?)').run(hash, user, at, id, expiresAt);
+    return id;
+  }
+  tokenByHash(hash: string): { token: TokenRow; user: UserRow } | undefined {
+    const t = this.stmt('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenDbRow | undefined;
+    const u = t && this.getUser(t.user);
+    return t && u ? { token: toToken(t), user: u } : undefined;
+  }
+  getToken(id: string): TokenRow | undefined {
+    const r = this.stmt('SELECT * FROM tokens WHERE id = ?').get(id) as TokenDbRow | undefined;
+    return r && toToken(r);
+  }
+  listTokens(user?: string): TokenRow[] {
+    const rows = user === undefined ? this.stmt('SELECT * FROM tokens ORDER BY created_at, id').all() : this.stmt('SELECT * FROM tokens WHERE user = ? ORDER BY created_at, id').all(user);
+    return (rows as TokenDbRow[]).map(toToken);
+  }
+  revokeToken(id: string, at: number): void {
+    this.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id);
   }
   userByTokenHash(hash: string): UserRow | undefined {
     const r = this.stmts.userByToken.get(hash) as Parameters<typeof SqliteStore.toUser>[0] | undefined;
@@ -270,6 +327,18 @@ export class SqliteStore implements Store {
   activeJobs(): JobRow[] {
     return (this.stmts.active.all() as JobDbRow[]).map(toJob);
   }
+  scanActiveJobs(): { jobs: JobRow[]; unreadable: UnreadableJob[] } {
+    const jobs: JobRow[] = [];
+    const unreadable: UnreadableJob[] = [];
+    for (const r of this.stmts.active.all() as JobDbRow[]) {
+      try {
+        jobs.push(toJob(r));
+      } catch (e) {
+        unreadable.push({ id: jobIdOf(r.seq), queue: r.queue, state: r.state, error: (e as Error).message });
+      }
+    }
+    return { jobs, unreadable };
+  }
   updateJob(job: JobRow): void {
     this.stmts.updateJob.run({ ...SqliteStore.params(job), seq: job.seq });
   }
@@ -277,6 +346,10 @@ export class SqliteStore implements Store {
     const m = new Map<JobState, number>();
     for (const r of this.stmts.countByState.all() as { state: JobState; n: number }[]) m.set(r.state, r.n);
     return m;
+  }
+
+  countJobs(team: string, state: JobState): number {
+    return (this.stmts.countOf.get(team, state) as number | undefined) ?? 0;
   }
 
   appendAudit(e: Omit<AuditEntry, 'id'>): void {

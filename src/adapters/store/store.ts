@@ -84,6 +84,25 @@ export interface UserRow {
   readonly createdAt: number;
 }
 
+/** An API token's record (the token itself is never stored, only its SHA-256 hash). */
+export interface TokenRow {
+  /** Public handle for listing and revoking (derived from the hash; reveals nothing of the token). */
+  readonly id: string;
+  readonly user: string;
+  readonly createdAt: number;
+  /** null = never expires. */
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/** An active job row that no longer reads back (its JSON is damaged), reported and left untouched. */
+export interface UnreadableJob {
+  readonly id: string;
+  readonly queue: string;
+  readonly state: string;
+  readonly error: string;
+}
+
 export interface QueueRow {
   readonly name: string;
   /** The team that owns the queue; null = any team may use it. */
@@ -141,8 +160,16 @@ export interface Store {
   createUser(user: UserRow): void;
   getUser(name: string): UserRow | undefined;
   listUsers(): UserRow[];
-  addToken(hash: string, user: string, at: number): void;
+  /** Stores a token's hash; returns the token's id. */
+  addToken(hash: string, user: string, at: number, expiresAt?: number | null): string;
+  /** The user a token names, whatever the token's expiry or revocation (see tokenByHash). */
   userByTokenHash(hash: string): UserRow | undefined;
+  tokenByHash(hash: string): { token: TokenRow; user: UserRow } | undefined;
+  getToken(id: string): TokenRow | undefined;
+  /** Tokens of one user (or all), oldest first. */
+  listTokens(user?: string): TokenRow[];
+  /** Marks the token revoked (idempotent: a second call keeps the first time). */
+  revokeToken(id: string, at: number): void;
 
   putQueue(q: QueueRow): void;
   getQueue(name: string): QueueRow | undefined;
@@ -156,8 +183,13 @@ export interface Store {
   listJobIds(q: JobQuery): string[];
   /** Jobs not yet finished, oldest first. */
   activeJobs(): JobRow[];
+  /** Like activeJobs, but a row that does not read back is reported instead of throwing. */
+  scanActiveJobs(): { jobs: JobRow[]; unreadable: UnreadableJob[] };
   updateJob(job: JobRow): void;
+  /** Jobs by state, all teams (reads kept counts: O(teams), not O(jobs)). */
   countJobsByState(): Map<JobState, number>;
+  /** One team's jobs in one state (a kept count). */
+  countJobs(team: string, state: JobState): number;
 
   appendAudit(e: Omit<AuditEntry, 'id'>): void;
   listAudit(afterId: number, limit: number): AuditEntry[];

@@ -8,7 +8,7 @@ import { parseNumber } from '../flags.js';
 
 export function banner(s: RunningServer): string {
   const lines = [
-    `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics)`,
+    `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics with a token${s.metricsUrl ? `, or ${s.metricsUrl} without` : ''})`,
     `  data:   ${s.dataDir} (private, 0700)`,
     `  jobs:   ${s.workspace} (team workspaces)`,
     ...isolationLines(s),
@@ -19,6 +19,8 @@ export function banner(s: RunningServer): string {
   ];
   const r = s.recovered;
   if (r.adopted + r.requeued + r.queued > 0) lines.push(`  recovered: ${r.queued} queued, ${r.adopted} running re-adopted, ${r.requeued} requeued or failed (processes lost)`);
+  const p = s.storedStateProblems;
+  if (p.length > 0) lines.push(`  stored state: ${p.length} row(s) not loaded, left untouched (the log lists each; GET /v1/status): ${p.slice(0, 3).join('; ')}${p.length > 3 ? '; ...' : ''}`);
   return lines.join('\n') + '\n';
 }
 
@@ -68,7 +70,14 @@ export function registerUp(program: Command): void {
     .option('--stop-grace <seconds>', 'between SIGTERM and SIGKILL when stopping a job', '10')
     .option('--mps <mode>', 'MPS control daemons for GPU shares: auto (real GPUs, when nvidia-cuda-mps-control is on PATH), on, off', 'auto')
     .option('--window <jobs>', 'queued jobs of each queue the scheduler considers at a time (the rest wait their turn in order)', '1000')
-    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string }) => {
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--metrics-port <port>', 'also serve /metrics without a token on this port (loopback only, for a local Prometheus)')
+    .option('--metrics-host <host>', 'loopback address for --metrics-port', '127.0.0.1')
+    .option('--rate-limit <n>', 'requests per second per user (admins exempt); 0 = no limit', '100')
+    .option('--rate-burst <n>', 'requests a user may send at once before --rate-limit applies (default: twice the limit)')
+    .option('--max-queued-per-team <n>', 'queued jobs a team may have; more are refused (QUOTA_EXCEEDED); 0 = no cap', '100000')
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string }) => {
       if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
@@ -86,6 +95,12 @@ export function registerUp(program: Command): void {
         windowPerQueue,
         mps: o.mps,
         ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
+        ...(o.tlsCert !== undefined ? { tlsCert: o.tlsCert } : {}),
+        ...(o.tlsKey !== undefined ? { tlsKey: o.tlsKey } : {}),
+        ...(o.metricsPort !== undefined ? { metricsPort: intOption(o.metricsPort, '--metrics-port'), metricsHost: o.metricsHost } : {}),
+        rateLimit: intOption(o.rateLimit, '--rate-limit'),
+        ...(o.rateBurst !== undefined ? { rateBurst: Math.max(1, intOption(o.rateBurst, '--rate-burst')) } : {}),
+        maxQueuedPerTeam: intOption(o.maxQueuedPerTeam, '--max-queued-per-team'),
       });
       process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);
       await new Promise<void>((resolve) => {
