@@ -91,7 +91,18 @@ export const reclaim: Action = {
         }
         const missKey = `reclaim|${q.name}|${shape}`;
         if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
-        const plan = findVictims(s, job, candidates, allowed);
+        // First without the jobs this one was stopped for (no ping-pong); a guarantee is the
+        // stronger promise, so only if no other plan exists are they victims after all.
+        let spared = false;
+        const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+          if (!s.mayDisplace(v, job)) {
+            spared = true;
+            return false;
+          }
+          return allowed(chosen, v);
+        };
+        let plan = findVictims(s, job, candidates, remembering);
+        if (!plan && spared) plan = findVictims(s, job, candidates, allowed);
         if (plan) {
           executePlan(s, job, plan, 'reclaim');
           addIncoming(job);
