@@ -51,6 +51,8 @@ interface State {
   lostGpuMs: number;
   /** Progress saved when a graceful stop was signalled. */
   savedProgress: number;
+  /** Jobs were stopped for this one: the room is on its way until then (victims' grace plus a cycle). */
+  promisedUntil: number;
 }
 
 export interface JobsResult {
@@ -186,7 +188,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   driver.init(nodes, queues);
   const capacityGpus = nodes.reduce((a, n) => a + (n.gpus?.length ?? 0), 0);
   const tree = new QueueTree(queues);
-  const states = jobs.map((job) => ({ job, status: 'waiting', progress: 0, runStart: 0, overheadLeft: 0, firstStart: null, end: null, token: 0, preemptions: 0, lostGpuMs: 0, savedProgress: 0 }) as State);
+  const states = jobs.map((job) => ({ job, status: 'waiting', progress: 0, runStart: 0, overheadLeft: 0, firstStart: null, end: null, token: 0, preemptions: 0, lostGpuMs: 0, savedProgress: 0, promisedUntil: -Infinity }) as State);
   const byJob = new Map(states.map((s) => [s.job.id, s]));
   const ev = new EventQueue();
   for (const s of states) ev.push(s.job.submit, ARRIVE, s, 0);
@@ -255,13 +257,17 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     for (let k = 0; k < queueNames.length; k++) if (k !== i && leaf[k]) b += Math.max(0, (used[k] as number) - (guaranteed[k] as number));
     return b;
   };
+  // Room already on its way (jobs stopping for a waiting job of the queue) counts as the
+  // queue's, as the scheduler counts it: the queue is served, not short.
   const checkDeficit = (i: number, t: number): void => {
     if (!leaf[i]) return;
-    const room = (guaranteed[i] as number) - (used[i] as number);
+    let room = (guaranteed[i] as number) - (used[i] as number);
+    const waiting = waitingByQueue[i] as Set<State>;
+    for (const w of waiting) if (w.promisedUntil >= t) room -= w.job.gpus;
     let want = false;
     if (room >= 1 - 1e-9) {
       const lent = Math.min(room, borrowedBesides(i));
-      if (lent >= 1 - 1e-9) for (const w of waitingByQueue[i] as Set<State>) if (w.job.gpus <= lent + 1e-9) { want = true; break; }
+      if (lent >= 1 - 1e-9) for (const w of waiting) if (w.promisedUntil < t && w.job.gpus <= lent + 1e-9) { want = true; break; }
     }
     const since = deficitStart[i] as number;
     if (want && Number.isNaN(since)) deficitStart[i] = t;
@@ -477,6 +483,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       const s = stateOf(job);
       if (!s || s.status !== 'running') continue;
       noteStop(job.id, forJob, now);
+      const winner = forJob !== undefined ? byJob.get(forJob) : undefined;
+      if (winner && winner.status === 'waiting') winner.promisedUntil = Math.max(winner.promisedUntil, now + graceMs + o.cycleMs);
       const worked = progressAt(s, now);
       s.preemptions++;
       s.token++;

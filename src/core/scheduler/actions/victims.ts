@@ -154,7 +154,8 @@ export function findVictims(
   const precheck = largest > 1000 || (largest > 0 && !single);
   let ready: { free: number; hosts: number } | null = null;
   if (!single || precheck) {
-    const hostsLargest = (n: NodeState): boolean => largest > 0 && roomOn(n, whole) >= largest;
+    // How many of the largest members a node's GPU room could hold (several small ones share a node).
+    const hostsLargest = (n: NodeState): number => (largest > 0 ? Math.floor(roomOn(n, whole) / largest) : 0);
     const all = s.memo(`ready|${s.gangShape(job)}|${s.bound}`, () => {
       let free = 0;
       let hosts = 0;
@@ -162,7 +163,7 @@ export function findVictims(
         const n = s.cluster.nodeAt(slot);
         if (!n || n.unschedulable) continue;
         free += n.gpuMilliFreeTotal;
-        if (hostsLargest(n)) hosts++;
+        hosts += hostsLargest(n);
       }
       return { free, hosts };
     });
@@ -171,13 +172,15 @@ export function findVictims(
       const n = s.cluster.nodeAt(slot);
       if (!n || n.unschedulable) continue;
       ready.free -= n.gpuMilliFreeTotal;
-      if (hostsLargest(n)) ready.hosts--;
+      ready.hosts -= hostsLargest(n);
     }
   }
   const freeGpu = ready ? ready.free : Infinity;
-  // Each of the job's largest members needs a node of its own with room for it: free already,
-  // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
-  // nodes than members: no plan, found without sorting candidates or trying placements.
+  // Each of the job's largest members needs room on some node: free already, or freed by
+  // candidates (all of them, an upper bound on what any plan frees); a node holds as many as
+  // its room allows (small members share nodes: counting nodes instead once refused every
+  // plan for a gang of eight 1-GPU pods on six nodes). Fewer places than members: no plan,
+  // found without sorting candidates or trying placements.
   // (Only worth its cost for jobs that need much of a node: a small one finds nodes to free
   // among the first few candidates, or learns there are none as cheaply.)
   if (precheck && ready) {
@@ -188,7 +191,7 @@ export function findVictims(
       if (!n || n.unschedulable || !useful.hasSlot(slot)) continue;
       const f = freeable.bySlot[slot] as number;
       const have = roomOn(n, whole);
-      if (have < largest && have + f >= largest) hosts++;
+      hosts += Math.floor((have + f) / largest) - Math.floor(have / largest);
     }
     if (hosts < members) return null;
   }
