@@ -5,7 +5,7 @@
  * least GPU time lost since the victim's last checkpoint, then lowest priority, then the most
  * recently started. Victims are whole jobs: a gang is released whole or not at all.
  */
-import type { Binding, Cluster } from '../../model/cluster.js';
+import type { Binding, Cluster, Statement } from '../../model/cluster.js';
 import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
 import { LazyOrder, type ColumnsRef, type Session } from '../session.js';
@@ -199,6 +199,7 @@ export function findVictims(
   if (order.length === 0) return null;
   const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
+  const base = stmt.checkpoint();
   let chosen: JobRecord[] = [];
   const chosenSet = new Set<JobRecord>();
   let freedGpu = 0;
@@ -244,6 +245,10 @@ export function findVictims(
       groupStart = chosen.length;
     }
   }
+  if (!plan && !single && grouped > 0) {
+    stmt.rollback(base);
+    plan = oneNodePlan(s, job, stmt, order, groupEnds, grouped, allowed, maxAttempts - Math.min(attempts, maxAttempts) + 8);
+  }
   if (plan) {
     // Drop victims the plan does not need: re-bind each (most expensive first) and keep it
     // bound if the job still fits without it.
@@ -279,6 +284,49 @@ export function findVictims(
   }
   stmt.rollback();
   return plan;
+}
+
+/**
+ * A gang whose victims, taken together across nodes, ran into a quota rule (a victim queue
+ * may lose only so much) may still fit on one node's victims alone: each group on its own, in
+ * the order found, until one places the job (tried in `stmt`; a plan or null).
+ */
+function oneNodePlan(
+  s: Session,
+  job: JobRecord,
+  stmt: Statement,
+  order: readonly JobRecord[],
+  groupEnds: ReadonlySet<number>,
+  grouped: number,
+  allowed: (chosen: readonly JobRecord[], next: JobRecord) => boolean,
+  budget: number,
+): VictimPlan | null {
+  let start = 0;
+  for (let i = 0; i < grouped && budget > 0; i++) {
+    if (!groupEnds.has(i)) continue;
+    const group = order.slice(start, i + 1);
+    start = i + 1;
+    const chosen: JobRecord[] = [];
+    let ok = true;
+    for (const v of group) {
+      if (v.state !== 'running' || !allowed(chosen, v)) {
+        ok = false;
+        break;
+      }
+      chosen.push(v);
+    }
+    if (!ok) continue;
+    budget--;
+    const mark = stmt.checkpoint();
+    for (const v of chosen) for (const b of v.bindings) stmt.release(b.podId);
+    const placed = stmt.checkpoint();
+    const r = s.tryPlace(job, stmt);
+    stmt.rollback(placed);
+    // (A plan leaves its victims released in `stmt`, as the caller's next step expects.)
+    if (r.ok) return { victims: chosen, bindings: r.bindings, lost: 0 };
+    stmt.rollback(mark);
+  }
+  return null;
 }
 
 /**
