@@ -102,3 +102,24 @@ test('a parent that declares no guarantee holds its children\'s: non-preemptible
     (e: Error & { code?: string }) => e.code === 'QUEUE_INVALID' && /queue org: its children's guarantees \(8000 gpu/.test(e.message),
   );
 });
+
+test('reclaim moves guaranteed work aside when the borrowed GPUs are spread over nodes', () => {
+  // n1: scratch s1 (4) + team-a a1 (4); n2: scratch s2 (2) + team-a a2 (4) + 2 free. team-b,
+  // empty, asks for a whole node: stopping only borrowers frees 4 + 4 on two nodes.
+  const s = setup({
+    nodes: [node('n1').gpus(8).labels({ slot: 'n1' }).obj(), node('n2').gpus(8).labels({ slot: 'n2' }).obj()],
+    queues: TREE,
+    running: [
+      job('s1').queue('scratch').members([pinned('s1-0', 4, 'n1')]).checkpoint({ graceSeconds: 20 }).obj(),
+      job('s2').queue('scratch').members([pinned('s2-0', 2, 'n2')]).checkpoint({ graceSeconds: 20 }).obj(),
+      job('a2').queue('team-a').members([pinned('a2-0', 4, 'n2')]).checkpoint({ graceSeconds: 20 }).obj(),
+    ],
+  });
+  s.submit(job('a1').queue('team-a').gpus(4).checkpoint({ graceSeconds: 20 }).at(1).obj());
+  assert.deepEqual(binds(s.cycle(1)), ['a1']);
+  assert.equal(s.job('a1')?.bindings[0]?.node, 'n1');
+  s.submit(job('b1').queue('team-b').gpus(8).at(HOUR).obj());
+  const ev = evictions(s.cycle(HOUR));
+  assert.deepEqual(ev.map((e) => [e.job, e.reason, e.for]).sort(), [['a1', 'consolidate', 'b1'], ['s1', 'reclaim', 'b1'], ['s2', 'reclaim', 'b1']]);
+  assert.equal(ev.find((e) => e.job === 'a1')?.moveTo?.[0]?.node, 'n2', 'team-a keeps its guarantee: a1 moves to where s2 was');
+});

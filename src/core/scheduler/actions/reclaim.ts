@@ -13,6 +13,7 @@ import type { QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
+import { planWithMoves } from './reclaim-moves.js';
 
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
@@ -57,6 +58,8 @@ export const reclaim: Action = {
       for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
     };
     for (const j of s.pendingJobs()) if (j.awaitingCount > 0) addIncoming(j);
+    // Plans that move guaranteed work aside (see reclaim-moves.ts): a few per cycle.
+    let moves = s.config.actions.includes('consolidate') ? s.config.maxConsolidationAttempts : 0;
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
       const mine = ancestors(q);
@@ -103,6 +106,19 @@ export const reclaim: Action = {
         };
         let plan = findVictims(s, job, candidates, remembering);
         if (!plan && spared) plan = findVictims(s, job, candidates, allowed);
+        if (!plan && moves-- > 0 && s.entitled(job)) {
+          // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
+          // moving that work aside (only where consolidation is on: a move needs the adapter).
+          const m = planWithMoves(s, job, candidates, allowed);
+          if (m) {
+            for (const v of m.victims) s.evict(v, 'reclaim', job);
+            for (const [v, home] of m.movers) s.evict(v, 'consolidate', job, home);
+            s.reservations.set(job.spec.id, { job: job.spec.id, nodes: new Set(m.bindings.map((b) => b.node)), until: Infinity });
+            s.wait(job, { kind: 'preempting', message: `reclaim: stopping ${m.victims.length} borrowing job(s), moving ${m.movers.size} to make room` });
+            addIncoming(job);
+            continue;
+          }
+        }
         if (plan) {
           executePlan(s, job, plan, 'reclaim');
           addIncoming(job);
