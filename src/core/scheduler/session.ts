@@ -233,6 +233,13 @@ export function dropRunning(idx: JobsByState, j: JobRecord): void {
   }
 }
 
+/** A gang shape that failed to place this cycle: why, for which job, and its failing member (index). */
+export interface FailedShape {
+  readonly reason: WaitReason;
+  readonly job: JobRecord;
+  readonly member: number;
+}
+
 /** A victim search that found nothing: at which epochs and when. */
 export interface PlanMiss {
   readonly epoch: number;
@@ -249,10 +256,23 @@ export class Session {
   readonly waits = new Map<string, WaitReason[]>();
   /**
    * Gang shapes that failed to fit since the last release (binds only shrink free capacity),
-   * keyed by shape and by what the job may use (see capacityKey), with the job that failed
-   * and its failing member: another job of the shape is told its own names (failedReason).
+   * by shape, with the job that failed and its failing member: another job of the shape is
+   * told its own names (failedReason). Entitled jobs, which pass borrowers' reservations, have
+   * their own (see failedShapesOf).
    */
-  readonly failedShapes = new Map<string, { readonly reason: WaitReason; readonly job: JobRecord; readonly member: number }>();
+  readonly failedShapes = new Map<string, FailedShape>();
+  private readonly failedShapesEntitled = new Map<string, FailedShape>();
+
+  /** The failed-shape cache of the jobs that see the capacity `job` sees. */
+  failedShapesOf(job: JobRecord): Map<string, FailedShape> {
+    return this.reservations.size > 0 && this.entitled(job) ? this.failedShapesEntitled : this.failedShapes;
+  }
+
+  /** Something was released or a reservation ended: failed shapes may fit again. */
+  clearFailedShapes(): void {
+    this.failedShapes.clear();
+    this.failedShapesEntitled.clear();
+  }
   /** This session's number (a job it bound or evicted carries it in touchedIn). */
   private static sessions = 0;
   readonly id = ++Session.sessions;
@@ -500,16 +520,8 @@ export class Session {
     return holder !== undefined && holder.state === 'pending' && !this.entitled(holder);
   }
 
-  /**
-   * What decides the nodes a job may use besides its shape (for the failed-shape cache): an
-   * entitled job passes reservations of borrowers, so it does not share a borrower's failure.
-   */
-  capacityKey(job: JobRecord): string {
-    return this.reservations.size > 0 && this.entitled(job) ? '|entitled' : '';
-  }
-
   /** A cached failure of `job`'s shape, told in `job`'s own names (its id, its member). */
-  failedReason(job: JobRecord, cached: { readonly reason: WaitReason; readonly job: JobRecord; readonly member: number }): WaitReason {
+  failedReason(job: JobRecord, cached: FailedShape): WaitReason {
     if (cached.job === job || cached.reason.kind !== 'gang') return cached.reason;
     const theirs = cached.job.spec.members[cached.member]?.id;
     const mine = job.spec.members[cached.member]?.id;
@@ -584,7 +596,7 @@ export class Session {
     job.lastReasons = NO_REASONS;
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
     // Its reserved nodes may be open to others now: failed shapes may fit again.
-    if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
+    if (this.reservations.delete(job.spec.id)) this.clearFailedShapes();
     this.waits.delete(job.spec.id);
     job.waitedIn = 0;
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });

@@ -200,6 +200,7 @@ export function findVictims(
   const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
   const base = stmt.checkpoint();
+  let refusedLater = false;
   let chosen: JobRecord[] = [];
   const chosenSet = new Set<JobRecord>();
   let freedGpu = 0;
@@ -211,6 +212,8 @@ export function findVictims(
   for (let i = 0; i < order.length; i++) {
     const v = order[i] as JobRecord;
     if (v.state !== 'running' || chosenSet.has(v) || !allowed(chosen, v)) {
+      // (Refused only given the victims chosen so far: one node's victims alone may still do.)
+      if (chosen.length > 0 && v.state === 'running' && !chosenSet.has(v)) refusedLater = true;
       if (!groupEnds.has(i)) continue;
     } else {
       for (const b of v.bindings) stmt.release(b.podId);
@@ -245,7 +248,7 @@ export function findVictims(
       groupStart = chosen.length;
     }
   }
-  if (!plan && !single && grouped > 0) {
+  if (!plan && !single && grouped > 0 && refusedLater && need.gpu <= s.memo('largestNodeGpu', () => largestNodeGpu(s.cluster))) {
     stmt.rollback(base);
     plan = oneNodePlan(s, job, stmt, order, groupEnds, grouped, allowed, maxAttempts - Math.min(attempts, maxAttempts) + 8);
   }
@@ -284,6 +287,13 @@ export function findVictims(
   }
   stmt.rollback();
   return plan;
+}
+
+/** The most GPU room (milli) any schedulable node has. */
+function largestNodeGpu(cluster: Cluster): number {
+  let most = 0;
+  for (const n of cluster.nodes()) if (!n.unschedulable && n.gpus.length * 1000 > most) most = n.gpus.length * 1000;
+  return most;
 }
 
 /**
