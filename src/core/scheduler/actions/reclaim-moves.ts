@@ -10,6 +10,7 @@
 import type { Binding } from '../../model/cluster.js';
 import type { Session } from '../session.js';
 import type { JobRecord } from '../job.js';
+import { largestNodeGpu } from './victims.js';
 
 export interface MovePlan {
   readonly victims: readonly JobRecord[];
@@ -17,17 +18,34 @@ export interface MovePlan {
   readonly bindings: readonly Binding[];
 }
 
+function freeGpu(s: Session): number {
+  let free = 0;
+  for (const n of s.cluster.nodes()) if (!n.unschedulable) free += n.gpuMilliFreeTotal;
+  return free;
+}
+
 /** Nodes tried per plan (most borrowed or free room first). */
 const MAX_NODES = 8;
 /** Further borrowers stopped to make homes for the movers, per plan. */
 const MAX_EXTRA = 16;
 
+/**
+ * `borrowers`: the candidate victims (cheapest first), `isBorrower` whether a job is one of them
+ * (its queue is outside the reclaiming queue's chain); `allowed` the reclaim quota rule.
+ */
 export function planWithMoves(
   s: Session,
   job: JobRecord,
   borrowers: readonly JobRecord[],
+  isBorrower: (v: JobRecord) => boolean,
   allowed: (chosen: readonly JobRecord[], v: JobRecord) => boolean,
 ): MovePlan | null {
+  // Worth it only for whole GPUs that one node can hold, when other queues borrow enough in
+  // all: then what is missing is one node's worth in one place, not capacity.
+  if (!job.spec.members.every((m) => m.gpu.kind === 'whole') || job.requestGpu > s.memo('largestNodeGpu', () => largestNodeGpu(s.cluster))) return null;
+  let lendable = 0;
+  for (const q of s.queues.leaves()) if (q.name !== job.queue) lendable += Math.max(0, s.settledGpu(q) - q.guaranteed('gpu'));
+  if (lendable + s.memo('freeGpu', () => freeGpu(s)) < job.requestGpu) return null;
   const movable = (v: JobRecord): boolean =>
     s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && s.mayDisplace(v, job);
   // Running jobs by node (a job with members on several nodes is listed on each).
@@ -42,24 +60,34 @@ export function planWithMoves(
     }
     return m;
   });
-  const borrower = new Set(borrowers);
   const blocked = new Set(s.blockedNodes(job));
-  // Nodes where stopping borrowers and moving movers frees the most GPU room.
-  const scored: { node: string; room: number }[] = [];
-  for (const n of s.cluster.nodes()) {
-    if (n.unschedulable || blocked.has(n.name)) continue;
-    let room = n.gpuMilliFreeTotal;
-    for (const v of onNode.get(n.name) ?? []) if (borrower.has(v) || movable(v)) for (const b of v.bindings) if (b.node === n.name) room += b.gpus.reduce((a, g) => a + g.milli, 0);
-    if (room >= job.requestGpu / Math.max(1, job.spec.members.length)) scored.push({ node: n.name, room });
-  }
-  scored.sort((a, b) => b.room - a.room || (a.node < b.node ? -1 : 1));
-  for (const { node } of scored.slice(0, MAX_NODES)) {
+  // Nodes by the GPU room that stopping other queues' work and moving checkpointing work could
+  // free, most first (per cycle and reclaiming queue: the quota rule is applied when chosen).
+  const scored = s.memo(`movesRoom|${job.queue}|${s.bound}|${s.evicted}`, () => {
+    const out: { node: string; room: number }[] = [];
+    for (const n of s.cluster.nodes()) {
+      if (n.unschedulable) continue;
+      let room = n.gpuMilliFreeTotal;
+      for (const v of onNode.get(n.name) ?? []) {
+        if (!v.preemptible || s.isTouched(v) || (v.spec.checkpoint === undefined && !isBorrower(v))) continue;
+        for (const b of v.bindings) if (b.node === n.name) for (const g of b.gpus) room += g.milli;
+      }
+      out.push({ node: n.name, room });
+    }
+    return out.sort((a, b) => b.room - a.room || (a.node < b.node ? -1 : 1));
+  });
+  const perMember = job.requestGpu / Math.max(1, job.spec.members.length);
+  let tried = 0;
+  for (const { node, room } of scored) {
+    if (room < perMember || tried >= MAX_NODES) break;
+    if (blocked.has(node)) continue;
+    tried++;
     const stmt = s.cluster.begin();
     const victims: JobRecord[] = [];
     const movers: JobRecord[] = [];
     for (const v of onNode.get(node) ?? []) {
       if (v.state !== 'running' || s.isTouched(v)) continue;
-      if (borrower.has(v) && allowed(victims, v)) victims.push(v);
+      if (isBorrower(v) && allowed(victims, v)) victims.push(v);
       else if (movable(v)) movers.push(v);
       else continue;
       for (const b of v.bindings) stmt.release(b.podId);

@@ -58,8 +58,9 @@ export const reclaim: Action = {
       for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
     };
     for (const j of s.pendingJobs()) if (j.awaitingCount > 0) addIncoming(j);
-    // Plans that move guaranteed work aside (see reclaim-moves.ts): a few per cycle.
-    let moves = s.config.actions.includes('consolidate') ? s.config.maxConsolidationAttempts : 0;
+    // Plans that move guaranteed work aside (see reclaim-moves.ts): one per cycle (each reads
+    // every running job; a deficit it serves lasts longer than a cycle anyway).
+    let moves = s.config.actions.includes('consolidate') ? 1 : 0;
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
       const mine = ancestors(q);
@@ -109,7 +110,7 @@ export const reclaim: Action = {
         if (!plan && moves-- > 0 && s.entitled(job)) {
           // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
           // moving that work aside (only where consolidation is on: a move needs the adapter).
-          const m = planWithMoves(s, job, candidates, allowed);
+          const m = planWithMoves(s, job, candidates, (v) => !mine.has(s.queues.get(v.queue) as QueueNode), allowed);
           if (m) {
             for (const v of m.victims) s.evict(v, 'reclaim', job);
             for (const [v, home] of m.movers) s.evict(v, 'consolidate', job, home);

@@ -290,7 +290,7 @@ export function findVictims(
 }
 
 /** The most GPU room (milli) any schedulable node has. */
-function largestNodeGpu(cluster: Cluster): number {
+export function largestNodeGpu(cluster: Cluster): number {
   let most = 0;
   for (const n of cluster.nodes()) if (!n.unschedulable && n.gpus.length * 1000 > most) most = n.gpus.length * 1000;
   return most;
