@@ -12,6 +12,10 @@ import { PHILLY_FLEET } from '../../src/sim/jobs/setup.js';
 import { simulate } from '../../src/sim/jobs/engine.js';
 import type { CycleOutcome, SimDriver, SimJob } from '../../src/sim/jobs/driver.js';
 import type { Binding } from '../../src/core/model/cluster.js';
+import { loadQueuesFile } from '../../src/sim/jobs/queues-file.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const HOURS = 6;
 
@@ -92,4 +96,21 @@ test('churn metrics: a ping-pong pair, a double-booking and lost work are counte
   assert.equal(r.churn.doubleBookings, 1, 'a and b were both started on GPU 0');
   assert.equal(r.churn.preemptionsMax, 1);
   assert.ok(r.churn.wastedGpuSeconds > 0, 'jobs without checkpoints lose their work when stopped');
+});
+
+test('--queues FILE: a YAML queue tree in GPUs, validated as the scheduler reads it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-queues-'));
+  try {
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'queues:\n  - { name: org }\n  - { name: team, parent: org, guaranteedGpus: 16 }\n  - { name: scratch, parent: org, weight: 2 }\n');
+    assert.deepEqual(loadQueuesFile(good), [{ name: 'org' }, { name: 'team', parent: 'org', guaranteed: { gpu: 16_000 } }, { name: 'scratch', parent: 'org', overQuotaWeight: 2 }]);
+    const limit = join(dir, 'limit.yaml');
+    writeFileSync(limit, 'queues:\n  - { name: org, limitGpus: 8 }\n  - { name: team, parent: org, guaranteedGpus: 16 }\n');
+    assert.throws(() => loadQueuesFile(limit), (e: Error & { code?: string }) => e.code === 'QUEUE_INVALID' && e.message.startsWith(`${limit}: queue org:`));
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, 'queues:\n  - { name: org, guaranteed: 8 }\n');
+    assert.throws(() => loadQueuesFile(typo), (e: Error & { code?: string }) => e.code === 'QUEUES_FILE_INVALID' && /guaranteed/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
