@@ -20,6 +20,9 @@ const TREE: QueueSpec[] = [
   { name: 'scratch', parent: 'org', guaranteed: { gpu: 0 } },
 ];
 
+/** As `gantry k8s` runs the core: no consolidation, so reclaim's own victim search is what is tested. */
+const NO_MOVES = { actions: ['allocate', 'backfill', 'reclaim', 'preempt'] } as const;
+
 const pinned = (id: string, gpus: number, slot: string) => pod(id).gpus(gpus).selector({ slot }).obj();
 
 /**
@@ -122,4 +125,39 @@ test('reclaim moves guaranteed work aside when the borrowed GPUs are spread over
   const ev = evictions(s.cycle(HOUR));
   assert.deepEqual(ev.map((e) => [e.job, e.reason, e.for]).sort(), [['a1', 'consolidate', 'b1'], ['s1', 'reclaim', 'b1'], ['s2', 'reclaim', 'b1']]);
   assert.equal(ev.find((e) => e.job === 'a1')?.moveTo?.[0]?.node, 'n2', 'team-a keeps its guarantee: a1 moves to where s2 was');
+});
+
+test('reclaim: a gang of more small members than nodes counts the places each node holds', () => {
+  // Two 4-GPU nodes full of scratch work; team-a's gang of four 1-GPU pods fits on one freed node.
+  const s = setup({
+    nodes: [node('n1').gpus(4).labels({ slot: 'n1' }).obj(), node('n2').gpus(4).labels({ slot: 'n2' }).obj()],
+    queues: [{ name: 'team-a', guaranteed: { gpu: 4 * G } }, { name: 'scratch', guaranteed: { gpu: 0 } }],
+    config: NO_MOVES,
+    running: [job('s1').queue('scratch').members([pinned('s1-0', 4, 'n1')]).obj(), job('s2').queue('scratch').members([pinned('s2-0', 4, 'n2')]).obj()],
+  });
+  s.submit(job('g').queue('team-a').gpus(1, 4).at(HOUR).obj());
+  const ev = evictions(s.cycle(HOUR));
+  assert.equal(ev.length, 1, JSON.stringify(s.explain('g', HOUR).reasons));
+  assert.equal(ev[0]?.reason, 'reclaim');
+});
+
+test('reclaim: a gang whose victims across nodes would take too much still gets one node freed', () => {
+  // team-a borrows 3 GPUs (7 of its 4); team-b (5 of 8) asks for a gang of 2 + 1 GPUs. The
+  // cheapest victim x frees only 2 on n1; y alone frees the 3 on n2 that the gang needs.
+  const s = setup({
+    nodes: ['n1', 'n2', 'n3'].map((n) => node(n).gpus(4).labels({ slot: n }).obj()),
+    queues: [{ name: 'team-a', guaranteed: { gpu: 4 * G } }, { name: 'team-b', guaranteed: { gpu: 8 * G } }],
+    config: NO_MOVES,
+    running: [
+      job('x').queue('team-a').members([pinned('x-0', 2, 'n1')]).checkpoint({ graceSeconds: 10 }).obj(),
+      job('y').queue('team-a').members([pinned('y-0', 3, 'n2')]).checkpoint({ graceSeconds: 10 }).obj(),
+      job('w').queue('team-a').members([pinned('w-0', 2, 'n3')]).nonPreemptible().obj(),
+      job('f1').queue('team-b').members([pinned('f1-0', 2, 'n1')]).obj(),
+      job('f2').queue('team-b').members([pinned('f2-0', 1, 'n2')]).obj(),
+      job('f3').queue('team-b').members([pinned('f3-0', 2, 'n3')]).obj(),
+    ],
+  });
+  s.submit(job('g').queue('team-b').members([pod('g-0').gpus(2).obj(), pod('g-1').gpus(1).obj()]).at(HOUR).obj());
+  const ev = evictions(s.cycle(HOUR));
+  assert.deepEqual(ev.map((e) => [e.job, e.reason, e.for]), [['y', 'reclaim', 'g']], JSON.stringify(s.explain('g', HOUR).reasons));
 });
