@@ -10,10 +10,12 @@ import { terminalReport, toJson, writeReport } from '../../sim/openb/report.js';
 import { OPENB_SOURCE, loadOpenbNodes, loadOpenbPods } from '../../sim/openb/trace.js';
 import { existingFile, parseNumber, parsePolicies, parseSeeds } from '../flags.js';
 import { progressBar } from '../progress.js';
-import { JOB_POLICIES, prepare, runJobsExperiment, type JobPolicy, type JobsSpec } from '../../sim/jobs/experiment.js';
+import { CHURN_POLICIES, JOB_POLICIES, TRACE_POLICIES, prepare, runJobsExperiment, type JobPolicy, type JobsSpec } from '../../sim/jobs/experiment.js';
 import { PHILLY_FLEET, fleetGpus } from '../../sim/jobs/setup.js';
 import { PHILLY_SOURCE } from '../../sim/jobs/philly.js';
-import { terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
+import { CHURN_DEFAULTS, type ChurnSpec } from '../../sim/jobs/churn.js';
+import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
+import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
   pods?: string;
@@ -81,8 +83,48 @@ interface JobsFlags {
   graceSeconds: string;
   cycleSeconds: string;
   restartSeconds: string;
+  workload: string;
+  hours: string;
+  queues?: string;
+  servers: string;
+  gangGpus: string;
+  meanMinutes: string;
+  checkpointing: string;
+  nonPreemptible: string;
+  burstEvery: string;
+  burstJobs: string;
+  burstPriority: string;
   json?: boolean;
   out?: string;
+}
+
+/** "lo-hi" (or one number) within [min, max]. */
+function parseRange(flag: string, value: string, min: number, max: number, integer = false): [number, number] {
+  const parts = value.split('-').map((x) => x.trim());
+  if (parts.length > 2) throw new UserError('BAD_FLAG', `${flag}: "${value}" is not a number or a range lo-hi`);
+  const lo = parseNumber(flag, parts[0] as string, min, max, integer);
+  const hi = parts.length === 2 ? parseNumber(flag, parts[1] as string, min, max, integer) : lo;
+  if (hi < lo) throw new UserError('BAD_FLAG', `${flag}: range ${value} ends below its start`);
+  return [lo, hi];
+}
+
+/** The churn workload's settings from the flags (see src/sim/jobs/churn.ts). */
+function churnSpec(flags: JobsFlags, seed: number, load: number): ChurnSpec {
+  const queues = flags.queues ? loadQueuesFile(existingFile('--queues', flags.queues)) : CHURN_DEFAULTS.queues;
+  return {
+    seed,
+    load,
+    hours: parseNumber('--hours', flags.hours, 0.1, 24 * 365),
+    servers: parseNumber('--servers', flags.servers, 1, 100_000, true),
+    queues,
+    gangGpus: parseRange('--gang-gpus', flags.gangGpus, 1, 64, true),
+    meanMinutes: parseNumber('--mean-minutes', flags.meanMinutes, 1, 10_000),
+    checkpointing: parseNumber('--checkpointing', flags.checkpointing, 0, 1),
+    nonPreemptible: parseNumber('--non-preemptible', flags.nonPreemptible, 0, 1),
+    burstEveryHours: parseRange('--burst-every', flags.burstEvery, 0.01, 1000),
+    burstJobs: parseRange('--burst-jobs', flags.burstJobs, 0, 1000, true),
+    burstPriority: parseNumber('--burst-priority', flags.burstPriority, -1e6, 1e6, true),
+  };
 }
 
 function parseDay(flag: string, value: string): number {
@@ -93,6 +135,10 @@ function parseDay(flag: string, value: string): number {
 }
 
 async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void> {
+  const workload = flags.workload.trim();
+  if (workload !== 'philly' && workload !== 'churn') throw new UserError('BAD_FLAG', `--workload: unknown workload "${flags.workload}" (choose from philly, churn)`);
+  if (workload === 'churn') return simChurn(flags, argv);
+  if (flags.queues) throw new UserError('BAD_FLAG', '--queues applies to --workload churn (the Philly workload has one queue per virtual cluster)');
   const defaultTrace = join(process.cwd(), '..', 'shared', 'traces', 'philly', 'philly.csv');
   const trace = flags.trace ? existingFile('--trace', flags.trace) : existsSync(defaultTrace) ? defaultTrace : null;
   if (!trace) throw new UserError('BAD_FLAG', `--trace FILE is required (the Philly trace as processed for Pollux, e.g. ../shared/traces/philly/philly.csv; original data: ${PHILLY_SOURCE})`);
@@ -135,8 +181,50 @@ async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void>
   }
 }
 
+async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void> {
+  const policies = parseJobPolicies('--policy', flags.policy === 'all' ? CHURN_POLICIES.join(',') : flags.policy);
+  const seed = parseNumber('--seed', flags.seed, 0, 2 ** 31, true);
+  const churn = churnSpec(flags, seed, parseNumber('--load', flags.load, 0.01, 1000));
+  const spec: JobsSpec = {
+    trace: '',
+    from: 0,
+    days: churn.hours / 24,
+    load: churn.load,
+    fleet: { ...PHILLY_FLEET, eightGpuServers: churn.servers, twoGpuServers: 0 },
+    seed,
+    checkpointMinutes: parseNumber('--checkpoint-minutes', flags.checkpointMinutes, 0.1, 10_000),
+    graceSeconds: parseNumber('--grace-seconds', flags.graceSeconds, 0, 3600),
+    cycleSeconds: parseNumber('--cycle-seconds', flags.cycleSeconds, 1, 3600),
+    restartSeconds: parseNumber('--restart-seconds', flags.restartSeconds, 0, 3600),
+    guaranteedFraction: 0,
+    churn,
+  };
+  const prepared = prepare(spec);
+  if (prepared.jobs.length === 0) throw new UserError('EMPTY_WINDOW', `the churn workload has no jobs at --load ${churn.load} over --hours ${churn.hours}`);
+  const bar = progressBar(!flags.json && process.stderr.isTTY === true);
+  const progress = new Map<string, number>();
+  const results = await runJobsExperiment(spec, policies, (policy, done, total) => {
+    progress.set(policy, done / Math.max(1, total));
+    const sum = [...progress.values()].reduce((a, b) => a + b, 0);
+    bar.update(Math.round((sum / policies.length) * 1000), 1000, `simulating ${policies.join(', ')}`);
+  });
+  bar.stop();
+  const ctx = {
+    trace: 'churn',
+    window: { from: 'generated', days: churn.hours / 24, load: churn.load, jobs: prepared.jobs.length },
+    gpus: churn.servers * 8,
+    settings: { seed, hours: churn.hours, gangGpus: churn.gangGpus, meanMinutes: churn.meanMinutes, checkpointing: churn.checkpointing, nonPreemptible: churn.nonPreemptible, burstEveryHours: churn.burstEveryHours, burstJobs: churn.burstJobs, burstPriority: churn.burstPriority, queues: churn.queues, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds },
+  };
+  if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
+  else process.stdout.write(jobsTerminal(results) + '\n\n' + churnTerminal(results) + '\n');
+  if (flags.out) {
+    const files = await writeJobsReport(flags.out, ctx, results, `gantry ${argv.slice(2).join(' ')}`);
+    if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
+  }
+}
+
 function parseJobPolicies(flag: string, value: string): JobPolicy[] {
-  if (value.trim() === 'all') return [...JOB_POLICIES];
+  if (value.trim() === 'all') return [...TRACE_POLICIES];
   const names = value.split(',').map((x) => x.trim()).filter(Boolean);
   if (names.length === 0) throw new UserError('BAD_FLAG', `${flag}: give at least one policy (${JOB_POLICIES.join(', ')}, or all)`);
   for (const n of names) if (!(JOB_POLICIES as readonly string[]).includes(n)) throw new UserError('BAD_FLAG', `${flag}: unknown policy "${n}" (choose from ${JOB_POLICIES.join(', ')}, or all)`);
@@ -167,11 +255,12 @@ export function registerSim(program: Command): void {
   sim
     .command('jobs')
     .description(`simulate queueing, fair share and preemption policies over the Philly job trace (Microsoft, 2017; published at ${PHILLY_SOURCE}; a copy lives in ../shared/traces/philly)`)
+    .option('--workload <name>', 'philly (a window of the Philly trace) or churn (generated: gangs, priorities, bursts, a queue tree that borrows; see docs/preemption.md)', 'philly')
     .option('--trace <file>', 'Philly trace CSV (default: ../shared/traces/philly/philly.csv)')
     .option('--from <date>', 'window start, YYYY-MM-DD (UTC)', '2017-10-09')
     .option('--days <n>', 'window length in days', '7')
     .option('--load <factor>', 'compress arrivals by this factor (2 = twice the arrival rate)', '1')
-    .option('--policy <list>', `comma-separated: ${JOB_POLICIES.join(', ')} (sjf uses true durations: an oracle), or all`, 'all')
+    .option('--policy <list>', `comma-separated: ${JOB_POLICIES.join(', ')} (sjf uses true durations: an oracle; gantry-up, -k8s, -across: the core as each mode configures it), or all (philly: ${TRACE_POLICIES.join(', ')}; churn: ${CHURN_POLICIES.join(', ')})`, 'all')
     .option('--seed <n>', 'random seed', '1')
     .option('--servers-8gpu <n>', '8-GPU servers in the cluster', String(PHILLY_FLEET.eightGpuServers))
     .option('--servers-2gpu <n>', '2-GPU servers in the cluster', String(PHILLY_FLEET.twoGpuServers))
@@ -180,6 +269,16 @@ export function registerSim(program: Command): void {
     .option('--grace-seconds <n>', 'grace a preempted gantry job gets to save (baselines stop jobs at once)', '30')
     .option('--cycle-seconds <n>', 'scheduling cycle interval', '30')
     .option('--restart-seconds <n>', 'time a resumed job needs before it progresses again', '60')
+    .option('--hours <n>', 'churn: simulated hours of arrivals', '48')
+    .option('--queues <file>', 'churn: the queue tree, YAML (queues: [{ name, parent?, guaranteedGpus?, limitGpus?, weight? }]); default org 48 -> team-a 24, team-b 24, scratch 0')
+    .option('--servers <n>', 'churn: 8-GPU servers', String(CHURN_DEFAULTS.servers))
+    .option('--gang-gpus <lo-hi>', 'churn: GPUs per job (split into pods of 1, 2, 4 or 8)', CHURN_DEFAULTS.gangGpus.join('-'))
+    .option('--mean-minutes <n>', 'churn: mean run time of a job', String(CHURN_DEFAULTS.meanMinutes))
+    .option('--checkpointing <share>', 'churn: share of jobs that checkpoint (every 10-30 min, 30 s grace)', String(CHURN_DEFAULTS.checkpointing))
+    .option('--non-preemptible <share>', 'churn: share of jobs (in queues with a guarantee) that may not be preempted', String(CHURN_DEFAULTS.nonPreemptible))
+    .option('--burst-every <lo-hi>', 'churn: hours between bursts of high-priority jobs', CHURN_DEFAULTS.burstEveryHours.join('-'))
+    .option('--burst-jobs <lo-hi>', 'churn: jobs per burst', CHURN_DEFAULTS.burstJobs.join('-'))
+    .option('--burst-priority <n>', 'churn: priority of burst jobs (others 0)', String(CHURN_DEFAULTS.burstPriority))
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
     .action(async (flags: JobsFlags) => simJobs(flags, process.argv));

@@ -43,8 +43,9 @@ export interface JobRecord {
   /** milli-GPU x ms lost to preemptions (work since the last checkpoint). */
   lostGpuMs: number;
   preemptions: number;
-  /** The job that evicted this one, and when (no plan may undo it soon after). */
+  /** The job this one was last evicted for, and when (see Session.mayDisplace). */
   evictedFor: string | null;
+  evictedAt: number;
   /** Queues this job displaced work from (queue -> when), so no plan for them undoes it soon. */
   wonFrom: Map<string, number>;
   /** Victims being stopped to make room for this job. */

@@ -38,9 +38,16 @@ export class QueueNode {
     return this.spec.overQuotaWeight ?? 1;
   }
 
+  /**
+   * What the queue is guaranteed: as declared, or for a parent that declares none, the sum of
+   * its children's guarantees (what it must hold for them to hold theirs), never silently 0.
+   */
   guaranteed(key: ResourceKey): number {
-    return this.spec.guaranteed?.[key] ?? 0;
+    return this.spec.guaranteed?.[key] ?? this.derived[key];
   }
+
+  /** The children's guarantees summed (see guaranteed; set once the tree is linked). */
+  derived: Record<ResourceKey, number> = { gpu: 0, cpu: 0, memory: 0 };
 
   limit(key: ResourceKey): number {
     return this.spec.limit?.[key] ?? Infinity;
@@ -103,9 +110,18 @@ export class QueueTree {
     for (const name of this.byName.keys()) link(name, new Set());
     this.byName.clear();
     for (const [k, v] of linked) this.byName.set(k, v);
+    // Undeclared guarantees of parents, bottom up (a leaf without one is guaranteed nothing).
+    const derive = (q: QueueNode): void => {
+      for (const c of q.children) derive(c);
+      for (const k of RESOURCE_KEYS) q.derived[k] = q.children.reduce((s, c) => s + c.guaranteed(k), 0);
+    };
+    for (const r of this.roots) derive(r);
     for (const q of this.byName.values()) {
       for (const k of RESOURCE_KEYS) {
-        if (q.guaranteed(k) > q.limit(k)) throw new UserError('QUEUE_INVALID', `queue ${q.name}: guaranteed ${k} ${q.guaranteed(k)} exceeds its limit ${q.limit(k)}`);
+        if (q.guaranteed(k) > q.limit(k)) {
+          const what = q.spec.guaranteed?.[k] !== undefined ? `guaranteed ${k} ${q.guaranteed(k)}` : `its children's guarantees (${q.guaranteed(k)} ${k}, which it declares none of and so must hold)`;
+          throw new UserError('QUEUE_INVALID', `queue ${q.name}: ${what} exceeds its limit ${q.limit(k)}`);
+        }
         if (q.children.length > 0 && q.spec.guaranteed?.[k] !== undefined) {
           const sum = q.children.reduce((s, c) => s + c.guaranteed(k), 0);
           if (sum > q.guaranteed(k)) throw new UserError('QUEUE_INVALID', `queue ${q.name}: its children are guaranteed ${sum} ${k}, more than its own ${q.guaranteed(k)}`);

@@ -181,6 +181,7 @@ export class Scheduler {
       lostGpuMs: 0,
       preemptions: 0,
       evictedFor: null,
+      evictedAt: NaN,
       wonFrom: new Map(),
       awaiting: new Set(),
       nominatedNodes: new Set(),

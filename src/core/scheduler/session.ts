@@ -233,6 +233,13 @@ export function dropRunning(idx: JobsByState, j: JobRecord): void {
   }
 }
 
+/** A gang shape that failed to place this cycle: why, for which job, and its failing member (index). */
+export interface FailedShape {
+  readonly reason: WaitReason;
+  readonly job: JobRecord;
+  readonly member: number;
+}
+
 /** A victim search that found nothing: at which epochs and when. */
 export interface PlanMiss {
   readonly epoch: number;
@@ -247,8 +254,25 @@ export interface PlanMiss {
 export class Session {
   readonly decisions: Decision[] = [];
   readonly waits = new Map<string, WaitReason[]>();
-  /** Gang shapes that failed to fit since the last release (binds only shrink free capacity). */
-  readonly failedShapes = new Map<string, WaitReason>();
+  /**
+   * Gang shapes that failed to fit since the last release (binds only shrink free capacity),
+   * by shape, with the job that failed and its failing member: another job of the shape is
+   * told its own names (failedReason). Entitled jobs, which pass borrowers' reservations, have
+   * their own (see failedShapesOf).
+   */
+  readonly failedShapes = new Map<string, FailedShape>();
+  private readonly failedShapesEntitled = new Map<string, FailedShape>();
+
+  /** The failed-shape cache of the jobs that see the capacity `job` sees. */
+  failedShapesOf(job: JobRecord): Map<string, FailedShape> {
+    return this.reservations.size > 0 && this.entitled(job) ? this.failedShapesEntitled : this.failedShapes;
+  }
+
+  /** Something was released or a reservation ended: failed shapes may fit again. */
+  clearFailedShapes(): void {
+    this.failedShapes.clear();
+    this.failedShapesEntitled.clear();
+  }
   /** This session's number (a job it bound or evicted carries it in touchedIn). */
   private static sessions = 0;
   readonly id = ++Session.sessions;
@@ -454,23 +478,73 @@ export class Session {
   }
 
   /**
-   * May `victim` be displaced for `job`? Not if the victim itself displaced work of `job`'s
-   * queue and has not yet run the minimum runtime: no plan undoes a recent one.
+   * May `victim` be stopped for `job`? Not when `job` was itself stopped for `victim` and the
+   * victim still runs the run that took its place (started after that eviction): no plan
+   * undoes an earlier one while its reason holds (no ping-pong, across cycles and actions).
    */
   mayDisplace(victim: JobRecord, job: JobRecord): boolean {
-    const won = victim.wonFrom.get(job.spec.queue);
-    if (won === undefined) return true;
-    const since = Math.max(won, victim.startedAt ?? won);
-    return this.now - since >= this.config.minRuntimeMs;
+    if (job.evictedFor !== victim.spec.id) return true;
+    return victim.startedAt === null || !(victim.startedAt >= job.evictedAt);
   }
 
-  /** Nodes reserved for jobs other than `job` that `job` may not use (it would delay them). */
+  /**
+   * May `victim` be stopped to make room for `job` without taking what the victim's queue is
+   * guaranteed for a job that would borrow? Work that runs within its queue's guarantee is
+   * never moved or stopped for a borrower: its queue would reclaim the room right back.
+   * `chosen`: the victims already picked for the same plan.
+   */
+  keepsGuarantees(victim: JobRecord, job: JobRecord, chosen: readonly JobRecord[]): boolean {
+    if (victim.queue === job.queue || this.entitled(job)) return true;
+    const mine = this.queues.get(job.queue)?.chain() ?? [];
+    for (const n of this.queues.get(victim.queue)?.chain() ?? []) {
+      if (mine.includes(n)) break;
+      let planned = 0;
+      for (const c of chosen) if (this.queues.get(c.queue)?.chain().includes(n)) planned += c.resources.gpu;
+      if (this.settledGpu(n) - planned - victim.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The job's queue stays within its GPU guarantee with the job running: the room is owed to
+   * it. A job that is not entitled borrows (its queue would be over its guarantee).
+   */
+  entitled(job: JobRecord): boolean {
+    const q = this.queues.get(job.queue);
+    return q !== undefined && q.usage.gpu + job.requestGpu <= q.guaranteed('gpu') + 1e-6;
+  }
+
+  /** A reservation held by a pending job that would borrow (it never stands in an entitled job's way). */
+  private heldByBorrower(r: Reservation): boolean {
+    const holder = this.jobs.get(r.job);
+    return holder !== undefined && holder.state === 'pending' && !this.entitled(holder);
+  }
+
+  /** A cached failure of `job`'s shape, told in `job`'s own names (its id, its member). */
+  failedReason(job: JobRecord, cached: FailedShape): WaitReason {
+    if (cached.job === job || cached.reason.kind !== 'gang') return cached.reason;
+    const theirs = cached.job.spec.members[cached.member]?.id;
+    const mine = job.spec.members[cached.member]?.id;
+    let message = cached.reason.message;
+    const prefix = `gang ${cached.job.spec.id}: `;
+    if (message.startsWith(prefix)) message = `gang ${job.spec.id}: ${message.slice(prefix.length)}`;
+    if (theirs !== undefined && mine !== undefined) message = message.replace(`member ${theirs} `, `member ${mine} `);
+    return { kind: 'gang', message };
+  }
+
+  /**
+   * Nodes reserved for jobs other than `job` that `job` may not use (it would delay them). A
+   * reservation of a job that would borrow does not bind a job its queue's guarantee owes room
+   * to: a guarantee is a promise, a borrower's reservation only a courtesy among borrowers.
+   */
   blockedNodes(job: JobRecord): string[] {
     const out: string[] = [];
     const end = job.spec.expectedDurationMs !== undefined ? this.now + job.spec.expectedDurationMs : Infinity;
+    let entitled: boolean | null = null;
     for (const r of this.reservations.values()) {
       if (r.job === job.spec.id) continue;
       if (end <= r.until && r.until !== Infinity) continue; // finishes before the reservation starts: backfill is fine
+      if (this.heldByBorrower(r) && (entitled ??= this.entitled(job))) continue;
       for (const n of r.nodes) out.push(n);
     }
     return out;
@@ -522,7 +596,7 @@ export class Session {
     job.lastReasons = NO_REASONS;
     this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
     // Its reserved nodes may be open to others now: failed shapes may fit again.
-    if (this.reservations.delete(job.spec.id)) this.failedShapes.clear();
+    if (this.reservations.delete(job.spec.id)) this.clearFailedShapes();
     this.waits.delete(job.spec.id);
     job.waitedIn = 0;
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
@@ -542,6 +616,7 @@ export class Session {
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;
+    victim.evictedAt = this.now;
     forJob.wonFrom.set(victim.spec.queue, this.now);
     forJob.awaiting.add(victim.spec.id);
     for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);

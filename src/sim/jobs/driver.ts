@@ -15,11 +15,22 @@ export interface SimJob {
   readonly duration: number;
   readonly gpus: number;
   readonly members: readonly PodRequest[];
+  /** Priority class (default 0). */
+  readonly priority?: number;
+  /** Default true. */
+  readonly preemptible?: boolean;
+  /**
+   * The job's own checkpoint policy: saves every `intervalMs` of progress (0 = never) and gets
+   * `graceMs` to save when stopped (0 = killed at once); null = no checkpointing at all (a stop
+   * loses everything since the start). Absent: the experiment's one policy for every job.
+   */
+  readonly checkpoint?: { readonly intervalMs: number; readonly graceMs: number } | null;
 }
 
 export interface CycleOutcome {
   readonly start: readonly { readonly job: SimJob; readonly bindings: readonly Binding[] }[];
-  readonly stop: readonly { readonly job: SimJob; readonly graceMs: number }[];
+  /** `forJob`: the job the stop makes room for, when the policy says (for ping-pong counts). */
+  readonly stop: readonly { readonly job: SimJob; readonly graceMs: number; readonly forJob?: string }[];
 }
 
 export interface SimDriver {

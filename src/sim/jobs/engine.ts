@@ -14,6 +14,7 @@
 import type { NodeSpec } from '../../core/model/node.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
 import { QueueTree, RESOURCE_KEYS } from '../../core/scheduler/queues.js';
+import type { Binding } from '../../core/model/cluster.js';
 import type { SimDriver, SimJob } from './driver.js';
 
 export interface EngineOptions {
@@ -26,6 +27,11 @@ export interface EngineOptions {
   readonly graceMs: number;
   /** Utilisation series bucket. */
   readonly sampleMs: number;
+  /**
+   * How long a queue may sit below its guarantee with fitting work waiting while other queues
+   * borrow before it counts as a deficit (default: two grace periods, three cycles, a restart).
+   */
+  readonly deficitBoundMs?: number;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -45,6 +51,8 @@ interface State {
   lostGpuMs: number;
   /** Progress saved when a graceful stop was signalled. */
   savedProgress: number;
+  /** Jobs were stopped for this one: the room is on its way until then (victims' grace plus a cycle). */
+  promisedUntil: number;
 }
 
 export interface JobsResult {
@@ -77,7 +85,34 @@ export interface JobsResult {
   readonly wallSeconds: number;
   /** Utilisation per sample bucket (fraction of GPUs allocated), from the first arrival. */
   readonly utilizationSeries: readonly number[];
-  readonly queues: readonly { name: string; guaranteedGpus: number; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; violationSeconds: number; queueViolationSeconds: number }[];
+  readonly queues: readonly { name: string; guaranteedGpus: number; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
+  readonly churn: ChurnMetrics;
+}
+
+/** Whether preemption kept its promises (docs/preemption.md): see the engine's comments. */
+export interface ChurnMetrics {
+  /** Stops per job: the most, the 99th percentile, and how many jobs were stopped 3 times or more. */
+  readonly preemptionsMax: number;
+  readonly preemptionsP99: number;
+  readonly preemptedAtLeast3: number;
+  /** Pairs of jobs A, B where A was stopped for B and later B for A; the shortest time between the two. */
+  readonly pingPongPairs: number;
+  readonly fastestPingPongSeconds: number | null;
+  /**
+   * Time a queue sat below its guarantee with a waiting job that fits in what the guarantee
+   * leaves, while other queues borrowed at least that much, beyond the bound (per episode).
+   */
+  readonly deficitBoundSeconds: number;
+  readonly deficitSeconds: number;
+  readonly deficitEpisodes: number;
+  readonly longestDeficitSeconds: number;
+  /** GPU time lost to stops (work since the last checkpoint, grace periods, restarts), and its share of the jobs' work. */
+  readonly wastedGpuSeconds: number;
+  readonly wastedShare: number;
+  /** Starts whose bindings did not cover every member of the gang. */
+  readonly partialGangs: number;
+  /** Starts on a GPU another job held at the time. */
+  readonly doubleBookings: number;
 }
 
 class EventQueue {
@@ -153,7 +188,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   driver.init(nodes, queues);
   const capacityGpus = nodes.reduce((a, n) => a + (n.gpus?.length ?? 0), 0);
   const tree = new QueueTree(queues);
-  const states = jobs.map((job) => ({ job, status: 'waiting', progress: 0, runStart: 0, overheadLeft: 0, firstStart: null, end: null, token: 0, preemptions: 0, lostGpuMs: 0, savedProgress: 0 }) as State);
+  const states = jobs.map((job) => ({ job, status: 'waiting', progress: 0, runStart: 0, overheadLeft: 0, firstStart: null, end: null, token: 0, preemptions: 0, lostGpuMs: 0, savedProgress: 0, promisedUntil: -Infinity }) as State);
   const byJob = new Map(states.map((s) => [s.job.id, s]));
   const ev = new EventQueue();
   for (const s of states) ev.push(s.job.submit, ARRIVE, s, 0);
@@ -205,6 +240,85 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       violation[i] = (violation[i] as number) + Math.max(0, t - since - violLimit);
       violStart[i] = NaN;
     }
+  };
+
+  // Guarantee deficits (ChurnMetrics): a leaf queue below its guarantee, a waiting job of it
+  // that fits in what the guarantee leaves, and at least that many GPUs borrowed by other
+  // leaves (held beyond their guarantees, stopping jobs included): reclaim could serve it.
+  const deficitBound = o.deficitBoundMs ?? 2 * o.graceMs + 3 * o.cycleMs + o.restartMs;
+  const parents = new Set(queues.map((q) => q.parent).filter((p): p is string => p !== undefined));
+  const leaf = queueNames.map((n) => !parents.has(n));
+  const deficitStart = new Float64Array(queueNames.length).fill(NaN);
+  const deficit = new Float64Array(queueNames.length);
+  const deficitEpisodes = new Float64Array(queueNames.length);
+  let longestDeficit = 0;
+  const borrowedBesides = (i: number): number => {
+    let b = 0;
+    for (let k = 0; k < queueNames.length; k++) if (k !== i && leaf[k]) b += Math.max(0, (used[k] as number) - (guaranteed[k] as number));
+    return b;
+  };
+  // Room already on its way (jobs stopping for a waiting job of the queue) counts as the
+  // queue's, as the scheduler counts it: the queue is served, not short.
+  const checkDeficit = (i: number, t: number): void => {
+    if (!leaf[i]) return;
+    let room = (guaranteed[i] as number) - (used[i] as number);
+    const waiting = waitingByQueue[i] as Set<State>;
+    for (const w of waiting) if (w.promisedUntil >= t) room -= w.job.gpus;
+    let want = false;
+    if (room >= 1 - 1e-9) {
+      const lent = Math.min(room, borrowedBesides(i));
+      if (lent >= 1 - 1e-9) for (const w of waiting) if (w.promisedUntil < t && w.job.gpus <= lent + 1e-9) { want = true; break; }
+    }
+    const since = deficitStart[i] as number;
+    if (want && Number.isNaN(since)) deficitStart[i] = t;
+    if (!want && !Number.isNaN(since)) {
+      const over = t - since - deficitBound;
+      if (over > 0) {
+        deficit[i] = (deficit[i] as number) + over;
+        deficitEpisodes[i] = (deficitEpisodes[i] as number) + 1;
+        longestDeficit = Math.max(longestDeficit, t - since);
+      }
+      deficitStart[i] = NaN;
+    }
+  };
+
+  // Ping-pong: who was stopped for whom, and when (victim -> winner -> time).
+  const stoppedFor = new Map<string, Map<string, number>>();
+  const pingPong = new Set<string>();
+  let fastestPingPong = Infinity;
+  const noteStop = (victim: string, winner: string | undefined, t: number): void => {
+    if (winner === undefined) return;
+    const back = stoppedFor.get(winner)?.get(victim);
+    if (back !== undefined) {
+      pingPong.add(victim < winner ? `${victim} ${winner}` : `${winner} ${victim}`);
+      fastestPingPong = Math.min(fastestPingPong, t - back);
+    }
+    let m = stoppedFor.get(victim);
+    if (!m) stoppedFor.set(victim, (m = new Map()));
+    m.set(winner, t);
+  };
+
+  // Gangs started whole, and no GPU given to two jobs at once (node -> GPU -> milli-GPU held).
+  let partialGangs = 0;
+  let doubleBookings = 0;
+  const held = new Map<string, Map<number, number>>();
+  const bindingsOf = new Map<State, readonly Binding[]>();
+  const holdBindings = (s: State, bindings: readonly Binding[], sign: 1 | -1): void => {
+    for (const b of bindings) {
+      let m = held.get(b.node);
+      if (!m) held.set(b.node, (m = new Map()));
+      for (const g of b.gpus) {
+        const now = (m.get(g.gpu) ?? 0) + sign * g.milli;
+        if (sign > 0 && now > 1000 + 1e-6) doubleBookings++;
+        m.set(g.gpu, now);
+      }
+    }
+    if (sign > 0) bindingsOf.set(s, bindings);
+    else bindingsOf.delete(s);
+  };
+  const releaseBindings = (s: State): void => {
+    const b = bindingsOf.get(s);
+    if (b) holdBindings(s, b, -1);
   };
 
   // Per-demand guarantee check (see guaranteeViolationSeconds). The covered demand of a queue
@@ -330,6 +444,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.progress = s.job.duration;
         running.delete(s);
         holdGpus(s, -1);
+        releaseBindings(s);
         driver.complete(s.job, e.time);
         done++;
         active--;
@@ -340,6 +455,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.progress = s.savedProgress;
         running.delete(s);
         holdGpus(s, -1);
+        releaseBindings(s);
         waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
         driver.stopped(s.job, e.time);
         dirty = true;
@@ -348,6 +464,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       const qi = qIndex.get(s.job.queue) as number;
       checkViolation(qi, e.time);
       checkDemand(qi, e.time);
+      checkDeficit(qi, e.time);
       if (o.onProgress && done - lastReport >= 200) {
         lastReport = done;
         o.onProgress(done, total);
@@ -362,9 +479,12 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     cycles++;
     reportAttained(now);
     const out = driver.cycle(now);
-    for (const { job, graceMs } of out.stop) {
+    for (const { job, graceMs, forJob } of out.stop) {
       const s = stateOf(job);
       if (!s || s.status !== 'running') continue;
+      noteStop(job.id, forJob, now);
+      const winner = forJob !== undefined ? byJob.get(forJob) : undefined;
+      if (winner && winner.status === 'waiting') winner.promisedUntil = Math.max(winner.promisedUntil, now + graceMs + o.cycleMs);
       const worked = progressAt(s, now);
       s.preemptions++;
       s.token++;
@@ -375,20 +495,24 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.lostGpuMs += graceMs * s.job.gpus;
         ev.push(now + graceMs, STOP, s, s.token);
       } else {
-        const saved = Math.floor(worked / o.checkpointMs) * o.checkpointMs;
+        const every = s.job.checkpoint === undefined ? o.checkpointMs : (s.job.checkpoint?.intervalMs ?? 0);
+        const saved = every > 0 ? Math.floor(worked / every) * every : 0;
         s.lostGpuMs += (worked - saved) * s.job.gpus;
         s.progress = saved;
         s.status = 'waiting';
         running.delete(s);
         holdGpus(s, -1);
+        releaseBindings(s);
         waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
         driver.stopped(s.job, now);
       }
       dirty = true;
     }
-    for (const { job } of out.start) {
+    for (const { job, bindings } of out.start) {
       const s = stateOf(job);
       if (!s || s.status !== 'waiting') continue;
+      if (new Set(bindings.map((b) => b.podId)).size !== job.members.length) partialGangs++;
+      holdBindings(s, bindings, 1);
       s.status = 'running';
       s.runStart = now;
       s.overheadLeft = s.firstStart === null ? 0 : o.restartMs;
@@ -405,12 +529,19 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     for (let i = 0; i < queueNames.length; i++) {
       checkViolation(i, now);
       checkDemand(i, now);
+      checkDeficit(i, now);
     }
   }
   for (let i = 0; i < queueNames.length; i++) {
     const since = violStart[i] as number;
     if (!Number.isNaN(since)) violation[i] = (violation[i] as number) + Math.max(0, lastT - since - violLimit);
     checkDemand(i, lastT);
+    const d = deficitStart[i] as number;
+    if (!Number.isNaN(d) && lastT - d > deficitBound) {
+      deficit[i] = (deficit[i] as number) + lastT - d - deficitBound;
+      deficitEpisodes[i] = (deficitEpisodes[i] as number) + 1;
+      longestDeficit = Math.max(longestDeficit, lastT - d);
+    }
   }
   if (seriesAcc.sum > 0) series.push(seriesAcc.sum / o.sampleMs);
 
@@ -427,7 +558,26 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   const xs: number[] = [];
   for (let i = 0; i < queueNames.length; i++) if ((deservedInt[i] as number) > 0) xs.push(Math.min(1, (usedInt[i] as number) / (deservedInt[i] as number)));
   const jain = xs.length ? xs.reduce((a, b) => a + b, 0) ** 2 / (xs.length * xs.reduce((a, b) => a + b * b, 0)) : 1;
+  const stops = states.map((s) => s.preemptions).sort((a, b) => a - b);
+  const work = states.reduce((a, s) => a + s.job.gpus * s.job.duration, 0);
+  const wasted = states.reduce((a, s) => a + s.lostGpuMs, 0);
+  const churn: ChurnMetrics = {
+    preemptionsMax: stops.length ? (stops[stops.length - 1] as number) : 0,
+    preemptionsP99: stops.length ? pct(stops, 0.99) : 0,
+    preemptedAtLeast3: stops.filter((n) => n >= 3).length,
+    pingPongPairs: pingPong.size,
+    fastestPingPongSeconds: fastestPingPong === Infinity ? null : fastestPingPong / 1000,
+    deficitBoundSeconds: deficitBound / 1000,
+    deficitSeconds: deficit.reduce((a, b) => a + b, 0) / 1000,
+    deficitEpisodes: deficitEpisodes.reduce((a, b) => a + b, 0),
+    longestDeficitSeconds: longestDeficit / 1000,
+    wastedGpuSeconds: wasted / 1000,
+    wastedShare: work > 0 ? wasted / work : 0,
+    partialGangs,
+    doubleBookings,
+  };
   return {
+    churn,
     policy: driver.name,
     oracle: driver.oracle,
     jobs: total,
@@ -452,6 +602,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       shareOfGuarantee: (guaranteed[i] as number) > 0 && span > 0 ? (usedInt[i] as number) / span / (guaranteed[i] as number) : 0,
       violationSeconds: (demandViolation[i] as number) / 1000,
       queueViolationSeconds: (violation[i] as number) / 1000,
+      deficitSeconds: (deficit[i] as number) / 1000,
+      deficitEpisodes: deficitEpisodes[i] as number,
     })),
   };
 }

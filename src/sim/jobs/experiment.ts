@@ -12,9 +12,17 @@ import { simulate, type JobsResult } from './engine.js';
 import { loadPhilly, selectWindow, type TraceJob } from './philly.js';
 import { buildFleet, fleetGpus, jobMembers, vcQueues, type FleetSpec } from './setup.js';
 import type { SimDriver, SimJob } from './driver.js';
+import type { NodeSpec } from '../../core/model/node.js';
+import type { QueueSpec } from '../../core/scheduler/types.js';
+import type { SchedulerConfig } from '../../core/scheduler/config.js';
+import { churnFleet, churnJobs, type ChurnSpec } from './churn.js';
 
-export const JOB_POLICIES = ['fifo', 'sjf', 'tiresias', 'drf', 'gantry'] as const;
+export const JOB_POLICIES = ['fifo', 'sjf', 'tiresias', 'drf', 'gantry', 'gantry-up', 'gantry-k8s', 'gantry-across'] as const;
 export type JobPolicy = (typeof JOB_POLICIES)[number];
+/** `--policy all` over the Philly trace: the policies of the published comparison. */
+export const TRACE_POLICIES: readonly JobPolicy[] = ['fifo', 'sjf', 'tiresias', 'drf', 'gantry'];
+/** `--policy all` for the churn workload: the core as `gantry up`, `gantry k8s`, and up with preemption across queues. */
+export const CHURN_POLICIES: readonly JobPolicy[] = ['gantry-up', 'gantry-k8s', 'gantry-across'];
 
 export interface JobsSpec {
   readonly trace: string;
@@ -29,22 +37,42 @@ export interface JobsSpec {
   readonly restartSeconds: number;
   /** Fraction of the GPUs covered by queue guarantees. */
   readonly guaranteedFraction: number;
+  /** A generated workload instead of the Philly window (its own cluster and queue tree). */
+  readonly churn?: ChurnSpec;
 }
 
 export interface Prepared {
   readonly jobs: SimJob[];
+  readonly nodes: readonly NodeSpec[];
+  readonly queues: readonly QueueSpec[];
   /** The trace jobs in the window (guarantees follow their GPU time). */
   readonly window: readonly TraceJob[];
 }
 
-export function prepare(spec: JobsSpec, trace: readonly TraceJob[] = loadPhilly(spec.trace)): Prepared {
-  const window = selectWindow(trace, spec.from, spec.days, spec.load);
+export function prepare(spec: JobsSpec, trace?: readonly TraceJob[]): Prepared {
+  if (spec.churn) return { jobs: churnJobs(spec.churn), nodes: churnFleet(spec.churn.servers), queues: spec.churn.queues, window: [] };
+  const window = selectWindow(trace ?? loadPhilly(spec.trace), spec.from, spec.days, spec.load);
   const jobs = window.map((j) => ({ id: j.id, queue: `vc-${j.vc}`, submit: j.submit, duration: j.duration, gpus: j.gpus, members: jobMembers(j) }));
-  return { jobs, window };
+  return { jobs, window, nodes: buildFleet(spec.fleet), queues: vcQueues(window, fleetGpus(spec.fleet), spec.guaranteedFraction) };
+}
+
+/**
+ * The scheduling core as each way of running Gantry configures it: `gantry up`
+ * (src/server/controller.ts: defaults, a one-minute minimum runtime), `gantry k8s`
+ * (src/adapters/k8s/scheduler.ts: no consolidation, the CLI's 10-minute minimum runtime), and
+ * `gantry up` with preemption across queues.
+ */
+export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig, 'rng'> {
+  if (mode === 'k8s') return { actions: ['allocate', 'backfill', 'reclaim', 'preempt'], minRuntimeMs: 10 * 60_000 };
+  return { minRuntimeMs: 60_000, ...(mode === 'across' ? { preemptAcrossQueues: true } : {}) };
 }
 
 export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly SimJob[]): SimDriver {
   const workload = targetWorkload(jobs.flatMap((j) => j.members));
+  if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
+    const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
+    return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: modeConfig(mode) }, policy);
+  }
   if (policy === 'gantry') {
     return new GantryDriver({
       seed: spec.seed,
@@ -72,12 +100,10 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly Sim
 }
 
 export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared, onProgress?: (d: number, t: number) => void): JobsResult {
-  const nodes = buildFleet(spec.fleet);
-  const queues = vcQueues(prepared.window, fleetGpus(spec.fleet), spec.guaranteedFraction);
   return simulate(
     makeDriver(policy, spec, prepared.jobs),
-    nodes,
-    queues,
+    prepared.nodes,
+    prepared.queues,
     prepared.jobs,
     {
       cycleMs: spec.cycleSeconds * 1000,

@@ -18,12 +18,17 @@ export interface GantryDriverOptions {
 }
 
 export class GantryDriver implements SimDriver {
-  readonly name = 'gantry';
+  readonly name: string;
   readonly oracle = false;
   private s!: Scheduler;
   private readonly byId = new Map<string, SimJob>();
 
-  constructor(private readonly o: GantryDriverOptions) {}
+  constructor(
+    private readonly o: GantryDriverOptions,
+    name = 'gantry',
+  ) {
+    this.name = name;
+  }
 
   init(nodes: readonly NodeSpec[], queues: readonly QueueSpec[]): void {
     this.s = new Scheduler({ ...this.o.scheduler, rng: createRng(this.o.seed) }, queues);
@@ -35,12 +40,20 @@ export class GantryDriver implements SimDriver {
     this.s.submit({
       id: job.id,
       queue: job.queue,
-      priority: 0,
-      preemptible: true,
+      priority: job.priority ?? 0,
+      preemptible: job.preemptible ?? true,
       submittedAt: now,
       members: job.members,
-      checkpoint: { intervalSeconds: this.o.checkpointIntervalSeconds, graceSeconds: this.o.graceSeconds },
+      ...this.checkpointOf(job),
     });
+  }
+
+  /** The job's own checkpoint policy, else the experiment's (none: the job declares none). */
+  private checkpointOf(job: SimJob): { checkpoint?: { intervalSeconds?: number; graceSeconds?: number } } {
+    if (job.checkpoint === undefined) return { checkpoint: { intervalSeconds: this.o.checkpointIntervalSeconds, graceSeconds: this.o.graceSeconds } };
+    if (job.checkpoint === null) return {};
+    const c = job.checkpoint;
+    return { checkpoint: { ...(c.intervalMs > 0 ? { intervalSeconds: c.intervalMs / 1000 } : {}), ...(c.graceMs > 0 ? { graceSeconds: c.graceMs / 1000 } : {}) } };
   }
 
   complete(job: SimJob): void {
@@ -59,12 +72,12 @@ export class GantryDriver implements SimDriver {
   cycle(now: number): CycleOutcome {
     const r = this.s.cycle(now);
     const start: { job: SimJob; bindings: CycleOutcome['start'][number]['bindings'] }[] = [];
-    const stop: { job: SimJob; graceMs: number }[] = [];
+    const stop: { job: SimJob; graceMs: number; forJob: string }[] = [];
     for (const d of r.decisions) {
       const job = this.byId.get(d.job);
       if (!job) continue;
       if (d.kind === 'bind') start.push({ job, bindings: d.bindings });
-      else stop.push({ job, graceMs: d.graceMs });
+      else stop.push({ job, graceMs: d.graceMs, forJob: d.for });
     }
     return { start, stop };
   }

@@ -40,6 +40,15 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
       completed: r.completed,
       jobs: r.jobs,
       wallSeconds: r1(r.wallSeconds),
+      churn: {
+        ...r.churn,
+        fastestPingPongSeconds: r.churn.fastestPingPongSeconds === null ? null : r1(r.churn.fastestPingPongSeconds),
+        deficitSeconds: r1(r.churn.deficitSeconds),
+        longestDeficitSeconds: r1(r.churn.longestDeficitSeconds),
+        wastedGpuSeconds: Math.round(r.churn.wastedGpuSeconds),
+        wastedShare: Math.round(r.churn.wastedShare * 10_000) / 10_000,
+        deficitSecondsByQueue: Object.fromEntries(r.queues.filter((q) => q.deficitSeconds > 0).map((q) => [q.name, r1(q.deficitSeconds)])),
+      },
     })),
   };
 }
@@ -69,6 +78,31 @@ function rows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][
   };
 }
 
+/** Whether preemption kept its promises: churn metrics per policy (see ChurnMetrics). */
+export function churnRows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
+  return {
+    header: ['policy', 'preempted max', 'p99', 'jobs >= 3', 'ping-pong pairs', 'deficit beyond bound', 'episodes', 'longest', 'wasted GPU time', 'partial gangs', 'double-bookings'],
+    rows: results.map((r) => [
+      r.policy,
+      r.churn.preemptionsMax,
+      r.churn.preemptionsP99,
+      r.churn.preemptedAtLeast3,
+      r.churn.pingPongPairs,
+      h(r.churn.deficitSeconds),
+      r.churn.deficitEpisodes,
+      h(r.churn.longestDeficitSeconds),
+      `${(r.churn.wastedShare * 100).toFixed(2)} %`,
+      r.churn.partialGangs,
+      r.churn.doubleBookings,
+    ]),
+  };
+}
+
+export function churnTerminal(results: readonly JobsResult[]): string {
+  const t = churnRows(results);
+  return terminalTable(t.header, t.rows);
+}
+
 export function terminalReport(results: readonly JobsResult[]): string {
   const t = rows(results);
   return terminalTable(t.header, t.rows);
@@ -88,6 +122,8 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
     `"guarantee violated" = time a queue had a job covered by its unused guarantee (waiting jobs taken in order while they fit) waiting beyond one cycle plus the grace period; ` +
     `"queue below guarantee" (stricter) = time a queue stayed below its guarantee with any fitting job waiting, continuously beyond one cycle plus the grace (back-to-back arrivals chain into one episode).\n\n` +
     markdownTable(t.header, t.rows) +
+    `\n` +
+    markdownTable(churnRows(results).header, churnRows(results).rows) +
     `\nSettings: \`${JSON.stringify(ctx.settings)}\`\n\nCommand: \`${command}\`\n\n![GPU utilisation](utilization.svg)\n\n![Queue shares](queues.svg)\n\n## Queues\n\n` +
     markdownTable(queueHeader, queueRows);
   const hours = (i: number): number => (i * 15) / 60;

@@ -65,11 +65,13 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
   }
   // Jobs that see the same capacity (no reservation or nominated nodes of their own, no
   // declared duration that could backfill into reserved holes) share the failed-shape cache.
+  // (Entitled jobs pass borrowers' reservations: they see more capacity, see failedShapesOf.)
   const shape = s.gangShape(job);
   const cacheable = job.nominatedCount === 0 && job.expectedDurationMs === undefined && !s.reservations.has(job.id);
-  const known = cacheable ? s.failedShapes.get(shape) : undefined;
+  const failed = cacheable ? s.failedShapesOf(job) : null;
+  const known = failed?.get(shape);
   if (known) {
-    s.wait(job, known);
+    s.wait(job, s.failedReason(job, known));
     return false;
   }
   const stmt = s.cluster.begin();
@@ -79,7 +81,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
       ? ({ kind: 'gang', message: r.message } as const)
       : ({ kind: 'fit', message: r.message, reasons: r.reasons } as const);
     s.wait(job, reason);
-    if (cacheable) s.failedShapes.set(shape, reason);
+    if (failed) failed.set(shape, { reason, job, member: Math.max(0, job.spec.members.findIndex((m) => m.id === r.member)) });
     return false;
   }
   const modelQuota = s.modelQuotaReason(job, r.bindings);

@@ -148,7 +148,7 @@ export const backfill: Action = {
       .pendingJobs()
       .filter((j) => j.spec.expectedDurationMs !== undefined && !s.reservations.has(j.spec.id) && !s.isTouched(j))
       .sort((a, b) => (a.spec.expectedDurationMs ?? 0) - (b.spec.expectedDurationMs ?? 0));
-    s.failedShapes.clear();
+    s.clearFailedShapes();
     for (const j of short) tryAllocate(s, j);
   },
 };

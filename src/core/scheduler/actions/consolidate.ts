@@ -32,13 +32,15 @@ export const consolidate: Action = {
       if (!s.disruptionBudgetLeft) return;
       if (job.resources.gpu > freeGpu) continue;
       if (attempts++ >= s.config.maxConsolidationAttempts) break;
-      const movers = s.victimsByCost().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1);
+      // Never move work its queue is guaranteed for a borrower, nor a job this one was stopped for.
+      const movers = s.victimsByCost().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1 && s.mayDisplace(v, job));
       if (movers.length === 0) continue;
       const stmt = s.cluster.begin();
       const moved: JobRecord[] = [];
       let target: readonly Binding[] | null = null;
       // Release movers one by one (cheapest first) until the blocked job fits.
       for (const v of movers.slice(0, 64)) {
+        if (!s.keepsGuarantees(v, job, moved)) continue;
         for (const b of v.bindings) stmt.release(b.podId);
         moved.push(v);
         const mark = stmt.checkpoint();

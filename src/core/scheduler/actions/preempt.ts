@@ -143,7 +143,7 @@ export const preempt: Action = {
       // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-        if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || (job.evictedFor !== null && job.evictedFor === v.spec.id)) return false;
+        if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || !s.mayDisplace(v, job)) return false;
         if (v.queue === q) return true;
         const vq = s.queues.get(v.queue);
         if (!vq) return false;

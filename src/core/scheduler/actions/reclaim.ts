@@ -13,6 +13,7 @@ import type { QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
+import { planWithMoves } from './reclaim-moves.js';
 
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
@@ -57,6 +58,9 @@ export const reclaim: Action = {
       for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
     };
     for (const j of s.pendingJobs()) if (j.awaitingCount > 0) addIncoming(j);
+    // Plans that move guaranteed work aside (see reclaim-moves.ts): one per cycle (each reads
+    // every running job; a deficit it serves lasts longer than a cycle anyway).
+    let moves = s.config.actions.includes('consolidate') ? 1 : 0;
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
       const mine = ancestors(q);
@@ -91,7 +95,31 @@ export const reclaim: Action = {
         }
         const missKey = `reclaim|${q.name}|${shape}`;
         if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
-        const plan = findVictims(s, job, candidates, allowed);
+        // First without the jobs this one was stopped for (no ping-pong); a guarantee is the
+        // stronger promise, so only if no other plan exists are they victims after all.
+        let spared = false;
+        const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+          if (!s.mayDisplace(v, job)) {
+            spared = true;
+            return false;
+          }
+          return allowed(chosen, v);
+        };
+        let plan = findVictims(s, job, candidates, remembering);
+        if (!plan && spared) plan = findVictims(s, job, candidates, allowed);
+        if (!plan && moves-- > 0 && s.entitled(job)) {
+          // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
+          // moving that work aside (only where consolidation is on: a move needs the adapter).
+          const m = planWithMoves(s, job, candidates, (v) => !mine.has(s.queues.get(v.queue) as QueueNode), allowed);
+          if (m) {
+            for (const v of m.victims) s.evict(v, 'reclaim', job);
+            for (const [v, home] of m.movers) s.evict(v, 'consolidate', job, home);
+            s.reservations.set(job.spec.id, { job: job.spec.id, nodes: new Set(m.bindings.map((b) => b.node)), until: Infinity });
+            s.wait(job, { kind: 'preempting', message: `reclaim: stopping ${m.victims.length} borrowing job(s), moving ${m.movers.size} to make room` });
+            addIncoming(job);
+            continue;
+          }
+        }
         if (plan) {
           executePlan(s, job, plan, 'reclaim');
           addIncoming(job);

@@ -5,7 +5,7 @@
  * least GPU time lost since the victim's last checkpoint, then lowest priority, then the most
  * recently started. Victims are whole jobs: a gang is released whole or not at all.
  */
-import type { Binding, Cluster } from '../../model/cluster.js';
+import type { Binding, Cluster, Statement } from '../../model/cluster.js';
 import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
 import { LazyOrder, type ColumnsRef, type Session } from '../session.js';
@@ -154,7 +154,8 @@ export function findVictims(
   const precheck = largest > 1000 || (largest > 0 && !single);
   let ready: { free: number; hosts: number } | null = null;
   if (!single || precheck) {
-    const hostsLargest = (n: NodeState): boolean => largest > 0 && roomOn(n, whole) >= largest;
+    // How many of the largest members a node's GPU room could hold (several small ones share a node).
+    const hostsLargest = (n: NodeState): number => (largest > 0 ? Math.floor(roomOn(n, whole) / largest) : 0);
     const all = s.memo(`ready|${s.gangShape(job)}|${s.bound}`, () => {
       let free = 0;
       let hosts = 0;
@@ -162,7 +163,7 @@ export function findVictims(
         const n = s.cluster.nodeAt(slot);
         if (!n || n.unschedulable) continue;
         free += n.gpuMilliFreeTotal;
-        if (hostsLargest(n)) hosts++;
+        hosts += hostsLargest(n);
       }
       return { free, hosts };
     });
@@ -171,13 +172,15 @@ export function findVictims(
       const n = s.cluster.nodeAt(slot);
       if (!n || n.unschedulable) continue;
       ready.free -= n.gpuMilliFreeTotal;
-      if (hostsLargest(n)) ready.hosts--;
+      ready.hosts -= hostsLargest(n);
     }
   }
   const freeGpu = ready ? ready.free : Infinity;
-  // Each of the job's largest members needs a node of its own with room for it: free already,
-  // or freed by candidates (all of them, an upper bound on what any plan frees). Fewer such
-  // nodes than members: no plan, found without sorting candidates or trying placements.
+  // Each of the job's largest members needs room on some node: free already, or freed by
+  // candidates (all of them, an upper bound on what any plan frees); a node holds as many as
+  // its room allows (small members share nodes: counting nodes instead once refused every
+  // plan for a gang of eight 1-GPU pods on six nodes). Fewer places than members: no plan,
+  // found without sorting candidates or trying placements.
   // (Only worth its cost for jobs that need much of a node: a small one finds nodes to free
   // among the first few candidates, or learns there are none as cheaply.)
   if (precheck && ready) {
@@ -188,7 +191,7 @@ export function findVictims(
       if (!n || n.unschedulable || !useful.hasSlot(slot)) continue;
       const f = freeable.bySlot[slot] as number;
       const have = roomOn(n, whole);
-      if (have < largest && have + f >= largest) hosts++;
+      hosts += Math.floor((have + f) / largest) - Math.floor(have / largest);
     }
     if (hosts < members) return null;
   }
@@ -196,6 +199,8 @@ export function findVictims(
   if (order.length === 0) return null;
   const need = requestResources(job.spec.members);
   const stmt = s.cluster.begin();
+  const base = stmt.checkpoint();
+  let refusedLater = false;
   let chosen: JobRecord[] = [];
   const chosenSet = new Set<JobRecord>();
   let freedGpu = 0;
@@ -207,6 +212,8 @@ export function findVictims(
   for (let i = 0; i < order.length; i++) {
     const v = order[i] as JobRecord;
     if (v.state !== 'running' || chosenSet.has(v) || !allowed(chosen, v)) {
+      // (Refused only given the victims chosen so far: one node's victims alone may still do.)
+      if (chosen.length > 0 && v.state === 'running' && !chosenSet.has(v)) refusedLater = true;
       if (!groupEnds.has(i)) continue;
     } else {
       for (const b of v.bindings) stmt.release(b.podId);
@@ -240,6 +247,10 @@ export function findVictims(
       groupMark = stmt.checkpoint();
       groupStart = chosen.length;
     }
+  }
+  if (!plan && !single && grouped > 0 && refusedLater && need.gpu <= s.memo('largestNodeGpu', () => largestNodeGpu(s.cluster))) {
+    stmt.rollback(base);
+    plan = oneNodePlan(s, job, stmt, order, groupEnds, grouped, allowed, maxAttempts - Math.min(attempts, maxAttempts) + 8);
   }
   if (plan) {
     // Drop victims the plan does not need: re-bind each (most expensive first) and keep it
@@ -276,6 +287,56 @@ export function findVictims(
   }
   stmt.rollback();
   return plan;
+}
+
+/** The most GPU room (milli) any schedulable node has. */
+export function largestNodeGpu(cluster: Cluster): number {
+  let most = 0;
+  for (const n of cluster.nodes()) if (!n.unschedulable && n.gpus.length * 1000 > most) most = n.gpus.length * 1000;
+  return most;
+}
+
+/**
+ * A gang whose victims, taken together across nodes, ran into a quota rule (a victim queue
+ * may lose only so much) may still fit on one node's victims alone: each group on its own, in
+ * the order found, until one places the job (tried in `stmt`; a plan or null).
+ */
+function oneNodePlan(
+  s: Session,
+  job: JobRecord,
+  stmt: Statement,
+  order: readonly JobRecord[],
+  groupEnds: ReadonlySet<number>,
+  grouped: number,
+  allowed: (chosen: readonly JobRecord[], next: JobRecord) => boolean,
+  budget: number,
+): VictimPlan | null {
+  let start = 0;
+  for (let i = 0; i < grouped && budget > 0; i++) {
+    if (!groupEnds.has(i)) continue;
+    const group = order.slice(start, i + 1);
+    start = i + 1;
+    const chosen: JobRecord[] = [];
+    let ok = true;
+    for (const v of group) {
+      if (v.state !== 'running' || !allowed(chosen, v)) {
+        ok = false;
+        break;
+      }
+      chosen.push(v);
+    }
+    if (!ok) continue;
+    budget--;
+    const mark = stmt.checkpoint();
+    for (const v of chosen) for (const b of v.bindings) stmt.release(b.podId);
+    const placed = stmt.checkpoint();
+    const r = s.tryPlace(job, stmt);
+    stmt.rollback(placed);
+    // (A plan leaves its victims released in `stmt`, as the caller's next step expects.)
+    if (r.ok) return { victims: chosen, bindings: r.bindings, lost: 0 };
+    stmt.rollback(mark);
+  }
+  return null;
 }
 
 /**
