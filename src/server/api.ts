@@ -267,11 +267,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (!u.admin) throw new ApiError('FORBIDDEN', 'only an admin may do this');
     return u;
   };
-  const visibleJob = (u: UserRow, id: string, req?: FastifyRequest): JobRow => {
+  const visibleJob = (u: UserRow, id: string, req: FastifyRequest): JobRow => {
     const j = controller.activeJob(id) ?? store.getJob(id);
     if (j && !u.admin && j.team !== u.team) {
       // Answered as not found (a job's existence is not another team's business), audited as forbidden.
-      denials.add({ actor: u.name, method: req?.method ?? 'GET', route: req?.routeOptions.url ?? '', target: id, code: 'FORBIDDEN', source: req?.ip ?? '' });
+      denials.add({ actor: u.name, method: req.method, route: req.routeOptions.url ?? 'unmatched', target: id, code: 'FORBIDDEN', source: req.ip });
     }
     if (!j || (!u.admin && j.team !== u.team)) throw new ApiError('JOB_NOT_FOUND', `no job ${id}`);
     return j;
@@ -378,7 +378,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
     const q = parse(z.strictObject({ worker: z.coerce.number().int().min(0).max(1023).default(0), offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(4 << 20).default(1 << 20) }), req.query, 'QUERY_INVALID');
-    const j = visibleJob(user, id);
+    const j = visibleJob(user, id, req);
     if (q.worker >= j.spec.workers) throw new ApiError('QUERY_INVALID', `worker: the job has ${j.spec.workers} worker(s)`);
     // The job's folder is the team's to read, not to trust: no symlink out of it is followed.
     const p = controller.paths(j.id, j.team);

@@ -133,7 +133,8 @@ export function validateJobFile(input: unknown): JobFile {
   if (job.workingDir !== undefined && !job.workingDir.startsWith('/')) throw invalid('workingDir: must be an absolute path');
   // A job's working directory is mounted into its container and may be written by it: never the whole host.
   if (job.workingDir !== undefined && isRootFolder(job.workingDir)) throw invalid('workingDir: must not be the root folder "/"');
-  if ((input as Record<string, unknown>)['network'] !== undefined && job.image === undefined) throw invalid('network: applies only to a job that names an image (it runs in a container)');
+  // `none` is the default a stored (normalised) spec carries, so only `host` without an image is a mistake.
+  if (job.network === 'host' && job.image === undefined) throw invalid('network: host applies only to a job that names an image (it runs in a container)');
   return job;
 }
 

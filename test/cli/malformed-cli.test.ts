@@ -127,7 +127,7 @@ describe('malformed CLI corpus', () => {
       [['queues', 'set', 'q1', '--weight', '0'], 'BODY_INVALID'],
       [['queues', 'set', 'q1', '--guaranteed', '999'], 'GUARANTEE_EXCEEDS_FLEET'],
       [['queues', 'set', 'Bad Name'], 'BAD_REQUEST'],
-      [['queues', 'set', 'q1', '--parent', 'ghost'], 'BODY_INVALID'],
+      [['queues', 'set', 'q1', '--parent', 'ghost'], 'QUEUE_TREE_INVALID'],
       [['queues', 'set', 'q1', '--team', 'ghosts'], 'TEAM_NOT_FOUND'],
       [['users', 'create', 'Zed!', '--team', 'red'], 'BODY_INVALID'],
       [['users', 'create', 'admin', '--team', 'default'], 'ALREADY_EXISTS'],

@@ -117,6 +117,6 @@ describe('containers on a real Docker daemon', dockerTestOptions(), () => {
     assert.match(parent.text, /contains the server's data directory/);
     const net = await t.api('POST', '/v1/jobs', job({ name: 'net', network: 'host' }));
     assert.equal(net.body.error?.code, 'JOB_INVALID', net.text);
-    assert.match(net.text, /network: applies only to a job that names an image/);
+    assert.match(net.text, /network: host applies only to a job that names an image/);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor, job } from '../helpers/server.js';
 import { fixture, gantryUp, standInGpuTools, started, type GantryProcess } from '../helpers/gantry-process.js';
@@ -20,6 +20,8 @@ after(() => {
 
 function root(): string {
   const r = tempDir('gantry-gpudev-');
+  // Jobs run as their own uids (as root): they must pass through the test's folder to their workspace.
+  chmodSync(r, 0o711);
   roots.push(r);
   return r;
 }

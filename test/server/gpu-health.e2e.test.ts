@@ -7,12 +7,14 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor, job } from '../helpers/server.js';
 import { fixture, gantryUp, standInGpuTools, started } from '../helpers/gantry-process.js';
 
 const root = tempDir('gantry-gpuhealth-');
+// Jobs run as their own uids (as root): they must pass through the test's folder to their workspace.
+chmodSync(root, 0o711);
 after(() => {
   for (const c of started) c.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
@@ -31,7 +33,9 @@ describe('GPU health', () => {
     const query = fixture('query-gpu-h100.csv');
     writeFileSync(join(tools.smiDir, 'query.csv'), query);
     const dir = join(root, 'data');
-    let g = await gantryUp(dir, [], tools.env);
+    // Job folders live in the team workspace (the data dir is the server's private state).
+    const work = join(root, 'work');
+    let g = await gantryUp(dir, ['--workspace', work], tools.env);
     assert.match(g.output(), /4x H100-80GB \(driver 550\.54\.15\)/);
     const node = async () => ((await g.api('GET', '/v1/nodes')).body['items'] as { name: string; gpus: GpuView[] }[])[0] as { name: string; gpus: GpuView[] };
     const nodeName = (await node()).name;
@@ -64,7 +68,7 @@ describe('GPU health', () => {
     assert.equal(again['retries'], 0, 'the loss of a GPU spent a retry');
     assert.equal(again['preemptions'], 1);
     assert.ok(![lostGpu, 3].includes(gpuOf(again)), `runs on GPU ${gpuOf(again)}`);
-    assert.equal(readFileSync(join(dir, 'jobs', id, 'checkpoints', 'ckpt'), 'utf8').trim(), 'saved', 'the job was asked to checkpoint before it was stopped');
+    assert.equal(readFileSync(join(work, 'default', 'jobs', id, 'checkpoints', 'ckpt'), 'utf8').trim(), 'saved', 'the job was asked to checkpoint before it was stopped');
     let gpus = (await node()).gpus;
     const newUuid = gpus[gpuOf(again)]?.uuid ?? '?';
     await waitFor('the second attempt to see its new GPU', async () => ((await g.api('GET', `/v1/jobs/${id}/logs`)).text.includes(`attempt 2`) && (await g.api('GET', `/v1/jobs/${id}/logs`)).text.includes(`on ${newUuid}`) ? true : null));
@@ -80,7 +84,7 @@ describe('GPU health', () => {
     await g.api('POST', `/v1/jobs/${id}/cancel`);
     await waitFor('the job cancelled', async () => ((await g.api('GET', `/v1/jobs/${id}`)).body['state'] === 'cancelled' ? true : null));
     await g.stop();
-    g = await gantryUp(dir, [], tools.env);
+    g = await gantryUp(dir, ['--workspace', work], tools.env);
     gpus = (await node()).gpus;
     assert.deepEqual(gpus[3]?.health, { admin: false, present: true }, 'the admin health was not kept across a restart');
     assert.equal(gpus[3]?.healthy, false);

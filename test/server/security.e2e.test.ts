@@ -82,7 +82,7 @@ describe('teams, tokens and the audit log', () => {
     const items = r.body['items'] as { actor: string; action: string; target: string; source: string; at: string }[];
     const actions = items.map((e) => `${e.actor}:${e.action}`);
     for (const a of ['admin:user.create', 'admin:queue.put', 'alice:job.submit', 'alice:job.cancel']) assert.ok(actions.includes(a), a);
-    assert.ok(items.every((e) => e.source.length > 0 && !Number.isNaN(Date.parse(e.at))));
+    assert.deepEqual(items.filter((e) => !(e.source.length > 0 && !Number.isNaN(Date.parse(e.at)))), [], 'every entry has a source and a time');
     assert.equal((await t.api('GET', '/v1/audit', undefined, alice)).status, 403);
   });
 

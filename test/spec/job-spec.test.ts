@@ -70,8 +70,10 @@ it('network applies to image jobs only; the working directory is never the host 
     throw new Error('accepted');
   };
   assert.equal(parseJobYaml('name: t\ncommand: x\nimage: busybox\n').network, 'none');
+  // A stored spec is normalised (network: none) and must validate again after a restart.
+  assert.equal(validateJobFile(parseJobYaml('name: t\ncommand: x\n')).network, 'none');
   assert.equal(parseJobYaml('name: t\ncommand: x\nimage: busybox\nnetwork: host\n').network, 'host');
-  assert.match(msg('name: t\ncommand: x\nnetwork: host\n'), /network: applies only to a job that names an image/);
+  assert.match(msg('name: t\ncommand: x\nnetwork: host\n'), /network: host applies only to a job that names an image/);
   assert.match(msg('name: t\ncommand: x\nimage: busybox\nnetwork: bridge\n'), /network: /);
   for (const root of ['/', '//', '/tmp/..', '/./']) assert.match(msg(`name: t\ncommand: x\nworkingDir: "${root}"\n`), /workingDir: must not be the root folder/, root);
   assert.equal(parseJobYaml('name: t\ncommand: x\nworkingDir: /tmp/../srv\n').workingDir, '/tmp/../srv');
