@@ -36,7 +36,7 @@ async function sleep(ms: number): Promise<void> {
 
 async function startServer(dir: string): Promise<{ child: ChildProcess; url: string; token: string; readyMs: number }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [resolve('bin/gantry.js'), 'up', '--data-dir', dir, '--port', '0', '--gpus', '8xH100-80GB'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [resolve('bin/gantry.js'), 'up', '--data-dir', dir, '--port', '0', '--gpus', '8xH100-80GB', '--max-queued-per-team', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   for (;;) {
     if (existsSync(join(dir, 'server.json'))) {
       const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
 
     const reads = await load({ url: `${s.url}/v1/jobs/job-1`, headers });
     line(`GET /v1/jobs/:id (${submit.total + pacedPosts.total + 100} jobs queued, saturating): ${reads.rps.toFixed(0)} req/s, p50 ${reads.p50} ms, p99 ${reads.p99} ms, non-2xx ${reads.non2xx}`);
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const metrics = await (await fetch(`${s.url}/metrics`, { headers })).text();
     const cyc = (k: string): number => Number(new RegExp(`gantry_scheduling_cycle_seconds_${k} ([0-9.e+-]+)`).exec(metrics)?.[1] ?? NaN);
     line(`scheduling cycles during the run: ${cyc('count')} cycles, mean ${((cyc('sum') / cyc('count')) * 1000).toFixed(1)} ms (they run on the API's event loop; the scheduler considers the first 1,000 queued jobs of the queue)`);
 
