@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { call, waitFor, type Reply } from './server.js';
+import { call, testIdBase, waitFor, type Reply } from './server.js';
 
 const BIN = resolve('bin/gantry.js');
 
@@ -25,7 +25,7 @@ export const started: ChildProcess[] = [];
 
 export async function gantryUp(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<GantryProcess> {
   rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', '--id-base', String(testIdBase()), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   started.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -59,9 +59,17 @@ export function killAllWorkers(server: RunningServer): void {
   }
 }
 
+/**
+ * A uid range of its own for each test server: servers sharing a range give their first jobs
+ * the same uid, and one job's end kills every process of its uid, so a concurrent test's job too.
+ */
+export function testIdBase(): number {
+  return 1_000_000 + Math.floor(Math.random() * 4000) * 65_536;
+}
+
 export async function startTestServer(opts: Partial<ServerOptions> = {}): Promise<TestServer> {
   const dir = opts.dataDir ?? tempDir();
-  const server = await startServer({ dataDir: dir, port: 0, gpus: '8xH100-80GB', minRuntimeSeconds: 0, stopGraceSeconds: 2, telemetryIntervalMs: 500, tickMs: 50, log: () => undefined, ...opts });
+  const server = await startServer({ dataDir: dir, port: 0, idBase: testIdBase(), gpus: '8xH100-80GB', minRuntimeSeconds: 0, stopGraceSeconds: 2, telemetryIntervalMs: 500, tickMs: 50, log: () => undefined, ...opts });
   const adminToken = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
   return {
     server,

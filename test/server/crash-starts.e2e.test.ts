@@ -11,6 +11,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { call, tempDir, waitFor, job } from '../helpers/server.js';
+import { testIdBase } from '../helpers/server.js';
+
+/** This file's servers share one uid range (kept across their restarts), apart from other files' servers. */
+const ID_BASE = testIdBase();
 
 const BIN = resolve('bin/gantry.js');
 const children: ChildProcess[] = [];
@@ -27,7 +31,7 @@ async function up(dir: string, extra: string[] = [], failpoint?: string): Promis
   const env = { ...process.env };
   if (failpoint) env['GANTRY_FAILPOINT'] = failpoint;
   else delete env['GANTRY_FAILPOINT'];
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', '--id-base', String(ID_BASE), ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env });
   children.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));

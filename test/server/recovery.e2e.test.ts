@@ -10,6 +10,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { call, tempDir, waitFor, job } from '../helpers/server.js';
+import { testIdBase } from '../helpers/server.js';
+
+/** This file's servers share one uid range (kept across their restarts), apart from other files' servers. */
+const ID_BASE = testIdBase();
 
 const BIN = resolve('bin/gantry.js');
 
@@ -24,7 +28,7 @@ const children: ChildProcess[] = [];
 
 async function up(dir: string, extra: string[]): Promise<Proc> {
   rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '2', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '2', '--id-base', String(ID_BASE), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
