@@ -23,6 +23,20 @@ function grantShare(g: GpuGrant): number {
   return g.mig ? migComputeSlices(g.mig.profile) / 7 : g.milli / 1000;
 }
 
+const MIB = 1024 * 1024;
+
+/**
+ * The runtime's metrics (event-loop lag, GC, heap, CPU), without its `nodejs_active_*_total`
+ * gauges: a gauge must not carry a counter's suffix, and `nodejs_active_*` (by type) has them.
+ */
+function processMetrics(register: Registry): void {
+  collectDefaultMetrics({ register, prefix: 'gantry_' });
+  for (const m of register.getMetricsAsArray()) {
+    const name = (m as unknown as { name: string }).name;
+    if (m instanceof Gauge && name.endsWith('_total')) register.removeSingleMetric(name);
+  }
+}
+
 export interface Metrics {
   readonly registry: Registry;
   readonly aggregate: Registry;
@@ -39,8 +53,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
   const aggregate = new Registry();
   const both = [registry, aggregate];
   // Process metrics (event-loop lag, GC, heap, CPU): the API and the scheduler share one loop.
-  collectDefaultMetrics({ register: registry, prefix: 'gantry_' });
-  collectDefaultMetrics({ register: aggregate, prefix: 'gantry_' });
+  for (const r of both) processMetrics(r);
   /** Running jobs (the scheduler also holds the windowed queued ones, which hold no GPU). */
   const running = function* () {
     for (const j of controller.scheduler.allJobs()) if (j.bindings.length > 0) yield j;
@@ -72,7 +85,7 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
   dcgm('DCGM_FI_DEV_GPU_TEMP', 'GPU temperature (in C).', (s) => s.temperatureC);
 
   new Gauge({
-    name: 'gantry_gpus_total',
+    name: 'gantry_gpus',
     help: 'GPUs in the inventory, by model and health.',
     labelNames: ['model', 'healthy', 'simulated'],
     registers: both,
@@ -135,6 +148,12 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       for (const s of JOB_STATES) this.set({ state: s }, counts.get(s) ?? 0);
     },
   });
+  /** Milli-GPUs each running job holds where telemetry exists: the weights of its utilisation ratio. */
+  const heldMilli = (): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const [job, v] of attributed((s) => s.utilization, (_u, held) => held)) out.set(job, v.value);
+    return out;
+  };
   // Attribution: a job's share of each GPU's telemetry, in proportion to the compute it holds there.
   const attributed = (pick: (s: GpuSample) => number | null, perGpu: (value: number, heldMilli: number, totalMilli: number) => number) => {
     const bySample = new Map(samples().map((s) => [s.uuid, s]));
@@ -157,23 +176,27 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     return out;
   };
   new Gauge({
-    name: 'gantry_job_gpu_utilization',
-    help: 'GPU utilisation attributed to a job, in GPU-percent (100 = one GPU fully busy); shares get their part of the GPU.',
+    name: 'gantry_job_gpu_utilization_ratio',
+    help: 'Utilisation (0-1) of the GPUs a job holds, averaged with the share it holds of each as weight.',
     labelNames: ['job', 'queue'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [job, v] of attributed((s) => s.utilization, (u, held, total) => (total > 0 ? (u * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+      const weights = heldMilli();
+      for (const [job, v] of attributed((s) => s.utilization, (u, held) => (u / 100) * held)) {
+        const w = weights.get(job) ?? 0;
+        if (w > 0) this.set({ job, queue: v.queue }, v.value / w);
+      }
     },
   });
   new Gauge({
-    name: 'gantry_job_gpu_memory_used_mib',
-    help: 'GPU memory in use attributed to a job (MiB), split between shares in proportion to their compute.',
+    name: 'gantry_job_gpu_memory_used_bytes',
+    help: 'GPU memory in use attributed to a job (bytes), split between shares in proportion to their compute.',
     labelNames: ['job', 'queue'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [job, v] of attributed((s) => s.memoryUsedMiB, (m, held, total) => (total > 0 ? (m * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
+      for (const [job, v] of attributed((s) => s.memoryUsedMiB, (m, held, total) => (total > 0 ? (m * MIB * held) / total : 0))) this.set({ job, queue: v.queue }, v.value);
     },
   });
 

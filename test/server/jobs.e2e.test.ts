@@ -79,8 +79,14 @@ describe('jobs end to end (8 simulated H100s)', () => {
     await waitState(t, String(busy.body['id']), ['running']);
     const m = await waitFor('attributed telemetry', async () => {
       const text = (await t.api('GET', '/metrics')).text;
-      return new RegExp(`gantry_job_gpu_utilization\\{job="${String(busy.body['id'])}",queue="default"\\} [1-9]`).test(text) ? text : null;
+      const v = Number(new RegExp(`gantry_job_gpu_utilization_ratio\\{job="${String(busy.body['id'])}",queue="default"\\} (\\S+)`).exec(text)?.[1] ?? 0);
+      return v > 0 ? text : null;
     });
+    const ratio = Number(new RegExp(`gantry_job_gpu_utilization_ratio\\{job="${String(busy.body['id'])}",queue="default"\\} (\\S+)`).exec(m)?.[1]);
+    assert.ok(ratio > 0 && ratio <= 1, `utilisation is a ratio, got ${ratio}`);
+    assert.match(m, /gantry_job_gpu_memory_used_bytes\{/);
+    assert.match(m, /^gantry_gpus\{/m);
+    assert.doesNotMatch(m, /^# TYPE \S+_total gauge$/m, 'no gauge carries a counter suffix');
     assert.match(m, /gantry_gpu_allocation\{/);
     await t.api('POST', `/v1/jobs/${String(busy.body['id'])}/cancel`);
   });
