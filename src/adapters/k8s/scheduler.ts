@@ -29,7 +29,7 @@ import { createRng } from '../../core/rng.js';
 import { isUserError } from '../../core/errors.js';
 import { prepareRequest } from '../../core/placement/placer.js';
 import { defaultAssign } from '../../core/placement/gpu-assign.js';
-import { KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
+import { apiError, KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
 import { LeaderElector } from './leader.js';
 import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
@@ -79,7 +79,7 @@ interface JobEntry {
   /** Gang key (namespace/name of the PodGroup) for gangs. */
   readonly group?: string;
   /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
-  bindOps?: { outstanding: number; ok: number; failed: string[]; term: number } | undefined;
+  bindOps?: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
   /** The leader term in which this replica last placed the job: its binds may not show in the watch yet. */
   placedInTerm?: number;
   lastWait?: string | undefined;
@@ -887,7 +887,7 @@ export class KubeScheduler {
     const entry = this.jobs.get(d.job);
     if (!entry) return;
     if (d.kind === 'bind') {
-      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [], term: this.term };
+      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [], unknown: 0, term: this.term };
       entry.placedInTerm = this.term;
       entry.lastWait = undefined;
       const plan = entry.group && d.bindings.length > 1 ? encodePlan(d.bindings) : null;
@@ -915,6 +915,7 @@ export class KubeScheduler {
     const pod = this.pods.get(b.podId);
     const ops = entry.bindOps;
     let ok = false;
+    let unknown = false;
     try {
       if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
       if (ops && ops.term !== this.term) throw new FencedError(`bind of ${b.podId}`);
@@ -937,8 +938,14 @@ export class KubeScheduler {
     } catch (e) {
       const status = (e as ApiError).status;
       if (e instanceof FencedError) ok = false;
-      else if (status === 409) ok = await this.reread(b.podId); // bound already (by whom, where?): the apiserver says
-      else {
+      else if (status === 409 || status === 0 || status >= 500) {
+        // 409: bound already (by whom, where?); no answer or a server error: it may have been
+        // bound all the same. The apiserver says; while it cannot, the booking stays.
+        const bound = await this.reread(b.podId);
+        ok = bound === true;
+        unknown = bound === null && status !== 409;
+        if (!ok) this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}${unknown ? '; whether it was bound is not known yet' : ''}`);
+      } else {
         this.stats.bindFailures++;
         this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}`);
       }
@@ -947,15 +954,17 @@ export class KubeScheduler {
     ops.outstanding--;
     if (ok) ops.ok++;
     else ops.failed.push(b.podId);
+    if (unknown) ops.unknown++;
     if (ops.outstanding > 0) return;
     entry.bindOps = undefined;
     if (ops.failed.length === 0 || this.jobs.get(entry.id) !== entry || ops.term !== this.term) return;
-    if (ops.ok === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
+    if (ops.ok === 0 && ops.unknown === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
       // Nothing of the job got bound: it is pending again, and its GPUs are free.
       this.releaseUnbacked(entry.id, entry);
       this.markDirty();
     } else {
-      // Part of a gang is bound: keep the whole booking (never double-book) and retry the rest.
+      // Part of a gang is bound, or a bind's outcome is unknown: keep the whole booking (never
+      // double-book) and retry the rest (a bind that did land answers 409 and is re-read).
       setTimeout(() => {
         if (ops.term === this.term) this.retryBinds(entry, ops.failed);
       }, 1000);
@@ -969,18 +978,20 @@ export class KubeScheduler {
   }
 
   /**
-   * A bind answered 409: the pod is bound already (a retried call, or another leader bound it).
-   * Re-read it and book it where the apiserver says; true if it is bound.
+   * A bind answered 409 (the pod is bound already: a retried call, or another leader bound it),
+   * or got no answer. Re-read the pod and book it where the apiserver says; true if it is bound,
+   * false if not (or gone), null if the apiserver could not say.
    */
-  private async reread(podId: string): Promise<boolean> {
+  private async reread(podId: string): Promise<boolean | null> {
     const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
     try {
       const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
       this.onPod(fresh);
       return Boolean(fresh.spec?.nodeName);
     } catch (e) {
-      this.log(`re-reading ${podId} after a bind conflict failed: ${(e as Error).message}`);
-      return false;
+      if (apiError(e).status === 404) return false;
+      this.log(`re-reading ${podId} after a failed bind failed: ${(e as Error).message}`);
+      return null;
     }
   }
 
@@ -989,7 +1000,7 @@ export class KubeScheduler {
     // Members deleted meanwhile are not bound again (they would fail for ever).
     const todo = podIds.map((id) => this.core.cluster.binding(id)).filter((b): b is Binding => b !== undefined && this.pods.has(b.podId) && !this.pods.get(b.podId)?.spec?.nodeName);
     if (todo.length === 0) return;
-    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [], term: this.term };
+    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [], unknown: 0, term: this.term };
     entry.placedInTerm = this.term;
     const all = this.core.job(entry.id)?.bindings ?? [];
     const plan = entry.group && all.length > 1 ? encodePlan(all) : null;
