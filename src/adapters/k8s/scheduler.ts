@@ -39,6 +39,7 @@ import {
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
+import { CallLimiter } from './call-limiter.js';
 import { reuseConnections } from './connections.js';
 import {
   ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
@@ -99,41 +100,6 @@ const POD_REF = (pod: V1Pod): ObjectRef => ({
   ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
 });
 
-/**
- * Simple FIFO limiter for API calls: at most `max` in flight. `flush` starts every queued call at
- * once: called when leadership is lost, so each is refused by the fence and its caller handles that.
- */
-class Limiter {
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  run<T>(f: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        this.running++;
-        let p: Promise<T>;
-        try {
-          p = f();
-        } catch (e) {
-          p = Promise.reject(e as Error);
-        }
-        p.then(resolve, reject).finally(() => {
-          this.running--;
-          this.queue.shift()?.();
-        });
-      };
-      if (this.running < this.max) go();
-      else this.queue.push(go);
-    });
-  }
-  flush(): void {
-    for (const go of this.queue.splice(0)) go();
-  }
-  get busy(): number {
-    return this.running + this.queue.length;
-  }
-}
-
 export function formatWait(reasons: readonly WaitReason[]): string {
   return reasons.map((r) => `${r.kind}: ${r.message}`).join('; ');
 }
@@ -144,8 +110,8 @@ export class KubeScheduler {
   private readonly log: (msg: string) => void;
   private readonly watches: ResourceWatch<never>[] = [];
   private readonly elector: LeaderElector | null;
-  private readonly calls: Limiter;
-  private readonly eventCalls = new Limiter(4);
+  private readonly calls: CallLimiter;
+  private readonly eventCalls = new CallLimiter(4);
 
   // What the watches told us.
   private readonly pods = new Map<string, V1Pod>();
@@ -184,7 +150,7 @@ export class KubeScheduler {
     this.writes = new FencedWrites(raw, () => this.mayWrite());
     // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
-    this.calls = new Limiter(opts.maxInflight ?? 64);
+    this.calls = new CallLimiter(opts.maxInflight ?? 64);
     this.elector =
       opts.leaderElection === false
         ? null
