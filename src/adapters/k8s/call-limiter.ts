@@ -1,6 +1,7 @@
 /**
- * FIFO limiter for the Kubernetes scheduler's API calls: at most `max` in flight. `flush` starts every queued call at
- * once: called when leadership is lost, so each is refused by the fence and its caller handles that.
+ * FIFO limiter for the Kubernetes scheduler's API calls: at most `max` in flight. `flush`
+ * starts every queued call at once: called when leadership is lost, so each is refused by the
+ * fence and its caller handles that.
  */
 export class CallLimiter {
   private running = 0;
