@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       apiserverRestarts: f.restarts,
       seed: f.seed,
       log: (l) => {
-        if (f.verbose || /^(fault|DOUBLE|OVER|STALE|PARTIAL)/.test(l) || /finishing gang|rolling back gang/.test(l)) process.stderr.write(`${l}\n`);
+        if (f.verbose || /^(fault|DOUBLE|OVER|STALE|PARTIAL)/.test(l) || /finishing gang|rolling back gang|releasing pg:|cannot adopt|not known yet/.test(l)) process.stderr.write(`${l}\n`);
       },
     });
     const rows: [string, string][] = [

@@ -28,10 +28,10 @@ describe('failover chaos (real kube-apiserver, scheduler processes)', k8sTestOpt
     await cp?.stop();
   });
 
-  // KNOWN DEFECT (issue 17, open): a fresh-clone CI run on 2026-12-05 saw one GPU on two live pods
-  // after the chaos (1 run of 3 here). The test runs and prints its result every time, but as a
-  // `todo` its failure does not fail the suite until the cause is found and fixed.
-  it('never double-books a GPU, writes only under a valid lease, and leaves no gang half bound', { todo: 'known defect: a rare double-booking after failover, see the issue 17 note' }, async () => {
+  // A fresh-clone CI run once saw one GPU on two live pods here (issue 17): a standby kept the
+  // booking of a gang plan after the gang's bound member ended, refused to book the pod bound
+  // there next, and double-booked it after taking over. failover-repro.test.ts replays it.
+  it('never double-books a GPU, writes only under a valid lease, and leaves no gang half bound', async () => {
     const r = await runChaos(cp, { nodes: 4, kills: 3, pauses: 1, apiserverRestarts: 1, log: (l) => void logs.push(l) });
     assert.deepEqual(r.doubleBookedGpus, [], 'no GPU recorded on two live pods');
     assert.deepEqual(r.overCapacity, [], 'no node over capacity');

@@ -10,6 +10,7 @@ import { CoreV1Api, SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubern
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import { applyObjects, createNamespace, createNode, createPodGroup, createPods, FakeKubelet, fakeNode, fakePod, gpuUses, listPods, manifest, overbooked, sleep, waitEstablished, waitFor } from './cluster.js';
 import { leaseHolder, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
+import { KubeClusterWrites } from '../../src/adapters/k8s/api.js';
 
 describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions(), () => {
   let cp: ControlPlane;
@@ -136,5 +137,83 @@ describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions()
       return named(pods, 'w0')?.spec?.nodeName && named(pods, 'w1')?.spec?.nodeName ? pods : null;
     }, 15_000);
     assert.deepEqual(overbooked(gpuUses(whole)), []);
+  });
+  /** The test plays the leader: it holds the Lease (as "gone", for an hour) and binds pods itself. */
+  async function holdLease(holder: string, durationSeconds: number): Promise<void> {
+    const leases = new KubeClusterWrites(kc, 'test');
+    const cur = await leases.getLease('gantry-system', 'gantry-scheduler');
+    const t = Date.now();
+    await leases.writeLease('gantry-system', 'gantry-scheduler', { holder, durationSeconds, renewTime: t, acquireTime: t, transitions: (cur?.transitions ?? 0) + 1 }, cur?.resourceVersion ?? null);
+  }
+
+  async function bindAs(ns: string, pod: string, node: string, gpus: readonly number[], plan?: Record<string, [string, number[][]]>): Promise<void> {
+    const annotations: Record<string, string> = {
+      'gantry.dev/gpu-assignment': JSON.stringify({ node, gpus: gpus.map((index) => ({ index, uuid: '', milli: 1000, memoryMiB: 81559 })) }),
+      'gantry.dev/leader-epoch': '0:gone',
+      ...(plan ? { 'gantry.dev/gang-plan': JSON.stringify(plan) } : {}),
+    };
+    await kc.makeApiClient(CoreV1Api).createNamespacedPodBinding({
+      name: pod,
+      namespace: ns,
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod, namespace: ns, annotations }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+    });
+  }
+
+  // The chaos test's rare double booking (issue 17): a leader dies between the binds of a gang's
+  // members; a standby books the unbound member at its plan; the bound member then ends (or is
+  // rolled back) before the member is bound, and the next leader binds another pod to the GPUs
+  // of that plan. The standby must not keep the plan's booking (a phantom): it made the standby
+  // refuse to book the new pod where the apiserver records it, and when the standby took over it
+  // dropped the phantom and saw those GPUs free under a running pod.
+  it('a standby drops a gang plan no bound member backs, and books the pod later bound there', async () => {
+    for (const r of replicas) await stopReplica(r);
+    const id = 'phantom';
+    const node = `${id}-0`;
+    await createNamespace(kc, id);
+    kubelets.push(new FakeKubelet(kc, id));
+    await createNode(kc, fakeNode(node, { gpus: 8, labels: { 'gantry.dev/test': id } }));
+    await holdLease('gone', 3600);
+    const kubeconfig = cp.writeKubeconfig();
+    const log = (l: string): void => void logs.push(l);
+    replicas.push(startReplica(kubeconfig, 'four', log));
+    await waitFor('four synced', async () => logs.some((l) => l.startsWith('[four]') && l.includes('synced:')), 20_000);
+
+    const sel = { 'gantry.dev/test': id };
+    const core = kc.makeApiClient(CoreV1Api);
+    await createPodGroup(kc, id, 'train', 2);
+    await createPods(kc, [0, 1].map((i) => fakePod(id, `w${i}`, { gpus: 4, group: 'train', nodeSelector: sel })));
+    const grants = (from: number): number[][] => [0, 1, 2, 3].map((i) => [from + i, 1000, 81559]);
+    // The leader binds w0 with the gang's plan, and dies before it binds w1.
+    await bindAs(id, 'w0', node, [0, 1, 2, 3], { w0: [node, grants(0)], w1: [node, grants(4)] });
+    await sleep(500);
+    // w0 ends before anyone binds w1 (the next leader is still waiting for the Lease).
+    await core.deleteNamespacedPod({ name: 'w0', namespace: id, gracePeriodSeconds: 0 });
+    // The next leader binds q to GPUs 4-7: free, since the plan's w1 was never bound.
+    await createPods(kc, [fakePod(id, 'q', { gpus: 4, nodeSelector: sel })]);
+    await bindAs(id, 'q', node, [4, 5, 6, 7]);
+    await createPods(kc, [fakePod(id, 'b', { gpus: 8, nodeSelector: sel })]);
+    await sleep(1000);
+    // That leader goes too: the standby takes over.
+    await holdLease('', 1);
+    await waitFor('four leads', async () => (await leaseHolder(kc)) === 'four', 20_000);
+
+    const capacity = new Map([[node, 8]]);
+    const seen: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const { doubleBooked, overCapacity } = safetyProblems(await listPods(kc, id), capacity);
+      seen.push(...doubleBooked, ...overCapacity);
+      await sleep(50);
+    }
+    assert.deepEqual([...new Set(seen)], [], 'no GPU is booked by two live pods, no node over capacity');
+    assert.equal(named(await listPods(kc, id), 'b')?.spec?.nodeName, undefined, 'b (8 GPUs) waits: q runs on half of the node');
+    // The new leader schedules: a pod that fits beside q is bound, to the GPUs q does not hold.
+    await core.deleteNamespacedPod({ name: 'b', namespace: id, gracePeriodSeconds: 0 });
+    await createPods(kc, [fakePod(id, 'c', { gpus: 4, nodeSelector: sel })]);
+    const pods = await waitFor('c bound', async () => {
+      const all = await listPods(kc, id);
+      return named(all, 'c')?.spec?.nodeName ? all : null;
+    }, 15_000);
+    assert.deepEqual(gpuUses(pods).filter((u) => u.pod === 'c').map((u) => u.gpu), [0, 1, 2, 3]);
+    assert.deepEqual(overbooked(gpuUses(pods)), []);
   });
 });

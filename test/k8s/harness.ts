@@ -111,14 +111,18 @@ export class ControlPlane {
   }
 
   static async start(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-    const cp = new ControlPlane(opts);
-    try {
-      await cp.boot();
-    } catch (e) {
-      await cp.stop();
-      throw e;
+    // Ports are picked free (bound to port 0, then released); another process on this machine
+    // may take one in between: start again on other ports then.
+    for (let attempt = 1; ; attempt++) {
+      const cp = new ControlPlane(opts);
+      try {
+        await cp.boot();
+        return cp;
+      } catch (e) {
+        await cp.stop();
+        if (attempt >= 3 || !/address already in use/.test((e as Error).message)) throw e;
+      }
     }
-    return cp;
   }
 
   get server(): string {

@@ -29,7 +29,7 @@ import { createRng } from '../../core/rng.js';
 import { isUserError } from '../../core/errors.js';
 import { prepareRequest } from '../../core/placement/placer.js';
 import { defaultAssign } from '../../core/placement/gpu-assign.js';
-import { KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
+import { apiError, KubeClusterWrites, type ApiError, type ClusterWrites, type ObjectRef } from './api.js';
 import { LeaderElector } from './leader.js';
 import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
@@ -39,6 +39,7 @@ import {
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
+import { CallLimiter } from './call-limiter.js';
 import { reuseConnections } from './connections.js';
 import {
   ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
@@ -79,7 +80,9 @@ interface JobEntry {
   /** Gang key (namespace/name of the PodGroup) for gangs. */
   readonly group?: string;
   /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
-  bindOps?: { outstanding: number; ok: number; failed: string[]; term: number } | undefined;
+  bindOps?: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
+  /** The leader term in which this replica last placed the job: its binds may not show in the watch yet. */
+  placedInTerm?: number;
   lastWait?: string | undefined;
   /** A gang found partly bound without a usable plan: rolled back (its bound members evicted) by the leader. */
   partial?: boolean;
@@ -97,41 +100,6 @@ const POD_REF = (pod: V1Pod): ObjectRef => ({
   ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
 });
 
-/**
- * Simple FIFO limiter for API calls: at most `max` in flight. `flush` starts every queued call at
- * once: called when leadership is lost, so each is refused by the fence and its caller handles that.
- */
-class Limiter {
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  run<T>(f: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        this.running++;
-        let p: Promise<T>;
-        try {
-          p = f();
-        } catch (e) {
-          p = Promise.reject(e as Error);
-        }
-        p.then(resolve, reject).finally(() => {
-          this.running--;
-          this.queue.shift()?.();
-        });
-      };
-      if (this.running < this.max) go();
-      else this.queue.push(go);
-    });
-  }
-  flush(): void {
-    for (const go of this.queue.splice(0)) go();
-  }
-  get busy(): number {
-    return this.running + this.queue.length;
-  }
-}
-
 export function formatWait(reasons: readonly WaitReason[]): string {
   return reasons.map((r) => `${r.kind}: ${r.message}`).join('; ');
 }
@@ -142,8 +110,8 @@ export class KubeScheduler {
   private readonly log: (msg: string) => void;
   private readonly watches: ResourceWatch<never>[] = [];
   private readonly elector: LeaderElector | null;
-  private readonly calls: Limiter;
-  private readonly eventCalls = new Limiter(4);
+  private readonly calls: CallLimiter;
+  private readonly eventCalls = new CallLimiter(4);
 
   // What the watches told us.
   private readonly pods = new Map<string, V1Pod>();
@@ -162,6 +130,10 @@ export class KubeScheduler {
 
   private synced = false;
   private relisted = false;
+  /** resourceVersion of the last pod list this replica applied itself (takeover): older events of pods it lacks are stale. */
+  private listedRv = -1;
+  /** Bound pods the core could not book as the apiserver records them (their GPUs held by another booking): retried. */
+  private readonly unbooked = new Set<string>();
   private leading = false;
   /** Leader term of this replica: changes whenever it starts or stops leading (stale callbacks compare it). */
   private term = 0;
@@ -178,7 +150,7 @@ export class KubeScheduler {
     this.writes = new FencedWrites(raw, () => this.mayWrite());
     // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
-    this.calls = new Limiter(opts.maxInflight ?? 64);
+    this.calls = new CallLimiter(opts.maxInflight ?? 64);
     this.elector =
       opts.leaderElection === false
         ? null
@@ -379,8 +351,13 @@ export class KubeScheduler {
     const key = podKey(pod);
     // Only pods that are ours or hold a node's resources matter.
     if (!isGantryPod(pod) && !pod.spec?.nodeName) return;
-    // A watch that lags behind the re-list of a takeover must not bring back an older version.
-    if (olderThan(pod, this.pods.get(key))) return;
+    // A watch that lags behind the re-list of a takeover must not bring back an older version,
+    // nor a pod that list showed gone.
+    const known = this.pods.get(key);
+    if (olderThan(pod, known)) return;
+    if (!known && Number(pod.metadata?.resourceVersion) <= this.listedRv) return;
+    // The same name, another pod: the one we knew was deleted (its event may not have come yet).
+    if (known && otherPod(pod, known)) this.onPodDeleted(known);
     if (isTerminal(pod)) {
       this.pods.set(key, pod);
       this.indexGroup(pod, true);
@@ -402,15 +379,23 @@ export class KubeScheduler {
 
   private onPodDeleted(pod: V1Pod): void {
     const key = podKey(pod);
+    // A late deletion of an earlier pod of the same name does not remove the one that replaced it.
+    const known = this.pods.get(key);
+    if (known && otherPod(pod, known)) return;
     this.pods.delete(key);
+    this.unbooked.delete(key);
     this.indexGroup(pod, false);
     this.blocked.delete(key);
     if (this.synced) this.podGone(key);
   }
 
-  /** A pod ended or was deleted: its job frees its resources once all its pods are gone. */
+  /**
+   * A pod ended or was deleted: its job frees its resources once all its pods are gone, or once
+   * nothing backs the bookings of those left (a gang's plan whose bound members are all gone).
+   */
   private podGone(key: string): void {
     this.blocked.delete(key);
+    this.unbooked.delete(key);
     const id = this.podJob.get(key);
     if (id === undefined) return;
     const entry = this.jobs.get(id);
@@ -426,9 +411,51 @@ export class KubeScheduler {
       this.jobs.delete(id);
       // A gang that was rolled back: the members left waiting may form it again.
       if (entry.group) for (const pk of this.groupPods.get(entry.group) ?? []) this.reconsider(pk);
+    } else if (!this.backed(entry)) {
+      this.log(`releasing ${id}: none of its pods is bound any more, its plan is void`);
+      this.releaseUnbacked(id, entry);
     }
+    this.retryUnbooked();
     this.markDirty();
   }
+
+  /**
+   * The core's bookings of a job are backed by the apiserver's record (one of its pods is bound:
+   * the pod itself, and for a gang the plan it carries) or by this leader's binds of this term.
+   * Anything else is a phantom: a plan whose bound members are gone, a decision of a past term.
+   */
+  private backed(entry: JobEntry): boolean {
+    if (this.leading && entry.placedInTerm === this.term) return true;
+    for (const pk of entry.pods) {
+      const p = this.pods.get(pk);
+      if (p?.spec?.nodeName && !isTerminal(p)) return true;
+    }
+    return false;
+  }
+
+  /** A running job that nothing backs waits again: as it was, or re-formed from the pods that remain. */
+  private releaseUnbacked(id: string, entry: JobEntry): void {
+    entry.bindOps = undefined;
+    if (this.core.job(id)?.spec.members.length === entry.pods.size) this.core.bindFailed(id, Date.now());
+    else this.dropJob(id, entry, true);
+  }
+
+  /** Books again the bound pods whose booking was refused, now that bookings were released. */
+  private retryUnbooked(): void {
+    if (this.retryingUnbooked) return;
+    this.retryingUnbooked = true;
+    try {
+      for (const key of [...this.unbooked]) {
+        const pod = this.pods.get(key);
+        if (!pod?.spec?.nodeName || isTerminal(pod)) this.unbooked.delete(key);
+        else this.mirrorBound(pod);
+      }
+    } finally {
+      this.retryingUnbooked = false;
+    }
+  }
+
+  private retryingUnbooked = false;
 
   private reconsider(pk: string): void {
     const p = this.pods.get(pk);
@@ -625,14 +652,22 @@ export class KubeScheduler {
    * pod (or its whole gang) is booked again as recorded.
    */
   private mirrorBound(pod: V1Pod): void {
-    if (this.bookedAsRecorded(pod)) return;
-    const gkey = this.gangKeyOf(pod);
-    if (gkey !== undefined) return this.adoptGang(gkey);
     const key = podKey(pod);
-    const jobId = this.podJob.get(key);
-    const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
-    if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
-    this.adopt(`pod:${key}`, [pod]);
+    if (this.bookedAsRecorded(pod)) {
+      this.unbooked.delete(key);
+      return;
+    }
+    const gkey = this.gangKeyOf(pod);
+    if (gkey !== undefined) this.adoptGang(gkey);
+    else {
+      const jobId = this.podJob.get(key);
+      const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
+      if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
+      this.adopt(`pod:${key}`, [pod]);
+    }
+    // Refused (another booking holds its GPUs): tried again whenever bookings are released.
+    if (this.bookedAsRecorded(pod)) this.unbooked.delete(key);
+    else this.unbooked.add(key);
   }
 
   /**
@@ -695,20 +730,16 @@ export class KubeScheduler {
   }
 
   /**
-   * Jobs the core books as running but none of whose pods the apiserver shows bound: binds this
-   * replica decided but did not (or not yet) carry out. They are pending again; if a bind still
-   * lands, the watch books it where it landed.
+   * Jobs the core books as running that nothing backs (no pod of theirs bound, no bind of this
+   * term in flight): binds decided but not (or not yet) carried out, plans whose bound members
+   * are gone. They wait again; if a bind still lands, the watch books it where it landed. Then
+   * the bound pods whose booking those held up are booked.
    */
   private releaseUnconfirmed(): void {
-    const now = Date.now();
-    for (const [id, entry] of this.jobs) {
-      if (this.core.job(id)?.state !== 'running') continue;
-      const anyBound = [...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName);
-      if (!anyBound) {
-        entry.bindOps = undefined;
-        this.core.bindFailed(id, now);
-      }
+    for (const [id, entry] of [...this.jobs]) {
+      if (this.core.job(id)?.state === 'running' && this.jobs.get(id) === entry && !this.backed(entry)) this.releaseUnbacked(id, entry);
     }
+    this.retryUnbooked();
   }
 
   /**
@@ -736,18 +767,21 @@ export class KubeScheduler {
     this.scheduleCycle(0);
   }
 
-  /** Applies a full pod list: every pod in it, and the deletion of pods it no longer has. */
+  /**
+   * Applies a full pod list: first the deletion of pods it no longer has, then the pods that
+   * ended, the waiting ones, and last the bound ones, so that what ended releases its bookings
+   * before the bound pods are booked (the list's order is not the order of events).
+   */
   private applyPodList(items: readonly V1Pod[], listRv: string | undefined): void {
-    const listed = new Set<string>();
-    for (const p of items) {
-      listed.add(podKey(p));
-      this.onPod(p);
-    }
+    const listed = new Set(items.map(podKey));
     const rv = Number(listRv);
     for (const [key, p] of [...this.pods]) {
       // Only pods the list must have seen (not created after it) are gone.
       if (!listed.has(key) && Number.isFinite(rv) && Number(p.metadata?.resourceVersion) <= rv) this.onPodDeleted(p);
     }
+    const rank = (p: V1Pod): number => (isTerminal(p) ? 0 : p.spec?.nodeName ? 2 : 1);
+    for (const p of [...items].sort((a, b) => rank(a) - rank(b))) this.onPod(p);
+    if (Number.isFinite(rv)) this.listedRv = Math.max(this.listedRv, rv);
   }
 
   /** Gangs partly bound at takeover: bind the rest to the booked plan, or roll back a gang without one. */
@@ -798,6 +832,7 @@ export class KubeScheduler {
   runCycle(): void {
     // Decisions that could not be carried out would only book GPUs for nothing.
     if (!this.synced || this.cycling || !this.mayWrite()) return;
+    this.retryUnbooked();
     this.cycling = true;
     this.dirty = false;
     const t0 = performance.now();
@@ -818,7 +853,8 @@ export class KubeScheduler {
     const entry = this.jobs.get(d.job);
     if (!entry) return;
     if (d.kind === 'bind') {
-      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [], term: this.term };
+      entry.bindOps = { outstanding: d.bindings.length, ok: 0, failed: [], unknown: 0, term: this.term };
+      entry.placedInTerm = this.term;
       entry.lastWait = undefined;
       const plan = entry.group && d.bindings.length > 1 ? encodePlan(d.bindings) : null;
       for (const b of d.bindings) void this.calls.run(() => this.bindOne(entry, b, plan));
@@ -845,6 +881,7 @@ export class KubeScheduler {
     const pod = this.pods.get(b.podId);
     const ops = entry.bindOps;
     let ok = false;
+    let unknown = false;
     try {
       if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
       if (ops && ops.term !== this.term) throw new FencedError(`bind of ${b.podId}`);
@@ -867,8 +904,14 @@ export class KubeScheduler {
     } catch (e) {
       const status = (e as ApiError).status;
       if (e instanceof FencedError) ok = false;
-      else if (status === 409) ok = await this.reread(b.podId); // bound already (by whom, where?): the apiserver says
-      else {
+      else if (status === 409 || status === 0 || status >= 500) {
+        // 409: bound already (by whom, where?); no answer or a server error: it may have been
+        // bound all the same. The apiserver says; while it cannot, the booking stays.
+        const bound = await this.reread(b.podId);
+        ok = bound === true;
+        unknown = bound === null && status !== 409;
+        if (!ok) this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}${unknown ? '; whether it was bound is not known yet' : ''}`);
+      } else {
         this.stats.bindFailures++;
         this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}`);
       }
@@ -877,16 +920,20 @@ export class KubeScheduler {
     ops.outstanding--;
     if (ok) ops.ok++;
     else ops.failed.push(b.podId);
+    if (unknown) ops.unknown++;
     if (ops.outstanding > 0) return;
     entry.bindOps = undefined;
     if (ops.failed.length === 0 || this.jobs.get(entry.id) !== entry || ops.term !== this.term) return;
-    if (ops.ok === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
+    if (ops.ok === 0 && ops.unknown === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
       // Nothing of the job got bound: it is pending again, and its GPUs are free.
-      this.core.bindFailed(entry.id, Date.now());
+      this.releaseUnbacked(entry.id, entry);
       this.markDirty();
     } else {
-      // Part of a gang is bound: keep the whole booking (never double-book) and retry the rest.
-      setTimeout(() => this.retryBinds(entry, ops.failed), 1000);
+      // Part of a gang is bound, or a bind's outcome is unknown: keep the whole booking (never
+      // double-book) and retry the rest (a bind that did land answers 409 and is re-read).
+      setTimeout(() => {
+        if (ops.term === this.term) this.retryBinds(entry, ops.failed);
+      }, 1000);
     }
   }
 
@@ -897,26 +944,30 @@ export class KubeScheduler {
   }
 
   /**
-   * A bind answered 409: the pod is bound already (a retried call, or another leader bound it).
-   * Re-read it and book it where the apiserver says; true if it is bound.
+   * A bind answered 409 (the pod is bound already: a retried call, or another leader bound it),
+   * or got no answer. Re-read the pod and book it where the apiserver says; true if it is bound,
+   * false if not (or gone), null if the apiserver could not say.
    */
-  private async reread(podId: string): Promise<boolean> {
+  private async reread(podId: string): Promise<boolean | null> {
     const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
     try {
       const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
       this.onPod(fresh);
       return Boolean(fresh.spec?.nodeName);
     } catch (e) {
-      this.log(`re-reading ${podId} after a bind conflict failed: ${(e as Error).message}`);
-      return false;
+      if (apiError(e).status === 404) return false;
+      this.log(`re-reading ${podId} after a failed bind failed: ${(e as Error).message}`);
+      return null;
     }
   }
 
   private retryBinds(entry: JobEntry, podIds: readonly string[]): void {
     if (this.jobs.get(entry.id) !== entry || !this.leading) return;
-    const todo = podIds.map((id) => this.core.cluster.binding(id)).filter((b): b is Binding => b !== undefined && !this.pods.get(b.podId)?.spec?.nodeName);
+    // Members deleted meanwhile are not bound again (they would fail for ever).
+    const todo = podIds.map((id) => this.core.cluster.binding(id)).filter((b): b is Binding => b !== undefined && this.pods.has(b.podId) && !this.pods.get(b.podId)?.spec?.nodeName);
     if (todo.length === 0) return;
-    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [], term: this.term };
+    entry.bindOps = { outstanding: todo.length, ok: 0, failed: [], unknown: 0, term: this.term };
+    entry.placedInTerm = this.term;
     const all = this.core.job(entry.id)?.bindings ?? [];
     const plan = entry.group && all.length > 1 ? encodePlan(all) : null;
     for (const b of todo) void this.calls.run(() => this.bindOne(entry, b, plan));
@@ -1031,6 +1082,13 @@ export class KubeScheduler {
         if (!(e instanceof FencedError)) this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
       });
   }
+}
+
+/** Two pods of the same name that are not the same pod (one deleted, the other created after). */
+function otherPod(pod: V1Pod, known: V1Pod): boolean {
+  const a = pod.metadata?.uid;
+  const b = known.metadata?.uid;
+  return a !== undefined && b !== undefined && a !== b;
 }
 
 /** True when `pod` is an older version than `known` (numeric resourceVersions, as etcd's are). */
