@@ -39,7 +39,9 @@ function round(x: number): number | null {
 }
 
 function tableRows(results: readonly PolicySummary[], published: Published | null): { header: string[]; rows: Cell[][] } {
-  const header = ['policy', ...LEVELS.map((l) => `unalloc @${l}%`), 'published @100%', 'diff @100%', 'placements/s', 's/seed'];
+  // Every column names its unit: unallocated GPUs in % of GPU capacity (mean ± sd over seeds)
+  // at each arrived level, the difference in percentage points, wall-clock seconds per seed.
+  const header = ['policy', ...LEVELS.map((l) => `unallocated GPU % @${l}% arrived`), 'published @100% (%, sd)', 'diff @100% (points)', 'placements/s', 'wall s/seed'];
   const rows = results.map((r) => {
     const pub = published?.policies.get(r.policy)?.unallocated.get(100);
     const fgd = published?.policies.get('fgd')?.unallocated.get(100);
