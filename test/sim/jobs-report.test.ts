@@ -1,7 +1,8 @@
 /**
  * `gantry sim jobs --out` reports people can read: the utilisation chart spans the busy period
  * (not the hundreds of hours of tail), the queue chart fits 1,200 px, every time column has one
- * unit named in its header, and no "published" legend where nothing is published.
+ * unit named in its header, and no "published" legend where nothing is published; openb
+ * tables say what their percentages are of.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobsResult } from '../../src/sim/jobs/engine.js';
 import { utilizationChartSpec, writeReport } from '../../src/sim/jobs/report.js';
+import { terminalReport as openbTerminalReport } from '../../src/sim/openb/report.js';
+import type { PolicySummary } from '../../src/sim/openb/experiment.js';
 
 const HOUR = 3600;
 
@@ -86,4 +89,13 @@ test('report files: units in headers, one unit per column, legible charts', asyn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('openb tables name their units', () => {
+  const level = { mean: 5.17, sd: 0.1 };
+  const summary = { policy: 'fgd', seeds: [42], unallocatedPct: { '100': level, '110': level, '120': level, '130': level }, curve: [], placementsPerSecond: 5000, wallSeconds: 2, secondsPerSeed: 2, runs: [] } as unknown as PolicySummary;
+  const out = openbTerminalReport([summary], null);
+  const header = out.split('\n').find((l) => l.includes('policy')) ?? '';
+  for (const h of ['unalloc. GPU % @100%', 'diff @100% (points)', 'placements/s', 'wall s/seed']) assert.ok(header.includes(h), `header has "${h}": ${header}`);
+  assert.match(out, /in % of the cluster's GPU capacity \(mean ± sd over seeds\), when the arrived workload reaches N% of that capacity/);
 });
