@@ -70,6 +70,14 @@ describe('per-GPU-model quotas (2 H100 + 2 L4, simulated)', () => {
     assert.deepEqual(q?.['gpuModels'], { 'H100-80GB': { guaranteedGpu: 1, limitGpu: 1, usedGpu: 1 }, L4: { guaranteedGpu: null, limitGpu: null, usedGpu: 1 } });
   });
 
+  // Known hole (todo): a job that names no model is placed on the model at its limit, refused,
+  // and waits, while GPUs of another model are idle; placement does not yet avoid models whose
+  // limit the job would break (a change in the core's placement step, left to the queue-core work).
+  it('places a job that names no model on a model under its limit', { todo: 'placement ignores per-model limits' }, async () => {
+    const free = String((await api('POST', '/v1/jobs', job({ name: 'any-model', queue: 'team-a', resources: { gpu: 1, cpu: '100m', memory: '64Mi' }, command: 'sleep 60' }))).body['id']);
+    await waitState(t as TestServer, free, ['running'], 5_000);
+  });
+
   it('keeps the quotas across a restart', async () => {
     await (t as TestServer).server.close(); // (not close(): that kills the workers and removes the folder)
     t = await startTestServer({ dataDir: dir, gpus: '2xH100-80GB,2xL4' });
