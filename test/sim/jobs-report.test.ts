@@ -20,7 +20,7 @@ const HOUR = 3600;
 function result(policy: string, waitSeconds: number): JobsResult {
   const sample = 300;
   const series = Array.from({ length: (500 * HOUR) / sample }, (_, i) => (i * sample < 3 * HOUR ? 0.95 : 0.01));
-  const queue = (name: string, guaranteedGpus: number, share: number) => ({ name, guaranteedGpus, meanUsedGpus: 1, meanDeservedGpus: 1, shareOfGuarantee: share / 50, shareOfGuaranteeArriving: share, violationSeconds: name === 'vc-a' ? 90 : 2 * HOUR, queueViolationSeconds: 30, deficitSeconds: 0, deficitEpisodes: 0 });
+  const queue = (name: string, guaranteedGpus: number, share: number) => ({ name, guaranteedGpus, leaf: true, meanUsedGpus: 1, meanDeservedGpus: 1, shareOfGuarantee: share / 50, shareOfGuaranteeArriving: share, violationSeconds: name === 'vc-a' ? 90 : 2 * HOUR, queueViolationSeconds: 30, deficitSeconds: 0, deficitEpisodes: 0 });
   return {
     policy,
     oracle: false,

@@ -90,7 +90,8 @@ export interface JobsResult {
   readonly utilizationSeries: readonly number[];
   /** The width of one utilisation sample. */
   readonly sampleSeconds: number;
-  readonly queues: readonly { name: string; guaranteedGpus: number; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; shareOfGuaranteeArriving: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
+  /** Per queue (leaf: jobs are charged to leaves only, so a parent's use reads 0 here). */
+  readonly queues: readonly { name: string; guaranteedGpus: number; leaf: boolean; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; shareOfGuaranteeArriving: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
   readonly churn: ChurnMetrics;
 }
 
@@ -614,6 +615,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     queues: queueNames.map((name, i) => ({
       name,
       guaranteedGpus: guaranteed[i] as number,
+      leaf: leaf[i] as boolean,
       meanUsedGpus: span > 0 ? (usedInt[i] as number) / span : 0,
       meanDeservedGpus: span > 0 ? (deservedInt[i] as number) / span : 0,
       shareOfGuarantee: (guaranteed[i] as number) > 0 && span > 0 ? (usedInt[i] as number) / span / (guaranteed[i] as number) : 0,

@@ -135,7 +135,8 @@ function niceCeil(x: number): number {
 export function utilizationChartSpec(results: readonly JobsResult[]): ReturnType<typeof lineChartSpec> {
   const busyH = Math.max(0, ...results.map((r) => r.busySeconds / 3600));
   const spanH = Math.max(0, ...results.map((r) => r.makespanSeconds / 3600));
-  const end = Math.min(niceCeil(busyH * 1.1), niceCeil(spanH));
+  // (A busy period that reaches the end of the run: the whole run, ending where it ends.)
+  const end = niceCeil(busyH * 1.1) >= spanH ? Math.max(spanH, 1e-3) : niceCeil(busyH * 1.1);
   const series = results.map((r) => ({ name: r.policy, points: r.utilizationSeries.map((y, i) => ({ x: ((i + 0.5) * r.sampleSeconds) / 3600, y: y * 100 })) }));
   const subtitle = spanH > end ? `busy period only: the last ${Math.round(spanH - end)} h of the run, when only long jobs finish, are left out` : 'the whole run';
   const lastArrivalH = Math.max(0, ...results.map((r) => r.arrivalSeconds / 3600));
@@ -165,9 +166,9 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
   const queues = await renderSvg(
     barChartSpec(
       "Each queue's mean use against its guarantee",
-      'queue (virtual cluster)',
+      ctx.trace === 'churn' ? 'queue' : 'queue (virtual cluster)',
       'GPUs used / GPUs guaranteed',
-      results.flatMap((r) => r.queues.filter((q) => q.guaranteedGpus > 0).map((q) => ({ group: q.name.replace(/^vc-/, ''), series: r.policy, value: +q.shareOfGuaranteeArriving.toFixed(3) }))),
+      results.flatMap((r) => r.queues.filter((q) => q.guaranteedGpus > 0 && q.leaf).map((q) => ({ group: q.name.replace(/^vc-/, ''), series: r.policy, value: +q.shareOfGuaranteeArriving.toFixed(3) }))),
       { reference: 1, yScale: 'symlog', subtitle: 'mean while jobs arrive; dashed: exactly its guarantee; log scale above 1' },
     ),
   );
