@@ -9,7 +9,8 @@ import { existsSync, statSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isUserError } from '../core/errors.js';
-import type { JobRow, JobState, Store, UserRow } from '../adapters/store/store.js';
+import { findGpuModel, GPU_MODELS } from '../core/model/gpu-catalog.js';
+import type { JobRow, JobState, ModelQuota, Store, UserRow } from '../adapters/store/store.js';
 import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
 import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
@@ -143,6 +144,14 @@ const queueBody = z.strictObject({
   limitGpus: z.number().nonnegative().max(100000).nullable().default(null),
   weight: z.number().positive().max(1000).default(1),
   ordering: z.enum(['priority', 'fifo']).default('priority'),
+  /** Per GPU model (catalog name or alias): GPUs guaranteed and at most, each optional. */
+  gpuModels: z
+    .record(
+      z.string().min(1).max(64),
+      z.strictObject({ guaranteedGpus: z.number().nonnegative().max(100000).nullable().default(null), limitGpus: z.number().nonnegative().max(100000).nullable().default(null) }),
+    )
+    .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
+    .default({}),
 });
 
 const expiresField = z
@@ -155,12 +164,30 @@ const tokenBody = z.strictObject({ expires: expiresField });
 const teamBody = z.strictObject({ name: NAME });
 
 /** Fields of a queue any user may see: counts and GPU totals, never a job. */
-const AGGREGATE_QUEUE_FIELDS = ['name', 'team', 'parent', 'weight', 'guaranteedGpu', 'limitGpu', 'deservedGpu', 'usedGpu', 'pendingGpu', 'running', 'pending'] as const;
+const AGGREGATE_QUEUE_FIELDS = ['name', 'team', 'parent', 'weight', 'guaranteedGpu', 'limitGpu', 'deservedGpu', 'usedGpu', 'pendingGpu', 'running', 'pending', 'gpuModels'] as const;
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const idParam = z.strictObject({ id: z.string().max(64) });
 const nodeParam = z.strictObject({ name: z.string().max(253) });
+
+/**
+ * A queue body's per-model quotas under canonical catalog names. An unknown model, two names
+ * for one model, or a guarantee above the limit: 400 QUEUE_MODEL_QUOTA_INVALID.
+ */
+function modelQuotas(queue: string, raw: Record<string, { guaranteedGpus: number | null; limitGpus: number | null }>): Record<string, ModelQuota> {
+  const out: Record<string, ModelQuota> = {};
+  for (const [given, q] of Object.entries(raw)) {
+    const model = findGpuModel(given)?.name;
+    if (!model) throw new ApiError('QUEUE_MODEL_QUOTA_INVALID', `queue ${queue}: unknown GPU model "${given}" (known: ${GPU_MODELS.map((g) => g.name).join(', ')})`);
+    if (out[model]) throw new ApiError('QUEUE_MODEL_QUOTA_INVALID', `queue ${queue}: GPU model ${model} is given twice ("${given}" is another name for it)`);
+    if (q.guaranteedGpus !== null && q.limitGpus !== null && q.guaranteedGpus > q.limitGpus) {
+      throw new ApiError('QUEUE_MODEL_QUOTA_INVALID', `queue ${queue}: guaranteed ${q.guaranteedGpus} ${model} GPUs, more than its ${model} limit of ${q.limitGpus}`);
+    }
+    if (q.guaranteedGpus !== null || q.limitGpus !== null) out[model] = q;
+  }
+  return out;
+}
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { store, controller, metrics } = deps;
@@ -408,7 +435,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return {
       items: controller.queueStatus().map((s) => {
         const team = rows.get(s.name)?.team ?? null;
-        const view: Record<string, unknown> = { ...s, team, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: s.limitGpu === null ? null : s.limitGpu / 1000 };
+        const gpus = (m: number | null): number | null => (m === null ? null : m / 1000);
+        const gpuModels = Object.fromEntries(Object.entries(s.gpuModels).map(([m, q]) => [m, { guaranteedGpu: gpus(q.guaranteedGpu), limitGpu: gpus(q.limitGpu), usedGpu: q.usedGpu / 1000 }]));
+        const view: Record<string, unknown> = { ...s, team, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: gpus(s.limitGpu), gpuModels };
         // Another team's queue: only the aggregate fields, whatever the status grows to carry.
         if (user.admin || team === null || team === user.team) return view;
         return { ...Object.fromEntries(AGGREGATE_QUEUE_FIELDS.map((f) => [f, view[f] ?? null])), aggregateOnly: true };
@@ -421,19 +450,21 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const { name } = parse(z.strictObject({ name: NAME }), req.params, 'BAD_REQUEST');
     const body = parse(queueBody, req.body ?? {}, 'BODY_INVALID');
     if (body.team !== null && !store.getTeam(body.team)) throw new ApiError('TEAM_NOT_FOUND', `team "${body.team}" does not exist`);
-    const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority' };
+    const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority', gpuModels: modelQuotas(name, body.gpuModels) };
     const current = store.listQueues();
     const running = new Map(controller.queueStatus().map((q) => [q.name, q.running + q.pending]));
     const problem = queueChangeProblem(current, row, (q) => running.get(q) ?? 0);
     if (problem) throw new ApiError('QUEUE_TREE_INVALID', problem);
     const next = [...current.filter((q) => q.name !== name), row];
-    const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0));
+    const fleetByModel = new Map<string, number>();
+    for (const n of controller.scheduler.cluster.nodes()) for (const g of n.gpus) fleetByModel.set(g.model, (fleetByModel.get(g.model) ?? 0) + 1);
+    const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0), fleetByModel);
     audited(user, req, 'queue.put', name, body, () => {
       store.putQueue(row);
       try {
         controller.setQueues(next); // the scheduler's own checks; a refusal rolls the row back
       } catch (e) {
-        if (isUserError(e)) throw new ApiError('QUEUE_TREE_INVALID', e.message);
+        if (isUserError(e)) throw e.code === 'QUEUE_MODEL_QUOTA_INVALID' ? fromUserError(e) : new ApiError('QUEUE_TREE_INVALID', e.message);
         throw e;
       }
     });

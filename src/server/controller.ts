@@ -62,15 +62,28 @@ interface StopPlan {
   signalledAt: number;
 }
 
+/** A row's per-model quotas in milli-GPU, one side (guarantee or limit); undefined when none. */
+function modelMilli(q: QueueRow, side: 'guaranteedGpus' | 'limitGpus'): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  for (const [m, v] of Object.entries(q.gpuModels ?? {})) if (v[side] !== null) out[m] = Math.round(v[side] * 1000);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 export function queueSpecs(rows: readonly QueueRow[]): QueueSpec[] {
-  return rows.map((q) => ({
-    name: q.name,
-    ...(q.parent ? { parent: q.parent } : {}),
-    ...(q.guaranteedGpus !== null ? { guaranteed: { gpu: Math.round(q.guaranteedGpus * 1000) } } : {}),
-    ...(q.limitGpus !== null ? { limit: { gpu: Math.round(q.limitGpus * 1000) } } : {}),
-    overQuotaWeight: q.weight,
-    ordering: q.priorityOrdering ? 'priority' : 'fifo',
-  }));
+  return rows.map((q) => {
+    const gm = modelMilli(q, 'guaranteedGpus');
+    const lm = modelMilli(q, 'limitGpus');
+    const guaranteed = { ...(q.guaranteedGpus !== null ? { gpu: Math.round(q.guaranteedGpus * 1000) } : {}), ...(gm ? { gpuByModel: gm } : {}) };
+    const limit = { ...(q.limitGpus !== null ? { gpu: Math.round(q.limitGpus * 1000) } : {}), ...(lm ? { gpuByModel: lm } : {}) };
+    return {
+      name: q.name,
+      ...(q.parent ? { parent: q.parent } : {}),
+      ...(Object.keys(guaranteed).length > 0 ? { guaranteed } : {}),
+      ...(Object.keys(limit).length > 0 ? { limit } : {}),
+      overQuotaWeight: q.weight,
+      ordering: q.priorityOrdering ? 'priority' : 'fifo',
+    };
+  });
 }
 
 export class Controller {

@@ -5,6 +5,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { nodeInventory, modelFromProduct } from '../../src/adapters/k8s/inventory.js';
 import { boundPodRequest, gpuRequestOf, podRequest, PodSpecError, gpuEnvironment } from '../../src/adapters/k8s/pods.js';
 import { queueTree, QueueSpecError } from '../../src/adapters/k8s/queues.js';
+import { QueueTree } from '../../src/core/scheduler/queues.js';
+import { UserError } from '../../src/core/errors.js';
 import { admitPod, admitWrite } from '../../src/adapters/k8s/webhook.js';
 import { encodePlan, readPlan } from '../../src/adapters/k8s/pods.js';
 import { fakeNode, fakePod } from '../k8s/cluster.js';
@@ -85,6 +87,25 @@ test('queue objects: quotas in GPUs, an implicit default queue, clear errors', (
   ]);
   assert.throws(() => queueTree([{ metadata: { name: 'q' }, spec: { quota: { gpus: 1 } } }]), (e: unknown) => e instanceof QueueSpecError && /unknown resource "gpus"/.test(e.message));
   assert.throws(() => queueTree([{ metadata: { name: 'q' }, spec: { quota: { gpu: 'many' } } }]), /"many" is not a number of GPUs/);
+});
+
+test('queue objects: per-GPU-model quotas under catalog names, validated like the API', () => {
+  const tree = queueTree([{ metadata: { name: 'team' }, spec: { quota: { gpu: 8 }, gpuModels: { 'H100-80GB': { quota: 4, limit: '6' }, 'NVIDIA-L4': { limit: 2 } } } }]);
+  assert.deepEqual(tree[0], { name: 'team', guaranteed: { gpu: 8000, gpuByModel: { 'H100-80GB': 4000 } }, limit: { gpuByModel: { 'H100-80GB': 6000, L4: 2000 } } });
+  const bad = (gpuModels: unknown, message: RegExp): void =>
+    assert.throws(() => queueTree([{ metadata: { name: 'q' }, spec: { gpuModels } as never }]), (e: unknown) => e instanceof QueueSpecError && message.test(e.message));
+  bad({ 'Z900-1TB': { limit: 1 } }, /spec.gpuModels: unknown GPU model "Z900-1TB"/);
+  bad({ L4: { limit: -1 } }, /spec.gpuModels.L4.limit: "-1" is not a number of GPUs/);
+  bad({ L4: { quota: 'lots' } }, /spec.gpuModels.L4.quota: "lots" is not a number of GPUs/);
+  bad({ L4: { quota: 3, limit: 2 } }, /spec.gpuModels.L4: quota 3 is more than limit 2/);
+  bad({ L4: { guarantee: 1 } }, /unknown field "guarantee"/);
+  bad({ L4: { limit: 1 }, 'NVIDIA L4': { limit: 2 } }, /L4 is given twice/);
+  // Children guaranteed more of a model than their parent: refused by the core's queue tree.
+  const specs = queueTree([
+    { metadata: { name: 'org' }, spec: { gpuModels: { L4: { quota: 1 } } } },
+    { metadata: { name: 'child' }, spec: { parent: 'org', gpuModels: { L4: { quota: 2 } } } },
+  ]);
+  assert.throws(() => new QueueTree(specs), (e: unknown) => e instanceof UserError && e.code === 'QUEUE_MODEL_QUOTA_INVALID' && /queue org: its children are guaranteed 2 GPUs of L4, more than its own 1 GPU/.test(e.message));
 });
 
 test('webhook: shares get envFrom their ConfigMap; bad requests are denied; other pods pass untouched', () => {

@@ -311,6 +311,29 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     await deleteQueue(kc, 'orphan');
   });
 
+  it('holds a pod over its queue\'s per-GPU-model limit, naming the model, while another model runs', async () => {
+    // The schema refuses a quota above its limit; Gantry refuses an unknown model (an event).
+    await assert.rejects(createQueue(kc, 'bad-model-quota', { gpuModels: { L4: { quota: 3, limit: 2 } } }), (e: unknown) => e instanceof ApiException && e.code === 422 && /quota must not exceed limit/.test(String(e.body)));
+    await assert.rejects(createQueue(kc, 'bad-model-quota', { gpuModels: { L4: { limit: -1 } } }), (e: unknown) => e instanceof ApiException && e.code === 422);
+    const id = await ns('models');
+    await createNode(kc, fakeNode(`${id}-h100`, { gpus: 2, labels: sel(id) }));
+    await createNode(kc, fakeNode(`${id}-l4`, { gpus: 2, product: 'NVIDIA-L4', memoryMiB: 23034, labels: sel(id) }));
+    await createQueue(kc, 'per-model', { gpuModels: { 'NVIDIA-H100-80GB-HBM3': { limit: 1 } } });
+    await sleep(300);
+    const pod = (name: string, model: string) => fakePod(id, name, { gpus: 1, queue: 'per-model', nodeSelector: sel(id), annotations: { 'gantry.dev/gpu-models': model } });
+    await createPods(kc, [pod('h100-a', 'H100-80GB')]);
+    await waitBound(id, ['h100-a']);
+    await createPods(kc, [pod('h100-b', 'H100-80GB'), pod('l4', 'L4')]);
+    await waitBound(id, ['l4']);
+    const ev = await waitFor('FailedScheduling on h100-b', async () => (await events(kc, id, 'h100-b')).find((e) => e.reason === 'FailedScheduling'));
+    assert.match(ev.message, /queue per-model limit reached: H100-80GB GPU 1 used \+ 1 asked > 1/);
+    assert.equal((await listPods(kc, id)).find((p) => p.metadata?.name === 'h100-b')?.spec?.nodeName, undefined);
+    await waitFor('per-model status by model', async () => {
+      const by = (await getQueue(kc, 'per-model')).status?.['usedGpuByModel'] as Record<string, number> | undefined;
+      return by?.['H100-80GB'] === 1 && by['L4'] === 1;
+    }, 10_000);
+  });
+
   it('refuses a bind made in a past leader term (the webhook fence)', async () => {
     const id = await ns('fence');
     await nodes(id, 1, { gpus: 1 });

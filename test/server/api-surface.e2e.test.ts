@@ -91,7 +91,7 @@ describe('metrics, queues and the audit of changes (two teams)', () => {
     assert.equal(theirs?.['aggregateOnly'], true);
     assert.equal(theirs?.['running'], 1);
     assert.equal(theirs?.['usedGpu'], 1);
-    assert.deepEqual(Object.keys(theirs ?? {}).sort(), ['aggregateOnly', 'deservedGpu', 'guaranteedGpu', 'limitGpu', 'name', 'parent', 'pending', 'pendingGpu', 'running', 'team', 'usedGpu', 'weight']);
+    assert.deepEqual(Object.keys(theirs ?? {}).sort(), ['aggregateOnly', 'deservedGpu', 'gpuModels', 'guaranteedGpu', 'limitGpu', 'name', 'parent', 'pending', 'pendingGpu', 'running', 'team', 'usedGpu', 'weight']);
   });
 
   it('audits progress reports and checkpoint acknowledgements, and reads of another team\'s job', async () => {

@@ -1022,6 +1022,7 @@ export class KubeScheduler {
 
   private lastQueueStatusAt = 0;
   private readonly queueStatusText = new Map<string, string>();
+  private readonly queueStatusModels = new Map<string, Set<string>>();
 
   /** Writes each Queue object's usage (GPUs) when it changed; at most every few seconds. */
   private updateQueueStatus(now: number): void {
@@ -1029,7 +1030,11 @@ export class KubeScheduler {
     const gpus = (milli: number): number => Math.round(milli) / 1000;
     for (const q of this.core.queueStatus()) {
       if (!this.queueObjs.has(q.name)) continue; // the implicit default queue has no object
-      const status = { usedGpu: gpus(q.usedGpu), deservedGpu: gpus(q.deservedGpu), pendingGpu: gpus(q.pendingGpu), runningJobs: q.running, pendingJobs: q.pending };
+      // Per model in use or under a quota; a model reported before stays, at 0 (a merge patch keeps old keys).
+      const byModel: Record<string, number> = Object.fromEntries([...(this.queueStatusModels.get(q.name) ?? [])].map((m) => [m, 0]));
+      for (const [m, u] of Object.entries(q.gpuModels)) byModel[m] = gpus(u.usedGpu);
+      this.queueStatusModels.set(q.name, new Set(Object.keys(byModel)));
+      const status = { usedGpu: gpus(q.usedGpu), deservedGpu: gpus(q.deservedGpu), pendingGpu: gpus(q.pendingGpu), runningJobs: q.running, pendingJobs: q.pending, ...(Object.keys(byModel).length > 0 ? { usedGpuByModel: byModel } : {}) };
       const text = JSON.stringify(status);
       if (this.queueStatusText.get(q.name) === text) continue;
       this.queueStatusText.set(q.name, text);

@@ -5,7 +5,7 @@
  * UPDATE and DELETE).
  */
 import Database from 'better-sqlite3';
-import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
+import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 
 export const MIGRATIONS: readonly string[] = [
@@ -53,6 +53,8 @@ export const MIGRATIONS: readonly string[] = [
   // GPU health set by an admin (telemetry's view is not stored: it is measured again at start).
   // IF NOT EXISTS: this step may be renumbered when migrations from parallel branches merge.
   `CREATE TABLE IF NOT EXISTS gpu_health (node TEXT NOT NULL, uuid TEXT NOT NULL, healthy INTEGER NOT NULL, at INTEGER NOT NULL, by TEXT NOT NULL, PRIMARY KEY (node, uuid));`,
+  // Per-GPU-model quotas of a queue (GPUs). A table of its own, so the step is idempotent.
+  `CREATE TABLE IF NOT EXISTS queue_gpu_models (queue TEXT NOT NULL, model TEXT NOT NULL, guaranteed_gpus REAL, limit_gpus REAL, PRIMARY KEY (queue, model));`,
 ];
 
 interface TokenDbRow {
@@ -238,19 +240,36 @@ export class SqliteStore implements Store {
   }
 
   putQueue(q: QueueRow): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO queues (name, team, parent, guaranteed_gpus, limit_gpus, weight, priority_ordering) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(q.name, q.team, q.parent, q.guaranteedGpus, q.limitGpus, q.weight, q.priorityOrdering ? 1 : 0);
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT OR REPLACE INTO queues (name, team, parent, guaranteed_gpus, limit_gpus, weight, priority_ordering) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(q.name, q.team, q.parent, q.guaranteedGpus, q.limitGpus, q.weight, q.priorityOrdering ? 1 : 0);
+      this.stmt('DELETE FROM queue_gpu_models WHERE queue = ?').run(q.name);
+      const put = this.stmt('INSERT INTO queue_gpu_models (queue, model, guaranteed_gpus, limit_gpus) VALUES (?, ?, ?, ?)');
+      for (const [model, m] of Object.entries(q.gpuModels ?? {})) put.run(q.name, model, m.guaranteedGpus, m.limitGpus);
+    })();
   }
-  private static toQueue(r: { name: string; team: string | null; parent: string | null; guaranteed_gpus: number | null; limit_gpus: number | null; weight: number; priority_ordering: number }): QueueRow {
-    return { name: r.name, team: r.team, parent: r.parent, guaranteedGpus: r.guaranteed_gpus, limitGpus: r.limit_gpus, weight: r.weight, priorityOrdering: r.priority_ordering === 1 };
+  private static toQueue(r: { name: string; team: string | null; parent: string | null; guaranteed_gpus: number | null; limit_gpus: number | null; weight: number; priority_ordering: number }, models: Readonly<Record<string, ModelQuota>>): QueueRow {
+    return { name: r.name, team: r.team, parent: r.parent, guaranteedGpus: r.guaranteed_gpus, limitGpus: r.limit_gpus, weight: r.weight, priorityOrdering: r.priority_ordering === 1, gpuModels: models };
+  }
+  /** Per-model quotas of every queue (or of one), by queue then model. */
+  private modelQuotas(queue?: string): Map<string, Record<string, ModelQuota>> {
+    const rows = (queue === undefined ? this.stmt('SELECT * FROM queue_gpu_models ORDER BY queue, model').all() : this.stmt('SELECT * FROM queue_gpu_models WHERE queue = ? ORDER BY model').all(queue)) as { queue: string; model: string; guaranteed_gpus: number | null; limit_gpus: number | null }[];
+    const out = new Map<string, Record<string, ModelQuota>>();
+    for (const r of rows) {
+      const m = out.get(r.queue) ?? {};
+      m[r.model] = { guaranteedGpus: r.guaranteed_gpus, limitGpus: r.limit_gpus };
+      out.set(r.queue, m);
+    }
+    return out;
   }
   getQueue(name: string): QueueRow | undefined {
     const r = this.stmt('SELECT * FROM queues WHERE name = ?').get(name) as Parameters<typeof SqliteStore.toQueue>[0] | undefined;
-    return r && SqliteStore.toQueue(r);
+    return r && SqliteStore.toQueue(r, this.modelQuotas(name).get(name) ?? {});
   }
   listQueues(): QueueRow[] {
-    return (this.stmt('SELECT * FROM queues ORDER BY name').all() as Parameters<typeof SqliteStore.toQueue>[0][]).map(SqliteStore.toQueue);
+    const models = this.modelQuotas();
+    return (this.stmt('SELECT * FROM queues ORDER BY name').all() as Parameters<typeof SqliteStore.toQueue>[0][]).map((r) => SqliteStore.toQueue(r, models.get(r.name) ?? {}));
   }
 
   private static params(j: NewJob | JobRow): Record<string, unknown> {

@@ -112,6 +112,13 @@ export interface QueueRow {
   readonly limitGpus: number | null;
   readonly weight: number;
   readonly priorityOrdering: boolean;
+  /** Per-GPU-model quotas in GPUs, by canonical model name (absent or empty: none). */
+  readonly gpuModels?: Readonly<Record<string, ModelQuota>>;
+}
+
+export interface ModelQuota {
+  readonly guaranteedGpus: number | null;
+  readonly limitGpus: number | null;
 }
 
 export interface AuditEntry {

@@ -11,6 +11,30 @@ function num(v: unknown, flag: string): number | undefined {
   return n;
 }
 
+/**
+ * `--model-quota MODEL=GUARANTEED:LIMIT` (GPUs); either side may be left out: `H100-80GB=8`
+ * (guarantee only), `H100-80GB=:16` (limit only), `H100-80GB=8:16`.
+ */
+export function parseModelQuota(v: string, prev: Record<string, { guaranteedGpus: number | null; limitGpus: number | null }> = {}): Record<string, { guaranteedGpus: number | null; limitGpus: number | null }> {
+  const m = /^([^=\s]+)=(\d+(?:\.\d+)?)?(?::(\d+(?:\.\d+)?))?$/.exec(v.trim());
+  if (!m || (m[2] === undefined && m[3] === undefined)) throw new UserError('BAD_FLAG', `--model-quota: "${v}" is not MODEL=GUARANTEED:LIMIT (examples: H100-80GB=8:16, H100-80GB=8, H100-80GB=:16)`);
+  const model = m[1] as string;
+  if (prev[model]) throw new UserError('BAD_FLAG', `--model-quota: ${model} is given twice`);
+  return { ...prev, [model]: { guaranteedGpus: m[2] === undefined ? null : Number(m[2]), limitGpus: m[3] === undefined ? null : Number(m[3]) } };
+}
+
+interface ModelView {
+  guaranteedGpu: number | null;
+  limitGpu: number | null;
+  usedGpu: number;
+}
+
+/** "H100-80GB 2/8/16" per model: used / guaranteed / limit, "-" where none is set. */
+function modelCell(models: Record<string, ModelView> | undefined): string {
+  const parts = Object.entries(models ?? {}).map(([m, q]) => `${m} ${q.usedGpu}/${q.guaranteedGpu ?? '-'}/${q.limitGpu ?? '-'}`);
+  return parts.length > 0 ? parts.join(', ') : '-';
+}
+
 export function registerQueues(program: Command): void {
   const queues = program.command('queues').description('queues: quota, fair share, usage');
   connectionOptions(queues);
@@ -19,8 +43,8 @@ export function registerQueues(program: Command): void {
     const r = await clientOf(o).json<{ items: Record<string, unknown>[] }>('GET', '/v1/queues');
     if (fmt === 'json') return printJson(r);
     printTable(
-      ['QUEUE', 'TEAM', 'PARENT', 'GUARANTEED', 'LIMIT', 'WEIGHT', 'USED GPU', 'DESERVED', 'RUNNING', 'PENDING'],
-      r.items.map((q) => [String(q['name']), (q['team'] as string | null) ?? '(all)', q['parent'] as string | null, String(q['guaranteedGpu']), q['limitGpu'] as number | null, String(q['weight']), String(q['usedGpu']), Number(q['deservedGpu']).toFixed(2), String(q['running']), String(q['pending'])]),
+      ['QUEUE', 'TEAM', 'PARENT', 'GUARANTEED', 'LIMIT', 'WEIGHT', 'USED GPU', 'DESERVED', 'RUNNING', 'PENDING', 'PER MODEL USED/GUAR/LIMIT'],
+      r.items.map((q) => [String(q['name']), (q['team'] as string | null) ?? '(all)', q['parent'] as string | null, String(q['guaranteedGpu']), q['limitGpu'] as number | null, String(q['weight']), String(q['usedGpu']), Number(q['deservedGpu']).toFixed(2), String(q['running']), String(q['pending']), modelCell(q['gpuModels'] as Record<string, ModelView> | undefined)]),
     );
   });
   const set = queues
@@ -32,7 +56,8 @@ export function registerQueues(program: Command): void {
     .option('--guaranteed <gpus>', 'guaranteed GPUs')
     .option('--limit <gpus>', 'at most this many GPUs')
     .option('--weight <w>', 'share of spare capacity relative to siblings', '1')
-    .option('--fifo', 'order by submission only (default: priority, then submission)');
+    .option('--fifo', 'order by submission only (default: priority, then submission)')
+    .option('--model-quota <MODEL=G:L>', 'per GPU model: G GPUs guaranteed, at most L (repeat per model; H100-80GB=8:16, =8, =:16)', parseModelQuota);
   connectionOptions(set).action(async (name: string, o: Record<string, unknown>) => {
     const guaranteed = num(o['guaranteed'], '--guaranteed');
     const limit = num(o['limit'], '--limit');
@@ -43,6 +68,7 @@ export function registerQueues(program: Command): void {
       limitGpus: limit ?? null,
       weight: num(o['weight'], '--weight') ?? 1,
       ordering: o['fifo'] ? 'fifo' : 'priority',
+      gpuModels: (o['modelQuota'] as ReturnType<typeof parseModelQuota> | undefined) ?? {},
     };
     const saved = await clientOf(o).json<{ warnings?: { code: string; message: string }[] }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, body);
     process.stdout.write(`queue ${name} saved\n`);

@@ -71,6 +71,29 @@ function checkAmount(q: string, field: string, v: unknown): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UserError('QUEUE_INVALID', `queue ${q}: ${field} must be a non-negative number, got ${String(v)}`);
 }
 
+/**
+ * Per-GPU-model quotas (milli-GPU per model): a model's guarantee within its limit and within
+ * the queue's GPU limit, and children guaranteed no more of a model than a parent that
+ * guarantees that model itself.
+ */
+function checkModelQuotas(q: QueueNode): void {
+  const g = q.spec.guaranteed?.gpuByModel ?? {};
+  const l = q.spec.limit?.gpuByModel ?? {};
+  const fail = (msg: string): never => {
+    throw new UserError('QUEUE_MODEL_QUOTA_INVALID', `queue ${q.name}: ${msg}`);
+  };
+  const gpus = (m: number): string => `${m / 1000} GPU${m === 1000 ? '' : 's'}`;
+  for (const [m, v] of Object.entries(g)) {
+    const lim = l[m];
+    if (lim !== undefined && v > lim) fail(`guaranteed ${gpus(v)} of ${m}, more than its ${m} limit of ${gpus(lim)}`);
+    if (v > q.limit('gpu')) fail(`guaranteed ${gpus(v)} of ${m}, more than its GPU limit of ${gpus(q.limit('gpu'))}`);
+    if (q.children.length > 0) {
+      const sum = q.children.reduce((s, c) => s + (c.spec.guaranteed?.gpuByModel?.[m] ?? 0), 0);
+      if (sum > v) fail(`its children are guaranteed ${gpus(sum)} of ${m}, more than its own ${gpus(v)}`);
+    }
+  }
+}
+
 export class QueueTree {
   private readonly byName = new Map<string, QueueNode>();
   readonly roots: QueueNode[] = [];
@@ -117,6 +140,7 @@ export class QueueTree {
     };
     for (const r of this.roots) derive(r);
     for (const q of this.byName.values()) {
+      checkModelQuotas(q);
       for (const k of RESOURCE_KEYS) {
         if (q.guaranteed(k) > q.limit(k)) {
           const what = q.spec.guaranteed?.[k] !== undefined ? `guaranteed ${k} ${q.guaranteed(k)}` : `its children's guarantees (${q.guaranteed(k)} ${k}, which it declares none of and so must hold)`;

@@ -17,7 +17,7 @@ import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
-import { QueueTree } from './queues.js';
+import { QueueTree, type QueueNode } from './queues.js';
 import { Session, addRunning, dropRunning, emptyIndex, updateRunning, type JobsByState, type PlanMiss, type Reservation } from './session.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
@@ -46,6 +46,25 @@ export interface QueueStatus {
   readonly pendingGpu: number;
   readonly running: number;
   readonly pending: number;
+  /** Per GPU model the queue has a quota for or uses: milli-GPU guaranteed, limit and used. */
+  readonly gpuModels: Readonly<Record<string, ModelQuotaStatus>>;
+}
+
+export interface ModelQuotaStatus {
+  readonly guaranteedGpu: number | null;
+  readonly limitGpu: number | null;
+  readonly usedGpu: number;
+}
+
+function modelQuotaStatus(q: QueueNode): Record<string, ModelQuotaStatus> {
+  const g = q.spec.guaranteed?.gpuByModel ?? {};
+  const l = q.spec.limit?.gpuByModel ?? {};
+  const used = q.usage.gpuByModel;
+  const out: Record<string, ModelQuotaStatus> = {};
+  for (const m of [...new Set([...Object.keys(g), ...Object.keys(l), ...Object.keys(used).filter((k) => (used[k] ?? 0) > 0)])].sort()) {
+    out[m] = { guaranteedGpu: g[m] ?? null, limitGpu: l[m] ?? null, usedGpu: used[m] ?? 0 };
+  }
+  return out;
 }
 
 export class Scheduler {
@@ -411,6 +430,7 @@ export class Scheduler {
       pendingGpu: pendingOf(q.name),
       running: counts.get(q.name)?.running ?? 0,
       pending: counts.get(q.name)?.pending ?? 0,
+      gpuModels: modelQuotaStatus(q),
     }));
   }
 

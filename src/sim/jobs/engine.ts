@@ -63,6 +63,9 @@ export interface JobsResult {
   readonly jctSeconds: { mean: number; p50: number; p99: number };
   readonly queueingDelaySeconds: { mean: number; p99: number };
   readonly makespanSeconds: number;
+  /** First to last arrival; and first arrival to the last first start (the busy period). */
+  readonly arrivalSeconds: number;
+  readonly busySeconds: number;
   /** Mean fraction of GPUs allocated while jobs arrive (first to last arrival). */
   readonly gpuUtilization: number;
   readonly fairnessIndex: number;
@@ -85,7 +88,10 @@ export interface JobsResult {
   readonly wallSeconds: number;
   /** Utilisation per sample bucket (fraction of GPUs allocated), from the first arrival. */
   readonly utilizationSeries: readonly number[];
-  readonly queues: readonly { name: string; guaranteedGpus: number; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
+  /** The width of one utilisation sample. */
+  readonly sampleSeconds: number;
+  /** Per queue (leaf: jobs are charged to leaves only, so a parent's use reads 0 here). */
+  readonly queues: readonly { name: string; guaranteedGpus: number; leaf: boolean; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; shareOfGuaranteeArriving: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
   readonly churn: ChurnMetrics;
 }
 
@@ -199,6 +205,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   const waitingByQueue: Set<State>[] = queueNames.map(() => new Set());
   const usedInt = new Float64Array(queueNames.length);
   const deservedInt = new Float64Array(queueNames.length);
+  /** Each queue's usage integrated over the arrival period (the charts' and the busy view). */
+  const usedIntArrivals = new Float64Array(queueNames.length);
   const violStart = new Float64Array(queueNames.length).fill(NaN);
   const violation = new Float64Array(queueNames.length);
   const guaranteed = queues.map((q) => (q.guaranteed?.gpu ?? 0) / 1000);
@@ -365,7 +373,11 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     if (t <= lastT) return;
     const dt = t - lastT;
     allocInt += allocated * dt;
-    if (lastT < lastArrival) allocIntArrivals += allocated * (Math.min(t, lastArrival) - lastT);
+    if (lastT < lastArrival) {
+      const inArrivals = Math.min(t, lastArrival) - lastT;
+      allocIntArrivals += allocated * inArrivals;
+      for (let i = 0; i < queueNames.length; i++) usedIntArrivals[i] = (usedIntArrivals[i] as number) + (used[i] as number) * inArrivals;
+    }
     for (let i = 0; i < queueNames.length; i++) {
       usedInt[i] = (usedInt[i] as number) + (used[i] as number) * dt;
       deservedInt[i] = (deservedInt[i] as number) + (deserved[i] as number) * dt;
@@ -553,6 +565,9 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   const jct = finished.map((s) => ((s.end as number) - s.job.submit) / 1000).sort((a, b) => a - b);
   const qd = states.filter((s) => s.firstStart !== null).map((s) => ((s.firstStart as number) - s.job.submit) / 1000).sort((a, b) => a - b);
   const span = lastT - t0;
+  const arrivalSpan = lastArrival - t0;
+  // The busy period: until the last job started (after it, only the tail of running jobs).
+  const lastStart = states.reduce((a, s) => (s.firstStart !== null && s.firstStart > a ? s.firstStart : a), t0);
   const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   // Jain's index over queues that had anything deserved: x = received / deserved (time-integrated).
   const xs: number[] = [];
@@ -585,6 +600,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     jctSeconds: { mean: mean(jct), p50: pct(jct, 0.5), p99: pct(jct, 0.99) },
     queueingDelaySeconds: { mean: mean(qd), p99: pct(qd, 0.99) },
     makespanSeconds: span / 1000,
+    arrivalSeconds: Math.max(0, arrivalSpan) / 1000,
+    busySeconds: Math.max(lastStart, lastArrival, t0) / 1000 - t0 / 1000,
     gpuUtilization: lastArrival > t0 ? allocIntArrivals / (capacityGpus * (lastArrival - t0)) : span > 0 ? allocInt / (capacityGpus * span) : 0,
     fairnessIndex: jain,
     guaranteeViolationSeconds: demandViolation.reduce((a, b) => a + b, 0) / 1000,
@@ -594,12 +611,15 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     cycles,
     wallSeconds: (clock() - wall0) / 1000,
     utilizationSeries: series,
+    sampleSeconds: o.sampleMs / 1000,
     queues: queueNames.map((name, i) => ({
       name,
       guaranteedGpus: guaranteed[i] as number,
+      leaf: leaf[i] as boolean,
       meanUsedGpus: span > 0 ? (usedInt[i] as number) / span : 0,
       meanDeservedGpus: span > 0 ? (deservedInt[i] as number) / span : 0,
       shareOfGuarantee: (guaranteed[i] as number) > 0 && span > 0 ? (usedInt[i] as number) / span / (guaranteed[i] as number) : 0,
+      shareOfGuaranteeArriving: (guaranteed[i] as number) > 0 && arrivalSpan > 0 ? (usedIntArrivals[i] as number) / arrivalSpan / (guaranteed[i] as number) : 0,
       violationSeconds: (demandViolation[i] as number) / 1000,
       queueViolationSeconds: (violation[i] as number) / 1000,
       deficitSeconds: (deficit[i] as number) / 1000,

@@ -53,49 +53,60 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
   };
 }
 
-const h = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : `${Math.round(s)} s`);
+/**
+ * One time unit per column, named in the header: hours when any value reaches an hour,
+ * seconds otherwise (a column never mixes "1487 s" with "1.06 h").
+ */
+function timeColumn(title: string, seconds: readonly number[]): { header: string; cells: string[] } {
+  const hours = seconds.some((x) => x >= 3600);
+  return { header: `${title} (${hours ? 'h' : 's'})`, cells: seconds.map((x) => (Number.isFinite(x) ? (hours ? (x / 3600).toFixed(2) : String(Math.round(x))) : '-')) };
+}
+
+/** A table from columns (header + one cell per row). */
+function byColumns(columns: readonly { header: string; cells: readonly Cell[] }[]): { header: string[]; rows: Cell[][] } {
+  const n = columns[0]?.cells.length ?? 0;
+  return { header: columns.map((c) => c.header), rows: Array.from({ length: n }, (_, i) => columns.map((c) => c.cells[i] as Cell)) };
+}
 
 function rows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
   const fifo = results.find((r) => r.policy === 'fifo');
-  return {
-    header: ['policy', 'mean JCT', 'vs fifo', 'p50 JCT', 'p99 JCT', 'mean wait', 'p99 wait', 'makespan', 'GPU util', 'fairness', 'guarantee violated', 'queue below guarantee', 'preemptions', 'GPU-h lost'],
-    rows: results.map((r) => [
-      r.oracle ? `${r.policy} (oracle)` : r.policy,
-      h(r.jctSeconds.mean),
-      fifo ? `${(((r.jctSeconds.mean - fifo.jctSeconds.mean) / fifo.jctSeconds.mean) * 100).toFixed(1)} %` : '-',
-      h(r.jctSeconds.p50),
-      h(r.jctSeconds.p99),
-      h(r.queueingDelaySeconds.mean),
-      h(r.queueingDelaySeconds.p99),
-      h(r.makespanSeconds),
-      `${(r.gpuUtilization * 100).toFixed(1)} %`,
-      r.fairnessIndex.toFixed(3),
-      h(r.guaranteeViolationSeconds),
-      h(r.guaranteeViolationQueueSeconds),
-      r.preemptions,
-      r.gpuHoursLostToPreemption.toFixed(1),
-    ]),
-  };
+  const col = (header: string, cells: readonly Cell[]) => ({ header, cells });
+  const time = (title: string, f: (r: JobsResult) => number) => timeColumn(title, results.map(f));
+  return byColumns([
+    col('policy', results.map((r) => (r.oracle ? `${r.policy} (oracle)` : r.policy))),
+    time('mean JCT', (r) => r.jctSeconds.mean),
+    col('vs fifo (%)', results.map((r) => (fifo ? (((r.jctSeconds.mean - fifo.jctSeconds.mean) / fifo.jctSeconds.mean) * 100).toFixed(1) : '-'))),
+    time('p50 JCT', (r) => r.jctSeconds.p50),
+    time('p99 JCT', (r) => r.jctSeconds.p99),
+    time('mean wait', (r) => r.queueingDelaySeconds.mean),
+    time('p99 wait', (r) => r.queueingDelaySeconds.p99),
+    time('makespan', (r) => r.makespanSeconds),
+    col('GPU util (%)', results.map((r) => (r.gpuUtilization * 100).toFixed(1))),
+    col('fairness (Jain)', results.map((r) => r.fairnessIndex.toFixed(3))),
+    time('guarantee violated', (r) => r.guaranteeViolationSeconds),
+    time('queue below guarantee', (r) => r.guaranteeViolationQueueSeconds),
+    col('preemptions', results.map((r) => r.preemptions)),
+    col('GPU-h lost', results.map((r) => r.gpuHoursLostToPreemption.toFixed(1))),
+  ]);
 }
 
 /** Whether preemption kept its promises: churn metrics per policy (see ChurnMetrics). */
 export function churnRows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
-  return {
-    header: ['policy', 'preempted max', 'p99', 'jobs >= 3', 'ping-pong pairs', 'deficit beyond bound', 'episodes', 'longest', 'wasted GPU time', 'partial gangs', 'double-bookings'],
-    rows: results.map((r) => [
-      r.policy,
-      r.churn.preemptionsMax,
-      r.churn.preemptionsP99,
-      r.churn.preemptedAtLeast3,
-      r.churn.pingPongPairs,
-      h(r.churn.deficitSeconds),
-      r.churn.deficitEpisodes,
-      h(r.churn.longestDeficitSeconds),
-      `${(r.churn.wastedShare * 100).toFixed(2)} %`,
-      r.churn.partialGangs,
-      r.churn.doubleBookings,
-    ]),
-  };
+  const col = (header: string, cells: readonly Cell[]) => ({ header, cells });
+  const c = (f: (r: JobsResult) => Cell): Cell[] => results.map(f);
+  return byColumns([
+    col('policy', c((r) => r.policy)),
+    col('preempted max (times per job)', c((r) => r.churn.preemptionsMax)),
+    col('p99', c((r) => r.churn.preemptionsP99)),
+    col('jobs >= 3', c((r) => r.churn.preemptedAtLeast3)),
+    col('ping-pong pairs', c((r) => r.churn.pingPongPairs)),
+    timeColumn('deficit beyond bound', results.map((r) => r.churn.deficitSeconds)),
+    col('episodes', c((r) => r.churn.deficitEpisodes)),
+    timeColumn('longest', results.map((r) => r.churn.longestDeficitSeconds)),
+    col('wasted GPU time (% of work)', c((r) => (r.churn.wastedShare * 100).toFixed(2))),
+    col('partial gangs', c((r) => r.churn.partialGangs)),
+    col('double-bookings', c((r) => r.churn.doubleBookings)),
+  ]);
 }
 
 export function churnTerminal(results: readonly JobsResult[]): string {
@@ -108,13 +119,38 @@ export function terminalReport(results: readonly JobsResult[]): string {
   return terminalTable(t.header, t.rows);
 }
 
+/** A round upper bound for an axis: 1, 1.5, 2, 3, 4, 5, 6, 8 x a power of ten. */
+function niceCeil(x: number): number {
+  if (!(x > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(x));
+  for (const m of [1, 1.5, 2, 3, 4, 5, 6, 8, 10]) if (m * p >= x - 1e-9) return m * p;
+  return 10 * p;
+}
+
+/**
+ * GPU utilisation over the busy period: from the first arrival until the last job of any
+ * policy started, plus a tenth. After it only the tail of long jobs runs, the same for every
+ * policy, and drawing it (hundreds of hours at high load) would squeeze the busy part flat.
+ */
+export function utilizationChartSpec(results: readonly JobsResult[]): ReturnType<typeof lineChartSpec> {
+  const busyH = Math.max(0, ...results.map((r) => r.busySeconds / 3600));
+  const spanH = Math.max(0, ...results.map((r) => r.makespanSeconds / 3600));
+  // (A busy period that reaches the end of the run: the whole run, ending where it ends.)
+  const end = niceCeil(busyH * 1.1) >= spanH ? Math.max(spanH, 1e-3) : niceCeil(busyH * 1.1);
+  const series = results.map((r) => ({ name: r.policy, points: r.utilizationSeries.map((y, i) => ({ x: ((i + 0.5) * r.sampleSeconds) / 3600, y: y * 100 })) }));
+  const subtitle = spanH > end ? `busy period only: the last ${Math.round(spanH - end)} h of the run, when only long jobs finish, are left out` : 'the whole run';
+  const lastArrivalH = Math.max(0, ...results.map((r) => r.arrivalSeconds / 3600));
+  return lineChartSpec('GPU utilisation over time', 'hours since the first arrival', 'GPUs allocated (%)', series, { yDomain: [0, 100], xDomain: [0, end], subtitle, markers: [{ x: lastArrivalH, label: 'last arrival' }] });
+}
+
 export async function writeReport(dir: string, ctx: JobsReportContext, results: readonly JobsResult[], command: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const t = rows(results);
-  const queueHeader = ['policy', 'queue', 'guaranteed GPUs', 'mean used GPUs', 'mean deserved GPUs', 'used / guaranteed', 'guarantee violated', 'queue below guarantee'];
-  const queueRows: Cell[][] = results.flatMap((r) =>
-    r.queues.map((q) => [r.policy, q.name, q.guaranteedGpus, q.meanUsedGpus.toFixed(1), q.meanDeservedGpus.toFixed(1), q.shareOfGuarantee.toFixed(2), h(q.violationSeconds), h(q.queueViolationSeconds)]),
-  );
+  const all = results.flatMap((r) => r.queues.map((q) => ({ policy: r.policy, q })));
+  const violated = timeColumn('guarantee violated', all.map((x) => x.q.violationSeconds));
+  const below = timeColumn('queue below guarantee', all.map((x) => x.q.queueViolationSeconds));
+  const queueHeader = ['policy', 'queue', 'guaranteed GPUs', 'mean used GPUs', 'mean deserved GPUs', 'used / guaranteed (whole run)', 'used / guaranteed (while jobs arrive)', violated.header, below.header];
+  const queueRows: Cell[][] = all.map(({ policy, q }, i) => [policy, q.name, q.guaranteedGpus, q.meanUsedGpus.toFixed(1), q.meanDeservedGpus.toFixed(1), q.shareOfGuarantee.toFixed(2), q.shareOfGuaranteeArriving.toFixed(2), violated.cells[i] as string, below.cells[i] as string]);
   const md =
     `# Job scheduling on the Philly trace\n\n` +
     `Trace ${ctx.trace}, window from ${ctx.window.from} for ${ctx.window.days} day(s), arrivals compressed ${ctx.window.load}x ` +
@@ -126,18 +162,14 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
     markdownTable(churnRows(results).header, churnRows(results).rows) +
     `\nSettings: \`${JSON.stringify(ctx.settings)}\`\n\nCommand: \`${command}\`\n\n![GPU utilisation](utilization.svg)\n\n![Queue shares](queues.svg)\n\n## Queues\n\n` +
     markdownTable(queueHeader, queueRows);
-  const hours = (i: number): number => (i * 15) / 60;
-  const util = await renderSvg(
-    lineChartSpec('GPU utilisation over time', 'hours since the first arrival', 'GPUs allocated, %', results.map((r) => ({ name: r.policy, points: r.utilizationSeries.map((y, i) => ({ x: hours(i), y: y * 100 })) })), {
-      yDomain: [0, 100],
-      xDomain: [0, Math.max(1, ...results.map((r) => hours(r.utilizationSeries.length)))],
-    }),
-  );
+  const util = await renderSvg(utilizationChartSpec(results));
   const queues = await renderSvg(
     barChartSpec(
-      "Each queue's mean use against its guarantee (1 = exactly its guarantee)",
-      'used / guaranteed',
-      results.flatMap((r) => r.queues.filter((q) => q.guaranteedGpus > 0).map((q) => ({ group: q.name.replace(/^vc-/, ''), series: r.policy, value: +q.shareOfGuarantee.toFixed(3) }))),
+      "Each queue's mean use against its guarantee",
+      ctx.trace === 'churn' ? 'queue' : 'queue (virtual cluster)',
+      'GPUs used / GPUs guaranteed',
+      results.flatMap((r) => r.queues.filter((q) => q.guaranteedGpus > 0 && q.leaf).map((q) => ({ group: q.name.replace(/^vc-/, ''), series: r.policy, value: +q.shareOfGuaranteeArriving.toFixed(3) }))),
+      { reference: 1, yScale: 'symlog', subtitle: 'mean while jobs arrive; dashed: exactly its guarantee; log scale above 1' },
     ),
   );
   const files: Record<string, string> = {

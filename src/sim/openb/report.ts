@@ -39,7 +39,9 @@ function round(x: number): number | null {
 }
 
 function tableRows(results: readonly PolicySummary[], published: Published | null): { header: string[]; rows: Cell[][] } {
-  const header = ['policy', ...LEVELS.map((l) => `unalloc @${l}%`), 'published @100%', 'diff @100%', 'placements/s', 's/seed'];
+  // Every column names its unit: unallocated GPUs in % of GPU capacity (mean ± sd over seeds)
+  // at each arrived level, the difference in percentage points, wall-clock seconds per seed.
+  const header = ['policy', ...LEVELS.map((l) => `unalloc. GPU % @${l}%`), 'published @100% (%, sd)', 'diff @100% (points)', 'placements/s', 'wall s/seed'];
   const rows = results.map((r) => {
     const pub = published?.policies.get(r.policy)?.unallocated.get(100);
     const fgd = published?.policies.get('fgd')?.unallocated.get(100);
@@ -58,9 +60,13 @@ function tableRows(results: readonly PolicySummary[], published: Published | nul
   return { header, rows };
 }
 
+/** What the columns measure, printed under the table. */
+export const UNITS_NOTE =
+  'unalloc. GPU % @N%: GPUs left unallocated, in % of the cluster\'s GPU capacity (mean ± sd over seeds), when the arrived workload reaches N% of that capacity; lower is better. diff: percentage points against the published figure (or FGD\'s for gantry).';
+
 export function terminalReport(results: readonly PolicySummary[], published: Published | null): string {
   const { header, rows } = tableRows(results, published);
-  return terminalTable(header, rows);
+  return `${terminalTable(header, rows)}\n${UNITS_NOTE}`;
 }
 
 export async function writeReport(dir: string, podsFile: string, results: readonly PolicySummary[], published: Published | null, command: string, nodeOrder?: NodeOrder): Promise<string[]> {
@@ -72,7 +78,7 @@ export async function writeReport(dir: string, podsFile: string, results: readon
     `Unallocated GPU % (mean ± sd over ${seeds.length} seeds: ${seeds.join(', ')}) when the arrived workload reaches each % of cluster GPU capacity. ` +
     `Lower is better. "published" is the FGD paper's simulator (ATC'23) on the same trace.\n\n` +
     markdownTable(header, rows) +
-    `\nCommand: \`${command}\`${nodeOrder ? ` (node order: ${nodeOrder})` : ''}\n\n![GPU allocation](allocation.svg)\n`;
+    `\n${UNITS_NOTE}\n\nCommand: \`${command}\`${nodeOrder ? ` (node order: ${nodeOrder})` : ''}\n\n![GPU allocation](allocation.svg)\n`;
   const curveRows: Cell[][] = [];
   for (const r of results) r.curve.forEach((y, x) => Number.isFinite(y) && curveRows.push([r.policy, 'measured', x, y.toFixed(3)]));
   for (const [name, p] of published?.policies ?? []) p.curve?.forEach((y, x) => Number.isFinite(y) && curveRows.push([name, 'published', x, y.toFixed(3)]));
