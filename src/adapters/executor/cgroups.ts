@@ -69,9 +69,13 @@ export class Cgroups {
     return dirs;
   }
 
-  /** Removes this server's cgroup subtree when no worker is left in it (server stop). */
+  /**
+   * Removes this server's cgroup subtree when no worker is left in it (server stop). Worker
+   * cgroups are not swept here: one still empty may belong to a worker that is starting (its
+   * wrapper has not joined it yet) and must outlive the server; the next start sweeps the
+   * cgroups of workers that ended meanwhile.
+   */
   tidy(): void {
-    this.sweep();
     for (const b of this.bases.values()) {
       try {
         rmdirSync(b);
