@@ -458,7 +458,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const next = [...current.filter((q) => q.name !== name), row];
     const fleetByModel = new Map<string, number>();
     for (const n of controller.scheduler.cluster.nodes()) for (const g of n.gpus) fleetByModel.set(g.model, (fleetByModel.get(g.model) ?? 0) + 1);
-    const warnings = checkGuarantees(next, name, controller.scheduler.cluster.nodes().reduce((s, n) => s + n.gpus.length, 0), fleetByModel);
+    const warnings = checkGuarantees(next, name, [...fleetByModel.values()].reduce((a, b) => a + b, 0), fleetByModel);
     audited(user, req, 'queue.put', name, body, () => {
       store.putQueue(row);
       try {

@@ -148,17 +148,12 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
       for (const s of JOB_STATES) this.set({ state: s }, counts.get(s) ?? 0);
     },
   });
-  /** Milli-GPUs each running job holds where telemetry exists: the weights of its utilisation ratio. */
-  const heldMilli = (): Map<string, number> => {
-    const out = new Map<string, number>();
-    for (const [job, v] of attributed((s) => s.utilization, (_u, held) => held)) out.set(job, v.value);
-    return out;
-  };
-  // Attribution: a job's share of each GPU's telemetry, in proportion to the compute it holds there.
+  // Attribution: a job's share of each GPU's telemetry, in proportion to the compute it holds there;
+  // `heldMilli` is what the job holds of the GPUs that have a value (the weights of an average).
   const attributed = (pick: (s: GpuSample) => number | null, perGpu: (value: number, heldMilli: number, totalMilli: number) => number) => {
     const bySample = new Map(samples().map((s) => [s.uuid, s]));
     const holders = controller.gpuHolders();
-    const out = new Map<string, { queue: string; value: number }>();
+    const out = new Map<string, { queue: string; value: number; heldMilli: number }>();
     for (const j of running()) {
       for (const b of j.bindings) {
         const n = controller.scheduler.cluster.node(b.node);
@@ -167,8 +162,9 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
           const v = sample ? pick(sample) : null;
           if (v === null) continue;
           const total = (holders.get(`${b.node}/${g.gpu}`) ?? []).reduce((sum, h) => sum + h.milli, 0);
-          const cur = out.get(j.spec.id) ?? { queue: j.spec.queue, value: 0 };
+          const cur = out.get(j.spec.id) ?? { queue: j.spec.queue, value: 0, heldMilli: 0 };
           cur.value += perGpu(v, g.milli, total);
+          cur.heldMilli += g.milli;
           out.set(j.spec.id, cur);
         }
       }
@@ -182,10 +178,8 @@ export function createMetrics(controller: Controller, store: Store, samples: () 
     registers: [registry],
     collect() {
       this.reset();
-      const weights = heldMilli();
       for (const [job, v] of attributed((s) => s.utilization, (u, held) => (u / 100) * held)) {
-        const w = weights.get(job) ?? 0;
-        if (w > 0) this.set({ job, queue: v.queue }, v.value / w);
+        if (v.heldMilli > 0) this.set({ job, queue: v.queue }, v.value / v.heldMilli);
       }
     },
   });

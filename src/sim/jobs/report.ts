@@ -62,6 +62,8 @@ function timeColumn(title: string, seconds: readonly number[]): { header: string
   return { header: `${title} (${hours ? 'h' : 's'})`, cells: seconds.map((x) => (Number.isFinite(x) ? (hours ? (x / 3600).toFixed(2) : String(Math.round(x))) : '-')) };
 }
 
+const col = (header: string, cells: readonly Cell[]): { header: string; cells: readonly Cell[] } => ({ header, cells });
+
 /** A table from columns (header + one cell per row). */
 function byColumns(columns: readonly { header: string; cells: readonly Cell[] }[]): { header: string[]; rows: Cell[][] } {
   const n = columns[0]?.cells.length ?? 0;
@@ -70,7 +72,6 @@ function byColumns(columns: readonly { header: string; cells: readonly Cell[] }[
 
 function rows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
   const fifo = results.find((r) => r.policy === 'fifo');
-  const col = (header: string, cells: readonly Cell[]) => ({ header, cells });
   const time = (title: string, f: (r: JobsResult) => number) => timeColumn(title, results.map(f));
   return byColumns([
     col('policy', results.map((r) => (r.oracle ? `${r.policy} (oracle)` : r.policy))),
@@ -92,7 +93,6 @@ function rows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][
 
 /** Whether preemption kept its promises: churn metrics per policy (see ChurnMetrics). */
 export function churnRows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
-  const col = (header: string, cells: readonly Cell[]) => ({ header, cells });
   const c = (f: (r: JobsResult) => Cell): Cell[] => results.map(f);
   return byColumns([
     col('policy', c((r) => r.policy)),
@@ -146,6 +146,7 @@ export function utilizationChartSpec(results: readonly JobsResult[]): ReturnType
 export async function writeReport(dir: string, ctx: JobsReportContext, results: readonly JobsResult[], command: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const t = rows(results);
+  const churn = churnRows(results);
   const all = results.flatMap((r) => r.queues.map((q) => ({ policy: r.policy, q })));
   const violated = timeColumn('guarantee violated', all.map((x) => x.q.violationSeconds));
   const below = timeColumn('queue below guarantee', all.map((x) => x.q.queueViolationSeconds));
@@ -159,7 +160,7 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
     `"queue below guarantee" (stricter) = time a queue stayed below its guarantee with any fitting job waiting, continuously beyond one cycle plus the grace (back-to-back arrivals chain into one episode).\n\n` +
     markdownTable(t.header, t.rows) +
     `\n` +
-    markdownTable(churnRows(results).header, churnRows(results).rows) +
+    markdownTable(churn.header, churn.rows) +
     `\nSettings: \`${JSON.stringify(ctx.settings)}\`\n\nCommand: \`${command}\`\n\n![GPU utilisation](utilization.svg)\n\n![Queue shares](queues.svg)\n\n## Queues\n\n` +
     markdownTable(queueHeader, queueRows);
   const util = await renderSvg(utilizationChartSpec(results));

@@ -77,11 +77,12 @@ export function barChartSpec(title: string, xTitle: string, yTitle: string, rows
   const series = new Set(rows.map((r) => r.series)).size;
   const max = Math.max(1, ...rows.map((r) => r.value));
   const top = SYMLOG_TICKS.find((v) => v >= max) ?? max;
-  const width = Math.max(240, Math.min(MAX_PLOT_WIDTH, groups * (series * 12 + 14)));
+  const wanted = groups * (series * 12 + 14);
+  const width = Math.max(240, Math.min(MAX_PLOT_WIDTH, wanted));
   const bars = {
     mark: 'bar',
     encoding: {
-      x: { field: 'group', type: 'nominal', title: xTitle, sort: null, axis: { labelAngle: groups * (series * 12 + 14) > MAX_PLOT_WIDTH || groups > 16 ? -45 : 0 } },
+      x: { field: 'group', type: 'nominal', title: xTitle, sort: null, axis: { labelAngle: wanted > MAX_PLOT_WIDTH || groups > 16 ? -45 : 0 } },
       xOffset: { field: 'series' },
       y: { field: 'value', type: 'quantitative', title: yTitle, ...(opts.yScale === 'symlog' ? { scale: { type: 'symlog', domain: [0, top] }, axis: { format: '~g', values: SYMLOG_TICKS.filter((v) => v <= top) } } : {}) },
       color: { field: 'series', type: 'nominal', title: null },
