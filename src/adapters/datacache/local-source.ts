@@ -1,11 +1,12 @@
 /**
- * A dataset in a local or mounted folder. A file is copied with one large-buffer read/write
- * loop that hashes each chunk as it passes (one read of the source, no second pass).
+ * A dataset in a local or mounted folder. A file is copied by a worker thread with
+ * copy_file_range (fs.copyFile: the kernel moves the bytes) and the copy is hashed there, so
+ * the checksum is of what landed in the cache and the event loop never hashes.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, type Dirent, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../core/errors.js';
+import { copyAndHash } from './copy-pool.js';
 import { checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
 
 /** Bytes per read: large enough that syscalls are a small cost, small enough to stay in cache. */
@@ -45,38 +46,13 @@ export class LocalSource implements DatasetSource {
 
   async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void): Promise<string> {
     const src = join(this.root, file.path);
-    let inp: fsp.FileHandle;
-    try {
-      inp = await fsp.open(src, 'r');
-    } catch {
-      throw sourceChanged(`${file.path} is gone from ${this.root}`);
-    }
-    const out = await fsp.open(dest, 'w', 0o600);
-    try {
-      const size = (await inp.stat()).size;
-      if (size !== file.size) throw sourceChanged(`${file.path} is ${size} bytes, the version recorded ${file.size}`);
-      const hash = createHash('sha256');
-      // Two buffers: the next read runs while the previous chunk is written and hashed.
-      const bufs = [Buffer.allocUnsafe(LOCAL_CHUNK), Buffer.allocUnsafe(LOCAL_CHUNK)];
-      let pos = 0;
-      let i = 0;
-      let pending = inp.read(bufs[0] as Buffer, 0, LOCAL_CHUNK, 0);
-      for (;;) {
-        const { bytesRead } = await pending;
-        if (bytesRead === 0) break;
-        const buf = bufs[i] as Buffer;
-        pos += bytesRead;
-        i ^= 1;
-        pending = inp.read(bufs[i] as Buffer, 0, LOCAL_CHUNK, pos);
-        const chunk = buf.subarray(0, bytesRead);
-        hash.update(chunk);
-        await out.write(chunk, 0, bytesRead);
-        onBytes(bytesRead);
-      }
-      await out.sync();
-      return hash.digest('hex');
-    } finally {
-      await Promise.allSettled([inp.close(), out.close()]);
-    }
+    const st = await fsp.stat(src).catch(() => null);
+    if (!st?.isFile()) throw sourceChanged(`${file.path} is gone from ${this.root}`);
+    if (st.size !== file.size) throw sourceChanged(`${file.path} is ${st.size} bytes, the version recorded ${file.size}`);
+    const r = await copyAndHash(src, dest, file.size);
+    if (!r.ok) throw r.code === 'ENOENT' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
+    if (r.size !== file.size) throw sourceChanged(`${file.path} is ${r.size} bytes, the version recorded ${file.size}`);
+    onBytes(r.size);
+    return r.sha256;
   }
 }

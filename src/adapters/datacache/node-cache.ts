@@ -401,6 +401,7 @@ export class NodeCache {
   private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string): Promise<void> {
     const part = `${dest}.part`;
     for (let attempt = 1; ; attempt++) {
+      await fsp.rm(part, { force: true }); // a leftover may be read-only (a copy keeps the source's mode)
       let got = 0;
       const sha = await source.fetch(f, part, (n) => {
         got += n;
