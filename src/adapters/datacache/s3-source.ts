@@ -6,8 +6,9 @@
  * RANGE_BYTES are fetched as parallel ranged GETs and hashed in order as they arrive.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createWriteStream, promises as fsp } from 'node:fs';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../../core/errors.js';
 import { checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
@@ -88,20 +89,22 @@ export class S3Source implements DatasetSource {
   }
 
   async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void): Promise<string> {
-    const out = await fsp.open(dest, 'w', 0o600);
     const hash = createHash('sha256');
     let written = 0;
-    try {
-      if (file.size <= RANGE_BYTES) {
-        const body = await this.get(file);
-        for await (const c of body) {
-          const chunk = c as Buffer;
-          hash.update(chunk);
-          await out.write(chunk, 0, chunk.length, written);
-          written += chunk.length;
-          onBytes(chunk.length);
-        }
-      } else {
+    if (file.size <= RANGE_BYTES) {
+      // Streamed: the hash taps the bytes on their way to the file (no awaited write per chunk).
+      const tap = new Transform({
+        transform(c: Buffer, _enc, cb) {
+          hash.update(c);
+          written += c.length;
+          onBytes(c.length);
+          cb(null, c);
+        },
+      });
+      await pipeline(await this.get(file), tap, createWriteStream(dest, { mode: 0o600, highWaterMark: 1 << 20 }));
+    } else {
+      const out = await fsp.open(dest, 'w', 0o600);
+      try {
         // Ranges are fetched a few at a time and consumed in order, so the hash sees the
         // bytes in file order while the next ranges are already on the wire.
         const ranges: [number, number][] = [];
@@ -129,12 +132,17 @@ export class S3Source implements DatasetSource {
           written += buf.length;
           onBytes(buf.length);
         }
+      } finally {
+        await out.close();
       }
-      if (written !== file.size) throw sourceChanged(`${file.path} is ${written} bytes, the version recorded ${file.size}`);
-      await out.sync();
-      return hash.digest('hex');
-    } finally {
-      await out.close();
     }
+    if (written !== file.size) throw sourceChanged(`${file.path} is ${written} bytes, the version recorded ${file.size}`);
+    const fh = await fsp.open(dest, 'r');
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    return hash.digest('hex');
   }
 }
