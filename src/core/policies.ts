@@ -15,7 +15,7 @@ import { randomScore } from './plugins/score/random.js';
 import { createGpuClustering } from './plugins/score/clustering.js';
 import { createFgd } from './plugins/score/fgd.js';
 import { createGantryScore } from './plugins/score/gantry.js';
-import { withDataLocality } from './plugins/score/data-locality.js';
+import { type LocalityOptions, withDataLocality } from './plugins/score/data-locality.js';
 import { CompiledWorkload, type WorkloadClass } from './plugins/score/fragmentation.js';
 
 export const POLICY_NAMES = ['random', 'dotprod', 'packing', 'clustering', 'bestfit', 'fgd', 'gantry'] as const;
@@ -28,6 +28,8 @@ export function isPolicyName(s: string): s is PolicyName {
 export interface PolicyOptions {
   /** Target workload for fgd and gantry. */
   readonly workload?: readonly WorkloadClass[];
+  /** gantry: data locality's weight and rack credit (data-locality.ts; default: locality leads). */
+  readonly locality?: LocalityOptions;
 }
 
 export function createProfile(name: PolicyName, opts: PolicyOptions = {}): Profile {
@@ -49,6 +51,6 @@ export function createProfile(name: PolicyName, opts: PolicyOptions = {}): Profi
     case 'fgd':
       return { name, filters, scorers: [{ plugin: createFgd(workload), weight: 1 }] };
     case 'gantry':
-      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload)), weight: 1 }] };
+      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload), opts.locality), weight: 1 }] };
   }
 }
