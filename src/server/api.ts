@@ -401,9 +401,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
-    if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [] };
+    const data = deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {};
+    if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [], ...data };
     const e = controller.explain(id);
-    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
+    return { ...data, job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
   });
 
   app.get('/v1/jobs/:id/logs', async (req, reply) => {

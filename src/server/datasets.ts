@@ -139,6 +139,35 @@ export class DatasetService {
     return { ...spec, datasets: spec.datasets.map((d) => (d.path !== undefined ? d : { ...d, version: this.version(d.name, d.version).version })) };
   }
 
+  /**
+   * Prefetch: the first `limit` queued jobs (in submission order) that name registered datasets
+   * get their copies filled before they are placed (standalone has one node, so their placement
+   * is known). Their copies are pinned like a placed job's, so prefetching for one never evicts
+   * another's; LRU copies no job needs may go. Returns the fills started.
+   */
+  prefetch(limit = 8): string[] {
+    const out: string[] = [];
+    let n = 0;
+    for (const j of this.jobs()) {
+      if (j.state !== 'queued') continue;
+      const wanted = j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);
+      if (wanted.length === 0) continue;
+      if (n++ >= limit) break;
+      this.waiting.set(j.id, wanted.map((d) => keyOf(d.name, d.version as number)));
+      for (const d of wanted) {
+        const version = d.version as number;
+        if (this.cache.entry(d.name, version)?.state === 'ready' || this.cache.isFilling(d.name, version)) continue;
+        const err = this.cache.lastError(d.name, version);
+        if (err && this.clock() - err.at < (err.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000)) continue;
+        const v = this.catalog.get(d.name, version);
+        if (!v) continue;
+        this.cache.startFill(v);
+        out.push(keyOf(d.name, version));
+      }
+    }
+    return out;
+  }
+
   /** The controller's data gate (see ControllerOptions.dataGate). */
   gate(row: JobRow, bindings: readonly Binding[]): DataGateResult {
     const wanted = row.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);

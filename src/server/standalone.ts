@@ -314,6 +314,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   datasets.connect(() => controller.activeJobs(), () => controller.kick());
   const resumed = datasets.cache.resumeInterrupted((n, v) => datasets.catalog.get(n, v));
   if (resumed.length > 0) log(`dataset cache: resuming interrupted fills: ${resumed.join(', ')}`);
+  const prefetchTimer = setInterval(() => {
+    const started = datasets.prefetch();
+    if (started.length > 0) log(`dataset cache: prefetching for queued jobs: ${started.join(', ')}`);
+  }, o.tickMs !== undefined ? Math.max(200, o.tickMs * 10) : 2000);
+  prefetchTimer.unref();
   const metrics = createMetrics(controller, screened.store, () => samples);
   metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
   metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
@@ -377,6 +382,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     stopped = true;
     await app.close();
     clearInterval(telemetryTimer);
+    clearInterval(prefetchTimer);
     controller.stop();
     await writer.close();
     store.close();
@@ -423,6 +429,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       closed = true;
       stopped = true;
       clearInterval(telemetryTimer);
+      clearInterval(prefetchTimer);
       controller.stop();
       await app.close();
       if (metricsServer) await new Promise((r) => metricsServer?.close(r));

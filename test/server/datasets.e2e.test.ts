@@ -152,3 +152,28 @@ test('a fill interrupted by kill -9 of the server resumes without copying the ve
   for (const [p, sum] of sums) assert.equal(createHash('sha256').update(readFileSync(join(copy, p))).digest('hex'), sum);
   await g.stop();
 });
+
+test('prefetch: a queued job\'s data is cached before it is placed, and explain and get show it', async () => {
+  const root = folder('gantry-ds-d-');
+  const src = join(root, 'src');
+  const sums = makeFiles(src, 4, 1 << 20);
+  const g = await gantryUp(join(root, 'state'), ['--gpus', '1xH100-80GB', '--cache-capacity', '64Mi']);
+  assert.equal((await g.api('POST', '/v1/datasets', { name: 'pre', source: { type: 'local', path: src } })).status, 201);
+  // The only GPU is busy for a while, so the second job queues.
+  const blocker = await g.api('POST', '/v1/jobs', job({ name: 'blocker', command: 'sleep 5', resources: { gpu: 1, cpu: '100m', memory: '64Mi' } }));
+  await waitFor('the blocker to run', async () => (await g.api('GET', `/v1/jobs/${String(blocker.body['id'])}`)).body['state'] === 'running');
+  const sub = await g.api('POST', '/v1/jobs', job({ name: 'reader', command: ['sh', '-c', 'sha256sum "$GANTRY_DATASET_PRE"/shard-*.bin'], resources: { gpu: 1, cpu: '100m', memory: '64Mi' }, datasets: [{ name: 'pre' }] }));
+  const id = String(sub.body['id']);
+  const ex = await waitFor('the queued job\'s data to be prefetched', async () => {
+    const e = await g.api('GET', `/v1/jobs/${id}/explain`);
+    return e.body['state'] === 'queued' && (e.body['data'] as { state: string }[])[0]?.state === 'cached' ? e : null;
+  }, 15_000);
+  assert.equal((ex.body['data'] as { name: string; version: number }[])[0]?.version, 1);
+  assert.match(g.output(), /prefetching for queued jobs: pre@1/);
+  const cache = await g.api('GET', '/v1/dataset-cache');
+  assert.equal((cache.body['items'] as { ref: string; pinned: boolean }[]).find((e) => e.ref === 'pre@1')?.pinned, true, 'a queued job\'s prefetched copy is pinned');
+  await waitFor('the reader to finish', async () => ['succeeded', 'failed'].includes(String((await g.api('GET', `/v1/jobs/${id}`)).body['state'])), 30_000);
+  const log = (await g.api('GET', `/v1/jobs/${id}/logs`)).text;
+  for (const [p, sum] of sums) assert.match(log, new RegExp(`${sum}  .*${p}`));
+  await g.stop();
+});
