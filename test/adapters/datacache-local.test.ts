@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { DatasetCatalog, type DatasetVersion } from '../../src/adapters/datacache/dataset-catalog.js';
-import { checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
+import { type ChecksumKind, checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
 import { scanSource } from '../../src/adapters/datacache/dataset-scan.js';
 import { LocalSource } from '../../src/adapters/datacache/local-source.js';
 import { NodeCache } from '../../src/adapters/datacache/node-cache.js';
@@ -30,10 +30,10 @@ class CountingSource implements DatasetSource {
   read(f: ListedFile): AsyncIterable<Buffer> {
     return this.inner.read(f);
   }
-  async fetch(f: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void): Promise<string> {
+  async fetch(f: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind?: ChecksumKind): Promise<string> {
     if (this.fetched.length >= this.failAfter) throw new Error('connection reset (simulated)');
     this.fetched.push(f.path);
-    return this.inner.fetch(f, dest, onBytes);
+    return this.inner.fetch(f, dest, onBytes, kind);
   }
 }
 
@@ -59,6 +59,7 @@ test('a fill copies every file, verified, into a read-only folder', async () => 
   const v = await t.add('ds', src);
   assert.equal(v.version, 1);
   assert.equal(v.files.length, 5);
+  assert.ok(v.files.every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && /^[0-9a-f]{8}$/.test(f.crc32 ?? '')), 'each file has its SHA-256 and CRC-32');
   await t.cache.fill(v);
   const dir = t.cache.readyPath('ds', 1);
   assert.ok(dir);

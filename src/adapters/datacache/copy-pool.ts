@@ -1,11 +1,12 @@
 /**
  * A small pool of worker threads that copy local files and hash the copies (copy-worker.ts).
- * One pool per process, started on first use, two per core (at most 4); idle workers
+ * One pool per process, started on first use, one per core (at most 4); idle workers
  * do not keep the process alive.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CopyReply, CopyRequest } from './copy-worker.js';
+import type { ChecksumKind } from './dataset-source.js';
 
 interface Slot {
   readonly worker: Worker;
@@ -18,7 +19,7 @@ let nextId = 1;
 
 function pool(): Slot[] {
   if (slots) return slots;
-  const n = Math.max(2, Math.min(4, availableParallelism() * 2)); // copies wait on the disk part of the time: two per core keep both busy
+  const n = Math.max(1, Math.min(4, availableParallelism())); // one per core: more only add concurrent fdatasyncs (measured slower)
   slots = Array.from({ length: n }, () => {
     const worker = new Worker(new URL('./copy-worker.js', import.meta.url));
     worker.unref();
@@ -27,8 +28,8 @@ function pool(): Slot[] {
   return slots;
 }
 
-/** Copies `src` to `dest` in a worker; resolves with the copy's SHA-256 and size. */
-export async function copyAndHash(src: string, dest: string, size: number): Promise<CopyReply> {
+/** Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. */
+export async function copyAndHash(src: string, dest: string, size: number, kind: ChecksumKind = 'sha256'): Promise<CopyReply> {
   let slot = pool().find((s) => !s.busy);
   while (!slot) {
     await new Promise<void>((r) => waiting.push(r));
@@ -36,7 +37,7 @@ export async function copyAndHash(src: string, dest: string, size: number): Prom
   }
   slot.busy = true;
   const s = slot;
-  const req: CopyRequest = { id: nextId++, src, dest, size };
+  const req: CopyRequest = { id: nextId++, src, dest, size, kind };
   s.worker.ref();
   try {
     return await new Promise<CopyReply>((resolve, reject) => {

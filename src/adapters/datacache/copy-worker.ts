@@ -1,11 +1,12 @@
 /**
  * Worker thread of the local copy pool (copy-pool.ts): copies one file with fs.copyFileSync
- * (copy_file_range: the kernel moves the bytes, no user-space copy), then hashes the copy
- * (SHA-256, read back from the page cache) and fsyncs it. Hashing here, not on the server's
+ * (copy_file_range: the kernel moves the bytes, no user-space copy), then checksums the copy
+ * (read back from the page cache) and fsyncs it. Hashing here, not on the server's
  * event loop, keeps the API responsive and uses every core.
  */
 import { closeSync, copyFileSync, fdatasyncSync, fstatSync, openSync, readSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { newChecksum } from './checksum.js';
+import type { ChecksumKind } from './dataset-source.js';
 import { parentPort } from 'node:worker_threads';
 
 export interface CopyRequest {
@@ -13,8 +14,9 @@ export interface CopyRequest {
   readonly src: string;
   readonly dest: string;
   readonly size: number;
+  readonly kind: ChecksumKind;
 }
-export type CopyReply = { readonly id: number; readonly ok: true; readonly sha256: string; readonly size: number } | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+export type CopyReply = { readonly id: number; readonly ok: true; readonly digest: string; readonly size: number } | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
 
 const CHUNK = 4 << 20;
 const buf = Buffer.allocUnsafe(CHUNK);
@@ -29,7 +31,7 @@ function copyAndHash(r: CopyRequest): CopyReply {
   const fd = openSync(r.dest, 'r'); // the copy may carry the source's read-only mode; fsync works on a read-only descriptor
   try {
     const size = fstatSync(fd).size;
-    const h = createHash('sha256');
+    const h = newChecksum(r.kind);
     for (let pos = 0; pos < size; ) {
       const n = readSync(fd, buf, 0, CHUNK, pos);
       if (n === 0) break;
@@ -37,7 +39,7 @@ function copyAndHash(r: CopyRequest): CopyReply {
       pos += n;
     }
     fdatasyncSync(fd);
-    return { id: r.id, ok: true, sha256: h.digest('hex'), size };
+    return { id: r.id, ok: true, digest: h.digest(), size };
   } finally {
     closeSync(fd);
   }

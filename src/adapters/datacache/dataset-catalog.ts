@@ -66,11 +66,11 @@ interface CacheDbRow {
   last_used_at: number;
 }
 
-/** Files are stored compactly: [path, size, sha256, etag?]. */
-type PackedFile = [string, number, string, string?];
+/** Files are stored compactly: [path, size, sha256, etag ('' = none), crc32?]. */
+type PackedFile = [string, number, string, string?, string?];
 
 function toVersion(r: VersionDbRow, withFiles: boolean): DatasetVersion {
-  const files = withFiles ? (JSON.parse(r.files) as PackedFile[]).map(([path, size, sha256, etag]) => ({ path, size, sha256, ...(etag ? { etag } : {}) })) : [];
+  const files = withFiles ? (JSON.parse(r.files) as PackedFile[]).map(([path, size, sha256, etag, crc32]) => ({ path, size, sha256, ...(crc32 ? { crc32 } : {}), ...(etag ? { etag } : {}) })) : [];
   return { name: r.name, version: r.version, source: JSON.parse(r.source) as SourceSpec, files, totalBytes: r.total_bytes, createdAt: r.created_at, createdBy: r.created_by, removedAt: r.removed_at };
 }
 function toCache(r: CacheDbRow): CacheRow {
@@ -84,7 +84,7 @@ export class DatasetCatalog {
   addVersion(v: Omit<DatasetVersion, 'version' | 'removedAt'>): DatasetVersion {
     return this.db.transaction(() => {
       const last = (this.db.prepare('SELECT MAX(version) FROM dataset_versions WHERE name = ?').pluck().get(v.name) as number | null) ?? 0;
-      const packed: PackedFile[] = v.files.map((f) => (f.etag ? [f.path, f.size, f.sha256, f.etag] : [f.path, f.size, f.sha256]));
+      const packed: PackedFile[] = v.files.map((f) => (f.crc32 ? [f.path, f.size, f.sha256, f.etag ?? '', f.crc32] : f.etag ? [f.path, f.size, f.sha256, f.etag] : [f.path, f.size, f.sha256]));
       this.db
         .prepare('INSERT INTO dataset_versions (name, version, source, files, total_bytes, file_count, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(v.name, last + 1, JSON.stringify(v.source), JSON.stringify(packed), v.totalBytes, v.files.length, v.createdAt, v.createdBy);

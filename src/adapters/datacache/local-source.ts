@@ -7,7 +7,7 @@ import { createReadStream, type Dirent, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../core/errors.js';
 import { copyAndHash } from './copy-pool.js';
-import { checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
+import { type ChecksumKind, checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
 
 /** Bytes per read: large enough that syscalls are a small cost, small enough to stay in cache. */
 export const LOCAL_CHUNK = 4 << 20;
@@ -44,15 +44,15 @@ export class LocalSource implements DatasetSource {
     return createReadStream(join(this.root, file.path), { highWaterMark: LOCAL_CHUNK }) as AsyncIterable<Buffer>;
   }
 
-  async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void): Promise<string> {
+  async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind: ChecksumKind = 'sha256'): Promise<string> {
     const src = join(this.root, file.path);
     const st = await fsp.stat(src).catch(() => null);
     if (!st?.isFile()) throw sourceChanged(`${file.path} is gone from ${this.root}`);
     if (st.size !== file.size) throw sourceChanged(`${file.path} is ${st.size} bytes, the version recorded ${file.size}`);
-    const r = await copyAndHash(src, dest, file.size);
+    const r = await copyAndHash(src, dest, file.size, kind);
     if (!r.ok) throw r.code === 'ENOENT' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
     if (r.size !== file.size) throw sourceChanged(`${file.path} is ${r.size} bytes, the version recorded ${file.size}`);
     onBytes(r.size);
-    return r.sha256;
+    return r.digest;
   }
 }

@@ -2,8 +2,8 @@
  * A node's dataset cache: a folder with a capacity. Layout:
  *   <dir>/<name>@<version>/...          complete copies, read-only (files 0444, folders 0555)
  *   <dir>/.staging/<name>@<version>/... fills in progress; never handed to a job
- * A fill copies the files a few at a time (parallel streams), hashing while copying. A file is
- * verified (SHA-256 as the version recorded), fsynced, renamed from `.part` and then recorded
+ * A fill copies the files a few at a time (parallel streams), checksumming while copying. A file
+ * is verified (CRC-32, or SHA-256 for older versions, as recorded), synced, renamed from `.part`, then recorded
  * in SQLite; a fill interrupted (even by kill -9) resumes with the recorded files kept. The
  * staging folder becomes the complete copy by one rename once every file is verified.
  * Eviction is least recently used and never takes a copy that is pinned (a running or
@@ -13,7 +13,7 @@ import { promises as fsp, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.js';
 import type { DatasetCatalog, DatasetVersion } from './dataset-catalog.js';
-import type { DatasetFile, DatasetSource, SourceSpec } from './dataset-source.js';
+import { type ChecksumKind, type DatasetFile, type DatasetSource, fillChecksum, type SourceSpec } from './dataset-source.js';
 
 export interface NodeCacheOptions {
   readonly node: string;
@@ -56,6 +56,9 @@ export interface CacheEntryView {
   readonly etaSeconds: number | null;
   readonly lastError: { code: string; message: string; at: number } | null;
 }
+
+/** Verified files are recorded in one SQLite commit (one fsync) per this many ms at most. */
+const FLUSH_MS = 200;
 
 export function keyOf(name: string, version: number): string {
   return `${name}@${version}`;
@@ -383,7 +386,7 @@ export class NodeCache {
           return;
         }
         batch.push(f.path);
-        if (this.clock() - lastFlush >= 200) flush();
+        if (this.clock() - lastFlush >= FLUSH_MS) flush();
         if (this.closed) return;
       }
     };
@@ -397,21 +400,28 @@ export class NodeCache {
     this.log(`dataset cache ${this.node}: ${key} ready (${v.files.length} files, ${v.totalBytes} bytes; ${progress.bytesThisRun} copied in ${secs.toFixed(1)} s)`);
   }
 
-  /** One file into `dest`: copied to `.part`, hashed, compared, renamed. A mismatch is fetched once more, then refused. */
-  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string): Promise<void> {
+  /** One file into `dest`: copied to `.part`, checksummed, compared, renamed. A mismatch is fetched once more, then refused. */
+  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string, kind?: ChecksumKind): Promise<void> {
     const part = `${dest}.part`;
+    const check = kind === 'sha256' ? { kind, want: f.sha256 } : fillChecksum(f);
     for (let attempt = 1; ; attempt++) {
       await fsp.rm(part, { force: true }); // a leftover may be read-only (a copy keeps the source's mode)
       let got = 0;
-      const sha = await source.fetch(f, part, (n) => {
-        got += n;
-        progress.bytesDone += n;
-        progress.bytesThisRun += n;
-      });
-      if (sha === f.sha256) break;
+      const digest = await source.fetch(
+        f,
+        part,
+        (n) => {
+          got += n;
+          progress.bytesDone += n;
+          progress.bytesThisRun += n;
+        },
+        check.kind,
+      );
+      if (digest === check.want) break;
       progress.bytesDone -= got;
       await fsp.rm(part, { force: true });
-      if (attempt >= 2) throw new UserError('DATASET_CHECKSUM_MISMATCH', `${key}: ${f.path} has SHA-256 ${sha}, the version recorded ${f.sha256} (fetched twice); the source changed since the version was added`);
+      const name = check.kind === 'crc32' ? 'CRC-32' : 'SHA-256';
+      if (attempt >= 2) throw new UserError('DATASET_CHECKSUM_MISMATCH', `${key}: ${f.path} has ${name} ${digest}, the version recorded ${String(check.want)} (fetched twice); the source changed since the version was added`);
       this.log(`dataset cache ${this.node}: ${key}: ${f.path} failed its checksum; fetching it again`);
     }
     await fsp.rename(part, dest);
@@ -461,7 +471,7 @@ export class NodeCache {
         await fsp.chmod(parent, 0o755);
         try {
           await fsp.rm(p, { force: true });
-          await this.copyVerified(source, f, p, progress, key);
+          await this.copyVerified(source, f, p, progress, key, 'sha256');
           await fsp.chmod(p, 0o444);
         } finally {
           await fsp.chmod(parent, 0o555);

@@ -5,13 +5,13 @@
  * (If-Match), so an object replaced since is refused instead of copied. Objects larger than
  * RANGE_BYTES are fetched as parallel ranged GETs and hashed in order as they arrive.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../../core/errors.js';
-import { checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
+import { newChecksum } from './checksum.js';
+import { type ChecksumKind, checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, sourceChanged } from './dataset-source.js';
 
 export const RANGE_BYTES = 16 << 20;
 const RANGES_IN_FLIGHT = 4;
@@ -88,8 +88,8 @@ export class S3Source implements DatasetSource {
     for await (const c of await this.get(file)) yield c as Buffer;
   }
 
-  async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void): Promise<string> {
-    const hash = createHash('sha256');
+  async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind: ChecksumKind = 'sha256'): Promise<string> {
+    const hash = newChecksum(kind);
     let written = 0;
     if (file.size <= RANGE_BYTES) {
       // Streamed: the hash taps the bytes on their way to the file (no awaited write per chunk).
@@ -143,6 +143,6 @@ export class S3Source implements DatasetSource {
     } finally {
       await fh.close();
     }
-    return hash.digest('hex');
+    return hash.digest();
   }
 }
