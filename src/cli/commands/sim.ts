@@ -16,6 +16,7 @@ import { PHILLY_SOURCE } from '../../sim/jobs/philly.js';
 import { CHURN_DEFAULTS, type ChurnSpec } from '../../sim/jobs/churn.js';
 import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
 import { registerLlmServer } from './llm-server.js';
+import { registerSimServe } from './sim-serve.js';
 import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
@@ -284,4 +285,5 @@ export function registerSim(program: Command): void {
     .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
     .action(async (flags: JobsFlags) => simJobs(flags, process.argv));
   registerLlmServer(sim);
+  registerSimServe(sim);
 }

@@ -36,5 +36,5 @@ export const DEFAULT_LLM_ENGINE_PROFILE: LlmEngineProfile = Object.freeze({
   kvCacheTokens: 200_000,
   blockTokens: 16,
   maxRunningSequences: 256,
-  maxPrefillTokensPerStep: 8_192,
+  maxPrefillTokensPerStep: 2_048,
 });

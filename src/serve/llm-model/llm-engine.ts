@@ -67,6 +67,8 @@ export class LlmEngine {
   private preemptions = 0;
   private generatedTokens = 0;
   private promptTokens = 0;
+  /** The cache's release count when the head of the queue last failed to fit (it cannot fit before the next release). */
+  private blockedAt = -1;
 
   constructor(readonly profile: LlmEngineProfile) {
     this.kv = new PrefixKvCache(Math.floor(profile.kvCacheTokens / profile.blockTokens));
@@ -160,13 +162,15 @@ export class LlmEngine {
   private admit(): void {
     const p = this.profile;
     while (this.waiting.length > 0 && this.running.length < p.maxRunningSequences) {
+      if (this.blockedAt === this.kv.releaseCount) break;
       const seq = this.waiting[0]!;
       const hashes = seq.req.blockHashes;
       const cachedBlocks = this.kv.cachedPrefix(hashes);
       // Blocks for the prompt (and tokens generated before a preemption) plus the next token.
       const total = this.blocksFor(seq.req.promptTokens + seq.generated + 1);
       const lease = this.kv.acquire(hashes, Math.max(0, total - hashes.length), this.tick);
-      if (!lease) break;
+      if (!lease) { this.blockedAt = this.kv.releaseCount; break; }
+      this.blockedAt = -1;
       this.waiting.shift();
       seq.lease = lease;
       const cachedTokens = Math.min(cachedBlocks * p.blockTokens, seq.req.promptTokens);
@@ -210,6 +214,7 @@ export class LlmEngine {
     if (r >= 0) this.running.splice(r, 1);
     const w = this.waiting.indexOf(seq);
     if (w >= 0) this.waiting.splice(w, 1);
+    if (w === 0) this.blockedAt = -1;
   }
 
   private blocksFor(tokens: number): number {

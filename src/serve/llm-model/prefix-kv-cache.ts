@@ -13,17 +13,55 @@ export interface BlockLease {
 }
 
 interface NamedBlock {
+  readonly hash: number;
   refs: number;
   lastUse: number;
+  /** Links in the idle list (blocks with refs 0), least recently released first. */
+  prev: NamedBlock | null;
+  next: NamedBlock | null;
+}
+
+/**
+ * Idle blocks in release order, as an intrusive doubly linked list: O(1) to append, to take out
+ * and to pop the oldest. (A Map used as a queue slows down as deleted entries pile up at its head.)
+ */
+class IdleList {
+  private head: NamedBlock | null = null;
+  private tail: NamedBlock | null = null;
+  size = 0;
+
+  append(b: NamedBlock): void {
+    b.prev = this.tail;
+    b.next = null;
+    if (this.tail) this.tail.next = b;
+    else this.head = b;
+    this.tail = b;
+    this.size++;
+  }
+
+  remove(b: NamedBlock): void {
+    if (b.prev) b.prev.next = b.next;
+    else this.head = b.next;
+    if (b.next) b.next.prev = b.prev;
+    else this.tail = b.prev;
+    b.prev = null;
+    b.next = null;
+    this.size--;
+  }
+
+  oldest(): NamedBlock | null {
+    return this.head;
+  }
 }
 
 export class PrefixKvCache {
-  /** Named blocks, in least-recently-released order among those with refs 0 (Map keeps order). */
   private readonly named = new Map<number, NamedBlock>();
-  private readonly idle = new Map<number, true>();
+  private readonly idle = new IdleList();
   private usedBlocks = 0;
   private hits = 0;
   private lookups = 0;
+  /** Bumped whenever blocks are given back: an acquire that failed may succeed only after that. */
+  private releases = 0;
 
   constructor(readonly capacityBlocks: number) {}
 
@@ -47,7 +85,7 @@ export class PrefixKvCache {
     const cached = this.cachedPrefix(hashes);
     // Cached blocks that are idle stop being evictable once acquired: count them as needed space.
     let idleReused = 0;
-    for (let i = 0; i < cached; i++) if (this.idle.has(hashes[i]!)) idleReused++;
+    for (let i = 0; i < cached; i++) if (this.named.get(hashes[i]!)!.refs === 0) idleReused++;
     const fresh = hashes.length - cached + anonymous;
     if (fresh > this.available() - idleReused) return null;
     this.lookups += hashes.length;
@@ -56,12 +94,12 @@ export class PrefixKvCache {
       const h = hashes[i]!;
       const block = this.named.get(h);
       if (block) {
+        if (block.refs === 0) this.idle.remove(block);
         block.refs++;
         block.lastUse = now;
-        this.idle.delete(h);
       } else {
         this.makeRoom(1);
-        this.named.set(h, { refs: 1, lastUse: now });
+        this.named.set(h, { hash: h, refs: 1, lastUse: now, prev: null, next: null });
         this.usedBlocks++;
       }
     }
@@ -86,11 +124,17 @@ export class PrefixKvCache {
       if (!block) continue;
       block.refs--;
       block.lastUse = now;
-      if (block.refs === 0) this.idle.set(h, true);
+      if (block.refs === 0) this.idle.append(block);
     }
     this.usedBlocks -= lease.anonymous;
     lease.anonymous = 0;
     lease.named.length = 0;
+    this.releases++;
+  }
+
+  /** Changes whenever blocks are released (see LlmEngine's admission). */
+  get releaseCount(): number {
+    return this.releases;
   }
 
   /** Share of blocks held by running sequences (vLLM's gpu_cache_usage_perc, as a ratio). */
@@ -104,10 +148,11 @@ export class PrefixKvCache {
 
   private makeRoom(blocks: number): void {
     let over = this.usedBlocks + blocks - this.capacityBlocks;
-    for (const h of this.idle.keys()) {
-      if (over <= 0) break;
-      this.idle.delete(h);
-      this.named.delete(h);
+    while (over > 0) {
+      const b = this.idle.oldest();
+      if (!b) break;
+      this.idle.remove(b);
+      this.named.delete(b.hash);
       this.usedBlocks--;
       over--;
     }

@@ -38,14 +38,32 @@ export function blockHashes(tokens: readonly string[], blockTokens: number): num
   return out;
 }
 
+/** A 32-bit mix of two integers (murmur3's finaliser over a combination). */
+function mix(a: number, b: number): number {
+  let h = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(b + 0x7f4a7c15, 0xc2b2ae35)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /**
  * Block hashes for a prompt known only by its token count, as in a trace: `prefixGroup` names a
  * shared leading part of `sharedTokens` tokens (a system prompt, a conversation so far); the rest
- * is unique to `uniqueKey`.
+ * is unique to `uniqueKey`. Numeric, without building token strings: the simulator calls it for
+ * every request of a trace.
  */
 export function syntheticBlockHashes(promptTokens: number, blockTokens: number, uniqueKey: string, prefixGroup?: string, sharedTokens = 0): number[] {
-  const shared = prefixGroup === undefined ? 0 : Math.min(sharedTokens, promptTokens);
-  const tokens: string[] = [];
-  for (let i = 0; i < promptTokens; i++) tokens.push(i < shared ? `${prefixGroup}#${i}` : `${uniqueKey}#${i}`);
-  return blockHashes(tokens, blockTokens);
+  const sharedBlocks = prefixGroup === undefined ? 0 : Math.floor(Math.min(sharedTokens, promptTokens) / blockTokens);
+  const blocks = Math.floor(promptTokens / blockTokens);
+  const g = prefixGroup === undefined ? 0 : fnv1a(0x811c9dc5, prefixGroup);
+  const u = fnv1a(0x811c9dc5, uniqueKey);
+  const out: number[] = new Array<number>(blocks);
+  for (let b = 0; b < blocks; b++) {
+    const key = b < sharedBlocks ? g : u;
+    const salt = b < sharedBlocks ? 0x51 : 0xa7;
+    out[b] = (mix(key, b * 2 + 1) & 0x1fffff) * 0x100000000 + mix(key ^ salt, b);
+  }
+  return out;
 }
