@@ -14,6 +14,7 @@ import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
 import { planWithMoves } from './reclaim-moves.js';
+import { findLimitVictims, limitShortfall } from './limit-victims.js';
 
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
@@ -43,11 +44,13 @@ export const reclaim: Action = {
     };
     if (!s.queues.all().some((q) => q.children.length === 0 && hasOthers(q))) return;
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
+    // A job may wait for room, or for a limit up the tree that siblings' borrowing uses up.
+    const heldByQuota = (j: JobRecord): boolean => j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota');
     const blocked = s.pendingJobs().filter((j) => {
       if (j.awaitingCount > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.queue);
       if (!q || !hasOthers(q) || q.usage.gpu + j.requestGpu > entitlement(q) + 1e-6) return false;
-      return s.waitsForRoom(j);
+      return s.waitsForRoom(j) || heldByQuota(j);
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
@@ -85,9 +88,31 @@ export const reclaim: Action = {
         if (!s.reclaimBudgetLeft) return;
         const shape = s.gangShape(job);
         if (hopeless.has(shape)) continue;
-        if (s.quotaReason(job)) continue;
         const ask = requestResources(job.spec.members);
         if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
+        if (s.quotaReason(job)) {
+          // A limit up the tree holds it back: a guarantee still holds under a parent's limit,
+          // so borrowed work under that limit (a sibling's, within the hierarchy) is reclaimed.
+          const shortfall = limitShortfall(s, job, (n) => incoming.get(n) ?? 0);
+          if (!shortfall || shortfall.size === 0) continue;
+          const limitKey = `reclaim-limit|${q.name}|${shape}`;
+          if (s.recentMiss(limitKey, 0, true)) continue;
+          let spared = false;
+          const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+            if (!s.mayDisplace(v, job)) {
+              spared = true;
+              return false;
+            }
+            return allowed(chosen, v);
+          };
+          let plan = findLimitVictims(s, job, candidatesOf(), shortfall, remembering);
+          if (!plan && spared) plan = findLimitVictims(s, job, candidatesOf(), shortfall, allowed);
+          if (plan) {
+            executePlan(s, job, plan, 'reclaim');
+            addIncoming(job);
+          } else s.noteMiss(limitKey, 0, Infinity);
+          continue;
+        }
         const candidates = candidatesOf();
         if (!candidates.some((v) => !s.isTouched(v))) {
           hopeless.add(shape);
