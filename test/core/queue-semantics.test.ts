@@ -36,3 +36,23 @@ test("a queue's guarantee holds when its parent's limit is used up by a sibling'
   assert.deepEqual(evictions(r2), [], 'team-a would exceed its guarantee of 4: no reclaim');
   assert.match(s.explain('a2', HOUR + 2 * MIN).reasons[0]?.message ?? '', /queue org limit reached/);
 });
+
+test('a high-priority job preempts a lower-priority job of its own queue at the queue limit', () => {
+  const s = setup({
+    nodes: [node('n1').gpus(8).obj(), node('n2').gpus(8).obj()],
+    queues: [{ name: 'team', limit: { gpu: 8 * G } }],
+    running: [job('low1').queue('team').gpus(4).obj(), job('low2').queue('team').gpus(4).priority(1).obj()],
+  });
+  s.submit(job('high').queue('team').gpus(4).priority(10).at(HOUR).obj());
+  const r = s.cycle(HOUR);
+  assert.deepEqual(
+    evictions(r).map((e) => [e.job, e.reason, e.for]),
+    [['low1', 'preempt', 'high']],
+    JSON.stringify(s.explain('high', HOUR).reasons),
+  );
+  stopVictims(s, r, HOUR + 1);
+  assert.deepEqual(binds(s.cycle(HOUR + 30_000)), ['high']);
+  // An equal priority never preempts (no churn among peers), at the limit or not.
+  s.submit(job('peer').queue('team').gpus(4).priority(1).at(HOUR + MIN).obj());
+  assert.deepEqual(evictions(s.cycle(HOUR + 2 * MIN)), []);
+});
