@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { node, job } from '../helpers/builders.js';
+import { node, job, pod } from '../helpers/builders.js';
 import { setup, binds, evictions, stopVictims, MIN, HOUR } from '../helpers/scenario.js';
 
 const G = 1000; // milli-GPU per GPU
@@ -55,4 +55,41 @@ test('a high-priority job preempts a lower-priority job of its own queue at the 
   // An equal priority never preempts (no churn among peers), at the limit or not.
   s.submit(job('peer').queue('team').gpus(4).priority(1).at(HOUR + MIN).obj());
   assert.deepEqual(evictions(s.cycle(HOUR + 2 * MIN)), []);
+});
+
+test('victims are chosen for a placement of one GPU model per worker (never an H100 and an L4 together)', () => {
+  // One node with two H100s and two L4s; scratch borrows all four, one GPU per job. The two
+  // cheapest victims (priority 0) hold one H100 and one L4.
+  const mixed = { ...node('n1').obj(), gpus: [{ model: 'H100-80GB' }, { model: 'L4' }, { model: 'H100-80GB' }, { model: 'L4' }] };
+  const one = (id: string, model: string, prio: number) => job(id).queue('scratch').priority(prio).members([pod(`${id}-0`).gpus(1).models(model).obj()]).obj();
+  const s = setup({
+    nodes: [mixed],
+    queues: [
+      { name: 'team', guaranteed: { gpu: 4 * G } },
+      { name: 'scratch', guaranteed: { gpu: 0 } },
+    ],
+    running: [one('h1', 'H100-80GB', 0), one('l1', 'L4', 0), one('h2', 'H100-80GB', 5), one('l2', 'L4', 5)],
+  });
+  s.submit(job('w').queue('team').gpus(2).at(HOUR).obj());
+  const r = s.cycle(HOUR);
+  const victims = evictions(r).map((e) => e.job).sort();
+  assert.equal(victims.length, 2, JSON.stringify(s.explain('w', HOUR).reasons));
+  assert.ok(victims.join() === 'h1,h2' || victims.join() === 'l1,l2', `victims of one model, got ${victims.join()}`);
+  stopVictims(s, r, HOUR + 1);
+  const placed = s.cycle(HOUR + 30_000).decisions.find((d) => d.kind === 'bind');
+  assert.ok(placed && placed.kind === 'bind');
+  const models = new Set(placed.bindings[0]?.gpus.map((g) => mixed.gpus[g.gpu]?.model));
+  assert.equal(models.size, 1, `one model per worker, got ${[...models].join(' + ')}`);
+});
+
+test('a worker never gets GPUs of two models on a mixed node, even when both are free', () => {
+  const mixed = { ...node('n1').obj(), gpus: [{ model: 'H100-80GB' }, { model: 'L4' }, { model: 'L4' }] };
+  const s = setup({ nodes: [mixed] });
+  s.submit(job('pair').gpus(2).at(0).obj());
+  const b = s.cycle(0).decisions.find((d) => d.kind === 'bind');
+  assert.ok(b && b.kind === 'bind');
+  assert.deepEqual(b.bindings[0]?.gpus.map((g) => mixed.gpus[g.gpu]?.model), ['L4', 'L4']);
+  s.submit(job('three').gpus(2).at(1).obj());
+  const r = s.cycle(1);
+  assert.deepEqual(binds(r), [], 'one H100 is left: no 2-GPU worker fits');
 });
