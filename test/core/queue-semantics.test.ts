@@ -93,3 +93,43 @@ test('a worker never gets GPUs of two models on a mixed node, even when both are
   const r = s.cycle(1);
   assert.deepEqual(binds(r), [], 'one H100 is left: no 2-GPU worker fits');
 });
+
+test('fair share counts capacity per GPU class: MIG-mode GPUs are no capacity for whole-GPU jobs', () => {
+  // Eight whole GPUs and eight in MIG mode. Two queues without guarantees want whole GPUs only:
+  // their fair shares are halves of the eight whole GPUs, not of sixteen.
+  const s = setup({
+    nodes: [node('n1').gpus(8).obj(), node('n2').migGpus(8).obj()],
+    queues: [{ name: 'a' }, { name: 'b' }],
+    config: { reclaimTo: 'deserved' },
+    running: Array.from({ length: 8 }, (_, i) => job(`a${i}`).queue('a').gpus(1).obj()),
+  });
+  s.submit(job('b1').queue('b').gpus(2).at(HOUR).obj());
+  s.submit(job('b2').queue('b').gpus(2).at(HOUR).obj());
+  const r = s.cycle(HOUR);
+  const deserved = new Map(s.queueStatus().map((q) => [q.name, q.deservedGpu / G]));
+  assert.deepEqual([deserved.get('a'), deserved.get('b')], [4, 4]);
+  // b reclaims its fair half of the whole GPUs: four 1-GPU jobs of a (b2's victims once b1,
+  // which holds a reservation on n1, is placed).
+  let stopped = evictions(r).length;
+  stopVictims(s, r, HOUR + 1);
+  const r2 = s.cycle(HOUR + 30_000);
+  assert.deepEqual(binds(r2), ['b1']);
+  stopped += evictions(r2).length;
+  assert.equal(stopped, 4);
+  stopVictims(s, r2, HOUR + 30_001);
+  assert.deepEqual(binds(s.cycle(HOUR + 60_000)), ['b2']);
+  assert.deepEqual(evictions(s.cycle(HOUR + 90_000)), [], 'a keeps its half');
+  // MIG work is served from the MIG GPUs' capacity: a MIG queue's share does not come out of
+  // the whole GPUs.
+  const t = setup({
+    nodes: [node('n1').gpus(8).obj(), node('n2').migGpus(8).obj()],
+    queues: [{ name: 'a' }, { name: 'b' }, { name: 'm' }],
+    running: Array.from({ length: 8 }, (_, i) => job(`a${i}`).queue('a').gpus(1).obj()),
+  });
+  for (let i = 0; i < 4; i++) t.submit(job(`m${i}`).queue('m').members([pod(`m${i}-0`).mig('3g.40gb').obj()]).at(MIN).obj());
+  t.submit(job('b1').queue('b').gpus(2).at(MIN).obj());
+  t.cycle(MIN);
+  const d = new Map(t.queueStatus().map((q) => [q.name, q.deservedGpu / G]));
+  assert.deepEqual([d.get('a'), d.get('b')], [6, 2], 'a and b share the eight whole GPUs (b wants 2)');
+  assert.ok((d.get('m') ?? 0) > 1.5 && (d.get('m') ?? 0) < 2, `m deserves its MIG slices (4 x 3/7 GPU), got ${d.get('m')}`);
+});
