@@ -224,10 +224,14 @@ export function findVictims(
     const end = groupEnds.has(i);
     if (freeGpu + freedGpu < need.gpu && !end) continue;
     if (i < grouped ? !end : chosen.length < nextTry) continue;
-    if (attempts++ >= maxAttempts) break;
+    // (Only a placement tried counts: groups whose victims a quota rule refused, or that free
+    // too little yet, cost nothing; counting them once left a gang's plan short of the
+    // borrower that would have made it fit, behind two dozen refused groups.)
+    const tries = freeGpu + freedGpu >= need.gpu;
+    if (tries && attempts++ >= maxAttempts) break;
     if (i >= grouped) nextTry = Math.ceil(chosen.length * 1.25);
     const mark = stmt.checkpoint();
-    const r = freeGpu + freedGpu >= need.gpu ? s.tryPlace(job, stmt) : null;
+    const r = tries ? s.tryPlace(job, stmt) : null;
     if (r?.ok) {
       stmt.rollback(mark);
       plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
