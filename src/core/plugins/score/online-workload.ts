@@ -37,6 +37,11 @@ export interface OnlineWorkloadOptions {
   readonly drift?: number;
   /** Observations between drift checks once warmed up (default 32). */
   readonly checkEvery?: number;
+  /**
+   * Share of GPU pods asking for several GPUs from which multi-GPU classes weigh by their GPU
+   * count (default 0.05; openb default has 0.011, so it stays in the plain regime).
+   */
+  readonly multiGpuShare?: number;
 }
 
 interface Group {
@@ -54,11 +59,14 @@ export class OnlineWorkload implements WorkloadSource {
   /** Observations so far, and rebuilds (for tests and benchmarks). */
   observed = 0;
   rebuilds = 0;
+  /** Whether the last rebuild weighed multi-GPU classes by their GPU count. */
+  multiGpuRegime = false;
   private readonly groups = new Map<string, Group>();
   private readonly growth: number;
   private readonly coverage: number;
   private readonly drift: number;
   private readonly checkEvery: number;
+  private readonly multiGpuShare: number;
   private increment = 1;
   private total = 0;
   private nextCheck = 1;
@@ -69,6 +77,7 @@ export class OnlineWorkload implements WorkloadSource {
     this.coverage = opts.coverage ?? 0.95;
     this.drift = opts.drift ?? 0.03;
     this.checkEvery = Math.max(1, Math.floor(opts.checkEvery ?? 32));
+    this.multiGpuShare = opts.multiGpuShare ?? 0.05;
   }
 
   /** Records one submitted (or running) request. Returns true when the compiled workload changed. */
@@ -141,8 +150,19 @@ export class OnlineWorkload implements WorkloadSource {
       g.builtShare = this.total > 0 ? g.weight / this.total : 0;
       if (g.builtShare < 1e-9) this.groups.delete(g.key);
     }
+    // Regime switch: where multi-GPU pods are common, a class weighs by the GPUs its pods ask
+    // for, not by its pod count (docs/placement.md, "Multi-GPU regime").
+    let gpuPods = 0;
+    let multiPods = 0;
+    for (const g of this.groups.values()) {
+      if (g.shape.gpuCount > 0) gpuPods += g.weight;
+      if (g.shape.gpuCount > 1) multiPods += g.weight;
+    }
+    this.multiGpuRegime = gpuPods > 0 && multiPods / gpuPods >= this.multiGpuShare;
+    const wt = (g: Group): number => (this.multiGpuRegime && g.shape.gpuCount > 1 ? g.weight * g.shape.gpuCount : g.weight);
+    const sum = chosen.reduce((a, g) => a + wt(g), 0);
     this.compiled = new CompiledWorkload(
-      chosen.map((g) => ({ ...g.shape, memoryMiB: Math.round(g.memWeighted / g.weight), popularity: g.weight / covered, count: Math.round(g.weight / this.increment) })),
+      chosen.map((g) => ({ ...g.shape, memoryMiB: Math.round(g.memWeighted / g.weight), popularity: wt(g) / sum, count: Math.round(g.weight / this.increment) })),
     );
     this.version++;
     this.rebuilds++;
