@@ -13,6 +13,7 @@ import type { Taint } from '../model/request.js';
 import { Placer, prepareRequest } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
+import { OnlineWorkload } from '../plugins/score/online-workload.js';
 import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
@@ -33,6 +34,9 @@ import { preempt } from './actions/preempt.js';
 import { warmUsefulNodes } from './actions/victims.js';
 
 const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
+
+/** Schedulable capacity: GPUs (of them, gpuMig in MIG mode, when any), CPU, memory. */
+type FleetCapacity = { gpu: number; cpu: number; memory: number; gpuMig?: number };
 
 export interface QueueStatus {
   readonly name: string;
@@ -87,6 +91,8 @@ export class Scheduler {
   /** Run times learned from jobs that ended (for gittins order). */
   readonly service: ServiceModel;
   private lastServiceRefresh = -Infinity;
+  /** The target workload learned from submissions, unless the config fixes one (null then). */
+  readonly onlineWorkload: OnlineWorkload | null;
 
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
@@ -94,13 +100,17 @@ export class Scheduler {
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
     this.service = new ServiceModel({ minSamples: this.config.serviceMinSamples, maxSamples: this.config.serviceMaxSamples });
-    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? [] }), this.rng);
+    this.onlineWorkload = config.workload ? null : new OnlineWorkload();
+    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload) }), this.rng);
   }
 
-  /** Switches the placement policy (and its target workload for fragmentation-aware scoring). */
-  setPlacementPolicy(policy: PolicyName, workload: readonly WorkloadClass[] = []): void {
+  /**
+   * Switches the placement policy. Its target workload is `workload` when given, else the one
+   * learned online from submissions.
+   */
+  setPlacementPolicy(policy: PolicyName, workload?: readonly WorkloadClass[]): void {
     this.epoch++;
-    this.placer = new Placer(this.cluster, createProfile(policy, { workload }), this.rng);
+    this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [] }), this.rng);
   }
 
   // ---- queues -------------------------------------------------------------------------
@@ -166,6 +176,8 @@ export class Scheduler {
     // string, and the lookups by queue name in every cycle compare pointers, not characters
     // (measured: 10x faster Map lookups over 50,000 running jobs).
     const spec: JobSpec = { ...given, queue: queue.name };
+    // The target workload learns the shapes as they arrive (before they are first placed).
+    if (this.onlineWorkload) for (const m of spec.members) this.onlineWorkload.observe(m);
     const prepared = spec.members.map((m) => prepareRequest(m));
     const shape = prepared.map((p) => p.shapeKey).join('+');
     const request = requestResources(spec.members);
@@ -355,6 +367,8 @@ export class Scheduler {
       d.gpu += j.requestGpu;
       d.cpu += j.requestCpu;
       d.memory += j.requestMemory;
+      const mig = j.resources.gpuMig;
+      if (mig) d.gpuMig = (d.gpuMig ?? 0) + mig;
     }
     this.queues.computeDeserved(this.capacity());
     if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {
@@ -380,25 +394,30 @@ export class Scheduler {
   }
 
   /** The fleet's schedulable capacity, kept until a node's own facts change. */
-  capacity(): { gpu: number; cpu: number; memory: number } {
+  capacity(): FleetCapacity {
     const v = this.cluster.specVersion;
     if (this.capacityAt?.version !== v) this.capacityAt = { version: v, value: this.computeCapacity() };
     return { ...this.capacityAt.value };
   }
 
-  private capacityAt: { version: number; value: { gpu: number; cpu: number; memory: number } } | null = null;
+  private capacityAt: { version: number; value: FleetCapacity } | null = null;
 
-  private computeCapacity(): { gpu: number; cpu: number; memory: number } {
+  private computeCapacity(): FleetCapacity {
     let gpu = 0;
+    let gpuMig = 0;
     let cpu = 0;
     let memory = 0;
     for (const n of this.cluster.nodes()) {
       if (n.unschedulable) continue;
       cpu += n.cpuMilli;
       memory += n.memoryMiB;
-      for (const g of n.gpus) if (g.healthy) gpu += 1000;
+      for (const g of n.gpus) {
+        if (!g.healthy) continue;
+        gpu += 1000;
+        if (g.mig !== null) gpuMig += 1000;
+      }
     }
-    return { gpu, cpu, memory };
+    return gpuMig > 0 ? { gpu, cpu, memory, gpuMig } : { gpu, cpu, memory };
   }
 
   queueStatus(): QueueStatus[] {

@@ -14,6 +14,8 @@ export interface Resources {
   readonly memory: number;
   /** milli-GPU per GPU model, for quotas per model. */
   readonly gpuByModel?: Readonly<Record<string, number>>;
+  /** Of `gpu`, milli-GPU in MIG slices (a class of its own in fair share; absent: none). */
+  readonly gpuMig?: number;
 }
 
 export interface QueueSpec {
