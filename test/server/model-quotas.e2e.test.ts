@@ -67,7 +67,7 @@ describe('per-GPU-model quotas (2 H100 + 2 L4, simulated)', () => {
     });
     assert.match(JSON.stringify(waiting['waitingFor']), /queue team-a limit reached: H100-80GB GPU 1 used \+ 1 asked > 1/);
     const q = await queue('team-a');
-    assert.deepEqual(q?.['gpuModels'], { 'H100-80GB': { guaranteedGpu: 1, limitGpu: 1, usedGpu: 1 }, L4: { guaranteedGpu: null, limitGpu: null, usedGpu: 1 } });
+    assert.deepEqual(q?.['gpuModels'], { 'H100-80GB': { guaranteedGpus: 1, limitGpus: 1, usedGpus: 1 }, L4: { guaranteedGpus: null, limitGpus: null, usedGpus: 1 } });
   });
 
   // Known hole (todo): a job that names no model is placed on the model at its limit, refused,
@@ -82,7 +82,7 @@ describe('per-GPU-model quotas (2 H100 + 2 L4, simulated)', () => {
     await (t as TestServer).server.close(); // (not close(): that kills the workers and removes the folder)
     t = await startTestServer({ dataDir: dir, gpus: '2xH100-80GB,2xL4' });
     const q = await queue('team-a');
-    assert.deepEqual((q?.['gpuModels'] as Item)['H100-80GB'], { guaranteedGpu: 1, limitGpu: 1, usedGpu: 1 });
-    assert.deepEqual((await queue('org'))?.['gpuModels'], { 'H100-80GB': { guaranteedGpu: 1, limitGpu: null, usedGpu: 0 } });
+    assert.deepEqual((q?.['gpuModels'] as Item)['H100-80GB'], { guaranteedGpus: 1, limitGpus: 1, usedGpus: 1 });
+    assert.deepEqual((await queue('org'))?.['gpuModels'], { 'H100-80GB': { guaranteedGpus: 1, limitGpus: null, usedGpus: 0 } });
   });
 });
