@@ -4,16 +4,21 @@
  * typed client (src/cli/client.ts) are all made from these, so none of them can drift.
  * Field names are one per meaning everywhere: GPU amounts end in `Gpus`, times in `At`.
  */
-import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { extendZodWithOpenApi, type ZodOpenAPIMetadata } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { JOB_STATES } from '../../adapters/store/store.js';
 import { jobFileSchema } from '../../spec/job-spec.js';
+import { GPU_MODELS } from '../../core/model/gpu-catalog.js';
 import { parseDuration } from '../auth.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
 extendZodWithOpenApi(z);
+/** OpenAPI 3.1 keywords the library's (3.0-shaped) metadata type does not list, such as propertyNames. */
+type OpenApiMeta = Partial<ZodOpenAPIMetadata>;
 
 export const NAME = z.string().regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-"');
+/** An integer parameter sent as text (path or query), documented as an integer. */
+const intParam = (min: number, max: number) => z.coerce.number().int().min(min).max(max).openapi({ type: 'integer', minimum: min, maximum: max });
 const time = z.iso.datetime().openapi({ example: '2026-12-06T03:00:00.000Z' });
 const gpus = z.number().nonnegative().max(100000);
 
@@ -27,15 +32,15 @@ export const ErrorSchema = z
 export const jobIdParams = z.strictObject({ id: z.string().min(1).max(64).openapi({ param: { description: 'a job id from POST /v1/jobs', example: 'job-1' } }) });
 export const tokenIdParams = z.strictObject({ id: z.string().min(1).max(64).openapi({ param: { description: 'a token id (tokenId when it was issued)' } }) });
 export const nodeParams = z.strictObject({ name: z.string().min(1).max(253).openapi({ param: { example: 'local' } }) });
-export const gpuParams = z.strictObject({ name: z.string().min(1).max(253).openapi({ param: { example: 'local' } }), index: z.coerce.number().int().min(0).max(63).openapi({ param: { example: 0 } }) });
+export const gpuParams = z.strictObject({ name: z.string().min(1).max(253).openapi({ param: { example: 'local' } }), index: intParam(0, 63).openapi({ param: { example: 0, required: true } }) });
 export const queueParams = z.strictObject({ name: NAME.openapi({ param: { example: 'default' } }) });
 export const userParams = z.strictObject({ name: NAME.openapi({ param: { example: 'alice' } }) });
 
 // ---- queries ------------------------------------------------------------------------------
-export const cursorSchema = z.string().regex(/^[A-Za-z0-9_-]{1,24}$/, 'is not a cursor from a previous page').openapi({ description: 'nextCursor of the previous page' });
+export const cursorSchema = z.string().regex(/^[1-9][0-9]{0,14}$/, 'is not a cursor from a previous page').openapi({ description: 'nextCursor of the previous page: the page holds the jobs submitted before it' });
 const STATE_WORDS = [...JOB_STATES, 'active', 'finished'];
 export const listJobsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: intParam(1, 500).default(50),
   cursor: cursorSchema.optional(),
   state: z
     .string()
@@ -46,19 +51,19 @@ export const listJobsQuery = z.strictObject({
   queue: z.string().max(63).optional(),
 });
 export const logsQuery = z.strictObject({
-  worker: z.coerce.number().int().min(0).max(1023).default(0).openapi({ description: 'rank of the worker (below the job\'s workers)' }),
-  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).openapi({ description: 'byte offset to read from (X-Next-Offset of the previous read)' }),
-  limit: z.coerce.number().int().min(1).max(4 << 20).default(1 << 20).openapi({ description: 'at most this many bytes' }),
+  worker: intParam(0, 1023).default(0).openapi({ description: 'rank of the worker (below the job\'s workers)' }),
+  offset: intParam(0, Number.MAX_SAFE_INTEGER).default(0).openapi({ description: 'byte offset to read from (X-Next-Offset of the previous read)' }),
+  limit: intParam(1, 4 << 20).default(1 << 20).openapi({ description: 'at most this many bytes' }),
 });
 export const tokensQuery = z.strictObject({ user: NAME.optional() });
-export const auditQuery = z.strictObject({ after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const auditQuery = z.strictObject({ after: intParam(0, Number.MAX_SAFE_INTEGER).default(0), limit: intParam(1, 1000).default(100) });
 export const idempotencyHeaders = z.object({ 'idempotency-key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional().openapi({ description: 'a retry with the same key and body returns the first job (200); a different body is 409 IDEMPOTENCY_KEY_REUSED' }) });
 
 // ---- bodies -------------------------------------------------------------------------------
 // A new object over the same fields (zod-to-openapi can only annotate schemas made after it loaded).
-export const JobSpecSchema = z.strictObject(jobFileSchema.shape).openapi('JobSpec', {
+export const JobSpecSchema = z.strictObject(jobFileSchema.shape).openapi({
   description: 'A job: the same format as a job file (gantry submit FILE). workingDir is an absolute path on the server.',
-  example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 4, memory: '16Gi' }, checkpoint: { intervalSeconds: 600 } },
+  example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 1, memory: '1Gi' }, checkpoint: { intervalSeconds: 600 } },
 });
 export const progressBody = z
   .strictObject({
@@ -69,6 +74,13 @@ export const progressBody = z
   })
   .openapi('ProgressReport', { example: { step: 1200, loss: 0.42, checkpoint: true } });
 
+/** A GPU model by catalog name or alias (GPU_MODELS). */
+// findGpuModel trims and ignores case, and so does the pattern; the handler names the known
+// models when a key matches none (QUEUE_MODEL_QUOTA_INVALID).
+const gpuModelPattern = `^\\s*(${GPU_MODELS.flatMap((g) => [g.name, ...g.aliases])
+  .map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[a-zA-Z]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`))
+  .join('|')})\\s*$`;
+const gpuModelName = z.string().min(1).max(64);
 const modelQuotaBody = z.strictObject({ guaranteedGpus: gpus.nullable().default(null), limitGpus: gpus.nullable().default(null) });
 const queueFields = {
   team: NAME.nullable().openapi({ description: 'team that owns the queue; null: open to every team' }),
@@ -79,9 +91,9 @@ const queueFields = {
   ordering: z.enum(['priority', 'fifo']),
   /** Per GPU model (catalog name or alias): GPUs guaranteed and at most, each optional. */
   gpuModels: z
-    .record(z.string().min(1).max(64), modelQuotaBody)
+    .record(gpuModelName, modelQuotaBody)
     .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
-    .openapi({ description: 'per GPU model (catalog name or alias): GPUs guaranteed and at most', example: { 'H100-80GB': { guaranteedGpus: 8, limitGpus: 16 } } }),
+    .openapi({ propertyNames: { pattern: gpuModelPattern }, maxProperties: 32, description: 'per GPU model (catalog name or alias): GPUs guaranteed and at most', example: { 'H100-80GB': { guaranteedGpus: 8, limitGpus: 16 } } } as OpenApiMeta),
 };
 /**
  * PUT: the whole queue. The body is required; a field left out takes its default (it is reset,
@@ -108,10 +120,10 @@ export const queuePatchBody = z
     weight: queueFields.weight.optional(),
     ordering: queueFields.ordering.optional(),
     gpuModels: z
-      .record(z.string().min(1).max(64), z.strictObject({ guaranteedGpus: gpus.nullable().optional(), limitGpus: gpus.nullable().optional() }).nullable())
+      .record(gpuModelName, z.strictObject({ guaranteedGpus: gpus.nullable().optional(), limitGpus: gpus.nullable().optional() }).nullable())
       .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
       .optional()
-      .openapi({ description: 'merged per model; null removes a model\'s quota' }),
+      .openapi({ propertyNames: { pattern: gpuModelPattern }, maxProperties: 32, description: 'merged per model; null removes a model\'s quota' } as OpenApiMeta),
   })
   .openapi('QueuePatch', { example: { guaranteedGpus: 4 } });
 
