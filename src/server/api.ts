@@ -396,7 +396,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
     const q = parse(S.logsQuery, req.query, 'QUERY_INVALID');
     const j = visibleJob(user, id, req);
-    if (q.worker >= j.spec.workers) throw new ApiError('QUERY_INVALID', `worker: the job has ${j.spec.workers} worker(s)`);
+    if (q.worker >= j.spec.workers) throw new ApiError('WORKER_NOT_FOUND', `job ${id} has no worker ${q.worker}: it has ${j.spec.workers} worker(s), ranks 0 to ${j.spec.workers - 1}`);
     // The job's folder is the team's to read, not to trust: no symlink out of it is followed.
     const p = controller.paths(j.id, j.team);
     const got = readJobFile(`${p.logs}/worker-${q.worker}.log`, q.offset, q.limit, p.dir);

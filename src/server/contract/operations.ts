@@ -93,7 +93,7 @@ export const OPERATIONS = {
         'X-Job-Finished': { description: 'true once the job finished (no more bytes will come)', schema: { type: 'string', enum: ['true', 'false'] } },
       },
     },
-    errors: ['JOB_NOT_FOUND'],
+    errors: ['JOB_NOT_FOUND', 'WORKER_NOT_FOUND'],
   },
   reportJobProgress: { method: 'post', path: '/v1/jobs/{id}/progress', tag: 'jobs', access: 'user', summary: 'Report training progress; checkpoint: true acknowledges a preemption signal.', params: S.jobIdParams, body: { schema: S.progressBody, required: true }, ok: { status: 200, schema: S.OkSchema, description: 'recorded' }, errors: ['JOB_NOT_FOUND', 'JOB_FINISHED'] },
 

@@ -140,7 +140,7 @@ export const gpuHealthBody = z.strictObject({ healthy: z.boolean() }).openapi('G
 
 // ---- responses ----------------------------------------------------------------------------
 const WaitReasonSchema = z
-  .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting']), message: z.string(), reasons: z.array(z.object({ reason: z.string(), nodes: z.number().int() }).loose()).optional() })
+  .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting']), message: z.string(), reasons: z.array(z.object({ code: z.string(), message: z.string(), nodes: z.number().int() })).optional() })
   .openapi('WaitReason');
 const placementSchema = z.object({
   rank: z.number().int(),
@@ -178,7 +178,7 @@ export const JobSchema = z
   .object({
     ...jobSummaryFields,
     processes: z.array(z.object({ rank: z.number().int(), pid: z.number().int().nullable(), exitCode: z.number().int().nullable(), signal: z.string().nullable() })),
-    spec: z.record(z.string(), z.unknown()).openapi({ description: 'the job as stored (a JobSpec with defaults filled in)' }),
+    spec: z.record(z.string(), z.unknown()).openapi('StoredJobSpec', { description: 'the job as stored (a JobSpec with defaults filled in)' }),
   })
   .openapi('Job');
 export const JobListSchema = z.object({ items: z.array(JobSummarySchema), nextCursor: z.string().nullable() }).openapi('JobList');
