@@ -659,7 +659,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return { items, nextAfter: items.length === q.limit ? (items[items.length - 1]?.id ?? null) : null };
   });
 
-  if (deps.datasets) registerDatasetRoutes(app, { datasets: deps.datasets, auth, admin, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
+  if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
 
   route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

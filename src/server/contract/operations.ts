@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import * as S from './schemas.js';
+import * as D from './dataset-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -139,6 +140,17 @@ export const OPERATIONS = {
   listTeams: { method: 'get', path: '/v1/teams', tag: 'users', access: 'admin', summary: 'Teams and their users (admin).', ok: { status: 200, schema: S.TeamListSchema, description: 'the teams' }, errors: [] },
   createTeam: { method: 'post', path: '/v1/teams', tag: 'users', access: 'admin', summary: 'Create a team (admin); it may own queues before it has users.', body: { schema: S.teamBody, required: true }, ok: { status: 201, schema: S.TeamSchema, description: 'the team' }, errors: ['ALREADY_EXISTS'] },
   listAudit: { method: 'get', path: '/v1/audit', tag: 'users', access: 'admin', summary: 'The append-only audit log (admin), a page at a time by id.', query: S.auditQuery, ok: { status: 200, schema: S.AuditListSchema, description: 'a page of entries' }, errors: [] },
+
+  // ---- datasets (when gantry up runs with a cache) ----
+  listDatasets: { method: 'get', path: '/v1/datasets', tag: 'datasets', access: 'user', summary: 'Datasets with their versions and whether this node caches them.', ok: { status: 200, schema: D.DatasetListSchema, description: 'the datasets' }, errors: [] },
+  addDataset: { method: 'post', path: '/v1/datasets', tag: 'datasets', access: 'admin', summary: 'Add a version of a dataset from a local path or an S3 bucket (admin): its files are listed and checksummed; an unchanged source answers the existing version (200).', body: { schema: D.datasetAddBody, required: true }, ok: { status: 201, alsoStatus: 200, schema: D.DatasetCreatedSchema, description: 'the version (created: false when the source matched the latest)' }, errors: ['DATASET_INVALID', 'DATASET_SOURCE_INVALID', 'DATASET_SOURCE_EMPTY', 'DATASET_SOURCE_UNREADABLE', 'DATASET_SOURCE_DENIED'] },
+  getDataset: { method: 'get', path: '/v1/datasets/{name}', tag: 'datasets', access: 'user', summary: 'Every version of a dataset (removed ones are kept for provenance) and this node\'s copy of each.', params: D.datasetNameParams, ok: { status: 200, schema: D.DatasetSchema, description: 'the dataset' }, errors: ['DATASET_NOT_FOUND'] },
+  getDatasetVersion: { method: 'get', path: '/v1/datasets/{name}/{version}', tag: 'datasets', access: 'user', summary: 'One version with its files and checksums, and this node\'s copy.', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetVersionSchema, description: 'the version' }, errors: ['DATASET_NOT_FOUND', 'DATASET_REMOVED'] },
+  removeDatasetVersion: { method: 'delete', path: '/v1/datasets/{name}/{version}', tag: 'datasets', access: 'admin', summary: 'Remove a version (admin): its copy is evicted; its record stays for provenance. Refused while a job names it.', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetRemovedSchema, description: 'removed' }, errors: ['DATASET_NOT_FOUND', 'DATASET_REMOVED', 'DATASET_IN_USE'] },
+  fillDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/fill', tag: 'datasets', access: 'admin', summary: 'Copy a version into this node\'s cache (admin); ?wait=true answers when the copy is verified.', params: D.datasetVersionParams, query: D.datasetFillQuery, ok: { status: 200, schema: D.DatasetFillSchema, description: 'the copy\'s state' }, errors: ['DATASET_NOT_FOUND', 'DATASET_REMOVED', 'DATASET_CACHE_FULL', 'DATASET_FILL_FAILED', 'DATASET_CHECKSUM_MISMATCH', 'DATASET_SOURCE_CHANGED', 'DATASET_SOURCE_UNREADABLE', 'DATASET_SOURCE_DENIED'] },
+  evictDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/evict', tag: 'datasets', access: 'admin', summary: 'Drop this node\'s copy (admin); refused while a job needs it or it fills.', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetEvictedSchema, description: 'evicted' }, errors: ['DATASET_NOT_FOUND', 'DATASET_IN_USE'] },
+  verifyDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/verify', tag: 'datasets', access: 'admin', summary: 'Re-check this node\'s copy against its checksums and fetch again what does not match (admin).', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetVerifiedSchema, description: 'files checked and repaired' }, errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_CACHED', 'DATASET_CHECKSUM_MISMATCH', 'DATASET_SOURCE_CHANGED', 'DATASET_SOURCE_UNREADABLE'] },
+  getDatasetCache: { method: 'get', path: '/v1/dataset-cache', tag: 'datasets', access: 'user', summary: 'This node\'s dataset cache: folder, capacity, use, and each copy with its state.', ok: { status: 200, schema: D.DatasetCacheSchema, description: 'the cache' }, errors: [] },
 } as const satisfies Record<string, Operation>;
 
 export type OperationId = keyof typeof OPERATIONS;

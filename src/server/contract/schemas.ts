@@ -139,6 +139,10 @@ export const teamBody = z.strictObject({ name: NAME }).openapi('TeamCreate', { e
 export const gpuHealthBody = z.strictObject({ healthy: z.boolean() }).openapi('GpuHealth', { example: { healthy: false } });
 
 // ---- responses ----------------------------------------------------------------------------
+/** A job's data as `GET /v1/jobs/{id}` and explain show it: each dataset, its version, local copy and state. */
+export const JobDataSchema = z
+  .array(z.object({ name: z.string(), version: z.number().int().nullable(), path: z.string().nullable(), state: z.string().openapi({ description: 'cached, external, unresolved, or the fill state in words (filling 40% ..., waiting for space ...)' }) }))
+  .openapi('JobData');
 const WaitReasonSchema = z
   .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting']), message: z.string(), reasons: z.array(z.object({ code: z.string(), message: z.string(), nodes: z.number().int() })).optional() })
   .openapi('WaitReason');
@@ -179,6 +183,7 @@ export const JobSchema = z
     ...jobSummaryFields,
     processes: z.array(z.object({ rank: z.number().int(), pid: z.number().int().nullable(), exitCode: z.number().int().nullable(), signal: z.string().nullable() })),
     spec: z.record(z.string(), z.unknown()).openapi('StoredJobSpec', { description: 'the job as stored (a JobSpec with defaults filled in)' }),
+    data: JobDataSchema.optional(),
   })
   .openapi('Job');
 export const JobListSchema = z.object({ items: z.array(JobSummarySchema), nextCursor: z.string().nullable() }).openapi('JobList');
@@ -192,6 +197,7 @@ export const ExplanationSchema = z
     estimatedStart: time.nullable().optional(),
     estimateNote: z.string().nullable().optional(),
     preemptingFor: z.array(z.string()).optional(),
+    data: JobDataSchema.optional(),
   })
   .openapi('Explanation');
 
