@@ -31,7 +31,7 @@ describe('malformed CLI corpus', () => {
   let env: Record<string, string> = {};
   before(async () => {
     t = await startTestServer({ gpus: '2xA100-80GB' });
-    const r = await t.api('POST', '/v1/jobs', job({ name: 'existing', command: 'sleep 120' }));
+    const r = await t.api('POST', '/v1/jobs', job({ name: 'existing', command: 'sleep 3600' }));
     await waitState(t, String(r.body['id']), ['running']);
     dir = tempDir('gantry-cli-corpus-');
     env = { GANTRY_URL: t.url, GANTRY_TOKEN: t.adminToken, GANTRY_DATA_DIR: join(dir, '.gantry') };
@@ -121,7 +121,7 @@ describe('malformed CLI corpus', () => {
       [['ls', '-o', 'yaml'], 'BAD_FLAG'],
       [['logs', 'job-1', '--worker', 'two'], 'BAD_FLAG'],
       [['logs', 'job-1', '--worker', '-1'], 'BAD_FLAG'],
-      [['logs', 'job-1', '--worker', '7'], 'QUERY_INVALID'],
+      [['logs', 'job-1', '--worker', '7'], 'WORKER_NOT_FOUND'],
       [['queues', 'set', 'q1', '--guaranteed', 'lots'], 'BAD_FLAG'],
       [['queues', 'set', 'q1', '--guaranteed', '-2'], 'BAD_FLAG'],
       [['queues', 'set', 'q1', '--weight', '0'], 'BODY_INVALID'],

@@ -14,16 +14,32 @@ const pods = sliceCsv(join(OPENB, 'openb_pod_list_default.csv'), 300, dir);
 test('gantry sim openb --json prints one object in the documented shape', () => {
   const r = gantry('sim', 'openb', '--pods', pods, '--nodes', nodes, '--policy', 'fgd,bestfit', '--seeds', '42-43', '--json');
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { pods: string; results: { policy: string; seeds: number[]; unallocatedPct: Record<string, { mean: number; sd: number }>; placementsPerSecond: number; wallSeconds: number }[] };
+  const out = JSON.parse(r.stdout) as { pods: string; workload: string; results: { policy: string; seeds: number[]; unallocatedPct: Record<string, { mean: number; sd: number }>; placementsPerSecond: number; wallSeconds: number }[] };
   assert.equal(out.pods, pods);
+  assert.equal(out.workload, 'online');
   assert.deepEqual(out.results.map((x) => x.policy), ['fgd', 'bestfit']);
   for (const res of out.results) {
     assert.deepEqual(res.seeds, [42, 43]);
-    assert.deepEqual(Object.keys(res.unallocatedPct), ['100', '110', '120', '130']);
+    assert.deepEqual(Object.keys(res.unallocatedPct), ['50', '60', '70', '80', '90', '100', '110', '120', '130']);
     assert.ok(res.unallocatedPct['100']!.mean >= 0 && res.unallocatedPct['100']!.mean <= 100);
     assert.ok(res.placementsPerSecond > 0);
     assert.ok(res.wallSeconds > 0);
   }
+});
+
+test('gantry sim openb --workload oracle says so in --json, and gantry then uses the whole trace', () => {
+  const on = JSON.parse(gantry('sim', 'openb', '--pods', pods, '--nodes', nodes, '--policy', 'gantry', '--seeds', '42', '--json').stdout) as { workload: string };
+  const or = JSON.parse(gantry('sim', 'openb', '--pods', pods, '--nodes', nodes, '--policy', 'gantry', '--seeds', '42', '--json', '--workload', 'oracle').stdout) as { workload: string };
+  assert.equal(on.workload, 'online');
+  assert.equal(or.workload, 'oracle');
+});
+
+test('gantry sim openb --family replays a derived family and says which, without published figures', () => {
+  const r = gantry('sim', 'openb', '--pods', pods, '--nodes', nodes, '--policy', 'fgd', '--seeds', '42', '--family', 'multigpu=0.5,constrained=0.3', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { family: string; results: { published?: unknown }[] };
+  assert.equal(out.family, 'multigpu=0.5,constrained=0.3');
+  assert.equal(out.results[0]?.published, undefined);
 });
 
 test('gantry sim openb --out writes a table, the curves and a chart', () => {
@@ -41,6 +57,8 @@ const bad: { name: string; args: string[]; file?: [string, string]; want: RegExp
   { name: 'pods file does not exist', args: ['sim', 'openb', '--pods', '/nonexistent.csv'], want: /--pods: \/nonexistent.csv does not exist/ },
   { name: 'unknown policy', args: ['sim', 'openb', '--pods', pods, '--nodes', nodes, '--policy', 'fgd,magic'], want: /--policy: unknown policy "magic"/ },
   { name: 'bad seeds', args: ['sim', 'openb', '--pods', pods, '--nodes', nodes, '--seeds', '5-x'], want: /--seeds: "5-x" is not a seed or a range/ },
+  { name: 'unknown workload source', args: ['sim', 'openb', '--pods', pods, '--nodes', nodes, '--workload', 'future'], want: /--workload: unknown setting "future" \(choose from online, oracle\)/ },
+  { name: 'bad family', args: ['sim', 'openb', '--pods', pods, '--nodes', nodes, '--family', 'multigpu=2'], want: /--family: multigpu=2 is outside 0..1/ },
   { name: 'bad inflate', args: ['sim', 'openb', '--pods', pods, '--nodes', nodes, '--inflate', '0.5'], want: /--inflate: 0.5 is outside 1..10/ },
   {
     name: 'malformed row names file, line and field',

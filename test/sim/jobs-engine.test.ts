@@ -88,7 +88,7 @@ test('sim engine: demand beyond the guarantee is not covered', () => {
 
 test('sim engine: fifo baseline on a real placement: a job waits for GPUs to free up', () => {
   const jobs = [job('big', 'b', 0, 600 * S, 8), job('next', 'b', 5 * S, 60 * S, 4)];
-  const r = simulate(new BaselineDriver('fifo', { placement: 'bestfit', workload: [], lasThresholdsGpuMs: [], seed: 1 }), [node('n1', 8)], queues, jobs, opts, () => 0);
+  const r = simulate(new BaselineDriver('fifo', { placement: 'bestfit', lasThresholdsGpuMs: [], seed: 1 }), [node('n1', 8)], queues, jobs, opts, () => 0);
   assert.equal(r.completed, 2);
   // next waits until big completes at 600 s (a cycle follows the completion at once).
   assert.equal(r.queueingDelaySeconds.p99, 595);

@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { runExperiment } from '../../sim/openb/experiment.js';
-import { NODE_ORDERS } from '../../sim/openb/replay.js';
+import { NODE_ORDERS, WORKLOAD_MODES } from '../../sim/openb/replay.js';
 import { loadPublished } from '../../sim/openb/published.js';
 import { terminalReport, toJson, writeReport } from '../../sim/openb/report.js';
 import { OPENB_SOURCE, loadOpenbNodes, loadOpenbPods } from '../../sim/openb/trace.js';
+import { familyName, parseFamily } from '../../sim/openb/families.js';
 import { existingFile, parseNumber, parsePolicies, parseSeeds } from '../flags.js';
 import { progressBar } from '../progress.js';
 import { CHURN_POLICIES, JOB_POLICIES, TRACE_POLICIES, prepare, runJobsExperiment, type JobPolicy, type JobsSpec } from '../../sim/jobs/experiment.js';
@@ -15,6 +16,8 @@ import { PHILLY_FLEET, fleetGpus } from '../../sim/jobs/setup.js';
 import { PHILLY_SOURCE } from '../../sim/jobs/philly.js';
 import { CHURN_DEFAULTS, type ChurnSpec } from '../../sim/jobs/churn.js';
 import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
+import { registerLlmServer } from './llm-server.js';
+import { registerSimServe } from './sim-serve.js';
 import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
@@ -24,6 +27,8 @@ interface OpenbFlags {
   seeds: string;
   inflate: string;
   nodeOrder: string;
+  workload: string;
+  family?: string;
   json?: boolean;
   out?: string;
   threads?: string;
@@ -40,6 +45,9 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
   const nodeOrder = NODE_ORDERS.find((o) => o === flags.nodeOrder.trim());
   if (!nodeOrder) throw new UserError('BAD_FLAG', `--node-order: unknown order "${flags.nodeOrder}" (choose from ${NODE_ORDERS.join(', ')})`);
   const threads = flags.threads !== undefined ? parseNumber('--threads', flags.threads, 1, 64, true) : undefined;
+  const workload = WORKLOAD_MODES.find((w) => w === flags.workload.trim());
+  if (!workload) throw new UserError('BAD_FLAG', `--workload: unknown setting "${flags.workload}" (choose from ${WORKLOAD_MODES.join(', ')})`);
+  const family = flags.family !== undefined ? parseFamily('--family', flags.family) : undefined;
   // Validate both files up front so a malformed row fails fast with file, line and field.
   const nodes = loadOpenbNodes(nodesFile);
   if (nodes.every((n) => n.gpuCount === 0)) throw new UserError('TRACE_NO_GPUS', `${nodesFile}: no node has GPUs`);
@@ -53,18 +61,21 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
     seeds,
     inflate,
     nodeOrder,
+    workload,
+    ...(family ? { family } : {}),
     ...(threads !== undefined ? { threads } : {}),
     onProgress: (done, total) => bar.update(done, total, `${done}/${total} replays`),
   });
   bar.stop();
-  const published = loadPublished(podsFile);
+  // A family is not the published file: no published figures beside it.
+  const published = family ? null : loadPublished(podsFile);
   if (flags.json) {
-    process.stdout.write(JSON.stringify(toJson(podsFile, results, published, nodeOrder)) + '\n');
+    process.stdout.write(JSON.stringify(toJson(podsFile, results, published, nodeOrder, workload, family ? familyName(family) : undefined)) + '\n');
   } else {
     process.stdout.write(terminalReport(results, published) + '\n');
   }
   if (flags.out) {
-    const files = await writeReport(flags.out, podsFile, results, published, `gantry ${argv.slice(2).join(' ')}`, nodeOrder);
+    const files = await writeReport(flags.out, podsFile, results, published, `gantry ${argv.slice(2).join(' ')}`, nodeOrder, workload);
     if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
   }
 }
@@ -248,6 +259,15 @@ export function registerSim(program: Command): void {
       'where ties between equal scores go: shuffled (as the reference simulator: nodes renamed per seed with a random prefix, ties to the first name) or name (the original node names)',
       'shuffled',
     )
+    .option(
+      '--workload <source>',
+      "gantry's target workload: online (learned from the pods arrived so far, as gantry up and gantry k8s do) or oracle (the whole trace, the FGD paper's setting); fgd always has the whole trace's",
+      'online',
+    )
+    .option(
+      '--family <knobs>',
+      'replay a workload family derived from --pods instead: comma-separated KNOB=FRACTION with KNOB multigpu (whole-GPU pods asking for 2-8 GPUs), constrained (GPU pods limited to 1-2 models), share (single-GPU pods asking for a share), cpuonly (pods without GPU); see docs/benchmarks.md',
+    )
     .option('--threads <n>', 'worker threads (default: one per core)')
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, curves.csv, allocation.svg and results.json to this directory')
@@ -282,4 +302,6 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
     .action(async (flags: JobsFlags) => simJobs(flags, process.argv));
+  registerLlmServer(sim);
+  registerSimServe(sim);
 }

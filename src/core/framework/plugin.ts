@@ -67,6 +67,11 @@ export interface Profile {
   readonly filters: readonly FilterPlugin[];
   readonly scorers: readonly WeightedScorer[];
   readonly reservers?: readonly ReservePlugin[];
+  /**
+   * Changes when node-local scores change for a reason node generations do not show (a
+   * target workload learned online): the placer then drops its cached scores.
+   */
+  readonly scoresVersion?: () => number;
 }
 
 /** Integer min-max normalisation to 0..100, as kube-scheduler plugins do (integer division). */

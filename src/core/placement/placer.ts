@@ -165,6 +165,8 @@ export class Placer {
   }
 
   private useClock = 0;
+  /** The profile's scoresVersion the cached scores were computed under. */
+  private scoresVersion = 0;
 
   /** How many shape caches fit in MAX_CACHE_BYTES at the cluster's size. */
   private maxCaches(): number {
@@ -180,12 +182,18 @@ export class Placer {
    * the cycle sees is what a scan at that moment would give.
    */
   warm(p: PreparedRequest): void {
-    if (!this.incremental || !this.treeMode || this.caches.has(p.shapeKey) || this.caches.size >= this.maxCaches()) return;
+    if (!this.incremental || !this.treeMode || this.caches.size >= this.maxCaches()) return;
+    if (this.caches.has(p.shapeKey) && (this.profile.scoresVersion?.() ?? 0) === this.scoresVersion) return;
     this.cluster.ensureRanks();
     this.sync(this.cacheFor(p.shapeKey), p, this.plainCtx);
   }
 
   private cacheFor(key: string): ShapeCache {
+    const version = this.profile.scoresVersion?.() ?? 0;
+    if (version !== this.scoresVersion) {
+      this.scoresVersion = version;
+      this.caches.clear();
+    }
     const slots = this.cluster.slotCount;
     let c = this.caches.get(key);
     if (c) {

@@ -13,6 +13,7 @@ import type { Taint } from '../model/request.js';
 import { Placer, prepareRequest } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
+import { OnlineWorkload } from '../plugins/score/online-workload.js';
 import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
@@ -90,6 +91,8 @@ export class Scheduler {
   /** Run times learned from jobs that ended (for gittins order). */
   readonly service: ServiceModel;
   private lastServiceRefresh = -Infinity;
+  /** The target workload learned from submissions, unless the config fixes one (null then). */
+  readonly onlineWorkload: OnlineWorkload | null;
 
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
@@ -97,13 +100,17 @@ export class Scheduler {
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
     this.service = new ServiceModel({ minSamples: this.config.serviceMinSamples, maxSamples: this.config.serviceMaxSamples });
-    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? [] }), this.rng);
+    this.onlineWorkload = config.workload ? null : new OnlineWorkload();
+    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload) }), this.rng);
   }
 
-  /** Switches the placement policy (and its target workload for fragmentation-aware scoring). */
-  setPlacementPolicy(policy: PolicyName, workload: readonly WorkloadClass[] = []): void {
+  /**
+   * Switches the placement policy. Its target workload is `workload` when given, else the one
+   * learned online from submissions.
+   */
+  setPlacementPolicy(policy: PolicyName, workload?: readonly WorkloadClass[]): void {
     this.epoch++;
-    this.placer = new Placer(this.cluster, createProfile(policy, { workload }), this.rng);
+    this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [] }), this.rng);
   }
 
   // ---- queues -------------------------------------------------------------------------
@@ -169,6 +176,8 @@ export class Scheduler {
     // string, and the lookups by queue name in every cycle compare pointers, not characters
     // (measured: 10x faster Map lookups over 50,000 running jobs).
     const spec: JobSpec = { ...given, queue: queue.name };
+    // The target workload learns the shapes as they arrive (before they are first placed).
+    if (this.onlineWorkload) for (const m of spec.members) this.onlineWorkload.observe(m);
     const prepared = spec.members.map((m) => prepareRequest(m));
     const shape = prepared.map((p) => p.shapeKey).join('+');
     const request = requestResources(spec.members);

@@ -76,7 +76,9 @@ export type WaitReason =
   | { readonly kind: 'gang'; readonly message: string }
   | { readonly kind: 'reservation'; readonly message: string }
   | { readonly kind: 'order'; readonly message: string }
-  | { readonly kind: 'preempting'; readonly message: string };
+  | { readonly kind: 'preempting'; readonly message: string }
+  /** Placed, but its datasets are not yet complete on the node (filling, or waiting for space). */
+  | { readonly kind: 'data'; readonly message: string };
 
 export interface Explanation {
   readonly job: string;

@@ -17,14 +17,13 @@ import { placeGang } from '../../core/placement/gang.js';
 import { createProfile, type PolicyName } from '../../core/policies.js';
 import { createRng } from '../../core/rng.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
-import type { WorkloadClass } from '../../core/plugins/score/fragmentation.js';
+import { OnlineWorkload } from '../../core/plugins/score/online-workload.js';
 import type { CycleOutcome, SimDriver, SimJob } from './driver.js';
 
 export type BaselineName = 'fifo' | 'sjf' | 'drf' | 'tiresias';
 
 export interface BaselineOptions {
   readonly placement: PolicyName;
-  readonly workload: readonly WorkloadClass[];
   /** Tiresias queue thresholds in GPU-ms (ascending). */
   readonly lasThresholdsGpuMs: readonly number[];
   readonly seed: number;
@@ -44,6 +43,8 @@ export class BaselineDriver implements SimDriver {
   private placer!: Placer;
   private readonly jobs = new Map<string, Entry>();
   private guarantee = new Map<string, number>();
+  /** The placement's target workload, learned from submissions as the scheduler does. */
+  private readonly workload = new OnlineWorkload();
   private usage = new Map<string, number>();
 
   constructor(
@@ -55,11 +56,12 @@ export class BaselineDriver implements SimDriver {
 
   init(nodes: readonly NodeSpec[], queues: readonly QueueSpec[]): void {
     this.cluster = new Cluster(nodes);
-    this.placer = new Placer(this.cluster, createProfile(this.o.placement, { workload: this.o.workload }), createRng(this.o.seed));
+    this.placer = new Placer(this.cluster, createProfile(this.o.placement, { workload: this.workload }), createRng(this.o.seed));
     for (const q of queues) this.guarantee.set(q.name, q.guaranteed?.gpu ?? 0);
   }
 
   submit(job: SimJob): void {
+    for (const m of job.members) this.workload.observe(m);
     this.jobs.set(job.id, { job, bindings: [], attained: 0, running: false, startedAt: 0 });
   }
 

@@ -5,7 +5,6 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { targetWorkload } from '../../core/plugins/score/fragmentation.js';
 import { BaselineDriver, type BaselineName } from './baselines.js';
 import { GantryDriver } from './gantry-driver.js';
 import { simulate, type JobsResult } from './engine.js';
@@ -67,8 +66,7 @@ export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig,
   return { minRuntimeMs: 60_000, ...(mode === 'across' ? { preemptAcrossQueues: true } : {}) };
 }
 
-export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly SimJob[]): SimDriver {
-  const workload = targetWorkload(jobs.flatMap((j) => j.members));
+export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
     return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: modeConfig(mode) }, policy);
@@ -84,7 +82,7 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly Sim
       // preemption across queues only of work beyond guarantees and only for a 2x higher index.
       scheduler: {
         policy: 'gantry',
-        workload,
+        // No fixed workload: the scheduler learns it from submissions, as in gantry up.
         withinQueueOrder: 'gittins',
         acrossQueues: 'priority',
         preemptAcrossQueues: true,
@@ -96,12 +94,12 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec, jobs: readonly Sim
       },
     });
   }
-  return new BaselineDriver(policy as BaselineName, { placement: 'gantry', workload, lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed });
+  return new BaselineDriver(policy as BaselineName, { placement: 'gantry', lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed });
 }
 
 export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared, onProgress?: (d: number, t: number) => void): JobsResult {
   return simulate(
-    makeDriver(policy, spec, prepared.jobs),
+    makeDriver(policy, spec),
     prepared.nodes,
     prepared.queues,
     prepared.jobs,

@@ -1,14 +1,16 @@
 /**
  * Runs the openb experiment for several policies and seeds, in parallel worker threads (one
- * per core, at most the number of runs), and aggregates: unallocated GPU % at 100/110/120/130 %
- * arrived (mean and sample sd over seeds), the mean allocation curve, and throughput.
+ * per core, at most the number of runs), and aggregates: unallocated GPU % at every arrived
+ * level from 50 % to 130 % in steps of 10 (mean and sample sd over seeds), the mean allocation
+ * curve, and throughput.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { OpenbNode, OpenbPod } from './trace.js';
-import { replay, MAX_BIN, type NodeOrder } from './replay.js';
+import { replay, MAX_BIN, type NodeOrder, type WorkloadMode } from './replay.js';
 import type { PolicyName } from '../../core/policies.js';
+import { generateFamily, type FamilySpec } from './families.js';
 
 export interface RunSpec {
   readonly nodesFile: string;
@@ -18,6 +20,10 @@ export interface RunSpec {
   readonly inflate: number;
   /** How nodes are named, hence where ties go (replay.ts NodeOrder; default `shuffled`). */
   readonly nodeOrder?: NodeOrder;
+  /** Where gantry's target workload comes from (replay.ts WorkloadMode; default online). */
+  readonly workload?: WorkloadMode;
+  /** Replay a workload family derived from the pods file instead of the file (families.ts). */
+  readonly family?: FamilySpec;
   readonly threads?: number;
   /** The trace, when the caller has loaded it already (used when everything runs in one thread). */
   readonly loaded?: { readonly nodes: readonly OpenbNode[]; readonly pods: readonly OpenbPod[] };
@@ -37,7 +43,8 @@ export interface SeedRun {
 export interface PolicySummary {
   readonly policy: PolicyName;
   readonly seeds: readonly number[];
-  readonly unallocatedPct: Readonly<Record<'100' | '110' | '120' | '130', { mean: number; sd: number }>>;
+  /** Keyed by arrived level (ARRIVED_LEVELS). */
+  readonly unallocatedPct: Readonly<Record<string, { mean: number; sd: number }>>;
   readonly curve: readonly number[];
   readonly placementsPerSecond: number;
   /** Seconds spent replaying this policy's seeds (one core each). */
@@ -45,6 +52,9 @@ export interface PolicySummary {
   readonly secondsPerSeed: number;
   readonly runs: readonly SeedRun[];
 }
+
+/** The arrived levels (% of GPU capacity) at which unallocated GPU is reported. */
+export const ARRIVED_LEVELS = ['50', '60', '70', '80', '90', '100', '110', '120', '130'] as const;
 
 export function meanSd(xs: readonly number[]): { mean: number; sd: number } {
   const n = xs.length;
@@ -63,7 +73,7 @@ export function summarise(policy: PolicyName, runs: readonly SeedRun[]): PolicyS
   return {
     policy,
     seeds: runs.map((r) => r.seed),
-    unallocatedPct: { '100': at(100), '110': at(110), '120': at(120), '130': at(130) },
+    unallocatedPct: Object.fromEntries(ARRIVED_LEVELS.map((l) => [l, at(Number(l))])),
     curve,
     placementsPerSecond: seconds > 0 ? decisions / seconds : 0,
     wallSeconds: seconds,
@@ -81,8 +91,9 @@ export async function runExperiment(spec: RunSpec): Promise<PolicySummary[]> {
   spec.onProgress?.(0, tasks.length);
   if (threads === 1 && spec.loaded) {
     // One thread: replay here, on the trace the caller already loaded (no worker start-up).
+    const loaded = spec.family ? { nodes: spec.loaded.nodes, pods: generateFamily(spec.loaded.pods, spec.loaded.nodes, spec.family) } : spec.loaded;
     for (const task of tasks) {
-      const r = replay({ ...spec.loaded, policy: task.policy, seed: task.seed, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled', now: () => performance.now() });
+      const r = replay({ ...loaded, policy: task.policy, seed: task.seed, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled', workload: spec.workload ?? 'online', now: () => performance.now() });
       results.push({ policy: r.policy, seed: r.seed, curve: Array.from(r.curve), decisions: r.decisions, seconds: r.seconds, placed: r.placed, failed: r.failed });
       spec.onProgress?.(++done, tasks.length);
     }
@@ -90,7 +101,7 @@ export async function runExperiment(spec: RunSpec): Promise<PolicySummary[]> {
   }
   await Promise.all(
     Array.from({ length: threads }, async () => {
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { nodesFile: spec.nodesFile, podsFile: spec.podsFile } });
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { nodesFile: spec.nodesFile, podsFile: spec.podsFile, family: spec.family ?? null } });
       try {
         for (;;) {
           const task = tasks[next++];
@@ -108,7 +119,7 @@ export async function runExperiment(spec: RunSpec): Promise<PolicySummary[]> {
             };
             worker.on('message', onMessage);
             worker.once('error', reject);
-            worker.postMessage({ ...task, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled' });
+            worker.postMessage({ ...task, inflate: spec.inflate, nodeOrder: spec.nodeOrder ?? 'shuffled', workload: spec.workload ?? 'online' });
           });
           results.push(run);
           spec.onProgress?.(++done, tasks.length);

@@ -13,6 +13,7 @@ import { Cluster } from '../../core/model/cluster.js';
 import { Placer } from '../../core/placement/placer.js';
 import { createProfile, type PolicyName } from '../../core/policies.js';
 import { targetWorkload } from '../../core/plugins/score/fragmentation.js';
+import { OnlineWorkload } from '../../core/plugins/score/online-workload.js';
 import { createRng, shuffle } from '../../core/rng.js';
 import type { OpenbNode, OpenbPod } from './trace.js';
 
@@ -28,6 +29,14 @@ export interface ReplayResult {
 }
 
 export const MAX_BIN = 130;
+
+/**
+ * The target workload of `gantry`: `online` (default) learns it from the pods that arrived so
+ * far, as `gantry up` and `gantry k8s` do; `oracle` gives it the whole trace's classes, the
+ * FGD paper's setting. `fgd` always has the whole trace's, as in the paper it reproduces.
+ */
+export type WorkloadMode = 'online' | 'oracle';
+export const WORKLOAD_MODES: readonly WorkloadMode[] = ['online', 'oracle'];
 
 /**
  * How the nodes are named for the replay, which decides where ties between equal scores go.
@@ -87,6 +96,8 @@ export interface ReplayOptions {
   readonly inflate: number;
   /** How nodes are named, hence where ties go (default `shuffled`, as the reference). */
   readonly nodeOrder?: NodeOrder;
+  /** Where gantry's target workload comes from (default online; see WorkloadMode). */
+  readonly workload?: WorkloadMode;
   /** Monotonic clock in milliseconds (for the throughput figure only). */
   readonly now: () => number;
   readonly onProgress?: (done: number, total: number) => void;
@@ -96,7 +107,8 @@ export function replay(o: ReplayOptions): ReplayResult {
   const cluster = new Cluster(nodesForSeed(o.nodes, o.seed, o.nodeOrder));
   const capacity = o.nodes.reduce((s, n) => s + n.gpuCount, 0) * 1000;
   const seq = arrivals(o.pods, o.seed, o.inflate, capacity);
-  const profile = createProfile(o.policy, { workload: targetWorkload(o.pods) });
+  const online = (o.workload ?? 'online') === 'online' && o.policy === 'gantry' ? new OnlineWorkload() : null;
+  const profile = createProfile(o.policy, { workload: online ?? targetWorkload(o.pods) });
   const placer = new Placer(cluster, profile, createRng(o.seed * 7919 + 17));
   const sums = new Float64Array(MAX_BIN + 2);
   const counts = new Float64Array(MAX_BIN + 2);
@@ -109,6 +121,7 @@ export function replay(o: ReplayOptions): ReplayResult {
   const step = Math.max(1, Math.floor(seq.length / 100));
   for (let i = 0; i < seq.length; i++) {
     const pod = seq[i] as OpenbPod;
+    online?.observe(pod);
     const r = placer.place(pod);
     if (r.ok) {
       cluster.bind(r.binding);

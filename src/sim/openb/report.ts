@@ -5,33 +5,40 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PolicySummary } from './experiment.js';
+import { ARRIVED_LEVELS, type PolicySummary } from './experiment.js';
 import type { Published } from './published.js';
-import type { NodeOrder } from './replay.js';
+import type { NodeOrder, WorkloadMode } from './replay.js';
 import { csv, markdownTable, terminalTable, type Cell } from '../report/table.js';
 import { lineChartSpec, renderSvg, type Series } from '../report/chart.js';
 
-export const LEVELS = ['100', '110', '120', '130'] as const;
+/** The levels in the table (the JSON has every one of ARRIVED_LEVELS). */
+export const LEVELS = ['90', '100', '110', '120', '130'] as const;
 
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
-export function toJson(podsFile: string, results: readonly PolicySummary[], published: Published | null, nodeOrder?: NodeOrder): object {
+export function toJson(podsFile: string, results: readonly PolicySummary[], published: Published | null, nodeOrder?: NodeOrder, workload: WorkloadMode = 'online', family?: string): object {
   return {
     pods: podsFile,
+    ...(family ? { family } : {}),
     ...(nodeOrder ? { nodeOrder } : {}),
+    workload,
     results: results.map((r) => {
       const pub = published?.policies.get(r.policy);
       return {
         policy: r.policy,
         seeds: r.seeds,
-        unallocatedPct: Object.fromEntries(LEVELS.map((l) => [l, { mean: round(r.unallocatedPct[l].mean), sd: round(r.unallocatedPct[l].sd) }])),
+        unallocatedPct: Object.fromEntries(ARRIVED_LEVELS.map((l) => [l, { mean: round(at(r, l).mean), sd: round(at(r, l).sd) }])),
         placementsPerSecond: Math.round(r.placementsPerSecond),
         wallSeconds: round(r.wallSeconds),
         secondsPerSeed: round(r.secondsPerSeed),
-        ...(pub ? { published: Object.fromEntries(LEVELS.map((l) => [l, pub.unallocated.get(Number(l)) ?? null])) } : {}),
+        ...(pub ? { published: Object.fromEntries(ARRIVED_LEVELS.filter((l) => pub.unallocated.has(Number(l))).map((l) => [l, pub.unallocated.get(Number(l)) ?? null])) } : {}),
       };
     }),
   };
+}
+
+function at(r: PolicySummary, level: string): { mean: number; sd: number } {
+  return r.unallocatedPct[level] ?? { mean: NaN, sd: NaN };
 }
 
 function round(x: number): number | null {
@@ -45,12 +52,12 @@ function tableRows(results: readonly PolicySummary[], published: Published | nul
   const rows = results.map((r) => {
     const pub = published?.policies.get(r.policy)?.unallocated.get(100);
     const fgd = published?.policies.get('fgd')?.unallocated.get(100);
-    const m = r.unallocatedPct['100'].mean;
+    const m = at(r, '100').mean;
     const ref = pub ?? (r.policy === 'gantry' ? fgd : undefined);
     const refLabel = pub ? `${f2(pub.mean)} (${f2(pub.sd)})` : ref ? `FGD ${f2(ref.mean)} (${f2(ref.sd)})` : '-';
     return [
       r.policy,
-      ...LEVELS.map((l) => `${f2(r.unallocatedPct[l].mean)} ± ${f2(r.unallocatedPct[l].sd)}`),
+      ...LEVELS.map((l) => `${f2(at(r, l).mean)} ± ${f2(at(r, l).sd)}`),
       refLabel,
       ref ? `${m - ref.mean >= 0 ? '+' : ''}${f2(m - ref.mean)}` : '-',
       Math.round(r.placementsPerSecond),
@@ -69,7 +76,7 @@ export function terminalReport(results: readonly PolicySummary[], published: Pub
   return `${terminalTable(header, rows)}\n${UNITS_NOTE}`;
 }
 
-export async function writeReport(dir: string, podsFile: string, results: readonly PolicySummary[], published: Published | null, command: string, nodeOrder?: NodeOrder): Promise<string[]> {
+export async function writeReport(dir: string, podsFile: string, results: readonly PolicySummary[], published: Published | null, command: string, nodeOrder?: NodeOrder, workload: WorkloadMode = 'online'): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const { header, rows } = tableRows(results, published);
   const seeds = results[0]?.seeds ?? [];
@@ -78,7 +85,7 @@ export async function writeReport(dir: string, podsFile: string, results: readon
     `Unallocated GPU % (mean ± sd over ${seeds.length} seeds: ${seeds.join(', ')}) when the arrived workload reaches each % of cluster GPU capacity. ` +
     `Lower is better. "published" is the FGD paper's simulator (ATC'23) on the same trace.\n\n` +
     markdownTable(header, rows) +
-    `\n${UNITS_NOTE}\n\nCommand: \`${command}\`${nodeOrder ? ` (node order: ${nodeOrder})` : ''}\n\n![GPU allocation](allocation.svg)\n`;
+    `\n${UNITS_NOTE}\n\ngantry's target workload: ${workload === 'online' ? 'learned online from the pods arrived so far' : 'the whole trace (oracle, the paper\'s setting)'}; fgd's: the whole trace.\n\nCommand: \`${command}\`${nodeOrder ? ` (node order: ${nodeOrder})` : ''}\n\n![GPU allocation](allocation.svg)\n`;
   const curveRows: Cell[][] = [];
   for (const r of results) r.curve.forEach((y, x) => Number.isFinite(y) && curveRows.push([r.policy, 'measured', x, y.toFixed(3)]));
   for (const [name, p] of published?.policies ?? []) p.curve?.forEach((y, x) => Number.isFinite(y) && curveRows.push([name, 'published', x, y.toFixed(3)]));
@@ -92,7 +99,7 @@ export async function writeReport(dir: string, podsFile: string, results: readon
     'summary.md': md,
     'curves.csv': csv(['policy', 'source', 'arrived_pct', 'alloc_pct'], curveRows),
     'allocation.svg': svg,
-    'results.json': JSON.stringify(toJson(podsFile, results, published, nodeOrder), null, 2) + '\n',
+    'results.json': JSON.stringify(toJson(podsFile, results, published, nodeOrder, workload), null, 2) + '\n',
   };
   for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
   return Object.keys(files).map((n) => join(dir, n));

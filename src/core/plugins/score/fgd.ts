@@ -8,6 +8,7 @@ import type { ScorePlugin, PreparedRequest } from '../../framework/plugin.js';
 import type { NodeState } from '../../model/node.js';
 import type { GpuGrant } from '../../model/cluster.js';
 import type { CompiledWorkload } from './fragmentation.js';
+import type { WorkloadSource } from './online-workload.js';
 
 /** Free compute of the node's usable (healthy, non-MIG) GPUs into `out`; returns how many. */
 export function freeVector(node: NodeState, out: Float64Array): number {
@@ -85,13 +86,13 @@ function shareGrant(p: PreparedRequest, gpu: number): GpuGrant[] | null {
   return [{ gpu, milli: g.milli, memoryMiB: g.memoryMiB }];
 }
 
-export function createFgd(workload: CompiledWorkload): ScorePlugin {
+export function createFgd(source: WorkloadSource): ScorePlugin {
   // The share GPU is chosen on the integer score, as the reference does (first best GPU).
   const byIntScore = (c: FragChoice, b: FragChoice): boolean => sigmoidScore(c.delta) > sigmoidScore(b.delta);
   return {
     name: 'FGD',
     nodeLocal: true,
-    score: (p, node) => sigmoidScore(bestFragDelta(workload, p, node, byIntScore).delta),
-    assign: (p, node) => shareGrant(p, bestFragDelta(workload, p, node, byIntScore).gpu),
+    score: (p, node) => sigmoidScore(bestFragDelta(source.compiled, p, node, byIntScore).delta),
+    assign: (p, node) => shareGrant(p, bestFragDelta(source.compiled, p, node, byIntScore).gpu),
   };
 }

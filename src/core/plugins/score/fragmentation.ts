@@ -26,7 +26,17 @@ export interface WorkloadClass {
   readonly count: number;
 }
 
-function classOf(r: PodRequest): Omit<WorkloadClass, 'popularity' | 'count' | 'memoryMiB'> | null {
+/** A class's shape: what groups pods into one class. */
+export type WorkloadShape = Omit<WorkloadClass, 'popularity' | 'count' | 'memoryMiB'>;
+
+/** The grouping key of a shape (CPU, GPU compute, count, GPU memory, allowed models). */
+export function shapeKeyOf(c: WorkloadShape): string {
+  const modelKey = c.models ? [...c.models].sort().join('|') : '';
+  return `${c.cpuMilli}/${c.gpuMilli}/${c.gpuCount}/${c.gpuMemoryMiB}/${modelKey}`;
+}
+
+/** The class shape of a request; null for MIG requests (outside F). */
+export function classOf(r: PodRequest): WorkloadShape | null {
   const models = r.allowedModels && r.allowedModels.length > 0 ? new Set(r.allowedModels.map((m) => findGpuModel(m)?.name ?? m)) : null;
   switch (r.gpu.kind) {
     case 'none':

@@ -47,6 +47,7 @@ import type { GpuGrant } from '../../model/cluster.js';
 import { bestMigStart } from '../../model/mig.js';
 import { bestConnectedSet, freeWholeGpus, setCost } from '../../placement/gpu-assign.js';
 import type { CompiledWorkload } from './fragmentation.js';
+import type { WorkloadSource } from './online-workload.js';
 
 export interface GantryScoreOptions {
   /** Width in milli-GPU of the buckets in which changes of F are compared (default 15). */
@@ -198,8 +199,19 @@ interface Evaluation {
   gpu: number;
 }
 
-export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreOptions = {}): ScorePlugin {
+export function createGantryScore(source: WorkloadSource, opts: GantryScoreOptions = {}): ScorePlugin {
   const resolution = opts.resolution ?? 15;
+  // The workload the cached F values were computed under (learned online, it changes).
+  let workload: CompiledWorkload = source.compiled;
+  let version = source.version;
+  const current = (): CompiledWorkload => {
+    if (source.version !== version) {
+      version = source.version;
+      workload = source.compiled;
+      cachedGen.fill(-1);
+    }
+    return workload;
+  };
   let view = newView(16);
   let trial = newView(16);
   // F before placement, per node slot, valid while the node's generation is unchanged.
@@ -299,6 +311,7 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
     name: 'Gantry',
     nodeLocal: true,
     score(p, node) {
+      const workload = current();
       const g = p.req.gpu;
       let s = workload.size === 0 && g.kind !== 'mig' ? bestFitFallback(p, node) : bucket(evaluate(p, node).delta);
       if (g.kind === 'whole' && g.count > 1) s -= TOPOLOGY_WEIGHT * worstLink(p, node, g.count);
@@ -309,7 +322,7 @@ export function createGantryScore(workload: CompiledWorkload, opts: GantryScoreO
     assign(p, node): GpuGrant[] | null {
       const g = p.req.gpu;
       if (g.kind !== 'share') return null;
-      if (workload.size === 0) return null; // default: the best-fitting GPU
+      if (current().size === 0) return null; // default: the best-fitting GPU
       const e = evaluate(p, node);
       return e.gpu < 0 ? null : [{ gpu: e.gpu, milli: g.milli, memoryMiB: g.memoryMiB }];
     },
