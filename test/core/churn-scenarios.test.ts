@@ -199,3 +199,27 @@ test('borrowed GPUs held inside a larger job are reclaimed when the plan leaves 
   t.submit(job('b2').queue('team-b').gpus(2).at(HOUR).obj());
   assert.deepEqual(evictions(t.cycle(HOUR)), []);
 });
+
+test('reclaim: node groups a quota rule refuses do not use up the search before the borrower that fits', () => {
+  // team-a is 1 GPU over its guarantee in 26 cheap 1-GPU jobs (one per node): only one may go.
+  // scratch borrows 2 GPUs in one costlier job. team-b's gang of three 1-GPU pods needs both.
+  const small = Array.from({ length: 26 }, (_, i) => node(`s${String(i).padStart(2, '0')}`).gpus(1).labels({ kind: 'small' }).obj());
+  const s = setup({
+    nodes: [...small, node('big').gpus(2).labels({ kind: 'big' }).obj()],
+    queues: [
+      { name: 'team-a', guaranteed: { gpu: 25 * G } },
+      { name: 'team-b', guaranteed: { gpu: 3 * G } },
+      { name: 'scratch', guaranteed: { gpu: 0 } },
+    ],
+    config: NO_MOVES,
+    running: [
+      ...Array.from({ length: 26 }, (_, i) => job(`a${i}`).queue('team-a').members([pod(`a${i}-0`).gpus(1).selector({ kind: 'small' }).obj()]).checkpoint({ graceSeconds: 20 }).obj()),
+      job('sc').queue('scratch').members([pod('sc-0').gpus(2).selector({ kind: 'big' }).obj()]).obj(),
+    ],
+  });
+  s.submit(job('b').queue('team-b').gpus(1, 3).at(HOUR).obj());
+  const ev = evictions(s.cycle(HOUR));
+  assert.equal(ev.length, 2, JSON.stringify(s.explain('b', HOUR).reasons));
+  assert.ok(ev.some((e) => e.job === 'sc'));
+  assert.equal(ev.filter((e) => e.job.startsWith('a')).length, 1, 'team-a keeps its guarantee');
+});

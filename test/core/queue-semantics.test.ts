@@ -133,3 +133,17 @@ test('fair share counts capacity per GPU class: MIG-mode GPUs are no capacity fo
   assert.deepEqual([d.get('a'), d.get('b')], [6, 2], 'a and b share the eight whole GPUs (b wants 2)');
   assert.ok((d.get('m') ?? 0) > 1.5 && (d.get('m') ?? 0) < 2, `m deserves its MIG slices (4 x 3/7 GPU), got ${d.get('m')}`);
 });
+
+test('no priority preemption at the limit for a non-preemptible job its guarantee cannot hold', () => {
+  const at = (guaranteed: number) => {
+    const s = setup({
+      nodes: [node('n1').gpus(8).obj(), node('n2').gpus(8).obj()],
+      queues: [{ name: 'team', limit: { gpu: 8 * G }, guaranteed: { gpu: guaranteed * G } }],
+      running: [job('low1').queue('team').gpus(4).obj(), job('low2').queue('team').gpus(4).priority(1).obj()],
+    });
+    s.submit(job('high').queue('team').gpus(4).priority(10).nonPreemptible().at(HOUR).obj());
+    return evictions(s.cycle(HOUR)).map((e) => e.job);
+  };
+  assert.deepEqual(at(4), ['low1'], 'within its guarantee: it preempts');
+  assert.deepEqual(at(2), [], 'beyond it, stopping others would not let it run');
+});

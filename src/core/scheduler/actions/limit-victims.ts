@@ -22,7 +22,7 @@ import { sortByVictimCost, type VictimPlan } from './victims.js';
  * the work already being stopped is gone and `incoming` (capacity already promised to the
  * queue's pending jobs) has arrived. Empty when no GPU limit holds the job back (or it waits
  * only for jobs already stopping); null when a limit victims cannot serve holds it back (CPU,
- * memory, a per-model limit).
+ * memory, a per-model limit) or a non-preemptible job would exceed a guarantee.
  */
 export function limitShortfall(s: Session, job: JobRecord, incoming: (n: QueueNode) => number = () => 0): Map<QueueNode, number> | null {
   const q = s.queues.get(job.queue);
@@ -38,6 +38,8 @@ export function limitShortfall(s: Session, job: JobRecord, incoming: (n: QueueNo
       ...(lim.gpuByModel !== undefined ? { gpuByModel: lim.gpuByModel } : {}),
     };
     if (exceeded(n.usage, ask, rest)) return null;
+    // Non-preemptible work must also fit the guarantees: stopping others would not let it run.
+    if (!job.preemptible && exceeded(n.fixedUsage, ask, { gpu: n.guaranteed('gpu') })) return null;
     if (lim.gpu === undefined) continue;
     const over = s.settledGpu(n) + incoming(n) + ask.gpu - lim.gpu;
     if (over > 1e-6) out.set(n, over);
