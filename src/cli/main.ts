@@ -14,6 +14,7 @@ import { registerLs, registerGet, registerCancel, registerExplain } from './comm
 import { registerLogs } from './commands/logs.js';
 import { registerQueues } from './commands/queues.js';
 import { registerNodes } from './commands/nodes.js';
+import { registerDatasets } from './commands/datasets.js';
 import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerExplain(program);
   registerQueues(program);
   registerNodes(program);
+  registerDatasets(program);
   registerTop(program);
   registerUsers(program);
   registerTeams(program);

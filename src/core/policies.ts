@@ -16,7 +16,7 @@ import { randomScore } from './plugins/score/random.js';
 import { createGpuClustering } from './plugins/score/clustering.js';
 import { createFgd } from './plugins/score/fgd.js';
 import { createGantryScore } from './plugins/score/gantry.js';
-import { withDataLocality } from './plugins/score/data-locality.js';
+import { type LocalityOptions, withDataLocality } from './plugins/score/data-locality.js';
 import type { WorkloadClass } from './plugins/score/fragmentation.js';
 import { fixedWorkload, type WorkloadSource } from './plugins/score/online-workload.js';
 
@@ -30,6 +30,8 @@ export function isPolicyName(s: string): s is PolicyName {
 export interface PolicyOptions {
   /** Target workload for fgd and gantry: fixed classes, or a source that is learned online. */
   readonly workload?: readonly WorkloadClass[] | WorkloadSource;
+  /** gantry: data locality's weight and rack credit (data-locality.ts; default: locality leads). */
+  readonly locality?: LocalityOptions;
 }
 
 function isSource(w: readonly WorkloadClass[] | WorkloadSource): w is WorkloadSource {
@@ -58,6 +60,6 @@ export function createProfile(name: PolicyName, opts: PolicyOptions = {}): Profi
     case 'fgd':
       return { name, filters, scorers: [{ plugin: createFgd(workload), weight: 1 }], scoresVersion };
     case 'gantry':
-      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload)), weight: 1 }], scoresVersion };
+      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload), opts.locality), weight: 1 }], scoresVersion };
   }
 }

@@ -26,6 +26,8 @@ import { openApiDocument } from './openapi.js';
 import type { SubmitWriter } from './submit-writer.js';
 import { dashboardHtml } from './dashboard.js';
 import { checkGuarantees } from './queue-guarantees.js';
+import type { DatasetService } from './datasets.js';
+import { registerDatasetRoutes } from './datasets-api.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -42,6 +44,8 @@ export interface ApiDeps {
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
   /** Problems found in the stored state at start (stored-state.ts), shown by /v1/status. */
   readonly storedStateProblems?: readonly string[];
+  /** Datasets and the node cache (datasets.ts); absent = jobs may name only plain `path` datasets. */
+  readonly datasets?: DatasetService;
 }
 
 declare module 'fastify' {
@@ -334,7 +338,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const keyHeader = req.headers['idempotency-key'];
     const key = keyHeader === undefined ? null : parse(z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'), keyHeader, 'BAD_REQUEST');
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) throw new ApiError('JOB_INVALID', 'the body must be a job object (JSON or YAML) with at least name and command');
-    const spec = validateJobFile(req.body);
+    const parsed = validateJobFile(req.body);
+    const spec = deps.datasets ? deps.datasets.pinVersions(parsed) : parsed;
     const queue = queues.get(spec.queue);
     if (!queue) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!user.admin && queue.team !== null && queue.team !== user.team) throw new ApiError('FORBIDDEN', `queue "${spec.queue}" belongs to team ${queue.team}`);
@@ -380,7 +385,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
-    return { ...jobView(j, controller), waitingFor: j.state === 'queued' ? (controller.pendingReasons(j.id) ?? []) : [] };
+    return { ...jobView(j, controller), waitingFor: j.state === 'queued' ? (controller.pendingReasons(j.id) ?? []) : [], ...(deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {}) };
   });
 
   app.post('/v1/jobs/:id/cancel', async (req) => {
@@ -396,9 +401,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const user = auth(req);
     const { id } = parse(idParam, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
-    if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [] };
+    const data = deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {};
+    if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [], ...data };
     const e = controller.explain(id);
-    return { job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
+    return { ...data, job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
   });
 
   app.get('/v1/jobs/:id/logs', async (req, reply) => {
@@ -610,6 +616,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const items = store.listAudit(q.after, q.limit).map((e) => ({ ...e, at: iso(e.at) }));
     return { items, nextAfter: items.length === q.limit ? (items[items.length - 1]?.id ?? null) : null };
   });
+
+  if (deps.datasets) registerDatasetRoutes(app, { datasets: deps.datasets, auth, admin, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
 
   app.get('/v1/errors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

@@ -53,7 +53,15 @@ export interface ControllerOptions {
   readonly windowPerQueue?: number;
   /** MIG device UUIDs and MPS daemons of real GPUs (worker-env.ts). */
   readonly gpuDevices?: GpuDevices;
+  /**
+   * Before a placed job starts: are its datasets complete on the node? Ready: the local
+   * folder of each (for the job's environment) and a release for the pins taken while it
+   * starts. Not ready: why (the gate has started the fill); the job goes back to pending.
+   */
+  readonly dataGate?: (row: JobRow, bindings: readonly Binding[]) => DataGateResult;
 }
+
+export type DataGateResult = { readonly ready: true; readonly dirs: Readonly<Record<string, string>>; readonly release: () => void } | { readonly ready: false; readonly reason: string };
 
 interface StopPlan {
   /** 'checkpoint' = waiting for the job to save; 'term' = SIGTERM sent, SIGKILL at `at`. */
@@ -102,6 +110,8 @@ export class Controller {
   private readonly active = new Map<string, JobRow>();
   /** Queued jobs waiting for their retry backoff. */
   private readonly delayed = new Map<string, number>();
+  /** Queued jobs placed but held back until their datasets are complete on the node: why. */
+  private readonly dataWaits = new Map<string, string>();
   private readonly stops = new Map<string, StopPlan>();
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
@@ -360,11 +370,15 @@ export class Controller {
   }
 
   pendingReasons(id: string): readonly WaitReason[] | undefined {
+    const data = this.dataWaits.get(id);
+    if (data !== undefined && this.active.get(id)?.state === 'queued') return [{ kind: 'data', message: data }];
     const b = this.window.backlogged(id);
     return b ? this.backlogReason(b) : this.lastPending.get(id);
   }
 
   explain(id: string): Explanation & { delayedUntil?: number } {
+    const data = this.dataWaits.get(id);
+    if (data !== undefined && this.active.get(id)?.state === 'queued') return { job: id, state: 'pending', reasons: [{ kind: 'data', message: data }] };
     const until = this.delayed.get(id);
     if (until !== undefined) return { job: id, state: 'pending', reasons: [{ kind: 'order', message: `waiting for its retry backoff until ${new Date(until).toISOString()}` }], estimatedStart: until, delayedUntil: until };
     const b = this.window.backlogged(id);
@@ -523,13 +537,27 @@ export class Controller {
     for (const d of result.decisions) {
       const row = this.active.get(d.job);
       if (!row) continue;
-      if (d.kind === 'bind') this.startJob(row, d.bindings, now);
+      if (d.kind === 'bind') {
+        const data = this.opts.dataGate?.(row, d.bindings);
+        if (data && !data.ready) {
+          this.scheduler.bindFailed(row.id, now);
+          this.dataWaits.set(row.id, data.reason);
+          row.reason = data.reason;
+          continue;
+        }
+        this.dataWaits.delete(row.id);
+        try {
+          this.startJob(row, d.bindings, now, data?.dirs);
+        } finally {
+          data?.release();
+        }
+      }
       else if (row.state === 'running') this.preempt(row, now, `${d.reason === 'preempt' ? 'preempted' : d.reason === 'reclaim' ? 'reclaimed' : 'moved'} for ${d.for}`, d.graceMs);
     }
     this.refillWindow();
   }
 
-  private startJob(row: JobRow, bindings: readonly Binding[], now: number): void {
+  private startJob(row: JobRow, bindings: readonly Binding[], now: number, dataDirs?: Readonly<Record<string, string>>): void {
     this.window.leave(row.id);
     const p = this.paths(row.id, row.team);
     row.state = 'running';
@@ -560,7 +588,7 @@ export class Controller {
         rmSync(`${exitFile}.oom`, { force: true });
         rmSync(pidFile, { force: true });
         appendFileSync(logPath, `--- gantry: ${row.id} attempt ${row.attempts}, worker ${rank}/${bindings.length} on ${b.node}, started ${new Date(now).toISOString()}\n`);
-        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices);
+        const env = workerEnv(row, bindings, rank, this.scheduler.cluster.node(b.node), p, this.base, this.opts.gpuDevices, dataDirs);
         const cwd = row.spec.workingDir ?? p.workDir;
         const node = this.scheduler.cluster.node(b.node);
         const image = row.spec.image;
@@ -821,6 +849,7 @@ export class Controller {
   }
 
   private finish(row: JobRow, state: 'succeeded' | 'failed' | 'cancelled', now: number, reason: string | null, exitCode: number | null): void {
+    this.dataWaits.delete(row.id);
     row.state = state;
     row.reason = reason;
     row.finishedAt = now;

@@ -8,8 +8,11 @@ const spec = /^([a-z-]+):(\d+)$/.exec(process.env['GANTRY_FAILPOINT'] ?? '');
 const armed = spec ? { name: spec[1] as string, at: Number(spec[2]) } : null;
 let hits = 0;
 
-/** Names of the points: `gang-start` = after the first worker of a multi-worker job started. */
-export type Failpoint = 'gang-start';
+/**
+ * Names of the points: `gang-start` = after the first worker of a multi-worker job started;
+ * `dataset-fill-flush` = after a dataset fill recorded a batch of verified files.
+ */
+export type Failpoint = 'gang-start' | 'dataset-fill-flush';
 
 export function failpoint(name: Failpoint): void {
   if (armed === null || armed.name !== name) return;

@@ -21,6 +21,7 @@ import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
 import { buildApi } from './api.js';
+import { DatasetService } from './datasets.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
 import { Cgroups } from '../adapters/executor/cgroups.js';
@@ -63,6 +64,9 @@ export interface ServerOptions {
   readonly rateBurst?: number;
   /** Queued jobs a team may have (0 = no cap; default 100,000). */
   readonly maxQueuedPerTeam?: number;
+  /** The node's dataset cache folder (default `<dataDir>-datasets`) and its capacity in bytes (default 100 GiB). */
+  readonly cacheDir?: string;
+  readonly cacheCapacityBytes?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -281,7 +285,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   let samples: GpuSample[] = [];
   const metricsHooks: { cycle?: (s: number) => void; start?: (s: number) => void } = {};
+  const datasets = new DatasetService({
+    db: rawStore.connection,
+    node: inventory.node.name,
+    cacheDir: resolve(o.cacheDir ?? `${dataDir}-datasets`),
+    capacityBytes: o.cacheCapacityBytes ?? 100 * 2 ** 30,
+    log,
+  });
   const controller = new Controller({
+    dataGate: (row, bindings) => datasets.gate(row, bindings),
     store: screened.store,
     executor: new LocalExecutor({ cgroups }),
     inventory,
@@ -299,6 +311,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gpuDevices,
   });
   const recovered = controller.recover();
+  datasets.connect(() => controller.activeJobs(), () => controller.kick());
+  const resumed = datasets.cache.resumeInterrupted((n, v) => datasets.catalog.get(n, v));
+  if (resumed.length > 0) log(`dataset cache: resuming interrupted fills: ${resumed.join(', ')}`);
+  const prefetchTimer = setInterval(() => {
+    const started = datasets.prefetch();
+    if (started.length > 0) log(`dataset cache: prefetching for queued jobs: ${started.join(', ')}`);
+  }, o.tickMs !== undefined ? Math.max(200, o.tickMs * 10) : 2000);
+  prefetchTimer.unref();
   const metrics = createMetrics(controller, screened.store, () => samples);
   metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
   metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
@@ -350,6 +370,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     rateLimit: { perSecond: rateLimit, burst: o.rateBurst ?? Math.max(1, rateLimit * 2) },
     storedStateProblems: screened.problems,
+    datasets,
     ...(tls ? { tls } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -361,6 +382,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     stopped = true;
     await app.close();
     clearInterval(telemetryTimer);
+    clearInterval(prefetchTimer);
     controller.stop();
     await writer.close();
     store.close();
@@ -407,10 +429,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       closed = true;
       stopped = true;
       clearInterval(telemetryTimer);
+      clearInterval(prefetchTimer);
       controller.stop();
       await app.close();
       if (metricsServer) await new Promise((r) => metricsServer?.close(r));
       await writer.close();
+      await datasets.cache.close();
       store.close();
       cgroups?.tidy();
       rmSync(lock, { force: true });

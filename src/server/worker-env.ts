@@ -44,7 +44,7 @@ export interface GpuDevices {
   mps(node: string, gpuUuid: string): { pipe: string; log: string } | null;
 }
 
-export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>, devices?: GpuDevices): Record<string, string> {
+export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: number, node: NodeState | undefined, paths: WorkerPaths, base: Record<string, string>, devices?: GpuDevices, dataDirs?: Readonly<Record<string, string>>): Record<string, string> {
   const b = bindings[rank];
   const env: Record<string, string> = { ...base, HOME: paths.workDir, ...job.spec.env };
   const sameNode = bindings.filter((x) => x.node === b?.node);
@@ -66,7 +66,11 @@ export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: numbe
     MASTER_ADDR: '127.0.0.1',
     MASTER_PORT: String(masterPort(job.seq)),
   });
-  for (const d of job.spec.datasets) env[`GANTRY_DATASET_${d.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = d.path;
+  // A registered dataset points at the node's read-only complete copy; a plain `path` as given.
+  for (const d of job.spec.datasets) {
+    const dir = d.path ?? dataDirs?.[d.name];
+    if (dir !== undefined) env[`GANTRY_DATASET_${d.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = dir;
+  }
   const grants = b?.gpus ?? [];
   if (grants.length === 0 || !node) {
     env['CUDA_VISIBLE_DEVICES'] = '';

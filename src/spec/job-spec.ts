@@ -74,7 +74,16 @@ export const jobFileSchema = z.strictObject({
       graceSeconds: z.number().int().min(0).max(3600).default(30),
     })
     .optional(),
-  datasets: z.array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), path: text(4096, 1) })).max(32).default([]),
+  /**
+   * Datasets the job reads. With `path`: a folder used as it is. Without: a dataset registered
+   * with `gantry datasets add`, copied to the node's cache before the job starts; `version`
+   * defaults to the newest at submission and is recorded in the stored spec (provenance).
+   */
+  datasets: z
+    .array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), version: z.number().int().positive().optional(), path: text(4096, 1).optional() }))
+    .max(32)
+    .refine((ds) => new Set(ds.map((d) => d.name)).size === ds.length, 'names a dataset twice')
+    .default([]),
   retries: z
     .strictObject({
       limit: z.number().int().min(0).max(100).default(0),
@@ -198,7 +207,7 @@ export function toCoreJob(id: string, job: JobFile, submittedAt: number): JobSpe
       gpu,
       ...(models.length > 0 ? { allowedModels: models } : {}),
       ...(job.nodeSelector ? { nodeSelector: job.nodeSelector } : {}),
-      ...(job.datasets.length > 0 ? { datasets: job.datasets.map((d) => d.name) } : {}),
+      ...(job.datasets.length > 0 ? { datasets: job.datasets.map((d) => (d.version !== undefined ? `${d.name}@${d.version}` : d.name)) } : {}),
     });
   }
   return {

@@ -31,7 +31,7 @@ describe('malformed CLI corpus', () => {
   let env: Record<string, string> = {};
   before(async () => {
     t = await startTestServer({ gpus: '2xA100-80GB' });
-    const r = await t.api('POST', '/v1/jobs', job({ name: 'existing', command: 'sleep 120' }));
+    const r = await t.api('POST', '/v1/jobs', job({ name: 'existing', command: 'sleep 3600' }));
     await waitState(t, String(r.body['id']), ['running']);
     dir = tempDir('gantry-cli-corpus-');
     env = { GANTRY_URL: t.url, GANTRY_TOKEN: t.adminToken, GANTRY_DATA_DIR: join(dir, '.gantry') };

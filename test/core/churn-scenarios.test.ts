@@ -161,3 +161,41 @@ test('reclaim: a gang whose victims across nodes would take too much still gets 
   const ev = evictions(s.cycle(HOUR));
   assert.deepEqual(ev.map((e) => [e.job, e.reason, e.for]), [['y', 'reclaim', 'g']], JSON.stringify(s.explain('g', HOUR).reasons));
 });
+
+test('borrowed GPUs held inside a larger job are reclaimed when the plan leaves the lender its guarantee in free room', () => {
+  // team-a runs 10 GPUs in two 5-GPU jobs, 2 over its guarantee of 8; team-b (guaranteed 8)
+  // runs 6 and asks for 2. Taking a 5-GPU job leaves team-a 5 running and 3 free: its 8.
+  const flat: QueueSpec[] = [
+    { name: 'team-a', guaranteed: { gpu: 8 * G } },
+    { name: 'team-b', guaranteed: { gpu: 8 * G } },
+  ];
+  const s = setup({
+    nodes: [node('n1').gpus(8).labels({ slot: 'n1' }).obj(), node('n2').gpus(8).labels({ slot: 'n2' }).obj()],
+    queues: flat,
+    config: NO_MOVES,
+    running: [
+      job('a1').queue('team-a').members([pinned('a1-0', 4, 'n1'), pinned('a1-1', 1, 'n1')]).obj(),
+      job('a2').queue('team-a').members([pinned('a2-0', 4, 'n2'), pinned('a2-1', 1, 'n2')]).obj(),
+      job('b1').queue('team-b').members([pinned('b1-0', 3, 'n1'), pinned('b1-1', 3, 'n2')]).obj(),
+    ],
+  });
+  s.submit(job('b2').queue('team-b').gpus(2).at(HOUR).obj());
+  const r = s.cycle(HOUR);
+  assert.deepEqual(evictions(r).map((e) => [e.reason, e.for]), [['reclaim', 'b2']], JSON.stringify(s.explain('b2', HOUR).reasons));
+  // The lender must borrow at least what the job asks: team-a 1 over its guarantee, team-b
+  // asking 2 would leave team-a short of its own: nothing is taken.
+  const t = setup({
+    nodes: [node('n1').gpus(8).labels({ slot: 'n1' }).obj(), node('n2').gpus(8).labels({ slot: 'n2' }).obj()],
+    queues: flat,
+    config: NO_MOVES,
+    running: [
+      job('a1').queue('team-a').members([pinned('a1-0', 4, 'n1'), pinned('a1-1', 1, 'n1')]).obj(),
+      job('a2').queue('team-a').members([pinned('a2-0', 4, 'n2')]).obj(),
+      job('b1').queue('team-b').members([pinned('b1-0', 3, 'n1'), pinned('b1-1', 3, 'n2')]).obj(),
+      job('x').queue('team-b').members([pinned('x-0', 1, 'n2')]).obj(),
+    ],
+  });
+  t.remove('x');
+  t.submit(job('b2').queue('team-b').gpus(2).at(HOUR).obj());
+  assert.deepEqual(evictions(t.cycle(HOUR)), []);
+});

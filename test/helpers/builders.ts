@@ -55,6 +55,11 @@ export class NodeBuilder {
     this.spec.cachedDatasets = d;
     return this;
   }
+  /** Bytes held per dataset (partial copies count what they hold). */
+  holds(bytes: Record<string, number>): this {
+    this.spec.cachedBytes = bytes;
+    return this;
+  }
   obj(): NodeSpec {
     return { ...this.spec };
   }
@@ -105,6 +110,12 @@ export class PodBuilder {
   }
   datasets(...d: string[]): this {
     this.r.datasets = d;
+    return this;
+  }
+  /** Datasets with their sizes in bytes. */
+  reads(sizes: Record<string, number>): this {
+    this.r.datasets = Object.keys(sizes);
+    this.r.datasetBytes = Object.values(sizes);
     return this;
   }
   obj(): PodRequest {

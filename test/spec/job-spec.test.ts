@@ -39,7 +39,7 @@ it('names the field path and the reason', () => {
   assert.match(msg('name: t\n'), /command: /);
   assert.match(msg('name: t\ncommand: x\nresources: {gpu: 1.5}\n'), /resources\.gpu: must be a whole number/);
   assert.match(msg('name: t\ncommand: x\nresources: {memory: lots}\n'), /resources\.memory: "lots" is not a memory quantity/);
-  assert.match(msg('name: t\ncommand: x\ndatasets: [{name: d}]\n'), /datasets\[0\]\.path/);
+  assert.match(msg('name: t\ncommand: x\ndatasets: [{name: d, path: ""}]\n'), /datasets\[0\]\.path/);
   assert.match(msg('name: t\ncommand: x\ncolour: red\n'), /unknown field "colour"/);
   assert.match(msg('name: [\n'), /not valid YAML/);
   assert.match(msg('- a\n- b\n'), /must be a mapping/);

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
+import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
 
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,6 +56,8 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS gpu_health (node TEXT NOT NULL, uuid TEXT NOT NULL, healthy INTEGER NOT NULL, at INTEGER NOT NULL, by TEXT NOT NULL, PRIMARY KEY (node, uuid));`,
   // Per-GPU-model quotas of a queue (GPUs). A table of its own, so the step is idempotent.
   `CREATE TABLE IF NOT EXISTS queue_gpu_models (queue TEXT NOT NULL, model TEXT NOT NULL, guaranteed_gpus REAL, limit_gpus REAL, PRIMARY KEY (queue, model));`,
+  // Dataset versions (immutable) and node dataset caches (src/adapters/datacache/).
+  DATASET_MIGRATION,
 ];
 
 interface TokenDbRow {
@@ -153,6 +156,11 @@ export class SqliteStore implements Store {
       listAudit: d.prepare('SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?'),
       userByToken: d.prepare('SELECT u.* FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?'),
     };
+  }
+
+  /** The connection, for adapters that keep their own tables in this file (datacache/dataset-catalog.ts). */
+  get connection(): Database.Database {
+    return this.db;
   }
 
   /** Prepared statements, compiled once. */

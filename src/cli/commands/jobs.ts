@@ -65,7 +65,20 @@ export function registerGet(program: Command): void {
       lines.push(`  worker ${String(p['rank'])}: ${String(p['node'])}${p['simulated'] ? ' (simulated)' : ''} GPUs [${gpus}]`);
     }
     for (const w of (j['waitingFor'] as Job[]) ?? []) lines.push(`  waiting: ${String(w['message'])}`);
+    lines.push(...dataLines(j['data']));
     process.stdout.write(lines.join('\n') + '\n');
+  });
+}
+
+/** One line per dataset the job reads: version, and cached (where) or filling / waiting. */
+function dataLines(data: unknown): string[] {
+  if (!Array.isArray(data)) return [];
+  return (data as Job[]).map((d) => {
+    const ref = d['version'] === null ? String(d['name']) : `${String(d['name'])}@${String(d['version'])}`;
+    const state = String(d['state']);
+    if (state === 'cached') return `  data: ${ref} cached at ${String(d['path'])}`;
+    if (state === 'external') return `  data: ${ref} read from ${String(d['path'])} (not managed)`;
+    return `  data: ${state.startsWith(ref) ? state : `${ref} ${state}`}`;
   });
 }
 
@@ -93,7 +106,7 @@ export function registerExplain(program: Command): void {
     const e = await clientOf(o).json('GET', `/v1/jobs/${encodeURIComponent(id)}/explain`);
     if (fmt === 'json') return printJson(e);
     if (e['state'] !== 'queued') {
-      process.stdout.write(`${id} is ${String(e['state'])}${e['reason'] ? ` (${String(e['reason'])})` : ''}; nothing to explain\n`);
+      process.stdout.write(`${id} is ${String(e['state'])}${e['reason'] ? ` (${String(e['reason'])})` : ''}; nothing to explain\n` + dataLines(e['data']).map((l) => `${l}\n`).join(''));
       return;
     }
     const lines = [`${id} is queued${e['queuePosition'] ? `, position ${String(e['queuePosition'])} in its queue` : ''}`];
@@ -106,6 +119,7 @@ export function registerExplain(program: Command): void {
     const preempting = (e['preemptingFor'] as string[] | undefined) ?? [];
     if (preempting.length > 0) lines.push(`  preemption under way: ${preempting.join(', ')} ${preempting.length === 1 ? 'is' : 'are'} being stopped to make room for it`);
     const note = typeof e['estimateNote'] === 'string' ? ` (${e['estimateNote']})` : '';
+    lines.push(...dataLines(e['data']));
     lines.push(e['estimatedStart'] ? `  expected to start around ${String(e['estimatedStart'])}${preempting.length > 0 ? '' : note}` : `  no start estimate${note}`);
     process.stdout.write(lines.join('\n') + '\n');
   });

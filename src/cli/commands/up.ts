@@ -55,6 +55,14 @@ function intOption(v: string, name: string): number {
   return n;
 }
 
+/** A size in bytes: 500Gi, 2T, 1048576. */
+function sizeOption(v: string, name: string): number {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?)?\s*$/.exec(v);
+  const unit = m ? { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }[m[2] ?? ''] : undefined;
+  if (!m || unit === undefined) throw new UserError('BAD_FLAG', `${name}: "${v}" is not a size (examples: 500Gi, 2T, 1048576)`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
 export function registerUp(program: Command): void {
   program
     .command('up')
@@ -76,8 +84,10 @@ export function registerUp(program: Command): void {
     .option('--metrics-host <host>', 'loopback address for --metrics-port', '127.0.0.1')
     .option('--rate-limit <n>', 'requests per second per user (admins exempt); 0 = no limit', '100')
     .option('--rate-burst <n>', 'requests a user may send at once before --rate-limit applies (default: twice the limit)')
+    .option('--cache-dir <dir>', 'the node\'s dataset cache folder (default: <data-dir>-datasets)')
+    .option('--cache-capacity <size>', 'bytes the dataset cache may hold, e.g. 500Gi, 2T (least recently used copies are evicted)', '100Gi')
     .option('--max-queued-per-team <n>', 'queued jobs a team may have; more are refused (QUOTA_EXCEEDED); 0 = no cap', '100000')
-    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string }) => {
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string; cacheDir?: string; cacheCapacity: string }) => {
       if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
@@ -101,6 +111,8 @@ export function registerUp(program: Command): void {
         rateLimit: intOption(o.rateLimit, '--rate-limit'),
         ...(o.rateBurst !== undefined ? { rateBurst: Math.max(1, intOption(o.rateBurst, '--rate-burst')) } : {}),
         maxQueuedPerTeam: intOption(o.maxQueuedPerTeam, '--max-queued-per-team'),
+        ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
+        cacheCapacityBytes: sizeOption(o.cacheCapacity, '--cache-capacity'),
       });
       process.stdout.write(banner(server) + `  ready ${Math.round(performance.now())} ms after the process started; Ctrl-C stops the server (running jobs keep running and are found again on the next start)\n`);
       await new Promise<void>((resolve) => {

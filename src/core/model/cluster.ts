@@ -4,7 +4,7 @@
  * change nothing when they fail. A Statement records changes so a plan can be rolled back
  * (a transaction in the style of KAI's Statement).
  */
-import { NodeState, type NodeSpec } from './node.js';
+import { cachedBytesOf, NodeState, type NodeSpec } from './node.js';
 import { applyMig, releaseMig } from './mig.js';
 import type { Taint } from './request.js';
 
@@ -130,6 +130,7 @@ export class Cluster {
     this.generations[slot] = node.generation;
     this.changes.push(slot);
     this.byName.set(spec.name, node);
+    if (node.rack !== '' && (node.cachedBytes.size > 0 || this.rackHasCache(node.rack))) this.refreshRackCache(node.rack, node);
     this.ranksDirty = true;
     this.membershipVersion++;
     this.specVersion++;
@@ -154,10 +155,16 @@ export class Cluster {
     this.changes.push(node.slot);
     this.freeSlots.push(node.slot);
     this.byName.delete(name);
+    if (node.rack !== '' && node.cachedBytes.size > 0) this.refreshRackCache(node.rack);
     this.ranksDirty = true;
     this.membershipVersion++;
     this.specVersion++;
     return released;
+  }
+
+  private rackHasCache(rack: string): boolean {
+    for (const n of this.byName.values()) if (n.rack === rack && n.cachedBytes.size > 0) return true;
+    return false;
   }
 
   ensureRanks(): void {
@@ -268,14 +275,36 @@ export class Cluster {
   }
 
   /** Replaces a node's labels, taints and cached datasets (they change on live nodes; capacity does not). */
-  setNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[]): void {
+  setNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[], cachedBytes?: Readonly<Record<string, number>>): void {
     const node = this.byName.get(name);
     if (!node) throw new ClusterError(`node ${name} does not exist`);
     node.labels = labels;
     node.taints = taints;
-    if (cachedDatasets !== undefined) node.cachedDatasets = new Set(cachedDatasets);
+    if (cachedDatasets !== undefined || cachedBytes !== undefined) {
+      node.cachedDatasets = new Set(cachedDatasets ?? []);
+      node.cachedBytes = cachedBytesOf(cachedDatasets, cachedBytes);
+      this.refreshRackCache(node.rack, node);
+    }
     this.specVersion++;
     node.refresh();
+  }
+
+  /**
+   * Recomputes the most bytes of each dataset held in a rack and hands it to the rack's nodes;
+   * a node whose view changed is refreshed (its generation moves, so cached scores are redone).
+   */
+  private refreshRackCache(rack: string, changed?: NodeState): void {
+    if (rack === '') {
+      if (changed) changed.rackCachedBytes = changed.cachedBytes;
+      return;
+    }
+    const members = [...this.byName.values()].filter((n) => n.rack === rack);
+    const max = new Map<string, number>();
+    for (const n of members) for (const [k, v] of n.cachedBytes) if (v > (max.get(k) ?? 0)) max.set(k, v);
+    for (const n of members) {
+      n.rackCachedBytes = max;
+      if (n !== changed && (max.size > 0 || n.cachedBytes.size > 0)) n.refresh();
+    }
   }
 
   setGpuHealth(name: string, gpuIndex: number, healthy: boolean): void {

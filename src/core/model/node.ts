@@ -38,13 +38,25 @@ export interface NodeSpec {
   gpuLinks?: readonly (readonly number[])[];
   sharingMode?: SharingMode;
   unschedulable?: boolean;
-  /** Datasets cached on this node's local disk. */
+  /** Datasets cached on this node's local disk (complete copies). */
   cachedDatasets?: readonly string[];
+  /** Bytes of each dataset the node holds (a partial copy counts what it has); complements cachedDatasets. */
+  cachedBytes?: Readonly<Record<string, number>>;
   /** True when the GPUs are declared, not discovered (shown as simulated everywhere). */
   simulated?: boolean;
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
+const EMPTY_BYTES: ReadonlyMap<string, number> = new Map();
+
+/** A node's bytes per dataset: complete copies named in `names` (size unknown: Infinity), plus `bytes`. */
+export function cachedBytesOf(names: readonly string[] | undefined, bytes: Readonly<Record<string, number>> | undefined): ReadonlyMap<string, number> {
+  if ((!names || names.length === 0) && (!bytes || Object.keys(bytes).length === 0)) return EMPTY_BYTES;
+  const m = new Map<string, number>();
+  for (const n of names ?? []) m.set(n, Infinity);
+  for (const [k, v] of Object.entries(bytes ?? {})) if (v > 0 && !m.has(k)) m.set(k, v);
+  return m;
+}
 const NO_PROFILES: readonly MigProfile[] = [];
 /** Identical link matrices and model lists are shared between nodes (thousands of equal boards). */
 const linkIntern = new Map<string, Uint8Array>();
@@ -125,6 +137,10 @@ export class NodeState {
   readonly sharingMode: SharingMode;
   unschedulable: boolean;
   cachedDatasets: ReadonlySet<string>;
+  /** Bytes held per dataset (Infinity = a complete copy of unknown size, from cachedDatasets). */
+  cachedBytes: ReadonlyMap<string, number>;
+  /** The most bytes of each dataset any node of this rack holds (kept by the Cluster; own bytes when rackless). */
+  rackCachedBytes: ReadonlyMap<string, number>;
   readonly simulated: boolean;
   /** Models present on this node (usually one). */
   readonly gpuModels: readonly string[];
@@ -152,6 +168,8 @@ export class NodeState {
     this.sharingMode = spec.sharingMode ?? 'none';
     this.unschedulable = spec.unschedulable ?? false;
     this.cachedDatasets = spec.cachedDatasets && spec.cachedDatasets.length > 0 ? new Set(spec.cachedDatasets) : EMPTY_SET;
+    this.cachedBytes = cachedBytesOf(spec.cachedDatasets, spec.cachedBytes);
+    this.rackCachedBytes = this.cachedBytes;
     this.simulated = spec.simulated ?? false;
     const models = [...new Set(this.gpus.map((g) => g.model))];
     const mkey = models.join('\u0000');

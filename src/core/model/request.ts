@@ -37,6 +37,8 @@ export interface PodRequest {
   readonly tolerations?: readonly Toleration[];
   /** Datasets the pod reads; nodes that cache them score higher (data locality). */
   readonly datasets?: readonly string[];
+  /** Bytes of each of `datasets` (same order), so locality counts bytes; absent = each dataset counts alike. */
+  readonly datasetBytes?: readonly number[];
 }
 
 export interface GangRequest {
@@ -90,6 +92,6 @@ export function requestShapeKey(r: PodRequest): string {
     if (ks.length > 0) key += `|S${ks.map((k) => `${k}=${r.nodeSelector?.[k] ?? ''}`).join(',')}`;
   }
   if (r.tolerations && r.tolerations.length > 0) key += `|T${JSON.stringify(r.tolerations)}`;
-  if (r.datasets && r.datasets.length > 0) key += `|D${[...r.datasets].sort().join(',')}`;
+  if (r.datasets && r.datasets.length > 0) key += `|D${r.datasets.map((d, i) => (r.datasetBytes ? `${d}:${r.datasetBytes[i] ?? 0}` : d)).sort().join(',')}`;
   return key;
 }

@@ -15,11 +15,42 @@ function allowedModel(p: PreparedRequest, model: string): boolean {
   return p.allowed === null || p.allowed.has(model);
 }
 
-/** Free whole GPUs of an allowed model on the node, by index. */
+/**
+ * Free whole GPUs of an allowed model on the node, by index; all of one model, as a worker
+ * never spans two (an H100 and an L4 together run at the slower one's pace, over the slowest
+ * link). On a node with several models: the model with the fewest free GPUs that still hold
+ * the request (best fit: larger blocks of the others stay free), else the most free.
+ */
 export function freeWholeGpus(p: PreparedRequest, node: NodeState): number[] {
   const out: number[] = [];
-  for (const g of node.gpus) if (g.wholeFree && allowedModel(p, g.model)) out.push(g.index);
-  return out;
+  if (node.gpuModels.length <= 1) {
+    for (const g of node.gpus) if (g.wholeFree && allowedModel(p, g.model)) out.push(g.index);
+    return out;
+  }
+  const want = p.req.gpu.kind === 'whole' ? p.req.gpu.count : 1;
+  let best: number[] = [];
+  for (const m of node.gpuModels) {
+    if (!allowedModel(p, m)) continue;
+    const set: number[] = [];
+    for (const g of node.gpus) if (g.model === m && g.wholeFree) set.push(g.index);
+    const fits = set.length >= want;
+    const bestFits = best.length >= want;
+    if ((fits && (!bestFits || set.length < best.length)) || (!fits && !bestFits && set.length > best.length)) best = set;
+  }
+  return best;
+}
+
+/** The most free whole GPUs of one allowed model on the node (what one worker can get). */
+export function freeWholeOfOneModel(p: PreparedRequest, node: NodeState): number {
+  if (node.gpuModels.length <= 1) return node.gpuModels.length === 1 && allowedModel(p, node.gpuModels[0] as string) ? node.wholeFreeCount : 0;
+  let most = 0;
+  for (const m of node.gpuModels) {
+    if (!allowedModel(p, m)) continue;
+    let n = 0;
+    for (const g of node.gpus) if (g.model === m && g.wholeFree) n++;
+    if (n > most) most = n;
+  }
+  return most;
 }
 
 /** Cost of a GPU set: [worst pairwise link, sum of pairwise links]. */

@@ -11,6 +11,9 @@ import { addInto, zero, type MutableResources } from './resources.js';
 
 export const RESOURCE_KEYS = ['gpu', 'cpu', 'memory'] as const;
 export type ResourceKey = (typeof RESOURCE_KEYS)[number];
+/** The dimensions fair share splits: GPUs per class (whole-capable, MIG mode), CPU, memory. */
+const DIMS = ['gpu', 'gpuMig', 'cpu', 'memory'] as const;
+type Dim = (typeof DIMS)[number];
 
 export class QueueNode {
   readonly children: QueueNode[] = [];
@@ -192,41 +195,60 @@ export class QueueTree {
     }
   }
 
-  /** Computes every queue's deserved share of `capacity` from guarantees, weights and demand. */
+  /**
+   * Computes every queue's deserved share of `capacity` from guarantees, weights and demand.
+   * GPUs are split per class: MIG-mode GPUs (`capacity.gpuMig`) serve only MIG requests, the
+   * others whole GPUs and shares, so MIG capacity never counts toward a share of whole-GPU work
+   * (nor the reverse). A queue's guarantee is spent on its whole-GPU class first.
+   */
   computeDeserved(capacity: Resources): void {
-    const want = new Map<QueueNode, MutableResources>();
+    const want = new Map<QueueNode, Record<Dim, number>>();
     // Demand of a queue = its usage + pending demand (children summed), capped by its limit.
-    const total = (q: QueueNode): MutableResources => {
-      const w = zero();
+    const total = (q: QueueNode): Record<Dim, number> => {
+      const w = { gpu: 0, gpuMig: 0, cpu: 0, memory: 0 };
       if (q.children.length === 0) {
-        addInto(w, q.usage);
-        addInto(w, q.demand);
+        w.gpu = q.usage.gpu + q.demand.gpu;
+        w.gpuMig = (q.usage.gpuMig ?? 0) + (q.demand.gpuMig ?? 0);
+        w.cpu = q.usage.cpu + q.demand.cpu;
+        w.memory = q.usage.memory + q.demand.memory;
       } else {
-        for (const c of q.children) addInto(w, total(c));
+        for (const c of q.children) {
+          const cw = total(c);
+          for (const d of DIMS) w[d] += cw[d];
+        }
       }
       for (const k of RESOURCE_KEYS) w[k] = Math.min(w[k], q.limit(k));
+      w.gpuMig = Math.min(w.gpuMig, w.gpu);
       want.set(q, w);
       return w;
     };
     for (const r of this.roots) total(r);
-    const split = (qs: readonly QueueNode[], available: Resources): void => {
-      for (const k of RESOURCE_KEYS) {
-        let left = available[k];
+    // (gpu below is the whole-GPU class: all GPU demand less the MIG class's.)
+    const wantOf = (q: QueueNode, d: Dim): number => {
+      const w = want.get(q) as Record<Dim, number>;
+      return d === 'gpu' ? w.gpu - w.gpuMig : w[d];
+    };
+    const split = (qs: readonly QueueNode[], available: Record<Dim, number>): void => {
+      const share = new Map<QueueNode, Record<Dim, number>>();
+      for (const q of qs) share.set(q, { gpu: 0, gpuMig: 0, cpu: 0, memory: 0 });
+      for (const d of DIMS) {
+        let left = available[d];
         const give = new Map<QueueNode, number>();
         for (const q of qs) {
-          const g = Math.min(q.guaranteed(k), (want.get(q) as MutableResources)[k]);
+          const guaranteed = d === 'gpuMig' ? Math.max(0, q.guaranteed('gpu') - (share.get(q) as Record<Dim, number>).gpu) : q.guaranteed(d);
+          const g = Math.min(guaranteed, wantOf(q, d));
           give.set(q, g);
           left -= g;
         }
         left = Math.max(0, left);
         // Water-filling over the remainder by weight.
-        let active = qs.filter((q) => (give.get(q) as number) < (want.get(q) as MutableResources)[k] && q.weight > 0);
+        let active = qs.filter((q) => (give.get(q) as number) < wantOf(q, d) && q.weight > 0);
         while (left > 1e-9 && active.length > 0) {
           const wsum = active.reduce((s, q) => s + q.weight, 0);
           let used = 0;
           const next: QueueNode[] = [];
           for (const q of active) {
-            const cap = (want.get(q) as MutableResources)[k];
+            const cap = wantOf(q, d);
             const cur = give.get(q) as number;
             const add = Math.min(cap - cur, (left * q.weight) / wsum);
             give.set(q, cur + add);
@@ -237,10 +259,17 @@ export class QueueTree {
           if (next.length === active.length && used < 1e-9) break;
           active = next;
         }
-        for (const q of qs) q.deserved[k] = give.get(q) as number;
+        for (const q of qs) (share.get(q) as Record<Dim, number>)[d] = give.get(q) as number;
       }
-      for (const q of qs) if (q.children.length > 0) split(q.children, q.deserved);
+      for (const q of qs) {
+        const sh = share.get(q) as Record<Dim, number>;
+        q.deserved.gpu = sh.gpu + sh.gpuMig;
+        q.deserved.cpu = sh.cpu;
+        q.deserved.memory = sh.memory;
+        if (q.children.length > 0) split(q.children, sh);
+      }
     };
-    split(this.roots, capacity);
+    const mig = capacity.gpuMig ?? 0;
+    split(this.roots, { gpu: capacity.gpu - mig, gpuMig: mig, cpu: capacity.cpu, memory: capacity.memory });
   }
 }

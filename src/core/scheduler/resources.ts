@@ -10,6 +10,7 @@ export interface MutableResources {
   cpu: number;
   memory: number;
   gpuByModel: Record<string, number>;
+  gpuMig?: number;
 }
 
 export function zero(): MutableResources {
@@ -22,12 +23,14 @@ export function addInto(a: MutableResources, b: Resources, sign = 1): void {
   a.memory += sign * b.memory;
   const by = b.gpuByModel;
   if (by) for (const m in by) a.gpuByModel[m] = (a.gpuByModel[m] ?? 0) + sign * (by[m] as number);
+  if (b.gpuMig) a.gpuMig = (a.gpuMig ?? 0) + sign * b.gpuMig;
 }
 
 export function requestResources(members: readonly PodRequest[]): MutableResources {
   const r = zero();
   for (const m of members) {
     r.gpu += requestMilliGpu(m.gpu);
+    if (m.gpu.kind === 'mig') r.gpuMig = (r.gpuMig ?? 0) + requestMilliGpu(m.gpu);
     r.cpu += m.cpuMilli;
     r.memory += m.memoryMiB;
   }
@@ -43,7 +46,10 @@ export function bindingResources(cluster: Cluster, bindings: readonly Binding[])
     const node = cluster.node(b.node);
     for (const g of b.gpus) {
       let milli = g.milli;
-      if (g.mig) milli = Math.round((migComputeSlices(g.mig.profile) * 1000) / 7);
+      if (g.mig) {
+        milli = Math.round((migComputeSlices(g.mig.profile) * 1000) / 7);
+        r.gpuMig = (r.gpuMig ?? 0) + milli;
+      }
       r.gpu += milli;
       const model = node?.gpus[g.gpu]?.model;
       if (model) r.gpuByModel[model] = (r.gpuByModel[model] ?? 0) + milli;

@@ -35,6 +35,9 @@ import { warmUsefulNodes } from './actions/victims.js';
 
 const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
 
+/** Schedulable capacity: GPUs (of them, gpuMig in MIG mode, when any), CPU, memory. */
+type FleetCapacity = { gpu: number; cpu: number; memory: number; gpuMig?: number };
+
 export interface QueueStatus {
   readonly name: string;
   readonly parent: string | null;
@@ -364,6 +367,8 @@ export class Scheduler {
       d.gpu += j.requestGpu;
       d.cpu += j.requestCpu;
       d.memory += j.requestMemory;
+      const mig = j.resources.gpuMig;
+      if (mig) d.gpuMig = (d.gpuMig ?? 0) + mig;
     }
     this.queues.computeDeserved(this.capacity());
     if (this.config.withinQueueOrder === 'gittins' && now - this.lastServiceRefresh >= this.config.serviceRefreshMs) {
@@ -389,25 +394,30 @@ export class Scheduler {
   }
 
   /** The fleet's schedulable capacity, kept until a node's own facts change. */
-  capacity(): { gpu: number; cpu: number; memory: number } {
+  capacity(): FleetCapacity {
     const v = this.cluster.specVersion;
     if (this.capacityAt?.version !== v) this.capacityAt = { version: v, value: this.computeCapacity() };
     return { ...this.capacityAt.value };
   }
 
-  private capacityAt: { version: number; value: { gpu: number; cpu: number; memory: number } } | null = null;
+  private capacityAt: { version: number; value: FleetCapacity } | null = null;
 
-  private computeCapacity(): { gpu: number; cpu: number; memory: number } {
+  private computeCapacity(): FleetCapacity {
     let gpu = 0;
+    let gpuMig = 0;
     let cpu = 0;
     let memory = 0;
     for (const n of this.cluster.nodes()) {
       if (n.unschedulable) continue;
       cpu += n.cpuMilli;
       memory += n.memoryMiB;
-      for (const g of n.gpus) if (g.healthy) gpu += 1000;
+      for (const g of n.gpus) {
+        if (!g.healthy) continue;
+        gpu += 1000;
+        if (g.mig !== null) gpuMig += 1000;
+      }
     }
-    return { gpu, cpu, memory };
+    return gpuMig > 0 ? { gpu, cpu, memory, gpuMig } : { gpu, cpu, memory };
   }
 
   queueStatus(): QueueStatus[] {

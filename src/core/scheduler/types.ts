@@ -14,6 +14,8 @@ export interface Resources {
   readonly memory: number;
   /** milli-GPU per GPU model, for quotas per model. */
   readonly gpuByModel?: Readonly<Record<string, number>>;
+  /** Of `gpu`, milli-GPU in MIG slices (a class of its own in fair share; absent: none). */
+  readonly gpuMig?: number;
 }
 
 export interface QueueSpec {
@@ -74,7 +76,9 @@ export type WaitReason =
   | { readonly kind: 'gang'; readonly message: string }
   | { readonly kind: 'reservation'; readonly message: string }
   | { readonly kind: 'order'; readonly message: string }
-  | { readonly kind: 'preempting'; readonly message: string };
+  | { readonly kind: 'preempting'; readonly message: string }
+  /** Placed, but its datasets are not yet complete on the node (filling, or waiting for space). */
+  | { readonly kind: 'data'; readonly message: string };
 
 export interface Explanation {
   readonly job: string;

@@ -1,13 +1,14 @@
 /**
- * Filter: the node's GPUs can hold the GPU request: enough whole free GPUs of an allowed
- * model; one GPU with enough free compute share and memory; or a GPU in MIG mode with a free
- * valid start slot for the profile. Uses the node's summaries first, per-GPU checks only
+ * Filter: the node's GPUs can hold the GPU request: enough whole free GPUs of one allowed
+ * model (a worker never spans two models); one GPU with enough free compute share and memory;
+ * or a GPU in MIG mode with a free valid start slot for the profile. Uses the node's summaries first, per-GPU checks only
  * when a summary cannot decide.
  */
 import type { FilterPlugin, PreparedRequest } from '../../framework/plugin.js';
 import { Reason, type ReasonCode } from '../../framework/reasons.js';
 import type { NodeState } from '../../model/node.js';
 import { validStarts } from '../../model/mig.js';
+import { freeWholeOfOneModel } from '../../placement/gpu-assign.js';
 
 function modelAllowed(p: PreparedRequest, model: string): boolean {
   return p.allowed === null || p.allowed.has(model);
@@ -22,15 +23,9 @@ export function gpuFit(p: PreparedRequest, node: NodeState): ReasonCode {
   switch (g.kind) {
     case 'whole': {
       if (single) return node.wholeFreeCount >= g.count ? Reason.None : Reason.InsufficientWholeGpu;
-      let n = 0;
-      let anyAllowed = false;
-      for (const gpu of node.gpus) {
-        if (!modelAllowed(p, gpu.model)) continue;
-        anyAllowed = true;
-        if (gpu.wholeFree) n++;
-      }
-      if (!anyAllowed) return Reason.GpuModelNotAllowed;
-      return n >= g.count ? Reason.None : Reason.InsufficientWholeGpu;
+      // Several models: a worker's GPUs are all of one model (see freeWholeGpus).
+      if (!node.gpuModels.some((m) => modelAllowed(p, m))) return Reason.GpuModelNotAllowed;
+      return freeWholeOfOneModel(p, node) >= g.count ? Reason.None : Reason.InsufficientWholeGpu;
     }
     case 'share': {
       if (single && (node.maxShareMilli < g.milli || node.maxShareMilli === 0)) return Reason.InsufficientGpu;

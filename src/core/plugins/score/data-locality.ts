@@ -1,33 +1,67 @@
 /**
- * Score wrapper: data locality. A request that names datasets prefers nodes whose local cache
- * already holds them, before anything else the policy weighs: the share of its datasets the
- * node caches is the leading term, the wrapped policy's score breaks ties among equally local
- * nodes. Requests without datasets score exactly as the wrapped policy says. The wrapper stays
- * node-local (it reads only the request and the node), so the placer's per-node caches and its
- * best-node tree still apply. Configuration: none; nodes report their cached datasets
- * (NodeSpec.cachedDatasets, updated by the dataset cache adapter).
+ * Score wrapper: data locality. What it scores: the share of a request's dataset bytes already
+ * on the node, in [0, 1], plus partial credit (`rackCredit`, default 0.5) for bytes that only
+ * another node of the same rack holds (a copy over the rack switch, not the uplink). Without
+ * sizes (a Kubernetes annotation names datasets only) each dataset counts alike and a named
+ * copy counts as complete. Each gang member is scored on its own datasets.
+ *
+ * Configuration: `weight`, in the wrapped policy's score units: the score is
+ * `policy + weight * locality`. The default (1e12, larger than any policy score) makes locality
+ * lead and the policy break ties among equally local nodes; a small weight lets packing win
+ * when it gains more than `weight * (locality difference)`. Locality never overrides
+ * feasibility (filters run first); a request without datasets scores exactly as the policy.
+ * The wrapper stays node-local (it reads the request and the node, whose rack summary the
+ * Cluster keeps and whose generation moves when it changes), so the placer's per-node caches
+ * and best-node tree still apply. Nodes report what they hold: NodeSpec.cachedDatasets /
+ * cachedBytes (the dataset cache adapter, or the Kubernetes node annotation).
  */
 import type { ScorePlugin } from '../../framework/plugin.js';
+import type { NodeState } from '../../model/node.js';
+import type { PodRequest } from '../../model/request.js';
 
 /** Larger than any policy score, so locality leads; finite so ties still fall to the policy. */
-const LOCALITY_WEIGHT = 1e12;
+export const LOCALITY_LEADS = 1e12;
 
-export function cachedFraction(datasets: readonly string[] | undefined, cached: ReadonlySet<string>): number {
-  if (!datasets || datasets.length === 0 || cached.size === 0) return 0;
-  let hit = 0;
-  for (const d of datasets) if (cached.has(d)) hit++;
-  return hit / datasets.length;
+export interface LocalityOptions {
+  /** Score points a fully local node gains over a node holding nothing (default LOCALITY_LEADS). */
+  readonly weight?: number;
+  /** Credit, in [0, 1], for bytes another node of the same rack holds (default 0.5). */
+  readonly rackCredit?: number;
 }
 
-export function withDataLocality(inner: ScorePlugin): ScorePlugin {
+/** Share of the request's dataset bytes on the node (plus rack credit), in [0, 1]. */
+export function localityShare(req: Pick<PodRequest, 'datasets' | 'datasetBytes'>, node: Pick<NodeState, 'cachedBytes' | 'rackCachedBytes'>, rackCredit = 0.5): number {
+  const ds = req.datasets;
+  if (!ds || ds.length === 0) return 0;
+  if (node.cachedBytes.size === 0 && node.rackCachedBytes.size === 0) return 0;
+  const sizes = req.datasetBytes;
+  let total = 0;
+  let got = 0;
+  for (let i = 0; i < ds.length; i++) {
+    const d = ds[i] as string;
+    // Unknown sizes: each dataset weighs 1 and any held bytes count as the whole copy.
+    const size = sizes ? Math.max(0, sizes[i] ?? 0) : 1;
+    const on = node.cachedBytes.get(d) ?? 0;
+    const inRack = node.rackCachedBytes.get(d) ?? 0;
+    const here = sizes ? Math.min(size, on) : on > 0 ? 1 : 0;
+    const rack = sizes ? Math.min(size, inRack) : inRack > 0 ? 1 : 0;
+    total += size;
+    got += here + rackCredit * Math.max(0, rack - here);
+  }
+  return total > 0 ? got / total : 0;
+}
+
+export function withDataLocality(inner: ScorePlugin, o: LocalityOptions = {}): ScorePlugin {
+  const weight = o.weight ?? LOCALITY_LEADS;
+  const rackCredit = Math.min(1, Math.max(0, o.rackCredit ?? 0.5));
   const wrapped: ScorePlugin = {
     name: `${inner.name}+DataLocality`,
     nodeLocal: inner.nodeLocal,
     score(p, node, ctx) {
       const base = inner.score(p, node, ctx);
       const ds = p.req.datasets;
-      if (!ds || ds.length === 0) return base;
-      return cachedFraction(ds, node.cachedDatasets) * LOCALITY_WEIGHT + base;
+      if (!ds || ds.length === 0 || weight === 0) return base;
+      return localityShare(p.req, node, rackCredit) * weight + base;
     },
   };
   if (inner.normalize) wrapped.normalize = inner.normalize;

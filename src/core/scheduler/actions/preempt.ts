@@ -13,6 +13,7 @@ import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
 import { VictimKeys, type ColumnsRef, type LazyOrder } from '../session.js';
 import { riskKey, workAtRiskOf } from '../job.js';
+import { findLimitVictims, limitShortfall } from './limit-victims.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -101,7 +102,8 @@ export const preempt: Action = {
         if (j.awaitingCount > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
-        return s.waitsForRoom(j);
+        // (Waiting for room, or for its queue's limit: a limit is no reason to give up on priority.)
+        return s.waitsForRoom(j) || (j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota'));
       })
       .sort((a, b) => s.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
@@ -126,7 +128,10 @@ export const preempt: Action = {
       const key = `${q}|${s.gangShape(job)}`;
       const h = hopeless.get(key);
       if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
-      if (s.quotaReason(job)) continue;
+      // A limit on the job's chain: the victims must come from under it (see limit-victims.ts).
+      const quota = s.quotaReason(job);
+      const shortfall = quota ? limitShortfall(s, job) : null;
+      if (quota && (shortfall === null || shortfall.size === 0)) continue;
       const missKey = `preempt|${key}`;
       if (s.recentMiss(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
       const mine = s.queues.get(q) as QueueNode;
@@ -154,7 +159,7 @@ export const preempt: Action = {
         return true;
       };
       const candidates = across ? s.victimsByCost() : victimsOf(q);
-      const plan = findVictims(s, job, candidates, allowed);
+      const plan = shortfall ? findLimitVictims(s, job, candidates, shortfall, allowed) : findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));

@@ -12,8 +12,9 @@ import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
-import { executePlan, findVictims, plannedFrom } from './victims.js';
+import { executePlan, findVictims, plannedFrom, type VictimPlan } from './victims.js';
 import { planWithMoves } from './reclaim-moves.js';
+import { findLimitVictims, limitShortfall } from './limit-victims.js';
 
 function ancestors(q: QueueNode): Set<QueueNode> {
   return new Set(q.chain());
@@ -43,11 +44,13 @@ export const reclaim: Action = {
     };
     if (!s.queues.all().some((q) => q.children.length === 0 && hasOthers(q))) return;
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
+    // A job may wait for room, or for a limit up the tree that siblings' borrowing uses up.
+    const heldByQuota = (j: JobRecord): boolean => j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota');
     const blocked = s.pendingJobs().filter((j) => {
       if (j.awaitingCount > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.queue);
       if (!q || !hasOthers(q) || q.usage.gpu + j.requestGpu > entitlement(q) + 1e-6) return false;
-      return s.waitsForRoom(j);
+      return s.waitsForRoom(j) || heldByQuota(j);
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
@@ -61,6 +64,11 @@ export const reclaim: Action = {
     // Plans that move guaranteed work aside (see reclaim-moves.ts): one per cycle (each reads
     // every running job; a deficit it serves lasts longer than a cycle anyway).
     let moves = s.config.actions.includes('consolidate') ? 1 : 0;
+    // The job's queue stays within its entitlement with the job and what is on its way.
+    const entitledNow = (j: JobRecord): boolean => {
+      const q = s.queues.get(j.queue) as QueueNode;
+      return q.usage.gpu + (incoming.get(q) ?? 0) + j.requestGpu <= entitlement(q) + 1e-6;
+    };
     for (const [q, jobs] of byQueue) {
       const hopeless = new Set<string>();
       const mine = ancestors(q);
@@ -81,13 +89,64 @@ export const reclaim: Action = {
         }
         return true;
       };
+      // Borrowed capacity held inside a larger job: a queue 2 GPUs over its guarantee whose
+      // jobs all hold 3 or more lends nothing under the rule above. A victim whose queue is
+      // still above its entitlement when it is taken may then take it below, by no more than
+      // the plan frees beyond the job's request: that room is free for the victim's queue at
+      // once, and no queue borrows from it, so it has nothing to reclaim back (no ping-pong).
+      const above = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+        if (!s.mayDisplace(v, job0)) return false;
+        const vq = s.queues.get(v.spec.queue) as QueueNode;
+        for (const n of vq.chain()) {
+          if (mine.has(n)) break;
+          if (s.settledGpu(n) - plannedFrom(s, chosen, n) <= entitlement(n) + 1e-6) return false;
+        }
+        return true;
+      };
+      let job0 = jobs[0] as JobRecord;
+      const roundedPlan = (job: JobRecord, candidates: readonly JobRecord[]): VictimPlan | null => {
+        job0 = job;
+        const plan = findVictims(s, job, candidates, above);
+        if (!plan) return null;
+        let spare = -job.requestGpu;
+        for (const v of plan.victims) spare += v.resources.gpu;
+        for (const v of plan.victims) {
+          for (const n of (s.queues.get(v.spec.queue) as QueueNode).chain()) {
+            if (mine.has(n)) break;
+            if (s.settledGpu(n) - plannedFrom(s, plan.victims, n) < entitlement(n) - spare - 1e-6) return null;
+          }
+        }
+        return plan;
+      };
       for (const job of jobs) {
         if (!s.reclaimBudgetLeft) return;
         const shape = s.gangShape(job);
         if (hopeless.has(shape)) continue;
-        if (s.quotaReason(job)) continue;
         const ask = requestResources(job.spec.members);
         if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
+        if (s.quotaReason(job)) {
+          // A limit up the tree holds it back: a guarantee still holds under a parent's limit,
+          // so borrowed work under that limit (a sibling's, within the hierarchy) is reclaimed.
+          const shortfall = limitShortfall(s, job, (n) => incoming.get(n) ?? 0);
+          if (!shortfall || shortfall.size === 0) continue;
+          const limitKey = `reclaim-limit|${q.name}|${shape}`;
+          if (s.recentMiss(limitKey, 0, true)) continue;
+          let spared = false;
+          const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
+            if (!s.mayDisplace(v, job)) {
+              spared = true;
+              return false;
+            }
+            return allowed(chosen, v);
+          };
+          let plan = findLimitVictims(s, job, candidatesOf(), shortfall, remembering);
+          if (!plan && spared) plan = findLimitVictims(s, job, candidatesOf(), shortfall, allowed);
+          if (plan) {
+            executePlan(s, job, plan, 'reclaim');
+            addIncoming(job);
+          } else s.noteMiss(limitKey, 0, Infinity);
+          continue;
+        }
         const candidates = candidatesOf();
         if (!candidates.some((v) => !s.isTouched(v))) {
           hopeless.add(shape);
@@ -107,6 +166,7 @@ export const reclaim: Action = {
         };
         let plan = findVictims(s, job, candidates, remembering);
         if (!plan && spared) plan = findVictims(s, job, candidates, allowed);
+        if (!plan && entitledNow(job)) plan = roundedPlan(job, candidates);
         if (!plan && moves-- > 0 && s.entitled(job)) {
           // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
           // moving that work aside (only where consolidation is on: a move needs the adapter).

@@ -224,10 +224,14 @@ export function findVictims(
     const end = groupEnds.has(i);
     if (freeGpu + freedGpu < need.gpu && !end) continue;
     if (i < grouped ? !end : chosen.length < nextTry) continue;
-    if (attempts++ >= maxAttempts) break;
+    // (Only a placement tried counts: groups whose victims a quota rule refused, or that free
+    // too little yet, cost nothing; counting them once left a gang's plan short of the
+    // borrower that would have made it fit, behind two dozen refused groups.)
+    const tries = freeGpu + freedGpu >= need.gpu;
+    if (tries && attempts++ >= maxAttempts) break;
     if (i >= grouped) nextTry = Math.ceil(chosen.length * 1.25);
     const mark = stmt.checkpoint();
-    const r = freeGpu + freedGpu >= need.gpu ? s.tryPlace(job, stmt) : null;
+    const r = tries ? s.tryPlace(job, stmt) : null;
     if (r?.ok) {
       stmt.rollback(mark);
       plan = { victims: [...chosen], bindings: r.bindings, lost: 0 };
@@ -464,12 +468,16 @@ function nodeFirstOrder(
   const { largest: needMilli, whole, cpu: needCpu, memory: needMemory } = largestMember(job);
   interface Acc {
     have: number;
+    /** On a node of several GPU models, for whole GPUs: the room per allowed model (a worker takes one model). */
+    byModel: Map<string, number> | null;
     cpu: number;
     memory: number;
     cost: number;
     victims: JobRecord[];
     done: boolean;
   }
+  // (Allowed GPU models of any member; null: any model.)
+  const allowedModels = job.spec.members.some((m) => !m.allowedModels || m.allowedModels.length === 0) ? null : new Set(job.spec.members.flatMap((m) => m.allowedModels ?? []));
   const perNode: (Acc | undefined)[] = new Array<Acc | undefined>(s.cluster.slotCount);
   const groups: Acc[] = [];
   const tail: JobRecord[] = [];
@@ -531,7 +539,8 @@ function nodeFirstOrder(
       if (acc === undefined) {
         const n = s.cluster.nodeAt(slot) as NodeState;
         if (n.unschedulable) continue;
-        acc = { have: roomOn(n, whole), cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
+        const byModel = whole && n.gpuModels.length > 1 ? wholeRoomByModel(n, allowedModels) : null;
+        acc = { have: byModel !== null ? Math.max(0, ...byModel.values()) : roomOn(n, whole), byModel, cpu: n.cpuFree, memory: n.memFree, cost: 0, victims: [], done: false };
         perNode[slot] = acc;
       }
       if (acc.done) continue;
@@ -541,8 +550,9 @@ function nodeFirstOrder(
       if (acc.victims[acc.victims.length - 1] !== v) {
         acc.victims.push(v);
         acc.cost += 1 + rank / candidates.length;
+        if (acc.byModel !== null) acc.have = addWholeRoomByModel(s.cluster.nodeAt(slot) as NodeState, v, acc.byModel);
       }
-      acc.have += freed;
+      if (acc.byModel === null) acc.have += freed;
       acc.cpu += cpuK[k] as number;
       acc.memory += memK[k] as number;
       // (CPU and memory too: a node freed of GPUs but short of CPU would only fail to place.)
@@ -564,6 +574,30 @@ function nodeFirstOrder(
   const grouped = order.length;
   for (const v of tail) if (!seen.has(v)) order.push(v);
   return { order, groupEnds, grouped };
+}
+
+/** Whole free GPUs (x1000) per allowed model on a node of several models. */
+function wholeRoomByModel(n: NodeState, allowed: ReadonlySet<string> | null): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const g of n.gpus) {
+    if (allowed !== null && !allowed.has(g.model)) continue;
+    m.set(g.model, (m.get(g.model) ?? 0) + (g.wholeFree ? 1000 : 0));
+  }
+  return m;
+}
+
+/** Adds the whole GPUs `v` holds on node `n` to their models' room; the most room of one model. */
+function addWholeRoomByModel(n: NodeState, v: JobRecord, byModel: Map<string, number>): number {
+  for (const b of v.bindings) {
+    if (b.node !== n.name) continue;
+    for (const g of b.gpus) {
+      const model = n.gpus[g.gpu]?.model;
+      if (g.milli >= 1000 && model !== undefined && byModel.has(model)) byModel.set(model, (byModel.get(model) as number) + 1000);
+    }
+  }
+  let most = 0;
+  for (const r of byModel.values()) if (r > most) most = r;
+  return most;
 }
 
 /** milli-GPU that the victims chosen so far take from queue `n` (or its descendants). */

@@ -1,0 +1,59 @@
+/**
+ * `gantry sim serve` over many traces (issue 12): the shipped Azure conversation trace and
+ * generated traces of other load shapes (flat, waves, bursty, ramp; token lengths drawn from the
+ * shipped trace), each at rate scales 1, 2 and 4. Prints one markdown table: per trace and rate,
+ * each policy's share of one-minute windows meeting the p99 TTFT objective and its GPU-seconds,
+ * and gantry's GPU-seconds against static-peak.
+ *
+ *   npx tsc -p . && node dist/bench/serve-grid.js [--traces conv,flat,waves,bursty,ramp] [--rates 1,2,4] [--seeds 1] [--json FILE]
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRng } from '../src/core/rng.js';
+import { loadLlmTrace } from '../src/sim/serve/llm-trace.js';
+import { generateLlmTrace, LOAD_SHAPES, type LoadShape } from '../src/sim/serve/llm-trace-generator.js';
+import { runServeExperiment } from '../src/sim/serve/serve-experiment.js';
+import { DEFAULT_LLM_ENGINE_PROFILE } from '../src/serve/llm-model/engine-profile.js';
+import { DEFAULT_SERVE_FLEET } from '../src/sim/serve/serve-fleet.js';
+import type { ServeRunResult } from '../src/sim/serve/serve-simulation.js';
+
+const arg = (name: string, def: string): string => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : def;
+};
+const CONV = join(process.env.GANTRY_TRACES ?? '../shared/traces', 'azure-llm-2023/AzureLLMInferenceTrace_conv.csv');
+const traces = arg('--traces', ['conv', ...LOAD_SHAPES].join(',')).split(',');
+const rates = arg('--rates', '1,2,4').split(',').map(Number);
+const seeds = arg('--seeds', '1').split(',').map(Number);
+const source = loadLlmTrace(CONV);
+const dir = mkdtempSync(join(tmpdir(), 'serve-grid-'));
+const rows: string[] = [];
+const all: Array<{ trace: string; seed: number; results: ServeRunResult[] }> = [];
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+console.log('| trace | seed | rate | static-peak SLO / GPU-s | kpa SLO / GPU-s | gantry SLO / GPU-s | gantry GPU-s vs static-peak |');
+console.log('|---|---|---|---|---|---|---|');
+for (const name of traces) {
+  for (const seed of seeds) {
+    let file = CONV;
+    if (name !== 'conv') {
+      file = join(dir, `${name}-${seed}.csv`);
+      generateLlmTrace(source, name as LoadShape, 3600, source.requests.length / 3600, createRng(seed * 7919), file);
+    }
+    const trace = loadLlmTrace(file);
+    const results = runServeExperiment({
+      trace, rateScales: rates, policies: ['static-peak', 'kpa', 'gantry'], profile: DEFAULT_LLM_ENGINE_PROFILE, fleet: DEFAULT_SERVE_FLEET,
+      seed, ttftObjectiveMs: 1000, kpaTargetConcurrency: 32, minReplicas: 1, maxReplicas: 64,
+    });
+    all.push({ trace: name, seed, results });
+    for (const rate of rates) {
+      const by = (p: string): ServeRunResult => results.find((r) => r.policy === p && r.rateScale === rate)!;
+      const cell = (r: ServeRunResult): string => `${pct(r.sloAttainment)} / ${Math.round(r.gpuSeconds).toLocaleString('en-US')}`;
+      const row = `| ${name} | ${seed} | ${rate}x | ${cell(by('static-peak'))} | ${cell(by('kpa'))} | ${cell(by('gantry'))} | ${((by('gantry').gpuSeconds / by('static-peak').gpuSeconds - 1) * 100).toFixed(1)} % |`;
+      rows.push(row);
+      console.log(row);
+    }
+  }
+}
+const json = arg('--json', '');
+if (json) writeFileSync(json, JSON.stringify(all, null, 2) + '\n');

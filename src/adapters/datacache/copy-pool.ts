@@ -1,0 +1,59 @@
+/**
+ * A small pool of worker threads that copy local files and hash the copies (copy-worker.ts).
+ * One pool per process, started on first use, one per core (at most 4); idle workers
+ * do not keep the process alive.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { CopyReply, CopyRequest } from './copy-worker.js';
+import type { ChecksumKind } from './dataset-source.js';
+
+interface Slot {
+  readonly worker: Worker;
+  busy: boolean;
+}
+
+let slots: Slot[] | null = null;
+const waiting: (() => void)[] = [];
+let nextId = 1;
+
+function pool(): Slot[] {
+  if (slots) return slots;
+  const n = Math.max(1, Math.min(4, availableParallelism())); // one per core: more only add concurrent fdatasyncs (measured slower)
+  slots = Array.from({ length: n }, () => {
+    const worker = new Worker(new URL('./copy-worker.js', import.meta.url));
+    worker.unref();
+    return { worker, busy: false };
+  });
+  return slots;
+}
+
+/** Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. */
+export async function copyAndHash(src: string, dest: string, size: number, kind: ChecksumKind = 'sha256'): Promise<CopyReply> {
+  let slot = pool().find((s) => !s.busy);
+  while (!slot) {
+    await new Promise<void>((r) => waiting.push(r));
+    slot = pool().find((s) => !s.busy);
+  }
+  slot.busy = true;
+  const s = slot;
+  const req: CopyRequest = { id: nextId++, src, dest, size, kind };
+  s.worker.ref();
+  try {
+    return await new Promise<CopyReply>((resolve, reject) => {
+      const onMessage = (m: CopyReply): void => {
+        if (m.id !== req.id) return;
+        s.worker.off('message', onMessage);
+        s.worker.off('error', reject);
+        resolve(m);
+      };
+      s.worker.on('message', onMessage);
+      s.worker.once('error', reject);
+      s.worker.postMessage(req);
+    });
+  } finally {
+    s.worker.unref();
+    s.busy = false;
+    waiting.shift()?.();
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Datasets in `gantry up`: the catalogue of immutable versions, the local node's cache, and
+ * the glue to jobs. A job that names a registered dataset gets the version pinned at
+ * submission (provenance); when the scheduler places it, the data gate starts (or joins) the
+ * fill and holds the job back until the copy is complete, then hands the job its read-only
+ * local folder. Eviction never takes a copy a running job, or a job waiting for its data,
+ * reads.
+ */
+import type { Binding } from '../core/model/cluster.js';
+import { UserError } from '../core/errors.js';
+import type { JobRow } from '../adapters/store/store.js';
+import { DatasetCatalog, type DatasetVersion } from '../adapters/datacache/dataset-catalog.js';
+import { type DatasetSource, describeSource, type SourceSpec } from '../adapters/datacache/dataset-source.js';
+import { scanSource } from '../adapters/datacache/dataset-scan.js';
+import { keyOf, NodeCache } from '../adapters/datacache/node-cache.js';
+import { openSource } from '../adapters/datacache/open-source.js';
+import type { JobFile } from '../spec/job-spec.js';
+import type { DataGateResult } from './controller.js';
+import { failpoint } from './failpoints.js';
+import type Database from 'better-sqlite3';
+
+export interface DatasetServiceOptions {
+  readonly db: Database.Database;
+  readonly node: string;
+  readonly cacheDir: string;
+  readonly capacityBytes: number;
+  readonly streams?: number;
+  readonly clock?: () => number;
+  readonly log?: (line: string) => void;
+  /** Tests substitute a source (e.g. one that fails mid-way); default: the real adapters. */
+  readonly openSource?: (s: SourceSpec) => DatasetSource;
+}
+
+const RUNNING = new Set(['running', 'preempting', 'cancelling']);
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export class DatasetService {
+  readonly catalog: DatasetCatalog;
+  readonly cache: NodeCache;
+  private jobs: () => readonly JobRow[] = () => [];
+  private kick: () => void = () => undefined;
+  /** Jobs held back for their data, and the copies they wait for (pinned against eviction). */
+  private readonly waiting = new Map<string, string[]>();
+  private readonly clock: () => number;
+  private readonly open: (s: SourceSpec) => DatasetSource;
+
+  constructor(o: DatasetServiceOptions) {
+    this.clock = o.clock ?? Date.now;
+    this.open = o.openSource ?? openSource;
+    this.catalog = new DatasetCatalog(o.db);
+    this.cache = new NodeCache(this.catalog, {
+      node: o.node,
+      dir: o.cacheDir,
+      capacityBytes: o.capacityBytes,
+      ...(o.streams !== undefined ? { streams: o.streams } : {}),
+      clock: this.clock,
+      ...(o.log ? { log: o.log } : {}),
+      pinned: () => this.pinned(),
+      openSource: this.open,
+      onFillEnd: () => this.kick(),
+      onVerifiedBatch: () => failpoint('dataset-fill-flush'),
+    });
+  }
+
+  /** The controller's jobs, and how to wake its scheduler when a fill ends. */
+  connect(jobs: () => readonly JobRow[], kick: () => void): void {
+    this.jobs = jobs;
+    this.kick = kick;
+  }
+
+  /** Copies a running job reads, and copies a placed job waits for. */
+  private pinned(): Set<string> {
+    const out = new Set<string>();
+    const live = new Set<string>();
+    for (const j of this.jobs()) {
+      live.add(j.id);
+      if (!RUNNING.has(j.state)) continue;
+      for (const d of j.spec.datasets) if (d.path === undefined && d.version !== undefined) out.add(keyOf(d.name, d.version));
+    }
+    for (const [id, keys] of this.waiting) {
+      if (!live.has(id)) this.waiting.delete(id);
+      else for (const k of keys) out.add(k);
+    }
+    return out;
+  }
+
+  /** A version that exists and is not removed, or a DATASET_NOT_FOUND / DATASET_REMOVED error. */
+  version(name: string, version?: number): DatasetVersion {
+    const v = this.catalog.get(name, version);
+    if (!v) {
+      const known = this.catalog.list(name);
+      if (known.length === 0) throw new UserError('DATASET_NOT_FOUND', `no dataset "${name}" (gantry datasets add registers one)`);
+      if (version !== undefined) throw new UserError('DATASET_NOT_FOUND', `dataset ${name} has no version ${version} (versions: ${known.map((k) => k.version).join(', ')})`);
+      throw new UserError('DATASET_REMOVED', `every version of dataset ${name} was removed`);
+    }
+    if (v.removedAt !== null) throw new UserError('DATASET_REMOVED', `${keyOf(name, v.version)} was removed at ${new Date(v.removedAt).toISOString()}`);
+    return v;
+  }
+
+  /** Registers the next version of `name` from its source; unchanged content returns the newest version instead. */
+  async add(name: string, source: SourceSpec, by: string): Promise<{ version: DatasetVersion; created: boolean }> {
+    const files = await scanSource(this.open(source));
+    const last = this.catalog.get(name);
+    if (last && last.removedAt === null && JSON.stringify(last.source) === JSON.stringify(source) && last.files.length === files.length && last.files.every((f, i) => f.path === files[i]?.path && f.sha256 === files[i]?.sha256)) {
+      return { version: last, created: false };
+    }
+    const v = this.catalog.addVersion({ name, source, files, totalBytes: files.reduce((s, f) => s + f.size, 0), createdAt: this.clock(), createdBy: by });
+    return { version: v, created: true };
+  }
+
+  /** Marks a version removed (kept for provenance) and drops its cached copy unless a job reads it. */
+  async remove(name: string, version: number): Promise<{ evicted: boolean }> {
+    const v = this.version(name, version);
+    const inUse = this.jobs().filter((j) => j.spec.datasets.some((d) => d.name === name && d.version === version && d.path === undefined));
+    if (inUse.length > 0) throw new UserError('DATASET_IN_USE', `${keyOf(name, version)} is named by ${inUse.length} queued or running job(s) (${inUse.slice(0, 5).map((j) => j.id).join(', ')}); remove it once they finish`);
+    if (this.cache.isFilling(name, version)) throw new UserError('DATASET_IN_USE', `${keyOf(name, version)} is filling; wait for the fill to end`);
+    this.catalog.markRemoved(v.name, v.version, this.clock());
+    let evicted = false;
+    if (this.catalog.cacheRow(this.cache.node, name, version)) {
+      await this.cache.evict(name, version);
+      evicted = true;
+    }
+    return { evicted };
+  }
+
+  /** The job file with each registered dataset's version pinned (the newest when it names none). */
+  pinVersions(spec: JobFile): JobFile {
+    if (spec.datasets.every((d) => d.path !== undefined)) return spec;
+    return { ...spec, datasets: spec.datasets.map((d) => (d.path !== undefined ? d : { ...d, version: this.version(d.name, d.version).version })) };
+  }
+
+  /**
+   * Prefetch: the first `limit` queued jobs (in submission order) that name registered datasets
+   * get their copies filled before they are placed (standalone has one node, so their placement
+   * is known). Their copies are pinned like a placed job's, so prefetching for one never evicts
+   * another's; LRU copies no job needs may go. Returns the fills started.
+   */
+  prefetch(limit = 8): string[] {
+    const out: string[] = [];
+    let n = 0;
+    for (const j of this.jobs()) {
+      if (j.state !== 'queued') continue;
+      const wanted = j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);
+      if (wanted.length === 0) continue;
+      if (n++ >= limit) break;
+      this.waiting.set(j.id, wanted.map((d) => keyOf(d.name, d.version as number)));
+      for (const d of wanted) {
+        const version = d.version as number;
+        if (this.cache.entry(d.name, version)?.state === 'ready' || this.cache.isFilling(d.name, version)) continue;
+        const err = this.cache.lastError(d.name, version);
+        if (err && this.clock() - err.at < (err.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000)) continue;
+        const v = this.catalog.get(d.name, version);
+        if (!v) continue;
+        this.cache.startFill(v);
+        out.push(keyOf(d.name, version));
+      }
+    }
+    return out;
+  }
+
+  /** The controller's data gate (see ControllerOptions.dataGate). */
+  gate(row: JobRow, bindings: readonly Binding[]): DataGateResult {
+    const wanted = row.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);
+    if (wanted.length === 0) return { ready: true, dirs: {}, release: () => undefined };
+    const nodes = new Set(bindings.map((b) => b.node));
+    const waits: string[] = [];
+    const dirs: Record<string, string> = {};
+    const releases: (() => void)[] = [];
+    for (const d of wanted) {
+      const version = d.version as number;
+      const key = keyOf(d.name, version);
+      for (const node of nodes) {
+        if (node !== this.cache.node) {
+          waits.push(`${key}: node ${node} has no dataset cache`);
+          continue;
+        }
+        const dir = this.cache.readyPath(d.name, version);
+        if (dir !== null) {
+          dirs[d.name] = dir;
+          releases.push(this.cache.hold(d.name, version));
+          continue;
+        }
+        const v = this.catalog.get(d.name, version);
+        if (!v) {
+          waits.push(`${key}: no such dataset version`);
+          continue;
+        }
+        // A failed fill is tried again after a pause (space may free up at any moment).
+        const err = this.cache.lastError(d.name, version);
+        const pause = err?.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000;
+        if (!this.cache.isFilling(d.name, version) && (!err || this.clock() - err.at >= pause)) this.cache.startFill(v);
+        waits.push(this.describeWait(d.name, version));
+      }
+    }
+    if (waits.length === 0) {
+      this.waiting.delete(row.id);
+      return { ready: true, dirs, release: () => releases.forEach((r) => r()) };
+    }
+    for (const r of releases) r();
+    this.waiting.set(row.id, wanted.map((d) => keyOf(d.name, d.version as number)));
+    return { ready: false, reason: `waiting for data: ${waits.join('; ')}` };
+  }
+
+  /** One copy's state in a sentence: filling with progress and ETA, waiting for space, or failed. */
+  describeWait(name: string, version: number): string {
+    const key = keyOf(name, version);
+    const e = this.cache.entry(name, version);
+    if (e?.state === 'ready') return `${key} cached`;
+    if (e?.state === 'filling') {
+      const pct = e.totalBytes > 0 ? Math.floor((100 * e.bytesDone) / e.totalBytes) : 100;
+      return `${key} filling ${pct}% (${formatBytes(e.bytesDone)} of ${formatBytes(e.totalBytes)}${e.etaSeconds !== null ? `, ETA ${e.etaSeconds} s` : ''})`;
+    }
+    const err = this.cache.lastError(name, version);
+    if (err?.code === 'DATASET_CACHE_FULL') return `${key} waiting for space in the cache of ${this.cache.node} (${err.message})`;
+    if (err) return `${key} fill failed (${err.code}: ${err.message}); retrying`;
+    return `${key} fill starting`;
+  }
+
+  /** Data state of a job's datasets (for gantry get / explain). */
+  jobData(row: JobRow): { name: string; version: number | null; path: string | null; state: string }[] {
+    return row.spec.datasets.map((d) => {
+      if (d.path !== undefined) return { name: d.name, version: null, path: d.path, state: 'external' };
+      const version = d.version ?? null;
+      if (version === null) return { name: d.name, version, path: null, state: 'unresolved' };
+      const e = this.cache.entry(d.name, version);
+      return { name: d.name, version, path: e?.path ?? null, state: e?.state === 'ready' ? 'cached' : this.describeWait(d.name, version) };
+    });
+  }
+
+  describe(v: DatasetVersion): string {
+    return `${keyOf(v.name, v.version)} (${v.files.length} files, ${formatBytes(v.totalBytes)}, from ${describeSource(v.source)})`;
+  }
+}
