@@ -12,6 +12,13 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { cliName } from './cli-name.js';
+import { OPERATIONS, operationAt, type OperationId } from '../server/contract/operations.js';
+import type { z } from 'zod';
+
+/** What an operation answers, typed by the contract's zod schema (text for the non-JSON ones). */
+export type AnswerOf<K extends OperationId> = (typeof OPERATIONS)[K]['ok']['schema'] extends z.ZodType ? z.output<(typeof OPERATIONS)[K]['ok']['schema']> : string;
+/** What an operation takes as its body. */
+export type BodyOf<K extends OperationId> = (typeof OPERATIONS)[K] extends { body: { schema: infer B } } ? (B extends z.ZodType ? z.input<B> : never) : never;
 
 export interface ClientConfig {
   readonly url: string;
@@ -108,9 +115,30 @@ export class Client {
     return { status: res.status, headers: res.headers, text };
   }
 
+  /**
+   * A JSON call, checked against the contract (src/server/contract): an answer that does not
+   * match the operation's schema is an error here, so the CLI and the server cannot drift apart.
+   */
   async json<T = Record<string, unknown>>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
     const r = await this.request(method, path, body, headers);
-    return JSON.parse(r.text) as T;
+    const answer = JSON.parse(r.text) as unknown;
+    const id = operationAt(method, path);
+    const schema = id ? OPERATIONS[id].ok.schema : null;
+    if (schema === null) throw new UserError('API_CONTRACT_MISMATCH', `${method} ${path.split('?')[0] ?? ''} is not an operation of the API contract`);
+    if (typeof schema !== 'string') {
+      const checked = schema.safeParse(answer);
+      if (!checked.success) throw new UserError('API_CONTRACT_MISMATCH', `the server's answer to ${id} does not match the API contract (${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).slice(0, 3).join('; ')}); is the server another version?`);
+    }
+    return answer as T;
+  }
+
+  /** Calls an operation by its id, with its path parameters filled in; typed by the contract. */
+  async call<K extends OperationId>(id: K, args: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: BodyOf<K>; headers?: Record<string, string> } = {}): Promise<AnswerOf<K>> {
+    const op = OPERATIONS[id];
+    let path: string = op.path.replace(/\{([A-Za-z]+)\}/g, (_m, k: string) => encodeURIComponent(String(args.params?.[k] ?? '')));
+    const q = new URLSearchParams(Object.entries(args.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])));
+    if ([...q].length > 0) path += `?${q.toString()}`;
+    return this.json<AnswerOf<K>>(op.method.toUpperCase(), path, args.body, args.headers);
   }
 }
 

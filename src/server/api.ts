@@ -6,12 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import { isUserError } from '../core/errors.js';
 import { findGpuModel, GPU_MODELS } from '../core/model/gpu-catalog.js';
-import type { JobRow, JobState, ModelQuota, Store, UserRow } from '../adapters/store/store.js';
-import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
+import type { JobRow, JobState, ModelQuota, QueueRow, Store, UserRow } from '../adapters/store/store.js';
+import type { QueueStatus } from '../core/scheduler/scheduler.js';
+import { ACTIVE_STATES, TERMINAL_STATES } from '../adapters/store/store.js';
 import { describeIssues, readYaml, validateJobFile } from '../spec/job-spec.js';
 import type { Controller } from './controller.js';
 import { readJobFile } from './job-files.js';
@@ -23,6 +24,8 @@ import { queueChangeProblem } from './stored-state.js';
 import type { Metrics } from './metrics.js';
 import type { GpuSample } from '../adapters/gpu/inventory.js';
 import { openApiDocument } from './openapi.js';
+import { OPERATIONS, fastifyPath, type Access, type OperationId } from './contract/operations.js';
+import * as S from './contract/schemas.js';
 import type { SubmitWriter } from './submit-writer.js';
 import { dashboardHtml } from './dashboard.js';
 import { checkGuarantees } from './queue-guarantees.js';
@@ -52,9 +55,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     user?: UserRow;
   }
+  interface FastifyContextConfig {
+    operationId?: OperationId;
+    access?: Access;
+  }
 }
-
-const NAME = z.string().regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-"');
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, code: 'BODY_INVALID' | 'QUERY_INVALID' | 'BAD_REQUEST'): T {
   const r = schema.safeParse(value);
@@ -99,81 +104,26 @@ export function jobView(j: JobRow, controller: Controller, full = true): Record<
       simulated: node(b.node)?.simulated ?? false,
       gpus: b.gpus.map((g) => ({ index: g.gpu, uuid: node(b.node)?.gpus[g.gpu]?.uuid ?? null, model: node(b.node)?.gpus[g.gpu]?.model ?? null, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig } : {}) })),
     })),
+    // Why a queued job waits; a list carries the first reason only.
+    waitingFor: j.state === 'queued' ? (controller.pendingReasons(j.id) ?? []).slice(0, full ? undefined : 1) : [],
     ...(full ? { processes: j.workers.map((w) => ({ rank: w.rank, pid: w.pid, exitCode: w.exitCode, signal: w.signal ?? null })), spec: j.spec } : {}),
   };
 }
 
-const cursorSchema = z.string().regex(/^[A-Za-z0-9_-]{1,24}$/, 'is not a cursor from a previous page');
+/** A page's cursor: the sequence number the next page starts below. */
 function encodeCursor(seq: number): string {
-  return Buffer.from(`s${seq}`).toString('base64url');
+  return String(seq);
 }
 function decodeCursor(c: string): number {
-  const m = /^s([1-9][0-9]{0,14})$/.exec(Buffer.from(c, 'base64url').toString());
-  if (!m) throw new ApiError('QUERY_INVALID', 'cursor: is not a cursor from a previous page');
-  return Number(m[1]);
+  return Number(c);
 }
 
-const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: cursorSchema.optional(),
-  state: z
-    .string()
-    .max(200)
-    .optional()
-    .transform((s, ctx) => {
-      if (s === undefined) return undefined;
-      const parts = s.split(',');
-      for (const p of parts) {
-        if (p !== 'active' && p !== 'finished' && !(JOB_STATES as readonly string[]).includes(p)) {
-          ctx.addIssue({ code: 'custom', message: `unknown state "${p}" (states: ${JOB_STATES.join(', ')}, active, finished)` });
-          return z.NEVER;
-        }
-      }
-      return parts.flatMap((p) => (p === 'active' ? ACTIVE_STATES : p === 'finished' ? TERMINAL_STATES : [p as JobState]));
-    }),
-  queue: z.string().max(63).optional(),
-});
-
-const progressBody = z.strictObject({
-  step: z.number().int().nonnegative().optional(),
-  loss: z.number().finite().optional(),
-  samplesPerSec: z.number().nonnegative().finite().optional(),
-  checkpoint: z.boolean().optional(),
-});
-
-const queueBody = z.strictObject({
-  team: NAME.nullable().default(null),
-  parent: z.string().max(63).nullable().default(null),
-  guaranteedGpus: z.number().nonnegative().max(100000).nullable().default(null),
-  limitGpus: z.number().nonnegative().max(100000).nullable().default(null),
-  weight: z.number().positive().max(1000).default(1),
-  ordering: z.enum(['priority', 'fifo']).default('priority'),
-  /** Per GPU model (catalog name or alias): GPUs guaranteed and at most, each optional. */
-  gpuModels: z
-    .record(
-      z.string().min(1).max(64),
-      z.strictObject({ guaranteedGpus: z.number().nonnegative().max(100000).nullable().default(null), limitGpus: z.number().nonnegative().max(100000).nullable().default(null) }),
-    )
-    .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
-    .default({}),
-});
-
-const expiresField = z
-  .string()
-  .max(16)
-  .refine((v) => parseDuration(v) !== null, 'must be a duration such as 30d, 12h, 90m or 3600s')
-  .optional();
-const userBody = z.strictObject({ name: NAME, team: NAME, admin: z.boolean().default(false), expires: expiresField });
-const tokenBody = z.strictObject({ expires: expiresField });
-const teamBody = z.strictObject({ name: NAME });
-
-/** Fields of a queue any user may see: counts and GPU totals, never a job. */
-const AGGREGATE_QUEUE_FIELDS = ['name', 'team', 'parent', 'weight', 'guaranteedGpu', 'limitGpu', 'deservedGpu', 'usedGpu', 'pendingGpu', 'running', 'pending', 'gpuModels'] as const;
+/** `state=active,failed`: the states named, `active` and `finished` standing for theirs. */
+function statesOf(list: string): JobState[] {
+  return list.split(',').flatMap((p) => (p === 'active' ? ACTIVE_STATES : p === 'finished' ? TERMINAL_STATES : [p as JobState]));
+}
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-const idParam = z.strictObject({ id: z.string().max(64) });
-const nodeParam = z.strictObject({ name: z.string().max(253) });
 
 /**
  * A queue body's per-model quotas under canonical catalog names. An unknown model, two names
@@ -193,6 +143,12 @@ function modelQuotas(queue: string, raw: Record<string, { guaranteedGpus: number
   return out;
 }
 
+const ROUTES = new WeakMap<FastifyInstance, readonly { method: string; url: string }[]>();
+/** Every route an API instance registered (HEAD excepted), to check them against the contract. */
+export function routesOf(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return ROUTES.get(app) ?? [];
+}
+
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { store, controller, metrics } = deps;
   const clock = deps.clock ?? Date.now;
@@ -203,7 +159,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const writer = deps.writer;
   // Queues change only through PUT /v1/queues (below), so they are read from the store once.
   const queues = new Map(store.listQueues().map((q) => [q.name, q]));
-  const options = { logger: false, bodyLimit: 1 << 20, routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 } };
+  // The router's own refusals (a path parameter over 300 characters, a malformed URL) in the
+  // project's error shape, like every other error.
+  const options = {
+    logger: false,
+    bodyLimit: 1 << 20,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void => {
+      const e = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new ApiError('URI_TOO_LONG', 'a path parameter is longer than 300 characters') : new ApiError('BAD_REQUEST', 'the URL is malformed (bad percent-encoding)');
+      void reply.code(e.status).send({ error: { code: e.code, message: e.message } });
+    },
+  } as const;
   // (An HTTPS instance differs from an HTTP one only in its server's type, which nothing here uses.)
   const app = deps.tls ? (Fastify({ ...options, https: { key: deps.tls.key, cert: deps.tls.cert } }) as unknown as FastifyInstance) : Fastify(options);
 
@@ -211,7 +177,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Our own JSON parser, so a bad body is told what is wrong with it (fastify's says only
   // "not valid JSON"). A "__proto__" key is refused: merged later, it could alter prototypes.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).replace(/^\ufeff/, '');
     if (text.trim() === '') return done(new ApiError('BAD_REQUEST', 'the body is empty; send a JSON object (or no content-type header)'), undefined);
     if (/"__proto__"\s*:/.test(text)) return done(new ApiError('BAD_REQUEST', 'the body may not contain a "__proto__" key'), undefined);
@@ -235,6 +201,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
+    if (req.routeOptions.url === undefined) {
+      unmatched(req, reply); // no route: 404 or 405, whatever the framework objected to first
+      return;
+    }
     let e: ApiError;
     if (err instanceof ApiError) e = err;
     else if (isUserError(err)) e = fromUserError(err);
@@ -257,7 +227,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Every route's pattern, so a known path asked with the wrong method is told which ones work.
   const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  const registered: { method: string; url: string }[] = [];
+  ROUTES.set(app, registered);
   app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') registered.push({ method: m, url: r.url });
     const source = `^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`;
     const entry = routes.get(source) ?? { pattern: new RegExp(source), methods: new Set<string>() };
     routes.set(source, entry);
@@ -267,7 +240,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     denials.flush();
     done();
   });
-  app.setNotFoundHandler((req, reply) => {
+  const unmatched = (req: FastifyRequest, reply: FastifyReply): void => {
     const path = req.url.split('?')[0] ?? '';
     const allowed = [...new Set([...routes.values()].filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))].sort();
     if (allowed.length > 0) {
@@ -275,9 +248,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return;
     }
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
-  });
+  };
+  app.setNotFoundHandler(unmatched);
 
   const auth = (req: FastifyRequest): UserRow => {
+    if (req.user) return req.user; // resolved once per request, before its body was read
     const r = tokens.resolve(req.headers.authorization);
     if (!r.ok) {
       if (r.why === 'missing') throw new ApiError('UNAUTHENTICATED', 'send "Authorization: Bearer <token>" (gantry up printed where the admin token is)');
@@ -317,26 +292,43 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return change();
     });
 
+  /** Registers one operation of the contract (contract/operations.ts) with its handler. */
+  const route = (id: OperationId, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>): void => {
+    const op = OPERATIONS[id];
+    app.route({ method: op.method.toUpperCase() as Uppercase<typeof op.method>, url: fastifyPath(op.path), config: { operationId: id, access: op.access }, handler });
+  };
+  /** A body the operation requires: none at all is an error, never an empty object of defaults. */
+  const requiredBody = (req: FastifyRequest): unknown => {
+    if (req.body === undefined || req.body === null) throw new ApiError('BODY_INVALID', 'this request needs a JSON body (see /openapi.json for its schema)');
+    return req.body;
+  };
+  // Who is calling is settled before the body is read, so a caller without a valid token is
+  // answered 401 (or 403) whatever it sent, and only an authenticated one is told about its body.
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config.access;
+    if (access === 'admin') admin(req);
+    else if (access === 'user') auth(req);
+  });
+
   // ---- public ---------------------------------------------------------------------------
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/openapi.json', async () => openApiDocument());
+  route('dashboard', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));
+  route('healthz', async () => ({ ok: true }));
+  route('openapi', async () => openApiDocument());
   // Any valid token; only admins see per-job series (the loopback --metrics-port needs none).
-  app.get('/metrics', async (req, reply) => {
+  route('metrics', async (req, reply) => {
     const user = auth(req);
     return reply.type(metrics.registry.contentType).send(await metrics.render(user.admin ? 'full' : 'aggregate'));
   });
-  app.get('/v1/status', async (req) => {
+  route('getStatus', async (req) => {
     const user = auth(req);
     const problems = deps.storedStateProblems ?? [];
     return { storedState: problems.length === 0 ? 'ok' : 'problems', problems: user.admin ? problems : [], problemCount: problems.length, rateLimit: limiter.enabled ? { perSecond: limiter.perSecond, burst: limiter.burst } : null };
   });
 
   // ---- jobs -----------------------------------------------------------------------------
-  app.post('/v1/jobs', async (req, reply) => {
+  route('submitJob', async (req, reply) => {
     const user = auth(req);
-    const keyHeader = req.headers['idempotency-key'];
-    const key = keyHeader === undefined ? null : parse(z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'), keyHeader, 'BAD_REQUEST');
+    const key = parse(S.idempotencyHeaders, req.headers, 'BAD_REQUEST')['idempotency-key'] ?? null;
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) throw new ApiError('JOB_INVALID', 'the body must be a job object (JSON or YAML) with at least name and command');
     const parsed = validateJobFile(req.body);
     const spec = deps.datasets ? deps.datasets.pinVersions(parsed) : parsed;
@@ -359,12 +351,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(replayed ? 200 : 201).header('idempotent-replayed', String(replayed)).send(jobView(job, controller));
   });
 
-  app.get('/v1/jobs', async (req) => {
+  route('listJobs', async (req) => {
     const user = auth(req);
-    const q = parse(listQuery, req.query, 'QUERY_INVALID');
+    const q = parse(S.listJobsQuery, req.query, 'QUERY_INVALID');
     const ids = store.listJobIds({
       ...(user.admin ? {} : { team: user.team }),
-      ...(q.state ? { states: q.state } : {}),
+      ...(q.state ? { states: statesOf(q.state) } : {}),
       ...(q.queue ? { queue: q.queue } : {}),
       ...(q.cursor ? { beforeSeq: decodeCursor(q.cursor) } : {}),
       limit: q.limit + 1,
@@ -376,30 +368,28 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       return j ? [j] : [];
     });
     const last = page[page.length - 1];
-    // A queued job's first wait reason rides along, so a list says why each one waits.
-    const waiting = (j: JobRow): Record<string, unknown> => (j.state === 'queued' ? { waitingFor: controller.pendingReasons(j.id)?.[0]?.message ?? null } : {});
-    return { items: page.map((j) => ({ ...jobView(j, controller, false), ...waiting(j) })), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
+    return { items: page.map((j) => jobView(j, controller, false)), nextCursor: ids.length > q.limit && last ? encodeCursor(last.seq) : null };
   });
 
-  app.get('/v1/jobs/:id', async (req) => {
+  route('getJob', async (req) => {
     const user = auth(req);
-    const { id } = parse(idParam, req.params, 'BAD_REQUEST');
+    const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
-    return { ...jobView(j, controller), waitingFor: j.state === 'queued' ? (controller.pendingReasons(j.id) ?? []) : [], ...(deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {}) };
+    return { ...jobView(j, controller), ...(deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {}) };
   });
 
-  app.post('/v1/jobs/:id/cancel', async (req) => {
+  route('cancelJob', async (req) => {
     const user = auth(req);
-    const { id } = parse(idParam, req.params, 'BAD_REQUEST');
+    const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
     if ((TERMINAL_STATES as readonly string[]).includes(j.state)) throw new ApiError('JOB_FINISHED', `job ${id} already ${j.state}`);
     const row = audited(user, req, 'job.cancel', id, null, () => controller.cancel(id, user.name));
     return jobView(row, controller);
   });
 
-  app.get('/v1/jobs/:id/explain', async (req) => {
+  route('explainJob', async (req) => {
     const user = auth(req);
-    const { id } = parse(idParam, req.params, 'BAD_REQUEST');
+    const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
     const j = visibleJob(user, id, req);
     const data = deps.datasets && j.spec.datasets.length > 0 ? { data: deps.datasets.jobData(j) } : {};
     if (j.state !== 'queued') return { job: id, state: j.state, reason: j.reason, reasons: [], ...data };
@@ -407,12 +397,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return { ...data, job: id, state: j.state, reason: j.reason, reasons: e.reasons, queuePosition: e.queuePosition ?? null, estimatedStart: e.estimatedStart !== undefined ? iso(e.estimatedStart) : null, estimateNote: e.estimateNote ?? null, preemptingFor: e.preemptingFor ?? [] };
   });
 
-  app.get('/v1/jobs/:id/logs', async (req, reply) => {
+  route('getJobLogs', async (req, reply) => {
     const user = auth(req);
-    const { id } = parse(idParam, req.params, 'BAD_REQUEST');
-    const q = parse(z.strictObject({ worker: z.coerce.number().int().min(0).max(1023).default(0), offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(4 << 20).default(1 << 20) }), req.query, 'QUERY_INVALID');
+    const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
+    const q = parse(S.logsQuery, req.query, 'QUERY_INVALID');
     const j = visibleJob(user, id, req);
-    if (q.worker >= j.spec.workers) throw new ApiError('QUERY_INVALID', `worker: the job has ${j.spec.workers} worker(s)`);
+    if (q.worker >= j.spec.workers) throw new ApiError('WORKER_NOT_FOUND', `job ${id} has no worker ${q.worker}: it has ${j.spec.workers} worker(s), ranks 0 to ${j.spec.workers - 1}`);
     // The job's folder is the team's to read, not to trust: no symlink out of it is followed.
     const p = controller.paths(j.id, j.team);
     const got = readJobFile(`${p.logs}/worker-${q.worker}.log`, q.offset, q.limit, p.dir);
@@ -424,10 +414,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.type('text/plain; charset=utf-8').header('x-next-offset', String(start + len)).header('x-job-finished', String(finished)).send(buf);
   });
 
-  app.post('/v1/jobs/:id/progress', async (req) => {
+  route('reportJobProgress', async (req) => {
     const user = auth(req);
-    const { id } = parse(idParam, req.params, 'BAD_REQUEST');
-    const body = parse(progressBody, req.body ?? {}, 'BODY_INVALID');
+    const { id } = parse(S.jobIdParams, req.params, 'BAD_REQUEST');
+    const body = parse(S.progressBody, requiredBody(req), 'BODY_INVALID');
     visibleJob(user, id, req);
     const p = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as { step?: number; loss?: number; samplesPerSec?: number; checkpoint?: boolean };
     audited(user, req, p.checkpoint ? 'job.checkpoint' : 'job.progress', id, p, () => controller.reportProgress(id, p));
@@ -435,28 +425,48 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   // ---- queues, nodes, GPUs ---------------------------------------------------------------
-  app.get('/v1/queues', async (req) => {
-    const user = auth(req);
-    const rows = new Map(store.listQueues().map((q) => [q.name, q]));
+  /** A queue as the API shows it: its stored settings and the scheduler's figures, in GPUs. */
+  const queueView = (row: QueueRow, status: QueueStatus | undefined): z.output<typeof S.QueueSchema> => {
+    const gpus = (m: number | null | undefined): number | null => (m === null || m === undefined ? null : m / 1000);
     return {
-      items: controller.queueStatus().map((s) => {
-        const team = rows.get(s.name)?.team ?? null;
-        const gpus = (m: number | null): number | null => (m === null ? null : m / 1000);
-        const gpuModels = Object.fromEntries(Object.entries(s.gpuModels).map(([m, q]) => [m, { guaranteedGpu: gpus(q.guaranteedGpu), limitGpu: gpus(q.limitGpu), usedGpu: q.usedGpu / 1000 }]));
-        const view: Record<string, unknown> = { ...s, team, usedGpu: s.usedGpu / 1000, deservedGpu: s.deservedGpu / 1000, pendingGpu: s.pendingGpu / 1000, guaranteedGpu: s.guaranteedGpu / 1000, limitGpu: gpus(s.limitGpu), gpuModels };
-        // Another team's queue: only the aggregate fields, whatever the status grows to carry.
-        if (user.admin || team === null || team === user.team) return view;
-        return { ...Object.fromEntries(AGGREGATE_QUEUE_FIELDS.map((f) => [f, view[f] ?? null])), aggregateOnly: true };
-      }),
+      name: row.name,
+      team: row.team,
+      parent: row.parent,
+      guaranteedGpus: row.guaranteedGpus,
+      limitGpus: row.limitGpus,
+      weight: row.weight,
+      ordering: row.priorityOrdering ? 'priority' : 'fifo',
+      gpuModels: Object.fromEntries(Object.entries(status?.gpuModels ?? {}).map(([m, q]) => [m, { guaranteedGpus: gpus(q.guaranteedGpu), limitGpus: gpus(q.limitGpu), usedGpus: q.usedGpu / 1000 }])),
+      deservedGpus: (status?.deservedGpu ?? 0) / 1000,
+      usedGpus: (status?.usedGpu ?? 0) / 1000,
+      pendingGpus: (status?.pendingGpu ?? 0) / 1000,
+      running: status?.running ?? 0,
+      pending: status?.pending ?? 0,
+    };
+  };
+  const queueViewOf = (name: string): z.output<typeof S.QueueSchema> | null => {
+    const row = queues.get(name);
+    return row ? queueView(row, controller.queueStatus().find((q) => q.name === name)) : null;
+  };
+
+  route('listQueues', async (req) => {
+    const user = auth(req);
+    const status = new Map(controller.queueStatus().map((q) => [q.name, q]));
+    return {
+      items: [...queues.values()]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((row) => {
+          const view = queueView(row, status.get(row.name));
+          // Another team's queue: marked, so a client knows it sees aggregates (no job is shown anywhere here).
+          return user.admin || row.team === null || row.team === user.team ? view : { ...view, aggregateOnly: true };
+        }),
     };
   });
 
-  app.put('/v1/queues/:name', async (req) => {
-    const user = admin(req);
-    const { name } = parse(z.strictObject({ name: NAME }), req.params, 'BAD_REQUEST');
-    const body = parse(queueBody, req.body ?? {}, 'BODY_INVALID');
+  /** PUT and PATCH end here: checks the whole new queue, stores it, and answers its view. */
+  const saveQueue = (user: UserRow, req: FastifyRequest, name: string, body: z.output<typeof S.queuePutBody>, action: 'queue.put' | 'queue.patch') => {
     if (body.team !== null && !store.getTeam(body.team)) throw new ApiError('TEAM_NOT_FOUND', `team "${body.team}" does not exist`);
-    const row = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority', gpuModels: modelQuotas(name, body.gpuModels) };
+    const row: QueueRow = { name, team: body.team, parent: body.parent, guaranteedGpus: body.guaranteedGpus, limitGpus: body.limitGpus, weight: body.weight, priorityOrdering: body.ordering === 'priority', gpuModels: modelQuotas(name, body.gpuModels) };
     const current = store.listQueues();
     const running = new Map(controller.queueStatus().map((q) => [q.name, q.running + q.pending]));
     const problem = queueChangeProblem(current, row, (q) => running.get(q) ?? 0);
@@ -465,7 +475,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const fleetByModel = new Map<string, number>();
     for (const n of controller.scheduler.cluster.nodes()) for (const g of n.gpus) fleetByModel.set(g.model, (fleetByModel.get(g.model) ?? 0) + 1);
     const warnings = checkGuarantees(next, name, [...fleetByModel.values()].reduce((a, b) => a + b, 0), fleetByModel);
-    audited(user, req, 'queue.put', name, body, () => {
+    audited(user, req, action, name, body, () => {
       store.putQueue(row);
       try {
         controller.setQueues(next); // the scheduler's own checks; a refusal rolls the row back
@@ -475,10 +485,42 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       }
     });
     queues.set(name, row);
-    return warnings.length > 0 ? { ...row, warnings } : row;
+    const view = queueViewOf(name) ?? queueView(row, undefined);
+    return warnings.length > 0 ? { ...view, warnings } : view;
+  };
+
+  route('putQueue', async (req) => {
+    const user = admin(req);
+    const { name } = parse(S.queueParams, req.params, 'BAD_REQUEST');
+    return saveQueue(user, req, name, parse(S.queuePutBody, requiredBody(req), 'BODY_INVALID'), 'queue.put');
   });
 
-  app.get('/v1/nodes', async (req) => {
+  route('patchQueue', async (req) => {
+    const user = admin(req);
+    const { name } = parse(S.queueParams, req.params, 'BAD_REQUEST');
+    const patch = parse(S.queuePatchBody, requiredBody(req), 'BODY_INVALID');
+    const row = queues.get(name);
+    if (!row) throw new ApiError('QUEUE_NOT_FOUND', `queue "${name}" does not exist; create it with PUT`);
+    // JSON merge patch (RFC 7396): an absent field is kept, null clears a nullable one, and
+    // gpuModels merges per model (null removes that model's quota).
+    const models: Record<string, { guaranteedGpus: number | null; limitGpus: number | null }> = { ...(row.gpuModels ?? {}) };
+    for (const [model, q] of Object.entries(patch.gpuModels ?? {})) {
+      if (q === null) delete models[model];
+      else models[model] = { guaranteedGpus: q.guaranteedGpus !== undefined ? q.guaranteedGpus : (models[model]?.guaranteedGpus ?? null), limitGpus: q.limitGpus !== undefined ? q.limitGpus : (models[model]?.limitGpus ?? null) };
+    }
+    const merged = {
+      team: patch.team !== undefined ? patch.team : row.team,
+      parent: patch.parent !== undefined ? patch.parent : row.parent,
+      guaranteedGpus: patch.guaranteedGpus !== undefined ? patch.guaranteedGpus : row.guaranteedGpus,
+      limitGpus: patch.limitGpus !== undefined ? patch.limitGpus : row.limitGpus,
+      weight: patch.weight ?? row.weight,
+      ordering: patch.ordering ?? (row.priorityOrdering ? 'priority' : 'fifo'),
+      gpuModels: models,
+    } as const;
+    return saveQueue(user, req, name, merged, 'queue.patch');
+  });
+
+  route('listNodes', async (req) => {
     auth(req);
     const holders = controller.gpuHolders();
     return {
@@ -495,9 +537,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   for (const action of ['cordon', 'uncordon', 'drain'] as const) {
-    app.post(`/v1/nodes/:name/${action}`, async (req) => {
+    route(`${action}Node`, async (req) => {
       const user = admin(req);
-      const { name } = parse(nodeParam, req.params, 'BAD_REQUEST');
+      const { name } = parse(S.nodeParams, req.params, 'BAD_REQUEST');
       audited(user, req, `node.${action}`, name, null, () => {
         if (action === 'drain') controller.drain(name);
         else controller.setCordon(name, action === 'cordon');
@@ -506,15 +548,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
   }
 
-  app.post('/v1/nodes/:name/gpus/:index/health', async (req) => {
+  route('setGpuHealth', async (req) => {
     const user = admin(req);
-    const p = parse(z.strictObject({ name: z.string().max(253), index: z.coerce.number().int().min(0).max(63) }), req.params, 'BAD_REQUEST');
-    const body = parse(z.strictObject({ healthy: z.boolean() }), req.body ?? {}, 'BODY_INVALID');
+    const p = parse(S.gpuParams, req.params, 'BAD_REQUEST');
+    const body = parse(S.gpuHealthBody, requiredBody(req), 'BODY_INVALID');
     audited(user, req, 'gpu.health', `${p.name}/${p.index}`, body, () => controller.setGpuHealth(p.name, p.index, body.healthy, user.name));
     return { node: p.name, gpu: p.index, healthy: body.healthy };
   });
 
-  app.get('/v1/top', async (req) => {
+  route('top', async (req) => {
     const user = auth(req);
     const holders = controller.gpuHolders();
     const samples = new Map(deps.samples().map((s) => [s.uuid, s]));
@@ -547,14 +589,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   // ---- users, teams, audit ----------------------------------------------------------------
-  app.get('/v1/whoami', async (req) => {
+  route('whoami', async (req) => {
     const u = auth(req);
     return { name: u.name, team: u.team, admin: u.admin };
   });
 
-  app.post('/v1/users', async (req, reply) => {
+  route('createUser', async (req, reply) => {
     const user = admin(req);
-    const body = parse(userBody, req.body ?? {}, 'BODY_INVALID');
+    const body = parse(S.userBody, requiredBody(req), 'BODY_INVALID');
     if (store.getUser(body.name)) throw new ApiError('ALREADY_EXISTS', `user "${body.name}" exists`);
     controller.checkTenant(body.team);
     const now = clock();
@@ -569,27 +611,27 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const status = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired' : 'active';
     return { id: t.id, user: t.user, createdAt: iso(t.createdAt), expiresAt: iso(t.expiresAt), revokedAt: iso(t.revokedAt), status };
   };
-  app.get('/v1/tokens', async (req) => {
+  route('listTokens', async (req) => {
     const user = auth(req);
-    const q = parse(z.strictObject({ user: NAME.optional() }), req.query, 'QUERY_INVALID');
+    const q = parse(S.tokensQuery, req.query, 'QUERY_INVALID');
     if (!user.admin && q.user !== undefined && q.user !== user.name) throw new ApiError('FORBIDDEN', 'a member may list only their own tokens');
     const who = user.admin ? q.user : user.name;
     if (who !== undefined && !store.getUser(who)) throw new ApiError('USER_NOT_FOUND', `no user "${who}"`);
     return { items: store.listTokens(who).map(tokenView) };
   });
-  app.post('/v1/users/:name/tokens', async (req, reply) => {
+  route('issueToken', async (req, reply) => {
     const user = admin(req);
-    const { name } = parse(z.strictObject({ name: NAME }), req.params, 'BAD_REQUEST');
-    const body = parse(tokenBody, req.body ?? {}, 'BODY_INVALID');
+    const { name } = parse(S.userParams, req.params, 'BAD_REQUEST');
+    const body = parse(S.tokenBody, req.body === undefined ? {} : req.body, 'BODY_INVALID');
     if (!store.getUser(name)) throw new ApiError('USER_NOT_FOUND', `no user "${name}"`);
     const now = clock();
     const expiresAt = body.expires === undefined ? null : now + (parseDuration(body.expires) as number);
     const t = audited(user, req, 'token.issue', name, { expiresAt }, () => issueToken(store, name, now, expiresAt));
     return reply.code(201).send({ user: name, token: t.token, tokenId: t.id, expiresAt: iso(expiresAt) });
   });
-  app.post('/v1/tokens/:id/revoke', async (req) => {
+  route('revokeToken', async (req) => {
     const user = auth(req);
-    const { id } = parse(z.strictObject({ id: z.string().max(64) }), req.params, 'BAD_REQUEST');
+    const { id } = parse(S.tokenIdParams, req.params, 'BAD_REQUEST');
     const t = store.getToken(id);
     if (!t || (!user.admin && t.user !== user.name)) throw new ApiError('TOKEN_NOT_FOUND', `no token ${id}${user.admin ? '' : ' of yours'}`);
     if (t.revokedAt === null) audited(user, req, 'token.revoke', id, { user: t.user }, () => store.revokeToken(id, clock()));
@@ -597,29 +639,29 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return tokenView(store.getToken(id) ?? t);
   });
 
-  app.get('/v1/teams', async (req) => {
+  route('listTeams', async (req) => {
     admin(req);
     return { items: store.listTeams().map((t) => ({ name: t.name, users: store.listUsers().filter((u) => u.team === t.name).map((u) => u.name) })) };
   });
-  app.post('/v1/teams', async (req, reply) => {
+  route('createTeam', async (req, reply) => {
     const user = admin(req);
-    const body = parse(teamBody, req.body ?? {}, 'BODY_INVALID');
+    const body = parse(S.teamBody, requiredBody(req), 'BODY_INVALID');
     if (store.getTeam(body.name)) throw new ApiError('ALREADY_EXISTS', `team "${body.name}" exists`);
     const now = clock();
     audited(user, req, 'team.create', body.name, null, () => store.createTeam(body.name, now));
     return reply.code(201).send({ name: body.name, createdAt: iso(now), users: [] });
   });
 
-  app.get('/v1/audit', async (req) => {
+  route('listAudit', async (req) => {
     admin(req);
-    const q = parse(z.strictObject({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }), req.query, 'QUERY_INVALID');
+    const q = parse(S.auditQuery, req.query, 'QUERY_INVALID');
     const items = store.listAudit(q.after, q.limit).map((e) => ({ ...e, at: iso(e.at) }));
     return { items, nextAfter: items.length === q.limit ? (items[items.length - 1]?.id ?? null) : null };
   });
 
-  if (deps.datasets) registerDatasetRoutes(app, { datasets: deps.datasets, auth, admin, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
+  if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
 
-  app.get('/v1/errors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
+  route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 
   return app;
 }

@@ -2,36 +2,25 @@
  * The datasets routes: versions (`/v1/datasets...`) and the node cache (`/v1/dataset-cache...`).
  * Any user may read; adding, removing, filling, evicting and verifying are an admin's.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import type { UserRow } from '../adapters/store/store.js';
 import type { DatasetVersion } from '../adapters/datacache/dataset-catalog.js';
 import type { SourceSpec } from '../adapters/datacache/dataset-source.js';
 import { describeIssues } from '../spec/job-spec.js';
 import { ApiError } from './errors.js';
 import type { DatasetService } from './datasets.js';
+import type { OperationId } from './contract/operations.js';
+import { datasetAddBody, datasetFillQuery, datasetNameParams, datasetVersionParams } from './contract/dataset-schemas.js';
 
 export interface DatasetRouteDeps {
   readonly datasets: DatasetService;
   readonly auth: (req: FastifyRequest) => UserRow;
   readonly admin: (req: FastifyRequest) => UserRow;
   readonly audit: (u: UserRow, req: FastifyRequest, action: string, target: string, detail: Record<string, unknown> | null) => void;
+  /** Registers an operation of the contract (src/server/contract/operations.ts). */
+  readonly route: (id: OperationId, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => void;
 }
-
-const NAME = z.string().regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, 'must be lowercase letters, digits, ".", "_" or "-"');
-const source = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('local'), path: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'must be an absolute path on the server') }),
-  z.strictObject({
-    type: z.literal('s3'),
-    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a bucket name'),
-    prefix: z.string().max(1024).default(''),
-    endpoint: z.url({ protocol: /^https?$/ }).optional(),
-    region: z.string().max(64).optional(),
-  }),
-]);
-const addBody = z.strictObject({ name: NAME, source });
-const nameParam = z.strictObject({ name: NAME });
-const versionParam = z.strictObject({ name: NAME, version: z.union([z.literal('latest'), z.coerce.number().int().positive()]) });
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, code: 'DATASET_INVALID' | 'BAD_REQUEST' | 'QUERY_INVALID'): T {
   const r = schema.safeParse(value);
@@ -59,7 +48,8 @@ function versionView(v: DatasetVersion, files: boolean): Record<string, unknown>
   };
 }
 
-export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetRouteDeps): void {
+export function registerDatasetRoutes(deps: DatasetRouteDeps): void {
+  const route = deps.route;
   const ds = deps.datasets;
   const resolve = (p: { name: string; version: number | 'latest' }): DatasetVersion => ds.version(p.name, p.version === 'latest' ? undefined : p.version);
   const cacheView = (v: DatasetVersion): Record<string, unknown> | null => {
@@ -69,7 +59,7 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetRouteDe
     return { ...e, lastUsedAt: iso(e.lastUsedAt), readyAt: iso(e.readyAt), describe: ds.describeWait(v.name, v.version), lastError: err };
   };
 
-  app.get('/v1/datasets', async (req) => {
+  route('listDatasets', async (req) => {
     deps.auth(req);
     const byName = new Map<string, DatasetVersion[]>();
     for (const v of ds.catalog.list()) byName.set(v.name, [...(byName.get(v.name) ?? []), v]);
@@ -82,42 +72,42 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetRouteDe
     };
   });
 
-  app.post('/v1/datasets', async (req, reply) => {
+  route('addDataset', async (req, reply) => {
     const user = deps.admin(req);
-    const body = parse(addBody, req.body ?? {}, 'DATASET_INVALID');
+    const body = parse(datasetAddBody, req.body ?? {}, 'DATASET_INVALID');
     const { version, created } = await ds.add(body.name, body.source as SourceSpec, user.name);
     if (created) deps.audit(user, req, 'dataset.add', `${version.name}@${version.version}`, { source: body.source, files: version.files.length, totalBytes: version.totalBytes });
     return reply.code(created ? 201 : 200).send({ ...versionView(version, false), fileCount: version.files.length, created });
   });
 
-  app.get('/v1/datasets/:name', async (req) => {
+  route('getDataset', async (req) => {
     deps.auth(req);
-    const { name } = parse(nameParam, req.params, 'BAD_REQUEST');
+    const { name } = parse(datasetNameParams, req.params, 'BAD_REQUEST');
     const vs = ds.catalog.list(name);
     if (vs.length === 0) throw new ApiError('DATASET_NOT_FOUND', `no dataset "${name}"`);
     return { name, versions: vs.map((v) => ({ ...versionView(v, false), cache: cacheView(v) })) };
   });
 
-  app.get('/v1/datasets/:name/:version', async (req) => {
+  route('getDatasetVersion', async (req) => {
     deps.auth(req);
-    const p = parse(versionParam, req.params, 'BAD_REQUEST');
+    const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
     const v = p.version === 'latest' ? resolve(p) : (ds.catalog.get(p.name, p.version) ?? resolve(p));
     return { ...versionView(v, true), cache: cacheView(v), node: ds.cache.node };
   });
 
-  app.delete('/v1/datasets/:name/:version', async (req) => {
+  route('removeDatasetVersion', async (req) => {
     const user = deps.admin(req);
-    const p = parse(versionParam, req.params, 'BAD_REQUEST');
+    const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
     const v = resolve(p);
     const r = await ds.remove(v.name, v.version);
     deps.audit(user, req, 'dataset.remove', `${v.name}@${v.version}`, r);
     return { name: v.name, version: v.version, removed: true, evicted: r.evicted };
   });
 
-  app.post('/v1/datasets/:name/:version/fill', async (req) => {
+  route('fillDatasetVersion', async (req) => {
     const user = deps.admin(req);
-    const p = parse(versionParam, req.params, 'BAD_REQUEST');
-    const q = parse(z.strictObject({ wait: z.enum(['true', 'false']).default('false') }), req.query, 'QUERY_INVALID');
+    const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
+    const q = parse(datasetFillQuery, req.query, 'QUERY_INVALID');
     const v = resolve(p);
     deps.audit(user, req, 'dataset.fill', `${v.name}@${v.version}`, null);
     if (q.wait === 'true') await ds.cache.fill(v);
@@ -130,25 +120,25 @@ export function registerDatasetRoutes(app: FastifyInstance, deps: DatasetRouteDe
     return { name: v.name, version: v.version, node: ds.cache.node, cache: cacheView(v) };
   });
 
-  app.post('/v1/datasets/:name/:version/evict', async (req) => {
+  route('evictDatasetVersion', async (req) => {
     const user = deps.admin(req);
-    const p = parse(versionParam, req.params, 'BAD_REQUEST');
+    const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
     const v = ds.catalog.get(p.name, p.version === 'latest' ? undefined : p.version) ?? resolve(p);
     await ds.cache.evict(v.name, v.version);
     deps.audit(user, req, 'dataset.evict', `${v.name}@${v.version}`, null);
     return { name: v.name, version: v.version, node: ds.cache.node, evicted: true };
   });
 
-  app.post('/v1/datasets/:name/:version/verify', async (req) => {
+  route('verifyDatasetVersion', async (req) => {
     const user = deps.admin(req);
-    const p = parse(versionParam, req.params, 'BAD_REQUEST');
+    const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
     const v = ds.catalog.get(p.name, p.version === 'latest' ? undefined : p.version) ?? resolve(p);
     const r = await ds.cache.verify(v);
     deps.audit(user, req, 'dataset.verify', `${v.name}@${v.version}`, { repaired: r.repaired });
     return { name: v.name, version: v.version, node: ds.cache.node, ...r };
   });
 
-  app.get('/v1/dataset-cache', async (req) => {
+  route('getDatasetCache', async (req) => {
     deps.auth(req);
     const c = ds.cache;
     return {

@@ -1,84 +1,98 @@
-/** The OpenAPI 3.1 document served at /openapi.json. The job schema comes from the zod schema itself. */
+/**
+ * The OpenAPI 3.1 document served at /openapi.json, generated from the route table
+ * (contract/operations.ts) and its zod schemas by @asteasolutions/zod-to-openapi: what the
+ * server validates with is what the document says. Errors are all one shape (Error) with a
+ * stable code; each response lists the codes it can carry.
+ */
+import { OpenApiGeneratorV31, OpenAPIRegistry, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { ERRORS, type ErrorCode } from './errors.js';
+import { errorsOf, OPERATIONS, type Operation } from './contract/operations.js';
 import { z } from 'zod';
 import { jobFileSchema } from '../spec/job-spec.js';
-import { ERRORS } from './errors.js';
+import { ErrorSchema, JobSpecSchema } from './contract/schemas.js';
 
 let cached: Record<string, unknown> | null = null;
 
+function errorResponses(codes: readonly ErrorCode[]): Record<string, ResponseConfig> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const c of codes) byStatus.set(ERRORS[c].status, [...(byStatus.get(ERRORS[c].status) ?? []), c]);
+  return Object.fromEntries(
+    [...byStatus.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([status, cs]) => [
+        String(status),
+        {
+          description: cs.map((c) => `${c}: ${ERRORS[c].description}`).join(' '),
+          content: { 'application/json': { schema: ErrorSchema, example: { error: { code: cs[0], message: ERRORS[cs[0] as ErrorCode].description } } } },
+          ...(status === 429 ? { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'string' } } } } : {}),
+        },
+      ]),
+  );
+}
+
+function okResponse(op: Operation): ResponseConfig {
+  const { schema } = op.ok;
+  const content =
+    schema === 'html'
+      ? { 'text/html': { schema: { type: 'string' as const } } }
+      : schema === 'text'
+        ? { [op.path === '/openapi.json' ? 'application/json' : 'text/plain']: { schema: op.path === '/openapi.json' ? { type: 'object' as const } : { type: 'string' as const } } }
+        : schema === 'metrics'
+          ? { 'text/plain': { schema: { type: 'string' as const } } }
+          : { 'application/json': { schema } };
+  return {
+    description: op.ok.description,
+    content,
+    ...(op.ok.headers ? { headers: op.ok.headers } : {}),
+    ...(op.ok.links ? { links: op.ok.links } : {}),
+  };
+}
+
 export function openApiDocument(): Record<string, unknown> {
   if (cached) return cached;
-  const err = (codes: string[]): Record<string, unknown> =>
-    Object.fromEntries(
-      [...new Set(codes.map((c) => ERRORS[c as keyof typeof ERRORS].status))].map((status) => [
-        String(status),
-        { description: codes.filter((c) => ERRORS[c as keyof typeof ERRORS].status === status).join(', '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-      ]),
-    );
-  const auth = ['UNAUTHENTICATED'];
-  const ok = (description: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ '200': { description, content: { 'application/json': { schema: { type: 'object' } } } }, ...extra });
-  const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^job-[0-9]+$' } };
-  cached = {
-    openapi: '3.1.0',
-    info: { title: 'Gantry standalone API', version: '1', description: 'Bearer token auth (Authorization: Bearer gty_...). Errors: {"error":{"code","message","details"}} with the stable codes under components.schemas.ErrorCode.' },
-    components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Job: z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any' }),
-        ErrorCode: { type: 'string', enum: Object.keys(ERRORS), description: Object.entries(ERRORS).map(([c, e]) => `${c} (${e.status}): ${e.description}`).join('\n') },
-        Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { $ref: '#/components/schemas/ErrorCode' }, message: { type: 'string' }, details: { type: 'object' } }, required: ['code', 'message'] } } },
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'A token from gantry up (the admin token file) or POST /v1/users: Authorization: Bearer gty_...' });
+  // The job is described by zod's own JSON Schema output (it keeps the env names' pattern,
+  // which zod-to-openapi drops), from the very schema validateJobFile checks.
+  registry.registerComponent('schemas', 'JobSpec', { ...(z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>), $schema: undefined, description: 'A job: the same format as a job file (gantry submit FILE). workingDir is an absolute path on the server.', example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 1, memory: '1Gi' } } } as never);
+  const jobRef = { $ref: '#/components/schemas/JobSpec' };
+  for (const [operationId, op] of Object.entries(OPERATIONS) as [string, Operation][]) {
+    const ok = okResponse(op);
+    const mediaTypes = op.body ? (op.body.mergePatch ? ['application/merge-patch+json', 'application/json'] : op.body.yaml ? ['application/json', 'application/yaml'] : ['application/json']) : [];
+    registry.registerPath({
+      method: op.method,
+      path: op.path,
+      operationId,
+      summary: op.summary,
+      tags: [op.tag],
+      ...(op.access === 'public' ? { security: [] } : {}),
+      request: {
+        ...(op.params ? { params: op.params } : {}),
+        ...(op.query ? { query: op.query } : {}),
+        ...(op.headers ? { headers: op.headers } : {}),
+        ...(op.body ? { body: { required: op.body.required, content: Object.fromEntries(mediaTypes.map((m) => [m, { schema: op.body!.schema === JobSpecSchema ? jobRef : op.body!.schema }])) } } : {}),
       },
+      responses: {
+        [String(op.ok.status)]: ok,
+        ...(op.ok.alsoStatus ? { [String(op.ok.alsoStatus)]: ok } : {}),
+        ...errorResponses(errorsOf(op)),
+      },
+    });
+  }
+  const generator = new OpenApiGeneratorV31(registry.definitions);
+  cached = generator.generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Gantry standalone API',
+      version: '1',
+      description: [
+        'Authenticate with a bearer token (Authorization: Bearer gty_...).',
+        'Every error, the router\'s included (404 NOT_FOUND, 405 METHOD_NOT_ALLOWED with an Allow header, 413 BODY_TOO_LARGE, 414 URI_TOO_LONG, 415 UNSUPPORTED_MEDIA_TYPE), is {"error":{"code","message","details"?}} with a stable code from components.schemas.ErrorCode; GET /v1/errors lists them.',
+        'A member sees and changes only their own team\'s jobs: another team\'s job is answered 404 JOB_NOT_FOUND.',
+        'PUT replaces a whole resource and needs every field; PATCH takes a JSON merge patch (RFC 7396).',
+      ].join('\n\n'),
     },
     security: [{ bearer: [] }],
-    paths: {
-      '/v1/jobs': {
-        post: {
-          summary: 'Submit a job (JSON or application/yaml). Idempotency-Key header: a retry with the same key and body returns the first job (200), a different body 409.',
-          parameters: [{ name: 'Idempotency-Key', in: 'header', schema: { type: 'string', maxLength: 200 } }],
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } }, 'application/yaml': { schema: { $ref: '#/components/schemas/Job' } } } },
-          responses: { '201': { description: 'created' }, ...ok('replayed (same idempotency key)'), ...err([...auth, 'JOB_INVALID', 'BAD_REQUEST', 'FORBIDDEN', 'QUEUE_NOT_FOUND', 'IDEMPOTENCY_KEY_REUSED', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'UNSATISFIABLE', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']) },
-        },
-        get: {
-          summary: 'List jobs, newest first (own team; admins: all). Paginated with limit and cursor (nextCursor).',
-          parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-            { name: 'state', in: 'query', schema: { type: 'string' }, description: 'comma-separated states, or active / finished' },
-            { name: 'queue', in: 'query', schema: { type: 'string' } },
-          ],
-          responses: { ...ok('{items, nextCursor}'), ...err([...auth, 'QUERY_INVALID']) },
-        },
-      },
-      '/v1/jobs/{id}': { get: { summary: 'One job, with placement, processes and (when queued) why it waits.', parameters: [jobId], responses: { ...ok('the job'), ...err([...auth, 'JOB_NOT_FOUND']) } } },
-      '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel: SIGTERM to each worker\'s process group, then SIGKILL after the grace period.', parameters: [jobId], responses: { ...ok('the job'), ...err([...auth, 'JOB_NOT_FOUND', 'JOB_FINISHED']) } } },
-      '/v1/jobs/{id}/explain': { get: { summary: 'Why a job is pending, its queue position and estimated start.', parameters: [jobId], responses: { ...ok('explanation'), ...err([...auth, 'JOB_NOT_FOUND']) } } },
-      '/v1/jobs/{id}/logs': {
-        get: {
-          summary: 'A worker\'s log from an offset (text/plain; X-Next-Offset and X-Job-Finished headers for following).',
-          parameters: [jobId, { name: 'worker', in: 'query', schema: { type: 'integer', default: 0 } }, { name: 'offset', in: 'query', schema: { type: 'integer', default: 0 } }],
-          responses: { '200': { description: 'log bytes', content: { 'text/plain': {} } }, ...err([...auth, 'JOB_NOT_FOUND', 'QUERY_INVALID']) },
-        },
-      },
-      '/v1/jobs/{id}/progress': { post: { summary: 'Report training progress {step, loss, samplesPerSec, checkpoint}.', parameters: [jobId], responses: { ...ok('ok'), ...err([...auth, 'JOB_NOT_FOUND', 'BODY_INVALID', 'JOB_FINISHED']) } } },
-      '/v1/queues': { get: { summary: 'Queues with guaranteed, deserved, used and pending GPUs, and per GPU model (gpuModels) guaranteed, limit and used.', responses: ok('{items}') } },
-      '/v1/queues/{name}': { put: { summary: 'Create or replace a queue (admin).', responses: { ...ok('the queue, with warnings (GUARANTEES_OVERCOMMITTED) when top-level guarantees add up to more than the fleet'), ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'TEAM_NOT_FOUND', 'GUARANTEE_EXCEEDS_FLEET', 'QUEUE_MODEL_QUOTA_INVALID', 'QUEUE_TREE_INVALID']) } } },
-      '/v1/nodes': { get: { summary: 'Nodes and GPUs (simulated ones say so).', responses: ok('{items}') } },
-      '/v1/nodes/{name}/cordon': { post: { summary: 'Stop placing jobs on the node (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
-      '/v1/nodes/{name}/uncordon': { post: { summary: 'Place jobs on the node again (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
-      '/v1/nodes/{name}/drain': { post: { summary: 'Cordon, checkpoint-and-requeue the preemptible jobs, wait for the rest (admin).', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND']) } } },
-      '/v1/nodes/{name}/gpus/{index}/health': { post: { summary: 'Mark a GPU healthy or not (admin; kept across restarts, never overwritten by telemetry); a GPU is scheduled when the admin and nvidia-smi both say healthy.', responses: { ...ok('status'), ...err([...auth, 'FORBIDDEN', 'NODE_NOT_FOUND', 'GPU_NOT_FOUND']) } } },
-      '/v1/top': { get: { summary: 'GPU telemetry and the jobs on each GPU (other teams\' jobs are masked).', responses: ok('{gpus}') } },
-      '/v1/whoami': { get: { summary: 'The token\'s user.', responses: ok('user') } },
-      '/v1/users': { post: { summary: 'Create a user (and team) and return its token once (admin).', responses: { '201': { description: 'user with token' }, ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'ALREADY_EXISTS']) } } },
-      '/v1/teams': { get: { summary: 'Teams and their users (admin).', responses: ok('{items}') }, post: { summary: 'Create a team {name} (admin); it may own queues before it has users.', responses: { '201': { description: 'the team' }, ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'ALREADY_EXISTS']) } } },
-      '/v1/users/{name}/tokens': { post: { summary: 'Issue one more token for a user {expires?: "30d"} (admin); shown once.', responses: { '201': { description: 'token' }, ...err([...auth, 'FORBIDDEN', 'BODY_INVALID', 'USER_NOT_FOUND']) } } },
-      '/v1/tokens': { get: { summary: 'Tokens (ids, expiry, status): all or ?user= (admin), or the caller\'s own.', responses: { ...ok('{items}'), ...err([...auth, 'FORBIDDEN', 'USER_NOT_FOUND']) } } },
-      '/v1/tokens/{id}/revoke': { post: { summary: 'Revoke a token (admin, or its owner).', responses: { ...ok('the token'), ...err([...auth, 'TOKEN_NOT_FOUND']) } } },
-      '/v1/status': { get: { summary: 'Server status: stored rows that did not load (listed for admins), rate limit.', responses: ok('status') } },
-      '/v1/audit': { get: { summary: 'The append-only audit log (admin), paginated by id.', responses: ok('{items, nextAfter}') } },
-      '/v1/errors': { get: { summary: 'The error catalogue.', security: [], responses: ok('{items}') } },
-      '/metrics': { get: { summary: 'Prometheus metrics (DCGM names for GPU telemetry); admins get per-job series of running jobs, other users aggregates only.', responses: { '200': { description: 'text exposition format' }, ...err(auth) } } },
-      '/healthz': { get: { summary: 'Liveness.', security: [], responses: ok('{ok:true}') } },
-    },
-  };
+  }) as unknown as Record<string, unknown>;
   return cached;
 }

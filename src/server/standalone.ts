@@ -20,7 +20,7 @@ import { MPS_CONTROL, MpsDaemons, onPath } from '../adapters/gpu/mps-daemons.js'
 import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
-import { buildApi } from './api.js';
+import { buildApi, routesOf } from './api.js';
 import { DatasetService } from './datasets.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
@@ -84,6 +84,8 @@ export interface RunningServer {
   /** How GPU shares are isolated, for the banner (MPS daemons, or why not). */
   readonly sharing: string;
   readonly recovered: { requeued: number; adopted: number; queued: number };
+  /** Every route the HTTP API registered (method, fastify pattern), for the contract test. */
+  readonly routes: () => readonly { readonly method: string; readonly url: string }[];
   /** The token-less Prometheus listener's URL, when one was asked for. */
   readonly metricsUrl: string | null;
   /** Stored rows that did not load (left untouched), one line each. */
@@ -424,6 +426,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     controller,
     metricsUrl,
     storedStateProblems: screened.problems,
+    routes: () => routesOf(app),
     async close() {
       if (closed) return;
       closed = true;

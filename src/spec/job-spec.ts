@@ -63,7 +63,10 @@ export const jobFileSchema = z.strictObject({
     .refine((e) => Object.keys(e).length <= 256, 'at most 256 variables')
     .default({}),
   /** Absolute path (the CLI resolves a relative one against the job file's folder). */
-  workingDir: text(4096).optional(),
+  workingDir: text(4096)
+    .regex(/^\//, 'must be an absolute path')
+    .regex(/^\/.*[^/.]/, 'must not be the root folder "/"')
+    .optional(),
   /** Run in this container image (needs a reachable Docker daemon). */
   image: text(512).optional(),
   /** A container's network: none (only loopback) or the host's (only meaningful for `image:` jobs). */

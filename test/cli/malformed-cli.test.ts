@@ -121,7 +121,7 @@ describe('malformed CLI corpus', () => {
       [['ls', '-o', 'yaml'], 'BAD_FLAG'],
       [['logs', 'job-1', '--worker', 'two'], 'BAD_FLAG'],
       [['logs', 'job-1', '--worker', '-1'], 'BAD_FLAG'],
-      [['logs', 'job-1', '--worker', '7'], 'QUERY_INVALID'],
+      [['logs', 'job-1', '--worker', '7'], 'WORKER_NOT_FOUND'],
       [['queues', 'set', 'q1', '--guaranteed', 'lots'], 'BAD_FLAG'],
       [['queues', 'set', 'q1', '--guaranteed', '-2'], 'BAD_FLAG'],
       [['queues', 'set', 'q1', '--weight', '0'], 'BODY_INVALID'],

@@ -46,7 +46,7 @@ describe('gantry queues --model-quota', () => {
     assert.match(row ?? '', /H100-80GB 0\/1\/2, L4 0\/-\/1/);
     assert.match(table.stdout, /PER MODEL USED\/GUAR\/LIMIT/);
     const json = JSON.parse((await gantry('queues', '-o', 'json')).stdout) as { items: { name: string; gpuModels: unknown }[] };
-    assert.deepEqual(json.items.find((q) => q.name === 'team-a')?.gpuModels, { 'H100-80GB': { guaranteedGpu: 1, limitGpu: 2, usedGpu: 0 }, L4: { guaranteedGpu: null, limitGpu: 1, usedGpu: 0 } });
+    assert.deepEqual(json.items.find((q) => q.name === 'team-a')?.gpuModels, { 'H100-80GB': { guaranteedGpus: 1, limitGpus: 2, usedGpus: 0 }, L4: { guaranteedGpus: null, limitGpus: 1, usedGpus: 0 } });
   });
 
   it('refuses a malformed flag and an unknown model, changing nothing', async () => {

@@ -90,8 +90,8 @@ describe('metrics, queues and the audit of changes (two teams)', () => {
     assert.equal(mine?.['aggregateOnly'], undefined);
     assert.equal(theirs?.['aggregateOnly'], true);
     assert.equal(theirs?.['running'], 1);
-    assert.equal(theirs?.['usedGpu'], 1);
-    assert.deepEqual(Object.keys(theirs ?? {}).sort(), ['aggregateOnly', 'deservedGpu', 'gpuModels', 'guaranteedGpu', 'limitGpu', 'name', 'parent', 'pending', 'pendingGpu', 'running', 'team', 'usedGpu', 'weight']);
+    assert.equal(theirs?.['usedGpus'], 1);
+    assert.deepEqual(Object.keys(theirs ?? {}).sort(), ['aggregateOnly', 'deservedGpus', 'gpuModels', 'guaranteedGpus', 'limitGpus', 'name', 'ordering', 'parent', 'pending', 'pendingGpus', 'running', 'team', 'usedGpus', 'weight']);
   });
 
   it('audits progress reports and checkpoint acknowledgements, and reads of another team\'s job', async () => {
@@ -129,7 +129,7 @@ describe('metrics, queues and the audit of changes (two teams)', () => {
   });
 
   it('refuses queue changes that would leave the tree unloadable, changing nothing', async () => {
-    const config = (qs: Item[]): string => JSON.stringify(qs.map((q) => [q['name'], q['parent'], q['team'], q['guaranteedGpu'], q['limitGpu'], q['weight']]));
+    const config = (qs: Item[]): string => JSON.stringify(qs.map((q) => [q['name'], q['parent'], q['team'], q['guaranteedGpus'], q['limitGpus'], q['weight']]));
     const before = config(items(await t.api('GET', '/v1/queues')));
     const child = await t.api('PUT', '/v1/queues/vision-sub', { parent: 'vision-hold' });
     assert.equal(child.status, 409);

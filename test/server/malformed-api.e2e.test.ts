@@ -205,7 +205,8 @@ describe('malformed API corpus', () => {
     for (const q of ['limit=0', 'limit=-5', 'limit=1e9', 'limit=abc', 'limit=1.5', 'limit=', 'limit=1&limit=2', 'cursor=', 'cursor=!!!', 'cursor=czA', 'state=', 'state=running,zombie', `state=${'r'.repeat(300)}`, 'queue=' + 'q'.repeat(100), 'colour=red', 'limit=%00']) {
       add(`list jobs ?${q.slice(0, 30)}`, 'GET', `${J}?${q}`, 400, 'QUERY_INVALID');
     }
-    for (const q of ['worker=-1', 'worker=abc', 'worker=99', 'offset=-1', 'offset=x', 'limit=0', 'limit=99999999', 'tail=5']) add(`logs ?${q}`, 'GET', `${J}/${id}/logs?${q}`, 400, 'QUERY_INVALID');
+    add('logs ?worker=99 (the job has one)', 'GET', `${J}/${id}/logs?worker=99`, 404, 'WORKER_NOT_FOUND');
+    for (const q of ['worker=-1', 'worker=abc', 'offset=-1', 'offset=x', 'limit=0', 'limit=99999999', 'tail=5']) add(`logs ?${q}`, 'GET', `${J}/${id}/logs?${q}`, 400, 'QUERY_INVALID');
     for (const q of ['after=-1', 'after=x', 'limit=0', 'limit=5000', 'since=yesterday']) add(`audit ?${q}`, 'GET', `/v1/audit?${q}`, 400, 'QUERY_INVALID');
 
     // --- other bodies

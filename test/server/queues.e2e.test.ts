@@ -37,8 +37,8 @@ describe('queues owned by teams (2 simulated H100s)', () => {
       await waitFor(`${id} to make progress`, async () => (((await t.api('GET', `/v1/jobs/${id}`)).body['progress'] as { step?: number } | null)?.step ?? 0) >= 5);
     }
 
-    const queues = (await t.api('GET', '/v1/queues', undefined, speech)).body['items'] as { name: string; usedGpu: number }[];
-    assert.equal(queues.find((q) => q.name === 'vision')?.usedGpu, 2);
+    const queues = (await t.api('GET', '/v1/queues', undefined, speech)).body['items'] as { name: string; usedGpus: number }[];
+    assert.equal(queues.find((q) => q.name === 'vision')?.usedGpus, 2);
 
     const s = String((await t.api('POST', '/v1/jobs', job({ name: 'owner', queue: 'speech', resources: { gpu: 1 }, command: 'echo mine' }), speech)).body['id']);
     const done = await waitState(t, s, ['succeeded'], 30_000);

@@ -182,7 +182,7 @@ describe('malformed requests', () => {
     { name: 'unknown job', method: 'GET', path: '/v1/jobs/job-999999', status: 404, code: 'JOB_NOT_FOUND' },
     { name: 'garbage job id', method: 'GET', path: '/v1/jobs/..%2F..%2Fetc%2Fpasswd', status: 404, code: 'JOB_NOT_FOUND' },
     { name: 'cancel unknown job', method: 'POST', path: '/v1/jobs/job-0/cancel', status: 404, code: 'JOB_NOT_FOUND' },
-    { name: 'logs of unknown worker', method: 'GET', path: '/v1/jobs/job-1/logs?worker=5', status: 400, code: 'QUERY_INVALID' },
+    { name: 'logs of unknown worker', method: 'GET', path: '/v1/jobs/job-1/logs?worker=5', status: 404, code: 'WORKER_NOT_FOUND' },
     { name: 'logs with negative offset', method: 'GET', path: '/v1/jobs/job-1/logs?offset=-1', status: 400, code: 'QUERY_INVALID' },
     { name: 'limit zero', method: 'GET', path: '/v1/jobs?limit=0', status: 400, code: 'QUERY_INVALID' },
     { name: 'limit huge', method: 'GET', path: '/v1/jobs?limit=100000', status: 400, code: 'QUERY_INVALID' },

@@ -30,10 +30,10 @@ describe('scheduling window (window of 2 on 8 simulated H100s)', () => {
     assert.equal(explain['queuePosition'], 5);
 
     // Counted as pending although the scheduler holds only two of them.
-    const queues = (await t.api('GET', '/v1/queues')).body['items'] as { name: string; pending: number; pendingGpu: number }[];
+    const queues = (await t.api('GET', '/v1/queues')).body['items'] as { name: string; pending: number; pendingGpus: number }[];
     const def = queues.find((q) => q.name === 'default');
     assert.equal(def?.pending, 5);
-    assert.equal(def?.pendingGpu, 5);
+    assert.equal(def?.pendingGpus, 5);
     const metrics = (await t.api('GET', '/metrics')).text;
     assert.match(metrics, /gantry_queue_depth\{queue="default"\} 5/);
 

@@ -37,7 +37,7 @@ export function registerLs(program: Command): void {
     if (fmt === 'json') return printJson(page);
     printTable(
       ['ID', 'NAME', 'QUEUE', 'STATE', 'WORKERS', 'GPU', 'AGE', 'REASON'],
-      page.items.map((j) => [String(j['id']), String(j['name']), String(j['queue']), String(j['state']), String(j['workers']), gpuText(j['resources'] as Job), age(j['submittedAt']), truncate((j['waitingFor'] as string | null | undefined) ?? (j['reason'] as string | null) ?? '', reasonWidth())]),
+      page.items.map((j) => [String(j['id']), String(j['name']), String(j['queue']), String(j['state']), String(j['workers']), gpuText(j['resources'] as Job), age(j['submittedAt']), truncate((j['waitingFor'] as { message: string }[] | undefined)?.[0]?.message ?? (j['reason'] as string | null) ?? '', reasonWidth())]),
     );
     if (page.items.some((j) => j['state'] === 'queued')) process.stdout.write(`(${cliName()} explain JOB says in full why a job waits)\n`);
   });

@@ -24,14 +24,14 @@ export function parseModelQuota(v: string, prev: Record<string, { guaranteedGpus
 }
 
 interface ModelView {
-  guaranteedGpu: number | null;
-  limitGpu: number | null;
-  usedGpu: number;
+  guaranteedGpus: number | null;
+  limitGpus: number | null;
+  usedGpus: number;
 }
 
 /** "H100-80GB 2/8/16" per model: used / guaranteed / limit, "-" where none is set. */
 function modelCell(models: Record<string, ModelView> | undefined): string {
-  const parts = Object.entries(models ?? {}).map(([m, q]) => `${m} ${q.usedGpu}/${q.guaranteedGpu ?? '-'}/${q.limitGpu ?? '-'}`);
+  const parts = Object.entries(models ?? {}).map(([m, q]) => `${m} ${q.usedGpus}/${q.guaranteedGpus ?? '-'}/${q.limitGpus ?? '-'}`);
   return parts.length > 0 ? parts.join(', ') : '-';
 }
 
@@ -40,11 +40,11 @@ export function registerQueues(program: Command): void {
   connectionOptions(queues);
   addOutputOption(queues).action(async (o: Record<string, unknown>) => {
     const fmt = outputFormat(o['output']);
-    const r = await clientOf(o).json<{ items: Record<string, unknown>[] }>('GET', '/v1/queues');
+    const r = await clientOf(o).call('listQueues');
     if (fmt === 'json') return printJson(r);
     printTable(
       ['QUEUE', 'TEAM', 'PARENT', 'GUARANTEED', 'LIMIT', 'WEIGHT', 'USED GPU', 'DESERVED', 'RUNNING', 'PENDING', 'PER MODEL USED/GUAR/LIMIT'],
-      r.items.map((q) => [String(q['name']), (q['team'] as string | null) ?? '(all)', q['parent'] as string | null, String(q['guaranteedGpu']), q['limitGpu'] as number | null, String(q['weight']), String(q['usedGpu']), Number(q['deservedGpu']).toFixed(2), String(q['running']), String(q['pending']), modelCell(q['gpuModels'] as Record<string, ModelView> | undefined)]),
+      r.items.map((q) => [q.name, q.team ?? '(all)', q.parent, String(q.guaranteedGpus ?? 0), q.limitGpus, String(q.weight), String(q.usedGpus), q.deservedGpus.toFixed(2), String(q.running), String(q.pending), modelCell(q.gpuModels)]),
     );
   });
   const set = queues
@@ -67,10 +67,10 @@ export function registerQueues(program: Command): void {
       guaranteedGpus: guaranteed ?? null,
       limitGpus: limit ?? null,
       weight: num(o['weight'], '--weight') ?? 1,
-      ordering: o['fifo'] ? 'fifo' : 'priority',
+      ordering: o['fifo'] ? ('fifo' as const) : ('priority' as const),
       gpuModels: (o['modelQuota'] as ReturnType<typeof parseModelQuota> | undefined) ?? {},
     };
-    const saved = await clientOf(o).json<{ warnings?: { code: string; message: string }[] }>('PUT', `/v1/queues/${encodeURIComponent(name)}`, body);
+    const saved = await clientOf(o).call('putQueue', { params: { name }, body });
     process.stdout.write(`queue ${name} saved\n`);
     for (const w of saved.warnings ?? []) process.stderr.write(`gantry: warning: ${w.message} [${w.code}]\n`);
   });
