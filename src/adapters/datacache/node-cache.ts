@@ -57,8 +57,9 @@ export interface CacheEntryView {
   readonly lastError: { code: string; message: string; at: number } | null;
 }
 
-/** Verified files are recorded in one SQLite commit (one fsync) per this many ms at most. */
+/** Verified files are recorded in one SQLite commit (one fsync) per this many ms, or this many files. */
 const FLUSH_MS = 200;
+const FLUSH_FILES = 256;
 
 export function keyOf(name: string, version: number): string {
   return `${name}@${version}`;
@@ -386,7 +387,7 @@ export class NodeCache {
           return;
         }
         batch.push(f.path);
-        if (this.clock() - lastFlush >= FLUSH_MS) flush();
+        if (this.clock() - lastFlush >= FLUSH_MS || batch.length >= FLUSH_FILES) flush();
         if (this.closed) return;
       }
     };
