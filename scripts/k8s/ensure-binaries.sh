@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-scheduler and etcd from Go modules (through the Go module proxy)
+# Builds kube-apiserver, kube-scheduler, kubelet and etcd from Go modules (through the Go module proxy)
 # into a cache outside the repo, unless they are already there. Prints the cache directory.
 #
 #   scripts/k8s/ensure-binaries.sh            # build if missing, print the directory
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.env"
 cache_root="${GANTRY_K8S_CACHE:-$HOME/.cache/gantry/k8s}"
 dir="$cache_root/$K8S_VERSION"
-bins=(kube-apiserver kube-scheduler etcd)
+bins=(kube-apiserver kube-scheduler kubelet etcd)
 
 have_all() {
   for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done
@@ -32,7 +32,7 @@ tmp="$cache_root/.build-$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "building kube-apiserver, kube-scheduler, etcd for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
+echo "building kube-apiserver, kube-scheduler, kubelet, etcd for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
 echo "(a cold build downloads ~1 GB of modules and takes a while on 2 cores)" >&2
 (cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/...)
 for b in "${bins[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
