@@ -32,12 +32,15 @@ tmp="$cache_root/.build-$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "building kube-apiserver, kube-scheduler, kubelet, etcd for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
-echo "(a cold build downloads ~1 GB of modules and takes a while on 2 cores)" >&2
-(cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/...)
-for b in "${bins[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
+# Only what is missing (a cache made before the kubelet was added needs only the kubelet).
+missing=()
+for b in "${bins[@]}"; do [ -x "$dir/$b" ] || missing+=("$b"); done
+echo "building ${missing[*]} for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
+echo "(a cold build downloads ~1 GB of modules and takes ~20 min on 2 cores)" >&2
+[ "${#missing[@]}" -gt 0 ] && (cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" "${missing[@]/#/./cmd/}")
+for b in "${missing[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
 mkdir -p "$dir"
-for b in "${bins[@]}"; do mv -f "$tmp/$b" "$dir/$b"; done
+for b in "${missing[@]}"; do mv -f "$tmp/$b" "$dir/$b"; done
 date -u +%FT%TZ > "$dir/.complete"
 echo "built in $(( $(date +%s) - start ))s" >&2
 echo "$dir"

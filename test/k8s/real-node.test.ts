@@ -140,13 +140,15 @@ describe('kubernetes mode on a real node (kubelet + containerd + gantry device p
     }
     await scheduler?.stop();
     // Pods go while the kubelet runs, so that it stops their containers itself.
-    for (const ns of ['whole', 'share', 'gang', 'preempt']) await deletePods(ns).catch(() => undefined);
+    for (const ns of ['whole', 'share', 'gang', 'preempt', 'restart']) await deletePods(ns).catch(() => undefined);
     await node?.stop();
     webhookClose?.();
     await cp?.stop();
   });
 
-  it('registers the node Ready with 4 simulated GPUs from the device plugin, UUIDs published', async () => {
+  it('registers the node Ready with 4 simulated GPUs from the device plugin, UUIDs published', async (t) => {
+    const { containerdMs, readyMs, gpusMs } = node.timings;
+    t.diagnostic(`real node: containerd up ${containerdMs} ms, node Ready ${readyMs} ms, GPUs advertised ${gpusMs} ms after the start`);
     const n = await node.readNode(kc);
     assert.equal(n.status?.capacity?.['nvidia.com/gpu'], '4');
     const gpus = JSON.parse(n.metadata?.annotations?.['gantry.dev/gpus'] ?? '[]') as { uuid: string; model: string }[];
@@ -246,5 +248,19 @@ describe('kubernetes mode on a real node (kubelet + containerd + gantry device p
     await create(low());
     await waitFor('the trainer resumed from its checkpoint', async () => readFileSync(join(data, 'log'), 'utf8').includes(`resumed from ${saved[1]}`));
     await deletePods('preempt');
+  });
+
+  it('registers again after a kubelet restart, and the next pod still gets the GPUs Gantry chose', async () => {
+    await createNamespace(kc, 'restart');
+    const data = node.hostDir('restart');
+    await node.restartKubelet();
+    await waitFor('the device plugin registered again', async () => node.log('device-plugin').includes('the kubelet restarted; registering again'), 30_000, 200);
+    await node.waitGpus();
+    await create(pod('restart', 'after', data, { gpus: 2, script: 'env > /data/after.env' }));
+    const p = await waitPhase('restart', 'after', ['Succeeded']);
+    const chosen = p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '';
+    assert.equal(chosen.split(',').length, 2);
+    assert.equal(envFile(join(data, 'after.env'))['CUDA_VISIBLE_DEVICES'], chosen);
+    await deletePods('restart');
   });
 });

@@ -68,6 +68,9 @@ export class RealNode {
   private readonly bridge: string;
   private readonly procs: { name: string; proc: ChildProcess }[] = [];
   private readonly mountedRoot: string;
+  /** How the start went: ms from the start to containerd up, the node Ready, the GPUs advertised. */
+  readonly timings: { containerdMs: number; readyMs: number; gpusMs: number } = { containerdMs: 0, readyMs: 0, gpusMs: 0 };
+  private kubeletArgs: string[] = [];
 
   private constructor(private readonly cp: ControlPlane) {
     // Short: unix socket paths are limited to 108 bytes.
@@ -134,6 +137,7 @@ export class RealNode {
 
   private async boot(o: RealNodeOptions): Promise<void> {
     const d = this.dir;
+    const t0 = Date.now();
     const ip = nodeIp();
     if (!ip) throw new Error('no non-loopback IPv4 address');
     for (const sub of ['cni', 'cni-ipam', 'logs', 'pki', 'volume-plugins', 'var-lib-kubelet', 'kernel', 'kubelet', 'host']) mkdirSync(join(d, sub), { recursive: true });
@@ -180,6 +184,7 @@ export class RealNode {
       if (containerd.exitCode !== null) throw new Error(`containerd exited with ${containerd.exitCode}`);
       return spawnSync('ctr', ['--address', this.containerdSocket, 'version'], { encoding: 'utf8' }).status === 0;
     }, 20_000, 100);
+    this.timings.containerdMs = Date.now() - t0;
     for (const image of ['pause', 'busybox']) {
       run('ctr', ['--address', this.containerdSocket, '-n', 'k8s.io', 'images', 'import', '--all-platforms', join(binaryDir(), 'images', `${image}.tar`)]);
     }
@@ -242,7 +247,7 @@ export class RealNode {
       'exec "$@"',
     ].join('\n');
     const labels = Object.entries({ 'gantry.dev/real-node': 'true', ...o.labels }).map(([k, v]) => `${k}=${v}`).join(',');
-    const kubelet = this.spawnLogged('kubelet', 'unshare', [
+    this.kubeletArgs = [
       '-m', '--propagation', 'unchanged', '--', 'sh', '-c', script, 'kubelet-ns',
       join(binaryDir(), 'kubelet'),
       `--config=${join(d, 'kubelet.yaml')}`,
@@ -253,13 +258,9 @@ export class RealNode {
       `--node-ip=${ip}`,
       `--node-labels=${labels}`,
       '--v=2',
-    ]);
-    const core = this.cp.kubeConfig().makeApiClient(CoreV1Api);
-    await waitFor(`node ${this.name} Ready`, async () => {
-      if (kubelet.exitCode !== null) throw new Error(`kubelet exited with ${kubelet.exitCode}`);
-      const node = await core.readNode({ name: this.name });
-      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    }, 60_000, 200);
+    ];
+    await this.startKubelet();
+    this.timings.readyMs = Date.now() - t0;
 
     // --- Gantry's device plugin, as deployed: the CLI, with the node's simulated GPUs
     await waitFor('the kubelet device plugin socket', async () => existsSync(join(this.pluginDir, 'kubelet.sock')), 20_000, 100);
@@ -269,11 +270,40 @@ export class RealNode {
     this.spawnLogged('device-plugin', process.execPath, [
       join(REPO, 'bin/gantry.js'), 'k8s', 'device-plugin', '--node', this.name, '--gpus', o.gpus, '--plugin-dir', this.pluginDir, '--kubeconfig', pluginKubeconfig,
     ]);
-    const want = Number(/^(\d+)x/.exec(o.gpus)?.[1] ?? '1');
-    await waitFor(`node ${this.name} advertises ${want} nvidia.com/gpu`, async () => {
+    this.gpuCount = Number(/^(\d+)x/.exec(o.gpus)?.[1] ?? '1');
+    await this.waitGpus();
+    this.timings.gpusMs = Date.now() - t0;
+  }
+
+  private gpuCount = 0;
+
+  private async startKubelet(): Promise<void> {
+    const kubelet = this.spawnLogged('kubelet', 'unshare', this.kubeletArgs);
+    const core = this.cp.kubeConfig().makeApiClient(CoreV1Api);
+    const since = new Date(Date.now() - 1000);
+    await waitFor(`node ${this.name} Ready`, async () => {
+      if (kubelet.exitCode !== null) throw new Error(`kubelet exited with ${kubelet.exitCode}`);
       const node = await core.readNode({ name: this.name });
-      return node.status?.allocatable?.['nvidia.com/gpu'] === String(want) && node.metadata?.annotations?.['gantry.dev/gpus'] !== undefined;
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && c.lastHeartbeatTime !== undefined && new Date(c.lastHeartbeatTime) >= since);
+    }, 60_000, 200);
+  }
+
+  /** Until the node advertises its GPUs (the device plugin registered) with their UUIDs. */
+  async waitGpus(): Promise<void> {
+    const core = this.cp.kubeConfig().makeApiClient(CoreV1Api);
+    await waitFor(`node ${this.name} advertises ${this.gpuCount} nvidia.com/gpu`, async () => {
+      const node = await core.readNode({ name: this.name });
+      return node.status?.allocatable?.['nvidia.com/gpu'] === String(this.gpuCount) && node.metadata?.annotations?.['gantry.dev/gpus'] !== undefined;
     }, 30_000, 200);
+  }
+
+  /** Stops the kubelet and starts it again (running containers stay); resolves once the node is Ready. */
+  async restartKubelet(): Promise<void> {
+    const i = this.procs.findIndex((p) => p.name === 'kubelet');
+    const old = this.procs[i];
+    if (i >= 0) this.procs.splice(i, 1);
+    await terminate(old?.proc);
+    await this.startKubelet();
   }
 
   async readNode(kc: KubeConfig): Promise<V1Node> {
