@@ -51,6 +51,15 @@ test('picks the pod whose next container asks for that many GPUs, oldest first',
   assert.deepEqual(two.kind === 'gantry' ? two.grant.pod : two, 'ns/pair');
 });
 
+test('among pods that match alike, takes the one the kubelet knows (it is being admitted)', () => {
+  const pods = [pod('old', { uuids: ['GPU-1'], created: '2026-01-01T00:00:01Z' }), pod('young', { uuids: ['GPU-0'], created: '2026-01-01T00:00:05Z' })];
+  const d = decideAllocation(pods, NODE, 1, devices, new Map(), new Set(['ns/young', 'ns/other']));
+  assert.deepEqual(d.kind === 'gantry' ? [d.grant.pod, d.grant.uuids] : d, ['ns/young', ['GPU-0']]);
+  // The kubelet's list naming none of them leaves the oldest first.
+  const none = decideAllocation(pods, NODE, 1, devices, new Map(), new Set(['ns/other']));
+  assert.deepEqual(none.kind === 'gantry' ? none.grant.pod : none, 'ns/old');
+});
+
 test('splits a pod\'s GPUs over its containers in the kubelet\'s order, init containers first', () => {
   const p = pod('multi', { uuids: ['GPU-0', 'GPU-1', 'GPU-2'], gpus: [0, 2], init: 1 });
   const first = decideAllocation([p], NODE, 1, devices, new Map());

@@ -94,6 +94,16 @@ describe('kubernetes mode on a real node (kubelet + containerd + gantry device p
     await waitFor(`pods of ${namespace} gone`, async () => (await listPods(kc, namespace)).length === 0, 60_000, 200);
   }
 
+  /** Runs a case in its own namespace; its pods go afterwards, passed or failed. */
+  async function inNamespace(ns: string, f: () => Promise<void>): Promise<void> {
+    await createNamespace(kc, ns);
+    try {
+      await f();
+    } finally {
+      await deletePods(ns);
+    }
+  }
+
   /** KEY=VALUE lines the container wrote. */
   function envFile(file: string): Record<string, string> {
     const out: Record<string, string> = {};
@@ -175,92 +185,96 @@ describe('kubernetes mode on a real node (kubelet + containerd + gantry device p
     // The half-GPU pod above keeps running: the kubelet counts 4 free devices (shares do not go
     // through the device plugin), Gantry has 3 whole GPUs left. The container must get those 3.
     await createNamespace(kc, 'whole');
-    const data = node.hostDir('whole');
-    await create(pod('whole', 'three', data, { gpus: 3, script: 'env > /data/three.env' }));
-    const p = await waitPhase('whole', 'three', ['Succeeded']);
-    const chosen = (p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '').split(',');
-    const shared = (await readPod('share', 'half')).metadata?.annotations?.['gantry.dev/gpu-uuids'];
-    assert.equal(chosen.length, 3);
-    assert.ok(shared && !chosen.includes(shared), `Gantry kept the shared GPU ${shared} out of ${chosen.join(',')}`);
-    const env = envFile(join(data, 'three.env'));
-    assert.deepEqual(env['NVIDIA_VISIBLE_DEVICES']?.split(','), chosen);
-    assert.deepEqual(env['CUDA_VISIBLE_DEVICES']?.split(','), chosen);
-    assert.equal(env['GANTRY_SIMULATED'], '1');
-    // The device plugin recorded what it handed out on the pod.
-    assert.equal(p.metadata?.annotations?.['gantry.dev/gpu-allocated'], `main=${chosen.join(',')}`);
-    await deletePods('whole');
-    await deletePods('share');
+    try {
+      const data = node.hostDir('whole');
+      await create(pod('whole', 'three', data, { gpus: 3, script: 'env > /data/three.env' }));
+      const p = await waitPhase('whole', 'three', ['Succeeded']);
+      const chosen = (p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '').split(',');
+      const shared = (await readPod('share', 'half')).metadata?.annotations?.['gantry.dev/gpu-uuids'];
+      assert.equal(chosen.length, 3);
+      assert.ok(shared && !chosen.includes(shared), `Gantry kept the shared GPU ${shared} out of ${chosen.join(',')}`);
+      const env = envFile(join(data, 'three.env'));
+      assert.deepEqual(env['NVIDIA_VISIBLE_DEVICES']?.split(','), chosen);
+      assert.deepEqual(env['CUDA_VISIBLE_DEVICES']?.split(','), chosen);
+      assert.equal(env['GANTRY_SIMULATED'], '1');
+      // The device plugin recorded what it handed out on the pod.
+      assert.equal(p.metadata?.annotations?.['gantry.dev/gpu-allocated'], `main=${chosen.join(',')}`);
+    } finally {
+      await deletePods('whole');
+      await deletePods('share');
+    }
   });
 
   it('starts a gang only when all its members can run, then all together on their own GPUs', async () => {
-    await createNamespace(kc, 'gang');
-    const data = node.hostDir('gang');
-    await createPodGroup(kc, 'gang', 'train', 3);
-    const member = (i: number): V1Pod =>
-      pod('gang', `w${i}`, data, { gpus: 1, group: 'train', script: `cut -d' ' -f1 /proc/uptime > /data/w${i}.start; env > /data/w${i}.env; exec sleep 3600` });
-    await create(member(0));
-    await create(member(1));
-    await sleep(3000);
-    const early = await listPods(kc, 'gang');
-    assert.deepEqual(early.filter((p) => p.spec?.nodeName).map((p) => p.metadata?.name), [], 'no member is bound while the gang is incomplete');
-    assert.ok(![0, 1].some((i) => existsSync(join(data, `w${i}.start`))), 'no member container started');
-    await create(member(2));
-    const pods = await Promise.all([0, 1, 2].map((i) => waitPhase('gang', `w${i}`, ['Running'])));
-    await waitFor('all members wrote their start', async () => [0, 1, 2].every((i) => existsSync(join(data, `w${i}.env`))));
-    // Seconds since boot (the host's clock: containers share the kernel), to 10 ms.
-    const starts = [0, 1, 2].map((i) => Math.round(Number(readFileSync(join(data, `w${i}.start`), 'utf8').trim()) * 1000));
-    assert.ok(Math.max(...starts) - Math.min(...starts) < 10_000, `members started within 10 s of each other (${starts.join(', ')})`);
-    // Each member sees one GPU, its own: together the three GPUs Gantry recorded for the gang.
-    const seen = [0, 1, 2].map((i) => envFile(join(data, `w${i}.env`))['CUDA_VISIBLE_DEVICES'] ?? '');
-    const recorded = pods.map((p) => p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '');
-    assert.equal(new Set(seen).size, 3, `three distinct GPUs: ${seen.join(' ')}`);
-    assert.deepEqual([...seen].sort(), [...recorded].sort());
-    await deletePods('gang');
+    await inNamespace('gang', async () => {
+      const data = node.hostDir('gang');
+      await createPodGroup(kc, 'gang', 'train', 3);
+      const member = (i: number): V1Pod =>
+        pod('gang', `w${i}`, data, { gpus: 1, group: 'train', script: `cut -d' ' -f1 /proc/uptime > /data/w${i}.start; env > /data/w${i}.env; exec sleep 3600` });
+      await create(member(0));
+      await create(member(1));
+      await sleep(3000);
+      const early = await listPods(kc, 'gang');
+      assert.deepEqual(early.filter((p) => p.spec?.nodeName).map((p) => p.metadata?.name), [], 'no member is bound while the gang is incomplete');
+      assert.ok(![0, 1].some((i) => existsSync(join(data, `w${i}.start`))), 'no member container started');
+      await create(member(2));
+      const pods = await Promise.all([0, 1, 2].map((i) => waitPhase('gang', `w${i}`, ['Running'])));
+      await waitFor('all members wrote their start', async () => [0, 1, 2].every((i) => existsSync(join(data, `w${i}.env`))));
+      // Seconds since boot (the host's clock: containers share the kernel), to 10 ms.
+      const starts = [0, 1, 2].map((i) => Math.round(Number(readFileSync(join(data, `w${i}.start`), 'utf8').trim()) * 1000));
+      assert.ok(Math.max(...starts) - Math.min(...starts) < 10_000, `members started within 10 s of each other (${starts.join(', ')})`);
+      // Each member sees one GPU, the one Gantry recorded for it (the three were bound at once: the
+      // plugin tells them apart by the kubelet's pod-resources list).
+      const seen = [0, 1, 2].map((i) => envFile(join(data, `w${i}.env`))['CUDA_VISIBLE_DEVICES'] ?? '');
+      const recorded = pods.map((p) => p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '');
+      assert.equal(new Set(seen).size, 3, `three distinct GPUs: ${seen.join(' ')}`);
+      assert.deepEqual(seen, recorded);
+    });
   });
 
   it('preempts through the checkpoint protocol: SIGTERM reaches the container, it saves, and resumes later', async () => {
-    await createNamespace(kc, 'preempt');
-    const data = node.hostDir('preempt');
-    const scheduling = kc.makeApiClient(SchedulingV1Api);
-    await scheduling.createPriorityClass({ body: { metadata: { name: 'real-low' }, value: 0 } });
-    await scheduling.createPriorityClass({ body: { metadata: { name: 'real-high' }, value: 1000 } });
-    // A training loop that counts steps, saves its step on SIGTERM and starts from the saved one.
-    const trainer = [
-      'n=0',
-      'if [ -f /data/ckpt ]; then n=$(cat /data/ckpt); echo "resumed from $n" >> /data/log; fi',
-      `trap 'echo $n > /data/ckpt; echo "checkpointed at $n" >> /data/log; exit 0' TERM`,
-      'while true; do n=$((n+1)); echo $n > /data/step; sleep 0.1 & wait $!; done',
-    ].join('\n');
-    const low = (): V1Pod => pod('preempt', 'trainer', data, { gpus: 4, priorityClassName: 'real-low', graceSeconds: 20, script: trainer });
-    await create(low());
-    await waitPhase('preempt', 'trainer', ['Running']);
-    await waitFor('the trainer makes progress', async () => existsSync(join(data, 'step')) && Number(readFileSync(join(data, 'step'), 'utf8')) >= 5);
-    await create(pod('preempt', 'urgent', data, { gpus: 4, priorityClassName: 'real-high', script: 'env > /data/urgent.env' }));
-    await waitGone('preempt', 'trainer');
-    const log = readFileSync(join(data, 'log'), 'utf8');
-    const saved = /checkpointed at (\d+)/.exec(log);
-    assert.ok(saved, `the container saved on SIGTERM (log: ${log})`);
-    assert.ok(Number(saved[1]) >= 5);
-    assert.equal(readFileSync(join(data, 'ckpt'), 'utf8').trim(), saved[1]);
-    await waitPhase('preempt', 'urgent', ['Succeeded']);
-    assert.equal(envFile(join(data, 'urgent.env'))['NVIDIA_VISIBLE_DEVICES']?.split(',').length, 4);
-    // Requeued (as its Job controller would): it starts from its checkpoint.
-    await create(low());
-    await waitFor('the trainer resumed from its checkpoint', async () => readFileSync(join(data, 'log'), 'utf8').includes(`resumed from ${saved[1]}`));
-    await deletePods('preempt');
+    await inNamespace('preempt', async () => {
+      const data = node.hostDir('preempt');
+      const scheduling = kc.makeApiClient(SchedulingV1Api);
+      await scheduling.createPriorityClass({ body: { metadata: { name: 'real-low' }, value: 0 } });
+      await scheduling.createPriorityClass({ body: { metadata: { name: 'real-high' }, value: 1000 } });
+      // A training loop that counts steps, saves its step on SIGTERM and starts from the saved one.
+      const trainer = [
+        'n=0',
+        'if [ -f /data/ckpt ]; then n=$(cat /data/ckpt); echo "resumed from $n" >> /data/log; fi',
+        `trap 'echo $n > /data/ckpt; echo "checkpointed at $n" >> /data/log; exit 0' TERM`,
+        'while true; do n=$((n+1)); echo $n > /data/step; sleep 0.1 & wait $!; done',
+      ].join('\n');
+      const low = (): V1Pod => pod('preempt', 'trainer', data, { gpus: 4, priorityClassName: 'real-low', graceSeconds: 20, script: trainer });
+      await create(low());
+      await waitPhase('preempt', 'trainer', ['Running']);
+      await waitFor('the trainer makes progress', async () => existsSync(join(data, 'step')) && Number(readFileSync(join(data, 'step'), 'utf8')) >= 5);
+      await create(pod('preempt', 'urgent', data, { gpus: 4, priorityClassName: 'real-high', script: 'env > /data/urgent.env' }));
+      await waitGone('preempt', 'trainer');
+      const log = readFileSync(join(data, 'log'), 'utf8');
+      const saved = /checkpointed at (\d+)/.exec(log);
+      assert.ok(saved, `the container saved on SIGTERM (log: ${log})`);
+      assert.ok(Number(saved[1]) >= 5);
+      assert.equal(readFileSync(join(data, 'ckpt'), 'utf8').trim(), saved[1]);
+      await waitPhase('preempt', 'urgent', ['Succeeded']);
+      assert.equal(envFile(join(data, 'urgent.env'))['NVIDIA_VISIBLE_DEVICES']?.split(',').length, 4);
+      // Requeued (as its Job controller would): it starts from its checkpoint.
+      await create(low());
+      await waitFor('the trainer resumed from its checkpoint', async () => readFileSync(join(data, 'log'), 'utf8').includes(`resumed from ${saved[1]}`));
+    });
   });
 
   it('registers again after a kubelet restart, and the next pod still gets the GPUs Gantry chose', async () => {
-    await createNamespace(kc, 'restart');
-    const data = node.hostDir('restart');
-    await node.restartKubelet();
-    await waitFor('the device plugin registered again', async () => node.log('device-plugin').includes('the kubelet restarted; registering again'), 30_000, 200);
-    await node.waitGpus();
-    await create(pod('restart', 'after', data, { gpus: 2, script: 'env > /data/after.env' }));
-    const p = await waitPhase('restart', 'after', ['Succeeded']);
-    const chosen = p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '';
-    assert.equal(chosen.split(',').length, 2);
-    assert.equal(envFile(join(data, 'after.env'))['CUDA_VISIBLE_DEVICES'], chosen);
-    await deletePods('restart');
+    await inNamespace('restart', async () => {
+      const data = node.hostDir('restart');
+      await node.restartKubelet();
+      await waitFor('the device plugin registered again', async () => node.log('device-plugin').includes('the kubelet restarted; registering again'), 30_000, 200);
+      await node.waitGpus();
+      await create(pod('restart', 'after', data, { gpus: 2, script: 'env > /data/after.env' }));
+      const p = await waitPhase('restart', 'after', ['Succeeded']);
+      const chosen = p.metadata?.annotations?.['gantry.dev/gpu-uuids'] ?? '';
+      assert.equal(chosen.split(',').length, 2);
+      assert.equal(envFile(join(data, 'after.env'))['CUDA_VISIBLE_DEVICES'], chosen);
+    });
   });
 });

@@ -268,7 +268,8 @@ export class RealNode {
       ? this.cp.writeKubeconfig(join(d, 'device-plugin.kubeconfig'), o.pluginToken, 'gantry-device-plugin')
       : this.cp.writeKubeconfig(join(d, 'device-plugin.kubeconfig'));
     this.spawnLogged('device-plugin', process.execPath, [
-      join(REPO, 'bin/gantry.js'), 'k8s', 'device-plugin', '--node', this.name, '--gpus', o.gpus, '--plugin-dir', this.pluginDir, '--kubeconfig', pluginKubeconfig,
+      join(REPO, 'bin/gantry.js'), 'k8s', 'device-plugin', '--node', this.name, '--gpus', o.gpus, '--plugin-dir', this.pluginDir,
+      '--pod-resources-socket', join(this.mountedRoot, 'pod-resources', 'kubelet.sock'), '--kubeconfig', pluginKubeconfig,
     ]);
     this.gpuCount = Number(/^(\d+)x/.exec(o.gpus)?.[1] ?? '1');
     await this.waitGpus();

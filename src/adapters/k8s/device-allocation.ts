@@ -5,15 +5,18 @@
  * The kubelet's Allocate call names only the device IDs it picked and their count, not the pod.
  * As HAMi does, the plugin finds the pod being admitted among the pods bound to its node: Gantry
  * pods with a GPU assignment whose next GPU container (init containers first, in order) asks for
- * that many GPUs and has not been handed devices yet, oldest first (the kubelet admits a batch of
- * new pods by creation time). The container then gets the assignment's GPUs, whatever IDs the
- * kubelet picked; GetPreferredAllocation proposes the same GPUs first, so that the kubelet's own
- * record (the pod-resources API) normally agrees.
+ * that many GPUs and has not been handed devices yet. When several match, the one the kubelet
+ * already knows wins: the kubelet adds a pod to its pod manager just before admitting it, and
+ * admits pods one at a time, so its pod-resources List names the pod being admitted and not the
+ * ones that come after it. Without that list (or when it names none of them), oldest first (the
+ * kubelet admits a batch of new pods by creation time). The container then gets the assignment's
+ * GPUs, whatever IDs the kubelet picked; GetPreferredAllocation proposes the same GPUs first, so
+ * that the kubelet's own record (pod-resources) normally agrees.
  *
- * Limit: two Gantry pods asking for the same number of GPUs, bound to one node at the same moment,
- * cannot be told apart; if the kubelet admits them in the other order they swap GPU sets (each
- * still gets a set Gantry reserved on that node, never a GPU booked for a third pod). HAMi closes
- * this with a per-node lock that serialises binds; Gantry does not (docs/kubernetes.md).
+ * Limit: two matching pods that the kubelet both knows without devices (it restarted, or a pod's
+ * admission failed and it is retried) are told apart only by age; if the kubelet admits them in
+ * the other order they swap GPU sets (each still gets a set Gantry reserved on that node, never a
+ * GPU booked for a third pod). HAMi serialises binds per node instead (docs/kubernetes.md).
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { ANN_GPU_ALLOCATED, RES_GPU } from './names.js';
@@ -76,7 +79,8 @@ function created(pod: V1Pod): number {
 /**
  * The container an Allocate (or GetPreferredAllocation) for `count` devices on `node` is for, and
  * its GPUs. `handed` counts, per pod uid, the GPU containers this plugin already served (the
- * annotation on the pod covers a restart of the plugin).
+ * annotation on the pod covers a restart of the plugin). `kubeletKnows` holds the pods
+ * (namespace/name) the kubelet's pod-resources List returned, when it could be read.
  */
 export function decideAllocation(
   pods: readonly V1Pod[],
@@ -84,36 +88,59 @@ export function decideAllocation(
   count: number,
   devices: readonly PluginDevice[],
   handed: ReadonlyMap<string, number>,
+  kubeletKnows?: ReadonlySet<string>,
 ): AllocationDecision {
+  const matches = matchingPods(pods, node, count, handed);
+  const known = kubeletKnows ? matches.filter((m) => kubeletKnows.has(m.key)) : [];
+  const chosen = known[0] ?? matches[0];
+  if (!chosen) return { kind: 'kubelet', reason: `no gantry pod on ${node} waits for ${count} GPU${count === 1 ? '' : 's'}` };
+  return grantFor(chosen, node, count, devices);
+}
+
+interface Match {
+  readonly pod: V1Pod;
+  readonly key: string;
+  readonly containers: readonly { name: string; count: number }[];
+  readonly done: number;
+}
+
+/** Gantry pods on the node whose next GPU container asks for `count` GPUs, oldest first. */
+function matchingPods(pods: readonly V1Pod[], node: string, count: number, handed: ReadonlyMap<string, number>): Match[] {
   const candidates = pods
     .filter((p) => isGantryPod(p) && p.spec?.nodeName === node && !p.metadata?.deletionTimestamp)
     .filter((p) => p.status?.phase === undefined || p.status.phase === 'Pending')
     .sort((a, b) => created(a) - created(b) || `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`.localeCompare(`${b.metadata?.namespace ?? ''}/${b.metadata?.name ?? ''}`));
+  const out: Match[] = [];
   for (const pod of candidates) {
-    const uid = pod.metadata?.uid ?? '';
     const containers = gpuContainers(pod);
-    const done = Math.max(handed.get(uid) ?? 0, handedFromAnnotation(pod));
+    const done = Math.max(handed.get(pod.metadata?.uid ?? '') ?? 0, handedFromAnnotation(pod));
     const next = containers[done];
-    if (!next || next.count !== count) continue;
-    const key = `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
-    const a = readAssignment(pod);
-    if (!a) return { kind: 'error', message: `pod ${key} is bound by gantry but has no readable GPU assignment` };
-    const whole = a.gpus.filter((g) => g.milli >= 1000 && !g.mig);
-    const total = containers.reduce((s, c) => s + c.count, 0);
-    if (whole.length !== total) {
-      return { kind: 'error', message: `pod ${key} asks for ${total} GPUs but gantry recorded ${whole.length} whole GPUs for it` };
-    }
-    const offset = containers.slice(0, done).reduce((s, c) => s + c.count, 0);
-    const mine = whole.slice(offset, offset + count);
-    const uuids: string[] = [];
-    for (const g of mine) {
-      const d = g.uuid !== '' ? devices.find((x) => x.id === g.uuid) : devices.find((x) => x.index === g.index);
-      if (!d) return { kind: 'error', message: `pod ${key}: GPU ${g.uuid || `#${g.index}`} recorded by gantry is not a device of node ${node}` };
-      uuids.push(d.id);
-    }
-    return { kind: 'gantry', grant: { pod: key, uid, container: next.name, ordinal: done, uuids } };
+    if (next && next.count === count) out.push({ pod, key: `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`, containers, done });
   }
-  return { kind: 'kubelet', reason: `no gantry pod on ${node} waits for ${count} GPU${count === 1 ? '' : 's'}` };
+  return out;
+}
+
+function grantFor(m: Match, node: string, count: number, devices: readonly PluginDevice[]): AllocationDecision {
+  const { pod, key, containers, done } = m;
+  const uid = pod.metadata?.uid ?? '';
+  const next = containers[done];
+  if (!next) return { kind: 'error', message: `pod ${key} has no GPU container left to serve` };
+  const a = readAssignment(pod);
+  if (!a) return { kind: 'error', message: `pod ${key} is bound by gantry but has no readable GPU assignment` };
+  const whole = a.gpus.filter((g) => g.milli >= 1000 && !g.mig);
+  const total = containers.reduce((s, c) => s + c.count, 0);
+  if (whole.length !== total) {
+    return { kind: 'error', message: `pod ${key} asks for ${total} GPUs but gantry recorded ${whole.length} whole GPUs for it` };
+  }
+  const offset = containers.slice(0, done).reduce((s, c) => s + c.count, 0);
+  const mine = whole.slice(offset, offset + count);
+  const uuids: string[] = [];
+  for (const g of mine) {
+    const d = g.uuid !== '' ? devices.find((x) => x.id === g.uuid) : devices.find((x) => x.index === g.index);
+    if (!d) return { kind: 'error', message: `pod ${key}: GPU ${g.uuid || `#${g.index}`} recorded by gantry is not a device of node ${node}` };
+    uuids.push(d.id);
+  }
+  return { kind: 'gantry', grant: { pod: key, uid, container: next.name, ordinal: done, uuids } };
 }
 
 /** The environment a container with these GPUs gets (the NVIDIA container runtime reads the first). */

@@ -22,23 +22,28 @@ import { ANN_GPU_ALLOCATED, ANN_NODE_GPUS, ANN_NODE_GPU_LINKS, GFD_COUNT, GFD_ME
 export const DEVICE_PLUGIN_API_VERSION = 'v1beta1';
 export const DEFAULT_PLUGIN_DIR = '/var/lib/kubelet/device-plugins';
 export const KUBELET_SOCKET = 'kubelet.sock';
+export const DEFAULT_POD_RESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';
 
-/** The vendored proto, found from the source or the compiled file (dist/src/... -> src/...). */
-function protoPath(): string {
+/** A vendored proto, found from the source or the compiled file (dist/src/... -> src/...). */
+function protoPath(file: string): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const name = 'proto/deviceplugin-v1beta1.proto';
+  const name = `proto/${file}`;
   for (const p of [join(here, name), resolve(here, '../../../../src/adapters/k8s', name)]) if (existsSync(p)) return p;
-  throw new Error(`device plugin API definition ${name} not found next to ${here}`);
+  throw new Error(`kubelet API definition ${name} not found next to ${here}`);
 }
 
 interface ProtoApi {
   v1beta1: { Registration: grpc.ServiceClientConstructor; DevicePlugin: grpc.ServiceClientConstructor };
+  v1: { PodResourcesLister: grpc.ServiceClientConstructor };
 }
 
 function loadApi(): ProtoApi {
-  const def = protoLoader.loadSync(protoPath(), { keepCase: true, longs: Number, defaults: true, arrays: true, objects: true });
+  const options = { keepCase: true, longs: Number, defaults: true, arrays: true, objects: true };
+  const def = protoLoader.loadSync([protoPath('deviceplugin-v1beta1.proto'), protoPath('podresources-v1.proto')], options);
   return grpc.loadPackageDefinition(def) as unknown as ProtoApi;
 }
+
+interface PodResourcesList { pod_resources: { name: string; namespace: string }[] }
 
 export interface DevicePluginOptions {
   readonly kubeConfig: KubeConfig;
@@ -52,6 +57,8 @@ export interface DevicePluginOptions {
   readonly pluginDir?: string;
   /** Our socket's name in that folder. */
   readonly endpoint?: string;
+  /** The kubelet's pod-resources socket (default: /var/lib/kubelet/pod-resources/kubelet.sock). */
+  readonly podResourcesSocket?: string;
   readonly log?: (m: string) => void;
   /** How often the socket is checked (kubelet restarts). */
   readonly checkEveryMs?: number;
@@ -213,6 +220,33 @@ export class GantryDevicePlugin {
     return next;
   }
 
+  /**
+   * The pods the kubelet knows (namespace/name), from its pod-resources List; undefined when it
+   * cannot be read (then the oldest matching pod is taken).
+   */
+  private async kubeletPods(): Promise<Set<string> | undefined> {
+    const socket = this.o.podResourcesSocket ?? DEFAULT_POD_RESOURCES_SOCKET;
+    if (!existsSync(socket)) {
+      if (!this.warnedNoPodResources) this.log(`device-plugin: no kubelet pod-resources socket at ${socket}; pods bound at once are told apart by age only`);
+      this.warnedNoPodResources = true;
+      return undefined;
+    }
+    const client = new this.api.v1.PodResourcesLister(`unix://${socket}`, grpc.credentials.createInsecure());
+    try {
+      const list = await new Promise<PodResourcesList>((res, rej) => {
+        (client as unknown as { List: (r: unknown, o: grpc.CallOptions, cb: (e: Error | null, v: PodResourcesList) => void) => void }).List({}, { deadline: Date.now() + 2000 }, (e, v) => (e ? rej(e) : res(v)));
+      });
+      return new Set(list.pod_resources.map((p) => `${p.namespace}/${p.name}`));
+    } catch (e) {
+      this.log(`device-plugin: cannot read the kubelet's pod-resources (${(e as Error).message}); taking the oldest matching pod`);
+      return undefined;
+    } finally {
+      client.close();
+    }
+  }
+
+  private warnedNoPodResources = false;
+
   private async podsOnNode(): Promise<V1Pod[]> {
     return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` })).items;
   }
@@ -222,10 +256,10 @@ export class GantryDevicePlugin {
   }
 
   private async preferred(req: PreferredRequest): Promise<unknown> {
-    const pods = await this.podsOnNode();
+    const [pods, known] = await Promise.all([this.podsOnNode(), this.kubeletPods()]);
     return {
       container_responses: req.container_requests.map((c) => {
-        const d = decideAllocation(pods, this.o.node, c.allocation_size, this.devices, this.handedCounts());
+        const d = decideAllocation(pods, this.o.node, c.allocation_size, this.devices, this.handedCounts(), known);
         if (d.kind === 'gantry' && d.grant.uuids.every((u) => c.available_deviceIDs.includes(u)) && c.must_include_deviceIDs.every((u) => d.grant.uuids.includes(u))) {
           return { deviceIDs: d.grant.uuids };
         }
@@ -236,10 +270,10 @@ export class GantryDevicePlugin {
   }
 
   private async allocate(req: AllocateRequest): Promise<unknown> {
-    const pods = await this.podsOnNode();
+    const [pods, known] = await Promise.all([this.podsOnNode(), this.kubeletPods()]);
     const responses = [];
     for (const c of req.container_requests) {
-      const d = decideAllocation(pods, this.o.node, c.devices_ids.length, this.devices, this.handedCounts());
+      const d = decideAllocation(pods, this.o.node, c.devices_ids.length, this.devices, this.handedCounts(), known);
       if (d.kind === 'error') throw new Error(d.message);
       if (d.kind === 'kubelet') {
         this.log(`device-plugin: ${d.reason}; handing the kubelet's pick ${c.devices_ids.join(',')}`);

@@ -157,8 +157,9 @@ export function registerK8s(program: Command): void {
     .option('--node <name>', 'this node\'s name (default: NODE_NAME, else the hostname)', process.env['NODE_NAME'] ?? hostname())
     .option('--gpus <spec>', 'a simulated inventory instead of nvidia-smi (example: 8xH100-80GB)')
     .option('--plugin-dir <dir>', "the kubelet's device-plugins folder", '/var/lib/kubelet/device-plugins')
+    .option('--pod-resources-socket <path>', "the kubelet's pod-resources socket (tells apart pods bound at once)", '/var/lib/kubelet/pod-resources/kubelet.sock')
     .option('--kubeconfig <path>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
-    .action(async (f: { node: string; gpus?: string; pluginDir: string; kubeconfig?: string }) => {
+    .action(async (f: { node: string; gpus?: string; pluginDir: string; podResourcesSocket: string; kubeconfig?: string }) => {
       const { simulatedInventory, discoverInventory } = await import('../../adapters/gpu/inventory.js');
       const inv = f.gpus !== undefined ? simulatedInventory(f.gpus, f.node) : await discoverInventory(undefined, f.node);
       const gpus = inv.node.gpus ?? [];
@@ -167,7 +168,7 @@ export function registerK8s(program: Command): void {
       const kc = await loadKubeConfig(f.kubeconfig);
       const { GantryDevicePlugin } = await import('../../adapters/k8s/device-plugin.js');
       const plugin = new GantryDevicePlugin({
-        kubeConfig: kc, node: f.node, gpus, simulated: inv.simulated, pluginDir: f.pluginDir, ...(inv.node.gpuLinks ? { gpuLinks: inv.node.gpuLinks } : {}),
+        kubeConfig: kc, node: f.node, gpus, simulated: inv.simulated, pluginDir: f.pluginDir, podResourcesSocket: f.podResourcesSocket, ...(inv.node.gpuLinks ? { gpuLinks: inv.node.gpuLinks } : {}),
       });
       process.stderr.write(`gantry k8s device-plugin on ${f.node}: ${inv.summary}\n`);
       const signal = waitForSignal();
