@@ -15,6 +15,7 @@ import { PHILLY_FLEET, fleetGpus } from '../../sim/jobs/setup.js';
 import { PHILLY_SOURCE } from '../../sim/jobs/philly.js';
 import { CHURN_DEFAULTS, type ChurnSpec } from '../../sim/jobs/churn.js';
 import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
+import { registerLlmServer } from './llm-server.js';
 import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
@@ -282,4 +283,5 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
     .action(async (flags: JobsFlags) => simJobs(flags, process.argv));
+  registerLlmServer(sim);
 }
