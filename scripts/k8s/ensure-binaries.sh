@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-scheduler and etcd from Go modules (through the Go module proxy)
+# Builds kube-apiserver, kube-scheduler, kubelet and etcd from Go modules (through the Go module proxy)
 # into a cache outside the repo, unless they are already there. Prints the cache directory.
 #
 #   scripts/k8s/ensure-binaries.sh            # build if missing, print the directory
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.env"
 cache_root="${GANTRY_K8S_CACHE:-$HOME/.cache/gantry/k8s}"
 dir="$cache_root/$K8S_VERSION"
-bins=(kube-apiserver kube-scheduler etcd)
+bins=(kube-apiserver kube-scheduler kubelet etcd)
 
 have_all() {
   for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done
@@ -32,12 +32,15 @@ tmp="$cache_root/.build-$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "building kube-apiserver, kube-scheduler, etcd for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
-echo "(a cold build downloads ~1 GB of modules and takes a while on 2 cores)" >&2
-(cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/...)
-for b in "${bins[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
+# Only what is missing (a cache made before the kubelet was added needs only the kubelet).
+missing=()
+for b in "${bins[@]}"; do [ -x "$dir/$b" ] || missing+=("$b"); done
+echo "building ${missing[*]} for Kubernetes $K8S_VERSION (etcd $ETCD_VERSION) into $dir" >&2
+echo "(a cold build downloads ~1 GB of modules and takes ~20 min on 2 cores)" >&2
+[ "${#missing[@]}" -gt 0 ] && (cd "$here/wrapper" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp/" "${missing[@]/#/./cmd/}")
+for b in "${missing[@]}"; do [ -x "$tmp/$b" ] || { echo "build produced no $b" >&2; exit 1; }; done
 mkdir -p "$dir"
-for b in "${bins[@]}"; do mv -f "$tmp/$b" "$dir/$b"; done
+for b in "${missing[@]}"; do mv -f "$tmp/$b" "$dir/$b"; done
 date -u +%FT%TZ > "$dir/.complete"
 echo "built in $(( $(date +%s) - start ))s" >&2
 echo "$dir"

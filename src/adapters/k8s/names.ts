@@ -49,6 +49,11 @@ export const ANN_GPU_UUIDS = 'gantry.dev/gpu-uuids';
 export const ANN_GANG_PLAN = 'gantry.dev/gang-plan';
 /** The leader term that bound the pod: `<Lease transitions>:<replica identity>`. */
 export const ANN_LEADER_EPOCH = 'gantry.dev/leader-epoch';
+/**
+ * Written by Gantry's device plugin after Allocate: the devices each GPU container was handed,
+ * `<container>=<uuid>,<uuid>;...` (device-allocation.ts).
+ */
+export const ANN_GPU_ALLOCATED = 'gantry.dev/gpu-allocated';
 /** Name of the per-pod ConfigMap holding the GPU environment (set by the webhook). */
 export const ANN_ENV_CONFIGMAP = 'gantry.dev/gpu-env-configmap';
 

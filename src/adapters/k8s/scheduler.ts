@@ -867,10 +867,12 @@ export class KubeScheduler {
         }
       }
     } else {
-      const grace = Math.ceil(d.graceMs / 1000);
       for (const pk of entry.pods) {
         const pod = this.pods.get(pk);
         if (!pod) continue;
+        // The checkpoint protocol: SIGTERM, then the grace the core gives, or else the pod's own
+        // terminationGracePeriodSeconds (the time its container asked for to save), then SIGKILL.
+        const grace = d.graceMs > 0 ? Math.ceil(d.graceMs / 1000) : (pod.spec?.terminationGracePeriodSeconds ?? 30);
         void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
         void this.calls.run(() => this.evictOne(pod, grace));
       }

@@ -2,8 +2,9 @@
  * `gantry k8s ...`: Gantry as the GPU scheduler of a Kubernetes cluster (docs/kubernetes.md).
  *   gantry k8s scheduler   schedules pods with `schedulerName: gantry` (leader-elected)
  *   gantry k8s webhook     the mutating admission webhook for GPU-share pods
+ *   gantry k8s device-plugin   the kubelet device plugin handing containers the GPUs Gantry chose
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -148,5 +149,37 @@ export function registerK8s(program: Command): void {
       const why = await waitForSignal();
       started.server.close();
       process.stderr.write(`gantry k8s webhook stopped: ${why}\n`);
+    });
+
+  k8s
+    .command('device-plugin')
+    .description("advertise this node's GPUs to the kubelet and hand each container the GPUs the scheduler recorded for its pod")
+    .option('--node <name>', 'this node\'s name (default: NODE_NAME, else the hostname)', process.env['NODE_NAME'] ?? hostname())
+    .option('--gpus <spec>', 'a simulated inventory instead of nvidia-smi (example: 8xH100-80GB)')
+    .option('--plugin-dir <dir>', "the kubelet's device-plugins folder", '/var/lib/kubelet/device-plugins')
+    .option('--pod-resources-socket <path>', "the kubelet's pod-resources socket (tells apart pods bound at once)", '/var/lib/kubelet/pod-resources/kubelet.sock')
+    .option('--kubeconfig <path>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .action(async (f: { node: string; gpus?: string; pluginDir: string; podResourcesSocket: string; kubeconfig?: string }) => {
+      const { simulatedInventory, discoverInventory } = await import('../../adapters/gpu/inventory.js');
+      const inv = f.gpus !== undefined ? simulatedInventory(f.gpus, f.node) : await discoverInventory(undefined, f.node);
+      const gpus = inv.node.gpus ?? [];
+      if (gpus.length === 0) throw new UserError('NO_GPUS', `no GPUs on ${f.node}: ${inv.summary}`);
+      if (!existsSync(f.pluginDir)) throw new UserError('BAD_FLAG', `--plugin-dir: ${f.pluginDir} does not exist (is the kubelet running here?)`);
+      const kc = await loadKubeConfig(f.kubeconfig);
+      const { GantryDevicePlugin } = await import('../../adapters/k8s/device-plugin.js');
+      const plugin = new GantryDevicePlugin({
+        kubeConfig: kc, node: f.node, gpus, simulated: inv.simulated, pluginDir: f.pluginDir, podResourcesSocket: f.podResourcesSocket, ...(inv.node.gpuLinks ? { gpuLinks: inv.node.gpuLinks } : {}),
+      });
+      process.stderr.write(`gantry k8s device-plugin on ${f.node}: ${inv.summary}\n`);
+      const signal = waitForSignal();
+      try {
+        await Promise.race([plugin.start(), signal]);
+      } catch (e) {
+        await plugin.stop();
+        throw new UserError('DEVICE_PLUGIN_START', (e as Error).message);
+      }
+      const why = await signal;
+      await plugin.stop();
+      process.stderr.write(`gantry k8s device-plugin stopped: ${why}\n`);
     });
 }
