@@ -81,7 +81,7 @@ describe('Schemathesis against gantry up', { skip, timeout: 30 * 60_000 }, () =>
 
   // revokeToken is fuzzed last, with a token of its own: the others would revoke their own.
   for (const who of ['user-a', 'user-b', 'admin', 'anonymous'] as const) {
-    it(`finds no failure and no error as ${who}, exercising every operation`, async () => {
+    it(`finds no failure and no error as ${who}, exercising every operation`, { timeout: 20 * 60_000 }, async () => {
       const token = who === 'admin' ? g.token : who === 'anonymous' ? null : (tokens[who] as string);
       const r = await fuzz(g.url, token, who, dir, ['--exclude-operation-id', 'revokeToken']);
       const s = summary(r.out);
