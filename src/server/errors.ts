@@ -17,7 +17,7 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { status: 403, description: 'The team already has the most queued jobs the server allows (gantry up --max-queued-per-team); nothing was stored.' },
   JOB_NOT_FOUND: { status: 404, description: 'No such job visible to this user.' },
   QUEUE_NOT_FOUND: { status: 404, description: 'No such queue.' },
-  QUEUE_NOT_LEAF: { status: 400, description: 'The queue has child queues; submit to one of them.' },
+  QUEUE_NOT_LEAF: { status: 409, description: 'The queue has child queues; submit to one of them.' },
   QUEUE_MODEL_QUOTA_INVALID: { status: 422, description: 'A per-GPU-model quota is invalid: an unknown model, a guarantee above its limit or above the queue\'s GPU limit, or children guaranteed more of a model than their parent.' },
   QUEUE_TREE_INVALID: { status: 409, description: 'The queue change would leave the queue tree unloadable (a missing parent, a cycle, or child queues under a queue that holds jobs).' },
   WORKER_NOT_FOUND: { status: 404, description: 'The job has no worker of that rank (ranks run from 0 to workers - 1).' },

@@ -10,6 +10,7 @@ import { errorsOf, OPERATIONS, type Operation } from './contract/operations.js';
 import { z } from 'zod';
 import { jobFileSchema } from '../spec/job-spec.js';
 import { ErrorSchema, JobSpecSchema } from './contract/schemas.js';
+import { withJobRules } from './contract/job-rules.js';
 
 let cached: Record<string, unknown> | null = null;
 
@@ -54,11 +55,11 @@ export function openApiDocument(): Record<string, unknown> {
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'A token from gantry up (the admin token file) or POST /v1/users: Authorization: Bearer gty_...' });
   // The job is described by zod's own JSON Schema output (it keeps the env names' pattern,
   // which zod-to-openapi drops), from the very schema validateJobFile checks.
-  registry.registerComponent('schemas', 'JobSpec', { ...(z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>), $schema: undefined, description: 'A job: the same format as a job file (gantry submit FILE). workingDir is an absolute path on the server.', example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 1, memory: '1Gi' } } } as never);
+  registry.registerComponent('schemas', 'JobSpec', { ...withJobRules(z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>), $schema: undefined, description: 'A job: the same format as a job file (gantry submit FILE). workingDir is an absolute path on the server.', example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 1, memory: '1Gi' } } } as never);
   const jobRef = { $ref: '#/components/schemas/JobSpec' };
   for (const [operationId, op] of Object.entries(OPERATIONS) as [string, Operation][]) {
     const ok = okResponse(op);
-    const mediaTypes = op.body ? (op.body.mergePatch ? ['application/merge-patch+json', 'application/json'] : op.body.yaml ? ['application/json', 'application/yaml'] : ['application/json']) : [];
+    const mediaTypes = op.body ? (op.body.mergePatch ? ['application/merge-patch+json', 'application/json'] : ['application/json']) : [];
     registry.registerPath({
       method: op.method,
       path: op.path,

@@ -60,7 +60,7 @@ export const OPERATIONS = {
     path: '/v1/jobs',
     tag: 'jobs',
     access: 'user',
-    summary: 'Submit a job (JSON or application/yaml). With an Idempotency-Key header a retry with the same key and body returns the first job (200), a different body 409.',
+    summary: 'Submit a job. The body may also be sent as YAML (Content-Type: application/yaml; the same fields, like a job file); the document lists JSON only, as YAML generators cannot tell a string "1e100" from a number. With an Idempotency-Key header a retry with the same key and body returns the first job (200), a different body 409.',
     headers: S.idempotencyHeaders,
     body: { schema: S.JobSpecSchema, required: true, yaml: true },
     ok: {

@@ -8,7 +8,7 @@ import { extendZodWithOpenApi, type ZodOpenAPIMetadata } from '@asteasolutions/z
 import { z } from 'zod';
 import { JOB_STATES } from '../../adapters/store/store.js';
 import { jobFileSchema } from '../../spec/job-spec.js';
-import { GPU_MODELS } from '../../core/model/gpu-catalog.js';
+import { GPU_MODEL_NAMES } from './job-rules.js';
 import { parseDuration } from '../auth.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
@@ -75,11 +75,6 @@ export const progressBody = z
   .openapi('ProgressReport', { example: { step: 1200, loss: 0.42, checkpoint: true } });
 
 /** A GPU model by catalog name or alias (GPU_MODELS). */
-// findGpuModel trims and ignores case, and so does the pattern; the handler names the known
-// models when a key matches none (QUEUE_MODEL_QUOTA_INVALID).
-const gpuModelPattern = `^\\s*(${GPU_MODELS.flatMap((g) => [g.name, ...g.aliases])
-  .map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[a-zA-Z]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`))
-  .join('|')})\\s*$`;
 const gpuModelName = z.string().min(1).max(64);
 const modelQuotaBody = z.strictObject({ guaranteedGpus: gpus.nullable().default(null), limitGpus: gpus.nullable().default(null) });
 const queueFields = {
@@ -93,7 +88,7 @@ const queueFields = {
   gpuModels: z
     .record(gpuModelName, modelQuotaBody)
     .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
-    .openapi({ propertyNames: { pattern: gpuModelPattern }, maxProperties: 32, description: 'per GPU model (catalog name or alias): GPUs guaranteed and at most', example: { 'H100-80GB': { guaranteedGpus: 8, limitGpus: 16 } } } as OpenApiMeta),
+    .openapi({ propertyNames: { enum: GPU_MODEL_NAMES }, maxProperties: 32, description: 'per GPU model (catalog name or alias): GPUs guaranteed and at most', example: { 'H100-80GB': { guaranteedGpus: 8, limitGpus: 16 } } } as OpenApiMeta),
 };
 /**
  * PUT: the whole queue. The body is required; a field left out takes its default (it is reset,
@@ -123,7 +118,7 @@ export const queuePatchBody = z
       .record(gpuModelName, z.strictObject({ guaranteedGpus: gpus.nullable().optional(), limitGpus: gpus.nullable().optional() }).nullable())
       .refine((r) => Object.keys(r).length <= 32, 'at most 32 GPU models')
       .optional()
-      .openapi({ propertyNames: { pattern: gpuModelPattern }, maxProperties: 32, description: 'merged per model; null removes a model\'s quota' } as OpenApiMeta),
+      .openapi({ propertyNames: { enum: GPU_MODEL_NAMES }, maxProperties: 32, description: 'merged per model; null removes a model\'s quota' } as OpenApiMeta),
   })
   .openapi('QueuePatch', { example: { guaranteedGpus: 4 } });
 
