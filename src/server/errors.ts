@@ -6,6 +6,7 @@ import type { UserError } from '../core/errors.js';
 
 export const ERRORS = {
   BAD_REQUEST: { status: 400, description: 'The request is malformed (not JSON, wrong content type, bad parameter).' },
+  JOB_DATASET_TWICE: { status: 422, description: 'The job names one dataset twice (which copy would it read?).' },
   JOB_INVALID: { status: 400, description: 'The job spec fails validation; details.issues names each field path and reason.' },
   QUERY_INVALID: { status: 400, description: 'A query parameter is invalid (limit, cursor, state).' },
   BODY_INVALID: { status: 400, description: 'The request body fails validation.' },

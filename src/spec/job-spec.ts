@@ -85,7 +85,6 @@ export const jobFileSchema = z.strictObject({
   datasets: z
     .array(z.strictObject({ name: z.string().regex(NAME, 'must be a simple name'), version: z.number().int().positive().optional(), path: text(4096, 1).optional() }))
     .max(32)
-    .refine((ds) => new Set(ds.map((d) => d.name)).size === ds.length, 'names a dataset twice')
     .default([]),
   retries: z
     .strictObject({
@@ -142,6 +141,12 @@ export function validateJobFile(input: unknown): JobFile {
   if (res.memory !== undefined) check('resources.memory', () => parseMemoryMiB(res.memory as string | number));
   if (res.gpuMemory !== undefined) check('resources.gpuMemory', () => parseMemoryMiB(res.gpuMemory as string | number));
   const invalid = (issue: string): UserError => new UserError('JOB_INVALID', `invalid job: ${issue}`, { issues: [issue] });
+  // Well formed, but contradictory (which copy would the job read?): 422, not a schema error.
+  const seen = new Set<string>();
+  for (const d of job.datasets) {
+    if (seen.has(d.name)) throw new UserError('JOB_DATASET_TWICE', `invalid job: datasets: names dataset "${d.name}" twice; name each dataset once`, { issues: [`datasets: names "${d.name}" twice`] });
+    seen.add(d.name);
+  }
   if (job.workingDir !== undefined && !job.workingDir.startsWith('/')) throw invalid('workingDir: must be an absolute path');
   // A job's working directory is mounted into its container and may be written by it: never the whole host.
   if (job.workingDir !== undefined && isRootFolder(job.workingDir)) throw invalid('workingDir: must not be the root folder "/"');

@@ -40,14 +40,16 @@ describe('queues owned by teams (2 simulated H100s)', () => {
     const queues = (await t.api('GET', '/v1/queues', undefined, speech)).body['items'] as { name: string; usedGpus: number }[];
     assert.equal(queues.find((q) => q.name === 'vision')?.usedGpus, 2);
 
-    const s = String((await t.api('POST', '/v1/jobs', job({ name: 'owner', queue: 'speech', resources: { gpu: 1 }, command: 'echo mine' }), speech)).body['id']);
-    const done = await waitState(t, s, ['succeeded'], 30_000);
-    assert.equal(done['state'], 'succeeded');
+    // The owner runs for a few seconds, so the borrower's reason is read while it waits
+    // (once it runs again its reason becomes its attempt number).
+    const s = String((await t.api('POST', '/v1/jobs', job({ name: 'owner', queue: 'speech', resources: { gpu: 1 }, command: 'sleep 4; echo mine' }), speech)).body['id']);
     const victims = await waitFor('a requeued borrower', async () => {
       const all = await Promise.all([a, b].map(async (id) => (await t.api('GET', `/v1/jobs/${id}`)).body));
-      return all.find((j) => Number(j['preemptions']) === 1) ?? null;
+      return all.find((j) => Number(j['preemptions']) === 1 && j['state'] !== 'running') ?? null;
     });
     assert.match(String(victims['reason']), /reclaimed for job-\d+/);
+    const done = await waitState(t, s, ['succeeded'], 30_000);
+    assert.equal(done['state'], 'succeeded');
     const log = (await t.api('GET', `/v1/jobs/${String(victims['id'])}/logs`)).text;
     assert.match(log, /preemption signal: saving a checkpoint/);
   });

@@ -15,7 +15,7 @@ export const datasetSourceSchema = z
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a bucket name'),
       prefix: z.string().max(1024).default(''),
       endpoint: z.url({ protocol: /^https?$/ }).optional(),
-      region: z.string().max(64).optional(),
+      region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'is not a region name (e.g. us-east-1)').optional(),
     }),
   ])
   .openapi('DatasetSource');

@@ -71,7 +71,7 @@ export const OPERATIONS = {
       headers: { 'Idempotent-Replayed': { description: 'true when this answer replays an earlier submission with the same key', schema: { type: 'string', enum: ['true', 'false'] } } },
       links: jobLinks,
     },
-    errors: ['JOB_INVALID', 'FORBIDDEN', 'SINGLE_TENANT', 'QUOTA_EXCEEDED', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'IDEMPOTENCY_KEY_REUSED', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'UNSATISFIABLE'],
+    errors: ['JOB_INVALID', 'FORBIDDEN', 'SINGLE_TENANT', 'QUOTA_EXCEEDED', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'IDEMPOTENCY_KEY_REUSED', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'UNSATISFIABLE', 'JOB_DATASET_TWICE', 'DATASET_NOT_FOUND', 'DATASET_REMOVED'],
   },
   listJobs: { method: 'get', path: '/v1/jobs', tag: 'jobs', access: 'user', summary: 'Jobs, newest first (own team; admins: all), a page at a time (nextCursor).', query: S.listJobsQuery, ok: { status: 200, schema: S.JobListSchema, description: 'a page of jobs' }, errors: [] },
   getJob: { method: 'get', path: '/v1/jobs/{id}', tag: 'jobs', access: 'user', summary: 'One job, with placement, processes and (when queued) why it waits. Another team\'s job is not found.', params: S.jobIdParams, ok: { status: 200, schema: S.JobSchema, description: 'the job', links: { GetJobLogs: jobLinks.GetJobLogs, CancelJob: jobLinks.CancelJob } }, errors: ['JOB_NOT_FOUND'] },
