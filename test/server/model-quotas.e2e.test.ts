@@ -70,10 +70,8 @@ describe('per-GPU-model quotas (2 H100 + 2 L4, simulated)', () => {
     assert.deepEqual(q?.['gpuModels'], { 'H100-80GB': { guaranteedGpus: 1, limitGpus: 1, usedGpus: 1 }, L4: { guaranteedGpus: null, limitGpus: null, usedGpus: 1 } });
   });
 
-  // Known hole (todo): a job that names no model is placed on the model at its limit, refused,
-  // and waits, while GPUs of another model are idle; placement does not yet avoid models whose
-  // limit the job would break (a change in the core's placement step, left to the queue-core work).
-  it('places a job that names no model on a model under its limit', { todo: 'placement ignores per-model limits' }, async () => {
+  // A job that names no model goes to a model under its limit, not to the model at it.
+  it('places a job that names no model on a model under its limit', async () => {
     const free = String((await api('POST', '/v1/jobs', job({ name: 'any-model', queue: 'team-a', resources: { gpu: 1, cpu: '100m', memory: '64Mi' }, command: 'sleep 60' }))).body['id']);
     await waitState(t as TestServer, free, ['running'], 5_000);
   });

@@ -550,8 +550,8 @@ export class Session {
     return out;
   }
 
-  /** Tries to place a job (gang or single) in `stmt`, avoiding nodes reserved for others. */
-  tryPlace(job: JobRecord, stmt: Statement): GangResult {
+  /** Tries to place a job (gang or single) in `stmt`, avoiding nodes reserved for others; `avoidModels` are GPU models it may not use. */
+  tryPlace(job: JobRecord, stmt: Statement, avoidModels?: ReadonlySet<string>): GangResult {
     // (Without reservations, nothing is off limits: no set to build.)
     let slots: Set<number> | undefined;
     if (this.reservations.size > 0) {
@@ -561,7 +561,32 @@ export class Session {
         if (n) slots.add(n.slot);
       }
     }
-    return placeGang(this.placer, { id: job.spec.id, members: job.spec.members }, stmt, slots ? { excludeSlots: slots, prepared: this.prepared(job) } : { prepared: this.prepared(job) });
+    let members = job.spec.members;
+    let prepared = this.prepared(job);
+    if (avoidModels && avoidModels.size > 0) {
+      const models = new Set<string>();
+      for (const n of this.cluster.nodesByName()) for (const m of n.gpuModels) models.add(m);
+      members = members.map((m) => ({ ...m, allowedModels: (m.allowedModels && m.allowedModels.length > 0 ? m.allowedModels : [...models]).filter((x) => !avoidModels.has(x)) }));
+      prepared = members.map((m) => prepareRequest(m));
+    }
+    return placeGang(this.placer, { id: job.spec.id, members }, stmt, slots ? { excludeSlots: slots, prepared } : { prepared });
+  }
+
+  /**
+   * GPU models the job may not use: those whose per-model limit, on its queue or an ancestor,
+   * its GPUs (as placed in `bindings`) would break if they were of that model.
+   */
+  modelsOverLimit(job: JobRecord, bindings: readonly Binding[]): Set<string> {
+    const out = new Set<string>();
+    const q = this.queues.get(job.spec.queue);
+    if (!q) return out;
+    const got = bindingResources(this.cluster, bindings);
+    for (const n of q.chain()) {
+      const lim = n.spec.limit?.gpuByModel;
+      if (!lim) continue;
+      for (const [model, v] of Object.entries(lim)) if ((n.usage.gpuByModel?.[model] ?? 0) + got.gpu > v) out.add(model);
+    }
+    return out;
   }
 
   /** Checks per-model limits once the GPUs are known; null when fine. */

@@ -84,14 +84,26 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     if (failed) failed.set(shape, { reason, job, member: Math.max(0, job.spec.members.findIndex((m) => m.id === r.member)) });
     return false;
   }
-  const modelQuota = s.modelQuotaReason(job, r.bindings);
+  let bindings = r.bindings;
+  const modelQuota = s.modelQuotaReason(job, bindings);
   if (modelQuota) {
     stmt.rollback();
-    s.wait(job, { kind: 'quota', message: modelQuota });
-    return false;
+    // Placed on a GPU model at its limit: try again on the models still under theirs (a job
+    // that names no model may run on any of them).
+    const retry = s.cluster.begin();
+    const again = s.tryPlace(job, retry, s.modelsOverLimit(job, bindings));
+    if (!again.ok || s.modelQuotaReason(job, again.bindings) !== null) {
+      retry.rollback();
+      s.wait(job, { kind: 'quota', message: modelQuota });
+      return false;
+    }
+    retry.commit();
+    bindings = again.bindings;
+    s.commitBind(job, bindings);
+    return true;
   }
   stmt.commit();
-  s.commitBind(job, r.bindings);
+  s.commitBind(job, bindings);
   return true;
 }
 
