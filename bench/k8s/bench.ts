@@ -104,7 +104,7 @@ const GANTRY: SchedulerRun = {
   start(_cp, kubeconfig) {
     // GANTRY_BENCH_NODE_ARGS: extra node flags for the scheduler process (e.g. --cpu-prof).
     const nodeArgs = (process.env['GANTRY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== '');
-    const p = spawn(process.execPath, [...nodeArgs, join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', '--identity=bench'], {
+    const p = spawn(process.execPath, [...nodeArgs, join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', '--identity=bench', '--metrics-port=0'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     p.stderr?.on('data', (d: Buffer) => {

@@ -31,6 +31,7 @@ test('k8s commands explain bad flags and files without a stack trace', () => {
     [['k8s', 'scheduler', '--lease-duration', '5x'], /^gantry: --lease-duration: "5x" is not a duration/],
     [['k8s', 'scheduler', '--renew-deadline', '20s'], /^gantry: --renew-deadline must be shorter than --lease-duration/],
     [['k8s', 'scheduler', '--policy', 'nope'], /^gantry: --policy: "nope" is not one of/],
+    [['k8s', 'scheduler', '--metrics-port', '70000'], /^gantry: --metrics-port: "70000" is not a port number/],
     [['k8s', 'webhook', '--tls-cert', join(dir, 'c.pem'), '--tls-key', join(dir, 'k.pem')], /^gantry: --tls-cert: cannot read/],
   ];
   for (const [args, want] of cases) {

@@ -14,7 +14,7 @@ import {
   AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, KubernetesObjectApi, RbacAuthorizationV1Api, SchedulingV1Api,
   PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1MutatingWebhookConfiguration, type V1Pod, type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { ControlPlane, k8sTestOptions } from './harness.js';
+import { ControlPlane, freePort, k8sTestOptions } from './harness.js';
 import {
   applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, deleteQueue, events, getQueue, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
   listPods, manifest, overbooked, REPO, sleep, waitEstablished, waitFor,
@@ -368,9 +368,9 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
     return cp.writeKubeconfig(join(cp.dir, 'sa.kubeconfig'), tr.status?.token ?? '', 'gantry-scheduler');
   }
 
-  function startProcess(identity: string, kubeconfig: string): ChildProcess {
+  function startProcess(identity: string, kubeconfig: string, metricsPort = 0): ChildProcess {
     const p = spawn(process.execPath, [join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=gantry-system', `--identity=${identity}`,
-      '--lease-duration=3s', '--renew-deadline=2s', '--retry-period=500ms', '--min-runtime=0s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--lease-duration=3s', '--renew-deadline=2s', '--retry-period=500ms', '--min-runtime=0s', `--metrics-port=${metricsPort}`, '--metrics-host=127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
     p.stderr?.on('data', (d: Buffer) => logs.push(`[${identity}] ${d.toString().trimEnd()}`));
     procs.push(p);
     return p;
@@ -408,18 +408,26 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
 
   it('fails over to the standby replica when the leader dies', async () => {
     const kcFile = await saKubeconfig();
-    const standby = startProcess('third', kcFile);
+    const port = await freePort();
+    const standby = startProcess('third', kcFile, port);
+    const leaderGauge = async (): Promise<string | undefined> => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n').find((l) => l.startsWith('gantry_leader '));
     const id = await ns('failover');
     await nodes(id, 1, { gpus: 8 });
     assert.equal(await leaseHolder(), 'second');
     await waitFor('standby synced', async () => logs.some((l) => l.startsWith('[third]') && l.includes('synced:')), 20_000);
     await sleep(1500);
     assert.ok(!logs.some((l) => l.startsWith('[third]') && l.includes('became the leader')), 'the standby does not lead while the leader renews');
+    // The standby mirrors the apiserver: ready, not leading (the CLI's --metrics-port).
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready', reason: 'standby, mirroring the apiserver' });
+    assert.equal(await leaderGauge(), 'gantry_leader 0');
     const second = procs.find((p) => p !== standby && p.exitCode === null && p.signalCode === null);
     second?.kill('SIGKILL');
     await waitFor('standby takes the lease', async () => (await leaseHolder()) === 'third', 20_000);
     await createPods(kc, [fakePod(id, 'after-failover', { gpus: 1, nodeSelector: sel(id) })]);
     await waitBound(id, ['after-failover']);
     assert.equal(standby.exitCode, null);
+    assert.equal(await leaderGauge(), 'gantry_leader 1');
   });
 });

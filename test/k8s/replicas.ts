@@ -20,7 +20,7 @@ export interface Replica {
 export function startReplica(kubeconfig: string, identity: string, log: (line: string) => void, namespace = 'gantry-system'): Replica {
   const proc = spawn(
     process.execPath,
-    [join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--identity=${identity}`, ...LEASE_FLAGS, '--min-runtime=0s'],
+    [join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--identity=${identity}`, ...LEASE_FLAGS, '--min-runtime=0s', '--metrics-port=0'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let partial = '';

@@ -72,6 +72,20 @@ export interface KubeSchedulerOptions {
   readonly log?: (msg: string) => void;
   /** Told when this replica starts (true) or stops (false) scheduling. */
   readonly onLeading?: (leading: boolean) => void;
+  /** Told of each scheduling attempt, bind and eviction (scheduler-metrics.ts). */
+  readonly observer?: SchedulingObserver;
+}
+
+/** What a scheduling attempt of one pod came to, in kube-scheduler's words. */
+export type AttemptResult = 'scheduled' | 'unschedulable' | 'error';
+
+export interface SchedulingObserver {
+  /** One pod's attempt: from the start of the cycle that decided it to its bind's answer. */
+  attempt(result: AttemptResult, seconds: number): void;
+  /** A pod bound: seconds since it was created. */
+  bound(sinceCreatedSeconds: number): void;
+  /** A pod evicted to make room (preemption or reclaim). */
+  evicted(reason: string): void;
 }
 
 interface JobEntry {
@@ -141,6 +155,9 @@ export class KubeScheduler {
   private dirty = true;
   private cycleTimer: NodeJS.Timeout | null = null;
   private cycling = false;
+  /** The leader term in which the last cycle ran (readiness: a new leader has cycled once). */
+  private cycledInTerm = -1;
+  private cycleStartedAt = 0;
   readonly stats = { cycles: 0, binds: 0, bindFailures: 0, evictions: 0, events: 0, lastCycleMs: 0 };
 
   constructor(private readonly opts: KubeSchedulerOptions) {
@@ -172,6 +189,22 @@ export class KubeScheduler {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** The core's state, read at scrape time by the metrics (never written through this). */
+  get coreState(): Pick<Scheduler, 'allJobs' | 'cluster'> {
+    return this.core;
+  }
+
+  /**
+   * Ready once the watches synced and, for the leader, its first cycle of this term ran; a
+   * standby is ready once it mirrors the apiserver (synced). `reason` says why not.
+   */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.stopped) return { ready: false, reason: 'stopping' };
+    if (!this.synced) return { ready: false, reason: 'watches not synced yet' };
+    if (this.leading && this.cycledInTerm !== this.term) return { ready: false, reason: 'leader has not run its first cycle yet' };
+    return { ready: true, reason: this.leading ? 'leading' : 'standby, mirroring the apiserver' };
   }
 
   /** Leading, and (with leader election) within the renew deadline of the last renewal. */
@@ -836,12 +869,19 @@ export class KubeScheduler {
     this.cycling = true;
     this.dirty = false;
     const t0 = performance.now();
+    this.cycleStartedAt = t0;
     try {
       const now = Date.now();
       const r = this.core.cycle(now);
       this.stats.cycles++;
+      this.cycledInTerm = this.term;
       for (const d of r.decisions) this.execute(d);
       for (const [id, reasons] of r.pending) this.explainWait(id, reasons);
+      const obs = this.opts.observer;
+      if (obs) {
+        const s = (performance.now() - t0) / 1000;
+        for (const id of r.pending.keys()) for (let i = this.jobs.get(id)?.pods.size ?? 0; i > 0; i--) obs.attempt('unschedulable', s);
+      }
       if (now - this.lastQueueStatusAt >= QUEUE_STATUS_EVERY_MS) this.updateQueueStatus(now);
     } finally {
       this.cycling = false;
@@ -874,6 +914,7 @@ export class KubeScheduler {
         // terminationGracePeriodSeconds (the time its container asked for to save), then SIGKILL.
         const grace = d.graceMs > 0 ? Math.ceil(d.graceMs / 1000) : (pod.spec?.terminationGracePeriodSeconds ?? 30);
         void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
+        this.opts.observer?.evicted(d.reason);
         void this.calls.run(() => this.evictOne(pod, grace));
       }
     }
@@ -884,6 +925,7 @@ export class KubeScheduler {
     const ops = entry.bindOps;
     let ok = false;
     let unknown = false;
+    const startedAt = this.cycleStartedAt;
     try {
       if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
       if (ops && ops.term !== this.term) throw new FencedError(`bind of ${b.podId}`);
@@ -903,6 +945,7 @@ export class KubeScheduler {
       });
       ok = true;
       this.stats.binds++;
+      this.opts.observer?.bound((Date.now() - creationMs(pod, Date.now())) / 1000);
     } catch (e) {
       const status = (e as ApiError).status;
       if (e instanceof FencedError) ok = false;
@@ -918,6 +961,7 @@ export class KubeScheduler {
         this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}`);
       }
     }
+    this.opts.observer?.attempt(ok ? 'scheduled' : 'error', (performance.now() - startedAt) / 1000);
     if (!ops || entry.bindOps !== ops) return;
     ops.outstanding--;
     if (ok) ops.ok++;

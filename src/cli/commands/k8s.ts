@@ -55,6 +55,8 @@ interface SchedulerFlags {
   policy: string;
   minRuntime: string;
   maxInflight: string;
+  metricsPort: string;
+  metricsHost: string;
 }
 
 function waitForSignal(): Promise<string> {
@@ -80,6 +82,8 @@ export function registerK8s(program: Command): void {
     .option('--policy <name>', `placement policy (${POLICY_NAMES.join(', ')})`, 'gantry')
     .option('--min-runtime <d>', 'a pod that started less than this ago is not preempted', '10m')
     .option('--max-inflight <n>', 'API calls in flight at most', '64')
+    .option('--metrics-port <n>', 'serve /metrics, /healthz and /readyz over HTTP on this port (0: off)', '10259')
+    .option('--metrics-host <addr>', 'address the metrics port listens on', '0.0.0.0')
     .action(async (f: SchedulerFlags) => {
       if (!isPolicyName(f.policy)) throw new UserError('BAD_FLAG', `--policy: "${f.policy}" is not one of ${POLICY_NAMES.join(', ')}`);
       const maxInflight = Number(f.maxInflight);
@@ -89,8 +93,12 @@ export function registerK8s(program: Command): void {
       const retryPeriodMs = parseDurationMs('--retry-period', f.retryPeriod);
       if (renewDeadlineMs >= leaseDurationMs) throw new UserError('BAD_FLAG', '--renew-deadline must be shorter than --lease-duration');
       if (retryPeriodMs >= renewDeadlineMs) throw new UserError('BAD_FLAG', '--retry-period must be shorter than --renew-deadline');
+      const metricsPort = Number(f.metricsPort);
+      if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UserError('BAD_FLAG', `--metrics-port: "${f.metricsPort}" is not a port number (0 turns it off)`);
       const kc = await loadKubeConfig(f.kubeconfig);
       const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
+      const { createSchedulerMetrics, startSchedulerHealthServer } = await import('../../adapters/k8s/scheduler-metrics.js');
+      const metrics = metricsPort > 0 ? createSchedulerMetrics() : null;
       const identity = f.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
       const s = new KubeScheduler({
         kubeConfig: kc,
@@ -102,7 +110,18 @@ export function registerK8s(program: Command): void {
         retryPeriodMs,
         maxInflight,
         core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
+        ...(metrics ? { observer: metrics.observer } : {}),
       });
+      let health = null;
+      if (metrics) {
+        metrics.attach(s);
+        try {
+          health = await startSchedulerHealthServer({ port: metricsPort, host: f.metricsHost, registry: metrics.registry, health: () => s });
+        } catch (e) {
+          throw new UserError('METRICS_START', `--metrics-port: cannot serve on ${f.metricsHost}:${metricsPort}: ${(e as Error).message}`);
+        }
+        process.stderr.write(`gantry k8s scheduler serving /metrics, /healthz, /readyz on http://${f.metricsHost}:${health.port}\n`);
+      }
       process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
       const signal = waitForSignal();
       // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
@@ -111,6 +130,7 @@ export function registerK8s(program: Command): void {
       // and stands by, mirroring the cluster, until it can take the Lease again.
       const why = await signal;
       await s.stop();
+      health?.server.close();
       process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);
     });
 
