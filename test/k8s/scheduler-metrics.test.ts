@@ -7,9 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { SchedulingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, createNode, createPods, fakeNode, fakePod, listPods, manifest, waitEstablished, waitFor } from './cluster.js';
+import { applyObjects, createNamespace, FakeKubelet, createNode, createPods, fakeNode, fakePod, listPods, manifest, waitEstablished, waitFor } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import { createSchedulerMetrics, startSchedulerHealthServer } from '../../src/adapters/k8s/scheduler-metrics.js';
 
@@ -28,6 +28,7 @@ describe('k8s scheduler /metrics, /healthz, /readyz (real kube-apiserver)', k8sT
   let scheduler: KubeScheduler | null = null;
   let close: (() => void) | null = null;
   let base = '';
+  let kubelet: FakeKubelet | null = null;
   const logs: string[] = [];
   const metrics = createSchedulerMetrics();
 
@@ -48,6 +49,7 @@ describe('k8s scheduler /metrics, /healthz, /readyz (real kube-apiserver)', k8sT
   after(async () => {
     if (process.env['GANTRY_K8S_LOGS'] === '1') process.stderr.write(logs.join('\n') + '\n');
     await scheduler?.stop();
+    await kubelet?.stop();
     close?.();
     await cp?.stop();
   });
@@ -95,5 +97,23 @@ describe('k8s scheduler /metrics, /healthz, /readyz (real kube-apiserver)', k8sT
       assert.equal(`${out.stdout}${out.stderr}`.trim(), '', 'promtool check metrics found problems');
       assert.equal(out.status, 0);
     } else assert.notEqual(process.env['GANTRY_REQUIRE_PROMTOOL'], '1', 'GANTRY_REQUIRE_PROMTOOL=1 but promtool is not built');
+  });
+
+  it('counts preemptions: two 1-GPU pods evicted for a 2-GPU pod of higher priority', async () => {
+    const id = 'preempt';
+    await createNamespace(kc, id);
+    kubelet = new FakeKubelet(kc, id);
+    await createNode(kc, fakeNode(`${id}-0`, { gpus: 4, labels: { 'gantry.dev/test': id } }));
+    const scheduling = kc.makeApiClient(SchedulingV1Api);
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'low' }, value: 0 } });
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'high' }, value: 1000 } });
+    const sel = { 'gantry.dev/test': id };
+    await createPods(kc, Array.from({ length: 4 }, (_, i) => fakePod(id, `low${i}`, { gpus: 1, priorityClassName: 'low', nodeSelector: sel })));
+    await waitFor('4 low bound', async () => (await listPods(kc, id)).filter((p) => p.spec?.nodeName).length === 4);
+    await createPods(kc, [fakePod(id, 'high', { gpus: 2, priorityClassName: 'high', nodeSelector: sel })]);
+    await waitFor('high bound', async () => (await listPods(kc, id)).find((p) => p.metadata?.name === 'high')?.spec?.nodeName, 30_000);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.equal(sample(text, 'gantry_evictions_total{reason="preempt"}'), 2);
+    assert.equal(sample(text, `gantry_gpus{node="${id}-0",state="allocated"}`), 4);
   });
 });
