@@ -158,7 +158,7 @@ describe('malformed API corpus', () => {
     bad('retries backoff negative', { retries: { backoffSeconds: -1 } });
     bad('datasets not a list', { datasets: 'imagenet' });
     bad('dataset without a path, not registered', { datasets: [{ name: 'd' }] }, 404, 'DATASET_NOT_FOUND');
-    bad('dataset named twice', { datasets: [{ name: 'd', path: '/x' }, { name: 'd', path: '/y' }] });
+    bad('dataset named twice', { datasets: [{ name: 'd', path: '/x' }, { name: 'd', path: '/y' }] }, 422, 'JOB_DATASET_TWICE');
     bad('dataset version not a positive integer', { datasets: [{ name: 'd', version: 0 }] });
     bad('expected duration negative', { expectedDurationSeconds: -1 });
     bad('expected duration unbounded', { expectedDurationSeconds: 1e15 });
