@@ -52,9 +52,11 @@ it('kills every process of a uid, wherever it went', { skip: process.getuid?.() 
   const sh = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', '/bin/sh', '-c', 'setsid sleep 401 & (sleep 402 &); exec sleep 403'], { stdio: 'ignore', detached: true });
   sh.unref();
   const end = Date.now() + 5000;
-  while (processesOf(uid).length !== 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  // Three sleeps (one in its own session, one orphaned, one in place of the shell); a fork of
+  // setsid or of the subshell may still be there for a moment on a loaded machine.
+  while (processesOf(uid).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   try {
-    assert.equal(processesOf(uid).length, 3);
+    assert.ok(processesOf(uid).length >= 3, `processes of ${uid}: ${processesOf(uid).length}`);
   } finally {
     let rounds = 0;
     while (killAllOf(uid) > 0 && rounds++ < 100) await new Promise((r) => setTimeout(r, 20));
