@@ -89,6 +89,19 @@ export const reclaim: Action = {
         }
         return true;
       };
+      // First without the jobs this one was stopped for (no ping-pong); a guarantee is the
+      // stronger promise, so only if no other plan exists are they victims after all.
+      const sparingFirst = <P>(job: JobRecord, search: (accept: typeof allowed) => P | null): P | null => {
+        let spared = false;
+        const plan = search((chosen, v) => {
+          if (!s.mayDisplace(v, job)) {
+            spared = true;
+            return false;
+          }
+          return allowed(chosen, v);
+        });
+        return plan ?? (spared ? search(allowed) : null);
+      };
       // Borrowed capacity held inside a larger job: a queue 2 GPUs over its guarantee whose
       // jobs all hold 3 or more lends nothing under the rule above. A victim whose queue is
       // still above its entitlement when it is taken may then take it below, by no more than
@@ -131,16 +144,7 @@ export const reclaim: Action = {
           if (!shortfall || shortfall.size === 0) continue;
           const limitKey = `reclaim-limit|${q.name}|${shape}`;
           if (s.recentMiss(limitKey, 0, true)) continue;
-          let spared = false;
-          const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-            if (!s.mayDisplace(v, job)) {
-              spared = true;
-              return false;
-            }
-            return allowed(chosen, v);
-          };
-          let plan = findLimitVictims(s, job, candidatesOf(), shortfall, remembering);
-          if (!plan && spared) plan = findLimitVictims(s, job, candidatesOf(), shortfall, allowed);
+          const plan = sparingFirst(job, (accept) => findLimitVictims(s, job, candidatesOf(), shortfall, accept));
           if (plan) {
             executePlan(s, job, plan, 'reclaim');
             addIncoming(job);
@@ -154,18 +158,7 @@ export const reclaim: Action = {
         }
         const missKey = `reclaim|${q.name}|${shape}`;
         if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
-        // First without the jobs this one was stopped for (no ping-pong); a guarantee is the
-        // stronger promise, so only if no other plan exists are they victims after all.
-        let spared = false;
-        const remembering = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
-          if (!s.mayDisplace(v, job)) {
-            spared = true;
-            return false;
-          }
-          return allowed(chosen, v);
-        };
-        let plan = findVictims(s, job, candidates, remembering);
-        if (!plan && spared) plan = findVictims(s, job, candidates, allowed);
+        let plan = sparingFirst(job, (accept) => findVictims(s, job, candidates, accept));
         if (!plan && entitledNow(job)) plan = roundedPlan(job, candidates);
         if (!plan && moves-- > 0 && s.entitled(job)) {
           // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
