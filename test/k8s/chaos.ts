@@ -58,7 +58,11 @@ interface LeaseState {
   readonly renew: string;
 }
 
-/** List-then-watch that resumes after errors (an apiserver restart) and tells whether an event is exact. */
+/**
+ * List-then-watch that resumes after errors (an apiserver restart) and tells whether an event is
+ * exact. A list replaces what the follower knew: `onList` gets the names it holds, so objects
+ * deleted while the watch was down (their DELETED event lost) are dropped, not kept for ever.
+ */
 class Follower {
   private stopped = false;
   private abort: AbortController | null = null;
@@ -71,6 +75,7 @@ class Follower {
     private readonly query: Record<string, string>,
     private readonly list: () => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>,
     private readonly onEvent: (type: string, obj: Record<string, unknown> & { metadata?: { resourceVersion?: string; name?: string } }, fromList: boolean) => void,
+    private readonly onList: (names: ReadonlySet<string>) => void = () => undefined,
   ) {
     this.done = this.loop();
   }
@@ -80,6 +85,7 @@ class Follower {
       try {
         if (this.rv === '') {
           const l = await this.list();
+          this.onList(new Set(l.items.map((o) => (o as { metadata?: { name?: string } }).metadata?.name ?? '')));
           for (const o of l.items) this.onEvent('LIST', o as never, true);
           this.rv = l.metadata?.resourceVersion ?? '';
         }
@@ -232,6 +238,8 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
       }
     }
     checkSafety();
+  }, (listed) => {
+    for (const name of [...pods.keys()]) if (!listed.has(name)) pods.delete(name);
   });
   const eventFollower = new Follower(kc, `/api/v1/namespaces/${NS}/events`, {}, () => core.listNamespacedEvent({ namespace: NS }) as never, (type, obj, fromList) => {
     if (fromList || type !== 'ADDED') return;
