@@ -454,11 +454,14 @@ export class KubeScheduler {
 
   /**
    * The core's bookings of a job are backed by the apiserver's record (one of its pods is bound:
-   * the pod itself, and for a gang the plan it carries) or by this leader's binds of this term.
+   * the pod itself, and for a gang the plan it carries), by this leader's binds of this term, or
+   * by binds still unanswered (sent in a past term, they may land after a re-list showed the pod unbound).
    * Anything else is a phantom: a plan whose bound members are gone, a decision of a past term.
    */
   private backed(entry: JobEntry): boolean {
     if (this.leading && entry.placedInTerm === this.term) return true;
+    // A bind sent and not answered yet (of any term) may still land: its GPUs stay booked.
+    if ((entry.bindOps?.outstanding ?? 0) > 0) return true;
     for (const pk of entry.pods) {
       const p = this.pods.get(pk);
       if (p?.spec?.nodeName && !isTerminal(p)) return true;
@@ -825,7 +828,8 @@ export class KubeScheduler {
         this.log(`rolling back gang ${entry.group}: partly bound, no plan for the rest`);
         for (const pk of entry.pods) {
           const pod = this.pods.get(pk);
-          if (pod?.spec?.nodeName) void this.calls.run(() => this.evictOne(pod, 0));
+          const term = this.term;
+          if (pod?.spec?.nodeName) void this.calls.run(() => this.evictOne(pod, 0, term));
         }
         continue;
       }
@@ -915,7 +919,8 @@ export class KubeScheduler {
         const grace = d.graceMs > 0 ? Math.ceil(d.graceMs / 1000) : (pod.spec?.terminationGracePeriodSeconds ?? 30);
         void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
         this.opts.observer?.evicted(d.reason);
-        void this.calls.run(() => this.evictOne(pod, grace));
+        const term = this.term;
+        void this.calls.run(() => this.evictOne(pod, grace, term));
       }
     }
   }
@@ -926,9 +931,13 @@ export class KubeScheduler {
     let ok = false;
     let unknown = false;
     const startedAt = this.cycleStartedAt;
+    const term = ops?.term ?? this.term;
+    const fenceTerm = (): void => {
+      if (term !== this.term) throw new FencedError(`bind of ${b.podId} (decided in a past term)`);
+    };
     try {
       if (!pod) throw Object.assign(new Error(`pod ${b.podId} is gone`), { status: 404 });
-      if (ops && ops.term !== this.term) throw new FencedError(`bind of ${b.podId}`);
+      fenceTerm();
       const ns = pod.metadata?.namespace ?? '';
       const name = pod.metadata?.name ?? '';
       const a = assignmentOf(b, this.core.cluster.node(b.node));
@@ -936,6 +945,7 @@ export class KubeScheduler {
       if (req.gpu.kind === 'share') {
         const cm = pod.metadata?.annotations?.[ANN_ENV_CONFIGMAP] ?? envConfigMapName(name);
         await this.writes.upsertConfigMap(ns, cm, gpuEnvironment(a, req.gpu), POD_REF(pod));
+        fenceTerm(); // the term may have ended (and another begun) while the ConfigMap was written
       }
       await this.writes.bindPod(ns, name, b.node, {
         [ANN_ASSIGNMENT]: JSON.stringify(a),
@@ -952,8 +962,9 @@ export class KubeScheduler {
       else if (status === 409 || status === 0 || status >= 500) {
         // 409: bound already (by whom, where?); no answer or a server error: it may have been
         // bound all the same. The apiserver says; while it cannot, the booking stays.
+        // Bound elsewhere (another leader's bind) is no success: the re-read booked it there.
         const bound = await this.reread(b.podId);
-        ok = bound === true;
+        ok = bound === b.node;
         unknown = bound === null && status !== 409;
         if (!ok) this.log(`bind ${b.podId} -> ${b.node} failed: ${(e as Error).message}${unknown ? '; whether it was bound is not known yet' : ''}`);
       } else {
@@ -969,7 +980,17 @@ export class KubeScheduler {
     if (unknown) ops.unknown++;
     if (ops.outstanding > 0) return;
     entry.bindOps = undefined;
-    if (ops.failed.length === 0 || this.jobs.get(entry.id) !== entry || ops.term !== this.term) return;
+    if (ops.failed.length === 0 || this.jobs.get(entry.id) !== entry) return;
+    if (ops.term !== this.term) {
+      // The answers to a past term's binds are all in: what none of them bound is free now.
+      if (this.core.job(entry.id)?.state === 'running' && !this.backed(entry) && ops.unknown === 0) {
+        this.log(`releasing ${entry.id}: its binds of a past term did not land`);
+        this.releaseUnbacked(entry.id, entry);
+        this.retryUnbooked();
+        this.markDirty();
+      }
+      return;
+    }
     if (ops.ok === 0 && ops.unknown === 0 && ![...entry.pods].some((pk) => this.pods.get(pk)?.spec?.nodeName)) {
       // Nothing of the job got bound: it is pending again, and its GPUs are free.
       this.releaseUnbacked(entry.id, entry);
@@ -991,17 +1012,17 @@ export class KubeScheduler {
 
   /**
    * A bind answered 409 (the pod is bound already: a retried call, or another leader bound it),
-   * or got no answer. Re-read the pod and book it where the apiserver says; true if it is bound,
-   * false if not (or gone), null if the apiserver could not say.
+   * or got no answer. Re-read the pod and book it where the apiserver says; the node it is bound
+   * to, '' if it is not bound (or gone), null if the apiserver could not say.
    */
-  private async reread(podId: string): Promise<boolean | null> {
+  private async reread(podId: string): Promise<string | null> {
     const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
     try {
       const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
       this.onPod(fresh);
-      return Boolean(fresh.spec?.nodeName);
+      return fresh.spec?.nodeName ?? '';
     } catch (e) {
-      if (apiError(e).status === 404) return false;
+      if (apiError(e).status === 404) return '';
       this.log(`re-reading ${podId} after a failed bind failed: ${(e as Error).message}`);
       return null;
     }
@@ -1019,8 +1040,9 @@ export class KubeScheduler {
     for (const b of todo) void this.calls.run(() => this.bindOne(entry, b, plan));
   }
 
-  private async evictOne(pod: V1Pod, graceSeconds: number): Promise<void> {
+  private async evictOne(pod: V1Pod, graceSeconds: number, term: number): Promise<void> {
     try {
+      if (term !== this.term) throw new FencedError(`eviction of ${podKey(pod)} (decided in a past term)`);
       await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds, this.epochAnnotation());
       this.stats.evictions++;
     } catch (e) {
@@ -1029,9 +1051,8 @@ export class KubeScheduler {
       // 429: a PodDisruptionBudget says not now; the core keeps the job evicting, retry later.
       this.log(`evict ${podKey(pod)} failed (${status}): ${(e as Error).message}`);
       if (e instanceof FencedError) return;
-      const term = this.term;
       setTimeout(() => {
-        if (this.leading && term === this.term && this.pods.has(podKey(pod))) void this.calls.run(() => this.evictOne(pod, graceSeconds));
+        if (this.leading && term === this.term && this.pods.has(podKey(pod))) void this.calls.run(() => this.evictOne(pod, graceSeconds, term));
       }, 5000);
     }
   }
