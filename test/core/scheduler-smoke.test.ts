@@ -31,7 +31,7 @@ test('the jobs-by-state index follows every transition (random operations)', () 
   let n = 0;
   const ids: string[] = [];
   type J = { spec: { id: string; queue: string; priority: number; preemptible: boolean; expectedDurationMs?: number }; startedAt: number | null };
-  const index = (s as unknown as { byState: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningColumns: Map<string, RunningColumns>; runningAll: RunningColumns; preemptiblePriorities: Map<number, number> } }).byState;
+  const index = (s as unknown as { jobs: { index: { pending: Set<J>; running: Set<J>; evicting: Set<J>; runningColumns: Map<string, RunningColumns>; runningAll: RunningColumns; preemptiblePriorities: Map<number, number> } } }).jobs.index;
   const cluster = (s as unknown as { cluster: Cluster }).cluster;
   for (let step = 0; step < 400; step++) {
     now += 30_000;
@@ -55,6 +55,7 @@ test('the jobs-by-state index follows every transition (random operations)', () 
     } else if (ids.length > 0) {
       s.bindFailed(ids[rng.int(ids.length)] as string, now);
     }
+    s.checkInvariants();
     for (const state of ['pending', 'running', 'evicting'] as const) {
       const want = [...s.allJobs()].filter((j) => j.state === state).map((j) => j.spec.id).sort();
       assert.deepEqual([...index[state]].map((j) => j.spec.id).sort(), want, `step ${step}: ${state} index`);

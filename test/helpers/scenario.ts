@@ -22,6 +22,13 @@ export interface Scenario {
 
 export function setup(s: Scenario): Scheduler {
   const sched = new Scheduler({ policy: 'bestfit', ...s.config, rng: createRng(1) }, s.queues ?? [{ name: 'default' }]);
+  // Every cycle of a scenario ends with the job table's indices checked against its records.
+  const cycle = sched.cycle.bind(sched);
+  sched.cycle = (now: number) => {
+    const r = cycle(now);
+    sched.checkInvariants();
+    return r;
+  };
   for (const n of s.nodes) sched.addNode(n);
   for (const j of s.running ?? []) sched.submit({ ...j, submittedAt: 0 });
   if ((s.running ?? []).length > 0) {

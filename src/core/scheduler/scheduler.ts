@@ -19,7 +19,8 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, type QueueNode } from './queues.js';
-import { Session, addRunning, dropRunning, emptyIndex, updateRunning, type JobsByState, type PlanMiss, type Reservation } from './session.js';
+import { Session, type PlanMiss, type Reservation } from './session.js';
+import { JobTable } from './job-table.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
@@ -76,7 +77,8 @@ export class Scheduler {
   readonly config: ReturnType<typeof withDefaults>;
   private placer: Placer;
   private queues: QueueTree;
-  private readonly jobs = new Map<string, JobRecord>();
+  /** Every job record and its indices, changed only by the table's transitions. */
+  private readonly jobs = new JobTable((name) => this.cluster.node(name)?.slot ?? -1);
   private readonly reservations = new Map<string, Reservation>();
   private lastCycle: number | null = null;
   /** Bumped when capacity or the running set changes (releases, binds): invalidates plan misses. */
@@ -84,7 +86,6 @@ export class Scheduler {
   /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
   private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
-  private readonly byState: JobsByState = emptyIndex((name) => this.cluster.node(name)?.slot ?? -1);
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
@@ -145,7 +146,7 @@ export class Scheduler {
       for (const j of this.jobs.values()) if (j.bindings.some((x) => x.podId === b.podId)) jobs.add(j.spec.id);
     }
     // Their columns forget the node's slot (another node may take it).
-    for (const id of jobs) updateRunning(this.byState, this.jobs.get(id) as JobRecord);
+    for (const id of jobs) this.jobs.refresh(this.jobs.get(id) as JobRecord);
     return [...jobs];
   }
 
@@ -186,7 +187,7 @@ export class Scheduler {
     this.demandEpoch++;
     const grace = spec.checkpoint?.graceSeconds;
     const interval = spec.checkpoint?.intervalSeconds;
-    this.jobs.set(spec.id, {
+    this.jobs.submit({
       spec,
       id: spec.id,
       queue: spec.queue,
@@ -233,7 +234,6 @@ export class Scheduler {
       allIndex: -1,
       pendingIndex: -1,
     });
-    this.byState.pending.add(this.jobs.get(spec.id) as JobRecord);
   }
 
   /** Re-adopts a job that is already running (crash recovery, informer resync). */
@@ -246,18 +246,16 @@ export class Scheduler {
       for (const b of bindings) stmt.bind(b);
     } catch (e) {
       stmt.rollback();
-      this.byState.pending.delete(j);
-      this.jobs.delete(spec.id);
+      this.jobs.remove(j);
       throw new UserError('BINDING_CONFLICT', `job ${spec.id} cannot be re-adopted: ${(e as Error).message}`);
     }
     stmt.commit();
     j.state = 'running';
-    this.byState.pending.delete(j);
     j.bindings = bindings;
     j.startedAt = startedAt;
     j.resources = bindingResources(this.cluster, bindings);
     j.charged = true;
-    addRunning(this.byState, j); // (after the fields it copies are set)
+    this.jobs.bind(j); // (after the fields it copies are set)
     this.queues.charge(spec.queue, j.resources, !spec.preemptible, 1);
   }
 
@@ -267,6 +265,11 @@ export class Scheduler {
 
   allJobs(): IterableIterator<Readonly<JobRecord>> {
     return this.jobs.values();
+  }
+
+  /** Throws when the job table's indices disagree with its records (for tests). */
+  checkInvariants(): void {
+    this.jobs.checkInvariants();
   }
 
   private releaseJob(j: JobRecord): void {
@@ -293,10 +296,7 @@ export class Scheduler {
     if (!j) return;
     if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
     this.releaseJob(j);
-    this.byState.pending.delete(j);
-    dropRunning(this.byState, j);
-    this.byState.evicting.delete(j);
-    this.jobs.delete(id);
+    this.jobs.remove(j);
     this.reservations.delete(id);
   }
 
@@ -306,9 +306,7 @@ export class Scheduler {
     if (!j || j.state !== 'running') return;
     this.releaseJob(j);
     j.state = 'pending';
-    dropRunning(this.byState, j);
-    this.byState.evicting.delete(j);
-    this.byState.pending.add(j);
+    this.jobs.requeue(j);
     j.startedAt = null;
     j.pendingSince = now;
     j.resources = requestResources(j.spec.members);
@@ -327,9 +325,7 @@ export class Scheduler {
       this.releaseJob(j);
     }
     j.state = 'pending';
-    dropRunning(this.byState, j);
-    this.byState.evicting.delete(j);
-    this.byState.pending.add(j);
+    this.jobs.requeue(j);
     j.startedAt = null;
     j.evictingSince = null;
     j.pendingSince = now;
@@ -341,7 +337,7 @@ export class Scheduler {
     const j = this.jobs.get(id);
     if (!j) return;
     j.lastCheckpointAt = at;
-    updateRunning(this.byState, j);
+    this.jobs.refresh(j);
   }
 
   /** GPU time attained (for least-attained-service ordering), reported by the adapter. */
@@ -349,7 +345,7 @@ export class Scheduler {
     const j = this.jobs.get(id);
     if (!j) return;
     j.attainedGpuMs += gpuMs;
-    updateRunning(this.byState, j);
+    this.jobs.refresh(j);
   }
 
   // ---- the cycle ------------------------------------------------------------------------
@@ -360,7 +356,7 @@ export class Scheduler {
     // Demand of each leaf = requests of its pending jobs.
     for (const q of this.queues.all()) q.demand = zero();
     // (A pending job's resources are its request: read from the record's copies.)
-    for (const j of this.byState.pending) {
+    for (const j of this.jobs.index.pending) {
       const q = this.queues.get(j.queue);
       if (!q) continue;
       const d = q.demand;
@@ -378,7 +374,7 @@ export class Scheduler {
       this.service.refresh(active, true);
     }
     if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses, this.byState);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;

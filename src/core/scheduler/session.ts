@@ -13,8 +13,8 @@ import type { Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
 import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
-import { RunningColumns } from './running-columns.js';
-import { PendingList } from './pending-list.js';
+import type { RunningColumns } from './running-columns.js';
+import type { JobTable, JobsByState } from './job-table.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
 import type { SchedulerConfig } from './config.js';
 import type { ServiceModel } from './service.js';
@@ -182,57 +182,6 @@ export class LazyOrder implements Iterable<JobRecord> {
   }
 }
 
-/** Jobs by state, and the running ones also by queue. */
-export interface JobsByState {
-  readonly pending: PendingList;
-  readonly running: Set<JobRecord>;
-  readonly evicting: Set<JobRecord>;
-  /** Running jobs per queue name, in start order, with the fields a victim scan reads in columns. */
-  readonly runningColumns: Map<string, RunningColumns>;
-  /** All running jobs in the same order as `running`, with their fields in columns. */
-  readonly runningAll: RunningColumns;
-  /** A node's slot by name (-1 when it does not exist). */
-  readonly slotOf: (node: string) => number;
-  /** How many running preemptible jobs have each priority (spec.priority). */
-  readonly preemptiblePriorities: Map<number, number>;
-}
-
-/** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns. */
-export function emptyIndex(slotOf: (node: string) => number): JobsByState {
-  return { pending: new PendingList(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
-}
-
-/** `j` is running now (its state already says so). */
-export function addRunning(idx: JobsByState, j: JobRecord): void {
-  if (j.allIndex >= 0) return; // already running (in the list of all running jobs: no set lookup)
-  idx.running.add(j);
-  let c = idx.runningColumns.get(j.spec.queue);
-  if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns(false, idx.slotOf)));
-  c.add(j);
-  idx.runningAll.add(j);
-  if (j.spec.preemptible) idx.preemptiblePriorities.set(j.spec.priority, (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) + 1);
-}
-
-/** A running job's checkpoint or attained service changed: its columns follow. */
-export function updateRunning(idx: JobsByState, j: JobRecord): void {
-  if (j.allIndex < 0) return; // not running
-  idx.runningColumns.get(j.spec.queue)?.update(j);
-  idx.runningAll.update(j);
-}
-
-/** `j` no longer runs (stopping, pending again, or gone). */
-export function dropRunning(idx: JobsByState, j: JobRecord): void {
-  if (j.allIndex < 0) return; // not running
-  idx.running.delete(j);
-  idx.runningColumns.get(j.spec.queue)?.remove(j);
-  idx.runningAll.remove(j);
-  if (j.spec.preemptible) {
-    const n = (idx.preemptiblePriorities.get(j.spec.priority) ?? 0) - 1;
-    if (n > 0) idx.preemptiblePriorities.set(j.spec.priority, n);
-    else idx.preemptiblePriorities.delete(j.spec.priority);
-  }
-}
-
 /** A gang shape that failed to place this cycle: why, for which job, and its failing member (index). */
 export interface FailedShape {
   readonly reason: WaitReason;
@@ -292,7 +241,8 @@ export class Session {
     readonly cluster: Cluster,
     readonly placer: Placer,
     readonly queues: QueueTree,
-    readonly jobs: Map<string, JobRecord>,
+    /** The jobs and their indices, kept by the scheduler; changed here only by its transitions. */
+    private readonly table: JobTable,
     readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
     readonly reservations: Map<string, Reservation>,
     readonly service: ServiceModel | null,
@@ -302,9 +252,15 @@ export class Session {
     readonly demandEpoch: number,
     /** Victim searches that found nothing, kept across cycles (see recentMiss). */
     readonly planMisses: Map<string, PlanMiss>,
-    /** The jobs by state, kept by the scheduler (so listing them does not scan every job). */
-    readonly byState: JobsByState,
-  ) {}
+  ) {
+    this.jobs = table.records;
+    this.byState = table.index;
+  }
+
+  /** Every job by id (read only: changes go through the job table). */
+  readonly jobs: ReadonlyMap<string, JobRecord>;
+  /** The jobs by state (so listing them does not scan every job). */
+  readonly byState: JobsByState;
 
   /**
    * A victim search under `key` (action, queue and gang shape) found nothing, and nothing it
@@ -608,7 +564,6 @@ export class Session {
   /** Records a placement made in a committed statement. */
   commitBind(job: JobRecord, bindings: readonly Binding[]): void {
     job.state = 'running';
-    this.byState.pending.delete(job);
     job.bindings = bindings;
     job.startedAt = this.now;
     job.lastCheckpointAt = null;
@@ -626,7 +581,7 @@ export class Session {
     job.waitedIn = 0;
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
     job.touchedIn = this.id;
-    addRunning(this.byState, job); // (after the fields it copies are set)
+    this.table.bind(job); // (after the fields it copies are set)
     this.bound++;
   }
 
@@ -636,8 +591,7 @@ export class Session {
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
-    dropRunning(this.byState, victim);
-    this.byState.evicting.add(victim);
+    this.table.evict(victim);
     victim.evictingSince = this.now;
     victim.evictGraceMs = grace;
     victim.evictedFor = forJob.spec.id;
