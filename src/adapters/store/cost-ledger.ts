@@ -7,8 +7,9 @@
  * total to the micro-unit (the sum over teams equals the sum over jobs).
  *
  * The attempts table is clustered by job (WITHOUT ROWID, key job_seq, attempt, model): a
- * report by job reads it in key order and groups without sorting; the top N are kept by
- * SQLite's bounded sorter.
+ * report by job reads it in key order and groups without sorting. Each other grouping has a
+ * covering index led by its key (attempts_by_team, ..._queue, ..._owner, ..._model) that it
+ * reads in order, so no grouping sorts a million rows; budgets read the team and queue ones.
  */
 import type Database from 'better-sqlite3';
 
@@ -20,8 +21,10 @@ export const COST_MIGRATION = `
     started_at INTEGER NOT NULL, ended_at INTEGER, outcome TEXT,
     PRIMARY KEY (job_seq, attempt, model)) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS attempts_open ON attempts(job_seq) WHERE ended_at IS NULL;
-  CREATE INDEX IF NOT EXISTS attempts_team_end ON attempts(team, ended_at);
-  CREATE INDEX IF NOT EXISTS attempts_queue_end ON attempts(queue, ended_at);
+  CREATE INDEX IF NOT EXISTS attempts_by_team ON attempts(team, ended_at, started_at, gpus, price_micros, outcome);
+  CREATE INDEX IF NOT EXISTS attempts_by_queue ON attempts(queue, ended_at, started_at, gpus, price_micros, outcome);
+  CREATE INDEX IF NOT EXISTS attempts_by_owner ON attempts(owner, ended_at, started_at, gpus, price_micros, outcome);
+  CREATE INDEX IF NOT EXISTS attempts_by_model ON attempts(model, ended_at, started_at, gpus, price_micros, outcome);
   CREATE TABLE IF NOT EXISTS budgets (scope TEXT NOT NULL, name TEXT NOT NULL, period TEXT NOT NULL, limit_micros INTEGER NOT NULL,
     mode TEXT NOT NULL, set_at INTEGER NOT NULL, set_by TEXT NOT NULL, PRIMARY KEY (scope, name));`;
 
@@ -98,18 +101,14 @@ export interface PriceRow {
 
 const KEY_COLUMN: Record<CostGroup, string> = { team: 'team', queue: 'queue', user: 'owner', model: 'model', job: 'job_seq' };
 
-/**
- * Per attempt row clipped to [since, until]: its GPU-milliseconds and its cost in micro-units
- * (rounded per row). A running attempt (ended_at NULL) counts up to `until`.
- */
-const CLIPPED = `SELECT %KEY% AS key, outcome, ended_at IS NULL AS open,
-    gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since)) AS gpu_ms,
-    CAST(ROUND(gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since)) * price_micros / 3600000.0) AS INTEGER) AS cost
-  FROM attempts WHERE started_at < @until AND (ended_at IS NULL OR ended_at > @since) %TEAM%`;
-
-const SUMS = `COUNT(*) AS attempts, TOTAL(gpu_ms) / 1000.0 AS gpuSeconds, TOTAL(cost) AS costMicros,
-    TOTAL(CASE WHEN outcome = 'preempted' THEN gpu_ms END) / 1000.0 AS preemptedGpuSeconds,
-    TOTAL(CASE WHEN outcome = 'preempted' THEN cost END) AS preemptedCostMicros, TOTAL(open) AS running`;
+/** An attempt row's GPU-milliseconds inside [since, until] (a running attempt counts up to `until`). */
+const GPU_MS = 'gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since))';
+/** Its cost in micro-units, rounded per row (so every grouping of the rows has one total). */
+const COST = `CAST(ROUND(${GPU_MS} * price_micros / 3600000.0) AS INTEGER)`;
+const IN_WINDOW = 'started_at < @until AND (ended_at IS NULL OR ended_at > @since)';
+const SUMS = `COUNT(*) AS attempts, TOTAL(${GPU_MS}) / 1000.0 AS gpuSeconds, TOTAL(${COST}) AS costMicros,
+    TOTAL(CASE WHEN outcome = 'preempted' THEN ${GPU_MS} END) / 1000.0 AS preemptedGpuSeconds,
+    TOTAL(CASE WHEN outcome = 'preempted' THEN ${COST} END) AS preemptedCostMicros, TOTAL(ended_at IS NULL) AS running`;
 
 function line(r: Record<string, unknown>, key: string): CostLine {
   return {
@@ -159,18 +158,33 @@ export class CostLedger {
     return this.stmts.close.all(at, outcome, jobSeq) as ClosedPart[];
   }
 
-  /** Cost by group over [since, until], most expensive first, and the total over every group. */
+  /**
+   * Cost by group over [since, until], most expensive first, and the total over every group.
+   * One read of the ledger: by team, queue, user or model, the group's covering index
+   * (attempts_by_*) in key order, every group returned and the total added here; by job, the
+   * table itself in key order (it is clustered by job), each job's line materialized once, the
+   * top `limit` and the total read from those.
+   */
   report(q: CostQuery): CostReport {
     const col = KEY_COLUMN[q.by];
-    const inner = CLIPPED.replace('%KEY%', col).replace('%TEAM%', q.team !== undefined ? 'AND team = @team' : '');
+    const team = q.team !== undefined ? 'AND team = @team' : '';
     const args = { since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) };
-    const grouped = `SELECT key, ${SUMS} FROM (${inner}) GROUP BY key`;
-    const total = line(this.db.prepare(`SELECT ${SUMS} FROM (${inner.replace(`${col} AS key, `, '')})`).get(args) as Record<string, unknown>, 'total');
-    const rows = this.db.prepare(`${grouped} ORDER BY costMicros DESC, gpuSeconds DESC, key LIMIT @limit`).all({ ...args, limit: q.limit }) as Record<string, unknown>[];
-    const groups = q.by === 'job' ? null : rows.length;
-    const items = rows.map((r) => line(r, q.by === 'job' ? `job-${String(r['key'])}` : String(r['key'])));
-    const count = groups !== null && rows.length < q.limit ? groups : (this.db.prepare(`SELECT COUNT(DISTINCT key) FROM (${inner})`).pluck().get(args) as number);
-    return { items, total, omitted: Math.max(0, count - items.length) };
+    const grouped = `SELECT ${col} AS key, ${SUMS} FROM attempts WHERE ${IN_WINDOW} ${team} GROUP BY ${col} ORDER BY costMicros DESC, gpuSeconds DESC, key`;
+    const key = (r: Record<string, unknown>): string => (q.by === 'job' ? `job-${String(r['key'])}` : String(r['key']));
+    if (q.by === 'job') {
+      // One statement: the jobs' lines materialized once, the top `limit` of them, then a last
+      // row (key NULL) with the total over all of them and their number.
+      const sql = `WITH g AS MATERIALIZED (SELECT job_seq AS key, ${SUMS} FROM attempts NOT INDEXED WHERE ${IN_WINDOW} ${team} GROUP BY job_seq)
+        SELECT * FROM (SELECT *, 0 AS groups FROM g ORDER BY costMicros DESC, gpuSeconds DESC, key LIMIT @limit)
+        UNION ALL SELECT NULL, TOTAL(attempts), TOTAL(gpuSeconds), TOTAL(costMicros), TOTAL(preemptedGpuSeconds), TOTAL(preemptedCostMicros), TOTAL(running), COUNT(*) FROM g`;
+      const rows = this.db.prepare(sql).all({ ...args, limit: q.limit }) as Record<string, unknown>[];
+      const t = rows.pop() as Record<string, unknown>;
+      return { items: rows.map((r) => line(r, key(r))), total: line(t, 'total'), omitted: Math.max(0, Number(t['groups']) - rows.length) };
+    }
+    const all = (this.db.prepare(grouped).all(args) as Record<string, unknown>[]).map((r) => line(r, key(r)));
+    const sum = (f: keyof CostLine): number => all.reduce((acc, l) => acc + (l[f] as number), 0);
+    const total: CostLine = { key: 'total', attempts: sum('attempts'), gpuSeconds: sum('gpuSeconds'), costMicros: sum('costMicros'), preemptedGpuSeconds: sum('preemptedGpuSeconds'), preemptedCostMicros: sum('preemptedCostMicros'), running: sum('running') };
+    return { items: all.slice(0, q.limit), total, omitted: Math.max(0, all.length - q.limit) };
   }
 
   /** Cost (micro-units) since `since` of a team's or of some queues' attempts, running ones up to `until`. */
@@ -184,7 +198,7 @@ export class CostLedger {
       scope.queues.forEach((q, k) => (params[`q${k}`] = q));
       where = `queue IN (${scope.queues.map((_, k) => `@q${k}`).join(',') || "''"})`;
     }
-    const sql = `SELECT TOTAL(cost) FROM (${CLIPPED.replace('%KEY%', "''").replace('%TEAM%', '')} AND ${where})`;
+    const sql = `SELECT TOTAL(${COST}) FROM attempts WHERE ${where} AND ${IN_WINDOW}`;
     return this.db.prepare(sql).pluck().get(params) as number;
   }
 
