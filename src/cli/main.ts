@@ -18,6 +18,7 @@ import { registerDatasets } from './commands/datasets.js';
 import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerBudgets, registerCost, registerPrices } from './commands/cost.js';
 
 export const EXIT_USAGE = 2;
 
@@ -45,6 +46,9 @@ export function buildProgram(): Command {
   registerTop(program);
   registerUsers(program);
   registerTeams(program);
+  registerPrices(program);
+  registerCost(program);
+  registerBudgets(program);
   return program;
 }
 

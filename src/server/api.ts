@@ -31,6 +31,7 @@ import { dashboardHtml } from './dashboard.js';
 import { checkGuarantees } from './queue-guarantees.js';
 import type { DatasetService } from './datasets.js';
 import { registerDatasetRoutes } from './datasets-api.js';
+import { registerCostRoutes, type CostRouteDeps } from './cost/cost-api.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -49,6 +50,8 @@ export interface ApiDeps {
   readonly storedStateProblems?: readonly string[];
   /** Datasets and the node cache (datasets.ts); absent = jobs may name only plain `path` datasets. */
   readonly datasets?: DatasetService;
+  /** Prices, the attempts ledger and budgets (src/server/cost/). */
+  readonly cost: Pick<CostRouteDeps, 'ledger' | 'budgets' | 'watch'>;
 }
 
 declare module 'fastify' {
@@ -660,6 +663,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
+
+  registerCostRoutes({ ...deps.cost, store, clock, auth, admin, audited, parse, route });
 
   route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

@@ -27,6 +27,8 @@ import { isPlainFile, jobPaths, prepareJobDirs, readJobFile, removeJobFile, type
 import { parseMemoryMiB, parseMilliCpu } from '../core/quantity.js';
 import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 import { failpoint } from './failpoints.js';
+import type { AttemptOutcome } from '../adapters/store/cost-ledger.js';
+import type { BudgetHolds } from '../core/scheduler/types.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -49,6 +51,10 @@ export interface ControllerOptions {
   readonly log?: (line: string) => void;
   readonly onCycle?: (seconds: number) => void;
   readonly onStart?: (job: JobRow, waitedSeconds: number) => void;
+  /** An attempt began on these bindings (cost accounting, src/server/cost/). */
+  readonly onAttemptStart?: (job: JobRow, bindings: readonly Binding[], at: number) => void;
+  /** The job's current attempt ended (called more than once per attempt: the first call counts). */
+  readonly onAttemptEnd?: (job: JobRow, at: number, outcome: AttemptOutcome) => void;
   /** Queued jobs of each queue handed to the scheduler at a time (see queue-window.ts; default 1,000). */
   readonly windowPerQueue?: number;
   /** MIG device UUIDs and MPS daemons of real GPUs (worker-env.ts). */
@@ -195,7 +201,7 @@ export class Controller {
         continue;
       }
       try {
-        this.scheduler.adoptRunning(toCoreJob(row.id, row.spec, row.submittedAt), row.bindings ?? [], row.startedAt ?? now);
+        this.scheduler.adoptRunning(this.coreJob(row), row.bindings ?? [], row.startedAt ?? now);
       } catch (e) {
         for (const w of row.workers) this.executor.signal(w, 'SIGKILL');
         this.afterStop(row, now, `could not be re-adopted after a restart: ${(e as Error).message}`, true);
@@ -219,6 +225,7 @@ export class Controller {
 
   /** Back to the queue, no retry counted: a start the control plane itself interrupted. */
   private requeueInterrupted(row: JobRow, now: number): void {
+    this.opts.onAttemptEnd?.(row, now, 'interrupted');
     row.state = 'queued';
     row.reason = `requeued: the control plane stopped while starting attempt ${row.attempts}; no retry used`;
     row.bindings = null;
@@ -358,7 +365,13 @@ export class Controller {
   }
 
   private coreJob(row: JobRow): JobSpec {
-    return toCoreJob(row.id, row.spec, row.submittedAt);
+    return { ...toCoreJob(row.id, row.spec, row.submittedAt), team: row.team };
+  }
+
+  /** Teams and queues whose new work waits for a spent budget (budget-watch.ts). */
+  setBudgetHolds(holds: BudgetHolds): void {
+    this.scheduler.setBudgetHolds(holds);
+    this.dirty = true;
   }
 
   activeJobs(): JobRow[] {
@@ -569,6 +582,7 @@ export class Controller {
     row.exitCode = null;
     row.reason = row.attempts > 1 ? `attempt ${row.attempts}` : null;
     this.store.updateJob(row); // intent first: a crash from here on is seen as "not all workers had started"
+    this.opts.onAttemptStart?.(row, bindings, now);
     const waited = (now - (this.queuedAt.get(row.id) ?? row.submittedAt)) / 1000;
     this.queuedAt.delete(row.id);
     removeJobFile(p.ackFile);
@@ -797,6 +811,7 @@ export class Controller {
     const bad = this.firstFailure.get(row.id) ?? row.workers.find((w) => (w.exitCode !== null && w.exitCode !== 0) || w.signal);
     this.firstFailure.delete(row.id);
     const ok = bad === undefined;
+    this.opts.onAttemptEnd?.(row, now, row.state === 'cancelling' ? 'cancelled' : row.state === 'preempting' ? 'preempted' : ok ? 'succeeded' : 'failed');
     if (row.state === 'cancelling') {
       this.scheduler.remove(row.id);
       this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', bad?.exitCode ?? 0);
@@ -823,6 +838,7 @@ export class Controller {
   /** A failed or lost job: retry by its policy, or fail it. The scheduler no longer holds it. */
   private afterStop(row: JobRow, now: number, why: string, fromRecovery: boolean): void {
     this.stops.delete(row.id);
+    this.opts.onAttemptEnd?.(row, now, row.state === 'cancelling' ? 'cancelled' : row.state === 'preempting' ? 'preempted' : 'failed');
     if (row.state === 'cancelling') {
       this.finish(row, 'cancelled', now, row.reason ?? 'cancelled', null);
       return;
@@ -850,6 +866,7 @@ export class Controller {
 
   private finish(row: JobRow, state: 'succeeded' | 'failed' | 'cancelled', now: number, reason: string | null, exitCode: number | null): void {
     this.dataWaits.delete(row.id);
+    if (row.startedAt !== null) this.opts.onAttemptEnd?.(row, now, state);
     row.state = state;
     row.reason = reason;
     row.finishedAt = now;

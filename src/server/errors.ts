@@ -51,6 +51,8 @@ export const ERRORS = {
   DATASET_IN_USE: { status: 409, description: 'A queued or running job needs the version, or it is filling.' },
   DATASET_CACHE_FULL: { status: 507, description: 'The cache cannot make room: what it holds is in use or filling (details give the bytes).' },
   DATASET_FILL_FAILED: { status: 502, description: 'A fill failed for another reason (the message says which).' },
+  GPU_MODEL_UNKNOWN: { status: 422, description: 'No GPU model of that name in the catalog (GET /v1/nodes shows the fleet\'s models).' },
+  BUDGET_NOT_FOUND: { status: 404, description: 'No budget for that team or queue.' },
   INTERNAL: { status: 500, description: 'A bug in Gantry; the log has details.' },
 } as const;
 

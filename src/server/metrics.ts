@@ -19,7 +19,7 @@ import type { GpuGrant } from '../core/model/cluster.js';
 import { migComputeSlices } from '../core/model/request.js';
 
 /** The share of a GPU (1 = whole) a grant holds: a MIG slice counts its compute sevenths. */
-function grantShare(g: GpuGrant): number {
+export function grantShare(g: GpuGrant): number {
   return g.mig ? migComputeSlices(g.mig.profile) / 7 : g.milli / 1000;
 }
 

@@ -19,6 +19,10 @@ import { discoverMigDevices, migDeviceUuid, type MigDevice } from '../adapters/g
 import { MPS_CONTROL, MpsDaemons, onPath } from '../adapters/gpu/mps-daemons.js';
 import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
+import { CostLedger } from '../adapters/store/cost-ledger.js';
+import { CostRecorder } from './cost/cost-recorder.js';
+import { BudgetTable } from './cost/budgets.js';
+import { BudgetWatch } from './cost/budget-watch.js';
 import { createMetrics } from './metrics.js';
 import { buildApi, routesOf } from './api.js';
 import { DatasetService } from './datasets.js';
@@ -44,6 +48,8 @@ export interface ServerOptions {
   readonly minRuntimeSeconds?: number;
   readonly stopGraceSeconds?: number;
   readonly telemetryIntervalMs?: number;
+  /** How often budgets are checked against spending (default 10 s; also after each change to them). */
+  readonly budgetCheckMs?: number;
   readonly tickMs?: number;
   /** Queued jobs of each queue handed to the scheduler at a time (default 1,000; see queue-window.ts). */
   readonly windowPerQueue?: number;
@@ -294,6 +300,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     capacityBytes: o.cacheCapacityBytes ?? 100 * 2 ** 30,
     log,
   });
+  const ledger = new CostLedger(rawStore.connection);
+  const costHooks: { recorder?: CostRecorder } = {};
   const controller = new Controller({
     dataGate: (row, bindings) => datasets.gate(row, bindings),
     store: screened.store,
@@ -310,6 +318,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     onCycle: (s) => metricsHooks.cycle?.(s),
     onStart: (_job, waited) => metricsHooks.start?.(waited),
+    onAttemptStart: (job, bindings, at) => costHooks.recorder?.started(job, bindings, at),
+    onAttemptEnd: (job, at, outcome) => costHooks.recorder?.ended(job, at, outcome),
     gpuDevices,
   });
   const recovered = controller.recover();
@@ -324,6 +334,23 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const metrics = createMetrics(controller, screened.store, () => samples);
   metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
   metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
+  costHooks.recorder = new CostRecorder(ledger, (node, gpu) => controller.scheduler.cluster.node(node)?.gpus[gpu]?.model, metrics.registry);
+  const budgets = new BudgetTable(rawStore.connection);
+  const budgetWatch = new BudgetWatch({
+    ledger,
+    budgets,
+    queues: () => rawStore.listQueues(),
+    clock: Date.now,
+    setHolds: (h) => controller.setBudgetHolds(h),
+    event: (action, target, detail) => {
+      rawStore.appendAudit({ at: Date.now(), actor: 'gantry', action, target, source: 'budget', detail });
+      log(`${action} ${target}: spent ${String(detail['spent'])} of ${String(detail['limit'])}`);
+    },
+    meta: { get: (k) => rawStore.getMeta(k), set: (k, v) => rawStore.setMeta(k, v) },
+  });
+  budgetWatch.check();
+  const budgetTimer = setInterval(() => budgetWatch.check(), o.budgetCheckMs ?? 10_000);
+  budgetTimer.unref();
 
   // Telemetry: nvidia-smi for real GPUs, the stated model for simulated ones.
   let sampling = false;
@@ -373,6 +400,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     rateLimit: { perSecond: rateLimit, burst: o.rateBurst ?? Math.max(1, rateLimit * 2) },
     storedStateProblems: screened.problems,
     datasets,
+    cost: { ledger, budgets, watch: budgetWatch },
     ...(tls ? { tls } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -385,6 +413,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await app.close();
     clearInterval(telemetryTimer);
     clearInterval(prefetchTimer);
+    clearInterval(budgetTimer);
     controller.stop();
     await writer.close();
     store.close();
@@ -433,6 +462,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       stopped = true;
       clearInterval(telemetryTimer);
       clearInterval(prefetchTimer);
+      clearInterval(budgetTimer);
       controller.stop();
       await app.close();
       if (metricsServer) await new Promise((r) => metricsServer?.close(r));

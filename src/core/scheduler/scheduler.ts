@@ -17,9 +17,9 @@ import { OnlineWorkload } from '../plugins/score/online-workload.js';
 import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
-import type { CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
+import type { BudgetHolds, CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, type QueueNode } from './queues.js';
-import { Session, type PlanMiss, type Reservation } from './session.js';
+import { Session, NO_HOLDS, type PlanMiss, type Reservation } from './session.js';
 import { JobTable } from './job-table.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
@@ -89,6 +89,7 @@ export class Scheduler {
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
   private lastWaits = new Map<string, readonly WaitReason[]>();
+  private budgetHolds: BudgetHolds = NO_HOLDS;
   /** Run times learned from jobs that ended (for gittins order). */
   readonly service: ServiceModel;
   private lastServiceRefresh = -Infinity;
@@ -121,6 +122,12 @@ export class Scheduler {
     const tree = new QueueTree(specs);
     this.queues = tree;
     for (const j of this.jobs.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
+  }
+
+  /** Teams and queues whose new work waits for a budget (see BudgetHolds); running work stays. */
+  setBudgetHolds(holds: BudgetHolds): void {
+    this.demandEpoch++; // plans made while work was held (or not) no longer hold
+    this.budgetHolds = holds.teams.size === 0 && holds.queues.size === 0 ? NO_HOLDS : holds;
   }
 
   queueNames(): string[] {
@@ -374,7 +381,7 @@ export class Scheduler {
       this.service.refresh(active, true);
     }
     if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses, this.budgetHolds);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;

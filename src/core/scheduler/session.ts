@@ -9,7 +9,7 @@ import type { Placer } from '../placement/placer.js';
 import { placeGang, type GangResult } from '../placement/gang.js';
 import { prepareRequest } from '../placement/placer.js';
 import type { PreparedRequest } from '../framework/plugin.js';
-import type { Decision, EvictReason, WaitReason } from './types.js';
+import type { BudgetHolds, Decision, EvictReason, WaitReason } from './types.js';
 import type { QueueTree, QueueNode } from './queues.js';
 import { RESOURCE_KEYS } from './queues.js';
 import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from './job.js';
@@ -200,6 +200,9 @@ export interface PlanMiss {
   readonly at: number;
 }
 
+/** No team or queue held by a budget (compared by identity: the common case costs nothing). */
+export const NO_HOLDS: BudgetHolds = { teams: new Map(), queues: new Map() };
+
 export class Session {
   readonly decisions: Decision[] = [];
   readonly waits = new Map<string, WaitReason[]>();
@@ -252,6 +255,7 @@ export class Session {
     readonly demandEpoch: number,
     /** Victim searches that found nothing, kept across cycles (see recentMiss). */
     readonly planMisses: Map<string, PlanMiss>,
+    readonly budgetHolds: BudgetHolds = NO_HOLDS,
   ) {
     this.jobs = table.records;
     this.byState = table.index;
@@ -367,6 +371,10 @@ export class Session {
   quotaReason(job: JobRecord): WaitReason | null {
     const q = this.queues.get(job.queue);
     if (!q) return { kind: 'quota', message: `queue ${job.queue} does not exist` };
+    if (this.budgetHolds !== NO_HOLDS) {
+      const held = (job.spec.team !== undefined ? this.budgetHolds.teams.get(job.spec.team) : undefined) ?? q.chain().map((n) => this.budgetHolds.queues.get(n.name)).find((m) => m !== undefined);
+      if (held !== undefined) return { kind: 'budget', message: held };
+    }
     const ask = job.state === 'pending' ? job.resources : requestResources(job.spec.members);
     for (const n of q.chain()) {
       const over = n.spec.limit === undefined ? null : exceeded(n.usage, ask, n.spec.limit);

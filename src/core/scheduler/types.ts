@@ -52,6 +52,17 @@ export interface JobSpec {
   readonly checkpoint?: CheckpointPolicy;
   /** A runtime estimate (user-declared limit or oracle) for backfill and start-time estimates. */
   readonly expectedDurationMs?: number;
+  /** The team the work is billed to (budget holds); absent = none. */
+  readonly team?: string;
+}
+
+/**
+ * Teams and queues whose new work waits because a hard budget is spent, each with what to
+ * tell the waiting jobs. A queue's hold covers the queues below it. Running work is not touched.
+ */
+export interface BudgetHolds {
+  readonly teams: ReadonlyMap<string, string>;
+  readonly queues: ReadonlyMap<string, string>;
 }
 
 export type EvictReason = 'preempt' | 'reclaim' | 'consolidate' | 'drain';
@@ -78,7 +89,9 @@ export type WaitReason =
   | { readonly kind: 'order'; readonly message: string }
   | { readonly kind: 'preempting'; readonly message: string }
   /** Placed, but its datasets are not yet complete on the node (filling, or waiting for space). */
-  | { readonly kind: 'data'; readonly message: string };
+  | { readonly kind: 'data'; readonly message: string }
+  /** A hard budget of its team or queue is spent (message starts with BUDGET_EXHAUSTED). */
+  | { readonly kind: 'budget'; readonly message: string };
 
 export interface Explanation {
   readonly job: string;

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import * as S from './schemas.js';
 import * as D from './dataset-schemas.js';
+import * as C from './cost-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -151,6 +152,14 @@ export const OPERATIONS = {
   evictDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/evict', tag: 'datasets', access: 'admin', summary: 'Drop this node\'s copy (admin); refused while a job needs it or it fills.', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetEvictedSchema, description: 'evicted' }, errors: ['DATASET_NOT_FOUND', 'DATASET_IN_USE'] },
   verifyDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/verify', tag: 'datasets', access: 'admin', summary: 'Re-check this node\'s copy against its checksums and fetch again what does not match (admin).', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetVerifiedSchema, description: 'files checked and repaired' }, errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_CACHED', 'DATASET_CHECKSUM_MISMATCH', 'DATASET_SOURCE_CHANGED', 'DATASET_SOURCE_UNREADABLE'] },
   getDatasetCache: { method: 'get', path: '/v1/dataset-cache', tag: 'datasets', access: 'user', summary: 'This node\'s dataset cache: folder, capacity, use, and each copy with its state.', ok: { status: 200, schema: D.DatasetCacheSchema, description: 'the cache' }, errors: [] },
+
+  // ---- cost and budgets (docs/cost.md) ----
+  listPrices: { method: 'get', path: '/v1/prices', tag: 'cost', access: 'user', summary: 'Prices per GPU-hour by GPU model.', ok: { status: 200, schema: C.PriceListSchema, description: 'the prices' }, errors: [] },
+  setPrice: { method: 'put', path: '/v1/prices/{model}', tag: 'cost', access: 'admin', summary: 'Set the price of one GPU-hour of a model (admin); attempts that start from now on pay it, a share or MIG slice its fraction.', params: C.priceParams, body: { schema: C.priceBody, required: true }, ok: { status: 200, schema: C.PriceSchema, description: 'the price' }, errors: ['GPU_MODEL_UNKNOWN'] },
+  getCost: { method: 'get', path: '/v1/cost', tag: 'cost', access: 'user', summary: 'GPU-hours and cost by team, queue, user, GPU model or job over a window, preempted work apart (a member sees their team only).', query: C.costQuery, ok: { status: 200, schema: C.CostReportSchema, description: 'the report' }, errors: [] },
+  listBudgets: { method: 'get', path: '/v1/budgets', tag: 'cost', access: 'user', summary: 'Budgets with what was spent this period and their status (a member sees their team\'s and its queues\').', ok: { status: 200, schema: C.BudgetListSchema, description: 'the budgets' }, errors: [] },
+  putBudget: { method: 'put', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Set the budget of a team or queue (admin): soft warns, hard makes new work wait (BUDGET_EXHAUSTED); running work is never stopped.', params: C.budgetParams, body: { schema: C.budgetBody, required: true }, ok: { status: 200, schema: C.BudgetSchema, description: 'the budget and its status' }, errors: ['TEAM_NOT_FOUND', 'QUEUE_NOT_FOUND'] },
+  deleteBudget: { method: 'delete', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Remove a budget (admin); work it held may start.', params: C.budgetParams, ok: { status: 200, schema: C.BudgetRemovedSchema, description: 'removed' }, errors: ['BUDGET_NOT_FOUND'] },
 } as const satisfies Record<string, Operation>;
 
 export type OperationId = keyof typeof OPERATIONS;

@@ -139,7 +139,7 @@ export const JobDataSchema = z
   .array(z.object({ name: z.string(), version: z.number().int().nullable(), path: z.string().nullable(), state: z.string().openapi({ description: 'cached, external, unresolved, or the fill state in words (filling 40% ..., waiting for space ...)' }) }))
   .openapi('JobData');
 const WaitReasonSchema = z
-  .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting']), message: z.string(), reasons: z.array(z.object({ code: z.string(), message: z.string(), nodes: z.number().int() })).optional() })
+  .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting', 'data', 'budget']), message: z.string(), reasons: z.array(z.object({ code: z.string(), message: z.string(), nodes: z.number().int() })).optional() })
   .openapi('WaitReason');
 const placementSchema = z.object({
   rank: z.number().int(),

@@ -1,0 +1,72 @@
+/**
+ * Cost report speed (issue 14): `GET /v1/cost` over N job-attempts in a real SQLite file
+ * (the server's own migrations and CostLedger), timed per `--by`, the whole ledger in the
+ * window (the worst case: every row read and priced). The data: 50 teams, 200 queues,
+ * 1,000 users, 4 GPU models, ~3 attempts per job, a tenth preempted, a few still running.
+ *
+ *   npx tsc -p . && node dist/bench/cost-report.js [--attempts 1000000] [--rounds 5]
+ * Prints the median and worst milliseconds per group, and checks that every grouping has the
+ * same total to the micro-unit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SqliteStore } from '../src/adapters/store/sqlite-store.js';
+import { COST_GROUPS, CostLedger } from '../src/adapters/store/cost-ledger.js';
+import { createRng } from '../src/core/rng.js';
+
+const { values } = parseArgs({ options: { attempts: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '5' } } });
+const n = Number(values.attempts);
+const rounds = Number(values.rounds);
+const dir = process.env['COST_BENCH_DIR'] ?? mkdtempSync(join(tmpdir(), 'gantry-cost-bench-'));
+const store = new SqliteStore(join(dir, 'gantry.db'));
+const db = store.connection;
+const ledger = new CostLedger(db);
+const rng = (() => { const r = createRng(42); return () => r.next(); })();
+const models = ['H100-80GB', 'A100-80GB', 'L4', 'A100-40GB'];
+const now = Date.UTC(2026, 11, 6);
+const start = now - 6 * 86_400_000;
+
+const t0 = performance.now();
+const insert = db.prepare('INSERT INTO attempts (job_seq, attempt, model, team, queue, owner, gpus, price_micros, started_at, ended_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+db.transaction(() => {
+  let seq = 0;
+  for (let i = 0; i < n; ) {
+    seq++;
+    const team = Math.floor(rng() * 50);
+    const queue = `q${team * 4 + Math.floor(rng() * 4)}`;
+    const owner = `u${team * 20 + Math.floor(rng() * 20)}`;
+    const model = models[Math.floor(rng() * models.length)] as string;
+    const gpus = [0.25, 0.5, 1, 2, 8, 3 / 7][Math.floor(rng() * 6)] as number;
+    const tries = 1 + Math.floor(rng() * 5);
+    let at = start + Math.floor(rng() * 5 * 86_400_000);
+    for (let a = 1; a <= tries && i < n; a++, i++) {
+      const dur = 60_000 + Math.floor(rng() * 3_600_000);
+      const last = a === tries;
+      const open = last && rng() < 0.001;
+      insert.run(seq, a, model, `team-${team}`, queue, owner, gpus, 2_490_000, at, open ? null : at + dur, open ? null : last ? 'succeeded' : rng() < 0.3 ? 'preempted' : 'failed');
+      at += dur + 1000;
+    }
+  }
+})();
+const loadMs = performance.now() - t0;
+console.log(`${n} attempts loaded in ${(loadMs / 1000).toFixed(1)} s (${dir})`);
+
+const totals = new Set<number>();
+for (const by of COST_GROUPS) {
+  const times: number[] = [];
+  let groups = 0;
+  for (let r = 0; r < rounds; r++) {
+    const s = performance.now();
+    const rep = ledger.report({ by, since: now - 7 * 86_400_000, until: now, limit: 100 });
+    times.push(performance.now() - s);
+    groups = rep.items.length + rep.omitted;
+    totals.add(rep.total.costMicros);
+  }
+  times.sort((a, b) => a - b);
+  console.log(`--by ${by.padEnd(5)} groups ${String(groups).padStart(7)}  median ${(times[Math.floor(times.length / 2)] as number).toFixed(0).padStart(5)} ms  worst ${(times[times.length - 1] as number).toFixed(0).padStart(5)} ms`);
+}
+console.log(totals.size === 1 ? `every grouping: the same total (${[...totals][0]} micro-units)` : `TOTALS DIFFER: ${[...totals].join(', ')}`);
+store.close();
+if (!process.env['COST_BENCH_DIR']) rmSync(dir, { recursive: true, force: true });
