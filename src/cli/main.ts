@@ -18,6 +18,7 @@ import { registerDatasets } from './commands/datasets.js';
 import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerPolicies } from './commands/policies.js';
 
 export const EXIT_USAGE = 2;
 
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerTop(program);
   registerUsers(program);
   registerTeams(program);
+  registerPolicies(program);
   return program;
 }
 

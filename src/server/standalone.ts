@@ -21,6 +21,7 @@ import type { GpuDevices } from './worker-env.js';
 import { Controller } from './controller.js';
 import { createMetrics } from './metrics.js';
 import { buildApi, routesOf } from './api.js';
+import { AdmissionPolicies } from './admission-policies.js';
 import { DatasetService } from './datasets.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
@@ -294,8 +295,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     capacityBytes: o.cacheCapacityBytes ?? 100 * 2 ** 30,
     log,
   });
+  const policies = new AdmissionPolicies(dataDir);
+  for (const p of policies.problems) log(`stored state: ${p}`);
   const controller = new Controller({
     dataGate: (row, bindings) => datasets.gate(row, bindings),
+    admissionGate: (row, userGpuMilli) => policies.judgeStart(row, userGpuMilli),
     store: screened.store,
     executor: new LocalExecutor({ cgroups }),
     inventory,
@@ -371,8 +375,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     writer,
     log,
     rateLimit: { perSecond: rateLimit, burst: o.rateBurst ?? Math.max(1, rateLimit * 2) },
-    storedStateProblems: screened.problems,
+    storedStateProblems: [...screened.problems, ...policies.problems],
     datasets,
+    policies,
     ...(tls ? { tls } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -425,7 +430,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     recovered,
     controller,
     metricsUrl,
-    storedStateProblems: screened.problems,
+    storedStateProblems: [...screened.problems, ...policies.problems],
     routes: () => routesOf(app),
     async close() {
       if (closed) return;
