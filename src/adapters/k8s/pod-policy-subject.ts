@@ -11,13 +11,16 @@ import { ANN_CHECKPOINT, ANN_GPU_MODELS } from './names.js';
 import { gpuRequestOf, podPreemptible, podQueue } from './pods.js';
 import { modelFromProduct } from './inventory.js';
 
-/** Throws PodSpecError for a GPU request the scheduler could not read either. */
+/**
+ * `namespace`: the AdmissionRequest's (a pod being created may not carry its own yet). Throws
+ * PodSpecError for a GPU request the scheduler could not read either.
+ */
 export function podPolicySubject(pod: V1Pod, user: string, namespace?: string): PolicySubject {
   const ann = pod.metadata?.annotations ?? {};
   const models = (ann[ANN_GPU_MODELS] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '').map((m) => findGpuModel(m)?.name ?? modelFromProduct(m));
   const deadline = pod.spec?.activeDeadlineSeconds;
   return {
-    team: pod.metadata?.namespace ?? namespace ?? 'default',
+    team: namespace ?? pod.metadata?.namespace ?? 'default',
     user,
     queue: podQueue(pod),
     images: [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.image ?? ''),
