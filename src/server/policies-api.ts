@@ -1,7 +1,7 @@
 /**
  * The admission policy routes (docs/policies.md): `GET /v1/policies` for anyone (the rules a
  * job is judged by are no secret), `PUT /v1/policies` and the dry run `POST
- * /v1/policies/test` for admins. A body that is not a valid policy file is 400
+ * /v1/policies/test` for admins. A body that is not a valid policy file is 422
  * POLICY_INVALID with each problem's where and why, and changes nothing.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';

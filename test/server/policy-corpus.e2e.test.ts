@@ -76,7 +76,7 @@ describe('admission policies in gantry up', () => {
   it('refuses an invalid policy file with where and why, and keeps the one in force', async () => {
     const before = (await t.api('GET', '/v1/policies')).body['revision'];
     const r = await t.api('PUT', '/v1/policies', { version: 1, policies: [{ name: 'p', rules: { maxGpusPerJob: 'eight', allowedGpuModels: ['Z9000'] } }] });
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 422);
     assert.equal(r.body.error?.code, 'POLICY_INVALID');
     const issues = (r.body.error as unknown as { details: { issues: { where: string; why: string }[] } }).details.issues;
     assert.deepEqual(issues.map((i) => i.where).sort(), ['policies[0].rules.allowedGpuModels[0]', 'policies[0].rules.maxGpusPerJob']);
