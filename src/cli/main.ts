@@ -19,6 +19,7 @@ import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerBudgets, registerCost, registerPrices } from './commands/cost.js';
+import { registerPolicies } from './commands/policies.js';
 
 export const EXIT_USAGE = 2;
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerPrices(program);
   registerCost(program);
   registerBudgets(program);
+  registerPolicies(program);
   return program;
 }
 

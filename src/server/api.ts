@@ -32,6 +32,8 @@ import { checkGuarantees } from './queue-guarantees.js';
 import type { DatasetService } from './datasets.js';
 import { registerDatasetRoutes } from './datasets-api.js';
 import { registerCostRoutes, type CostRouteDeps } from './cost/cost-api.js';
+import type { AdmissionPolicies } from './admission-policies.js';
+import { registerPolicyRoutes } from './policies-api.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -52,6 +54,8 @@ export interface ApiDeps {
   readonly datasets?: DatasetService;
   /** Prices, the attempts ledger and budgets (src/server/cost/). */
   readonly cost: Pick<CostRouteDeps, 'ledger' | 'budgets' | 'watch'>;
+  /** The admission policies (admission-policies.ts), judged at every submission. */
+  readonly policies: AdmissionPolicies;
 }
 
 declare module 'fastify' {
@@ -338,6 +342,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const queue = queues.get(spec.queue);
     if (!queue) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);
     if (!user.admin && queue.team !== null && queue.team !== user.team) throw new ApiError('FORBIDDEN', `queue "${spec.queue}" belongs to team ${queue.team}`);
+    deps.policies.admit(spec, user.team, user.name);
     if (spec.image !== undefined && !deps.dockerAvailable) throw new ApiError('DOCKER_UNAVAILABLE', `the job names image "${spec.image}" but no Docker daemon is reachable; remove image to run it as a process`);
     if (spec.workingDir !== undefined && !(existsSync(spec.workingDir) && statSync(spec.workingDir).isDirectory())) throw new ApiError('WORKDIR_NOT_FOUND', `workingDir "${spec.workingDir}" is not a directory on the server`);
     controller.checkTenant(user.team);
@@ -665,6 +670,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
 
   registerCostRoutes({ ...deps.cost, store, clock, auth, admin, audited, parse, route });
+  registerPolicyRoutes({ policies: deps.policies, activeJobs: () => controller.activeJobs(), admin, clock, audited, route });
 
   route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

@@ -29,6 +29,8 @@ import { SchedulingWindow, type QueueOrder } from './queue-window.js';
 import { failpoint } from './failpoints.js';
 import type { AttemptOutcome } from '../adapters/store/cost-ledger.js';
 import type { BudgetHolds } from '../core/scheduler/types.js';
+import { describeDenial } from '../core/admission-policy/evaluate.js';
+import type { PolicyVerdict } from '../core/admission-policy/types.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -65,6 +67,12 @@ export interface ControllerOptions {
    * starts. Not ready: why (the gate has started the fill); the job goes back to pending.
    */
   readonly dataGate?: (row: JobRow, bindings: readonly Binding[]) => DataGateResult;
+  /**
+   * Before every start: the admission policies' verdict (admission-policies.ts), given the
+   * milli-GPU the job's user holds with other running jobs. A refusal that depends on that
+   * work holds the job queued; any other (the policies changed since it was submitted) fails it.
+   */
+  readonly admissionGate?: (row: JobRow, userGpuMilli: number) => PolicyVerdict;
 }
 
 export type DataGateResult = { readonly ready: true; readonly dirs: Readonly<Record<string, string>>; readonly release: () => void } | { readonly ready: false; readonly reason: string };
@@ -118,6 +126,8 @@ export class Controller {
   private readonly delayed = new Map<string, number>();
   /** Queued jobs placed but held back until their datasets are complete on the node: why. */
   private readonly dataWaits = new Map<string, string>();
+  /** Queued jobs placed but held back by an admission policy's per-user limit: why. */
+  private readonly policyHolds = new Map<string, string>();
   private readonly stops = new Map<string, StopPlan>();
   private readonly queuedAt = new Map<string, number>();
   private readonly progressOffsets = new Map<string, number>();
@@ -256,6 +266,7 @@ export class Controller {
       this.pollWorkers(now);
       this.runStops(now);
       this.releaseDelayed(now);
+      this.releasePolicyHolds(now);
       this.runDrains(now);
       // A cycle runs on the API's event loop and takes a while with many pending jobs: keep it
       // to ~0.4 % of the loop's time, so that fewer than 1 request in 200 ever waits behind one
@@ -383,13 +394,23 @@ export class Controller {
   }
 
   pendingReasons(id: string): readonly WaitReason[] | undefined {
+    const held = this.policyHold(id);
+    if (held) return held;
     const data = this.dataWaits.get(id);
     if (data !== undefined && this.active.get(id)?.state === 'queued') return [{ kind: 'data', message: data }];
     const b = this.window.backlogged(id);
     return b ? this.backlogReason(b) : this.lastPending.get(id);
   }
 
+  /** A queued job's policy hold as a wait reason. */
+  private policyHold(id: string): WaitReason[] | null {
+    const why = this.policyHolds.get(id);
+    return why !== undefined && this.active.get(id)?.state === 'queued' ? [{ kind: 'quota', message: why }] : null;
+  }
+
   explain(id: string): Explanation & { delayedUntil?: number } {
+    const held = this.policyHold(id);
+    if (held) return { job: id, state: 'pending', reasons: held };
     const data = this.dataWaits.get(id);
     if (data !== undefined && this.active.get(id)?.state === 'queued') return { job: id, state: 'pending', reasons: [{ kind: 'data', message: data }] };
     const until = this.delayed.get(id);
@@ -551,6 +572,7 @@ export class Controller {
       const row = this.active.get(d.job);
       if (!row) continue;
       if (d.kind === 'bind') {
+        if (!this.passesPolicies(row, now)) continue;
         const data = this.opts.dataGate?.(row, d.bindings);
         if (data && !data.ready) {
           this.scheduler.bindFailed(row.id, now);
@@ -568,6 +590,56 @@ export class Controller {
       else if (row.state === 'running') this.preempt(row, now, `${d.reason === 'preempt' ? 'preempted' : d.reason === 'reclaim' ? 'reclaimed' : 'moved'} for ${d.for}`, d.graceMs);
     }
     this.refillWindow();
+  }
+
+  /** milli-GPU the user holds with started jobs other than `except`. */
+  private userGpuMilli(owner: string, except: string): number {
+    let held = 0;
+    for (const j of this.active.values()) if (j.owner === owner && j.id !== except && j.state !== 'queued') held += requestMilliGpu(gpuRequestOf(j.spec)) * j.spec.workers;
+    return held;
+  }
+
+  /**
+   * The admission policies before a start: true to go on. A refusal that depends on the
+   * user's other running work takes the job out of the scheduler (so it blocks no one's
+   * GPUs) until that work shrinks (releasePolicyHolds); any other fails it.
+   */
+  private passesPolicies(row: JobRow, now: number): boolean {
+    const gate = this.opts.admissionGate;
+    if (!gate) return true;
+    const v = gate(row, this.userGpuMilli(row.owner, row.id));
+    if (v.allowed) return true;
+    const why = v.denials.map(describeDenial).join('; ');
+    this.scheduler.remove(row.id);
+    this.window.leave(row.id);
+    this.refillWindow();
+    if (v.denials.every((d) => d.usage)) {
+      this.policyHolds.set(row.id, why);
+      row.reason = why;
+      return false;
+    }
+    this.finish(row, 'failed', now, `refused before its start: ${why}`, null);
+    return false;
+  }
+
+  /** Held jobs whose user's running work now leaves room go back to the scheduler. */
+  private releasePolicyHolds(now: number): void {
+    const gate = this.opts.admissionGate;
+    for (const id of this.policyHolds.keys()) {
+      const row = this.active.get(id);
+      if (!gate || row?.state !== 'queued') {
+        this.policyHolds.delete(id);
+        continue;
+      }
+      const v = gate(row, this.userGpuMilli(row.owner, row.id));
+      if (!v.allowed && v.denials.every((d) => d.usage)) continue;
+      // Allowed, or refused for good: the start check decides again when it is placed.
+      this.policyHolds.delete(id);
+      row.reason = null;
+      this.toWindow(row);
+      this.queuedAt.set(id, now);
+      this.dirty = true;
+    }
   }
 
   private startJob(row: JobRow, bindings: readonly Binding[], now: number, dataDirs?: Readonly<Record<string, string>>): void {
@@ -867,6 +939,7 @@ export class Controller {
   private finish(row: JobRow, state: 'succeeded' | 'failed' | 'cancelled', now: number, reason: string | null, exitCode: number | null): void {
     this.dataWaits.delete(row.id);
     if (row.startedAt !== null) this.opts.onAttemptEnd?.(row, now, state);
+    this.policyHolds.delete(row.id);
     row.state = state;
     row.reason = reason;
     row.finishedAt = now;

@@ -16,6 +16,8 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, description: 'The token is valid but may not do this (admin only, or another team\'s queue).' },
   SINGLE_TENANT: { status: 403, description: 'The server is not root, cannot isolate teams and serves one team only (docs/security.md).' },
   QUOTA_EXCEEDED: { status: 403, description: 'The team already has the most queued jobs the server allows (gantry up --max-queued-per-team); nothing was stored.' },
+  POLICY_DENIED: { status: 403, description: 'An admission policy refuses the job; the message names the policy and the rule, details.denials lists every refusal (docs/policies.md).' },
+  POLICY_INVALID: { status: 422, description: 'The admission policy file fails validation (a schema violation, or a contradiction such as a name given twice or a policy without rules); details.issues gives each problem\'s where (path in the file) and why.' },
   JOB_NOT_FOUND: { status: 404, description: 'No such job visible to this user.' },
   QUEUE_NOT_FOUND: { status: 404, description: 'No such queue.' },
   QUEUE_NOT_LEAF: { status: 409, description: 'The queue has child queues; submit to one of them.' },

@@ -25,6 +25,7 @@ import { BudgetTable } from './cost/budgets.js';
 import { BudgetWatch } from './cost/budget-watch.js';
 import { createMetrics } from './metrics.js';
 import { buildApi, routesOf } from './api.js';
+import { AdmissionPolicies } from './admission-policies.js';
 import { DatasetService } from './datasets.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
@@ -302,8 +303,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   });
   const ledger = new CostLedger(rawStore.connection);
   const costHooks: { recorder?: CostRecorder } = {};
+  const policies = new AdmissionPolicies(dataDir);
+  for (const p of policies.problems) log(`stored state: ${p}`);
   const controller = new Controller({
     dataGate: (row, bindings) => datasets.gate(row, bindings),
+    admissionGate: (row, userGpuMilli) => policies.judgeStart(row, userGpuMilli),
     store: screened.store,
     executor: new LocalExecutor({ cgroups }),
     inventory,
@@ -398,9 +402,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     writer,
     log,
     rateLimit: { perSecond: rateLimit, burst: o.rateBurst ?? Math.max(1, rateLimit * 2) },
-    storedStateProblems: screened.problems,
+    storedStateProblems: [...screened.problems, ...policies.problems],
     datasets,
     cost: { ledger, budgets, watch: budgetWatch },
+    policies,
     ...(tls ? { tls } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -454,7 +459,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     recovered,
     controller,
     metricsUrl,
-    storedStateProblems: screened.problems,
+    storedStateProblems: [...screened.problems, ...policies.problems],
     routes: () => routesOf(app),
     async close() {
       if (closed) return;

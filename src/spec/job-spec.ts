@@ -13,6 +13,9 @@ import type { JobSpec } from '../core/scheduler/types.js';
 
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Kubernetes' label syntax, so a job's labels and a pod's are judged by the same policies. */
+export const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 /** Shares are counted in milli-GPU; below 10 milli a share is rounding noise, not a request. */
 export const MIN_GPU_SHARE = 0.01;
@@ -95,6 +98,11 @@ export const jobFileSchema = z.strictObject({
   /** Runtime estimate, for backfill and start-time estimates. */
   expectedDurationSeconds: z.number().int().positive().max(MAX_EXPECTED_DURATION_SECONDS, `must be at most ${MAX_EXPECTED_DURATION_SECONDS} (366 days)`).optional(),
   nodeSelector: z.record(z.string().max(128), z.string().max(128)).optional(),
+  /** Labels (project, cost centre, ...): admission policies may require some (docs/policies.md). */
+  labels: z
+    .record(z.string().regex(LABEL_KEY, 'label keys are a name, optionally with a DNS prefix (example.com/cost-center)'), z.string().max(63).regex(LABEL_VALUE, 'label values are at most 63 letters, digits, "-", "_" or "."'))
+    .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
+    .optional(),
 });
 
 export type JobFile = z.output<typeof jobFileSchema>;

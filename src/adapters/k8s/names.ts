@@ -32,6 +32,11 @@ export const ANN_GPU_MEMORY = 'gantry.dev/gpu-memory';
 export const ANN_GPU_MODELS = 'gantry.dev/gpu-models';
 /** "false" = the pod may not be preempted (it then runs only within its queue's quota). */
 export const ANN_PREEMPTIBLE = 'gantry.dev/preemptible';
+/**
+ * "true": the pod saves a checkpoint when it is sent SIGTERM, within its grace period (what an
+ * admission policy's requireCheckpointAboveGpus asks of large preemptible pods).
+ */
+export const ANN_CHECKPOINT = 'gantry.dev/checkpoint';
 /** Pod annotation: datasets the pod reads (comma-separated); nodes that cache them score higher. */
 export const ANN_DATASETS = 'gantry.dev/datasets';
 /** Node annotation: datasets cached on the node's local disk (comma-separated). */

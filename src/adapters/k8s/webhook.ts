@@ -10,6 +10,10 @@
  * The ConfigMap's name is chosen here and recorded in an annotation, so it does not depend on
  * the pod's name (which a generateName pod does not have yet at admission).
  *
+ * With admission policies (`--policies FILE`, docs/policies.md), the validating webhook judges
+ * every gantry pod at CREATE (`/validate`, no subresource) by the same evaluation as `gantry up`
+ * (src/core/admission-policy), and denies it naming the policy and the rule.
+ *
  * It also fences the scheduler's writes (validating, `/validate`): a Binding or an Eviction that
  * carries gantry.dev/leader-epoch is refused unless the Lease, read when the request arrives,
  * still names that holder and term. A leader that lost the Lease while a write was on its way
@@ -22,11 +26,16 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { ANN_ENV_CONFIGMAP, ANN_LEADER_EPOCH } from './names.js';
 import { gpuRequestOf, isGantryPod, PodSpecError } from './pods.js';
 import type { LeaseRecord } from './api.js';
+import { describeDenial, evaluate } from '../../core/admission-policy/evaluate.js';
+import type { PolicySet } from '../../core/admission-policy/types.js';
+import { podPolicySubject } from './pod-policy-subject.js';
 
 export interface AdmissionRequest {
   uid: string;
   operation?: string;
   subResource?: string;
+  namespace?: string;
+  userInfo?: { username?: string };
   object?: V1Pod;
 }
 
@@ -74,6 +83,25 @@ export function admitPod(req: AdmissionRequest, newName: () => string = () => `g
 }
 
 /**
+ * The admission policies' decision for a pod (pure): a gantry pod at CREATE is judged as one
+ * worker of its namespace's team, created by the request's user; a refusal is 403 naming each
+ * policy and rule. Other pods and operations are allowed.
+ */
+export function admitPodPolicies(req: AdmissionRequest, policies: PolicySet): AdmissionResponse {
+  const pod = req.object;
+  if (!pod || req.operation !== 'CREATE' || req.subResource !== undefined || !isGantryPod(pod)) return { uid: req.uid, allowed: true };
+  let v;
+  try {
+    v = evaluate(policies, podPolicySubject(pod, req.userInfo?.username ?? '', req.namespace));
+  } catch (e) {
+    if (e instanceof PodSpecError) return { uid: req.uid, allowed: false, status: { code: 422, message: `gantry: ${e.message}` } };
+    throw e;
+  }
+  if (v.allowed) return { uid: req.uid, allowed: true };
+  return { uid: req.uid, allowed: false, status: { code: 403, message: `gantry: ${v.denials.map(describeDenial).join('; ')}` } };
+}
+
+/**
  * The fence decision for a Binding or Eviction (pure): allowed without an epoch annotation (not
  * Gantry's), or when `lease` (null: no Lease; undefined: it could not be read) names the same
  * holder and term.
@@ -111,7 +139,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** Reads the scheduler's Lease for the fence; absent = the fence is off (every write allowed). */
 export type LeaseReader = () => Promise<LeaseRecord | null>;
 
-async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void, readLease: LeaseReader | undefined): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void, readLease: LeaseReader | undefined, policies: (() => PolicySet | undefined) | undefined): Promise<void> {
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     return;
@@ -130,7 +158,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string
     return;
   }
   let response: AdmissionResponse;
-  if (validate) {
+  if (validate && review.request.subResource === undefined) {
+    const set = policies?.();
+    response = set ? admitPodPolicies(review.request, set) : { uid: review.request.uid, allowed: true };
+  } else if (validate) {
     let lease: LeaseRecord | null | undefined;
     try {
       lease = readLease ? await readLease() : null;
@@ -152,13 +183,15 @@ export interface WebhookServerOptions {
   readonly log?: (msg: string) => void;
   /** Turns the fence on (`/validate`); without it every write is allowed there. */
   readonly readLease?: LeaseReader;
+  /** The admission policies in force, judged on gantry pods at `/validate` (read per request, so they can be reloaded); absent: every pod is allowed there. */
+  readonly policies?: () => PolicySet | undefined;
 }
 
 /** Starts the HTTPS webhook server; resolves with the server and its port once listening. */
 export function startWebhookServer(opts: WebhookServerOptions): Promise<{ server: Server; port: number }> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => {
-    handle(req, res, log, opts.readLease).catch((e: unknown) => {
+    handle(req, res, log, opts.readLease, opts.policies).catch((e: unknown) => {
       log(`webhook error: ${(e as Error).message}`);
       if (!res.headersSent) res.writeHead(500).end();
     });

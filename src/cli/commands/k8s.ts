@@ -143,11 +143,27 @@ export function registerK8s(program: Command): void {
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--lease-namespace <ns>', 'fence the scheduler\'s binds and evictions by its Lease in this namespace (/validate)')
     .option('--kubeconfig <path>', 'kubeconfig for reading the Lease (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
-    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string }) => {
+    .option('--policies <file>', 'judge gantry pods at creation by this admission policy file (/validate; docs/policies.md)')
+    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string }) => {
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
       const cert = readFile('--tls-cert', f.tlsCert);
       const key = readFile('--tls-key', f.tlsKey);
+      const { parsePolicyYaml } = await import('../../spec/policy-file.js');
+      const readPolicies = (file: string) => parsePolicyYaml(readFile('--policies', file).toString('utf8'), file);
+      let policies = f.policies !== undefined ? readPolicies(f.policies) : undefined;
+      const policyFile = f.policies;
+      // SIGHUP re-reads the file (a ConfigMap update); a file that no longer validates is logged and the old policies stay.
+      if (policyFile !== undefined) {
+        process.on('SIGHUP', () => {
+          try {
+            policies = readPolicies(policyFile);
+            process.stderr.write(`gantry k8s webhook: reloaded ${policies.policies.length} admission policies from ${policyFile}\n`);
+          } catch (e) {
+            process.stderr.write(`gantry k8s webhook: kept the policies in force: ${(e as Error).message}\n`);
+          }
+        });
+      }
       let readLease: (() => Promise<LeaseRecord | null>) | undefined;
       if (f.leaseNamespace !== undefined) {
         const kc = await loadKubeConfig(f.kubeconfig);
@@ -161,11 +177,12 @@ export function registerK8s(program: Command): void {
       let started;
       try {
         const { startWebhookServer } = await import('../../adapters/k8s/webhook.js');
-        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}) });
+        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}), ...(policies ? { policies: () => policies } : {}) });
       } catch (e) {
         throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);
       }
-      process.stderr.write(`gantry k8s webhook listening on https://${f.host}:${started.port}/mutate${readLease ? ` and /validate (fence: Lease in ${f.leaseNamespace ?? ''})` : ''}\n`);
+      const validating = [...(readLease ? [`fence: Lease in ${f.leaseNamespace ?? ''}`] : []), ...(policies ? [`${policies.policies.length} admission policies from ${f.policies ?? ''}`] : [])];
+      process.stderr.write(`gantry k8s webhook listening on https://${f.host}:${started.port}/mutate${validating.length > 0 ? ` and /validate (${validating.join('; ')})` : ''}\n`);
       const why = await waitForSignal();
       started.server.close();
       process.stderr.write(`gantry k8s webhook stopped: ${why}\n`);

@@ -10,6 +10,7 @@ import type { ErrorCode } from '../errors.js';
 import * as S from './schemas.js';
 import * as D from './dataset-schemas.js';
 import * as C from './cost-schemas.js';
+import * as P from './policy-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -72,7 +73,7 @@ export const OPERATIONS = {
       headers: { 'Idempotent-Replayed': { description: 'true when this answer replays an earlier submission with the same key', schema: { type: 'string', enum: ['true', 'false'] } } },
       links: jobLinks,
     },
-    errors: ['JOB_INVALID', 'FORBIDDEN', 'SINGLE_TENANT', 'QUOTA_EXCEEDED', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'IDEMPOTENCY_KEY_REUSED', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'UNSATISFIABLE', 'JOB_DATASET_TWICE', 'DATASET_NOT_FOUND', 'DATASET_REMOVED'],
+    errors: ['JOB_INVALID', 'FORBIDDEN', 'SINGLE_TENANT', 'QUOTA_EXCEEDED', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'IDEMPOTENCY_KEY_REUSED', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'UNSATISFIABLE', 'JOB_DATASET_TWICE', 'DATASET_NOT_FOUND', 'DATASET_REMOVED', 'POLICY_DENIED'],
   },
   listJobs: { method: 'get', path: '/v1/jobs', tag: 'jobs', access: 'user', summary: 'Jobs, newest first (own team; admins: all), a page at a time (nextCursor).', query: S.listJobsQuery, ok: { status: 200, schema: S.JobListSchema, description: 'a page of jobs' }, errors: [] },
   getJob: { method: 'get', path: '/v1/jobs/{id}', tag: 'jobs', access: 'user', summary: 'One job, with placement, processes and (when queued) why it waits. Another team\'s job is not found.', params: S.jobIdParams, ok: { status: 200, schema: S.JobSchema, description: 'the job', links: { GetJobLogs: jobLinks.GetJobLogs, CancelJob: jobLinks.CancelJob } }, errors: ['JOB_NOT_FOUND'] },
@@ -141,6 +142,11 @@ export const OPERATIONS = {
   listTeams: { method: 'get', path: '/v1/teams', tag: 'users', access: 'admin', summary: 'Teams and their users (admin).', ok: { status: 200, schema: S.TeamListSchema, description: 'the teams' }, errors: [] },
   createTeam: { method: 'post', path: '/v1/teams', tag: 'users', access: 'admin', summary: 'Create a team (admin); it may own queues before it has users.', body: { schema: S.teamBody, required: true }, ok: { status: 201, schema: S.TeamSchema, description: 'the team' }, errors: ['ALREADY_EXISTS'] },
   listAudit: { method: 'get', path: '/v1/audit', tag: 'users', access: 'admin', summary: 'The append-only audit log (admin), a page at a time by id.', query: S.auditQuery, ok: { status: 200, schema: S.AuditListSchema, description: 'a page of entries' }, errors: [] },
+
+  // ---- admission policies (docs/policies.md) ----
+  getPolicies: { method: 'get', path: '/v1/policies', tag: 'policies', access: 'user', summary: 'The admission policies in force: the file as applied, its revision, and each policy\'s rules.', ok: { status: 200, schema: P.AppliedPoliciesSchema, description: 'the applied policies' }, errors: [] },
+  applyPolicies: { method: 'put', path: '/v1/policies', tag: 'policies', access: 'admin', summary: 'Apply a policy file (admin): it replaces the one in force and judges every later submission and start; running jobs keep running. Answers the active jobs it would refuse.', body: { schema: P.PolicyFileBodySchema, required: true }, ok: { status: 200, schema: P.PolicyAppliedSchema, description: 'the policies now applied, and the dry run over active jobs' }, errors: ['POLICY_INVALID'] },
+  testPolicies: { method: 'post', path: '/v1/policies/test', tag: 'policies', access: 'admin', summary: 'Dry run (admin): which active jobs a policy file would refuse, and why; nothing changes.', body: { schema: P.PolicyFileBodySchema, required: true }, ok: { status: 200, schema: P.PolicyDryRunSchema, description: 'the jobs it would refuse' }, errors: ['POLICY_INVALID'] },
 
   // ---- datasets (when gantry up runs with a cache) ----
   listDatasets: { method: 'get', path: '/v1/datasets', tag: 'datasets', access: 'user', summary: 'Datasets with their versions and whether this node caches them.', ok: { status: 200, schema: D.DatasetListSchema, description: 'the datasets' }, errors: [] },
