@@ -18,6 +18,7 @@ import { registerDatasets } from './commands/datasets.js';
 import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerServe } from './commands/serve.js';
 
 export const EXIT_USAGE = 2;
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerQueues(program);
   registerNodes(program);
   registerDatasets(program);
+  registerServe(program);
   registerTop(program);
   registerUsers(program);
   registerTeams(program);

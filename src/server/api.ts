@@ -31,6 +31,8 @@ import { dashboardHtml } from './dashboard.js';
 import { checkGuarantees } from './queue-guarantees.js';
 import type { DatasetService } from './datasets.js';
 import { registerDatasetRoutes } from './datasets-api.js';
+import type { ServiceManager } from './services/service-manager.js';
+import { registerServiceRoutes } from './services/services-api.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -49,6 +51,8 @@ export interface ApiDeps {
   readonly storedStateProblems?: readonly string[];
   /** Datasets and the node cache (datasets.ts); absent = jobs may name only plain `path` datasets. */
   readonly datasets?: DatasetService;
+  /** Inference services (services/service-manager.ts); absent = no /v1/services routes. */
+  readonly services?: ServiceManager;
 }
 
 declare module 'fastify' {
@@ -660,6 +664,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
+
+  if (deps.services) registerServiceRoutes({ services: deps.services, auth, route, dockerAvailable: deps.dockerAvailable });
 
   route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

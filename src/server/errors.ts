@@ -51,6 +51,9 @@ export const ERRORS = {
   DATASET_IN_USE: { status: 409, description: 'A queued or running job needs the version, or it is filling.' },
   DATASET_CACHE_FULL: { status: 507, description: 'The cache cannot make room: what it holds is in use or filling (details give the bytes).' },
   DATASET_FILL_FAILED: { status: 502, description: 'A fill failed for another reason (the message says which).' },
+  SERVICE_INVALID: { status: 400, description: 'The service spec fails validation; details.issues names each field path and reason.' },
+  SERVICE_NOT_FOUND: { status: 404, description: 'No such service visible to this user.' },
+  SERVICE_REMOVING: { status: 409, description: 'The service is being removed (its replicas drain); apply it again once it is gone.' },
   INTERNAL: { status: 500, description: 'A bug in Gantry; the log has details.' },
 } as const;
 

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
+import { SERVICE_MIGRATION } from './service-records.js';
 
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +59,8 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS queue_gpu_models (queue TEXT NOT NULL, model TEXT NOT NULL, guaranteed_gpus REAL, limit_gpus REAL, PRIMARY KEY (queue, model));`,
   // Dataset versions (immutable) and node dataset caches (src/adapters/datacache/).
   DATASET_MIGRATION,
+  // Inference services and their autoscaler decisions (service-records.ts).
+  SERVICE_MIGRATION,
 ];
 
 interface TokenDbRow {

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import * as S from './schemas.js';
 import * as D from './dataset-schemas.js';
+import * as V from './service-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -151,6 +152,12 @@ export const OPERATIONS = {
   evictDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/evict', tag: 'datasets', access: 'admin', summary: 'Drop this node\'s copy (admin); refused while a job needs it or it fills.', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetEvictedSchema, description: 'evicted' }, errors: ['DATASET_NOT_FOUND', 'DATASET_IN_USE'] },
   verifyDatasetVersion: { method: 'post', path: '/v1/datasets/{name}/{version}/verify', tag: 'datasets', access: 'admin', summary: 'Re-check this node\'s copy against its checksums and fetch again what does not match (admin).', params: D.datasetVersionParams, ok: { status: 200, schema: D.DatasetVerifiedSchema, description: 'files checked and repaired' }, errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_CACHED', 'DATASET_CHECKSUM_MISMATCH', 'DATASET_SOURCE_CHANGED', 'DATASET_SOURCE_UNREADABLE'] },
   getDatasetCache: { method: 'get', path: '/v1/dataset-cache', tag: 'datasets', access: 'user', summary: 'This node\'s dataset cache: folder, capacity, use, and each copy with its state.', ok: { status: 200, schema: D.DatasetCacheSchema, description: 'the cache' }, errors: [] },
+  // ---- inference services (replicas are jobs NAME-rN; requests go to the router's URL) ----
+  applyService: { method: 'post', path: '/v1/services', tag: 'services', access: 'user', summary: 'Create or replace a service (its spec as a service file, in JSON). A replaced spec applies to replicas started after; the replica count moves within the new bounds.', body: { schema: V.ServiceSpecSchema, required: true }, ok: { status: 201, alsoStatus: 200, schema: V.ServiceSchema, description: 'the service (201 created; 200 replaced)' }, errors: ['SERVICE_INVALID', 'ALREADY_EXISTS', 'SERVICE_REMOVING', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'FORBIDDEN', 'SINGLE_TENANT', 'UNSATISFIABLE', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'JOB_INVALID'] },
+  listServices: { method: 'get', path: '/v1/services', tag: 'services', access: 'user', summary: 'Services (own team; admins: all) with replicas and traffic.', ok: { status: 200, schema: V.ServiceListSchema, description: 'the services' }, errors: [] },
+  getService: { method: 'get', path: '/v1/services/{name}', tag: 'services', access: 'user', summary: 'One service: its URL, replicas and their states, traffic figures, the last autoscaler decision, the spec.', params: V.serviceParams, ok: { status: 200, schema: V.ServiceSchema, description: 'the service' }, errors: ['SERVICE_NOT_FOUND'] },
+  removeService: { method: 'delete', path: '/v1/services/{name}', tag: 'services', access: 'user', summary: 'Remove a service: Ready replicas drain (open requests finish), then every replica job stops.', params: V.serviceParams, ok: { status: 200, schema: V.ServiceRemovedSchema, description: 'removed; its replicas are stopping' }, errors: ['SERVICE_NOT_FOUND'] },
+  explainService: { method: 'get', path: '/v1/services/{name}/explain', tag: 'services', access: 'user', summary: 'The autoscaler\'s decisions, newest first, each with its reason.', params: V.serviceParams, query: V.explainServiceQuery, ok: { status: 200, schema: V.ServiceExplanationSchema, description: 'the decisions' }, errors: ['SERVICE_NOT_FOUND'] },
 } as const satisfies Record<string, Operation>;
 
 export type OperationId = keyof typeof OPERATIONS;
