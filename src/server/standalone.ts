@@ -393,7 +393,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await app.listen({ host, port: o.port ?? 7480 });
     if (o.metricsPort !== undefined) metricsServer = await listenMetrics(metricsHost, o.metricsPort, () => metrics.render('full'), metrics.registry.contentType);
     const apiPort = (app.server.address() as { port: number }).port;
-    const routerPort = await router.listen(host, o.routerPort ?? (o.port === 0 ? 0 : apiPort + 1));
+    const routerPort = await router.listen(host, o.routerPort ?? (o.port === 0 || apiPort >= 65535 ? 0 : apiPort + 1));
     routerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${routerPort}`;
   } catch (e) {
     stopped = true;
