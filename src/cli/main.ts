@@ -20,6 +20,7 @@ import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerBudgets, registerCost, registerPrices } from './commands/cost.js';
 import { registerPolicies } from './commands/policies.js';
+import { registerServe } from './commands/serve.js';
 
 export const EXIT_USAGE = 2;
 
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerQueues(program);
   registerNodes(program);
   registerDatasets(program);
+  registerServe(program);
   registerTop(program);
   registerUsers(program);
   registerTeams(program);

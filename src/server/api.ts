@@ -34,6 +34,8 @@ import { registerDatasetRoutes } from './datasets-api.js';
 import { registerCostRoutes, type CostRouteDeps } from './cost/cost-api.js';
 import type { AdmissionPolicies } from './admission-policies.js';
 import { registerPolicyRoutes } from './policies-api.js';
+import type { ServiceManager } from './services/service-manager.js';
+import { registerServiceRoutes } from './services/services-api.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -56,6 +58,8 @@ export interface ApiDeps {
   readonly cost: Pick<CostRouteDeps, 'ledger' | 'budgets' | 'watch'>;
   /** The admission policies (admission-policies.ts), judged at every submission. */
   readonly policies: AdmissionPolicies;
+  /** Inference services (services/service-manager.ts); absent = no /v1/services routes. */
+  readonly services?: ServiceManager;
 }
 
 declare module 'fastify' {
@@ -671,6 +675,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   registerCostRoutes({ ...deps.cost, store, clock, auth, admin, audited, parse, route });
   registerPolicyRoutes({ policies: deps.policies, activeJobs: () => controller.activeJobs(), admin, clock, audited, route });
+  if (deps.services) registerServiceRoutes({ services: deps.services, auth, route, dockerAvailable: deps.dockerAvailable });
 
   route('listErrors', async () => ({ items: Object.entries(ERRORS).map(([code, e]) => ({ code, status: e.status, description: e.description })) }));
 

@@ -55,6 +55,9 @@ export const ERRORS = {
   DATASET_FILL_FAILED: { status: 502, description: 'A fill failed for another reason (the message says which).' },
   GPU_MODEL_UNKNOWN: { status: 422, description: 'No GPU model of that name in the catalog (GET /v1/nodes shows the fleet\'s models).' },
   BUDGET_NOT_FOUND: { status: 404, description: 'No budget for that team or queue.' },
+  SERVICE_INVALID: { status: 400, description: 'The service spec fails validation; details.issues names each field path and reason.' },
+  SERVICE_NOT_FOUND: { status: 404, description: 'No such service visible to this user.' },
+  SERVICE_REMOVING: { status: 409, description: 'The service is being removed (its replicas drain); apply it again once it is gone.' },
   INTERNAL: { status: 500, description: 'A bug in Gantry; the log has details.' },
 } as const;
 

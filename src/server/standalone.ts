@@ -33,6 +33,9 @@ import { Cgroups } from '../adapters/executor/cgroups.js';
 import { JobIdentities } from '../adapters/executor/job-identity.js';
 import { prepareWorkspace } from './job-files.js';
 import { screenStoredState } from './stored-state.js';
+import { ServiceRecords } from '../adapters/store/service-records.js';
+import { ServiceManager } from './services/service-manager.js';
+import { HttpRouter } from '../serve/router/http-router.js';
 
 export interface ServerOptions {
   readonly dataDir: string;
@@ -74,6 +77,8 @@ export interface ServerOptions {
   /** The node's dataset cache folder (default `<dataDir>-datasets`) and its capacity in bytes (default 100 GiB). */
   readonly cacheDir?: string;
   readonly cacheCapacityBytes?: number;
+  /** The services' router port (default: --port + 1, or any free port when --port is 0). */
+  readonly routerPort?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -95,6 +100,9 @@ export interface RunningServer {
   readonly routes: () => readonly { readonly method: string; readonly url: string }[];
   /** The token-less Prometheus listener's URL, when one was asked for. */
   readonly metricsUrl: string | null;
+  /** The services' router: a service NAME is at `<routerUrl>/NAME`. */
+  readonly routerUrl: string;
+  readonly services: ServiceManager;
   /** Stored rows that did not load (left untouched), one line each. */
   readonly storedStateProblems: readonly string[];
   readonly controller: Controller;
@@ -393,6 +401,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows), o.maxQueuedPerTeam ?? 100_000);
   const rateLimit = o.rateLimit ?? 100;
+  let routerUrl = '';
+  const services = new ServiceManager({ records: new ServiceRecords(rawStore.connection), store: screened.store, controller, writer, routerUrl: () => routerUrl, log });
+  const router = new HttpRouter({ service: (name) => services.route(name) });
   const app = buildApi({
     store: screened.store,
     controller,
@@ -406,6 +417,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     datasets,
     cost: { ledger, budgets, watch: budgetWatch },
     policies,
+    services,
     ...(tls ? { tls } : {}),
   });
   const host = o.host ?? '127.0.0.1';
@@ -413,9 +425,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   try {
     await app.listen({ host, port: o.port ?? 7480 });
     if (o.metricsPort !== undefined) metricsServer = await listenMetrics(metricsHost, o.metricsPort, () => metrics.render('full'), metrics.registry.contentType);
+    const apiPort = (app.server.address() as { port: number }).port;
+    const routerPort = await router.listen(host, o.routerPort ?? (o.port === 0 || apiPort >= 65535 ? 0 : apiPort + 1));
+    routerUrl = `http://${host.includes(':') ? `[${host}]` : host}:${routerPort}`;
   } catch (e) {
     stopped = true;
     await app.close();
+    await router.close();
     clearInterval(telemetryTimer);
     clearInterval(prefetchTimer);
     clearInterval(budgetTimer);
@@ -426,7 +442,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       const free = await freePortNear(host, o.port ?? 7480);
-      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480}${o.metricsPort !== undefined ? ` (or --metrics-port ${o.metricsPort})` : ''} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
+      throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480}${o.metricsPort !== undefined ? ` (or --metrics-port ${o.metricsPort})` : ''}${` (or the router's port, --router-port ${o.routerPort ?? (o.port ?? 7480) + 1})`} on ${host} is in use (another gantry up?); ${free > 0 ? `port ${free} is free: add --port ${free}` : 'pick another with --port'}`);
     }
     if (code === 'EACCES') throw new UserError('PORT_IN_USE', `port ${o.port ?? 7480} on ${host} needs privileges; pick one above 1023 with --port`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError('BAD_HOST', `cannot listen on ${host}: no such local address`);
@@ -440,10 +456,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // Written whole and then renamed into place: a client (or a test) polling for the file never
   // reads it half-written.
   const serverFile = join(dataDir, 'server.json');
-  writePrivate(`${serverFile}.tmp`, JSON.stringify({ url, pid: process.pid }) + '\n');
+  writePrivate(`${serverFile}.tmp`, JSON.stringify({ url, routerUrl, pid: process.pid }) + '\n');
   renameSync(`${serverFile}.tmp`, serverFile);
   controller.start(o.tickMs ?? 100);
   controller.tick();
+  services.start();
 
   let closed = false;
   return {
@@ -460,6 +477,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     controller,
     metricsUrl,
     storedStateProblems: [...screened.problems, ...policies.problems],
+    routerUrl,
+    services,
     routes: () => routesOf(app),
     async close() {
       if (closed) return;
@@ -468,7 +487,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       clearInterval(telemetryTimer);
       clearInterval(prefetchTimer);
       clearInterval(budgetTimer);
+      services.stop();
       controller.stop();
+      await router.close();
       await app.close();
       if (metricsServer) await new Promise((r) => metricsServer?.close(r));
       await writer.close();

@@ -9,6 +9,7 @@ import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, 
 import { jobIdOf, seqOfJobId } from './store.js';
 import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
 import { COST_MIGRATION } from './cost-ledger.js';
+import { SERVICE_MIGRATION } from './service-records.js';
 
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +62,8 @@ export const MIGRATIONS: readonly string[] = [
   DATASET_MIGRATION,
   // GPU prices, per-attempt GPU use and budgets (src/server/cost/).
   COST_MIGRATION,
+  // Inference services and their autoscaler decisions (service-records.ts).
+  SERVICE_MIGRATION,
 ];
 
 interface TokenDbRow {

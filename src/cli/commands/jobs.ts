@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { addOutputOption, age, gpuText, outputFormat, printJson, printTable } from '../output.js';
 import { clientOf, connectionOptions } from './common.js';
 import { cliName } from '../cli-name.js';
+import { explainService, showService } from './serve.js';
 
 type Job = Record<string, unknown>;
 
@@ -44,10 +45,11 @@ export function registerLs(program: Command): void {
 }
 
 export function registerGet(program: Command): void {
-  const cmd = program.command('get').description('show one job').argument('<job>', 'job id, e.g. job-3');
+  const cmd = program.command('get').description('show one job, or a service as svc/NAME').argument('<job>', 'job id, e.g. job-3, or svc/NAME');
   connectionOptions(cmd);
   addOutputOption(cmd).action(async (id: string, o: Record<string, unknown>) => {
     const fmt = outputFormat(o['output']);
+    if (id.startsWith('svc/')) return showService(clientOf(o), id.slice(4), fmt);
     const j = await clientOf(o).json('GET', `/v1/jobs/${encodeURIComponent(id)}`);
     if (fmt === 'json') return printJson(j);
     const lines = [
@@ -99,10 +101,11 @@ export function registerCancel(program: Command): void {
 }
 
 export function registerExplain(program: Command): void {
-  const cmd = program.command('explain').description('why a job is pending, and when it is expected to start').argument('<job>', 'job id');
+  const cmd = program.command('explain').description('why a job is pending, and when it is expected to start; for svc/NAME, the autoscaler\'s decisions').argument('<job>', 'job id, or svc/NAME');
   connectionOptions(cmd);
   addOutputOption(cmd).action(async (id: string, o: Record<string, unknown>) => {
     const fmt = outputFormat(o['output']);
+    if (id.startsWith('svc/')) return explainService(clientOf(o), id.slice(4), fmt);
     const e = await clientOf(o).json('GET', `/v1/jobs/${encodeURIComponent(id)}/explain`);
     if (fmt === 'json') return printJson(e);
     if (e['state'] !== 'queued') {

@@ -8,7 +8,7 @@ import { parseNumber } from '../flags.js';
 
 export function banner(s: RunningServer): string {
   const lines = [
-    `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics with a token${s.metricsUrl ? `, or ${s.metricsUrl} without` : ''})`,
+    `Gantry is up at ${s.url}  (dashboard: ${s.url}/ , API: ${s.url}/openapi.json , metrics: ${s.url}/metrics with a token${s.metricsUrl ? `, or ${s.metricsUrl} without` : ''}; services: ${s.routerUrl}/NAME/)`,
     `  data:   ${s.dataDir} (private, 0700)`,
     `  jobs:   ${s.workspace} (team workspaces)`,
     ...isolationLines(s),
@@ -81,13 +81,14 @@ export function registerUp(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--metrics-port <port>', 'also serve /metrics without a token on this port (loopback only, for a local Prometheus)')
+    .option('--router-port <port>', 'the inference services\' router: service NAME is at http://HOST:PORT/NAME/ (default: --port + 1)')
     .option('--metrics-host <host>', 'loopback address for --metrics-port', '127.0.0.1')
     .option('--rate-limit <n>', 'requests per second per user (admins exempt); 0 = no limit', '100')
     .option('--rate-burst <n>', 'requests a user may send at once before --rate-limit applies (default: twice the limit)')
     .option('--cache-dir <dir>', 'the node\'s dataset cache folder (default: <data-dir>-datasets)')
     .option('--cache-capacity <size>', 'bytes the dataset cache may hold, e.g. 500Gi, 2T (least recently used copies are evicted)', '100Gi')
     .option('--max-queued-per-team <n>', 'queued jobs a team may have; more are refused (QUOTA_EXCEEDED); 0 = no cap', '100000')
-    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string; cacheDir?: string; cacheCapacity: string }) => {
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; routerPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string; cacheDir?: string; cacheCapacity: string }) => {
       if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
@@ -108,6 +109,7 @@ export function registerUp(program: Command): void {
         ...(o.tlsCert !== undefined ? { tlsCert: o.tlsCert } : {}),
         ...(o.tlsKey !== undefined ? { tlsKey: o.tlsKey } : {}),
         ...(o.metricsPort !== undefined ? { metricsPort: intOption(o.metricsPort, '--metrics-port'), metricsHost: o.metricsHost } : {}),
+        ...(o.routerPort !== undefined ? { routerPort: intOption(o.routerPort, '--router-port') } : {}),
         rateLimit: intOption(o.rateLimit, '--rate-limit'),
         ...(o.rateBurst !== undefined ? { rateBurst: Math.max(1, intOption(o.rateBurst, '--rate-burst')) } : {}),
         maxQueuedPerTeam: intOption(o.maxQueuedPerTeam, '--max-queued-per-team'),

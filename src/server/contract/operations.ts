@@ -11,6 +11,7 @@ import * as S from './schemas.js';
 import * as D from './dataset-schemas.js';
 import * as C from './cost-schemas.js';
 import * as P from './policy-schemas.js';
+import * as V from './service-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -166,6 +167,12 @@ export const OPERATIONS = {
   listBudgets: { method: 'get', path: '/v1/budgets', tag: 'cost', access: 'user', summary: 'Budgets with what was spent this period and their status (a member sees their team\'s and its queues\').', ok: { status: 200, schema: C.BudgetListSchema, description: 'the budgets' }, errors: [] },
   putBudget: { method: 'put', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Set the budget of a team or queue (admin): soft warns, hard makes new work wait (BUDGET_EXHAUSTED); running work is never stopped.', params: C.budgetParams, body: { schema: C.budgetBody, required: true }, ok: { status: 200, schema: C.BudgetSchema, description: 'the budget and its status' }, errors: ['TEAM_NOT_FOUND', 'QUEUE_NOT_FOUND'] },
   deleteBudget: { method: 'delete', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Remove a budget (admin); work it held may start.', params: C.budgetParams, ok: { status: 200, schema: C.BudgetRemovedSchema, description: 'removed' }, errors: ['BUDGET_NOT_FOUND'] },
+  // ---- inference services (replicas are jobs NAME-rN; requests go to the router's URL) ----
+  applyService: { method: 'post', path: '/v1/services', tag: 'services', access: 'user', summary: 'Create or replace a service (its spec as a service file, in JSON). A replaced spec applies to replicas started after; the replica count moves within the new bounds.', body: { schema: V.ServiceSpecSchema, required: true }, ok: { status: 201, alsoStatus: 200, schema: V.ServiceSchema, description: 'the service (201 created; 200 replaced)' }, errors: ['SERVICE_INVALID', 'ALREADY_EXISTS', 'SERVICE_REMOVING', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'FORBIDDEN', 'SINGLE_TENANT', 'UNSATISFIABLE', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'JOB_INVALID'] },
+  listServices: { method: 'get', path: '/v1/services', tag: 'services', access: 'user', summary: 'Services (own team; admins: all) with replicas and traffic.', ok: { status: 200, schema: V.ServiceListSchema, description: 'the services' }, errors: [] },
+  getService: { method: 'get', path: '/v1/services/{name}', tag: 'services', access: 'user', summary: 'One service: its URL, replicas and their states, traffic figures, the last autoscaler decision, the spec.', params: V.serviceParams, ok: { status: 200, schema: V.ServiceSchema, description: 'the service' }, errors: ['SERVICE_NOT_FOUND'] },
+  removeService: { method: 'delete', path: '/v1/services/{name}', tag: 'services', access: 'user', summary: 'Remove a service: Ready replicas drain (open requests finish), then every replica job stops.', params: V.serviceParams, ok: { status: 200, schema: V.ServiceRemovedSchema, description: 'removed; its replicas are stopping' }, errors: ['SERVICE_NOT_FOUND'] },
+  explainService: { method: 'get', path: '/v1/services/{name}/explain', tag: 'services', access: 'user', summary: 'The autoscaler\'s decisions, newest first, each with its reason.', params: V.serviceParams, query: V.explainServiceQuery, ok: { status: 200, schema: V.ServiceExplanationSchema, description: 'the decisions' }, errors: ['SERVICE_NOT_FOUND'] },
 } as const satisfies Record<string, Operation>;
 
 export type OperationId = keyof typeof OPERATIONS;

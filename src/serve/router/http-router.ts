@@ -1,0 +1,183 @@
+/**
+ * The services' HTTP router in `gantry up`: a reverse proxy on its own port, one stable URL per
+ * service (`http://HOST:PORT/NAME/...`, the rest of the path going to a replica as it came).
+ * Replicas are called through undici connection pools; answers are piped back chunk by chunk,
+ * so server-sent events and chunked bodies pass through as the replica sends them.
+ *
+ * A request goes only to a Ready replica that is not draining, chosen by the service's routing
+ * policy (route-policies.ts) on requests in flight counted at dispatch; OpenAI-compatible
+ * completion bodies are read first, for prefix affinity and for the autoscaler's token counts.
+ * With no Ready replica the request is held (the service may be scaled to zero) until one is,
+ * or until the hold times out (503). A replica that refuses the connection before answering is
+ * retried once on another replica when the body was read whole.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { isOpenAiCompletion, promptShape } from './request-prefix.js';
+import type { RouteReplica, ServiceRoute } from './service-route.js';
+
+/** Headers of one hop only (RFC 9110 7.6.1), never forwarded. */
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'proxy-authorization']);
+const MAX_READ_BODY = 16 * 1024 * 1024;
+const AFFINITY_DEPTH = 32;
+
+export interface HttpRouterOptions {
+  /** The service a name refers to, if any. */
+  readonly service: (name: string) => ServiceRoute | undefined;
+}
+
+function forwardHeaders(h: IncomingHttpHeaders, drop: Set<string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !drop.has(k)) out[k] = v;
+  return out;
+}
+
+function refuse(res: ServerResponse, status: number, code: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code, message } }));
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_READ_BODY) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const isRefused = (e: unknown): boolean => ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET'].includes((e as { code?: string }).code ?? '');
+
+export class HttpRouter {
+  readonly server: Server;
+
+  constructor(private readonly opts: HttpRouterOptions) {
+    this.server = createServer((req, res) => void this.handle(req, res).catch(() => refuse(res, 502, 'ROUTER_ERROR', 'the router failed to forward the request')));
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrival = performance.now();
+    const url = req.url ?? '/';
+    const slash = url.indexOf('/', 1);
+    const end = slash < 0 ? (url.indexOf('?') < 0 ? url.length : url.indexOf('?')) : slash;
+    const name = url.slice(1, end);
+    const route = this.opts.service(name);
+    if (!route) return refuse(res, 404, 'SERVICE_NOT_FOUND', `no service "${name}" (the URL is /SERVICE/PATH; gantry serve ls lists them)`);
+    const path = slash < 0 ? `/${url.slice(end)}` : url.slice(slash);
+    const method = req.method ?? 'GET';
+    let body: Buffer | Readable | null = req;
+    let prefix: readonly number[] = [];
+    if (isOpenAiCompletion(method, path)) {
+      body = await readBody(req);
+      if (body === null) return refuse(res, 413, 'BODY_TOO_LARGE', `the router reads completion bodies up to ${MAX_READ_BODY} bytes`);
+      const shape = promptShape(path, body, route.blockTokens, AFFINITY_DEPTH);
+      prefix = shape.prefixBlocks;
+      route.noteArrival(shape.promptTokens, shape.outputTokens);
+    } else {
+      route.noteArrival(0, 0);
+    }
+    const headers = forwardHeaders(req.headers, HOP);
+    const status = await this.forward(route, req, res, method, path, headers, body, prefix, arrival);
+    route.noteDone(performance.now() - arrival, status);
+  }
+
+  /** Sends the request to a replica and pipes the answer back; the status answered. */
+  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<number> {
+    let tried: string | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const got = route.acquire(prefix, tried);
+      const replica: RouteReplica | null = got instanceof Promise ? await got : got;
+      if (!replica) {
+        if (attempt === 0) refuse(res, 503, 'SERVICE_UNAVAILABLE', `no replica of ${route.name} became Ready in time`);
+        else refuse(res, 502, 'REPLICA_UNREACHABLE', `the replica of ${route.name} refused the connection and no other is Ready`);
+        return attempt === 0 ? 503 : 502;
+      }
+      if (req.destroyed && res.destroyed) {
+        route.release(replica);
+        return 499;
+      }
+      const abort = new AbortController();
+      const onClose = (): void => {
+        if (!res.writableFinished) abort.abort();
+      };
+      res.once('close', onClose);
+      try {
+        const up = await replica.pool.request({ path, method: method as 'GET', headers, body: Buffer.isBuffer(body) ? body : body, signal: abort.signal });
+        const streamed = String(up.headers['content-type'] ?? '').startsWith('text/event-stream');
+        const out: Record<string, string | string[]> = { 'x-gantry-replica': replica.id };
+        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
+        res.writeHead(up.statusCode, out);
+        let first = true;
+        await new Promise<void>((resolve) => {
+          up.body.on('data', (chunk: Buffer) => {
+            if (first) {
+              first = false;
+              route.noteFirstByte(performance.now() - arrival, streamed);
+            }
+            if (!res.write(chunk)) {
+              up.body.pause();
+              res.once('drain', () => up.body.resume());
+            }
+          });
+          up.body.once('end', () => {
+            res.end();
+            resolve();
+          });
+          up.body.once('error', () => {
+            res.destroy();
+            resolve();
+          });
+          res.once('close', () => {
+            up.body.destroy();
+            resolve();
+          });
+        });
+        return up.statusCode;
+      } catch (e) {
+        // Refused before any answer: that replica is gone or going; try another once.
+        if (attempt === 0 && Buffer.isBuffer(body) && isRefused(e) && !res.headersSent) {
+          tried = replica.id;
+          continue;
+        }
+        if (abort.signal.aborted) return 499;
+        refuse(res, 502, 'REPLICA_UNREACHABLE', `replica ${replica.id} of ${route.name} failed: ${(e as Error).message}`);
+        return 502;
+      } finally {
+        res.off('close', onClose);
+        route.release(replica);
+      }
+    }
+    return 502;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * One service's view in the router: its replicas (each an undici connection pool to the
+ * replica's port), which of them take requests (Ready and not draining), the requests in flight
+ * on each, counted at dispatch, the requests held while none is Ready, and the traffic figures
+ * the autoscaler reads every period (`takeSample`).
+ */
+import { Pool } from 'undici';
+import { createRng } from '../../core/rng.js';
+import { createRoutePolicy, type ReplicaLoad, type RoutePolicy, type RoutePolicyName } from './route-policies.js';
+
+export interface RouteReplica extends ReplicaLoad {
+  readonly id: string;
+  readonly origin: string;
+  readonly pool: Pool;
+  inFlight: number;
+  ready: boolean;
+  draining: boolean;
+  served: number;
+}
+
+export interface TrafficSample {
+  /** Requests dispatched and not finished. */
+  readonly inFlight: number;
+  /** Requests waiting for a Ready replica. */
+  readonly held: number;
+  readonly arrivedPromptTokens: number;
+  readonly arrivedOutputTokens: number;
+  /** Times to first byte of streamed answers (ms) since the last sample. */
+  readonly firstTokenMs: readonly number[];
+}
+
+export interface ServiceRouteOptions {
+  readonly policy: RoutePolicyName;
+  readonly loadBound?: number;
+  /** Tokens per prompt block (the replicas' KV block size). */
+  readonly blockTokens?: number;
+  /** How long a request may wait for a Ready replica (default 120 s), then 503. */
+  readonly holdTimeoutMs?: number;
+  /** Called when a request is held (the service may be at zero: scale it up now). */
+  readonly onHeld?: () => void;
+  readonly seed?: number;
+}
+
+interface Waiter {
+  readonly resolve: (r: RouteReplica | null) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Latencies kept for the figures `gantry serve get` shows (the newest, in ms). */
+const KEPT = 2048;
+
+class Recent {
+  private readonly values: number[] = [];
+  private next = 0;
+  add(v: number): void {
+    if (this.values.length < KEPT) this.values.push(v);
+    else this.values[this.next] = v;
+    this.next = (this.next + 1) % KEPT;
+  }
+  quantile(q: number): number | null {
+    if (this.values.length === 0) return null;
+    const s = [...this.values].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? null;
+  }
+}
+
+export class ServiceRoute {
+  readonly replicas = new Map<string, RouteReplica>();
+  readonly blockTokens: number;
+  private policy: RoutePolicy;
+  private readonly waiters: Waiter[] = [];
+  private readonly drainWaits = new Map<string, Array<() => void>>();
+  private arrivedPrompt = 0;
+  private arrivedOutput = 0;
+  private firstTokens: number[] = [];
+  readonly latencyMs = new Recent();
+  readonly ttftMs = new Recent();
+  requests = 0;
+  errors5xx = 0;
+  private available: RouteReplica[] = [];
+
+  constructor(readonly name: string, private opts: ServiceRouteOptions) {
+    this.policy = createRoutePolicy(opts.policy, createRng(opts.seed ?? 1), { loadBound: opts.loadBound ?? 8 });
+    this.blockTokens = opts.blockTokens ?? 16;
+  }
+
+  /** A new routing policy (a re-applied service); affinity starts afresh. */
+  configure(opts: ServiceRouteOptions): void {
+    if (opts.policy !== this.opts.policy || opts.loadBound !== this.opts.loadBound) this.policy = createRoutePolicy(opts.policy, createRng(opts.seed ?? 1), { loadBound: opts.loadBound ?? 8 });
+    this.opts = opts;
+  }
+
+  /** Adds a replica (not Ready until `setReady`). */
+  addReplica(id: string, origin: string): void {
+    if (this.replicas.has(id)) return;
+    this.replicas.set(id, { id, origin, pool: new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 }), inFlight: 0, ready: false, draining: false, served: 0 });
+  }
+
+  setReady(id: string, ready: boolean): void {
+    const r = this.replicas.get(id);
+    if (!r || r.ready === ready) return;
+    r.ready = ready;
+    this.refresh();
+  }
+
+  /** No new requests for the replica; resolves once its open requests finished. */
+  drain(id: string): Promise<void> {
+    const r = this.replicas.get(id);
+    if (!r) return Promise.resolve();
+    r.draining = true;
+    this.policy.forget?.(id);
+    this.refresh();
+    if (r.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaits.set(id, [...(this.drainWaits.get(id) ?? []), resolve]));
+  }
+
+  removeReplica(id: string): void {
+    const r = this.replicas.get(id);
+    if (!r) return;
+    this.replicas.delete(id);
+    this.policy.forget?.(id);
+    for (const w of this.drainWaits.get(id) ?? []) w();
+    this.drainWaits.delete(id);
+    this.refresh();
+    void r.pool.close().catch(() => undefined);
+  }
+
+  /** Replicas that take requests now. */
+  takingRequests(): readonly RouteReplica[] {
+    return this.available;
+  }
+
+  /** Picks a replica and counts the request on it, or waits for one (null: none in time). */
+  acquire(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null | Promise<RouteReplica | null> {
+    const pick = this.pick(prefixBlocks, exclude);
+    if (pick) return pick;
+    if (exclude !== undefined) return null;
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(null);
+        }, this.opts.holdTimeoutMs ?? 120_000),
+      };
+      this.waiters.push(waiter);
+      this.opts.onHeld?.();
+    }).then((r) => (r ? this.pick(prefixBlocks) ?? this.acquire(prefixBlocks) : null)) as Promise<RouteReplica | null>;
+  }
+
+  /** The request on `r` finished (answered, failed or abandoned). */
+  release(r: RouteReplica): void {
+    r.inFlight--;
+    if (r.inFlight === 0 && r.draining) {
+      for (const w of this.drainWaits.get(r.id) ?? []) w();
+      this.drainWaits.delete(r.id);
+    }
+  }
+
+  noteArrival(promptTokens: number, outputTokens: number): void {
+    this.requests++;
+    this.arrivedPrompt += promptTokens;
+    this.arrivedOutput += outputTokens;
+  }
+
+  noteFirstByte(ms: number, streamed: boolean): void {
+    if (!streamed) return;
+    this.ttftMs.add(ms);
+    if (this.firstTokens.length < 100_000) this.firstTokens.push(ms);
+  }
+
+  noteDone(ms: number, status: number): void {
+    this.latencyMs.add(ms);
+    if (status >= 500) this.errors5xx++;
+  }
+
+  /** The traffic since the last call (the autoscaler's period). */
+  takeSample(): TrafficSample {
+    let inFlight = 0;
+    for (const r of this.replicas.values()) inFlight += r.inFlight;
+    const s = { inFlight, held: this.waiters.length, arrivedPromptTokens: this.arrivedPrompt, arrivedOutputTokens: this.arrivedOutput, firstTokenMs: this.firstTokens };
+    this.arrivedPrompt = 0;
+    this.arrivedOutput = 0;
+    this.firstTokens = [];
+    return s;
+  }
+
+  held(): number {
+    return this.waiters.length;
+  }
+
+  close(): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(null);
+    }
+    for (const id of [...this.replicas.keys()]) this.removeReplica(id);
+  }
+
+  private pick(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null {
+    const list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
+    if (list.length === 0) return null;
+    const r = list[this.policy.choose(list, { prefixBlocks })]!;
+    r.inFlight++;
+    r.served++;
+    return r;
+  }
+
+  private refresh(): void {
+    this.available = [...this.replicas.values()].filter((r) => r.ready && !r.draining).sort((a, b) => a.id.localeCompare(b.id));
+    if (this.available.length === 0) return;
+    // Held requests go now: each picks a replica when it resumes.
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(this.available[0]!);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The services routes' schemas (see services/services-api.ts): the service spec the server
+ * validates (the same fields as a service file, `gantry serve apply FILE`) and what it answers.
+ */
+import { z } from 'zod';
+import { serviceFileSchema } from '../../spec/service-spec.js';
+import { NAME } from './schemas.js';
+
+const time = z.iso.datetime().openapi({ example: '2026-12-06T03:00:00.000Z' });
+
+// A new object over the same fields (zod-to-openapi can only annotate schemas made after it loaded).
+export const ServiceSpecSchema = z.strictObject(serviceFileSchema.shape).openapi('ServiceSpec', {
+  description: 'An inference service: the same format as a service file (gantry serve apply FILE). Each replica runs as a job NAME-rN with its port in PORT.',
+  example: { kind: 'Service', name: 'chat', command: 'gantry sim llm-server --port $PORT', resources: { gpu: 1 }, replicas: { min: 0, max: 4 }, objective: { ttftP99Ms: 500 } },
+});
+export const serviceParams = z.strictObject({ name: NAME.openapi({ param: { example: 'chat' } }) });
+export const explainServiceQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(20).openapi({ type: 'integer', minimum: 1, maximum: 500 }) });
+
+const percentiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() });
+const DecisionSchema = z.object({ at: time, current: z.number().int(), desired: z.number().int(), panic: z.boolean(), reason: z.string() }).openapi('ScaleDecision');
+const serviceFields = {
+  name: z.string(),
+  team: z.string(),
+  owner: z.string(),
+  url: z.string().openapi({ description: 'the service\'s stable URL on the router: send requests to URL/PATH' }),
+  state: z.enum(['ready', 'starting', 'scaled-to-zero', 'removing']),
+  createdAt: time,
+  updatedAt: time,
+  routing: z.string(),
+  autoscaler: z.string(),
+  replicas: z.object({ min: z.number().int(), max: z.number().int(), desired: z.number().int(), ready: z.number().int(), starting: z.number().int(), draining: z.number().int() }),
+  traffic: z.object({ inFlight: z.number().int(), held: z.number().int(), requests: z.number().int(), errors5xx: z.number().int(), latencyMs: percentiles, ttftMs: percentiles }),
+  lastDecision: DecisionSchema.nullable(),
+};
+export const ServiceSummarySchema = z.object(serviceFields).openapi('ServiceSummary');
+export const ServiceSchema = z
+  .object({
+    ...serviceFields,
+    replicaList: z.array(z.object({ name: z.string(), job: z.string(), state: z.enum(['queued', 'starting', 'ready', 'draining', 'stopping']), port: z.number().int(), inFlight: z.number().int(), served: z.number().int(), node: z.string().nullable() })),
+    spec: z.record(z.string(), z.unknown()).openapi({ description: 'the service as stored (a ServiceSpec with defaults filled in)' }),
+  })
+  .openapi('Service');
+export const ServiceListSchema = z.object({ items: z.array(ServiceSummarySchema) }).openapi('ServiceList');
+export const ServiceRemovedSchema = z.object({ name: z.string(), removed: z.literal(true), replicasStopping: z.number().int() }).openapi('ServiceRemoved');
+export const ServiceExplanationSchema = z.object({ service: z.string(), desired: z.number().int(), autoscaler: z.string(), decisions: z.array(DecisionSchema) }).openapi('ServiceExplanation');

@@ -1,0 +1,400 @@
+/**
+ * Inference services in `gantry up`. A service is a stored spec; its replicas are ordinary jobs
+ * (`NAME-rN`, found again after a restart by GANTRY_SERVICE in their environment), so the
+ * scheduler places, queues and preempts them with the rest of the fleet. This loop:
+ * - every 0.5 s: tells the router which replicas exist and probes the running ones' readiness;
+ *   a replica whose job ended without being asked to is replaced, after a backoff that doubles
+ *   with each such end (at most 60 s);
+ * - every 2 s: asks the service's autoscaler (service-scaler.ts) for a replica count from the
+ *   router's traffic and the replicas' own /metrics, records the decision with its reason, and
+ *   moves toward it: new replica jobs, or removals, queued and unready replicas first, then the
+ *   least loaded Ready ones, which drain (no new requests; open ones finish, at most
+ *   `drainSeconds`) before their job is stopped.
+ * A request held by the router while the service has no replica scales it up at once.
+ */
+import { createServer } from 'node:net';
+import type { JobRow, Store, UserRow } from '../../adapters/store/store.js';
+import type { ScaleDecisionRecord, ServiceRecord, ServiceRecords } from '../../adapters/store/service-records.js';
+import type { Autoscaler } from '../../serve/autoscaler/scale-signals.js';
+import { ServiceRoute } from '../../serve/router/service-route.js';
+import { replicaJob, validateServiceFile, type ServiceFile } from '../../spec/service-spec.js';
+import type { Controller } from '../controller.js';
+import type { SubmitWriter } from '../submit-writer.js';
+import { ApiError } from '../errors.js';
+import { probeReady, scrapeLoad } from './replica-probe.js';
+import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from './service-scaler.js';
+
+export interface ServiceManagerDeps {
+  readonly records: ServiceRecords;
+  readonly store: Store;
+  readonly controller: Controller;
+  readonly writer: SubmitWriter;
+  /** The router's base URL (a service is at `<url>/<name>`). */
+  readonly routerUrl: () => string;
+  readonly clock?: () => number;
+  readonly log?: (line: string) => void;
+}
+
+export type ReplicaState = 'queued' | 'starting' | 'ready' | 'draining' | 'stopping';
+
+export interface LiveService {
+  record: ServiceRecord;
+  spec: ServiceFile;
+  readonly route: ServiceRoute;
+  scaler: Autoscaler;
+  readonly bornAt: number;
+  desired: number;
+  pendingStarts: number;
+  readonly draining: Set<string>;
+  readonly lastProbe: Map<string, number>;
+  readonly recent: ScaleDecisionRecord[];
+  /** Replica jobs seen last tick (to tell an unasked end from a removal). */
+  known: Set<string>;
+  failures: number;
+  notBefore: number;
+  removing: boolean;
+  deciding: boolean;
+}
+
+const RECENT_KEPT = 200;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const portOf = (j: JobRow): number => Number(j.spec.env['PORT'] ?? 0);
+const originOf = (j: JobRow): string => `http://127.0.0.1:${portOf(j)}`;
+
+export class ServiceManager {
+  private readonly live = new Map<string, LiveService>();
+  private readonly clock: () => number;
+  private readonly log: (line: string) => void;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly deps: ServiceManagerDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.log = deps.log ?? (() => undefined);
+    for (const r of deps.records.list()) {
+      try {
+        this.track(r, validateServiceFile(r.spec), null);
+      } catch (e) {
+        this.log(`service ${r.name}: stored spec does not load (${(e as Error).message}); left untouched`);
+      }
+    }
+  }
+
+  start(): void {
+    this.timers.push(setInterval(() => this.tick(), 500), setInterval(() => void this.decideAll(), SCALE_PERIOD_SECONDS * 1000));
+    for (const t of this.timers) t.unref();
+    this.tick();
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const s of this.live.values()) s.route.close();
+  }
+
+  /** The router's view of a service (its name is the URL's first segment). */
+  route(name: string): ServiceRoute | undefined {
+    const s = this.live.get(name);
+    return s && !s.removing ? s.route : undefined;
+  }
+
+  // ---- API ------------------------------------------------------------------------------
+
+  /** Creates or replaces a service; true when created. */
+  apply(user: UserRow, spec: ServiceFile, source: string): { created: boolean; name: string } {
+    const existing = this.live.get(spec.name);
+    if (existing && existing.record.team !== user.team && !user.admin) throw new ApiError('ALREADY_EXISTS', `a service named "${spec.name}" belongs to another team`);
+    if (existing?.removing) throw new ApiError('SERVICE_REMOVING', `service "${spec.name}" is being removed; apply it again once gantry serve ls no longer lists it`);
+    const team = existing?.record.team ?? user.team;
+    const { controller, records, store } = this.deps;
+    controller.checkTenant(team);
+    controller.admit(replicaJob(spec, 1, 1024));
+    const now = this.clock();
+    store.transaction(() => {
+      store.appendAudit({ at: now, actor: user.name, action: existing ? 'service.update' : 'service.create', target: spec.name, source, detail: { replicas: spec.replicas, autoscaler: spec.autoscaler.policy, routing: spec.routing.policy } });
+      records.put(spec.name, team, user.name, spec, now);
+    });
+    const record = records.get(spec.name) as ServiceRecord;
+    if (existing) {
+      existing.record = record;
+      existing.spec = spec;
+      existing.scaler = createServiceAutoscaler(spec);
+      existing.route.configure(this.routeOptions(spec.name, spec));
+      existing.desired = Math.max(spec.replicas.min, Math.min(spec.replicas.max, existing.desired));
+      this.decided(existing, { at: now, current: existing.desired, desired: existing.desired, panic: false, reason: `applied: replicas ${spec.replicas.min}..${spec.replicas.max}` }, true);
+    } else {
+      const s = this.track(record, spec, spec.replicas.initial ?? spec.replicas.min);
+      this.decided(s, { at: now, current: 0, desired: s.desired, panic: false, reason: `created: ${s.desired} replica(s) to start (replicas ${spec.replicas.min}..${spec.replicas.max})` }, true);
+    }
+    this.tick();
+    return { created: !existing, name: spec.name };
+  }
+
+  /** Stops every replica (Ready ones drain first) and forgets the service. */
+  remove(user: UserRow, name: string, source: string): { replicas: number } {
+    const s = this.visible(user, name);
+    const replicas = this.replicasOf(name);
+    this.deps.store.transaction(() => {
+      this.deps.store.appendAudit({ at: this.clock(), actor: user.name, action: 'service.remove', target: name, source, detail: { replicas: replicas.length } });
+      this.deps.records.remove(name);
+    });
+    s.removing = true;
+    s.desired = 0;
+    this.reconcile(s, replicas);
+    return { replicas: replicas.length };
+  }
+
+  list(user: UserRow): LiveService[] {
+    return [...this.live.values()].filter((s) => user.admin || s.record.team === user.team).sort((a, b) => a.record.name.localeCompare(b.record.name));
+  }
+
+  visible(user: UserRow, name: string): LiveService {
+    const s = this.live.get(name);
+    if (!s || (!user.admin && s.record.team !== user.team)) throw new ApiError('SERVICE_NOT_FOUND', `no service "${name}"`);
+    return s;
+  }
+
+  /** The newest decisions, newest first (memory, then the stored ones before a restart). */
+  decisions(name: string, limit: number): ScaleDecisionRecord[] {
+    const s = this.live.get(name);
+    const mem = s ? [...s.recent].reverse() : [];
+    if (mem.length >= limit) return mem.slice(0, limit);
+    const oldest = mem[mem.length - 1]?.at ?? Infinity;
+    return [...mem, ...this.deps.records.decisions(name, limit).filter((d) => d.at < oldest)].slice(0, limit);
+  }
+
+  view(s: LiveService, full: boolean): Record<string, unknown> {
+    const replicas = this.replicasOf(s.record.name).map((j) => {
+      const r = s.route.replicas.get(j.id);
+      return { name: j.name, job: j.id, state: this.replicaState(s, j), port: portOf(j), inFlight: r?.inFlight ?? 0, served: r?.served ?? 0, node: j.bindings?.[0]?.node ?? null };
+    });
+    const count = (st: ReplicaState): number => replicas.filter((r) => r.state === st).length;
+    const last = s.recent[s.recent.length - 1] ?? null;
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const q = (v: number | null): number | null => (v === null ? null : Math.round(v * 100) / 100);
+    return {
+      name: s.record.name,
+      team: s.record.team,
+      owner: s.record.owner,
+      url: `${this.deps.routerUrl()}/${s.record.name}`,
+      state: s.removing ? 'removing' : count('ready') > 0 ? 'ready' : s.desired === 0 ? 'scaled-to-zero' : 'starting',
+      createdAt: iso(s.record.createdAt),
+      updatedAt: iso(s.record.updatedAt),
+      routing: s.spec.routing.policy,
+      autoscaler: s.spec.autoscaler.policy,
+      replicas: { min: s.spec.replicas.min, max: s.spec.replicas.max, desired: s.desired, ready: count('ready'), starting: count('queued') + count('starting') + s.pendingStarts, draining: count('draining') + count('stopping') },
+      traffic: {
+        inFlight: replicas.reduce((a, r) => a + r.inFlight, 0),
+        held: s.route.held(),
+        requests: s.route.requests,
+        errors5xx: s.route.errors5xx,
+        latencyMs: { p50: q(s.route.latencyMs.quantile(0.5)), p99: q(s.route.latencyMs.quantile(0.99)) },
+        ttftMs: { p50: q(s.route.ttftMs.quantile(0.5)), p99: q(s.route.ttftMs.quantile(0.99)) },
+      },
+      lastDecision: last ? { ...last, at: iso(last.at) } : null,
+      ...(full ? { replicaList: replicas, spec: s.spec } : {}),
+    };
+  }
+
+  // ---- the loop -------------------------------------------------------------------------
+
+  private track(record: ServiceRecord, spec: ServiceFile, desired: number | null): LiveService {
+    const replicas = this.replicasOf(record.name).length;
+    const s: LiveService = {
+      record,
+      spec,
+      route: new ServiceRoute(record.name, this.routeOptions(record.name, spec)),
+      scaler: createServiceAutoscaler(spec),
+      bornAt: this.clock(),
+      desired: desired ?? Math.max(spec.replicas.min, Math.min(spec.replicas.max, replicas)),
+      pendingStarts: 0,
+      draining: new Set(),
+      lastProbe: new Map(),
+      recent: [],
+      known: new Set(),
+      failures: 0,
+      notBefore: 0,
+      removing: false,
+      deciding: false,
+    };
+    this.live.set(record.name, s);
+    return s;
+  }
+
+  private routeOptions(name: string, spec: ServiceFile): ConstructorParameters<typeof ServiceRoute>[1] {
+    return { policy: spec.routing.policy, loadBound: spec.routing.loadBound, blockTokens: spec.autoscaler.profile.blockTokens ?? 16, onHeld: () => this.wake(name) };
+  }
+
+  private replicasOf(name: string): JobRow[] {
+    return this.deps.controller.activeJobs().filter((j) => j.spec.env['GANTRY_SERVICE'] === name);
+  }
+
+  private replicaState(s: LiveService, j: JobRow): ReplicaState {
+    if (j.state === 'queued') return 'queued';
+    if (j.state === 'cancelling' || j.state === 'preempting') return 'stopping';
+    if (s.draining.has(j.id)) return 'draining';
+    return s.route.replicas.get(j.id)?.ready ? 'ready' : 'starting';
+  }
+
+  /** A request waits and nothing runs: start a replica now rather than at the next decision. */
+  private wake(name: string): void {
+    const s = this.live.get(name);
+    if (!s || s.removing || s.desired > 0 || s.spec.replicas.max === 0) return;
+    s.desired = 1;
+    this.decided(s, { at: this.clock(), current: 0, desired: 1, panic: false, reason: 'up: a request arrived while scaled to zero (it is held until a replica is Ready)' }, true);
+    this.reconcile(s, this.replicasOf(name));
+  }
+
+  tick(): void {
+    const now = this.clock();
+    const byService = new Map<string, JobRow[]>();
+    for (const j of this.deps.controller.activeJobs()) {
+      const svc = j.spec.env['GANTRY_SERVICE'];
+      if (svc !== undefined) byService.set(svc, [...(byService.get(svc) ?? []), j]);
+    }
+    for (const s of [...this.live.values()]) {
+      const replicas = byService.get(s.record.name) ?? [];
+      const ids = new Set(replicas.map((j) => j.id));
+      // Ended without being asked: count it against the service, replace it after a backoff.
+      for (const id of s.known) {
+        if (ids.has(id) || s.draining.has(id)) continue;
+        s.failures++;
+        s.notBefore = now + Math.min(60_000, 1000 * 2 ** Math.min(6, s.failures - 1));
+        this.log(`service ${s.record.name}: replica ${id} ended; a new one starts after ${Math.round((s.notBefore - now) / 1000)} s`);
+      }
+      for (const id of [...s.draining]) if (!ids.has(id)) s.draining.delete(id);
+      s.known = ids;
+      for (const id of [...s.route.replicas.keys()]) if (!ids.has(id)) s.route.removeReplica(id);
+      for (const j of replicas) {
+        s.route.addReplica(j.id, originOf(j));
+        if (j.state !== 'running') {
+          s.route.setReady(j.id, false);
+          continue;
+        }
+        const last = s.lastProbe.get(j.id) ?? 0;
+        if (now - last < s.spec.readiness.periodSeconds * 1000) continue;
+        s.lastProbe.set(j.id, now);
+        void probeReady(originOf(j), s.spec.readiness.path, s.spec.readiness.timeoutSeconds * 1000).then((ok) => {
+          if (ok && s.route.replicas.get(j.id)?.ready === false) s.failures = 0;
+          s.route.setReady(j.id, ok);
+        });
+      }
+      if (s.removing && replicas.length === 0 && s.pendingStarts === 0) {
+        s.route.close();
+        this.live.delete(s.record.name);
+        continue;
+      }
+      this.reconcile(s, replicas);
+    }
+  }
+
+  private async decideAll(): Promise<void> {
+    for (const s of this.live.values()) {
+      if (s.removing || s.deciding) continue;
+      s.deciding = true;
+      try {
+        await this.decide(s);
+      } catch (e) {
+        this.log(`service ${s.record.name}: autoscaler failed: ${(e as Error).message}`);
+      } finally {
+        s.deciding = false;
+      }
+    }
+  }
+
+  private async decide(s: LiveService): Promise<void> {
+    const replicas = this.replicasOf(s.record.name);
+    const active = replicas.filter((j) => !s.draining.has(j.id) && j.state !== 'cancelling');
+    const ready = active.filter((j) => s.route.replicas.get(j.id)?.ready === true);
+    const loads = await Promise.all(ready.map((j) => scrapeLoad(originOf(j), 500)));
+    const reported = loads.some((l) => l !== null) ? loads.reduce<number>((a, l) => a + (l ?? 0), 0) : null;
+    if (s.removing) return;
+    const traffic = s.route.takeSample();
+    const now = this.clock();
+    const sample = scaleSample((now - s.bornAt) / 1000, ready.length, active.length - ready.length + s.pendingStarts, traffic, reported);
+    const d = s.scaler.decide(sample);
+    const current = s.desired;
+    s.desired = d.desired;
+    const figures = `${sample.ready} ready, ${sample.starting} starting, ${sample.inFlight} in flight${reported !== null ? ` (replicas report ${reported})` : ''}`;
+    this.decided(s, { at: now, current, desired: d.desired, panic: d.panic, reason: `${d.reason}; ${figures}` }, d.desired !== current);
+    this.reconcile(s, replicas);
+  }
+
+  /** Keeps a decision in memory, and in the store when it changes the count (or `persist`). */
+  private decided(s: LiveService, d: ScaleDecisionRecord, persist: boolean): void {
+    s.recent.push(d);
+    if (s.recent.length > RECENT_KEPT) s.recent.shift();
+    if (persist && !s.removing) this.deps.records.addDecision(s.record.name, d);
+    if (d.desired !== d.current) this.log(`service ${s.record.name}: ${d.current} -> ${d.desired} replicas: ${d.reason}`);
+  }
+
+  /** Moves the replicas toward `desired`. */
+  private reconcile(s: LiveService, replicas: readonly JobRow[]): void {
+    const active = replicas.filter((j) => !s.draining.has(j.id) && j.state !== 'cancelling');
+    const have = active.length + s.pendingStarts;
+    if (s.desired > have && !s.removing && this.clock() >= s.notBefore) {
+      for (let i = have; i < s.desired; i++) void this.startReplica(s);
+    } else if (s.desired < have) {
+      const rank = (j: JobRow): number => (j.state === 'queued' ? 0 : s.route.replicas.get(j.id)?.ready ? 2 : 1);
+      const victims = [...active].sort((a, b) => rank(a) - rank(b) || (s.route.replicas.get(a.id)?.inFlight ?? 0) - (s.route.replicas.get(b.id)?.inFlight ?? 0) || b.seq - a.seq);
+      for (const j of victims.slice(0, have - s.desired)) this.stopReplica(s, j);
+    }
+  }
+
+  private async startReplica(s: LiveService): Promise<void> {
+    s.pendingStarts++;
+    try {
+      const port = await freePort();
+      if (s.removing) return;
+      const index = this.deps.records.takeReplicaIndex(s.record.name);
+      const job = replicaJob(s.spec, index, port);
+      const now = this.clock();
+      const r = await this.deps.writer.write({
+        job: { name: job.name, team: s.record.team, owner: s.record.owner, queue: job.queue, spec: job, submittedAt: now, state: 'queued', reason: null, startedAt: null, finishedAt: null, attempts: 0, retries: 0, preemptions: 0, notBefore: 0, bindings: null, workers: [], exitCode: null, lastCheckpointAt: null, progress: null, idempotencyKey: null, requestHash: null },
+        audit: { at: now, actor: 'gantry', action: 'job.submit', source: `service ${s.record.name}`, detail: { name: job.name, queue: job.queue, service: s.record.name } },
+      });
+      if (!r.ok) {
+        s.failures++;
+        s.notBefore = this.clock() + Math.min(60_000, 1000 * 2 ** Math.min(6, s.failures));
+        this.log(`service ${s.record.name}: could not submit a replica: ${r.message}`);
+      } else {
+        s.known.add(r.job.id);
+        this.deps.controller.kick();
+      }
+    } catch (e) {
+      this.log(`service ${s.record.name}: could not start a replica: ${(e as Error).message}`);
+    } finally {
+      s.pendingStarts--;
+    }
+  }
+
+  private stopReplica(s: LiveService, j: JobRow): void {
+    if (s.draining.has(j.id)) return;
+    s.draining.add(j.id);
+    const stop = (): void => {
+      const row = this.deps.controller.activeJob(j.id);
+      if (!row || row.state === 'cancelling') return;
+      try {
+        this.deps.controller.cancel(j.id, `service ${s.record.name} (${s.removing ? 'removed' : 'scale-in'})`);
+      } catch {
+        // Ended meanwhile.
+      }
+    };
+    if (!s.route.replicas.get(j.id)?.ready) {
+      stop();
+      return;
+    }
+    const deadline = new Promise<void>((r) => setTimeout(r, s.spec.drainSeconds * 1000).unref());
+    void Promise.race([s.route.drain(j.id), deadline]).then(stop);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The services' router over real sockets: replicas are real HTTP servers on loopback ports, the
+ * router a real listener. Routing (requests in flight counted at dispatch, prefix affinity),
+ * server-sent events passed through as they are sent, draining, requests held while no replica
+ * is Ready, and a refused connection retried on another replica. Event-driven: no test waits
+ * for a duration to pass.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { HttpRouter } from '../../src/serve/router/http-router.js';
+import { ServiceRoute } from '../../src/serve/router/service-route.js';
+
+interface Upstream {
+  readonly id: string;
+  readonly server: Server;
+  readonly origin: string;
+  readonly seen: string[];
+}
+
+async function upstream(id: string, handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<Upstream> {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url}`);
+      handler(req, res, body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address() as { port: number };
+  return { id, server, origin: `http://127.0.0.1:${a.port}`, seen };
+}
+
+const json = (res: ServerResponse, id: string): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replica: id }));
+
+function completion(prompt: string): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 4 }) };
+}
+
+describe('services router', () => {
+  const routes = new Map<string, ServiceRoute>();
+  const router = new HttpRouter({ service: (n) => routes.get(n) });
+  let base = '';
+  const ups: Upstream[] = [];
+  before(async () => {
+    base = `http://127.0.0.1:${await router.listen('127.0.0.1', 0)}`;
+  });
+  after(async () => {
+    for (const r of routes.values()) r.close();
+    await router.close();
+    for (const u of ups) {
+      u.server.closeAllConnections();
+      await new Promise((r) => u.server.close(r));
+    }
+  });
+  const add = async (route: ServiceRoute, u: Promise<Upstream>): Promise<Upstream> => {
+    const up = await u;
+    ups.push(up);
+    route.addReplica(up.id, up.origin);
+    route.setReady(up.id, true);
+    return up;
+  };
+
+  it('answers 404 SERVICE_NOT_FOUND for an unknown service, and forwards path and query as they came', async () => {
+    const r = await fetch(`${base}/nope/v1/models`);
+    assert.equal(r.status, 404);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'SERVICE_NOT_FOUND');
+    const route = new ServiceRoute('echo', { policy: 'p2c' });
+    routes.set('echo', route);
+    const u = await add(route, upstream('e1', (req, res) => void res.writeHead(200, { 'content-type': 'text/plain', 'x-up': 'yes' }).end(`${req.method} ${req.url}`)));
+    const got = await fetch(`${base}/echo/a/b?c=d%20e`, { method: 'PUT', body: 'x' });
+    assert.equal(await got.text(), 'PUT /a/b?c=d%20e');
+    assert.equal(got.headers.get('x-up'), 'yes');
+    assert.equal(got.headers.get('x-gantry-replica'), 'e1');
+    assert.deepEqual(u.seen, ['PUT /a/b?c=d%20e']);
+  });
+
+  it('counts requests in flight at dispatch: a burst to two replicas splits evenly (p2c)', async () => {
+    const route = new ServiceRoute('burst', { policy: 'p2c' });
+    routes.set('burst', route);
+    const parked: ServerResponse[] = [];
+    let release: () => void = () => undefined;
+    const allParked = new Promise<void>((r) => (release = r));
+    const park = (id: string) => (_req: IncomingMessage, res: ServerResponse): void => {
+      parked.push(res);
+      res.setHeader('x-id', id);
+      if (parked.length === 10) release();
+    };
+    await add(route, upstream('a', park('a')));
+    await add(route, upstream('b', park('b')));
+    const answers = Array.from({ length: 10 }, () => fetch(`${base}/burst/x`).then((r) => r.headers.get('x-gantry-replica')));
+    await allParked;
+    const loads = [...route.replicas.values()].map((r) => r.inFlight).sort();
+    assert.deepEqual(loads, [5, 5]);
+    for (const res of parked) res.end('ok');
+    const by = (await Promise.all(answers)).reduce<Record<string, number>>((m, id) => ({ ...m, [String(id)]: (m[String(id)] ?? 0) + 1 }), {});
+    assert.deepEqual(by, { a: 5, b: 5 });
+    assert.deepEqual([...route.replicas.values()].map((r) => r.inFlight), [0, 0]);
+  });
+
+  it('keeps a shared prompt prefix on one replica (load-prefix), and counts its tokens', async () => {
+    const route = new ServiceRoute('llm', { policy: 'load-prefix', blockTokens: 4 });
+    routes.set('llm', route);
+    for (const id of ['p1', 'p2', 'p3']) await add(route, upstream(id, (_req, res) => json(res, id)));
+    const system = 'you are a helpful assistant that answers questions about the weather in short sentences please';
+    const served = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = await fetch(`${base}/llm/v1/completions`, completion(`${system} question number ${i} here`));
+      served.add(((await r.json()) as { replica: string }).replica);
+    }
+    assert.equal(served.size, 1, 'every request with the shared prefix went to the same replica');
+    const s = route.takeSample();
+    assert.ok(s.arrivedPromptTokens >= 12 * 15, `prompt tokens counted (${s.arrivedPromptTokens})`);
+    assert.equal(s.arrivedOutputTokens, 12 * 4);
+  });
+
+  it('passes server-sent events through as they are sent, byte for byte', async () => {
+    const route = new ServiceRoute('sse', { policy: 'p2c' });
+    routes.set('sse', route);
+    let sendRest: () => void = () => undefined;
+    const events = ['data: {"a":1}\n\n', 'data: {"b":2}\n\n', 'data: [DONE]\n\n'];
+    await add(route, upstream('s1', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(events[0]);
+      sendRest = () => {
+        res.write(events[1]);
+        res.end(events[2]);
+      };
+    }));
+    const r = await fetch(`${base}/sse/v1/completions`, completion('stream me'));
+    assert.equal(r.headers.get('content-type'), 'text/event-stream');
+    const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+    const dec = new TextDecoder();
+    const first = await reader.read();
+    // The first event arrived while the replica still holds the rest: nothing was buffered.
+    assert.equal(dec.decode(first.value), events[0]);
+    sendRest();
+    let rest = '';
+    for (;;) {
+      const c = await reader.read();
+      if (c.done) break;
+      rest += dec.decode(c.value);
+    }
+    assert.equal(rest, events[1]! + events[2]!);
+    assert.equal(route.ttftMs.quantile(0.5) !== null, true);
+  });
+
+  it('drains a replica: no new requests, its open stream finishes, then the drain resolves', async () => {
+    const route = new ServiceRoute('drain', { policy: 'round-robin' });
+    routes.set('drain', route);
+    let finishStream: () => void = () => undefined;
+    let streaming: () => void = () => undefined;
+    const started = new Promise<void>((r) => (streaming = r));
+    await add(route, upstream('d1', (req, res) => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: 1\n\n');
+        finishStream = () => res.end('data: 2\n\n');
+        streaming();
+      } else json(res, 'd1');
+    }));
+    const d2 = await add(route, upstream('d2', (_req, res) => json(res, 'd2')));
+    // Round robin starts with d1 (replicas in id order).
+    const open = fetch(`${base}/drain/stream`).then((r) => r.text());
+    await started;
+    let drained = false;
+    const drain = route.drain('d1').then(() => (drained = true));
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(`${base}/drain/x`);
+      assert.equal(((await r.json()) as { replica: string }).replica, 'd2');
+    }
+    assert.equal(drained, false, 'the drain waits for the open stream');
+    finishStream();
+    assert.equal(await open, 'data: 1\n\ndata: 2\n\n');
+    await drain;
+    assert.equal(drained, true);
+    assert.equal(d2.seen.length, 6);
+  });
+
+  it('holds requests while no replica is Ready, sends them once one is, and answers 503 after the hold timeout', async () => {
+    let held = 0;
+    const route = new ServiceRoute('zero', { policy: 'p2c', holdTimeoutMs: 60_000, onHeld: () => held++ });
+    routes.set('zero', route);
+    const up = await upstream('z1', (_req, res) => json(res, 'z1'));
+    ups.push(up);
+    route.addReplica('z1', up.origin);
+    const waiting = fetch(`${base}/zero/v1/completions`, completion('wake up'));
+    while (route.held() === 0) await new Promise((r) => setImmediate(r));
+    assert.equal(held, 1, 'the service was told a request waits');
+    assert.equal(route.takeSample().held, 1);
+    route.setReady('z1', true);
+    const r = await waiting;
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { replica: string }).replica, 'z1');
+
+    const none = new ServiceRoute('none', { policy: 'p2c', holdTimeoutMs: 1 });
+    routes.set('none', none);
+    const r2 = await fetch(`${base}/none/x`);
+    assert.equal(r2.status, 503);
+    assert.equal(((await r2.json()) as { error: { code: string } }).error.code, 'SERVICE_UNAVAILABLE');
+  });
+
+  it('retries a refused connection once on another Ready replica', async () => {
+    const route = new ServiceRoute('retry', { policy: 'round-robin' });
+    routes.set('retry', route);
+    const gone = await upstream('a-gone', (_req, res) => json(res, 'gone'));
+    const origin = gone.origin;
+    await new Promise((r) => gone.server.close(r));
+    route.addReplica('a-gone', origin);
+    route.setReady('a-gone', true);
+    await add(route, upstream('b-live', (_req, res) => json(res, 'b-live')));
+    const r = await fetch(`${base}/retry/v1/completions`, completion('hello'));
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { replica: string }).replica, 'b-live');
+  });
+});
