@@ -40,54 +40,29 @@ if ! have_tools; then
 fi
 
 # A private daemon on its own socket, started only when there is something to do with it.
-tmp=""
-pid=""
-stop_daemon() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  if [ -n "$tmp" ]; then
-    umount "$tmp/exec/netns/default" 2>/dev/null || true
-    rm -rf "$tmp"
-  fi
-}
-start_daemon() {
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/gantry-ensure-docker.XXXXXX")"
-  trap stop_daemon EXIT
-  "$dockerd" --host "unix://$tmp/docker.sock" --data-root "$tmp/root" --exec-root "$tmp/exec" \
-    --pidfile "$tmp/docker.pid" --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-    >"$tmp/dockerd.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 120); do
-    if docker -H "unix://$tmp/docker.sock" version >/dev/null 2>&1; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  echo "the private dockerd did not start; its log:" >&2
-  tail -20 "$tmp/dockerd.log" >&2
-  exit 1
-}
+# (It sets DOCKER_HOST: the user's daemon, loaded at the end, is remembered first.)
+user_host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+# shellcheck source=/dev/null
+. "$(dirname "$0")/private-dockerd.sh"
 
 if [ ! -s "$tar_file" ]; then
-  start_daemon
-  root="$tmp/rootfs"
+  start_private_dockerd
+  root="$private_dockerd_dir/rootfs"
   mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/root" "$root/home"
   chmod 1777 "$root/tmp"
   cp "$busybox" "$root/bin/busybox"
   for applet in $("$busybox" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-  tar -C "$root" -c . | docker -H "unix://$tmp/docker.sock" import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
   mkdir -p "$cache"
-  docker -H "unix://$tmp/docker.sock" save -o "$tar_file.tmp" "$image"
+  docker save -o "$tar_file.tmp" "$image"
   mv -f "$tar_file.tmp" "$tar_file"
   echo "built $image into $tar_file" >&2
 fi
 
 # Load it into the daemon a user has, if any (so `image: local/busybox:1` works there too).
-host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+host="$user_host"
 if [[ "$host" == unix://* ]] && [ -S "${host#unix://}" ] && docker -H "$host" version >/dev/null 2>&1; then
   docker -H "$host" image inspect "$image" >/dev/null 2>&1 || docker -H "$host" load -q -i "$tar_file" >/dev/null
 fi

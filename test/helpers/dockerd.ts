@@ -93,12 +93,17 @@ function unmountUnder(dir: string): void {
   for (const m of mounts) spawnSync('umount', ['-l', m]);
 }
 
-export async function startDockerd(): Promise<PrivateDockerd> {
+export interface DockerdOptions {
+  /** Images and layer cache kept here across runs (default: the temporary folder, removed at stop). */
+  readonly dataRoot?: string;
+}
+
+export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDockerd> {
   const dir = mkdtempSync(join(tmpdir(), 'gantry-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const logFile = join(dir, 'dockerd.log');
   const fd = openSync(logFile, 'a');
-  const args = ['--host', `unix://${socket}`, '--data-root', join(dir, 'root'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'), '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none'];
+  const args = ['--host', `unix://${socket}`, '--data-root', opts.dataRoot ?? join(dir, 'root'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'), '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none'];
   const proc = spawn('/usr/sbin/dockerd', args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   proc.on('error', () => undefined);
