@@ -9,10 +9,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api, ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, RbacAuthorizationV1Api,
-  type KubeConfig, type KubernetesObject, type V1DaemonSet, type V1Deployment, type V1MutatingWebhookConfiguration, type V1Secret,
+  type KubeConfig, type KubernetesObject, type V1DaemonSet, type V1Deployment, type V1MutatingWebhookConfiguration, type V1Secret, type V1ConfigMap, type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import { manifest, REPO, waitFor } from './cluster.js';
@@ -72,6 +73,19 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     const single = renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.enabled=false', 'devicePlugin.enabled=false']);
     assert.ok(args(single, 'Deployment', 'gantry-scheduler').includes('--no-leader-elect'));
     assert.deepEqual(single.map((o) => o.kind).filter((k) => /Webhook|DaemonSet|Secret|Service$/.test(k ?? '')), []);
+  });
+
+  it('mounts an admission policy file and registers the policies webhook', () => {
+    const file = readFileSync(join(REPO, 'examples', 'policies.yaml'), 'utf8');
+    const objs = renderChart(NS, [], ['--set-file', `webhook.policies.file=${join(REPO, 'examples', 'policies.yaml')}`]);
+    assert.equal(find<V1ConfigMap>(objs, 'ConfigMap', 'gantry-policies')?.data?.['policies.yaml'], file);
+    assert.ok(args(objs, 'Deployment', 'gantry-webhook').includes('--policies=/policies/policies.yaml'));
+    assert.match(find<V1Deployment>(objs, 'Deployment', 'gantry-webhook')?.spec?.template.metadata?.annotations?.['gantry.dev/policies-sha256'] ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(find<V1ValidatingWebhookConfiguration>(objs, 'ValidatingWebhookConfiguration', 'gantry-policies')?.webhooks?.[0]?.clientConfig.service?.path, '/validate');
+    const none = renderChart(NS, ['webhook.policies.register=false']);
+    assert.equal(find(none, 'ConfigMap', 'gantry-policies'), undefined);
+    assert.equal(find(none, 'ValidatingWebhookConfiguration', 'gantry-policies'), undefined);
+    assert.ok(!args(none, 'Deployment', 'gantry-webhook').some((a) => a.startsWith('--policies')));
   });
 
   it('generates a serving certificate for the webhook Service, signed by the CA in caBundle', () => {
