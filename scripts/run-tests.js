@@ -41,12 +41,13 @@ if (files.some((f) => /docker|container/.test(f))) {
     process.exit(1);
   } else console.log(`docker tests: real-daemon tests SKIPPED (${root ? check.stderr.trim() : 'not root: dockerd is started by hand'})`);
 }
-// A test that hangs fails after 5 minutes (--test-timeout), and a test file whose tests are done
+// A test that hangs fails after 10 minutes (--test-timeout; it bounds a whole file too, and a
+// cold image build on a loaded machine takes minutes), and a test file whose tests are done
 // exits even if something it started is still alive (--test-force-exit). As a last guard, the
 // whole run is stopped, with everything it started, after GANTRY_TEST_TIMEOUT_MIN minutes
 // (default 30): a hang then fails CI with a message instead of eating its time limit.
 const limitMin = Number(process.env.GANTRY_TEST_TIMEOUT_MIN ?? 30);
-const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-force-exit', '--test-timeout=300000', ...files], { stdio: 'inherit', detached: true });
+const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-force-exit', '--test-timeout=600000', ...files], { stdio: 'inherit', detached: true });
 const watchdog = setTimeout(() => {
   console.error(`\ntests: still running after ${limitMin} minutes; stopping them (GANTRY_TEST_TIMEOUT_MIN raises the limit)`);
   try {

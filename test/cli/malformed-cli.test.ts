@@ -5,25 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startTestServer, tempDir, waitState, job, type TestServer } from '../helpers/server.js';
+import { runCli } from '../helpers/gantry-process.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function gantry(args: readonly string[], env: Record<string, string>, cwd: string): Promise<Run> {
-  return new Promise((res) => {
-    execFile(process.execPath, [resolve('bin/gantry.js'), ...args], { env: { ...process.env, ...env }, cwd, timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
-      res({ code, stdout, stderr });
-    });
-  });
-}
+const gantry = runCli;
 
 describe('malformed CLI corpus', () => {
   let t: TestServer;

@@ -5,27 +5,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { runCli, type CliRun } from '../helpers/gantry-process.js';
 
 describe('gantry queues --model-quota', () => {
   let t: TestServer;
   let dir = '';
   let env: Record<string, string> = {};
-  const gantry = (...args: string[]): Promise<Run> =>
-    new Promise((res) => {
-      execFile(process.execPath, [resolve('bin/gantry.js'), ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-        res({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-      });
-    });
+  const gantry = (...args: string[]): Promise<CliRun> => runCli(args, env);
   before(async () => {
     t = await startTestServer({ gpus: '2xH100-80GB,2xL4' });
     dir = tempDir('gantry-queues-cli-');

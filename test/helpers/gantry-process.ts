@@ -2,7 +2,7 @@
  * `gantry up` as its own process (for tests that kill it, restart it, or give it a PATH with
  * stand-in GPU tools), and the stand-in nvidia-smi / nvidia-cuda-mps-control of test/fixtures/bin.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { call, testIdBase, waitFor, type Reply } from './server.js';
@@ -69,4 +69,21 @@ export function standInGpuTools(root: string, tools: readonly ('nvidia-smi' | 'n
 
 export function fixture(name: string): string {
   return readFileSync(resolve('test/fixtures/nvidia-smi', name), 'utf8');
+}
+
+/** What one `gantry` CLI invocation did. */
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI (bin/gantry.js) as a child process with `env` over the test's environment. */
+export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<CliRun> {
+  return new Promise((res) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...(cwd !== undefined ? { cwd } : {}), timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
+      res({ code, stdout, stderr });
+    });
+  });
 }
