@@ -197,6 +197,5 @@ test('prefetch: a queued job\'s data is cached before it starts; a shard written
   assert.match(g.output(), /pre@1: shard-001\.bin is corrupted .* fetching it again/);
   assert.match(g.output(), /pre@1: repaired shard-001\.bin before a job read it/);
   assert.equal(statSync(shard).mode & 0o777, 0o444, 'the repaired shard is read-only again');
-  if (process.env['DEBUG_DS']) console.log(g.output());
   await g.stop();
 });
