@@ -5,7 +5,8 @@
  * and reports in `gantry.dev/cached-datasets`; eviction to make room never takes the data of a
  * pod bound to the node; an eviction request is refused while a pod reads the data; the
  * scheduler reads the annotation (placement prefers the node that holds a pod's data) and asks
- * the agent of the node where a preempting pod will run to prefetch its data.
+ * the agent of the node where a preempting pod will run to prefetch its data; an agent killed
+ * with -9 in the middle of a fill resumes it, keeping the files it had verified.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
@@ -32,6 +34,7 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
   const agentLogs: Record<string, string> = {};
   const logs: string[] = [];
   const root = mkdtempSync(join(tmpdir(), 'gantry-cache-agent-'));
+  let agentKubeconfig = '';
 
   const sel = { 'gantry.dev/test': 'data' };
   const cacheDir = (node: string): string => join(root, `cache-${node}`);
@@ -52,12 +55,13 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
     }, 30_000);
   }
 
-  function startAgent(node: string, kubeconfig: string): void {
-    const p = spawn(process.execPath, [resolve('bin/gantry.js'), 'k8s', 'cache-agent', '--node', node, '--datasets', join(root, 'datasets.yaml'), '--cache-dir', cacheDir(node), '--cache-capacity', '5Mi', '--interval', '200ms', '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-    agentLogs[node] = '';
+  function startAgent(node: string, kubeconfig: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+    const p = spawn(process.execPath, [resolve('bin/gantry.js'), 'k8s', 'cache-agent', '--node', node, '--datasets', join(root, 'datasets.yaml'), '--cache-dir', cacheDir(node), '--cache-capacity', '5Mi', '--interval', '200ms', '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    agentLogs[node] ??= '';
     p.stdout?.on('data', (d: Buffer) => (agentLogs[node] += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (agentLogs[node] += d.toString()));
     agents.push(p);
+    return p;
   }
 
   before(async () => {
@@ -68,6 +72,10 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
       for (let i = 0; i < 2; i++) writeFileSync(join(root, 'src', n, `shard-${i}.bin`), randomBytes(1 << 20));
       catalogue.push(`  - { name: ${n}, source: { type: local, path: ${join(root, 'src', n)} } }`);
     }
+    // 300 small files: the first record of verified files (at 256 files) comes before the end.
+    mkdirSync(join(root, 'src', 'many'), { recursive: true });
+    for (let i = 0; i < 300; i++) writeFileSync(join(root, 'src', 'many', `f-${String(i).padStart(3, '0')}.bin`), randomBytes(8 << 10));
+    catalogue.push(`  - { name: many, source: { type: local, path: ${join(root, 'src', 'many')} } }`);
     writeFileSync(join(root, 'datasets.yaml'), catalogue.join('\n') + '\n');
     cp = await ControlPlane.start();
     kc = cp.kubeConfig();
@@ -76,7 +84,7 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
     await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml'), ...manifest('cache-agent.yaml')]);
     await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
     const token = async (sa: string): Promise<string> => (await core.createNamespacedServiceAccountToken({ name: sa, namespace: 'gantry-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status?.token ?? '';
-    const agentKubeconfig = cp.writeKubeconfig(join(root, 'agent.kubeconfig'), await token('gantry-cache-agent'), 'gantry-cache-agent');
+    agentKubeconfig = cp.writeKubeconfig(join(root, 'agent.kubeconfig'), await token('gantry-cache-agent'), 'gantry-cache-agent');
     for (const n of ['cache-a', 'cache-b']) await createNode(kc, fakeNode(n, { gpus: 1, labels: sel }));
     await createNamespace(kc, NS);
     kubelet = new FakeKubelet(kc, NS);
@@ -149,5 +157,22 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
     assert.ok(logs.includes('prefetch request on cache-b withdrawn'));
     assert.ok(!logs.some((l) => /forbidden/i.test(l)), 'every write is allowed by the deployed RBAC');
     assert.ok(!Object.values(agentLogs).some((l) => /forbidden/i.test(l)), 'the agents\' calls are allowed by deploy/cache-agent.yaml');
+  });
+
+  it('an agent killed (-9) in the middle of a fill resumes it at its next start without copying the verified files again', async () => {
+    await createNode(kc, fakeNode('cache-c', { gpus: 1, labels: sel }));
+    const first = startAgent('cache-c', agentKubeconfig, { ...process.env, GANTRY_FAILPOINT: 'dataset-fill-flush:1' });
+    await annotate('cache-c', { 'gantry.dev/cache-prefetch': JSON.stringify({ datasets: ['many'], pods: [], at: new Date().toISOString() }) });
+    await waitFor('the agent to be killed at the failpoint', async () => first.signalCode !== null || first.exitCode !== null, 30_000);
+    assert.equal(first.signalCode, 'SIGKILL');
+    const db = new Database(join(cacheDir('cache-c'), '.gantry-agent.db'), { readonly: true });
+    const verified = db.prepare("SELECT path FROM dataset_cache_files WHERE name = 'many'").pluck().all() as string[];
+    db.close();
+    assert.ok(verified.length > 0 && verified.length < 300, `some files verified before the kill (${verified.length})`);
+    const inodes = new Map(verified.map((p) => [p, statSync(join(cacheDir('cache-c'), '.staging', 'many@1', p)).ino]));
+    startAgent('cache-c', agentKubeconfig);
+    await holds('cache-c', ['many']);
+    assert.match(agentLogs['cache-c'] ?? '', new RegExp(`resuming many@1: ${verified.length} of 300 files kept, ${300 - verified.length} to copy`));
+    for (const [p, ino] of inodes) assert.equal(statSync(join(cacheDir('cache-c'), 'many@1', p)).ino, ino, `${p} was not copied again`);
   });
 });

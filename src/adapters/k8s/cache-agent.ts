@@ -34,6 +34,8 @@ export interface CacheAgentOptions {
   readonly streams?: number;
   readonly log?: (line: string) => void;
   readonly openSource?: (s: SourceSpec) => DatasetSource;
+  /** After each batch of verified files is recorded (a crash-test failpoint). */
+  readonly onVerifiedBatch?: () => void;
 }
 
 /** A pod still holds its node's resources (and reads its data) until it finishes. */
@@ -81,6 +83,7 @@ export class CacheAgent {
       openSource: this.open,
       pinned: () => this.pinnedKeys(),
       onFillEnd: () => this.soon(),
+      ...(o.onVerifiedBatch ? { onVerifiedBatch: o.onVerifiedBatch } : {}),
     });
   }
 

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { UserError } from '../../core/errors.js';
 import type { SourceSpec } from '../../adapters/datacache/dataset-source.js';
 import { datasetAddBody } from '../../server/contract/dataset-schemas.js';
+import { failpoint } from '../../server/failpoints.js';
 import { sizeOption } from './up.js';
 
 const catalogueSchema = z.strictObject({ datasets: z.array(datasetAddBody).default([]) });
@@ -67,6 +68,7 @@ export function registerCacheAgent(k8s: Command, loadKubeConfig: (path: string |
         intervalMs,
         streams,
         log,
+        onVerifiedBatch: () => failpoint('dataset-fill-flush'),
         // A catalogue that became unreadable keeps the last good one (and says so).
         sources: () => {
           try {
