@@ -6,6 +6,7 @@
  * without copying again what was verified.
  */
 import { after, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -184,6 +185,10 @@ test('prefetch: a queued job\'s data is cached before it starts; a shard written
   assert.equal(d0?.totalBytes, 4 << 20);
   assert.equal(d0?.message, 'pre@1 cached');
   assert.match(g.output(), /prefetching for queued jobs: pre@1/);
+  // The CLI says the same: the job is queued and its data cached, where.
+  const cli = (...args: string[]): string => spawnSync(process.execPath, ['bin/gantry.js', ...args], { encoding: 'utf8', env: { ...process.env, GANTRY_URL: g.url, GANTRY_TOKEN: g.token } }).stdout;
+  assert.match(cli('explain', id), new RegExp(`is queued[^]*\\n  data: pre@1 cached at ${d0?.path}\\n`));
+  assert.match(cli('get', id), new RegExp(`\\n  data: pre@1 cached at ${d0?.path}`));
   const cache = await g.api('GET', '/v1/dataset-cache');
   assert.equal((cache.body['items'] as { ref: string; pinned: boolean }[]).find((e) => e.ref === 'pre@1')?.pinned, true, 'a queued job\'s prefetched copy is pinned');
   // A shard of the prefetched copy is overwritten while the job waits: found before the job starts.
