@@ -31,6 +31,18 @@ export interface DatasetServiceOptions {
   readonly openSource?: (s: SourceSpec) => DatasetSource;
 }
 
+/** A managed copy's state for one job: see DatasetService.dataState. */
+export interface DataState {
+  readonly state: 'cached' | 'repairing' | 'filling' | 'waiting-for-space' | 'failed' | 'interrupted' | 'not-cached';
+  readonly bytesDone: number;
+  readonly totalBytes: number;
+  readonly bytesPerSecond: number | null;
+  readonly etaSeconds: number | null;
+  /** The state in a sentence (filling 40% (...), ETA 12 s). */
+  readonly message: string;
+}
+export type JobDataView = { name: string; version: number | null; path: string | null; state: 'external' | 'unresolved' } | ({ name: string; version: number; path: string | null } & DataState);
+
 const RUNNING = new Set(['running', 'preempting', 'cancelling']);
 
 export function formatBytes(n: number): string {
@@ -51,6 +63,9 @@ export class DatasetService {
   private kick: () => void = () => undefined;
   /** Jobs held back for their data, and the copies they wait for (pinned against eviction). */
   private readonly waiting = new Map<string, string[]>();
+  /** The queued jobs prefetched for (the last prefetch call), and their copies (pinned too). */
+  private readonly prefetching = new Map<string, string[]>();
+  private predictable: (id: string) => boolean = () => true;
   private readonly clock: () => number;
   private readonly open: (s: SourceSpec) => DatasetSource;
 
@@ -72,10 +87,14 @@ export class DatasetService {
     });
   }
 
-  /** The controller's jobs, and how to wake its scheduler when a fill ends. */
-  connect(jobs: () => readonly JobRow[], kick: () => void): void {
+  /**
+   * The controller's jobs, how to wake its scheduler when a fill ends, and whether a queued
+   * job's start is blocked only by capacity or its turn (then its placement is predictable).
+   */
+  connect(jobs: () => readonly JobRow[], kick: () => void, predictable?: (id: string) => boolean): void {
     this.jobs = jobs;
     this.kick = kick;
+    if (predictable) this.predictable = predictable;
   }
 
   /** Copies a running job reads, and copies a placed job waits for. */
@@ -91,6 +110,7 @@ export class DatasetService {
       if (!live.has(id)) this.waiting.delete(id);
       else for (const k of keys) out.add(k);
     }
+    for (const [id, keys] of this.prefetching) if (live.has(id)) for (const k of keys) out.add(k);
     return out;
   }
 
@@ -148,22 +168,25 @@ export class DatasetService {
   }
 
   /**
-   * Prefetch: the first `limit` queued jobs (in submission order) that name registered datasets
-   * get their copies filled before they are placed (standalone has one node, so their placement
-   * is known). Their copies are pinned like a placed job's, so prefetching for one never evicts
-   * another's; LRU copies no job needs may go. Returns the fills started.
+   * Prefetch: the next `limit` queued jobs in line (priority, then submission) that name
+   * registered datasets and whose start is blocked only by capacity or their turn (not quota, a
+   * budget or a policy) get their copies filled before they are placed: standalone has one node,
+   * so their placement is known. Their copies are pinned like a placed job's, so prefetching for
+   * one never evicts another's, nor a running job's; least recently used copies no job needs may
+   * go. The pins are recomputed on every call. Returns the fills started.
    */
   prefetch(limit = 8): string[] {
     const out: string[] = [];
-    let n = 0;
-    for (const j of this.jobs()) {
-      if (j.state !== 'queued') continue;
-      const wanted = j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);
-      if (wanted.length === 0) continue;
-      if (n++ >= limit) break;
-      this.waiting.set(j.id, wanted.map((d) => keyOf(d.name, d.version as number)));
-      for (const d of wanted) {
-        const version = d.version as number;
+    const queued = this.jobs()
+      .filter((j) => j.state === 'queued' && j.spec.datasets.some((d) => d.path === undefined && d.version !== undefined) && this.predictable(j.id))
+      .sort((a, b) => b.spec.priority - a.spec.priority || a.seq - b.seq)
+      .slice(0, limit);
+    this.prefetching.clear();
+    for (const j of queued) this.prefetching.set(j.id, j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined).map((d) => keyOf(d.name, d.version as number)));
+    for (const j of queued) {
+      for (const d of j.spec.datasets) {
+        if (d.path !== undefined || d.version === undefined) continue;
+        const version = d.version;
         if (this.cache.entry(d.name, version)?.state === 'ready' || this.cache.isFilling(d.name, version)) continue;
         const err = this.cache.lastError(d.name, version);
         if (err && this.clock() - err.at < (err.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000)) continue;
@@ -192,16 +215,25 @@ export class DatasetService {
           waits.push(`${key}: node ${node} has no dataset cache`);
           continue;
         }
-        const dir = this.cache.readyPath(d.name, version);
-        if (dir !== null) {
-          dirs[d.name] = dir;
-          releases.push(this.cache.hold(d.name, version));
-          continue;
-        }
         const v = this.catalog.get(d.name, version);
         if (!v) {
           waits.push(`${key}: no such dataset version`);
           continue;
+        }
+        if (this.cache.entry(d.name, version)?.state === 'ready') {
+          // Written since it was verified (a corrupted shard): re-hash those files first.
+          const changed = this.cache.isRepairing(d.name, version) ? null : this.cache.changedFiles(v);
+          if (changed === null || changed.length > 0) {
+            if (changed !== null) this.cache.startRepair(v, changed);
+            waits.push(`${key} checking ${changed === null ? 'changed' : changed.length} file(s) written since the copy was verified`);
+            continue;
+          }
+          const dir = this.cache.readyPath(d.name, version);
+          if (dir !== null) {
+            dirs[d.name] = dir;
+            releases.push(this.cache.hold(d.name, version));
+            continue;
+          }
         }
         // A failed fill is tried again after a pause (space may free up at any moment).
         const err = this.cache.lastError(d.name, version);
@@ -219,29 +251,38 @@ export class DatasetService {
     return { ready: false, reason: `waiting for data: ${waits.join('; ')}` };
   }
 
-  /** One copy's state in a sentence: filling with progress and ETA, waiting for space, or failed. */
-  describeWait(name: string, version: number): string {
+  /** One copy's state: cached, repairing, filling (bytes, rate, ETA), waiting for space, failed, or not started. */
+  dataState(name: string, version: number): DataState {
     const key = keyOf(name, version);
     const e = this.cache.entry(name, version);
-    if (e?.state === 'ready') return `${key} cached`;
+    const total = e?.totalBytes ?? this.catalog.get(name, version)?.totalBytes ?? 0;
+    const base = { bytesDone: e?.bytesDone ?? 0, totalBytes: total, bytesPerSecond: null, etaSeconds: null };
+    if (e?.state === 'ready' && this.cache.isRepairing(name, version)) return { ...base, state: 'repairing', message: `${key} repairing files written since it was verified` };
+    if (e?.state === 'ready') return { ...base, state: 'cached', message: `${key} cached` };
     if (e?.state === 'filling') {
       const pct = e.totalBytes > 0 ? Math.floor((100 * e.bytesDone) / e.totalBytes) : 100;
-      return `${key} filling ${pct}% (${formatBytes(e.bytesDone)} of ${formatBytes(e.totalBytes)}${e.etaSeconds !== null ? `, ETA ${e.etaSeconds} s` : ''})`;
+      const rate = e.bytesPerSecond !== null ? `, ${formatBytes(e.bytesPerSecond)}/s` : '';
+      return { ...base, bytesPerSecond: e.bytesPerSecond, etaSeconds: e.etaSeconds, state: 'filling', message: `${key} filling ${pct}% (${formatBytes(e.bytesDone)} of ${formatBytes(e.totalBytes)}${rate}${e.etaSeconds !== null ? `, ETA ${e.etaSeconds} s` : ''})` };
     }
     const err = this.cache.lastError(name, version);
-    if (err?.code === 'DATASET_CACHE_FULL') return `${key} waiting for space in the cache of ${this.cache.node} (${err.message})`;
-    if (err) return `${key} fill failed (${err.code}: ${err.message}); retrying`;
-    return `${key} fill starting`;
+    if (err?.code === 'DATASET_CACHE_FULL') return { ...base, state: 'waiting-for-space', message: `${key} waiting for space in the cache of ${this.cache.node} (${err.message})` };
+    if (err) return { ...base, state: 'failed', message: `${key} fill failed (${err.code}: ${err.message}); retrying` };
+    return { ...base, state: e ? 'interrupted' : 'not-cached', message: e ? `${key} fill interrupted; it resumes when a job needs it` : `${key} not cached yet` };
+  }
+
+  /** One copy's state in a sentence: filling with progress, rate and ETA, waiting for space, or failed. */
+  describeWait(name: string, version: number): string {
+    return this.dataState(name, version).message;
   }
 
   /** Data state of a job's datasets (for gantry get / explain). */
-  jobData(row: JobRow): { name: string; version: number | null; path: string | null; state: string }[] {
+  jobData(row: JobRow): JobDataView[] {
     return row.spec.datasets.map((d) => {
       if (d.path !== undefined) return { name: d.name, version: null, path: d.path, state: 'external' };
       const version = d.version ?? null;
       if (version === null) return { name: d.name, version, path: null, state: 'unresolved' };
-      const e = this.cache.entry(d.name, version);
-      return { name: d.name, version, path: e?.path ?? null, state: e?.state === 'ready' ? 'cached' : this.describeWait(d.name, version) };
+      const st = this.dataState(d.name, version);
+      return { name: d.name, version, path: this.cache.entry(d.name, version)?.path ?? null, ...st };
     });
   }
 

@@ -335,7 +335,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gpuDevices,
   });
   const recovered = controller.recover();
-  datasets.connect(() => controller.activeJobs(), () => controller.kick());
+  // A queued job held by quota, a budget or a policy may wait for long: its data is not prefetched.
+  const capacityOnly = (id: string): boolean => (controller.pendingReasons(id) ?? []).every((r) => r.kind !== 'quota' && r.kind !== 'budget');
+  datasets.connect(() => controller.activeJobs(), () => controller.kick(), capacityOnly);
   const resumed = datasets.cache.resumeInterrupted((n, v) => datasets.catalog.get(n, v));
   if (resumed.length > 0) log(`dataset cache: resuming interrupted fills: ${resumed.join(', ')}`);
   const prefetchTimer = setInterval(() => {

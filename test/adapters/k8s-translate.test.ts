@@ -44,6 +44,21 @@ test('node inventory: the per-GPU annotation wins; a bad one is reported and ign
   assert.match(bad.warnings[0] ?? '', /model must be a non-empty string; using the device plugin's capacity/);
 });
 
+test('node inventory: the cache agent\'s cached-datasets annotation (JSON, or the older name list)', () => {
+  const status = { capacityBytes: 100, usedBytes: 80, updatedAt: '2026-12-06T20:00:00.000Z', errors: [], datasets: [
+    { name: 'imagenet', version: 2, state: 'ready', bytes: 50, bytesDone: 50, pinned: true },
+    { name: 'coco', version: 1, state: 'filling', bytes: 30, bytesDone: 12, pinned: false },
+  ] };
+  const json = nodeInventory(fakeNode('c', { gpus: 1, annotations: { 'gantry.dev/cached-datasets': JSON.stringify(status) } }));
+  assert.deepEqual(json.spec.cachedDatasets, ['imagenet'], 'only complete copies count as held');
+  assert.deepEqual(json.spec.cachedBytes, { imagenet: 50, coco: 12 }, 'a fill in progress counts its verified bytes');
+  const list = nodeInventory(fakeNode('l', { gpus: 1, annotations: { 'gantry.dev/cached-datasets': 'imagenet, coco' } }));
+  assert.deepEqual(list.spec.cachedDatasets, ['imagenet', 'coco']);
+  const bad = nodeInventory(fakeNode('b', { gpus: 1, annotations: { 'gantry.dev/cached-datasets': '{"datasets": [' } }));
+  assert.equal(bad.spec.cachedDatasets, undefined);
+  assert.deepEqual(bad.warnings, ['gantry.dev/cached-datasets is not valid JSON']);
+});
+
 test('pod GPU requests: whole, MIG, share, none; contradictions are errors', () => {
   assert.deepEqual(gpuRequestOf(fakePod('ns', 'p', { gpus: 2 })), { kind: 'whole', count: 2 });
   assert.deepEqual(gpuRequestOf(fakePod('ns', 'p', { mig: '1g.10gb' })), { kind: 'mig', profile: '1g.10gb' });

@@ -6,6 +6,7 @@
  * objects are checked, not the pods (the real-node tests run pods).
  */
 import { describe, it, before, after } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -70,9 +71,24 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.deepEqual(mwc?.webhooks?.[0]?.namespaceSelector?.matchExpressions?.[0]?.values, ['kube-system', 'ml-infra']);
     assert.ok(args(objs, 'Deployment', 'gantry-webhook').includes('--lease-namespace=ml-infra'));
 
-    const single = renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.enabled=false', 'devicePlugin.enabled=false']);
+    const single = renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.enabled=false', 'devicePlugin.enabled=false', 'cacheAgent.enabled=false']);
     assert.ok(args(single, 'Deployment', 'gantry-scheduler').includes('--no-leader-elect'));
     assert.deepEqual(single.map((o) => o.kind).filter((k) => /Webhook|DaemonSet|Secret|Service$/.test(k ?? '')), []);
+  });
+
+  it('renders the node cache agent: its flags, the dataset catalogue ConfigMap, and the node patch rights', () => {
+    const datasets = '[{"name":"imagenet","source":{"type":"s3","bucket":"datasets","prefix":"imagenet/","endpoint":"http://seaweedfs:8333"}}]';
+    const objs = renderChart(NS, ['cacheAgent.capacity=2Ti', 'cacheAgent.cacheDir=/mnt/nvme/gantry', 'cacheAgent.s3CredentialsSecret=s3-creds'], ['--set-json', `cacheAgent.datasets=${datasets}`]);
+    const a = args(objs, 'DaemonSet', 'gantry-cache-agent');
+    for (const f of ['cache-agent', '--cache-capacity=2Ti', '--cache-dir=/mnt/nvme/gantry', '--datasets=/etc/gantry/datasets.yaml']) assert.ok(a.includes(f), `${f} in ${a.join(' ')}`);
+    const ds = find<V1DaemonSet>(objs, 'DaemonSet', 'gantry-cache-agent');
+    assert.equal(ds?.spec?.template.spec?.volumes?.find((v) => v.name === 'cache')?.hostPath?.path, '/mnt/nvme/gantry');
+    assert.equal(ds?.spec?.template.spec?.containers[0]?.envFrom?.[0]?.secretRef?.name, 's3-creds');
+    const cm = find<V1ConfigMap>(objs, 'ConfigMap', 'gantry-datasets');
+    assert.deepEqual(parseYaml(cm?.data?.['datasets.yaml'] ?? ''), { datasets: JSON.parse(datasets) as unknown });
+    const role = objs.find((o) => o.kind === 'ClusterRole' && o.metadata?.name === 'gantry-scheduler') as (KubernetesObject & { rules: { resources: string[]; verbs: string[] }[] }) | undefined;
+    assert.ok(role?.rules.some((r) => r.resources.includes('nodes') && r.verbs.includes('patch')), 'the scheduler may write prefetch requests on nodes');
+    assert.throws(() => renderChart(NS, ['cacheAgent.capacity=lots']), /cacheAgent\/capacity/);
   });
 
   it('mounts an admission policy file and registers the policies webhook', () => {
@@ -144,6 +160,7 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
       assert.equal((await apps.readNamespacedDeployment({ name: 'gantry-webhook', namespace: NS })).spec?.replicas, 2);
       const ds = await apps.readNamespacedDaemonSet({ name: 'gantry-device-plugin', namespace: NS });
       assert.equal(ds.spec?.template.spec?.nodeSelector?.['nvidia.com/gpu.present'], 'true');
+      assert.equal((await apps.readNamespacedDaemonSet({ name: 'gantry-cache-agent', namespace: NS })).spec?.template.spec?.serviceAccountName, 'gantry-cache-agent');
       const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
       assert.ok((await rbac.readClusterRole({ name: 'gantry-scheduler' })).rules?.some((r) => r.resources?.includes('pods/binding')));
       // The webhook configurations trust the CA of the Secret the chart generated.

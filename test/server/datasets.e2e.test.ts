@@ -6,6 +6,7 @@
  * without copying again what was verified.
  */
 import { after, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -134,7 +135,10 @@ test('a fill interrupted by kill -9 of the server resumes without copying the ve
   const dataDir = join(root, 'd');
   let g = await gantryUp(dataDir, ['--gpus', '1xH100-80GB', '--cache-capacity', '1Gi'], { ...process.env, GANTRY_FAILPOINT: 'dataset-fill-flush:1' });
   assert.equal((await g.api('POST', '/v1/datasets', { name: 'big', source: { type: 'local', path: src } })).status, 201);
-  await g.api('POST', '/v1/datasets/big/1/fill').catch(() => undefined);
+  // A job that names the dataset starts its fill (the job path); the server dies mid-way.
+  const sub = await g.api('POST', '/v1/jobs', job({ name: 'counter', command: ['sh', '-c', 'ls "$GANTRY_DATASET_BIG" | wc -l; sha256sum "$GANTRY_DATASET_BIG"/shard-299.bin'], datasets: [{ name: 'big' }] })).catch(() => null);
+  assert.equal(sub?.status, 201, sub?.text);
+  const id = String(sub?.body['id']);
   await waitFor('the server to be killed at the failpoint', async () => g.child.exitCode !== null || g.child.signalCode !== null, 30_000);
   assert.equal(g.child.signalCode, 'SIGKILL');
   // What the killed server had recorded as verified, and those files' inodes.
@@ -151,17 +155,23 @@ test('a fill interrupted by kill -9 of the server resumes without copying the ve
   for (const [p, ino] of inodes) assert.equal(statSync(join(copy, p)).ino, ino, `${p} was not copied again`);
   assert.equal(readdirSync(copy).length, 300);
   for (const [p, sum] of sums) assert.equal(createHash('sha256').update(readFileSync(join(copy, p))).digest('hex'), sum);
+  // The job, still queued across the crash, then runs on the resumed copy.
+  await waitFor('the job to finish', async () => ['succeeded', 'failed'].includes(String((await g.api('GET', `/v1/jobs/${id}`)).body['state'])), 30_000);
+  const log = (await g.api('GET', `/v1/jobs/${id}/logs`)).text;
+  assert.match(log, /^300$/m);
+  assert.match(log, new RegExp(`${sums.get('shard-299.bin')}  ${copy}/shard-299.bin`));
   await g.stop();
 });
 
-test('prefetch: a queued job\'s data is cached before it is placed, and explain and get show it', async () => {
+test('prefetch: a queued job\'s data is cached before it starts; a shard written meanwhile is fetched again before the job reads it', async () => {
   const root = folder('gantry-ds-d-');
   const src = join(root, 'src');
   const sums = makeFiles(src, 4, 1 << 20);
   const g = await gantryUp(join(root, 'state'), ['--gpus', '1xH100-80GB', '--cache-capacity', '64Mi']);
   assert.equal((await g.api('POST', '/v1/datasets', { name: 'pre', source: { type: 'local', path: src } })).status, 201);
-  // The only GPU is busy for a while, so the second job queues.
-  const blocker = await g.api('POST', '/v1/jobs', job({ name: 'blocker', command: 'sleep 5', resources: { gpu: 1, cpu: '100m', memory: '64Mi' } }));
+  // The only GPU is busy until the test says so, so the reader queues behind it.
+  const go = join(root, 'go');
+  const blocker = await g.api('POST', '/v1/jobs', job({ name: 'blocker', command: ['sh', '-c', `while [ ! -e ${go} ]; do sleep 0.1; done`], resources: { gpu: 1, cpu: '100m', memory: '64Mi' } }));
   await waitFor('the blocker to run', async () => (await g.api('GET', `/v1/jobs/${String(blocker.body['id'])}`)).body['state'] === 'running');
   const sub = await g.api('POST', '/v1/jobs', job({ name: 'reader', command: ['sh', '-c', 'sha256sum "$GANTRY_DATASET_PRE"/shard-*.bin'], resources: { gpu: 1, cpu: '100m', memory: '64Mi' }, datasets: [{ name: 'pre' }] }));
   const id = String(sub.body['id']);
@@ -169,12 +179,28 @@ test('prefetch: a queued job\'s data is cached before it is placed, and explain 
     const e = await g.api('GET', `/v1/jobs/${id}/explain`);
     return e.body['state'] === 'queued' && (e.body['data'] as { state: string }[])[0]?.state === 'cached' ? e : null;
   }, 15_000);
-  assert.equal((ex.body['data'] as { name: string; version: number }[])[0]?.version, 1);
+  const d0 = (ex.body['data'] as { name: string; version: number; bytesDone: number; totalBytes: number; message: string; path: string }[])[0];
+  assert.equal(d0?.version, 1);
+  assert.equal(d0?.bytesDone, 4 << 20);
+  assert.equal(d0?.totalBytes, 4 << 20);
+  assert.equal(d0?.message, 'pre@1 cached');
   assert.match(g.output(), /prefetching for queued jobs: pre@1/);
+  // The CLI says the same: the job is queued and its data cached, where.
+  const cli = (...args: string[]): string => spawnSync(process.execPath, ['bin/gantry.js', ...args], { encoding: 'utf8', env: { ...process.env, GANTRY_URL: g.url, GANTRY_TOKEN: g.token } }).stdout;
+  assert.match(cli('explain', id), new RegExp(`is queued[^]*\\n  data: pre@1 cached at ${d0?.path}\\n`));
+  assert.match(cli('get', id), new RegExp(`\\n  data: pre@1 cached at ${d0?.path}`));
   const cache = await g.api('GET', '/v1/dataset-cache');
   assert.equal((cache.body['items'] as { ref: string; pinned: boolean }[]).find((e) => e.ref === 'pre@1')?.pinned, true, 'a queued job\'s prefetched copy is pinned');
+  // A shard of the prefetched copy is overwritten while the job waits: found before the job starts.
+  const shard = join(String(d0?.path), 'shard-001.bin');
+  chmodSync(shard, 0o644);
+  writeFileSync(shard, Buffer.alloc(1 << 20));
+  writeFileSync(go, '');
   await waitFor('the reader to finish', async () => ['succeeded', 'failed'].includes(String((await g.api('GET', `/v1/jobs/${id}`)).body['state'])), 30_000);
   const log = (await g.api('GET', `/v1/jobs/${id}/logs`)).text;
-  for (const [p, sum] of sums) assert.match(log, new RegExp(`${sum}  .*${p}`));
+  for (const [p, sum] of sums) assert.match(log, new RegExp(`${sum}  ${d0?.path}/${p}`), `${p} read intact from the local copy`);
+  assert.match(g.output(), /pre@1: shard-001\.bin is corrupted .* fetching it again/);
+  assert.match(g.output(), /pre@1: repaired shard-001\.bin before a job read it/);
+  assert.equal(statSync(shard).mode & 0o777, 0o444, 'the repaired shard is read-only again');
   await g.stop();
 });

@@ -9,7 +9,7 @@
  * Eviction is least recently used and never takes a copy that is pinned (a running or
  * starting job reads it) or filling.
  */
-import { promises as fsp, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { promises as fsp, mkdirSync, rmSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.js';
 import type { DatasetCatalog, DatasetVersion } from './dataset-catalog.js';
@@ -70,11 +70,21 @@ async function makeWritable(dir: string): Promise<void> {
   await fsp.chmod(dir, 0o755).catch(() => undefined);
   for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await makeWritable(join(dir, e.name));
 }
+/**
+ * A verified file of a complete copy carries this mtime (the epoch): any later write sets the
+ * mtime to the present, so one stat tells a file written since it was verified, whatever the
+ * clock (changedFiles).
+ */
+const VERIFIED_MTIME = 0;
+async function sealFile(p: string): Promise<void> {
+  await fsp.chmod(p, 0o444);
+  await fsp.utimes(p, VERIFIED_MTIME, VERIFIED_MTIME);
+}
 async function makeReadOnly(dir: string): Promise<void> {
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) await makeReadOnly(p);
-    else await fsp.chmod(p, 0o444);
+    else await sealFile(p);
   }
   await fsp.chmod(dir, 0o555);
 }
@@ -95,6 +105,8 @@ export class NodeCache {
   private readonly errors = new Map<string, { code: string; message: string; at: number }>();
   /** Copies being read by a job-start in progress: pinned like a running job's. */
   private readonly holds = new Map<string, number>();
+  /** Complete copies whose changed files are being re-hashed before a job reads them. */
+  private readonly repairs = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(
@@ -430,10 +442,52 @@ export class NodeCache {
   }
 
   /**
-   * Re-hashes a complete copy. A file that no longer matches (a corrupted shard) is fetched
-   * again from the source; the copy stays read-only. Returns the files repaired.
+   * Files of a complete copy that changed since they were verified: missing, resized, or written
+   * (an mtime other than VERIFIED_MTIME). One stat per file, run before a job is handed the copy:
+   * it finds writes to the copy, not silent bit rot (verify hashes every byte).
    */
-  async verify(v: DatasetVersion): Promise<{ checked: number; repaired: string[] }> {
+  changedFiles(v: DatasetVersion): DatasetFile[] {
+    if (this.catalog.cacheRow(this.node, v.name, v.version)?.state !== 'ready') return [];
+    const dir = this.readyDir(keyOf(v.name, v.version));
+    return v.files.filter((f) => {
+      const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
+      return st === undefined || st.size !== f.size || st.mtimeMs !== VERIFIED_MTIME;
+    });
+  }
+
+  isRepairing(name: string, version: number): boolean {
+    return this.repairs.has(keyOf(name, version));
+  }
+
+  /** Re-hashes `files` of a complete copy in the background and fetches the corrupted ones again (see verify). */
+  startRepair(v: DatasetVersion, files: readonly DatasetFile[]): void {
+    const key = keyOf(v.name, v.version);
+    if (this.repairs.has(key)) return;
+    const done = (): void => {
+      this.repairs.delete(key);
+      this.o.onFillEnd?.(key);
+    };
+    this.repairs.set(
+      key,
+      this.verify(v, files).then(
+        (r) => {
+          if (r.repaired.length > 0) this.log(`dataset cache ${this.node}: ${key}: repaired ${r.repaired.join(', ')} before a job read it`);
+          done();
+        },
+        (e: unknown) => {
+          this.errors.set(key, { code: 'DATASET_FILL_FAILED', message: (e as Error).message ?? String(e), at: this.clock() });
+          done();
+        },
+      ),
+    );
+  }
+
+  /**
+   * Re-hashes a complete copy (or only `only` of its files). A file that no longer matches (a
+   * corrupted shard) is fetched again from the source and sealed (read-only, VERIFIED_MTIME).
+   * Returns the files repaired.
+   */
+  async verify(v: DatasetVersion, only?: readonly DatasetFile[]): Promise<{ checked: number; repaired: string[] }> {
     const key = keyOf(v.name, v.version);
     const row = this.catalog.cacheRow(this.node, v.name, v.version);
     if (row?.state !== 'ready') throw new UserError('DATASET_NOT_CACHED', `${key} has no complete copy on node ${this.node}`);
@@ -444,7 +498,7 @@ export class NodeCache {
     const progress = { bytesDone: 0, filesDone: 0, startedAt: this.clock(), bytesThisRun: 0 };
     const release = this.hold(v.name, v.version);
     try {
-      for (const f of v.files) {
+      for (const f of only ?? v.files) {
         const p = join(dir, f.path);
         let sha: string | null = null;
         try {
@@ -465,7 +519,10 @@ export class NodeCache {
         } catch {
           sha = null; // missing or unreadable: repaired like a corrupted one
         }
-        if (sha === f.sha256) continue;
+        if (sha === f.sha256) {
+          if (only) await sealFile(p); // written without a change of content: sealed again
+          continue;
+        }
         this.log(`dataset cache ${this.node}: ${key}: ${f.path} is corrupted (${sha === null ? 'missing' : `SHA-256 ${sha}`}); fetching it again`);
         source ??= this.o.openSource(v.source);
         const parent = dirname(p);
@@ -473,7 +530,7 @@ export class NodeCache {
         try {
           await fsp.rm(p, { force: true });
           await this.copyVerified(source, f, p, progress, key, 'sha256');
-          await fsp.chmod(p, 0o444);
+          await sealFile(p);
         } finally {
           await fsp.chmod(parent, 0o555);
         }
@@ -483,6 +540,6 @@ export class NodeCache {
       release();
     }
     this.catalog.touch(this.node, v.name, v.version, this.clock());
-    return { checked: v.files.length, repaired };
+    return { checked: (only ?? v.files).length, repaired };
   }
 }

@@ -6,6 +6,7 @@
  * Without the annotation, MIG GPUs are counted as `gpu.count - nvidia.com/gpu` when GFD gives
  * the count, else from the slices the device plugin advertises (8 memory slices per GPU).
  */
+import { parseCachedDatasets } from './node-cache-status.js';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import type { GpuSpec, NodeSpec, SharingMode } from '../../core/model/node.js';
 import type { Taint, TaintEffect } from '../../core/model/request.js';
@@ -166,7 +167,9 @@ export function nodeInventory(node: V1Node): NodeInventory {
   if (sharing === 'mps' || sharing === 'software' || sharing === 'timeslice' || sharing === 'none') sharingMode = sharing;
   else if (sharing !== undefined) warnings.push(`${LABEL_SHARING}=${sharing} is not one of mps, software, timeslice, none`);
 
-  const cachedDatasets = (annotations[ANN_NODE_CACHED_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const cached = parseCachedDatasets(annotations[ANN_NODE_CACHED_DATASETS]);
+  if (cached.warning) warnings.push(cached.warning);
+  const cachedDatasets = cached.names;
   const notReady = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'False');
   // The device plugin serves only the MIG profiles it advertises: mark them, so that a MIG pod
   // goes only where its profile exists (see migProfileSelector in pods.ts).
@@ -189,6 +192,7 @@ export function nodeInventory(node: V1Node): NodeInventory {
     ...(gpuLinks !== undefined ? { gpuLinks } : {}),
     ...(sharingMode !== undefined ? { sharingMode } : {}),
     ...(cachedDatasets.length > 0 ? { cachedDatasets } : {}),
+    ...(Object.keys(cached.bytes).length > 0 ? { cachedBytes: cached.bytes } : {}),
   };
   return { spec, warnings };
 }

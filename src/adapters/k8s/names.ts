@@ -39,8 +39,18 @@ export const ANN_PREEMPTIBLE = 'gantry.dev/preemptible';
 export const ANN_CHECKPOINT = 'gantry.dev/checkpoint';
 /** Pod annotation: datasets the pod reads (comma-separated); nodes that cache them score higher. */
 export const ANN_DATASETS = 'gantry.dev/datasets';
-/** Node annotation: datasets cached on the node's local disk (comma-separated). */
+/**
+ * Node annotation written by the node's cache agent: what its dataset cache holds (JSON, see
+ * node-cache-status.ts; a comma-separated list of names is still read, as complete copies).
+ */
 export const ANN_NODE_CACHED_DATASETS = 'gantry.dev/cached-datasets';
+/**
+ * Node annotation written by the scheduler: datasets to fill on the node for pending pods
+ * expected there (JSON, see node-cache-status.ts). The agent fills and pins them.
+ */
+export const ANN_NODE_CACHE_PREFETCH = 'gantry.dev/cache-prefetch';
+/** Node annotation written by people: dataset names to evict from the node's cache (JSON list). */
+export const ANN_NODE_CACHE_EVICT = 'gantry.dev/cache-evict';
 
 // Pod annotations Gantry writes.
 /** The GPU assignment (JSON), written with the binding; the source of truth after a restart. */

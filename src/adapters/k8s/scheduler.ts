@@ -40,9 +40,10 @@ import {
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
 import { CallLimiter } from './call-limiter.js';
+import { PrefetchRequests } from './prefetch-requests.js';
 import { reuseConnections } from './connections.js';
 import {
-  ANN_ASSIGNMENT, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
+  ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
 } from './names.js';
 
@@ -126,6 +127,8 @@ export class KubeScheduler {
   private readonly elector: LeaderElector | null;
   private readonly calls: CallLimiter;
   private readonly eventCalls = new CallLimiter(4);
+  /** Datasets asked for on the nodes where pending pods are expected (the cache agents fill them). */
+  private readonly prefetch: PrefetchRequests;
 
   // What the watches told us.
   private readonly pods = new Map<string, V1Pod>();
@@ -165,6 +168,7 @@ export class KubeScheduler {
     reuseConnections(opts.kubeConfig);
     const raw = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
     this.writes = new FencedWrites(raw, () => this.mayWrite());
+    this.prefetch = new PrefetchRequests(opts.kubeConfig, this.log);
     // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
     this.calls = new CallLimiter(opts.maxInflight ?? 64);
@@ -304,7 +308,7 @@ export class KubeScheduler {
         }
       }
     } else {
-      this.core.updateNodeMeta(name, inv.spec.labels ?? {}, inv.spec.taints ?? [], inv.spec.cachedDatasets ?? []);
+      this.core.updateNodeMeta(name, inv.spec.labels ?? {}, inv.spec.taints ?? [], inv.spec.cachedDatasets ?? [], inv.spec.cachedBytes ?? {});
       this.core.cordon(name, inv.spec.unschedulable === true);
     }
     this.nodes.set(name, key);
@@ -881,6 +885,10 @@ export class KubeScheduler {
       this.cycledInTerm = this.term;
       for (const d of r.decisions) this.execute(d);
       for (const [id, reasons] of r.pending) this.explainWait(id, reasons);
+      this.prefetch.flush((pk) => {
+        const p = this.pods.get(pk);
+        return p !== undefined && !p.spec?.nodeName && !isTerminal(p);
+      }, () => this.mayWrite());
       const obs = this.opts.observer;
       if (obs) {
         const s = (performance.now() - t0) / 1000;
@@ -918,10 +926,19 @@ export class KubeScheduler {
         // terminationGracePeriodSeconds (the time its container asked for to save), then SIGKILL.
         const grace = d.graceMs > 0 ? Math.ceil(d.graceMs / 1000) : (pod.spec?.terminationGracePeriodSeconds ?? 30);
         void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
+        this.expectOn(pod.spec?.nodeName ?? '', d.for);
         this.opts.observer?.evicted(d.reason);
         const term = this.term;
         void this.calls.run(() => this.evictOne(pod, grace, term));
       }
+    }
+  }
+
+  /** The pending pods of `job` are expected on `node` (it preempts there): prefetch their datasets. */
+  private expectOn(node: string, job: string): void {
+    for (const pk of this.jobs.get(job)?.pods ?? []) {
+      const datasets = (this.pods.get(pk)?.metadata?.annotations?.[ANN_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+      this.prefetch.expect(node, pk, datasets);
     }
   }
 

@@ -80,7 +80,7 @@ function dataLines(data: unknown): string[] {
     const state = String(d['state']);
     if (state === 'cached') return `  data: ${ref} cached at ${String(d['path'])}`;
     if (state === 'external') return `  data: ${ref} read from ${String(d['path'])} (not managed)`;
-    return `  data: ${state.startsWith(ref) ? state : `${ref} ${state}`}`;
+    return `  data: ${typeof d['message'] === 'string' ? d['message'] : `${ref} ${state}`}`;
   });
 }
 

@@ -3,6 +3,7 @@
  *   gantry k8s scheduler   schedules pods with `schedulerName: gantry` (leader-elected)
  *   gantry k8s webhook     the mutating admission webhook for GPU-share pods
  *   gantry k8s device-plugin   the kubelet device plugin handing containers the GPUs Gantry chose
+ *   gantry k8s cache-agent     the dataset cache of a node (k8s-cache-agent.ts)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -12,6 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { LeaseRecord } from '../../adapters/k8s/api.js';
 import { UserError } from '../../core/errors.js';
 import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
+import { registerCacheAgent } from './k8s-cache-agent.js';
 
 /** Parses "15s", "500ms", "10m", "2h" or a bare number of seconds into milliseconds. */
 export function parseDurationMs(flag: string, v: string): number {
@@ -187,6 +189,8 @@ export function registerK8s(program: Command): void {
       started.server.close();
       process.stderr.write(`gantry k8s webhook stopped: ${why}\n`);
     });
+
+  registerCacheAgent(k8s, loadKubeConfig, waitForSignal, parseDurationMs);
 
   k8s
     .command('device-plugin')

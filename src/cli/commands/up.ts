@@ -56,7 +56,7 @@ function intOption(v: string, name: string): number {
 }
 
 /** A size in bytes: 500Gi, 2T, 1048576. */
-function sizeOption(v: string, name: string): number {
+export function sizeOption(v: string, name: string): number {
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?)?\s*$/.exec(v);
   const unit = m ? { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }[m[2] ?? ''] : undefined;
   if (!m || unit === undefined) throw new UserError('BAD_FLAG', `${name}: "${v}" is not a size (examples: 500Gi, 2T, 1048576)`);

@@ -163,9 +163,9 @@ export class Scheduler {
   }
 
   /** New labels, taints and cached datasets for a live node (e.g. from a Kubernetes Node update). */
-  updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[]): void {
+  updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[], cachedBytes?: Readonly<Record<string, number>>): void {
     this.epoch++;
-    this.cluster.setNodeMeta(name, labels, taints, cachedDatasets);
+    this.cluster.setNodeMeta(name, labels, taints, cachedDatasets, cachedBytes);
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {

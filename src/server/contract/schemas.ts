@@ -136,7 +136,19 @@ export const gpuHealthBody = z.strictObject({ healthy: z.boolean() }).openapi('G
 // ---- responses ----------------------------------------------------------------------------
 /** A job's data as `GET /v1/jobs/{id}` and explain show it: each dataset, its version, local copy and state. */
 export const JobDataSchema = z
-  .array(z.object({ name: z.string(), version: z.number().int().nullable(), path: z.string().nullable(), state: z.string().openapi({ description: 'cached, external, unresolved, or the fill state in words (filling 40% ..., waiting for space ...)' }) }))
+  .array(
+    z.object({
+      name: z.string(),
+      version: z.number().int().nullable(),
+      path: z.string().nullable(),
+      state: z.enum(['cached', 'repairing', 'filling', 'waiting-for-space', 'failed', 'interrupted', 'not-cached', 'external', 'unresolved']),
+      bytesDone: z.number().int().optional(),
+      totalBytes: z.number().int().optional(),
+      bytesPerSecond: z.number().int().nullable().optional(),
+      etaSeconds: z.number().int().nullable().optional(),
+      message: z.string().optional().openapi({ description: 'the state in a sentence: filling 40% (1.2 GiB of 3.0 GiB, 80.0 MiB/s, ETA 23 s), waiting for space ...' }),
+    }),
+  )
   .openapi('JobData');
 const WaitReasonSchema = z
   .object({ kind: z.enum(['quota', 'fit', 'gang', 'reservation', 'order', 'preempting', 'data', 'budget']), message: z.string(), reasons: z.array(z.object({ code: z.string(), message: z.string(), nodes: z.number().int() })).optional() })
