@@ -1,7 +1,9 @@
 /**
  * Long failover chaos run (the scenario of test/k8s/chaos.ts, scaled up):
  *
- *   npm run build && node dist/bench/k8s/failover-chaos.js [--nodes 6] [--kills 30] [--pauses 6] [--restarts 3] [--seed 17]
+ *   npm run build && node dist/bench/k8s/failover-chaos.js [--nodes 6] [--kills 30] [--pauses 6] [--restarts 3] [--seed 17] [--log FILE]
+ *
+ * --log FILE appends every line (replicas' logs, the checker's faults, Lease changes and evidence) to FILE.
  *
  * Three `gantry k8s scheduler` replicas (lease 3 s, renew deadline 2 s, retry 0.5 s) on a real
  * apiserver, 8-GPU fake nodes, a stream of pods and gangs at two priorities; kill -9 of the
@@ -10,18 +12,24 @@
  * writes, gangs partly bound past the grace after a takeover, and takeover times (fault to the
  * next Lease holder; target: p50 within the lease duration + 1 s).
  */
+import { appendFileSync } from 'node:fs';
 import { ControlPlane } from '../../test/k8s/harness.js';
 import { applyObjects, manifest, waitEstablished } from '../../test/k8s/cluster.js';
 import { runChaos } from '../../test/k8s/chaos.js';
 import { LEASE_DURATION_MS } from '../../test/k8s/replicas.js';
 
-function flags(): { nodes: number; kills: number; pauses: number; restarts: number; seed: number; verbose: boolean } {
-  const a = { nodes: 6, kills: 30, pauses: 6, restarts: 3, seed: 17, verbose: false };
+function flags(): { nodes: number; kills: number; pauses: number; restarts: number; seed: number; verbose: boolean; log: string | null } {
+  const a = { nodes: 6, kills: 30, pauses: 6, restarts: 3, seed: 17, verbose: false, log: null as string | null };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     const k = v[i];
     if (k === '--verbose') {
       a.verbose = true;
+      continue;
+    }
+    if (k === '--log') {
+      a.log = v[++i] ?? null;
+      if (!a.log) throw new Error('--log: expected a file name');
       continue;
     }
     const x = Number(v[++i]);
@@ -31,7 +39,7 @@ function flags(): { nodes: number; kills: number; pauses: number; restarts: numb
     else if (k === '--pauses') a.pauses = x;
     else if (k === '--restarts') a.restarts = x;
     else if (k === '--seed') a.seed = x;
-    else throw new Error(`unknown flag ${k ?? ''} (--nodes, --kills, --pauses, --restarts, --seed, --verbose)`);
+    else throw new Error(`unknown flag ${k ?? ''} (--nodes, --kills, --pauses, --restarts, --seed, --verbose, --log FILE)`);
   }
   return a;
 }
@@ -57,7 +65,8 @@ async function main(): Promise<void> {
       apiserverRestarts: f.restarts,
       seed: f.seed,
       log: (l) => {
-        if (f.verbose || /^(fault|DOUBLE|OVER|STALE|PARTIAL)/.test(l) || /finishing gang|rolling back gang|releasing pg:|cannot adopt|not known yet/.test(l)) process.stderr.write(`${l}\n`);
+        if (f.log) appendFileSync(f.log, `${l}\n`);
+        if (f.verbose || /^\[chaos\] \S+ (fault|DOUBLE|OVER|STALE|PARTIAL|EVIDENCE)/.test(l) || /finishing gang|rolling back gang|releasing pg:|cannot adopt|not known yet/.test(l)) process.stderr.write(`${l}\n`);
       },
     });
     const rows: [string, string][] = [
