@@ -3,7 +3,8 @@
  * bench/k8s/failover-chaos.ts (long): three `gantry k8s scheduler` replicas, fake 8-GPU nodes, a
  * stream of pods and gangs at two priorities that run a few seconds each, and faults: kill -9
  * of the leader while it binds, the leader paused (SIGSTOP) past its lease, kube-apiserver
- * restarts. Everything is judged from the apiserver's own record, followed by watches:
+ * restarts; the webhook fence runs as deploy/webhook.yaml installs it (`fence: false` runs without
+ * it). Everything is judged from the apiserver's own record, followed by watches:
  *  - safety after every pod event: no GPU (as recorded by Gantry) on two live pods, no node
  *    whose live pods ask for more GPUs than it has;
  *  - stale writes: each bind carries its leader term (gantry.dev/leader-epoch) and each Event
@@ -18,6 +19,7 @@ import { createNamespace, createNode, FakeKubelet, fakeNode, fakePod, sleep } fr
 import { alive, holdsGpus, LEASE_DURATION_MS, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
 import { createRng } from '../../src/core/rng.js';
 import { PodRecord } from './pod-record.js';
+import { startFence } from './fence-webhook.js';
 
 export interface ChaosOptions {
   readonly nodes: number;
@@ -28,6 +30,8 @@ export interface ChaosOptions {
   readonly gangGraceMs?: number;
   readonly seed?: number;
   readonly log?: (line: string) => void;
+  /** Runs with the webhook fence as deploy/webhook.yaml installs it (default); false: the scheduler's own check only. */
+  readonly fence?: boolean;
 }
 
 export interface ChaosReport {
@@ -46,6 +50,8 @@ export interface ChaosReport {
   readonly faults: { kills: number; pauses: number; restarts: number };
   /** Replicas that exited without being killed. */
   readonly exited: string[];
+  /** Binds and evictions the webhook fence refused (made in a term that had ended). */
+  readonly refusedByFence: string[];
   readonly bindsAfterLastFault: number;
   /** For each double-booking or node over capacity: the pods involved and their history (wall times, resourceVersions, binding terms). */
   readonly evidence: string[];
@@ -147,6 +153,9 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   const grace = o.gangGraceMs ?? 1500;
   const now = (): number => performance.now();
 
+  // Without the fence, a write that passed the scheduler's check and was delayed past the Lease
+  // (a leader paused before the request left) lands: see test/k8s/failover-paused.test.ts.
+  const fence = o.fence === false ? null : await startFence(kc, replicaLog);
   await createNamespace(kc, NS);
   for (const name of ['chaos-low', 'chaos-high']) {
     await kc.makeApiClient(SchedulingV1Api).createPriorityClass({ body: { metadata: { name }, value: name === 'chaos-high' ? 1000 : 0 } });
@@ -450,6 +459,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   judgeWrites();
   for (const r of replicas) await stopReplica(r);
   await kubelet.stop();
+  fence?.stop();
   return {
     doubleBookedGpus: [...doubleBooked],
     overCapacity,
@@ -464,6 +474,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     exited,
     bindsAfterLastFault: bindLog.filter((b) => b.at > lastFaultAt).length,
     evidence,
+    refusedByFence: [...(fence?.refused ?? [])],
   };
 }
 

@@ -9,10 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, manifest, waitEstablished } from './cluster.js';
+import { k8sTestOptions, type ControlPlane } from './harness.js';
 import { runChaos } from './chaos.js';
+import { startFailoverCluster } from './replicas.js';
 
 /** Writes the run's log to GANTRY_CHAOS_LOG_DIR (default: the temp dir); returns the file. */
 function keepLogs(lines: readonly string[]): string {
@@ -24,14 +23,10 @@ function keepLogs(lines: readonly string[]): string {
 
 describe('failover chaos (real kube-apiserver, scheduler processes)', k8sTestOptions(), () => {
   let cp: ControlPlane;
-  let kc: KubeConfig;
   const logs: string[] = [];
 
   before(async () => {
-    cp = await ControlPlane.start();
-    kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    ({ cp } = await startFailoverCluster());
   });
 
   after(async () => {
