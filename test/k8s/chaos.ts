@@ -318,7 +318,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     }
     throw new Error(`no new leader within ${timeoutMs} ms (holder ${holder.name})`);
   };
-  await waitLeader(null);
+  await waitLeader(null, 90_000); // three node processes start slowly on a loaded machine
 
   // ---- workload ----------------------------------------------------------------------------
   const gangs = new Map<string, { members: string[]; partialSince: number | null; reported: boolean }>();

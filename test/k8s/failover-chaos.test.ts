@@ -1,8 +1,9 @@
 /**
  * Failover chaos, CI-sized (test/k8s/chaos.ts has the whole scenario): three scheduler replicas,
  * four 8-GPU nodes, pods and gangs at two priorities, three kill -9 of the leader while it
- * binds, one leader paused past its lease, one kube-apiserver restart. Judged from the
- * apiserver's record. The long run with figures is bench/k8s/failover-chaos.ts.
+ * binds, one leader paused past its lease, one kube-apiserver restart; the webhook fence runs as
+ * deploy/webhook.yaml installs it. Judged from the apiserver's record. The long run with
+ * figures is bench/k8s/failover-chaos.ts.
  */
 import { describe, it, before, after } from 'node:test';
 import { writeFileSync } from 'node:fs';
