@@ -3,7 +3,8 @@
  * bench/k8s/failover-chaos.ts (long): three `gantry k8s scheduler` replicas, fake 8-GPU nodes, a
  * stream of pods and gangs at two priorities that run a few seconds each, and faults: kill -9
  * of the leader while it binds, the leader paused (SIGSTOP) past its lease, kube-apiserver
- * restarts. Everything is judged from the apiserver's own record, followed by watches:
+ * restarts; the webhook fence runs as deploy/webhook.yaml installs it (`fence: false` runs without
+ * it). Everything is judged from the apiserver's own record, followed by watches:
  *  - safety after every pod event: no GPU (as recorded by Gantry) on two live pods, no node
  *    whose live pods ask for more GPUs than it has;
  *  - stale writes: each bind carries its leader term (gantry.dev/leader-epoch) and each Event
@@ -15,8 +16,10 @@
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, SchedulingV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { ControlPlane } from './harness.js';
 import { createNamespace, createNode, FakeKubelet, fakeNode, fakePod, sleep } from './cluster.js';
-import { alive, LEASE_DURATION_MS, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
+import { alive, holdsGpus, LEASE_DURATION_MS, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
 import { createRng } from '../../src/core/rng.js';
+import { PodRecord } from './pod-record.js';
+import { startFence } from './fence-webhook.js';
 
 export interface ChaosOptions {
   readonly nodes: number;
@@ -27,6 +30,8 @@ export interface ChaosOptions {
   readonly gangGraceMs?: number;
   readonly seed?: number;
   readonly log?: (line: string) => void;
+  /** Runs with the webhook fence as deploy/webhook.yaml installs it (default); false: the scheduler's own check only. */
+  readonly fence?: boolean;
 }
 
 export interface ChaosReport {
@@ -45,7 +50,11 @@ export interface ChaosReport {
   readonly faults: { kills: number; pauses: number; restarts: number };
   /** Replicas that exited without being killed. */
   readonly exited: string[];
+  /** Binds and evictions the webhook fence refused (made in a term that had ended). */
+  readonly refusedByFence: string[];
   readonly bindsAfterLastFault: number;
+  /** For each double-booking or node over capacity: the pods involved and their history (wall times, resourceVersions, binding terms). */
+  readonly evidence: string[];
 }
 
 const NS = 'chaos';
@@ -59,9 +68,9 @@ interface LeaseState {
 }
 
 /**
- * List-then-watch that resumes after errors (an apiserver restart) and tells whether an event is
- * exact. A list replaces what the follower knew: `onList` gets the names it holds, so objects
- * deleted while the watch was down (their DELETED event lost) are dropped, not kept for ever.
+ * List-then-watch that resumes after errors (an apiserver restart). A list replaces what the
+ * follower knew: `onList` gets all its items at once, so objects deleted while the watch was
+ * down (their DELETED event lost) are dropped, and the state is judged only once all are in.
  */
 class Follower {
   private stopped = false;
@@ -74,20 +83,23 @@ class Follower {
     private readonly path: string,
     private readonly query: Record<string, string>,
     private readonly list: () => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>,
-    private readonly onEvent: (type: string, obj: Record<string, unknown> & { metadata?: { resourceVersion?: string; name?: string } }, fromList: boolean) => void,
-    private readonly onList: (names: ReadonlySet<string>) => void = () => undefined,
+    private readonly onEvent: (type: string, obj: Record<string, unknown> & { metadata?: { resourceVersion?: string; name?: string } }) => void,
+    private readonly onList: (items: readonly (Record<string, unknown> & { metadata?: { resourceVersion?: string; name?: string } })[]) => void,
+    private readonly note: (msg: string) => void = () => undefined,
   ) {
     this.done = this.loop();
   }
 
   private async loop(): Promise<void> {
+    let brokeAt: number | null = null;
     while (!this.stopped) {
       try {
         if (this.rv === '') {
           const l = await this.list();
-          this.onList(new Set(l.items.map((o) => (o as { metadata?: { name?: string } }).metadata?.name ?? '')));
-          for (const o of l.items) this.onEvent('LIST', o as never, true);
+          this.onList(l.items as never);
           this.rv = l.metadata?.resourceVersion ?? '';
+          this.note(`${this.path}: listed ${l.items.length} at rv ${this.rv}${brokeAt !== null ? `, ${Math.round(performance.now() - brokeAt)} ms after the watch broke` : ''}`);
+          brokeAt = null;
         }
         await new Promise<void>((resolve) => {
           void new Watch(this.kc)
@@ -100,9 +112,12 @@ class Follower {
                   return;
                 }
                 if (obj.metadata?.resourceVersion) this.rv = obj.metadata.resourceVersion;
-                if (type !== 'BOOKMARK') this.onEvent(type, obj, false);
+                if (type !== 'BOOKMARK') this.onEvent(type, obj);
               },
-              () => resolve(),
+              () => {
+                brokeAt ??= performance.now();
+                resolve();
+              },
             )
             .then(
               (a) => {
@@ -128,7 +143,9 @@ class Follower {
 
 /** Runs the chaos on `cp` (deploy/ manifests and CRDs applied by the caller); resolves with what was seen. */
 export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<ChaosReport> {
-  const log = o.log ?? (() => undefined);
+  // Wall-clock stamps, as the replicas' own lines carry, so the two can be read side by side.
+  const replicaLog = o.log ?? (() => undefined);
+  const log = (line: string): void => replicaLog(`[chaos] ${new Date().toISOString()} ${line}`);
   const kc = cp.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
@@ -136,6 +153,9 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   const grace = o.gangGraceMs ?? 1500;
   const now = (): number => performance.now();
 
+  // Without the fence, a write that passed the scheduler's check and was delayed past the Lease
+  // (a leader paused before the request left) lands: see test/k8s/failover-paused.test.ts.
+  const fence = o.fence === false ? null : await startFence(kc, replicaLog);
   await createNamespace(kc, NS);
   for (const name of ['chaos-low', 'chaos-high']) {
     await kc.makeApiClient(SchedulingV1Api).createPriorityClass({ body: { metadata: { name }, value: name === 'chaos-high' ? 1000 : 0 } });
@@ -158,19 +178,23 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
       const l = await kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: 'gantry-system', fieldSelector: 'metadata.name=gantry-scheduler' });
       return l as never;
     },
-    (_type, obj) => {
-      const spec = (obj['spec'] ?? {}) as { holderIdentity?: string; leaseTransitions?: number; renewTime?: string };
-      const s: LeaseState = { rv: Number(obj.metadata?.resourceVersion), holder: spec.holderIdentity ?? '', transitions: spec.leaseTransitions ?? 0, renew: String(spec.renewTime) };
-      const last = leases[leases.length - 1];
-      if (last && last.rv >= s.rv) return;
-      leases.push(s);
-      const t = now();
-      if (!last || last.holder !== s.holder || last.transitions !== s.transitions) {
-        holder = { name: s.holder, since: t, renewedAt: t };
-        log(`lease: ${s.holder} (epoch ${s.transitions})`);
-      } else holder.renewedAt = t;
+    (_type, obj) => onLease(obj),
+    (items) => {
+      for (const obj of items) onLease(obj);
     },
   );
+  function onLease(obj: Record<string, unknown> & { metadata?: { resourceVersion?: string } }): void {
+    const spec = (obj['spec'] ?? {}) as { holderIdentity?: string; leaseTransitions?: number; renewTime?: string };
+    const s: LeaseState = { rv: Number(obj.metadata?.resourceVersion), holder: spec.holderIdentity ?? '', transitions: spec.leaseTransitions ?? 0, renew: String(spec.renewTime) };
+    const last = leases[leases.length - 1];
+    if (last && last.rv >= s.rv) return;
+    leases.push(s);
+    const t = now();
+    if (!last || last.holder !== s.holder || last.transitions !== s.transitions) {
+      holder = { name: s.holder, since: t, renewedAt: t };
+      log(`lease: ${s.holder} (epoch ${s.transitions})`);
+    } else holder.renewedAt = t;
+  }
   /** The Lease record in force when etcd was at `rv`. */
   const leaseAt = (rv: number): LeaseState | undefined => {
     let found: LeaseState | undefined;
@@ -178,18 +202,40 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     return found;
   };
 
-  const pods = new Map<string, V1Pod>();
   const boundAt = new Map<string, number>();
   const bindLog: { pod: string; rv: number; epoch: string; at: number }[] = [];
   const doubleBooked = new Set<string>();
   const overCapacity: string[] = [];
   const overNow = new Set<string>();
   const staleWrites: string[] = [];
+  const evidence: string[] = [];
+  const history = new Map<string, string[]>();
+  const recordHistory = (type: string, p: V1Pod): void => {
+    const name = p.metadata?.name ?? '';
+    const h = history.get(name) ?? [];
+    history.set(name, h);
+    h.push(`${new Date().toISOString()} ${type} rv ${p.metadata?.resourceVersion ?? '?'}: ${describePod(p)}`);
+  };
+  /** The pods named in a problem, as recorded now and as they got there; the Lease's holders. */
+  const explain = (problem: string, names: readonly string[]): void => {
+    const lines = [problem];
+    for (const n of names) {
+      const p = pods.get(n);
+      lines.push(`  pod ${n}: ${p ? describePod(p) : 'gone'}`);
+      for (const h of history.get(n) ?? []) lines.push(`    ${h}`);
+    }
+    lines.push(`  lease holders: ${leases.filter((l, i) => i === 0 || leases[i - 1]?.transitions !== l.transitions || leases[i - 1]?.holder !== l.holder).map((l) => `${l.holder}@${l.transitions} (rv ${l.rv})`).join(', ')}`);
+    evidence.push(lines.join('\n'));
+    for (const l of lines) log(`EVIDENCE ${l}`);
+  };
   const checkSafety = (): void => {
     const { doubleBooked: d, overCapacity: over } = safetyProblems([...pods.values()], capacity);
     for (const x of d) {
       const key = x.slice(0, x.indexOf(':'));
-      if (!doubleBooked.has(key)) log(`DOUBLE BOOKED ${x}`);
+      if (!doubleBooked.has(key)) {
+        log(`DOUBLE BOOKED ${x}`);
+        explain(`double-booked ${x}`, (x.split(' booked by ')[1] ?? '').split(', '));
+      }
       doubleBooked.add(key);
     }
     const nowOver = new Set(over.map((x) => x.slice(0, x.indexOf(':'))));
@@ -198,6 +244,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
       if (!overNow.has(node)) {
         overCapacity.push(x);
         log(`OVER CAPACITY ${x}`);
+        explain(`over capacity ${x}`, [...pods.values()].filter((p) => holdsGpus(p) && p.spec?.nodeName === node).map((p) => p.metadata?.name ?? ''));
       }
     }
     overNow.clear();
@@ -220,12 +267,12 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
       }
     }
   };
-  const podFollower = new Follower(kc, `/api/v1/namespaces/${NS}/pods`, {}, () => core.listNamespacedPod({ namespace: NS }) as never, (type, obj, fromList) => {
-    const p = obj as V1Pod;
+  const record = new PodRecord({ seen: (type, p, before) => onPodVersion(type, p, before), settled: () => checkSafety() });
+  const pods = record.pods;
+  const onPodVersion = (type: string, p: V1Pod, before: V1Pod | undefined): void => {
     const name = p.metadata?.name ?? '';
-    const before = pods.get(name);
-    if (type === 'DELETED') pods.delete(name);
-    else pods.set(name, p);
+    const fromList = type === 'LIST';
+    recordHistory(type, p);
     if (p.spec?.nodeName && !boundAt.has(name)) {
       boundAt.set(name, now());
       const epoch = p.metadata?.annotations?.['gantry.dev/leader-epoch'] ?? '';
@@ -237,15 +284,21 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
         checkStale(`bind of ${name}`, rv, who, t);
       }
     }
-    checkSafety();
-  }, (listed) => {
-    for (const name of [...pods.keys()]) if (!listed.has(name)) pods.delete(name);
-  });
-  const eventFollower = new Follower(kc, `/api/v1/namespaces/${NS}/events`, {}, () => core.listNamespacedEvent({ namespace: NS }) as never, (type, obj, fromList) => {
-    if (fromList || type !== 'ADDED') return;
+  };
+  const podFollower = new Follower(
+    kc,
+    `/api/v1/namespaces/${NS}/pods`,
+    {},
+    () => core.listNamespacedPod({ namespace: NS }) as never,
+    (type, obj) => record.event(type, obj as V1Pod),
+    (items) => record.list(items as unknown as readonly V1Pod[]),
+    log,
+  );
+  const eventFollower = new Follower(kc, `/api/v1/namespaces/${NS}/events`, {}, () => core.listNamespacedEvent({ namespace: NS }) as never, (type, obj) => {
+    if (type !== 'ADDED') return;
     const who = (obj as { reportingInstance?: string }).reportingInstance;
     if (who) checkStale(`event ${(obj as { reason?: string }).reason ?? ''}`, Number(obj.metadata?.resourceVersion), who, null);
-  });
+  }, () => undefined);
 
   // ---- replicas --------------------------------------------------------------------------
   const kubeconfig = cp.writeKubeconfig();
@@ -253,7 +306,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   const killed = new Set<string>();
   let nextReplica = 0;
   const spawnReplica = (): void => {
-    replicas.push(startReplica(kubeconfig, `r${nextReplica++}`, log));
+    replicas.push(startReplica(kubeconfig, `r${nextReplica++}`, replicaLog));
   };
   for (let i = 0; i < 3; i++) spawnReplica();
   const leader = (): Replica | undefined => replicas.find((r) => r.identity === holder.name && alive(r));
@@ -265,7 +318,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     }
     throw new Error(`no new leader within ${timeoutMs} ms (holder ${holder.name})`);
   };
-  await waitLeader(null);
+  await waitLeader(null, 90_000); // three node processes start slowly on a loaded machine
 
   // ---- workload ----------------------------------------------------------------------------
   const gangs = new Map<string, { members: string[]; partialSince: number | null; reported: boolean }>();
@@ -406,6 +459,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   judgeWrites();
   for (const r of replicas) await stopReplica(r);
   await kubelet.stop();
+  fence?.stop();
   return {
     doubleBookedGpus: [...doubleBooked],
     overCapacity,
@@ -419,5 +473,21 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
     faults: { kills: o.kills, pauses: o.pauses, restarts: o.apiserverRestarts },
     exited,
     bindsAfterLastFault: bindLog.filter((b) => b.at > lastFaultAt).length,
+    evidence,
+    refusedByFence: [...(fence?.refused ?? [])],
   };
+}
+
+/** One line: node, GPUs, phase, deletion, the leader term that bound it, priority. */
+function describePod(p: V1Pod): string {
+  const ann = p.metadata?.annotations ?? {};
+  let gpus = '-';
+  try {
+    const a = JSON.parse(ann['gantry.dev/gpu-assignment'] ?? 'null') as { node: string; gpus: { index: number }[] } | null;
+    if (a) gpus = `${a.node}/[${a.gpus.map((g) => g.index).join(',')}]`;
+  } catch {
+    gpus = 'unreadable';
+  }
+  const del = p.metadata?.deletionTimestamp ? ` deleting since ${new Date(p.metadata.deletionTimestamp).toISOString()}` : '';
+  return `uid ${(p.metadata?.uid ?? '?').slice(0, 8)} node ${p.spec?.nodeName ?? '-'} GPUs ${gpus} phase ${p.status?.phase ?? '-'}${del} bound by ${ann['gantry.dev/leader-epoch'] ?? '-'} priority ${p.spec?.priorityClassName ?? '-'} created ${p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : '?'}`;
 }

@@ -10,10 +10,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, createQueue, createNode, createPods, FakeKubelet, fakeNode, fakePod, listPods, manifest, sleep, waitEstablished, waitFor } from './cluster.js';
-import { safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { k8sTestOptions, type ControlPlane } from './harness.js';
+import { createNamespace, createQueue, createNode, createPods, FakeKubelet, fakeNode, fakePod, listPods, sleep, waitFor } from './cluster.js';
+import { safetyProblems, startFailoverCluster, startReplica, stopReplica, type Replica } from './replicas.js';
 import { ApiProxy } from './api-proxy.js';
 
 describe('failover: a bind in flight when the term ends', k8sTestOptions(), () => {
@@ -25,13 +25,7 @@ describe('failover: a bind in flight when the term ends', k8sTestOptions(), () =
   const logs: string[] = [];
 
   before(async () => {
-    cp = await ControlPlane.start();
-    kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
-    const scheduling = kc.makeApiClient(SchedulingV1Api);
-    await scheduling.createPriorityClass({ body: { metadata: { name: 'inflight-low' }, value: 0 } });
-    await scheduling.createPriorityClass({ body: { metadata: { name: 'inflight-high' }, value: 1000 } });
+    ({ cp, kc } = await startFailoverCluster({ 'inflight-low': 0, 'inflight-high': 1000 }));
   });
 
   after(async () => {

@@ -7,9 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, createNode, createPodGroup, createPods, FakeKubelet, fakeNode, fakePod, gpuUses, listPods, manifest, overbooked, sleep, waitEstablished, waitFor } from './cluster.js';
-import { leaseHolder, safetyProblems, startReplica, stopReplica, type Replica } from './replicas.js';
+import { k8sTestOptions, type ControlPlane } from './harness.js';
+import { createNamespace, createNode, createPodGroup, createPods, FakeKubelet, fakeNode, fakePod, gpuUses, listPods, overbooked, sleep, waitFor } from './cluster.js';
+import { leaseHolder, safetyProblems, startFailoverCluster, startReplica, stopReplica, type Replica } from './replicas.js';
 import { KubeClusterWrites } from '../../src/adapters/k8s/api.js';
 
 describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions(), () => {
@@ -20,10 +20,7 @@ describe('failover: a standby knows the GPUs the leader bound', k8sTestOptions()
   const logs: string[] = [];
 
   before(async () => {
-    cp = await ControlPlane.start();
-    kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    ({ cp, kc } = await startFailoverCluster());
   });
 
   after(async () => {

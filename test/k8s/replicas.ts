@@ -5,11 +5,26 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { CoordinationV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { gpuUses, overbooked, REPO } from './cluster.js';
+import { CoordinationV1Api, SchedulingV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { applyObjects, gpuUses, manifest, overbooked, REPO, waitEstablished } from './cluster.js';
+import { ControlPlane } from './harness.js';
 
 export const LEASE_FLAGS = ['--lease-duration=3s', '--renew-deadline=2s', '--retry-period=500ms'];
 export const LEASE_DURATION_MS = 3000;
+
+/**
+ * A control plane with what the failover tests start from: Gantry's namespace, CRDs and RBAC
+ * from deploy/ (CRDs established), and the PriorityClasses given (name -> value).
+ */
+export async function startFailoverCluster(priorityClasses: Record<string, number> = {}): Promise<{ cp: ControlPlane; kc: KubeConfig }> {
+  const cp = await ControlPlane.start();
+  const kc = cp.kubeConfig();
+  await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml'), ...manifest('rbac.yaml')]);
+  await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+  const scheduling = kc.makeApiClient(SchedulingV1Api);
+  for (const [name, value] of Object.entries(priorityClasses)) await scheduling.createPriorityClass({ body: { metadata: { name }, value } });
+  return { cp, kc };
+}
 
 export interface Replica {
   readonly identity: string;

@@ -803,6 +803,7 @@ export class KubeScheduler {
     if (term !== this.term || this.stopped) return;
     this.releaseUnconfirmed();
     this.finishGangs();
+    this.log(`term ${term}: view reconciled with the apiserver (${[...this.core.cluster.allBindings()].length} pods booked, ${this.unbooked.size} bound pods not bookable)`);
     this.relisted = true;
     this.scheduleCycle(0);
   }
@@ -972,6 +973,7 @@ export class KubeScheduler {
       });
       ok = true;
       this.stats.binds++;
+      this.log(`bound ${b.podId} -> ${b.node} GPUs [${a.gpus.map((g) => g.index).join(',')}] (term ${term})`);
       this.opts.observer?.bound((Date.now() - creationMs(pod, Date.now())) / 1000);
     } catch (e) {
       const status = (e as ApiError).status;
@@ -1062,6 +1064,7 @@ export class KubeScheduler {
       if (term !== this.term) throw new FencedError(`eviction of ${podKey(pod)} (decided in a past term)`);
       await this.writes.evictPod(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '', graceSeconds, this.epochAnnotation());
       this.stats.evictions++;
+      this.log(`evicted ${podKey(pod)} (grace ${graceSeconds} s, term ${term})`);
     } catch (e) {
       const status = (e as ApiError).status;
       if (status === 404) return; // already gone
