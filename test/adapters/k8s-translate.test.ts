@@ -153,6 +153,8 @@ test('webhook fence: a write of a past leader term is refused; one without a ter
   assert.equal(admitWrite(write('3:b'), lease).allowed, false, 'the same replica in an earlier term');
   assert.equal(admitWrite(write('4:b'), undefined).status?.code, 503, 'Lease unreadable: refused (fail closed)');
   assert.equal(admitWrite(write(), lease).allowed, true, 'not a gantry write');
+  const event = admitWrite({ uid: 'e', operation: 'CREATE', kind: { version: 'v1', kind: 'Event' }, object: { metadata: { name: 'p.1', annotations: { 'gantry.dev/leader-epoch': '3:a' } } } }, lease);
+  assert.equal(event.status?.message, 'gantry: stale event refused: made by a in term 3, but the Lease is held by b in term 4');
 });
 
 test('gang plan annotation: encoded compactly, read back exactly, MIG slices included', () => {

@@ -66,7 +66,8 @@ export interface ClusterWrites {
   /** `annotations` go on the Eviction object (seen by admission webhooks, not stored). */
   evictPod(namespace: string, name: string, graceSeconds: number, annotations?: Record<string, string>): Promise<void>;
   upsertConfigMap(namespace: string, name: string, data: Record<string, string>, owner: ObjectRef): Promise<void>;
-  recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /** `annotations`: the writer's leader term, for the webhook fence (see epochAnnotation). */
+  recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string, annotations?: Record<string, string>): Promise<void>;
   patchPodGroupStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   patchQueueStatus(name: string, status: Record<string, unknown>): Promise<void>;
   getLease(namespace: string, name: string): Promise<LeaseRecord | null>;
@@ -135,13 +136,13 @@ export class KubeClusterWrites implements ClusterWrites {
     }
   }
 
-  async recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string, annotations: Record<string, string> = {}): Promise<void> {
     const now = new Date();
     await call(() =>
       this.core.createNamespacedEvent({
         namespace: ref.namespace,
         body: {
-          metadata: { generateName: `${ref.name}.`, namespace: ref.namespace },
+          metadata: { generateName: `${ref.name}.`, namespace: ref.namespace, ...(Object.keys(annotations).length > 0 ? { annotations } : {}) },
           involvedObject: { kind: ref.kind, apiVersion: ref.apiVersion, namespace: ref.namespace, name: ref.name, ...(ref.uid ? { uid: ref.uid } : {}) },
           type,
           reason,

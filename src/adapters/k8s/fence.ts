@@ -40,9 +40,9 @@ export class FencedWrites implements ClusterWrites {
     return this.inner.upsertConfigMap(namespace, name, data, owner);
   }
 
-  recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  recordEvent(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string, annotations?: Record<string, string>): Promise<void> {
     this.check(`event ${reason}`);
-    return this.inner.recordEvent(ref, type, reason, message);
+    return this.inner.recordEvent(ref, type, reason, message, annotations);
   }
 
   patchPodGroupStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {

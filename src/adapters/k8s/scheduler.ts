@@ -1098,7 +1098,7 @@ export class KubeScheduler {
     // Events are best effort and never delay binds: few in flight, dropped when far behind.
     if (this.eventCalls.busy > 500) return;
     try {
-      await this.eventCalls.run(() => this.writes.recordEvent(ref, type, reason, message));
+      await this.eventCalls.run(() => this.writes.recordEvent(ref, type, reason, message, this.epochAnnotation()));
       this.stats.events++;
     } catch (e) {
       if (!(e instanceof FencedError)) this.log(`event on ${ref.kind} ${ref.namespace}/${ref.name} failed: ${(e as Error).message}`);

@@ -36,6 +36,8 @@ export interface AdmissionRequest {
   subResource?: string;
   namespace?: string;
   userInfo?: { username?: string };
+  /** What is written (a Pod, a Binding, an Eviction, an Event). */
+  kind?: { group?: string; version?: string; kind?: string };
   object?: V1Pod;
 }
 
@@ -102,7 +104,7 @@ export function admitPodPolicies(req: AdmissionRequest, policies: PolicySet): Ad
 }
 
 /**
- * The fence decision for a Binding or Eviction (pure): allowed without an epoch annotation (not
+ * The fence decision for a Binding, Eviction or Event (pure): allowed without an epoch annotation (not
  * Gantry's), or when `lease` (null: no Lease; undefined: it could not be read) names the same
  * holder and term.
  */
@@ -111,7 +113,7 @@ export function admitWrite(req: AdmissionRequest, lease: LeaseRecord | null | un
   if (req.operation !== 'CREATE' || epoch === undefined) return { uid: req.uid, allowed: true };
   const colon = epoch.indexOf(':');
   const [term, holder] = [Number(epoch.slice(0, colon)), epoch.slice(colon + 1)];
-  const what = req.subResource === 'eviction' ? 'eviction' : 'binding';
+  const what = req.kind?.kind === 'Event' ? 'event' : req.subResource === 'eviction' ? 'eviction' : 'binding';
   if (lease === undefined) return { uid: req.uid, allowed: false, status: { code: 503, message: `gantry: ${what} refused: the scheduler Lease could not be read to check leader term ${epoch}` } };
   if (lease === null || lease.holder !== holder || lease.transitions !== term) {
     const now = lease === null ? 'there is no Lease' : `the Lease is held by ${lease.holder || '(nobody)'} in term ${lease.transitions}`;
