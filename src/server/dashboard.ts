@@ -52,12 +52,15 @@ export function dashboardHtml(): string {
   const js = a.get('app.js');
   if (!js) return NOT_BUILT;
   const css = a.get('app.css');
+  // The bundle reads the API document first (api.ts): it downloads alongside the bundle.
   // The etag in the URL makes a rebuilt bundle a new URL, so a browser never mixes versions.
   const v = (x: Asset) => encodeURIComponent(x.etag.slice(1, 9));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gantry</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 ${css ? `<link rel="stylesheet" href="/ui/app.css?v=${v(css)}">` : ''}
+<link rel="preload" href="/openapi.json" as="fetch" crossorigin="anonymous">
 </head><body><div id="app"></div>
 <script type="module" src="/ui/app.js?v=${v(js)}"></script>
 </body></html>`;

@@ -62,7 +62,7 @@ export interface CallArgs<K extends OperationId> {
 }
 
 /** Handlers told when the token is refused (the app shows the login again). */
-export const onUnauthenticated = new Set<() => void>();
+export const onUnauthenticated = new Set<(e: ApiError) => void>();
 
 async function send<K extends OperationId>(id: K, args: CallArgs<K>): Promise<Response> {
   const route = (await documentRoutes()).get(id);
@@ -86,8 +86,9 @@ async function send<K extends OperationId>(id: K, args: CallArgs<K>): Promise<Re
     } catch {
       // not JSON
     }
-    if (res.status === 401) for (const h of onUnauthenticated) h();
-    throw new ApiError(code, message, res.status);
+    const e = new ApiError(code, message, res.status);
+    if (res.status === 401) for (const h of onUnauthenticated) h(e);
+    throw e;
   }
   return res;
 }
@@ -109,8 +110,9 @@ export async function openStream<K extends OperationId>(id: K, signal: AbortSign
   if (!route) throw new ApiError('API_CONTRACT_MISMATCH', `the server's API document has no operation ${id}`, 0);
   const res = await fetch(route.path, { headers: { authorization: `Bearer ${getToken() ?? ''}`, accept: 'text/event-stream' }, signal });
   if (!res.ok || !res.body) {
-    if (res.status === 401) for (const h of onUnauthenticated) h();
-    throw new ApiError(`HTTP_${res.status}`, `the event stream answered ${res.status}`, res.status);
+    const e = new ApiError(res.status === 401 ? 'UNAUTHENTICATED' : `HTTP_${res.status}`, `the event stream answered ${res.status}`, res.status);
+    if (res.status === 401) for (const h of onUnauthenticated) h(e);
+    throw e;
   }
   return res.body;
 }

@@ -59,6 +59,9 @@ export function parseFrames(buffer: string): { events: LiveEvent[]; rest: string
 
 async function run(signal: AbortSignal): Promise<void> {
   let delay = 500;
+  // The first connection's hello is not news (views have just read); a later one is a
+  // reconnection, after which views read again, as events may have been missed meanwhile.
+  let connected = false;
   while (!signal.aborted) {
     setStatus('connecting');
     try {
@@ -75,6 +78,10 @@ async function run(signal: AbortSignal): Promise<void> {
           if (e.type === 'hello') {
             setStatus('live');
             delay = 500;
+            if (!connected) {
+              connected = true;
+              continue;
+            }
           }
           for (const h of handlers) h(e);
         }

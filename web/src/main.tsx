@@ -62,19 +62,19 @@ function Login(props: { onToken: (t: string) => void; error: string | null }) {
   );
 }
 
-function Shell(props: { me: Me; onLogout: () => void }) {
+function Shell(props: { me: Me | null; onLogout: () => void }) {
   const route = useHashRoute();
   const [live, setLive] = useState<LiveStatus>('connecting');
   useEffect(() => onLiveStatus(setLive), []);
   const view = route[0] ?? 'fleet';
   let body;
-  if (view === 'jobs' && route[1]) body = <JobView id={route[1]} me={props.me} />;
-  else if (view === 'jobs') body = <JobsView me={props.me} />;
-  else if (view === 'queues') body = <QueuesView me={props.me} />;
+  if (view === 'jobs' && route[1]) body = <JobView id={route[1]} />;
+  else if (view === 'jobs') body = <JobsView />;
+  else if (view === 'queues') body = <QueuesView />;
   else if (view === 'services') body = <ServicesView />;
   else if (view === 'datasets') body = <DatasetsView />;
-  else if (view === 'cost') body = <CostView me={props.me} />;
-  else body = <FleetView me={props.me} />;
+  else if (view === 'cost') body = <CostView />;
+  else body = <FleetView />;
   return (
     <>
       <header class="top">
@@ -89,10 +89,14 @@ function Shell(props: { me: Me; onLogout: () => void }) {
         <span class={`live ${live === 'live' ? 'live-on' : 'live-off'}`} data-live={live} title="updates pushed by the server">
           {live === 'live' ? '● live' : live === 'connecting' ? '○ connecting' : '○ offline'}
         </span>
-        <span class="who" data-testid="who">
-          {props.me.name} · {props.me.team}
-          {props.me.admin ? ' · admin' : ''}
-        </span>
+        {props.me ? (
+          <span class="who" data-testid="who">
+            {props.me.name} · {props.me.team}
+            {props.me.admin ? ' · admin' : ''}
+          </span>
+        ) : (
+          <span class="who">…</span>
+        )}
         <button onClick={props.onLogout}>Sign out</button>
       </header>
       <main>{body}</main>
@@ -100,56 +104,58 @@ function Shell(props: { me: Me; onLogout: () => void }) {
   );
 }
 
+/**
+ * With a token, the views start at once (their reads run alongside the whoami that names the
+ * user): the first screen does not wait for one more round trip. A refused token, on any
+ * call, brings the login back with the server's reason.
+ */
 function App() {
+  const [token, setTokenState] = useState<string | null>(getToken());
   const [me, setMe] = useState<Me | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [checking, setChecking] = useState(getToken() !== null);
-  const signIn = async (): Promise<void> => {
-    setChecking(true);
-    try {
-      setMe(await call('whoami'));
-      setError(null);
-      startLive();
-    } catch (e) {
-      setToken(null);
-      setMe(null);
-      setError(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
-    } finally {
-      setChecking(false);
-    }
-  };
   useEffect(() => {
-    if (getToken()) void signIn();
-    const out = () => {
+    const out = (e: ApiError) => {
       stopLive();
       setToken(null);
+      setTokenState(null);
       setMe(null);
-      setError('the server refused the token (expired or revoked?); sign in again');
+      setError(`${e.code}: ${e.message}`);
     };
     onUnauthenticated.add(out);
     return () => onUnauthenticated.delete(out);
   }, []);
-  if (checking && !me) return <p class="muted" style="padding:2rem">Connecting…</p>;
-  if (!me)
+  useEffect(() => {
+    if (!token) return;
+    startLive();
+    call('whoami').then(setMe, (e: unknown) => {
+      if (!(e instanceof ApiError && e.status === 401)) setError(e instanceof Error ? e.message : String(e));
+    });
+  }, [token]);
+  if (!token)
     return (
       <Login
         error={error}
         onToken={(t) => {
           setToken(t);
-          void signIn();
+          setError(null);
+          setTokenState(t);
         }}
       />
     );
   return (
-    <Shell
-      me={me}
-      onLogout={() => {
-        stopLive();
-        setToken(null);
-        setMe(null);
-        setError(null);
-      }}
-    />
+    <>
+      {error ? <p class="err" role="alert" style="margin:0;padding:.4rem 1.2rem">{error}</p> : null}
+      <Shell
+        me={me}
+        onLogout={() => {
+          stopLive();
+          setToken(null);
+          setTokenState(null);
+          setMe(null);
+          setError(null);
+        }}
+      />
+    </>
   );
 }
 

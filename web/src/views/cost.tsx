@@ -5,7 +5,6 @@
  * cover their own team (the API decides).
  */
 import { useMemo, useState } from 'preact/hooks';
-import type { AnswerOf } from '../../../src/client/contract-types.js';
 import { call } from '../api.js';
 import { useLoad } from '../hooks.js';
 import { colourOf, money } from '../format.js';
@@ -24,7 +23,7 @@ export function windows(range: Range, now: number): { since: number; until: numb
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export function CostView(_props: { me: AnswerOf<'whoami'> }) {
+export function CostView() {
   const [by, setBy] = useState<By>('team');
   const [range, setRange] = useState<Range>('7d');
   const total = useLoad(() => call('getCost', { query: { by, since: range, limit: 100 } }), [by, range]);

@@ -107,7 +107,7 @@ interface Seen {
   reason: string | null;
 }
 
-export function JobView(props: { id: string; me: AnswerOf<'whoami'> }) {
+export function JobView(props: { id: string }) {
   const job = useLoad(() => call('getJob', { params: { id: props.id } }), [props.id], (e) => e.type === 'job' && e.id === props.id);
   const [seen, setSeen] = useState<Seen[]>([]);
   const [progress, setProgress] = useState<{ at: number; step: number | null; loss: number | null }[]>([]);

@@ -52,7 +52,7 @@ function readHash(): { state: string; queue: string; q: string } {
   return { state: p.get('state') ?? '', queue: p.get('queue') ?? '', q: p.get('q') ?? '' };
 }
 
-export function JobsView(_props: { me: AnswerOf<'whoami'> }) {
+export function JobsView() {
   const init = readHash();
   const [state, setState] = useState(init.state);
   const [queue, setQueue] = useState(init.queue);
@@ -126,6 +126,14 @@ export function JobsView(_props: { me: AnswerOf<'whoami'> }) {
     return () => ro.disconnect();
   }, []);
 
+  // For the benchmark (bench/dashboard-render.ts): when the first rows and the whole list were drawn.
+  useEffect(() => {
+    const w = window as unknown as { __gantryJobs?: { firstRowsAt: number; allAt: number } };
+    w.__gantryJobs ??= { firstRowsAt: 0, allAt: 0 };
+    if (jobs.length > 0 && w.__gantryJobs.firstRowsAt === 0) w.__gantryJobs.firstRowsAt = performance.now();
+    if (complete && w.__gantryJobs.allAt === 0) w.__gantryJobs.allAt = performance.now();
+  }, [jobs, complete]);
+
   const shown = useMemo(() => jobs.filter((j) => inState(state, j.state) && (!queue || j.queue === queue) && matchesSearch(j, search.trim())), [jobs, state, queue, search]);
   const first = Math.max(0, Math.floor(scroll / ROW) - 10);
   const last = Math.min(shown.length, Math.ceil((scroll + height) / ROW) + 10);
@@ -148,7 +156,7 @@ export function JobsView(_props: { me: AnswerOf<'whoami'> }) {
           ))}
         </select>
         <input type="search" placeholder="search name, id, owner, team" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} data-testid="job-search" />
-        <span class="muted" data-testid="job-count">
+        <span class="muted" data-testid="job-count" data-loaded={jobs.length} data-complete={String(complete)}>
           {shown.length} of {jobs.length}
           {complete ? '' : '+'} jobs
         </span>

@@ -19,7 +19,7 @@ export function borrowed(q: Queue): number {
 
 function UseBar(props: { q: Queue }) {
   const { q } = props;
-  const scale = Math.max(q.usedGpus, q.guaranteedGpus ?? 0, q.deservedGpus, q.limitGpus ?? 0, 1);
+  const scale = Math.max(q.usedGpus, q.guaranteedGpus ?? 0, q.deservedGpus, q.limitGpus ?? 0, 1) * 1.05; // the guarantee's mark stays inside
   const g = q.guaranteedGpus ?? 0;
   return (
     <div class="bar" title={`used ${gpus(q.usedGpus)}, guaranteed ${gpus(g)}, deserved ${gpus(q.deservedGpus)}`}>
@@ -30,7 +30,7 @@ function UseBar(props: { q: Queue }) {
   );
 }
 
-export function QueuesView(_props: { me: AnswerOf<'whoami'> }) {
+export function QueuesView() {
   const queues = useLoad(() => call('listQueues'), [], (e) => e.type === 'queues');
   const pending = useLoad(() => call('listJobs', { query: { state: 'queued', limit: 500 } }), [], (e) => e.type === 'queues' || (e.type === 'job' && e.state === 'queued'));
   const [samples, setSamples] = useState<{ at: number; used: Record<string, number> }[]>([]);
