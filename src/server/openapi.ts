@@ -32,6 +32,22 @@ function errorResponses(codes: readonly ErrorCode[]): Record<string, ResponseCon
   );
 }
 
+/**
+ * One server-sent event, as OpenAPI 3.2's itemSchema describes it (and as 3.1 tools such as
+ * Schemathesis read a text/event-stream `schema`): its `event` name, its `id`, and its `data`,
+ * a DashboardEvent as JSON.
+ */
+const SSE_EVENT = {
+  type: 'object' as const,
+  required: ['event', 'data'],
+  properties: {
+    event: { type: 'string' as const, enum: ['hello', 'job', 'fleet', 'queues'] },
+    id: { type: 'string' as const, pattern: '^[0-9]+$' },
+    retry: { type: 'integer' as const },
+    data: { type: 'string' as const, contentMediaType: 'application/json', contentSchema: { $ref: '#/components/schemas/DashboardEvent' } },
+  },
+};
+
 function okResponse(op: Operation): ResponseConfig {
   const { schema } = op.ok;
   const content =
@@ -44,7 +60,7 @@ function okResponse(op: Operation): ResponseConfig {
           : schema === 'asset'
             ? { 'text/javascript': { schema: { type: 'string' as const } }, 'text/css': { schema: { type: 'string' as const } } }
             : schema === 'event-stream'
-              ? { 'text/event-stream': { schema: { type: 'string' as const, description: 'SSE frames: "id: N", "event: TYPE", "data: " a DashboardEvent as JSON' } } }
+              ? { 'text/event-stream': { schema: SSE_EVENT } }
               : { 'application/json': { schema } };
   return {
     description: op.ok.description,
