@@ -1,5 +1,5 @@
 /**
- * The dashboard: one HTML page that loads the bundle `npm run build` makes (web/ -> dist/web,
+ * The dashboard: one HTML page that loads the bundle `npm run build` makes (web/ -> dist/ui,
  * see scripts/build-web.js and docs/dashboard.md). The page and its files hold no data: the
  * bundle asks for a token and reads the API with it. A checkout whose bundle was not built
  * gets a page that says how to build it.
@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** dist/web, next to dist/src (this file is dist/src/server/dashboard.js once compiled). */
-const BUNDLE_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+/** dist/ui, next to dist/src (this file is dist/src/server/dashboard.js once compiled). */
+const BUNDLE_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
 
 export interface Asset {
   readonly body: Buffer;
@@ -44,7 +44,7 @@ export function dashboardAsset(file: string): Asset | undefined {
 
 const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Gantry</title></head>
 <body style="font:15px system-ui,sans-serif;margin:2rem"><h1>Gantry</h1>
-<p>The dashboard was not built in this installation. Run <code>npm run build</code> (it bundles <code>web/</code> into <code>dist/web</code>) and restart <code>gantry up</code>.</p>
+<p>The dashboard was not built in this installation. Run <code>npm run build</code> (it bundles <code>web/</code> into <code>dist/ui</code>) and restart <code>gantry up</code>.</p>
 <p>The API works without it: <a href="/openapi.json">/openapi.json</a>.</p></body></html>`;
 
 export function dashboardHtml(): string {
