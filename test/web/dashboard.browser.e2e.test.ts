@@ -74,6 +74,7 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await page.click(`[data-job="${aliceJob}"] a`);
     await page.waitForSelector('[data-testid="job-log"]:has-text("hello-from-vision")');
     assert.match((await page.textContent('[data-testid="job-state"]')) ?? '', /running/);
+    await page.waitForSelector('[data-testid="job-gpu-chart"] canvas', { timeout: 20_000 }); // GPU use, sampled every 5 s
     await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
     assert.deepEqual(problems, []);
     await page.close();
