@@ -38,6 +38,8 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     bob = String((await t.api('POST', '/v1/users', { name: 'bob', team: 'speech' })).body['token']);
     assert.equal((await t.api('PUT', '/v1/queues/vision', { team: 'vision', guaranteedGpus: 2 })).status, 200);
     assert.equal((await t.api('PUT', '/v1/queues/speech', { team: 'speech', guaranteedGpus: 2 })).status, 200);
+    assert.equal((await t.api('PUT', '/v1/prices/H100-80GB', { pricePerGpuHour: 2.49 })).status, 200);
+    assert.equal((await t.api('PUT', '/v1/budgets/team/vision', { period: 'month', limit: 500, mode: 'soft' })).status, 200);
     const b = await t.api('POST', '/v1/jobs', job({ name: 'speech-secret-run', queue: 'speech', command: 'sleep 120', resources: { gpu: 1, cpu: '100m', memory: '64Mi' } }), bob);
     assert.equal(b.status, 201, b.text);
     bobJob = String(b.body['id']);
@@ -68,6 +70,10 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     ] as const) {
       await page.click(`nav a[data-view="${view}"]`);
       await page.waitForSelector(selector);
+      if (view === 'cost') {
+        await page.waitForSelector('[data-testid="budget-table"] td:has-text("vision")');
+        await page.waitForSelector('[data-testid="cost-chart"] .u-legend:has-text("vision budget (month)")'); // the budget's line
+      }
       await page.screenshot({ path: join(shots, `${view}.png`), fullPage: true });
     }
     await page.click('nav a[data-view="jobs"]');
@@ -134,7 +140,7 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await page.close();
   });
 
-  it('never shows a member another team\'s jobs: list, job page, fleet details', async () => {
+  it('never shows a member another team\'s jobs or costs: list, job page, fleet details, cost', async () => {
     const { page, problems } = await trackedPage(browser);
     await signIn(page, t.url, alice, 'jobs');
     await page.waitForSelector(`[data-job="${aliceJob}"]`);
@@ -158,6 +164,12 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     assert.match(text, /another team's job/);
     assert.ok(!text.includes(bobJob) && !text.includes('speech'), text);
     await page.screenshot({ path: join(shots, 'member-fleet.png') });
+    // Costs: the member's own team only.
+    await go(page, '#/cost');
+    await page.waitForSelector('text=scope: team vision');
+    await page.waitForSelector('[data-testid="cost-table"] td:has-text("vision")');
+    assert.ok(!((await page.textContent('main')) ?? '').includes('speech'), 'no cost line of another team');
+    await page.screenshot({ path: join(shots, 'member-cost.png') });
     assert.deepEqual(problems, []);
     await page.close();
   });
