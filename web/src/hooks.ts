@@ -46,7 +46,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[], wan
       }, 300);
     });
   }, []);
-  useEffect(() => () => undefined, []);
   return { data, error, reload: () => setTick((t) => t + 1) };
 }
 
