@@ -13,12 +13,10 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { cliName } from './cli-name.js';
 import { OPERATIONS, operationAt, type OperationId } from '../server/contract/operations.js';
-import type { z } from 'zod';
+import type { AnswerOf, BodyOf } from '../client/contract-types.js';
+import { operationPath } from '../client/operation-path.js';
 
-/** What an operation answers, typed by the contract's zod schema (text for the non-JSON ones). */
-export type AnswerOf<K extends OperationId> = (typeof OPERATIONS)[K]['ok']['schema'] extends z.ZodType ? z.output<(typeof OPERATIONS)[K]['ok']['schema']> : string;
-/** What an operation takes as its body. */
-export type BodyOf<K extends OperationId> = (typeof OPERATIONS)[K] extends { body: { schema: infer B } } ? (B extends z.ZodType ? z.input<B> : never) : never;
+export type { AnswerOf, BodyOf };
 
 export interface ClientConfig {
   readonly url: string;
@@ -135,9 +133,7 @@ export class Client {
   /** Calls an operation by its id, with its path parameters filled in; typed by the contract. */
   async call<K extends OperationId>(id: K, args: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined>; body?: BodyOf<K>; headers?: Record<string, string> } = {}): Promise<AnswerOf<K>> {
     const op = OPERATIONS[id];
-    let path: string = op.path.replace(/\{([A-Za-z]+)\}/g, (_m, k: string) => encodeURIComponent(String(args.params?.[k] ?? '')));
-    const q = new URLSearchParams(Object.entries(args.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])));
-    if ([...q].length > 0) path += `?${q.toString()}`;
+    const path = operationPath(op.path, args.params, args.query);
     return this.json<AnswerOf<K>>(op.method.toUpperCase(), path, args.body, args.headers);
   }
 }

@@ -27,7 +27,9 @@ import { openApiDocument } from './openapi.js';
 import { OPERATIONS, fastifyPath, type Access, type OperationId } from './contract/operations.js';
 import * as S from './contract/schemas.js';
 import type { SubmitWriter } from './submit-writer.js';
-import { dashboardHtml } from './dashboard.js';
+import { dashboardAsset, dashboardHtml } from './dashboard.js';
+import { registerEventRoutes } from './events/events-api.js';
+import { uiAssetParams } from './contract/dashboard-schemas.js';
 import { checkGuarantees } from './queue-guarantees.js';
 import type { DatasetService } from './datasets.js';
 import { registerDatasetRoutes } from './datasets-api.js';
@@ -322,7 +324,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   // ---- public ---------------------------------------------------------------------------
-  route('dashboard', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml()));
+  route('dashboard', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(dashboardHtml()));
+  route('dashboardAsset', async (req, reply) => {
+    const { file } = parse(uiAssetParams, req.params, 'BAD_REQUEST');
+    const a = dashboardAsset(file);
+    if (!a) throw new ApiError('NOT_FOUND', `no dashboard file ${file} (is the bundle built? npm run build)`);
+    if (req.headers['if-none-match'] === a.etag) return reply.code(304).header('etag', a.etag).send();
+    return reply.type(a.type).header('etag', a.etag).header('cache-control', 'no-cache').send(a.body);
+  });
   route('healthz', async () => ({ ok: true }));
   route('openapi', async () => openApiDocument());
   // Any valid token; only admins see per-job series (the loopback --metrics-port needs none).
@@ -673,6 +682,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   if (deps.datasets) registerDatasetRoutes({ datasets: deps.datasets, auth, admin, route, audit: (u, req, action, target, detail) => audited(u, req, action, target, detail, () => undefined) });
 
+  registerEventRoutes({ app, controller, store, auth, route });
   registerCostRoutes({ ...deps.cost, store, clock, auth, admin, audited, parse, route });
   registerPolicyRoutes({ policies: deps.policies, activeJobs: () => controller.activeJobs(), admin, clock, audited, route });
   if (deps.services) registerServiceRoutes({ services: deps.services, auth, route, dockerAvailable: deps.dockerAvailable });

@@ -1,42 +1,67 @@
 /**
- * The dashboard's home page: one static HTML page that reads the API with a token kept in the
- * browser's localStorage (never sent anywhere but this server). The fuller dashboard is a
- * later issue; this page shows GPUs (simulated ones marked) and recent jobs.
+ * The dashboard: one HTML page that loads the bundle `npm run build` makes (web/ -> dist/ui,
+ * see scripts/build-web.js and docs/dashboard.md). The page and its files hold no data: the
+ * bundle asks for a token and reads the API with it. A checkout whose bundle was not built
+ * gets a page that says how to build it.
  */
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Gantry</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:14px system-ui,sans-serif;margin:2rem;color:#222}h1{font-size:1.4rem}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
-td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left}th{background:#f4f4f4}.sim{background:#fff3cd;padding:.1rem .4rem;border-radius:3px}
-.s-running{color:#06c}.s-succeeded{color:#080}.s-failed{color:#c00}.s-queued{color:#777}#err{color:#c00}
-</style></head><body>
-<h1>Gantry <small id="who"></small></h1>
-<form id="login" hidden>Token: <input id="token" size="50" autocomplete="off"> <button>Use</button> <small>(gantry up printed where the admin token is)</small></form>
-<div id="err"></div>
-<h2>GPUs</h2><table id="gpus"><thead><tr><th>Node</th><th>GPU</th><th>Model</th><th>Util</th><th>Memory</th><th>Jobs</th></tr></thead><tbody></tbody></table>
-<h2>Jobs</h2><table id="jobs"><thead><tr><th>ID</th><th>Name</th><th>Queue</th><th>State</th><th>Workers</th><th>Submitted</th><th>Reason</th></tr></thead><tbody></tbody></table>
-<script>
-const $=(s)=>document.querySelector(s);
-const esc=(v)=>String(v??'').replace(/[&<>"']/g,(c)=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
-async function api(p){const r=await fetch(p,{headers:{authorization:'Bearer '+localStorage.getItem('gantryToken')}});const b=await r.json();if(!r.ok)throw new Error(b.error?b.error.code+': '+b.error.message:r.status);return b;}
-// A token may come in the URL fragment (never sent to a server): http://host:7480/#token=gty_...
-if(location.hash.startsWith('#token=')){localStorage.setItem('gantryToken',decodeURIComponent(location.hash.slice(7)));history.replaceState(null,'',location.pathname);}
-async function refresh(){
-  if(!localStorage.getItem('gantryToken')){$('#login').hidden=false;return;}
-  try{
-    const me=await api('/v1/whoami');$('#who').textContent=me.name+' ('+me.team+(me.admin?', admin':'')+')';
-    const top=await api('/v1/top');
-    $('#gpus tbody').innerHTML=top.gpus.map(g=>'<tr><td>'+esc(g.node)+(g.simulated?' <span class="sim">simulated</span>':'')+'</td><td>'+g.index+'</td><td>'+esc(g.model)+(g.healthy?'':' (unhealthy)')+'</td><td>'+(g.utilization??'-')+'%</td><td>'+(g.memoryUsedMiB??'-')+' / '+g.memoryMiB+' MiB</td><td>'+g.jobs.map(j=>esc(j.job)+(j.share<1?' ('+j.share+')':'')).join(', ')+'</td></tr>').join('');
-    const jobs=await api('/v1/jobs?limit=50');
-    $('#jobs tbody').innerHTML=jobs.items.map(j=>'<tr><td>'+esc(j.id)+'</td><td>'+esc(j.name)+'</td><td>'+esc(j.queue)+'</td><td class="s-'+esc(j.state)+'">'+esc(j.state)+'</td><td>'+j.workers+'</td><td>'+esc(j.submittedAt)+'</td><td>'+esc(j.reason)+'</td></tr>').join('');
-    $('#err').textContent='';
-  }catch(e){$('#err').textContent=String(e.message||e);if(String(e.message).startsWith('UNAUTHENTICATED')){localStorage.removeItem('gantryToken');$('#login').hidden=false;}}
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** dist/ui, next to dist/src (this file is dist/src/server/dashboard.js once compiled). */
+const BUNDLE_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
+
+export interface Asset {
+  readonly body: Buffer;
+  readonly type: string;
+  readonly etag: string;
 }
-$('#login').addEventListener('submit',(e)=>{e.preventDefault();localStorage.setItem('gantryToken',$('#token').value.trim());$('#login').hidden=true;refresh();});
-refresh();setInterval(refresh,2000);
-</script></body></html>`;
+
+const TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+
+let assets: Map<string, Asset> | null = null;
+
+/** The bundle's files, read once (a rebuild is picked up by a restart). */
+function loadAssets(dir = BUNDLE_DIR): Map<string, Asset> {
+  if (assets) return assets;
+  const found = new Map<string, Asset>();
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      const ext = name.split('.').pop() ?? '';
+      const type = TYPES[ext];
+      if (!type || !/^[a-z0-9-]+\.(js|css)$/.test(name)) continue;
+      const body = readFileSync(`${dir}/${name}`);
+      found.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    }
+  }
+  assets = found;
+  return found;
+}
+
+export function dashboardAsset(file: string): Asset | undefined {
+  return loadAssets().get(file);
+}
+
+const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Gantry</title></head>
+<body style="font:15px system-ui,sans-serif;margin:2rem"><h1>Gantry</h1>
+<p>The dashboard was not built in this installation. Run <code>npm run build</code> (it bundles <code>web/</code> into <code>dist/ui</code>) and restart <code>gantry up</code>.</p>
+<p>The API works without it: <a href="/openapi.json">/openapi.json</a>.</p></body></html>`;
 
 export function dashboardHtml(): string {
-  return PAGE;
+  const a = loadAssets();
+  const js = a.get('app.js');
+  if (!js) return NOT_BUILT;
+  const css = a.get('app.css');
+  // The bundle reads the API document first (api.ts): it downloads alongside the bundle.
+  // The etag in the URL makes a rebuilt bundle a new URL, so a browser never mixes versions.
+  const v = (x: Asset) => encodeURIComponent(x.etag.slice(1, 9));
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Gantry</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+${css ? `<link rel="stylesheet" href="/ui/app.css?v=${v(css)}">` : ''}
+<link rel="preload" href="/openapi.json" as="fetch" crossorigin="anonymous">
+</head><body><div id="app"></div>
+<script type="module" src="/ui/app.js?v=${v(js)}"></script>
+</body></html>`;
 }

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { jobFileSchema } from '../spec/job-spec.js';
 import { ErrorSchema, JobSpecSchema } from './contract/schemas.js';
 import { withJobRules } from './contract/job-rules.js';
+import { DashboardEventSchema } from './contract/dashboard-schemas.js';
 
 let cached: Record<string, unknown> | null = null;
 
@@ -31,6 +32,22 @@ function errorResponses(codes: readonly ErrorCode[]): Record<string, ResponseCon
   );
 }
 
+/**
+ * One server-sent event, as OpenAPI 3.2's itemSchema describes it (and as 3.1 tools such as
+ * Schemathesis read a text/event-stream `schema`): its `event` name, its `id`, and its `data`,
+ * a DashboardEvent as JSON.
+ */
+const SSE_EVENT = {
+  type: 'object' as const,
+  required: ['event', 'data'],
+  properties: {
+    event: { type: 'string' as const, enum: ['hello', 'job', 'fleet', 'queues'] },
+    id: { type: 'string' as const, pattern: '^[0-9]+$' },
+    retry: { type: 'integer' as const },
+    data: { type: 'string' as const, contentMediaType: 'application/json', contentSchema: { $ref: '#/components/schemas/DashboardEvent' } },
+  },
+};
+
 function okResponse(op: Operation): ResponseConfig {
   const { schema } = op.ok;
   const content =
@@ -40,7 +57,11 @@ function okResponse(op: Operation): ResponseConfig {
         ? { [op.path === '/openapi.json' ? 'application/json' : 'text/plain']: { schema: op.path === '/openapi.json' ? { type: 'object' as const } : { type: 'string' as const } } }
         : schema === 'metrics'
           ? { 'text/plain': { schema: { type: 'string' as const } } }
-          : { 'application/json': { schema } };
+          : schema === 'asset'
+            ? { 'text/javascript': { schema: { type: 'string' as const } }, 'text/css': { schema: { type: 'string' as const } } }
+            : schema === 'event-stream'
+              ? { 'text/event-stream': { schema: SSE_EVENT } }
+              : { 'application/json': { schema } };
   return {
     description: op.ok.description,
     content,
@@ -57,6 +78,7 @@ export function openApiDocument(): Record<string, unknown> {
   // which zod-to-openapi drops), from the very schema validateJobFile checks.
   registry.registerComponent('schemas', 'JobSpec', { ...withJobRules(z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>), $schema: undefined, description: 'A job: the same format as a job file (gantry submit FILE). workingDir is an absolute path on the server.', example: { name: 'train-resnet', queue: 'default', command: 'python train.py --epochs 3', resources: { gpu: 1, cpu: 1, memory: '1Gi' } } } as never);
   const jobRef = { $ref: '#/components/schemas/JobSpec' };
+  registry.register('DashboardEvent', DashboardEventSchema);
   for (const [operationId, op] of Object.entries(OPERATIONS) as [string, Operation][]) {
     const ok = okResponse(op);
     const mediaTypes = op.body ? (op.body.mergePatch ? ['application/merge-patch+json', 'application/json'] : ['application/json']) : [];

@@ -13,6 +13,7 @@ export function banner(s: RunningServer): string {
     `  jobs:   ${s.workspace} (team workspaces)`,
     ...isolationLines(s),
     `  admin token: ${s.adminTokenFile}${s.adminTokenCreated ? ' (created now; the CLI reads it from there when run in this folder)' : ''}`,
+    ...dashboardLink(s),
     `  GPUs:   ${s.inventory.summary}`,
     `  shares: ${s.sharing}`,
     `  docker: ${s.docker.available ? 'available' : `not available (${s.docker.detail}); jobs that name an image are refused (DOCKER_UNAVAILABLE)`}`,
@@ -22,6 +23,20 @@ export function banner(s: RunningServer): string {
   const p = s.storedStateProblems;
   if (p.length > 0) lines.push(`  stored state: ${p.length} row(s) not loaded, left untouched (the log lists each; GET /v1/status): ${p.slice(0, 3).join('; ')}${p.length > 3 ? '; ...' : ''}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The dashboard signed in as the admin: the token goes in the URL's fragment, which a browser
+ * never sends to a server; the page keeps it and removes it from the address bar.
+ */
+function dashboardLink(s: RunningServer): string[] {
+  let token = '';
+  try {
+    token = readFileSync(s.adminTokenFile, 'utf8').trim();
+  } catch {
+    return [];
+  }
+  return token ? [`  sign in: ${s.url}/#token=${encodeURIComponent(token)}  (the admin's dashboard link: keep it private)`] : [];
 }
 
 /** What keeps jobs apart here, said plainly: an operator must know when it is only one team's server. */

@@ -12,6 +12,7 @@ import * as D from './dataset-schemas.js';
 import * as C from './cost-schemas.js';
 import * as P from './policy-schemas.js';
 import * as V from './service-schemas.js';
+import * as W from './dashboard-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -28,8 +29,8 @@ export interface Operation {
   readonly body?: { readonly schema: z.ZodType; readonly required: boolean; readonly yaml?: boolean; readonly mergePatch?: boolean };
   readonly ok: {
     readonly status: 200 | 201;
-    /** A JSON answer's schema; 'text' / 'html' / 'metrics' for the others. */
-    readonly schema: z.ZodType | 'text' | 'html' | 'metrics';
+    /** A JSON answer's schema; 'text' / 'html' / 'metrics' / 'asset' (JavaScript or CSS) / 'event-stream' (SSE) for the others. */
+    readonly schema: z.ZodType | 'text' | 'html' | 'metrics' | 'asset' | 'event-stream';
     readonly description: string;
     /** Another status with the same body (POST /v1/jobs: 200 for a replayed idempotency key). */
     readonly alsoStatus?: 200;
@@ -51,10 +52,20 @@ const jobLinks = {
 export const OPERATIONS = {
   // ---- public ----
   dashboard: { method: 'get', path: '/', tag: 'meta', access: 'public', summary: 'The dashboard (HTML; it asks for a token and calls this API).', ok: { status: 200, schema: 'html', description: 'the dashboard page' }, errors: [] },
+  dashboardAsset: { method: 'get', path: '/ui/{file}', tag: 'meta', access: 'public', summary: 'A file of the dashboard\'s bundle (JavaScript or CSS, built by npm run build; no data in it).', params: W.uiAssetParams, ok: { status: 200, schema: 'asset', description: 'the file' }, errors: ['NOT_FOUND'] },
   healthz: { method: 'get', path: '/healthz', tag: 'meta', access: 'public', summary: 'Liveness.', ok: { status: 200, schema: S.OkSchema, description: 'the server is up' }, errors: [] },
   openapi: { method: 'get', path: '/openapi.json', tag: 'meta', access: 'public', summary: 'This document.', ok: { status: 200, schema: 'text', description: 'the OpenAPI 3.1 document (application/json)' }, errors: [] },
   listErrors: { method: 'get', path: '/v1/errors', tag: 'meta', access: 'public', summary: 'The error catalogue: each stable code with its HTTP status.', ok: { status: 200, schema: S.ErrorCatalogueSchema, description: 'the catalogue' }, errors: [] },
   metrics: { method: 'get', path: '/metrics', tag: 'meta', access: 'user', summary: 'Prometheus metrics in base units (DCGM names for GPU telemetry); admins get per-job series of running jobs, other users aggregates only.', ok: { status: 200, schema: 'metrics', description: 'text exposition format' }, errors: [] },
+  streamEvents: {
+    method: 'get',
+    path: '/v1/events/stream',
+    tag: 'meta',
+    access: 'user',
+    summary: 'Changes as server-sent events (text/event-stream), each data a DashboardEvent: job (to its team and admins), fleet and queues (signals to read those again). With Accept: text/event-stream the stream stays open (a comment every 15 s keeps it alive); otherwise the answer is the hello event alone.',
+    ok: { status: 200, schema: 'event-stream', description: 'the event stream' },
+    errors: [],
+  },
   getStatus: { method: 'get', path: '/v1/status', tag: 'meta', access: 'user', summary: 'Server status: stored rows that did not load (listed for admins), rate limit.', ok: { status: 200, schema: S.StatusSchema, description: 'status' }, errors: [] },
 
   // ---- jobs ----
