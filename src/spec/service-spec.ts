@@ -96,6 +96,7 @@ export const serviceFileSchema = z
     const initial = s.replicas.initial;
     if (initial !== undefined && (initial < s.replicas.min || initial > s.replicas.max)) ctx.addIssue({ code: 'custom', path: ['replicas', 'initial'], message: `must be between replicas.min (${s.replicas.min}) and replicas.max (${s.replicas.max})` });
     if (s.env['PORT'] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', 'PORT'], message: 'is set by Gantry (each replica gets its own port)' });
+    for (const k of ['GANTRY_SERVICE', 'GANTRY_REPLICA', 'GANTRY_SERVICE_REVISION']) if (s.env[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', k], message: 'is set by Gantry for each replica' });
   });
 
 export type ServiceFile = z.output<typeof serviceFileSchema>;
