@@ -7,7 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { runCli } from '../helpers/gantry-process.js';
 import { startTestServer, killAllWorkers, type TestServer } from '../helpers/server.js';
 
 type Row = Record<string, unknown>;
@@ -35,7 +36,7 @@ describe('service rollouts in gantry up', () => {
     await t.close();
   });
 
-  it('promotes a good revision without a 5xx or a cut stream, and rolls back a slow one and a failing one', async () => {
+  it('promotes a good revision without a 5xx or a cut stream, and rolls back a slow one and a failing one', async (ctx) => {
     const base = {
       kind: 'Service',
       name: 'chat',
@@ -71,6 +72,7 @@ describe('service rollouts in gantry up', () => {
     const rollout = (s: Row): Row => (s['rollout'] ?? {}) as Row;
 
     // A good revision: another env value. Canary, analysis, promotion, old replicas drained.
+    const goodAt = Date.now();
     const good = await t.api('POST', '/v1/services', { ...base, env: { MODEL_VERSION: 'v2' } });
     assert.equal(good.status, 200, good.text);
     const v2 = String(good.body['revision']);
@@ -79,15 +81,18 @@ describe('service rollouts in gantry up', () => {
     assert.equal(rollout(canary)['from'], v1);
     const done = await until('the promotion done', get, (s) => rollout(s)['phase'] === 'done', 60_000);
     assert.equal(done['revision'], v2);
+    const promotedSeconds = (Date.now() - goodAt) / 1000;
     await until('2 Ready replicas of the new revision only', get, (s) => (s['replicaList'] as Row[]).length === 2 && (s['replicaList'] as Row[]).every((r) => r['revision'] === v2 && r['state'] === 'ready'), 30_000);
     assert.equal(counts.status5xx, 0, 'no 5xx during the promotion');
     assert.equal(counts.cut, 0, 'no stream cut during the promotion');
     const answeredBefore = counts.answered;
 
     // A slow revision: its first token comes after about 1.6 s (one decode step of 8 ms, times 200).
+    const slowAt = Date.now();
     const slow = await t.api('POST', '/v1/services', { ...base, command: `${SERVER} --time-scale 200`, env: { MODEL_VERSION: 'v2' }, rollout: { ...base.rollout, minRequests: 5 } });
     const v3 = String(slow.body['revision']);
     const back = await until('the slow revision rolled back', get, (s) => rollout(s)['to'] === v3 && rollout(s)['phase'] === 'rolled-back', 60_000);
+    const slowBackSeconds = (Date.now() - slowAt) / 1000;
     assert.match(String(rollout(back)['reason']), /p99 first byte .* > objective 800 ms/);
     assert.equal(back['revision'], v2, 'the previous revision is the service again');
     assert.match(String((back['spec'] as Row)['command']), /--time-scale 0\.1/, 'the previous spec is restored');
@@ -95,9 +100,11 @@ describe('service rollouts in gantry up', () => {
     assert.equal(counts.cut, 0, 'no stream cut by the rollback');
 
     // A failing revision: 500 on every request; rolled back on its 5xx rate.
+    const failingAt = Date.now();
     const failing = await t.api('POST', '/v1/services', { ...base, command: FAILING, env: { MODEL_VERSION: 'v2' } });
     const v4 = String(failing.body['revision']);
     const back2 = await until('the failing revision rolled back', get, (s) => rollout(s)['to'] === v4 && rollout(s)['phase'] === 'rolled-back', 60_000);
+    const failingBackSeconds = (Date.now() - failingAt) / 1000;
     assert.match(String(rollout(back2)['reason']), /5xx rate .* > maxErrorRate 1%/);
     await until('only the previous revision left', get, (s) => (s['replicaList'] as Row[]).every((r) => r['revision'] === v2) && (s['replicas'] as Row)['ready'] === 2, 30_000);
     const errorsAfterRollback = counts.status5xx;
@@ -109,10 +116,21 @@ describe('service rollouts in gantry up', () => {
     assert.equal(counts.cut, 0);
     assert.ok(counts.answered > answeredBefore + 20, `the old revision kept serving: ${counts.answered} answered`);
 
+    ctx.diagnostic(`good revision promoted ${promotedSeconds.toFixed(1)} s after apply; slow one rolled back after ${slowBackSeconds.toFixed(1)} s, failing one after ${failingBackSeconds.toFixed(1)} s (${errorsAfterRollback} 5xx reached clients); ${counts.answered} streams answered, ${counts.cut} cut`);
     const e = await t.api('GET', '/v1/services/chat/explain?limit=100');
     const reasons = (e.body['decisions'] as Row[]).map((d) => String(d['reason']));
     for (const step of [`rollout ${v1} -> ${v2}: canary:`, `rollout ${v1} -> ${v2}: canary Ready`, `rollout ${v1} -> ${v2}: promoting`, `rollout ${v1} -> ${v2}: promoted`, `rollout ${v2} -> ${v3}: rolled back`, `rollout ${v2} -> ${v4}: rolled back`]) {
       assert.ok(reasons.some((r) => r.startsWith(step)), `explain has "${step}": ${reasons.join(' | ')}`);
     }
+
+    // The same through the CLI: gantry get svc/NAME and gantry serve explain NAME.
+    const env = { GANTRY_URL: t.url, GANTRY_TOKEN: t.adminToken, GANTRY_DATA_DIR: join(t.dir, 'cli') };
+    const shown = await runCli(['get', 'svc/chat'], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`revision ${v2}`));
+    assert.match(shown.stdout, new RegExp(`rollout ${v2} -> ${v4} \\(canary\\): rolled-back, canary weight 0%`));
+    const explained = await runCli(['serve', 'explain', 'chat', '--limit', '100'], env);
+    assert.equal(explained.code, 0, explained.stderr);
+    assert.match(explained.stdout, new RegExp(`rollout ${v2} -> ${v4}: rolled back: 5xx rate`));
   });
 });
