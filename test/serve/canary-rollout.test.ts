@@ -66,3 +66,11 @@ test('rollout: replace skips the canary; abandon ends a rollout with its reason'
   const a = new CanaryRollout('aaa', 'bbb', policy, {}, 0);
   assert.deepEqual(a.abandon('superseded'), { phase: 'rolled-back', reason: 'superseded' });
 });
+
+test('rollout: a replica of the new revision that ends while promoting rolls back', () => {
+  const r = new CanaryRollout('aaa', 'bbb', { ...policy, strategy: 'replace' }, {}, 0);
+  assert.equal(r.step(obs(1000, { newReady: 1, oldReplicas: 1 })), null);
+  const s = r.step(obs(2000, { newReady: 1, oldReplicas: 1, newEnded: 1 }));
+  assert.equal(s?.phase, 'rolled-back');
+  assert.match(s?.reason ?? '', /ended without being asked to while promoting/);
+});

@@ -6,6 +6,7 @@
  *
  *   canary ──(Ready, analysisSeconds passed, >= minRequests, 5xx rate and p99s hold)──> promoting ──(old replicas gone)──> done
  *     └──(replica ended, not Ready in time, 5xx rate or p99 over the objective)──> rolled-back
+ *   promoting ──(a replica of the new revision ended)──> rolled-back
  *
  * The `replace` strategy starts in `promoting`: new replicas come up, old ones drain as they do.
  */
@@ -62,6 +63,8 @@ export class CanaryRollout {
   /** When the first new replica was Ready (ms), or null. */
   readyAt: number | null = null;
   private waitingNoted = false;
+  /** Replicas of the new revision that had ended when promotion began. */
+  private endedBefore = 0;
 
   constructor(
     readonly from: string,
@@ -88,6 +91,7 @@ export class CanaryRollout {
   /** Advances on one observation; the step taken, or null when nothing changed. */
   step(o: RolloutObservation): RolloutStep | null {
     if (this.phase === 'canary') return this.canary(o);
+    if (this.phase === 'promoting' && o.newEnded > this.endedBefore) return this.go('rolled-back', `rolled back: a replica of ${this.to} ended without being asked to while promoting`);
     if (this.phase === 'promoting' && o.oldReplicas === 0 && (o.newReady > 0 || o.desired === 0)) return this.go('done', `promoted: ${o.newReady} replica(s) of ${this.to} Ready, every replica of ${this.from} drained`);
     return null;
   }
@@ -121,6 +125,7 @@ export class CanaryRollout {
     const obj = this.objective;
     if (obj.ttftP99Ms !== undefined && f.ttftP99Ms !== null && f.ttftP99Ms > obj.ttftP99Ms) return this.go('rolled-back', `rolled back: p99 first byte ${ms(f.ttftP99Ms)} > objective ${obj.ttftP99Ms} ms (${figures})`);
     if (obj.latencyP99Ms !== undefined && f.latencyP99Ms !== null && f.latencyP99Ms > obj.latencyP99Ms) return this.go('rolled-back', `rolled back: p99 latency ${ms(f.latencyP99Ms)} > objective ${obj.latencyP99Ms} ms (${figures})`);
+    this.endedBefore = o.newEnded;
     return this.go('promoting', `promoting ${this.to}: it held the objective for ${p.analysisSeconds} s (${figures})`);
   }
 

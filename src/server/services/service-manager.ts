@@ -421,7 +421,7 @@ export class ServiceManager {
     if (r) this.rolloutStepped(s, r, r.machine.abandon(`superseded: revision ${revision} applied`), false);
     s.revision = revision;
     if (replicaRevision(fromSpec) === revision) {
-      s.rollout = null;
+      s.rollout = r;
       return;
     }
     s.rollout = beginRollout(fromSpec, spec, now);
