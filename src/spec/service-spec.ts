@@ -5,6 +5,7 @@
  * accounted like training), with the port Gantry chose for it in `PORT`.
  */
 import { z } from 'zod';
+import { createHash } from 'node:crypto';
 import { UserError } from '../core/errors.js';
 import { llmEngineProfileSchema } from '../serve/llm-model/engine-profile.js';
 import { ROUTE_POLICY_NAMES } from '../serve/router/route-policies.js';
@@ -73,12 +74,29 @@ export const serviceFileSchema = z
       .default({ policy: 'load-prefix', loadBound: 8 }),
     /** How long a removed replica's open requests may take before it is stopped. */
     drainSeconds: z.number().min(0).max(3600).default(30),
+    /** How a new replica template (a new revision) replaces the running one (docs/services.md). */
+    rollout: z
+      .strictObject({
+        /** canary: one new replica takes canaryPercent of requests, judged, then promoted or rolled back; replace: no canary. */
+        strategy: z.enum(['canary', 'replace']).default('canary'),
+        canaryPercent: z.number().min(1).max(100).default(10),
+        /** How long the canary is judged once Ready. */
+        analysisSeconds: z.number().min(1).max(86_400).default(60),
+        /** The canary's highest share of 5xx answers. */
+        maxErrorRate: z.number().min(0).max(1).default(0.01),
+        /** Requests the canary must answer before it is judged (the analysis waits for them). */
+        minRequests: z.number().int().min(1).max(1_000_000).default(20),
+        /** A canary not Ready by then is rolled back. */
+        readyTimeoutSeconds: z.number().min(1).max(86_400).default(600),
+      })
+      .default({ strategy: 'canary', canaryPercent: 10, analysisSeconds: 60, maxErrorRate: 0.01, minRequests: 20, readyTimeoutSeconds: 600 }),
   })
   .superRefine((s, ctx) => {
     if (s.replicas.min > s.replicas.max) ctx.addIssue({ code: 'custom', path: ['replicas', 'min'], message: `must be at most replicas.max (${s.replicas.max})` });
     const initial = s.replicas.initial;
     if (initial !== undefined && (initial < s.replicas.min || initial > s.replicas.max)) ctx.addIssue({ code: 'custom', path: ['replicas', 'initial'], message: `must be between replicas.min (${s.replicas.min}) and replicas.max (${s.replicas.max})` });
     if (s.env['PORT'] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', 'PORT'], message: 'is set by Gantry (each replica gets its own port)' });
+    for (const k of ['GANTRY_SERVICE', 'GANTRY_REPLICA', 'GANTRY_SERVICE_REVISION']) if (s.env[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', k], message: 'is set by Gantry for each replica' });
   });
 
 export type ServiceFile = z.output<typeof serviceFileSchema>;
@@ -108,6 +126,7 @@ export function replicaIndexOf(service: string, jobName: string): number | null 
 
 /** The job that runs replica `index` of a service, listening on `port`. */
 export function replicaJob(s: ServiceFile, index: number, port: number): JobFile {
+  const revision = replicaRevision(s);
   return validateJobFile({
     name: `${s.name}-r${index}`,
     queue: s.queue,
@@ -117,6 +136,16 @@ export function replicaJob(s: ServiceFile, index: number, port: number): JobFile
     ...(s.image !== undefined ? { image: s.image, network: 'host' } : {}),
     ...(s.workingDir !== undefined ? { workingDir: s.workingDir } : {}),
     resources: s.resources,
-    env: { ...s.env, PORT: String(port), GANTRY_SERVICE: s.name, GANTRY_REPLICA: String(index), ...(s.weights !== undefined ? { GANTRY_WEIGHTS: s.weights } : {}) },
+    env: { ...s.env, PORT: String(port), GANTRY_SERVICE: s.name, GANTRY_REPLICA: String(index), GANTRY_SERVICE_REVISION: revision, ...(s.weights !== undefined ? { GANTRY_WEIGHTS: s.weights } : {}) },
   });
+}
+
+/**
+ * The revision of a service's replica template: a hash of the fields that shape a replica
+ * (command, image, env, workingDir, resources, readiness, weights). A change of anything else
+ * (replicas, autoscaler, routing, objective, rollout) keeps the revision and applies in place.
+ */
+export function replicaRevision(s: ServiceFile): string {
+  const template = { command: s.command, image: s.image ?? null, env: Object.fromEntries(Object.entries(s.env).sort(([a], [b]) => a.localeCompare(b))), workingDir: s.workingDir ?? null, resources: s.resources, readiness: s.readiness, weights: s.weights ?? null };
+  return createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
 }

@@ -55,10 +55,10 @@ describe('services router', () => {
       await new Promise((r) => u.server.close(r));
     }
   });
-  const add = async (route: ServiceRoute, u: Promise<Upstream>): Promise<Upstream> => {
+  const add = async (route: ServiceRoute, u: Promise<Upstream>, revision?: string): Promise<Upstream> => {
     const up = await u;
     ups.push(up);
-    route.addReplica(up.id, up.origin);
+    route.addReplica(up.id, up.origin, revision);
     route.setReady(up.id, true);
     return up;
   };
@@ -75,6 +75,35 @@ describe('services router', () => {
     assert.equal(got.headers.get('x-up'), 'yes');
     assert.equal(got.headers.get('x-gantry-replica'), 'e1');
     assert.deepEqual(u.seen, ['PUT /a/b?c=d%20e']);
+  });
+
+  it('splits requests by revision (a canary weight, drawn from the injected Rng) and counts each revision\'s requests and 5xx', async () => {
+    const draws = [0.05, 0.5, 0.25, 0.9, 0.29, 0.31, 0.1, 0.7, 0.2, 0.99];
+    let i = 0;
+    const route = new ServiceRoute('split', { policy: 'round-robin', rng: { next: () => draws[i++ % draws.length]!, int: () => 0 } });
+    routes.set('split', route);
+    await add(route, upstream('old1', (_q, res) => json(res, 'old1')), 'aaa');
+    await add(route, upstream('old2', (_q, res) => json(res, 'old2')), 'aaa');
+    await add(route, upstream('new1', (_q, res) => void res.writeHead(500, { 'content-type': 'application/json' }).end('{}')), 'bbb');
+    route.setSplit({ revision: 'bbb', percent: 30 });
+    const seen: string[] = [];
+    for (let n = 0; n < draws.length; n++) seen.push((await fetch(`${base}/split/x`)).headers.get('x-gantry-replica') ?? '');
+    // Draws under 0.30 go to the canary (5 of 10), the others to the old replicas in turn.
+    assert.deepEqual(seen.map((r) => (r === 'new1' ? 'new' : 'old')), ['new', 'old', 'new', 'old', 'new', 'old', 'new', 'old', 'new', 'old']);
+    assert.equal(route.revisionTraffic('bbb').requests, 5);
+    assert.equal(route.revisionTraffic('bbb').errors5xx, 5);
+    assert.equal(route.revisionTraffic('aaa').requests, 5);
+    assert.equal(route.revisionTraffic('aaa').errors5xx, 0);
+    assert.ok((route.revisionTraffic('aaa').latencyMs.quantile(0.99) ?? -1) >= 0);
+    // Without the split, or while the canary is the only revision taking requests, no draw decides.
+    route.setSplit(null);
+    const after = new Set<string>();
+    for (let n = 0; n < 6; n++) after.add((await fetch(`${base}/split/x`)).headers.get('x-gantry-replica') ?? '');
+    assert.deepEqual([...after].sort(), ['new1', 'old1', 'old2']);
+    route.setSplit({ revision: 'bbb', percent: 1 });
+    route.setReady('old1', false);
+    route.setReady('old2', false);
+    assert.equal((await fetch(`${base}/split/x`)).headers.get('x-gantry-replica'), 'new1');
   });
 
   it('counts requests in flight at dispatch: a burst to two replicas splits evenly (p2c)', async () => {

@@ -67,7 +67,14 @@ export async function showService(client: Client, name: string, fmt: string): Pr
     `  replicas: ${String(r['ready'])} ready, ${String(r['starting'])} starting, ${String(r['draining'])} draining; desired ${String(r['desired'])} (min ${String(r['min'])}, max ${String(r['max'])})`,
     `  traffic: ${String(t['inFlight'])} in flight, ${String(t['held'])} held, ${String(t['requests'])} requests, ${String(t['errors5xx'])} 5xx; latency ${ms(t['latencyMs'])}; first byte of streams ${ms(t['ttftMs'])}`,
   ];
-  for (const x of (s['replicaList'] as Row[]) ?? []) lines.push(`  ${String(x['name'])} (${String(x['job'])}): ${String(x['state'])}, port ${String(x['port'])}, ${String(x['inFlight'])} in flight, ${String(x['served'])} served`);
+  lines.push(`  revision ${String(s['revision'])}`);
+  const ro = s['rollout'] as Row | null;
+  if (ro) {
+    const n = ro['newRevision'] as Row;
+    lines.push(`  rollout ${String(ro['from'])} -> ${String(ro['to'])} (${String(ro['strategy'])}): ${String(ro['phase'])}, canary weight ${String(ro['canaryWeight'])}%; new revision ${String(n['requests'])} requests, ${String(n['errors5xx'])} 5xx, p99 first byte ${String(n['ttftP99Ms'] ?? '-')} ms, p99 latency ${String(n['latencyP99Ms'] ?? '-')} ms`);
+    lines.push(`    ${String(ro['reason'])}`);
+  }
+  for (const x of (s['replicaList'] as Row[]) ?? []) lines.push(`  ${String(x['name'])} (${String(x['job'])}): revision ${String(x['revision'])}, ${String(x['state'])}, port ${String(x['port'])}, ${String(x['inFlight'])} in flight, ${String(x['served'])} served`);
   const d = s['lastDecision'] as Row | null;
   if (d) lines.push(`  last decision ${String(d['at'])}: ${String(d['current'])} -> ${String(d['desired'])}: ${String(d['reason'])}`);
   process.stdout.write(lines.join('\n') + '\n');
@@ -117,7 +124,7 @@ export function registerServe(program: Command): void {
     if (outputFormat(o['output']) === 'json') printJson(out);
   });
 
-  const explain = serve.command('explain').description('the autoscaler\'s decisions with their reasons').argument('<name>').option('--limit <n>', 'how many', '20');
+  const explain = serve.command('explain').description('the autoscaler\'s decisions and rollout steps with their reasons').argument('<name>').option('--limit <n>', 'how many', '20');
   connectionOptions(explain);
   addOutputOption(explain).action(async (name: string, o: Row) => explainService(clientOf(o), name, outputFormat(o['output']), Number(o['limit'])));
 

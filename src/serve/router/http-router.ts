@@ -108,12 +108,12 @@ export class HttpRouter {
       route.noteArrival(0, 0);
     }
     const headers = forwardHeaders(req.headers, HOP);
-    const status = await this.forward(route, req, res, method, path, headers, body, prefix, arrival);
-    route.noteDone(performance.now() - arrival, status);
+    const { status, revision } = await this.forward(route, req, res, method, path, headers, body, prefix, arrival);
+    route.noteDone(performance.now() - arrival, status, revision);
   }
 
-  /** Sends the request to a replica and pipes the answer back; the status answered. */
-  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<number> {
+  /** Sends the request to a replica and pipes the answer back; the status answered and the revision that answered it. */
+  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<{ status: number; revision: string | null }> {
     let tried: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const got = route.acquire(prefix, tried);
@@ -121,11 +121,11 @@ export class HttpRouter {
       if (!replica) {
         if (attempt === 0) refuse(res, 503, 'SERVICE_UNAVAILABLE', `no replica of ${route.name} became Ready in time`);
         else refuse(res, 502, 'REPLICA_UNREACHABLE', `the replica of ${route.name} refused the connection and no other is Ready`);
-        return attempt === 0 ? 503 : 502;
+        return { status: attempt === 0 ? 503 : 502, revision: null };
       }
       if (req.destroyed && res.destroyed) {
         route.release(replica);
-        return 499;
+        return { status: 499, revision: null };
       }
       const abort = new AbortController();
       const onClose = (): void => {
@@ -143,7 +143,7 @@ export class HttpRouter {
           up.body.on('data', (chunk: Buffer) => {
             if (first) {
               first = false;
-              route.noteFirstByte(performance.now() - arrival, streamed);
+              route.noteFirstByte(performance.now() - arrival, streamed, replica.revision);
             }
             if (!res.write(chunk)) {
               up.body.pause();
@@ -163,21 +163,21 @@ export class HttpRouter {
             resolve();
           });
         });
-        return up.statusCode;
+        return { status: up.statusCode, revision: replica.revision };
       } catch (e) {
         // Refused before any answer: that replica is gone or going; try another once.
         if (attempt === 0 && Buffer.isBuffer(body) && isRefused(e) && !res.headersSent) {
           tried = replica.id;
           continue;
         }
-        if (abort.signal.aborted) return 499;
+        if (abort.signal.aborted) return { status: 499, revision: null };
         refuse(res, 502, 'REPLICA_UNREACHABLE', `replica ${replica.id} of ${route.name} failed: ${(e as Error).message}`);
-        return 502;
+        return { status: 502, revision: replica.revision };
       } finally {
         res.off('close', onClose);
         route.release(replica);
       }
     }
-    return 502;
+    return { status: 502, revision: null };
   }
 }

@@ -2,15 +2,19 @@
  * One service's view in the router: its replicas (each an undici connection pool to the
  * replica's port), which of them take requests (Ready and not draining), the requests in flight
  * on each, counted at dispatch, the requests held while none is Ready, and the traffic figures
- * the autoscaler reads every period (`takeSample`).
+ * the autoscaler reads every period (`takeSample`). During a canary rollout, a share of the
+ * requests goes to the new revision's replicas (`setSplit`, drawn with an injected Rng), and
+ * requests, 5xx and latencies are also counted per revision (`revisionTraffic`).
  */
 import { Pool } from 'undici';
-import { createRng } from '../../core/rng.js';
+import { createRng, type Rng } from '../../core/rng.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicy, type RoutePolicyName } from './route-policies.js';
 
 export interface RouteReplica extends ReplicaLoad {
   readonly id: string;
   readonly origin: string;
+  /** The replica template it runs (see replicaRevision). */
+  readonly revision: string;
   readonly pool: Pool;
   inFlight: number;
   ready: boolean;
@@ -39,6 +43,14 @@ export interface ServiceRouteOptions {
   /** Called when a request is held (the service may be at zero: scale it up now). */
   readonly onHeld?: () => void;
   readonly seed?: number;
+  /** Draws the canary split (default: seeded from `seed`). */
+  readonly rng?: Rng;
+}
+
+/** `percent` of requests go to replicas of `revision` while it and another revision have some taking requests. */
+export interface RevisionSplit {
+  readonly revision: string;
+  readonly percent: number;
 }
 
 interface Waiter {
@@ -49,7 +61,7 @@ interface Waiter {
 /** Latencies kept for the figures `gantry serve get` shows (the newest, in ms). */
 const KEPT = 2048;
 
-class Recent {
+export class Recent {
   private readonly values: number[] = [];
   private next = 0;
   add(v: number): void {
@@ -62,6 +74,14 @@ class Recent {
     const s = [...this.values].sort((a, b) => a - b);
     return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? null;
   }
+}
+
+/** One revision's traffic as the router measured it. */
+export class RevisionTraffic {
+  requests = 0;
+  errors5xx = 0;
+  readonly latencyMs = new Recent();
+  readonly ttftMs = new Recent();
 }
 
 export class ServiceRoute {
@@ -78,10 +98,31 @@ export class ServiceRoute {
   requests = 0;
   errors5xx = 0;
   private available: RouteReplica[] = [];
+  private split: RevisionSplit | null = null;
+  private readonly splitRng: Rng;
+  private readonly byRevision = new Map<string, RevisionTraffic>();
 
   constructor(readonly name: string, private opts: ServiceRouteOptions) {
     this.policy = createRoutePolicy(opts.policy, createRng(opts.seed ?? 1), { loadBound: opts.loadBound ?? 8 });
     this.blockTokens = opts.blockTokens ?? 16;
+    this.splitRng = opts.rng ?? createRng((opts.seed ?? 1) + 1);
+  }
+
+  /** Sends `percent` of requests to one revision (a canary), or stops splitting (null). */
+  setSplit(split: RevisionSplit | null): void {
+    this.split = split;
+  }
+
+  /** The traffic counted for a revision (a new, empty one if none yet). */
+  revisionTraffic(revision: string): RevisionTraffic {
+    let t = this.byRevision.get(revision);
+    if (!t) this.byRevision.set(revision, (t = new RevisionTraffic()));
+    return t;
+  }
+
+  /** Forgets a revision's figures (a rollout to it starts afresh). */
+  resetRevision(revision: string): void {
+    this.byRevision.delete(revision);
   }
 
   /** A new routing policy (a re-applied service); affinity starts afresh. */
@@ -91,9 +132,9 @@ export class ServiceRoute {
   }
 
   /** Adds a replica (not Ready until `setReady`). */
-  addReplica(id: string, origin: string): void {
+  addReplica(id: string, origin: string, revision = ''): void {
     if (this.replicas.has(id)) return;
-    this.replicas.set(id, { id, origin, pool: new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 }), inFlight: 0, ready: false, draining: false, served: 0 });
+    this.replicas.set(id, { id, origin, revision, pool: new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 }), inFlight: 0, ready: false, draining: false, served: 0 });
   }
 
   setReady(id: string, ready: boolean): void {
@@ -164,15 +205,21 @@ export class ServiceRoute {
     this.arrivedOutput += outputTokens;
   }
 
-  noteFirstByte(ms: number, streamed: boolean): void {
+  noteFirstByte(ms: number, streamed: boolean, revision?: string): void {
     if (!streamed) return;
     this.ttftMs.add(ms);
+    if (revision !== undefined) this.revisionTraffic(revision).ttftMs.add(ms);
     if (this.firstTokens.length < 100_000) this.firstTokens.push(ms);
   }
 
-  noteDone(ms: number, status: number): void {
+  noteDone(ms: number, status: number, revision?: string | null): void {
     this.latencyMs.add(ms);
     if (status >= 500) this.errors5xx++;
+    if (revision === undefined || revision === null) return;
+    const t = this.revisionTraffic(revision);
+    t.requests++;
+    t.latencyMs.add(ms);
+    if (status >= 500) t.errors5xx++;
   }
 
   /** The traffic since the last call (the autoscaler's period). */
@@ -199,8 +246,13 @@ export class ServiceRoute {
   }
 
   private pick(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null {
-    const list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
+    let list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
     if (list.length === 0) return null;
+    const split = this.split;
+    if (split) {
+      const canary = list.filter((r) => r.revision === split.revision);
+      if (canary.length > 0 && canary.length < list.length) list = this.splitRng.next() * 100 < split.percent ? canary : list.filter((r) => r.revision !== split.revision);
+    }
     const r = list[this.policy.choose(list, { prefixBlocks })]!;
     r.inFlight++;
     r.served++;

@@ -18,6 +18,18 @@ export const explainServiceQuery = z.strictObject({ limit: z.coerce.number().int
 
 const percentiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() });
 const DecisionSchema = z.object({ at: time, current: z.number().int(), desired: z.number().int(), panic: z.boolean(), reason: z.string() }).openapi('ScaleDecision');
+const RolloutSchema = z
+  .object({
+    phase: z.enum(['canary', 'promoting', 'done', 'rolled-back']),
+    strategy: z.enum(['canary', 'replace']),
+    from: z.string().openapi({ description: 'the revision rolled from' }),
+    to: z.string().openapi({ description: 'the revision rolled to' }),
+    canaryWeight: z.number().openapi({ description: 'percent of requests the new revision gets now (canary phase), else 0' }),
+    startedAt: time,
+    reason: z.string().openapi({ description: 'the newest step and why' }),
+    newRevision: z.object({ requests: z.number().int(), errors5xx: z.number().int(), ttftP99Ms: z.number().nullable(), latencyP99Ms: z.number().nullable() }),
+  })
+  .openapi('ServiceRollout');
 const serviceFields = {
   name: z.string(),
   team: z.string(),
@@ -31,12 +43,14 @@ const serviceFields = {
   replicas: z.object({ min: z.number().int(), max: z.number().int(), desired: z.number().int(), ready: z.number().int(), starting: z.number().int(), draining: z.number().int() }),
   traffic: z.object({ inFlight: z.number().int(), held: z.number().int(), requests: z.number().int(), errors5xx: z.number().int(), latencyMs: percentiles, ttftMs: percentiles }),
   lastDecision: DecisionSchema.nullable(),
+  revision: z.string().openapi({ description: 'the revision of the replica template the service runs (a hash of command, image, env, workingDir, resources, readiness, weights)' }),
+  rollout: RolloutSchema.nullable().openapi({ description: 'the newest rollout (null if the template never changed since the server started)' }),
 };
 export const ServiceSummarySchema = z.object(serviceFields).openapi('ServiceSummary');
 export const ServiceSchema = z
   .object({
     ...serviceFields,
-    replicaList: z.array(z.object({ name: z.string(), job: z.string(), state: z.enum(['queued', 'starting', 'ready', 'draining', 'stopping']), port: z.number().int(), inFlight: z.number().int(), served: z.number().int(), node: z.string().nullable() })),
+    replicaList: z.array(z.object({ name: z.string(), job: z.string(), revision: z.string(), state: z.enum(['queued', 'starting', 'ready', 'draining', 'stopping']), port: z.number().int(), inFlight: z.number().int(), served: z.number().int(), node: z.string().nullable() })),
     spec: z.record(z.string(), z.unknown()).openapi({ description: 'the service as stored (a ServiceSpec with defaults filled in)' }),
   })
   .openapi('Service');

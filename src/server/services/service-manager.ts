@@ -11,18 +11,22 @@
  *   least loaded Ready ones, which drain (no new requests; open ones finish, at most
  *   `drainSeconds`) before their job is stopped.
  * A request held by the router while the service has no replica scales it up at once.
+ * A re-applied spec whose replica template changed (a new revision) is rolled out
+ * (service-rollout.ts): a canary, judged, then promoted or rolled back; each step is a decision.
  */
 import { createServer } from 'node:net';
 import type { JobRow, Store, UserRow } from '../../adapters/store/store.js';
 import type { ScaleDecisionRecord, ServiceRecord, ServiceRecords } from '../../adapters/store/service-records.js';
 import type { Autoscaler } from '../../serve/autoscaler/scale-signals.js';
 import { ServiceRoute } from '../../serve/router/service-route.js';
-import { replicaJob, validateServiceFile, type ServiceFile } from '../../spec/service-spec.js';
+import type { RolloutStep } from '../../serve/rollout/canary-rollout.js';
+import { replicaJob, replicaRevision, validateServiceFile, type ServiceFile } from '../../spec/service-spec.js';
 import type { Controller } from '../controller.js';
 import type { SubmitWriter } from '../submit-writer.js';
 import { ApiError } from '../errors.js';
 import { probeReady, scrapeLoad } from './replica-probe.js';
 import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from './service-scaler.js';
+import { beginRollout, observe, revisionOf, revisionTargets, rolloutView, type LiveRollout } from './service-rollout.js';
 
 export interface ServiceManagerDeps {
   readonly records: ServiceRecords;
@@ -40,16 +44,21 @@ export type ReplicaState = 'queued' | 'starting' | 'ready' | 'draining' | 'stopp
 export interface LiveService {
   record: ServiceRecord;
   spec: ServiceFile;
+  /** The revision of `spec`'s replica template (replicaRevision). */
+  revision: string;
+  /** The newest rollout (kept once done or rolled back, for `gantry get`). */
+  rollout: LiveRollout | null;
   readonly route: ServiceRoute;
   scaler: Autoscaler;
   readonly bornAt: number;
   desired: number;
-  pendingStarts: number;
+  /** Replica jobs being submitted, by revision. */
+  readonly pendingStarts: Map<string, number>;
   readonly draining: Set<string>;
   readonly lastProbe: Map<string, number>;
   readonly recent: ScaleDecisionRecord[];
-  /** Replica jobs seen last tick (to tell an unasked end from a removal). */
-  known: Set<string>;
+  /** Replica jobs seen last tick and their revision (to tell an unasked end from a removal). */
+  known: Map<string, string>;
   failures: number;
   notBefore: number;
   removing: boolean;
@@ -57,6 +66,8 @@ export interface LiveService {
 }
 
 const RECENT_KEPT = 200;
+
+const pendingOf = (s: LiveService): number => [...s.pendingStarts.values()].reduce((a, n) => a + n, 0);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -120,12 +131,14 @@ export class ServiceManager {
     controller.checkTenant(team);
     controller.admit(replicaJob(spec, 1, 1024));
     const now = this.clock();
+    const revision = replicaRevision(spec);
     store.transaction(() => {
-      store.appendAudit({ at: now, actor: user.name, action: existing ? 'service.update' : 'service.create', target: spec.name, source, detail: { replicas: spec.replicas, autoscaler: spec.autoscaler.policy, routing: spec.routing.policy } });
+      store.appendAudit({ at: now, actor: user.name, action: existing ? 'service.update' : 'service.create', target: spec.name, source, detail: { replicas: spec.replicas, autoscaler: spec.autoscaler.policy, routing: spec.routing.policy, revision } });
       records.put(spec.name, team, user.name, spec, now);
     });
     const record = records.get(spec.name) as ServiceRecord;
     if (existing) {
+      this.applyRevision(existing, spec, now);
       existing.record = record;
       existing.spec = spec;
       existing.scaler = createServiceAutoscaler(spec);
@@ -150,6 +163,7 @@ export class ServiceManager {
     });
     s.removing = true;
     s.desired = 0;
+    s.rollout = null;
     this.reconcile(s, replicas);
     return { replicas: replicas.length };
   }
@@ -176,7 +190,7 @@ export class ServiceManager {
   view(s: LiveService, full: boolean): Record<string, unknown> {
     const replicas = this.replicasOf(s.record.name).map((j) => {
       const r = s.route.replicas.get(j.id);
-      return { name: j.name, job: j.id, state: this.replicaState(s, j), port: portOf(j), inFlight: r?.inFlight ?? 0, served: r?.served ?? 0, node: j.bindings?.[0]?.node ?? null };
+      return { name: j.name, job: j.id, revision: revisionOf(j, s.revision), state: this.replicaState(s, j), port: portOf(j), inFlight: r?.inFlight ?? 0, served: r?.served ?? 0, node: j.bindings?.[0]?.node ?? null };
     });
     const count = (st: ReplicaState): number => replicas.filter((r) => r.state === st).length;
     const last = s.recent[s.recent.length - 1] ?? null;
@@ -192,7 +206,7 @@ export class ServiceManager {
       updatedAt: iso(s.record.updatedAt),
       routing: s.spec.routing.policy,
       autoscaler: s.spec.autoscaler.policy,
-      replicas: { min: s.spec.replicas.min, max: s.spec.replicas.max, desired: s.desired, ready: count('ready'), starting: count('queued') + count('starting') + s.pendingStarts, draining: count('draining') + count('stopping') },
+      replicas: { min: s.spec.replicas.min, max: s.spec.replicas.max, desired: s.desired, ready: count('ready'), starting: count('queued') + count('starting') + pendingOf(s), draining: count('draining') + count('stopping') },
       traffic: {
         inFlight: replicas.reduce((a, r) => a + r.inFlight, 0),
         held: s.route.held(),
@@ -202,6 +216,8 @@ export class ServiceManager {
         ttftMs: { p50: q(s.route.ttftMs.quantile(0.5)), p99: q(s.route.ttftMs.quantile(0.99)) },
       },
       lastDecision: last ? { ...last, at: iso(last.at) } : null,
+      revision: s.revision,
+      rollout: rolloutView(s.rollout, s.rollout ? s.route.revisionTraffic(s.rollout.machine.to) : null),
       ...(full ? { replicaList: replicas, spec: s.spec } : {}),
     };
   }
@@ -213,15 +229,17 @@ export class ServiceManager {
     const s: LiveService = {
       record,
       spec,
+      revision: replicaRevision(spec),
+      rollout: null,
       route: new ServiceRoute(record.name, this.routeOptions(record.name, spec)),
       scaler: createServiceAutoscaler(spec),
       bornAt: this.clock(),
       desired: desired ?? Math.max(spec.replicas.min, Math.min(spec.replicas.max, replicas)),
-      pendingStarts: 0,
+      pendingStarts: new Map(),
       draining: new Set(),
       lastProbe: new Map(),
       recent: [],
-      known: new Set(),
+      known: new Map(),
       failures: 0,
       notBefore: 0,
       removing: false,
@@ -266,17 +284,18 @@ export class ServiceManager {
       const replicas = byService.get(s.record.name) ?? [];
       const ids = new Set(replicas.map((j) => j.id));
       // Ended without being asked: count it against the service, replace it after a backoff.
-      for (const id of s.known) {
+      for (const [id, rev] of s.known) {
         if (ids.has(id) || s.draining.has(id)) continue;
+        if (s.rollout?.machine.active && rev === s.rollout.machine.to) s.rollout.newEnded++;
         s.failures++;
         s.notBefore = now + Math.min(60_000, 1000 * 2 ** Math.min(6, s.failures - 1));
         this.log(`service ${s.record.name}: replica ${id} ended; a new one starts after ${Math.round((s.notBefore - now) / 1000)} s`);
       }
       for (const id of [...s.draining]) if (!ids.has(id)) s.draining.delete(id);
-      s.known = ids;
+      s.known = new Map(replicas.map((j) => [j.id, revisionOf(j, s.revision)]));
       for (const id of [...s.route.replicas.keys()]) if (!ids.has(id)) s.route.removeReplica(id);
       for (const j of replicas) {
-        s.route.addReplica(j.id, originOf(j));
+        s.route.addReplica(j.id, originOf(j), revisionOf(j, s.revision));
         if (j.state !== 'running') {
           s.route.setReady(j.id, false);
           continue;
@@ -289,11 +308,12 @@ export class ServiceManager {
           s.route.setReady(j.id, ok);
         });
       }
-      if (s.removing && replicas.length === 0 && s.pendingStarts === 0) {
+      if (s.removing && replicas.length === 0 && pendingOf(s) === 0) {
         s.route.close();
         this.live.delete(s.record.name);
         continue;
       }
+      this.advanceRollout(s, replicas, now);
       this.reconcile(s, replicas);
     }
   }
@@ -321,7 +341,7 @@ export class ServiceManager {
     if (s.removing) return;
     const traffic = s.route.takeSample();
     const now = this.clock();
-    const sample = scaleSample((now - s.bornAt) / 1000, ready.length, active.length - ready.length + s.pendingStarts, traffic, reported);
+    const sample = scaleSample((now - s.bornAt) / 1000, ready.length, active.length - ready.length + pendingOf(s), traffic, reported);
     const d = s.scaler.decide(sample);
     const current = s.desired;
     s.desired = d.desired;
@@ -338,26 +358,34 @@ export class ServiceManager {
     if (d.desired !== d.current) this.log(`service ${s.record.name}: ${d.current} -> ${d.desired} replicas: ${d.reason}`);
   }
 
-  /** Moves the replicas toward `desired`. */
+  /** Moves the replicas toward `desired`, per revision (a revision no target names drains away). */
   private reconcile(s: LiveService, replicas: readonly JobRow[]): void {
+    const to = s.rollout?.machine.to;
+    const newReady = replicas.filter((j) => revisionOf(j, s.revision) === to && !s.draining.has(j.id) && s.route.replicas.get(j.id)?.ready === true).length;
+    const targets = revisionTargets(s.spec, s.revision, s.desired, s.rollout, newReady);
+    for (const j of replicas) if (!targets.has(revisionOf(j, s.revision)) && j.state !== 'cancelling') this.stopReplica(s, j);
+    for (const [rev, t] of targets) this.reconcileRevision(s, rev, t.spec, t.count, replicas.filter((j) => revisionOf(j, s.revision) === rev));
+  }
+
+  private reconcileRevision(s: LiveService, revision: string, spec: ServiceFile, desired: number, replicas: readonly JobRow[]): void {
     const active = replicas.filter((j) => !s.draining.has(j.id) && j.state !== 'cancelling');
-    const have = active.length + s.pendingStarts;
-    if (s.desired > have && !s.removing && this.clock() >= s.notBefore) {
-      for (let i = have; i < s.desired; i++) void this.startReplica(s);
-    } else if (s.desired < have) {
+    const have = active.length + (s.pendingStarts.get(revision) ?? 0);
+    if (desired > have && !s.removing && this.clock() >= s.notBefore) {
+      for (let i = have; i < desired; i++) void this.startReplica(s, revision, spec);
+    } else if (desired < have) {
       const rank = (j: JobRow): number => (j.state === 'queued' ? 0 : s.route.replicas.get(j.id)?.ready ? 2 : 1);
       const victims = [...active].sort((a, b) => rank(a) - rank(b) || (s.route.replicas.get(a.id)?.inFlight ?? 0) - (s.route.replicas.get(b.id)?.inFlight ?? 0) || b.seq - a.seq);
-      for (const j of victims.slice(0, have - s.desired)) this.stopReplica(s, j);
+      for (const j of victims.slice(0, have - desired)) this.stopReplica(s, j);
     }
   }
 
-  private async startReplica(s: LiveService): Promise<void> {
-    s.pendingStarts++;
+  private async startReplica(s: LiveService, revision: string, spec: ServiceFile): Promise<void> {
+    s.pendingStarts.set(revision, (s.pendingStarts.get(revision) ?? 0) + 1);
     try {
       const port = await freePort();
       if (s.removing) return;
       const index = this.deps.records.takeReplicaIndex(s.record.name);
-      const job = replicaJob(s.spec, index, port);
+      const job = replicaJob(spec, index, port);
       const now = this.clock();
       const r = await this.deps.writer.write({
         job: { name: job.name, team: s.record.team, owner: s.record.owner, queue: job.queue, spec: job, submittedAt: now, state: 'queued', reason: null, startedAt: null, finishedAt: null, attempts: 0, retries: 0, preemptions: 0, notBefore: 0, bindings: null, workers: [], exitCode: null, lastCheckpointAt: null, progress: null, idempotencyKey: null, requestHash: null },
@@ -368,14 +396,70 @@ export class ServiceManager {
         s.notBefore = this.clock() + Math.min(60_000, 1000 * 2 ** Math.min(6, s.failures));
         this.log(`service ${s.record.name}: could not submit a replica: ${r.message}`);
       } else {
-        s.known.add(r.job.id);
+        s.known.set(r.job.id, revision);
         this.deps.controller.kick();
       }
     } catch (e) {
       this.log(`service ${s.record.name}: could not start a replica: ${(e as Error).message}`);
     } finally {
-      s.pendingStarts--;
+      s.pendingStarts.set(revision, (s.pendingStarts.get(revision) ?? 1) - 1);
     }
+  }
+
+  // ---- rollouts ---------------------------------------------------------------------------
+
+  /** A re-applied spec: a new revision starts a rollout from the one serving; the same one applies in place. */
+  private applyRevision(s: LiveService, spec: ServiceFile, now: number): void {
+    const revision = replicaRevision(spec);
+    const r = s.rollout?.machine.active ? s.rollout : null;
+    if (revision === (r?.machine.to ?? s.revision)) {
+      if (r) r.toSpec = spec;
+      return;
+    }
+    // The revision serving: the old one during a canary, the new one once promoting.
+    const fromSpec = r?.machine.phase === 'canary' ? r.fromSpec : s.spec;
+    if (r) this.rolloutStepped(s, r, r.machine.abandon(`superseded: revision ${revision} applied`), false);
+    s.revision = revision;
+    if (replicaRevision(fromSpec) === revision) {
+      s.rollout = r;
+      return;
+    }
+    s.rollout = beginRollout(fromSpec, spec, now);
+    s.route.resetRevision(revision);
+    this.rolloutStepped(s, s.rollout, { phase: s.rollout.machine.phase, reason: s.rollout.machine.reason }, false);
+  }
+
+  private advanceRollout(s: LiveService, replicas: readonly JobRow[], now: number): void {
+    const r = s.rollout;
+    if (!r?.machine.active) {
+      s.route.setSplit(null);
+      return;
+    }
+    const m = r.machine;
+    const mine = replicas.filter((j) => revisionOf(j, s.revision) === m.to);
+    const newReady = mine.filter((j) => !s.draining.has(j.id) && s.route.replicas.get(j.id)?.ready === true).length;
+    const step = m.step(observe(r, now, s.desired, newReady, replicas.length - mine.length, s.route.revisionTraffic(m.to)));
+    if (step) this.rolloutStepped(s, r, step, step.phase === 'rolled-back');
+    s.route.setSplit(m.phase === 'canary' ? { revision: m.to, percent: m.weight() } : null);
+  }
+
+  /** Records a rollout step as a decision; a rollback restores the previous spec (stored and audited). */
+  private rolloutStepped(s: LiveService, r: LiveRollout, step: RolloutStep, restore: boolean): void {
+    const now = this.clock();
+    this.decided(s, { at: now, current: s.desired, desired: s.desired, panic: false, reason: `rollout ${r.machine.from} -> ${r.machine.to}: ${step.reason}` }, true);
+    if (!restore) return;
+    const { store, records } = this.deps;
+    const spec = r.fromSpec;
+    store.transaction(() => {
+      store.appendAudit({ at: now, actor: 'gantry', action: 'service.rollback', target: s.record.name, source: 'rollout', detail: { from: r.machine.to, to: r.machine.from, reason: step.reason } });
+      records.put(s.record.name, s.record.team, s.record.owner, spec, now);
+    });
+    s.record = records.get(s.record.name) ?? s.record;
+    s.spec = spec;
+    s.revision = r.machine.from;
+    s.scaler = createServiceAutoscaler(spec);
+    s.route.configure(this.routeOptions(s.record.name, spec));
+    s.desired = Math.max(spec.replicas.min, Math.min(spec.replicas.max, s.desired));
   }
 
   private stopReplica(s: LiveService, j: JobRow): void {
