@@ -290,6 +290,21 @@ export class Cluster {
   }
 
   /**
+   * Replaces what a node's dataset cache holds (NodeCacheReport). Scores change, feasibility
+   * does not: the node and its rack are refreshed (their cached scores are redone) but the
+   * spec version, which feasibility caches follow, stays.
+   */
+  setNodeCache(name: string, held: Readonly<Record<string, number>>): void {
+    const node = this.byName.get(name);
+    if (!node) throw new ClusterError(`node ${name} does not exist`);
+    if (node.cachedBytes.size === 0 && node.cachedDatasets.size === 0 && !hasBytes(held)) return;
+    node.cachedDatasets = new Set();
+    node.cachedBytes = cachedBytesOf(undefined, held);
+    this.refreshRackCache(node.rack, node);
+    node.refresh();
+  }
+
+  /**
    * Recomputes the most bytes of each dataset held in a rack and hands it to the rack's nodes;
    * a node whose view changed is refreshed (its generation moves, so cached scores are redone).
    */
@@ -366,4 +381,9 @@ export class Statement {
     this.ops = [];
     return done;
   }
+}
+
+function hasBytes(held: Readonly<Record<string, number>>): boolean {
+  for (const k in held) if ((held[k] ?? 0) > 0) return true;
+  return false;
 }

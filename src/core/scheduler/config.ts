@@ -2,6 +2,7 @@
 import type { PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import type { Rng } from '../rng.js';
+import type { LocalityOptions } from '../plugins/score/data-locality.js';
 
 export const ACTION_NAMES = ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
@@ -12,6 +13,13 @@ export interface SchedulerConfig {
   readonly clock?: () => number;
   /** Placement policy (default gantry). */
   readonly policy?: PolicyName;
+  /**
+   * Data locality under the gantry policy: `weight` (score points a fully local node gains; the
+   * default lets locality lead, 0 turns it off) and `rackCredit` (share of the credit for bytes
+   * only a rack neighbour holds). See docs/data-locality.md. Requests without datasets never
+   * see it.
+   */
+  readonly locality?: LocalityOptions;
   /** Target workload for fragmentation-aware placement. */
   readonly workload?: readonly WorkloadClass[];
   /** Half-life of the usage history used by fair share (0 = current usage only). */
@@ -80,9 +88,10 @@ export interface SchedulerConfig {
   readonly maxConsolidationAttempts?: number;
 }
 
-export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>> {
+export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'> {
   return {
     policy: c.policy ?? 'gantry',
+    ...(c.locality ? { locality: c.locality } : {}),
     fairShareHalfLifeMs: c.fairShareHalfLifeMs ?? 3_600_000,
     minRuntimeMs: c.minRuntimeMs ?? 600_000,
     reserveAfterMs: c.reserveAfterMs ?? 1_800_000,
