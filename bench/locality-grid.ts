@@ -12,6 +12,7 @@
  *     --days N            window length (default 7)
  *     --count N           datasets per catalogue (default 200)
  *     --cache-gb N        node cache capacity (default 4000)
+ *     --hold-seconds N    locality on: delay scheduling, seconds a job may wait for its data's node (default 0)
  *     --workers N         worker threads (default 2)
  *     --json FILE         also write the raw rows
  */
@@ -55,6 +56,7 @@ function specOf(week: string, skew: number, locality: boolean): JobsSpec {
     data: {
       catalogue: generateCatalogue({ count: Number(arg('--count', '200')), skew, seed: 1 }),
       locality,
+      localityHoldSeconds: Number(arg('--hold-seconds', '0')),
       settings: { cacheBytes: Number(arg('--cache-gb', '4000')) * GB, diskBytesPerSec: 1 * GB, uplinkBytesPerSec: 5 * GB },
     },
   };

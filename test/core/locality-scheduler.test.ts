@@ -125,3 +125,32 @@ test('without datasets, decisions are the same whatever the caches hold and the 
   assert.equal(run({}, true), plain);
   assert.equal(run({ locality: { weight: 5, rackCredit: 1 } }, true), plain);
 });
+
+test('locality.holdMs: a job waits a while for the busy node that holds its data, then goes elsewhere', () => {
+  const setup = (holdMs?: number): Scheduler => {
+    const s = cluster({ minRuntimeMs: 0, ...(holdMs === undefined ? {} : { locality: { holdMs } }) });
+    s.submit(job('busy').gpus(8).obj());
+    assert.deepEqual(placed(s.cycle(0).decisions, 'busy'), ['r1-n1']);
+    s.updateNodeCaches([{ node: 'r1-n1', held: { ds: 100 * GB } }]);
+    s.submit(job('j').at(1000).members([pod('j-0').gpus(4).reads({ ds: 100 * GB }).obj()]).obj());
+    return s;
+  };
+  const now = setup();
+  assert.equal(placed(now.cycle(30_000).decisions, 'j').length, 1, 'no hold: placed at once, elsewhere');
+
+  const held = setup(120_000);
+  assert.deepEqual(placed(held.cycle(30_000).decisions, 'j'), [], 'held for its data');
+  assert.equal(held.explain('j', 30_000).reasons[0]?.kind, 'data');
+  held.remove('busy', true);
+  assert.deepEqual(placed(held.cycle(60_000).decisions, 'j'), ['r1-n1'], 'the data node freed within the hold');
+
+  const late = setup(120_000);
+  assert.deepEqual(placed(late.cycle(60_000).decisions, 'j'), []);
+  const after = placed(late.cycle(121_000).decisions, 'j');
+  assert.equal(after.length, 1, 'the hold ran out: placed where it fits');
+  assert.notEqual(after[0], 'r1-n1');
+
+  const noData = setup(120_000);
+  noData.submit(job('plain').gpus(2).at(2000).obj());
+  assert.equal(placed(noData.cycle(30_000).decisions, 'plain').length, 1, 'a job without datasets is never held');
+});

@@ -13,6 +13,7 @@ export interface DataFlags {
   datasets?: string;
   locality: string;
   localityWeight?: string;
+  localityHoldSeconds: string;
   cacheGb: string;
   diskGbPerS: string;
   uplinkGbPerS: string;
@@ -33,6 +34,7 @@ export function addDataOptions(cmd: Command): Command {
     .option('--datasets <file>', 'a dataset catalogue (JSON, from gantry sim datasets): each job reads one dataset, drawn by popularity; nodes cache them (LRU) and a job waits for its data before it runs')
     .option('--locality <on|off>', 'with --datasets: on = jobs name their dataset and placement sees the node caches; off = placement is blind to data (same caches)', 'on')
     .option('--locality-weight <points>', 'with --datasets: score points a fully local node gains over the packing score (default: locality leads; 0 = off)')
+    .option('--locality-hold-seconds <n>', 'with --datasets and --locality on, gantry policies: a job may wait this long for a node holding its data before it goes elsewhere (delay scheduling; 0 = never)', '0')
     .option('--cache-gb <n>', 'with --datasets: cache capacity per node, GB', '4000')
     .option('--disk-gb-per-s <n>', 'with --datasets: a node disk fill rate (also the rack-neighbour copy rate), GB/s', '1')
     .option('--uplink-gb-per-s <n>', 'with --datasets: a rack uplink to the data source, shared by the rack fills under way, GB/s', '5');
@@ -49,6 +51,7 @@ export function parseDataFlags(f: DataFlags): JobsDataSpec | undefined {
     catalogue,
     locality: f.locality === 'on',
     ...(f.localityWeight !== undefined ? { localityWeight: parseNumber('--locality-weight', f.localityWeight, 0, 1e15) } : {}),
+    localityHoldSeconds: parseNumber('--locality-hold-seconds', f.localityHoldSeconds, 0, 86_400),
     settings: {
       cacheBytes: parseNumber('--cache-gb', f.cacheGb, 0, 1e9) * GB,
       diskBytesPerSec: parseNumber('--disk-gb-per-s', f.diskGbPerS, 0.001, 1e6) * GB,
@@ -64,6 +67,7 @@ export function dataSettings(d: JobsDataSpec | undefined): Record<string, unknow
     datasets: { count: d.catalogue.datasets.length, skew: d.catalogue.skew, seed: d.catalogue.seed },
     locality: d.locality ? 'on' : 'off',
     ...(d.localityWeight !== undefined ? { localityWeight: d.localityWeight } : {}),
+    ...(d.localityHoldSeconds ? { localityHoldSeconds: d.localityHoldSeconds } : {}),
     cacheGb: d.settings.cacheBytes / GB,
     diskGbPerS: d.settings.diskBytesPerSec / GB,
     uplinkGbPerS: d.settings.uplinkBytesPerSec / GB,

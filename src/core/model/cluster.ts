@@ -299,9 +299,27 @@ export class Cluster {
     if (!node) throw new ClusterError(`node ${name} does not exist`);
     if (node.cachedBytes.size === 0 && node.cachedDatasets.size === 0 && !hasBytes(held)) return;
     node.cachedDatasets = new Set();
+    this.countHolders(node.cachedBytes, -1);
     node.cachedBytes = cachedBytesOf(undefined, held);
+    this.countHolders(node.cachedBytes, 1);
     this.refreshRackCache(node.rack, node);
     node.refresh();
+  }
+
+  /** Nodes reporting bytes of each dataset through setNodeCache (for holding jobs back for their data). */
+  private readonly holders = new Map<string, number>();
+
+  private countHolders(bytes: ReadonlyMap<string, number>, sign: 1 | -1): void {
+    for (const k of bytes.keys()) {
+      const n = (this.holders.get(k) ?? 0) + sign;
+      if (n > 0) this.holders.set(k, n);
+      else this.holders.delete(k);
+    }
+  }
+
+  /** How many nodes hold bytes of a dataset (as reported through setNodeCache). */
+  holdersOf(dataset: string): number {
+    return this.holders.get(dataset) ?? 0;
   }
 
   /**

@@ -17,9 +17,11 @@ export interface SchedulerConfig {
    * Data locality under the gantry policy: `weight` (score points a fully local node gains; the
    * default lets locality lead, 0 turns it off) and `rackCredit` (share of the credit for bytes
    * only a rack neighbour holds). See docs/data-locality.md. Requests without datasets never
-   * see it.
+   * see it. `holdMs` (default 0: never): a job whose placement now would miss data that
+   * another node holds may wait up to this long since it became pending for such a node to
+   * have room (delay scheduling); after that it goes where it fits.
    */
-  readonly locality?: LocalityOptions;
+  readonly locality?: LocalityOptions & { readonly holdMs?: number };
   /** Target workload for fragmentation-aware placement. */
   readonly workload?: readonly WorkloadClass[];
   /** Half-life of the usage history used by fair share (0 = current usage only). */

@@ -30,7 +30,7 @@ export interface BaselineOptions {
   readonly lasThresholdsGpuMs: readonly number[];
   readonly seed: number;
   /** Data locality of the placement (gantry placement only). */
-  readonly locality?: LocalityOptions;
+  readonly locality?: LocalityOptions & { readonly holdMs?: number };
 }
 
 interface Entry {

@@ -51,6 +51,8 @@ export interface JobsDataSpec {
   readonly locality: boolean;
   /** The locality weight of the placement score (absent: the core's default, locality leads). */
   readonly localityWeight?: number;
+  /** Delay scheduling: how long a job may wait for a node with its data (SchedulerConfig.locality.holdMs). */
+  readonly localityHoldSeconds?: number;
   readonly settings: DataSettings;
 }
 
@@ -96,7 +98,8 @@ export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig,
 
 export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
   const w = spec.data?.localityWeight;
-  const locality = w === undefined ? {} : { locality: { weight: w } };
+  const hold = spec.data?.locality ? (spec.data.localityHoldSeconds ?? 0) : 0;
+  const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}) } };
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
     return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality } }, policy);
