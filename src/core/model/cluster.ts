@@ -130,6 +130,7 @@ export class Cluster {
     this.generations[slot] = node.generation;
     this.changes.push(slot);
     this.byName.set(spec.name, node);
+    this.countHolders(node.cachedBytes, 1);
     if (node.rack !== '' && (node.cachedBytes.size > 0 || this.rackHasCache(node.rack))) this.refreshRackCache(node.rack, node);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -155,6 +156,7 @@ export class Cluster {
     this.changes.push(node.slot);
     this.freeSlots.push(node.slot);
     this.byName.delete(name);
+    this.countHolders(node.cachedBytes, -1);
     if (node.rack !== '' && node.cachedBytes.size > 0) this.refreshRackCache(node.rack);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -282,7 +284,9 @@ export class Cluster {
     node.taints = taints;
     if (cachedDatasets !== undefined || cachedBytes !== undefined) {
       node.cachedDatasets = new Set(cachedDatasets ?? []);
+      this.countHolders(node.cachedBytes, -1);
       node.cachedBytes = cachedBytesOf(cachedDatasets, cachedBytes);
+      this.countHolders(node.cachedBytes, 1);
       this.refreshRackCache(node.rack, node);
     }
     this.specVersion++;
@@ -306,7 +310,7 @@ export class Cluster {
     node.refresh();
   }
 
-  /** Nodes reporting bytes of each dataset through setNodeCache (for holding jobs back for their data). */
+  /** Nodes holding bytes of each dataset (for holding jobs back for their data). */
   private readonly holders = new Map<string, number>();
 
   private countHolders(bytes: ReadonlyMap<string, number>, sign: 1 | -1): void {
@@ -317,7 +321,7 @@ export class Cluster {
     }
   }
 
-  /** How many nodes hold bytes of a dataset (as reported through setNodeCache). */
+  /** How many nodes hold bytes of a dataset. */
   holdersOf(dataset: string): number {
     return this.holders.get(dataset) ?? 0;
   }
