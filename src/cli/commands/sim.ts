@@ -18,6 +18,7 @@ import { CHURN_DEFAULTS, type ChurnSpec } from '../../sim/jobs/churn.js';
 import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
 import { registerLlmServer } from './llm-server.js';
 import { registerSimServe } from './sim-serve.js';
+import { addDataOptions, dataSettings, parseDataFlags, registerSimDatasets, type DataFlags } from './sim-data.js';
 import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
@@ -80,7 +81,7 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
   }
 }
 
-interface JobsFlags {
+interface JobsFlags extends DataFlags {
   trace?: string;
   from: string;
   days: string;
@@ -166,6 +167,7 @@ async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void>
     cycleSeconds: parseNumber('--cycle-seconds', flags.cycleSeconds, 1, 3600),
     restartSeconds: parseNumber('--restart-seconds', flags.restartSeconds, 0, 3600),
     guaranteedFraction: parseNumber('--guaranteed', flags.guaranteed, 0, 1),
+    ...withDataSpec(flags),
   };
   if (spec.fleet.eightGpuServers + spec.fleet.twoGpuServers === 0) throw new UserError('BAD_FLAG', '--servers-8gpu and --servers-2gpu: the cluster needs at least one server');
   const prepared = prepare(spec);
@@ -182,7 +184,7 @@ async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void>
     trace,
     window: { from: new Date(spec.from).toISOString().slice(0, 10), days: spec.days, load: spec.load, jobs: prepared.jobs.length },
     gpus: fleetGpus(spec.fleet),
-    settings: { seed: spec.seed, checkpointMinutes: spec.checkpointMinutes, graceSeconds: spec.graceSeconds, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds, guaranteedFraction: spec.guaranteedFraction, servers8: spec.fleet.eightGpuServers, servers2: spec.fleet.twoGpuServers },
+    settings: { seed: spec.seed, checkpointMinutes: spec.checkpointMinutes, graceSeconds: spec.graceSeconds, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds, guaranteedFraction: spec.guaranteedFraction, servers8: spec.fleet.eightGpuServers, servers2: spec.fleet.twoGpuServers, ...dataSettings(spec.data) },
   };
   if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
   else process.stdout.write(jobsTerminal(results) + '\n');
@@ -209,6 +211,7 @@ async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void
     restartSeconds: parseNumber('--restart-seconds', flags.restartSeconds, 0, 3600),
     guaranteedFraction: 0,
     churn,
+    ...withDataSpec(flags),
   };
   const prepared = prepare(spec);
   if (prepared.jobs.length === 0) throw new UserError('EMPTY_WINDOW', `the churn workload has no jobs at --load ${churn.load} over --hours ${churn.hours}`);
@@ -224,7 +227,7 @@ async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void
     trace: 'churn',
     window: { from: 'generated', days: churn.hours / 24, load: churn.load, jobs: prepared.jobs.length },
     gpus: churn.servers * 8,
-    settings: { seed, hours: churn.hours, gangGpus: churn.gangGpus, meanMinutes: churn.meanMinutes, checkpointing: churn.checkpointing, nonPreemptible: churn.nonPreemptible, burstEveryHours: churn.burstEveryHours, burstJobs: churn.burstJobs, burstPriority: churn.burstPriority, queues: churn.queues, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds },
+    settings: { ...dataSettings(spec.data), seed, hours: churn.hours, gangGpus: churn.gangGpus, meanMinutes: churn.meanMinutes, checkpointing: churn.checkpointing, nonPreemptible: churn.nonPreemptible, burstEveryHours: churn.burstEveryHours, burstJobs: churn.burstJobs, burstPriority: churn.burstPriority, queues: churn.queues, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds },
   };
   if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
   else process.stdout.write(jobsTerminal(results) + '\n\n' + churnTerminal(results) + '\n');
@@ -232,6 +235,11 @@ async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void
     const files = await writeJobsReport(flags.out, ctx, results, `gantry ${argv.slice(2).join(' ')}`);
     if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
   }
+}
+
+function withDataSpec(flags: JobsFlags): Pick<JobsSpec, 'data'> {
+  const data = parseDataFlags(flags);
+  return data ? { data } : {};
 }
 
 function parseJobPolicies(flag: string, value: string): JobPolicy[] {
@@ -272,7 +280,8 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--out <dir>', 'write summary.md, curves.csv, allocation.svg and results.json to this directory')
     .action(async (flags: OpenbFlags) => simOpenb(flags, process.argv));
-  sim
+  registerSimDatasets(sim);
+  const jobs = sim
     .command('jobs')
     .description(`simulate queueing, fair share and preemption policies over the Philly job trace (Microsoft, 2017; published at ${PHILLY_SOURCE}; a copy lives in ../shared/traces/philly)`)
     .option('--workload <name>', 'philly (a window of the Philly trace) or churn (generated: gangs, priorities, bursts, a queue tree that borrows; see docs/preemption.md)', 'philly')
@@ -300,8 +309,8 @@ export function registerSim(program: Command): void {
     .option('--burst-jobs <lo-hi>', 'churn: jobs per burst', CHURN_DEFAULTS.burstJobs.join('-'))
     .option('--burst-priority <n>', 'churn: priority of burst jobs (others 0)', String(CHURN_DEFAULTS.burstPriority))
     .option('--json', 'print one JSON object instead of a table')
-    .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg')
-    .action(async (flags: JobsFlags) => simJobs(flags, process.argv));
+    .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg');
+  addDataOptions(jobs).action(async (flags: JobsFlags) => simJobs(flags, process.argv));
   registerLlmServer(sim);
   registerSimServe(sim);
 }

@@ -130,6 +130,7 @@ export class Cluster {
     this.generations[slot] = node.generation;
     this.changes.push(slot);
     this.byName.set(spec.name, node);
+    this.countHolders(node.cachedBytes, 1);
     if (node.rack !== '' && (node.cachedBytes.size > 0 || this.rackHasCache(node.rack))) this.refreshRackCache(node.rack, node);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -155,6 +156,7 @@ export class Cluster {
     this.changes.push(node.slot);
     this.freeSlots.push(node.slot);
     this.byName.delete(name);
+    this.countHolders(node.cachedBytes, -1);
     if (node.rack !== '' && node.cachedBytes.size > 0) this.refreshRackCache(node.rack);
     this.ranksDirty = true;
     this.membershipVersion++;
@@ -282,11 +284,46 @@ export class Cluster {
     node.taints = taints;
     if (cachedDatasets !== undefined || cachedBytes !== undefined) {
       node.cachedDatasets = new Set(cachedDatasets ?? []);
+      this.countHolders(node.cachedBytes, -1);
       node.cachedBytes = cachedBytesOf(cachedDatasets, cachedBytes);
+      this.countHolders(node.cachedBytes, 1);
       this.refreshRackCache(node.rack, node);
     }
     this.specVersion++;
     node.refresh();
+  }
+
+  /**
+   * Replaces what a node's dataset cache holds (NodeCacheReport). Scores change, feasibility
+   * does not: the node and its rack are refreshed (their cached scores are redone) but the
+   * spec version, which feasibility caches follow, stays.
+   */
+  setNodeCache(name: string, held: Readonly<Record<string, number>>): void {
+    const node = this.byName.get(name);
+    if (!node) throw new ClusterError(`node ${name} does not exist`);
+    if (node.cachedBytes.size === 0 && node.cachedDatasets.size === 0 && !hasBytes(held)) return;
+    node.cachedDatasets = new Set();
+    this.countHolders(node.cachedBytes, -1);
+    node.cachedBytes = cachedBytesOf(undefined, held);
+    this.countHolders(node.cachedBytes, 1);
+    this.refreshRackCache(node.rack, node);
+    node.refresh();
+  }
+
+  /** Nodes holding bytes of each dataset (for holding jobs back for their data). */
+  private readonly holders = new Map<string, number>();
+
+  private countHolders(bytes: ReadonlyMap<string, number>, sign: 1 | -1): void {
+    for (const k of bytes.keys()) {
+      const n = (this.holders.get(k) ?? 0) + sign;
+      if (n > 0) this.holders.set(k, n);
+      else this.holders.delete(k);
+    }
+  }
+
+  /** How many nodes hold bytes of a dataset. */
+  holdersOf(dataset: string): number {
+    return this.holders.get(dataset) ?? 0;
   }
 
   /**
@@ -366,4 +403,9 @@ export class Statement {
     this.ops = [];
     return done;
   }
+}
+
+function hasBytes(held: Readonly<Record<string, number>>): boolean {
+  for (const k in held) if ((held[k] ?? 0) > 0) return true;
+  return false;
 }

@@ -2,6 +2,7 @@
 import type { PolicyName } from '../policies.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import type { Rng } from '../rng.js';
+import type { LocalityOptions } from '../plugins/score/data-locality.js';
 
 export const ACTION_NAMES = ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
@@ -12,6 +13,15 @@ export interface SchedulerConfig {
   readonly clock?: () => number;
   /** Placement policy (default gantry). */
   readonly policy?: PolicyName;
+  /**
+   * Data locality under the gantry policy: `weight` (score points a fully local node gains; the
+   * default lets locality lead, 0 turns it off) and `rackCredit` (share of the credit for bytes
+   * only a rack neighbour holds). See docs/data-locality.md. Requests without datasets never
+   * see it. `holdMs` (default 0: never): a job whose placement now would miss data that
+   * another node holds may wait up to this long since it became pending for such a node to
+   * have room (delay scheduling); after that it goes where it fits.
+   */
+  readonly locality?: LocalityOptions & { readonly holdMs?: number };
   /** Target workload for fragmentation-aware placement. */
   readonly workload?: readonly WorkloadClass[];
   /** Half-life of the usage history used by fair share (0 = current usage only). */
@@ -80,9 +90,10 @@ export interface SchedulerConfig {
   readonly maxConsolidationAttempts?: number;
 }
 
-export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>> {
+export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'> {
   return {
     policy: c.policy ?? 'gantry',
+    ...(c.locality ? { locality: c.locality } : {}),
     fairShareHalfLifeMs: c.fairShareHalfLifeMs ?? 3_600_000,
     minRuntimeMs: c.minRuntimeMs ?? 600_000,
     reserveAfterMs: c.reserveAfterMs ?? 1_800_000,

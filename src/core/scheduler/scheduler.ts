@@ -9,9 +9,11 @@
  */
 import { Cluster, type Binding } from '../model/cluster.js';
 import type { NodeSpec } from '../model/node.js';
-import type { Taint } from '../model/request.js';
+import type { PodRequest, Taint } from '../model/request.js';
+import type { DataPaths, NodeCacheReport } from '../model/node-cache.js';
 import { Placer, prepareRequest } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
+import { expectedDataSeconds, type LocalityOptions } from '../plugins/score/data-locality.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import { OnlineWorkload } from '../plugins/score/online-workload.js';
 import type { Rng } from '../rng.js';
@@ -103,7 +105,7 @@ export class Scheduler {
     this.clock = config.clock;
     this.service = new ServiceModel({ minSamples: this.config.serviceMinSamples, maxSamples: this.config.serviceMaxSamples });
     this.onlineWorkload = config.workload ? null : new OnlineWorkload();
-    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload) }), this.rng);
+    this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload), ...this.localityOptions() }), this.rng);
   }
 
   /**
@@ -112,7 +114,11 @@ export class Scheduler {
    */
   setPlacementPolicy(policy: PolicyName, workload?: readonly WorkloadClass[]): void {
     this.epoch++;
-    this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [] }), this.rng);
+    this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [], ...this.localityOptions() }), this.rng);
+  }
+
+  private localityOptions(): { locality?: LocalityOptions } {
+    return this.config.locality ? { locality: this.config.locality } : {};
   }
 
   // ---- queues -------------------------------------------------------------------------
@@ -166,6 +172,27 @@ export class Scheduler {
   updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[], cachedBytes?: Readonly<Record<string, number>>): void {
     this.epoch++;
     this.cluster.setNodeMeta(name, labels, taints, cachedDatasets, cachedBytes);
+  }
+
+  /**
+   * What nodes' dataset caches hold now (each report replaces that node's; unknown nodes are
+   * skipped: a cache may report before its node joins). Only placement scores follow, and
+   * only for requests that name datasets.
+   */
+  updateNodeCaches(reports: readonly NodeCacheReport[]): void {
+    for (const r of reports) if (this.cluster.node(r.node)) this.cluster.setNodeCache(r.node, r.held);
+  }
+
+  /**
+   * Nodes by the expected time before a request's data (a job's datasets, a replica's model
+   * weights) would be on them, soonest first, ties in name order: what an inference replica's
+   * start-up would wait for its weights on each node.
+   */
+  rankNodesByDataTime(req: Pick<PodRequest, 'datasets' | 'datasetBytes'>, paths: DataPaths): { node: string; seconds: number }[] {
+    return this.cluster
+      .nodesByName()
+      .map((n) => ({ node: n.name, seconds: expectedDataSeconds(req, n, paths) }))
+      .sort((a, b) => a.seconds - b.seconds);
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {

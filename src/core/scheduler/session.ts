@@ -246,7 +246,7 @@ export class Session {
     readonly queues: QueueTree,
     /** The jobs and their indices, kept by the scheduler; changed here only by its transitions. */
     private readonly table: JobTable,
-    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock'>>,
+    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'>,
     readonly reservations: Map<string, Reservation>,
     readonly service: ServiceModel | null,
     /** Bumped by the scheduler whenever capacity or the running set really changes. */

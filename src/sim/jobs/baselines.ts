@@ -18,6 +18,8 @@ import { createProfile, type PolicyName } from '../../core/policies.js';
 import { createRng } from '../../core/rng.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
 import { OnlineWorkload } from '../../core/plugins/score/online-workload.js';
+import type { LocalityOptions } from '../../core/plugins/score/data-locality.js';
+import type { NodeCacheReport } from '../../core/model/node-cache.js';
 import type { CycleOutcome, SimDriver, SimJob } from './driver.js';
 
 export type BaselineName = 'fifo' | 'sjf' | 'drf' | 'tiresias';
@@ -27,6 +29,8 @@ export interface BaselineOptions {
   /** Tiresias queue thresholds in GPU-ms (ascending). */
   readonly lasThresholdsGpuMs: readonly number[];
   readonly seed: number;
+  /** Data locality of the placement (gantry placement only). */
+  readonly locality?: LocalityOptions & { readonly holdMs?: number };
 }
 
 interface Entry {
@@ -56,7 +60,7 @@ export class BaselineDriver implements SimDriver {
 
   init(nodes: readonly NodeSpec[], queues: readonly QueueSpec[]): void {
     this.cluster = new Cluster(nodes);
-    this.placer = new Placer(this.cluster, createProfile(this.o.placement, { workload: this.workload }), createRng(this.o.seed));
+    this.placer = new Placer(this.cluster, createProfile(this.o.placement, { workload: this.workload, ...(this.o.locality ? { locality: this.o.locality } : {}) }), createRng(this.o.seed));
     for (const q of queues) this.guarantee.set(q.name, q.guaranteed?.gpu ?? 0);
   }
 
@@ -82,6 +86,10 @@ export class BaselineDriver implements SimDriver {
   stopped(job: SimJob): void {
     const e = this.jobs.get(job.id);
     if (e && e.running) this.release(e);
+  }
+
+  nodeCaches(reports: readonly NodeCacheReport[]): void {
+    for (const r of reports) if (this.cluster.node(r.node)) this.cluster.setNodeCache(r.node, r.held);
   }
 
   attained(job: SimJob, gpuMs: number): void {

@@ -7,6 +7,7 @@ import type { Binding } from '../../core/model/cluster.js';
 import type { NodeSpec } from '../../core/model/node.js';
 import type { PodRequest } from '../../core/model/request.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
+import type { NodeCacheReport } from '../../core/model/node-cache.js';
 
 export interface SimJob {
   readonly id: string;
@@ -46,4 +47,6 @@ export interface SimDriver {
   /** GPU time a running job attained since the last call (for least-attained-service policies). */
   attained(job: SimJob, gpuMs: number): void;
   cycle(now: number): CycleOutcome;
+  /** What node caches hold now (data locality); a driver without it places blind to data. */
+  nodeCaches?(reports: readonly NodeCacheReport[]): void;
 }

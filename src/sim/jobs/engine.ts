@@ -16,6 +16,7 @@ import type { QueueSpec } from '../../core/scheduler/types.js';
 import { QueueTree, RESOURCE_KEYS } from '../../core/scheduler/queues.js';
 import type { Binding } from '../../core/model/cluster.js';
 import type { SimDriver, SimJob } from './driver.js';
+import type { DataMetrics } from './data/data-movement.js';
 
 export interface EngineOptions {
   readonly cycleMs: number;
@@ -33,6 +34,16 @@ export interface EngineOptions {
    */
   readonly deficitBoundMs?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /** Data movement (data/data-movement.ts): a started job first waits for its data, GPUs held. */
+  readonly data?: JobDataHooks;
+}
+
+export interface JobDataHooks {
+  /** The job starts on these bindings: its data wait in ms. */
+  start(job: SimJob, bindings: readonly Binding[], now: number): number;
+  /** The job stopped or completed. */
+  end(job: SimJob): void;
+  metrics(): DataMetrics;
 }
 
 type Status = 'waiting' | 'running' | 'stopping' | 'done';
@@ -93,6 +104,8 @@ export interface JobsResult {
   /** Per queue (leaf: jobs are charged to leaves only, so a parent's use reads 0 here). */
   readonly queues: readonly { name: string; guaranteedGpus: number; leaf: boolean; meanUsedGpus: number; meanDeservedGpus: number; shareOfGuarantee: number; shareOfGuaranteeArriving: number; violationSeconds: number; queueViolationSeconds: number; deficitSeconds: number; deficitEpisodes: number }[];
   readonly churn: ChurnMetrics;
+  /** With a dataset catalogue: bytes moved, byte hit rate, data wait per start. */
+  readonly data?: DataMetrics;
 }
 
 /** Whether preemption kept its promises (docs/preemption.md): see the engine's comments. */
@@ -325,6 +338,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     else bindingsOf.delete(s);
   };
   const releaseBindings = (s: State): void => {
+    o.data?.end(s.job);
     const b = bindingsOf.get(s);
     if (b) holdBindings(s, b, -1);
   };
@@ -527,7 +541,9 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       holdBindings(s, bindings, 1);
       s.status = 'running';
       s.runStart = now;
-      s.overheadLeft = s.firstStart === null ? 0 : o.restartMs;
+      // Waiting for data holds the GPUs without progress, like a restart.
+      const dataWait = o.data ? o.data.start(job, bindings, now) : 0;
+      s.overheadLeft = (s.firstStart === null ? 0 : o.restartMs) + dataWait;
       if (s.firstStart !== null) s.lostGpuMs += o.restartMs * s.job.gpus;
       if (s.firstStart === null) s.firstStart = now;
       s.token++;
@@ -593,6 +609,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   };
   return {
     churn,
+    ...(o.data ? { data: o.data.metrics() } : {}),
     policy: driver.name,
     oracle: driver.oracle,
     jobs: total,

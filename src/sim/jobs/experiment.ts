@@ -15,6 +15,9 @@ import type { NodeSpec } from '../../core/model/node.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
 import type { SchedulerConfig } from '../../core/scheduler/config.js';
 import { churnFleet, churnJobs, type ChurnSpec } from './churn.js';
+import { assignDatasets, type CatalogueDataset, type DatasetCatalogue } from './data/catalogue.js';
+import { DataMovement, type DataSettings } from './data/data-movement.js';
+import type { JobDataHooks } from './engine.js';
 
 export const JOB_POLICIES = ['fifo', 'sjf', 'tiresias', 'drf', 'gantry', 'gantry-up', 'gantry-k8s', 'gantry-across'] as const;
 export type JobPolicy = (typeof JOB_POLICIES)[number];
@@ -38,6 +41,19 @@ export interface JobsSpec {
   readonly guaranteedFraction: number;
   /** A generated workload instead of the Philly window (its own cluster and queue tree). */
   readonly churn?: ChurnSpec;
+  /** Jobs read datasets of a catalogue; nodes cache them (see data/data-movement.ts). */
+  readonly data?: JobsDataSpec;
+}
+
+export interface JobsDataSpec {
+  readonly catalogue: DatasetCatalogue;
+  /** On: requests name their dataset and the scheduler sees the node caches. Off: placement is blind to data. */
+  readonly locality: boolean;
+  /** The locality weight of the placement score (absent: the core's default, locality leads). */
+  readonly localityWeight?: number;
+  /** Delay scheduling: how long a job may wait for a node with its data (SchedulerConfig.locality.holdMs). */
+  readonly localityHoldSeconds?: number;
+  readonly settings: DataSettings;
 }
 
 export interface Prepared {
@@ -46,13 +62,27 @@ export interface Prepared {
   readonly queues: readonly QueueSpec[];
   /** The trace jobs in the window (guarantees follow their GPU time). */
   readonly window: readonly TraceJob[];
+  /** The dataset each job reads (with a catalogue). */
+  readonly datasets?: ReadonlyMap<string, CatalogueDataset>;
+}
+
+/** Attaches the catalogue's datasets to the jobs; with locality on, their requests name them. */
+function withData(p: Prepared, data: JobsDataSpec | undefined, seed: number): Prepared {
+  if (!data) return p;
+  const datasets = assignDatasets(p.jobs.map((j) => j.id), data.catalogue, seed);
+  if (!data.locality) return { ...p, datasets };
+  const jobs = p.jobs.map((j) => {
+    const d = datasets.get(j.id) as CatalogueDataset;
+    return { ...j, members: j.members.map((m) => ({ ...m, datasets: [d.name], datasetBytes: [d.bytes] })) };
+  });
+  return { ...p, jobs, datasets };
 }
 
 export function prepare(spec: JobsSpec, trace?: readonly TraceJob[]): Prepared {
-  if (spec.churn) return { jobs: churnJobs(spec.churn), nodes: churnFleet(spec.churn.servers), queues: spec.churn.queues, window: [] };
+  if (spec.churn) return withData({ jobs: churnJobs(spec.churn), nodes: churnFleet(spec.churn.servers), queues: spec.churn.queues, window: [] }, spec.data, spec.seed);
   const window = selectWindow(trace ?? loadPhilly(spec.trace), spec.from, spec.days, spec.load);
   const jobs = window.map((j) => ({ id: j.id, queue: `vc-${j.vc}`, submit: j.submit, duration: j.duration, gpus: j.gpus, members: jobMembers(j) }));
-  return { jobs, window, nodes: buildFleet(spec.fleet), queues: vcQueues(window, fleetGpus(spec.fleet), spec.guaranteedFraction) };
+  return withData({ jobs, window, nodes: buildFleet(spec.fleet), queues: vcQueues(window, fleetGpus(spec.fleet), spec.guaranteedFraction) }, spec.data, spec.seed);
 }
 
 /**
@@ -67,9 +97,12 @@ export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig,
 }
 
 export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
+  const w = spec.data?.localityWeight;
+  const hold = spec.data?.locality ? (spec.data.localityHoldSeconds ?? 0) : 0;
+  const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}) } };
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
-    return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: modeConfig(mode) }, policy);
+    return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality } }, policy);
   }
   if (policy === 'gantry') {
     return new GantryDriver({
@@ -91,15 +124,34 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
         fairShareHalfLifeMs: 3_600_000,
         minRuntimeMs: 10 * 60_000,
         reserveAfterMs: 2 * 3_600_000,
+        ...locality,
       },
     });
   }
-  return new BaselineDriver(policy as BaselineName, { placement: 'gantry', lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed });
+  return new BaselineDriver(policy as BaselineName, { placement: 'gantry', lasThresholdsGpuMs: [3_600_000, 36_000_000], seed: spec.seed, ...locality });
+}
+
+/** The engine's data hooks: caches fill as jobs start; with locality on the driver sees them. */
+function dataHooks(spec: JobsSpec, prepared: Prepared, driver: SimDriver): JobDataHooks | undefined {
+  const data = spec.data;
+  const datasets = prepared.datasets;
+  if (!data || !datasets) return undefined;
+  const movement = new DataMovement(prepared.nodes, data.settings, data.locality ? (r) => driver.nodeCaches?.(r) : undefined);
+  return {
+    start: (job, bindings, now) => {
+      const d = datasets.get(job.id);
+      return d ? movement.start(job.id, { key: d.name, bytes: d.bytes }, bindings, now) : 0;
+    },
+    end: (job) => movement.end(job.id),
+    metrics: () => movement.metrics(),
+  };
 }
 
 export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared, onProgress?: (d: number, t: number) => void): JobsResult {
+  const driver = makeDriver(policy, spec);
+  const data = dataHooks(spec, prepared, driver);
   return simulate(
-    makeDriver(policy, spec),
+    driver,
     prepared.nodes,
     prepared.queues,
     prepared.jobs,
@@ -111,6 +163,7 @@ export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared,
       graceMs: spec.graceSeconds * 1000,
       sampleMs: 5 * 60_000,
       ...(onProgress ? { onProgress } : {}),
+      ...(data ? { data } : {}),
     },
     () => performance.now(),
   );

@@ -9,6 +9,7 @@ import type { QueueSpec } from '../../core/scheduler/types.js';
 import type { SchedulerConfig } from '../../core/scheduler/config.js';
 import { createRng } from '../../core/rng.js';
 import type { CycleOutcome, SimDriver, SimJob } from './driver.js';
+import type { NodeCacheReport } from '../../core/model/node-cache.js';
 
 export interface GantryDriverOptions {
   readonly scheduler: Omit<SchedulerConfig, 'rng'>;
@@ -63,6 +64,10 @@ export class GantryDriver implements SimDriver {
 
   stopped(job: SimJob, now: number): void {
     this.s.requeue(job.id, now);
+  }
+
+  nodeCaches(reports: readonly NodeCacheReport[]): void {
+    this.s.updateNodeCaches(reports);
   }
 
   attained(job: SimJob, gpuMs: number): void {

@@ -40,6 +40,14 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
       completed: r.completed,
       jobs: r.jobs,
       wallSeconds: r1(r.wallSeconds),
+      ...(r.data
+        ? {
+            bytesMoved: Math.round(r.data.bytesMoved),
+            bytesFromSource: Math.round(r.data.bytesFromSource),
+            cacheHitRate: r3(r.data.cacheHitRate),
+            dataWaitSeconds: { mean: r1(r.data.dataWaitSeconds.mean), p99: r1(r.data.dataWaitSeconds.p99) },
+          }
+        : {}),
       churn: {
         ...r.churn,
         fastestPingPongSeconds: r.churn.fastestPingPongSeconds === null ? null : r1(r.churn.fastestPingPongSeconds),
@@ -88,7 +96,20 @@ function rows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][
     time('queue below guarantee', (r) => r.guaranteeViolationQueueSeconds),
     col('preemptions', results.map((r) => r.preemptions)),
     col('GPU-h lost', results.map((r) => r.gpuHoursLostToPreemption.toFixed(1))),
+    ...dataColumns(results),
   ]);
+}
+
+/** With a dataset catalogue: bytes moved, byte hit rate and data wait per start. */
+function dataColumns(results: readonly JobsResult[]): { header: string; cells: readonly Cell[] }[] {
+  if (!results.some((r) => r.data)) return [];
+  const cell = (f: (d: NonNullable<JobsResult['data']>) => string): Cell[] => results.map((r) => (r.data ? f(r.data) : '-'));
+  return [
+    col('moved (TB)', cell((d) => (d.bytesMoved / 1e12).toFixed(1))),
+    col('cache hits (%)', cell((d) => (d.cacheHitRate * 100).toFixed(1))),
+    col('mean data wait (s)', cell((d) => String(Math.round(d.dataWaitSeconds.mean)))),
+    col('p99 data wait (s)', cell((d) => String(Math.round(d.dataWaitSeconds.p99)))),
+  ];
 }
 
 /** Whether preemption kept its promises: churn metrics per policy (see ChurnMetrics). */

@@ -18,6 +18,7 @@
 import type { ScorePlugin } from '../../framework/plugin.js';
 import type { NodeState } from '../../model/node.js';
 import type { PodRequest } from '../../model/request.js';
+import type { DataPaths } from '../../model/node-cache.js';
 
 /** Larger than any policy score, so locality leads; finite so ties still fall to the policy. */
 export const LOCALITY_LEADS = 1e12;
@@ -49,6 +50,27 @@ export function localityShare(req: Pick<PodRequest, 'datasets' | 'datasetBytes'>
     got += here + rackCredit * Math.max(0, rack - here);
   }
   return total > 0 ? got / total : 0;
+}
+
+/**
+ * Expected seconds before a request's data is on the node: bytes another node of the rack
+ * holds copy at rack speed, the rest comes from the source through the uplink. Unknown sizes
+ * count 0 (nothing to estimate). The same share as localityShare, in time: inference ranks
+ * nodes for a replica's model weights by it (expected start-up time).
+ */
+export function expectedDataSeconds(req: Pick<PodRequest, 'datasets' | 'datasetBytes'>, node: Pick<NodeState, 'cachedBytes' | 'rackCachedBytes'>, paths: DataPaths): number {
+  const ds = req.datasets;
+  const sizes = req.datasetBytes;
+  if (!ds || !sizes) return 0;
+  let seconds = 0;
+  for (let i = 0; i < ds.length; i++) {
+    const d = ds[i] as string;
+    const size = Math.max(0, sizes[i] ?? 0);
+    const here = Math.min(size, node.cachedBytes.get(d) ?? 0);
+    const rack = Math.max(here, Math.min(size, node.rackCachedBytes.get(d) ?? 0));
+    seconds += (rack - here) / paths.rackBytesPerSec + (size - rack) / paths.remoteBytesPerSec;
+  }
+  return seconds;
 }
 
 export function withDataLocality(inner: ScorePlugin, o: LocalityOptions = {}): ScorePlugin {

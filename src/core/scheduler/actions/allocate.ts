@@ -9,6 +9,7 @@ import type { Action } from './action.js';
 import type { Session } from '../session.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
+import { holdsForData } from './data-hold.js';
 
 export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNode, JobRecord[]> {
   const byQueue = new Map<QueueNode, JobRecord[]>();
@@ -52,6 +53,8 @@ export function sortWithinQueue(s: Session, jobs: readonly JobRecord[]): JobReco
 }
 
 /** Tries one job; returns true when it was bound. */
+const DATA_HOLD = { kind: 'data', message: 'held back for a node that holds its data (locality.holdMs)' } as const;
+
 export function tryAllocate(s: Session, job: JobRecord): boolean {
   s.considered++;
   if (job.awaitingCount > 0) {
@@ -85,6 +88,11 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     return false;
   }
   let bindings = r.bindings;
+  if (holdsForData(s, job, bindings)) {
+    stmt.rollback();
+    s.wait(job, DATA_HOLD);
+    return false;
+  }
   const modelQuota = s.modelQuotaReason(job, bindings);
   if (modelQuota) {
     stmt.rollback();
