@@ -13,8 +13,10 @@
  *     --policies fifo,tiresias,gantry
  *     --workers N         worker threads (default 2)
  *     --json FILE         also write the raw rows
+ *     --reuse FILE        rows of an earlier --json for the policies not run (fifo and
+ *                         tiresias do not change with the gantry policy's settings)
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -86,6 +88,8 @@ async function main(): Promise<void> {
         cells.push(cell);
         for (const policy of policies) tasks.push({ cell, policy, spec: specOf(w, load, share) });
       }
+  const reuse = arg('--reuse');
+  if (reuse) reuseRows(cells, JSON.parse(readFileSync(reuse, 'utf8')) as SavedCell[], policies);
   let next = 0;
   let done = 0;
   const t0 = Date.now();
@@ -102,6 +106,25 @@ async function main(): Promise<void> {
   console.log(report(cells));
   const json = arg('--json');
   if (json) writeFileSync(json, JSON.stringify(cells.map((c) => ({ ...c, results: Object.fromEntries(Object.entries(c.results).map(([p, r]) => [p, { jct: r.jctSeconds, wait: r.queueingDelaySeconds, violation: r.guaranteeViolationSeconds, preemptions: r.preemptions }])) })), null, 1));
+}
+
+/** A cell as --json writes it: per policy, the figures the report reads. */
+interface SavedCell {
+  week: string;
+  load: number;
+  share: number;
+  results: Record<string, { jct: JobsResult['jctSeconds']; wait: JobsResult['queueingDelaySeconds']; violation: number; preemptions: number }>;
+}
+
+/** Fills each cell's policies that are not run from the saved rows of the same week, load and share. */
+function reuseRows(cells: readonly Cell[], saved: readonly SavedCell[], run: readonly string[]): void {
+  for (const c of cells) {
+    const s = saved.find((x) => x.week === c.week && x.load === c.load && x.share === c.share);
+    for (const [p, r] of Object.entries(s?.results ?? {})) {
+      if (run.includes(p)) continue;
+      c.results[p] = { jctSeconds: r.jct, queueingDelaySeconds: r.wait, guaranteeViolationSeconds: r.violation, preemptions: r.preemptions } as JobsResult;
+    }
+  }
 }
 
 /** The grid as a table, the verdict per counted cell, and the totals. */

@@ -168,3 +168,40 @@ test('gittins order: a fresh job does not preempt a job close to the typical run
   las.submit(job('new').queue('q').gpus(1).at(MIN).checkpoint(CKPT).obj());
   assert.equal(evictions(las.cycle(36 * MIN).decisions).length, 1);
 });
+
+test('service model: a waiting job is ranked over horizons of at least the committed service', () => {
+  // Class mixed: 20 % of its jobs end within a minute, the rest run 100 minutes. Class steady:
+  // every job runs 30 minutes.
+  const m = new ServiceModel({ minSamples: 10, maxSamples: 1000, commitMs: 10 * MIN });
+  for (let i = 0; i < 100; i++) m.record(['mixed'], i % 5 === 0 ? MIN : 100 * MIN);
+  for (let i = 0; i < 100; i++) m.record(['steady'], 30 * MIN);
+  m.refresh([], true);
+  // Free to stop it after a minute, a new mixed job is worth trying first...
+  assert.ok(m.index(['mixed'], 0, 1) > 3 * m.index(['steady'], 0, 1));
+  // ...but a start gives it at least 10 minutes, and then the steady job ends sooner per GPU-minute.
+  assert.ok(m.index(['mixed'], 0, 1, true) < m.index(['steady'], 0, 1, true));
+  // Past the commitment (or without one) both rankings agree.
+  assert.equal(m.index(['mixed'], 20 * MIN, 1, true).toFixed(12), m.index(['mixed'], 20 * MIN, 1).toFixed(12));
+  const free = new ServiceModel({ minSamples: 10, maxSamples: 1000 });
+  for (let i = 0; i < 100; i++) free.record(['mixed'], i % 5 === 0 ? MIN : 100 * MIN);
+  free.refresh([], true);
+  assert.equal(free.index(['mixed'], 0, 1, true), free.index(['mixed'], 0, 1));
+});
+
+test('gittins order with gittinsCommitted: the job that ends sooner within the minimum runtime starts first', () => {
+  const config: Omit<SchedulerConfig, 'rng'> = { withinQueueOrder: 'gittins', acrossQueues: 'priority', serviceMinSamples: 10, serviceRefreshMs: 0, minRuntimeMs: 10 * MIN, actions: ['allocate'] };
+  const first = (committed: boolean): string | undefined => {
+    const s = cluster({ ...config, gittinsCommitted: committed }, [{ name: 'mixed' }, { name: 'steady' }], [{ name: 'n1', gpus: 1 }]);
+    for (let i = 0; i < 40; i++) {
+      const q = i % 2 === 0 ? 'mixed' : 'steady';
+      s.submit(job(`h${i}`).queue(q).gpus(1).at(0).obj());
+      s.addAttainedService(`h${i}`, q === 'steady' ? 30 * MIN : i % 10 === 0 ? MIN : 100 * MIN);
+      s.remove(`h${i}`, true);
+    }
+    s.submit(job('s').queue('steady').gpus(1).at(MIN).obj());
+    s.submit(job('m').queue('mixed').gpus(1).at(2 * MIN).obj());
+    return binds(s.cycle(3 * MIN).decisions)[0];
+  };
+  assert.equal(first(false), 'm');
+  assert.equal(first(true), 's');
+});

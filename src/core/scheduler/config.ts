@@ -49,6 +49,11 @@ export interface SchedulerConfig {
   readonly serviceRefreshMs?: number;
   /** Which run-time distribution predicts a job's (gittins order): its queue's, or its queue's for its size. */
   readonly serviceClasses?: 'queue' | 'queue-size';
+  /**
+   * gittins: a waiting job's index counts only horizons of at least the minimum runtime (a
+   * start commits that much service: see ServiceModel.index). Default false.
+   */
+  readonly gittinsCommitted?: boolean;
   /** gittins: priority steps per doubling of the index (the resolution of the order). */
   readonly gittinsStepsPerDoubling?: number;
   /**
@@ -106,6 +111,7 @@ export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig,
     serviceMaxSamples: c.serviceMaxSamples ?? 2000,
     serviceRefreshMs: c.serviceRefreshMs ?? 300_000,
     serviceClasses: c.serviceClasses ?? 'queue-size',
+    gittinsCommitted: c.gittinsCommitted ?? false,
     gittinsStepsPerDoubling: c.gittinsStepsPerDoubling ?? 4,
     preemptMinGap: c.preemptMinGap ?? 1,
     maxConsolidationAttempts: c.maxConsolidationAttempts ?? 4,

@@ -103,7 +103,11 @@ export class Scheduler {
     this.queues = new QueueTree(queues);
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
-    this.service = new ServiceModel({ minSamples: this.config.serviceMinSamples, maxSamples: this.config.serviceMaxSamples });
+    this.service = new ServiceModel({
+      minSamples: this.config.serviceMinSamples,
+      maxSamples: this.config.serviceMaxSamples,
+      commitMs: this.config.gittinsCommitted ? this.config.minRuntimeMs : 0,
+    });
     this.onlineWorkload = config.workload ? null : new OnlineWorkload();
     this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload), ...this.localityOptions() }), this.rng);
   }

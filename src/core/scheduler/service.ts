@@ -52,6 +52,11 @@ export interface ServiceModelOptions {
   readonly minSamples: number;
   /** Most recent samples kept per class. */
   readonly maxSamples: number;
+  /**
+   * Service a job is sure to get once started (the scheduler's minimum runtime): the index of
+   * a job that waits counts only horizons at least this long (see `index`). 0 = none.
+   */
+  readonly commitMs?: number;
 }
 
 /** The class every job belongs to (the fallback distribution). */
@@ -72,8 +77,11 @@ export class ServiceModel {
   private readonly tables = new Map<string, Table>();
   private global: Table | null = null;
   private dirty = true;
+  private readonly commit: number;
 
-  constructor(private readonly o: ServiceModelOptions) {}
+  constructor(private readonly o: ServiceModelOptions) {
+    this.commit = o.commitMs ?? 0;
+  }
 
   /** A job of each of `classes` ended on its own after running `runMs`. */
   record(classes: readonly string[], runMs: number): void {
@@ -123,23 +131,27 @@ export class ServiceModel {
     this.tables.clear();
     for (const [cls, d] of done) {
       if (cls === ALL || (this.samples.get(cls)?.length ?? 0) < this.o.minSamples) continue;
-      this.tables.set(cls, buildTable(d, cens.get(cls) ?? new Float64Array(BINS)));
+      this.tables.set(cls, buildTable(d, cens.get(cls) ?? new Float64Array(BINS), this.commit));
     }
     const all = done.get(ALL);
-    this.global = all && (this.samples.get(ALL)?.length ?? 0) >= this.o.minSamples ? buildTable(all, cens.get(ALL) ?? new Float64Array(BINS)) : null;
+    this.global = all && (this.samples.get(ALL)?.length ?? 0) >= this.o.minSamples ? buildTable(all, cens.get(ALL) ?? new Float64Array(BINS), this.commit) : null;
   }
 
   /**
    * Gittins index per GPU-ms for a job with `gpus` GPUs that has run `attainedMs`, from the
    * first of `classes` (most specific first) with enough samples, else from all jobs.
+   * `waiting`: the job is not running, and starting it commits `commitMs` of service (it
+   * cannot be stopped sooner), so only horizons at least that long count: a class whose jobs
+   * often end within a minute but otherwise run for hours no longer looks short to a scheduler
+   * that must give each start ten minutes.
    */
-  index(classes: readonly string[], attainedMs: number, gpus: number): number {
+  index(classes: readonly string[], attainedMs: number, gpus: number, waiting = false): number {
     let t: Table | null = null;
     for (const c of classes) if ((t = this.tables.get(c) ?? null)) break;
     t ??= this.global;
     const g = Math.max(gpus, 0.001);
     if (t) {
-      const v = t[gridOf(attainedMs)] as number;
+      const v = t[gridOf(attainedMs) + (waiting && this.commit > 0 ? GRID : 0)] as number;
       if (v > 0) return v / g;
       // Beyond every known run time: assume it runs about as long again as it has.
       return 0.5 / ((attainedMs + LAS_OFFSET_MS) * g);
@@ -148,8 +160,12 @@ export class ServiceModel {
   }
 }
 
-/** Kaplan-Meier over binned completions (`d`) and censored attained times (`c`), then G per grid point. */
-function buildTable(d: Float64Array, c: Float64Array): Table {
+/**
+ * Kaplan-Meier over binned completions (`d`) and censored attained times (`c`), then G per
+ * grid point: GRID values over all horizons, then (with `commit` > 0) GRID values over
+ * horizons of at least `commit`.
+ */
+function buildTable(d: Float64Array, c: Float64Array, commit = 0): Table {
   // Survival just after each bin.
   let atRisk = 0;
   for (let b = 0; b < BINS; b++) atRisk += (d[b] as number) + (c[b] as number);
@@ -168,11 +184,11 @@ function buildTable(d: Float64Array, c: Float64Array): Table {
   const tail = s;
   const times = new Float64Array(BINS);
   for (let b = 0; b < BINS; b++) times[b] = binTime(b);
-  const table = new Float64Array(GRID);
+  const table = new Float64Array(commit > 0 ? 2 * GRID : GRID);
+  let first = 0;
   for (let k = 0; k < GRID; k++) {
     const a = gridTime(k);
-    // First bin whose time is beyond a.
-    let first = 0;
+    // First bin whose time is beyond a (grid times increase: the search resumes).
     while (first < BINS && (times[first] as number) <= a) first++;
     let surv = tail;
     for (let b = first; b < BINS; b++) surv += mass[b] as number;
@@ -181,6 +197,11 @@ function buildTable(d: Float64Array, c: Float64Array): Table {
       continue;
     }
     // Sweep horizons: after each bin with mass, ratio = P(end by then) / E[service until then].
+    // Committed: the same from the horizon a + commit on (the ratio falls between bins, so the
+    // best is at a + commit itself or after a later bin).
+    const until = a + commit;
+    let committed = commit <= 0;
+    let bestC = 0;
     let ended = 0;
     let integral = 0;
     let prev = a;
@@ -190,14 +211,20 @@ function buildTable(d: Float64Array, c: Float64Array): Table {
       const m = mass[b] as number;
       if (m <= 0) continue;
       const t = times[b] as number;
+      if (!committed && t >= until) {
+        committed = true;
+        if (ended > 0) bestC = ended / (integral + sLeft * (until - prev));
+      }
       integral += sLeft * (t - prev);
       prev = t;
       ended += m;
       sLeft -= m;
       const ratio = ended / integral;
       if (ratio > best) best = ratio;
+      if (committed && ratio > bestC) bestC = ratio;
     }
     table[k] = best;
+    if (commit > 0) table[GRID + k] = committed ? bestC : ended / (integral + sLeft * (until - prev));
   }
   return table;
 }

@@ -336,7 +336,7 @@ export class Session {
   /** The job's Gittins index (per GPU-ms) on a log scale: higher = sooner. */
   gittinsRank(j: JobRecord): number {
     const gpus = gpuCount(j);
-    const idx = this.service ? this.service.index(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpus, gpus) : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
+    const idx = this.service ? this.service.index(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpus, gpus, j.state === 'pending') : 1 / ((j.attainedGpuMs / gpus + 60_000) * gpus);
     return Math.max(-999_999, Math.round(this.config.gittinsStepsPerDoubling * Math.log2(idx)));
   }
 

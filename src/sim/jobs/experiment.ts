@@ -117,6 +117,10 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
         policy: 'gantry',
         // No fixed workload: the scheduler learns it from submissions, as in gantry up.
         withinQueueOrder: 'gittins',
+        // A start gives a job the 10-min minimum runtime: a waiting job is ranked over
+        // horizons at least that long (a class of 1-min jobs mixed with 2-h ones does not
+        // look short then).
+        gittinsCommitted: true,
         acrossQueues: 'priority',
         preemptAcrossQueues: true,
         maxPreemptPlansPerQueue: 64,
