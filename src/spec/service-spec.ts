@@ -26,7 +26,8 @@ export const serviceFileSchema = z
     command: job.command,
     image: job.image,
     env: job.env,
-    workingDir: job.workingDir,
+    // One pattern (the job's two read as one in the document: an absolute path, not "/").
+    workingDir: z.string().max(4096).regex(/^\/.*[^/.]/, 'must be an absolute path other than the root folder "/"').refine((v) => !v.includes('\0'), 'must not contain a NUL byte').optional(),
     resources: job.resources,
     /** The model's weights: a path the replica reads (GANTRY_WEIGHTS in its environment). */
     weights: z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path').optional(),

@@ -107,3 +107,11 @@ describe('admission policies: the policy file', () => {
     assert.match(invalidIssues(() => validatePolicyFile({ version: 1, policies: [{ name: 'p', rules: { maxRuntime: '3 weeks' } }] }))[0]?.why ?? '', /duration/);
   });
 });
+
+describe('examples/policies.yaml', () => {
+  it('is a valid policy file with policies in it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const set = parsePolicyYaml(readFileSync('examples/policies.yaml', 'utf8'), 'examples/policies.yaml');
+    assert.ok(set.policies.length > 0);
+  });
+});

@@ -7,13 +7,15 @@ import { NAME } from './schemas.js';
 import { COST_GROUPS } from '../../adapters/store/cost-ledger.js';
 import { BUDGET_PERIODS, BUDGET_SCOPES } from '../cost/budgets.js';
 
-const money = z.number().nonnegative().max(1e9).multipleOf(0.000001);
+// Kept to the micro-unit (rounded) on the server: a multipleOf here is a rule float-based
+// generators judge differently from the server.
+const money = z.number().nonnegative().max(1e9);
 const time = z.iso.datetime().openapi({ example: '2026-12-06T03:00:00.000Z' });
 /** `7d`, `12h`, `90m`, `3600s`: that long before now; or an ISO time. */
 const DURATION_OR_TIME = /^([1-9][0-9]{0,5}[smhd]|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z)$/;
 
 export const priceParams = z.strictObject({ model: z.string().min(1).max(64).openapi({ param: { description: 'a GPU model (catalog name or alias)', example: 'H100-80GB' } }) });
-export const priceBody = z.strictObject({ pricePerGpuHour: money.openapi({ description: 'price of one whole GPU for one hour; a share or a MIG slice pays its fraction', example: 2.49 }) }).openapi('PriceSet', { example: { pricePerGpuHour: 2.49 } });
+export const priceBody = z.strictObject({ pricePerGpuHour: money.openapi({ description: 'price of one whole GPU for one hour (kept to the micro-unit, rounded); a share or a MIG slice pays its fraction', example: 2.49 }) }).openapi('PriceSet', { example: { pricePerGpuHour: 2.49 } });
 export const PriceSchema = z.object({ model: z.string(), pricePerGpuHour: z.number(), setAt: time, setBy: z.string() }).openapi('Price');
 export const PriceListSchema = z.object({ items: z.array(PriceSchema) }).openapi('PriceList');
 

@@ -39,7 +39,7 @@ function instant(v: string, now: number): number {
   const d = parseDuration(v);
   if (d !== null) return now - d;
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ApiError('QUERY_INVALID', `"${v}" is not a time`);
+  if (Number.isNaN(t)) throw new ApiError('WINDOW_INVALID', `"${v}" is not a time (a calendar date and a time of day that exist)`);
   return t;
 }
 
@@ -76,7 +76,7 @@ export function registerCostRoutes(deps: CostRouteDeps): void {
     if (!model) throw new ApiError('GPU_MODEL_UNKNOWN', `unknown GPU model "${given}" (known: ${GPU_MODELS.map((g) => g.name).join(', ')})`);
     const now = clock();
     deps.audited(user, req, 'price.set', model, { pricePerGpuHour: body.pricePerGpuHour }, () => ledger.setPrice(model, micros(body.pricePerGpuHour), now, user.name));
-    return { model, pricePerGpuHour: body.pricePerGpuHour, setAt: iso(now), setBy: user.name };
+    return { model, pricePerGpuHour: units(micros(body.pricePerGpuHour)), setAt: iso(now), setBy: user.name };
   });
 
   route('getCost', async (req) => {
@@ -85,7 +85,7 @@ export function registerCostRoutes(deps: CostRouteDeps): void {
     const now = clock();
     const since = instant(q.since, now);
     const until = q.until === undefined ? now : instant(q.until, now);
-    if (since >= until) throw new ApiError('QUERY_INVALID', `since (${iso(since)}) must be before until (${iso(until)})`);
+    if (since >= until) throw new ApiError('WINDOW_INVALID', `since (${iso(since)}) must be before until (${iso(until)})`);
     const r = ledger.report({ by: q.by, since, until, limit: q.limit, ...(user.admin ? {} : { team: user.team }) });
     return { by: q.by, since: iso(since), until: iso(until), items: r.items.map(lineView), total: lineView(r.total), omitted: r.omitted, scope: user.admin ? 'all' : user.team };
   });

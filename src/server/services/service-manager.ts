@@ -168,13 +168,14 @@ export class ServiceManager {
     return { replicas: replicas.length };
   }
 
+  /** The services a user sees; a removed one is gone at once (its replica jobs drain on, in gantry ls). */
   list(user: UserRow): LiveService[] {
-    return [...this.live.values()].filter((s) => user.admin || s.record.team === user.team).sort((a, b) => a.record.name.localeCompare(b.record.name));
+    return [...this.live.values()].filter((s) => !s.removing && (user.admin || s.record.team === user.team)).sort((a, b) => a.record.name.localeCompare(b.record.name));
   }
 
   visible(user: UserRow, name: string): LiveService {
     const s = this.live.get(name);
-    if (!s || (!user.admin && s.record.team !== user.team)) throw new ApiError('SERVICE_NOT_FOUND', `no service "${name}"`);
+    if (!s || s.removing || (!user.admin && s.record.team !== user.team)) throw new ApiError('SERVICE_NOT_FOUND', `no service "${name}"`);
     return s;
   }
 
