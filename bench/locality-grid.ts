@@ -18,9 +18,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { PHILLY_FLEET } from '../src/sim/jobs/setup.js';
-import type { JobsSpec } from '../src/sim/jobs/experiment.js';
+import { simulateInWorker, type JobsSpec } from '../src/sim/jobs/experiment.js';
 import type { JobsResult } from '../src/sim/jobs/engine.js';
 import { GB, generateCatalogue } from '../src/sim/jobs/data/catalogue.js';
 import { markdownTable } from '../src/sim/report/table.js';
@@ -62,19 +61,8 @@ function specOf(week: string, skew: number, locality: boolean): JobsSpec {
   };
 }
 
-async function runOne(spec: JobsSpec): Promise<JobsResult> {
-  const worker = new Worker(new URL('../src/sim/jobs/worker.js', import.meta.url), { workerData: { spec, policy: 'gantry' } });
-  try {
-    return await new Promise<JobsResult>((res, rej) => {
-      worker.on('message', (m: { kind: string; result?: JobsResult; error?: string }) => {
-        if (m.kind === 'done' && m.result) res(m.result);
-        else if (m.kind === 'error') rej(new Error(m.error));
-      });
-      worker.once('error', rej);
-    });
-  } finally {
-    await worker.terminate();
-  }
+function runOne(spec: JobsSpec): Promise<JobsResult> {
+  return simulateInWorker(spec, 'gantry');
 }
 
 /** The grid as a table with a verdict per cell. */

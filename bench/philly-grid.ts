@@ -19,10 +19,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { loadPhilly } from '../src/sim/jobs/philly.js';
 import { PHILLY_FLEET } from '../src/sim/jobs/setup.js';
-import type { JobPolicy, JobsSpec } from '../src/sim/jobs/experiment.js';
+import { simulateInWorker, type JobPolicy, type JobsSpec } from '../src/sim/jobs/experiment.js';
 import type { JobsResult } from '../src/sim/jobs/engine.js';
 import { markdownTable } from '../src/sim/report/table.js';
 
@@ -58,19 +57,8 @@ function specOf(from: number, load: number, share: number): JobsSpec {
   return { trace, from, days: 7, load, fleet: PHILLY_FLEET, seed: 1, checkpointMinutes: 30, graceSeconds: 30, cycleSeconds: 30, restartSeconds: 60, guaranteedFraction: share };
 }
 
-async function runOne(spec: JobsSpec, policy: JobPolicy): Promise<JobsResult> {
-  const worker = new Worker(new URL('../src/sim/jobs/worker.js', import.meta.url), { workerData: { spec, policy } });
-  try {
-    return await new Promise<JobsResult>((res, rej) => {
-      worker.on('message', (m: { kind: string; result?: JobsResult; error?: string }) => {
-        if (m.kind === 'done' && m.result) res(m.result);
-        else if (m.kind === 'error') rej(new Error(m.error));
-      });
-      worker.once('error', rej);
-    });
-  } finally {
-    await worker.terminate();
-  }
+function runOne(spec: JobsSpec, policy: JobPolicy): Promise<JobsResult> {
+  return simulateInWorker(spec, policy);
 }
 
 async function main(): Promise<void> {

@@ -173,6 +173,23 @@ export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared,
   );
 }
 
+/** Simulates one policy in a worker thread of its own (worker.ts). */
+export async function simulateInWorker(spec: JobsSpec, policy: JobPolicy, onProgress?: (done: number, total: number) => void): Promise<JobsResult> {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, policy } });
+  try {
+    return await new Promise<JobsResult>((resolve, reject) => {
+      worker.on('message', (m: { kind: string; result?: JobsResult; done?: number; total?: number; error?: string }) => {
+        if (m.kind === 'progress') onProgress?.(m.done ?? 0, m.total ?? 0);
+        else if (m.kind === 'done' && m.result) resolve(m.result);
+        else if (m.kind === 'error') reject(new Error(m.error));
+      });
+      worker.once('error', reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
 /** Runs the policies in parallel worker threads. */
 export async function runJobsExperiment(spec: JobsSpec, policies: readonly JobPolicy[], onProgress?: (label: string, done: number, total: number) => void, threads = availableParallelism()): Promise<JobsResult[]> {
   const results = new Map<JobPolicy, JobsResult>();
@@ -182,17 +199,7 @@ export async function runJobsExperiment(spec: JobsSpec, policies: readonly JobPo
       for (;;) {
         const policy = policies[next++];
         if (!policy) break;
-        const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, policy } });
-        const r = await new Promise<JobsResult>((resolve, reject) => {
-          worker.on('message', (m: { kind: string; result?: JobsResult; done?: number; total?: number; error?: string }) => {
-            if (m.kind === 'progress') onProgress?.(policy, m.done ?? 0, m.total ?? 0);
-            else if (m.kind === 'done' && m.result) resolve(m.result);
-            else if (m.kind === 'error') reject(new Error(m.error));
-          });
-          worker.once('error', reject);
-        });
-        await worker.terminate();
-        results.set(policy, r);
+        results.set(policy, await simulateInWorker(spec, policy, (done, total) => onProgress?.(policy, done, total)));
       }
     }),
   );
