@@ -79,7 +79,7 @@ export interface CliRun {
 }
 
 /** Runs the CLI (bin/gantry.js) as a child process with `env` over the test's environment. */
-export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<CliRun> {
+export function runCli(args: readonly string[], env: Readonly<Record<string, string | undefined>>, cwd?: string): Promise<CliRun> {
   return new Promise((res) => {
     execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...(cwd !== undefined ? { cwd } : {}), timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;

@@ -96,6 +96,20 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
+/**
+ * Reads until `ok` holds (every 250 ms); fails with the last value read, so a timeout says
+ * what the state was.
+ */
+export async function waitUntil<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** Waits until the job reaches one of the states; returns the job. */
 export async function waitState(t: { api: TestServer['api'] }, id: string, states: string[], timeoutMs = 20_000): Promise<Record<string, unknown>> {
   let last = '';

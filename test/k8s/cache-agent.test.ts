@@ -18,7 +18,7 @@ import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, createNode, createPods, FakeKubelet, fakeNode, fakePod, listPods, manifest, waitEstablished, waitFor } from './cluster.js';
+import { applyObjects, createNamespace, createNode, createPods, FakeKubelet, fakeNode, fakePod, listPods, manifest, TEST_SCHEDULER_TIMING, waitEstablished, waitFor } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import type { NodeCacheStatus } from '../../src/adapters/k8s/node-cache-status.js';
 
@@ -95,10 +95,7 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
       kubeConfig: cp.kubeConfig(await token('gantry-scheduler'), 'gantry-scheduler'),
       namespace: 'gantry-system',
       identity: 'cache-test',
-      leaseDurationMs: 3000,
-      renewDeadlineMs: 2000,
-      retryPeriodMs: 500,
-      core: { minRuntimeMs: 0 },
+      ...TEST_SCHEDULER_TIMING,
       log: (m) => logs.push(m),
     });
     await scheduler.start();

@@ -10,6 +10,9 @@ import {
   type KubeConfig, type KubernetesObject, type V1Node, type V1Pod,
 } from '@kubernetes/client-node';
 
+/** Leader election as the e2e tests run it (lease 3 s, renew 2 s, retry 0.5 s), and no minimum runtime. */
+export const TEST_SCHEDULER_TIMING = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500, core: { minRuntimeMs: 0 } } as const;
+
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export function sleep(ms: number): Promise<void> {

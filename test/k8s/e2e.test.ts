@@ -17,7 +17,7 @@ import {
 import { ControlPlane, freePort, k8sTestOptions } from './harness.js';
 import {
   applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, deleteQueue, events, getQueue, FakeKubelet, fakeNode, fakePod, getPodGroup, gpuUses,
-  listPods, manifest, overbooked, REPO, sleep, waitEstablished, waitFor,
+  listPods, manifest, overbooked, REPO, sleep, TEST_SCHEDULER_TIMING, waitEstablished, waitFor,
 } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import { startWebhookServer } from '../../src/adapters/k8s/webhook.js';
@@ -95,10 +95,7 @@ describe('kubernetes mode (real kube-apiserver)', opts, () => {
       kubeConfig: cp.kubeConfig(saToken.status?.token ?? '', 'gantry-scheduler'),
       namespace: 'gantry-system',
       identity: 'in-process',
-      leaseDurationMs: 3000,
-      renewDeadlineMs: 2000,
-      retryPeriodMs: 500,
-      core: { minRuntimeMs: 0 },
+      ...TEST_SCHEDULER_TIMING,
       log: (m) => logs.push(m),
     });
     await scheduler.start();

@@ -7,20 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
-import { startTestServer, killAllWorkers, type TestServer } from '../helpers/server.js';
+import { startTestServer, killAllWorkers, waitUntil as until, type TestServer } from '../helpers/server.js';
 
 type Row = Record<string, unknown>;
 const BIN = resolve('bin/gantry.js');
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('service autoscaling in gantry up', () => {
   let t: TestServer;

@@ -9,22 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { runCli } from '../helpers/gantry-process.js';
-import { startTestServer, killAllWorkers, type TestServer } from '../helpers/server.js';
+import { startTestServer, killAllWorkers, waitUntil as until, type TestServer } from '../helpers/server.js';
 
 type Row = Record<string, unknown>;
 const BIN = resolve('bin/gantry.js');
 const SERVER = `${process.execPath} ${BIN} sim llm-server --port $PORT --drain-seconds 10`;
 const FAILING = `${process.execPath} -e 'require("http").createServer((q, s) => { s.statusCode = q.url === "/health" ? 200 : 500; s.end("{}"); }).listen(process.env.PORT)'`;
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('service rollouts in gantry up', () => {
   let t: TestServer;

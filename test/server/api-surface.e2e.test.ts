@@ -8,12 +8,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { generate } from 'selfsigned';
 import { startTestServer, waitState, waitFor, job, call, tempDir, killAllWorkers, type TestServer } from '../helpers/server.js';
+import { runCli as gantry } from '../helpers/gantry-process.js';
 import { MIGRATIONS, SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { hashToken } from '../../src/server/auth.js';
 import { Client } from '../../src/cli/client.js';
@@ -21,17 +21,6 @@ import { Client } from '../../src/cli/client.js';
 type Item = Record<string, unknown>;
 const items = (r: { body: Item }): Item[] => r.body['items'] as Item[];
 
-/** The real CLI, asynchronously (the server under test shares this process's event loop). */
-function gantry(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolveRun) => {
-    const p = spawn(process.execPath, ['bin/gantry.js', ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolveRun({ status, stdout, stderr }));
-  });
-}
 
 async function auditActions(t: TestServer): Promise<Item[]> {
   return items(await t.api('GET', '/v1/audit?limit=1000'));
@@ -259,12 +248,12 @@ describe('HTTPS with the CLI', () => {
     assert.equal((await client.json('GET', '/v1/whoami'))['name'], 'admin');
     const env = { ...process.env, GANTRY_TOKEN: t.adminToken, GANTRY_DATA_DIR: t.dir };
     const ok = await gantry(['teams', 'create', 'secure', '--url', t.url, '--ca', caFile], env);
-    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /team secure created/);
     const viaEnv = await gantry(['teams', 'list', '--url', t.url], { ...env, GANTRY_CA: caFile });
     assert.match(viaEnv.stdout, /secure/);
     const untrusted = await gantry(['teams', 'list', '--url', t.url], env);
-    assert.notEqual(untrusted.status, 0);
+    assert.notEqual(untrusted.code, 0);
     assert.match(untrusted.stderr, /TLS_UNTRUSTED|--ca/);
   });
 });

@@ -7,25 +7,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, waitFor, waitState, job, type Reply, type TestServer } from '../helpers/server.js';
+import { runCli as gantry } from '../helpers/gantry-process.js';
 import { CORPUS, POLICY_FILES } from '../helpers/policy-corpus.js';
 
 /** Answers that come from checks made after the policies: the job passed them. */
 const AFTER_POLICIES = new Set(['DOCKER_UNAVAILABLE']);
 
-function gantry(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolveRun) => {
-    const p = spawn(process.execPath, ['bin/gantry.js', ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolveRun({ status, stdout, stderr }));
-  });
-}
 
 function refusals(r: Reply): string[] {
   if (r.body.error?.code !== 'POLICY_DENIED') return [];
@@ -126,18 +116,18 @@ describe('admission policies in gantry up', () => {
     const file = join(t.dir, 'policies.yaml');
     writeFileSync(file, ['version: 1', 'teams: { interns: untrusted }', 'policies:', '  - name: untrusted-mig', '    description: interns get MIG slices only', '    match: { trust: untrusted }', '    rules: { allowedSharing: [mig] }', ''].join('\n'));
     const applied = await gantry(['policies', 'apply', file], env);
-    assert.equal(applied.status, 0, applied.stderr);
+    assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /policies applied: revision \d+ \(untrusted-mig\)/);
     const ls = await gantry(['policies', 'ls'], env);
     assert.match(ls.stdout, /untrusted-mig\s+\{"trust":"untrusted"\}\s+allowedSharing\s+interns get MIG slices only/);
     const r = await t.api('POST', '/v1/jobs', job({ name: 'share', resources: { gpu: 0.5 } }), tokens['interns']);
     assert.equal(r.body.error?.code, 'POLICY_DENIED');
     const tested = await gantry(['policies', 'test', file], env);
-    assert.equal(tested.status, 0, tested.stderr);
+    assert.equal(tested.code, 0, tested.stderr);
     assert.match(tested.stdout, /active jobs would be refused/);
     writeFileSync(file, 'version: 1\npolicies:\n  - name: p\n    rules: { maxGpusPerJob: -2 }\n');
     const bad = await gantry(['policies', 'apply', file], env);
-    assert.equal(bad.status, 2);
+    assert.equal(bad.code, 2);
     assert.match(bad.stderr, /policies\[0\]\.rules\.maxGpusPerJob: .*POLICY_INVALID/);
   });
 });

@@ -22,6 +22,7 @@ import { keyOf, NodeCache } from '../datacache/node-cache.js';
 import { openSource } from '../datacache/open-source.js';
 import { ANN_DATASETS, ANN_NODE_CACHE_EVICT, ANN_NODE_CACHE_PREFETCH, ANN_NODE_CACHED_DATASETS } from './names.js';
 import { type NodeCacheStatus, parseEvictRequest, parsePrefetchRequest } from './node-cache-status.js';
+import { datasetNames } from './pods.js';
 
 export interface CacheAgentOptions {
   readonly kubeConfig: KubeConfig;
@@ -43,9 +44,6 @@ function live(p: V1Pod): boolean {
   return p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 }
 
-function names(raw: string | undefined): string[] {
-  return (raw ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
-}
 
 export class CacheAgent {
   readonly cache: NodeCache;
@@ -135,7 +133,7 @@ export class CacheAgent {
     const ann = node.metadata?.annotations ?? {};
     const pods = await this.api.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` });
     const wanted = new Set(parsePrefetchRequest(ann[ANN_NODE_CACHE_PREFETCH]));
-    for (const p of pods.items) if (live(p)) for (const d of names(p.metadata?.annotations?.[ANN_DATASETS])) wanted.add(d);
+    for (const p of pods.items) if (live(p)) for (const d of datasetNames(p.metadata?.annotations?.[ANN_DATASETS])) wanted.add(d);
     this.wanted = wanted;
     const sources = this.o.sources();
     for (const name of wanted) await this.want(name, sources.get(name));

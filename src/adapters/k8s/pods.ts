@@ -204,7 +204,7 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(t.value !== undefined ? { value: t.value } : {}),
     ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
   }));
-  const datasets = (ann[ANN_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const datasets = datasetNames(ann[ANN_DATASETS]);
   const fromAffinity = affinitySelector(pod);
   const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
   const nodeSelector = gpu.kind === 'mig' ? { ...merged, [migProfileLabel(gpu.profile)]: 'true' } : merged;
@@ -361,4 +361,9 @@ export function gpuEnvironment(a: Assignment, req: GpuRequest): Record<string, s
     if (g && req.milli > 0 && mem === 0) env['GANTRY_GPU_MEMORY_MIB'] = String(g.memoryMiB);
   }
   return env;
+}
+
+/** The datasets a pod reads: its `gantry.dev/datasets` annotation, comma-separated names. */
+export function datasetNames(annotation: string | undefined): string[] {
+  return (annotation ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
 }

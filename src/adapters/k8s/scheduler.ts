@@ -34,7 +34,7 @@ import { LeaderElector } from './leader.js';
 import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
-  assignmentOf, boundPodRequest, creationMs, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
+  assignmentOf, boundPodRequest, creationMs, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
   podRequest, PodSpecError, readAssignment, readPlan, sameGrants, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
@@ -938,8 +938,7 @@ export class KubeScheduler {
   /** The pending pods of `job` are expected on `node` (it preempts there): prefetch their datasets. */
   private expectOn(node: string, job: string): void {
     for (const pk of this.jobs.get(job)?.pods ?? []) {
-      const datasets = (this.pods.get(pk)?.metadata?.annotations?.[ANN_DATASETS] ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
-      this.prefetch.expect(node, pk, datasets);
+      this.prefetch.expect(node, pk, datasetNames(this.pods.get(pk)?.metadata?.annotations?.[ANN_DATASETS]));
     }
   }
 

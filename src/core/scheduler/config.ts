@@ -95,7 +95,10 @@ export interface SchedulerConfig {
   readonly maxConsolidationAttempts?: number;
 }
 
-export function withDefaults(c: SchedulerConfig): Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'> {
+/** The configuration with every default filled in (what a cycle reads). */
+export type SchedulerSettings = Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'>;
+
+export function withDefaults(c: SchedulerConfig): SchedulerSettings {
   return {
     policy: c.policy ?? 'gantry',
     ...(c.locality ? { locality: c.locality } : {}),

@@ -16,7 +16,7 @@ import { gpuCount, riskKey, serviceClasses, workAtRisk, type JobRecord } from '.
 import type { RunningColumns } from './running-columns.js';
 import type { JobTable, JobsByState } from './job-table.js';
 import { bindingResources, exceeded, requestResources } from './resources.js';
-import type { SchedulerConfig } from './config.js';
+import type { SchedulerSettings } from './config.js';
 import type { ServiceModel } from './service.js';
 
 export interface Reservation {
@@ -246,7 +246,7 @@ export class Session {
     readonly queues: QueueTree,
     /** The jobs and their indices, kept by the scheduler; changed here only by its transitions. */
     private readonly table: JobTable,
-    readonly config: Required<Omit<SchedulerConfig, 'workload' | 'rng' | 'clock' | 'locality'>> & Pick<SchedulerConfig, 'locality'>,
+    readonly config: SchedulerSettings,
     readonly reservations: Map<string, Reservation>,
     readonly service: ServiceModel | null,
     /** Bumped by the scheduler whenever capacity or the running set really changes. */

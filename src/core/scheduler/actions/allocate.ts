@@ -52,9 +52,9 @@ export function sortWithinQueue(s: Session, jobs: readonly JobRecord[]): JobReco
   return out;
 }
 
-/** Tries one job; returns true when it was bound. */
 const DATA_HOLD = { kind: 'data', message: 'held back for a node that holds its data (locality.holdMs)' } as const;
 
+/** Tries one job; returns true when it was bound. */
 export function tryAllocate(s: Session, job: JobRecord): boolean {
   s.considered++;
   if (job.awaitingCount > 0) {
