@@ -11,7 +11,7 @@ import type { NodeState } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import {
-  ANN_ASSIGNMENT, ANN_DATASETS, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
+  ANN_ASSIGNMENT, ANN_CHECKPOINT, ANN_DATASETS, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
   POD_GROUP_LABEL_LEGACY, QUEUE_LABEL, RES_GPU, SCHEDULER_NAME,
 } from './names.js';
 import { migProfileFromResource, migProfileLabel, modelFromProduct } from './inventory.js';
@@ -226,6 +226,17 @@ export function podPriority(pod: V1Pod): number {
 
 export function podPreemptible(pod: V1Pod): boolean {
   return pod.metadata?.annotations?.[ANN_PREEMPTIBLE] !== 'false';
+}
+
+/**
+ * The checkpoint policy of a pod annotated `gantry.dev/checkpoint: "true"`: it saves when sent
+ * SIGTERM, within its terminationGracePeriodSeconds (default 30). Such pods are the ones
+ * consolidation may move (evicted, their owner makes a new pod that resumes from the checkpoint)
+ * and count as cheap victims (only the grace is at risk). Undefined otherwise.
+ */
+export function podCheckpoint(pod: V1Pod): { readonly graceSeconds: number } | undefined {
+  if (pod.metadata?.annotations?.[ANN_CHECKPOINT] !== 'true') return undefined;
+  return { graceSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 };
 }
 
 export function creationMs(pod: { metadata?: { creationTimestamp?: Date | string } }, fallback: number): number {

@@ -34,7 +34,7 @@ import { LeaderElector } from './leader.js';
 import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
-  assignmentOf, boundPodRequest, creationMs, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
+  assignmentOf, boundPodRequest, creationMs, podCheckpoint, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
   podRequest, PodSpecError, readAssignment, readPlan, sameGrants, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
@@ -169,8 +169,10 @@ export class KubeScheduler {
     const raw = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
     this.writes = new FencedWrites(raw, () => this.mayWrite());
     this.prefetch = new PrefetchRequests(opts.kubeConfig, this.log);
-    // Consolidation moves running pods; on Kubernetes a moved pod is a new pod, so it is off.
-    this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
+    // Consolidation moves checkpointing pods (podCheckpoint) to free room for gangs and large pods:
+    // a move is an eviction with the checkpoint's grace; the pod's owner makes the new pod, which
+    // resumes from the checkpoint and is placed like any other (the freed nodes stay reserved).
+    this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
     this.calls = new CallLimiter(opts.maxInflight ?? 64);
     this.elector =
       opts.leaderElection === false
@@ -586,6 +588,8 @@ export class KubeScheduler {
     const pg = group ? this.groups.get(group) : undefined;
     const queue = pg?.metadata?.labels?.[QUEUE_LABEL] ?? podQueue(first);
     const now = Date.now();
+    // A job checkpoints only if every pod of it does.
+    const checkpoints = pods.map(podCheckpoint).filter((c) => c !== undefined);
     return {
       id,
       queue,
@@ -593,6 +597,7 @@ export class KubeScheduler {
       preemptible: pods.every(podPreemptible),
       submittedAt: Math.min(...pods.map((p) => creationMs(p, now))),
       members: reqs,
+      ...(checkpoints.length === pods.length ? { checkpoint: { graceSeconds: Math.max(...checkpoints.map((c) => c.graceSeconds)) } } : {}),
     };
   }
 
@@ -926,7 +931,8 @@ export class KubeScheduler {
         // The checkpoint protocol: SIGTERM, then the grace the core gives, or else the pod's own
         // terminationGracePeriodSeconds (the time its container asked for to save), then SIGKILL.
         const grace = d.graceMs > 0 ? Math.ceil(d.graceMs / 1000) : (pod.spec?.terminationGracePeriodSeconds ?? 30);
-        void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${d.reason}) to make room for ${d.for}`);
+        const why = d.reason === 'consolidate' ? 'consolidate: it checkpoints; its new pod resumes elsewhere' : d.reason;
+        void this.event(POD_REF(pod), 'Normal', 'Preempting', `gantry: evicting (${why}) to make room for ${d.for}`);
         this.expectOn(pod.spec?.nodeName ?? '', d.for);
         this.opts.observer?.evicted(d.reason);
         const term = this.term;
