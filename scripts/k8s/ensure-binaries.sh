@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-scheduler, kubelet and etcd from Go modules (through the Go module proxy)
+# Builds kube-apiserver, kube-scheduler, kube-controller-manager, kubelet and etcd from Go modules (through the Go module proxy)
 # into a cache outside the repo, unless they are already there. Prints the cache directory.
 #
 #   scripts/k8s/ensure-binaries.sh            # build if missing, print the directory
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.env"
 cache_root="${GANTRY_K8S_CACHE:-$HOME/.cache/gantry/k8s}"
 dir="$cache_root/$K8S_VERSION"
-bins=(kube-apiserver kube-scheduler kubelet etcd)
+bins=(kube-apiserver kube-scheduler kube-controller-manager kubelet etcd)
 
 have_all() {
   for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done

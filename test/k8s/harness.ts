@@ -94,6 +94,13 @@ export interface ControlPlaneOptions {
   readonly apiserverArgs?: readonly string[];
   /** Keep process logs in the work dir (printed on failure); default true. */
   readonly logs?: boolean;
+  /**
+   * Like a real cluster rather than envtest (the Helm install on a real node): the ServiceAccount
+   * admission plugin on (pods get a token), and the apiserver also reached at this address of the
+   * machine (it listens on every address, advertises this one, and its certificate names it), where
+   * pods reach it. Webhook Services are called at their endpoints (there is no kube-proxy).
+   */
+  readonly inCluster?: { readonly address: string };
 }
 
 export class ControlPlane {
@@ -172,8 +179,8 @@ export class ControlPlane {
     this.apiPort = await freePort();
     this.spawnLogged('kube-apiserver', 'kube-apiserver', [
       `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${this.opts.inCluster ? '0.0.0.0' : '127.0.0.1'}`,
+      `--advertise-address=${this.opts.inCluster?.address ?? '127.0.0.1'}`,
       `--secure-port=${this.apiPort}`,
       `--cert-dir=${join(d, 'certs')}`,
       '--service-cluster-ip-range=10.0.0.0/24',
@@ -183,7 +190,8 @@ export class ControlPlane {
       `--token-auth-file=${join(d, 'tokens.csv')}`,
       '--authorization-mode=RBAC',
       '--allow-privileged=true',
-      '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+      `--disable-admission-plugins=${this.opts.inCluster ? '' : 'ServiceAccount,'}TaintNodesByCondition`,
+      ...(this.opts.inCluster ? ['--enable-aggregator-routing=true'] : []),
       // A test run creates thousands of objects quickly; do not let the default limits queue them.
       '--max-requests-inflight=2000',
       '--max-mutating-requests-inflight=1000',
@@ -254,6 +262,23 @@ export class ControlPlane {
   /** Starts the real kube-scheduler against this apiserver (benchmark baseline). */
   startKubeScheduler(configFile: string, extraArgs: readonly string[] = []): ChildProcess {
     return this.spawnLogged('kube-scheduler', 'kube-scheduler', [`--config=${configFile}`, '--secure-port=0', '-v=1', ...extraArgs]);
+  }
+
+  /**
+   * Starts the real kube-controller-manager with only the named controllers (Deployments,
+   * DaemonSets, EndpointSlices ...), publishing the apiserver's CA as kube-root-ca.crt.
+   */
+  startControllerManager(controllers: readonly string[]): ChildProcess {
+    return this.spawnLogged('kube-controller-manager', 'kube-controller-manager', [
+      `--kubeconfig=${this.writeKubeconfig(join(this.dir, 'controller-manager.kubeconfig'))}`,
+      `--controllers=${controllers.join(',')}`,
+      // The apiserver's self-signed serving certificate, followed by the CA that signed it.
+      `--root-ca-file=${join(this.dir, 'certs', 'apiserver.crt')}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--concurrent-deployment-syncs=2',
+      '-v=1',
+    ]);
   }
 
   async stopProcess(name: string): Promise<void> {

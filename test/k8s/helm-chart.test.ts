@@ -71,6 +71,15 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.deepEqual(mwc?.webhooks?.[0]?.namespaceSelector?.matchExpressions?.[0]?.values, ['kube-system', 'ml-infra']);
     assert.ok(args(objs, 'Deployment', 'gantry-webhook').includes('--lease-namespace=ml-infra'));
 
+    // extraEnv reaches every Gantry container; the device plugin runs as root (the kubelet's folder is root's, 0750).
+    const env = renderChart(NS, [], ['--set-json', 'extraEnv=[{"name":"KUBERNETES_SERVICE_HOST","value":"192.0.2.10"}]']);
+    for (const [kind, name] of [['Deployment', 'gantry-scheduler'], ['Deployment', 'gantry-webhook'], ['DaemonSet', 'gantry-device-plugin'], ['DaemonSet', 'gantry-cache-agent']]) {
+      const c = find<V1Deployment | V1DaemonSet>(env, kind ?? '', name ?? '')?.spec?.template.spec?.containers[0];
+      assert.equal(c?.env?.find((e) => e.name === 'KUBERNETES_SERVICE_HOST')?.value, '192.0.2.10', `${name} gets extraEnv`);
+    }
+    assert.equal(find<V1DaemonSet>(env, 'DaemonSet', 'gantry-device-plugin')?.spec?.template.spec?.containers[0]?.securityContext?.runAsUser, 0);
+    assert.throws(() => renderChart(NS, [], ['--set-json', 'extraEnv=[{"value":"x"}]']), /name/);
+
     const single = renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.enabled=false', 'devicePlugin.enabled=false', 'cacheAgent.enabled=false']);
     assert.ok(args(single, 'Deployment', 'gantry-scheduler').includes('--no-leader-elect'));
     assert.deepEqual(single.map((o) => o.kind).filter((k) => /Webhook|DaemonSet|Secret|Service$/.test(k ?? '')), []);

@@ -39,7 +39,8 @@ export function realNodeTestOptions(): { skip?: string } {
   return { skip: missing };
 }
 
-function nodeIp(): string | null {
+/** The machine's first non-loopback IPv4 address (the node's InternalIP), or null. */
+export function nodeIp(): string | null {
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
@@ -58,6 +59,15 @@ export interface RealNodeOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** Bearer token for the device plugin (default: the admin's); the tests use deploy/'s service account. */
   readonly pluginToken?: string;
+  /** Start Gantry's device plugin as a process (default); false: a DaemonSet's pod will (helm install). */
+  readonly devicePluginProcess?: boolean;
+  /**
+   * Pods and the host reach each other (default: pods reach nothing off the node): the bridge gets
+   * the subnet's first address on the host, and pods a route to the host's own address through it.
+   * The host then reaches pod IPs (probes, the apiserver calling a webhook's endpoint) and pods the
+   * apiserver on the host's address. No forwarding and no iptables rule: nothing leaves the machine.
+   */
+  readonly podsReachHost?: boolean;
 }
 
 export class RealNode {
@@ -86,9 +96,18 @@ export class RealNode {
     return join(this.dir, 'containerd.sock');
   }
 
+  /**
+   * The kubelet's root dir: inside its mount namespace also /var/lib/kubelet, so device-plugins/
+   * (which the kubelet keeps under /var/lib/kubelet whatever --root-dir says) and pod-resources/
+   * are side by side here as on a real node (the chart's devicePlugin.kubeletDir).
+   */
+  get kubeletDir(): string {
+    return this.mountedRoot;
+  }
+
   /** The kubelet's device-plugins folder as seen from outside its mount namespace. */
   get pluginDir(): string {
-    return join(this.dir, 'var-lib-kubelet', 'device-plugins');
+    return join(this.mountedRoot, 'device-plugins');
   }
 
   /** A host folder under the run folder, for hostPath volumes (created). */
@@ -118,6 +137,19 @@ export class RealNode {
     }
   }
 
+  /** What a pod's containers wrote (the kubelet's log files, every container and restart), or ''. */
+  podLog(namespace: string, pod: string): string {
+    const logs = join(this.dir, 'logs');
+    let out = '';
+    for (const folder of existsSync(logs) ? readdirSync(logs) : []) {
+      if (!folder.startsWith(`${namespace}_${pod}_`)) continue;
+      for (const container of readdirSync(join(logs, folder))) {
+        for (const f of readdirSync(join(logs, folder, container)).sort()) out += readFileSync(join(logs, folder, container, f), 'utf8');
+      }
+    }
+    return out;
+  }
+
   log(name: string): string {
     try {
       return readFileSync(join(this.dir, `${name}.log`), 'utf8');
@@ -140,15 +172,25 @@ export class RealNode {
     const t0 = Date.now();
     const ip = nodeIp();
     if (!ip) throw new Error('no non-loopback IPv4 address');
-    for (const sub of ['cni', 'cni-ipam', 'logs', 'pki', 'volume-plugins', 'var-lib-kubelet', 'kernel', 'kubelet', 'host']) mkdirSync(join(d, sub), { recursive: true });
+    for (const sub of ['cni', 'cni-ipam', 'logs', 'pki', 'volume-plugins', 'kernel', 'kubelet', 'host']) mkdirSync(join(d, sub), { recursive: true });
 
     // --- containerd, with a CNI bridge of its own (no iptables rules, no forwarding)
-    const subnet = `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}.0/24`;
+    const prefix = `10.${200 + (process.pid % 50)}.${Math.floor(Math.random() * 250)}`;
+    const subnet = `${prefix}.0/24`;
+    const hostSide = `${prefix}.1`;
+    const range = { subnet, rangeStart: `${prefix}.2`, gateway: hostSide };
+    if (o.podsReachHost) {
+      // The bridge made before the CNI plugin sees it, with the host's end of the pod network.
+      run('ip', ['link', 'add', 'name', this.bridge, 'type', 'bridge']);
+      run('ip', ['addr', 'add', `${hostSide}/24`, 'dev', this.bridge]);
+      run('ip', ['link', 'set', this.bridge, 'up']);
+    }
+    const routes = o.podsReachHost ? [{ dst: `${ip}/32`, gw: hostSide }] : [];
     writeFileSync(join(d, 'cni', '10-gantry.conflist'), JSON.stringify({
       cniVersion: '0.4.0',
       name: `gantry-${this.tag}`,
       plugins: [
-        { type: 'bridge', bridge: this.bridge, isGateway: false, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: join(d, 'cni-ipam') } },
+        { type: 'bridge', bridge: this.bridge, isGateway: false, ipMasq: false, ipam: { type: 'host-local', ranges: [[range]], routes, dataDir: join(d, 'cni-ipam') } },
         { type: 'loopback' },
       ],
     }));
@@ -185,9 +227,7 @@ export class RealNode {
       return spawnSync('ctr', ['--address', this.containerdSocket, 'version'], { encoding: 'utf8' }).status === 0;
     }, 20_000, 100);
     this.timings.containerdMs = Date.now() - t0;
-    for (const image of ['pause', 'busybox']) {
-      run('ctr', ['--address', this.containerdSocket, '-n', 'k8s.io', 'images', 'import', '--all-platforms', join(binaryDir(), 'images', `${image}.tar`)]);
-    }
+    for (const image of ['pause', 'busybox']) this.importImage(join(binaryDir(), 'images', `${image}.tar`));
 
     // --- cgroups: one root per run in every v1 hierarchy (cgroup v2 machines: the one hierarchy)
     for (const h of this.cgroupHierarchies()) {
@@ -242,7 +282,7 @@ export class RealNode {
       'set -e',
       'mount --make-private / 2>/dev/null || true',
       'mount --make-private /proc 2>/dev/null || true',
-      `mount --bind ${join(d, 'var-lib-kubelet')} /var/lib/kubelet`,
+      `mount --bind ${this.mountedRoot} /var/lib/kubelet`,
       ...KERNEL_SETTINGS.map((k) => `mount --bind ${join(d, 'kernel', k.replace(/\//g, '.'))} /proc/sys/${k}`),
       'exec "$@"',
     ].join('\n');
@@ -261,6 +301,8 @@ export class RealNode {
     ];
     await this.startKubelet();
     this.timings.readyMs = Date.now() - t0;
+    this.gpuCount = Number(/^(\d+)x/.exec(o.gpus)?.[1] ?? '1');
+    if (o.devicePluginProcess === false) return;
 
     // --- Gantry's device plugin, as deployed: the CLI, with the node's simulated GPUs
     await waitFor('the kubelet device plugin socket', async () => existsSync(join(this.pluginDir, 'kubelet.sock')), 20_000, 100);
@@ -271,12 +313,16 @@ export class RealNode {
       join(REPO, 'bin/gantry.js'), 'k8s', 'device-plugin', '--node', this.name, '--gpus', o.gpus, '--plugin-dir', this.pluginDir,
       '--pod-resources-socket', join(this.mountedRoot, 'pod-resources', 'kubelet.sock'), '--kubeconfig', pluginKubeconfig,
     ]);
-    this.gpuCount = Number(/^(\d+)x/.exec(o.gpus)?.[1] ?? '1');
     await this.waitGpus();
-    this.timings.gpusMs = Date.now() - t0;
   }
 
   private gpuCount = 0;
+  private readonly startedAt = Date.now();
+
+  /** Imports an image archive (`docker save` or OCI) into the node's containerd, for imagePullPolicy Never/IfNotPresent. */
+  importImage(tar: string): void {
+    run('ctr', ['--address', this.containerdSocket, '-n', 'k8s.io', 'images', 'import', '--all-platforms', tar]);
+  }
 
   private async startKubelet(): Promise<void> {
     const kubelet = this.spawnLogged('kubelet', 'unshare', this.kubeletArgs);
@@ -289,13 +335,19 @@ export class RealNode {
     }, 60_000, 200);
   }
 
-  /** Until the node advertises its GPUs (the device plugin registered) with their UUIDs. */
-  async waitGpus(): Promise<void> {
+  /**
+   * Until the node advertises its GPUs (the device plugin registered) with their UUIDs, in a status
+   * the kubelet posted at or after `since` (after a re-registration, an older status still shows
+   * the GPUs the kubelet had before its restart, while it has none yet).
+   */
+  async waitGpus(since = new Date(0)): Promise<void> {
     const core = this.cp.kubeConfig().makeApiClient(CoreV1Api);
     await waitFor(`node ${this.name} advertises ${this.gpuCount} nvidia.com/gpu`, async () => {
       const node = await core.readNode({ name: this.name });
-      return node.status?.allocatable?.['nvidia.com/gpu'] === String(this.gpuCount) && node.metadata?.annotations?.['gantry.dev/gpus'] !== undefined;
+      const posted = node.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime;
+      return node.status?.allocatable?.['nvidia.com/gpu'] === String(this.gpuCount) && node.metadata?.annotations?.['gantry.dev/gpus'] !== undefined && posted !== undefined && new Date(posted) >= since;
     }, 30_000, 200);
+    if (this.timings.gpusMs === 0) this.timings.gpusMs = Date.now() - this.startedAt;
   }
 
   /** Stops the kubelet and starts it again (running containers stay); resolves once the node is Ready. */
