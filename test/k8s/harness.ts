@@ -6,6 +6,8 @@
  *
  * The apiserver runs like envtest's: token auth, RBAC, no controller-manager (so no garbage
  * collection and no finalising of deleted pods: tests play the kubelet where they need one).
+ * Optionally kube-controller-manager with chosen controllers, and `inCluster` for pods that
+ * really run and talk to it (real-node-helm.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
