@@ -7,7 +7,7 @@
  * its containers, stops the daemon and unmounts what it left.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -94,11 +94,61 @@ function unmountUnder(dir: string): void {
 }
 
 export interface DockerdOptions {
-  /** Images and layer cache kept here across runs (default: the temporary folder, removed at stop). */
+  /**
+   * Images and layer cache kept here across runs (default: the temporary folder, removed at stop).
+   * One daemon at a time may use it (two would share its databases): a second waits its turn.
+   */
   readonly dataRoot?: string;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes `<dataRoot>.lock` (a folder: made atomically) for this process, waiting while another live one holds it. */
+async function lockDataRoot(dataRoot: string): Promise<() => void> {
+  const lock = `${dataRoot}.lock`;
+  const deadline = Date.now() + 20 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      let held = true;
+      return () => {
+        if (held) rmSync(lock, { recursive: true, force: true });
+        held = false;
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    } catch {
+      // being made or removed right now
+    }
+    if (holder > 0 && !alive(holder)) rmSync(lock, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`${dataRoot} still in use by process ${holder} after 20 min (${lock})`);
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDockerd> {
+  const unlock = opts.dataRoot ? await lockDataRoot(opts.dataRoot) : (): void => undefined;
+  try {
+    return await startDaemon(opts, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+async function startDaemon(opts: DockerdOptions, unlock: () => void): Promise<PrivateDockerd> {
   const dir = mkdtempSync(join(tmpdir(), 'gantry-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const logFile = join(dir, 'dockerd.log');
@@ -127,6 +177,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<PrivateDo
     }
     unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
+    unlock();
   };
   const deadline = Date.now() + 20_000;
   while (!(await ping(socket))) {
