@@ -79,14 +79,10 @@ export class Scheduler {
   readonly config: ReturnType<typeof withDefaults>;
   private placer: Placer;
   private queues: QueueTree;
-  /** Every job record and its indices, changed only by the table's transitions. */
-  private readonly jobs = new JobTable((name) => this.cluster.node(name)?.slot ?? -1);
+  /** Every job record, its indices, queue charges and epochs, changed only by the table's transitions. */
+  private readonly jobs: JobTable;
   private readonly reservations = new Map<string, Reservation>();
   private lastCycle: number | null = null;
-  /** Bumped when capacity or the running set changes (releases, binds): invalidates plan misses. */
-  private epoch = 0;
-  /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
-  private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
@@ -101,6 +97,7 @@ export class Scheduler {
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
     this.queues = new QueueTree(queues);
+    this.jobs = new JobTable((name) => this.cluster.node(name)?.slot ?? -1, this.queues);
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
     this.service = new ServiceModel({
@@ -117,7 +114,7 @@ export class Scheduler {
    * learned online from submissions.
    */
   setPlacementPolicy(policy: PolicyName, workload?: readonly WorkloadClass[]): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [], ...this.localityOptions() }), this.rng);
   }
 
@@ -128,15 +125,14 @@ export class Scheduler {
   // ---- queues -------------------------------------------------------------------------
   /** Replaces the queue tree. Jobs keep their queue; usage is recharged. Validates first. */
   setQueues(specs: readonly QueueSpec[]): void {
-    this.epoch++;
     const tree = new QueueTree(specs);
     this.queues = tree;
-    for (const j of this.jobs.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
+    this.jobs.setQueues(tree);
   }
 
   /** Teams and queues whose new work waits for a budget (see BudgetHolds); running work stays. */
   setBudgetHolds(holds: BudgetHolds): void {
-    this.demandEpoch++; // plans made while work was held (or not) no longer hold
+    this.jobs.demandChanged(); // plans made while work was held (or not) no longer hold
     this.budgetHolds = holds.teams.size === 0 && holds.queues.size === 0 ? NO_HOLDS : holds;
   }
 
@@ -150,13 +146,13 @@ export class Scheduler {
 
   // ---- nodes --------------------------------------------------------------------------
   addNode(spec: NodeSpec): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.addNode(spec);
   }
 
   /** Removes a node; jobs that ran there are returned (the adapter decides their fate). */
   removeNode(name: string): string[] {
-    this.epoch++;
+    this.jobs.capacityChanged();
     const released = this.cluster.removeNode(name);
     const jobs = new Set<string>();
     for (const b of released) {
@@ -168,13 +164,13 @@ export class Scheduler {
   }
 
   cordon(name: string, on: boolean): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setUnschedulable(name, on);
   }
 
   /** New labels, taints and cached datasets for a live node (e.g. from a Kubernetes Node update). */
   updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[], cachedBytes?: Readonly<Record<string, number>>): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setNodeMeta(name, labels, taints, cachedDatasets, cachedBytes);
   }
 
@@ -200,7 +196,7 @@ export class Scheduler {
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setGpuHealth(node, gpu, healthy);
   }
 
@@ -222,7 +218,6 @@ export class Scheduler {
     const request = requestResources(spec.members);
     for (const m of prepared) this.placer.warm(m);
     warmUsefulNodes(this.cluster, shape, spec.members);
-    this.demandEpoch++;
     const grace = spec.checkpoint?.graceSeconds;
     const interval = spec.checkpoint?.intervalSeconds;
     this.jobs.submit({
@@ -276,7 +271,7 @@ export class Scheduler {
 
   /** Re-adopts a job that is already running (crash recovery, informer resync). */
   adoptRunning(spec: JobSpec, bindings: readonly Binding[], startedAt: number): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.submit(spec);
     const j = this.jobs.get(spec.id) as JobRecord;
     const stmt = this.cluster.begin();
@@ -288,13 +283,7 @@ export class Scheduler {
       throw new UserError('BINDING_CONFLICT', `job ${spec.id} cannot be re-adopted: ${(e as Error).message}`);
     }
     stmt.commit();
-    j.state = 'running';
-    j.bindings = bindings;
-    j.startedAt = startedAt;
-    j.resources = bindingResources(this.cluster, bindings);
-    j.charged = true;
-    this.jobs.bind(j); // (after the fields it copies are set)
-    this.queues.charge(spec.queue, j.resources, !spec.preemptible, 1);
+    this.jobs.start(j, bindings, bindingResources(this.cluster, bindings), startedAt);
   }
 
   job(id: string): Readonly<JobRecord> | undefined {
@@ -310,18 +299,9 @@ export class Scheduler {
     this.jobs.checkInvariants();
   }
 
-  private releaseJob(j: JobRecord): void {
-    this.epoch++;
+  /** Frees in the snapshot what `j` holds (the table's transition then forgets it). */
+  private releaseBindings(j: JobRecord): void {
     for (const b of j.bindings) this.cluster.release(b.podId);
-    if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
-    j.charged = false;
-    j.bindings = [];
-    // The job this one was evicted for no longer waits for it.
-    const winner = j.evictedFor !== null ? this.jobs.get(j.evictedFor) : undefined;
-    if (winner) {
-      winner.awaiting.delete(j.spec.id);
-      winner.awaitingCount = winner.awaiting.size;
-    }
   }
 
   /**
@@ -333,8 +313,9 @@ export class Scheduler {
     const j = this.jobs.get(id);
     if (!j) return;
     if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
-    this.releaseJob(j);
-    this.jobs.remove(j);
+    this.releaseBindings(j);
+    if (ended) this.jobs.finish(j);
+    else this.jobs.remove(j);
     this.reservations.delete(id);
   }
 
@@ -342,12 +323,8 @@ export class Scheduler {
   bindFailed(id: string, now: number): void {
     const j = this.jobs.get(id);
     if (!j || j.state !== 'running') return;
-    this.releaseJob(j);
-    j.state = 'pending';
-    this.jobs.requeue(j);
-    j.startedAt = null;
-    j.pendingSince = now;
-    j.resources = requestResources(j.spec.members);
+    this.releaseBindings(j);
+    this.jobs.requeue(j, now);
   }
 
   /** A job stopped after an eviction (or crashed) and should run again later. */
@@ -360,14 +337,9 @@ export class Scheduler {
         j.lostGpuMs += j.state === 'evicting' ? lost : 0;
         if (j.state === 'evicting') j.preemptions++;
       }
-      this.releaseJob(j);
+      this.releaseBindings(j);
     }
-    j.state = 'pending';
-    this.jobs.requeue(j);
-    j.startedAt = null;
-    j.evictingSince = null;
-    j.pendingSince = now;
-    j.resources = requestResources(j.spec.members);
+    this.jobs.requeue(j, now);
   }
 
   /** The job saved a checkpoint at `at`. */
@@ -411,8 +383,8 @@ export class Scheduler {
       for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ classes: serviceClasses(j, this.config.serviceClasses), attainedMs: j.attainedGpuMs / gpuCount(j) });
       this.service.refresh(active, true);
     }
-    if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses, this.budgetHolds);
+    if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.jobs.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.planMisses, this.budgetHolds);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;
@@ -423,7 +395,6 @@ export class Scheduler {
     // (The same as each pending job taking its entry in s.waits, without a lookup per job.)
     for (const j of s.waiting) if (j.state === 'pending' && j.waitedIn === s.id) j.lastReasons = j.cycleReasons;
     this.lastWaits = s.waits;
-    if (s.bound > 0) this.epoch++; // new running jobs are new possible victims
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }
 

@@ -28,9 +28,6 @@ export interface Reservation {
   readonly epoch?: number;
 }
 
-/** The reasons of a job that has none (shared: never changed). */
-const NO_REASONS: readonly WaitReason[] = [];
-
 /** The victim-cost keys of a list of jobs (see Session.cheapestFirst), filled by index. */
 export class VictimKeys {
   risk: Float64Array;
@@ -249,17 +246,19 @@ export class Session {
     readonly config: SchedulerSettings,
     readonly reservations: Map<string, Reservation>,
     readonly service: ServiceModel | null,
-    /** Bumped by the scheduler whenever capacity or the running set really changes. */
-    readonly epoch: number,
-    /** Bumped by the scheduler on every submission (demand, and so fair shares, changed). */
-    readonly demandEpoch: number,
     /** Victim searches that found nothing, kept across cycles (see recentMiss). */
     readonly planMisses: Map<string, PlanMiss>,
     readonly budgetHolds: BudgetHolds = NO_HOLDS,
   ) {
     this.jobs = table.records;
     this.byState = table.index;
+    this.epoch = table.epoch;
+    this.demandEpoch = table.demandEpoch;
   }
+
+  /** The job table's epochs when the cycle began (see JobTable.epoch, demandEpoch). */
+  readonly epoch: number;
+  readonly demandEpoch: number;
 
   /** Every job by id (read only: changes go through the job table). */
   readonly jobs: ReadonlyMap<string, JobRecord>;
@@ -571,25 +570,12 @@ export class Session {
 
   /** Records a placement made in a committed statement. */
   commitBind(job: JobRecord, bindings: readonly Binding[]): void {
-    job.state = 'running';
-    job.bindings = bindings;
-    job.startedAt = this.now;
-    job.lastCheckpointAt = null;
-    job.resources = bindingResources(this.cluster, bindings);
-    job.charged = true;
-    if (job.nominatedCount > 0) {
-      job.nominatedNodes.clear();
-      job.nominatedCount = 0;
-    }
-    job.lastReasons = NO_REASONS;
-    this.queues.charge(job.spec.queue, job.resources, !job.spec.preemptible, 1);
+    this.table.start(job, bindings, bindingResources(this.cluster, bindings), this.now, this.id);
     // Its reserved nodes may be open to others now: failed shapes may fit again.
     if (this.reservations.delete(job.spec.id)) this.clearFailedShapes();
     this.waits.delete(job.spec.id);
     job.waitedIn = 0;
     this.decisions.push({ kind: 'bind', job: job.spec.id, bindings });
-    job.touchedIn = this.id;
-    this.table.bind(job); // (after the fields it copies are set)
     this.bound++;
   }
 
@@ -598,19 +584,8 @@ export class Session {
     const ckpt = victim.spec.checkpoint;
     const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
-    victim.state = 'evicting';
-    this.table.evict(victim);
-    victim.evictingSince = this.now;
-    victim.evictGraceMs = grace;
-    victim.evictedFor = forJob.spec.id;
-    victim.evictedAt = this.now;
-    forJob.wonFrom.set(victim.spec.queue, this.now);
-    forJob.awaiting.add(victim.spec.id);
-    for (const b of victim.bindings) forJob.nominatedNodes.add(b.node);
-    forJob.awaitingCount = forJob.awaiting.size;
-    forJob.nominatedCount = forJob.nominatedNodes.size;
+    this.table.evict(victim, forJob, this.now, grace, this.id);
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });
-    victim.touchedIn = this.id;
     this.evicted++;
   }
 
