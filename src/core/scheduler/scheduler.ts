@@ -21,7 +21,9 @@ import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { BudgetHolds, CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
 import { QueueTree, type QueueNode } from './queues.js';
-import { Session, NO_HOLDS, type PlanMiss, type Reservation } from './session.js';
+import { Session, type Reservation } from './session.js';
+import { NO_HOLDS } from './quota-rules.js';
+import { pruneMisses, type PlanMiss } from './plan-misses.js';
 import { JobTable } from './job-table.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
@@ -383,7 +385,7 @@ export class Scheduler {
       for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ classes: serviceClasses(j, this.config.serviceClasses), attainedMs: j.attainedGpuMs / gpuCount(j) });
       this.service.refresh(active, true);
     }
-    if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.jobs.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
+    pruneMisses(this.planMisses, this.jobs.epoch, now);
     const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.planMisses, this.budgetHolds);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {

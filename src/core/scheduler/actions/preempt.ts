@@ -11,7 +11,7 @@ import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
-import { VictimKeys, type ColumnsRef, type LazyOrder } from '../session.js';
+import { VictimKeys, type ColumnsRef, type LazyOrder } from '../victim-order.js';
 import { riskKey, workAtRiskOf } from '../job.js';
 import { findLimitVictims, limitShortfall } from './limit-victims.js';
 

@@ -8,7 +8,8 @@
 import type { Binding, Cluster, Statement } from '../../model/cluster.js';
 import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
-import { LazyOrder, type ColumnsRef, type Session } from '../session.js';
+import type { Session } from '../session.js';
+import { LazyOrder, type ColumnsRef } from '../victim-order.js';
 import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
 import { bindingGpuRoom, requestResources } from '../resources.js';
