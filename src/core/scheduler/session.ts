@@ -13,7 +13,7 @@ import { placeGang, type GangResult } from '../placement/gang.js';
 import { prepareRequest } from '../placement/placer.js';
 import type { PreparedRequest } from '../framework/plugin.js';
 import type { BudgetHolds, Decision, EvictReason, WaitReason } from './types.js';
-import type { QueueTree, QueueNode } from './queues.js';
+import type { QueueTree } from './queues.js';
 import type { JobRecord } from './job.js';
 import type { JobTable, JobsByState } from './job-table.js';
 import { bindingResources } from './resources.js';
@@ -24,7 +24,6 @@ import { QuotaRules, NO_HOLDS } from './quota-rules.js';
 import { VictimPool } from './victim-pool.js';
 import { CycleWaits } from './cycle-waits.js';
 import { CycleMisses, type PlanMiss } from './plan-misses.js';
-import type { ColumnsRef, LazyOrder, VictimKeys } from './victim-order.js';
 
 export interface Reservation {
   readonly job: string;
@@ -243,68 +242,13 @@ export class Session {
     return this.evicted < this.config.maxEvictionsPerCycle && this.plans < this.config.maxReclaimPlansPerCycle;
   }
 
-  // ---- the parts' questions, asked of the session (see order, quota, victims, reasons, misses)
-  get allByPriority(): boolean {
-    return this.order.allByPriority;
-  }
-  priorityOf(j: JobRecord): number {
-    return this.order.priorityOf(j);
-  }
-  ordersByPriority(j: JobRecord): boolean {
-    return this.order.ordersByPriority(j);
-  }
-  compareWithinQueue(a: JobRecord, b: JobRecord): number {
-    return this.order.compareWithinQueue(a, b);
-  }
-  fairKey(q: QueueNode): number {
-    return this.order.fairKey(q);
-  }
-  quotaReason(job: JobRecord): WaitReason | null {
-    return this.quota.quotaReason(job);
-  }
-  keepsGuarantees(victim: JobRecord, job: JobRecord, chosen: readonly JobRecord[]): boolean {
-    return this.quota.keepsGuarantees(victim, job, chosen);
-  }
-  entitled(job: JobRecord): boolean {
-    return this.quota.entitled(job);
-  }
-  settledGpu(q: QueueNode): number {
-    return this.quota.settledGpu(q);
-  }
-  modelsOverLimit(job: JobRecord, bindings: readonly Binding[]): Set<string> {
-    return this.quota.modelsOverLimit(job, bindings);
-  }
-  modelQuotaReason(job: JobRecord, bindings: readonly Binding[]): string | null {
-    return this.quota.modelQuotaReason(job, bindings);
-  }
-  victimsByCost(ignoreMinRuntime = false): readonly JobRecord[] {
-    return this.victims.byCost(ignoreMinRuntime);
-  }
-  cheapestFirst(jobs: readonly JobRecord[]): LazyOrder {
-    return this.victims.cheapestFirst(jobs);
-  }
-  cheapestFirstByKeys(jobs: readonly JobRecord[], keys: VictimKeys, columns: ColumnsRef | null = null): LazyOrder {
-    return this.victims.cheapestFirstByKeys(jobs, keys, columns);
-  }
-  orderByVictimCost(jobs: readonly JobRecord[]): JobRecord[] {
-    return this.victims.sortByCost(jobs);
-  }
-  isVictimCandidate(j: JobRecord, ignoreMinRuntime = false): boolean {
-    return this.victims.isCandidate(j, ignoreMinRuntime);
-  }
-  runningJobs(): JobRecord[] {
-    return [...this.byState.running];
-  }
+  /** Records why a job waits this cycle (see CycleWaits.wait). */
   wait(job: JobRecord, reason: WaitReason): void {
     this.reasons.wait(job, reason);
   }
+
+  /** Whether `job` waits this cycle because it does not fit (see CycleWaits.waitsForRoom). */
   waitsForRoom(job: JobRecord): boolean {
     return this.reasons.waitsForRoom(job);
-  }
-  recentMiss(key: string, prio: number, withDemand: boolean): boolean {
-    return this.misses.recent(key, prio, withDemand);
-  }
-  noteMiss(key: string, prio: number, until: number): void {
-    this.misses.note(key, prio, until);
   }
 }

@@ -36,7 +36,7 @@ export const preempt: Action = {
     }
     const byQueue = new Map<string, QueueVictims>();
     // Effective priorities of the candidates (kept only when they are not simply spec.priority).
-    const plain = s.allByPriority;
+    const plain = s.order.allByPriority;
     const prioOf = new Map<JobRecord, number>();
     const prioOfVictim = (v: JobRecord): number => (plain ? v.priority : (prioOf.get(v) ?? Infinity));
     let globalMin = Infinity;
@@ -69,7 +69,7 @@ export const preempt: Action = {
           if (at < nextJoin) nextJoin = at;
           continue;
         }
-        const p = plain ? (priority[i] as number) : s.priorityOf(v);
+        const p = plain ? (priority[i] as number) : s.order.priorityOf(v);
         if (!plain) prioOf.set(v, p);
         if (!across) {
           // (Across queues, victimsByCost orders them.)
@@ -101,18 +101,18 @@ export const preempt: Action = {
       .filter((j) => {
         if (j.awaitingCount > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
-        if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
+        if (floor > s.order.priorityOf(j) - s.config.preemptMinGap) return false;
         // (Waiting for room, or for its queue's limit: a limit is no reason to give up on priority.)
         return s.waitsForRoom(j) || (j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota'));
       })
-      .sort((a, b) => s.compareWithinQueue(a, b));
+      .sort((a, b) => s.order.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
     const sortedByQueue = new Map<string, LazyOrder>();
     const victimsOf = (q: string): LazyOrder => {
       let list = sortedByQueue.get(q);
       if (!list) {
         const info = queueInfo(q);
-        list = info ? s.cheapestFirstByKeys(info.list, info.keys, info.columns) : s.cheapestFirst([]);
+        list = info ? s.victims.cheapestFirstByKeys(info.list, info.keys, info.columns) : s.victims.cheapestFirst([]);
         sortedByQueue.set(q, list);
       }
       return list;
@@ -124,16 +124,16 @@ export const preempt: Action = {
       if (!s.disruptionBudgetLeft) return;
       const q = job.spec.queue;
       if ((plans.get(q) ?? 0) >= s.config.maxPreemptPlansPerQueue) continue;
-      const prio = s.priorityOf(job);
+      const prio = s.order.priorityOf(job);
       const key = `${q}|${s.gangShape(job)}`;
       const h = hopeless.get(key);
       if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
       // A limit on the job's chain: the victims must come from under it (see limit-victims.ts).
-      const quota = s.quotaReason(job);
+      const quota = s.quota.quotaReason(job);
       const shortfall = quota ? limitShortfall(s, job) : null;
       if (quota && (shortfall === null || shortfall.size === 0)) continue;
       const missKey = `preempt|${key}`;
-      if (s.recentMiss(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
+      if (s.misses.recent(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
       const mine = s.queues.get(q) as QueueNode;
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
@@ -154,16 +154,16 @@ export const preempt: Action = {
         if (!vq) return false;
         for (const n of vq.chain()) {
           if (ours.has(n)) break;
-          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
+          if (s.quota.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
         }
         return true;
       };
-      const candidates = across ? s.victimsByCost() : victimsOf(q);
+      const candidates = across ? s.victims.byCost() : victimsOf(q);
       const plan = shortfall ? findLimitVictims(s, job, candidates, shortfall, allowed) : findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
+        if (job.evictedFor === null) s.misses.note(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
       }
     }
   },

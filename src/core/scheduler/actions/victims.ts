@@ -23,7 +23,7 @@ export interface VictimPlan {
 
 /** Sorts victims cheapest first, in the order Session.victimsByCost uses. */
 export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): JobRecord[] {
-  return s.orderByVictimCost(victims);
+  return s.victims.sortByCost(victims);
 }
 
 /** GPU room on a node as a plan counts it: milli-GPU free, or whole free GPUs (x1000) when the job asks only for whole GPUs. */
