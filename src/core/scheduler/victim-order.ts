@@ -68,8 +68,59 @@ export interface ColumnsRef {
   readonly layout: number;
 }
 
+/**
+ * Candidate victims as a victim search reads them: in order (cheapest first), by position,
+ * and, when they came from one queue's running columns, where they sit there (a search then
+ * reads a job with one binding from the columns instead of its record).
+ */
+export interface Candidates extends Iterable<JobRecord> {
+  readonly length: number;
+  /** The jobs in no particular order (reading them does not sort anything). */
+  readonly items: readonly JobRecord[];
+  /** The i-th in order. */
+  at(i: number): JobRecord | undefined;
+  /** The index in `items` of the i-th in order; call at(i) first. */
+  origin(i: number): number;
+  /** Where the jobs are in their RunningColumns, or null. */
+  readonly columns: ColumnsRef | null;
+}
+
+/** A list already in order, as Candidates. */
+class InOrder implements Candidates {
+  readonly columns = null;
+  constructor(readonly items: readonly JobRecord[]) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(i: number): JobRecord | undefined {
+    return this.items[i];
+  }
+
+  origin(i: number): number {
+    return i;
+  }
+
+  [Symbol.iterator](): Iterator<JobRecord> {
+    return this.items[Symbol.iterator]();
+  }
+}
+
+/** One view per list: what a search keeps per candidate list stays with the list. */
+const inOrderOf = new WeakMap<readonly JobRecord[], InOrder>();
+
+/** `list` (candidates already in order, or Candidates) as Candidates. */
+export function asCandidates(list: Candidates | readonly JobRecord[]): Candidates {
+  if (!Array.isArray(list)) return list as Candidates;
+  const jobs = list as readonly JobRecord[];
+  let view = inOrderOf.get(jobs);
+  if (view === undefined) inOrderOf.set(jobs, (view = new InOrder(jobs)));
+  return view;
+}
+
 /** A list sorted on demand (see VictimPool.cheapestFirst). */
-export class LazyOrder implements Iterable<JobRecord> {
+export class LazyOrder implements Candidates {
   private readonly heap: Int32Array;
   private size: number;
   private readonly keys: VictimKeys | null = null;

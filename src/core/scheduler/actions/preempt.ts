@@ -11,8 +11,8 @@ import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
-import { VictimKeys, type ColumnsRef, type LazyOrder } from '../victim-order.js';
-import { riskKey, workAtRiskOf } from '../job.js';
+import type { LazyOrder } from '../victim-order.js';
+import type { QueueCandidates } from '../victim-pool.js';
 import { findLimitVictims, limitShortfall } from './limit-victims.js';
 
 export const preempt: Action = {
@@ -25,74 +25,35 @@ export const preempt: Action = {
     // searched: sorting every running job each cycle would cost more than the plans), their
     // lowest priority, and when its next job passes the minimum runtime (a remembered miss ends
     // then).
-    interface QueueVictims {
-      readonly list: JobRecord[];
-      /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst); within a queue only. */
-      readonly keys: VictimKeys;
-      /** Where they are in their queue's RunningColumns. */
-      columns: ColumnsRef | null;
-      min: number;
-      join: number;
-    }
-    const byQueue = new Map<string, QueueVictims>();
+    const byQueue = new Map<string, QueueCandidates>();
     // Effective priorities of the candidates (kept only when they are not simply spec.priority).
     const plain = s.order.allByPriority;
     const prioOf = new Map<JobRecord, number>();
     const prioOfVictim = (v: JobRecord): number => (plain ? v.priority : (prioOf.get(v) ?? Infinity));
     let globalMin = Infinity;
     let nextJoin = Infinity;
-    const minRuntime = s.config.minRuntimeMs;
-    const now = s.now;
     // With plain priorities and victims only in the job's own queue, a queue's running jobs are
     // read only when one of its jobs gets to search for victims; before that, the lowest
-    // priority of any running preemptible job (kept by the scheduler) screens the pending jobs.
+    // priority of any running preemptible job (kept by the job table) screens the pending jobs.
     // Otherwise (effective priorities that move, or victims across queues) all are read now.
     const lazy = plain && !across;
-    // One queue's candidate victims, read from its RunningColumns (isVictimCandidate, in the
-    // columns: this visits every running job of the queue).
-    const scanQueue = (q: string): QueueVictims => {
-      const c = s.byState.runningColumns.get(q);
-      const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), columns: null, min: Infinity, join: Infinity };
-      if (!c) return info;
-      const idx = new Int32Array(c.count);
-      info.columns = { cols: c, idx, layout: c.layout };
-      const { jobs, startedAt, lastCheckpointAt, gpu, attainedGpuMs, priority, graceMs, checkpointIntervalMs, touchedIn, preemptible } = c;
-      const session = s.id;
-      for (let i = 0; i < c.size; i++) {
-        const v = jobs[i];
-        if (v === null || v === undefined || preemptible[i] === 0 || touchedIn[i] === session) continue;
-        const start = startedAt[i] as number;
-        if (start !== start) continue; // (not started)
-        if (now - start < minRuntime) {
-          const at = start + minRuntime;
-          if (at < info.join) info.join = at;
-          if (at < nextJoin) nextJoin = at;
-          continue;
-        }
-        const p = plain ? (priority[i] as number) : s.order.priorityOf(v);
-        if (!plain) prioOf.set(v, p);
-        if (!across) {
-          // (Across queues, victimsByCost orders them.)
-          const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
-          info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
-        }
-        idx[info.list.length] = i;
-        info.list.push(v);
-        if (p < info.min) info.min = p;
-        if (p < globalMin) globalMin = p;
-      }
+    // One queue's candidate victims (their cost keys within a queue only: across queues,
+    // victims.byCost orders them).
+    const scanQueue = (q: string): QueueCandidates => {
+      const info = s.victims.inQueue(q, !across);
+      if (!plain) for (let k = 0; k < info.list.length; k++) prioOf.set(info.list[k] as JobRecord, info.prio[k] as number);
+      if (info.join < nextJoin) nextJoin = info.join;
+      if (info.min < globalMin) globalMin = info.min;
       return info;
     };
-    const queueInfo = (q: string): QueueVictims | undefined => {
+    const queueInfo = (q: string): QueueCandidates | undefined => {
       if (lazy && !byQueue.has(q)) byQueue.set(q, scanQueue(q));
       return byQueue.get(q);
     };
     let screen: number;
-    if (lazy) {
-      screen = Infinity;
-      for (const p of s.byState.preemptiblePriorities.keys()) if (p < screen) screen = p;
-    } else {
-      for (const q of s.byState.runningColumns.keys()) byQueue.set(q, scanQueue(q));
+    if (lazy) screen = s.victims.lowestPreemptiblePriority();
+    else {
+      for (const q of s.victims.queuesSeen()) byQueue.set(q, scanQueue(q));
       screen = globalMin;
     }
     if (screen === Infinity) return;

@@ -49,17 +49,7 @@ export function planWithMoves(
   const movable = (v: JobRecord): boolean =>
     s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayDisplace(v, job);
   // Running jobs by node (a job with members on several nodes is listed on each).
-  const onNode = s.memo('jobsByNode', () => {
-    const m = new Map<string, JobRecord[]>();
-    for (const v of s.byState.running) {
-      for (const b of v.bindings) {
-        let l = m.get(b.node);
-        if (!l) m.set(b.node, (l = []));
-        if (l[l.length - 1] !== v) l.push(v);
-      }
-    }
-    return m;
-  });
+  const onNode = s.victims.byNode();
   const blocked = new Set(s.blockedNodes(job));
   // Nodes by the GPU room that stopping other queues' work and moving checkpointing work could
   // free, most first (per cycle and reclaiming queue: the quota rule is applied when chosen).

@@ -27,9 +27,9 @@ export const reclaim: Action = {
     // A queue can take capacity back only from running jobs of queues outside its own chain:
     // a queue without any has nothing to reclaim (its jobs are not even read).
     const victimQueues = new Set<QueueNode>();
-    for (const [name, running] of s.byState.runningColumns) {
+    for (const name of s.victims.queuesRunning()) {
       const vq = s.queues.get(name);
-      if (vq && running.count > 0) victimQueues.add(vq);
+      if (vq) victimQueues.add(vq);
     }
     const screened = new Map<QueueNode, boolean>();
     const hasOthers = (q: QueueNode): boolean => {
