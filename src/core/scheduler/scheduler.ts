@@ -20,7 +20,7 @@ import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { BudgetHolds, CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
-import { QueueTree, type QueueNode } from './queues.js';
+import { QueueTree } from './queues.js';
 import { Session, type Reservation } from './session.js';
 import { NO_HOLDS } from './quota-rules.js';
 import { pruneMisses, type PlanMiss } from './plan-misses.js';
@@ -37,44 +37,15 @@ import { consolidate } from './actions/consolidate.js';
 import { reclaim } from './actions/reclaim.js';
 import { preempt } from './actions/preempt.js';
 import { warmUsefulNodes } from './actions/victims.js';
+import { queueStatus, type QueueStatus } from './queue-status.js';
+import { explainJob } from './job-explain.js';
 
 const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
 
 /** Schedulable capacity: GPUs (of them, gpuMig in MIG mode, when any), CPU, memory. */
 type FleetCapacity = { gpu: number; cpu: number; memory: number; gpuMig?: number };
 
-export interface QueueStatus {
-  readonly name: string;
-  readonly parent: string | null;
-  readonly guaranteedGpu: number;
-  readonly limitGpu: number | null;
-  readonly weight: number;
-  /** milli-GPU in use, deserved now, and pending demand. */
-  readonly usedGpu: number;
-  readonly deservedGpu: number;
-  readonly pendingGpu: number;
-  readonly running: number;
-  readonly pending: number;
-  /** Per GPU model the queue has a quota for or uses: milli-GPU guaranteed, limit and used. */
-  readonly gpuModels: Readonly<Record<string, ModelQuotaStatus>>;
-}
-
-export interface ModelQuotaStatus {
-  readonly guaranteedGpu: number | null;
-  readonly limitGpu: number | null;
-  readonly usedGpu: number;
-}
-
-function modelQuotaStatus(q: QueueNode): Record<string, ModelQuotaStatus> {
-  const g = q.spec.guaranteed?.gpuByModel ?? {};
-  const l = q.spec.limit?.gpuByModel ?? {};
-  const used = q.usage.gpuByModel;
-  const out: Record<string, ModelQuotaStatus> = {};
-  for (const m of [...new Set([...Object.keys(g), ...Object.keys(l), ...Object.keys(used).filter((k) => (used[k] ?? 0) > 0)])].sort()) {
-    out[m] = { guaranteedGpu: g[m] ?? null, limitGpu: l[m] ?? null, usedGpu: used[m] ?? 0 };
-  }
-  return out;
-}
+export type { QueueStatus, ModelQuotaStatus } from './queue-status.js';
 
 export class Scheduler {
   readonly cluster = new Cluster();
@@ -428,96 +399,11 @@ export class Scheduler {
   }
 
   queueStatus(): QueueStatus[] {
-    const counts = new Map<string, { running: number; pending: number }>();
-    for (const j of this.jobs.values()) {
-      for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) {
-        const c = counts.get(q.name) ?? { running: 0, pending: 0 };
-        if (j.state === 'pending') c.pending++;
-        else c.running++;
-        counts.set(q.name, c);
-      }
-    }
-    const pendingOf = (name: string): number => {
-      let sum = 0;
-      for (const j of this.jobs.values()) {
-        if (j.state !== 'pending') continue;
-        for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) if (q.name === name) sum += j.resources.gpu;
-      }
-      return sum;
-    };
-    return this.queues.all().map((q) => ({
-      name: q.name,
-      parent: q.parent?.name ?? null,
-      guaranteedGpu: q.guaranteed('gpu'),
-      limitGpu: q.spec.limit?.gpu ?? null,
-      weight: q.weight,
-      usedGpu: q.usage.gpu,
-      deservedGpu: q.deserved.gpu,
-      pendingGpu: pendingOf(q.name),
-      running: counts.get(q.name)?.running ?? 0,
-      pending: counts.get(q.name)?.pending ?? 0,
-      gpuModels: modelQuotaStatus(q),
-    }));
+    return queueStatus(this.queues, this.jobs.values());
   }
 
   /** Why a job waits, and when it may start (from the last cycle). */
   explain(id: string, now: number): Explanation {
-    const j = this.jobs.get(id);
-    if (!j) return { job: id, state: 'unknown', reasons: [] };
-    if (j.state !== 'pending') return { job: id, state: 'running', reasons: [] };
-    const reasons = this.lastWaits.get(id) ?? j.lastReasons;
-    const sameQueue = [...this.jobs.values()].filter((x) => x.state === 'pending' && x.spec.queue === j.spec.queue);
-    const order = this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
-    sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
-    const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
-    const victims = [...j.awaiting];
-    if (victims.length > 0) {
-      // A preemption is under way for it: it starts once the victims stop, at the latest when
-      // their checkpoint grace runs out.
-      let until = now;
-      for (const v of victims) {
-        const vj = this.jobs.get(v);
-        if (vj?.evictingSince != null) until = Math.max(until, vj.evictingSince + vj.evictGraceMs);
-      }
-      return { job: id, state: 'pending', reasons, queuePosition: position, preemptingFor: victims, estimatedStart: until, estimateNote: `${victims.length} job(s) are being preempted to make room for it (${victims.slice(0, 5).join(', ')}${victims.length > 5 ? ', ...' : ''}); it starts when they have stopped` };
-    }
-    const r = this.reservations.get(id);
-    const est = r && r.until !== Infinity ? { at: Math.max(now, r.until), note: 'GPUs are reserved for it from then (running jobs there end by their declared durations)' } : this.estimateStart(j, now);
-    return {
-      job: id,
-      state: 'pending',
-      reasons,
-      queuePosition: position,
-      ...(est.at !== undefined ? { estimatedStart: est.at } : {}),
-      estimateNote: est.note,
-    };
-  }
-
-  /**
-   * Earliest time enough GPUs free up for the job, from running jobs' declared durations; when
-   * there is none, why: capacity is free (fit or quota holds it back), nothing running could
-   * free enough, or the running jobs it waits for did not declare a duration (named).
-   */
-  private estimateStart(j: JobRecord, now: number): { at?: number; note: string } {
-    const need = j.resources.gpu;
-    let free = 0;
-    for (const n of this.cluster.nodes()) if (!n.unschedulable) free += n.gpuMilliFreeTotal;
-    if (free >= need) return { note: 'enough GPUs are free in total; it waits for a fit, its quota or its turn, not for running jobs to end' };
-    const ends: { at: number; gpu: number }[] = [];
-    const undeclared: string[] = [];
-    let running = 0;
-    for (const r of this.jobs.values()) {
-      if (r.state === 'pending' || r.startedAt === null || r.resources.gpu === 0) continue;
-      running += r.resources.gpu;
-      if (r.spec.expectedDurationMs === undefined) undeclared.push(r.spec.id);
-      else ends.push({ at: r.startedAt + r.spec.expectedDurationMs, gpu: r.resources.gpu });
-    }
-    if (free + running < need) return { note: running === 0 ? 'no running job holds GPUs; the GPUs it needs are cordoned or unhealthy' : 'even when every running job ends there are not enough schedulable GPUs (some are cordoned or unhealthy)' };
-    ends.sort((a, b) => a.at - b.at);
-    for (const e of ends) {
-      free += e.gpu;
-      if (free >= need) return { at: Math.max(now, e.at), note: `from the declared durations of running jobs${undeclared.length > 0 ? ' (jobs without one may end sooner)' : ''}` };
-    }
-    return { note: `running job(s) ${undeclared.slice(0, 3).join(', ')}${undeclared.length > 3 ? ` and ${undeclared.length - 3} more` : ''} do not declare expectedDurationSeconds, so when their GPUs free up is unknown` };
+    return explainJob(id, now, { jobs: this.jobs, queues: this.queues, cluster: this.cluster, reservations: this.reservations, lastWaits: this.lastWaits });
   }
 }

@@ -4,7 +4,7 @@
  * their queue's running columns (ColumnsRef), so a victim search can read them from there.
  */
 import { riskKey, workAtRisk, type JobRecord } from './job.js';
-import type { RunningColumns } from './running-columns.js';
+import { grown, type RunningColumns } from './running-columns.js';
 /** The victim-cost keys of a list of jobs (see VictimPool.cheapestFirst), filled by index. */
 export class VictimKeys {
   risk: Float64Array;
@@ -48,15 +48,10 @@ export class VictimKeys {
   }
 
   private grow(n: number): void {
-    const copy = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.risk = copy(this.risk);
-    this.prio = copy(this.prio);
-    this.served = copy(this.served);
-    this.start = copy(this.start);
+    this.risk = grown(this.risk, n);
+    this.prio = grown(this.prio, n);
+    this.served = grown(this.served, n);
+    this.start = grown(this.start, n);
   }
 }
 

@@ -28,7 +28,7 @@ export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNod
 }
 
 /**
- * `jobs` (all of one queue) in Session.compareWithinQueue's order, sorted over precomputed keys
+ * `jobs` (all of one queue) in JobOrder.compareWithinQueue's order, sorted over precomputed keys
  * (priority, submission, id): the same order, without computing priorities in every comparison.
  */
 export function sortWithinQueue(s: Session, jobs: readonly JobRecord[]): JobRecord[] {

@@ -105,7 +105,7 @@ export const preempt: Action = {
         continue;
       }
       plans.set(q, (plans.get(q) ?? 0) + 1);
-      // Candidates were filtered by isVictimCandidate when listed; only this cycle's changes
+      // Candidates were filtered by victims.isCandidate when listed; only this cycle's changes
       // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {

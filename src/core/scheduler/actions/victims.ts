@@ -21,7 +21,7 @@ export interface VictimPlan {
   readonly lost: number;
 }
 
-/** Sorts victims cheapest first, in the order Session.victimsByCost uses. */
+/** Sorts victims cheapest first, in the order VictimPool.byCost uses. */
 export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): JobRecord[] {
   return s.victims.sortByCost(victims);
 }
@@ -131,7 +131,7 @@ function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
 }
 
 /**
- * Finds the cheapest set of `candidates` (given cheapest first, as Session.victimsByCost
+ * Finds the cheapest set of `candidates` (given cheapest first, as VictimPool.byCost
  * orders them) whose removal lets `job` fit, or null.
  * `allowed(chosen, next)` may refuse a victim given those already chosen (quota rules).
  */
