@@ -65,3 +65,26 @@ test('checkInvariants names a record its indices disagree with', () => {
   (s.job('x') as { state: string }).state = 'pending'; // behind the table's back
   assert.throws(() => s.checkInvariants(), /job table: x is pending but not in the pending list/);
 });
+
+test('the table charges queues itself: start charges, requeue and finish give back', () => {
+  const s = setup({ nodes: [node('n1').gpus(8).obj()], config: { minRuntimeMs: 0 } });
+  const used = () => s.queueStatus().find((q) => q.name === 'default')?.usedGpu;
+  s.submit(job('a').gpus(2).at(0).obj());
+  s.submit(job('b').gpus(4).at(0).obj());
+  s.cycle(0);
+  assert.equal(used(), 6000);
+  s.requeue('a', 1);
+  assert.equal(used(), 4000);
+  s.remove('b', true);
+  assert.equal(used(), 0);
+  s.checkInvariants();
+});
+
+test('checkInvariants names a queue whose usage its charged jobs do not explain', () => {
+  const s = setup({ nodes: [node('n1').gpus(8).obj()] });
+  s.submit(job('x').gpus(1).at(0).obj());
+  s.cycle(0);
+  const queues = (s as unknown as { queues: { get(n: string): { usage: { gpu: number } } } }).queues;
+  queues.get('default').usage.gpu += 1000; // a charge kept by hand, behind the table's back
+  assert.throws(() => s.checkInvariants(), /job table: queue default uses 2000 gpu, its charged jobs hold 1000/);
+});

@@ -1,21 +1,30 @@
 /**
- * The job table: every job record and the indices over them (by state, the pending list, the
+ * The job table: every job record, the indices over them (by state, the pending list, the
  * running columns per queue and of all running jobs, running preemptible jobs per priority),
- * changed only through named transitions, so that no caller keeps them in step by hand.
+ * what each job is charged to its queue, and the epochs that say when the running set or the
+ * demand last changed. All of it changes only through the named transitions, so no caller
+ * keeps any of it in step by hand.
  *
  *   submit  -> pending
- *   bind    pending -> running (a placement was committed, or a running job was re-adopted)
+ *   start   pending -> running (a placement was committed, or a running job was re-adopted)
  *   evict   running -> evicting (it holds its resources until it stops)
  *   requeue running | evicting -> pending (it stopped, or its bind failed)
- *   remove  any -> gone (finished, failed, cancelled)
+ *   finish  any -> gone (it ended on its own: finished or failed)
+ *   remove  any -> gone (cancelled, or a re-adoption that failed)
  *   refresh a running job's checkpoint, service or binding changed: its columns follow
  *
- * The caller sets a record's own fields (state, bindings, resources) before the transition
- * that indexes them. `checkInvariants` verifies that every index agrees with the records.
+ * A transition sets the record's state fields and its queue charge itself. What the cluster
+ * snapshot holds stays the caller's: it commits a placement before `start`, and releases a
+ * job's bindings before `requeue`, `finish` or `remove`. `checkInvariants` verifies that every
+ * index and every queue's usage agree with the records.
  */
+import type { Binding } from '../model/cluster.js';
 import type { JobRecord } from './job.js';
 import { PendingList } from './pending-list.js';
 import { RunningColumns } from './running-columns.js';
+import { RESOURCE_KEYS, type QueueTree } from './queues.js';
+import { requestResources, type MutableResources } from './resources.js';
+import type { WaitReason } from './types.js';
 
 /** Jobs by state, and the running ones also by queue (read by the actions, changed by JobTable). */
 export interface JobsByState {
@@ -32,13 +41,50 @@ export interface JobsByState {
   readonly preemptiblePriorities: Map<number, number>;
 }
 
+/** The reasons of a job that has none (shared: never changed). */
+const NO_REASONS: readonly WaitReason[] = [];
+
 export class JobTable {
   readonly records = new Map<string, JobRecord>();
   readonly index: JobsByState;
+  private queues: QueueTree;
+  private capacityEpoch = 0;
+  private demandEpochs = 0;
 
-  /** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns. */
-  constructor(slotOf: (node: string) => number) {
+  /** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns; `queues`: where jobs are charged. */
+  constructor(slotOf: (node: string) => number, queues: QueueTree) {
     this.index = { pending: new PendingList(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
+    this.queues = queues;
+  }
+
+  /**
+   * Bumped when capacity or the running set changes (a job starts or releases what it held,
+   * or capacityChanged is called): plans found impossible before may be possible after.
+   */
+  get epoch(): number {
+    return this.capacityEpoch;
+  }
+
+  /** Bumped when demand changes (a submission, or demandChanged): fair shares may move. */
+  get demandEpoch(): number {
+    return this.demandEpochs;
+  }
+
+  /** Nodes, the placement policy or the queues changed (what the table cannot see itself). */
+  capacityChanged(): void {
+    this.capacityEpoch++;
+  }
+
+  /** Which work may start changed (budget holds: what the table cannot see itself). */
+  demandChanged(): void {
+    this.demandEpochs++;
+  }
+
+  /** A new queue tree: every job holding resources is charged to it afresh. */
+  setQueues(tree: QueueTree): void {
+    this.capacityEpoch++;
+    this.queues = tree;
+    for (const j of this.records.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
   }
 
   get(id: string): JobRecord | undefined {
@@ -59,35 +105,80 @@ export class JobTable {
 
   /** A new job (state pending) joins the table. */
   submit(j: JobRecord): void {
+    this.demandEpochs++;
     this.records.set(j.id, j);
     this.index.pending.add(j);
   }
 
-  /** `j` runs now (its state, bindings and resources already say so). */
-  bind(j: JobRecord): void {
+  /**
+   * `j` runs from `at` on `bindings` (already committed to the cluster snapshot), holding
+   * `resources`, charged to its queue. `session`: the cycle that bound it (JobRecord.touchedIn),
+   * when a cycle did.
+   */
+  start(j: JobRecord, bindings: readonly Binding[], resources: MutableResources, at: number, session?: number): void {
+    this.capacityEpoch++;
+    j.state = 'running';
+    j.bindings = bindings;
+    j.startedAt = at;
+    j.lastCheckpointAt = null;
+    j.resources = resources;
+    j.charged = true;
+    if (j.nominatedCount > 0) {
+      j.nominatedNodes.clear();
+      j.nominatedCount = 0;
+    }
+    j.lastReasons = NO_REASONS;
+    if (session !== undefined) j.touchedIn = session;
+    this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
     this.index.pending.delete(j);
-    this.addRunning(j);
+    this.addRunning(j); // (after the fields it copies are set)
   }
 
-  /** `j` is being stopped (state evicting): no longer a running job, still holding its room. */
-  evict(j: JobRecord): void {
+  /**
+   * `j` is asked at `at` to stop for `forJob`, with `graceMs` to save its work: no longer a
+   * running job, still holding (and charged for) its room; `forJob` waits for it and gets its
+   * nodes first. `session`: the cycle that chose it.
+   */
+  evict(j: JobRecord, forJob: JobRecord, at: number, graceMs: number, session: number): void {
+    j.state = 'evicting';
     this.dropRunning(j);
     this.index.evicting.add(j);
+    j.evictingSince = at;
+    j.evictGraceMs = graceMs;
+    j.evictedFor = forJob.spec.id;
+    j.evictedAt = at;
+    forJob.wonFrom.set(j.spec.queue, at);
+    forJob.awaiting.add(j.spec.id);
+    for (const b of j.bindings) forJob.nominatedNodes.add(b.node);
+    forJob.awaitingCount = forJob.awaiting.size;
+    forJob.nominatedCount = forJob.nominatedNodes.size;
+    j.touchedIn = session;
   }
 
-  /** `j` waits again (state pending): it stopped, or its bind failed. */
-  requeue(j: JobRecord): void {
+  /**
+   * `j` waits again from `at` (its bindings already released from the snapshot): it stopped,
+   * or its bind failed. A job already pending only has its waiting restart.
+   */
+  requeue(j: JobRecord, at: number): void {
+    if (j.state !== 'pending') this.release(j);
+    j.state = 'pending';
     this.dropRunning(j);
     this.index.evicting.delete(j);
     this.index.pending.add(j);
+    j.startedAt = null;
+    j.evictingSince = null;
+    j.pendingSince = at;
+    j.resources = requestResources(j.spec.members);
   }
 
-  /** `j` is gone from every index and from the table. */
+  /** `j` ended on its own (finished or failed): gone from every index and from the table. */
+  finish(j: JobRecord): void {
+    this.drop(j);
+  }
+
+  /** `j` was cancelled (or could not be re-adopted): gone from every index and from the table. */
   remove(j: JobRecord): void {
-    this.index.pending.delete(j);
-    this.dropRunning(j);
-    this.index.evicting.delete(j);
-    this.records.delete(j.id);
+    this.drop(j);
   }
 
   /** A running job's checkpoint, attained service or node changed: its columns follow. */
@@ -95,6 +186,27 @@ export class JobTable {
     if (j.allIndex < 0) return; // not running
     this.index.runningColumns.get(j.spec.queue)?.update(j);
     this.index.runningAll.update(j);
+  }
+
+  private drop(j: JobRecord): void {
+    this.release(j);
+    this.index.pending.delete(j);
+    this.dropRunning(j);
+    this.index.evicting.delete(j);
+    this.records.delete(j.id);
+  }
+
+  /** `j` no longer holds anything: its queue charge goes, and the job it was stopped for stops waiting for it. */
+  private release(j: JobRecord): void {
+    this.capacityEpoch++;
+    if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
+    j.charged = false;
+    j.bindings = [];
+    const winner = j.evictedFor !== null ? this.records.get(j.evictedFor) : undefined;
+    if (winner) {
+      winner.awaiting.delete(j.spec.id);
+      winner.awaitingCount = winner.awaiting.size;
+    }
   }
 
   private addRunning(j: JobRecord): void {
@@ -141,6 +253,7 @@ export class JobTable {
       if (inAll !== running || inQueue !== running) fail(`${id} is ${j.state} but its running columns say ${inAll ? '' : 'not '}running (all) and ${inQueue ? '' : 'not '}running (queue)`);
       if (j.state === 'pending' && (j.charged || j.bindings.length > 0)) fail(`${id} is pending but holds ${j.bindings.length} binding(s)${j.charged ? ', charged to its queue' : ''}`);
       if (j.state !== 'pending' && j.bindings.length === 0) fail(`${id} is ${j.state} without bindings`);
+      if (j.state !== 'pending' && !j.charged) fail(`${id} is ${j.state} but not charged to its queue`);
       if (running && j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);
     }
     if (idx.pending.size + idx.running.size + idx.evicting.size !== this.records.size) fail(`indices hold ${idx.pending.size} pending + ${idx.running.size} running + ${idx.evicting.size} evicting for ${this.records.size} jobs`);
@@ -149,5 +262,31 @@ export class JobTable {
     for (const c of idx.runningColumns.values()) perQueue += c.count;
     if (perQueue !== idx.running.size) fail(`per-queue running columns hold ${perQueue} jobs, the running set ${idx.running.size}`);
     if (prios.size !== idx.preemptiblePriorities.size || [...prios].some(([p, n]) => idx.preemptiblePriorities.get(p) !== n)) fail('running preemptible jobs per priority disagree with the running jobs');
+    this.checkCharges(fail);
+  }
+
+  /** Every queue's usage is what the charged jobs under it hold (and its fixed usage, the non-preemptible ones). */
+  private checkCharges(fail: (msg: string) => never): void {
+    const want = new Map<string, { usage: number[]; fixed: number[] }>();
+    for (const q of this.queues.all()) want.set(q.name, { usage: [0, 0, 0], fixed: [0, 0, 0] });
+    for (const j of this.records.values()) {
+      if (!j.charged) continue;
+      for (const n of this.queues.get(j.spec.queue)?.chain() ?? []) {
+        const w = want.get(n.name);
+        if (!w) continue;
+        RESOURCE_KEYS.forEach((k, i) => {
+          w.usage[i] = (w.usage[i] as number) + j.resources[k];
+          if (!j.spec.preemptible) w.fixed[i] = (w.fixed[i] as number) + j.resources[k];
+        });
+      }
+    }
+    for (const q of this.queues.all()) {
+      const w = want.get(q.name);
+      if (!w) continue;
+      RESOURCE_KEYS.forEach((k, i) => {
+        if (Math.abs(q.usage[k] - (w.usage[i] as number)) > 1e-3) fail(`queue ${q.name} uses ${q.usage[k]} ${k}, its charged jobs hold ${w.usage[i]}`);
+        if (Math.abs(q.fixedUsage[k] - (w.fixed[i] as number)) > 1e-3) fail(`queue ${q.name} has ${q.fixedUsage[k]} ${k} of non-preemptible usage, its charged non-preemptible jobs hold ${w.fixed[i]}`);
+      });
+    }
   }
 }

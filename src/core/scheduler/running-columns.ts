@@ -16,6 +16,15 @@
 import type { JobRecord } from './job.js';
 import { bindingGpuRoom } from './resources.js';
 
+type TypedColumn = Float64Array | Uint8Array | Int32Array;
+
+/** A copy of `a` with room for `n` entries (the entries beyond its length zero). */
+export function grown<T extends TypedColumn>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
+
 export class RunningColumns {
   /** The jobs, in start order; null where a job left. */
   jobs: (JobRecord | null)[] = [];
@@ -155,11 +164,7 @@ export class RunningColumns {
   }
 
   private resize(n: number): void {
-    const grow = <T extends Float64Array | Uint8Array | Int32Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
+    const grow = <T extends TypedColumn>(a: T): T => grown(a, n);
     this.startedAt = grow(this.startedAt);
     this.expectedEnd = grow(this.expectedEnd);
     this.lastCheckpointAt = grow(this.lastCheckpointAt);

@@ -20,8 +20,10 @@ import type { Rng } from '../rng.js';
 import { UserError } from '../errors.js';
 import { createRng } from '../rng.js';
 import type { BudgetHolds, CycleResult, Explanation, JobSpec, QueueSpec, WaitReason } from './types.js';
-import { QueueTree, type QueueNode } from './queues.js';
-import { Session, NO_HOLDS, type PlanMiss, type Reservation } from './session.js';
+import { QueueTree } from './queues.js';
+import { Session, type Reservation } from './session.js';
+import { NO_HOLDS } from './quota-rules.js';
+import { pruneMisses, type PlanMiss } from './plan-misses.js';
 import { JobTable } from './job-table.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
@@ -35,58 +37,25 @@ import { consolidate } from './actions/consolidate.js';
 import { reclaim } from './actions/reclaim.js';
 import { preempt } from './actions/preempt.js';
 import { warmUsefulNodes } from './actions/victims.js';
+import { queueStatus, type QueueStatus } from './queue-status.js';
+import { explainJob } from './job-explain.js';
 
 const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
 
 /** Schedulable capacity: GPUs (of them, gpuMig in MIG mode, when any), CPU, memory. */
 type FleetCapacity = { gpu: number; cpu: number; memory: number; gpuMig?: number };
 
-export interface QueueStatus {
-  readonly name: string;
-  readonly parent: string | null;
-  readonly guaranteedGpu: number;
-  readonly limitGpu: number | null;
-  readonly weight: number;
-  /** milli-GPU in use, deserved now, and pending demand. */
-  readonly usedGpu: number;
-  readonly deservedGpu: number;
-  readonly pendingGpu: number;
-  readonly running: number;
-  readonly pending: number;
-  /** Per GPU model the queue has a quota for or uses: milli-GPU guaranteed, limit and used. */
-  readonly gpuModels: Readonly<Record<string, ModelQuotaStatus>>;
-}
-
-export interface ModelQuotaStatus {
-  readonly guaranteedGpu: number | null;
-  readonly limitGpu: number | null;
-  readonly usedGpu: number;
-}
-
-function modelQuotaStatus(q: QueueNode): Record<string, ModelQuotaStatus> {
-  const g = q.spec.guaranteed?.gpuByModel ?? {};
-  const l = q.spec.limit?.gpuByModel ?? {};
-  const used = q.usage.gpuByModel;
-  const out: Record<string, ModelQuotaStatus> = {};
-  for (const m of [...new Set([...Object.keys(g), ...Object.keys(l), ...Object.keys(used).filter((k) => (used[k] ?? 0) > 0)])].sort()) {
-    out[m] = { guaranteedGpu: g[m] ?? null, limitGpu: l[m] ?? null, usedGpu: used[m] ?? 0 };
-  }
-  return out;
-}
+export type { QueueStatus, ModelQuotaStatus } from './queue-status.js';
 
 export class Scheduler {
   readonly cluster = new Cluster();
   readonly config: ReturnType<typeof withDefaults>;
   private placer: Placer;
   private queues: QueueTree;
-  /** Every job record and its indices, changed only by the table's transitions. */
-  private readonly jobs = new JobTable((name) => this.cluster.node(name)?.slot ?? -1);
+  /** Every job record, its indices, queue charges and epochs, changed only by the table's transitions. */
+  private readonly jobs: JobTable;
   private readonly reservations = new Map<string, Reservation>();
   private lastCycle: number | null = null;
-  /** Bumped when capacity or the running set changes (releases, binds): invalidates plan misses. */
-  private epoch = 0;
-  /** Bumped when demand changes (submissions): fair shares, and so reclaim plans, may change. */
-  private demandEpoch = 0;
   private readonly planMisses = new Map<string, PlanMiss>();
   private readonly rng: Rng;
   private readonly clock: (() => number) | undefined;
@@ -101,6 +70,7 @@ export class Scheduler {
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
     this.queues = new QueueTree(queues);
+    this.jobs = new JobTable((name) => this.cluster.node(name)?.slot ?? -1, this.queues);
     this.rng = config.rng ?? createRng(1);
     this.clock = config.clock;
     this.service = new ServiceModel({
@@ -117,7 +87,7 @@ export class Scheduler {
    * learned online from submissions.
    */
   setPlacementPolicy(policy: PolicyName, workload?: readonly WorkloadClass[]): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [], ...this.localityOptions() }), this.rng);
   }
 
@@ -128,15 +98,14 @@ export class Scheduler {
   // ---- queues -------------------------------------------------------------------------
   /** Replaces the queue tree. Jobs keep their queue; usage is recharged. Validates first. */
   setQueues(specs: readonly QueueSpec[]): void {
-    this.epoch++;
     const tree = new QueueTree(specs);
     this.queues = tree;
-    for (const j of this.jobs.values()) if (j.charged) tree.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
+    this.jobs.setQueues(tree);
   }
 
   /** Teams and queues whose new work waits for a budget (see BudgetHolds); running work stays. */
   setBudgetHolds(holds: BudgetHolds): void {
-    this.demandEpoch++; // plans made while work was held (or not) no longer hold
+    this.jobs.demandChanged(); // plans made while work was held (or not) no longer hold
     this.budgetHolds = holds.teams.size === 0 && holds.queues.size === 0 ? NO_HOLDS : holds;
   }
 
@@ -150,13 +119,13 @@ export class Scheduler {
 
   // ---- nodes --------------------------------------------------------------------------
   addNode(spec: NodeSpec): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.addNode(spec);
   }
 
   /** Removes a node; jobs that ran there are returned (the adapter decides their fate). */
   removeNode(name: string): string[] {
-    this.epoch++;
+    this.jobs.capacityChanged();
     const released = this.cluster.removeNode(name);
     const jobs = new Set<string>();
     for (const b of released) {
@@ -168,13 +137,13 @@ export class Scheduler {
   }
 
   cordon(name: string, on: boolean): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setUnschedulable(name, on);
   }
 
   /** New labels, taints and cached datasets for a live node (e.g. from a Kubernetes Node update). */
   updateNodeMeta(name: string, labels: Readonly<Record<string, string>>, taints: readonly Taint[], cachedDatasets?: readonly string[], cachedBytes?: Readonly<Record<string, number>>): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setNodeMeta(name, labels, taints, cachedDatasets, cachedBytes);
   }
 
@@ -200,7 +169,7 @@ export class Scheduler {
   }
 
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.cluster.setGpuHealth(node, gpu, healthy);
   }
 
@@ -222,7 +191,6 @@ export class Scheduler {
     const request = requestResources(spec.members);
     for (const m of prepared) this.placer.warm(m);
     warmUsefulNodes(this.cluster, shape, spec.members);
-    this.demandEpoch++;
     const grace = spec.checkpoint?.graceSeconds;
     const interval = spec.checkpoint?.intervalSeconds;
     this.jobs.submit({
@@ -276,7 +244,7 @@ export class Scheduler {
 
   /** Re-adopts a job that is already running (crash recovery, informer resync). */
   adoptRunning(spec: JobSpec, bindings: readonly Binding[], startedAt: number): void {
-    this.epoch++;
+    this.jobs.capacityChanged();
     this.submit(spec);
     const j = this.jobs.get(spec.id) as JobRecord;
     const stmt = this.cluster.begin();
@@ -288,13 +256,7 @@ export class Scheduler {
       throw new UserError('BINDING_CONFLICT', `job ${spec.id} cannot be re-adopted: ${(e as Error).message}`);
     }
     stmt.commit();
-    j.state = 'running';
-    j.bindings = bindings;
-    j.startedAt = startedAt;
-    j.resources = bindingResources(this.cluster, bindings);
-    j.charged = true;
-    this.jobs.bind(j); // (after the fields it copies are set)
-    this.queues.charge(spec.queue, j.resources, !spec.preemptible, 1);
+    this.jobs.start(j, bindings, bindingResources(this.cluster, bindings), startedAt);
   }
 
   job(id: string): Readonly<JobRecord> | undefined {
@@ -310,18 +272,9 @@ export class Scheduler {
     this.jobs.checkInvariants();
   }
 
-  private releaseJob(j: JobRecord): void {
-    this.epoch++;
+  /** Frees in the snapshot what `j` holds (the table's transition then forgets it). */
+  private releaseBindings(j: JobRecord): void {
     for (const b of j.bindings) this.cluster.release(b.podId);
-    if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
-    j.charged = false;
-    j.bindings = [];
-    // The job this one was evicted for no longer waits for it.
-    const winner = j.evictedFor !== null ? this.jobs.get(j.evictedFor) : undefined;
-    if (winner) {
-      winner.awaiting.delete(j.spec.id);
-      winner.awaitingCount = winner.awaiting.size;
-    }
   }
 
   /**
@@ -333,8 +286,9 @@ export class Scheduler {
     const j = this.jobs.get(id);
     if (!j) return;
     if (ended && j.attainedGpuMs > 0) this.service.record(serviceClasses(j, this.config.serviceClasses), j.attainedGpuMs / gpuCount(j));
-    this.releaseJob(j);
-    this.jobs.remove(j);
+    this.releaseBindings(j);
+    if (ended) this.jobs.finish(j);
+    else this.jobs.remove(j);
     this.reservations.delete(id);
   }
 
@@ -342,12 +296,8 @@ export class Scheduler {
   bindFailed(id: string, now: number): void {
     const j = this.jobs.get(id);
     if (!j || j.state !== 'running') return;
-    this.releaseJob(j);
-    j.state = 'pending';
-    this.jobs.requeue(j);
-    j.startedAt = null;
-    j.pendingSince = now;
-    j.resources = requestResources(j.spec.members);
+    this.releaseBindings(j);
+    this.jobs.requeue(j, now);
   }
 
   /** A job stopped after an eviction (or crashed) and should run again later. */
@@ -360,14 +310,9 @@ export class Scheduler {
         j.lostGpuMs += j.state === 'evicting' ? lost : 0;
         if (j.state === 'evicting') j.preemptions++;
       }
-      this.releaseJob(j);
+      this.releaseBindings(j);
     }
-    j.state = 'pending';
-    this.jobs.requeue(j);
-    j.startedAt = null;
-    j.evictingSince = null;
-    j.pendingSince = now;
-    j.resources = requestResources(j.spec.members);
+    this.jobs.requeue(j, now);
   }
 
   /** The job saved a checkpoint at `at`. */
@@ -411,8 +356,8 @@ export class Scheduler {
       for (const j of this.jobs.values()) if (j.attainedGpuMs > 0) active.push({ classes: serviceClasses(j, this.config.serviceClasses), attainedMs: j.attainedGpuMs / gpuCount(j) });
       this.service.refresh(active, true);
     }
-    if (this.planMisses.size > 256) for (const [k, m] of this.planMisses) if (m.epoch !== this.epoch || now - m.at >= 60_000) this.planMisses.delete(k);
-    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.epoch, this.demandEpoch, this.planMisses, this.budgetHolds);
+    pruneMisses(this.planMisses, this.jobs.epoch, now);
+    const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.planMisses, this.budgetHolds);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {
       const t0 = this.clock?.() ?? 0;
@@ -423,7 +368,6 @@ export class Scheduler {
     // (The same as each pending job taking its entry in s.waits, without a lookup per job.)
     for (const j of s.waiting) if (j.state === 'pending' && j.waitedIn === s.id) j.lastReasons = j.cycleReasons;
     this.lastWaits = s.waits;
-    if (s.bound > 0) this.epoch++; // new running jobs are new possible victims
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }
 
@@ -455,96 +399,11 @@ export class Scheduler {
   }
 
   queueStatus(): QueueStatus[] {
-    const counts = new Map<string, { running: number; pending: number }>();
-    for (const j of this.jobs.values()) {
-      for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) {
-        const c = counts.get(q.name) ?? { running: 0, pending: 0 };
-        if (j.state === 'pending') c.pending++;
-        else c.running++;
-        counts.set(q.name, c);
-      }
-    }
-    const pendingOf = (name: string): number => {
-      let sum = 0;
-      for (const j of this.jobs.values()) {
-        if (j.state !== 'pending') continue;
-        for (const q of this.queues.get(j.spec.queue)?.chain() ?? []) if (q.name === name) sum += j.resources.gpu;
-      }
-      return sum;
-    };
-    return this.queues.all().map((q) => ({
-      name: q.name,
-      parent: q.parent?.name ?? null,
-      guaranteedGpu: q.guaranteed('gpu'),
-      limitGpu: q.spec.limit?.gpu ?? null,
-      weight: q.weight,
-      usedGpu: q.usage.gpu,
-      deservedGpu: q.deserved.gpu,
-      pendingGpu: pendingOf(q.name),
-      running: counts.get(q.name)?.running ?? 0,
-      pending: counts.get(q.name)?.pending ?? 0,
-      gpuModels: modelQuotaStatus(q),
-    }));
+    return queueStatus(this.queues, this.jobs.values());
   }
 
   /** Why a job waits, and when it may start (from the last cycle). */
   explain(id: string, now: number): Explanation {
-    const j = this.jobs.get(id);
-    if (!j) return { job: id, state: 'unknown', reasons: [] };
-    if (j.state !== 'pending') return { job: id, state: 'running', reasons: [] };
-    const reasons = this.lastWaits.get(id) ?? j.lastReasons;
-    const sameQueue = [...this.jobs.values()].filter((x) => x.state === 'pending' && x.spec.queue === j.spec.queue);
-    const order = this.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
-    sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
-    const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
-    const victims = [...j.awaiting];
-    if (victims.length > 0) {
-      // A preemption is under way for it: it starts once the victims stop, at the latest when
-      // their checkpoint grace runs out.
-      let until = now;
-      for (const v of victims) {
-        const vj = this.jobs.get(v);
-        if (vj?.evictingSince != null) until = Math.max(until, vj.evictingSince + vj.evictGraceMs);
-      }
-      return { job: id, state: 'pending', reasons, queuePosition: position, preemptingFor: victims, estimatedStart: until, estimateNote: `${victims.length} job(s) are being preempted to make room for it (${victims.slice(0, 5).join(', ')}${victims.length > 5 ? ', ...' : ''}); it starts when they have stopped` };
-    }
-    const r = this.reservations.get(id);
-    const est = r && r.until !== Infinity ? { at: Math.max(now, r.until), note: 'GPUs are reserved for it from then (running jobs there end by their declared durations)' } : this.estimateStart(j, now);
-    return {
-      job: id,
-      state: 'pending',
-      reasons,
-      queuePosition: position,
-      ...(est.at !== undefined ? { estimatedStart: est.at } : {}),
-      estimateNote: est.note,
-    };
-  }
-
-  /**
-   * Earliest time enough GPUs free up for the job, from running jobs' declared durations; when
-   * there is none, why: capacity is free (fit or quota holds it back), nothing running could
-   * free enough, or the running jobs it waits for did not declare a duration (named).
-   */
-  private estimateStart(j: JobRecord, now: number): { at?: number; note: string } {
-    const need = j.resources.gpu;
-    let free = 0;
-    for (const n of this.cluster.nodes()) if (!n.unschedulable) free += n.gpuMilliFreeTotal;
-    if (free >= need) return { note: 'enough GPUs are free in total; it waits for a fit, its quota or its turn, not for running jobs to end' };
-    const ends: { at: number; gpu: number }[] = [];
-    const undeclared: string[] = [];
-    let running = 0;
-    for (const r of this.jobs.values()) {
-      if (r.state === 'pending' || r.startedAt === null || r.resources.gpu === 0) continue;
-      running += r.resources.gpu;
-      if (r.spec.expectedDurationMs === undefined) undeclared.push(r.spec.id);
-      else ends.push({ at: r.startedAt + r.spec.expectedDurationMs, gpu: r.resources.gpu });
-    }
-    if (free + running < need) return { note: running === 0 ? 'no running job holds GPUs; the GPUs it needs are cordoned or unhealthy' : 'even when every running job ends there are not enough schedulable GPUs (some are cordoned or unhealthy)' };
-    ends.sort((a, b) => a.at - b.at);
-    for (const e of ends) {
-      free += e.gpu;
-      if (free >= need) return { at: Math.max(now, e.at), note: `from the declared durations of running jobs${undeclared.length > 0 ? ' (jobs without one may end sooner)' : ''}` };
-    }
-    return { note: `running job(s) ${undeclared.slice(0, 3).join(', ')}${undeclared.length > 3 ? ` and ${undeclared.length - 3} more` : ''} do not declare expectedDurationSeconds, so when their GPUs free up is unknown` };
+    return explainJob(id, now, { jobs: this.jobs, queues: this.queues, cluster: this.cluster, reservations: this.reservations, lastWaits: this.lastWaits });
   }
 }

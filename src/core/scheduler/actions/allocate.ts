@@ -28,18 +28,18 @@ export function queueOrder(s: Session, jobs: readonly JobRecord[]): Map<QueueNod
 }
 
 /**
- * `jobs` (all of one queue) in Session.compareWithinQueue's order, sorted over precomputed keys
+ * `jobs` (all of one queue) in JobOrder.compareWithinQueue's order, sorted over precomputed keys
  * (priority, submission, id): the same order, without computing priorities in every comparison.
  */
 export function sortWithinQueue(s: Session, jobs: readonly JobRecord[]): JobRecord[] {
   const n = jobs.length;
   if (n < 2) return [...jobs];
-  const byPriority = s.ordersByPriority(jobs[0] as JobRecord);
+  const byPriority = s.order.ordersByPriority(jobs[0] as JobRecord);
   const prio = new Float64Array(n);
   const sub = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const j = jobs[i] as JobRecord;
-    prio[i] = byPriority ? s.priorityOf(j) : 0;
+    prio[i] = byPriority ? s.order.priorityOf(j) : 0;
     sub[i] = j.submittedAt;
   }
   // A plain array, not an Int32Array: its sort (TimSort) finds the runs already in order, and
@@ -61,7 +61,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     s.wait(job, { kind: 'preempting', message: `waiting for ${job.awaiting.size} job(s) to stop and free capacity` });
     return false;
   }
-  const quota = s.quotaReason(job);
+  const quota = s.quota.quotaReason(job);
   if (quota) {
     s.wait(job, quota);
     return false;
@@ -93,14 +93,14 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
     s.wait(job, DATA_HOLD);
     return false;
   }
-  const modelQuota = s.modelQuotaReason(job, bindings);
+  const modelQuota = s.quota.modelQuotaReason(job, bindings);
   if (modelQuota) {
     stmt.rollback();
     // Placed on a GPU model at its limit: try again on the models still under theirs (a job
     // that names no model may run on any of them).
     const retry = s.cluster.begin();
-    const again = s.tryPlace(job, retry, s.modelsOverLimit(job, bindings));
-    if (!again.ok || s.modelQuotaReason(job, again.bindings) !== null) {
+    const again = s.tryPlace(job, retry, s.quota.modelsOverLimit(job, bindings));
+    if (!again.ok || s.quota.modelQuotaReason(job, again.bindings) !== null) {
       retry.rollback();
       s.wait(job, { kind: 'quota', message: modelQuota });
       return false;
@@ -139,10 +139,10 @@ export const allocate: Action = {
       const job = list[c] as JobRecord;
       const q = queues[i] as QueueNode;
       tiers[i] = q.usage.gpu + job.requestGpu <= q.guaranteed('gpu') ? 0 : (keys[i] as number) < 1 ? 1 : 2;
-      prios[i] = s.priorityOf(job);
+      prios[i] = s.order.priorityOf(job);
     };
     for (let i = 0; i < n; i++) {
-      keys[i] = s.fairKey(queues[i] as QueueNode);
+      keys[i] = s.order.fairKey(queues[i] as QueueNode);
       head(i);
     }
     /** After a bind in `q`: the keys of queues under q's root change (in a flat tree: q only). */
@@ -151,7 +151,7 @@ export const allocate: Action = {
       for (let i = 0; i < n; i++) {
         const other = queues[i] as QueueNode;
         if (other === q || (top !== q && other.chain().includes(top))) {
-          keys[i] = s.fairKey(other);
+          keys[i] = s.order.fairKey(other);
           head(i);
         }
       }

@@ -7,7 +7,8 @@
  * without delaying the reserved job.
  */
 import type { Action } from './action.js';
-import { LazyOrder, type Session } from '../session.js';
+import type { Session } from '../session.js';
+import { LazyOrder } from '../victim-order.js';
 import type { JobRecord } from '../job.js';
 import { tryAllocate } from './allocate.js';
 import { largestMember } from './victims.js';

@@ -23,7 +23,7 @@ export const consolidate: Action = {
         const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
         if (!big || j.resources.gpu > freeGpu || j.awaitingCount > 0 || s.isTouched(j)) return false;
         if (!s.waitsForRoom(j)) return false;
-        return s.quotaReason(j) === null;
+        return s.quota.quotaReason(j) === null;
       })
       .sort((a, b) => a.pendingSince - b.pendingSince);
     if (blocked.length === 0) return;
@@ -33,14 +33,14 @@ export const consolidate: Action = {
       if (job.resources.gpu > freeGpu) continue;
       if (attempts++ >= s.config.maxConsolidationAttempts) break;
       // Never move work its queue is guaranteed for a borrower, nor a job this one was stopped for.
-      const movers = s.victimsByCost().filter((v) => s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1 && s.mayDisplace(v, job));
+      const movers = s.victims.byCost().filter((v) => s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1 && s.mayDisplace(v, job));
       if (movers.length === 0) continue;
       const stmt = s.cluster.begin();
       const moved: JobRecord[] = [];
       let target: readonly Binding[] | null = null;
       // Release movers one by one (cheapest first) until the blocked job fits.
       for (const v of movers.slice(0, 64)) {
-        if (!s.keepsGuarantees(v, job, moved)) continue;
+        if (!s.quota.keepsGuarantees(v, job, moved)) continue;
         for (const b of v.bindings) stmt.release(b.podId);
         moved.push(v);
         const mark = stmt.checkpoint();

@@ -41,7 +41,7 @@ export function limitShortfall(s: Session, job: JobRecord, incoming: (n: QueueNo
     // Non-preemptible work must also fit the guarantees: stopping others would not let it run.
     if (!job.preemptible && exceeded(n.fixedUsage, ask, { gpu: n.guaranteed('gpu') })) return null;
     if (lim.gpu === undefined) continue;
-    const over = s.settledGpu(n) + incoming(n) + ask.gpu - lim.gpu;
+    const over = s.quota.settledGpu(n) + incoming(n) + ask.gpu - lim.gpu;
     if (over > 1e-6) out.set(n, over);
   }
   return out;

@@ -11,8 +11,8 @@ import type { Action } from './action.js';
 import type { JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { executePlan, findVictims, plannedFrom } from './victims.js';
-import { VictimKeys, type ColumnsRef, type LazyOrder } from '../session.js';
-import { riskKey, workAtRiskOf } from '../job.js';
+import type { LazyOrder } from '../victim-order.js';
+import type { QueueCandidates } from '../victim-pool.js';
 import { findLimitVictims, limitShortfall } from './limit-victims.js';
 
 export const preempt: Action = {
@@ -25,74 +25,35 @@ export const preempt: Action = {
     // searched: sorting every running job each cycle would cost more than the plans), their
     // lowest priority, and when its next job passes the minimum runtime (a remembered miss ends
     // then).
-    interface QueueVictims {
-      readonly list: JobRecord[];
-      /** Their victim-cost keys, computed in the same pass (see Session.cheapestFirst); within a queue only. */
-      readonly keys: VictimKeys;
-      /** Where they are in their queue's RunningColumns. */
-      columns: ColumnsRef | null;
-      min: number;
-      join: number;
-    }
-    const byQueue = new Map<string, QueueVictims>();
+    const byQueue = new Map<string, QueueCandidates>();
     // Effective priorities of the candidates (kept only when they are not simply spec.priority).
-    const plain = s.allByPriority;
+    const plain = s.order.allByPriority;
     const prioOf = new Map<JobRecord, number>();
     const prioOfVictim = (v: JobRecord): number => (plain ? v.priority : (prioOf.get(v) ?? Infinity));
     let globalMin = Infinity;
     let nextJoin = Infinity;
-    const minRuntime = s.config.minRuntimeMs;
-    const now = s.now;
     // With plain priorities and victims only in the job's own queue, a queue's running jobs are
     // read only when one of its jobs gets to search for victims; before that, the lowest
-    // priority of any running preemptible job (kept by the scheduler) screens the pending jobs.
+    // priority of any running preemptible job (kept by the job table) screens the pending jobs.
     // Otherwise (effective priorities that move, or victims across queues) all are read now.
     const lazy = plain && !across;
-    // One queue's candidate victims, read from its RunningColumns (isVictimCandidate, in the
-    // columns: this visits every running job of the queue).
-    const scanQueue = (q: string): QueueVictims => {
-      const c = s.byState.runningColumns.get(q);
-      const info: QueueVictims = { list: [], keys: new VictimKeys(c?.count ?? 0), columns: null, min: Infinity, join: Infinity };
-      if (!c) return info;
-      const idx = new Int32Array(c.count);
-      info.columns = { cols: c, idx, layout: c.layout };
-      const { jobs, startedAt, lastCheckpointAt, gpu, attainedGpuMs, priority, graceMs, checkpointIntervalMs, touchedIn, preemptible } = c;
-      const session = s.id;
-      for (let i = 0; i < c.size; i++) {
-        const v = jobs[i];
-        if (v === null || v === undefined || preemptible[i] === 0 || touchedIn[i] === session) continue;
-        const start = startedAt[i] as number;
-        if (start !== start) continue; // (not started)
-        if (now - start < minRuntime) {
-          const at = start + minRuntime;
-          if (at < info.join) info.join = at;
-          if (at < nextJoin) nextJoin = at;
-          continue;
-        }
-        const p = plain ? (priority[i] as number) : s.priorityOf(v);
-        if (!plain) prioOf.set(v, p);
-        if (!across) {
-          // (Across queues, victimsByCost orders them.)
-          const risk = riskKey(workAtRiskOf(start, lastCheckpointAt[i] as number, graceMs[i] as number, checkpointIntervalMs[i] as number, gpu[i] as number, now));
-          info.keys.setRaw(info.list.length, risk, p, attainedGpuMs[i] as number, start);
-        }
-        idx[info.list.length] = i;
-        info.list.push(v);
-        if (p < info.min) info.min = p;
-        if (p < globalMin) globalMin = p;
-      }
+    // One queue's candidate victims (their cost keys within a queue only: across queues,
+    // victims.byCost orders them).
+    const scanQueue = (q: string): QueueCandidates => {
+      const info = s.victims.inQueue(q, !across);
+      if (!plain) for (let k = 0; k < info.list.length; k++) prioOf.set(info.list[k] as JobRecord, info.prio[k] as number);
+      if (info.join < nextJoin) nextJoin = info.join;
+      if (info.min < globalMin) globalMin = info.min;
       return info;
     };
-    const queueInfo = (q: string): QueueVictims | undefined => {
+    const queueInfo = (q: string): QueueCandidates | undefined => {
       if (lazy && !byQueue.has(q)) byQueue.set(q, scanQueue(q));
       return byQueue.get(q);
     };
     let screen: number;
-    if (lazy) {
-      screen = Infinity;
-      for (const p of s.byState.preemptiblePriorities.keys()) if (p < screen) screen = p;
-    } else {
-      for (const q of s.byState.runningColumns.keys()) byQueue.set(q, scanQueue(q));
+    if (lazy) screen = s.victims.lowestPreemptiblePriority();
+    else {
+      for (const q of s.victims.queuesSeen()) byQueue.set(q, scanQueue(q));
       screen = globalMin;
     }
     if (screen === Infinity) return;
@@ -101,18 +62,18 @@ export const preempt: Action = {
       .filter((j) => {
         if (j.awaitingCount > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
-        if (floor > s.priorityOf(j) - s.config.preemptMinGap) return false;
+        if (floor > s.order.priorityOf(j) - s.config.preemptMinGap) return false;
         // (Waiting for room, or for its queue's limit: a limit is no reason to give up on priority.)
         return s.waitsForRoom(j) || (j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota'));
       })
-      .sort((a, b) => s.compareWithinQueue(a, b));
+      .sort((a, b) => s.order.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
     const sortedByQueue = new Map<string, LazyOrder>();
     const victimsOf = (q: string): LazyOrder => {
       let list = sortedByQueue.get(q);
       if (!list) {
         const info = queueInfo(q);
-        list = info ? s.cheapestFirstByKeys(info.list, info.keys, info.columns) : s.cheapestFirst([]);
+        list = info ? s.victims.cheapestFirstByKeys(info.list, info.keys, info.columns) : s.victims.cheapestFirst([]);
         sortedByQueue.set(q, list);
       }
       return list;
@@ -124,16 +85,16 @@ export const preempt: Action = {
       if (!s.disruptionBudgetLeft) return;
       const q = job.spec.queue;
       if ((plans.get(q) ?? 0) >= s.config.maxPreemptPlansPerQueue) continue;
-      const prio = s.priorityOf(job);
+      const prio = s.order.priorityOf(job);
       const key = `${q}|${s.gangShape(job)}`;
       const h = hopeless.get(key);
       if (h !== undefined && prio <= h) continue; // found no victims at a priority at least as high
       // A limit on the job's chain: the victims must come from under it (see limit-victims.ts).
-      const quota = s.quotaReason(job);
+      const quota = s.quota.quotaReason(job);
       const shortfall = quota ? limitShortfall(s, job) : null;
       if (quota && (shortfall === null || shortfall.size === 0)) continue;
       const missKey = `preempt|${key}`;
-      if (s.recentMiss(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
+      if (s.misses.recent(missKey, prio, false)) continue; // nothing changed since a search for this shape found nothing
       const mine = s.queues.get(q) as QueueNode;
       const ours = new Set(mine.chain());
       // A clear priority gap, and never the job this one was evicted for (no ping-pong).
@@ -144,7 +105,7 @@ export const preempt: Action = {
         continue;
       }
       plans.set(q, (plans.get(q) ?? 0) + 1);
-      // Candidates were filtered by isVictimCandidate when listed; only this cycle's changes
+      // Candidates were filtered by victims.isCandidate when listed; only this cycle's changes
       // remain. A victim of another queue only from what that queue runs beyond its guarantee
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
@@ -154,16 +115,16 @@ export const preempt: Action = {
         if (!vq) return false;
         for (const n of vq.chain()) {
           if (ours.has(n)) break;
-          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
+          if (s.quota.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < n.guaranteed('gpu') - 1e-6) return false;
         }
         return true;
       };
-      const candidates = across ? s.victimsByCost() : victimsOf(q);
+      const candidates = across ? s.victims.byCost() : victimsOf(q);
       const plan = shortfall ? findLimitVictims(s, job, candidates, shortfall, allowed) : findVictims(s, job, candidates, allowed);
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        if (job.evictedFor === null) s.noteMiss(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
+        if (job.evictedFor === null) s.misses.note(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
       }
     }
   },

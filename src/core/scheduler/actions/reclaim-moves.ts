@@ -44,22 +44,12 @@ export function planWithMoves(
   // all: then what is missing is one node's worth in one place, not capacity.
   if (!job.spec.members.every((m) => m.gpu.kind === 'whole') || job.requestGpu > s.memo('largestNodeGpu', () => largestNodeGpu(s.cluster))) return null;
   let lendable = 0;
-  for (const q of s.queues.leaves()) if (q.name !== job.queue) lendable += Math.max(0, s.settledGpu(q) - q.guaranteed('gpu'));
+  for (const q of s.queues.leaves()) if (q.name !== job.queue) lendable += Math.max(0, s.quota.settledGpu(q) - q.guaranteed('gpu'));
   if (lendable + s.memo('freeGpu', () => freeGpu(s)) < job.requestGpu) return null;
   const movable = (v: JobRecord): boolean =>
-    s.isVictimCandidate(v) && v.spec.checkpoint !== undefined && s.mayDisplace(v, job);
+    s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayDisplace(v, job);
   // Running jobs by node (a job with members on several nodes is listed on each).
-  const onNode = s.memo('jobsByNode', () => {
-    const m = new Map<string, JobRecord[]>();
-    for (const v of s.byState.running) {
-      for (const b of v.bindings) {
-        let l = m.get(b.node);
-        if (!l) m.set(b.node, (l = []));
-        if (l[l.length - 1] !== v) l.push(v);
-      }
-    }
-    return m;
-  });
+  const onNode = s.victims.byNode();
   const blocked = new Set(s.blockedNodes(job));
   // Nodes by the GPU room that stopping other queues' work and moving checkpointing work could
   // free, most first (per cycle and reclaiming queue: the quota rule is applied when chosen).

@@ -27,9 +27,9 @@ export const reclaim: Action = {
     // A queue can take capacity back only from running jobs of queues outside its own chain:
     // a queue without any has nothing to reclaim (its jobs are not even read).
     const victimQueues = new Set<QueueNode>();
-    for (const [name, running] of s.byState.runningColumns) {
+    for (const name of s.victims.queuesRunning()) {
       const vq = s.queues.get(name);
-      if (vq && running.count > 0) victimQueues.add(vq);
+      if (vq) victimQueues.add(vq);
     }
     const screened = new Map<QueueNode, boolean>();
     const hasOthers = (q: QueueNode): boolean => {
@@ -54,7 +54,7 @@ export const reclaim: Action = {
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
-    const running = s.victimsByCost(true);
+    const running = s.victims.byCost(true);
     // Capacity already on its way to a queue: pending jobs waiting for their victims to stop.
     const incoming = new Map<QueueNode, number>();
     const addIncoming = (j: JobRecord): void => {
@@ -85,7 +85,7 @@ export const reclaim: Action = {
         // Every queue on the victim's side (not shared with the reclaimer) keeps its entitlement.
         for (const n of vq.chain()) {
           if (mine.has(n)) break;
-          if (s.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < entitlement(n) - 1e-6) return false;
+          if (s.quota.settledGpu(n) - plannedFrom(s, chosen, n) - v.resources.gpu < entitlement(n) - 1e-6) return false;
         }
         return true;
       };
@@ -112,7 +112,7 @@ export const reclaim: Action = {
         const vq = s.queues.get(v.spec.queue) as QueueNode;
         for (const n of vq.chain()) {
           if (mine.has(n)) break;
-          if (s.settledGpu(n) - plannedFrom(s, chosen, n) <= entitlement(n) + 1e-6) return false;
+          if (s.quota.settledGpu(n) - plannedFrom(s, chosen, n) <= entitlement(n) + 1e-6) return false;
         }
         return true;
       };
@@ -126,7 +126,7 @@ export const reclaim: Action = {
         for (const v of plan.victims) {
           for (const n of (s.queues.get(v.spec.queue) as QueueNode).chain()) {
             if (mine.has(n)) break;
-            if (s.settledGpu(n) - plannedFrom(s, plan.victims, n) < entitlement(n) - spare - 1e-6) return null;
+            if (s.quota.settledGpu(n) - plannedFrom(s, plan.victims, n) < entitlement(n) - spare - 1e-6) return null;
           }
         }
         return plan;
@@ -137,18 +137,18 @@ export const reclaim: Action = {
         if (hopeless.has(shape)) continue;
         const ask = requestResources(job.spec.members);
         if (q.usage.gpu + (incoming.get(q) ?? 0) + ask.gpu > entitlement(q) + 1e-6) continue;
-        if (s.quotaReason(job)) {
+        if (s.quota.quotaReason(job)) {
           // A limit up the tree holds it back: a guarantee still holds under a parent's limit,
           // so borrowed work under that limit (a sibling's, within the hierarchy) is reclaimed.
           const shortfall = limitShortfall(s, job, (n) => incoming.get(n) ?? 0);
           if (!shortfall || shortfall.size === 0) continue;
           const limitKey = `reclaim-limit|${q.name}|${shape}`;
-          if (s.recentMiss(limitKey, 0, true)) continue;
+          if (s.misses.recent(limitKey, 0, true)) continue;
           const plan = sparingFirst(job, (accept) => findLimitVictims(s, job, candidatesOf(), shortfall, accept));
           if (plan) {
             executePlan(s, job, plan, 'reclaim');
             addIncoming(job);
-          } else s.noteMiss(limitKey, 0, Infinity);
+          } else s.misses.note(limitKey, 0, Infinity);
           continue;
         }
         const candidates = candidatesOf();
@@ -157,10 +157,10 @@ export const reclaim: Action = {
           continue;
         }
         const missKey = `reclaim|${q.name}|${shape}`;
-        if (s.recentMiss(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
+        if (s.misses.recent(missKey, 0, true)) continue; // nothing changed since a search for this shape found nothing
         let plan = sparingFirst(job, (accept) => findVictims(s, job, candidates, accept));
         if (!plan && entitledNow(job)) plan = roundedPlan(job, candidates);
-        if (!plan && moves-- > 0 && s.entitled(job)) {
+        if (!plan && moves-- > 0 && s.quota.entitled(job)) {
           // Borrowed GPUs spread over nodes that also run guaranteed work: free one node by
           // moving that work aside (only where consolidation is on: a move needs the adapter).
           const m = planWithMoves(s, job, candidates, (v) => !mine.has(s.queues.get(v.queue) as QueueNode), allowed);
@@ -178,7 +178,7 @@ export const reclaim: Action = {
           addIncoming(job);
         } else {
           hopeless.add(shape);
-          s.noteMiss(missKey, 0, Infinity); // reclaim ignores the minimum runtime
+          s.misses.note(missKey, 0, Infinity); // reclaim ignores the minimum runtime
         }
       }
     }

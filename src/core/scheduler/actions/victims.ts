@@ -8,7 +8,8 @@
 import type { Binding, Cluster, Statement } from '../../model/cluster.js';
 import type { PodRequest } from '../../model/request.js';
 import type { NodeState } from '../../model/node.js';
-import { LazyOrder, type ColumnsRef, type Session } from '../session.js';
+import type { Session } from '../session.js';
+import { asCandidates, type Candidates, type ColumnsRef } from '../victim-order.js';
 import type { QueueNode } from '../queues.js';
 import { workAtRisk, type JobRecord } from '../job.js';
 import { bindingGpuRoom, requestResources } from '../resources.js';
@@ -20,9 +21,9 @@ export interface VictimPlan {
   readonly lost: number;
 }
 
-/** Sorts victims cheapest first, in the order Session.victimsByCost uses. */
+/** Sorts victims cheapest first, in the order VictimPool.byCost uses. */
 export function sortByVictimCost(s: Session, victims: readonly JobRecord[]): JobRecord[] {
-  return s.orderByVictimCost(victims);
+  return s.victims.sortByCost(victims);
 }
 
 /** GPU room on a node as a plan counts it: milli-GPU free, or whole free GPUs (x1000) when the job asks only for whole GPUs. */
@@ -130,18 +131,19 @@ function usefulNodes(s: Session, job: JobRecord): UsefulNodes {
 }
 
 /**
- * Finds the cheapest set of `candidates` (given cheapest first, as Session.victimsByCost
+ * Finds the cheapest set of `candidates` (given cheapest first, as VictimPool.byCost
  * orders them) whose removal lets `job` fit, or null.
  * `allowed(chosen, next)` may refuse a victim given those already chosen (quota rules).
  */
 export function findVictims(
   s: Session,
   job: JobRecord,
-  candidates: Iterable<JobRecord> & { readonly length: number },
+  given: Candidates | readonly JobRecord[],
   allowed: (chosen: readonly JobRecord[], next: JobRecord) => boolean,
   maxAttempts = 24,
 ): VictimPlan | null {
   s.plans++;
+  const candidates = asCandidates(given);
   const useful = usefulNodes(s, job);
   const { largest, members, whole } = largestMember(job);
   const single = job.spec.members.length === 1;
@@ -372,8 +374,8 @@ export function largestMember(job: JobRecord): { largest: number; members: numbe
  * the indices still hold (no compaction since): readers then take a job with one binding from
  * the columns instead of its bindings.
  */
-function columnsOf(candidates: Iterable<JobRecord>): ColumnsRef | null {
-  const ref = candidates instanceof LazyOrder ? candidates.columns : null;
+function columnsOf(candidates: Candidates): ColumnsRef | null {
+  const ref = candidates.columns;
   return ref !== null && ref.layout === ref.cols.layout ? ref : null;
 }
 
@@ -391,7 +393,7 @@ const freeableCache = new WeakMap<object, { whole?: Freeable; milli?: Freeable }
  * node, by node slot. Read in no particular order (a lazily sorted list is not sorted by this),
  * and kept for the list: the same candidates answer every plan of a cycle that uses them.
  */
-function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: boolean): Freeable {
+function freeableByNode(s: Session, candidates: Candidates, whole: boolean): Freeable {
   let entry = freeableCache.get(candidates);
   if (!entry) freeableCache.set(candidates, (entry = {}));
   const cached = whole ? entry.whole : entry.milli;
@@ -411,7 +413,7 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
     }
   };
   const ref = columnsOf(candidates);
-  if (candidates instanceof LazyOrder && ref !== null) {
+  if (ref !== null) {
     // Read from the queue's columns: running and not bound this cycle = still in the columns
     // with another session's stamp; a job with one binding needs no look at it.
     const { cols, idx } = ref;
@@ -431,8 +433,7 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
       if (freed !== 0) add(slot, freed);
     }
   } else {
-    const items = candidates instanceof LazyOrder ? candidates.items : candidates;
-    for (const v of items) {
+    for (const v of candidates.items) {
       if (v.state !== 'running' || s.isTouched(v)) continue;
       fromBindings(v);
     }
@@ -460,7 +461,7 @@ function freeableByNode(s: Session, candidates: Iterable<JobRecord>, whole: bool
 function nodeFirstOrder(
   s: Session,
   job: JobRecord,
-  candidates: Iterable<JobRecord> & { readonly length: number },
+  candidates: Candidates,
   useful: UsefulNodes,
   allowed: (v: JobRecord) => boolean,
   maxGroups: number,
@@ -492,18 +493,16 @@ function nodeFirstOrder(
   const memK: number[] = [];
   // Candidates from one queue's columns are read from there when they have one binding (no
   // look at the job's bindings); the indices hold while the columns keep their layout.
-  const lazy = candidates instanceof LazyOrder ? candidates : null;
   const ref = columnsOf(candidates);
-  const list: readonly JobRecord[] = lazy !== null ? [] : Array.isArray(candidates) ? (candidates as readonly JobRecord[]) : [...candidates];
   const session = s.id;
   let rank = 0;
   for (let r = 0; ; r++) {
-    const v = lazy !== null ? lazy.at(r) : list[r];
+    const v = candidates.at(r);
     if (v === undefined) break;
     if (groups.length >= maxGroups && tail.length >= maxTail) break;
     if (needMilli === 0 && tail.length >= maxTail) break;
     let nb: number;
-    const ci = ref !== null ? (ref.idx[(lazy as LazyOrder).origin(r)] as number) : -1;
+    const ci = ref !== null ? (ref.idx[candidates.origin(r)] as number) : -1;
     if (ref !== null && (ref.cols.slot[ci] as number) >= 0) {
       const cols = ref.cols;
       if (cols.jobs[ci] !== v || cols.touchedIn[ci] === session) continue; // (not running, or bound this cycle)
