@@ -594,9 +594,9 @@ export class Session {
   }
 
   /** Asks a running job to stop; its resources stay held until the adapter reports it stopped. */
-  evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[]): void {
+  evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[], maxGraceMs = Infinity): void {
     const ckpt = victim.spec.checkpoint;
-    const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
+    const grace = Math.min(maxGraceMs, ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0);
     if (this.leaving !== null && victim.charged) this.noteLeaving(victim);
     victim.state = 'evicting';
     this.table.evict(victim);
