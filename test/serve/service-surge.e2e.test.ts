@@ -36,6 +36,10 @@ describe('a burst takes GPUs from preemptible training and gives them back', () 
   });
 
   it('training yields within 30 s, the service is Ready within 60 s, and training resumes after', async (ctx) => {
+    // Only the service manager marks a job as a replica: a plain job may not claim to be one.
+    const spoof = await t.api('POST', '/v1/jobs', { name: 'spoof', command: 'true', env: { GANTRY_SERVICE: 'chat' } });
+    assert.equal(spoof.status, 400, spoof.text);
+    assert.equal((spoof.body['error'] as Row)['code'], 'JOB_INVALID');
     const submitted = await t.api('POST', '/v1/jobs', {
       name: 'train', priority: 0, preemptible: true, command: TRAINER,
       resources: { cpu: '100m', memory: '256Mi', gpu: 2 }, checkpoint: { intervalSeconds: 1, graceSeconds: 300 },
