@@ -351,6 +351,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const key = parse(S.idempotencyHeaders, req.headers, 'BAD_REQUEST')['idempotency-key'] ?? null;
     if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) throw new ApiError('JOB_INVALID', 'the body must be a job object (JSON or YAML) with at least name and command');
     const parsed = validateJobFile(req.body);
+    if (parsed.env['GANTRY_SERVICE'] !== undefined) throw new ApiError('JOB_INVALID', 'invalid job: env: GANTRY_SERVICE is set by Gantry for service replicas; submit a service (kind: Service) instead', { issues: ['env.GANTRY_SERVICE: is set by Gantry for service replicas'] });
     const spec = deps.datasets ? deps.datasets.pinVersions(parsed) : parsed;
     const queue = queues.get(spec.queue);
     if (!queue) throw new ApiError('QUEUE_NOT_FOUND', `queue "${spec.queue}" does not exist`);

@@ -376,7 +376,10 @@ export class Controller {
   }
 
   private coreJob(row: JobRow): JobSpec {
-    return { ...toCoreJob(row.id, row.spec, row.submittedAt), team: row.team };
+    // A service's replica (only the service manager writes GANTRY_SERVICE: the jobs API refuses
+    // it) that outranks preemptible work may take its GPUs for a burst (core actions/surge.ts).
+    const surge = row.spec.env['GANTRY_SERVICE'] !== undefined && !row.spec.preemptible;
+    return { ...toCoreJob(row.id, row.spec, row.submittedAt), team: row.team, ...(surge ? { surge } : {}) };
   }
 
   /** Teams and queues whose new work waits for a spent budget (budget-watch.ts). */

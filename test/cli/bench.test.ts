@@ -24,7 +24,7 @@ test('gantry bench cycle --json: a full cycle over running and pending jobs', ()
   assert.equal(out.considered, 120);
   assert.ok(out.firstCycleMs > 0);
   assert.ok(out.steadyMedianMs > 0, 'the second cycle is the steady one');
-  assert.deepEqual(Object.keys(out.actionMs), ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt']);
+  assert.deepEqual(Object.keys(out.actionMs), ['allocate', 'backfill', 'consolidate', 'surge', 'reclaim', 'preempt']);
 });
 
 test('gantry bench cycle --trials: one first cycle per scenario, and their median', () => {

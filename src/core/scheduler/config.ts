@@ -4,7 +4,7 @@ import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import type { Rng } from '../rng.js';
 import type { LocalityOptions } from '../plugins/score/data-locality.js';
 
-export const ACTION_NAMES = ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'] as const;
+export const ACTION_NAMES = ['allocate', 'backfill', 'consolidate', 'surge', 'reclaim', 'preempt'] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
 
 export interface SchedulerConfig {
@@ -93,6 +93,8 @@ export interface SchedulerConfig {
   readonly maxPreemptPlansPerQueue?: number;
   /** Most consolidation plans to try per cycle. */
   readonly maxConsolidationAttempts?: number;
+  /** Longest checkpoint grace a job stopped for a surging service replica gets (actions/surge.ts). */
+  readonly surgeGraceMs?: number;
 }
 
 /** The configuration with every default filled in (what a cycle reads). */
@@ -125,5 +127,6 @@ export function withDefaults(c: SchedulerConfig): SchedulerSettings {
     acrossQueues: c.acrossQueues ?? 'fair',
     preemptAcrossQueues: c.preemptAcrossQueues ?? false,
     maxPreemptPlansPerQueue: c.maxPreemptPlansPerQueue ?? 8,
+    surgeGraceMs: c.surgeGraceMs ?? 20_000,
   };
 }

@@ -36,11 +36,12 @@ import { backfill } from './actions/backfill.js';
 import { consolidate } from './actions/consolidate.js';
 import { reclaim } from './actions/reclaim.js';
 import { preempt } from './actions/preempt.js';
+import { surge } from './actions/surge.js';
 import { warmUsefulNodes } from './actions/victims.js';
 import { queueStatus, type QueueStatus } from './queue-status.js';
 import { explainJob } from './job-explain.js';
 
-const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, preempt };
+const ACTIONS: Record<ActionName, Action> = { allocate, backfill, consolidate, reclaim, surge, preempt };
 
 /** Schedulable capacity: GPUs (of them, gpuMig in MIG mode, when any), CPU, memory. */
 type FleetCapacity = { gpu: number; cpu: number; memory: number; gpuMig?: number };

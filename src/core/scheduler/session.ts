@@ -215,9 +215,9 @@ export class Session {
   }
 
   /** Asks a running job to stop; its resources stay held until the adapter reports it stopped. */
-  evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[]): void {
+  evict(victim: JobRecord, reason: EvictReason, forJob: JobRecord, moveTo?: readonly Binding[], maxGraceMs = Infinity): void {
     const ckpt = victim.spec.checkpoint;
-    const grace = ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0;
+    const grace = Math.min(maxGraceMs, ckpt && (ckpt.intervalSeconds !== undefined || ckpt.graceSeconds !== undefined) ? (ckpt.graceSeconds ?? this.config.defaultGraceMs / 1000) * 1000 : 0);
     this.quota.stopping(victim);
     this.table.evict(victim, forJob, this.now, grace, this.id);
     this.decisions.push({ kind: 'evict', job: victim.spec.id, reason, for: forJob.spec.id, graceMs: grace, ...(moveTo ? { moveTo } : {}) });

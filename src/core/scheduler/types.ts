@@ -54,6 +54,11 @@ export interface JobSpec {
   readonly expectedDurationMs?: number;
   /** The team the work is billed to (budget holds); absent = none. */
   readonly team?: string;
+  /**
+   * An inference replica: when it does not fit, it may stop lower-priority preemptible work
+   * in any queue, however young, with a bounded grace (actions/surge.ts).
+   */
+  readonly surge?: boolean;
 }
 
 /**

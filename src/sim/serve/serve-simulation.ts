@@ -55,6 +55,8 @@ export interface ServeRunResult {
   readonly ttftMs: { readonly p50: number; readonly p99: number };
   readonly itlMs: { readonly p50: number; readonly p99: number };
   readonly sloAttainment: number;
+  /** p99 TTFT (ms) of each one-minute window of arrivals, in order (NaN: no request served in it). */
+  readonly windowTtftP99Ms: readonly number[];
   readonly gpuSeconds: number;
   readonly trainingGpuSecondsLost: number;
   readonly coldStarts: number;
@@ -323,7 +325,12 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     list.push(v);
   }
   let met = 0;
-  for (const list of windows.values()) if (p99(list) <= spec.ttftObjectiveMs) met++;
+  const windowTtftP99Ms: number[] = [];
+  for (const w of [...windows.keys()].sort((a, b) => a - b)) {
+    const v = p99(windows.get(w)!);
+    windowTtftP99Ms.push(v);
+    if (v <= spec.ttftObjectiveMs) met++;
+  }
   ttfts.sort((a, b) => a - b);
   const q = (p: number): number => ttfts.length === 0 ? NaN : ttfts[Math.min(ttfts.length - 1, Math.ceil(p * ttfts.length) - 1)]!;
   const duration = now;
@@ -336,6 +343,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     ttftMs: { p50: q(0.5), p99: q(0.99) },
     itlMs: { p50: itl.quantile(0.5), p99: itl.quantile(0.99) },
     sloAttainment: windows.size === 0 ? 0 : met / windows.size,
+    windowTtftP99Ms,
     gpuSeconds,
     trainingGpuSecondsLost: fleet.trainingGpuSecondsLost(),
     coldStarts,
