@@ -8,13 +8,15 @@
  * generator (bench/http-load.ts, microsecond latencies). Each round runs the three paths in a
  * rotating order: `--rate` requests/s for `--seconds` (open loop), then as many as
  * `--connections` keep-alive connections carry (closed loop). Reports each round, and per
- * round the router's and nginx's added p50/p99 (path minus direct) and throughput ratios.
+ * round the router's and nginx's added p50/p99 (path minus direct) and throughput ratios, and
+ * the CPU time (user + system, from /proc) each proxy spent per request: on a shared machine
+ * the latencies and rates carry the other tenants' load, the CPU per request much less so.
  *
  * Usage: npm run build && nice node dist/bench/router-overhead.js [--rate 2000] [--seconds 5]
  *   [--rounds 3] [--connections 32] [--cpu-prof DIR] [--no-nginx] [--baseline-parts FILE] [--json]
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -120,6 +122,30 @@ interface Row {
   fixed: LoadResult;
   max: LoadResult;
   load: string;
+  /** CPU time (user + system) the proxy spent per request, over both loads (µs); none for direct. */
+  proxyCpuUs: number | null;
+  /** The same for the replicas' process. */
+  replicaCpuUs: number;
+}
+
+/** User + system CPU seconds of a process and its children (nginx's workers), from /proc. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  const pids = [pid];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) pids.push(...readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    // no children file: the process alone
+  }
+  for (const p of pids) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-router-bench-'));
@@ -130,19 +156,19 @@ try {
   const ports = replicas.value as number[];
   const router = await startPart(['router', ...ports.map(String)], CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []);
   children.push(router.child);
-  const targets: Array<{ path: string; origin: string; url: string }> = [
+  const targets: Array<{ path: string; origin: string; url: string; pid?: number }> = [
     { path: 'direct', origin: `http://127.0.0.1:${ports[0]}`, url: '/v1/models' },
-    { path: 'router', origin: `http://127.0.0.1:${router.value as number}`, url: '/bench/v1/models' },
+    { path: 'router', origin: `http://127.0.0.1:${router.value as number}`, url: '/bench/v1/models', pid: router.child.pid! },
   ];
   if (BASELINE) {
     const base = await startPart(['router', ...ports.map(String)], [], resolve(BASELINE));
     children.push(base.child);
-    targets.push({ path: 'router@base', origin: `http://127.0.0.1:${base.value as number}`, url: '/bench/v1/models' });
+    targets.push({ path: 'router@base', origin: `http://127.0.0.1:${base.value as number}`, url: '/bench/v1/models', pid: base.child.pid! });
   }
   if (NGINX) {
     const nginx = await startNginx(dir, ports);
     children.push(nginx.child);
-    targets.push({ path: 'nginx', origin: `http://127.0.0.1:${nginx.port}`, url: '/bench/v1/models' });
+    targets.push({ path: 'nginx', origin: `http://127.0.0.1:${nginx.port}`, url: '/bench/v1/models', pid: nginx.child.pid! });
   }
   const pools = new Map(targets.map((t) => [t.path, makePool(t.origin, CONNECTIONS)]));
   // Warm-up: connections open, JIT warm, on every path.
@@ -152,10 +178,15 @@ try {
     const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]!);
     for (const t of order) {
       const pool = pools.get(t.path)!;
+      const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+      const rep0 = cpuSeconds(replicas.child.pid!);
       const fixed = await openLoop(pool, t.url, RATE, SECONDS);
       const max = await closedLoop(pool, t.url, CONNECTIONS, SECONDS);
-      rows.push({ round, path: t.path, fixed, max, load: load() });
-      if (!JSON_OUT) console.error(`round ${round} ${t.path}: p50 ${fixed.p50Us} us, p99 ${fixed.p99Us} us at ${fixed.rps}/s; most ${max.rps}/s (load ${load()})`);
+      const n = fixed.requests + max.requests;
+      const proxyCpuUs = t.pid ? Math.round(((cpuSeconds(t.pid) - cpu0) * 1e6) / n) : null;
+      const replicaCpuUs = Math.round(((cpuSeconds(replicas.child.pid!) - rep0) * 1e6) / n);
+      rows.push({ round, path: t.path, fixed, max, load: load(), proxyCpuUs, replicaCpuUs });
+      if (!JSON_OUT) console.error(`round ${round} ${t.path}: p50 ${fixed.p50Us} us, p99 ${fixed.p99Us} us at ${fixed.rps}/s; most ${max.rps}/s; cpu/request proxy ${proxyCpuUs ?? '-'} us, replica ${replicaCpuUs} us (load ${load()})`);
     }
   }
   for (const p of pools.values()) await p.close();
@@ -177,10 +208,10 @@ try {
       ...(b ? { baseAddedP99Us: b.fixed.p99Us - d.fixed.p99Us, baseMaxRps: b.max.rps } : {}),
     };
   });
-  const report = { rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rows: rows.map((r) => ({ round: r.round, path: r.path, load: r.load, fixed: r.fixed, max: r.max })), rounds };
+  const report = { rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rows: rows.map((r) => ({ round: r.round, path: r.path, load: r.load, proxyCpuUs: r.proxyCpuUs, replicaCpuUs: r.replicaCpuUs, fixed: r.fixed, max: r.max })), rounds };
   if (JSON_OUT) console.log(JSON.stringify(report));
   else {
-    console.table(rows.map((r) => ({ round: r.round, path: r.path, 'p50 us': r.fixed.p50Us, 'p99 us': r.fixed.p99Us, 'p99.9 us': r.fixed.p999Us, 'req/s': r.fixed.rps, 'non-2xx': r.fixed.non2xx + r.fixed.errors + r.max.non2xx + r.max.errors, 'most req/s': r.max.rps, load: r.load })));
+    console.table(rows.map((r) => ({ round: r.round, path: r.path, 'p50 us': r.fixed.p50Us, 'p99 us': r.fixed.p99Us, 'p99.9 us': r.fixed.p999Us, 'req/s': r.fixed.rps, 'non-2xx': r.fixed.non2xx + r.fixed.errors + r.max.non2xx + r.max.errors, 'most req/s': r.max.rps, 'proxy cpu us/req': r.proxyCpuUs ?? '-', load: r.load })));
     console.table(rounds);
   }
 } finally {

@@ -164,6 +164,8 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
     let status = 0;
     let streamed = false;
     let lastChunk = 0;
+    /** Bytes of a body with a known length still to come; -1 when unknown. */
+    let remaining = -1;
     let control: Dispatcher.DispatchController | null = null;
     const onClose = (): void => {
       if (!res.writableFinished) control?.abort(new Error('the client closed the connection'));
@@ -187,6 +189,8 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
           else for (const x of v) out.push(k, x);
         }
         streamed = typeof upHeaders['content-type'] === 'string' && upHeaders['content-type'].startsWith('text/event-stream');
+        const length = upHeaders['content-length'];
+        remaining = typeof length === 'string' && !streamed && method !== 'HEAD' ? Number(length) : -1;
         res.writeHead(code, out);
         if (res.destroyed) c.abort(new Error('the client closed the connection'));
       },
@@ -195,6 +199,13 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
         if (lastChunk === 0) route.noteFirstByte(now - arrival, streamed, replica.revision);
         else if (streamed) route.noteChunkGap(now - lastChunk, replica.revision);
         lastChunk = now;
+        // The last bytes of a body of known length: head and body leave in one write.
+        if (remaining === chunk.length) {
+          remaining = 0;
+          res.end(chunk);
+          return;
+        }
+        if (remaining > 0) remaining -= chunk.length;
         if (!res.write(chunk)) {
           c.pause();
           res.once('drain', () => c.resume());
@@ -202,7 +213,7 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
       },
       onResponseEnd() {
         settle();
-        res.end();
+        if (remaining !== 0) res.end();
         resolve(status);
       },
       onResponseError(_c, err) {
