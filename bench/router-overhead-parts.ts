@@ -3,12 +3,14 @@
  * that the load generator, the replicas and the proxy do not share an event loop:
  * - `replicas N`: N plain node HTTP servers answering a small JSON body (an OpenAI-style
  *   completion), one process; prints their ports as a JSON array.
- * - `router PORT...`: Gantry's services router (serve/router) with one service, `bench`,
- *   whose Ready replicas are those ports (power of two choices); prints its port.
+ * - `router [--policy NAME] PORT...`: Gantry's services router (serve/router) with one
+ *   service, `bench`, whose Ready replicas are those ports (default policy p2c); prints its
+ *   port. The shared-prefix benchmark (bench/shared-prefix.ts) runs it too.
  */
 import { createServer } from 'node:http';
 import { HttpRouter } from '../src/serve/router/http-router.js';
 import { ServiceRoute } from '../src/serve/router/service-route.js';
+import type { RoutePolicyName } from '../src/serve/router/route-policies.js';
 
 const listen = (s: ReturnType<typeof createServer> | HttpRouter['server']): Promise<number> =>
   new Promise((resolve) =>
@@ -29,7 +31,8 @@ if (mode === 'replicas') {
   }
   console.log(JSON.stringify(ports));
 } else if (mode === 'router') {
-  const route = new ServiceRoute('bench', { policy: 'p2c' });
+  const policy = rest[0] === '--policy' ? (rest.splice(0, 2)[1] as RoutePolicyName) : 'p2c';
+  const route = new ServiceRoute('bench', { policy });
   rest.forEach((port, i) => {
     route.addReplica(`r${i}`, `http://127.0.0.1:${port}`);
     route.setReady(`r${i}`, true);
@@ -42,6 +45,6 @@ if (mode === 'replicas') {
     void router.close().then(() => process.exit(0));
   });
 } else {
-  console.error('usage: router-overhead-parts.js replicas N | router PORT...');
+  console.error('usage: router-overhead-parts.js replicas N | router [--policy NAME] PORT...');
   process.exit(2);
 }
