@@ -141,7 +141,7 @@ try {
   const explain = await api('GET', '/v1/services/chat/explain?limit=500');
   const decisions = ((explain['decisions'] ?? []) as Row[]).map((d) => ({ at: Date.parse(String(d['at'])), current: Number(d['current']), desired: Number(d['desired']), reason: String(d['reason']) })).reverse();
   const scaleOut = stepStarts.map((at, k) => {
-    const d = decisions.find((x) => x.at >= at && x.desired > x.current);
+    const d = decisions.find((x) => x.at >= at && x.at < at + PHASE_S * 1000 && x.desired > x.current);
     return { phase: k + 1, factor: FACTORS[k], firstScaleUpAfterS: d ? +((d.at - at) / 1000).toFixed(1) : null };
   });
   const byPhase = FACTORS.map((factor, k) => {
