@@ -166,6 +166,7 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
     let lastChunk = 0;
     /** Bytes of a body with a known length still to come; -1 when unknown. */
     let remaining = -1;
+    let endedWithBody = false;
     let control: Dispatcher.DispatchController | null = null;
     const onClose = (): void => {
       if (!res.writableFinished) control?.abort(new Error('the client closed the connection'));
@@ -201,7 +202,8 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
         lastChunk = now;
         // The last bytes of a body of known length: head and body leave in one write.
         if (remaining === chunk.length) {
-          remaining = 0;
+          remaining = -1;
+          endedWithBody = true;
           res.end(chunk);
           return;
         }
@@ -213,7 +215,7 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
       },
       onResponseEnd() {
         settle();
-        if (remaining !== 0) res.end();
+        if (!endedWithBody) res.end();
         resolve(status);
       },
       onResponseError(_c, err) {
