@@ -20,7 +20,7 @@
  * Usage: npm run build && nice node dist/bench/shared-prefix.js [--replicas 4] [--groups 32]
  *   [--prefix-tokens 1024] [--suffix-tokens 32] [--max-tokens 16] [--kv-tokens 12000]
  *   [--time-scale 2] [--objective-ms 1000] [--seconds 15] [--warmup 4]
- *   [--rates 8,12,16,...] [--prime 3] [--prime-rate 8] [--policies round-robin,load-prefix] [--json]
+ *   [--rates 8,12,16,...] [--prime 3] [--prime-rate 8] [--seed 7] [--policies round-robin,load-prefix] [--json]
  */
 import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -52,6 +52,7 @@ const JSON_OUT = args.includes('--json');
 /** Before the first rate: `--prime` x groups requests at `--prime-rate`. */
 const PRIME_FACTOR = num('prime', 3);
 const PRIME_RATE = num('prime-rate', 8);
+const SEED = num('seed', 7);
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(here, '../../bin/gantry.js');
 const PARTS = join(here, 'router-overhead-parts.js');
@@ -134,7 +135,7 @@ for (const policy of POLICIES) {
     const router = await startAndRead([PARTS, 'router', '--policy', policy, ...ports.map(String)], (l) => (/^\d+$/.test(l.trim()) ? l.trim() : null));
     children.push(router.child);
     const pool = new Pool(`http://127.0.0.1:${router.value}`, { connections: 1024, pipelining: 1 });
-    const rng = createRng(7);
+    const rng = createRng(SEED);
     const serial = { n: 0 };
     // Caches filled the way the policy fills them before anything is judged.
     await poisson(pool, rng, PRIME_RATE, (PRIME_FACTOR * GROUPS) / PRIME_RATE, serial);
