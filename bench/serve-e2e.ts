@@ -173,9 +173,28 @@ try {
     console.log(JSON.stringify({ windowsMet: report.windowsMet, windows: report.windows, status5xx: report.status5xx, cut: report.cut, load: report.load }));
   }
 } finally {
+  // Replicas are jobs and outlive the server: remove the service and wait for them to end
+  // first; any replica process group still there afterwards is killed.
+  const pids: number[] = [];
+  const svc = await api('GET', '/v1/services/chat').catch(() => ({}) as Row);
+  for (const r of (svc['replicaList'] ?? []) as Row[]) {
+    const j = await api('GET', `/v1/jobs/${String(r['job'])}`).catch(() => ({}) as Row);
+    for (const p of (j['processes'] ?? []) as Array<{ pid: number }>) pids.push(p.pid);
+  }
   await api('DELETE', '/v1/services/chat').catch(() => undefined);
-  await sleep(3000);
+  for (let i = 0; i < 120; i++) {
+    const active = await api('GET', '/v1/jobs?state=active').catch(() => ({ items: [] }));
+    if (((active['items'] ?? []) as unknown[]).length === 0) break;
+    await sleep(500);
+  }
   up.child.kill('SIGTERM');
   await new Promise((r) => (up.child.exitCode !== null ? r(null) : up.child.once('exit', r)));
-  rmSync(dir, { recursive: true, force: true });
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // ended
+    }
+  }
+  for (const d of [dir, `${dir}-work`, `${dir}-datasets`]) rmSync(d, { recursive: true, force: true });
 }
