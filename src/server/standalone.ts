@@ -35,6 +35,7 @@ import { prepareWorkspace } from './job-files.js';
 import { screenStoredState } from './stored-state.js';
 import { ServiceRecords } from '../adapters/store/service-records.js';
 import { ServiceManager } from './services/service-manager.js';
+import { registerServiceMetrics } from './services/service-metrics.js';
 import { HttpRouter } from '../serve/router/http-router.js';
 
 export interface ServerOptions {
@@ -405,6 +406,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const rateLimit = o.rateLimit ?? 100;
   let routerUrl = '';
   const services = new ServiceManager({ records: new ServiceRecords(rawStore.connection), store: screened.store, controller, writer, routerUrl: () => routerUrl, log });
+  registerServiceMetrics(metrics.registry, services);
   const router = new HttpRouter({ service: (name) => services.route(name) });
   const app = buildApi({
     store: screened.store,

@@ -74,3 +74,14 @@ test('rollout: a replica of the new revision that ends while promoting rolls bac
   assert.equal(s?.phase, 'rolled-back');
   assert.match(s?.reason ?? '', /ended without being asked to while promoting/);
 });
+
+test('rollout: a machine restored from its state (JSON, as stored) goes on where it stood', () => {
+  const r = new CanaryRollout('aaa', 'bbb', policy, { ttftP99Ms: 200 }, 0);
+  r.step(obs(2000));
+  r.step(obs(63_000, { figures: { ...good, requests: 5 } })); // the window passed with too few requests: noted once
+  const back = CanaryRollout.restore(JSON.parse(JSON.stringify(r.state())));
+  assert.deepEqual(back.state(), r.state());
+  assert.equal(back.weight(), 10);
+  assert.equal(back.step(obs(64_000, { figures: { ...good, requests: 6 } })), null, 'the wait is not noted again');
+  assert.equal(back.step(obs(65_000))?.phase, 'promoting', 'the Ready time is kept: no new analysis window');
+});

@@ -231,6 +231,33 @@ describe('services router', () => {
     assert.equal(((await r2.json()) as { error: { code: string } }).error.code, 'SERVICE_UNAVAILABLE');
   });
 
+  it('passes bodies of known length whole, empty ones and HEAD answers included', async () => {
+    const route = new ServiceRoute('sizes', { policy: 'p2c' });
+    routes.set('sizes', route);
+    await add(route, upstream('z1', (req, res) => {
+      if (req.url === '/empty') return void res.writeHead(200, { 'content-length': '0' }).end();
+      if (req.url === '/none') return void res.writeHead(204).end();
+      if (req.url === '/two') {
+        res.writeHead(200, { 'content-length': '10', 'content-type': 'text/plain' });
+        res.write('hello');
+        setImmediate(() => res.end('world'));
+        return;
+      }
+      res.writeHead(200, { 'content-length': '5', 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'hello');
+    }));
+    const empty = await fetch(`${base}/sizes/empty`);
+    assert.equal(empty.status, 200);
+    assert.equal(await empty.text(), '');
+    const none = await fetch(`${base}/sizes/none`);
+    assert.equal(none.status, 204);
+    const head = await fetch(`${base}/sizes/x`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '5');
+    const two = await fetch(`${base}/sizes/two`);
+    assert.equal(await two.text(), 'helloworld');
+    assert.equal(route.takingRequests()[0]?.inFlight, 0, 'every request released');
+  });
+
   it('retries a refused connection once on another Ready replica', async () => {
     const route = new ServiceRoute('retry', { policy: 'round-robin' });
     routes.set('retry', route);

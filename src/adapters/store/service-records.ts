@@ -13,6 +13,10 @@ export const SERVICE_MIGRATION = `
     current INTEGER NOT NULL, desired INTEGER NOT NULL, panic INTEGER NOT NULL, reason TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS service_decisions_by_service ON service_decisions(service, id);`;
 
+/** A later step: each service's newest rollout (service-rollout.ts storedRollout), so it survives a restart. */
+export const SERVICE_ROLLOUT_MIGRATION = `
+  CREATE TABLE IF NOT EXISTS service_rollouts (service TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);`;
+
 export const DECISIONS_KEPT = 500;
 
 export interface ServiceRecord {
@@ -78,7 +82,19 @@ export class ServiceRecords {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM services WHERE name = ?').run(name);
       this.db.prepare('DELETE FROM service_decisions WHERE service = ?').run(name);
+      this.db.prepare('DELETE FROM service_rollouts WHERE service = ?').run(name);
     })();
+  }
+
+  /** Stores a service's newest rollout (replacing the one before). */
+  putRollout(service: string, state: unknown, at: number): void {
+    this.db.prepare('INSERT INTO service_rollouts (service, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (service) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at').run(service, JSON.stringify(state), at);
+  }
+
+  /** The newest rollout stored for a service, as `putRollout` was given it. */
+  rollout(service: string): unknown {
+    const r = this.db.prepare('SELECT state FROM service_rollouts WHERE service = ?').pluck().get(service) as string | undefined;
+    return r === undefined ? undefined : (JSON.parse(r) as unknown);
   }
 
   addDecision(service: string, d: ScaleDecisionRecord): void {

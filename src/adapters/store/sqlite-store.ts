@@ -9,7 +9,7 @@ import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, 
 import { jobIdOf, seqOfJobId } from './store.js';
 import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
 import { COST_MIGRATION } from './cost-ledger.js';
-import { SERVICE_MIGRATION } from './service-records.js';
+import { SERVICE_MIGRATION, SERVICE_ROLLOUT_MIGRATION } from './service-records.js';
 
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +64,8 @@ export const MIGRATIONS: readonly string[] = [
   COST_MIGRATION,
   // Inference services and their autoscaler decisions (service-records.ts).
   SERVICE_MIGRATION,
+  // Each service's newest rollout (service-records.ts).
+  SERVICE_ROLLOUT_MIGRATION,
 ];
 
 interface TokenDbRow {

@@ -57,6 +57,20 @@ export interface RolloutStep {
 const pct = (x: number): string => `${Math.round(x * 10_000) / 100}%`;
 const ms = (x: number | null): string => (x === null ? '-' : `${Math.round(x)} ms`);
 
+/** Everything the machine holds, for storing it (a rollout survives a restart of the control plane). */
+export interface RolloutState {
+  readonly from: string;
+  readonly to: string;
+  readonly policy: RolloutPolicy;
+  readonly objective: RolloutObjective;
+  readonly startedAt: number;
+  readonly phase: RolloutPhase;
+  readonly reason: string;
+  readonly readyAt: number | null;
+  readonly waitingNoted: boolean;
+  readonly endedBefore: number;
+}
+
 export class CanaryRollout {
   phase: RolloutPhase;
   reason: string;
@@ -75,6 +89,22 @@ export class CanaryRollout {
   ) {
     this.phase = policy.strategy === 'canary' ? 'canary' : 'promoting';
     this.reason = policy.strategy === 'canary' ? `canary: one replica of ${to} starts; it gets ${policy.canaryPercent}% of requests once Ready` : `replace: replicas of ${to} start, those of ${from} drain as they become Ready`;
+  }
+
+  /** The machine as it stands (see `restore`). */
+  state(): RolloutState {
+    return { from: this.from, to: this.to, policy: this.policy, objective: this.objective, startedAt: this.startedAt, phase: this.phase, reason: this.reason, readyAt: this.readyAt, waitingNoted: this.waitingNoted, endedBefore: this.endedBefore };
+  }
+
+  /** A machine where `state()` left one. */
+  static restore(s: RolloutState): CanaryRollout {
+    const m = new CanaryRollout(s.from, s.to, s.policy, s.objective, s.startedAt);
+    m.phase = s.phase;
+    m.reason = s.reason;
+    m.readyAt = s.readyAt;
+    m.waitingNoted = s.waitingNoted;
+    m.endedBefore = s.endedBefore;
+    return m;
   }
 
   /** True until done or rolled back. */

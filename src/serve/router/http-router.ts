@@ -11,13 +11,15 @@
  * or until the hold times out (503). A replica that refuses the connection before answering is
  * retried once on another replica when the body was read whole.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { isOpenAiCompletion, promptShape } from './request-prefix.js';
 import type { RouteReplica, ServiceRoute } from './service-route.js';
 
 /** Headers of one hop only (RFC 9110 7.6.1), never forwarded. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'proxy-authorization']);
+const HOP_LONGEST = Math.max(...[...HOP].map((h) => h.length));
 const MAX_READ_BODY = 16 * 1024 * 1024;
 const AFFINITY_DEPTH = 32;
 
@@ -26,9 +28,13 @@ export interface HttpRouterOptions {
   readonly service: (name: string) => ServiceRoute | undefined;
 }
 
-function forwardHeaders(h: IncomingHttpHeaders, drop: Set<string>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && !drop.has(k)) out[k] = v;
+/** The request's headers as undici takes them (name, value, ...), without hop-by-hop ones; req.headers is never built. */
+function forwardHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length > HOP_LONGEST || !HOP.has(k.toLowerCase())) out.push(k, raw[i + 1]!);
+  }
   return out;
 }
 
@@ -107,13 +113,13 @@ export class HttpRouter {
     } else {
       route.noteArrival(0, 0);
     }
-    const headers = forwardHeaders(req.headers, HOP);
+    const headers = forwardHeaders(req.rawHeaders);
     const { status, revision } = await this.forward(route, req, res, method, path, headers, body, prefix, arrival);
     route.noteDone(performance.now() - arrival, status, revision);
   }
 
   /** Sends the request to a replica and pipes the answer back; the status answered and the revision that answered it. */
-  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<{ status: number; revision: string | null }> {
+  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<{ status: number; revision: string | null }> {
     let tried: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const got = route.acquire(prefix, tried);
@@ -127,57 +133,100 @@ export class HttpRouter {
         route.release(replica);
         return { status: 499, revision: null };
       }
-      const abort = new AbortController();
-      const onClose = (): void => {
-        if (!res.writableFinished) abort.abort();
-      };
-      res.once('close', onClose);
       try {
-        const up = await replica.pool.request({ path, method: method as 'GET', headers, body: Buffer.isBuffer(body) ? body : body, signal: abort.signal });
-        const streamed = String(up.headers['content-type'] ?? '').startsWith('text/event-stream');
-        const out: Record<string, string | string[]> = { 'x-gantry-replica': replica.id };
-        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
-        res.writeHead(up.statusCode, out);
-        let first = true;
-        await new Promise<void>((resolve) => {
-          up.body.on('data', (chunk: Buffer) => {
-            if (first) {
-              first = false;
-              route.noteFirstByte(performance.now() - arrival, streamed, replica.revision);
-            }
-            if (!res.write(chunk)) {
-              up.body.pause();
-              res.once('drain', () => up.body.resume());
-            }
-          });
-          up.body.once('end', () => {
-            res.end();
-            resolve();
-          });
-          up.body.once('error', () => {
-            res.destroy();
-            resolve();
-          });
-          res.once('close', () => {
-            up.body.destroy();
-            resolve();
-          });
-        });
-        return { status: up.statusCode, revision: replica.revision };
+        const status = await proxyTo(replica, route, res, method, path, headers, body, arrival);
+        return { status, revision: replica.revision };
       } catch (e) {
         // Refused before any answer: that replica is gone or going; try another once.
         if (attempt === 0 && Buffer.isBuffer(body) && isRefused(e) && !res.headersSent) {
           tried = replica.id;
           continue;
         }
-        if (abort.signal.aborted) return { status: 499, revision: null };
+        if (res.destroyed) return { status: 499, revision: null };
         refuse(res, 502, 'REPLICA_UNREACHABLE', `replica ${replica.id} of ${route.name} failed: ${(e as Error).message}`);
         return { status: 502, revision: replica.revision };
       } finally {
-        res.off('close', onClose);
         route.release(replica);
       }
     }
     return { status: 502, revision: null };
   }
+}
+
+/**
+ * One request to one replica through undici's `dispatch` (no response stream object, no abort
+ * controller): headers and chunks go to `res` as they arrive, with backpressure (the replica's
+ * socket pauses while `res` is full). Resolves with the status once the answer ended (or the
+ * client left); rejects only when the replica failed before any answer was sent.
+ */
+function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, arrival: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let status = 0;
+    let streamed = false;
+    let lastChunk = 0;
+    /** Bytes of a body with a known length still to come; -1 when unknown. */
+    let remaining = -1;
+    let endedWithBody = false;
+    let control: Dispatcher.DispatchController | null = null;
+    const onClose = (): void => {
+      if (!res.writableFinished) control?.abort(new Error('the client closed the connection'));
+      resolve(499);
+    };
+    res.once('close', onClose);
+    const settle = (): void => void res.off('close', onClose);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        control = c;
+        if (res.destroyed) c.abort(new Error('the client closed the connection'));
+      },
+      onResponseStart(c, code, upHeaders) {
+        if (code < 200) return; // 1xx: the final answer follows
+        status = code;
+        const out: string[] = ['x-gantry-replica', replica.id];
+        for (const k in upHeaders) {
+          const v = upHeaders[k];
+          if (v === undefined || HOP.has(k)) continue;
+          if (typeof v === 'string') out.push(k, v);
+          else for (const x of v) out.push(k, x);
+        }
+        streamed = typeof upHeaders['content-type'] === 'string' && upHeaders['content-type'].startsWith('text/event-stream');
+        const length = upHeaders['content-length'];
+        remaining = typeof length === 'string' && !streamed && method !== 'HEAD' ? Number(length) : -1;
+        res.writeHead(code, out);
+        if (res.destroyed) c.abort(new Error('the client closed the connection'));
+      },
+      onResponseData(c, chunk) {
+        const now = performance.now();
+        if (lastChunk === 0) route.noteFirstByte(now - arrival, streamed, replica.revision);
+        else if (streamed) route.noteChunkGap(now - lastChunk, replica.revision);
+        lastChunk = now;
+        // The last bytes of a body of known length: head and body leave in one write.
+        if (remaining === chunk.length) {
+          remaining = -1;
+          endedWithBody = true;
+          res.end(chunk);
+          return;
+        }
+        if (remaining > 0) remaining -= chunk.length;
+        if (!res.write(chunk)) {
+          c.pause();
+          res.once('drain', () => c.resume());
+        }
+      },
+      onResponseEnd() {
+        settle();
+        if (!endedWithBody) res.end();
+        resolve(status);
+      },
+      onResponseError(_c, err) {
+        settle();
+        if (status === 0 && !res.headersSent) reject(err);
+        else {
+          res.destroy();
+          resolve(status);
+        }
+      },
+    };
+    replica.pool.dispatch({ path, method: method as Dispatcher.HttpMethod, headers, body }, handler);
+  });
 }

@@ -29,6 +29,8 @@ export interface RoutePolicy {
   choose(replicas: readonly ReplicaLoad[], req: RouteRequest): number;
   /** A replica left: forget what pointed at it. */
   forget?(replicaId: string): void;
+  /** Choices made by prefix affinity (load-prefix only). */
+  readonly prefixHits?: number;
 }
 
 export const ROUTE_POLICY_NAMES = ['round-robin', 'p2c', 'load-prefix'] as const;
@@ -67,7 +69,12 @@ class PowerOfTwo implements RoutePolicy {
   readonly name = 'p2c' as const;
   constructor(private readonly rng: Rng) {}
   choose(replicas: readonly ReplicaLoad[]): number {
-    return powerOfTwo(this.rng, replicas.map((_, i) => i), replicas);
+    // The same draws as powerOfTwo over every index, without building the index list.
+    if (replicas.length === 1) return 0;
+    const a = this.rng.int(replicas.length);
+    let b = this.rng.int(replicas.length - 1);
+    if (b >= a) b++;
+    return replicas[b]!.inFlight < replicas[a]!.inFlight ? b : a;
   }
 }
 
@@ -75,6 +82,7 @@ class LoadThenPrefix implements RoutePolicy {
   readonly name = 'load-prefix' as const;
   /** Block hash -> replica id; Map order is recency (re-set moves an entry to the end). */
   private readonly affinity = new Map<number, string>();
+  prefixHits = 0;
   private readonly loadBound: number;
   private readonly depth: number;
   private readonly entries: number;
@@ -100,6 +108,7 @@ class LoadThenPrefix implements RoutePolicy {
       for (const i of candidates) if (replicas[i]!.id === owner) { chosen = i; break; }
     }
     if (chosen < 0) chosen = powerOfTwo(this.rng, candidates, replicas);
+    else this.prefixHits++;
     const id = replicas[chosen]!.id;
     for (let d = 0; d < depth; d++) {
       const h = blocks[d]!;

@@ -8,6 +8,7 @@
  */
 import { Pool } from 'undici';
 import { createRng, type Rng } from '../../core/rng.js';
+import { RequestHistograms } from './request-histograms.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicy, type RoutePolicyName } from './route-policies.js';
 
 export interface RouteReplica extends ReplicaLoad {
@@ -82,6 +83,10 @@ export class RevisionTraffic {
   errors5xx = 0;
   readonly latencyMs = new Recent();
   readonly ttftMs = new Recent();
+  /** Since the revision's first request (or its reset), for /metrics. */
+  readonly histograms = new RequestHistograms();
+  /** Answers by status code. */
+  readonly byStatus = new Map<number, number>();
 }
 
 export class ServiceRoute {
@@ -97,6 +102,11 @@ export class ServiceRoute {
   readonly ttftMs = new Recent();
   requests = 0;
   errors5xx = 0;
+  /** Answers by status of requests no replica answered. */
+  readonly unrouted = new Map<number, number>();
+  private routed = 0;
+  private heldTotal = 0;
+  private retried = 0;
   private available: RouteReplica[] = [];
   private split: RevisionSplit | null = null;
   private readonly splitRng: Rng;
@@ -176,6 +186,7 @@ export class ServiceRoute {
     const pick = this.pick(prefixBlocks, exclude);
     if (pick) return pick;
     if (exclude !== undefined) return null;
+    this.heldTotal++;
     return new Promise((resolve) => {
       const waiter: Waiter = {
         resolve,
@@ -208,18 +219,43 @@ export class ServiceRoute {
   noteFirstByte(ms: number, streamed: boolean, revision?: string): void {
     if (!streamed) return;
     this.ttftMs.add(ms);
-    if (revision !== undefined) this.revisionTraffic(revision).ttftMs.add(ms);
+    if (revision !== undefined) {
+      const t = this.revisionTraffic(revision);
+      t.ttftMs.add(ms);
+      t.histograms.ttft.observe(ms / 1000);
+    }
     if (this.firstTokens.length < 100_000) this.firstTokens.push(ms);
   }
 
+  /** Time between two chunks of a streamed answer (a token apart, for a server that flushes each). */
+  noteChunkGap(ms: number, revision: string): void {
+    this.revisionTraffic(revision).histograms.itl.observe(ms / 1000);
+  }
+
+  /** A request ended; `revision` null: no replica answered it (held too long, or none reachable). */
   noteDone(ms: number, status: number, revision?: string | null): void {
     this.latencyMs.add(ms);
     if (status >= 500) this.errors5xx++;
-    if (revision === undefined || revision === null) return;
+    if (revision === undefined || revision === null) {
+      this.unrouted.set(status, (this.unrouted.get(status) ?? 0) + 1);
+      return;
+    }
     const t = this.revisionTraffic(revision);
     t.requests++;
     t.latencyMs.add(ms);
+    t.histograms.latency.observe(ms / 1000);
+    t.byStatus.set(status, (t.byStatus.get(status) ?? 0) + 1);
     if (status >= 500) t.errors5xx++;
+  }
+
+  /** Every revision's traffic counted so far. */
+  revisions(): ReadonlyMap<string, RevisionTraffic> {
+    return this.byRevision;
+  }
+
+  /** Requests that got prefix affinity (load-prefix routing), and all routed ones. */
+  routingCounts(): { routed: number; prefixHits: number; held: number; retried: number } {
+    return { routed: this.routed, prefixHits: this.policy.prefixHits ?? 0, held: this.heldTotal, retried: this.retried };
   }
 
   /** The traffic since the last call (the autoscaler's period). */
@@ -246,6 +282,7 @@ export class ServiceRoute {
   }
 
   private pick(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null {
+    if (exclude !== undefined) this.retried++;
     let list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
     if (list.length === 0) return null;
     const split = this.split;
@@ -256,6 +293,7 @@ export class ServiceRoute {
     const r = list[this.policy.choose(list, { prefixBlocks })]!;
     r.inFlight++;
     r.served++;
+    this.routed++;
     return r;
   }
 

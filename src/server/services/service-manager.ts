@@ -26,7 +26,7 @@ import type { SubmitWriter } from '../submit-writer.js';
 import { ApiError } from '../errors.js';
 import { probeReady, scrapeLoad } from './replica-probe.js';
 import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from './service-scaler.js';
-import { beginRollout, observe, revisionOf, revisionTargets, rolloutView, type LiveRollout } from './service-rollout.js';
+import { beginRollout, observe, restoreRollout, revisionOf, revisionTargets, rolloutView, storedRollout, type LiveRollout } from './service-rollout.js';
 
 export interface ServiceManagerDeps {
   readonly records: ServiceRecords;
@@ -63,6 +63,8 @@ export interface LiveService {
   notBefore: number;
   removing: boolean;
   deciding: boolean;
+  /** The autoscaler's decisions since this process started, by direction (for /metrics). */
+  readonly decisionCounts: { up: number; down: number; hold: number };
 }
 
 const RECENT_KEPT = 200;
@@ -94,7 +96,8 @@ export class ServiceManager {
     this.log = deps.log ?? (() => undefined);
     for (const r of deps.records.list()) {
       try {
-        this.track(r, validateServiceFile(r.spec), null);
+        const spec = validateServiceFile(r.spec);
+        this.track(r, spec, null, this.storedRolloutOf(r.name, spec));
       } catch (e) {
         this.log(`service ${r.name}: stored spec does not load (${(e as Error).message}); left untouched`);
       }
@@ -173,6 +176,26 @@ export class ServiceManager {
     return [...this.live.values()].filter((s) => !s.removing && (user.admin || s.record.team === user.team)).sort((a, b) => a.record.name.localeCompare(b.record.name));
   }
 
+  /** Every service not being removed (for /metrics). */
+  all(): LiveService[] {
+    return [...this.live.values()].filter((s) => !s.removing);
+  }
+
+  /** A replica's job name (NAME-rN), or its id once the job is gone. */
+  replicaName(jobId: string): string {
+    return this.deps.controller.activeJob(jobId)?.name ?? jobId;
+  }
+
+  /** How many replicas are in each state (submissions on their way count as queued). */
+  replicaStates(s: LiveService): Map<ReplicaState, number> {
+    const counts = new Map<ReplicaState, number>([['queued', pendingOf(s)]]);
+    for (const j of this.replicasOf(s.record.name)) {
+      const st = this.replicaState(s, j);
+      counts.set(st, (counts.get(st) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   visible(user: UserRow, name: string): LiveService {
     const s = this.live.get(name);
     if (!s || s.removing || (!user.admin && s.record.team !== user.team)) throw new ApiError('SERVICE_NOT_FOUND', `no service "${name}"`);
@@ -225,17 +248,41 @@ export class ServiceManager {
 
   // ---- the loop -------------------------------------------------------------------------
 
-  private track(record: ServiceRecord, spec: ServiceFile, desired: number | null): LiveService {
-    const replicas = this.replicasOf(record.name).length;
+  /**
+   * The rollout stored for a service, if it still describes it: one in progress must be
+   * rolling out to the stored spec's revision (else the stored spec alone is the service, and
+   * replicas of other revisions drain).
+   */
+  private storedRolloutOf(name: string, spec: ServiceFile): LiveRollout | null {
+    const r = restoreRollout(this.deps.records.rollout(name));
+    if (!r) return null;
+    if (r.machine.active && r.machine.to !== replicaRevision(spec)) {
+      this.log(`service ${name}: the stored rollout to ${r.machine.to} does not match the stored spec; not resumed`);
+      return null;
+    }
+    if (r.machine.active) this.log(`service ${name}: rollout ${r.machine.from} -> ${r.machine.to} resumed in phase ${r.machine.phase}`);
+    return r;
+  }
+
+  /** Replicas to keep after a restart: those running, counted on the revision that sets the count. */
+  private restartCount(name: string, spec: ServiceFile, rollout: LiveRollout | null): number {
+    const replicas = this.replicasOf(name);
+    const m = rollout?.machine;
+    const of = (rev: string): number => replicas.filter((j) => revisionOf(j, replicaRevision(spec)) === rev).length;
+    const count = !m?.active ? replicas.length : m.phase === 'canary' ? of(m.from) : Math.max(of(m.from), of(m.to));
+    return Math.max(spec.replicas.min, Math.min(spec.replicas.max, count));
+  }
+
+  private track(record: ServiceRecord, spec: ServiceFile, desired: number | null, rollout: LiveRollout | null = null): LiveService {
     const s: LiveService = {
       record,
       spec,
       revision: replicaRevision(spec),
-      rollout: null,
+      rollout,
       route: new ServiceRoute(record.name, this.routeOptions(record.name, spec)),
       scaler: createServiceAutoscaler(spec),
       bornAt: this.clock(),
-      desired: desired ?? Math.max(spec.replicas.min, Math.min(spec.replicas.max, replicas)),
+      desired: desired ?? this.restartCount(record.name, spec, rollout),
       pendingStarts: new Map(),
       draining: new Set(),
       lastProbe: new Map(),
@@ -245,6 +292,7 @@ export class ServiceManager {
       notBefore: 0,
       removing: false,
       deciding: false,
+      decisionCounts: { up: 0, down: 0, hold: 0 },
     };
     this.live.set(record.name, s);
     return s;
@@ -346,6 +394,7 @@ export class ServiceManager {
     const d = s.scaler.decide(sample);
     const current = s.desired;
     s.desired = d.desired;
+    s.decisionCounts[d.desired > current ? 'up' : d.desired < current ? 'down' : 'hold']++;
     const figures = `${sample.ready} ready, ${sample.starting} starting, ${sample.inFlight} in flight${reported !== null ? ` (replicas report ${reported})` : ''}`;
     this.decided(s, { at: now, current, desired: d.desired, panic: d.panic, reason: `${d.reason}; ${figures}` }, d.desired !== current);
     this.reconcile(s, replicas);
@@ -414,7 +463,10 @@ export class ServiceManager {
     const revision = replicaRevision(spec);
     const r = s.rollout?.machine.active ? s.rollout : null;
     if (revision === (r?.machine.to ?? s.revision)) {
-      if (r) r.toSpec = spec;
+      if (r) {
+        r.toSpec = spec;
+        this.deps.records.putRollout(s.record.name, storedRollout(r), now);
+      }
       return;
     }
     // The revision serving: the old one during a canary, the new one once promoting.
@@ -444,17 +496,22 @@ export class ServiceManager {
     s.route.setSplit(m.phase === 'canary' ? { revision: m.to, percent: m.weight() } : null);
   }
 
-  /** Records a rollout step as a decision; a rollback restores the previous spec (stored and audited). */
+  /**
+   * Records a rollout step as a decision and stores the rollout (it survives a restart); a
+   * rollback restores the previous spec (stored and audited, with the rollout, in one transaction).
+   */
   private rolloutStepped(s: LiveService, r: LiveRollout, step: RolloutStep, restore: boolean): void {
     const now = this.clock();
     this.decided(s, { at: now, current: s.desired, desired: s.desired, panic: false, reason: `rollout ${r.machine.from} -> ${r.machine.to}: ${step.reason}` }, true);
-    if (!restore) return;
     const { store, records } = this.deps;
     const spec = r.fromSpec;
     store.transaction(() => {
+      records.putRollout(s.record.name, storedRollout(r), now);
+      if (!restore) return;
       store.appendAudit({ at: now, actor: 'gantry', action: 'service.rollback', target: s.record.name, source: 'rollout', detail: { from: r.machine.to, to: r.machine.from, reason: step.reason } });
       records.put(s.record.name, s.record.team, s.record.owner, spec, now);
     });
+    if (!restore) return;
     s.record = records.get(s.record.name) ?? s.record;
     s.spec = spec;
     s.revision = r.machine.from;

@@ -9,9 +9,9 @@
  * - done / rolled back, or no rollout: only the service's current revision runs.
  */
 import type { JobRow } from '../../adapters/store/store.js';
-import { CanaryRollout, type RolloutObservation } from '../../serve/rollout/canary-rollout.js';
+import { CanaryRollout, type RolloutObservation, type RolloutState } from '../../serve/rollout/canary-rollout.js';
 import type { RevisionTraffic } from '../../serve/router/service-route.js';
-import { replicaRevision, type ServiceFile } from '../../spec/service-spec.js';
+import { replicaRevision, validateServiceFile, type ServiceFile } from '../../spec/service-spec.js';
 
 export interface LiveRollout {
   readonly machine: CanaryRollout;
@@ -29,6 +29,34 @@ export interface RevisionTarget {
 export function beginRollout(fromSpec: ServiceFile, toSpec: ServiceFile, now: number): LiveRollout {
   const machine = new CanaryRollout(replicaRevision(fromSpec), replicaRevision(toSpec), toSpec.rollout, { ttftP99Ms: toSpec.objective.ttftP99Ms, latencyP99Ms: toSpec.objective.latencyP99Ms }, now);
   return { machine, fromSpec, toSpec, newEnded: 0 };
+}
+
+/** A rollout as it is stored (service_rollouts): the machine's state and the two specs. */
+export interface StoredRollout {
+  readonly machine: RolloutState;
+  readonly fromSpec: ServiceFile;
+  readonly toSpec: ServiceFile;
+  readonly newEnded: number;
+}
+
+export function storedRollout(r: LiveRollout): StoredRollout {
+  return { machine: r.machine.state(), fromSpec: r.fromSpec, toSpec: r.toSpec, newEnded: r.newEnded };
+}
+
+const PHASES = new Set(['canary', 'promoting', 'done', 'rolled-back']);
+
+/** A stored rollout back in memory; null when it does not load (then the stored spec alone is the service). */
+export function restoreRollout(stored: unknown): LiveRollout | null {
+  try {
+    const s = stored as StoredRollout;
+    if (!s?.machine || !PHASES.has(s.machine.phase) || typeof s.machine.from !== 'string' || typeof s.machine.to !== 'string') return null;
+    const fromSpec = validateServiceFile(s.fromSpec);
+    const toSpec = validateServiceFile(s.toSpec);
+    if (replicaRevision(fromSpec) !== s.machine.from || replicaRevision(toSpec) !== s.machine.to) return null;
+    return { machine: CanaryRollout.restore(s.machine), fromSpec, toSpec, newEnded: Number(s.newEnded) || 0 };
+  } catch {
+    return null;
+  }
 }
 
 /** The revision a replica job runs (jobs started before revisions existed: the service's). */
