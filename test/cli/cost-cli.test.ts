@@ -43,7 +43,7 @@ describe('gantry prices, cost and budgets', () => {
     assert.ok((json.items[0]?.gpuHours ?? 0) * 3600 >= 2, 'two GPUs for about a second');
     assert.ok(Math.abs((json.items[0]?.gpuHours ?? 0) * 2.49 - json.total.cost) < 1e-5);
     const csv = (await gantry('cost', '--by', 'team', '-o', 'csv')).stdout.trim().split('\n');
-    assert.equal(csv[0], 'team,attempts,gpu_hours,cost,preempted_gpu_hours,preempted_cost,running');
+    assert.equal(csv[0], 'team,attempts,gpu_hours,cost,preempted_gpu_hours,preempted_cost,idle_gpu_hours,idle_cost,running');
     assert.match(csv[1] ?? '', /^default,1,/);
     assert.match(csv[2] ?? '', /^TOTAL,1,/);
   });
