@@ -19,6 +19,7 @@ import { registerTop } from './commands/top.js';
 import { registerTeams, registerUsers } from './commands/users.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerBudgets, registerCost, registerPrices } from './commands/cost.js';
+import { registerHistory } from './commands/history.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerServe } from './commands/serve.js';
 
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerPrices(program);
   registerCost(program);
   registerBudgets(program);
+  registerHistory(program);
   registerPolicies(program);
   return program;
 }

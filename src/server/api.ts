@@ -38,6 +38,8 @@ import type { AdmissionPolicies } from './admission-policies.js';
 import { registerPolicyRoutes } from './policies-api.js';
 import type { ServiceManager } from './services/service-manager.js';
 import { registerServiceRoutes } from './services/services-api.js';
+import { registerHistoryRoutes } from './history/history-api.js';
+import type { HistoryStore } from '../adapters/store/history-store.js';
 
 export interface ApiDeps {
   readonly store: Store;
@@ -58,6 +60,8 @@ export interface ApiDeps {
   readonly datasets?: DatasetService;
   /** Prices, the attempts ledger and budgets (src/server/cost/). */
   readonly cost: Pick<CostRouteDeps, 'ledger' | 'budgets' | 'watch'>;
+  /** Use over time, downsampled (history/history-sampler.ts writes it). */
+  readonly history: HistoryStore;
   /** The admission policies (admission-policies.ts), judged at every submission. */
   readonly policies: AdmissionPolicies;
   /** Inference services (services/service-manager.ts); absent = no /v1/services routes. */
@@ -685,6 +689,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   registerEventRoutes({ app, controller, store, auth, route });
   registerCostRoutes({ ...deps.cost, store, clock, auth, admin, audited, parse, route });
+  registerHistoryRoutes({ history: deps.history, clock, auth, parse, route });
   registerPolicyRoutes({ policies: deps.policies, activeJobs: () => controller.activeJobs(), admin, clock, audited, route });
   if (deps.services) registerServiceRoutes({ services: deps.services, auth, route, dockerAvailable: deps.dockerAvailable });
 

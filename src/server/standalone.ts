@@ -13,6 +13,8 @@ import { UserError } from '../core/errors.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
 import { detectDocker, type DockerStatus } from '../adapters/executor/docker.js';
+import { HistoryStore } from '../adapters/store/history-store.js';
+import { HistorySampler, simulatedBusyMilli, statedUtilization } from './history/history-sampler.js';
 import { discoverInventory, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
 import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
 import { discoverMigDevices, migDeviceUuid, type MigDevice } from '../adapters/gpu/mig-devices.js';
@@ -350,6 +352,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   metricsHooks.cycle = (s) => metrics.cycleSeconds.observe(s);
   metricsHooks.start = (s) => metrics.schedulingLatency.observe(s);
   costHooks.recorder = new CostRecorder(ledger, (node, gpu) => controller.scheduler.cluster.node(node)?.gpus[gpu]?.model, metrics.registry);
+  const history = new HistoryStore(rawStore.connection);
+  const historySampler = new HistorySampler(controller, history, ledger, [metrics.registry, metrics.aggregate]);
+  history.prune(Date.now());
   const budgets = new BudgetTable(rawStore.connection);
   const budgetWatch = new BudgetWatch({
     ledger,
@@ -378,7 +383,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (!node) return;
       if (inventory.simulated) {
         const t = Date.now();
-        samples = node.gpus.map((g) => simulatedSample(g, g.mig ? 0 : 1000 - g.milliFree, g.memoryMiB - g.memFree, t));
+        const holders = controller.gpuHolders();
+        const stated = (job: string): number | undefined => statedUtilization(controller.activeJob(job)?.spec.env);
+        samples = node.gpus.map((g) => simulatedSample(g, simulatedBusyMilli(holders.get(`${node.name}/${g.index}`) ?? [], stated), g.memoryMiB - g.memFree, t));
       } else if (node.gpus.length > 0) {
         // Lenient: a lost GPU must not hide the others (nor its own absence).
         const records = await queryGpus(nvidiaSmi, true).catch(() => null);
@@ -394,6 +401,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         }
       }
       if (mps && !stopped) mps.sync(gpusWithShares(controller));
+      if (!stopped) historySampler.sample(samples, Date.now());
     } finally {
       sampling = false;
     }
@@ -401,6 +409,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await sample();
   const telemetryTimer = setInterval(() => void sample(), o.telemetryIntervalMs ?? 2000);
   telemetryTimer.unref();
+  const historyPruneTimer = setInterval(() => history.prune(Date.now()), 600_000);
+  historyPruneTimer.unref();
 
   const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows), o.maxQueuedPerTeam ?? 100_000);
   const rateLimit = o.rateLimit ?? 100;
@@ -420,6 +430,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     storedStateProblems: [...screened.problems, ...policies.problems],
     datasets,
     cost: { ledger, budgets, watch: budgetWatch },
+    history,
     policies,
     services,
     ...(tls ? { tls } : {}),
@@ -437,6 +448,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await app.close();
     await router.close();
     clearInterval(telemetryTimer);
+    clearInterval(historyPruneTimer);
     clearInterval(prefetchTimer);
     clearInterval(budgetTimer);
     controller.stop();
@@ -489,6 +501,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       closed = true;
       stopped = true;
       clearInterval(telemetryTimer);
+      clearInterval(historyPruneTimer);
       clearInterval(prefetchTimer);
       clearInterval(budgetTimer);
       services.stop();

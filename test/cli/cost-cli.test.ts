@@ -1,5 +1,5 @@
 /**
- * `gantry prices`, `gantry cost` and `gantry budgets` against a real server and SQLite file:
+ * `gantry prices`, `gantry cost`, `gantry budgets` and `gantry history` against a real server and SQLite file:
  * a price is set and listed; a job's cost shows in the table, as JSON and as CSV with one
  * total; a budget is set, listed and removed; bad flags are one line with a code, exit
  * non-zero and change nothing.
@@ -43,7 +43,7 @@ describe('gantry prices, cost and budgets', () => {
     assert.ok((json.items[0]?.gpuHours ?? 0) * 3600 >= 2, 'two GPUs for about a second');
     assert.ok(Math.abs((json.items[0]?.gpuHours ?? 0) * 2.49 - json.total.cost) < 1e-5);
     const csv = (await gantry('cost', '--by', 'team', '-o', 'csv')).stdout.trim().split('\n');
-    assert.equal(csv[0], 'team,attempts,gpu_hours,cost,preempted_gpu_hours,preempted_cost,running');
+    assert.equal(csv[0], 'team,attempts,gpu_hours,cost,preempted_gpu_hours,preempted_cost,idle_gpu_hours,idle_cost,running');
     assert.match(csv[1] ?? '', /^default,1,/);
     assert.match(csv[2] ?? '', /^TOTAL,1,/);
   });
@@ -58,18 +58,33 @@ describe('gantry prices, cost and budgets', () => {
     assert.doesNotMatch((await gantry('budgets', 'ls')).stdout, /default/);
   });
 
+  it('gantry history: a row per series with a sparkline; JSON and CSV', async () => {
+    const table = await gantry('history', 'fleet', '--since', '5m', '--points', '10');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^fleet history, .* \d+ s steps \(10 s buckets\)/);
+    assert.match(table.stdout, /all\s+gpus\s+GPUs\s+2\s+2\s+2\s/);
+    const json = JSON.parse((await gantry('history', 'queue', 'default', '--metric', 'used', '-o', 'json')).stdout) as { series: { key: string; metric: string }[] };
+    assert.deepEqual(json.series.map((x) => [x.key, x.metric]), [['default', 'used']]);
+    const csv = (await gantry('history', 'gpu', '--metric', 'allocated', '--since', '2m', '-o', 'csv')).stdout.trim().split('\n');
+    assert.equal(csv[0], 'time,key,metric,unit,avg,max');
+    assert.ok(csv.some((l) => /,[^,]+\/0,allocated,GPUs,/.test(l)), csv.slice(0, 3).join('\n'));
+  });
+
   it('refuses bad flags with one line and a code, changing nothing', async () => {
     const before = [(await gantry('prices', 'ls', '-o', 'json')).stdout, (await gantry('budgets', 'ls', '-o', 'json')).stdout];
     for (const [args, message] of [
       [['prices', 'set', 'H100-80GB', 'cheap'], /price: "cheap" is not an amount.*BAD_ARGUMENT/],
       [['prices', 'set', 'Z900', '1'], /GPU_MODEL_UNKNOWN: unknown GPU model "Z900"/],
-      [['cost', '--by', 'planet'], /--by: "planet" is not one of team, queue, user, model, job.*BAD_FLAG/],
+      [['cost', '--by', 'planet'], /--by: "planet" is not one of team, queue, user, model, job, service.*BAD_FLAG/],
       [['cost', '-o', 'xml'], /-o: "xml" is not table, json or csv.*BAD_FLAG/],
       [['cost', '--since', 'yesterday'], /QUERY_INVALID/],
       [['budgets', 'set', '--limit', '5'], /name one of --team TEAM or --queue QUEUE.*BAD_FLAG/],
       [['budgets', 'set', '--team', 'default', '--limit', '5', '--period', 'year'], /--period: "year" is not day, week or month/],
       [['budgets', 'set', '--team', 'ghost', '--limit', '5'], /TEAM_NOT_FOUND/],
       [['budgets', 'rm', '--queue', 'default'], /BUDGET_NOT_FOUND/],
+      [['history', 'planet'], /"planet" is not one of fleet, gpu, queue, job.*BAD_ARGUMENT/],
+      [['history', 'gpu', '--since', 'yesterday'], /QUERY_INVALID/],
+      [['history', 'gpu', '-o', 'xml'], /-o: "xml" is not table, json or csv.*BAD_FLAG/],
     ] as const) {
       const r = await gantry(...args);
       assert.notEqual(r.code, 0, args.join(' '));

@@ -43,6 +43,7 @@ function result(policy: string, waitSeconds: number): JobsResult {
     sampleSeconds: sample,
     queues: Array.from({ length: 15 }, (_, i) => queue(`vc-${String.fromCharCode(97 + i)}`, 10 + i, i === 3 ? 18 : 0.5 + i / 10)),
     churn: { preemptionsMax: 1, preemptionsP99: 1, preemptedAtLeast3: 0, pingPongPairs: 0, fastestPingPongSeconds: null, deficitBoundSeconds: 60, deficitSeconds: 0, deficitEpisodes: 0, longestDeficitSeconds: 0, wastedGpuSeconds: 0, wastedShare: 0, partialGangs: 0, doubleBookings: 0 },
+    cost: { byQueue: [], byModel: [], total: { key: 'total', attempts: 0, gpuSeconds: 0, costMicros: 0, preemptedGpuSeconds: 0, preemptedCostMicros: 0 } },
   } as JobsResult;
 }
 

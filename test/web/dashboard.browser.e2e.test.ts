@@ -46,8 +46,12 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     const a = await t.api('POST', '/v1/jobs', job({ name: 'vision-train', queue: 'vision', command: 'echo hello-from-vision; sleep 120', resources: { gpu: 0.5, cpu: '100m', memory: '64Mi' } }), alice);
     assert.equal(a.status, 201, a.text);
     aliceJob = String(a.body['id']);
+    // Holds a GPU and leaves it idle (a simulated GPU shows the utilisation its job states).
+    const idle = await t.api('POST', '/v1/jobs', job({ name: 'held-idle', queue: 'speech', command: 'sleep 120', env: { GANTRY_SIMULATED_GPU_UTIL: '0' }, resources: { gpu: 1, cpu: '100m', memory: '64Mi' } }), bob);
+    assert.equal(idle.status, 201, idle.text);
     await waitState(t, bobJob, ['running']);
     await waitState(t, aliceJob, ['running']);
+    await waitState(t, String(idle.body['id']), ['running']);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -60,7 +64,9 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await signIn(page, t.url, t.adminToken);
     assert.equal(new URL(page.url()).hash, '#/fleet', 'the token is removed from the address bar');
     await page.waitForSelector('canvas[data-tiles="4"]');
-    await page.screenshot({ path: join(shots, 'fleet.png') });
+    await page.waitForSelector('[data-testid="fleet-history-chart"] canvas', { timeout: 20_000 }); // from /v1/history
+    await page.waitForFunction(`document.querySelector('[data-testid="fleet-idle-reserved"]')?.textContent === '1'`, undefined, { timeout: 20_000 });
+    await page.screenshot({ path: join(shots, 'fleet.png'), fullPage: true });
     for (const [view, selector] of [
       ['jobs', `[data-job="${bobJob}"]`],
       ['queues', '[data-queue="vision"]'],
@@ -70,6 +76,7 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     ] as const) {
       await page.click(`nav a[data-view="${view}"]`);
       await page.waitForSelector(selector);
+      if (view === 'queues') await page.waitForSelector('[data-testid="queue-chart"] .u-legend:has-text("vision")', { timeout: 20_000 });
       if (view === 'cost') {
         await page.waitForSelector('[data-testid="budget-table"] td:has-text("vision")');
         await page.waitForSelector('[data-testid="cost-chart"] .u-legend:has-text("vision budget (month)")'); // the budget's line
@@ -80,7 +87,7 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await page.click(`[data-job="${aliceJob}"] a`);
     await page.waitForSelector('[data-testid="job-log"]:has-text("hello-from-vision")');
     assert.match((await page.textContent('[data-testid="job-state"]')) ?? '', /running/);
-    await page.waitForSelector('[data-testid="job-gpu-chart"] canvas', { timeout: 20_000 }); // GPU use, sampled every 5 s
+    await page.waitForSelector('[data-testid="job-gpu-chart"] canvas', { timeout: 20_000 }); // GPU use, from /v1/history
     await page.screenshot({ path: join(shots, 'job.png'), fullPage: true });
     assert.deepEqual(problems, []);
     await page.close();
@@ -127,7 +134,8 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await gone(page, String(done.body['id']));
     assert.ok((await rows()).includes(bobJob) && (await rows()).includes(aliceJob));
     await page.selectOption('[data-testid="filter-queue"]', 'vision');
-    await gone(page, bobJob);
+    // Until the list shows the filtered answer (it is empty for a moment while it reloads).
+    await page.waitForFunction(`[...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')).join() === ${JSON.stringify(aliceJob)}`);
     assert.deepEqual(await rows(), [aliceJob]);
     await page.selectOption('[data-testid="filter-state"]', '');
     await page.selectOption('[data-testid="filter-queue"]', '');

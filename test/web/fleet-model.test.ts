@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildFleet, migFraction, summarise, tileState } from '../../web/src/fleet/model.js';
+import { buildFleet, idleReserved, migFraction, summarise, tileState } from '../../web/src/fleet/model.js';
 import { hitTest, layoutFleet, tileOrigin, TILE } from '../../web/src/fleet/layout.js';
 import { synthFleet } from '../../bench/dashboard-fixture.js';
 
@@ -67,7 +67,19 @@ describe('fleet tiles from /v1/top and /v1/nodes', () => {
   it('marks idle, full, fragmented and unhealthy GPUs, and sums them', () => {
     assert.deepEqual(fleet.flatMap((n) => n.tiles.map(tileState)), ['idle', 'full', 'fragmented', 'full', 'fragmented', 'unhealthy']);
     const s = summarise(fleet);
-    assert.deepEqual({ ...s, fragmentedFree: Number(s.fragmentedFree.toFixed(4)) }, { gpus: 6, idle: 1, full: 2, fragmented: 2, unhealthy: 1, fragmentedFree: Number((0.5 + 4 / 7).toFixed(4)) });
+    assert.deepEqual({ ...s, fragmentedFree: Number(s.fragmentedFree.toFixed(4)) }, { gpus: 6, idle: 1, full: 2, fragmented: 2, unhealthy: 1, fragmentedFree: Number((0.5 + 4 / 7).toFixed(4)), idleReserved: 0 });
+  });
+
+  it('marks a GPU held but idle: utilisation under 5 % of the compute held, never without a reading', () => {
+    const tile = (utilization: number | null, fraction: number, healthy = true) => ({ node: 'n', index: 0, model: 'H100-80GB', uuid: 'u', healthy, migEnabled: false, utilization, memoryUsedMiB: null, memoryMiB: 81920, temperatureC: null, powerW: null, segments: fraction > 0 ? [{ job: 'j', name: null, queue: null, team: null, fraction, mig: null }] : [], free: 1 - fraction });
+    assert.equal(idleReserved(tile(0, 1)), true);
+    assert.equal(idleReserved(tile(4.9, 1)), true);
+    assert.equal(idleReserved(tile(5, 1)), false);
+    assert.equal(idleReserved(tile(3, 0.5)), false, 'half held: idle under 2.5 %');
+    assert.equal(idleReserved(tile(2, 0.5)), true);
+    assert.equal(idleReserved(tile(null, 1)), false, 'no reading, no verdict');
+    assert.equal(idleReserved(tile(0, 0)), false, 'nothing held');
+    assert.equal(idleReserved(tile(0, 1, false)), false);
   });
 });
 

@@ -17,6 +17,7 @@ import { JobView } from './views/job.js';
 import { QueuesView } from './views/queues.js';
 import { ServicesView, DatasetsView } from './views/catalogue.js';
 import { CostView } from './views/cost.js';
+import { SimView } from './views/sim.js';
 
 type Me = AnswerOf<'whoami'>;
 
@@ -27,6 +28,7 @@ const VIEWS = [
   ['services', 'Services'],
   ['datasets', 'Datasets'],
   ['cost', 'Cost'],
+  ['sim', 'Simulator'],
 ] as const;
 
 /** A token in the URL fragment (never sent to a server) is kept, and removed from the address bar. */
@@ -74,6 +76,7 @@ function Shell(props: { me: Me | null; onLogout: () => void }) {
   else if (view === 'services') body = <ServicesView />;
   else if (view === 'datasets') body = <DatasetsView />;
   else if (view === 'cost') body = <CostView />;
+  else if (view === 'sim') body = <SimView />;
   else body = <FleetView />;
   return (
     <>

@@ -28,7 +28,20 @@ export const COST_MIGRATION = `
   CREATE TABLE IF NOT EXISTS budgets (scope TEXT NOT NULL, name TEXT NOT NULL, period TEXT NOT NULL, limit_micros INTEGER NOT NULL,
     mode TEXT NOT NULL, set_at INTEGER NOT NULL, set_by TEXT NOT NULL, PRIMARY KEY (scope, name));`;
 
-export const COST_GROUPS = ['team', 'queue', 'user', 'model', 'job'] as const;
+/**
+ * A later step: GPUs held but idle (one row per attempt, GPU model and minute, with the keys
+ * and price of its attempt, so a report groups them without a join), and the service a
+ * replica job's attempts belong to.
+ */
+export const COST_DETAIL_MIGRATION = `
+  CREATE TABLE IF NOT EXISTS idle_use (job_seq INTEGER NOT NULL, attempt INTEGER NOT NULL, model TEXT NOT NULL, minute INTEGER NOT NULL,
+    team TEXT NOT NULL, queue TEXT NOT NULL, owner TEXT NOT NULL, price_micros INTEGER NOT NULL, gpu_ms REAL NOT NULL,
+    PRIMARY KEY (job_seq, attempt, model, minute)) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS idle_use_by_minute ON idle_use(minute);
+  CREATE TABLE IF NOT EXISTS attempt_services (job_seq INTEGER PRIMARY KEY, service TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS attempt_services_by_service ON attempt_services(service);`;
+
+export const COST_GROUPS = ['team', 'queue', 'user', 'model', 'job', 'service'] as const;
 export type CostGroup = (typeof COST_GROUPS)[number];
 
 /** How an attempt ended; `preempted` work is reported apart (it was paid for and redone). */
@@ -49,6 +62,8 @@ export interface AttemptStart {
   readonly owner: string;
   readonly startedAt: number;
   readonly parts: readonly AttemptPart[];
+  /** The service whose replica the job is (its GANTRY_SERVICE), if any. */
+  readonly service?: string;
 }
 
 /** A row an attempt's end closed. */
@@ -73,6 +88,9 @@ export interface CostLine {
   readonly preemptedCostMicros: number;
   /** Attempts still running (their cost runs up to the report's end). */
   readonly running: number;
+  /** Of gpuSeconds, GPUs held while idle (telemetry below the idle threshold), by the minute. */
+  readonly idleGpuSeconds: number;
+  readonly idleCostMicros: number;
 }
 
 export interface CostQuery {
@@ -99,7 +117,7 @@ export interface PriceRow {
   readonly setBy: string;
 }
 
-const KEY_COLUMN: Record<CostGroup, string> = { team: 'team', queue: 'queue', user: 'owner', model: 'model', job: 'job_seq' };
+const KEY_COLUMN: Record<CostGroup, string> = { team: 'team', queue: 'queue', user: 'owner', model: 'model', job: 'job_seq', service: 's.service' };
 
 /** An attempt row's GPU-milliseconds inside [since, until] (a running attempt counts up to `until`). */
 const GPU_MS = 'gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since))';
@@ -119,8 +137,13 @@ function line(r: Record<string, unknown>, key: string): CostLine {
     preemptedGpuSeconds: Number(r['preemptedGpuSeconds'] ?? 0),
     preemptedCostMicros: Number(r['preemptedCostMicros'] ?? 0),
     running: Number(r['running'] ?? 0),
+    idleGpuSeconds: 0,
+    idleCostMicros: 0,
   };
 }
+
+const IDLE_SUMS = 'TOTAL(gpu_ms) / 1000.0 AS idleGpuSeconds, TOTAL(CAST(ROUND(gpu_ms * price_micros / 3600000.0) AS INTEGER)) AS idleCostMicros';
+const MINUTE = 60_000;
 
 export class CostLedger {
   private readonly stmts;
@@ -131,6 +154,10 @@ export class CostLedger {
       prices: db.prepare('SELECT model, price_micros AS priceMicros, set_at AS setAt, set_by AS setBy FROM gpu_prices ORDER BY model'),
       price: db.prepare('SELECT price_micros FROM gpu_prices WHERE model = ?').pluck(),
       open: db.prepare(`INSERT OR IGNORE INTO attempts (job_seq, attempt, model, team, queue, owner, gpus, price_micros, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      service: db.prepare('INSERT OR REPLACE INTO attempt_services (job_seq, service) VALUES (?, ?)'),
+      idle: db.prepare(`INSERT INTO idle_use (job_seq, attempt, model, minute, team, queue, owner, price_micros, gpu_ms)
+        SELECT job_seq, attempt, model, @minute, team, queue, owner, price_micros, @gpuMs FROM attempts WHERE job_seq = @jobSeq AND model = @model AND ended_at IS NULL
+        ON CONFLICT (job_seq, attempt, model, minute) DO UPDATE SET gpu_ms = gpu_ms + excluded.gpu_ms`),
       close: db.prepare('UPDATE attempts SET ended_at = ?, outcome = ? WHERE job_seq = ? AND ended_at IS NULL RETURNING team, queue, model, gpus, price_micros AS priceMicros, started_at AS startedAt, ended_at AS endedAt, outcome'),
     };
   }
@@ -150,6 +177,18 @@ export class CostLedger {
         const price = (this.stmts.price.get(p.model) as number | undefined) ?? 0;
         this.stmts.open.run(a.jobSeq, a.attempt, p.model, a.team, a.queue, a.owner, p.gpus, price, a.startedAt);
       }
+      if (a.service !== undefined) this.stmts.service.run(a.jobSeq, a.service);
+    })();
+  }
+
+  /**
+   * GPU-milliseconds a running attempt held idle on GPUs of `model`, added to the minute of `at`
+   * at the attempt's price (nothing when the job has no open attempt on that model).
+   */
+  addIdle(idle: readonly { jobSeq: number; model: string; gpuMs: number }[], at: number): void {
+    const minute = at - (at % MINUTE);
+    this.db.transaction(() => {
+      for (const i of idle) if (i.gpuMs > 0) this.stmts.idle.run({ jobSeq: i.jobSeq, model: i.model, minute, gpuMs: i.gpuMs });
     })();
   }
 
@@ -169,8 +208,13 @@ export class CostLedger {
     const col = KEY_COLUMN[q.by];
     const team = q.team !== undefined ? 'AND team = @team' : '';
     const args = { since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) };
-    const grouped = `SELECT ${col} AS key, ${SUMS} FROM attempts WHERE ${IN_WINDOW} ${team} GROUP BY ${col} ORDER BY costMicros DESC, gpuSeconds DESC, key`;
+    const from = q.by === 'service' ? 'attempt_services s JOIN attempts ON attempts.job_seq = s.job_seq' : 'attempts';
+    const grouped = `SELECT ${col} AS key, ${SUMS} FROM ${from} WHERE ${IN_WINDOW} ${team} GROUP BY ${col} ORDER BY costMicros DESC, gpuSeconds DESC, key`;
     const key = (r: Record<string, unknown>): string => (q.by === 'job' ? `job-${String(r['key'])}` : String(r['key']));
+    return this.withIdle(this.attemptsReport(q, team, args, grouped, key), q, col, team, key);
+  }
+
+  private attemptsReport(q: CostQuery, team: string, args: Record<string, unknown>, grouped: string, key: (r: Record<string, unknown>) => string): CostReport {
     if (q.by === 'job') {
       // One statement: the jobs' lines materialized once, the top `limit` of them, then a last
       // row (key NULL) with the total over all of them and their number.
@@ -183,8 +227,28 @@ export class CostLedger {
     }
     const all = (this.db.prepare(grouped).all(args) as Record<string, unknown>[]).map((r) => line(r, key(r)));
     const sum = (f: keyof CostLine): number => all.reduce((acc, l) => acc + (l[f] as number), 0);
-    const total: CostLine = { key: 'total', attempts: sum('attempts'), gpuSeconds: sum('gpuSeconds'), costMicros: sum('costMicros'), preemptedGpuSeconds: sum('preemptedGpuSeconds'), preemptedCostMicros: sum('preemptedCostMicros'), running: sum('running') };
+    const total: CostLine = { key: 'total', attempts: sum('attempts'), gpuSeconds: sum('gpuSeconds'), costMicros: sum('costMicros'), preemptedGpuSeconds: sum('preemptedGpuSeconds'), preemptedCostMicros: sum('preemptedCostMicros'), running: sum('running'), idleGpuSeconds: 0, idleCostMicros: 0 };
     return { items: all.slice(0, q.limit), total, omitted: Math.max(0, all.length - q.limit) };
+  }
+
+  /**
+   * Adds the idle GPU time of each group (the minutes in [since, until)) to its line and to
+   * the total; a group's idle cost is rounded per row, as its cost is.
+   */
+  private withIdle(r: CostReport, q: CostQuery, col: string, team: string, key: (r: Record<string, unknown>) => string): CostReport {
+    const from = q.by === 'service' ? 'attempt_services s JOIN idle_use ON idle_use.job_seq = s.job_seq' : 'idle_use';
+    const sql = `SELECT ${col} AS key, ${IDLE_SUMS} FROM ${from} WHERE minute >= @since AND minute < @until ${team} GROUP BY ${col}`;
+    const rows = this.db.prepare(sql).all({ since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) }) as Record<string, unknown>[];
+    if (rows.length === 0) return r;
+    const idle = new Map(rows.map((x) => [key(x), { s: Number(x['idleGpuSeconds']), c: Number(x['idleCostMicros']) }]));
+    const add = (l: CostLine, s: number, c: number): CostLine => ({ ...l, idleGpuSeconds: l.idleGpuSeconds + s, idleCostMicros: l.idleCostMicros + c });
+    let s = 0;
+    let c = 0;
+    for (const v of idle.values()) {
+      s += v.s;
+      c += v.c;
+    }
+    return { ...r, items: r.items.map((l) => add(l, idle.get(l.key)?.s ?? 0, idle.get(l.key)?.c ?? 0)), total: add(r.total, s, c) };
   }
 
   /** Cost (micro-units) since `since` of a team's or of some queues' attempts, running ones up to `until`. */

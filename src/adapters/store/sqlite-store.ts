@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
-import { COST_MIGRATION } from './cost-ledger.js';
+import { COST_DETAIL_MIGRATION, COST_MIGRATION } from './cost-ledger.js';
+import { HISTORY_MIGRATION } from './history-store.js';
 import { SERVICE_MIGRATION, SERVICE_ROLLOUT_MIGRATION } from './service-records.js';
 
 export const MIGRATIONS: readonly string[] = [
@@ -66,6 +67,10 @@ export const MIGRATIONS: readonly string[] = [
   SERVICE_MIGRATION,
   // Each service's newest rollout (service-records.ts).
   SERVICE_ROLLOUT_MIGRATION,
+  // Idle reserved GPU time and the service of replica attempts (cost-ledger.ts).
+  COST_DETAIL_MIGRATION,
+  // Use over time, downsampled (history-store.ts).
+  HISTORY_MIGRATION,
 ];
 
 interface TokenDbRow {

@@ -1,5 +1,5 @@
 /**
- * `gantry prices set MODEL PRICE | ls`, `gantry cost --by team|queue|user|model|job`,
+ * `gantry prices set MODEL PRICE | ls`, `gantry cost --by team|queue|user|model|job|service`,
  * `gantry budgets set|ls|rm`: what GPUs cost, who spent what, and spending limits
  * (docs/cost.md).
  */
@@ -8,7 +8,7 @@ import { UserError } from '../../core/errors.js';
 import { addOutputOption, printJson, printTable } from '../output.js';
 import { clientOf, connectionOptions } from './common.js';
 
-const GROUPS = ['team', 'queue', 'user', 'model', 'job'] as const;
+const GROUPS = ['team', 'queue', 'user', 'model', 'job', 'service'] as const;
 const money = (v: number): string => v.toFixed(2);
 const hours = (v: number): string => v.toFixed(2);
 
@@ -42,7 +42,7 @@ export function registerPrices(program: Command): void {
 export function registerCost(program: Command): void {
   const cmd = program
     .command('cost')
-    .description('GPU-hours and cost over a window, by team, queue, user, GPU model or job (preempted work shown apart)')
+    .description('GPU-hours and cost over a window, by team, queue, user, GPU model, job or service (replicas; preempted work and idle reserved GPUs shown apart)')
     .option('--by <group>', GROUPS.join('|'), 'team')
     .option('--since <when>', 'start: a duration before now (7d, 12h) or an ISO time', '7d')
     .option('--until <when>', 'end: a duration before now or an ISO time (default now)')
@@ -57,11 +57,11 @@ export function registerCost(program: Command): void {
     if (fmt === 'json') return printJson(r);
     const lines = [...r.items, { ...r.total, key: 'TOTAL' }];
     if (fmt === 'csv') {
-      process.stdout.write(csv([[by, 'attempts', 'gpu_hours', 'cost', 'preempted_gpu_hours', 'preempted_cost', 'running'], ...lines.map((l) => [l.key, l.attempts, l.gpuHours, l.cost, l.preemptedGpuHours, l.preemptedCost, l.running])]));
+      process.stdout.write(csv([[by, 'attempts', 'gpu_hours', 'cost', 'preempted_gpu_hours', 'preempted_cost', 'idle_gpu_hours', 'idle_cost', 'running'], ...lines.map((l) => [l.key, l.attempts, l.gpuHours, l.cost, l.preemptedGpuHours, l.preemptedCost, l.idleGpuHours, l.idleCost, l.running])]));
       return;
     }
     process.stdout.write(`cost by ${by}, ${r.since} to ${r.until}${r.scope === 'all' ? '' : ` (team ${r.scope} only)`}\n`);
-    printTable([by.toUpperCase(), 'ATTEMPTS', 'GPU-HOURS', 'COST', 'PREEMPTED GPU-H', 'PREEMPTED COST', 'RUNNING'], lines.map((l) => [l.key, l.attempts, hours(l.gpuHours), money(l.cost), hours(l.preemptedGpuHours), money(l.preemptedCost), l.running]));
+    printTable([by.toUpperCase(), 'ATTEMPTS', 'GPU-HOURS', 'COST', 'PREEMPTED GPU-H', 'PREEMPTED COST', 'IDLE GPU-H', 'IDLE COST', 'RUNNING'], lines.map((l) => [l.key, l.attempts, hours(l.gpuHours), money(l.cost), hours(l.preemptedGpuHours), money(l.preemptedCost), hours(l.idleGpuHours), money(l.idleCost), l.running]));
     if (r.omitted > 0) process.stdout.write(`(${r.omitted} more ${by}s in the total; --limit shows more)\n`);
   });
 }

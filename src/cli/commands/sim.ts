@@ -19,7 +19,8 @@ import { loadQueuesFile } from '../../sim/jobs/queues-file.js';
 import { registerLlmServer } from './llm-server.js';
 import { registerSimServe } from './sim-serve.js';
 import { addDataOptions, dataSettings, parseDataFlags, registerSimDatasets, type DataFlags } from './sim-data.js';
-import { churnTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
+import { parsePrices, pricesSetting } from './sim-prices.js';
+import { churnTerminal, costTerminal, terminalReport as jobsTerminal, toJson as jobsJson, writeReport as writeJobsReport } from '../../sim/jobs/report.js';
 
 interface OpenbFlags {
   pods?: string;
@@ -83,6 +84,7 @@ async function simOpenb(flags: OpenbFlags, argv: readonly string[]): Promise<voi
 
 interface JobsFlags extends DataFlags {
   trace?: string;
+  prices?: string;
   from: string;
   days: string;
   load: string;
@@ -156,6 +158,7 @@ async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void>
   if (!trace) throw new UserError('BAD_FLAG', `--trace FILE is required (the Philly trace as processed for Pollux, e.g. ../shared/traces/philly/philly.csv; original data: ${PHILLY_SOURCE})`);
   const policies = parseJobPolicies('--policy', flags.policy);
   const spec: JobsSpec = {
+    ...withPrices(flags),
     trace,
     from: parseDay('--from', flags.from),
     days: parseNumber('--days', flags.days, 0.01, 120),
@@ -184,10 +187,10 @@ async function simJobs(flags: JobsFlags, argv: readonly string[]): Promise<void>
     trace,
     window: { from: new Date(spec.from).toISOString().slice(0, 10), days: spec.days, load: spec.load, jobs: prepared.jobs.length },
     gpus: fleetGpus(spec.fleet),
-    settings: { seed: spec.seed, checkpointMinutes: spec.checkpointMinutes, graceSeconds: spec.graceSeconds, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds, guaranteedFraction: spec.guaranteedFraction, servers8: spec.fleet.eightGpuServers, servers2: spec.fleet.twoGpuServers, ...dataSettings(spec.data) },
+    settings: { ...(spec.pricesMicros ? { prices: pricesSetting(spec.pricesMicros) } : {}), seed: spec.seed, checkpointMinutes: spec.checkpointMinutes, graceSeconds: spec.graceSeconds, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds, guaranteedFraction: spec.guaranteedFraction, servers8: spec.fleet.eightGpuServers, servers2: spec.fleet.twoGpuServers, ...dataSettings(spec.data) },
   };
   if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
-  else process.stdout.write(jobsTerminal(results) + '\n');
+  else process.stdout.write(jobsTerminal(results) + '\n\n' + costTerminal(results) + '\n');
   if (flags.out) {
     const files = await writeJobsReport(flags.out, ctx, results, `gantry ${argv.slice(2).join(' ')}`);
     if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
@@ -199,6 +202,7 @@ async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void
   const seed = parseNumber('--seed', flags.seed, 0, 2 ** 31, true);
   const churn = churnSpec(flags, seed, parseNumber('--load', flags.load, 0.01, 1000));
   const spec: JobsSpec = {
+    ...withPrices(flags),
     trace: '',
     from: 0,
     days: churn.hours / 24,
@@ -227,14 +231,18 @@ async function simChurn(flags: JobsFlags, argv: readonly string[]): Promise<void
     trace: 'churn',
     window: { from: 'generated', days: churn.hours / 24, load: churn.load, jobs: prepared.jobs.length },
     gpus: churn.servers * 8,
-    settings: { ...dataSettings(spec.data), seed, hours: churn.hours, gangGpus: churn.gangGpus, meanMinutes: churn.meanMinutes, checkpointing: churn.checkpointing, nonPreemptible: churn.nonPreemptible, burstEveryHours: churn.burstEveryHours, burstJobs: churn.burstJobs, burstPriority: churn.burstPriority, queues: churn.queues, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds },
+    settings: { ...(spec.pricesMicros ? { prices: pricesSetting(spec.pricesMicros) } : {}), ...dataSettings(spec.data), seed, hours: churn.hours, gangGpus: churn.gangGpus, meanMinutes: churn.meanMinutes, checkpointing: churn.checkpointing, nonPreemptible: churn.nonPreemptible, burstEveryHours: churn.burstEveryHours, burstJobs: churn.burstJobs, burstPriority: churn.burstPriority, queues: churn.queues, cycleSeconds: spec.cycleSeconds, restartSeconds: spec.restartSeconds },
   };
   if (flags.json) process.stdout.write(JSON.stringify(jobsJson(ctx, results)) + '\n');
-  else process.stdout.write(jobsTerminal(results) + '\n\n' + churnTerminal(results) + '\n');
+  else process.stdout.write(jobsTerminal(results) + '\n\n' + churnTerminal(results) + '\n\n' + costTerminal(results) + '\n');
   if (flags.out) {
     const files = await writeJobsReport(flags.out, ctx, results, `gantry ${argv.slice(2).join(' ')}`);
     if (!flags.json) process.stdout.write(`wrote ${files.join(', ')}\n`);
   }
+}
+
+function withPrices(flags: JobsFlags): Pick<JobsSpec, 'pricesMicros'> {
+  return flags.prices === undefined ? {} : { pricesMicros: parsePrices(flags.prices) };
 }
 
 function withDataSpec(flags: JobsFlags): Pick<JobsSpec, 'data'> {
@@ -308,8 +316,9 @@ export function registerSim(program: Command): void {
     .option('--burst-every <lo-hi>', 'churn: hours between bursts of high-priority jobs', CHURN_DEFAULTS.burstEveryHours.join('-'))
     .option('--burst-jobs <lo-hi>', 'churn: jobs per burst', CHURN_DEFAULTS.burstJobs.join('-'))
     .option('--burst-priority <n>', 'churn: priority of burst jobs (others 0)', String(CHURN_DEFAULTS.burstPriority))
+    .option('--prices <file|list>', 'bill GPU time as gantry cost does: the file gantry prices ls -o json writes, or MODEL=PRICE,... per GPU-hour (the Philly fleet is P100, the churn fleet A100)')
     .option('--json', 'print one JSON object instead of a table')
-    .option('--out <dir>', 'write summary.md, results.json, queues.csv, utilization.svg and queues.svg');
+    .option('--out <dir>', 'write summary.md, results.json, queues.csv, cost.csv, utilization.svg and queues.svg');
   addDataOptions(jobs).action(async (flags: JobsFlags) => simJobs(flags, process.argv));
   registerLlmServer(sim);
   registerSimServe(sim);

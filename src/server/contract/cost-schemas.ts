@@ -12,7 +12,7 @@ import { BUDGET_PERIODS, BUDGET_SCOPES } from '../cost/budgets.js';
 const money = z.number().nonnegative().max(1e9);
 const time = z.iso.datetime().openapi({ example: '2026-12-06T03:00:00.000Z' });
 /** `7d`, `12h`, `90m`, `3600s`: that long before now; or an ISO time. */
-const DURATION_OR_TIME = /^([1-9][0-9]{0,5}[smhd]|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z)$/;
+export const DURATION_OR_TIME = /^([1-9][0-9]{0,5}[smhd]|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z)$/;
 
 export const priceParams = z.strictObject({ model: z.string().min(1).max(64).openapi({ param: { description: 'a GPU model (catalog name or alias)', example: 'H100-80GB' } }) });
 export const priceBody = z.strictObject({ pricePerGpuHour: money.openapi({ description: 'price of one whole GPU for one hour (kept to the micro-unit, rounded); a share or a MIG slice pays its fraction', example: 2.49 }) }).openapi('PriceSet', { example: { pricePerGpuHour: 2.49 } });
@@ -37,6 +37,8 @@ const CostLineSchema = z
     preemptedGpuHours: z.number().openapi({ description: 'of gpuHours, in attempts that were preempted (work done again)' }),
     preemptedCost: z.number(),
     running: z.number().int().openapi({ description: 'attempts still running (counted up to until)' }),
+    idleGpuHours: z.number().openapi({ description: 'of gpuHours, GPUs held while idle (utilisation below 5% of the compute held), counted by the minute' }),
+    idleCost: z.number(),
   })
   .openapi('CostLine');
 export const CostReportSchema = z

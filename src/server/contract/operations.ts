@@ -13,6 +13,7 @@ import * as C from './cost-schemas.js';
 import * as P from './policy-schemas.js';
 import * as V from './service-schemas.js';
 import * as W from './dashboard-schemas.js';
+import * as H from './history-schemas.js';
 
 export type Access = 'public' | 'user' | 'admin';
 
@@ -177,6 +178,16 @@ export const OPERATIONS = {
   getCost: { method: 'get', path: '/v1/cost', tag: 'cost', access: 'user', summary: 'GPU-hours and cost by team, queue, user, GPU model or job over a window, preempted work apart (a member sees their team only).', query: C.costQuery, ok: { status: 200, schema: C.CostReportSchema, description: 'the report' }, errors: ['WINDOW_INVALID'] },
   listBudgets: { method: 'get', path: '/v1/budgets', tag: 'cost', access: 'user', summary: 'Budgets with what was spent this period and their status (a member sees their team\'s and its queues\').', ok: { status: 200, schema: C.BudgetListSchema, description: 'the budgets' }, errors: [] },
   putBudget: { method: 'put', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Set the budget of a team or queue (admin): soft warns, hard makes new work wait (BUDGET_EXHAUSTED); running work is never stopped.', params: C.budgetParams, body: { schema: C.budgetBody, required: true }, ok: { status: 200, schema: C.BudgetSchema, description: 'the budget and its status' }, errors: ['TEAM_NOT_FOUND', 'QUEUE_NOT_FOUND'] },
+  getHistory: {
+    method: 'get',
+    path: '/v1/history',
+    tag: 'history',
+    access: 'user',
+    summary: 'Use over time, downsampled: the fleet, each GPU (utilisation, memory, share held), each queue (use, guarantee, borrowing, pending, idle GPUs) and each running job (GPUs, utilisation, memory, idle GPUs). Buckets of 10 s kept 6 h, 5 min kept 7 days, 1 h kept 90 days; the finest tier covering since is read. A member sees job series of their team only.',
+    query: H.historyQuery,
+    ok: { status: 200, schema: H.HistoryReportSchema, description: 'the series, aligned on times' },
+    errors: ['WINDOW_INVALID'],
+  },
   deleteBudget: { method: 'delete', path: '/v1/budgets/{scope}/{name}', tag: 'cost', access: 'admin', summary: 'Remove a budget (admin); work it held may start.', params: C.budgetParams, ok: { status: 200, schema: C.BudgetRemovedSchema, description: 'removed' }, errors: ['BUDGET_NOT_FOUND'] },
   // ---- inference services (replicas are jobs NAME-rN; requests go to the router's URL) ----
   applyService: { method: 'post', path: '/v1/services', tag: 'services', access: 'user', summary: 'Create or replace a service (its spec as a service file, in JSON). A replaced spec applies to replicas started after; the replica count moves within the new bounds.', body: { schema: V.ServiceSpecSchema, required: true }, ok: { status: 201, alsoStatus: 200, schema: V.ServiceSchema, description: 'the service (201 created; 200 replaced)' }, errors: ['SERVICE_INVALID', 'ALREADY_EXISTS', 'SERVICE_REMOVING', 'QUEUE_NOT_FOUND', 'QUEUE_NOT_LEAF', 'FORBIDDEN', 'SINGLE_TENANT', 'UNSATISFIABLE', 'WORKDIR_NOT_FOUND', 'DOCKER_UNAVAILABLE', 'JOB_INVALID'] },

@@ -35,16 +35,19 @@ const units = (micros: number): number => micros / 1e6;
 const micros = (units: number): number => Math.round(units * 1e6);
 
 /** `7d` (before now) or an ISO time, as ms. */
-function instant(v: string, now: number): number {
+export function instant(v: string, now: number): number {
   const d = parseDuration(v);
   if (d !== null) return now - d;
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ApiError('WINDOW_INVALID', `"${v}" is not a time (a calendar date and a time of day that exist)`);
+  // Date.parse rolls 2026-02-30 over to March 2: a day that does not exist is refused.
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  const real = day !== null && !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === `${day[1]}-${day[2]}-${day[3]}`;
+  if (!real) throw new ApiError('WINDOW_INVALID', `"${v}" is not a time (a calendar date and a time of day that exist)`);
   return t;
 }
 
 function lineView(l: CostLine): z.output<typeof C.CostReportSchema>['total'] {
-  return { key: l.key, attempts: l.attempts, gpuHours: l.gpuSeconds / 3600, cost: units(l.costMicros), preemptedGpuHours: l.preemptedGpuSeconds / 3600, preemptedCost: units(l.preemptedCostMicros), running: l.running };
+  return { key: l.key, attempts: l.attempts, gpuHours: l.gpuSeconds / 3600, cost: units(l.costMicros), preemptedGpuHours: l.preemptedGpuSeconds / 3600, preemptedCost: units(l.preemptedCostMicros), running: l.running, idleGpuHours: l.idleGpuSeconds / 3600, idleCost: units(l.idleCostMicros) };
 }
 
 function budgetView(s: BudgetState): z.output<typeof C.BudgetSchema> {

@@ -38,7 +38,8 @@ export class CostRecorder {
   started(row: JobRow, bindings: readonly Binding[], at: number): void {
     const parts = attemptParts(bindings, this.modelOf);
     if (parts.length === 0) return; // no GPU: nothing to bill
-    this.ledger.open({ jobSeq: row.seq, attempt: row.attempts, team: row.team, queue: row.queue, owner: row.owner, startedAt: at, parts });
+    const service = row.spec.env['GANTRY_SERVICE'];
+    this.ledger.open({ jobSeq: row.seq, attempt: row.attempts, team: row.team, queue: row.queue, owner: row.owner, startedAt: at, parts, ...(service !== undefined ? { service } : {}) });
   }
 
   ended(row: JobRow, at: number, outcome: AttemptOutcome): void {

@@ -15,6 +15,8 @@ import type { NodeSpec } from '../../core/model/node.js';
 import type { QueueSpec } from '../../core/scheduler/types.js';
 import { QueueTree, RESOURCE_KEYS } from '../../core/scheduler/queues.js';
 import type { Binding } from '../../core/model/cluster.js';
+import { CostTally, type TallyLine, type TallyOutcome } from '../../core/cost-tally.js';
+import { migComputeSlices } from '../../core/model/request.js';
 import type { SimDriver, SimJob } from './driver.js';
 import type { DataMetrics } from './data/data-movement.js';
 
@@ -36,6 +38,8 @@ export interface EngineOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Data movement (data/data-movement.ts): a started job first waits for its data, GPUs held. */
   readonly data?: JobDataHooks;
+  /** Prices per GPU-hour by GPU model (micro-units), as `gantry prices` sets them; absent = GPU-hours only. */
+  readonly pricesMicros?: Readonly<Record<string, number>>;
 }
 
 export interface JobDataHooks {
@@ -106,6 +110,8 @@ export interface JobsResult {
   readonly churn: ChurnMetrics;
   /** With a dataset catalogue: bytes moved, byte hit rate, data wait per start. */
   readonly data?: DataMetrics;
+  /** GPU time and cost of every attempt, billed as the server bills (core/cost-tally.ts). */
+  readonly cost: { readonly byQueue: readonly TallyLine[]; readonly byModel: readonly TallyLine[]; readonly total: TallyLine };
 }
 
 /** Whether preemption kept its promises (docs/preemption.md): see the engine's comments. */
@@ -324,6 +330,22 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
   let doubleBookings = 0;
   const held = new Map<string, Map<number, number>>();
   const bindingsOf = new Map<State, readonly Binding[]>();
+  // Cost: each attempt's GPUs per model, from its start to its release.
+  const tally = new CostTally(o.pricesMicros);
+  const modelOf = new Map(nodes.map((n) => [n.name, (n.gpus ?? []).map((g) => g.model)]));
+  const attemptStart = new Map<State, number>();
+  const closeAttempt = (s: State, at: number, outcome: TallyOutcome): void => {
+    const since = attemptStart.get(s);
+    const b = bindingsOf.get(s);
+    attemptStart.delete(s);
+    if (since === undefined || !b) return;
+    const byModel = new Map<string, number>();
+    for (const x of b) for (const g of x.gpus) {
+      const model = modelOf.get(x.node)?.[g.gpu] ?? 'unknown';
+      byModel.set(model, (byModel.get(model) ?? 0) + (g.mig ? migComputeSlices(g.mig.profile) / 7 : g.milli / 1000));
+    }
+    for (const [model, gpus] of byModel) tally.add({ queue: s.job.queue, model, gpus, ms: at - since, outcome });
+  };
   const holdBindings = (s: State, bindings: readonly Binding[], sign: 1 | -1): void => {
     for (const b of bindings) {
       let m = held.get(b.node);
@@ -337,7 +359,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     if (sign > 0) bindingsOf.set(s, bindings);
     else bindingsOf.delete(s);
   };
-  const releaseBindings = (s: State): void => {
+  const releaseBindings = (s: State, at: number, outcome: TallyOutcome): void => {
+    closeAttempt(s, at, outcome);
     o.data?.end(s.job);
     const b = bindingsOf.get(s);
     if (b) holdBindings(s, b, -1);
@@ -470,7 +493,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.progress = s.job.duration;
         running.delete(s);
         holdGpus(s, -1);
-        releaseBindings(s);
+        releaseBindings(s, e.time, 'succeeded');
         driver.complete(s.job, e.time);
         done++;
         active--;
@@ -481,7 +504,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.progress = s.savedProgress;
         running.delete(s);
         holdGpus(s, -1);
-        releaseBindings(s);
+        releaseBindings(s, e.time, 'preempted');
         waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
         driver.stopped(s.job, e.time);
         dirty = true;
@@ -528,7 +551,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
         s.status = 'waiting';
         running.delete(s);
         holdGpus(s, -1);
-        releaseBindings(s);
+        releaseBindings(s, now, 'preempted');
         waitingByQueue[qIndex.get(s.job.queue) as number]?.add(s);
         driver.stopped(s.job, now);
       }
@@ -539,6 +562,7 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       if (!s || s.status !== 'waiting') continue;
       if (new Set(bindings.map((b) => b.podId)).size !== job.members.length) partialGangs++;
       holdBindings(s, bindings, 1);
+      attemptStart.set(s, now);
       s.status = 'running';
       s.runStart = now;
       // Waiting for data holds the GPUs without progress, like a restart.
@@ -607,8 +631,11 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
     partialGangs,
     doubleBookings,
   };
+  // Attempts still holding GPUs when the simulation ends are billed up to its last event.
+  for (const s of [...attemptStart.keys()]) closeAttempt(s, lastT, 'interrupted');
   return {
     churn,
+    cost: { byQueue: tally.lines('queue'), byModel: tally.lines('model'), total: tally.total() },
     ...(o.data ? { data: o.data.metrics() } : {}),
     policy: driver.name,
     oracle: driver.oracle,

@@ -43,6 +43,8 @@ export interface JobsSpec {
   readonly churn?: ChurnSpec;
   /** Jobs read datasets of a catalogue; nodes cache them (see data/data-movement.ts). */
   readonly data?: JobsDataSpec;
+  /** Prices per GPU-hour by GPU model, micro-units (--prices); absent = GPU-hours only. */
+  readonly pricesMicros?: Readonly<Record<string, number>>;
 }
 
 export interface JobsDataSpec {
@@ -168,6 +170,7 @@ export function runPolicy(policy: JobPolicy, spec: JobsSpec, prepared: Prepared,
       sampleMs: 5 * 60_000,
       ...(onProgress ? { onProgress } : {}),
       ...(data ? { data } : {}),
+      ...(spec.pricesMicros ? { pricesMicros: spec.pricesMicros } : {}),
     },
     () => performance.now(),
   );

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobsResult } from './engine.js';
+import type { TallyLine } from '../../core/cost-tally.js';
 import { csv, markdownTable, terminalTable, type Cell } from '../report/table.js';
 import { barChartSpec, lineChartSpec, renderSvg } from '../report/chart.js';
 
@@ -48,6 +49,9 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
             dataWaitSeconds: { mean: r1(r.data.dataWaitSeconds.mean), p99: r1(r.data.dataWaitSeconds.p99) },
           }
         : {}),
+      cost: costJson(r.cost),
+      utilization: { sampleSeconds: r.sampleSeconds, series: r.utilizationSeries.map(r3) },
+      queues: r.queues.map((q) => ({ name: q.name, guaranteedGpus: q.guaranteedGpus, meanUsedGpus: r3(q.meanUsedGpus), shareOfGuaranteeArriving: r3(q.shareOfGuaranteeArriving) })),
       churn: {
         ...r.churn,
         fastestPingPongSeconds: r.churn.fastestPingPongSeconds === null ? null : r1(r.churn.fastestPingPongSeconds),
@@ -59,6 +63,32 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
       },
     })),
   };
+}
+
+const line = (l: TallyLine) => ({ key: l.key, attempts: l.attempts, gpuHours: r3(l.gpuSeconds / 3600), cost: l.costMicros / 1e6, preemptedGpuHours: r3(l.preemptedGpuSeconds / 3600), preemptedCost: l.preemptedCostMicros / 1e6 });
+
+/** Cost as `gantry cost -o json` words it: GPU-hours and money (to the micro-unit) by queue and GPU model. */
+function costJson(c: JobsResult['cost']): object {
+  return { byQueue: c.byQueue.map(line), byModel: c.byModel.map(line), total: line(c.total) };
+}
+
+/** Cost per policy: GPU-hours billed, cost, the part redone after preemption, the dearest queue. */
+export function costRows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
+  const c = (f: (r: JobsResult) => Cell): Cell[] => results.map(f);
+  const money = (micros: number): string => (micros / 1e6).toFixed(2);
+  return byColumns([
+    col('policy', c((r) => r.policy)),
+    col('GPU-h billed', c((r) => (r.cost.total.gpuSeconds / 3600).toFixed(1))),
+    col('cost', c((r) => money(r.cost.total.costMicros))),
+    col('GPU-h redone (preempted)', c((r) => (r.cost.total.preemptedGpuSeconds / 3600).toFixed(1))),
+    col('cost redone', c((r) => money(r.cost.total.preemptedCostMicros))),
+    col('dearest queue', c((r) => (r.cost.byQueue[0] ? `${r.cost.byQueue[0].key} (${money(r.cost.byQueue[0].costMicros)})` : '-'))),
+  ]);
+}
+
+export function costTerminal(results: readonly JobsResult[]): string {
+  const t = costRows(results);
+  return terminalTable(t.header, t.rows);
 }
 
 /**
@@ -168,6 +198,11 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
   mkdirSync(dir, { recursive: true });
   const t = rows(results);
   const churn = churnRows(results);
+  const cost = costRows(results);
+  const costHeader = ['policy', 'by', 'key', 'attempts', 'GPU-h', 'cost', 'GPU-h redone', 'cost redone'];
+  const costLines: Cell[][] = results.flatMap((r) =>
+    (['queue', 'model'] as const).flatMap((by) => (by === 'queue' ? r.cost.byQueue : r.cost.byModel).map((l) => [r.policy, by, l.key, l.attempts, (l.gpuSeconds / 3600).toFixed(2), (l.costMicros / 1e6).toFixed(2), (l.preemptedGpuSeconds / 3600).toFixed(2), (l.preemptedCostMicros / 1e6).toFixed(2)])),
+  );
   const all = results.flatMap((r) => r.queues.map((q) => ({ policy: r.policy, q })));
   const violated = timeColumn('guarantee violated', all.map((x) => x.q.violationSeconds));
   const below = timeColumn('queue below guarantee', all.map((x) => x.q.queueViolationSeconds));
@@ -183,7 +218,11 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
     `\n` +
     markdownTable(churn.header, churn.rows) +
     `\nSettings: \`${JSON.stringify(ctx.settings)}\`\n\nCommand: \`${command}\`\n\n![GPU utilisation](utilization.svg)\n\n![Queue shares](queues.svg)\n\n## Queues\n\n` +
-    markdownTable(queueHeader, queueRows);
+    markdownTable(queueHeader, queueRows) +
+    `\n## Cost\n\nBilled as \`gantry cost\` bills: each attempt's GPUs x time x the price of its GPU model${ctx.settings['prices'] ? ` (${String(ctx.settings['prices'])})` : ' (no --prices: GPU-hours only)'}, rounded per attempt to the micro-unit; "redone" = attempts that were preempted.\n\n` +
+    markdownTable(cost.header, cost.rows) +
+    `\n` +
+    markdownTable(costHeader, costLines);
   const util = await renderSvg(utilizationChartSpec(results));
   const queues = await renderSvg(
     barChartSpec(
@@ -198,6 +237,7 @@ export async function writeReport(dir: string, ctx: JobsReportContext, results: 
     'summary.md': md,
     'results.json': JSON.stringify(toJson(ctx, results), null, 2) + '\n',
     'queues.csv': csv(queueHeader, queueRows),
+    'cost.csv': csv(costHeader, costLines),
     'utilization.svg': util,
     'queues.svg': queues,
   };

@@ -7,7 +7,7 @@
  */
 import { colourOf } from '../format.js';
 import { HEADER, PAD, TILE, tileOrigin, type Layout } from './layout.js';
-import { tileState, type FleetNode, type Segment } from './model.js';
+import { idleReserved, tileState, type FleetNode, type Segment } from './model.js';
 
 export type ColourBy = 'queue' | 'job';
 
@@ -87,6 +87,15 @@ export function drawFleet(ctx: CanvasRenderingContext2D, layout: Layout, fleet: 
           }
         }
         ctx.globalAlpha = n.status === 'ready' ? 1 : 0.45;
+      }
+      if (idleReserved(t)) {
+        // Held but unused: a dashed outline and a "z".
+        ctx.strokeStyle = COLOURS.bad;
+        ctx.setLineDash([3, 2]);
+        ctx.strokeRect(x + 1.5, y + 1.5, TILE - 3, TILE - 3);
+        ctx.setLineDash([]);
+        ctx.fillStyle = '#ffffff';
+        ctx.fillText('z', x + 3, y + 8);
       }
       if (t.migEnabled) {
         ctx.fillStyle = COLOURS.text;

@@ -50,12 +50,23 @@ export interface FleetSummary {
   readonly unhealthy: number;
   /** GPUs' worth of capacity left in partly used GPUs (stranded unless small work fits). */
   readonly fragmentedFree: number;
+  /** GPUs held by work that leaves them idle (idleReserved). */
+  readonly idleReserved: number;
 }
 
 /** A MIG profile's fraction of the GPU: 3g.40gb is 3 of 7 compute slices. */
 export function migFraction(profile: string): number {
   const g = /^(\d+)g\./.exec(profile);
   return g ? Math.min(1, Number(g[1]) / 7) : 0;
+}
+
+/**
+ * Held but unused: the GPU's utilisation is below 5 % of the compute its holders hold (the
+ * server's rule for idle reserved GPUs in cost and history; no reading, no verdict).
+ */
+export function idleReserved(t: Tile): boolean {
+  const held = t.segments.reduce((a, s) => a + s.fraction, 0);
+  return t.healthy && held > 0 && t.utilization !== null && t.utilization < 5 * held;
 }
 
 export function tileState(t: Tile): TileState {
@@ -105,9 +116,10 @@ export function buildFleet(top: AnswerOf<'top'>, nodes: AnswerOf<'listNodes'>): 
 }
 
 export function summarise(fleet: readonly FleetNode[]): FleetSummary {
-  let gpus = 0, idle = 0, full = 0, fragmented = 0, unhealthy = 0, fragmentedFree = 0;
+  let gpus = 0, idle = 0, full = 0, fragmented = 0, unhealthy = 0, fragmentedFree = 0, reservedIdle = 0;
   for (const n of fleet) for (const t of n.tiles) {
     gpus++;
+    if (idleReserved(t)) reservedIdle++;
     const s = tileState(t);
     if (s === 'idle') idle++;
     else if (s === 'full') full++;
@@ -117,5 +129,5 @@ export function summarise(fleet: readonly FleetNode[]): FleetSummary {
       fragmentedFree += t.free;
     }
   }
-  return { gpus, idle, full, fragmented, unhealthy, fragmentedFree };
+  return { gpus, idle, full, fragmented, unhealthy, fragmentedFree, idleReserved: reservedIdle };
 }

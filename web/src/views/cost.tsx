@@ -1,7 +1,8 @@
 /**
- * Cost and budgets: GPU-hours and cost by team, queue, user or GPU model over a window (one
+ * Cost and budgets: GPU-hours and cost by team, queue, user, GPU model or service over a window (one
  * /v1/cost call per hour or day, in parallel), drawn cumulatively with each matching budget's
- * limit as a dashed line; the budgets with what was spent this period. A member's reports
+ * limit as a dashed line; preempted (redone) and idle reserved GPU cost apart; the budgets
+ * with what was spent this period. A member's reports
  * cover their own team (the API decides).
  */
 import { useMemo, useState } from 'preact/hooks';
@@ -10,7 +11,7 @@ import { useLoad } from '../hooks.js';
 import { colourOf, money } from '../format.js';
 import { Chart, type Series } from '../chart.js';
 
-type By = 'team' | 'queue' | 'user' | 'model';
+type By = 'team' | 'queue' | 'user' | 'model' | 'service';
 const RANGES = { '24h': { step: 3600_000, n: 24 }, '7d': { step: 86_400_000, n: 7 }, '30d': { step: 86_400_000, n: 30 } } as const;
 type Range = keyof typeof RANGES;
 
@@ -57,6 +58,7 @@ export function CostView() {
             <option value="queue">queue</option>
             <option value="user">user</option>
             <option value="model">GPU model</option>
+            <option value="service">service (replicas)</option>
           </select>
         </label>
         <label>
@@ -81,6 +83,9 @@ export function CostView() {
           <span>
             <b class="warn">{money(t.total.preemptedCost)}</b>preempted (redone)
           </span>
+          <span title="GPUs held by jobs while their utilisation was below 5% of the compute held">
+            <b class="err" data-testid="cost-idle">{money(t.total.idleCost)}</b>held idle ({t.total.idleGpuHours.toFixed(2)} GPU-h)
+          </span>
           <span>
             <b>{t.total.running}</b>running attempts
           </span>
@@ -100,6 +105,7 @@ export function CostView() {
                 <th class="num">GPU-hours</th>
                 <th class="num">Cost</th>
                 <th class="num">Preempted</th>
+                <th class="num">Held idle</th>
                 <th class="num">Attempts</th>
               </tr>
             </thead>
@@ -110,6 +116,7 @@ export function CostView() {
                   <td class="num">{i.gpuHours.toFixed(2)}</td>
                   <td class="num">{money(i.cost)}</td>
                   <td class="num">{money(i.preemptedCost)}</td>
+                  <td class="num">{i.idleCost > 0 ? <span class="err">{money(i.idleCost)}</span> : money(0)}</td>
                   <td class="num">{i.attempts}</td>
                 </tr>
               ))}

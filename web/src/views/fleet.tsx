@@ -10,6 +10,9 @@ import { bytes, colourOf, gpus } from '../format.js';
 import { buildFleet, summarise, tileState, type FleetNode, type Segment } from '../fleet/model.js';
 import { hitTest, layoutFleet } from '../fleet/layout.js';
 import { COLOURS, drawFleet, segmentColour, type ColourBy } from '../fleet/draw.js';
+import { HistoryChart } from '../history.js';
+
+const FLEET_LINES: Record<string, string> = { gpus: 'healthy GPUs', allocated: 'allocated', idle: 'held idle' };
 
 declare global {
   interface Window {
@@ -203,6 +206,9 @@ export function FleetView() {
               <span>
                 <b>{summary.full}</b>full
               </span>
+              <span title="GPUs held by running work that leaves them idle (utilisation below 5% of the compute held)">
+                <b class="err" data-testid="fleet-idle-reserved">{summary.idleReserved}</b>held idle
+              </span>
               <span title="partly used GPUs: their free part only fits small work">
                 <b class="warn">{summary.fragmented}</b>fragmented ({gpus(summary.fragmentedFree)} free)
               </span>
@@ -229,6 +235,10 @@ export function FleetView() {
                 <i style={`background:#fff;border:2px solid ${COLOURS.bad}`} />
                 unhealthy
               </span>
+              <span>
+                <i style={`background:#fff;border:2px dashed ${COLOURS.bad}`} />
+                held idle (z)
+              </span>
               <span>M = MIG</span>
             </div>
             {colourBy === 'queue' && queues.length > 0 ? (
@@ -245,6 +255,7 @@ export function FleetView() {
           {sel ? <Details fleet={fleet} sel={sel} colourBy={colourBy} /> : <p class="muted">Click a GPU for its details.</p>}
         </div>
       </div>
+      <HistoryChart title="Fleet over time" query={{ kind: 'fleet', metric: 'gpus,allocated,idle' }} yLabel="GPUs" testid="fleet-history-chart" label={(s) => FLEET_LINES[s.metric] ?? s.metric} />
     </>
   );
 }

@@ -10,6 +10,7 @@ import { subscribe } from '../live.js';
 import { useLoad } from '../hooks.js';
 import { ago } from '../format.js';
 import { Chart } from '../chart.js';
+import { HistoryChart } from '../history.js';
 import { jobGpus } from './jobs.js';
 
 type Job = AnswerOf<'getJob'>;
@@ -120,27 +121,6 @@ export function JobView(props: { id: string }) {
     const at = Date.parse(p.at) / 1000;
     setProgress((list) => (list.length > 0 && list[list.length - 1]!.at === at ? list : [...list, { at, step: p.step ?? null, loss: p.loss ?? null }]));
   }, [j?.progress?.at]);
-  // GPU use of its GPUs (mean utilisation; a shared GPU's is the whole GPU's), sampled from
-  // /v1/top every 5 s while the page is open and the job runs: the API keeps no history.
-  const [use, setUse] = useState<{ at: number; util: number | null; memGiB: number | null }[]>([]);
-  const gpuKeys = (j?.placement ?? []).flatMap((p) => p.gpus.map((g) => `${p.node}/${g.index}`)).join(',');
-  useEffect(() => {
-    if (j?.state !== 'running' || gpuKeys === '') return;
-    const keys = new Set(gpuKeys.split(','));
-    const sample = () =>
-      call('top').then(
-        (t) => {
-          const gs = t.gpus.filter((g) => keys.has(`${g.node}/${g.index}`));
-          const util = gs.flatMap((g) => (g.utilization === null ? [] : [g.utilization]));
-          const mem = gs.flatMap((g) => (g.memoryUsedMiB === null ? [] : [g.memoryUsedMiB]));
-          setUse((list) => [...list.slice(-359), { at: Date.now() / 1000, util: util.length ? util.reduce((a, b) => a + b, 0) / util.length : null, memGiB: mem.length ? mem.reduce((a, b) => a + b, 0) / 1024 : null }]);
-        },
-        () => undefined,
-      );
-    void sample();
-    const t = setInterval(() => void sample(), 5000);
-    return () => clearInterval(t);
-  }, [j?.state, gpuKeys]);
   // Progress is not pushed when the state stays the same: read the job every 5 s while it runs.
   useEffect(() => {
     if (j?.state !== 'running') return;
@@ -256,11 +236,11 @@ export function JobView(props: { id: string }) {
               )}
             </table>
           </div>
-          {use.length > 1 ? (
-            <div class="card">
-              <h2 style="margin-top:0">GPU use (since this page opened)</h2>
-              <Chart x={use.map((u) => u.at)} series={[{ label: 'utilisation %', values: use.map((u) => u.util) }, { label: 'memory GiB', values: use.map((u) => u.memGiB) }]} height={160} testid="job-gpu-chart" />
-            </div>
+          {j.startedAt ? (
+            <>
+              <HistoryChart title="GPU utilisation" query={{ kind: 'job', key: j.id, metric: 'util' }} yLabel="%" testid="job-gpu-chart" label={() => 'utilisation %'} initial="15m" height={160} />
+              <HistoryChart title="GPUs held and idle" query={{ kind: 'job', key: j.id, metric: 'gpus,idle' }} yLabel="GPUs" testid="job-idle-chart" label={(s) => (s.metric === 'idle' ? 'idle (held, unused)' : 'held')} initial="15m" height={160} />
+            </>
           ) : null}
           <div class="card">
             <h2 style="margin-top:0">Progress</h2>

@@ -1,17 +1,16 @@
 /**
  * Queues: each queue's guarantee, fair share (deserved), use and what it borrows beyond its
- * guarantee, its pending work and why the first queued jobs wait; and a chart of use over time
- * (sampled by this page since it opened: the API keeps no history of queue use).
+ * guarantee, its pending work and why the first queued jobs wait; and charts of use, borrowing
+ * and idle reserved GPUs over time (/v1/history, kept by the server).
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useMemo } from 'preact/hooks';
 import type { AnswerOf } from '../../../src/client/contract-types.js';
 import { call } from '../api.js';
 import { useLoad } from '../hooks.js';
 import { gpus } from '../format.js';
-import { Chart } from '../chart.js';
+import { HistoryChart } from '../history.js';
 
 type Queue = AnswerOf<'listQueues'>['items'][number];
-const MAX_SAMPLES = 720;
 
 export function borrowed(q: Queue): number {
   return Math.max(0, q.usedGpus - (q.guaranteedGpus ?? 0));
@@ -33,25 +32,12 @@ function UseBar(props: { q: Queue }) {
 export function QueuesView() {
   const queues = useLoad(() => call('listQueues'), [], (e) => e.type === 'queues');
   const pending = useLoad(() => call('listJobs', { query: { state: 'queued', limit: 500 } }), [], (e) => e.type === 'queues' || (e.type === 'job' && e.state === 'queued'));
-  const [samples, setSamples] = useState<{ at: number; used: Record<string, number> }[]>([]);
-  useEffect(() => {
-    const items = queues.data?.items;
-    if (!items) return;
-    setSamples((s) => [...s.slice(-(MAX_SAMPLES - 1)), { at: Date.now() / 1000, used: Object.fromEntries(items.map((q) => [q.name, q.usedGpus])) }]);
-  }, [queues.data]);
-  // A sample every 10 s even when nothing changes, so the chart's time axis moves on.
-  useEffect(() => {
-    const t = setInterval(() => queues.reload(), 10_000);
-    return () => clearInterval(t);
-  }, []);
   const items = queues.data?.items ?? [];
   const waiting = useMemo(() => {
     const by = new Map<string, AnswerOf<'listJobs'>['items']>();
     for (const j of pending.data?.items ?? []) by.set(j.queue, [...(by.get(j.queue) ?? []), j]);
     return by;
   }, [pending.data]);
-  const leaves = items.filter((q) => q.usedGpus > 0 || samples.some((s) => (s.used[q.name] ?? 0) > 0));
-  const series = useMemo(() => leaves.map((q) => ({ label: q.name, values: samples.map((s) => s.used[q.name] ?? 0) })), [samples, leaves.map((q) => q.name).join()]);
   return (
     <>
       <h1>Queues</h1>
@@ -96,8 +82,8 @@ export function QueuesView() {
           ))}
         </tbody>
       </table>
-      <h2>GPUs used over time (since this page opened)</h2>
-      <div class="card">{samples.length > 1 && series.length > 0 ? <Chart x={samples.map((s) => s.at)} series={series} yLabel="GPUs" testid="queue-chart" /> : <p class="muted">collecting samples…</p>}</div>
+      <HistoryChart title="GPUs used by queue" query={{ kind: 'queue', metric: 'used' }} yLabel="GPUs" testid="queue-chart" label={(s) => s.key} />
+      <HistoryChart title="Borrowed and idle reserved GPUs" query={{ kind: 'queue', metric: 'borrowed,idle' }} yLabel="GPUs" testid="queue-borrowed-chart" />
       <h2>Pending jobs and why they wait</h2>
       {waiting.size === 0 ? <p class="muted">No job waits{pending.data?.nextCursor ? '' : '.'}</p> : null}
       {[...waiting.entries()].map(([queue, jobs]) => (
