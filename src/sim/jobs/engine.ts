@@ -36,6 +36,8 @@ export interface EngineOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Data movement (data/data-movement.ts): a started job first waits for its data, GPUs held. */
   readonly data?: JobDataHooks;
+  /** Called at each cycle for every leaf queue in a deficit past the bound (diagnostics). */
+  readonly onDeficit?: (now: number, queue: string, since: number, waiting: readonly SimJob[]) => void;
 }
 
 export interface JobDataHooks {
@@ -558,6 +560,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       checkViolation(i, now);
       checkDemand(i, now);
       checkDeficit(i, now);
+      const since = deficitStart[i] as number;
+      if (o.onDeficit && !Number.isNaN(since) && now - since > deficitBound) o.onDeficit(now, queueNames[i] as string, since, [...(waitingByQueue[i] as Set<State>)].filter((w) => w.promisedUntil < now).map((w) => w.job));
     }
   }
   for (let i = 0; i < queueNames.length; i++) {
