@@ -40,6 +40,8 @@ export interface EngineOptions {
   readonly data?: JobDataHooks;
   /** Prices per GPU-hour by GPU model (micro-units), as `gantry prices` sets them; absent = GPU-hours only. */
   readonly pricesMicros?: Readonly<Record<string, number>>;
+  /** Called at each cycle for every leaf queue in a deficit past the bound (diagnostics). */
+  readonly onDeficit?: (now: number, queue: string, since: number, waiting: readonly SimJob[]) => void;
 }
 
 export interface JobDataHooks {
@@ -582,6 +584,8 @@ export function simulate(driver: SimDriver, nodes: readonly NodeSpec[], queues: 
       checkViolation(i, now);
       checkDemand(i, now);
       checkDeficit(i, now);
+      const since = deficitStart[i] as number;
+      if (o.onDeficit && !Number.isNaN(since) && now - since > deficitBound) o.onDeficit(now, queueNames[i] as string, since, [...(waitingByQueue[i] as Set<State>)].filter((w) => w.promisedUntil < now).map((w) => w.job));
     }
   }
   for (let i = 0; i < queueNames.length; i++) {

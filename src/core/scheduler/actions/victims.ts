@@ -11,7 +11,7 @@ import type { NodeState } from '../../model/node.js';
 import type { Session } from '../session.js';
 import { asCandidates, type Candidates, type ColumnsRef } from '../victim-order.js';
 import type { QueueNode } from '../queues.js';
-import { workAtRisk, type JobRecord } from '../job.js';
+import { riskKey, workAtRisk, type JobRecord } from '../job.js';
 import { bindingGpuRoom, requestResources } from '../resources.js';
 import { requestMilliGpu } from '../../model/request.js';
 
@@ -447,8 +447,8 @@ function freeableByNode(s: Session, candidates: Candidates, whole: boolean): Fre
 /**
  * Candidate victims regrouped node by node: for each node where the job's largest member could
  * run, the cheapest victims whose removal frees enough there, nodes in order of the cost of
- * those victims (each victim weighs 1 plus its place in the cheapest-first order, so fewer
- * victims win, then cheaper ones). Freeing one node at a time instead of the cheapest victims
+ * those victims (each victim weighs what stopping it loses, see victimWeight, plus its place in
+ * the cheapest-first order as a tie-break). Freeing one node at a time instead of the cheapest victims
  * cluster-wide keeps a plan from stopping jobs scattered over many nodes. The cheapest
  * candidates follow in their own order (for gangs that need more than whole nodes).
  *
@@ -548,7 +548,7 @@ function nodeFirstOrder(
       // (A gang may have several members on the node: one victim, all their GPUs.)
       if (acc.victims[acc.victims.length - 1] !== v) {
         acc.victims.push(v);
-        acc.cost += 1 + rank / candidates.length;
+        acc.cost += victimWeight(v, s.now) + rank / candidates.length;
         if (acc.byModel !== null) acc.have = addWholeRoomByModel(s.cluster.nodeAt(slot) as NodeState, v, acc.byModel);
       }
       if (acc.byModel === null) acc.have += freed;
@@ -573,6 +573,16 @@ function nodeFirstOrder(
   const grouped = order.length;
   for (const v of tail) if (!seen.has(v)) order.push(v);
   return { order, groupEnds, grouped };
+}
+
+/**
+ * What stopping `v` weighs when nodes are compared, in GPU-minutes: 1 for the disruption, its
+ * work at risk, and a restart's worth per GPU it holds (a minute each). Counting victims alone
+ * chose a node with one long-running job without checkpoints (hours of GPU time lost) over a
+ * node with two that save when signalled (a grace each).
+ */
+function victimWeight(v: JobRecord, now: number): number {
+  return 1 + riskKey(workAtRisk(v, now)) + v.resources.gpu / 1000;
 }
 
 /** Whole free GPUs (x1000) per allowed model on a node of several models. */
