@@ -103,7 +103,7 @@ interface JobEntry {
   partial?: boolean;
 }
 
-/** Events arriving within this many ms share one cycle. */
+/** Cycles start at most this often while changes keep arriving (the changes in between share one). */
 const BATCH_MS = 5;
 const QUEUE_STATUS_EVERY_MS = 2000;
 
@@ -847,6 +847,8 @@ export class KubeScheduler {
   }
 
   private nextCycleAt = 0;
+  /** Wall clock (ms) at which the last cycle started: events within BATCH_MS of it wait for the next. */
+  private cycleStartedAtMs = 0;
 
   private scheduleCycle(delayMs: number): void {
     if (!this.leading || this.stopped) return;
@@ -855,19 +857,28 @@ export class KubeScheduler {
     this.cycleTimer = setTimeout(() => this.cycleLoop(), delayMs);
   }
 
-  /** Something changed: cycle soon (events arriving within a few ms share one cycle). */
+  /**
+   * Something changed: cycle at once if no cycle started in the last BATCH_MS (a lone arrival
+   * waits for nothing), else when that window ends (a burst of events shares one cycle).
+   */
   private markDirty(): void {
     this.dirty = true;
     if (!this.leading || this.cycling || !this.relisted) return;
-    if (this.cycleTimer === null || this.nextCycleAt > Date.now() + BATCH_MS) this.scheduleCycle(BATCH_MS);
+    const now = Date.now();
+    const at = Math.max(now, this.cycleStartedAtMs + BATCH_MS);
+    if (this.cycleTimer === null || this.nextCycleAt > at) this.scheduleCycle(at - now);
   }
 
   private cycleLoop(): void {
     this.cycleTimer = null;
     if (!this.leading || this.stopped) return;
+    const before = this.stats.cycles;
     if (this.dirty || this.calls.busy === 0) this.runCycle();
     const interval = this.opts.cycleIntervalMs ?? 1000;
-    this.scheduleCycle(this.dirty ? BATCH_MS : interval);
+    // Changed while cycling: the next cycle once BATCH_MS have passed since this one started
+    // (at once after a long cycle); a cycle that could not run is retried BATCH_MS later.
+    const ran = this.stats.cycles !== before;
+    this.scheduleCycle(!this.dirty ? interval : ran ? Math.max(0, this.cycleStartedAtMs + BATCH_MS - Date.now()) : BATCH_MS);
   }
 
   /** One scheduling cycle: run the core, carry out its decisions, explain the waits. */
@@ -877,6 +888,7 @@ export class KubeScheduler {
     this.retryUnbooked();
     this.cycling = true;
     this.dirty = false;
+    this.cycleStartedAtMs = Date.now();
     const t0 = performance.now();
     this.cycleStartedAt = t0;
     try {

@@ -1,0 +1,149 @@
+/**
+ * Restarts of Gantry under load (bench.ts --restart): pods arrive at a steady rate (--rates, the
+ * first) for --latency-pods pods and finish after --runtime (kwok), so GPUs are freed and booked
+ * again all along. A third of the way in the scheduler is stopped (SIGTERM: it releases its Lease)
+ * and a new process with another identity starts at once (a Deployment rolling its pod); two
+ * thirds of the way in that one is killed (SIGKILL, nothing released) and started again with
+ * the same identity (a crashed pod restarted). Afterwards, the binds and ends replayed in the
+ * apiserver's order: no GPU booked twice, no node asked for more GPUs than it has; and per
+ * restart the catch-up: from the signal until every pod created before the new process started
+ * is bound.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { ControlPlane } from '../../test/k8s/harness.js';
+import { fakePod, sleep } from '../../test/k8s/cluster.js';
+import { createRng } from '../../src/core/rng.js';
+import { BindWatch, GPUS_PER_NODE, overbooking, percentile, type Overbooking } from './measure.js';
+import { RUNTIME_ANNOTATION } from './kwok.js';
+import { GANTRY, stopProc } from './schedulers.js';
+import { drawSize, type Args } from './args.js';
+
+interface RestartFigures {
+  signal: string;
+  sameIdentity: boolean;
+  /** Seconds from the signal to the first bind seen afterwards. */
+  firstBindS: number;
+  /** Seconds from the signal until every pod created before the new process started is bound. */
+  catchUpS: number;
+  /** Pods created in the 10 s after the signal: latency from their creation to their bind. */
+  p50ms: number;
+  p99ms: number;
+}
+
+export interface RestartResult {
+  rate: number;
+  pods: number;
+  bound: number;
+  running: number;
+  finished: number;
+  p50ms: number;
+  p99ms: number;
+  restarts: RestartFigures[];
+  overbooking: Overbooking;
+}
+
+/** Resolves once the scheduler has re-listed and reconciled (it then cycles at once). */
+function reconciled(p: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, timeoutMs);
+    function done(): void {
+      clearTimeout(t);
+      p.stderr?.off('data', on);
+      resolve();
+    }
+    const on = (d: Buffer): void => {
+      if (d.toString().includes('view reconciled')) done();
+    };
+    p.stderr?.on('data', on);
+  });
+}
+
+export async function runRestart(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a: Args): Promise<RestartResult> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const rng = createRng(7);
+  const rate = a.rates[0] ?? 200;
+  const ns = 'bench-restart';
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  const w = new BindWatch(kc);
+  await w.start(ns);
+  let proc = GANTRY.start(cp, kubeconfig, 'bench-a');
+  await reconciled(proc, 60_000);
+  const createdAt = new Map<string, number>();
+  const plan = [
+    { at: Math.floor(a.latencyPods / 3), signal: 'SIGTERM' as const, identity: 'bench-b' },
+    { at: Math.floor((2 * a.latencyPods) / 3), signal: 'SIGKILL' as const, identity: 'bench-b' },
+  ];
+  const marks: { signalAt: number; startedAt: number; signal: string; sameIdentity: boolean; before: string[] }[] = [];
+  const creates: Promise<void>[] = [];
+  const startAt = performance.now();
+  const interval = 1000 / rate;
+  let identity = 'bench-a';
+  for (let i = 0; i < a.latencyPods; i++) {
+    const step = plan.find((s) => s.at === i);
+    if (step) {
+      // The restart happens while arrivals go on: not awaited by the creating loop.
+      const old = proc;
+      const signalAt = performance.now();
+      const sameIdentity = identity === step.identity;
+      identity = step.identity;
+      void stopProc(old, step.signal);
+      proc = GANTRY.start(cp, kubeconfig, step.identity);
+      const startedAt = performance.now();
+      marks.push({ signalAt, startedAt, signal: step.signal, sameIdentity, before: [...createdAt.keys()] });
+      process.stderr.write(`restart: ${step.signal} at pod ${i}; new process ${step.identity}\n`);
+    }
+    const due = startAt + i * interval;
+    const now = performance.now();
+    if (due > now) await sleep(due - now);
+    const name = `r${i}`;
+    const body = fakePod(ns, name, { gpus: drawSize(a, rng), schedulerName: 'gantry', cpu: '1', annotations: { [RUNTIME_ANNOTATION]: a.runtime } });
+    creates.push(core.createNamespacedPod({ namespace: ns, body }).then(() => void createdAt.set(name, performance.now())));
+  }
+  await Promise.all(creates);
+  const deadline = Date.now() + 120_000;
+  while (w.boundAt.size < a.latencyPods && Date.now() < deadline) await sleep(200);
+  const finishDeadline = Date.now() + 60_000;
+  while ([...w.traces.values()].some((t) => !t.finished) && Date.now() < finishDeadline) await sleep(200);
+  w.stop();
+  await stopProc(proc);
+  const latencyOf = (names: Iterable<string>): number[] => {
+    const xs: number[] = [];
+    for (const n of names) {
+      const b = w.boundAt.get(n);
+      const c = createdAt.get(n);
+      if (b !== undefined && c !== undefined) xs.push(Math.max(0, b - c));
+    }
+    return xs;
+  };
+  const restarts = marks.map((m): RestartFigures => {
+    const after = [...w.boundAt.values()].filter((t) => t > m.signalAt).sort((x, y) => x - y);
+    const last = Math.max(...m.before.map((n) => w.boundAt.get(n) ?? Infinity), m.startedAt);
+    // Pods created (answered) in the 10 s after the signal.
+    const window = [...createdAt].filter(([, t]) => t >= m.signalAt && t < m.signalAt + 10_000).map(([n]) => n);
+    const lat = latencyOf(window);
+    return {
+      signal: m.signal,
+      sameIdentity: m.sameIdentity,
+      firstBindS: ((after[0] ?? NaN) - m.signalAt) / 1000,
+      catchUpS: (last - m.signalAt) / 1000,
+      p50ms: percentile(lat, 50),
+      p99ms: percentile(lat, 99),
+    };
+  });
+  const traces = [...w.traces.values()];
+  const all = latencyOf(createdAt.keys());
+  const r: RestartResult = {
+    rate,
+    pods: a.latencyPods,
+    bound: w.boundAt.size,
+    running: traces.filter((t) => t.runningAt !== undefined).length,
+    finished: traces.filter((t) => t.finished).length,
+    p50ms: percentile(all, 50),
+    p99ms: percentile(all, 99),
+    restarts,
+    overbooking: overbooking(w.traces, GPUS_PER_NODE, true),
+  };
+  process.stderr.write(`restart: ${JSON.stringify(r)}\n`);
+  return r;
+}
