@@ -1,5 +1,6 @@
 /** Memory of a process under benchmark: the heap after a forced GC (heap-probe.ts) and the RSS. */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 
 export interface MemorySample {
@@ -9,6 +10,8 @@ export interface MemorySample {
 
 /** Heap (after GC) and RSS of a process started with heap-probe.ts preloaded and an IPC channel. */
 export function probeHeap(p: ChildProcess, timeoutMs = 30_000): Promise<MemorySample> {
+  const dir = process.env['GANTRY_BENCH_HEAP_SNAPSHOTS'];
+  if (dir) p.send(`snapshot:${join(dir, `gantry-${p.pid ?? 0}-${Date.now()}.heapsnapshot`)}`);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       p.off('message', on);

@@ -42,6 +42,8 @@ import { ResourceWatch } from './watch.js';
 import { CallLimiter } from './call-limiter.js';
 import { PrefetchRequests } from './prefetch-requests.js';
 import { reuseConnections } from './connections.js';
+import { batchedLineLog } from './line-log.js';
+import { slimNode, slimPod } from './slim.js';
 import {
   ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
@@ -164,7 +166,7 @@ export class KubeScheduler {
   readonly stats = { cycles: 0, binds: 0, bindFailures: 0, evictions: 0, events: 0, lastCycleMs: 0 };
 
   constructor(private readonly opts: KubeSchedulerOptions) {
-    this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+    this.log = opts.log ?? batchedLineLog();
     reuseConnections(opts.kubeConfig);
     const raw = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
     this.writes = new FencedWrites(raw, () => this.mayWrite());
@@ -224,8 +226,8 @@ export class KubeScheduler {
     const add = <T extends object>(w: ResourceWatch<T & { metadata?: object }>): void => {
       this.watches.push(w as unknown as ResourceWatch<never>);
     };
-    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => core.listNode(), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log));
-    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log));
+    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => core.listNode(), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log, undefined, slimNode));
+    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log, undefined, slimPod));
     add(
       new ResourceWatch<PodGroupObject & { metadata?: object }>(
         kc,
@@ -793,7 +795,7 @@ export class KubeScheduler {
       try {
         const list = await core.listPodForAllNamespaces();
         if (term !== this.term) return;
-        this.applyPodList(list.items, list.metadata?.resourceVersion);
+        this.applyPodList(list.items.map(slimPod), list.metadata?.resourceVersion);
         break;
       } catch (e) {
         if (attempt % 10 === 0) this.log(`re-list before leading failed: ${(e as Error).message}; retrying`);
@@ -1049,7 +1051,7 @@ export class KubeScheduler {
     const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
     try {
       const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
-      this.onPod(fresh);
+      this.onPod(slimPod(fresh));
       return fresh.spec?.nodeName ?? '';
     } catch (e) {
       if (apiError(e).status === 404) return '';
