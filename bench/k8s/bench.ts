@@ -52,6 +52,7 @@ interface Steady {
   p99ms: number;
   maxms: number;
   overbooking: Overbooking;
+  watchReconnects: number;
 }
 
 interface Memory {
@@ -64,7 +65,7 @@ interface Memory {
 interface Result {
   scheduler: string;
   settings: string;
-  backlog: { pods: number; bound: number; running: number; firstToLastS: number; podsPerS: number; startToLastS: number; packing: Packing; overbooking: Overbooking };
+  backlog: { pods: number; bound: number; running: number; firstToLastS: number; podsPerS: number; startToLastS: number; packing: Packing; overbooking: Overbooking; watchReconnects: number };
   steady: Steady[];
   memory: Memory;
 }
@@ -114,6 +115,7 @@ async function backlogPhase(kc: KubeConfig, cp: ControlPlane, kubeconfig: string
     startToLastS: (last - t0) / 1000,
     packing: packing(w.nodeOf, sizes, a.nodes),
     overbooking: overbooking(w.traces, GPUS_PER_NODE, s.gantry),
+    watchReconnects: w.reconnects,
   };
   process.stderr.write(`${s.name}: backlog ${backlog.bound}/${a.pods} bound (${backlog.running} running), ${backlog.podsPerS.toFixed(1)} pods/s\n`);
   return { proc, backlog };
@@ -162,6 +164,7 @@ async function steadyPhase(kc: KubeConfig, s: SchedulerRun, a: Args, rate: numbe
     p99ms: percentile(lat, 99),
     maxms: percentile(lat, 100),
     overbooking: overbooking(w.traces, GPUS_PER_NODE, s.gantry),
+    watchReconnects: w.reconnects,
   };
   process.stderr.write(`${s.name}: steady ${rate}/s ${r.bound}/${a.latencyPods} bound (${r.running} ran, ${r.finished} finished), p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms\n`);
   return r;

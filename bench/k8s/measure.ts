@@ -34,10 +34,30 @@ export class BindWatch {
   readonly nodeOf = new Map<string, string>();
   readonly traces = new Map<string, PodTrace>();
   private req: { abort(): void } | null = null;
+  private stopped = false;
+  private lastRv = '';
+  /** Times the watch broke (a loaded apiserver drops connections) and resumed from the last event seen. */
+  reconnects = 0;
   constructor(private readonly kc: KubeConfig) {}
 
   async start(namespace: string): Promise<void> {
-    this.req = await new Watch(this.kc).watch(`/api/v1/namespaces/${namespace}/pods`, {}, (phase: string, pod: V1Pod) => this.seen(phase, pod), () => undefined);
+    const params = this.lastRv ? { resourceVersion: this.lastRv } : {};
+    this.req = await new Watch(this.kc).watch(
+      `/api/v1/namespaces/${namespace}/pods`,
+      params,
+      (phase: string, pod: V1Pod) => {
+        if (phase === 'ERROR') return;
+        this.lastRv = pod.metadata?.resourceVersion ?? this.lastRv;
+        this.seen(phase, pod);
+      },
+      () => {
+        if (this.stopped) return;
+        this.reconnects++;
+        process.stderr.write(`bench watch of ${namespace} broke; resuming at resourceVersion ${this.lastRv}\n`);
+        const retry = (): void => void setTimeout(() => void this.start(namespace).catch(retry), 200);
+        retry();
+      },
+    );
   }
 
   private seen(phase: string, pod: V1Pod): void {
@@ -62,6 +82,7 @@ export class BindWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     this.req?.abort();
   }
 }
