@@ -31,12 +31,20 @@ import { GANTRY, baselineRuns, stopProc, type SchedulerRun } from './schedulers.
 import { runRestart } from './restart.js';
 import { args, drawSize, type Args } from './args.js';
 
+/**
+ * Deletes every pod of the namespace. A loaded apiserver may time out deleting 10,000 pods in
+ * one call (it goes on deleting): the call is repeated until none is left.
+ */
 export async function deleteAllPods(kc: KubeConfig, namespace: string): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
-  await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
-  for (;;) {
-    const left = await core.listNamespacedPod({ namespace, limit: 1 });
-    if (left.items.length === 0) return;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (attempt % 20 === 0) await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
+      const left = await core.listNamespacedPod({ namespace, limit: 1 });
+      if (left.items.length === 0) return;
+    } catch (e) {
+      process.stderr.write(`deleting the pods of ${namespace}: ${(e as Error).message}; again\n`);
+    }
     await sleep(500);
   }
 }
@@ -174,6 +182,15 @@ async function runOne(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, s: S
   const rng = createRng(42);
   const ns1 = `bench-${nsIndex}-backlog`;
   const { proc, backlog } = await backlogPhase(kc, cp, kubeconfig, s, a, ns1, rng);
+  try {
+    return await afterBacklog(kc, s, a, nsIndex, proc, backlog, rng);
+  } finally {
+    await stopProc(proc);
+  }
+}
+
+async function afterBacklog(kc: KubeConfig, s: SchedulerRun, a: Args, nsIndex: number, proc: ChildProcess, backlog: Result['backlog'], rng: Rng): Promise<Result> {
+  const ns1 = `bench-${nsIndex}-backlog`;
   const withBacklog = await sample(proc, s.gantry);
   await deleteAllPods(kc, ns1);
   await sleep(3000); // let the scheduler see the deletions

@@ -60,14 +60,25 @@ function reconciled(p: ChildProcess, timeoutMs: number): Promise<void> {
 }
 
 export async function runRestart(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a: Args): Promise<RestartResult> {
+  const ns = 'bench-restart';
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+  const w = new BindWatch(kc);
+  await w.start(ns);
+  const started: ChildProcess[] = [];
+  try {
+    return await underLoad(cp, kc, kubeconfig, a, w, started);
+  } finally {
+    for (const p of started) await stopProc(p);
+  }
+}
+
+async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a: Args, w: BindWatch, started: ChildProcess[]): Promise<RestartResult> {
   const core = kc.makeApiClient(CoreV1Api);
   const rng = createRng(7);
   const rate = a.rates[0] ?? 200;
   const ns = 'bench-restart';
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  const w = new BindWatch(kc);
-  await w.start(ns);
   let proc = GANTRY.start(cp, kubeconfig, 'bench-a');
+  started.push(proc);
   await reconciled(proc, 60_000);
   const createdAt = new Map<string, number>();
   const plan = [
@@ -89,6 +100,7 @@ export async function runRestart(cp: ControlPlane, kc: KubeConfig, kubeconfig: s
       identity = step.identity;
       void stopProc(old, step.signal);
       proc = GANTRY.start(cp, kubeconfig, step.identity);
+      started.push(proc);
       const startedAt = performance.now();
       marks.push({ signalAt, startedAt, signal: step.signal, sameIdentity, before: [...createdAt.keys()] });
       process.stderr.write(`restart: ${step.signal} at pod ${i}; new process ${step.identity}\n`);
