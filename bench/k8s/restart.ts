@@ -41,6 +41,8 @@ export interface RestartResult {
   p99ms: number;
   restarts: RestartFigures[];
   overbooking: Overbooking;
+  watchReconnects: number;
+  timeline: { s: number; created: number; bound: number }[];
 }
 
 /** Resolves once the scheduler has re-listed and reconciled (it then cycles at once). */
@@ -90,6 +92,13 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
   const startAt = performance.now();
   const interval = 1000 / rate;
   let identity = 'bench-a';
+  // Every second: pods created (answered) and bound so far.
+  const timeline: { s: number; created: number; bound: number }[] = [];
+  const tick = setInterval(() => {
+    const t = { s: Math.round((performance.now() - startAt) / 1000), created: createdAt.size, bound: w.boundAt.size };
+    timeline.push(t);
+    process.stderr.write(`restart t=${t.s}s created ${t.created} bound ${t.bound}\n`);
+  }, 1000);
   for (let i = 0; i < a.latencyPods; i++) {
     const step = plan.find((s) => s.at === i);
     if (step) {
@@ -115,6 +124,7 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
   await Promise.all(creates);
   const deadline = Date.now() + 120_000;
   while (w.boundAt.size < a.latencyPods && Date.now() < deadline) await sleep(200);
+  clearInterval(tick);
   const finishDeadline = Date.now() + 60_000;
   while ([...w.traces.values()].some((t) => !t.finished) && Date.now() < finishDeadline) await sleep(200);
   w.stop();
@@ -155,7 +165,9 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
     p99ms: percentile(all, 99),
     restarts,
     overbooking: overbooking(w.traces, GPUS_PER_NODE, true),
+    watchReconnects: w.reconnects,
+    timeline,
   };
-  process.stderr.write(`restart: ${JSON.stringify(r)}\n`);
+  process.stderr.write(`restart: ${JSON.stringify({ ...r, timeline: undefined })}\n`);
   return r;
 }

@@ -4,7 +4,7 @@
  * its heap can be measured) and the real kube-scheduler in the profiles compared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlPlane } from '../../test/k8s/harness.js';
 import { REPO } from '../../test/k8s/cluster.js';
@@ -61,16 +61,22 @@ export const GANTRY: SchedulerRun = {
   gantry: true,
   settings: 'gantry k8s scheduler, defaults (Lease election on, 64 API calls in flight, no client-side QPS limit; scores every node)',
   start(_cp, kubeconfig, identity = 'bench') {
-    // GANTRY_BENCH_NODE_ARGS: extra node flags for the scheduler process (e.g. --cpu-prof).
-    const nodeArgs = (process.env['GANTRY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== '');
+    // GANTRY_BENCH_NODE_ARGS: extra node flags for the scheduler process (e.g. --cpu-prof);
+    // GANTRY_BENCH_SCHEDULER_ARGS: extra flags of `gantry k8s scheduler` (e.g. --max-inflight=256).
+    const words = (v: string | undefined): string[] => (v ?? '').split(' ').filter((x) => x !== '');
+    const nodeArgs = words(process.env['GANTRY_BENCH_NODE_ARGS']);
+    const schedulerArgs = words(process.env['GANTRY_BENCH_SCHEDULER_ARGS']);
     const probe = join(REPO, 'dist/bench/k8s/heap-probe.js');
     const p = spawn(
       process.execPath,
-      ['--expose-gc', '--import', probe, ...nodeArgs, join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', `--identity=${identity}`, '--metrics-port=0'],
+      ['--expose-gc', '--import', probe, ...nodeArgs, join(REPO, 'bin/gantry.js'), 'k8s', 'scheduler', `--kubeconfig=${kubeconfig}`, '--namespace=default', `--identity=${identity}`, '--metrics-port=0', ...schedulerArgs],
       { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
     );
+    // GANTRY_BENCH_LOG=<file>: the scheduler's whole log goes there too.
+    const logFile = process.env['GANTRY_BENCH_LOG'];
     p.stderr?.on('data', (d: Buffer) => {
       const s = d.toString();
+      if (logFile) appendFileSync(logFile, s);
       if (/error|failed/i.test(s)) process.stderr.write(`[gantry] ${s}`);
     });
     return p;
