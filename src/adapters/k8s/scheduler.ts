@@ -44,6 +44,7 @@ import { PrefetchRequests } from './prefetch-requests.js';
 import { reuseConnections } from './connections.js';
 import { batchedLineLog } from './line-log.js';
 import { slimNode, slimPod } from './slim.js';
+import { listRaw } from './raw-list.js';
 import {
   ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
@@ -221,13 +222,12 @@ export class KubeScheduler {
   /** Starts the watches and the election; resolves once the initial state is adopted. */
   async start(): Promise<void> {
     const kc = this.opts.kubeConfig;
-    const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
     const add = <T extends object>(w: ResourceWatch<T & { metadata?: object }>): void => {
       this.watches.push(w as unknown as ResourceWatch<never>);
     };
-    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => core.listNode(), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log, undefined, slimNode));
-    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log, undefined, slimPod));
+    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => listRaw<V1Node>(kc, '/api/v1/nodes'), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log, undefined, slimNode));
+    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => listRaw<V1Pod>(kc, '/api/v1/pods'), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log, undefined, slimPod));
     add(
       new ResourceWatch<PodGroupObject & { metadata?: object }>(
         kc,
@@ -790,10 +790,9 @@ export class KubeScheduler {
    * a bind are released, gangs found partly bound are finished to their plan or rolled back.
    */
   private async takeOver(term: number): Promise<void> {
-    const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
     for (let attempt = 0; term === this.term && !this.stopped; attempt++) {
       try {
-        const list = await core.listPodForAllNamespaces();
+        const list = await listRaw<V1Pod>(this.opts.kubeConfig, '/api/v1/pods');
         if (term !== this.term) return;
         this.applyPodList(list.items.map(slimPod), list.metadata?.resourceVersion);
         break;
