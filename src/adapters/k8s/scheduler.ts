@@ -42,6 +42,9 @@ import { ResourceWatch } from './watch.js';
 import { CallLimiter } from './call-limiter.js';
 import { PrefetchRequests } from './prefetch-requests.js';
 import { reuseConnections } from './connections.js';
+import { batchedLineLog } from './line-log.js';
+import { slimNode, slimPod } from './slim.js';
+import { listRaw } from './raw-list.js';
 import {
   ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
@@ -103,7 +106,7 @@ interface JobEntry {
   partial?: boolean;
 }
 
-/** Events arriving within this many ms share one cycle. */
+/** Cycles start at most this often while changes keep arriving (the changes in between share one). */
 const BATCH_MS = 5;
 const QUEUE_STATUS_EVERY_MS = 2000;
 
@@ -164,7 +167,7 @@ export class KubeScheduler {
   readonly stats = { cycles: 0, binds: 0, bindFailures: 0, evictions: 0, events: 0, lastCycleMs: 0 };
 
   constructor(private readonly opts: KubeSchedulerOptions) {
-    this.log = opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+    this.log = opts.log ?? batchedLineLog();
     reuseConnections(opts.kubeConfig);
     const raw = opts.writes ?? new KubeClusterWrites(opts.kubeConfig, opts.identity);
     this.writes = new FencedWrites(raw, () => this.mayWrite());
@@ -221,13 +224,12 @@ export class KubeScheduler {
   /** Starts the watches and the election; resolves once the initial state is adopted. */
   async start(): Promise<void> {
     const kc = this.opts.kubeConfig;
-    const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
     const add = <T extends object>(w: ResourceWatch<T & { metadata?: object }>): void => {
       this.watches.push(w as unknown as ResourceWatch<never>);
     };
-    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => core.listNode(), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log));
-    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log));
+    add(new ResourceWatch<V1Node>(kc, '/api/v1/nodes', () => listRaw<V1Node>(kc, '/api/v1/nodes'), { upsert: (n) => this.onNode(n), remove: (n) => this.onNodeDeleted(n) }, this.log, undefined, slimNode));
+    add(new ResourceWatch<V1Pod>(kc, '/api/v1/pods', () => listRaw<V1Pod>(kc, '/api/v1/pods'), { upsert: (p) => this.onPod(p), remove: (p) => this.onPodDeleted(p) }, this.log, undefined, slimPod));
     add(
       new ResourceWatch<PodGroupObject & { metadata?: object }>(
         kc,
@@ -793,12 +795,11 @@ export class KubeScheduler {
    * a bind are released, gangs found partly bound are finished to their plan or rolled back.
    */
   private async takeOver(term: number): Promise<void> {
-    const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
     for (let attempt = 0; term === this.term && !this.stopped; attempt++) {
       try {
-        const list = await core.listPodForAllNamespaces();
+        const list = await listRaw<V1Pod>(this.opts.kubeConfig, '/api/v1/pods');
         if (term !== this.term) return;
-        this.applyPodList(list.items, list.metadata?.resourceVersion);
+        this.applyPodList(list.items.map(slimPod), list.metadata?.resourceVersion);
         break;
       } catch (e) {
         if (attempt % 10 === 0) this.log(`re-list before leading failed: ${(e as Error).message}; retrying`);
@@ -852,6 +853,8 @@ export class KubeScheduler {
   }
 
   private nextCycleAt = 0;
+  /** Wall clock (ms) at which the last cycle started: events within BATCH_MS of it wait for the next. */
+  private cycleStartedAtMs = 0;
 
   private scheduleCycle(delayMs: number): void {
     if (!this.leading || this.stopped) return;
@@ -860,19 +863,28 @@ export class KubeScheduler {
     this.cycleTimer = setTimeout(() => this.cycleLoop(), delayMs);
   }
 
-  /** Something changed: cycle soon (events arriving within a few ms share one cycle). */
+  /**
+   * Something changed: cycle at once if no cycle started in the last BATCH_MS (a lone arrival
+   * waits for nothing), else when that window ends (a burst of events shares one cycle).
+   */
   private markDirty(): void {
     this.dirty = true;
     if (!this.leading || this.cycling || !this.relisted) return;
-    if (this.cycleTimer === null || this.nextCycleAt > Date.now() + BATCH_MS) this.scheduleCycle(BATCH_MS);
+    const now = Date.now();
+    const at = Math.max(now, this.cycleStartedAtMs + BATCH_MS);
+    if (this.cycleTimer === null || this.nextCycleAt > at) this.scheduleCycle(at - now);
   }
 
   private cycleLoop(): void {
     this.cycleTimer = null;
     if (!this.leading || this.stopped) return;
+    const before = this.stats.cycles;
     if (this.dirty || this.calls.busy === 0) this.runCycle();
     const interval = this.opts.cycleIntervalMs ?? 1000;
-    this.scheduleCycle(this.dirty ? BATCH_MS : interval);
+    // Changed while cycling: the next cycle once BATCH_MS have passed since this one started
+    // (at once after a long cycle); a cycle that could not run is retried BATCH_MS later.
+    const ran = this.stats.cycles !== before;
+    this.scheduleCycle(!this.dirty ? interval : ran ? Math.max(0, this.cycleStartedAtMs + BATCH_MS - Date.now()) : BATCH_MS);
   }
 
   /** One scheduling cycle: run the core, carry out its decisions, explain the waits. */
@@ -882,6 +894,7 @@ export class KubeScheduler {
     this.retryUnbooked();
     this.cycling = true;
     this.dirty = false;
+    this.cycleStartedAtMs = Date.now();
     const t0 = performance.now();
     this.cycleStartedAt = t0;
     try {
@@ -1043,7 +1056,7 @@ export class KubeScheduler {
     const [namespace, name] = [podId.slice(0, podId.indexOf('/')), podId.slice(podId.indexOf('/') + 1)];
     try {
       const fresh = await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
-      this.onPod(fresh);
+      this.onPod(slimPod(fresh));
       return fresh.spec?.nodeName ?? '';
     } catch (e) {
       if (apiError(e).status === 404) return '';

@@ -28,6 +28,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     private readonly handlers: WatchHandlers<T>,
     private readonly log: (msg: string) => void,
     private readonly retryMs = 2000,
+    /** What is kept of each object listed or watched (the cache holds only that). */
+    private readonly keep: (obj: T) => T = (o) => o,
   ) {
     this.synced = new Promise((r) => {
       this.resolveSynced = r;
@@ -36,7 +38,7 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   start(): void {
     this.stopped = false;
-    const lw = new ListWatch<T>(this.path, new Watch(this.kc), () => this.listOrMissing(), false);
+    const lw = new ListWatch<T>(this.path, this.keepingWatch(), () => this.listOrMissing(), false);
     lw.on('add', (o) => this.handlers.upsert(o));
     lw.on('update', (o) => this.handlers.upsert(o));
     lw.on('delete', (o) => this.handlers.remove(o));
@@ -48,12 +50,20 @@ export class ResourceWatch<T extends KubernetesObject> {
     );
   }
 
+  /** A Watch whose events carry only what `keep` keeps (ListWatch caches what its Watch delivers). */
+  private keepingWatch(): Watch {
+    const w = new Watch(this.kc);
+    const keep = this.keep;
+    const watch: Watch['watch'] = (path, params, cb, done) => w.watch(path, params, (phase, obj: T, raw) => cb(phase, phase === 'ERROR' || phase === 'BOOKMARK' ? obj : keep(obj), raw), done);
+    return Object.assign(Object.create(w) as Watch, { watch });
+  }
+
   private async listOrMissing(): Promise<KubernetesListObject<T>> {
     try {
       const l = await this.list();
       this.missing = false;
       this.listed = true;
-      return l;
+      return { ...l, items: l.items.map(this.keep) };
     } catch (e) {
       const err = apiError(e);
       if (err.status === 404) {
