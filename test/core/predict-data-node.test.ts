@@ -27,6 +27,7 @@ test('predictDataNode: the node closest to fitting among those the pod could run
   assert.equal(predictDataNode(c, req), 'a', 'a, b and d full: by name');
   c.setNodeCache('b', { ds: 40 * GB });
   assert.equal(predictDataNode(c, req), 'b', 'a tie goes to the node holding more of its data');
+  assert.equal(predictDataNode(c, req, new Set(['b'])), 'a', 'another member of the gang has b');
   assert.equal(predictDataNode(c, pod('q').gpus(4).selector({ pool: 'other' }).reads({ ds: 100 * GB }).obj()), 'd', 'labels count');
 });
 

@@ -2,7 +2,8 @@
  * Prefetch for pods blocked only by capacity: a pending pod that waits for room (its reasons
  * are all `fit`, `order` or `reservation`; not quota, budget, a gang or a preemption, which
  * prefetch-requests.ts covers) gets a predicted node (core/placement/predict-data-node.ts: the
- * node closest to fitting it among those it could run on), once, and its datasets are asked
+ * node closest to fitting it among those it could run on; gang members on distinct nodes),
+ * once, and its datasets are asked
  * for there while it waits. Staging the data there makes that node the likely one once it
  * has room, since locality leads the score. A prediction sticks until the pod is bound or
  * gone, so requests do not move from node to node as capacity changes; at most `limit` pods
@@ -32,10 +33,14 @@ export class CapacityPrefetch {
     for (const pk of this.predicted.keys()) if (!isPending(pk)) this.predicted.delete(pk);
     for (const [id, reasons] of pending) {
       if (!blockedOnlyByCapacity(reasons)) continue;
-      for (const m of core.job(id)?.spec.members ?? []) {
+      const members = core.job(id)?.spec.members ?? [];
+      const taken = new Set(members.map((m) => this.predicted.get(m.id) ?? '').filter((n) => n !== ''));
+      for (const m of members) {
         if (this.predicted.has(m.id) || !m.datasets || m.datasets.length === 0) continue;
         if (this.predicted.size >= this.limit) break;
-        this.predicted.set(m.id, predictDataNode(core.cluster, m) ?? '');
+        const node = predictDataNode(core.cluster, m, taken) ?? '';
+        this.predicted.set(m.id, node);
+        if (node !== '') taken.add(node);
       }
     }
     for (const [pk, node] of this.predicted) if (node !== '') expect(node, pk);

@@ -43,13 +43,14 @@ function fitsWhenEmpty(p: PreparedRequest, node: NodeState, need: number): boole
   return usableGpus(p, node).total >= need;
 }
 
-export function predictDataNode(cluster: Cluster, req: PodRequest): string | null {
+/** `taken`: nodes already predicted for other members of the same gang (each needs its own). */
+export function predictDataNode(cluster: Cluster, req: PodRequest, taken: ReadonlySet<string> = new Set()): string | null {
   if (!req.datasets || req.datasets.length === 0) return null;
   const p = prepareRequest(req);
   const need = gpusNeeded(req);
   let best: { node: string; missing: number; share: number } | null = null;
   for (const node of cluster.nodesByName()) {
-    if (!fitsWhenEmpty(p, node, need)) continue;
+    if (taken.has(node.name) || !fitsWhenEmpty(p, node, need)) continue;
     const share = localityShare(req, node, 0);
     if (share >= 1) return null;
     const missing = Math.max(0, need - usableGpus(p, node).free);
