@@ -13,6 +13,7 @@
  *     --count N           datasets per catalogue (default 200)
  *     --cache-gb N        node cache capacity (default 4000)
  *     --hold-seconds N    locality on: delay scheduling, seconds a job may wait for its data's node (default 0)
+ *     --hold-by-size      the hold is at most the time copying the job's data at the disk rate takes
  *     --workers N         worker threads (default 2)
  *     --json FILE         also write the raw rows
  */
@@ -56,6 +57,7 @@ function specOf(week: string, skew: number, locality: boolean): JobsSpec {
       catalogue: generateCatalogue({ count: Number(arg('--count', '200')), skew, seed: 1 }),
       locality,
       localityHoldSeconds: Number(arg('--hold-seconds', '0')),
+      ...(process.argv.includes('--hold-by-size') ? { localityHoldBySize: true } : {}),
       settings: { cacheBytes: Number(arg('--cache-gb', '4000')) * GB, diskBytesPerSec: 1 * GB, uplinkBytesPerSec: 5 * GB },
     },
   };

@@ -154,3 +154,20 @@ test('locality.holdMs: a job waits a while for the busy node that holds its data
   noData.submit(job('plain').gpus(2).at(2000).obj());
   assert.equal(placed(noData.cycle(30_000).decisions, 'plain').length, 1, 'a job without datasets is never held');
 });
+
+test('locality.holdCopyBytesPerSec: the hold lasts at most as long as copying the missing bytes would', () => {
+  const setup = (bytes: number): Scheduler => {
+    const s = cluster({ minRuntimeMs: 0, locality: { holdMs: 3_600_000, holdCopyBytesPerSec: 1 * GB } });
+    s.submit(job('busy').gpus(8).obj());
+    s.cycle(0);
+    s.updateNodeCaches([{ node: 'r1-n1', held: { ds: bytes } }]);
+    s.submit(job('j').at(1000).members([pod('j-0').gpus(4).reads({ ds: bytes }).obj()]).obj());
+    return s;
+  };
+  const big = setup(100 * GB);
+  assert.deepEqual(placed(big.cycle(30_000).decisions, 'j'), [], '100 GB at 1 GB/s: held while less than 100 s have passed');
+  const after = placed(big.cycle(102_000).decisions, 'j');
+  assert.equal(after.length, 1, 'after the copy time: placed where it fits');
+  assert.notEqual(after[0], 'r1-n1');
+  assert.equal(placed(setup(10 * GB).cycle(30_000).decisions, 'j').length, 1, '10 GB (10 s to copy): copied, not waited for');
+});

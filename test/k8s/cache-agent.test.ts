@@ -5,7 +5,8 @@
  * and reports in `gantry.dev/cached-datasets`; eviction to make room never takes the data of a
  * pod bound to the node; an eviction request is refused while a pod reads the data; the
  * scheduler reads the annotation (placement prefers the node that holds a pod's data) and asks
- * the agent of the node where a preempting pod will run to prefetch its data; an agent killed
+ * the agent of the node where a preempting pod will run to prefetch its data, and of the node
+ * predicted for a pod blocked only by capacity; an agent killed
  * with -9 in the middle of a fill resumes it, keeping the files it had verified.
  */
 import { describe, it, before, after } from 'node:test';
@@ -154,6 +155,20 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
     assert.ok(logs.includes('prefetch request on cache-b withdrawn'));
     assert.ok(!logs.some((l) => /forbidden/i.test(l)), 'every write is allowed by the deployed RBAC');
     assert.ok(!Object.values(agentLogs).some((l) => /forbidden/i.test(l)), 'the agents\' calls are allowed by deploy/cache-agent.yaml');
+  });
+
+  it('asks for the data of a pod blocked only by capacity on its predicted node, where it then runs', async () => {
+    // Both nodes are full (wants-c on cache-a, high on cache-b) and a low-priority pod cannot
+    // preempt: it waits for room. Neither node holds b; the tie goes to cache-a by name.
+    await createPods(kc, [fakePod(NS, 'waits-b', { gpus: 1, priorityClassName: 'data-low', nodeSelector: sel, annotations: { 'gantry.dev/datasets': 'b' } })]);
+    await waitFor('the prefetch request on cache-a', async () => logs.some((l) => l === 'prefetch request on cache-a: b'), 30_000);
+    await holds('cache-a', ['b', 'c']);
+    assert.equal((await listPods(kc, NS)).find((p) => p.metadata?.name === 'waits-b')?.spec?.nodeName, undefined, 'still waiting for room');
+    // Room frees on cache-a: the pod runs where its data now is.
+    kubelet?.succeed.add('wants-c');
+    const placed = await waitFor('waits-b bound', async () => (await listPods(kc, NS)).find((p) => p.metadata?.name === 'waits-b' && p.spec?.nodeName), 30_000);
+    assert.equal(placed.spec?.nodeName, 'cache-a');
+    await waitFor('the request withdrawn once waits-b is bound', async () => (await core.readNode({ name: 'cache-a' })).metadata?.annotations?.['gantry.dev/cache-prefetch'] === undefined);
   });
 
   it('an agent killed (-9) in the middle of a fill resumes it at its next start without copying the verified files again', async () => {

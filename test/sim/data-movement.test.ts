@@ -61,6 +61,10 @@ test('data movement: a gang needs its data on every member node; pinned copies s
   m.end('h2');
   assert.equal(m.start('k', { key: 'new', bytes: 100 * GB }, [bind('a1')], 2_000_000) > 0, true);
   assert.equal(m.start('k2', { key: 'new', bytes: 100 * GB }, [bind('a1')], 3_000_000), 0, 'cached once big was unpinned and evicted');
+  m.start('r', { key: 'big', bytes: 100 * GB }, [bind('a1')], 4_000_000);
+  // Why bytes moved: big (cold on a1, then held by a1 for b1), new three times with no copy
+  // anywhere (streamed twice), big again on a1, which evicted it while b1 still holds it.
+  assert.deepEqual(m.metrics().bytesMovedBy, { cold: 400 * GB, rack: 0, elsewhere: 200 * GB, refetch: 100 * GB, gang: 200 * GB });
 });
 
 test('catalogue: sizes within 10 GB..2 TB, Zipf popularity, jobs drawn by it, deterministic', () => {

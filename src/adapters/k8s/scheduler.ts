@@ -41,6 +41,7 @@ import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
 import { CallLimiter } from './call-limiter.js';
 import { PrefetchRequests } from './prefetch-requests.js';
+import { CapacityPrefetch } from './capacity-prefetch.js';
 import { reuseConnections } from './connections.js';
 import { batchedLineLog } from './line-log.js';
 import { slimNode, slimPod } from './slim.js';
@@ -132,6 +133,7 @@ export class KubeScheduler {
   private readonly eventCalls = new CallLimiter(4);
   /** Datasets asked for on the nodes where pending pods are expected (the cache agents fill them). */
   private readonly prefetch: PrefetchRequests;
+  private readonly capacityPrefetch = new CapacityPrefetch();
 
   // What the watches told us.
   private readonly pods = new Map<string, V1Pod>();
@@ -904,10 +906,12 @@ export class KubeScheduler {
       this.cycledInTerm = this.term;
       for (const d of r.decisions) this.execute(d);
       for (const [id, reasons] of r.pending) this.explainWait(id, reasons);
-      this.prefetch.flush((pk) => {
+      const podPending = (pk: string): boolean => {
         const p = this.pods.get(pk);
         return p !== undefined && !p.spec?.nodeName && !isTerminal(p);
-      }, () => this.mayWrite());
+      };
+      this.capacityPrefetch.plan(this.core, r.pending, podPending, (node, pk) => this.prefetch.expect(node, pk, datasetNames(this.pods.get(pk)?.metadata?.annotations?.[ANN_DATASETS])));
+      this.prefetch.flush(podPending, () => this.mayWrite());
       const obs = this.opts.observer;
       if (obs) {
         const s = (performance.now() - t0) / 1000;

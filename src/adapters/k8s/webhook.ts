@@ -29,6 +29,7 @@ import type { LeaseRecord } from './api.js';
 import { describeDenial, evaluate } from '../../core/admission-policy/evaluate.js';
 import type { PolicySet } from '../../core/admission-policy/types.js';
 import { podPolicySubject } from './pod-policy-subject.js';
+import { dataWaitOps, type DataWaitOptions, type PatchOp } from './data-wait.js';
 
 export interface AdmissionRequest {
   uid: string;
@@ -49,14 +50,13 @@ export interface AdmissionResponse {
   patch?: string;
 }
 
-type PatchOp = { op: 'add'; path: string; value: unknown };
 
 function escapePointer(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 /** The admission decision for one pod (pure apart from the random ConfigMap name). */
-export function admitPod(req: AdmissionRequest, newName: () => string = () => `gantry-gpu-${randomBytes(6).toString('hex')}`): AdmissionResponse {
+export function admitPod(req: AdmissionRequest, newName: () => string = () => `gantry-gpu-${randomBytes(6).toString('hex')}`, dataWait?: DataWaitOptions): AdmissionResponse {
   const pod = req.object;
   if (!pod || req.operation !== 'CREATE' || !isGantryPod(pod)) return { uid: req.uid, allowed: true };
   let kind: string;
@@ -66,7 +66,10 @@ export function admitPod(req: AdmissionRequest, newName: () => string = () => `g
     if (e instanceof PodSpecError) return { uid: req.uid, allowed: false, status: { code: 422, message: `gantry: ${e.message}` } };
     throw e;
   }
-  if (kind !== 'share') return { uid: req.uid, allowed: true };
+  // The data wait goes after the share's edits: it inserts at initContainers/0, which would
+  // shift the indices those use.
+  const waitOps = dataWait ? dataWaitOps(pod, dataWait) : [];
+  if (kind !== 'share') return withPatch(req.uid, waitOps);
   const ops: PatchOp[] = [];
   const annotations = pod.metadata?.annotations;
   const cm = annotations?.[ANN_ENV_CONFIGMAP] ?? newName();
@@ -80,8 +83,12 @@ export function admitPod(req: AdmissionRequest, newName: () => string = () => `g
       else ops.push({ op: 'add', path: `/spec/${field}/${i}/envFrom/-`, value: source });
     });
   }
-  if (ops.length === 0) return { uid: req.uid, allowed: true };
-  return { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
+  return withPatch(req.uid, [...ops, ...waitOps]);
+}
+
+function withPatch(uid: string, ops: readonly PatchOp[]): AdmissionResponse {
+  if (ops.length === 0) return { uid, allowed: true };
+  return { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
 }
 
 /**
@@ -141,7 +148,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** Reads the scheduler's Lease for the fence; absent = the fence is off (every write allowed). */
 export type LeaseReader = () => Promise<LeaseRecord | null>;
 
-async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void, readLease: LeaseReader | undefined, policies: (() => PolicySet | undefined) | undefined): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string) => void, readLease: LeaseReader | undefined, policies: (() => PolicySet | undefined) | undefined, dataWait: DataWaitOptions | undefined): Promise<void> {
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     return;
@@ -172,7 +179,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string
       lease = undefined;
     }
     response = readLease ? admitWrite(review.request, lease) : { uid: review.request.uid, allowed: true };
-  } else response = admitPod(review.request);
+  } else response = admitPod(review.request, undefined, dataWait);
   if (!response.allowed) log(`denied ${validate ? `${review.request.subResource ?? 'write'} of ` : ''}pod ${review.request.object?.metadata?.namespace ?? ''}/${review.request.object?.metadata?.name ?? review.request.object?.metadata?.generateName ?? ''}: ${response.status?.message ?? ''}`);
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
 }
@@ -187,13 +194,15 @@ export interface WebhookServerOptions {
   readonly readLease?: LeaseReader;
   /** The admission policies in force, judged on gantry pods at `/validate` (read per request, so they can be reloaded); absent: every pod is allowed there. */
   readonly policies?: () => PolicySet | undefined;
+  /** Hold pods that name datasets until their data is on the node (an init container; data-wait.ts). */
+  readonly dataWait?: DataWaitOptions;
 }
 
 /** Starts the HTTPS webhook server; resolves with the server and its port once listening. */
 export function startWebhookServer(opts: WebhookServerOptions): Promise<{ server: Server; port: number }> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const server = createServer({ cert: opts.cert, key: opts.key }, (req, res) => {
-    handle(req, res, log, opts.readLease, opts.policies).catch((e: unknown) => {
+    handle(req, res, log, opts.readLease, opts.policies, opts.dataWait).catch((e: unknown) => {
       log(`webhook error: ${(e as Error).message}`);
       if (!res.headersSent) res.writeHead(500).end();
     });

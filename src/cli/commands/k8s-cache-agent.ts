@@ -42,6 +42,20 @@ export function readCatalogue(path: string): Map<string, SourceSpec> {
 
 export function registerCacheAgent(k8s: Command, loadKubeConfig: (path: string | undefined) => Promise<KubeConfig>, waitForSignal: () => Promise<string>, parseDurationMs: (flag: string, v: string) => number): void {
   k8s
+    .command('wait-data')
+    .description("wait until the node's cache holds a complete copy of each dataset (the init container the webhook adds with --data-wait-image)")
+    .requiredOption('--datasets <names>', 'comma-separated dataset names')
+    .option('--cache-dir <dir>', 'the cache folder on the node, mounted read-only', '/var/lib/gantry/datasets')
+    .option('--interval <d>', 'how often the folder is read again', '2s')
+    .option('--timeout <d>', 'give up (exit 2, DATASET_NOT_CACHED) after this long; 0 = never', '0')
+    .action(async (f: { datasets: string; cacheDir: string; interval: string; timeout: string }) => {
+      const names = f.datasets.split(',').map((d) => d.trim()).filter((d) => d !== '');
+      if (names.length === 0) throw new UserError('BAD_FLAG', '--datasets: no dataset names');
+      const { waitForDatasets } = await import('../../adapters/k8s/data-wait.js');
+      await waitForDatasets(f.cacheDir, names, { intervalMs: parseDurationMs('--interval', f.interval), timeoutMs: f.timeout === '0' ? 0 : parseDurationMs('--timeout', f.timeout), log: (l) => process.stderr.write(`${l}\n`) });
+    });
+
+  k8s
     .command('cache-agent')
     .description("fill and evict datasets in this node's cache on request, and report what it holds in the node annotation gantry.dev/cached-datasets")
     .option('--node <name>', "this node's name (default: NODE_NAME, else the hostname)", process.env['NODE_NAME'] ?? hostname())

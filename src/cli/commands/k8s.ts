@@ -146,7 +146,9 @@ export function registerK8s(program: Command): void {
     .option('--lease-namespace <ns>', 'fence the scheduler\'s binds and evictions by its Lease in this namespace (/validate)')
     .option('--kubeconfig <path>', 'kubeconfig for reading the Lease (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--policies <file>', 'judge gantry pods at creation by this admission policy file (/validate; docs/policies.md)')
-    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string }) => {
+    .option('--data-wait-image <image>', 'hold pods that name datasets until their data is on the node: an init container of this image (with the gantry CLI) waits for the cache agent\'s copy')
+    .option('--cache-dir <path>', 'with --data-wait-image: the cache agents\' folder on the nodes', '/var/lib/gantry/datasets')
+    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string; dataWaitImage?: string; cacheDir: string }) => {
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
       const cert = readFile('--tls-cert', f.tlsCert);
@@ -179,7 +181,7 @@ export function registerK8s(program: Command): void {
       let started;
       try {
         const { startWebhookServer } = await import('../../adapters/k8s/webhook.js');
-        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}), ...(policies ? { policies: () => policies } : {}) });
+        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}), ...(policies ? { policies: () => policies } : {}), ...(f.dataWaitImage ? { dataWait: { image: f.dataWaitImage, cacheDir: f.cacheDir } } : {}) });
       } catch (e) {
         throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);
       }

@@ -19,9 +19,11 @@ export interface SchedulerConfig {
    * only a rack neighbour holds). See docs/data-locality.md. Requests without datasets never
    * see it. `holdMs` (default 0: never): a job whose placement now would miss data that
    * another node holds may wait up to this long since it became pending for such a node to
-   * have room (delay scheduling); after that it goes where it fits.
+   * have room (delay scheduling); after that it goes where it fits. `holdCopyBytesPerSec`
+   * (default 0: off) shortens the hold to the time copying the missing bytes would take at
+   * that rate: a small dataset is copied rather than waited for.
    */
-  readonly locality?: LocalityOptions & { readonly holdMs?: number };
+  readonly locality?: LocalityOptions & { readonly holdMs?: number; readonly holdCopyBytesPerSec?: number };
   /** Target workload for fragmentation-aware placement. */
   readonly workload?: readonly WorkloadClass[];
   /** Half-life of the usage history used by fair share (0 = current usage only). */

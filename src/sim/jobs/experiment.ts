@@ -55,6 +55,8 @@ export interface JobsDataSpec {
   readonly localityWeight?: number;
   /** Delay scheduling: how long a job may wait for a node with its data (SchedulerConfig.locality.holdMs). */
   readonly localityHoldSeconds?: number;
+  /** The hold is at most the time copying the job's data at the disk rate takes (locality.holdCopyBytesPerSec). */
+  readonly localityHoldBySize?: boolean;
   readonly settings: DataSettings;
 }
 
@@ -101,7 +103,7 @@ export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig,
 export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
   const w = spec.data?.localityWeight;
   const hold = spec.data?.locality ? (spec.data.localityHoldSeconds ?? 0) : 0;
-  const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}) } };
+  const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}), ...(hold > 0 && spec.data?.localityHoldBySize ? { holdCopyBytesPerSec: spec.data.settings.diskBytesPerSec } : {}) } };
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
     return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality } }, policy);

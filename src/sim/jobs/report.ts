@@ -46,6 +46,7 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
             bytesMoved: Math.round(r.data.bytesMoved),
             bytesFromSource: Math.round(r.data.bytesFromSource),
             cacheHitRate: r3(r.data.cacheHitRate),
+            bytesMovedBy: r.data.bytesMovedBy,
             dataWaitSeconds: { mean: r1(r.data.dataWaitSeconds.mean), p99: r1(r.data.dataWaitSeconds.p99) },
           }
         : {}),

@@ -32,6 +32,12 @@ export interface DataMetrics {
   /** Of bytesMoved, what came through rack uplinks from the source. */
   readonly bytesFromSource: number;
   readonly cacheHitRate: number;
+  /**
+   * Why bytes moved: `cold` held by no node, `rack` a ready copy in the node's rack,
+   * `elsewhere` held only on other racks; of all of them, `refetch` this node held before and
+   * evicted (eviction thrash) and `gang` for members of multi-node starts.
+   */
+  readonly bytesMovedBy: { readonly cold: number; readonly rack: number; readonly elsewhere: number; readonly refetch: number; readonly gang: number };
   readonly dataWaitSeconds: { readonly mean: number; readonly p99: number };
 }
 
@@ -46,6 +52,9 @@ export class DataMovement {
   private bytesFromSource = 0;
   private bytesNeeded = 0;
   private bytesHit = 0;
+  private readonly movedBy = { cold: 0, rack: 0, elsewhere: 0, refetch: 0, gang: 0 };
+  /** Per node, the keys it evicted (to count refetches). */
+  private readonly evictedFrom = new Map<string, Set<string>>();
   private readonly waits: number[] = [];
 
   constructor(
@@ -77,11 +86,19 @@ export class DataMovement {
         wait = Math.max(wait, copy.readyAt - now);
         cache.touch(data.key);
       } else {
+        this.classifyMiss(b.node, data);
+        if (bindings.length > 1) this.movedBy.gang += data.bytes;
         const ms = this.fillMs(b.node, data, now);
         wait = Math.max(wait, ms);
         this.bytesMoved += data.bytes;
         const evicted = cache.admit(data.key, data.bytes, now + ms);
-        if (evicted) changed.add(b.node);
+        if (evicted) {
+          changed.add(b.node);
+          const gone = this.evictedFrom.get(b.node) ?? new Set<string>();
+          for (const k of evicted) gone.add(k);
+          gone.delete(data.key);
+          this.evictedFrom.set(b.node, gone);
+        }
         copy = cache.get(data.key);
       }
       if (copy) {
@@ -102,6 +119,17 @@ export class DataMovement {
       if (c && c.pins > 0) c.pins--;
     }
     this.pinned.delete(jobId);
+  }
+
+  private classifyMiss(node: string, data: JobData): void {
+    if (this.evictedFrom.get(node)?.has(data.key)) this.movedBy.refetch += data.bytes;
+    const rack = this.rackOf.get(node) ?? '';
+    let heldElsewhere = false;
+    for (const [other, cache] of this.caches) if (other !== node && cache.get(data.key)) heldElsewhere = true;
+    const inRack = (this.racks.get(rack) ?? []).some((o) => o !== node && this.caches.get(o)?.get(data.key));
+    if (inRack) this.movedBy.rack += data.bytes;
+    else if (heldElsewhere) this.movedBy.elsewhere += data.bytes;
+    else this.movedBy.cold += data.bytes;
   }
 
   private fillMs(node: string, data: JobData, now: number): number {
@@ -129,6 +157,7 @@ export class DataMovement {
       bytesMoved: this.bytesMoved,
       bytesFromSource: this.bytesFromSource,
       cacheHitRate: this.bytesNeeded > 0 ? this.bytesHit / this.bytesNeeded : 0,
+      bytesMovedBy: { ...this.movedBy },
       dataWaitSeconds: { mean: mean / 1000, p99: p99 / 1000 },
     };
   }
