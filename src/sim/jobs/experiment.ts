@@ -92,11 +92,12 @@ export function prepare(spec: JobsSpec, trace?: readonly TraceJob[]): Prepared {
 /**
  * The scheduling core as each way of running Gantry configures it: `gantry up`
  * (src/server/controller.ts: defaults, a one-minute minimum runtime), `gantry k8s`
- * (src/adapters/k8s/scheduler.ts: no consolidation, the CLI's 10-minute minimum runtime), and
+ * (src/adapters/k8s/scheduler.ts: consolidation too, moving only pods that checkpoint, which
+ * in the simulator are the jobs with a checkpoint policy; the CLI's 10-minute minimum runtime), and
  * `gantry up` with preemption across queues.
  */
 export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig, 'rng'> {
-  if (mode === 'k8s') return { actions: ['allocate', 'backfill', 'reclaim', 'preempt'], minRuntimeMs: 10 * 60_000 };
+  if (mode === 'k8s') return { actions: ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'], minRuntimeMs: 10 * 60_000 };
   return { minRuntimeMs: 60_000, ...(mode === 'across' ? { preemptAcrossQueues: true } : {}) };
 }
 
