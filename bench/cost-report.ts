@@ -30,6 +30,11 @@ const start = now - 6 * 86_400_000;
 
 const t0 = performance.now();
 const insert = db.prepare('INSERT INTO attempts (job_seq, attempt, model, team, queue, owner, gpus, price_micros, started_at, ended_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+// A tenth of the jobs are service replicas; a twentieth of the attempts held their GPUs idle
+// for a few minutes (what `--by service` and the idle columns read).
+const service = db.prepare('INSERT INTO attempt_services (job_seq, service) VALUES (?, ?)');
+const idle = db.prepare('INSERT INTO idle_use (job_seq, attempt, model, minute, team, queue, owner, price_micros, gpu_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+let idleRows = 0;
 db.transaction(() => {
   let seq = 0;
   for (let i = 0; i < n; ) {
@@ -46,14 +51,20 @@ db.transaction(() => {
       const last = a === tries;
       const open = last && rng() < 0.001;
       insert.run(seq, a, model, `team-${team}`, queue, owner, gpus, 2_490_000, at, open ? null : at + dur, open ? null : last ? 'succeeded' : rng() < 0.3 ? 'preempted' : 'failed');
+      if (rng() < 0.05) {
+        const first = at - (at % 60_000) + 60_000;
+        for (let m = 0; m < 3 && first + m * 60_000 < at + dur; m++, idleRows++) idle.run(seq, a, model, first + m * 60_000, `team-${team}`, queue, owner, 2_490_000, gpus * 60_000);
+      }
       at += dur + 1000;
     }
+    if (seq % 10 === 0) service.run(seq, `svc-${(seq / 10) % 40}`);
   }
 })();
 const loadMs = performance.now() - t0;
-console.log(`${n} attempts loaded in ${(loadMs / 1000).toFixed(1)} s (${dir})`);
+console.log(`${n} attempts (${idleRows} idle minutes) loaded in ${(loadMs / 1000).toFixed(1)} s (${dir})`);
 
 const totals = new Set<number>();
+const idleTotals = new Set<number>();
 for (const by of COST_GROUPS) {
   const times: number[] = [];
   let groups = 0;
@@ -62,11 +73,16 @@ for (const by of COST_GROUPS) {
     const rep = ledger.report({ by, since: now - 7 * 86_400_000, until: now, limit: 100 });
     times.push(performance.now() - s);
     groups = rep.items.length + rep.omitted;
-    totals.add(rep.total.costMicros);
+    // Every grouping but `service` (replicas only) splits all attempts: the same total.
+    if (by !== 'service') {
+      totals.add(rep.total.costMicros);
+      idleTotals.add(rep.total.idleCostMicros);
+    }
   }
   times.sort((a, b) => a - b);
   console.log(`--by ${by.padEnd(5)} groups ${String(groups).padStart(7)}  median ${(times[Math.floor(times.length / 2)] as number).toFixed(0).padStart(5)} ms  worst ${(times[times.length - 1] as number).toFixed(0).padStart(5)} ms`);
 }
 console.log(totals.size === 1 ? `every grouping: the same total (${[...totals][0]} micro-units)` : `TOTALS DIFFER: ${[...totals].join(', ')}`);
+console.log(idleTotals.size === 1 ? `every grouping: the same idle total (${[...idleTotals][0]} micro-units)` : `IDLE TOTALS DIFFER: ${[...idleTotals].join(', ')}`);
 store.close();
 if (!process.env['COST_BENCH_DIR']) rmSync(dir, { recursive: true, force: true });
