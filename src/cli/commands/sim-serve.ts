@@ -7,7 +7,9 @@ import { loadLlmTrace, AZURE_LLM_SOURCE } from '../../sim/serve/llm-trace.js';
 import { runServeExperiment } from '../../sim/serve/serve-experiment.js';
 import { SERVE_POLICIES, type ServePolicyName } from '../../sim/serve/serve-policies.js';
 import { DEFAULT_SERVE_FLEET } from '../../sim/serve/serve-fleet.js';
-import { serveJson, serveMarkdownReport, serveTerminalReport } from '../../sim/serve/serve-report.js';
+import { serveCostCsv, serveJson, serveMarkdownReport, serveTerminalReport } from '../../sim/serve/serve-report.js';
+import { findGpuModel } from '../../core/model/gpu-catalog.js';
+import { parsePrices, pricesSetting } from './sim-prices.js';
 import type { SharedPrefixSpec } from '../../sim/serve/serve-simulation.js';
 import { existingFile, parseNumber } from '../flags.js';
 import { progressBar } from '../progress.js';
@@ -25,6 +27,8 @@ interface ServeFlags {
   maxReplicas: string;
   profile?: string;
   sharedPrefix?: string;
+  gpuModel: string;
+  prices?: string;
   json?: boolean;
   out?: string;
 }
@@ -49,7 +53,11 @@ async function simServe(flags: ServeFlags): Promise<void> {
   const trace = loadLlmTrace(existingFile('--trace', flags.trace));
   const rateScales = flags.rateScale.split(',').map((x) => parseNumber('--rate-scale', x.trim(), 0.01, 100));
   const objective = parseNumber('--ttft-objective-ms', flags.ttftObjectiveMs, 1, 600_000);
-  const fleet = { ...DEFAULT_SERVE_FLEET, nodes: parseNumber('--nodes', flags.nodes, 1, 10_000, true), gpusPerNode: parseNumber('--gpus-per-node', flags.gpusPerNode, 1, 64, true) };
+  const gpuModel = findGpuModel(flags.gpuModel)?.name;
+  if (!gpuModel) throw new UserError('BAD_FLAG', `--gpu-model: "${flags.gpuModel}" is not a GPU model of the catalogue (e.g. H100-80GB, A100-80GB, L40S)`);
+  const fleet = { ...DEFAULT_SERVE_FLEET, gpuModel, nodes: parseNumber('--nodes', flags.nodes, 1, 10_000, true), gpusPerNode: parseNumber('--gpus-per-node', flags.gpusPerNode, 1, 64, true) };
+  const pricesMicros = flags.prices === undefined ? undefined : parsePrices(flags.prices);
+  const prices = pricesMicros ? pricesSetting(pricesMicros) : undefined;
   const sharedPrefix = parseSharedPrefix(flags.sharedPrefix);
   const bar = progressBar(!flags.json && process.stderr.isTTY === true);
   const results = runServeExperiment({
@@ -64,17 +72,19 @@ async function simServe(flags: ServeFlags): Promise<void> {
     minReplicas: 1,
     maxReplicas: parseNumber('--max-replicas', flags.maxReplicas, 1, 100_000, true),
     ...(sharedPrefix ? { sharedPrefix } : {}),
+    ...(pricesMicros ? { pricesMicros } : {}),
     onProgress: (done, total, what) => bar.update(done, total, what),
   });
   bar.stop();
-  const json = serveJson(trace.file, objective, results);
+  const json = serveJson(trace.file, objective, results, { gpuModel, ...(prices ? { prices } : {}) });
   if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
   else process.stdout.write(`${trace.requests.length} requests over ${(trace.durationSeconds / 60).toFixed(1)} min, p99 TTFT objective ${objective} ms, ${fleet.nodes} x ${fleet.gpusPerNode} GPUs shared with training\n${serveTerminalReport(results)}\n`);
   if (flags.out) {
     mkdirSync(flags.out, { recursive: true });
     writeFileSync(join(flags.out, 'results.json'), JSON.stringify(json, null, 2) + '\n');
-    writeFileSync(join(flags.out, 'summary.md'), `# gantry sim serve\n\nTrace: ${trace.file} (${trace.requests.length} requests). p99 TTFT objective ${objective} ms; "SLO windows met" is the share of one-minute windows whose p99 TTFT met it.\n\n${serveMarkdownReport(results)}`);
-    if (!flags.json) process.stdout.write(`wrote ${join(flags.out, 'summary.md')}, ${join(flags.out, 'results.json')}\n`);
+    writeFileSync(join(flags.out, 'summary.md'), `# gantry sim serve\n\nTrace: ${trace.file} (${trace.requests.length} requests). p99 TTFT objective ${objective} ms; "SLO windows met" is the share of one-minute windows whose p99 TTFT met it.\n\n${serveMarkdownReport(results, prices)}`);
+    writeFileSync(join(flags.out, 'cost.csv'), serveCostCsv(results));
+    if (!flags.json) process.stdout.write(`wrote ${join(flags.out, 'summary.md')}, ${join(flags.out, 'results.json')}, ${join(flags.out, 'cost.csv')}\n`);
   }
 }
 
@@ -93,7 +103,9 @@ export function registerSimServe(sim: Command): void {
     .option('--max-replicas <n>', 'most replicas a service may have', '64')
     .option('--profile <json|file>', 'model server timing profile overrides (as gantry sim llm-server --profile)')
     .option('--shared-prefix <groups:tokens[:zipf]>', 'give prompts shared leading tokens from GROUPS system prompts (Zipf popularity), to exercise prefix caching')
+    .option('--gpu-model <model>', "the fleet's GPU model (what replicas' GPU time is priced as)", DEFAULT_SERVE_FLEET.gpuModel)
+    .option('--prices <file|list>', 'bill replicas\' GPU time as gantry cost does: the file gantry prices ls -o json writes, or MODEL=PRICE,... per GPU-hour')
     .option('--json', 'print one JSON object instead of a table')
-    .option('--out <dir>', 'write summary.md and results.json')
+    .option('--out <dir>', 'write summary.md, results.json and cost.csv')
     .action(async (flags: ServeFlags) => simServe(flags));
 }

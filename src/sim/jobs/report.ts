@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobsResult } from './engine.js';
-import type { TallyLine } from '../../core/cost-tally.js';
 import { csv, markdownTable, terminalTable, type Cell } from '../report/table.js';
+import { costLineJson as line, money } from '../report/cost-lines.js';
 import { barChartSpec, lineChartSpec, renderSvg } from '../report/chart.js';
 
 export interface JobsReportContext {
@@ -66,8 +66,6 @@ export function toJson(ctx: JobsReportContext, results: readonly JobsResult[]): 
   };
 }
 
-const line = (l: TallyLine) => ({ key: l.key, attempts: l.attempts, gpuHours: r3(l.gpuSeconds / 3600), cost: l.costMicros / 1e6, preemptedGpuHours: r3(l.preemptedGpuSeconds / 3600), preemptedCost: l.preemptedCostMicros / 1e6 });
-
 /** Cost as `gantry cost -o json` words it: GPU-hours and money (to the micro-unit) by queue and GPU model. */
 function costJson(c: JobsResult['cost']): object {
   return { byQueue: c.byQueue.map(line), byModel: c.byModel.map(line), total: line(c.total) };
@@ -76,7 +74,6 @@ function costJson(c: JobsResult['cost']): object {
 /** Cost per policy: GPU-hours billed, cost, the part redone after preemption, the dearest queue. */
 export function costRows(results: readonly JobsResult[]): { header: string[]; rows: Cell[][] } {
   const c = (f: (r: JobsResult) => Cell): Cell[] => results.map(f);
-  const money = (micros: number): string => (micros / 1e6).toFixed(2);
   return byColumns([
     col('policy', c((r) => r.policy)),
     col('GPU-h billed', c((r) => (r.cost.total.gpuSeconds / 3600).toFixed(1))),

@@ -16,6 +16,8 @@ export interface ServeFleetSpec {
   readonly restartSeconds: number;
   readonly coldStartSeconds: number;
   readonly cachedStartSeconds: number;
+  /** The GPU model of every GPU (catalogue name): what a replica's GPU time is priced as. */
+  readonly gpuModel: string;
 }
 
 export const DEFAULT_SERVE_FLEET: ServeFleetSpec = Object.freeze({
@@ -25,6 +27,7 @@ export const DEFAULT_SERVE_FLEET: ServeFleetSpec = Object.freeze({
   restartSeconds: 30,
   coldStartSeconds: 90,
   cachedStartSeconds: 20,
+  gpuModel: 'H100-80GB',
 });
 
 /** Where a replica's GPU comes from: any (first idle, else a random training GPU) or weights first. */

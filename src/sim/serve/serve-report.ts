@@ -1,5 +1,7 @@
-/** `gantry sim serve` results as a terminal table, markdown and the JSON the issue fixes. */
-import { markdownTable, terminalTable, type Cell } from '../report/table.js';
+/** `gantry sim serve` results as a terminal table, markdown, CSV and the JSON the issue fixes. */
+import { csv, markdownTable, terminalTable, type Cell } from '../report/table.js';
+import { costLineJson, money } from '../report/cost-lines.js';
+import type { TallyLine } from '../../core/cost-tally.js';
 import type { ServeRunResult } from './serve-simulation.js';
 
 const HEADER = ['policy', 'rate', 'TTFT p50 (ms)', 'TTFT p99 (ms)', 'ITL p50 (ms)', 'ITL p99 (ms)', 'SLO windows met', 'GPU-s', 'replicas mean / max', 'training GPU-s lost', 'cold / cached starts', 'scale decisions', 'prefix hit rate'];
@@ -15,20 +17,47 @@ function rows(results: readonly ServeRunResult[]): Cell[][] {
   ]);
 }
 
-export function serveTerminalReport(results: readonly ServeRunResult[]): string {
-  return terminalTable(HEADER, rows(results));
+const COST_HEADER = ['policy', 'rate', 'replicas billed', 'GPU-h billed', 'cost', 'cost / 1k requests'];
+
+/** Cost per policy and rate: the replicas' GPU time billed at the price of the fleet's GPU model. */
+function costRows(results: readonly ServeRunResult[]): Cell[][] {
+  return results.map((r) => {
+    const t = r.cost.total;
+    const served = r.requests - r.unserved;
+    return [r.policy, `${r.rateScale}x`, t.attempts, (t.gpuSeconds / 3600).toFixed(2), money(t.costMicros), served > 0 ? money((t.costMicros * 1000) / served) : '-'];
+  });
 }
 
-export function serveMarkdownReport(results: readonly ServeRunResult[]): string {
-  return markdownTable(HEADER, rows(results));
+const CSV_HEADER = ['policy', 'rate', 'by', 'key', 'attempts', 'GPU-h', 'cost'];
+
+/** cost.csv: each policy and rate's cost by GPU model (one service: the sim replays one). */
+export function serveCostCsv(results: readonly ServeRunResult[]): string {
+  return csv(CSV_HEADER, results.flatMap((r) => r.cost.byModel.map((l): Cell[] => [r.policy, r.rateScale, 'model', l.key, l.attempts, (l.gpuSeconds / 3600).toFixed(3), (l.costMicros / 1e6).toFixed(6)])));
+}
+
+export function serveTerminalReport(results: readonly ServeRunResult[]): string {
+  return terminalTable(HEADER, rows(results)) + '\n\n' + terminalTable(COST_HEADER, costRows(results));
+}
+
+/** The tables of summary.md; `prices` names the prices used (as the settings do), if any. */
+export function serveMarkdownReport(results: readonly ServeRunResult[], prices?: string): string {
+  return (
+    markdownTable(HEADER, rows(results)) +
+    `\n## Cost\n\nBilled as \`gantry cost\` bills: each replica is one attempt of one GPU, its time x the price of the fleet's GPU model${prices ? ` (${prices})` : ' (no --prices: GPU-hours only)'}, rounded per replica to the micro-unit.\n\n` +
+    markdownTable(COST_HEADER, costRows(results))
+  );
 }
 
 const round = (v: number, d = 1): number | null => (Number.isFinite(v) ? Math.round(v * 10 ** d) / 10 ** d : null);
 
-export function serveJson(trace: string, objectiveMs: number, results: readonly ServeRunResult[]): unknown {
+/** A cost line in `gantry cost -o json` words, with the GPU-seconds to the millisecond (replicas are short). */
+const costJson = (l: TallyLine) => ({ ...costLineJson(l), gpuSeconds: Math.round(l.gpuSeconds * 1000) / 1000 });
+
+export function serveJson(trace: string, objectiveMs: number, results: readonly ServeRunResult[], settings: Record<string, unknown> = {}): unknown {
   return {
     trace,
     ttftObjectiveMs: objectiveMs,
+    settings,
     results: results.map((r) => ({
       policy: r.policy,
       rateScale: r.rateScale,
@@ -46,6 +75,7 @@ export function serveJson(trace: string, objectiveMs: number, results: readonly 
       requests: r.requests,
       unserved: r.unserved,
       throughputTokensPerSecond: round(r.throughputTokensPerSecond, 0),
+      cost: { byModel: r.cost.byModel.map(costJson), total: costJson(r.cost.total) },
     })),
   };
 }

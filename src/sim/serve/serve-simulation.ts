@@ -5,6 +5,7 @@
  * runs; only the clock and the processes are simulated.
  */
 import { createRng } from '../../core/rng.js';
+import { CostTally, type TallyLine } from '../../core/cost-tally.js';
 import { LlmEngine } from '../../serve/llm-model/llm-engine.js';
 import type { LlmEngineProfile } from '../../serve/llm-model/engine-profile.js';
 import { syntheticBlockHashes } from '../../serve/llm-model/prompt-blocks.js';
@@ -42,6 +43,8 @@ export interface ServeRunSpec {
   readonly sharedPrefix?: SharedPrefixSpec;
   /** Override of the router policy (the shared-prefix benchmark compares routers alone). */
   readonly router?: RoutePolicyName;
+  /** Prices per GPU-hour by GPU model, in micro-units (`--prices`); none: cost 0, GPU time still counted. */
+  readonly pricesMicros?: Readonly<Record<string, number>>;
   /** Called after every autoscaler decision (for charts and debugging). */
   readonly onDecision?: (now: number, sample: ScaleSample, desired: number, reason: string) => void;
 }
@@ -67,7 +70,12 @@ export interface ServeRunResult {
   /** Output tokens per second over the busy period. */
   readonly throughputTokensPerSecond: number;
   readonly durationSeconds: number;
+  /** Each replica's GPU time billed as the server bills an attempt (core/cost-tally.ts), by GPU model. */
+  readonly cost: { readonly byModel: readonly TallyLine[]; readonly total: TallyLine };
 }
+
+/** The one service the simulator replays (its replicas' attempts are billed under it). */
+export const SIM_SERVICE = 'llm';
 
 const TICK_SECONDS = 2;
 const WINDOW_SECONDS = 60;
@@ -151,6 +159,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   let now = 0;
   let hitBlocks = 0;
   let lookupBlocks = 0;
+  const tally = new CostTally(spec.pricesMicros);
 
   // Replicas that are not gone; `ready` is the router's view, rebuilt when a state changes.
   let replicas: Replica[] = [];
@@ -176,6 +185,8 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     lookupBlocks += s.queried;
     fleet.release(r.gpu, runEnds);
     gpuSeconds += now - r.acquiredAt;
+    // A replica is one attempt of one GPU, timed to the millisecond as the ledger times attempts.
+    tally.add({ queue: SIM_SERVICE, model: spec.fleet.gpuModel, gpus: 1, ms: Math.round((now - r.acquiredAt) * 1000), outcome: 'succeeded' });
     router.forget?.(r.id);
     changed();
   };
@@ -353,5 +364,6 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     prefixHitRate: lookupBlocks === 0 ? 0 : hitBlocks / lookupBlocks,
     throughputTokensPerSecond: duration > 0 ? outputTokens / duration : 0,
     durationSeconds: duration,
+    cost: { byModel: tally.lines('model'), total: tally.total() },
   };
 }
