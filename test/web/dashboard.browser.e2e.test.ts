@@ -129,20 +129,19 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await waitState(t, String(done.body['id']), ['succeeded']);
     await signIn(page, t.url, t.adminToken, 'jobs');
     await page.waitForSelector(`[data-job="${bobJob}"]`);
-    const rows = async () => page.$$eval('[data-job]', (els) => els.map((e) => e.getAttribute('data-job')));
     await page.selectOption('[data-testid="filter-state"]', 'running');
     await gone(page, String(done.body['id']));
-    assert.ok((await rows()).includes(bobJob) && (await rows()).includes(aliceJob));
+    // The list reloads on pushed events (empty for a moment), so each check waits until the
+    // list shows the filtered answer; it fails by timing out when it never does.
+    await page.waitForFunction(`((want, not) => { const shown = [...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')); return want.every((id) => shown.includes(id)) && !shown.includes(not); })(${JSON.stringify([bobJob, aliceJob])}, ${JSON.stringify(String(done.body['id']))})`, undefined, { timeout: 10_000 });
     await page.selectOption('[data-testid="filter-queue"]', 'vision');
-    // Until the list shows the filtered answer (it is empty for a moment while it reloads).
-    await page.waitForFunction(`[...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')).join() === ${JSON.stringify(aliceJob)}`);
-    assert.deepEqual(await rows(), [aliceJob]);
+    await page.waitForFunction(`[...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')).join() === ${JSON.stringify(aliceJob)}`, undefined, { timeout: 10_000 });
     await page.selectOption('[data-testid="filter-state"]', '');
     await page.selectOption('[data-testid="filter-queue"]', '');
     await page.fill('[data-testid="job-search"]', 'quick-d');
-    await page.waitForFunction(`document.querySelectorAll('[data-job]').length === 1`);
-    assert.deepEqual(await rows(), [String(done.body['id'])]);
-    assert.match(page.url(), /q=quick-d/, 'the search is in the URL');
+    await page.waitForFunction(`[...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')).join() === ${JSON.stringify(String(done.body['id']))}`, undefined, { timeout: 10_000 });
+    // The search is in the URL (written a moment after the list is drawn).
+    await page.waitForURL(/q=quick-d/, { timeout: 10_000 });
     await page.screenshot({ path: join(shots, 'jobs-filtered.png') });
     assert.deepEqual(problems, []);
     await page.close();
