@@ -12,10 +12,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import {
-  applyObjects, createNamespace, createNode, createPodGroup, createPods, createQueue, events, fakeNode, fakePod, gpuUses, listPods, manifest, overbooked, sleep,
-  TEST_SCHEDULER_TIMING, waitEstablished, waitFor,
-} from './cluster.js';
+import { createNamespace, createNode, createPodGroup, createPods, createQueue, events, fakeNode, fakePod, gpuUses, listPods, overbooked, sleep, TEST_SCHEDULER_TIMING, waitFor, installGantryCrds } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 
 const GRACE_SECONDS = 7;
@@ -29,8 +26,7 @@ describe('kubernetes mode: consolidation moves checkpointing pods for a gang (re
   before(async () => {
     cp = await ControlPlane.start();
     kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    await installGantryCrds(kc);
     // Non-preemptible work runs only within its queue's guarantee: one queue guaranteed all 8 GPUs.
     await createQueue(kc, 'consolidation', { quota: { gpu: 8 } });
     scheduler = new KubeScheduler({ kubeConfig: kc, namespace: 'gantry-system', identity: 'consolidation-test', leaderElection: false, ...TEST_SCHEDULER_TIMING, log: (m) => logs.push(m) });

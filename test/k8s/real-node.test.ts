@@ -12,7 +12,7 @@ import { describe, before, after } from 'node:test';
 import { generate } from 'selfsigned';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { ControlPlane } from './harness.js';
-import { applyObjects, createNamespace, manifest, waitEstablished } from './cluster.js';
+import { applyObjects, createNamespace, manifest, installGantryCrds } from './cluster.js';
 import { RealNode, realNodeTestOptions } from './real-node.js';
 import { deletePods, realNodeScenarios, SCENARIO_NAMESPACES } from './real-node-scenarios.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
@@ -31,8 +31,7 @@ describe('kubernetes mode on a real node (kubelet + containerd + gantry device p
   before(async () => {
     cp = await ControlPlane.start();
     kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    await installGantryCrds(kc);
     // The mutating webhook (GPU shares), reached on loopback.
     const pems = await generate([{ name: 'commonName', value: 'gantry-webhook.gantry-system.svc' }], {
       keySize: 2048,

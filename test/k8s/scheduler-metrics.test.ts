@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { SchedulingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import { applyObjects, createNamespace, FakeKubelet, createNode, createPods, fakeNode, fakePod, listPods, manifest, TEST_SCHEDULER_TIMING, waitEstablished, waitFor } from './cluster.js';
+import { createNamespace, FakeKubelet, createNode, createPods, fakeNode, fakePod, listPods, TEST_SCHEDULER_TIMING, waitFor, installGantryCrds } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import { createSchedulerMetrics, startSchedulerHealthServer } from '../../src/adapters/k8s/scheduler-metrics.js';
 
@@ -35,8 +35,7 @@ describe('k8s scheduler /metrics, /healthz, /readyz (real kube-apiserver)', k8sT
   before(async () => {
     cp = await ControlPlane.start();
     kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    await installGantryCrds(kc);
     scheduler = new KubeScheduler({
       kubeConfig: kc, namespace: 'gantry-system', identity: 'metrics-test', ...TEST_SCHEDULER_TIMING, observer: metrics.observer, log: (m) => logs.push(m),
     });
