@@ -23,15 +23,24 @@ export interface GantryProcess {
 /** Every process started here, for a file's `after` to kill. */
 export const started: ChildProcess[] = [];
 
-export async function gantryUp(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<GantryProcess> {
+/** For a server started again on the same data dir: keep its uid range, allow a slower start. */
+export interface GantryUpOptions {
+  /** The uid range's base (`--id-base`); a restart must reuse the first start's. */
+  readonly idBase?: number;
+  /** How long to wait for the banner, in ms (15 s by default). */
+  readonly readyMs?: number;
+}
+
+export async function gantryUp(dir: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, opts: GantryUpOptions = {}): Promise<GantryProcess> {
   rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', '--id-base', String(testIdBase()), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const idBase = opts.idBase ?? testIdBase();
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '1', '--id-base', String(idBase), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   started.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   // server.json is written before the banner is printed: wait for both.
-  await waitFor('the server to be ready', async () => (existsSync(join(dir, 'server.json')) && out.includes('\n  ready ')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${out}`))), 15_000);
+  await waitFor('the server to be ready', async () => (existsSync(join(dir, 'server.json')) && out.includes('\n  ready ')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${out}`))), opts.readyMs ?? 15_000);
   const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
   const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
   return {

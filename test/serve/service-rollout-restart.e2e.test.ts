@@ -7,39 +7,23 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { call, tempDir, testIdBase, waitFor, waitUntil } from '../helpers/server.js';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { tempDir, testIdBase, waitUntil } from '../helpers/server.js';
+import { gantryUp, started, type GantryProcess as Proc } from '../helpers/gantry-process.js';
 
 type Row = Record<string, unknown>;
 const ID_BASE = testIdBase();
 const BIN = resolve('bin/gantry.js');
 const SERVER = `${process.execPath} ${BIN} sim llm-server --port $PORT --time-scale 0.1 --drain-seconds 5`;
-const children: ChildProcess[] = [];
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  token: string;
-}
-
-async function up(dir: string): Promise<Proc> {
-  rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--gpus', '2xH100-80GB', '--min-runtime', '0', '--stop-grace', '2', '--id-base', String(ID_BASE)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor('the server to write server.json', async () => existsSync(join(dir, 'server.json')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${err}`))), 20_000);
-  const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
-  return { child, url, token: readFileSync(join(dir, 'admin-token'), 'utf8').trim() };
-}
+const up = (dir: string): Promise<Proc> => gantryUp(dir, ['--gpus', '2xH100-80GB', '--stop-grace', '2'], process.env, { idBase: ID_BASE, readyMs: 20_000 });
 
 describe('a rollout across a restart of gantry up', () => {
   const dir = tempDir('gantry-rollout-restart-');
   const pids = new Set<number>();
   after(() => {
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of started) c.kill('SIGKILL');
     for (const pid of pids) {
       try {
         process.kill(-pid, 'SIGKILL');
@@ -53,7 +37,7 @@ describe('a rollout across a restart of gantry up', () => {
 
   it('resumes the canary with its phase, weight and revisions, keeps both revisions\' replicas, and promotes', async () => {
     let p = await up(dir);
-    const api = (method: string, path: string, body?: unknown) => call(p.url, p.token, method, path, body);
+    const api = (method: string, path: string, body?: unknown) => p.api(method, path, body);
     const get = async (): Promise<Row> => (await api('GET', '/v1/services/chat')).body;
     const rollout = (s: Row): Row => (s['rollout'] ?? {}) as Row;
     const list = (s: Row): Row[] => (s['replicaList'] ?? []) as Row[];

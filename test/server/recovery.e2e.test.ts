@@ -6,42 +6,21 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { call, tempDir, waitFor, job } from '../helpers/server.js';
 import { testIdBase } from '../helpers/server.js';
+import { gantryUp, started, type GantryProcess as Proc } from '../helpers/gantry-process.js';
 
 /** This file's servers share one uid range (kept across their restarts), apart from other files' servers. */
 const ID_BASE = testIdBase();
 
-const BIN = resolve('bin/gantry.js');
-
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  token: string;
-}
-
-/** Every server this file starts, killed in `after` even when its start failed. */
-const children: ChildProcess[] = [];
-
-async function up(dir: string, extra: string[]): Promise<Proc> {
-  rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--min-runtime', '0', '--stop-grace', '2', '--id-base', String(ID_BASE), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor('the server to write server.json', async () => existsSync(join(dir, 'server.json')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${err}`))), 15_000);
-  const url = (JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string }).url;
-  return { child, url, token: readFileSync(join(dir, 'admin-token'), 'utf8').trim() };
-}
+const up = (dir: string, extra: string[]): Promise<Proc> => gantryUp(dir, ['--stop-grace', '2', ...extra], process.env, { idBase: ID_BASE });
 
 describe('kill -9 of the control plane', () => {
   const dir = tempDir('gantry-crash-');
   const pids: number[] = [];
   after(() => {
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of started) c.kill('SIGKILL');
     for (const pid of pids) {
       try {
         process.kill(-pid, 'SIGKILL');
