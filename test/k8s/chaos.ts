@@ -10,8 +10,10 @@
  *  - stale writes: each bind carries its leader term (gantry.dev/leader-epoch) and each Event
  *    its replica; etcd orders the Lease's changes and these writes (resourceVersion), so a write
  *    made when the Lease in force named another holder or term is stale;
- *  - gangs: one whose members all exist and that is partly bound for longer than a grace after
- *    the current leader took over (while that leader renews) is a partial gang.
+ *  - gangs: one whose members all exist and that a past leader left partly bound, still partly
+ *    bound a grace after the current leader took over (while that leader renews), is a partial
+ *    gang; so is one the current leader began to bind and left partly bound for `ownGangGraceMs`
+ *    (its binds are concurrent, but on a loaded apiserver they land over a second or more).
  */
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, SchedulingV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { ControlPlane } from './harness.js';
@@ -26,8 +28,10 @@ export interface ChaosOptions {
   readonly kills: number;
   readonly pauses: number;
   readonly apiserverRestarts: number;
-  /** Grace for a partly bound gang after its leader took over (one cycle and its binds). */
+  /** Grace for a gang a past leader left partly bound, after the new leader took over (one cycle and its binds). */
   readonly gangGraceMs?: number;
+  /** Grace for a gang the current leader began to bind: its binds in flight (10 s by default). */
+  readonly ownGangGraceMs?: number;
   readonly seed?: number;
   readonly log?: (line: string) => void;
   /** Runs with the webhook fence as deploy/webhook.yaml installs it (default); false: the scheduler's own check only. */
@@ -151,6 +155,7 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
   const custom = kc.makeApiClient(CustomObjectsApi);
   const rng = createRng(o.seed ?? 17);
   const grace = o.gangGraceMs ?? 1500;
+  const ownGrace = o.ownGangGraceMs ?? 10_000;
   const now = (): number => performance.now();
 
   // Without the fence, a write that passed the scheduler's check and was delayed past the Lease
@@ -389,9 +394,11 @@ export async function runChaos(cp: ControlPlane, o: ChaosOptions): Promise<Chaos
         }
         g.partialSince ??= t;
         const activeLeader = holder.name !== '' && t - holder.renewedAt < 1000;
-        if (activeLeader && !g.reported && t - Math.max(g.partialSince, holder.since) > grace) {
+        const inherited = g.partialSince < holder.since;
+        const late = inherited ? t - holder.since > grace : t - g.partialSince > ownGrace;
+        if (activeLeader && !g.reported && late) {
           g.reported = true;
-          partialGangs.push(`${name}: ${nBound} of ${g.members.length} bound for ${Math.round(t - g.partialSince)} ms (leader ${holder.name} for ${Math.round(t - holder.since)} ms)`);
+          partialGangs.push(`${name}: ${nBound} of ${g.members.length} bound for ${Math.round(t - g.partialSince)} ms (leader ${holder.name} for ${Math.round(t - holder.since)} ms; ${inherited ? 'left by a past leader' : 'its own binds'})`);
           log(`PARTIAL GANG ${partialGangs[partialGangs.length - 1] ?? ''}`);
         }
       }
