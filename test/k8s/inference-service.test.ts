@@ -7,47 +7,26 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import { AdmissionregistrationV1Api, ApiException, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1Pod, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
-import { ControlPlane, freePort, k8sTestOptions } from './harness.js';
-import { createNamespace, createNode, createQueue, createPods, events, fakeNode, fakePod, FakeKubelet, installGantryCrds, listPods, manifest, REPO, TEST_SCHEDULER_TIMING, waitFor } from './cluster.js';
+import { AdmissionregistrationV1Api, ApiException, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { ControlPlane, k8sTestOptions } from './harness.js';
+import { createNamespace, createNode, createQueue, createPods, events, fakeNode, fakePod, FakeKubelet, installGantryCrds, listPods, manifest, waitFor } from './cluster.js';
 import { freePortAnyAddress, ReplicaKubelet } from './replica-kubelet.js';
-import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
-import { InferenceController } from '../../src/adapters/k8s/inference-controller.js';
-import { KubeInferenceWrites } from '../../src/adapters/k8s/inference-writes.js';
+import { applyIsvc, ISVC, isvcObject, isvcStatus, removeIsvc, replicasOf, startRouterProcess, startServing, streamCompletion, streamLoad, type RouterProcess } from './inference-cluster.js';
 import { startWebhookServer } from '../../src/adapters/k8s/webhook.js';
 import type { InferenceServiceStatus } from '../../src/adapters/k8s/inference-spec.js';
 
 const debug = (m: string): void => void (process.env['GANTRY_TEST_DEBUG'] ? console.error(m) : undefined);
 const NS = 'serve';
 const TRAIN = 'train';
-const GROUP = { group: 'scheduling.gantry.dev', version: 'v1alpha1', plural: 'inferenceservices' } as const;
-
-function isvc(name: string, spec: Record<string, unknown>): object {
-  return { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'InferenceService', metadata: { name, namespace: NS }, spec: { image: 'gantry:sim', queue: 'serving', ...spec } };
-}
-
-async function apply(kc: KubeConfig, name: string, spec: Record<string, unknown>): Promise<void> {
-  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...GROUP, namespace: NS, body: isvc(name, spec) });
-}
-
-async function statusOf(kc: KubeConfig, name: string): Promise<InferenceServiceStatus> {
-  const o = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...GROUP, namespace: NS, name })) as { status?: InferenceServiceStatus };
-  return o.status ?? {};
-}
-
-async function remove(kc: KubeConfig, name: string): Promise<void> {
-  await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ ...GROUP, namespace: NS, name });
-}
-
-const replicasOf = (pods: readonly V1Pod[], name: string): V1Pod[] => pods.filter((p) => p.metadata?.labels?.['gantry.dev/inference-service'] === name && !p.metadata?.deletionTimestamp);
+const apply = (kc: KubeConfig, name: string, spec: Record<string, unknown>): Promise<void> => applyIsvc(kc, NS, name, spec);
+const statusOf = (kc: KubeConfig, name: string): Promise<InferenceServiceStatus> => isvcStatus(kc, NS, name);
+const remove = (kc: KubeConfig, name: string): Promise<void> => removeIsvc(kc, NS, name);
 
 /** The apiserver's refusal of a create, or null when it was accepted. */
 async function refusal(kc: KubeConfig, name: string, spec: Record<string, unknown>): Promise<{ code: number; message: string } | null> {
   try {
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...GROUP, namespace: NS, body: isvc(name, spec), dryRun: 'All' });
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...ISVC, namespace: NS, body: isvcObject(NS, name, spec), dryRun: 'All' });
     return null;
   } catch (e) {
     if (!(e instanceof ApiException)) throw e;
@@ -55,27 +34,14 @@ async function refusal(kc: KubeConfig, name: string, spec: Record<string, unknow
   }
 }
 
-interface StreamResult {
-  readonly status: number;
-  readonly replica: string;
-  readonly done: boolean;
-}
-
-async function streamCompletion(base: string, service: string, maxTokens: number): Promise<StreamResult> {
-  const r = await fetch(`${base}/${service}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'tell me about gpus', max_tokens: maxTokens, stream: true }) });
-  const text = await r.text();
-  return { status: r.status, replica: r.headers.get('x-gantry-replica') ?? '', done: text.includes('data: [DONE]') };
-}
-
 describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
   let cp: ControlPlane;
   let kc: KubeConfig;
-  let scheduler: KubeScheduler;
-  let controller: InferenceController;
+  let serving: Awaited<ReturnType<typeof startServing>>;
   let kubelet: ReplicaKubelet;
   let training: FakeKubelet;
   let port: number;
-  const children: ChildProcess[] = [];
+  let router: RouterProcess | undefined;
   const closers: Array<() => void> = [];
 
   before(async () => {
@@ -90,22 +56,18 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     for (const n of ['gpu-a', 'gpu-b']) await createNode(kc, fakeNode(n, { gpus: 4 }));
     // Replicas are not preemptible: they run within their queue's guarantee (lent to training while idle).
     await createQueue(kc, 'serving', { quota: { gpu: 6 } });
-    scheduler = new KubeScheduler({ kubeConfig: kc, namespace: 'gantry-system', identity: 'isvc-test', ...TEST_SCHEDULER_TIMING, log: debug });
-    controller = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, 'isvc-test'), mayWrite: () => scheduler.isLeader, log: debug });
-    await Promise.all([scheduler.start(), controller.start()]);
-    await waitFor('leading', async () => scheduler.isLeader);
+    serving = await startServing(kc, debug);
     kubelet = new ReplicaKubelet(kc, NS, 0.5);
     training = new FakeKubelet(kc, TRAIN);
     port = await freePortAnyAddress();
   });
 
   after(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (router?.child.exitCode === null) router.child.kill('SIGKILL');
     for (const c of closers) c();
     await kubelet?.stop();
     await training?.stop();
-    await controller?.stop();
-    await scheduler?.stop();
+    await serving?.stop();
     await cp?.stop();
   });
 
@@ -146,14 +108,8 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
   });
 
   it('gantry k8s router streams to Ready replicas, scales out on a load step and back in without cutting a stream', async () => {
-    const kubeconfig = cp.writeKubeconfig(join(cp.dir, 'router.kubeconfig'));
-    const metricsPort = await freePort();
-    const child = spawn(process.execPath, [join(REPO, 'bin/gantry.js'), 'k8s', 'router', '--kubeconfig', kubeconfig, '--namespace', NS, '--port', '0', '--host', '127.0.0.1', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--url', 'http://router.test'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    const base = await waitFor('router started', async () => /routing on (http:\/\/\S+?)\/ /.exec(out)?.[1] ?? (child.exitCode !== null ? Promise.reject(new Error(out)) : null), 30_000);
+    router = await startRouterProcess(cp, NS);
+    const base = router.base;
     const first = await waitFor('a streamed answer through the router', async () => {
       const r = await streamCompletion(base, 'chat', 4);
       return r.status === 200 ? r : null;
@@ -164,12 +120,9 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     assert.equal((await statusOf(kc, 'chat')).url, 'http://router.test/chat.serve/');
 
     // A load step: 10 clients streaming back to back (targetInFlight 2 per replica -> 3 wanted).
-    const results: StreamResult[] = [];
-    let load = true;
     const step = Date.now();
-    const clients = Array.from({ length: 10 }, async () => {
-      while (load) results.push(await streamCompletion(base, 'chat', 48).catch(() => ({ status: 0, replica: '', done: false })));
-    });
+    const load = streamLoad(base, 'chat', 10, 48);
+    const results = load.results;
     const scaled = await waitFor('the autoscaler scales out', async () => {
       const s = await statusOf(kc, 'chat');
       return (s.desiredReplicas ?? 0) > 2 ? s : null;
@@ -182,8 +135,7 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     const servedAfter = (Date.now() - step) / 1000;
     const scaleEvents = await events(kc, NS, 'chat');
     assert.ok(scaleEvents.some((e) => e.reason === 'ScaledUp' && e.message.startsWith('2 -> 3 replicas')), JSON.stringify(scaleEvents));
-    load = false;
-    await Promise.all(clients);
+    await load.stop();
 
     // Idle: the stable window (8 s) passes and the count falls back to min; draining replicas finish their streams.
     const down = await waitFor('the autoscaler scales in', async () => {
@@ -195,7 +147,7 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     const bad = results.filter((r) => r.status !== 200 || !r.done);
     assert.equal(bad.length, 0, `${bad.length} of ${results.length} streams failed or were cut: ${JSON.stringify(bad.slice(0, 3))}`);
     assert.deepEqual([...new Set(results.map((r) => r.replica))].sort(), ['chat-r1', 'chat-r2', 'chat-r3']);
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${router.metricsPort}/metrics`)).text();
     assert.match(text, /gantry_service_num_requests_waiting\{service="chat\.serve"\} 0/);
     assert.match(text, /gantry_service_scale_decisions_total\{service="chat\.serve",direction="up"\} [1-9]/);
     console.log(`[figures] load step -> scale-out decided: ${decisionSeconds.toFixed(2)} s (${scaled.lastScale?.panic ? 'panic window' : 'stable window'}); -> new replica serving: ${servedAfter.toFixed(2)} s; ${results.length} streams, 0 failed`);
@@ -245,7 +197,7 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
       assert.equal(r?.code, 422, `${JSON.stringify(spec)}: ${JSON.stringify(r)}`);
       assert.match(r?.message ?? '', message);
     }
-    const noImage = await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...GROUP, namespace: NS, body: { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'InferenceService', metadata: { name: 'noimage' }, spec: {} }, dryRun: 'All' }).catch((e: ApiException<string>) => e);
+    const noImage = await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...ISVC, namespace: NS, body: { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'InferenceService', metadata: { name: 'noimage' }, spec: {} }, dryRun: 'All' }).catch((e: ApiException<string>) => e);
     assert.ok(noImage instanceof ApiException && /spec\.image/.test(String(noImage.body)));
 
     // What the schema accepts but Gantry cannot run: without the webhook the controller says so in the status and an Event, and makes no pod.

@@ -1,6 +1,6 @@
 /**
  * The kubelet's part for InferenceService replica pods in one namespace, with real servers: a
- * bound replica gets its own loopback address as its pod IP (127.77.0.N), a simulated LLM
+ * bound replica gets its own loopback address as its pod IP (127.77.0.N, then 127.77.1.0, ...), a simulated LLM
  * server (the real HTTP server of `gantry sim llm-server`) listening there on the pod's PORT,
  * and its Ready condition once the server answers. A pod being deleted is drained (no new
  * requests, open streams finish), then finalised.
@@ -11,7 +11,7 @@ import { LlmSimServer } from '../../src/serve/llm-server/llm-sim-server.js';
 import { DEFAULT_LLM_ENGINE_PROFILE } from '../../src/serve/llm-model/engine-profile.js';
 import { listPods, sleep } from './cluster.js';
 
-/** A port free on every address (replicas listen on 127.77.0.N). */
+/** A port free on every address (replicas listen on 127.77.x.y). */
 export function freePortAnyAddress(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -66,7 +66,8 @@ export class ReplicaKubelet {
     }
     if (!p.spec?.nodeName || r) return;
     const port = Number(p.spec.containers[0]?.env?.find((e) => e.name === 'PORT')?.value ?? 0);
-    const ip = `127.77.0.${this.nextIp++}`;
+    const n = this.nextIp++;
+    const ip = `127.77.${n >> 8}.${n & 255}`;
     const server = new LlmSimServer({ model: 'sim', profile: DEFAULT_LLM_ENGINE_PROFILE, timeScale: this.timeScale, loadSeconds: 0, maxTokensDefault: 16 });
     this.replicas.set(key, { server, ip, draining: false });
     await this.patch(core, name, { phase: 'Running', podIP: ip, podIPs: [{ ip }], startTime: new Date().toISOString(), conditions: [{ type: 'Ready', status: 'False' }] });
