@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate } from 'selfsigned';
-import { AdmissionregistrationV1Api, ApiException, CustomObjectsApi, SchedulingV1Api, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
 import { createNamespace, createNode, createQueue, createPods, events, fakeNode, fakePod, FakeKubelet, installGantryCrds, listPods, manifest, waitFor } from './cluster.js';
 import { freePortAnyAddress, ReplicaKubelet } from './replica-kubelet.js';
@@ -151,6 +151,47 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     assert.match(text, /gantry_service_num_requests_waiting\{service="chat\.serve"\} 0/);
     assert.match(text, /gantry_service_scale_decisions_total\{service="chat\.serve",direction="up"\} [1-9]/);
     console.log(`[figures] load step -> scale-out decided: ${decisionSeconds.toFixed(2)} s (${scaled.lastScale?.panic ? 'panic window' : 'stable window'}); -> new replica serving: ${servedAfter.toFixed(2)} s; ${results.length} streams, 0 failed`);
+  });
+
+  it('a new template replaces the replicas once the new ones are Ready, with no stream cut', async () => {
+    const base = router?.base ?? assert.fail('the router runs');
+    const before = replicasOf(await listPods(kc, NS), 'chat').map((p) => p.metadata?.name ?? '').sort();
+    const revision = (await statusOf(kc, 'chat')).revision;
+    const load = streamLoad(base, 'chat', 3, 24);
+    await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+      { ...ISVC, namespace: NS, name: 'chat', body: { spec: { env: [{ name: 'MODEL', value: 'tiny-v2' }] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const after = await waitFor('only new-revision replicas, Ready', async () => {
+      const st = await statusOf(kc, 'chat');
+      const pods = replicasOf(await listPods(kc, NS), 'chat');
+      return st.revision !== revision && st.readyReplicas === 2 && pods.length === 2 && pods.every((p) => p.metadata?.labels?.['gantry.dev/inference-revision'] === st.revision) ? pods : null;
+    }, 60_000, 100);
+    await waitFor('requests reach the new replicas', async () => load.results.some((r) => !before.includes(r.replica) && r.status === 200), 30_000, 50);
+    await load.stop();
+    assert.ok(after.every((p) => !before.includes(p.metadata?.name ?? '')), `new pods ${after.map((p) => p.metadata?.name).join(', ')} replaced ${before.join(', ')}`);
+    assert.ok(after.every((p) => p.spec?.containers[0]?.env?.some((e) => e.name === 'MODEL' && e.value === 'tiny-v2')));
+    const bad = load.results.filter((r) => r.status !== 200 || !r.done);
+    assert.equal(bad.length, 0, `${bad.length} of ${load.results.length} streams failed or were cut during the replacement`);
+  });
+
+  it('a service at zero starts a replica for a held request, which is then answered', async () => {
+    const base = router?.base ?? assert.fail('the router runs');
+    await apply(kc, 'idle', { port, replicas: { min: 0, max: 1 }, resources: { gpu: 1 } });
+    await waitFor('the router knows it', async () => (await statusOf(kc, 'idle')).url !== undefined);
+    assert.equal(replicasOf(await listPods(kc, NS), 'idle').length, 0, 'no replica at zero');
+    const t0 = Date.now();
+    const answer = await streamCompletion(base, 'idle', 4);
+    assert.equal(answer.status, 200);
+    assert.ok(answer.done);
+    assert.equal(answer.replica, 'idle-r1');
+    const st = await statusOf(kc, 'idle');
+    assert.equal(st.lastScale?.from, 0);
+    assert.equal(st.lastScale?.to, 1);
+    assert.match(st.lastScale?.reason ?? '', /a request arrived while scaled to zero/);
+    console.log(`[figures] scale from zero: held request answered after ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+    await remove(kc, 'idle');
+    await waitFor('idle gone', async () => replicasOf(await listPods(kc, NS), 'idle').length === 0, 30_000);
   });
 
   it('a GPU-share replica carries the share annotations the webhook and the scheduler read', async () => {
