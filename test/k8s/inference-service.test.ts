@@ -116,7 +116,9 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     });
     assert.ok(first.done, 'the stream ended with [DONE]');
     assert.match(first.replica, /^chat-r[12]$/);
-    assert.equal((await fetch(`${base}/nope/v1/models`)).status, 404);
+    const unknown = await fetch(`${base}/nope/v1/models`);
+    assert.equal(unknown.status, 404);
+    assert.match(await unknown.text(), /SERVICE_NOT_FOUND.*\/NAME\.NAMESPACE\/PATH/);
     assert.equal((await statusOf(kc, 'chat')).url, 'http://router.test/chat.serve/');
 
     // A load step: 10 clients streaming back to back (targetInFlight 2 per replica -> 3 wanted).

@@ -84,7 +84,7 @@ export class ReplicaKubelet {
       try {
         // Drains run on their own (a stream may take seconds); the rest one pod at a time.
         for (const p of await listPods(this.kc, this.namespace)) {
-          if (p.metadata?.deletionTimestamp) void this.step(core, p);
+          if (p.metadata?.deletionTimestamp) void this.step(core, p).catch(() => undefined);
           else await this.step(core, p);
         }
       } catch {

@@ -62,8 +62,6 @@ export class InferenceController {
   private timer: NodeJS.Timeout | null = null;
   private flushing = false;
   private stopped = false;
-  /** Seconds from a service's creation to all its first replicas bound (the first time only), by key. */
-  readonly boundAfter = new Map<string, number>();
 
   constructor(private readonly opts: InferenceControllerOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`${m}\n`));
@@ -195,9 +193,6 @@ export class InferenceController {
     const before = obj.status ?? {};
     const ready = live.filter(podIsReady).length;
     const bound = live.filter((p) => p.spec?.nodeName).length;
-    if (!this.boundAfter.has(key) && desired > 0 && bound >= desired && obj.metadata?.creationTimestamp) {
-      this.boundAfter.set(key, (Date.now() - new Date(obj.metadata.creationTimestamp).getTime()) / 1000);
-    }
     const readyOk = ready > 0 || desired === 0;
     const status: InferenceServiceStatus = {
       observedGeneration: obj.metadata?.generation ?? 0,

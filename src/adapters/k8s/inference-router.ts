@@ -92,7 +92,7 @@ export class InferenceRouter {
   constructor(private readonly opts: InferenceRouterOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`${m}\n`));
     this.cache = new InferenceCache(opts.kubeConfig, (key) => this.sync(key), this.log, opts.namespace);
-    this.http = new HttpRouter({ service: (segment) => this.routeFor(segment) });
+    this.http = new HttpRouter({ service: (segment) => this.routeFor(segment), notFoundHint: 'the URL is /NAME.NAMESPACE/PATH; kubectl get inferenceservices -A lists them' });
   }
 
   async start(): Promise<void> {
