@@ -228,7 +228,7 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
       const client = KubernetesObjectApi.makeApiClient(kc);
       const renders = [
         renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.tls.mode=secret', 'webhook.tls.caBundle=Y2E='], ['--set-json', `queues=${QUEUES}`]),
-        renderChart(NS, ['webhook.failurePolicy=Ignore', 'devicePlugin.simulatedGpus=8xA100-80GB', 'devicePlugin.kubeletDir=/var/lib/k0s/kubelet']),
+        renderChart(NS, ['webhook.failurePolicy=Ignore', 'router.enabled=true', 'devicePlugin.simulatedGpus=8xA100-80GB', 'devicePlugin.kubeletDir=/var/lib/k0s/kubelet']),
       ];
       for (const objs of renders) {
         for (const o of objs) await client.create(o, undefined, 'All');

@@ -3,14 +3,15 @@
  * the leader) makes replica pods that Gantry binds; `gantry k8s router` as its own process
  * routes streamed completions to them (real servers on the pods' IPs) and scales them on load
  * through the status; a replica surges onto GPUs held by preemptible training; bad specs are
- * refused by the CRD schema and the webhook, each field named.
+ * refused by the CRD schema and the webhook, each field named. The scheduler and the controller
+ * run with the token of deploy/rbac.yaml's service account.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate } from 'selfsigned';
-import { AdmissionregistrationV1Api, ApiException, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, CustomObjectsApi, PatchStrategy, SchedulingV1Api, setHeaderOptions, type KubeConfig, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
-import { createNamespace, createNode, createQueue, createPods, events, fakeNode, fakePod, FakeKubelet, installGantryCrds, listPods, manifest, waitFor } from './cluster.js';
+import { applyObjects, createNamespace, createNode, createQueue, createPods, events, fakeNode, fakePod, FakeKubelet, installGantryCrds, listPods, manifest, waitFor } from './cluster.js';
 import { freePortAnyAddress, ReplicaKubelet } from './replica-kubelet.js';
 import { applyIsvc, ISVC, isvcObject, isvcStatus, removeIsvc, replicasOf, startRouterProcess, startServing, streamCompletion, streamLoad, type RouterProcess } from './inference-cluster.js';
 import { startWebhookServer } from '../../src/adapters/k8s/webhook.js';
@@ -42,6 +43,7 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
   let training: FakeKubelet;
   let port: number;
   let router: RouterProcess | undefined;
+  const forbidden: string[] = [];
   const closers: Array<() => void> = [];
 
   before(async () => {
@@ -56,7 +58,13 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     for (const n of ['gpu-a', 'gpu-b']) await createNode(kc, fakeNode(n, { gpus: 4 }));
     // Replicas are not preemptible: they run within their queue's guarantee (lent to training while idle).
     await createQueue(kc, 'serving', { quota: { gpu: 6 } });
-    serving = await startServing(kc, debug);
+    // The scheduler and the controller run as the deployed service account: deploy/rbac.yaml must allow every write.
+    await applyObjects(kc, manifest('rbac.yaml'));
+    const token = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ name: 'gantry-scheduler', namespace: 'gantry-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    serving = await startServing(cp.kubeConfig(token.status?.token ?? '', 'gantry-scheduler'), (m) => {
+      if (/forbidden/i.test(m)) forbidden.push(m);
+      debug(m);
+    });
     kubelet = new ReplicaKubelet(kc, NS, 0.5);
     training = new FakeKubelet(kc, TRAIN);
     port = await freePortAnyAddress();
@@ -264,5 +272,9 @@ describe('InferenceService (real apiserver)', k8sTestOptions(), () => {
     }, 20_000, 100);
     assert.match(denied.message, /InferenceService zero-memory-2: spec\.resources: gantry\.dev\/gpu-memory="0" must be a memory size/);
     assert.equal(await refusal(kc, 'fine', { port, resources: { gpuFraction: '0.25' } }), null, 'a good spec passes');
+  });
+
+  it('needed no permission beyond deploy/rbac.yaml (scheduler and controller)', () => {
+    assert.deepEqual(forbidden, []);
   });
 });
