@@ -38,7 +38,7 @@ export const replicasOf = (pods: readonly V1Pod[], name: string): V1Pod[] => pod
 /** The scheduler (no leader election) and the InferenceService controller on its leadership, as `gantry k8s scheduler` runs them. */
 export async function startServing(kc: KubeConfig, log: (m: string) => void): Promise<{ scheduler: KubeScheduler; controller: InferenceController; stop(): Promise<void> }> {
   const scheduler = new KubeScheduler({ kubeConfig: kc, namespace: 'gantry-system', identity: 'isvc-test', ...TEST_SCHEDULER_TIMING, log });
-  const controller = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, 'isvc-test'), mayWrite: () => scheduler.isLeader, log });
+  const controller = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, 'isvc-test'), mayWrite: () => scheduler.writable, log });
   await Promise.all([scheduler.start(), controller.start()]);
   await waitFor('leading', async () => scheduler.isLeader);
   return { scheduler, controller, stop: async () => void (await Promise.all([controller.stop(), scheduler.stop()])) };

@@ -28,7 +28,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 export interface InferenceControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly writes: InferenceWrites;
-  /** True while this process may write (it holds the scheduler's Lease). */
+  /** True while this process may write (it holds the scheduler's Lease, within the renew deadline). */
   readonly mayWrite: () => boolean;
   readonly log?: (msg: string) => void;
   /** Every service is reconciled at least this often (default 2 s). */
@@ -50,6 +50,24 @@ function condition(type: string, ok: boolean, reason: string, message: string, b
   return { type, status, reason, message, lastTransitionTime: prev?.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : new Date().toISOString() };
 }
 
+class NotLeadingError extends Error {
+  constructor() {
+    super('not leading: write dropped');
+  }
+}
+
+function fenced(w: InferenceWrites, mayWrite: () => boolean): InferenceWrites {
+  const check = (): void => {
+    if (!mayWrite()) throw new NotLeadingError();
+  };
+  return {
+    createPod: async (pod) => (check(), w.createPod(pod)),
+    deletePod: async (ns, name) => (check(), w.deletePod(ns, name)),
+    patchStatus: async (ns, name, status) => (check(), w.patchStatus(ns, name, status)),
+    recordEvent: async (ns, name, uid, type, reason, message) => (check(), w.recordEvent(ns, name, uid, type, reason, message)),
+  };
+}
+
 export class InferenceController {
   readonly cache: InferenceCache;
   private readonly log: (msg: string) => void;
@@ -63,8 +81,12 @@ export class InferenceController {
   private flushing = false;
   private stopped = false;
 
+  /** Every write checks `mayWrite` as it leaves, so a replica that lost the Lease mid-reconcile sends nothing more. */
+  private readonly writes: InferenceWrites;
+
   constructor(private readonly opts: InferenceControllerOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`${m}\n`));
+    this.writes = fenced(opts.writes, opts.mayWrite);
     this.cache = new InferenceCache(opts.kubeConfig, (key) => this.touch(key), this.log);
   }
 
@@ -155,7 +177,7 @@ export class InferenceController {
       missing--;
       if (this.creating.has(id)) continue;
       this.creating.add(id);
-      writes.push(this.opts.writes.createPod(pod).catch((e: unknown) => {
+      writes.push(this.writes.createPod(pod).catch((e: unknown) => {
         this.creating.delete(id);
         this.log(`inference service ${key}: cannot create ${pod.metadata?.name ?? ''}: ${(e as Error).message}`);
       }));
@@ -173,7 +195,7 @@ export class InferenceController {
     if (this.deleting.has(id)) return;
     this.deleting.add(id);
     try {
-      await this.opts.writes.deletePod(p.metadata?.namespace ?? '', p.metadata?.name ?? '');
+      await this.writes.deletePod(p.metadata?.namespace ?? '', p.metadata?.name ?? '');
     } catch (e) {
       this.deleting.delete(id);
       this.log(`inference service ${key}: cannot delete ${p.metadata?.name ?? ''}: ${(e as Error).message}`);
@@ -185,8 +207,8 @@ export class InferenceController {
     this.lastInvalid.set(key, message);
     const [ns, name] = [obj.metadata?.namespace ?? '', obj.metadata?.name ?? ''];
     const conditions = [condition('Valid', false, 'InvalidSpec', message, obj.status?.conditions)];
-    await this.opts.writes.patchStatus(ns, name, { observedGeneration: obj.metadata?.generation ?? 0, conditions }).catch((e: unknown) => this.log(`inference service ${key}: status: ${(e as Error).message}`));
-    await this.opts.writes.recordEvent(ns, name, obj.metadata?.uid, 'Warning', 'InvalidSpec', message).catch(() => undefined);
+    await this.writes.patchStatus(ns, name, { observedGeneration: obj.metadata?.generation ?? 0, conditions }).catch((e: unknown) => this.log(`inference service ${key}: status: ${(e as Error).message}`));
+    await this.writes.recordEvent(ns, name, obj.metadata?.uid, 'Warning', 'InvalidSpec', message).catch(() => undefined);
   }
 
   private async writeStatus(key: string, obj: InferenceServiceObject, spec: InferenceSpec, revision: string, live: readonly V1Pod[], desired: number): Promise<void> {
@@ -210,6 +232,6 @@ export class InferenceController {
       JSON.stringify(before.conditions?.map((c) => [c.type, c.status, c.message])) === JSON.stringify(status.conditions?.map((c) => [c.type, c.status, c.message]));
     if (same) return;
     const [ns, name] = [obj.metadata?.namespace ?? '', obj.metadata?.name ?? ''];
-    await this.opts.writes.patchStatus(ns, name, status).catch((e: unknown) => this.log(`inference service ${key}: status: ${(e as Error).message}`));
+    await this.writes.patchStatus(ns, name, status).catch((e: unknown) => this.log(`inference service ${key}: status: ${(e as Error).message}`));
   }
 }

@@ -218,6 +218,11 @@ export class KubeScheduler {
     return { ready: true, reason: this.leading ? 'leading' : 'standby, mirroring the apiserver' };
   }
 
+  /** May write now (the fence below): the InferenceService controller in the same process follows it. */
+  get writable(): boolean {
+    return this.mayWrite();
+  }
+
   /** Leading, and (with leader election) within the renew deadline of the last renewal. */
   private mayWrite(): boolean {
     return this.leading && !this.stopped && (this.elector === null || this.elector.mayWrite);

@@ -123,7 +123,7 @@ export function registerK8s(program: Command): void {
       if (f.inferenceServices) {
         const { InferenceController } = await import('../../adapters/k8s/inference-controller.js');
         const { KubeInferenceWrites } = await import('../../adapters/k8s/inference-writes.js');
-        inference = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, identity), mayWrite: () => s.isLeader });
+        inference = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, identity), mayWrite: () => s.writable });
       }
       let health = null;
       if (metrics) {
