@@ -33,6 +33,10 @@ test('k8s commands explain bad flags and files without a stack trace', () => {
     [['k8s', 'scheduler', '--policy', 'nope'], /^gantry: --policy: "nope" is not one of/],
     [['k8s', 'scheduler', '--metrics-port', '70000'], /^gantry: --metrics-port: "70000" is not a port number/],
     [['k8s', 'webhook', '--tls-cert', join(dir, 'c.pem'), '--tls-key', join(dir, 'k.pem')], /^gantry: --tls-cert: cannot read/],
+    [['k8s', 'router', '--port', 'http'], /^gantry: --port: "http" is not a port number/],
+    [['k8s', 'router', '--metrics-port', '-1'], /^gantry: --metrics-port: "-1" is not a port number/],
+    [['k8s', 'router', '--url', 'router.svc/'], /^gantry: --url: "router.svc\/" must be an http\(s\) URL without a trailing "\/"/],
+    [['k8s', 'router', '--kubeconfig', empty], /^gantry: no cluster in the kubeconfig/],
   ];
   for (const [args, want] of cases) {
     const r = gantry(...args);

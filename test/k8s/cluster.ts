@@ -55,10 +55,11 @@ export async function waitEstablished(kc: KubeConfig, names: readonly string[]):
   }
 }
 
-/** Gantry's namespace and the Queue and PodGroup CRDs from deploy/, applied and Established. */
+/** Gantry's namespace and the Queue, PodGroup and InferenceService CRDs from deploy/, applied and Established. */
 export async function installGantryCrds(kc: KubeConfig): Promise<void> {
-  await applyObjects(kc, [...manifest('namespace.yaml'), ...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml')]);
-  await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+  const crds = ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io', 'inferenceservices.scheduling.gantry.dev'];
+  await applyObjects(kc, [...manifest('namespace.yaml'), ...crds.flatMap((c) => manifest(`crds/${c}.yaml`))]);
+  await waitEstablished(kc, crds);
 }
 
 export interface FakeNodeOptions {

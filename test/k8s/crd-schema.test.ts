@@ -43,14 +43,15 @@ describe('CRD schemas (real apiserver)', k8sTestOptions(), () => {
   before(async () => {
     cp = await ControlPlane.start();
     kc = cp.kubeConfig();
-    await applyObjects(kc, [...manifest('crds/queues.scheduling.gantry.dev.yaml'), ...manifest('crds/podgroups.scheduling.x-k8s.io.yaml')]);
-    await waitEstablished(kc, ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io']);
+    const crds = ['queues.scheduling.gantry.dev', 'podgroups.scheduling.x-k8s.io', 'inferenceservices.scheduling.gantry.dev'];
+    await applyObjects(kc, crds.flatMap((c) => manifest(`crds/${c}.yaml`)));
+    await waitEstablished(kc, crds);
   });
   after(async () => {
     await cp?.stop();
   });
 
-  for (const [group, kind] of [['scheduling.gantry.dev', 'Queue'], ['scheduling.x-k8s.io', 'PodGroup']] as const) {
+  for (const [group, kind] of [['scheduling.gantry.dev', 'Queue'], ['scheduling.x-k8s.io', 'PodGroup'], ['scheduling.gantry.dev', 'InferenceService']] as const) {
     it(`publishes ${kind} with a description on every field (what kubectl explain shows)`, async () => {
       type Published = { components: { schemas: Record<string, Schema & { 'x-kubernetes-group-version-kind'?: { kind: string }[] }> } };
       let text = '';

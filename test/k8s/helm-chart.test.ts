@@ -34,7 +34,7 @@ function pem(b64: string | undefined): string {
 
 describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
   it('passes helm lint with the defaults and with cert-manager, queues and one replica', () => {
-    for (const set of [[], ['webhook.tls.mode=certManager', 'scheduler.replicas=1', 'scheduler.leaderElect=false']]) {
+    for (const set of [[], ['webhook.tls.mode=certManager', 'scheduler.replicas=1', 'scheduler.leaderElect=false'], ['router.enabled=true']]) {
       const r = helm(['lint', CHART, '--strict', ...set.flatMap((s) => ['--set', s]), '--set-json', `queues=${QUEUES}`]);
       assert.equal(r.status, 0, r.stdout + r.stderr);
     }
@@ -111,6 +111,19 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.equal(find(none, 'ConfigMap', 'gantry-policies'), undefined);
     assert.equal(find(none, 'ValidatingWebhookConfiguration', 'gantry-policies'), undefined);
     assert.ok(!args(none, 'Deployment', 'gantry-webhook').some((a) => a.startsWith('--policies')));
+  });
+
+  it('renders the router only when router.enabled, and registers the InferenceService webhook', () => {
+    assert.equal(find(renderChart(NS), 'Deployment', 'gantry-router'), undefined, 'off by default');
+    const objs = renderChart('ml-infra', ['router.enabled=true', 'router.namespace=team-a']);
+    assert.deepEqual(args(objs, 'Deployment', 'gantry-router'), ['k8s', 'router', '--port=8080', '--metrics-port=9090', '--url=http://gantry-router.ml-infra.svc', '--namespace=team-a']);
+    assert.equal(find<V1Deployment>(objs, 'Deployment', 'gantry-router')?.spec?.replicas, 1);
+    assert.ok(find(objs, 'Service', 'gantry-router'));
+    const role = find<KubernetesObject & { rules: Array<{ resources: string[]; verbs: string[] }> }>(objs, 'ClusterRole', 'gantry-router');
+    assert.deepEqual(role?.rules.find((r) => r.resources.includes('inferenceservices/status'))?.verbs, ['patch']);
+    const vwc = find<V1ValidatingWebhookConfiguration>(objs, 'ValidatingWebhookConfiguration', 'gantry-inferenceservices');
+    assert.equal(vwc?.webhooks?.[0]?.clientConfig.service?.path, '/validate-inferenceservice');
+    assert.deepEqual(vwc?.webhooks?.[0]?.rules?.[0]?.resources, ['inferenceservices']);
   });
 
   it('generates a serving certificate for the webhook Service, signed by the CA in caBundle', () => {
@@ -215,7 +228,7 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
       const client = KubernetesObjectApi.makeApiClient(kc);
       const renders = [
         renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.tls.mode=secret', 'webhook.tls.caBundle=Y2E='], ['--set-json', `queues=${QUEUES}`]),
-        renderChart(NS, ['webhook.failurePolicy=Ignore', 'devicePlugin.simulatedGpus=8xA100-80GB', 'devicePlugin.kubeletDir=/var/lib/k0s/kubelet']),
+        renderChart(NS, ['webhook.failurePolicy=Ignore', 'router.enabled=true', 'devicePlugin.simulatedGpus=8xA100-80GB', 'devicePlugin.kubeletDir=/var/lib/k0s/kubelet']),
       ];
       for (const objs of renders) {
         for (const o of objs) await client.create(o, undefined, 'All');

@@ -10,6 +10,13 @@ export const SCHEDULER_NAME = 'gantry';
 export const GANTRY_GROUP = 'scheduling.gantry.dev';
 export const QUEUE_VERSION = 'v1alpha1';
 export const QUEUE_PLURAL = 'queues';
+/** The InferenceService custom resource (namespaced, same group; docs/inference.md, "Kubernetes"). */
+export const INFERENCE_VERSION = 'v1alpha1';
+export const INFERENCE_PLURAL = 'inferenceservices';
+export const INFERENCE_KIND = 'InferenceService';
+/** Replica pod labels: the InferenceService it serves, and the revision of its template. */
+export const LABEL_INFERENCE_SERVICE = 'gantry.dev/inference-service';
+export const LABEL_INFERENCE_REVISION = 'gantry.dev/inference-revision';
 
 /** scheduler-plugins' PodGroup (what Kubeflow's training operator creates for gangs). */
 export const PODGROUP_GROUP = 'scheduling.x-k8s.io';

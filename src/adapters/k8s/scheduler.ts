@@ -47,7 +47,7 @@ import { batchedLineLog } from './line-log.js';
 import { slimNode, slimPod } from './slim.js';
 import { listRaw } from './raw-list.js';
 import {
-  ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
+  ANN_ASSIGNMENT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_UUIDS, ANN_LEADER_EPOCH, DEFAULT_QUEUE, GANTRY_GROUP, LABEL_INFERENCE_SERVICE, LEASE_NAME, PODGROUP_GROUP, PODGROUP_PLURAL, PODGROUP_VERSION, QUEUE_LABEL,
   QUEUE_PLURAL, QUEUE_VERSION,
 } from './names.js';
 
@@ -177,7 +177,7 @@ export class KubeScheduler {
     // Consolidation moves checkpointing pods (podCheckpoint) to free room for gangs and large pods:
     // a move is an eviction with the checkpoint's grace; the pod's owner makes the new pod, which
     // resumes from the checkpoint and is placed like any other (the freed nodes stay reserved).
-    this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'consolidate', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
+    this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'consolidate', 'surge', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
     this.calls = new CallLimiter(opts.maxInflight ?? 64);
     this.elector =
       opts.leaderElection === false
@@ -216,6 +216,11 @@ export class KubeScheduler {
     if (!this.synced) return { ready: false, reason: 'watches not synced yet' };
     if (this.leading && this.cycledInTerm !== this.term) return { ready: false, reason: 'leader has not run its first cycle yet' };
     return { ready: true, reason: this.leading ? 'leading' : 'standby, mirroring the apiserver' };
+  }
+
+  /** May write now (the fence below): the InferenceService controller in the same process follows it. */
+  get writable(): boolean {
+    return this.mayWrite();
   }
 
   /** Leading, and (with leader election) within the renew deadline of the last renewal. */
@@ -602,6 +607,8 @@ export class KubeScheduler {
       submittedAt: Math.min(...pods.map((p) => creationMs(p, now))),
       members: reqs,
       ...(checkpoints.length === pods.length ? { checkpoint: { graceSeconds: Math.max(...checkpoints.map((c) => c.graceSeconds)) } } : {}),
+      // An InferenceService replica that may not be preempted takes GPUs from preemptible training (surge).
+      ...(pods.every((p) => p.metadata?.labels?.[LABEL_INFERENCE_SERVICE] !== undefined && !podPreemptible(p)) ? { surge: true } : {}),
     };
   }
 

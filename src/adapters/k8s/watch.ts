@@ -30,6 +30,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     private readonly retryMs = 2000,
     /** What is kept of each object listed or watched (the cache holds only that). */
     private readonly keep: (obj: T) => T = (o) => o,
+    /** Only objects with these labels (`list` must apply the same selector). */
+    private readonly labelSelector?: string,
   ) {
     this.synced = new Promise((r) => {
       this.resolveSynced = r;
@@ -38,7 +40,7 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   start(): void {
     this.stopped = false;
-    const lw = new ListWatch<T>(this.path, this.keepingWatch(), () => this.listOrMissing(), false);
+    const lw = new ListWatch<T>(this.path, this.keepingWatch(), () => this.listOrMissing(), false, this.labelSelector);
     lw.on('add', (o) => this.handlers.upsert(o));
     lw.on('update', (o) => this.handlers.upsert(o));
     lw.on('delete', (o) => this.handlers.remove(o));

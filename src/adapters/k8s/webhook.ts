@@ -30,6 +30,7 @@ import { describeDenial, evaluate } from '../../core/admission-policy/evaluate.j
 import type { PolicySet } from '../../core/admission-policy/types.js';
 import { podPolicySubject } from './pod-policy-subject.js';
 import { dataWaitOps, type DataWaitOptions, type PatchOp } from './data-wait.js';
+import { inferenceSpec, InferenceSpecError, type InferenceServiceObject } from './inference-spec.js';
 
 export interface AdmissionRequest {
   uid: string;
@@ -129,6 +130,23 @@ export function admitWrite(req: AdmissionRequest, lease: LeaseRecord | null | un
   return { uid: req.uid, allowed: true };
 }
 
+/**
+ * An InferenceService at CREATE or UPDATE (`/validate-inferenceservice`, pure): refused with
+ * every bad field named when Gantry could not run its replicas (what the CRD schema cannot say:
+ * a GPU request the scheduler refuses, cross-field bounds).
+ */
+export function admitInferenceService(req: AdmissionRequest): AdmissionResponse {
+  const obj = req.object as InferenceServiceObject | undefined;
+  if (!obj || (req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource !== undefined) return { uid: req.uid, allowed: true };
+  try {
+    inferenceSpec(obj);
+    return { uid: req.uid, allowed: true };
+  } catch (e) {
+    if (e instanceof InferenceSpecError) return { uid: req.uid, allowed: false, status: { code: 422, message: `gantry: ${e.message}` } };
+    throw e;
+  }
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0;
@@ -167,6 +185,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: (m: string
     return;
   }
   let response: AdmissionResponse;
+  if (req.url?.startsWith('/validate-inferenceservice') === true) {
+    response = admitInferenceService(review.request);
+    if (!response.allowed) log(`denied InferenceService ${review.request.namespace ?? ''}/${review.request.object?.metadata?.name ?? ''}: ${response.status?.message ?? ''}`);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+    return;
+  }
   if (validate && review.request.subResource === undefined) {
     const set = policies?.();
     response = set ? admitPodPolicies(review.request, set) : { uid: review.request.uid, allowed: true };

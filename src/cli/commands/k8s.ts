@@ -4,6 +4,7 @@
  *   gantry k8s webhook     the mutating admission webhook for GPU-share pods
  *   gantry k8s device-plugin   the kubelet device plugin handing containers the GPUs Gantry chose
  *   gantry k8s cache-agent     the dataset cache of a node (k8s-cache-agent.ts)
+ *   gantry k8s router      routes to InferenceService replicas and scales them (k8s-router.ts)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -14,6 +15,7 @@ import type { LeaseRecord } from '../../adapters/k8s/api.js';
 import { UserError } from '../../core/errors.js';
 import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
 import { registerCacheAgent } from './k8s-cache-agent.js';
+import { registerInferenceRouter } from './k8s-router.js';
 
 /** Parses "15s", "500ms", "10m", "2h" or a bare number of seconds into milliseconds. */
 export function parseDurationMs(flag: string, v: string): number {
@@ -59,6 +61,7 @@ interface SchedulerFlags {
   maxInflight: string;
   metricsPort: string;
   metricsHost: string;
+  inferenceServices: boolean;
 }
 
 function waitForSignal(): Promise<string> {
@@ -86,6 +89,7 @@ export function registerK8s(program: Command): void {
     .option('--max-inflight <n>', 'API calls in flight at most', '64')
     .option('--metrics-port <n>', 'serve /metrics, /healthz and /readyz over HTTP on this port (0: off)', '10259')
     .option('--metrics-host <addr>', 'address the metrics port listens on', '0.0.0.0')
+    .option('--no-inference-services', 'do not make InferenceServices\' replica pods (the controller runs on the leader by default)')
     .action(async (f: SchedulerFlags) => {
       if (!isPolicyName(f.policy)) throw new UserError('BAD_FLAG', `--policy: "${f.policy}" is not one of ${POLICY_NAMES.join(', ')}`);
       const maxInflight = Number(f.maxInflight);
@@ -114,6 +118,13 @@ export function registerK8s(program: Command): void {
         core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
         ...(metrics ? { observer: metrics.observer } : {}),
       });
+      // InferenceServices' replica pods are made by the leader only, behind the same Lease.
+      let inference = null;
+      if (f.inferenceServices) {
+        const { InferenceController } = await import('../../adapters/k8s/inference-controller.js');
+        const { KubeInferenceWrites } = await import('../../adapters/k8s/inference-writes.js');
+        inference = new InferenceController({ kubeConfig: kc, writes: new KubeInferenceWrites(kc, identity), mayWrite: () => s.writable });
+      }
       let health = null;
       if (metrics) {
         metrics.attach(s);
@@ -127,11 +138,11 @@ export function registerK8s(program: Command): void {
       process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
       const signal = waitForSignal();
       // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
-      await Promise.race([s.start(), signal]);
+      await Promise.race([Promise.all([s.start(), inference?.start()]), signal]);
       // A replica that loses the Lease (an apiserver restart, a long pause) stops writing at once
       // and stands by, mirroring the cluster, until it can take the Lease again.
       const why = await signal;
-      await s.stop();
+      await Promise.all([s.stop(), inference?.stop()]);
       health?.server.close();
       process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);
     });
@@ -193,6 +204,7 @@ export function registerK8s(program: Command): void {
     });
 
   registerCacheAgent(k8s, loadKubeConfig, waitForSignal, parseDurationMs);
+  registerInferenceRouter(k8s, loadKubeConfig, waitForSignal);
 
   k8s
     .command('device-plugin')

@@ -26,6 +26,8 @@ const AFFINITY_DEPTH = 32;
 export interface HttpRouterOptions {
   /** The service a name refers to, if any. */
   readonly service: (name: string) => ServiceRoute | undefined;
+  /** Told with a 404 for an unknown service (default: how `gantry up` names them). */
+  readonly notFoundHint?: string;
 }
 
 /** The request's headers as undici takes them (name, value, ...), without hop-by-hop ones; req.headers is never built. */
@@ -99,7 +101,7 @@ export class HttpRouter {
     const end = slash < 0 ? (url.indexOf('?') < 0 ? url.length : url.indexOf('?')) : slash;
     const name = url.slice(1, end);
     const route = this.opts.service(name);
-    if (!route) return refuse(res, 404, 'SERVICE_NOT_FOUND', `no service "${name}" (the URL is /SERVICE/PATH; gantry serve ls lists them)`);
+    if (!route) return refuse(res, 404, 'SERVICE_NOT_FOUND', `no service "${name}" (${this.opts.notFoundHint ?? 'the URL is /SERVICE/PATH; gantry serve ls lists them'})`);
     const path = slash < 0 ? `/${url.slice(end)}` : url.slice(slash);
     const method = req.method ?? 'GET';
     let body: Buffer | Readable | null = req;

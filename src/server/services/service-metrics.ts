@@ -22,7 +22,20 @@
  */
 import type { Registry } from 'prom-client';
 import type { BucketHistogram, RequestHistograms } from '../../serve/router/request-histograms.js';
-import type { LiveService, ReplicaState, ServiceManager } from './service-manager.js';
+import type { ServiceRoute } from '../../serve/router/service-route.js';
+import type { ReplicaState, ServiceManager } from './service-manager.js';
+
+/** What the series read of one service, in `gantry up` (ServiceManager) or behind `gantry k8s router`. */
+export interface MeteredService {
+  readonly name: string;
+  readonly route: ServiceRoute;
+  readonly desired: number;
+  readonly decisionCounts: { readonly up: number; readonly down: number; readonly hold: number };
+  /** Replicas by state, read at scrape. */
+  readonly states: () => ReadonlyMap<ReplicaState, number>;
+  /** A replica's name as people know it (the router knows replicas by id). */
+  readonly replicaName: (id: string) => string;
+}
 
 type Labels = Record<string, string | number>;
 interface Value {
@@ -50,7 +63,7 @@ function histogramValues(name: string, h: BucketHistogram, labels: Labels): Valu
 }
 
 /** Registers one family whose values are computed from the live services at each scrape. */
-function family(registry: Registry, name: string, help: string, type: Family['type'], values: (services: readonly LiveService[]) => Value[], services: () => readonly LiveService[]): void {
+function family(registry: Registry, name: string, help: string, type: Family['type'], values: (services: readonly MeteredService[]) => Value[], services: () => readonly MeteredService[]): void {
   const metric = {
     name,
     help,
@@ -62,37 +75,43 @@ function family(registry: Registry, name: string, help: string, type: Family['ty
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 }
 
+/** The series of `gantry up`'s services. */
 export function registerServiceMetrics(registry: Registry, manager: ServiceManager): void {
-  const services = (): readonly LiveService[] => manager.all();
+  registerMeteredServices(registry, () =>
+    manager.all().map((s) => ({ name: s.record.name, route: s.route, desired: s.desired, decisionCounts: s.decisionCounts, states: () => manager.replicaStates(s), replicaName: (id: string) => manager.replicaName(id) })),
+  );
+}
+
+export function registerMeteredServices(registry: Registry, services: () => readonly MeteredService[]): void {
   const hist = (name: string, help: string, pick: (h: RequestHistograms) => BucketHistogram): void =>
-    family(registry, name, help, 'histogram', (list) => list.flatMap((s) => [...s.route.revisions()].flatMap(([revision, t]) => histogramValues(name, pick(t.histograms), { service: s.record.name, revision }))), services);
+    family(registry, name, help, 'histogram', (list) => list.flatMap((s) => [...s.route.revisions()].flatMap(([revision, t]) => histogramValues(name, pick(t.histograms), { service: s.name, revision }))), services);
   hist('gantry_service_e2e_request_latency_seconds', 'Request latency through the services router, arrival to last byte (seconds).', (h) => h.latency);
   hist('gantry_service_time_to_first_token_seconds', 'Streamed answers: arrival at the router to the first byte (seconds).', (h) => h.ttft);
   hist('gantry_service_inter_token_latency_seconds', 'Streamed answers: time between chunks, one per token for a server that flushes each (seconds).', (h) => h.itl);
   family(registry, 'gantry_service_requests_total', 'Requests answered through the services router, by revision and status code (revision "" when no replica answered).', 'counter', (list) =>
     list.flatMap((s) => [
-      ...[...s.route.revisions()].flatMap(([revision, t]) => [...t.byStatus].map(([code, n]) => ({ labels: { service: s.record.name, revision, code }, value: n }))),
-      ...[...s.route.unrouted].map(([code, n]) => ({ labels: { service: s.record.name, revision: '', code }, value: n })),
+      ...[...s.route.revisions()].flatMap(([revision, t]) => [...t.byStatus].map(([code, n]) => ({ labels: { service: s.name, revision, code }, value: n }))),
+      ...[...s.route.unrouted].map(([code, n]) => ({ labels: { service: s.name, revision: '', code }, value: n })),
     ]), services);
   family(registry, 'gantry_service_num_requests_running', 'Requests in flight on a replica, counted at dispatch by the router.', 'gauge', (list) =>
-    list.flatMap((s) => [...s.route.replicas.values()].map((r) => ({ labels: { service: s.record.name, replica: manager.replicaName(r.id), revision: r.revision }, value: r.inFlight }))), services);
-  family(registry, 'gantry_service_num_requests_waiting', 'Requests held by the router until a replica is Ready.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.record.name }, value: s.route.held() })), services);
+    list.flatMap((s) => [...s.route.replicas.values()].map((r) => ({ labels: { service: s.name, replica: s.replicaName(r.id), revision: r.revision }, value: r.inFlight }))), services);
+  family(registry, 'gantry_service_num_requests_waiting', 'Requests held by the router until a replica is Ready.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.name }, value: s.route.held() })), services);
   family(registry, 'gantry_service_replicas', 'Replicas of a service by state.', 'gauge', (list) =>
     list.flatMap((s) => {
-      const counts = manager.replicaStates(s);
-      return REPLICA_STATES.map((state) => ({ labels: { service: s.record.name, state }, value: counts.get(state) ?? 0 }));
+      const counts = s.states();
+      return REPLICA_STATES.map((state) => ({ labels: { service: s.name, state }, value: counts.get(state) ?? 0 }));
     }), services);
-  family(registry, 'gantry_service_desired_replicas', 'Replicas the autoscaler wants.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.record.name }, value: s.desired })), services);
+  family(registry, 'gantry_service_desired_replicas', 'Replicas the autoscaler wants.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.name }, value: s.desired })), services);
   family(registry, 'gantry_service_scale_decisions_total', 'Autoscaler decisions, by direction (up, down, hold).', 'counter', (list) =>
-    list.flatMap((s) => (['up', 'down', 'hold'] as const).map((direction) => ({ labels: { service: s.record.name, direction }, value: s.decisionCounts[direction] }))), services);
+    list.flatMap((s) => (['up', 'down', 'hold'] as const).map((direction) => ({ labels: { service: s.name, direction }, value: s.decisionCounts[direction] }))), services);
   family(registry, 'gantry_service_router_decisions_total', 'Router decisions: requests routed, routed by prefix affinity, held for a Ready replica, retried on another replica.', 'counter', (list) =>
     list.flatMap((s) => {
       const c = s.route.routingCounts();
       return [
-        { labels: { service: s.record.name, decision: 'routed' }, value: c.routed },
-        { labels: { service: s.record.name, decision: 'prefix_affinity' }, value: c.prefixHits },
-        { labels: { service: s.record.name, decision: 'held' }, value: c.held },
-        { labels: { service: s.record.name, decision: 'retried' }, value: c.retried },
+        { labels: { service: s.name, decision: 'routed' }, value: c.routed },
+        { labels: { service: s.name, decision: 'prefix_affinity' }, value: c.prefixHits },
+        { labels: { service: s.name, decision: 'held' }, value: c.held },
+        { labels: { service: s.name, decision: 'retried' }, value: c.retried },
       ];
     }), services);
 }

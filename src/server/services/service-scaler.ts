@@ -12,7 +12,7 @@ import type { ServiceFile } from '../../spec/service-spec.js';
 
 export const SCALE_PERIOD_SECONDS = 2;
 
-export function createServiceAutoscaler(s: ServiceFile): Autoscaler {
+export function createServiceAutoscaler(s: Pick<ServiceFile, 'autoscaler' | 'replicas' | 'objective'>): Autoscaler {
   const a = s.autoscaler;
   const bounds = { minReplicas: s.replicas.min, maxReplicas: s.replicas.max };
   if (a.policy === 'kpa') return new KpaAutoscaler({ ...bounds, targetConcurrency: a.targetInFlight, stableSeconds: a.stableSeconds, panicSeconds: a.panicSeconds });
