@@ -3,7 +3,9 @@
  * interleaved, on the same files.
  *   local: NodeCache.fill from a folder  vs  `cp -r` (and `cp -r && sync`, since a fill fsyncs)
  *   s3:    NodeCache.fill from SeaweedFS  vs  parallel GetObject piped to files (same streams)
- * A fill also hashes every byte (SHA-256), fsyncs each file and records it in SQLite.
+ * A fill also checksums every byte (CRC-32), syncs each file and records it in SQLite. Before
+ * the timed rounds, one untimed fill of a single file starts the copy threads and loads the
+ * code, as a server's first fill does once (--no-warmup: the first round pays for it).
  *
  *   npx tsc -p . && node dist/bench/dataset-fill.js [--mode local,s3] [--rounds 3]
  *       [--files 32] [--size-mib 16] [--streams 4]
@@ -21,13 +23,14 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sd
 import { DatasetCatalog, type DatasetVersion } from '../src/adapters/datacache/dataset-catalog.js';
 import { scanSource } from '../src/adapters/datacache/dataset-scan.js';
 import type { SourceSpec } from '../src/adapters/datacache/dataset-source.js';
+import { crc32Implementation } from '../src/adapters/datacache/checksum.js';
 import { NodeCache } from '../src/adapters/datacache/node-cache.js';
 import { openSource } from '../src/adapters/datacache/open-source.js';
 import { SqliteStore } from '../src/adapters/store/sqlite-store.js';
 import { startSeaweedfs, S3_KEYS } from '../test/helpers/seaweedfs.js';
 import { tempDir } from '../test/helpers/server.js';
 
-const { values: a } = parseArgs({ options: { mode: { type: 'string', default: 'local,s3' }, rounds: { type: 'string', default: '3' }, files: { type: 'string', default: '32' }, 'size-mib': { type: 'string', default: '16' }, streams: { type: 'string', default: '4' } } });
+const { values: a } = parseArgs({ options: { 'no-warmup': { type: 'boolean', default: false }, mode: { type: 'string', default: 'local,s3' }, rounds: { type: 'string', default: '3' }, files: { type: 'string', default: '32' }, 'size-mib': { type: 'string', default: '16' }, streams: { type: 'string', default: '4' } } });
 const rounds = Number(a.rounds);
 const nFiles = Number(a.files);
 const size = Number(a['size-mib']) << 20;
@@ -52,15 +55,15 @@ async function timed(fn: () => Promise<void> | void): Promise<number> {
 }
 
 /** One fill into a fresh cache (and a fresh SQLite file), returning ms. */
-async function fill(source: SourceSpec, label: string): Promise<{ ms: number; version: DatasetVersion }> {
+async function fill(source: SourceSpec, label: string, bytes = total): Promise<{ ms: number; version: DatasetVersion }> {
   const dir = join(root, `cache-${label}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir);
   const store = new SqliteStore(join(dir, 'gantry.db'));
   const catalog = new DatasetCatalog(store.connection);
   const files = await scanSource(openSource(source));
-  const version = catalog.addVersion({ name: 'b', source, files, totalBytes: total, createdAt: 0, createdBy: 'bench' });
-  const cache = new NodeCache(catalog, { node: 'n', dir: join(dir, 'c'), capacityBytes: total * 2, streams, openSource });
+  const version = catalog.addVersion({ name: 'b', source, files, totalBytes: bytes, createdAt: 0, createdBy: 'bench' });
+  const cache = new NodeCache(catalog, { node: 'n', dir: join(dir, 'c'), capacityBytes: bytes * 2, streams, openSource });
   const ms = await timed(() => cache.fill(version));
   store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -72,6 +75,14 @@ const report = (mode: string, base: string, fills: number[], bases: number[]): v
   const ratios = fills.map((f, i) => (bases[i] as number) / f);
   rows.push(`| ${mode} | ${base} | ${fills.map((f) => mbps(f).toFixed(0)).join(', ')} | ${bases.map((b) => mbps(b).toFixed(0)).join(', ')} | ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) |`);
 };
+
+if (!a['no-warmup']) {
+  const one = join(root, 'warmup');
+  mkdirSync(one);
+  writeFileSync(join(one, 'one.bin'), randomBytes(1 << 20));
+  const { ms } = await fill({ type: 'local', path: one }, 'warmup', 1 << 20);
+  process.stdout.write(`warm-up fill (1 file, 1 MiB, copy threads started): ${ms.toFixed(0)} ms\n`);
+}
 
 if (a.mode.includes('local')) {
   const f: number[] = [];
@@ -132,6 +143,6 @@ if (a.mode.includes('s3')) {
 }
 
 rmSync(root, { recursive: true, force: true });
-process.stdout.write(`${nFiles} files x ${size >> 20} MiB = ${(total / 1e6).toFixed(0)} MB, ${streams} streams, ${rounds} rounds (A/B interleaved)\n`);
+process.stdout.write(`${nFiles} files x ${size >> 20} MiB = ${(total / 1e6).toFixed(0)} MB, ${streams} streams, ${rounds} rounds (A/B interleaved), CRC-32: ${crc32Implementation}\n`);
 process.stdout.write('| mode | baseline | fill MB/s | baseline MB/s | fill / baseline (median, range) |\n|---|---|---|---|---|\n');
 process.stdout.write(rows.join('\n') + '\n');

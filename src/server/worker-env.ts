@@ -6,6 +6,7 @@
  */
 import type { Binding } from '../core/model/cluster.js';
 import type { NodeState } from '../core/model/node.js';
+import { datasetEnvName } from '../core/model/dataset-env.js';
 import type { JobRow } from '../adapters/store/store.js';
 import { simulatedMigUuid } from '../adapters/gpu/mig-devices.js';
 
@@ -69,7 +70,7 @@ export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: numbe
   // A registered dataset points at the node's read-only complete copy; a plain `path` as given.
   for (const d of job.spec.datasets) {
     const dir = d.path ?? dataDirs?.[d.name];
-    if (dir !== undefined) env[`GANTRY_DATASET_${d.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = dir;
+    if (dir !== undefined) env[datasetEnvName(d.name)] = dir;
   }
   const grants = b?.gpus ?? [];
   if (grants.length === 0 || !node) {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { DatasetCatalog, type DatasetVersion } from '../../src/adapters/datacache/dataset-catalog.js';
 import { type ChecksumKind, checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
@@ -179,4 +180,40 @@ test('dataset versions are immutable and kept', async () => {
 test('paths that cannot live in the cache are refused', () => {
   for (const p of ['../x', '/etc/passwd', 'a//b', 'a/./b', 'a\\b', '']) assert.throws(() => checkDatasetPath(p), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_INVALID', p);
   checkDatasetPath('train/shard-0001.tar');
+});
+
+// The cache agent runs as uid 0 without capabilities, and `gantry up` as any user: neither may
+// move a folder it cannot write (its ".." entry changes). This fill runs as such a process.
+const nonRoot = process.getuid?.() !== 0 ? 'needs root to start a process as another user' : spawnSync('setpriv', ['--version']).status !== 0 ? 'needs setpriv (util-linux)' : false;
+test('a fill by a process without CAP_DAC_OVERRIDE ends in a complete read-only copy', { skip: nonRoot }, () => {
+  const dir = tempDir('gantry-dc-user-');
+  try {
+    makeSource(join(dir, 'src'), 3, 100_000);
+    chownSync(dir, 65534, 65534);
+    const dist = resolve('dist/src/adapters');
+    const script = `
+      const { SqliteStore } = await import('${dist}/store/sqlite-store.js');
+      const { DatasetCatalog } = await import('${dist}/datacache/dataset-catalog.js');
+      const { scanSource } = await import('${dist}/datacache/dataset-scan.js');
+      const { LocalSource } = await import('${dist}/datacache/local-source.js');
+      const { NodeCache } = await import('${dist}/datacache/node-cache.js');
+      const store = new SqliteStore(':memory:');
+      const catalog = new DatasetCatalog(store.connection);
+      const root = '${join(dir, 'src')}';
+      const files = await scanSource(new LocalSource(root));
+      const v = catalog.addVersion({ name: 'ds', source: { type: 'local', path: root }, files, totalBytes: files.reduce((s, f) => s + f.size, 0), createdAt: 1, createdBy: 't' });
+      const cache = new NodeCache(catalog, { node: 'n1', dir: '${join(dir, 'cache')}', capacityBytes: 1 << 30, openSource: (s) => new LocalSource(s.path) });
+      await cache.fill(v);
+      process.stdout.write(cache.readyPath('ds', 1));`;
+    writeFileSync(join(dir, 'fill.mjs'), script);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(dir, 'fill.mjs')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, join(dir, 'cache', 'ds@1'));
+    assert.equal(statSync(r.stdout).mode & 0o777, 0o555);
+    assert.equal(statSync(join(r.stdout, 'sub/shard-0.bin')).mode & 0o777, 0o444);
+    assert.deepEqual(readFileSync(join(r.stdout, 'shard-1.bin')), readFileSync(join(dir, 'src', 'shard-1.bin')));
+  } finally {
+    for (const d of [join(dir, 'cache', 'ds@1', 'sub'), join(dir, 'cache', 'ds@1')]) if (existsSync(d)) chmodSync(d, 0o755);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

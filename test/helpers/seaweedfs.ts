@@ -31,7 +31,7 @@ async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
   });
 }
 
@@ -54,14 +54,16 @@ export interface S3Server {
   stop(): void;
 }
 
-export async function startSeaweedfs(): Promise<S3Server> {
+/** `ip`: the address it serves on (default loopback; a real node's pods reach the host's own address). */
+export async function startSeaweedfs(o: { ip?: string } = {}): Promise<S3Server> {
+  const ip = o.ip ?? '127.0.0.1';
   const bin = weedPath();
   if (bin === null) throw new Error('SeaweedFS is not built');
   const dir = tempDir('gantry-s3-');
   mkdirSync(join(dir, 'data'));
   writeFileSync(join(dir, 's3.json'), JSON.stringify({ identities: [{ name: 'gantry', credentials: [{ accessKey: S3_KEYS.accessKeyId, secretKey: S3_KEYS.secretAccessKey }], actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'] }] }));
   const [master, volume, filer, s3] = (await pickPorts()) as [number, number, number, number];
-  const args = ['-logtostderr=true', 'server', '-ip=127.0.0.1', '-ip.bind=127.0.0.1', `-dir=${join(dir, 'data')}`, `-master.port=${master}`, `-volume.port=${volume}`, '-filer', `-filer.port=${filer}`, `-filer.localSocket=${join(dir, 'filer.sock')}`, `-s3.localSocket=${join(dir, 's3.sock')}`, '-master.telemetry=false', '-master.volumeSizeLimitMB=256', '-volume.max=1000', '-volume.preStopSeconds=0', '-s3', `-s3.port=${s3}`, `-s3.config=${join(dir, 's3.json')}`, '-s3.autoCreateBucket=false', '-s3.allowDeleteBucketNotEmpty=false', '-s3.port.iceberg=0', '-s3.port.lance=0'];
+  const args = ['-logtostderr=true', 'server', `-ip=${ip}`, `-ip.bind=${ip}`, `-dir=${join(dir, 'data')}`, `-master.port=${master}`, `-volume.port=${volume}`, '-filer', `-filer.port=${filer}`, `-filer.localSocket=${join(dir, 'filer.sock')}`, `-s3.localSocket=${join(dir, 's3.sock')}`, '-master.telemetry=false', '-master.volumeSizeLimitMB=256', '-volume.max=1000', '-volume.preStopSeconds=0', '-s3', `-s3.port=${s3}`, `-s3.config=${join(dir, 's3.json')}`, '-s3.autoCreateBucket=false', '-s3.allowDeleteBucketNotEmpty=false', '-s3.port.iceberg=0', '-s3.port.lance=0'];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WEED_MASTER_VOLUME_GROWTH_COPY_1: '1', WEED_MASTER_VOLUME_GROWTH_COPY_OTHER: '1' } });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-200_000)));
@@ -72,12 +74,12 @@ export async function startSeaweedfs(): Promise<S3Server> {
   };
   try {
     // Writable once the S3 gateway has the filer's lock ring (about 10 s after start).
-    await waitFor('SeaweedFS to accept writes', async () => log.includes(`LockRing: s3@127.0.0.1:${s3 + 10_000} received ring update`) || (child.exitCode !== null && Promise.reject(new Error(`weed exited: ${log.slice(-2000)}`))), 60_000);
+    await waitFor('SeaweedFS to accept writes', async () => log.includes(`LockRing: s3@${ip}:${s3 + 10_000} received ring update`) || (child.exitCode !== null && Promise.reject(new Error(`weed exited: ${log.slice(-2000)}`))), 60_000);
   } catch (e) {
     stop();
     throw e;
   }
-  const endpoint = `http://127.0.0.1:${s3}`;
+  const endpoint = `http://${ip}:${s3}`;
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3_KEYS });
   const env = { ...process.env, AWS_ACCESS_KEY_ID: S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey, AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
   return { endpoint, client, env, stop };

@@ -100,6 +100,20 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.throws(() => renderChart(NS, ['cacheAgent.capacity=lots']), /cacheAgent\/capacity/);
   });
 
+  it('gives the webhook the data wait: the chart\'s image by default, the agent\'s cache folder, the timeout', () => {
+    const waitArgs = (a: string[]): string[] => a.filter((x) => /^--(data-wait-image|cache-dir|data-wait-timeout)=/.test(x));
+    assert.deepEqual(waitArgs(args(renderChart(NS, ['image.repository=registry.example/gantry', 'image.tag=1.2.3', 'cacheAgent.cacheDir=/mnt/nvme/gantry']), 'Deployment', 'gantry-webhook')), [
+      '--data-wait-image=registry.example/gantry:1.2.3', '--cache-dir=/mnt/nvme/gantry', '--data-wait-timeout=0',
+    ]);
+    const own = args(renderChart(NS, ['webhook.dataWait.image=registry.example/gantry-cli:9', 'webhook.dataWait.timeout=30m']), 'Deployment', 'gantry-webhook');
+    assert.deepEqual(waitArgs(own), ['--data-wait-image=registry.example/gantry-cli:9', '--cache-dir=/var/lib/gantry/datasets', '--data-wait-timeout=30m']);
+    // No cache agent (nothing would ever fill) or switched off: pods are not held.
+    for (const set of [['cacheAgent.enabled=false'], ['webhook.dataWait.enabled=false']]) assert.deepEqual(waitArgs(args(renderChart(NS, set), 'Deployment', 'gantry-webhook')), [], set.join());
+    assert.throws(() => renderChart(NS, ['webhook.dataWait.timeout=soon']), /webhook\/dataWait\/timeout/);
+    // The agent owns the hostPath folder the kubelet creates as root.
+    assert.equal(find<V1DaemonSet>(renderChart(NS, []), 'DaemonSet', 'gantry-cache-agent')?.spec?.template.spec?.containers[0]?.securityContext?.runAsUser, 0);
+  });
+
   it('mounts an admission policy file and registers the policies webhook', () => {
     const file = readFileSync(join(REPO, 'examples', 'policies.yaml'), 'utf8');
     const objs = renderChart(NS, [], ['--set-file', `webhook.policies.file=${join(REPO, 'examples', 'policies.yaml')}`]);

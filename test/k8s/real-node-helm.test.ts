@@ -28,6 +28,8 @@ import { CHART, helm, helmTestOptions } from './helm.js';
 import { nodeIp, RealNode, realNodeTestOptions } from './real-node.js';
 import { deletePods, realNodeScenarios, SCENARIO_NAMESPACES } from './real-node-scenarios.js';
 import { dockerTestOptions, startDockerd } from '../helpers/dockerd.js';
+import { S3_KEYS, s3Skip, startSeaweedfs, type S3Server } from '../helpers/seaweedfs.js';
+import { DATA_BUCKET, DATA_NAMESPACE, DATASET, dataWaitScenarios } from './real-node-data-wait.js';
 
 const NS = 'gantry-system';
 const IMAGE_TAG = 'real-node';
@@ -38,13 +40,14 @@ const CONTROLLERS = [
   'deployment-controller', 'replicaset-controller', 'daemonset-controller', 'endpointslice-controller',
   'serviceaccount-controller', 'root-ca-certificate-publisher-controller',
 ];
-const COMPONENTS = ['gantry-scheduler', 'gantry-webhook', 'gantry-device-plugin'] as const;
+const COMPONENTS = ['gantry-scheduler', 'gantry-webhook', 'gantry-device-plugin', 'gantry-cache-agent'] as const;
 
 const execFileAsync = promisify(execFile);
 
 /** Skipped where a part is missing; with GANTRY_REQUIRE_KUBELET=1 (CI) a missing helm or Docker fails too. */
 function options(): { skip?: string } {
-  for (const o of [realNodeTestOptions(), helmTestOptions(), dockerTestOptions()]) {
+  const s3 = s3Skip();
+  for (const o of [realNodeTestOptions(), helmTestOptions(), dockerTestOptions(), s3 ? { skip: s3 } : {}]) {
     if (!o.skip) continue;
     if (process.env['GANTRY_REQUIRE_KUBELET'] === '1') throw new Error(`GANTRY_REQUIRE_KUBELET=1 but ${o.skip}`);
     return o;
@@ -70,12 +73,34 @@ describe('helm install on a real node, then the real-node scenarios against that
   let cp: ControlPlane;
   let kc: KubeConfig;
   let node: RealNode;
+  let s3: S3Server;
+  let cacheDir: string;
   const work = mkdtempSync(join(tmpdir(), 'gantry-helm-node-'));
   const timings: Record<string, number> = {};
   const since = (t0: number): number => Date.now() - t0;
 
+  /**
+   * A namespace pods may be created in: ServiceAccount admission refuses pods until its default
+   * ServiceAccount exists, and their token volume needs the CA the controller-manager publishes there.
+   */
+  async function createNamespace(name: string): Promise<void> {
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name } } });
+    await waitFor(`${name}'s default ServiceAccount and CA`, async () => {
+      await core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
+      await core.readNamespacedConfigMap({ namespace: name, name: 'kube-root-ca.crt' });
+      return true;
+    }, 30_000, 100);
+  }
+
   async function gantryPods(): Promise<V1Pod[]> {
     return (await listPods(kc, NS)).filter((p) => !p.metadata?.deletionTimestamp);
+  }
+
+  /** What the pods of one of the chart's components logged. */
+  async function componentLog(component: string): Promise<string> {
+    const pods = (await gantryPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === component);
+    return pods.map((p) => node.podLog(NS, p.metadata?.name ?? '')).join('');
   }
 
   before(async () => {
@@ -85,6 +110,8 @@ describe('helm install on a real node, then the real-node scenarios against that
     timings['image built and saved'] = since(t0);
 
     const address = nodeIp() ?? '';
+    // The cache agent's S3 source, on the host's address (which the node's pods reach).
+    s3 = await startSeaweedfs({ ip: address });
     cp = await ControlPlane.start({ inCluster: { address } });
     kc = cp.kubeConfig();
     cp.startControllerManager(CONTROLLERS);
@@ -104,6 +131,11 @@ describe('helm install on a real node, then the real-node scenarios against that
     timings['node Ready, image imported'] = since(t0);
 
     t0 = Date.now();
+    cacheDir = node.hostDir('datasets');
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'gantry-s3' }, stringData: { AWS_ACCESS_KEY_ID: S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey } } });
+    const datasets = [{ name: DATASET.name, source: { type: 's3', bucket: DATA_BUCKET, prefix: DATASET.prefix, endpoint: s3.endpoint } }];
     const set = [
       `image.tag=${IMAGE_TAG}`, 'image.pullPolicy=Never',
       // One replica each (two would only cost CPU here); leader election stays on, so the
@@ -111,11 +143,13 @@ describe('helm install on a real node, then the real-node scenarios against that
       'scheduler.replicas=1', 'webhook.replicas=1', 'scheduler.minRuntime=0s',
       'scheduler.resources.requests.cpu=100m', 'scheduler.resources.requests.memory=128Mi',
       'devicePlugin.simulatedGpus=4xH100-80GB', `devicePlugin.kubeletDir=${node.kubeletDir}`,
-      'cacheAgent.enabled=false',
+      // The node's dataset cache in the node's run folder; the webhook holds pods for it (webhook.dataWait).
+      `cacheAgent.cacheDir=${cacheDir}`, 'cacheAgent.interval=1s', 'cacheAgent.s3CredentialsSecret=gantry-s3',
+      'cacheAgent.capacity=1Gi', 'cacheAgent.resources.requests.cpu=10m', 'cacheAgent.resources.requests.memory=64Mi',
     ];
     const extraEnv = [{ name: 'KUBERNETES_SERVICE_HOST', value: address }, { name: 'KUBERNETES_SERVICE_PORT', value: String(cp.apiPort) }];
     const r = helm(['install', 'gantry', CHART, '--namespace', NS, '--create-namespace', '--kubeconfig', cp.writeKubeconfig(),
-      ...set.flatMap((s) => ['--set', s]), '--set-json', `extraEnv=${JSON.stringify(extraEnv)}`]);
+      ...set.flatMap((s) => ['--set', s]), '--set-json', `extraEnv=${JSON.stringify(extraEnv)}`, '--set-json', `cacheAgent.datasets=${JSON.stringify(datasets)}`]);
     assert.equal(r.status, 0, `helm install: ${r.stdout}${r.stderr}`);
     timings['helm install'] = since(t0);
 
@@ -141,9 +175,10 @@ describe('helm install on a real node, then the real-node scenarios against that
     }
     // No controller may bring pods back; pods go while the kubelet runs, which stops their containers.
     await cp?.stopProcess('kube-controller-manager');
-    if (kc) for (const ns of [...SCENARIO_NAMESPACES, NS]) await deletePods(kc, ns).catch(() => undefined);
+    if (kc) for (const ns of [...SCENARIO_NAMESPACES, DATA_NAMESPACE, NS]) await deletePods(kc, ns).catch(() => undefined);
     await node?.stop();
     await cp?.stop();
+    s3?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -165,20 +200,16 @@ describe('helm install on a real node, then the real-node scenarios against that
   realNodeScenarios(() => ({
     kc,
     node,
-    async createNamespace(name) {
-      const core = kc.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name } } });
-      // ServiceAccount admission refuses pods until the namespace's default ServiceAccount exists,
-      // and their token volume needs the CA the controller-manager publishes there.
-      await waitFor(`${name}'s default ServiceAccount and CA`, async () => {
-        await core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
-        await core.readNamespacedConfigMap({ namespace: name, name: 'kube-root-ca.crt' });
-        return true;
-      }, 30_000, 100);
-    },
-    async devicePluginLog() {
-      const pods = (await gantryPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'gantry-device-plugin');
-      return pods.map((p) => node.podLog(NS, p.metadata?.name ?? '')).join('');
-    },
+    createNamespace,
+    devicePluginLog: () => componentLog('gantry-device-plugin'),
+  }));
+
+  dataWaitScenarios(() => ({
+    kc,
+    node,
+    cacheDir,
+    s3: s3.client,
+    createNamespace,
+    agentLog: () => componentLog('gantry-cache-agent'),
   }));
 });

@@ -73,6 +73,25 @@ function pod(namespace: string, name: string, data: string, o: RunPod): V1Pod {
   };
 }
 
+/**
+ * Creates a pod, again while the webhook has no Ready endpoint (up to 60 s): after a kubelet
+ * restart its one replica is not Ready for a while, and failurePolicy Fail refuses every gantry
+ * pod meanwhile, as a controller would see it and retry.
+ */
+export async function createPod(kc: KubeConfig, p: V1Pod): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await core.createNamespacedPod({ namespace: p.metadata?.namespace ?? '', body: p });
+      return;
+    } catch (e) {
+      if (Date.now() > deadline || !/no endpoints available for service/.test(String((e as { body?: unknown }).body ?? e))) throw e;
+      await sleep(500);
+    }
+  }
+}
+
 /** Deletes a namespace's pods with grace 0 and waits until they are gone. */
 export async function deletePods(kc: KubeConfig, namespace: string): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
@@ -97,9 +116,7 @@ export function realNodeScenarios(setup: () => RealNodeSetup, o: { kubeletRestar
     devicePluginLog = () => s.devicePluginLog();
   });
 
-  async function create(p: V1Pod): Promise<void> {
-    await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace: p.metadata?.namespace ?? '', body: p });
-  }
+  const create = (p: V1Pod): Promise<void> => createPod(kc, p);
 
   async function readPod(namespace: string, name: string): Promise<V1Pod> {
     return kc.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });

@@ -1,7 +1,8 @@
 /**
  * A small pool of worker threads that copy local files and hash the copies (copy-worker.ts).
- * One pool per process, started on first use, one per core (at most 4); idle workers
- * do not keep the process alive.
+ * One pool per process, one per core (at most 4), started with the first node cache
+ * (startCopyPool): a thread takes a few hundred ms to start on a busy machine, which a first
+ * fill would otherwise wait for. Idle workers do not keep the process alive.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -26,6 +27,11 @@ function pool(): Slot[] {
     return { worker, busy: false };
   });
   return slots;
+}
+
+/** Starts the pool's threads now (idempotent), so that the first fill does not wait for them. */
+export function startCopyPool(): void {
+  pool();
 }
 
 /** Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. */

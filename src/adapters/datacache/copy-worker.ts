@@ -1,10 +1,11 @@
 /**
  * Worker thread of the local copy pool (copy-pool.ts): copies one file with fs.copyFileSync
  * (copy_file_range: the kernel moves the bytes, no user-space copy), then checksums the copy
- * (read back from the page cache) and fsyncs it. Hashing here, not on the server's
- * event loop, keeps the API responsive and uses every core.
+ * (read back from the page cache). Hashing here, not on the server's event loop, keeps the API
+ * responsive and uses every core. The copy is not synced here: the cache syncs verified files
+ * in batches off the copy streams (node-cache.ts), so the disk writes while the next file copies.
  */
-import { closeSync, copyFileSync, fdatasyncSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, copyFileSync, fstatSync, openSync, readSync } from 'node:fs';
 import { newChecksum } from './checksum.js';
 import type { ChecksumKind } from './dataset-source.js';
 import { parentPort } from 'node:worker_threads';
@@ -28,7 +29,7 @@ function copyAndHash(r: CopyRequest): CopyReply {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     return { id: r.id, ok: false, code, message: (e as Error).message };
   }
-  const fd = openSync(r.dest, 'r'); // the copy may carry the source's read-only mode; fsync works on a read-only descriptor
+  const fd = openSync(r.dest, 'r'); // the copy may carry the source's read-only mode
   try {
     const size = fstatSync(fd).size;
     const h = newChecksum(r.kind);
@@ -38,7 +39,6 @@ function copyAndHash(r: CopyRequest): CopyReply {
       h.update(buf.subarray(0, n));
       pos += n;
     }
-    fdatasyncSync(fd);
     return { id: r.id, ok: true, digest: h.digest(), size };
   } finally {
     closeSync(fd);

@@ -3,8 +3,9 @@
  *   <dir>/<name>@<version>/...          complete copies, read-only (files 0444, folders 0555)
  *   <dir>/.staging/<name>@<version>/... fills in progress; never handed to a job
  * A fill copies the files a few at a time (parallel streams), checksumming while copying. A file
- * is verified (CRC-32, or SHA-256 for older versions, as recorded), synced, renamed from `.part`, then recorded
- * in SQLite; a fill interrupted (even by kill -9) resumes with the recorded files kept. The
+ * is verified (CRC-32, or SHA-256 for older versions, as recorded) and renamed from `.part`;
+ * verified files are then synced and recorded in SQLite in batches; a fill interrupted (even by
+ * kill -9) resumes with the recorded files kept. The
  * staging folder becomes the complete copy by one rename once every file is verified.
  * Eviction is least recently used and never takes a copy that is pinned (a running or
  * starting job reads it) or filling.
@@ -12,6 +13,7 @@
 import { promises as fsp, mkdirSync, rmSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.js';
+import { startCopyPool } from './copy-pool.js';
 import type { DatasetCatalog, DatasetVersion } from './dataset-catalog.js';
 import { type ChecksumKind, type DatasetFile, type DatasetSource, fillChecksum, type SourceSpec } from './dataset-source.js';
 
@@ -80,13 +82,23 @@ async function sealFile(p: string): Promise<void> {
   await fsp.chmod(p, 0o444);
   await fsp.utimes(p, VERIFIED_MTIME, VERIFIED_MTIME);
 }
-async function makeReadOnly(dir: string): Promise<void> {
+/** Makes a file's bytes durable (through a read-only descriptor: a copy may carry the source's mode). */
+async function syncFile(p: string): Promise<void> {
+  const fh = await fsp.open(p, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+/** Seals the files and makes the folders read-only; `dir` itself too unless `self` is false. */
+async function makeReadOnly(dir: string, self = true): Promise<void> {
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) await makeReadOnly(p);
     else await sealFile(p);
   }
-  await fsp.chmod(dir, 0o555);
+  if (self) await fsp.chmod(dir, 0o555);
 }
 
 interface InFlight {
@@ -120,6 +132,7 @@ export class NodeCache {
     this.log = o.log ?? (() => undefined);
     this.streams = Math.max(1, o.streams ?? 4);
     mkdirSync(join(this.dir, '.staging'), { recursive: true, mode: 0o755 });
+    startCopyPool();
   }
 
   private readyDir(key: string): string {
@@ -343,6 +356,7 @@ export class NodeCache {
     const staging = this.stagingDir(key);
     if (resuming && !existsSync(staging) && existsSync(this.readyDir(key))) {
       // Stopped between the final rename and its record: the copy is complete.
+      await fsp.chmod(this.readyDir(key), 0o555);
       this.catalog.markReady(this.node, v.name, v.version, this.clock());
       return;
     }
@@ -363,22 +377,32 @@ export class NodeCache {
     }
     if (resuming) this.log(`dataset cache ${this.node}: resuming ${key}: ${progress.filesDone} of ${v.files.length} files kept, ${todo.length} to copy`);
     const source = this.o.openSource(v.source);
-    // Verified files are recorded in batches: one SQLite commit per ~200 ms, not per file.
+    let failed: unknown = null;
+    // Verified files are synced and recorded in batches (one SQLite commit per ~200 ms, not per
+    // file), off the copy streams: the disk writes a batch while the next files copy. A file is
+    // recorded only once synced, so a recorded file survives a crash of the machine too.
     let batch: string[] = [];
     let lastFlush = this.clock();
-    const flush = (): void => {
+    let recording: Promise<void> = Promise.resolve();
+    const record = async (files: readonly string[]): Promise<void> => {
+      await Promise.all(files.map((p) => syncFile(join(staging, p))));
       try {
-        this.catalog.addVerified(this.node, v.name, v.version, batch);
+        this.catalog.addVerified(this.node, v.name, v.version, files);
       } catch (e) {
         if (!this.closed) throw e; // after close the store may be gone: those files are copied again next time
       }
-      if (batch.length > 0) this.o.onVerifiedBatch?.();
+      this.o.onVerifiedBatch?.();
+    };
+    const flush = (): void => {
+      const files = batch;
       batch = [];
       lastFlush = this.clock();
+      if (files.length === 0) return;
+      recording = recording.then(() => record(files));
+      recording.catch((e: unknown) => void (failed ??= e));
     };
     const made = new Set<string>();
     let next = 0;
-    let failed: unknown = null;
     const worker = async (): Promise<void> => {
       while (failed === null && next < todo.length) {
         if (this.closed) {
@@ -405,9 +429,14 @@ export class NodeCache {
     };
     await Promise.all(Array.from({ length: Math.min(this.streams, todo.length) }, worker));
     flush();
+    await recording.catch(() => undefined);
     if (failed !== null) throw failed;
-    await makeReadOnly(staging);
+    // The folder itself becomes read-only after its move: moving a folder to another parent
+    // rewrites its ".." entry, which needs write permission on it (EACCES without
+    // CAP_DAC_OVERRIDE, as for the cache agent and any non-root server).
+    await makeReadOnly(staging, false);
     await fsp.rename(staging, this.readyDir(key));
+    await fsp.chmod(this.readyDir(key), 0o555);
     this.catalog.markReady(this.node, v.name, v.version, this.clock());
     const secs = (this.clock() - progress.startedAt) / 1000;
     this.log(`dataset cache ${this.node}: ${key} ready (${v.files.length} files, ${v.totalBytes} bytes; ${progress.bytesThisRun} copied in ${secs.toFixed(1)} s)`);
@@ -530,6 +559,7 @@ export class NodeCache {
         try {
           await fsp.rm(p, { force: true });
           await this.copyVerified(source, f, p, progress, key, 'sha256');
+          await syncFile(p);
           await sealFile(p);
         } finally {
           await fsp.chmod(parent, 0o555);

@@ -137,12 +137,6 @@ export class S3Source implements DatasetSource {
       }
     }
     if (written !== file.size) throw sourceChanged(`${file.path} is ${written} bytes, the version recorded ${file.size}`);
-    const fh = await fsp.open(dest, 'r');
-    try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
     return hash.digest();
   }
 }

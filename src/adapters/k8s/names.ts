@@ -46,6 +46,8 @@ export const ANN_PREEMPTIBLE = 'gantry.dev/preemptible';
 export const ANN_CHECKPOINT = 'gantry.dev/checkpoint';
 /** Pod annotation: datasets the pod reads (comma-separated); nodes that cache them score higher. */
 export const ANN_DATASETS = 'gantry.dev/datasets';
+/** How long the pod's data wait may last (a duration; "0": for ever), instead of the webhook's --data-wait-timeout. */
+export const ANN_DATA_WAIT_TIMEOUT = 'gantry.dev/data-wait-timeout';
 /**
  * Node annotation written by the node's cache agent: what its dataset cache holds (JSON, see
  * node-cache-status.ts; a comma-separated list of names is still read, as complete copies).

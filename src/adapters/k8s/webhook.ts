@@ -31,6 +31,7 @@ import type { PolicySet } from '../../core/admission-policy/types.js';
 import { podPolicySubject } from './pod-policy-subject.js';
 import { dataWaitOps, type DataWaitOptions, type PatchOp } from './data-wait.js';
 import { inferenceSpec, InferenceSpecError, type InferenceServiceObject } from './inference-spec.js';
+import { isUserError } from '../../core/errors.js';
 
 export interface AdmissionRequest {
   uid: string;
@@ -69,7 +70,13 @@ export function admitPod(req: AdmissionRequest, newName: () => string = () => `g
   }
   // The data wait goes after the share's edits: it inserts at initContainers/0, which would
   // shift the indices those use.
-  const waitOps = dataWait ? dataWaitOps(pod, dataWait) : [];
+  let waitOps: PatchOp[] = [];
+  try {
+    waitOps = dataWait ? dataWaitOps(pod, dataWait) : [];
+  } catch (e) {
+    if (isUserError(e)) return { uid: req.uid, allowed: false, status: { code: 422, message: `gantry: ${e.message}` } };
+    throw e;
+  }
   if (kind !== 'share') return withPatch(req.uid, waitOps);
   const ops: PatchOp[] = [];
   const annotations = pod.metadata?.annotations;

@@ -48,11 +48,14 @@ export function registerCacheAgent(k8s: Command, loadKubeConfig: (path: string |
     .option('--cache-dir <dir>', 'the cache folder on the node, mounted read-only', '/var/lib/gantry/datasets')
     .option('--interval <d>', 'how often the folder is read again', '2s')
     .option('--timeout <d>', 'give up (exit 2, DATASET_NOT_CACHED) after this long; 0 = never', '0')
-    .action(async (f: { datasets: string; cacheDir: string; interval: string; timeout: string }) => {
+    .option('--link-dir <dir>', 'then link <dir>/<name> to the newest complete copy of each dataset (what the pod\'s containers read)')
+    .action(async (f: { datasets: string; cacheDir: string; interval: string; timeout: string; linkDir?: string }) => {
       const names = f.datasets.split(',').map((d) => d.trim()).filter((d) => d !== '');
       if (names.length === 0) throw new UserError('BAD_FLAG', '--datasets: no dataset names');
-      const { waitForDatasets } = await import('../../adapters/k8s/data-wait.js');
-      await waitForDatasets(f.cacheDir, names, { intervalMs: parseDurationMs('--interval', f.interval), timeoutMs: f.timeout === '0' ? 0 : parseDurationMs('--timeout', f.timeout), log: (l) => process.stderr.write(`${l}\n`) });
+      const log = (l: string): void => void process.stderr.write(`${l}\n`);
+      const { linkDatasets, waitForDatasets } = await import('../../adapters/k8s/data-wait.js');
+      await waitForDatasets(f.cacheDir, names, { intervalMs: parseDurationMs('--interval', f.interval), timeoutMs: parseDurationMs('--timeout', f.timeout), log });
+      if (f.linkDir !== undefined) log(`gantry wait-data: linked in ${f.linkDir}: ${linkDatasets(f.cacheDir, names, f.linkDir).join(', ')}`);
     });
 
   k8s

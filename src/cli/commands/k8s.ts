@@ -159,7 +159,9 @@ export function registerK8s(program: Command): void {
     .option('--policies <file>', 'judge gantry pods at creation by this admission policy file (/validate; docs/policies.md)')
     .option('--data-wait-image <image>', 'hold pods that name datasets until their data is on the node: an init container of this image (with the gantry CLI) waits for the cache agent\'s copy')
     .option('--cache-dir <path>', 'with --data-wait-image: the cache agents\' folder on the nodes', '/var/lib/gantry/datasets')
-    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string; dataWaitImage?: string; cacheDir: string }) => {
+    .option('--data-wait-timeout <d>', 'with --data-wait-image: a pod whose data is not on its node after this long fails (exit 2, DATASET_NOT_CACHED); 0 = wait for ever (a pod\'s gantry.dev/data-wait-timeout overrides it)', '0')
+    .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string; dataWaitImage?: string; cacheDir: string; dataWaitTimeout: string }) => {
+      parseDurationMs('--data-wait-timeout', f.dataWaitTimeout);
       const port = Number(f.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
       const cert = readFile('--tls-cert', f.tlsCert);
@@ -192,7 +194,7 @@ export function registerK8s(program: Command): void {
       let started;
       try {
         const { startWebhookServer } = await import('../../adapters/k8s/webhook.js');
-        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}), ...(policies ? { policies: () => policies } : {}), ...(f.dataWaitImage ? { dataWait: { image: f.dataWaitImage, cacheDir: f.cacheDir } } : {}) });
+        started = await startWebhookServer({ cert, key, port, host: f.host, ...(readLease ? { readLease } : {}), ...(policies ? { policies: () => policies } : {}), ...(f.dataWaitImage ? { dataWait: { image: f.dataWaitImage, cacheDir: f.cacheDir, timeout: f.dataWaitTimeout.trim() } } : {}) });
       } catch (e) {
         throw new UserError('WEBHOOK_START', `cannot serve on ${f.host}:${port}: ${(e as Error).message}`);
       }

@@ -14,6 +14,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{ printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) | quote }}
 {{- end -}}
 
+{{/* The data wait's init container image (unquoted): webhook.dataWait.image, else the chart's own. */}}
+{{- define "gantry.dataWaitImage" -}}
+{{ default (printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag)) .Values.webhook.dataWait.image }}
+{{- end -}}
+
 {{/* The webhook Service's DNS name, the name its serving certificate is for. */}}
 {{- define "gantry.webhookHost" -}}
 gantry-webhook.{{ .Release.Namespace }}.svc
