@@ -97,6 +97,17 @@ export interface SchedulerConfig {
   readonly maxConsolidationAttempts?: number;
   /** Longest checkpoint grace a job stopped for a surging service replica gets (actions/surge.ts). */
   readonly surgeGraceMs?: number;
+  /**
+   * Reclaim by moving (actions/reclaim-moves.ts): a job stopped less than this long ago is not
+   * moved again (default 30 min), so no job is moved back and forth.
+   */
+  readonly moveCooldownMs?: number;
+  /**
+   * Reclaim by moving: most GPU time (GPU-seconds) the movers of one cycle may lose, counted
+   * as their work at risk (a grace each for jobs that checkpoint when signalled; default 960,
+   * e.g. 32 GPUs with a 30 s grace).
+   */
+  readonly maxMoveGpuSecondsPerCycle?: number;
 }
 
 /** The configuration with every default filled in (what a cycle reads). */
@@ -130,5 +141,7 @@ export function withDefaults(c: SchedulerConfig): SchedulerSettings {
     preemptAcrossQueues: c.preemptAcrossQueues ?? false,
     maxPreemptPlansPerQueue: c.maxPreemptPlansPerQueue ?? 8,
     surgeGraceMs: c.surgeGraceMs ?? 20_000,
+    moveCooldownMs: c.moveCooldownMs ?? 1_800_000,
+    maxMoveGpuSecondsPerCycle: c.maxMoveGpuSecondsPerCycle ?? 960,
   };
 }

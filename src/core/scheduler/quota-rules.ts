@@ -70,7 +70,9 @@ export class QuotaRules {
    */
   entitled(job: JobRecord): boolean {
     const q = this.queues.get(job.queue);
-    return q !== undefined && q.usage.gpu + job.requestGpu <= q.guaranteed('gpu') + 1e-6;
+    // A running job being re-placed (a mover) is in its queue's usage already: counted once.
+    const own = job.charged ? job.resources.gpu : 0;
+    return q !== undefined && q.usage.gpu - own + job.requestGpu <= q.guaranteed('gpu') + 1e-6;
   }
 
   /**

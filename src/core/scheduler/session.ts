@@ -146,6 +146,18 @@ export class Session {
     return victim.startedAt === null || !(victim.startedAt >= job.evictedAt);
   }
 
+  /**
+   * May `victim` be moved aside for `job` (consolidate, reclaim by moving)? As mayDisplace, and
+   * not when the victim runs in room it took from `job`'s queue (`wonFrom`): `job`'s own
+   * eviction record may since name another job (it ran and was stopped again), and moving the
+   * victim would undo the first plan all the same.
+   */
+  mayMove(victim: JobRecord, job: JobRecord): boolean {
+    if (!this.mayDisplace(victim, job)) return false;
+    const won = victim.wonFrom.get(job.queue);
+    return won === undefined || victim.startedAt === null || !(victim.startedAt >= won);
+  }
+
   /** A reservation held by a pending job that would borrow (it never stands in an entitled job's way). */
   private heldByBorrower(r: Reservation): boolean {
     const holder = this.jobs.get(r.job);

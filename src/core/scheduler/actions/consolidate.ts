@@ -33,7 +33,7 @@ export const consolidate: Action = {
       if (job.resources.gpu > freeGpu) continue;
       if (attempts++ >= s.config.maxConsolidationAttempts) break;
       // Never move work its queue is guaranteed for a borrower, nor a job this one was stopped for.
-      const movers = s.victims.byCost().filter((v) => s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1 && s.mayDisplace(v, job));
+      const movers = s.victims.byCost().filter((v) => s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && v.spec.members.length === 1 && s.mayMove(v, job));
       if (movers.length === 0) continue;
       const stmt = s.cluster.begin();
       const moved: JobRecord[] = [];

@@ -9,7 +9,7 @@
  */
 import type { Binding } from '../../model/cluster.js';
 import type { Session } from '../session.js';
-import type { JobRecord } from '../job.js';
+import { workAtRisk, type JobRecord } from '../job.js';
 import { largestNodeGpu } from './victims.js';
 
 export interface MovePlan {
@@ -46,8 +46,13 @@ export function planWithMoves(
   let lendable = 0;
   for (const q of s.queues.leaves()) if (q.name !== job.queue) lendable += Math.max(0, s.quota.settledGpu(q) - q.guaranteed('gpu'));
   if (lendable + s.memo('freeGpu', () => freeGpu(s)) < job.requestGpu) return null;
+  // Only work that checkpoints, not the job's own displacer, not a job stopped within the
+  // cooldown (a job moved is not moved again soon: no job goes back and forth).
+  const cooldown = s.config.moveCooldownMs;
   const movable = (v: JobRecord): boolean =>
-    s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayDisplace(v, job);
+    s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayMove(v, job) && !(s.now - v.evictedAt < cooldown);
+  // What the movers of one plan may lose in all (milli-GPU x ms, as workAtRisk counts).
+  const moveBudget = s.config.maxMoveGpuSecondsPerCycle * 1e6;
   // Running jobs by node (a job with members on several nodes is listed on each).
   const onNode = s.victims.byNode();
   const blocked = new Set(s.blockedNodes(job));
@@ -84,6 +89,12 @@ export function planWithMoves(
     }
     const target = s.tryPlace(job, stmt); // (binds in stmt on success: the movers go elsewhere)
     if (!target.ok) {
+      stmt.rollback();
+      continue;
+    }
+    let moveCost = 0;
+    for (const m of movers) moveCost += workAtRisk(m, s.now);
+    if (moveCost > moveBudget) {
       stmt.rollback();
       continue;
     }
