@@ -4,7 +4,7 @@
  * `gantry.dev/gpu-fraction` / `gantry.dev/gpu-memory` annotations), its queue, priority and
  * gang; and the GPU assignment annotation Gantry writes when it binds (read back on restart).
  */
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import type { GpuRequest, PodRequest, Toleration } from '../../core/model/request.js';
 import type { Binding, GpuGrant } from '../../core/model/cluster.js';
 import type { NodeState } from '../../core/model/node.js';
@@ -155,8 +155,16 @@ export function gpuRequestOf(pod: V1Pod): GpuRequest {
     if (migList.length > 1 || (first && first[1] !== 1)) throw new PodSpecError('a pod may ask for one MIG slice (nvidia.com/mig-<profile>: 1); use a gang for more');
     return { kind: 'mig', profile: (first as [string, number])[0] };
   }
-  if (whole > 0) return { kind: 'whole', count: whole };
-  return { kind: 'none' };
+  if (whole > 0) return wholeGpus(whole);
+  return NO_GPU;
+}
+
+/** Requests of whole GPUs are few and never changed: one object per count, shared by every pod. */
+const NO_GPU: GpuRequest = { kind: 'none' };
+const WHOLE_GPUS: GpuRequest[] = [];
+function wholeGpus(count: number): GpuRequest {
+  if (count > 64) return { kind: 'whole', count };
+  return (WHOLE_GPUS[count] ??= { kind: 'whole', count });
 }
 
 /**
@@ -177,7 +185,7 @@ export function boundPodRequest(pod: V1Pod): PodRequest {
     gpu = gpuRequestOf(pod);
   } catch {
     const whole = lenient(() => effective(pod, (c) => extended(c, RES_GPU)));
-    gpu = whole > 0 ? { kind: 'whole', count: whole } : { kind: 'none' };
+    gpu = whole > 0 ? wholeGpus(whole) : NO_GPU;
   }
   return {
     id: podKey(pod),
@@ -198,12 +206,7 @@ export function podRequest(pod: V1Pod): PodRequest {
     .map((m) => m.trim())
     .filter((m) => m !== '')
     .map((m) => findGpuModel(m)?.name ?? modelFromProduct(m));
-  const tolerations: Toleration[] = (pod.spec?.tolerations ?? []).map((t) => ({
-    ...(t.key !== undefined ? { key: t.key } : {}),
-    ...(t.operator === 'Exists' || t.operator === 'Equal' ? { operator: t.operator } : {}),
-    ...(t.value !== undefined ? { value: t.value } : {}),
-    ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
-  }));
+  const tolerations = coreTolerations(pod.spec?.tolerations ?? NO_TOLERATIONS);
   const datasets = datasetNames(ann[ANN_DATASETS]);
   const fromAffinity = affinitySelector(pod);
   const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
@@ -218,6 +221,29 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(tolerations.length > 0 ? { tolerations } : {}),
     ...(datasets.length > 0 ? { datasets } : {}),
   };
+}
+
+const NO_TOLERATIONS: V1Toleration[] = [];
+/**
+ * The core's tolerations of each list of the API's, made once per list: the slim pods of one
+ * shape share their list (slim.ts), and so share the core's copy too (each pod's own copy, with
+ * objects built by spreads, cost ~500 bytes per pod: docs/benchmarks.md, "Scheduler memory").
+ */
+const tolerationsOf = new WeakMap<readonly V1Toleration[], readonly Toleration[]>();
+
+function coreTolerations(list: readonly V1Toleration[]): readonly Toleration[] {
+  const known = tolerationsOf.get(list);
+  if (known) return known;
+  const out = list.map((t) => {
+    const c: { key?: string; operator?: 'Exists' | 'Equal'; value?: string; effect?: Toleration['effect'] } = {};
+    if (t.key !== undefined) c.key = t.key;
+    if (t.operator === 'Exists' || t.operator === 'Equal') c.operator = t.operator;
+    if (t.value !== undefined) c.value = t.value;
+    if (t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute') c.effect = t.effect;
+    return c as Toleration;
+  });
+  tolerationsOf.set(list, out);
+  return out;
 }
 
 export function podPriority(pod: V1Pod): number {

@@ -95,7 +95,8 @@ export interface SchedulingObserver {
 
 interface JobEntry {
   readonly id: string;
-  readonly pods: Set<string>;
+  /** Its pods' keys (an array: most jobs have one pod, and an empty Set alone costs ~150 bytes). */
+  readonly pods: string[];
   /** Gang key (namespace/name of the PodGroup) for gangs. */
   readonly group?: string;
   /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
@@ -444,12 +445,13 @@ export class KubeScheduler {
     const entry = this.jobs.get(id);
     this.podJob.delete(key);
     if (!entry) return;
-    entry.pods.delete(key);
+    const at = entry.pods.indexOf(key);
+    if (at >= 0) entry.pods.splice(at, 1);
     const j = this.core.job(id);
     if (j?.state === 'pending') {
       // A gang that lost a member before it was placed re-forms from the pods that remain.
       this.dropJob(id, entry, true);
-    } else if (entry.pods.size === 0) {
+    } else if (entry.pods.length === 0) {
       this.core.remove(id);
       this.jobs.delete(id);
       // A gang that was rolled back: the members left waiting may form it again.
@@ -482,7 +484,7 @@ export class KubeScheduler {
   /** A running job that nothing backs waits again: as it was, or re-formed from the pods that remain. */
   private releaseUnbacked(id: string, entry: JobEntry): void {
     entry.bindOps = undefined;
-    if (this.core.job(id)?.spec.members.length === entry.pods.size) this.core.bindFailed(id, Date.now());
+    if (this.core.job(id)?.spec.members.length === entry.pods.length) this.core.bindFailed(id, Date.now());
     else this.dropJob(id, entry, true);
   }
 
@@ -619,7 +621,7 @@ export class KubeScheduler {
       for (const p of pods) this.block(p, e.message, null);
       return false;
     }
-    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    const entry: JobEntry = { id, pods: pods.map(podKey), ...(group ? { group } : {}) };
     this.jobs.set(id, entry);
     for (const p of pods) {
       this.podJob.set(podKey(p), id);
@@ -674,7 +676,7 @@ export class KubeScheduler {
       this.log(`cannot adopt ${id}: ${e.message}`);
       return false;
     }
-    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    const entry: JobEntry = { id, pods: pods.map(podKey), ...(group ? { group } : {}) };
     this.jobs.set(id, entry);
     for (const p of pods) this.podJob.set(podKey(p), id);
     this.markDirty();
@@ -748,8 +750,8 @@ export class KubeScheduler {
     const waiting = members.filter((p) => !this.podJob.has(podKey(p)) && !p.spec?.nodeName && !p.metadata?.deletionTimestamp);
     if (entry && booked) {
       const min = Math.max(1, this.groups.get(gkey)?.spec?.minMember ?? 1);
-      entry.partial = entry.pods.size < min && waiting.length > 0;
-      if (entry.partial) this.log(`gang ${gkey} is partly bound (${entry.pods.size} of ${min}) without a usable plan`);
+      entry.partial = entry.pods.length < min && waiting.length > 0;
+      if (entry.partial) this.log(`gang ${gkey} is partly bound (${entry.pods.length} of ${min}) without a usable plan`);
     }
     for (const p of waiting) this.considerPending(p);
   }
@@ -915,7 +917,7 @@ export class KubeScheduler {
       const obs = this.opts.observer;
       if (obs) {
         const s = (performance.now() - t0) / 1000;
-        for (const id of r.pending.keys()) for (let i = this.jobs.get(id)?.pods.size ?? 0; i > 0; i--) obs.attempt('unschedulable', s);
+        for (const id of r.pending.keys()) for (let i = this.jobs.get(id)?.pods.length ?? 0; i > 0; i--) obs.attempt('unschedulable', s);
       }
       if (now - this.lastQueueStatusAt >= QUEUE_STATUS_EVERY_MS) this.updateQueueStatus(now);
     } finally {
