@@ -300,13 +300,13 @@ export function assignmentOf(b: Binding, node: NodeState | undefined): Assignmen
   };
 }
 
-/** Reads the assignment Gantry wrote on a bound pod; null when absent or unreadable. */
+/** Reads the assignment Gantry wrote on a bound pod (or its compact form, compactAssignment); null when absent or unreadable. */
 export function readAssignment(pod: V1Pod): Assignment | null {
   const raw = pod.metadata?.annotations?.[ANN_ASSIGNMENT];
   if (raw === undefined) return null;
   try {
-    const a = JSON.parse(raw) as Assignment;
-    if (typeof a.node !== 'string' || !Array.isArray(a.gpus)) return null;
+    const a = raw.startsWith('[') ? fromCompact(JSON.parse(raw) as unknown) : (JSON.parse(raw) as Assignment);
+    if (a === null || typeof a.node !== 'string' || !Array.isArray(a.gpus)) return null;
     for (const g of a.gpus) {
       if (!Number.isInteger(g.index) || !Number.isInteger(g.milli) || !Number.isInteger(g.memoryMiB)) return null;
     }
@@ -314,6 +314,30 @@ export function readAssignment(pod: V1Pod): Assignment | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The assignment annotation without what the scheduler never reads back (the GPU UUIDs, the
+ * field names): `["<node>", [[index, milli, memoryMiB(, profile, start)], ...]]`, a quarter of
+ * the size. The scheduler's slim pods keep this form (slim.ts); readAssignment reads both. An
+ * annotation that is not a readable assignment is returned as it is.
+ */
+export function compactAssignment(raw: string): string {
+  if (raw.startsWith('[')) return raw;
+  const a = readAssignment({ metadata: { annotations: { [ANN_ASSIGNMENT]: raw } } });
+  if (a === null) return raw;
+  return JSON.stringify([a.node, a.gpus.map((g) => (g.mig ? [g.index, g.milli, g.memoryMiB, g.mig.profile, g.mig.start] : [g.index, g.milli, g.memoryMiB]))]);
+}
+
+function fromCompact(v: unknown): Assignment | null {
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || !Array.isArray(v[1])) return null;
+  const gpus: AssignedGpu[] = [];
+  for (const g of v[1] as unknown[]) {
+    if (!Array.isArray(g)) return null;
+    const [index, milli, memoryMiB, profile, start] = g as [number, number, number, unknown, unknown];
+    gpus.push({ index, uuid: '', milli, memoryMiB, ...(typeof profile === 'string' && Number.isInteger(start) ? { mig: { profile, start: start as number } } : {}) });
+  }
+  return { node: v[0], gpus };
 }
 
 /** The same node and the same GPUs (indices, shares, MIG slices), whatever the order. */

@@ -98,14 +98,14 @@ interface JobEntry {
   /** Its pods' keys (an array: most jobs have one pod, and an empty Set alone costs ~150 bytes). */
   readonly pods: string[];
   /** Gang key (namespace/name of the PodGroup) for gangs. */
-  readonly group?: string;
+  readonly group: string | undefined;
   /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
-  bindOps?: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
+  bindOps: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
   /** The leader term in which this replica last placed the job: its binds may not show in the watch yet. */
-  placedInTerm?: number;
-  lastWait?: string | undefined;
+  placedInTerm: number | undefined;
+  lastWait: string | undefined;
   /** A gang found partly bound without a usable plan: rolled back (its bound members evicted) by the leader. */
-  partial?: boolean;
+  partial: boolean;
 }
 
 /** Cycles start at most this often while changes keep arriving (the changes in between share one). */
@@ -621,7 +621,7 @@ export class KubeScheduler {
       for (const p of pods) this.block(p, e.message, null);
       return false;
     }
-    const entry: JobEntry = { id, pods: pods.map(podKey), ...(group ? { group } : {}) };
+    const entry = newEntry(id, pods, group);
     this.jobs.set(id, entry);
     for (const p of pods) {
       this.podJob.set(podKey(p), id);
@@ -676,7 +676,7 @@ export class KubeScheduler {
       this.log(`cannot adopt ${id}: ${e.message}`);
       return false;
     }
-    const entry: JobEntry = { id, pods: pods.map(podKey), ...(group ? { group } : {}) };
+    const entry = newEntry(id, pods, group);
     this.jobs.set(id, entry);
     for (const p of pods) this.podJob.set(podKey(p), id);
     this.markDirty();
@@ -1198,6 +1198,11 @@ export class KubeScheduler {
         if (!(e instanceof FencedError)) this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
       });
   }
+}
+
+/** Every field set at once: the entry keeps them all in itself (no separate property array). */
+function newEntry(id: string, pods: readonly V1Pod[], group: string | undefined): JobEntry {
+  return { id, pods: pods.map(podKey), group, bindOps: undefined, placedInTerm: undefined, lastWait: undefined, partial: false };
 }
 
 /** Two pods of the same name that are not the same pod (one deleted, the other created after). */

@@ -4,7 +4,8 @@
  * pod once a kubelet has written its status) made up most of the scheduler's heap per pod, and
  * a real node's status (images, addresses, nodeInfo, timestamped conditions) is larger than the
  * rest of the node. Kept of a pod: its identity (name, namespace, uid, resourceVersion,
- * creation and deletion times), the labels and annotations the scheduler reads, its placement
+ * creation and deletion times), the labels and annotations the scheduler reads (the GPU
+ * assignment in its compact form, pods.ts compactAssignment), its placement
  * constraints while it is unbound (a bound pod's are never read again), priority, grace and
  * container resources, its phase (and reason); of a pod that ended only what says which pod it
  * was, where, and that it ended. Of a node: all of metadata but managedFields, its spec, its
@@ -19,15 +20,12 @@ import {
   ANN_ASSIGNMENT, ANN_CHECKPOINT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, POD_GROUP_LABEL, POD_GROUP_LABEL_LEGACY,
   QUEUE_LABEL,
 } from './names.js';
+import { compactAssignment } from './pods.js';
 
 /** The annotations and labels of a pod the scheduler reads (pods.ts, scheduler.ts); the others are dropped. */
 const POD_ANNOTATIONS_KEPT = [ANN_ASSIGNMENT, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, ANN_CHECKPOINT, ANN_DATASETS, ANN_ENV_CONFIGMAP] as const;
 const POD_LABELS_KEPT = [POD_GROUP_LABEL, POD_GROUP_LABEL_LEGACY, QUEUE_LABEL] as const;
 
-/** What the scheduler reads of any pod's spec (priority, grace); containers keep their resources. */
-const POD_SPEC_KEPT = ['nodeName', 'schedulerName', 'priority', 'terminationGracePeriodSeconds'] as const;
-/** ... and of an unbound pod's: where it may go. */
-const POD_PLACEMENT_KEPT = ['priorityClassName', 'preemptionPolicy', 'nodeSelector', 'affinity', 'tolerations'] as const;
 
 /**
  * One copy of equal values (by their JSON). Bounded: past MAX_SHARED entries it starts again;
@@ -62,43 +60,55 @@ function picked(from: Record<string, string> | undefined, keys: readonly string[
   return out;
 }
 
+/**
+ * Objects made by one literal with every field (absent ones undefined) keep all their fields in
+ * the object itself; one built field by field from `{}` spills past the 4th into a separate
+ * property array (~40-60 bytes more per object).
+ */
 function slimPodMeta(m: V1ObjectMeta, ended: boolean): V1ObjectMeta {
-  const out: V1ObjectMeta = {};
-  if (m.name !== undefined) out.name = m.name;
-  if (m.namespace !== undefined) out.namespace = share(m.namespace);
-  if (m.uid !== undefined) out.uid = m.uid;
-  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
-  if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
-  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
-  const labels = picked(m.labels, POD_LABELS_KEPT);
-  if (labels !== undefined) out.labels = share(labels);
   const annotations = ended ? undefined : picked(m.annotations, POD_ANNOTATIONS_KEPT);
-  if (annotations !== undefined) out.annotations = annotations;
-  return out;
+  const assignment = annotations?.[ANN_ASSIGNMENT];
+  if (annotations !== undefined && assignment !== undefined) annotations[ANN_ASSIGNMENT] = compactAssignment(assignment);
+  const labels = picked(m.labels, POD_LABELS_KEPT);
+  return {
+    name: m.name,
+    namespace: m.namespace !== undefined ? share(m.namespace) : undefined,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    creationTimestamp: m.creationTimestamp,
+    deletionTimestamp: m.deletionTimestamp,
+    labels: labels !== undefined ? share(labels) : undefined,
+    annotations,
+  } as V1ObjectMeta;
 }
 
 function slimPodSpec(spec: V1PodSpec, ended: boolean): V1PodSpec {
-  const out: V1PodSpec = { containers: ended ? NO_CONTAINERS : share(spec.containers.map(slimContainer)) };
-  if (!ended && spec.initContainers !== undefined) out.initContainers = share(spec.initContainers.map(slimContainer));
-  const o = out as unknown as Record<string, unknown>;
-  for (const k of POD_SPEC_KEPT) if (spec[k] !== undefined) o[k] = typeof spec[k] === 'string' ? share(spec[k]) : spec[k];
-  if (!ended && spec.nodeName === undefined) for (const k of POD_PLACEMENT_KEPT) if (spec[k] !== undefined) o[k] = share(spec[k]);
-  return out;
+  const place = !ended && spec.nodeName === undefined;
+  const shared = <T>(v: T | undefined): T | undefined => (v !== undefined ? share(v) : undefined);
+  return {
+    containers: ended ? NO_CONTAINERS : share(spec.containers.map(slimContainer)),
+    initContainers: !ended && spec.initContainers !== undefined ? share(spec.initContainers.map(slimContainer)) : undefined,
+    nodeName: shared(spec.nodeName),
+    schedulerName: shared(spec.schedulerName),
+    priority: spec.priority,
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+    // Where it may go: read while it waits, never once it is bound.
+    priorityClassName: place ? spec.priorityClassName : undefined,
+    preemptionPolicy: place ? spec.preemptionPolicy : undefined,
+    nodeSelector: place ? shared(spec.nodeSelector) : undefined,
+    affinity: place ? shared(spec.affinity) : undefined,
+    tolerations: place ? shared(spec.tolerations) : undefined,
+  } as V1PodSpec;
 }
 
 export function slimPod(pod: V1Pod): V1Pod {
-  const phase = pod.status?.phase;
-  const ended = phase === 'Succeeded' || phase === 'Failed';
-  const out: V1Pod = {};
-  if (pod.metadata) out.metadata = slimPodMeta(pod.metadata, ended);
-  if (pod.spec) out.spec = slimPodSpec(pod.spec, ended);
   const s = pod.status;
-  if (!s) return out;
-  const status: V1PodStatus = {};
-  if (s.phase !== undefined) status.phase = share(s.phase);
-  if (s.reason !== undefined) status.reason = s.reason;
-  out.status = status;
-  return out;
+  const ended = s?.phase === 'Succeeded' || s?.phase === 'Failed';
+  return {
+    metadata: pod.metadata ? slimPodMeta(pod.metadata, ended) : undefined,
+    spec: pod.spec ? slimPodSpec(pod.spec, ended) : undefined,
+    status: s ? ({ phase: s.phase !== undefined ? share(s.phase) : undefined, reason: s.reason } as V1PodStatus) : undefined,
+  } as unknown as V1Pod;
 }
 
 export function slimNode(node: V1Node): V1Node {
