@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Node, V1NodeSystemInfo, V1Pod } from '@kubernetes/client-node';
 import { slimNode, slimPod } from '../../src/adapters/k8s/slim.js';
-import { boundPodRequest, compactAssignment, podRequest, readAssignment } from '../../src/adapters/k8s/pods.js';
+import { boundPodRequest, compactAssignment, podKey, podRequest, readAssignment } from '../../src/adapters/k8s/pods.js';
 import { ANN_ASSIGNMENT, ANN_GPU_MODELS, ANN_GPU_UUIDS, POD_GROUP_LABEL, QUEUE_LABEL } from '../../src/adapters/k8s/names.js';
 import { nodeInventory } from '../../src/adapters/k8s/inventory.js';
 import { fakeNode, fakePod } from '../k8s/cluster.js';
@@ -94,7 +94,8 @@ describe('k8s slim objects', () => {
   });
 
   it('objects without status pass', () => {
-    assert.deepEqual(set(slimPod({ metadata: { name: 'x' } })), { metadata: { name: 'x' } });
+    assert.deepEqual(set(slimPod({ metadata: { name: 'x' } })), { key: '/x', metadata: { name: 'x' } });
+    assert.equal(podKey(slimPod(fakePod('ns', 'p'))), podKey(fakePod('ns', 'p')));
     assert.deepEqual(slimNode({ metadata: { name: 'x' } }), { metadata: { name: 'x' } });
   });
 });

@@ -55,8 +55,25 @@ function affinitySelector(pod: V1Pod): Record<string, string> {
   return out;
 }
 
+/** `namespace/name`; a slim pod (slim.ts) carries it, made once, so that every map keyed by it shares one string. */
 export function podKey(pod: V1Pod): string {
-  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+  return (pod as { readonly key?: string }).key ?? `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+/** The job id of a single pod: one string per pod however often it is asked for. */
+export function singlePodJobId(podKey: string): string {
+  return internString(`pod:${podKey}`);
+}
+
+/**
+ * The one copy of a string that V8 keeps in its string table (property names are kept there;
+ * weakly: it goes when nothing else holds it). Keys built by concatenation are otherwise a new
+ * pair of objects per call (~70 bytes each time one is stored).
+ */
+export function internString(s: string): string {
+  const o: Record<string, 0> = { [s]: 0 };
+  for (const k in o) return k;
+  return s;
 }
 
 export function isGantryPod(pod: V1Pod): boolean {

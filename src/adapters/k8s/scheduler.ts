@@ -35,7 +35,7 @@ import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
   assignmentOf, boundPodRequest, creationMs, podCheckpoint, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
-  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, type GangPlan,
+  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, singlePodJobId, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
@@ -280,7 +280,7 @@ export class KubeScheduler {
     const byGroup = new Set<string>();
     for (const p of bound) {
       const g = this.gangKeyOf(p);
-      if (g === undefined) this.adopt(`pod:${podKey(p)}`, [p]);
+      if (g === undefined) this.adopt(singlePodJobId(podKey(p)), [p]);
       else byGroup.add(g);
     }
     for (const key of byGroup.keys()) this.adoptGang(key);
@@ -552,7 +552,7 @@ export class KubeScheduler {
       throw e;
     }
     const group = podGroupName(pod);
-    if (group === undefined) return void this.submit(`pod:${key}`, [pod], [req]);
+    if (group === undefined) return void this.submit(singlePodJobId(key), [pod], [req]);
     const ns = pod.metadata?.namespace ?? '';
     const gkey = `${ns}/${group}`;
     const pg = this.groups.get(gkey);
@@ -563,7 +563,7 @@ export class KubeScheduler {
       // A gang found partly bound waits for the leader to roll it back; its other pods wait with it.
       if (this.jobs.get(gangId)?.partial) return this.block(pod, `gang: PodGroup ${group} is partly bound; it is rolled back and placed again whole`, null);
       // The gang already runs: a pod beyond it (elastic scale-up, a restarted worker) runs alone.
-      return void this.submit(`pod:${key}`, [pod], [req]);
+      return void this.submit(singlePodJobId(key), [pod], [req]);
     }
     if (existing) return; // pending gang, already submitted (this pod is in it or arrives late)
     const members: V1Pod[] = [];
@@ -714,7 +714,7 @@ export class KubeScheduler {
       const jobId = this.podJob.get(key);
       const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
       if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
-      this.adopt(`pod:${key}`, [pod]);
+      this.adopt(singlePodJobId(key), [pod]);
     }
     // Refused (another booking holds its GPUs): tried again whenever bookings are released.
     if (this.bookedAsRecorded(pod)) this.unbooked.delete(key);

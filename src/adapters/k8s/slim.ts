@@ -20,7 +20,7 @@ import {
   ANN_ASSIGNMENT, ANN_CHECKPOINT, ANN_DATASETS, ANN_ENV_CONFIGMAP, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, POD_GROUP_LABEL, POD_GROUP_LABEL_LEGACY,
   QUEUE_LABEL,
 } from './names.js';
-import { compactAssignment } from './pods.js';
+import { compactAssignment, internString } from './pods.js';
 
 /** The annotations and labels of a pod the scheduler reads (pods.ts, scheduler.ts); the others are dropped. */
 const POD_ANNOTATIONS_KEPT = [ANN_ASSIGNMENT, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, ANN_CHECKPOINT, ANN_DATASETS, ANN_ENV_CONFIGMAP] as const;
@@ -104,8 +104,11 @@ function slimPodSpec(spec: V1PodSpec, ended: boolean): V1PodSpec {
 export function slimPod(pod: V1Pod): V1Pod {
   const s = pod.status;
   const ended = s?.phase === 'Succeeded' || s?.phase === 'Failed';
+  const m = pod.metadata;
   return {
-    metadata: pod.metadata ? slimPodMeta(pod.metadata, ended) : undefined,
+    // Its key (pods.ts podKey), one string for every version of the pod and every map keyed by it.
+    key: internString(`${m?.namespace ?? ''}/${m?.name ?? ''}`),
+    metadata: m ? slimPodMeta(m, ended) : undefined,
     spec: pod.spec ? slimPodSpec(pod.spec, ended) : undefined,
     status: s ? ({ phase: s.phase !== undefined ? share(s.phase) : undefined, reason: s.reason } as V1PodStatus) : undefined,
   } as unknown as V1Pod;
