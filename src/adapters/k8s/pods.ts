@@ -9,6 +9,7 @@ import type { GpuRequest, PodRequest, Toleration } from '../../core/model/reques
 import type { Binding, GpuGrant } from '../../core/model/cluster.js';
 import type { NodeState } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
+import { wholeGpuGrant } from '../../core/placement/gpu-assign.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import {
   ANN_ASSIGNMENT, ANN_CHECKPOINT, ANN_DATASETS, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
@@ -412,7 +413,7 @@ export function readPlan(pod: V1Pod): GangPlan | null {
 }
 
 export function grantsOf(a: Assignment): GpuGrant[] {
-  return a.gpus.map((g) => ({ gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig } : {}) }));
+  return a.gpus.map((g) => (g.mig ? { gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB, mig: g.mig } : g.milli === 1000 ? wholeGpuGrant(g.index, g.memoryMiB) : { gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB }));
 }
 
 /** The environment a GPU-share pod's containers get (through the per-pod ConfigMap). */
