@@ -56,7 +56,7 @@ function milestones(p: ChildProcess, t0: number): Milestones {
     if (m.syncedS === undefined && text.includes('synced:')) m.syncedS = s();
     if (m.leadingS === undefined && text.includes('leading (term')) m.leadingS = s();
     if (m.reconciledS === undefined && text.includes('view reconciled')) m.reconciledS = s();
-    if (m.reconciledS !== undefined && m.firstBindS === undefined && /^bound /m.test(text)) {
+    if (m.reconciledS !== undefined && m.firstBindS === undefined && /Z bound /.test(text)) {
       m.firstBindS = s();
       p.stderr?.off('data', on);
     }
