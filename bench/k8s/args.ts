@@ -12,16 +12,19 @@ export interface Args {
   kwok: boolean;
   runtime: string;
   restart: boolean;
+  /** --restart with a standby replica running beside the leader (it takes over; a new standby starts). */
+  standby: boolean;
   out: string | null;
 }
 
 export function args(): Args {
-  const a: Args = { nodes: 1000, pods: 2000, rates: [100], latencyPods: 1000, only: null, sizes: [1, 1, 1, 2, 2, 4, 8], kwok: false, runtime: '2s', restart: false, out: null };
+  const a: Args = { nodes: 1000, pods: 2000, rates: [100], latencyPods: 1000, only: null, sizes: [1, 1, 1, 2, 2, 4, 8], kwok: false, runtime: '2s', restart: false, standby: false, out: null };
   const v = process.argv.slice(2);
   for (let i = 0; i < v.length; i++) {
     const k = v[i];
     if (k === '--kwok') { a.kwok = true; continue; }
     if (k === '--restart') { a.restart = true; continue; }
+    if (k === '--standby') { a.standby = true; continue; }
     const x = v[++i] ?? '';
     if (k === '--nodes') a.nodes = Number(x);
     else if (k === '--pods') a.pods = Number(x);

@@ -9,8 +9,10 @@ export interface MemorySample {
 }
 
 /** Heap (after GC) and RSS of a process started with heap-probe.ts preloaded and an IPC channel. */
-export function probeHeap(p: ChildProcess, timeoutMs = 30_000): Promise<MemorySample> {
+export function probeHeap(p: ChildProcess, timeoutMs?: number): Promise<MemorySample> {
   const dir = process.env['GANTRY_BENCH_HEAP_SNAPSHOTS'];
+  // Writing a snapshot of ~50 MB takes more than 30 s on a loaded machine.
+  timeoutMs ??= dir ? 300_000 : 30_000;
   if (dir) p.send(`snapshot:${join(dir, `gantry-${p.pid ?? 0}-${Date.now()}.heapsnapshot`)}`);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {

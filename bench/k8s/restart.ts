@@ -4,10 +4,13 @@
  * again all along. A third of the way in the scheduler is stopped (SIGTERM: it releases its Lease)
  * and a new process with another identity starts at once (a Deployment rolling its pod); two
  * thirds of the way in that one is killed (SIGKILL, nothing released) and started again with
- * the same identity (a crashed pod restarted). Afterwards, the binds and ends replayed in the
+ * the same identity (a crashed pod restarted). With --standby a second replica runs beside the
+ * leader from the start, mirroring the cluster: at each signal it takes over, and the replaced
+ * process starts again as the new standby. Afterwards, the binds and ends replayed in the
  * apiserver's order: no GPU booked twice, no node asked for more GPUs than it has; and per
  * restart the catch-up: from the signal until the last pod it delayed (bound more than 1 s after
- * its creation) is bound.
+ * its creation) is bound, and when the next leader logged its milestones (synced, leading,
+ * reconciled, first bind).
  */
 import type { ChildProcess } from 'node:child_process';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -32,6 +35,50 @@ interface RestartFigures {
   /** Pods created from 2 s before the signal to the next restart: latency from their creation to their bind. */
   p50ms: number;
   p99ms: number;
+  /** Seconds from the signal to the next leader's log lines (undefined: not seen, or before the signal). */
+  next: Milestones;
+}
+
+/** When a scheduler process logged: its watches synced, it started leading, its view was reconciled, its first bind after that. */
+interface Milestones {
+  syncedS?: number;
+  leadingS?: number;
+  reconciledS?: number;
+  firstBindS?: number;
+}
+
+/** Records, from `t0` (performance.now()), the milestones of `p` seen from now on. */
+function milestones(p: ChildProcess, t0: number): Milestones {
+  const m: Milestones = {};
+  const s = (): number => (performance.now() - t0) / 1000;
+  const on = (d: Buffer): void => {
+    const text = d.toString();
+    if (m.syncedS === undefined && text.includes('synced:')) m.syncedS = s();
+    if (m.leadingS === undefined && text.includes('leading (term')) m.leadingS = s();
+    if (m.reconciledS === undefined && text.includes('view reconciled')) m.reconciledS = s();
+    if (m.reconciledS !== undefined && m.firstBindS === undefined && /Z bound /.test(text)) {
+      m.firstBindS = s();
+      p.stderr?.off('data', on);
+    }
+  };
+  p.stderr?.on('data', on);
+  return m;
+}
+
+/** Resolves once the process logged `what` (or after `timeoutMs`). */
+function logged(p: ChildProcess, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, timeoutMs);
+    function done(): void {
+      clearTimeout(t);
+      p.stderr?.off('data', on);
+      resolve();
+    }
+    const on = (d: Buffer): void => {
+      if (d.toString().includes(what)) done();
+    };
+    p.stderr?.on('data', on);
+  });
 }
 
 export interface RestartResult {
@@ -42,26 +89,11 @@ export interface RestartResult {
   finished: number;
   p50ms: number;
   p99ms: number;
+  standby: boolean;
   restarts: RestartFigures[];
   overbooking: Overbooking;
   watchReconnects: number;
   timeline: { s: number; created: number; bound: number }[];
-}
-
-/** Resolves once the scheduler has re-listed and reconciled (it then cycles at once). */
-function reconciled(p: ChildProcess, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, timeoutMs);
-    function done(): void {
-      clearTimeout(t);
-      p.stderr?.off('data', on);
-      resolve();
-    }
-    const on = (d: Buffer): void => {
-      if (d.toString().includes('view reconciled')) done();
-    };
-    p.stderr?.on('data', on);
-  });
 }
 
 export async function runRestart(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a: Args): Promise<RestartResult> {
@@ -84,13 +116,24 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
   const ns = 'bench-restart';
   let proc = GANTRY.start(cp, kubeconfig, 'bench-a');
   started.push(proc);
-  await reconciled(proc, 60_000);
+  await logged(proc, 'view reconciled', 60_000);
+  // --standby: a second replica that mirrors the cluster (it never gets the Lease while bench-a renews it).
+  let standby: ChildProcess | null = null;
+  let standbyIdentity = 'bench-b';
+  if (a.standby) {
+    standby = GANTRY.start(cp, kubeconfig, standbyIdentity);
+    started.push(standby);
+    await logged(standby, 'synced:', 60_000);
+  }
   const createdAt = new Map<string, number>();
+  // The process started at each signal: without a standby it is the next leader (bench-b, then
+  // bench-b again: a crashed pod restarted); with one it is the next standby (bench-c, bench-d:
+  // new pods; a new identity, so that it does not take the Lease it held itself), and the standby leads.
   const plan = [
-    { at: Math.floor(a.latencyPods / 3), signal: 'SIGTERM' as const, identity: 'bench-b' },
-    { at: Math.floor((2 * a.latencyPods) / 3), signal: 'SIGKILL' as const, identity: 'bench-b' },
+    { at: Math.floor(a.latencyPods / 3), signal: 'SIGTERM' as const, identity: a.standby ? 'bench-c' : 'bench-b' },
+    { at: Math.floor((2 * a.latencyPods) / 3), signal: 'SIGKILL' as const, identity: a.standby ? 'bench-d' : 'bench-b' },
   ];
-  const marks: { signalAt: number; startedAt: number; signal: string; sameIdentity: boolean }[] = [];
+  const marks: { signalAt: number; startedAt: number; signal: string; sameIdentity: boolean; next: Milestones }[] = [];
   const creates: Promise<void>[] = [];
   const startAt = performance.now();
   const interval = 1000 / rate;
@@ -109,13 +152,22 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
       const old = proc;
       const signalAt = performance.now();
       const sameIdentity = identity === step.identity;
-      identity = step.identity;
       void stopProc(old, step.signal);
-      proc = GANTRY.start(cp, kubeconfig, step.identity);
-      started.push(proc);
-      const startedAt = performance.now();
-      marks.push({ signalAt, startedAt, signal: step.signal, sameIdentity });
-      process.stderr.write(`restart: ${step.signal} at pod ${i}; new process ${step.identity}\n`);
+      const fresh = GANTRY.start(cp, kubeconfig, step.identity);
+      started.push(fresh);
+      if (standby) {
+        // The standby leads next; the replaced process comes back as the standby.
+        marks.push({ signalAt, startedAt: performance.now(), signal: step.signal, sameIdentity, next: milestones(standby, signalAt) });
+        proc = standby;
+        identity = standbyIdentity;
+        standby = fresh;
+        standbyIdentity = step.identity;
+      } else {
+        marks.push({ signalAt, startedAt: performance.now(), signal: step.signal, sameIdentity, next: milestones(fresh, signalAt) });
+        proc = fresh;
+        identity = step.identity;
+      }
+      process.stderr.write(`restart: ${step.signal} at pod ${i}; ${a.standby ? 'the standby takes over, new standby' : 'new process'} ${step.identity}\n`);
     }
     const due = startAt + i * interval;
     const now = performance.now();
@@ -132,6 +184,7 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
   while ([...w.traces.values()].some((t) => !t.finished) && Date.now() < finishDeadline) await sleep(200);
   w.stop();
   await stopProc(proc);
+  if (standby) await stopProc(standby);
   const latencyOf = (names: Iterable<string>): number[] => {
     const xs: number[] = [];
     for (const n of names) {
@@ -156,6 +209,7 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
       catchUpS: (lastLate - m.signalAt) / 1000,
       p50ms: percentile(lat, 50),
       p99ms: percentile(lat, 99),
+      next: m.next,
     };
   });
   const traces = [...w.traces.values()];
@@ -163,6 +217,7 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
   const r: RestartResult = {
     rate,
     pods: a.latencyPods,
+    standby: a.standby,
     bound: w.boundAt.size,
     running: traces.filter((t) => t.runningAt !== undefined).length,
     finished: traces.filter((t) => t.finished).length,

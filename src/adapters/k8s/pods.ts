@@ -4,11 +4,12 @@
  * `gantry.dev/gpu-fraction` / `gantry.dev/gpu-memory` annotations), its queue, priority and
  * gang; and the GPU assignment annotation Gantry writes when it binds (read back on restart).
  */
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import type { GpuRequest, PodRequest, Toleration } from '../../core/model/request.js';
 import type { Binding, GpuGrant } from '../../core/model/cluster.js';
 import type { NodeState } from '../../core/model/node.js';
 import { findGpuModel } from '../../core/model/gpu-catalog.js';
+import { wholeGpuGrant } from '../../core/placement/gpu-assign.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import {
   ANN_ASSIGNMENT, ANN_CHECKPOINT, ANN_DATASETS, ANN_GANG_PLAN, ANN_GPU_FRACTION, ANN_GPU_MEMORY, ANN_GPU_MODELS, ANN_PREEMPTIBLE, DEFAULT_QUEUE, POD_GROUP_LABEL,
@@ -55,8 +56,25 @@ function affinitySelector(pod: V1Pod): Record<string, string> {
   return out;
 }
 
+/** `namespace/name`; a slim pod (slim.ts) carries it, made once, so that every map keyed by it shares one string. */
 export function podKey(pod: V1Pod): string {
-  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+  return (pod as { readonly key?: string }).key ?? `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+/** The job id of a single pod: one string per pod however often it is asked for. */
+export function singlePodJobId(podKey: string): string {
+  return internString(`pod:${podKey}`);
+}
+
+/**
+ * The one copy of a string that V8 keeps in its string table (property names are kept there;
+ * weakly: it goes when nothing else holds it). Keys built by concatenation are otherwise a new
+ * pair of objects per call (~70 bytes each time one is stored).
+ */
+export function internString(s: string): string {
+  const o: Record<string, 0> = { [s]: 0 };
+  for (const k in o) return k;
+  return s;
 }
 
 export function isGantryPod(pod: V1Pod): boolean {
@@ -155,8 +173,16 @@ export function gpuRequestOf(pod: V1Pod): GpuRequest {
     if (migList.length > 1 || (first && first[1] !== 1)) throw new PodSpecError('a pod may ask for one MIG slice (nvidia.com/mig-<profile>: 1); use a gang for more');
     return { kind: 'mig', profile: (first as [string, number])[0] };
   }
-  if (whole > 0) return { kind: 'whole', count: whole };
-  return { kind: 'none' };
+  if (whole > 0) return wholeGpus(whole);
+  return NO_GPU;
+}
+
+/** Requests of whole GPUs are few and never changed: one object per count, shared by every pod. */
+const NO_GPU: GpuRequest = { kind: 'none' };
+const WHOLE_GPUS: GpuRequest[] = [];
+function wholeGpus(count: number): GpuRequest {
+  if (count > 64) return { kind: 'whole', count };
+  return (WHOLE_GPUS[count] ??= { kind: 'whole', count });
 }
 
 /**
@@ -177,7 +203,7 @@ export function boundPodRequest(pod: V1Pod): PodRequest {
     gpu = gpuRequestOf(pod);
   } catch {
     const whole = lenient(() => effective(pod, (c) => extended(c, RES_GPU)));
-    gpu = whole > 0 ? { kind: 'whole', count: whole } : { kind: 'none' };
+    gpu = whole > 0 ? wholeGpus(whole) : NO_GPU;
   }
   return {
     id: podKey(pod),
@@ -198,12 +224,7 @@ export function podRequest(pod: V1Pod): PodRequest {
     .map((m) => m.trim())
     .filter((m) => m !== '')
     .map((m) => findGpuModel(m)?.name ?? modelFromProduct(m));
-  const tolerations: Toleration[] = (pod.spec?.tolerations ?? []).map((t) => ({
-    ...(t.key !== undefined ? { key: t.key } : {}),
-    ...(t.operator === 'Exists' || t.operator === 'Equal' ? { operator: t.operator } : {}),
-    ...(t.value !== undefined ? { value: t.value } : {}),
-    ...(t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute' ? { effect: t.effect } : {}),
-  }));
+  const tolerations = coreTolerations(pod.spec?.tolerations ?? NO_TOLERATIONS);
   const datasets = datasetNames(ann[ANN_DATASETS]);
   const fromAffinity = affinitySelector(pod);
   const merged = Object.keys(fromAffinity).length > 0 ? { ...pod.spec?.nodeSelector, ...fromAffinity } : pod.spec?.nodeSelector;
@@ -218,6 +239,29 @@ export function podRequest(pod: V1Pod): PodRequest {
     ...(tolerations.length > 0 ? { tolerations } : {}),
     ...(datasets.length > 0 ? { datasets } : {}),
   };
+}
+
+const NO_TOLERATIONS: V1Toleration[] = [];
+/**
+ * The core's tolerations of each list of the API's, made once per list: the slim pods of one
+ * shape share their list (slim.ts), and so share the core's copy too (each pod's own copy, with
+ * objects built by spreads, cost ~500 bytes per pod: docs/benchmarks.md, "Scheduler memory").
+ */
+const tolerationsOf = new WeakMap<readonly V1Toleration[], readonly Toleration[]>();
+
+function coreTolerations(list: readonly V1Toleration[]): readonly Toleration[] {
+  const known = tolerationsOf.get(list);
+  if (known) return known;
+  const out = list.map((t) => {
+    const c: { key?: string; operator?: 'Exists' | 'Equal'; value?: string; effect?: Toleration['effect'] } = {};
+    if (t.key !== undefined) c.key = t.key;
+    if (t.operator === 'Exists' || t.operator === 'Equal') c.operator = t.operator;
+    if (t.value !== undefined) c.value = t.value;
+    if (t.effect === 'NoSchedule' || t.effect === 'PreferNoSchedule' || t.effect === 'NoExecute') c.effect = t.effect;
+    return c as Toleration;
+  });
+  tolerationsOf.set(list, out);
+  return out;
 }
 
 export function podPriority(pod: V1Pod): number {
@@ -274,13 +318,13 @@ export function assignmentOf(b: Binding, node: NodeState | undefined): Assignmen
   };
 }
 
-/** Reads the assignment Gantry wrote on a bound pod; null when absent or unreadable. */
+/** Reads the assignment Gantry wrote on a bound pod (or its compact form, compactAssignment); null when absent or unreadable. */
 export function readAssignment(pod: V1Pod): Assignment | null {
   const raw = pod.metadata?.annotations?.[ANN_ASSIGNMENT];
   if (raw === undefined) return null;
   try {
-    const a = JSON.parse(raw) as Assignment;
-    if (typeof a.node !== 'string' || !Array.isArray(a.gpus)) return null;
+    const a = raw.startsWith('[') ? fromCompact(JSON.parse(raw) as unknown) : (JSON.parse(raw) as Assignment);
+    if (a === null || typeof a.node !== 'string' || !Array.isArray(a.gpus)) return null;
     for (const g of a.gpus) {
       if (!Number.isInteger(g.index) || !Number.isInteger(g.milli) || !Number.isInteger(g.memoryMiB)) return null;
     }
@@ -288,6 +332,30 @@ export function readAssignment(pod: V1Pod): Assignment | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The assignment annotation without what the scheduler never reads back (the GPU UUIDs, the
+ * field names): `["<node>", [[index, milli, memoryMiB(, profile, start)], ...]]`, a quarter of
+ * the size. The scheduler's slim pods keep this form (slim.ts); readAssignment reads both. An
+ * annotation that is not a readable assignment is returned as it is.
+ */
+export function compactAssignment(raw: string): string {
+  if (raw.startsWith('[')) return raw;
+  const a = readAssignment({ metadata: { annotations: { [ANN_ASSIGNMENT]: raw } } });
+  if (a === null) return raw;
+  return JSON.stringify([a.node, a.gpus.map((g) => (g.mig ? [g.index, g.milli, g.memoryMiB, g.mig.profile, g.mig.start] : [g.index, g.milli, g.memoryMiB]))]);
+}
+
+function fromCompact(v: unknown): Assignment | null {
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || !Array.isArray(v[1])) return null;
+  const gpus: AssignedGpu[] = [];
+  for (const g of v[1] as unknown[]) {
+    if (!Array.isArray(g)) return null;
+    const [index, milli, memoryMiB, profile, start] = g as [number, number, number, unknown, unknown];
+    gpus.push({ index, uuid: '', milli, memoryMiB, ...(typeof profile === 'string' && Number.isInteger(start) ? { mig: { profile, start: start as number } } : {}) });
+  }
+  return { node: v[0], gpus };
 }
 
 /** The same node and the same GPUs (indices, shares, MIG slices), whatever the order. */
@@ -345,7 +413,7 @@ export function readPlan(pod: V1Pod): GangPlan | null {
 }
 
 export function grantsOf(a: Assignment): GpuGrant[] {
-  return a.gpus.map((g) => ({ gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig } : {}) }));
+  return a.gpus.map((g) => (g.mig ? { gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB, mig: g.mig } : g.milli === 1000 ? wholeGpuGrant(g.index, g.memoryMiB) : { gpu: g.index, milli: g.milli, memoryMiB: g.memoryMiB }));
 }
 
 /** The environment a GPU-share pod's containers get (through the per-pod ConfigMap). */

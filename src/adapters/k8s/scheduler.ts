@@ -35,7 +35,7 @@ import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
   assignmentOf, boundPodRequest, creationMs, podCheckpoint, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
-  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, type GangPlan,
+  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, singlePodJobId, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
@@ -95,16 +95,17 @@ export interface SchedulingObserver {
 
 interface JobEntry {
   readonly id: string;
-  readonly pods: Set<string>;
+  /** Its pods' keys (an array: most jobs have one pod, and an empty Set alone costs ~150 bytes). */
+  readonly pods: string[];
   /** Gang key (namespace/name of the PodGroup) for gangs. */
-  readonly group?: string;
+  readonly group: string | undefined;
   /** Bind calls of the current placement: outstanding, succeeded, failed pods; the leader term that sent them. */
-  bindOps?: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
+  bindOps: { outstanding: number; ok: number; failed: string[]; unknown: number; term: number } | undefined;
   /** The leader term in which this replica last placed the job: its binds may not show in the watch yet. */
-  placedInTerm?: number;
-  lastWait?: string | undefined;
+  placedInTerm: number | undefined;
+  lastWait: string | undefined;
   /** A gang found partly bound without a usable plan: rolled back (its bound members evicted) by the leader. */
-  partial?: boolean;
+  partial: boolean;
 }
 
 /** Cycles start at most this often while changes keep arriving (the changes in between share one). */
@@ -284,7 +285,7 @@ export class KubeScheduler {
     const byGroup = new Set<string>();
     for (const p of bound) {
       const g = this.gangKeyOf(p);
-      if (g === undefined) this.adopt(`pod:${podKey(p)}`, [p]);
+      if (g === undefined) this.adopt(singlePodJobId(podKey(p)), [p]);
       else byGroup.add(g);
     }
     for (const key of byGroup.keys()) this.adoptGang(key);
@@ -449,12 +450,13 @@ export class KubeScheduler {
     const entry = this.jobs.get(id);
     this.podJob.delete(key);
     if (!entry) return;
-    entry.pods.delete(key);
+    const at = entry.pods.indexOf(key);
+    if (at >= 0) entry.pods.splice(at, 1);
     const j = this.core.job(id);
     if (j?.state === 'pending') {
       // A gang that lost a member before it was placed re-forms from the pods that remain.
       this.dropJob(id, entry, true);
-    } else if (entry.pods.size === 0) {
+    } else if (entry.pods.length === 0) {
       this.core.remove(id);
       this.jobs.delete(id);
       // A gang that was rolled back: the members left waiting may form it again.
@@ -487,7 +489,7 @@ export class KubeScheduler {
   /** A running job that nothing backs waits again: as it was, or re-formed from the pods that remain. */
   private releaseUnbacked(id: string, entry: JobEntry): void {
     entry.bindOps = undefined;
-    if (this.core.job(id)?.spec.members.length === entry.pods.size) this.core.bindFailed(id, Date.now());
+    if (this.core.job(id)?.spec.members.length === entry.pods.length) this.core.bindFailed(id, Date.now());
     else this.dropJob(id, entry, true);
   }
 
@@ -555,7 +557,7 @@ export class KubeScheduler {
       throw e;
     }
     const group = podGroupName(pod);
-    if (group === undefined) return void this.submit(`pod:${key}`, [pod], [req]);
+    if (group === undefined) return void this.submit(singlePodJobId(key), [pod], [req]);
     const ns = pod.metadata?.namespace ?? '';
     const gkey = `${ns}/${group}`;
     const pg = this.groups.get(gkey);
@@ -566,7 +568,7 @@ export class KubeScheduler {
       // A gang found partly bound waits for the leader to roll it back; its other pods wait with it.
       if (this.jobs.get(gangId)?.partial) return this.block(pod, `gang: PodGroup ${group} is partly bound; it is rolled back and placed again whole`, null);
       // The gang already runs: a pod beyond it (elastic scale-up, a restarted worker) runs alone.
-      return void this.submit(`pod:${key}`, [pod], [req]);
+      return void this.submit(singlePodJobId(key), [pod], [req]);
     }
     if (existing) return; // pending gang, already submitted (this pod is in it or arrives late)
     const members: V1Pod[] = [];
@@ -626,7 +628,7 @@ export class KubeScheduler {
       for (const p of pods) this.block(p, e.message, null);
       return false;
     }
-    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    const entry = newEntry(id, pods, group);
     this.jobs.set(id, entry);
     for (const p of pods) {
       this.podJob.set(podKey(p), id);
@@ -681,7 +683,7 @@ export class KubeScheduler {
       this.log(`cannot adopt ${id}: ${e.message}`);
       return false;
     }
-    const entry: JobEntry = { id, pods: new Set(pods.map(podKey)), ...(group ? { group } : {}) };
+    const entry = newEntry(id, pods, group);
     this.jobs.set(id, entry);
     for (const p of pods) this.podJob.set(podKey(p), id);
     this.markDirty();
@@ -719,7 +721,7 @@ export class KubeScheduler {
       const jobId = this.podJob.get(key);
       const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
       if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
-      this.adopt(`pod:${key}`, [pod]);
+      this.adopt(singlePodJobId(key), [pod]);
     }
     // Refused (another booking holds its GPUs): tried again whenever bookings are released.
     if (this.bookedAsRecorded(pod)) this.unbooked.delete(key);
@@ -755,8 +757,8 @@ export class KubeScheduler {
     const waiting = members.filter((p) => !this.podJob.has(podKey(p)) && !p.spec?.nodeName && !p.metadata?.deletionTimestamp);
     if (entry && booked) {
       const min = Math.max(1, this.groups.get(gkey)?.spec?.minMember ?? 1);
-      entry.partial = entry.pods.size < min && waiting.length > 0;
-      if (entry.partial) this.log(`gang ${gkey} is partly bound (${entry.pods.size} of ${min}) without a usable plan`);
+      entry.partial = entry.pods.length < min && waiting.length > 0;
+      if (entry.partial) this.log(`gang ${gkey} is partly bound (${entry.pods.length} of ${min}) without a usable plan`);
     }
     for (const p of waiting) this.considerPending(p);
   }
@@ -922,7 +924,7 @@ export class KubeScheduler {
       const obs = this.opts.observer;
       if (obs) {
         const s = (performance.now() - t0) / 1000;
-        for (const id of r.pending.keys()) for (let i = this.jobs.get(id)?.pods.size ?? 0; i > 0; i--) obs.attempt('unschedulable', s);
+        for (const id of r.pending.keys()) for (let i = this.jobs.get(id)?.pods.length ?? 0; i > 0; i--) obs.attempt('unschedulable', s);
       }
       if (now - this.lastQueueStatusAt >= QUEUE_STATUS_EVERY_MS) this.updateQueueStatus(now);
     } finally {
@@ -1203,6 +1205,11 @@ export class KubeScheduler {
         if (!(e instanceof FencedError)) this.log(`PodGroup ${gkey} status: ${(e as Error).message}`);
       });
   }
+}
+
+/** Every field set at once: the entry keeps them all in itself (no separate property array). */
+function newEntry(id: string, pods: readonly V1Pod[], group: string | undefined): JobEntry {
+  return { id, pods: pods.map(podKey), group, bindOps: undefined, placedInTerm: undefined, lastWait: undefined, partial: false };
 }
 
 /** Two pods of the same name that are not the same pod (one deleted, the other created after). */

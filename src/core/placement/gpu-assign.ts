@@ -144,7 +144,7 @@ export function defaultAssign(p: PreparedRequest, node: NodeState): GpuGrant[] |
     case 'whole': {
       const set = bestConnectedSet(node, freeWholeGpus(p, node), g.count);
       if (!set) return null;
-      return set.map((i) => ({ gpu: i, milli: 1000, memoryMiB: node.gpus[i]?.memoryMiB ?? 0 }));
+      return set.map((i) => wholeGpuGrant(i, node.gpus[i]?.memoryMiB ?? 0));
     }
     case 'share': {
       const i = bestFitShareGpu(p, node, g.milli, g.memoryMiB);
@@ -170,4 +170,22 @@ export function defaultAssign(p: PreparedRequest, node: NodeState): GpuGrant[] |
       return [{ gpu: best.gpu, milli: 0, memoryMiB: 0, mig: { profile: prof.name, start: best.start } }];
     }
   }
+}
+
+/**
+ * The grant of a whole GPU: one object per (index, memory) shared by every binding that holds
+ * such a GPU (grants are never changed). Each running job held its own (~48 bytes per GPU:
+ * docs/benchmarks.md, "Scheduler memory"); GPU indices and memory sizes are few.
+ */
+const wholeGrants = new Map<number, GpuGrant[]>();
+
+export function wholeGpuGrant(gpu: number, memoryMiB: number): GpuGrant {
+  if (!Number.isInteger(gpu) || gpu < 0 || gpu >= 64) return { gpu, milli: 1000, memoryMiB };
+  let byIndex = wholeGrants.get(memoryMiB);
+  if (!byIndex) {
+    if (wholeGrants.size >= 256) wholeGrants.clear();
+    byIndex = [];
+    wholeGrants.set(memoryMiB, byIndex);
+  }
+  return (byIndex[gpu] ??= { gpu, milli: 1000, memoryMiB });
 }

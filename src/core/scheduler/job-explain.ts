@@ -29,7 +29,7 @@ export function explainJob(id: string, now: number, v: ExplainView): Explanation
   const order = v.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
   sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
   const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
-  const victims = [...j.awaiting];
+  const victims = [...(j.awaiting ?? [])];
   if (victims.length > 0) {
     // A preemption is under way for it: it starts once the victims stop, at the latest when
     // their checkpoint grace runs out.

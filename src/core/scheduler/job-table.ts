@@ -19,12 +19,11 @@
  * index and every queue's usage agree with the records.
  */
 import type { Binding } from '../model/cluster.js';
-import type { JobRecord } from './job.js';
+import { NO_REASONS, type JobRecord } from './job.js';
 import { PendingList } from './pending-list.js';
 import { RunningColumns } from './running-columns.js';
 import { RESOURCE_KEYS, type QueueTree } from './queues.js';
 import { requestResources, type MutableResources } from './resources.js';
-import type { WaitReason } from './types.js';
 
 /** Jobs by state, and the running ones also by queue (read by the actions, changed by JobTable). */
 export interface JobsByState {
@@ -41,8 +40,6 @@ export interface JobsByState {
   readonly preemptiblePriorities: Map<number, number>;
 }
 
-/** The reasons of a job that has none (shared: never changed). */
-const NO_REASONS: readonly WaitReason[] = [];
 
 export class JobTable {
   readonly records = new Map<string, JobRecord>();
@@ -124,7 +121,7 @@ export class JobTable {
     j.resources = resources;
     j.charged = true;
     if (j.nominatedCount > 0) {
-      j.nominatedNodes.clear();
+      j.nominatedNodes = null;
       j.nominatedCount = 0;
     }
     j.lastReasons = NO_REASONS;
@@ -147,11 +144,12 @@ export class JobTable {
     j.evictGraceMs = graceMs;
     j.evictedFor = forJob.spec.id;
     j.evictedAt = at;
-    forJob.wonFrom.set(j.spec.queue, at);
-    forJob.awaiting.add(j.spec.id);
-    for (const b of j.bindings) forJob.nominatedNodes.add(b.node);
-    forJob.awaitingCount = forJob.awaiting.size;
-    forJob.nominatedCount = forJob.nominatedNodes.size;
+    const awaiting = (forJob.awaiting ??= new Set());
+    const nominated = (forJob.nominatedNodes ??= new Set());
+    awaiting.add(j.spec.id);
+    for (const b of j.bindings) nominated.add(b.node);
+    forJob.awaitingCount = awaiting.size;
+    forJob.nominatedCount = nominated.size;
     j.touchedIn = session;
   }
 
@@ -203,9 +201,10 @@ export class JobTable {
     j.charged = false;
     j.bindings = [];
     const winner = j.evictedFor !== null ? this.records.get(j.evictedFor) : undefined;
-    if (winner) {
+    if (winner?.awaiting) {
       winner.awaiting.delete(j.spec.id);
       winner.awaitingCount = winner.awaiting.size;
+      if (winner.awaitingCount === 0) winner.awaiting = null;
     }
   }
 

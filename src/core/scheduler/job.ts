@@ -6,6 +6,9 @@ import type { MutableResources } from './resources.js';
 
 export type JobState = 'pending' | 'running' | 'evicting';
 
+/** The reasons of a job that has none (shared by every such job: never changed in place). */
+export const NO_REASONS: readonly WaitReason[] = [];
+
 export interface JobRecord {
   readonly spec: JobSpec;
   /**
@@ -46,12 +49,13 @@ export interface JobRecord {
   /** The job this one was last evicted for, and when (see Session.mayDisplace). */
   evictedFor: string | null;
   evictedAt: number;
-  /** Queues this job displaced work from (queue -> when), so no plan for them undoes it soon. */
-  wonFrom: Map<string, number>;
-  /** Victims being stopped to make room for this job. */
-  awaiting: Set<string>;
-  /** Nodes freed for this job by evictions (it gets them first). */
-  nominatedNodes: Set<string>;
+  /**
+   * Victims being stopped to make room for this job; null until it has had any (most jobs
+   * never do, and an empty Set costs ~150 bytes per job: docs/benchmarks.md, "Scheduler memory").
+   */
+  awaiting: Set<string> | null;
+  /** Nodes freed for this job by evictions (it gets them first); null until it has had any. */
+  nominatedNodes: Set<string> | null;
   /** Their sizes, kept with them: loops over every pending job read these, not the sets. */
   awaitingCount: number;
   nominatedCount: number;

@@ -25,10 +25,11 @@ import { Session, type Reservation } from './session.js';
 import { NO_HOLDS } from './quota-rules.js';
 import { pruneMisses, type PlanMiss } from './plan-misses.js';
 import { JobTable } from './job-table.js';
+import { ShapeKeys } from './shape-keys.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
-import { gpuCount, serviceClasses, workAtRisk } from './job.js';
+import { gpuCount, NO_REASONS, serviceClasses, workAtRisk } from './job.js';
 import type { Action } from './actions/action.js';
 import { ServiceModel, type ActiveService } from './service.js';
 import { allocate } from './actions/allocate.js';
@@ -56,6 +57,7 @@ export class Scheduler {
   /** Every job record, its indices, queue charges and epochs, changed only by the table's transitions. */
   private readonly jobs: JobTable;
   private readonly reservations = new Map<string, Reservation>();
+  private readonly shapeKeys = new ShapeKeys();
   private lastCycle: number | null = null;
   private readonly planMisses = new Map<string, PlanMiss>();
   private readonly rng: Rng;
@@ -187,8 +189,8 @@ export class Scheduler {
     const spec: JobSpec = { ...given, queue: queue.name };
     // The target workload learns the shapes as they arrive (before they are first placed).
     if (this.onlineWorkload) for (const m of spec.members) this.onlineWorkload.observe(m);
-    const prepared = spec.members.map((m) => prepareRequest(m));
-    const shape = prepared.map((p) => p.shapeKey).join('+');
+    const prepared = spec.members.map((m) => this.shapeKeys.prepared(prepareRequest(m)));
+    const shape = this.shapeKeys.intern(prepared.map((p) => p.shapeKey).join('+'));
     const request = requestResources(spec.members);
     for (const m of prepared) this.placer.warm(m);
     warmUsefulNodes(this.cluster, shape, spec.members);
@@ -221,13 +223,12 @@ export class Scheduler {
       preemptions: 0,
       evictedFor: null,
       evictedAt: NaN,
-      wonFrom: new Map(),
-      awaiting: new Set(),
-      nominatedNodes: new Set(),
+      awaiting: null,
+      nominatedNodes: null,
       awaitingCount: 0,
       nominatedCount: 0,
-      lastReasons: [],
-      cycleReasons: [],
+      lastReasons: NO_REASONS,
+      cycleReasons: NO_REASONS,
       // The members prepared for placement and the gang's shape key, once, when the job
       // arrives (not in the first cycle that considers it). Caches filled later are declared
       // now too: every record keeps one hidden class (reads in loops over all jobs stay

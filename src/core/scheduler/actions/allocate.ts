@@ -58,7 +58,7 @@ const DATA_HOLD = { kind: 'data', message: 'held back for a node that holds its 
 export function tryAllocate(s: Session, job: JobRecord): boolean {
   s.considered++;
   if (job.awaitingCount > 0) {
-    s.wait(job, { kind: 'preempting', message: `waiting for ${job.awaiting.size} job(s) to stop and free capacity` });
+    s.wait(job, { kind: 'preempting', message: `waiting for ${job.awaitingCount} job(s) to stop and free capacity` });
     return false;
   }
   const quota = s.quota.quotaReason(job);
