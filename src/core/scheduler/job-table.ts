@@ -144,6 +144,7 @@ export class JobTable {
     j.evictGraceMs = graceMs;
     j.evictedFor = forJob.spec.id;
     j.evictedAt = at;
+    (forJob.wonFrom ??= new Map()).set(j.spec.queue, at);
     const awaiting = (forJob.awaiting ??= new Set());
     const nominated = (forJob.nominatedNodes ??= new Set());
     awaiting.add(j.spec.id);

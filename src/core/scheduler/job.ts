@@ -54,6 +54,11 @@ export interface JobRecord {
    * never do, and an empty Set costs ~150 bytes per job: docs/benchmarks.md, "Scheduler memory").
    */
   awaiting: Set<string> | null;
+  /**
+   * When this job last had a victim stopped for it, per the victim's queue (Session.mayMove:
+   * room won from a queue is not moved back for that queue); null until it has had any.
+   */
+  wonFrom: Map<string, number> | null;
   /** Nodes freed for this job by evictions (it gets them first); null until it has had any. */
   nominatedNodes: Set<string> | null;
   /** Their sizes, kept with them: loops over every pending job read these, not the sets. */

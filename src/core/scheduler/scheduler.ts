@@ -224,6 +224,7 @@ export class Scheduler {
       evictedFor: null,
       evictedAt: NaN,
       awaiting: null,
+      wonFrom: null,
       nominatedNodes: null,
       awaitingCount: 0,
       nominatedCount: 0,

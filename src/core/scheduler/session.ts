@@ -154,7 +154,7 @@ export class Session {
    */
   mayMove(victim: JobRecord, job: JobRecord): boolean {
     if (!this.mayDisplace(victim, job)) return false;
-    const won = victim.wonFrom.get(job.queue);
+    const won = victim.wonFrom?.get(job.queue);
     return won === undefined || victim.startedAt === null || !(victim.startedAt >= won);
   }
 
