@@ -23,6 +23,8 @@ export interface UseSample {
 }
 
 export const IDLE_UTILIZATION_PERCENT = 5;
+/** The longest interval one measurement bills: a stall (a slow or missed reading) is not billed as idle. */
+export const MAX_USE_INTERVAL_MS = 30_000;
 
 export interface UseHolder {
   readonly job: string;
@@ -65,6 +67,9 @@ export interface IdleTime {
 
 export interface FleetUse {
   readonly samples: UseSample[];
+  /** GPU time held over the interval, by job and GPU model (idle or not). */
+  readonly held: IdleTime[];
+  /** The part of it held idle. */
   readonly idle: IdleTime[];
   /** GPUs held idle now, by the queue of the jobs holding them. */
   readonly idleByQueue: Map<string, number>;
@@ -82,6 +87,7 @@ interface JobUse {
   memoryMiB: number;
   idle: number;
   idleByModel: Map<string, number>;
+  byModel: Map<string, number>;
 }
 
 /** The fleet's use at `now`; `intervalMs` is the time since the last measurement (idle time is billed over it). */
@@ -115,8 +121,9 @@ export function measureFleetUse(view: FleetUseView, readings: ReadonlyMap<string
       const row = view.job(h.job);
       if (!row) continue;
       const share = shareOf(h);
-      const u = jobs.get(h.job) ?? { team: row.team, queue: row.queue, startedAt: row.startedAt, gpus: 0, utilWeighted: 0, utilShare: 0, memoryMiB: 0, idle: 0, idleByModel: new Map() };
+      const u = jobs.get(h.job) ?? { team: row.team, queue: row.queue, startedAt: row.startedAt, gpus: 0, utilWeighted: 0, utilShare: 0, memoryMiB: 0, idle: 0, idleByModel: new Map(), byModel: new Map() };
       u.gpus += share;
+      u.byModel.set(g.model, (u.byModel.get(g.model) ?? 0) + share);
       if (util !== null) {
         u.utilWeighted += util * share;
         u.utilShare += share;
@@ -132,6 +139,7 @@ export function measureFleetUse(view: FleetUseView, readings: ReadonlyMap<string
   }
   const idleByQueue = new Map<string, number>();
   const idle: IdleTime[] = [];
+  const heldTime: IdleTime[] = [];
   for (const [id, u] of jobs) {
     put('job', id, 'gpus', u.gpus, u.team);
     if (u.utilShare > 0) put('job', id, 'util', u.utilWeighted / u.utilShare, u.team);
@@ -140,7 +148,10 @@ export function measureFleetUse(view: FleetUseView, readings: ReadonlyMap<string
     idleByQueue.set(u.queue, (idleByQueue.get(u.queue) ?? 0) + u.idle);
     // Not before the attempt started: the interval may begin before it.
     const held = Math.min(intervalMs, Math.max(0, now - u.startedAt));
-    if (held > 0) for (const [model, share] of u.idleByModel) idle.push({ job: id, team: u.team, queue: u.queue, model, gpuMs: share * held });
+    if (held > 0) {
+      for (const [model, share] of u.idleByModel) idle.push({ job: id, team: u.team, queue: u.queue, model, gpuMs: share * held });
+      for (const [model, share] of u.byModel) heldTime.push({ job: id, team: u.team, queue: u.queue, model, gpuMs: share * held });
+    }
   }
   for (const q of view.queues()) {
     const used = q.usedGpu / 1000;
@@ -156,5 +167,5 @@ export function measureFleetUse(view: FleetUseView, readings: ReadonlyMap<string
   put('fleet', 'all', 'allocated', fleetAllocated);
   put('fleet', 'all', 'idle', fleetIdle);
   if (utils.length > 0) put('fleet', 'all', 'util', utils.reduce((a, b) => a + b, 0) / utils.length);
-  return { samples: out, idle, idleByQueue };
+  return { samples: out, held: heldTime, idle, idleByQueue };
 }

@@ -8,11 +8,10 @@ import { Gauge, type Registry } from 'prom-client';
 import type { GpuSample } from '../../adapters/gpu/inventory.js';
 import type { CostLedger } from '../../adapters/store/cost-ledger.js';
 import type { HistoryStore } from '../../adapters/store/history-store.js';
-import { IDLE_UTILIZATION_PERCENT, measureFleetUse, type FleetUseView, type GpuReading } from '../../core/fleet-use.js';
+import { IDLE_UTILIZATION_PERCENT, MAX_USE_INTERVAL_MS, measureFleetUse, type FleetUseView, type GpuReading } from '../../core/fleet-use.js';
 import type { Controller } from '../controller.js';
 
 export { IDLE_UTILIZATION_PERCENT };
-const MAX_IDLE_INTERVAL_MS = 30_000;
 /** Simulated GPUs only: a job's environment may state the utilisation its GPUs show (0-100). */
 export const SIMULATED_UTIL_ENV = 'GANTRY_SIMULATED_GPU_UTIL';
 
@@ -65,7 +64,7 @@ export class HistorySampler {
 
   /** One sample of every series at `now`, from the latest telemetry. */
   sample(samples: readonly GpuSample[], now: number): void {
-    const dt = this.last === null ? 0 : Math.min(MAX_IDLE_INTERVAL_MS, Math.max(0, now - this.last));
+    const dt = this.last === null ? 0 : Math.min(MAX_USE_INTERVAL_MS, Math.max(0, now - this.last));
     this.last = now;
     const readings = new Map<string, GpuReading>(samples.map((x) => [x.uuid, { utilization: x.utilization, memoryUsedMiB: x.memoryUsedMiB }]));
     const use = measureFleetUse(controllerView(this.controller, now), readings, now, dt);
