@@ -11,6 +11,7 @@
  */
 import { migComputeSlices } from './model/request.js';
 import type { QueueStatus } from './scheduler/queue-status.js';
+import type { Binding } from './model/cluster.js';
 
 /** One point of one history series (the history store's row): a GPU's, job's, queue's or the fleet's. */
 export interface UseSample {
@@ -48,6 +49,22 @@ export interface FleetUseView {
   /** A running job's team and queue, and when its attempt started (ms); undefined: not running. */
   job(id: string): { readonly team: string; readonly queue: string; readonly startedAt: number } | undefined;
   queues(): Iterable<Pick<QueueStatus, 'name' | 'usedGpu' | 'guaranteedGpu' | 'pending' | 'pendingGpu'>>;
+}
+
+/** GPU key (`node/index`) -> the jobs holding it, from the jobs' bindings. */
+export function gpuHoldersOf(jobs: Iterable<Readonly<{ id: string; bindings: readonly Binding[] }>>): Map<string, UseHolder[]> {
+  const out = new Map<string, UseHolder[]>();
+  for (const j of jobs) {
+    for (const b of j.bindings) {
+      for (const g of b.gpus) {
+        const key = `${b.node}/${g.gpu}`;
+        const list = out.get(key) ?? [];
+        list.push({ job: j.id, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig.profile } : {}) });
+        out.set(key, list);
+      }
+    }
+  }
+  return out;
 }
 
 /** A GPU's reading, by UUID; null fields: not measured. */

@@ -13,7 +13,7 @@
  * new term starts a new interval, so no time is counted twice or across a failover gap.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { MAX_USE_INTERVAL_MS, measureFleetUse, type FleetUseView, type UseHolder } from '../../core/fleet-use.js';
+import { gpuHoldersOf, MAX_USE_INTERVAL_MS, measureFleetUse, type FleetUseView } from '../../core/fleet-use.js';
 import type { Scheduler } from '../../core/scheduler/scheduler.js';
 import type { GpuReadingSource } from '../gpu/prometheus-readings.js';
 
@@ -46,20 +46,7 @@ export function kubeUseView(state: UseState, now: number): FleetUseView {
     *gpus() {
       for (const node of state.cluster.nodes()) for (const g of node.gpus) yield { key: `${node.name}/${g.index}`, model: g.model, uuid: g.uuid || null, healthy: g.healthy };
     },
-    holders() {
-      const out = new Map<string, UseHolder[]>();
-      for (const j of state.allJobs()) {
-        for (const b of j.bindings) {
-          for (const g of b.gpus) {
-            const key = `${b.node}/${g.gpu}`;
-            const list = out.get(key) ?? [];
-            list.push({ job: j.id, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig.profile } : {}) });
-            out.set(key, list);
-          }
-        }
-      }
-      return out;
-    },
+    holders: () => gpuHoldersOf(state.allJobs()),
     job(id) {
       const j = state.job(id);
       if (!j || j.state === 'pending') return undefined;
