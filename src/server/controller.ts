@@ -31,6 +31,7 @@ import type { AttemptOutcome } from '../adapters/store/cost-ledger.js';
 import type { BudgetHolds } from '../core/scheduler/types.js';
 import { describeDenial } from '../core/admission-policy/evaluate.js';
 import type { PolicyVerdict } from '../core/admission-policy/types.js';
+import { gpuHoldersOf, type UseHolder } from '../core/fleet-use.js';
 
 export interface ControllerOptions {
   readonly store: Store;
@@ -544,19 +545,8 @@ export class Controller {
   }
 
   /** GPU index -> the jobs holding it (for telemetry attribution and `gantry top`). */
-  gpuHolders(): Map<string, { job: string; milli: number; memoryMiB: number; mig?: string }[]> {
-    const out = new Map<string, { job: string; milli: number; memoryMiB: number; mig?: string }[]>();
-    for (const j of this.scheduler.allJobs()) {
-      for (const b of j.bindings) {
-        for (const g of b.gpus) {
-          const key = `${b.node}/${g.gpu}`;
-          const list = out.get(key) ?? [];
-          list.push({ job: j.spec.id, milli: g.milli, memoryMiB: g.memoryMiB, ...(g.mig ? { mig: g.mig.profile } : {}) });
-          out.set(key, list);
-        }
-      }
-    }
-    return out;
+  gpuHolders(): Map<string, UseHolder[]> {
+    return gpuHoldersOf(this.scheduler.allJobs());
   }
 
   // ---- the loop -------------------------------------------------------------------------

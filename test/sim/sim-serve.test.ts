@@ -67,6 +67,16 @@ test('sim serve: on a load that rises and falls, gantry holds the objective with
   assert.ok(gantry.sloAttainment >= 0.9, `gantry windows met ${gantry.sloAttainment}`);
   assert.ok(gantry.gpuSeconds < stat.gpuSeconds * 0.85, `gantry ${gantry.gpuSeconds} GPU-s vs static-peak ${stat.gpuSeconds}`);
   assert.ok(gantry.coldStarts + gantry.cachedStarts > 0 && gantry.trainingGpuSecondsLost > 0, 'scale-out took GPUs from training');
+  // Minute by minute: the GPU-seconds add up to the run's, and gantry holds more in the busy minutes.
+  for (const r of [stat, gantry]) {
+    const m = r.perMinute;
+    assert.equal(m.gpuSeconds.length, m.ttftP99Ms.length);
+    assert.ok(m.gpuSeconds.length >= 25, `${m.gpuSeconds.length} minutes`);
+    assert.ok(Math.abs(m.gpuSeconds.reduce((a, b) => a + b, 0) - r.gpuSeconds) < 1e-6 * r.gpuSeconds, `${r.policy} minutes sum to its GPU-seconds`);
+    assert.ok(m.ttftP99Ms.slice(0, 25).every(Number.isFinite), 'every minute with arrivals has its p99');
+  }
+  const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(mean(gantry.perMinute.gpuSeconds.slice(11, 15)) > mean(gantry.perMinute.gpuSeconds.slice(2, 8)), 'more replicas in the busy minutes');
 });
 
 test('sim serve: shared prefixes hit the prefix cache far more with load-prefix routing than round robin', () => {
@@ -86,7 +96,11 @@ test('gantry sim serve --json prints the fields the issue names, for each policy
   assert.equal(j.trace, file);
   assert.deepEqual(j.results.map((x) => `${x.policy as string}@${x.rateScale as number}`), ['static-peak@1', 'kpa@1', 'gantry@1', 'static-peak@2', 'kpa@2', 'gantry@2']);
   for (const x of j.results) {
-    for (const k of ['ttftMs', 'itlMs', 'sloAttainment', 'gpuSeconds', 'trainingGpuSecondsLost', 'coldStarts', 'scaleDecisions']) assert.ok(k in x, k);
+    for (const k of ['ttftMs', 'itlMs', 'sloAttainment', 'gpuSeconds', 'trainingGpuSecondsLost', 'coldStarts', 'scaleDecisions', 'timeline']) assert.ok(k in x, k);
+    const t = x['timeline'] as { minuteSeconds: number; replicas: number[]; gpuHours: number[]; ttftP99Ms: (number | null)[] };
+    assert.equal(t.minuteSeconds, 60);
+    assert.ok(t.replicas.length >= 1 && t.replicas.length === t.gpuHours.length && t.replicas.length === t.ttftP99Ms.length);
+    assert.ok(Math.abs(t.gpuHours.at(-1)! - (x['gpuSeconds'] as number) / 3600) < 0.001, 'the last GPU-hours so far are the run\'s');
   }
   const bad = spawnSync(process.execPath, ['bin/gantry.js', 'sim', 'serve', '--trace', file, '--policy', 'magic'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);

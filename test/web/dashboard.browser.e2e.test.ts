@@ -131,8 +131,8 @@ describe('the dashboard in Chromium', { skip: browserSkip, timeout: 240_000 }, (
     await page.waitForSelector(`[data-job="${bobJob}"]`);
     await page.selectOption('[data-testid="filter-state"]', 'running');
     await gone(page, String(done.body['id']));
-    // The list reloads on pushed events (empty for a moment), so each check waits until the
-    // list shows the filtered answer; it fails by timing out when it never does.
+    // Until the API's answer arrives the list shows the rows already read that fit the filter,
+    // so each check waits for the filtered answer; it fails by timing out when it never does.
     await page.waitForFunction(`((want, not) => { const shown = [...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')); return want.every((id) => shown.includes(id)) && !shown.includes(not); })(${JSON.stringify([bobJob, aliceJob])}, ${JSON.stringify(String(done.body['id']))})`, undefined, { timeout: 10_000 });
     await page.selectOption('[data-testid="filter-queue"]', 'vision');
     await page.waitForFunction(`[...document.querySelectorAll('[data-job]')].map((e) => e.getAttribute('data-job')).join() === ${JSON.stringify(aliceJob)}`, undefined, { timeout: 10_000 });

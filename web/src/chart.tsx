@@ -10,17 +10,18 @@ export interface Series {
   readonly colour?: string;
 }
 
-export function Chart(props: { x: readonly number[]; series: readonly Series[]; height?: number; xTime?: boolean; yLabel?: string; testid?: string }) {
+/** `yLog`: a log y axis, for values spread over decades (latencies of a run that missed its objective). */
+export function Chart(props: { x: readonly number[]; series: readonly Series[]; height?: number; xTime?: boolean; yLabel?: string; yLog?: boolean; testid?: string }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const shape = `${props.series.map((s) => s.label).join('|')}|${props.xTime ?? true}`;
+  const shape = `${props.series.map((s) => s.label).join('|')}|${props.xTime ?? true}|${props.yLog ?? false}`;
   useEffect(() => {
     const box = el.current;
     if (!box) return;
     const opts: uPlot.Options = {
       width: Math.max(300, box.clientWidth),
       height: props.height ?? 220,
-      scales: { x: { time: props.xTime ?? true } },
+      scales: { x: { time: props.xTime ?? true }, ...(props.yLog ? { y: { distr: 3 } } : {}) },
       axes: [{}, { label: props.yLabel ?? '', size: 60 }],
       series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.colour ?? colourOf(s.label), width: 2, ...(s.dash ? { dash: [6, 4] } : {}) }))],
       legend: { live: false },

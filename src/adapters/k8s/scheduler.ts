@@ -204,7 +204,7 @@ export class KubeScheduler {
   }
 
   /** The core's state, read at scrape time by the metrics (never written through this). */
-  get coreState(): Pick<Scheduler, 'allJobs' | 'cluster'> {
+  get coreState(): Pick<Scheduler, 'allJobs' | 'cluster' | 'job' | 'queueStatus'> {
     return this.core;
   }
 

@@ -236,6 +236,7 @@ export class CostLedger {
    * the total; a group's idle cost is rounded per row, as its cost is.
    */
   private withIdle(r: CostReport, q: CostQuery, col: string, team: string, key: (r: Record<string, unknown>) => string): CostReport {
+    if (q.by === 'job') return this.withJobIdle(r, q, team);
     const from = q.by === 'service' ? 'attempt_services s JOIN idle_use ON idle_use.job_seq = s.job_seq' : 'idle_use';
     const sql = `SELECT ${col} AS key, ${IDLE_SUMS} FROM ${from} WHERE minute >= @since AND minute < @until ${team} GROUP BY ${col}`;
     const rows = this.db.prepare(sql).all({ since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) }) as Record<string, unknown>[];
@@ -249,6 +250,21 @@ export class CostLedger {
       c += v.c;
     }
     return { ...r, items: r.items.map((l) => add(l, idle.get(l.key)?.s ?? 0, idle.get(l.key)?.c ?? 0)), total: add(r.total, s, c) };
+  }
+
+  /**
+   * By job, only the jobs listed need their own idle line, and the total is one sum over the
+   * window (rounded per row, so it equals the sum of every job's): no grouping of every idle row
+   * into every job's line, of which all but `limit` would be dropped.
+   */
+  private withJobIdle(r: CostReport, q: CostQuery, team: string): CostReport {
+    const args = { since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) };
+    const total = this.db.prepare(`SELECT ${IDLE_SUMS} FROM idle_use WHERE minute >= @since AND minute < @until ${team}`).get(args) as Record<string, unknown>;
+    const seqs = r.items.map((l) => Number(l.key.slice('job-'.length)));
+    const rows = this.db.prepare(`SELECT job_seq AS key, ${IDLE_SUMS} FROM idle_use WHERE job_seq IN (SELECT value FROM json_each(@seqs)) AND minute >= @since AND minute < @until ${team} GROUP BY job_seq`).all({ ...args, seqs: JSON.stringify(seqs) }) as Record<string, unknown>[];
+    const idle = new Map(rows.map((x) => [`job-${String(x['key'])}`, { s: Number(x['idleGpuSeconds']), c: Number(x['idleCostMicros']) }]));
+    const add = (l: CostLine, s: number, c: number): CostLine => ({ ...l, idleGpuSeconds: l.idleGpuSeconds + s, idleCostMicros: l.idleCostMicros + c });
+    return { ...r, items: r.items.map((l) => add(l, idle.get(l.key)?.s ?? 0, idle.get(l.key)?.c ?? 0)), total: add(r.total, Number(total['idleGpuSeconds'] ?? 0), Number(total['idleCostMicros'] ?? 0)) };
   }
 
   /** Cost (micro-units) since `since` of a team's or of some queues' attempts, running ones up to `until`. */

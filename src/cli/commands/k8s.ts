@@ -62,6 +62,8 @@ interface SchedulerFlags {
   metricsPort: string;
   metricsHost: string;
   inferenceServices: boolean;
+  gpuMetricsPrometheus?: string;
+  gpuMetricsInterval: string;
 }
 
 function waitForSignal(): Promise<string> {
@@ -90,6 +92,8 @@ export function registerK8s(program: Command): void {
     .option('--metrics-port <n>', 'serve /metrics, /healthz and /readyz over HTTP on this port (0: off)', '10259')
     .option('--metrics-host <addr>', 'address the metrics port listens on', '0.0.0.0')
     .option('--no-inference-services', 'do not make InferenceServices\' replica pods (the controller runs on the leader by default)')
+    .option('--gpu-metrics-prometheus <url>', 'a Prometheus that scrapes the DCGM exporter: GPU time held, and held idle, by team, queue and model on /metrics (docs/cost.md)')
+    .option('--gpu-metrics-interval <d>', 'how often GPU use is measured (with --gpu-metrics-prometheus)', '15s')
     .action(async (f: SchedulerFlags) => {
       if (!isPolicyName(f.policy)) throw new UserError('BAD_FLAG', `--policy: "${f.policy}" is not one of ${POLICY_NAMES.join(', ')}`);
       const maxInflight = Number(f.maxInflight);
@@ -101,6 +105,12 @@ export function registerK8s(program: Command): void {
       if (retryPeriodMs >= renewDeadlineMs) throw new UserError('BAD_FLAG', '--retry-period must be shorter than --renew-deadline');
       const metricsPort = Number(f.metricsPort);
       if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UserError('BAD_FLAG', `--metrics-port: "${f.metricsPort}" is not a port number (0 turns it off)`);
+      const gpuUseIntervalMs = parseDurationMs('--gpu-metrics-interval', f.gpuMetricsInterval);
+      if (f.gpuMetricsPrometheus !== undefined) {
+        if (metricsPort === 0) throw new UserError('BAD_FLAG', '--gpu-metrics-prometheus reports on /metrics: give a --metrics-port other than 0');
+        if (!/^https?:\/\/[^/\s]+/.test(f.gpuMetricsPrometheus)) throw new UserError('BAD_FLAG', `--gpu-metrics-prometheus: "${f.gpuMetricsPrometheus}" is not an http(s) URL (e.g. http://prometheus.monitoring:9090)`);
+        if (gpuUseIntervalMs < 1000 || gpuUseIntervalMs > 300_000) throw new UserError('BAD_FLAG', '--gpu-metrics-interval: between 1s and 5m');
+      }
       const kc = await loadKubeConfig(f.kubeconfig);
       const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
       const { createSchedulerMetrics, startSchedulerHealthServer } = await import('../../adapters/k8s/scheduler-metrics.js');
@@ -135,6 +145,13 @@ export function registerK8s(program: Command): void {
         }
         process.stderr.write(`gantry k8s scheduler serving /metrics, /healthz, /readyz on http://${f.metricsHost}:${health.port}\n`);
       }
+      let gpuUse = null;
+      if (metrics && f.gpuMetricsPrometheus !== undefined) {
+        const { KubeGpuUse } = await import('../../adapters/k8s/gpu-use-metrics.js');
+        const { PrometheusGpuReadings } = await import('../../adapters/gpu/prometheus-readings.js');
+        gpuUse = new KubeGpuUse(() => s, { readings: new PrometheusGpuReadings(f.gpuMetricsPrometheus), registry: metrics.registry, intervalMs: gpuUseIntervalMs, log: (m) => process.stderr.write(`${m}\n`) });
+        gpuUse.start();
+      }
       process.stderr.write(`gantry k8s scheduler ${identity} starting (cluster ${kc.getCurrentCluster()?.server ?? '?'})\n`);
       const signal = waitForSignal();
       // Start-up errors (no access, bad server) surface here; a signal during start-up stops it.
@@ -142,6 +159,7 @@ export function registerK8s(program: Command): void {
       // A replica that loses the Lease (an apiserver restart, a long pause) stops writing at once
       // and stands by, mirroring the cluster, until it can take the Lease again.
       const why = await signal;
+      await gpuUse?.stop();
       await Promise.all([s.stop(), inference?.stop()]);
       health?.server.close();
       process.stderr.write(`gantry k8s scheduler stopped: ${why}\n`);

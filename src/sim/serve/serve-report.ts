@@ -53,6 +53,21 @@ const round = (v: number, d = 1): number | null => (Number.isFinite(v) ? Math.ro
 /** A cost line in `gantry cost -o json` words, with the GPU-seconds to the millisecond (replicas are short). */
 const costJson = (l: TallyLine) => ({ ...costLineJson(l), gpuSeconds: Math.round(l.gpuSeconds * 1000) / 1000 });
 
+/**
+ * The run minute by minute, for charts: mean replicas held, GPU-hours held so far, and the p99
+ * TTFT of each minute's arrivals (null: none served) against the objective.
+ */
+function timelineJson(r: ServeRunResult) {
+  const g = r.perMinute.gpuSeconds;
+  let held = 0;
+  return {
+    minuteSeconds: 60,
+    replicas: g.map((s, m) => round(s / Math.max(1e-9, Math.min(60, r.durationSeconds - m * 60)), 2)),
+    gpuHours: g.map((s) => round((held += s) / 3600, 4)),
+    ttftP99Ms: r.perMinute.ttftP99Ms.map((v) => round(v)),
+  };
+}
+
 export function serveJson(trace: string, objectiveMs: number, results: readonly ServeRunResult[], settings: Record<string, unknown> = {}): unknown {
   return {
     trace,
@@ -76,6 +91,7 @@ export function serveJson(trace: string, objectiveMs: number, results: readonly 
       unserved: r.unserved,
       throughputTokensPerSecond: round(r.throughputTokensPerSecond, 0),
       cost: { byModel: r.cost.byModel.map(costJson), total: costJson(r.cost.total) },
+      timeline: timelineJson(r),
     })),
   };
 }

@@ -70,6 +70,11 @@ export interface ServeRunResult {
   /** Output tokens per second over the busy period. */
   readonly throughputTokensPerSecond: number;
   readonly durationSeconds: number;
+  /**
+   * Minute by minute from the first arrival: the GPU-seconds replicas held (one GPU each), and
+   * the p99 TTFT of the requests that arrived in that minute (NaN: none served).
+   */
+  readonly perMinute: { readonly gpuSeconds: readonly number[]; readonly ttftP99Ms: readonly number[] };
   /** Each replica's GPU time billed as the server bills an attempt (core/cost-tally.ts), by GPU model. */
   readonly cost: { readonly byModel: readonly TallyLine[]; readonly total: TallyLine };
 }
@@ -117,6 +122,17 @@ function zipfSampler(n: number, s: number, next: () => number): () => number {
   };
 }
 
+/** Adds `count` × the seconds of [from, to) to the one-minute buckets they fall in. */
+function spreadOverMinutes(buckets: number[], from: number, to: number, count: number): void {
+  for (let t = from; t < to; ) {
+    const m = Math.floor(t / WINDOW_SECONDS);
+    const end = Math.min(to, (m + 1) * WINDOW_SECONDS);
+    while (buckets.length <= m) buckets.push(0);
+    buckets[m]! += count * (end - t);
+    t = end;
+  }
+}
+
 export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   const rng = createRng(spec.seed);
   const fleet = new ServeFleet(spec.fleet, createRng(spec.seed + 1));
@@ -152,6 +168,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   let finished = 0;
   let outputTokens = 0;
   let replicaSeconds = 0;
+  const replicaSecondsByMinute: number[] = [];
   let maxReplicas = 0;
   let arrivedPrompt = 0;
   let arrivedOutput = 0;
@@ -256,6 +273,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     const prevNow = now;
     now = ev.time;
     replicaSeconds += live().length * (now - prevNow);
+    spreadOverMinutes(replicaSecondsByMinute, prevNow, now, live().length);
     const e = ev.item;
     switch (e.kind) {
       case 'arrival': {
@@ -337,11 +355,15 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   }
   let met = 0;
   const windowTtftP99Ms: number[] = [];
+  const minutes = Math.max(replicaSecondsByMinute.length, windows.size === 0 ? 0 : Math.max(...windows.keys()) + 1);
+  const ttftByMinute = new Array<number>(minutes).fill(NaN);
   for (const w of [...windows.keys()].sort((a, b) => a - b)) {
     const v = p99(windows.get(w)!);
     windowTtftP99Ms.push(v);
+    ttftByMinute[w] = v;
     if (v <= spec.ttftObjectiveMs) met++;
   }
+  while (replicaSecondsByMinute.length < minutes) replicaSecondsByMinute.push(0);
   ttfts.sort((a, b) => a - b);
   const q = (p: number): number => ttfts.length === 0 ? NaN : ttfts[Math.min(ttfts.length - 1, Math.ceil(p * ttfts.length) - 1)]!;
   const duration = now;
@@ -364,6 +386,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     prefixHitRate: lookupBlocks === 0 ? 0 : hitBlocks / lookupBlocks,
     throughputTokensPerSecond: duration > 0 ? outputTokens / duration : 0,
     durationSeconds: duration,
+    perMinute: { gpuSeconds: replicaSecondsByMinute, ttftP99Ms: ttftByMinute },
     cost: { byModel: tally.lines('model'), total: tally.total() },
   };
 }

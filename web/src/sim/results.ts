@@ -1,5 +1,5 @@
 /**
- * The results.json files `gantry sim jobs --out` and `gantry sim openb --out` write, read in
+ * The results.json files `gantry sim jobs|serve|openb --out` write, read in
  * the browser: which kind a file is, its runs (one per policy) and the figures the simulator
  * view compares. A file that is neither is refused with a reason, never half shown.
  */
@@ -31,12 +31,39 @@ export interface OpenbRun {
   readonly seeds: number;
 }
 
+/** One policy at one arrival rate of `gantry sim serve` (an inference service replayed). */
+export interface ServeRun {
+  readonly kind: 'serve';
+  readonly label: string;
+  readonly policy: string;
+  readonly rateScale: number;
+  readonly ttftP50Ms: number;
+  readonly ttftP99Ms: number;
+  readonly itlP99Ms: number;
+  /** Share of one-minute windows whose p99 TTFT met the objective. */
+  readonly sloAttainment: number;
+  readonly gpuHours: number;
+  readonly replicasMean: number;
+  readonly replicasMax: number;
+  readonly trainingGpuHoursLost: number;
+  readonly coldStarts: number;
+  readonly cachedStarts: number;
+  readonly requests: number;
+  readonly unserved: number;
+  /** Absent when the run was not priced (--prices), or in files written before it billed. */
+  readonly cost: number | null;
+  /** Minute by minute (absent in files written before the timeline): replicas, GPU-h so far, p99 TTFT. */
+  readonly timeline: { readonly replicas: readonly number[]; readonly gpuHours: readonly number[]; readonly ttftP99Ms: readonly (number | null)[] } | null;
+}
+
 export interface SimFile {
   readonly name: string;
-  readonly kind: 'jobs' | 'openb';
-  /** What the run was: trace, window, GPUs (jobs) or pods file (openb). */
+  readonly kind: 'jobs' | 'openb' | 'serve';
+  /** What the run was: trace, window, GPUs (jobs), pods file (openb), trace and objective (serve). */
   readonly about: string;
-  readonly runs: readonly (JobsRun | OpenbRun)[];
+  /** serve: the p99 TTFT objective (ms) the attainment is measured against. */
+  readonly ttftObjectiveMs?: number;
+  readonly runs: readonly (JobsRun | OpenbRun | ServeRun)[];
 }
 
 type Obj = Record<string, unknown>;
@@ -83,6 +110,38 @@ function openbRun(r: Obj, label: string): OpenbRun {
   return { kind: 'openb', label, policy: String(r['policy']), unallocated, seeds: Array.isArray(r['seeds']) ? r['seeds'].length : num(r['seeds']) };
 }
 
+const numbers = (v: unknown): number[] => (Array.isArray(v) ? v.map(num) : []);
+
+function serveRun(r: Obj, label: string): ServeRun {
+  const ttft = isObj(r['ttftMs']) ? r['ttftMs'] : {};
+  const itl = isObj(r['itlMs']) ? r['itlMs'] : {};
+  const rep = isObj(r['replicas']) ? r['replicas'] : {};
+  const c = isObj(r['cost']) && isObj(r['cost']['total']) ? r['cost']['total'] : null;
+  const t = isObj(r['timeline']) ? r['timeline'] : null;
+  // An unpriced run bills 0: shown as not priced rather than free.
+  const priced = c !== null && num(c['cost']) > 0;
+  return {
+    kind: 'serve',
+    label,
+    policy: String(r['policy']),
+    rateScale: num(r['rateScale']),
+    ttftP50Ms: num(ttft['p50']),
+    ttftP99Ms: num(ttft['p99']),
+    itlP99Ms: num(itl['p99']),
+    sloAttainment: num(r['sloAttainment']),
+    gpuHours: num(r['gpuSeconds']) / 3600,
+    replicasMean: num(rep['mean']),
+    replicasMax: num(rep['max']),
+    trainingGpuHoursLost: num(r['trainingGpuSecondsLost']) / 3600,
+    coldStarts: num(r['coldStarts']),
+    cachedStarts: num(r['cachedStarts']),
+    requests: num(r['requests']),
+    unserved: num(r['unserved']),
+    cost: priced ? num(c['cost']) : null,
+    timeline: t ? { replicas: numbers(t['replicas']), gpuHours: numbers(t['gpuHours']), ttftP99Ms: (Array.isArray(t['ttftP99Ms']) ? t['ttftP99Ms'] : []).map((v) => (typeof v === 'number' ? v : null)) } : null,
+  };
+}
+
 /** A results.json's text, parsed; throws an Error saying why when it is not one. */
 export function parseSimFile(name: string, text: string): SimFile {
   let doc: unknown;
@@ -92,9 +151,15 @@ export function parseSimFile(name: string, text: string): SimFile {
     throw new Error(`${name} is not JSON: pick the results.json a gantry sim --out directory holds`);
   }
   const results = isObj(doc) && Array.isArray(doc['results']) ? (doc['results'] as unknown[]).filter(isObj) : [];
-  if (!isObj(doc) || results.length === 0 || results.some((r) => typeof r['policy'] !== 'string')) throw new Error(`${name} has no results per policy: it is not the results.json of gantry sim jobs or gantry sim openb`);
+  if (!isObj(doc) || results.length === 0 || results.some((r) => typeof r['policy'] !== 'string')) throw new Error(`${name} has no results per policy: it is not the results.json of gantry sim jobs, serve or openb`);
   const base = name.replace(/\.json$/, '');
   const label = (policy: string): string => `${policy} · ${base}`;
+  if (results.every((r) => isObj(r['ttftMs']))) {
+    const objective = num(doc['ttftObjectiveMs']);
+    const rates = new Set(results.map((r) => r['rateScale']));
+    const serveLabel = (r: Obj): string => `${String(r['policy'])}${rates.size > 1 ? ` ×${String(r['rateScale'])}` : ''} · ${base}`;
+    return { name, kind: 'serve', about: `trace ${String(doc['trace'] ?? '?')}, p99 TTFT objective ${Number.isFinite(objective) ? objective : '?'} ms`, ttftObjectiveMs: objective, runs: results.map((r) => serveRun(r, serveLabel(r))) };
+  }
   if (results.every((r) => isObj(r['jctSeconds']))) {
     const w = isObj(doc['window']) ? doc['window'] : {};
     const about = `${String(doc['trace'] || 'trace')} from ${String(w['from'] ?? '?')}, ${String(w['days'] ?? '?')} day(s) at load ${String(w['load'] ?? '?')}, ${String(w['jobs'] ?? '?')} jobs, ${String(doc['gpus'] ?? '?')} GPUs`;
@@ -103,5 +168,5 @@ export function parseSimFile(name: string, text: string): SimFile {
   if (results.every((r) => isObj(r['unallocatedPct']))) {
     return { name, kind: 'openb', about: `openb ${String(doc['pods'] ?? '')}${doc['family'] ? ` (family ${String(doc['family'])})` : ''}, workload ${String(doc['workload'] ?? 'online')}`, runs: results.map((r) => openbRun(r, label(String(r['policy'])))) };
   }
-  throw new Error(`${name}: its results are neither gantry sim jobs runs (jctSeconds) nor gantry sim openb runs (unallocatedPct)`);
+  throw new Error(`${name}: its results are not gantry sim jobs runs (jctSeconds), serve runs (ttftMs) or openb runs (unallocatedPct)`);
 }

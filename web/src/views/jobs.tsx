@@ -2,7 +2,8 @@
  * Jobs: a list with filters (state and queue, applied by the API) and a search (name, id,
  * owner, team; in the browser, over every job loaded). The list loads page after page in the
  * background and draws only the rows in view, so 10,000 jobs scroll like 50. Job changes
- * pushed by the server update rows in place and bring new jobs in without a reload.
+ * pushed by the server update rows in place and bring new jobs in without a reload; no read
+ * (a pushed change, a new filter) empties the list before its answer arrives.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AnswerOf } from '../../../src/client/contract-types.js';
@@ -76,10 +77,10 @@ export function JobsView() {
     history.replaceState(null, '', `#/jobs${s ? `?${s}` : ''}`);
   }, [state, queue, search]);
 
-  // The first page at once, then the rest in the background.
+  // The first page at once, then the rest in the background. The rows already read stay until
+  // the first page replaces them (filtered in the browser meanwhile): the list never goes blank.
   useEffect(() => {
     let stop = false;
-    setJobs([]);
     setComplete(false);
     setError(null);
     (async () => {

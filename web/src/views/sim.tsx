@@ -1,29 +1,19 @@
 /**
- * Simulator results: the results.json of `gantry sim jobs --out` or `gantry sim openb --out`,
+ * Simulator results: the results.json of `gantry sim jobs|serve|openb --out`,
  * loaded from disk in the browser (nothing is sent to the server), one or several files, their
  * runs compared side by side: a table of the figures (with cost where the run was priced, bars
  * scaled to the largest), GPU utilisation over time per run (jobs), unallocated GPUs against
- * the arrived workload per run (openb).
+ * the arrived workload per run (openb); serve runs in views/sim-serve.tsx.
  */
 import { useMemo, useState } from 'preact/hooks';
 import { Chart, type Series } from '../chart.js';
 import { money } from '../format.js';
-import { parseSimFile, type JobsRun, type OpenbRun, type SimFile } from '../sim/results.js';
+import { parseSimFile, type JobsRun, type OpenbRun, type ServeRun, type SimFile } from '../sim/results.js';
+import { Bar, runColour } from './sim-parts.js';
+import { ServeRuns } from './sim-serve.js';
 
-/** Runs side by side need colours told apart at a glance, whatever their names hash to. */
-const RUN_COLOURS = ['#4e79a7', '#e15759', '#59a14f', '#f28e2b', '#b07aa1', '#edc948', '#76b7b2', '#9c755f'];
-const runColour = (i: number): string => RUN_COLOURS[i % RUN_COLOURS.length]!;
 const hours = (s: number): string => (Number.isFinite(s) ? (s / 3600).toFixed(2) : '–');
 const pct = (x: number): string => (Number.isFinite(x) ? (x * 100).toFixed(1) : '–');
-
-function Bar(props: { value: number; max: number; label: string; warn?: boolean }) {
-  const w = props.max > 0 && Number.isFinite(props.value) ? Math.min(100, (props.value / props.max) * 100) : 0;
-  return (
-    <div class="bar" title={props.label} style="min-width:6rem">
-      <span class={props.warn ? 'over' : ''} style={`width:${w}%`} />
-    </div>
-  );
-}
 
 function JobsRuns(props: { runs: readonly JobsRun[] }) {
   const { runs } = props;
@@ -175,6 +165,9 @@ export function SimView() {
   };
   const jobs = files.filter((f) => f.kind === 'jobs').flatMap((f) => f.runs as JobsRun[]);
   const openb = files.filter((f) => f.kind === 'openb').flatMap((f) => f.runs as OpenbRun[]);
+  const serveFiles = files.filter((f) => f.kind === 'serve');
+  const serve = serveFiles.flatMap((f) => f.runs as ServeRun[]);
+  const objectives = [...new Set(serveFiles.map((f) => f.ttftObjectiveMs ?? NaN))];
   return (
     <>
       <div class="toolbar">
@@ -196,7 +189,7 @@ export function SimView() {
       ) : null}
       {files.length === 0 ? (
         <p class="muted">
-          Load the <code>results.json</code> of <code>gantry sim jobs --out DIR</code> or <code>gantry sim openb --out DIR</code> (several to compare runs). The file stays in this browser.
+          Load the <code>results.json</code> of <code>gantry sim jobs --out DIR</code>, <code>gantry sim serve --out DIR</code> or <code>gantry sim openb --out DIR</code> (several to compare runs). The file stays in this browser.
         </p>
       ) : (
         <ul class="reasons" data-testid="sim-files">
@@ -208,6 +201,7 @@ export function SimView() {
         </ul>
       )}
       {jobs.length > 0 ? <JobsRuns runs={jobs} /> : null}
+      {serve.length > 0 ? <ServeRuns runs={serve} objectivesMs={objectives} /> : null}
       {openb.length > 0 ? <OpenbRuns runs={openb} /> : null}
     </>
   );
