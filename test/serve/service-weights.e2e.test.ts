@@ -13,7 +13,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -130,6 +130,17 @@ describe('service weights as a dataset, on two simulated nodes', () => {
     assert.equal(((staged['weights'] as Row)['nodes'] as Row[]).every((n) => n['state'] === 'cached'), true);
     const explained = await api('GET', '/v1/services/warm/explain');
     assert.equal((explained['weights'] as Row)['dataset'], 'warm@1');
+    assert.deepEqual(((explained['weights'] as Row)['replicas'] as Row[]).map((r) => [r['replica'], r['node'], r['state']]), [['warm-r1', second, 'cached']]);
+    // The CLI prints the same: the copy per replica and per node, and where the next replica goes.
+    const cli = (...a: string[]): string => {
+      const r = spawnSync(process.execPath, [BIN, ...a, '--data-dir', dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    const explainText = cli('explain', 'svc/warm');
+    assert.match(explainText, new RegExp(`replica warm-r1 on ${second}: warm@1 cached`));
+    assert.match(explainText, new RegExp(`next replica would go to ${first}: warm@1 cached`));
+    assert.match(cli('get', 'svc/warm'), new RegExp(`warm-r1 .*on ${second}; weights cached`));
     const scaled = await timeToReady('warm', spec('warm', 'warm', { min: 2, max: 2 }), 2);
     const r2 = readyList(scaled.s).find((r) => r['node'] === first) as Row;
     assert.ok(r2, 'the scaled-out replica runs on the first node');

@@ -90,6 +90,7 @@ function weightsLines(w: Row | null | undefined): string[] {
   const mib = (b: unknown): string => `${(Number(b) / 2 ** 20).toFixed(0)} MiB`;
   const lines = [`  weights ${String(w['dataset'])} (${mib(w['totalBytes'])}; fills at ${mib(w['fillBytesPerSecond'])}/s): expected replica start-up by node:`];
   for (const n of (w['nodes'] as Row[]) ?? []) lines.push(`    ${String(n['node'])}: ${String(n['state'])}${n['state'] === 'filling' ? ` (${mib(n['bytesDone'])})` : ''}, ${String(n['expectedStartSeconds'])} s to copy`);
+  for (const r of (w['replicas'] as Row[] | undefined) ?? []) lines.push(`    replica ${String(r['replica'])} on ${String(r['node'])}: ${String(r['message'])}`);
   const next = w['next'] as Row | null;
   lines.push(next ? `    next replica would go to ${String(next['node'])}: ${String(next['message'])}` : '    next replica: none (at max replicas, or it fits nowhere now)');
   return lines;

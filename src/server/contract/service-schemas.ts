@@ -46,6 +46,7 @@ const ServiceWeightsSchema = z
       .object({ node: z.string(), state: dataState, message: z.string() })
       .nullable()
       .openapi({ description: 'the node the next replica would be placed on now, where the weights are staged before it scales out (null at max replicas or when it fits nowhere)' }),
+    replicas: z.array(z.object({ replica: z.string(), node: z.string(), state: dataState, message: z.string() })).openapi({ description: 'the copy on each placed replica\'s node' }),
   })
   .openapi('ServiceWeights');
 const serviceFields = {

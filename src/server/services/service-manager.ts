@@ -26,7 +26,7 @@ import type { SubmitWriter } from '../submit-writer.js';
 import { ApiError } from '../errors.js';
 import { probeReady, scrapeLoad } from './replica-probe.js';
 import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from './service-scaler.js';
-import type { ServiceWeights } from './service-weights.js';
+import type { ReplicaWeights, ServiceWeights } from './service-weights.js';
 import { beginRollout, observe, restoreRollout, revisionOf, revisionTargets, rolloutView, storedRollout, type LiveRollout } from './service-rollout.js';
 
 export interface ServiceManagerDeps {
@@ -302,8 +302,15 @@ export class ServiceManager {
   }
 
   /** The weights' state on every node and for the next replica (null unless they are a dataset). */
-  weightsView(s: LiveService): ReturnType<ServiceWeights['view']> {
-    return this.deps.weights?.view(s.record.name, s.spec) ?? null;
+  weightsView(s: LiveService): (NonNullable<ReturnType<ServiceWeights['view']>> & { replicas: Array<{ replica: string } & ReplicaWeights> }) | null {
+    const w = this.deps.weights;
+    const v = w?.view(s.record.name, s.spec);
+    if (!w || !v) return null;
+    const replicas = this.replicasOf(s.record.name).flatMap((j) => {
+      const r = w.replica(s.spec, j);
+      return r ? [{ replica: j.name, ...r }] : [];
+    });
+    return { ...v, replicas };
   }
 
   // ---- the loop -------------------------------------------------------------------------
