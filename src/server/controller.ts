@@ -14,10 +14,12 @@ import type { JobSpec, QueueSpec, WaitReason, Explanation } from '../core/schedu
 import type { Binding } from '../core/model/cluster.js';
 import { createRng } from '../core/rng.js';
 import { unsatisfiableReason } from '../core/scheduler/admission.js';
-import { requestMilliGpu } from '../core/model/request.js';
+import { requestMilliGpu, type PodRequest } from '../core/model/request.js';
+import type { NodeCacheReport } from '../core/model/node-cache.js';
+import { predictDataNode } from '../core/placement/predict-data-node.js';
 import type { Executor } from '../adapters/executor/executor.js';
 import type { JobRow, Store, WorkerRecord, QueueRow, Progress } from '../adapters/store/store.js';
-import type { Inventory } from '../adapters/gpu/inventory.js';
+import { inventoryNodes, type Inventory } from '../adapters/gpu/inventory.js';
 import { toCoreJob, gpuRequestOf, type JobFile } from '../spec/job-spec.js';
 import { containerSettings, workingDirProblems } from './container-settings.js';
 import { baseEnv, workerEnv, type GpuDevices } from './worker-env.js';
@@ -68,6 +70,8 @@ export interface ControllerOptions {
    * starts. Not ready: why (the gate has started the fill); the job goes back to pending.
    */
   readonly dataGate?: (row: JobRow, bindings: readonly Binding[]) => DataGateResult;
+  /** Bytes of a registered dataset version: requests then count their data in bytes (data-locality.ts). */
+  readonly datasetBytes?: (name: string, version: number) => number;
   /**
    * Before every start: the admission policies' verdict (admission-policies.ts), given the
    * milli-GPU the job's user holds with other running jobs. A refusal that depends on that
@@ -142,6 +146,8 @@ export class Controller {
   private readonly firstFailure = new Map<string, WorkerRecord>();
   private lastPending: ReadonlyMap<string, readonly WaitReason[]> = new Map();
   private dirty = true;
+  /** The last caches' reports given to the scheduler (a repeat changes nothing). */
+  private cachesSeen = '';
   private lastCycleAt = 0;
   /** Milliseconds a cycle took per active job (smoothed): predicts the next cycle's cost. */
   private cycleMsPerJob = 0;
@@ -165,7 +171,7 @@ export class Controller {
     this.scheduler = new Scheduler({ rng: createRng(1), minRuntimeMs: opts.minRuntimeMs ?? 60_000 }, specs);
     this.noteQueueOrders(specs);
     this.window = new SchedulingWindow(opts.windowPerQueue ?? 1000, (q) => this.queueOrders.get(q) ?? 'priority');
-    this.scheduler.addNode(opts.inventory.node);
+    for (const n of inventoryNodes(opts.inventory)) this.scheduler.addNode(n);
     for (const s of this.store.nodeStates()) {
       if (!this.scheduler.cluster.node(s.name)) continue;
       if (s.cordoned) this.scheduler.cordon(s.name, true);
@@ -380,7 +386,37 @@ export class Controller {
     // A service's replica (only the service manager writes GANTRY_SERVICE: the jobs API refuses
     // it) that outranks preemptible work may take its GPUs for a burst (core actions/surge.ts).
     const surge = row.spec.env['GANTRY_SERVICE'] !== undefined && !row.spec.preemptible;
-    return { ...toCoreJob(row.id, row.spec, row.submittedAt), team: row.team, ...(surge ? { surge } : {}) };
+    const job = toCoreJob(row.id, row.spec, row.submittedAt);
+    return { ...job, members: job.members.map((m) => this.withDataBytes(m, row.spec)), team: row.team, ...(surge ? { surge } : {}) };
+  }
+
+  /** A request's dataset sizes, so its locality counts bytes (every dataset a registered version). */
+  withDataBytes(m: PodRequest, spec: JobFile): PodRequest {
+    const sizeOf = this.opts.datasetBytes;
+    if (!sizeOf || !m.datasets || !spec.datasets.every((d) => d.path === undefined && d.version !== undefined)) return m;
+    return { ...m, datasetBytes: spec.datasets.map((d) => sizeOf(d.name, d.version as number)) };
+  }
+
+  /** What the nodes' dataset caches hold now (placement scores follow; see data-locality.ts). */
+  updateNodeCaches(reports: readonly NodeCacheReport[]): void {
+    const seen = JSON.stringify(reports);
+    if (seen === this.cachesSeen) return;
+    this.cachesSeen = seen;
+    this.scheduler.updateNodeCaches(reports);
+    this.dirty = true;
+  }
+
+  /**
+   * Where a queued job's data should be staged before it starts: with one node, that node;
+   * with several, the core's prediction for a job blocked by capacity (predict-data-node.ts),
+   * or null when a node it could run on already holds its data.
+   */
+  dataNodeFor(id: string): string | null {
+    const nodes = this.scheduler.cluster.nodesByName();
+    if (nodes.length === 1) return nodes[0]?.name ?? null;
+    const row = this.active.get(id);
+    const member = row ? this.coreJob(row).members[0] : undefined;
+    return member ? predictDataNode(this.scheduler.cluster, member) : null;
   }
 
   /** Teams and queues whose new work waits for a spent budget (budget-watch.ts). */

@@ -11,7 +11,8 @@ import { describeIssues } from '../spec/job-spec.js';
 import { ApiError } from './errors.js';
 import type { DatasetService } from './datasets.js';
 import type { OperationId } from './contract/operations.js';
-import { datasetAddBody, datasetFillQuery, datasetNameParams, datasetVersionParams } from './contract/dataset-schemas.js';
+import { datasetAddBody, datasetEvictQuery, datasetFillQuery, datasetNameParams, datasetVersionParams } from './contract/dataset-schemas.js';
+import type { NodeCache } from '../adapters/datacache/node-cache.js';
 
 export interface DatasetRouteDeps {
   readonly datasets: DatasetService;
@@ -52,11 +53,17 @@ export function registerDatasetRoutes(deps: DatasetRouteDeps): void {
   const route = deps.route;
   const ds = deps.datasets;
   const resolve = (p: { name: string; version: number | 'latest' }): DatasetVersion => ds.version(p.name, p.version === 'latest' ? undefined : p.version);
-  const cacheView = (v: DatasetVersion): Record<string, unknown> | null => {
-    const e = ds.cache.entry(v.name, v.version);
-    const err = ds.cache.lastError(v.name, v.version);
+  const cacheView = (v: DatasetVersion, cache = ds.cache): Record<string, unknown> | null => {
+    const e = cache.entry(v.name, v.version);
+    const err = cache.lastError(v.name, v.version);
     if (!e) return err ? { state: 'failed', lastError: err } : null;
-    return { ...e, lastUsedAt: iso(e.lastUsedAt), readyAt: iso(e.readyAt), describe: ds.describeWait(v.name, v.version), lastError: err };
+    return { ...e, lastUsedAt: iso(e.lastUsedAt), readyAt: iso(e.readyAt), describe: ds.describeWait(v.name, v.version, cache.node), lastError: err };
+  };
+  const cacheOn = (node: string | undefined): NodeCache => {
+    if (node === undefined) return ds.cache;
+    const c = ds.cacheOf(node);
+    if (!c) throw new ApiError('NODE_NOT_FOUND', `node "${node}" has no dataset cache (nodes: ${[...ds.caches.keys()].join(', ')})`);
+    return c;
   };
 
   route('listDatasets', async (req) => {
@@ -108,25 +115,28 @@ export function registerDatasetRoutes(deps: DatasetRouteDeps): void {
     const user = deps.admin(req);
     const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
     const q = parse(datasetFillQuery, req.query, 'QUERY_INVALID');
+    const cache = cacheOn(q.node);
     const v = resolve(p);
-    deps.audit(user, req, 'dataset.fill', `${v.name}@${v.version}`, null);
-    if (q.wait === 'true') await ds.cache.fill(v);
+    deps.audit(user, req, 'dataset.fill', `${v.name}@${v.version}`, q.node !== undefined ? { node: q.node } : null);
+    if (q.wait === 'true') await cache.fill(v);
     else {
       // Refused at once when there is no room; otherwise runs in the background.
-      const f = ds.cache.fill(v);
+      const f = cache.fill(v);
       const early = await Promise.race([f.then(() => null, (e: unknown) => e), new Promise((r) => setTimeout(() => r(null), 50))]);
       if (early) throw early;
     }
-    return { name: v.name, version: v.version, node: ds.cache.node, cache: cacheView(v) };
+    return { name: v.name, version: v.version, node: cache.node, cache: cacheView(v, cache) };
   });
 
   route('evictDatasetVersion', async (req) => {
     const user = deps.admin(req);
     const p = parse(datasetVersionParams, req.params, 'BAD_REQUEST');
+    const q = parse(datasetEvictQuery, req.query, 'QUERY_INVALID');
+    const cache = cacheOn(q.node);
     const v = ds.catalog.get(p.name, p.version === 'latest' ? undefined : p.version) ?? resolve(p);
-    await ds.cache.evict(v.name, v.version);
-    deps.audit(user, req, 'dataset.evict', `${v.name}@${v.version}`, null);
-    return { name: v.name, version: v.version, node: ds.cache.node, evicted: true };
+    await cache.evict(v.name, v.version);
+    deps.audit(user, req, 'dataset.evict', `${v.name}@${v.version}`, q.node !== undefined ? { node: q.node } : null);
+    return { name: v.name, version: v.version, node: cache.node, evicted: true };
   });
 
   route('verifyDatasetVersion', async (req) => {

@@ -15,14 +15,18 @@ import { scanSource } from '../adapters/datacache/dataset-scan.js';
 import { keyOf, NodeCache } from '../adapters/datacache/node-cache.js';
 import { openSource } from '../adapters/datacache/open-source.js';
 import type { JobFile } from '../spec/job-spec.js';
+import type { NodeCacheReport } from '../core/model/node-cache.js';
 import type { DataGateResult } from './controller.js';
 import { failpoint } from './failpoints.js';
 import type Database from 'better-sqlite3';
+import { join } from 'node:path';
 
 export interface DatasetServiceOptions {
   readonly db: Database.Database;
   readonly node: string;
   readonly cacheDir: string;
+  /** Simulated nodes beyond `node` (`--sim-nodes`): each gets its own cache, in `<cacheDir>/.nodes/<node>`. */
+  readonly extraNodes?: readonly string[];
   readonly capacityBytes: number;
   readonly streams?: number;
   readonly clock?: () => number;
@@ -58,14 +62,20 @@ export function formatBytes(n: number): string {
 
 export class DatasetService {
   readonly catalog: DatasetCatalog;
+  /** The local node's cache. */
   readonly cache: NodeCache;
+  /** Every node's cache, the local one first. */
+  readonly caches = new Map<string, NodeCache>();
   private jobs: () => readonly JobRow[] = () => [];
   private kick: () => void = () => undefined;
-  /** Jobs held back for their data, and the copies they wait for (pinned against eviction). */
+  /** Jobs held back for their data, and the copies they wait for (`node|key`, pinned against eviction). */
   private readonly waiting = new Map<string, string[]>();
-  /** The queued jobs prefetched for (the last prefetch call), and their copies (pinned too). */
+  /** The queued jobs prefetched for (the last prefetch call), and their copies (`node|key`, pinned too). */
   private readonly prefetching = new Map<string, string[]>();
+  /** Copies warmed for a service's next replica (`node|key` by service; weights-prefetch.ts). */
+  private readonly warming = new Map<string, string>();
   private predictable: (id: string) => boolean = () => true;
+  private predictNode: (id: string) => string | null = () => this.cache.node;
   private readonly clock: () => number;
   private readonly open: (s: SourceSpec) => DatasetSource;
 
@@ -73,45 +83,98 @@ export class DatasetService {
     this.clock = o.clock ?? Date.now;
     this.open = o.openSource ?? openSource;
     this.catalog = new DatasetCatalog(o.db);
-    this.cache = new NodeCache(this.catalog, {
-      node: o.node,
-      dir: o.cacheDir,
-      capacityBytes: o.capacityBytes,
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      clock: this.clock,
-      ...(o.log ? { log: o.log } : {}),
-      pinned: () => this.pinned(),
-      openSource: this.open,
-      onFillEnd: () => this.kick(),
-      onVerifiedBatch: () => failpoint('dataset-fill-flush'),
-    });
+    const cacheOn = (node: string, dir: string): NodeCache =>
+      new NodeCache(this.catalog, {
+        node,
+        dir,
+        capacityBytes: o.capacityBytes,
+        ...(o.streams !== undefined ? { streams: o.streams } : {}),
+        clock: this.clock,
+        ...(o.log ? { log: o.log } : {}),
+        pinned: () => this.pinned(node),
+        openSource: this.open,
+        onFillEnd: () => this.kick(),
+        onVerifiedBatch: () => failpoint('dataset-fill-flush'),
+      });
+    this.cache = cacheOn(o.node, o.cacheDir);
+    this.caches.set(o.node, this.cache);
+    for (const n of o.extraNodes ?? []) this.caches.set(n, cacheOn(n, join(o.cacheDir, '.nodes', n)));
+  }
+
+  /** A node's cache (undefined for a node without one). */
+  cacheOf(node: string): NodeCache | undefined {
+    return this.caches.get(node);
+  }
+
+  /** What each node's cache holds (bytes per `name@version`, a fill in progress counting what it verified): the core's input. */
+  reports(): NodeCacheReport[] {
+    return [...this.caches.values()].map((c) => ({ node: c.node, held: Object.fromEntries(c.entries().filter((e) => e.bytesDone > 0).map((e) => [keyOf(e.name, e.version), e.state === 'ready' ? e.totalBytes : e.bytesDone])) }));
+  }
+
+  /** Bytes of a version (0 when unknown): what a request's locality counts. */
+  bytesOf(name: string, version: number): number {
+    return this.catalog.get(name, version)?.totalBytes ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((c) => c.close()));
   }
 
   /**
    * The controller's jobs, how to wake its scheduler when a fill ends, and whether a queued
    * job's start is blocked only by capacity or its turn (then its placement is predictable).
    */
-  connect(jobs: () => readonly JobRow[], kick: () => void, predictable?: (id: string) => boolean): void {
+  connect(jobs: () => readonly JobRow[], kick: () => void, predictable?: (id: string) => boolean, predictNode?: (id: string) => string | null): void {
     this.jobs = jobs;
     this.kick = kick;
     if (predictable) this.predictable = predictable;
+    if (predictNode) this.predictNode = predictNode;
   }
 
-  /** Copies a running job reads, and copies a placed job waits for. */
-  private pinned(): Set<string> {
+  /** Copies on `node` that a running job there reads, a placed job waits for, or a prefetch stages. */
+  private pinned(node: string): Set<string> {
     const out = new Set<string>();
     const live = new Set<string>();
+    const mine = (nk: string): void => {
+      const bar = nk.indexOf('|');
+      if (nk.slice(0, bar) === node) out.add(nk.slice(bar + 1));
+    };
     for (const j of this.jobs()) {
       live.add(j.id);
-      if (!RUNNING.has(j.state)) continue;
+      if (!RUNNING.has(j.state) || !(j.bindings ?? []).some((b) => b.node === node)) continue;
       for (const d of j.spec.datasets) if (d.path === undefined && d.version !== undefined) out.add(keyOf(d.name, d.version));
     }
     for (const [id, keys] of this.waiting) {
       if (!live.has(id)) this.waiting.delete(id);
-      else for (const k of keys) out.add(k);
+      else keys.forEach(mine);
     }
-    for (const [id, keys] of this.prefetching) if (live.has(id)) for (const k of keys) out.add(k);
+    for (const [id, keys] of this.prefetching) if (live.has(id)) keys.forEach(mine);
+    for (const nk of this.warming.values()) mine(nk);
     return out;
+  }
+
+  /**
+   * Stages `v` on `node` for a holder (a service's next replica), pinned until the holder's next
+   * call or `unwarm`. Returns true when a fill started.
+   */
+  warm(holder: string, node: string, v: DatasetVersion): boolean {
+    const cache = this.caches.get(node);
+    if (!cache) return false;
+    this.warming.set(holder, `${node}|${keyOf(v.name, v.version)}`);
+    return this.startFillIfDue(cache, v);
+  }
+
+  unwarm(holder: string): void {
+    this.warming.delete(holder);
+  }
+
+  /** Starts a fill unless the copy is ready or filling, or its last fill failed a moment ago. */
+  private startFillIfDue(cache: NodeCache, v: DatasetVersion): boolean {
+    if (cache.entry(v.name, v.version)?.state === 'ready' || cache.isFilling(v.name, v.version)) return false;
+    const err = cache.lastError(v.name, v.version);
+    if (err && this.clock() - err.at < (err.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000)) return false;
+    cache.startFill(v);
+    return true;
   }
 
   /** A version that exists and is not removed, or a DATASET_NOT_FOUND / DATASET_REMOVED error. */
@@ -151,11 +214,12 @@ export class DatasetService {
     const v = this.version(name, version);
     const inUse = this.jobs().filter((j) => j.spec.datasets.some((d) => d.name === name && d.version === version && d.path === undefined));
     if (inUse.length > 0) throw new UserError('DATASET_IN_USE', `${keyOf(name, version)} is named by ${inUse.length} queued or running job(s) (${inUse.slice(0, 5).map((j) => j.id).join(', ')}); remove it once they finish`);
-    if (this.cache.isFilling(name, version)) throw new UserError('DATASET_IN_USE', `${keyOf(name, version)} is filling; wait for the fill to end`);
+    if ([...this.caches.values()].some((c) => c.isFilling(name, version))) throw new UserError('DATASET_IN_USE', `${keyOf(name, version)} is filling; wait for the fill to end`);
     this.catalog.markRemoved(v.name, v.version, this.clock());
     let evicted = false;
-    if (this.catalog.cacheRow(this.cache.node, name, version)) {
-      await this.cache.evict(name, version);
+    for (const cache of this.caches.values()) {
+      if (!this.catalog.cacheRow(cache.node, name, version)) continue;
+      await cache.evict(name, version);
       evicted = true;
     }
     return { evicted };
@@ -170,10 +234,10 @@ export class DatasetService {
   /**
    * Prefetch: the next `limit` queued jobs in line (priority, then submission) that name
    * registered datasets and whose start is blocked only by capacity or their turn (not quota, a
-   * budget or a policy) get their copies filled before they are placed: standalone has one node,
-   * so their placement is known. Their copies are pinned like a placed job's, so prefetching for
-   * one never evicts another's, nor a running job's; least recently used copies no job needs may
-   * go. The pins are recomputed on every call. Returns the fills started.
+   * budget or a policy) get their copies filled before they are placed, on the node they are
+   * predicted to run on (with one node, that node). Their copies are pinned like a placed job's,
+   * so prefetching for one never evicts another's, nor a running job's; least recently used
+   * copies no job needs may go. The pins are recomputed on every call. Returns the fills started.
    */
   prefetch(limit = 8): string[] {
     const out: string[] = [];
@@ -182,18 +246,15 @@ export class DatasetService {
       .sort((a, b) => b.spec.priority - a.spec.priority || a.seq - b.seq)
       .slice(0, limit);
     this.prefetching.clear();
-    for (const j of queued) this.prefetching.set(j.id, j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined).map((d) => keyOf(d.name, d.version as number)));
     for (const j of queued) {
-      for (const d of j.spec.datasets) {
-        if (d.path !== undefined || d.version === undefined) continue;
-        const version = d.version;
-        if (this.cache.entry(d.name, version)?.state === 'ready' || this.cache.isFilling(d.name, version)) continue;
-        const err = this.cache.lastError(d.name, version);
-        if (err && this.clock() - err.at < (err.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000)) continue;
-        const v = this.catalog.get(d.name, version);
-        if (!v) continue;
-        this.cache.startFill(v);
-        out.push(keyOf(d.name, version));
+      const node = this.predictNode(j.id);
+      const cache = node === null ? undefined : this.caches.get(node);
+      if (!cache) continue;
+      const wanted = j.spec.datasets.filter((d) => d.path === undefined && d.version !== undefined);
+      this.prefetching.set(j.id, wanted.map((d) => `${cache.node}|${keyOf(d.name, d.version as number)}`));
+      for (const d of wanted) {
+        const v = this.catalog.get(d.name, d.version as number);
+        if (v && this.startFillIfDue(cache, v)) out.push(keyOf(d.name, v.version) + (this.caches.size > 1 ? ` on ${cache.node}` : ''));
       }
     }
     return out;
@@ -211,7 +272,8 @@ export class DatasetService {
       const version = d.version as number;
       const key = keyOf(d.name, version);
       for (const node of nodes) {
-        if (node !== this.cache.node) {
+        const cache = this.caches.get(node);
+        if (!cache) {
           waits.push(`${key}: node ${node} has no dataset cache`);
           continue;
         }
@@ -220,26 +282,25 @@ export class DatasetService {
           waits.push(`${key}: no such dataset version`);
           continue;
         }
-        if (this.cache.entry(d.name, version)?.state === 'ready') {
+        if (cache.entry(d.name, version)?.state === 'ready') {
           // Written since it was verified (a corrupted shard): re-hash those files first.
-          const changed = this.cache.isRepairing(d.name, version) ? null : this.cache.changedFiles(v);
+          const changed = cache.isRepairing(d.name, version) ? null : cache.changedFiles(v);
           if (changed === null || changed.length > 0) {
-            if (changed !== null) this.cache.startRepair(v, changed);
+            if (changed !== null) cache.startRepair(v, changed);
             waits.push(`${key} checking ${changed === null ? 'changed' : changed.length} file(s) written since the copy was verified`);
             continue;
           }
-          const dir = this.cache.readyPath(d.name, version);
+          const dir = cache.readyPath(d.name, version);
           if (dir !== null) {
+            // Each node's copy has its own folder; a job's members all run on this machine.
             dirs[d.name] = dir;
-            releases.push(this.cache.hold(d.name, version));
+            releases.push(cache.hold(d.name, version));
             continue;
           }
         }
         // A failed fill is tried again after a pause (space may free up at any moment).
-        const err = this.cache.lastError(d.name, version);
-        const pause = err?.code === 'DATASET_CACHE_FULL' ? 2_000 : 30_000;
-        if (!this.cache.isFilling(d.name, version) && (!err || this.clock() - err.at >= pause)) this.cache.startFill(v);
-        waits.push(this.describeWait(d.name, version));
+        this.startFillIfDue(cache, v);
+        waits.push(this.describeWait(d.name, version, node));
       }
     }
     if (waits.length === 0) {
@@ -247,42 +308,46 @@ export class DatasetService {
       return { ready: true, dirs, release: () => releases.forEach((r) => r()) };
     }
     for (const r of releases) r();
-    this.waiting.set(row.id, wanted.map((d) => keyOf(d.name, d.version as number)));
+    this.waiting.set(row.id, [...nodes].flatMap((n) => wanted.map((d) => `${n}|${keyOf(d.name, d.version as number)}`)));
     return { ready: false, reason: `waiting for data: ${waits.join('; ')}` };
   }
 
-  /** One copy's state: cached, repairing, filling (bytes, rate, ETA), waiting for space, failed, or not started. */
-  dataState(name: string, version: number): DataState {
+  /** One copy's state on a node (default the local one): cached, repairing, filling (bytes, rate, ETA), waiting for space, failed, or not started. */
+  dataState(name: string, version: number, node = this.cache.node): DataState {
     const key = keyOf(name, version);
-    const e = this.cache.entry(name, version);
+    const cache = this.caches.get(node) ?? this.cache;
+    const e = cache.entry(name, version);
     const total = e?.totalBytes ?? this.catalog.get(name, version)?.totalBytes ?? 0;
     const base = { bytesDone: e?.bytesDone ?? 0, totalBytes: total, bytesPerSecond: null, etaSeconds: null };
-    if (e?.state === 'ready' && this.cache.isRepairing(name, version)) return { ...base, state: 'repairing', message: `${key} repairing files written since it was verified` };
+    if (e?.state === 'ready' && cache.isRepairing(name, version)) return { ...base, state: 'repairing', message: `${key} repairing files written since it was verified` };
     if (e?.state === 'ready') return { ...base, state: 'cached', message: `${key} cached` };
     if (e?.state === 'filling') {
       const pct = e.totalBytes > 0 ? Math.floor((100 * e.bytesDone) / e.totalBytes) : 100;
       const rate = e.bytesPerSecond !== null ? `, ${formatBytes(e.bytesPerSecond)}/s` : '';
       return { ...base, bytesPerSecond: e.bytesPerSecond, etaSeconds: e.etaSeconds, state: 'filling', message: `${key} filling ${pct}% (${formatBytes(e.bytesDone)} of ${formatBytes(e.totalBytes)}${rate}${e.etaSeconds !== null ? `, ETA ${e.etaSeconds} s` : ''})` };
     }
-    const err = this.cache.lastError(name, version);
-    if (err?.code === 'DATASET_CACHE_FULL') return { ...base, state: 'waiting-for-space', message: `${key} waiting for space in the cache of ${this.cache.node} (${err.message})` };
+    const err = cache.lastError(name, version);
+    if (err?.code === 'DATASET_CACHE_FULL') return { ...base, state: 'waiting-for-space', message: `${key} waiting for space in the cache of ${cache.node} (${err.message})` };
     if (err) return { ...base, state: 'failed', message: `${key} fill failed (${err.code}: ${err.message}); retrying` };
     return { ...base, state: e ? 'interrupted' : 'not-cached', message: e ? `${key} fill interrupted; it resumes when a job needs it` : `${key} not cached yet` };
   }
 
   /** One copy's state in a sentence: filling with progress, rate and ETA, waiting for space, or failed. */
-  describeWait(name: string, version: number): string {
-    return this.dataState(name, version).message;
+  describeWait(name: string, version: number, node = this.cache.node): string {
+    const m = this.dataState(name, version, node).message;
+    return this.caches.size > 1 ? `${m} on ${node}` : m;
   }
 
-  /** Data state of a job's datasets (for gantry get / explain). */
+  /** Data state of a job's datasets (for gantry get / explain), on the node it is placed on (else the local one). */
   jobData(row: JobRow): JobDataView[] {
+    const node = row.bindings?.[0]?.node ?? this.cache.node;
+    const cache = this.caches.get(node) ?? this.cache;
     return row.spec.datasets.map((d) => {
       if (d.path !== undefined) return { name: d.name, version: null, path: d.path, state: 'external' };
       const version = d.version ?? null;
       if (version === null) return { name: d.name, version, path: null, state: 'unresolved' };
-      const st = this.dataState(d.name, version);
-      return { name: d.name, version, path: this.cache.entry(d.name, version)?.path ?? null, ...st };
+      const st = this.dataState(d.name, version, cache.node);
+      return { name: d.name, version, path: cache.entry(d.name, version)?.path ?? null, ...st };
     });
   }
 

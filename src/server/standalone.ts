@@ -15,7 +15,7 @@ import { LocalExecutor, isProcessAlive } from '../adapters/executor/local.js';
 import { detectDocker, type DockerStatus } from '../adapters/executor/docker.js';
 import { HistoryStore } from '../adapters/store/history-store.js';
 import { HistorySampler, simulatedBusyMilli, statedUtilization } from './history/history-sampler.js';
-import { discoverInventory, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
+import { discoverInventory, inventoryNodes, nvidiaSmi, sampleFromRecord, simulatedInventory, simulatedSample, type GpuSample, type Inventory } from '../adapters/gpu/inventory.js';
 import { queryGpus } from '../adapters/gpu/nvidia-smi.js';
 import { discoverMigDevices, migDeviceUuid, type MigDevice } from '../adapters/gpu/mig-devices.js';
 import { MPS_CONTROL, MpsDaemons, onPath } from '../adapters/gpu/mps-daemons.js';
@@ -29,6 +29,7 @@ import { createMetrics } from './metrics.js';
 import { buildApi, routesOf } from './api.js';
 import { AdmissionPolicies } from './admission-policies.js';
 import { DatasetService } from './datasets.js';
+import { ServiceWeights } from './services/service-weights.js';
 import { SubmitWriter } from './submit-writer.js';
 import { createUserWithToken } from './auth.js';
 import { Cgroups } from '../adapters/executor/cgroups.js';
@@ -52,6 +53,8 @@ export interface ServerOptions {
   readonly port?: number;
   /** Simulated inventory, e.g. "8xH100-80GB"; absent = discover (or reuse the last simulated one). */
   readonly gpus?: string;
+  /** With a simulated inventory: how many nodes carry it (default 1; remembered like `gpus`). */
+  readonly simNodes?: number;
   readonly minRuntimeSeconds?: number;
   readonly stopGraceSeconds?: number;
   readonly telemetryIntervalMs?: number;
@@ -263,11 +266,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
 
   const gpus = o.gpus ?? store.getMeta('simulated-gpus');
-  const inventory = gpus ? simulatedInventory(gpus) : await discoverInventory();
+  const simNodes = o.simNodes ?? (o.gpus ? 1 : Number(store.getMeta('simulated-nodes') ?? 1));
+  if (o.simNodes !== undefined && !gpus) throw new UserError('BAD_GPUS_FLAG', '--sim-nodes needs a simulated inventory (--gpus)');
+  const inventory = gpus ? simulatedInventory(gpus, undefined, simNodes) : await discoverInventory();
   if (o.gpus) store.setMeta('simulated-gpus', o.gpus);
+  if (gpus) store.setMeta('simulated-nodes', String(simNodes));
   if (adminTokenCreated) {
     // The default queue is guaranteed the whole machine, so non-preemptible jobs can run in it.
-    store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventory.node.gpus?.length ?? 0, limitGpus: null, weight: 1, priorityOrdering: true });
+    store.putQueue({ name: 'default', team: null, parent: null, guaranteedGpus: inventoryNodes(inventory).reduce((n, x) => n + (x.gpus?.length ?? 0), 0), limitGpus: null, weight: 1, priorityOrdering: true });
   }
   const docker = await detectDocker();
   // MPS pipes must be reachable by the jobs' uids: they live in the workspace (0711), not in the private data dir.
@@ -308,16 +314,19 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const datasets = new DatasetService({
     db: rawStore.connection,
     node: inventory.node.name,
+    extraNodes: (inventory.extraNodes ?? []).map((n) => n.name),
     cacheDir: resolve(o.cacheDir ?? `${dataDir}-datasets`),
     capacityBytes: o.cacheCapacityBytes ?? 100 * 2 ** 30,
     log,
   });
+  const stopGraceMs = (o.stopGraceSeconds ?? 10) * 1000;
   const ledger = new CostLedger(rawStore.connection);
   const costHooks: { recorder?: CostRecorder } = {};
   const policies = new AdmissionPolicies(dataDir);
   for (const p of policies.problems) log(`stored state: ${p}`);
   const controller = new Controller({
     dataGate: (row, bindings) => datasets.gate(row, bindings),
+    datasetBytes: (name, version) => datasets.bytesOf(name, version),
     admissionGate: (row, userGpuMilli) => policies.judgeStart(row, userGpuMilli),
     store: screened.store,
     executor: new LocalExecutor({ cgroups }),
@@ -327,7 +336,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ...(identities ? { identities } : {}),
     ...(onlyTeam !== null ? { onlyTeam } : {}),
     minRuntimeMs: (o.minRuntimeSeconds ?? 60) * 1000,
-    stopGraceMs: (o.stopGraceSeconds ?? 10) * 1000,
+    stopGraceMs,
     ...(o.windowPerQueue !== undefined ? { windowPerQueue: o.windowPerQueue } : {}),
     ...(docker.available ? { dockerSocket: docker.socket } : {}),
     log,
@@ -340,12 +349,21 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const recovered = controller.recover();
   // A queued job held by quota, a budget or a policy may wait for long: its data is not prefetched.
   const capacityOnly = (id: string): boolean => (controller.pendingReasons(id) ?? []).every((r) => r.kind !== 'quota' && r.kind !== 'budget');
-  datasets.connect(() => controller.activeJobs(), () => controller.kick(), capacityOnly);
-  const resumed = datasets.cache.resumeInterrupted((n, v) => datasets.catalog.get(n, v));
-  if (resumed.length > 0) log(`dataset cache: resuming interrupted fills: ${resumed.join(', ')}`);
+  // Each fill's end reports the caches to the scheduler (placement counts the bytes on each node) and wakes it.
+  const reportCaches = (): void => controller.updateNodeCaches(datasets.reports());
+  datasets.connect(() => controller.activeJobs(), () => {
+    reportCaches();
+    controller.kick();
+  }, capacityOnly, (id) => controller.dataNodeFor(id));
+  reportCaches();
+  for (const cache of datasets.caches.values()) {
+    const resumed = cache.resumeInterrupted((n, v) => datasets.catalog.get(n, v));
+    if (resumed.length > 0) log(`dataset cache${datasets.caches.size > 1 ? ` of ${cache.node}` : ''}: resuming interrupted fills: ${resumed.join(', ')}`);
+  }
   const prefetchTimer = setInterval(() => {
     const started = datasets.prefetch();
     if (started.length > 0) log(`dataset cache: prefetching for queued jobs: ${started.join(', ')}`);
+    reportCaches();
   }, o.tickMs !== undefined ? Math.max(200, o.tickMs * 10) : 2000);
   prefetchTimer.unref();
   const metrics = createMetrics(controller, screened.store, () => samples);
@@ -415,7 +433,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const writer = new SubmitWriter(join(dataDir, 'gantry.db'), (rows) => controller.accepted(rows), o.maxQueuedPerTeam ?? 100_000);
   const rateLimit = o.rateLimit ?? 100;
   let routerUrl = '';
-  const services = new ServiceManager({ records: new ServiceRecords(rawStore.connection), store: screened.store, controller, writer, routerUrl: () => routerUrl, log });
+  const services = new ServiceManager({ records: new ServiceRecords(rawStore.connection), store: screened.store, controller, writer, routerUrl: () => routerUrl, log, weights: new ServiceWeights(datasets, controller) });
   registerServiceMetrics(metrics.registry, services);
   const router = new HttpRouter({ service: (name) => services.route(name) });
   const app = buildApi({
@@ -504,13 +522,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       clearInterval(historyPruneTimer);
       clearInterval(prefetchTimer);
       clearInterval(budgetTimer);
-      services.stop();
+      // A removed service's replicas end before the server does (the controller still runs,
+      // to escalate to SIGKILL after the stop grace and to record the exits).
+      await services.shutdown(2 * stopGraceMs + 2_000);
       controller.stop();
       await router.close();
       await app.close();
       if (metricsServer) await new Promise((r) => metricsServer?.close(r));
       await writer.close();
-      await datasets.cache.close();
+      await datasets.close();
       store.close();
       cgroups?.tidy();
       rmSync(lock, { force: true });

@@ -4,6 +4,7 @@
  * GPU's MPS daemon, or software limits, for a share, the torch.distributed rank variables, and Gantry's own
  * (job, checkpoint dir, progress file, datasets). Gantry's variables win over the job's env.
  */
+import { WEIGHTS_DATASET_ENV } from '../spec/service-spec.js';
 import type { Binding } from '../core/model/cluster.js';
 import type { NodeState } from '../core/model/node.js';
 import { datasetEnvName } from '../core/model/dataset-env.js';
@@ -72,6 +73,10 @@ export function workerEnv(job: JobRow, bindings: readonly Binding[], rank: numbe
     const dir = d.path ?? dataDirs?.[d.name];
     if (dir !== undefined) env[datasetEnvName(d.name)] = dir;
   }
+  // A service replica whose weights are a dataset reads them from the node's copy.
+  const weights = job.spec.env[WEIGHTS_DATASET_ENV];
+  const weightsDir = weights !== undefined ? dataDirs?.[weights] : undefined;
+  if (weightsDir !== undefined) env['GANTRY_WEIGHTS'] = weightsDir;
   const grants = b?.gpus ?? [];
   if (grants.length === 0 || !node) {
     env['CUDA_VISIBLE_DEVICES'] = '';

@@ -14,6 +14,15 @@ import { describeIssues, jobFileSchema, validateJobFile, type JobFile } from './
 /** Short enough that `NAME-r9999` is still a job name (63 characters). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$/;
 const job = jobFileSchema.shape;
+/** A dataset name (as in a job's datasets), optionally `@VERSION`. */
+const DATASET_REF = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?(@[1-9][0-9]{0,8})?$/;
+
+/** The dataset a service's weights name (version null: not pinned yet), or null for a path or none. */
+export function weightsDataset(s: Pick<ServiceFile, 'weights'>): { name: string; version: number | null } | null {
+  if (s.weights === undefined || typeof s.weights === 'string') return null;
+  const [name, version] = s.weights.dataset.split('@');
+  return { name: name as string, version: version === undefined ? null : Number(version) };
+}
 
 export const serviceFileSchema = z
   .strictObject({
@@ -29,8 +38,17 @@ export const serviceFileSchema = z
     // One pattern (the job's two read as one in the document: an absolute path, not "/").
     workingDir: z.string().max(4096).regex(/^\/.*[^/.]/, 'must be an absolute path other than the root folder "/"').refine((v) => !v.includes('\0'), 'must not contain a NUL byte').optional(),
     resources: job.resources,
-    /** The model's weights: a path the replica reads (GANTRY_WEIGHTS in its environment). */
-    weights: z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path').optional(),
+    /**
+     * The model's weights (GANTRY_WEIGHTS in the replica's environment): an absolute path, or a
+     * registered dataset (`{dataset: NAME}` or `NAME@VERSION`; the newest version is pinned when
+     * the service is applied), copied to the replica's node before it starts and placed for.
+     */
+    weights: z
+      .union([
+        z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path'),
+        z.strictObject({ dataset: z.string().max(80).regex(DATASET_REF, 'must be a dataset NAME or NAME@VERSION') }),
+      ])
+      .optional(),
     readiness: z
       .strictObject({
         path: z.string().max(512).regex(/^\/[\x21-\x7e]*$/, 'must be a path starting with "/"').default('/health'),
@@ -97,7 +115,7 @@ export const serviceFileSchema = z
     const initial = s.replicas.initial;
     if (initial !== undefined && (initial < s.replicas.min || initial > s.replicas.max)) ctx.addIssue({ code: 'custom', path: ['replicas', 'initial'], message: `must be between replicas.min (${s.replicas.min}) and replicas.max (${s.replicas.max})` });
     if (s.env['PORT'] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', 'PORT'], message: 'is set by Gantry (each replica gets its own port)' });
-    for (const k of ['GANTRY_SERVICE', 'GANTRY_REPLICA', 'GANTRY_SERVICE_REVISION']) if (s.env[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', k], message: 'is set by Gantry for each replica' });
+    for (const k of ['GANTRY_SERVICE', 'GANTRY_REPLICA', 'GANTRY_SERVICE_REVISION', 'GANTRY_WEIGHTS_DATASET']) if (s.env[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['env', k], message: 'is set by Gantry for each replica' });
   });
 
 export type ServiceFile = z.output<typeof serviceFileSchema>;
@@ -119,6 +137,9 @@ export function validateServiceFile(input: unknown): ServiceFile {
   return r.data;
 }
 
+/** In a replica job's env: which of its datasets holds the weights (GANTRY_WEIGHTS then points at its copy). */
+export const WEIGHTS_DATASET_ENV = 'GANTRY_WEIGHTS_DATASET';
+
 /** The replica index of a job name `NAME-rN` of service `name`, or null. */
 export function replicaIndexOf(service: string, jobName: string): number | null {
   const m = /^(.*)-r([1-9][0-9]*)$/.exec(jobName);
@@ -128,6 +149,7 @@ export function replicaIndexOf(service: string, jobName: string): number | null 
 /** The job that runs replica `index` of a service, listening on `port`. */
 export function replicaJob(s: ServiceFile, index: number, port: number): JobFile {
   const revision = replicaRevision(s);
+  const data = weightsDataset(s);
   return validateJobFile({
     name: `${s.name}-r${index}`,
     queue: s.queue,
@@ -137,7 +159,9 @@ export function replicaJob(s: ServiceFile, index: number, port: number): JobFile
     ...(s.image !== undefined ? { image: s.image, network: 'host' } : {}),
     ...(s.workingDir !== undefined ? { workingDir: s.workingDir } : {}),
     resources: s.resources,
-    env: { ...s.env, PORT: String(port), GANTRY_SERVICE: s.name, GANTRY_REPLICA: String(index), GANTRY_SERVICE_REVISION: revision, ...(s.weights !== undefined ? { GANTRY_WEIGHTS: s.weights } : {}) },
+    // Dataset weights: the job reads the dataset, and GANTRY_WEIGHTS is set to its node's copy when it starts (worker-env.ts).
+    ...(data ? { datasets: [{ name: data.name, ...(data.version !== null ? { version: data.version } : {}) }] } : {}),
+    env: { ...s.env, PORT: String(port), GANTRY_SERVICE: s.name, GANTRY_REPLICA: String(index), GANTRY_SERVICE_REVISION: revision, ...(typeof s.weights === 'string' ? { GANTRY_WEIGHTS: s.weights } : {}), ...(data ? { [WEIGHTS_DATASET_ENV]: data.name } : {}) },
   });
 }
 

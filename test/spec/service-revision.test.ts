@@ -32,3 +32,15 @@ test('service rollout policy: defaults, and SERVICE_INVALID naming each bad fiel
   for (const field of ['rollout.strategy', 'rollout.canaryPercent', 'rollout.analysisSeconds', 'rollout.maxErrorRate', 'extra']) assert.ok(issues.some((i) => i.includes(field)), `${field} in ${issues.join('; ')}`);
   assert.throws(() => validateServiceFile({ ...base, env: { GANTRY_SERVICE_REVISION: 'x' } }), /env\.GANTRY_SERVICE_REVISION: is set by Gantry/);
 });
+
+test('service weights as a dataset: the replica job reads it, the version shapes the revision, bad references are refused', () => {
+  const pinned = validateServiceFile({ ...base, weights: { dataset: 'llama-8b@2' } });
+  const job = replicaJob(pinned, 1, 9000);
+  assert.deepEqual(job.datasets, [{ name: 'llama-8b', version: 2 }]);
+  assert.equal(job.env['GANTRY_WEIGHTS_DATASET'], 'llama-8b');
+  assert.equal(job.env['GANTRY_WEIGHTS'], undefined, 'set when it starts, to its node\'s copy');
+  assert.notEqual(replicaRevision(pinned), replicaRevision(validateServiceFile({ ...base, weights: { dataset: 'llama-8b@3' } })));
+  assert.deepEqual(replicaJob(validateServiceFile({ ...base, weights: { dataset: 'llama-8b' } }), 1, 9000).datasets, [{ name: 'llama-8b' }]);
+  for (const weights of [{ dataset: 'Llama' }, { dataset: 'x@0' }, { dataset: 'x@' }, { path: '/x' }, 'relative/path']) assert.throws(() => validateServiceFile({ ...base, weights }), (e: unknown) => e instanceof UserError && e.code === 'SERVICE_INVALID', JSON.stringify(weights));
+  assert.throws(() => validateServiceFile({ ...base, env: { GANTRY_WEIGHTS_DATASET: 'x' } }), /env\.GANTRY_WEIGHTS_DATASET: is set by Gantry/);
+});

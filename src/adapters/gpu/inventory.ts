@@ -46,20 +46,47 @@ export interface Inventory {
   readonly summary: string;
   /** MIG devices of real GPUs, with their UUIDs (mig-devices.ts). */
   readonly migDevices?: readonly MigDevice[];
+  /**
+   * Simulated nodes beyond `node` (`--sim-nodes N`): the same GPUs on each, their jobs run as
+   * processes of this machine too. They let one machine exercise placement across nodes (data
+   * locality, a service's replicas where its weights are).
+   */
+  readonly extraNodes?: readonly NodeSpec[];
+}
+
+/** Every node of the inventory, the local one first. */
+export function inventoryNodes(inv: Inventory): NodeSpec[] {
+  return [inv.node, ...(inv.extraNodes ?? [])];
 }
 
 function nodeResources(): { cpuMilli: number; memoryMiB: number } {
   return { cpuMilli: cpus().length * 1000, memoryMiB: Math.floor(totalmem() / (1024 * 1024)) };
 }
 
-/** Simulated inventory: same model GPUs are joined by NVLink (an HGX-style board). */
-export function simulatedInventory(flag: string, nodeName = hostname()): Inventory {
-  const gpus = parseGpuFlag(flag, nodeName);
+function simulatedNode(flag: string, name: string): NodeSpec {
+  const gpus = parseGpuFlag(flag, name);
   const links = gpus.map((a, i) => gpus.map((b, j) => (i === j ? LINK.SELF : a.model === b.model ? LINK.NVLINK : LINK.SYS)));
+  return { name, ...nodeResources(), gpus, gpuLinks: links, sharingMode: 'mps', simulated: true, labels: { 'gantry.dev/simulated': 'true' } };
+}
+
+/** The name of simulated node `i` (1-based) of `--sim-nodes`: the host name, then HOST-n2, HOST-n3, ... */
+export function simulatedNodeName(host: string, i: number): string {
+  return i === 1 ? host : `${host}-n${i}`;
+}
+
+/**
+ * Simulated inventory: same model GPUs are joined by NVLink (an HGX-style board). `nodes` > 1
+ * declares that many such nodes (named by simulatedNodeName).
+ */
+export function simulatedInventory(flag: string, nodeName = hostname(), nodes = 1): Inventory {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new UserError('BAD_GPUS_FLAG', '--sim-nodes: between 1 and 64 nodes');
+  const node = simulatedNode(flag, nodeName);
+  const extraNodes = Array.from({ length: nodes - 1 }, (_, i) => simulatedNode(flag, simulatedNodeName(nodeName, i + 2)));
   return {
-    node: { name: nodeName, ...nodeResources(), gpus, gpuLinks: links, sharingMode: 'mps', simulated: true, labels: { 'gantry.dev/simulated': 'true' } },
+    node,
     simulated: true,
-    summary: `${summarise(gpus)} (simulated)`,
+    summary: `${summarise(node.gpus ?? [])}${nodes > 1 ? ` on each of ${nodes} nodes` : ''} (simulated)`,
+    ...(extraNodes.length > 0 ? { extraNodes } : {}),
   };
 }
 

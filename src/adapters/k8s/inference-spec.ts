@@ -37,7 +37,9 @@ export const inferenceSpecSchema = z
     queue: z.string().min(1).max(63).optional(),
     priorityClassName: z.string().min(1).max(253).optional(),
     preemptible: z.boolean().default(false),
-    weights: service.weights,
+    // A path only: weights as a registered dataset are a `gantry up` feature for now (the
+    // service file's object form); on Kubernetes a pod's data comes through the cache agent.
+    weights: z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path').optional(),
     nodeSelector: z.record(z.string(), z.string()).optional(),
     resources: z
       .strictObject({

@@ -95,10 +95,14 @@ export function registerDatasets(program: Command): void {
     process.stdout.write(`${String(r['name'])}@${String(r['version'])} removed${r['evicted'] ? ' (and evicted from the cache)' : ''}\n`);
   });
 
-  const fill = ds.command('fill').description('copy a version into the node\'s cache (admin), showing progress until it is complete').argument('<ref>', 'NAME or NAME@VERSION').option('--no-wait', 'start the fill and return');
+  const fill = ds.command('fill').description('copy a version into the node\'s cache (admin), showing progress until it is complete').argument('<ref>', 'NAME or NAME@VERSION').option('--no-wait', 'start the fill and return').option('--node <name>', 'another node\'s cache (a simulated node of gantry up --sim-nodes); waits without progress');
   connectionOptions(fill).action(async (arg: string, o: Row) => {
     const r0 = ref(arg);
     const client = clientOf(o);
+    if (typeof o['node'] === 'string') {
+      const r = await client.json('POST', `${path(r0, '/fill')}?node=${encodeURIComponent(o['node'])}&wait=${o['wait'] === false ? 'false' : 'true'}`);
+      return void process.stdout.write(`${String(r['name'])}@${String(r['version'])} on ${String(r['node'])}: ${cacheText(r['cache'] as Row)}\n`);
+    }
     const r = await client.json('POST', path(r0, '/fill'));
     const target = { name: String(r['name']), version: String(r['version']) };
     if (o['wait'] === false) return void process.stdout.write(`${target.name}@${target.version}: ${cacheText(r['cache'] as Row)}\n`);

@@ -74,10 +74,26 @@ export async function showService(client: Client, name: string, fmt: string): Pr
     lines.push(`  rollout ${String(ro['from'])} -> ${String(ro['to'])} (${String(ro['strategy'])}): ${String(ro['phase'])}, canary weight ${String(ro['canaryWeight'])}%; new revision ${String(n['requests'])} requests, ${String(n['errors5xx'])} 5xx, p99 first byte ${String(n['ttftP99Ms'] ?? '-')} ms, p99 latency ${String(n['latencyP99Ms'] ?? '-')} ms`);
     lines.push(`    ${String(ro['reason'])}`);
   }
-  for (const x of (s['replicaList'] as Row[]) ?? []) lines.push(`  ${String(x['name'])} (${String(x['job'])}): revision ${String(x['revision'])}, ${String(x['state'])}, port ${String(x['port'])}, ${String(x['inFlight'])} in flight, ${String(x['served'])} served`);
+  for (const x of (s['replicaList'] as Row[]) ?? []) {
+    const w = x['weights'] as Row | null;
+    lines.push(`  ${String(x['name'])} (${String(x['job'])}): revision ${String(x['revision'])}, ${String(x['state'])}, port ${String(x['port'])}, ${String(x['inFlight'])} in flight, ${String(x['served'])} served${x['node'] ? `, on ${String(x['node'])}` : ''}${w ? `; weights ${String(w['state'])}` : ''}`);
+  }
+  lines.push(...weightsLines(s['weights'] as Row | null | undefined));
   const d = s['lastDecision'] as Row | null;
   if (d) lines.push(`  last decision ${String(d['at'])}: ${String(d['current'])} -> ${String(d['desired'])}: ${String(d['reason'])}`);
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The weights' state per node (expected start-up of a replica there) and where the next replica goes. */
+function weightsLines(w: Row | null | undefined): string[] {
+  if (!w) return [];
+  const mib = (b: unknown): string => `${(Number(b) / 2 ** 20).toFixed(0)} MiB`;
+  const lines = [`  weights ${String(w['dataset'])} (${mib(w['totalBytes'])}; fills at ${mib(w['fillBytesPerSecond'])}/s): expected replica start-up by node:`];
+  for (const n of (w['nodes'] as Row[]) ?? []) lines.push(`    ${String(n['node'])}: ${String(n['state'])}${n['state'] === 'filling' ? ` (${mib(n['bytesDone'])})` : ''}, ${String(n['expectedStartSeconds'])} s to copy`);
+  for (const r of (w['replicas'] as Row[] | undefined) ?? []) lines.push(`    replica ${String(r['replica'])} on ${String(r['node'])}: ${String(r['message'])}`);
+  const next = w['next'] as Row | null;
+  lines.push(next ? `    next replica would go to ${String(next['node'])}: ${String(next['message'])}` : '    next replica: none (at max replicas, or it fits nowhere now)');
+  return lines;
 }
 
 export async function explainService(client: Client, name: string, fmt: string, limit = 20): Promise<void> {
@@ -85,6 +101,7 @@ export async function explainService(client: Client, name: string, fmt: string, 
   if (fmt === 'json') return printJson(e);
   const lines = [`service ${name}: ${String(e['desired'])} replica(s) desired by the ${String(e['autoscaler'])} autoscaler; decisions, newest first:`];
   for (const d of e['decisions'] as Row[]) lines.push(`  ${String(d['at'])}  ${String(d['current'])} -> ${String(d['desired'])}${d['panic'] ? ' (panic)' : ''}  ${String(d['reason'])}`);
+  lines.push(...weightsLines(e['weights'] as Row | null | undefined));
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -87,6 +87,7 @@ export function registerUp(program: Command): void {
     .option('--id-base <uid>', 'as root: first uid/gid given to jobs and teams', '200000')
     .option('--no-cgroups', 'no cgroup per worker (cpu/memory requests then go unenforced)')
     .option('--gpus <spec>', 'simulated inventory when the machine has no GPUs, e.g. 8xH100-80GB or 2xA100-80GB:mig,1xL4, or @FILE holding such a line')
+    .option('--sim-nodes <n>', 'with --gpus: that many simulated nodes, each with those GPUs (HOST, HOST-n2, ...); their jobs run on this machine too')
     .option('--host <host>', 'address to listen on (default localhost only)', '127.0.0.1')
     .option('--port <port>', 'port', '7480')
     .option('--min-runtime <seconds>', 'a job runs at least this long before it may be preempted', '60')
@@ -103,7 +104,7 @@ export function registerUp(program: Command): void {
     .option('--cache-dir <dir>', 'the node\'s dataset cache folder (default: <data-dir>-datasets)')
     .option('--cache-capacity <size>', 'bytes the dataset cache may hold, e.g. 500Gi, 2T (least recently used copies are evicted)', '100Gi')
     .option('--max-queued-per-team <n>', 'queued jobs a team may have; more are refused (QUOTA_EXCEEDED); 0 = no cap', '100000')
-    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; routerPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string; cacheDir?: string; cacheCapacity: string }) => {
+    .action(async (o: { dataDir: string; workspace?: string; idBase: string; cgroups: boolean; gpus?: string; simNodes?: string; host: string; port: string; minRuntime: string; stopGrace: string; window: string; mps: string; tlsCert?: string; tlsKey?: string; metricsPort?: string; routerPort?: string; metricsHost: string; rateLimit: string; rateBurst?: string; maxQueuedPerTeam: string; cacheDir?: string; cacheCapacity: string }) => {
       if (o.mps !== 'auto' && o.mps !== 'on' && o.mps !== 'off') throw new UserError('BAD_FLAG', `--mps: "${o.mps}" is not auto, on or off`);
       const windowPerQueue = intOption(o.window, '--window');
       if (windowPerQueue < 1) throw new UserError('BAD_FLAG', `--window: must be at least 1, got ${windowPerQueue}`);
@@ -121,6 +122,7 @@ export function registerUp(program: Command): void {
         windowPerQueue,
         mps: o.mps,
         ...(o.gpus ? { gpus: gpusFlag(o.gpus) } : {}),
+        ...(o.simNodes !== undefined ? { simNodes: intOption(o.simNodes, '--sim-nodes') } : {}),
         ...(o.tlsCert !== undefined ? { tlsCert: o.tlsCert } : {}),
         ...(o.tlsKey !== undefined ? { tlsKey: o.tlsKey } : {}),
         ...(o.metricsPort !== undefined ? { metricsPort: intOption(o.metricsPort, '--metrics-port'), metricsHost: o.metricsHost } : {}),

@@ -171,6 +171,16 @@ export class Scheduler {
       .sort((a, b) => a.seconds - b.seconds);
   }
 
+  /**
+   * The node a request would be placed on now, were it submitted alone (nothing is bound): the
+   * placement policy's choice, data locality included, or null when it fits nowhere now. Where
+   * a service's next replica would go, to stage its weights there before it scales out.
+   */
+  previewNode(req: PodRequest): string | null {
+    const r = this.placer.place(req);
+    return r.ok ? r.binding.node : null;
+  }
+
   setGpuHealth(node: string, gpu: number, healthy: boolean): void {
     this.jobs.capacityChanged();
     this.cluster.setGpuHealth(node, gpu, healthy);

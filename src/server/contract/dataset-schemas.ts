@@ -27,7 +27,9 @@ export const datasetVersionParams = z.strictObject({
     .union([z.literal('latest'), z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER)])
     .openapi({ type: 'string', pattern: '^(latest|[1-9][0-9]{0,15})$', param: { description: 'a version number or latest', example: 'latest' } }),
 });
-export const datasetFillQuery = z.strictObject({ wait: z.enum(['true', 'false']).default('false') });
+const cacheNode = z.string().max(253).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a node name').optional().openapi({ description: 'the node whose cache (a simulated node of --sim-nodes); default the local node' });
+export const datasetFillQuery = z.strictObject({ wait: z.enum(['true', 'false']).default('false'), node: cacheNode });
+export const datasetEvictQuery = z.strictObject({ node: cacheNode });
 
 const cacheEntryFields = {
   name: z.string(),

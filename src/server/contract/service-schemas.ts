@@ -30,6 +30,25 @@ const RolloutSchema = z
     newRevision: z.object({ requests: z.number().int(), errors5xx: z.number().int(), ttftP99Ms: z.number().nullable(), latencyP99Ms: z.number().nullable() }),
   })
   .openapi('ServiceRollout');
+const dataState = z.enum(['cached', 'repairing', 'filling', 'waiting-for-space', 'failed', 'interrupted', 'not-cached']);
+const ReplicaWeightsSchema = z
+  .object({ node: z.string(), state: dataState, message: z.string() })
+  .openapi('ReplicaWeights', { description: 'the weights\' copy on the replica\'s node (null: weights are a path or none, or the replica is not placed yet)' });
+const ServiceWeightsSchema = z
+  .object({
+    dataset: z.string().openapi({ description: 'the weights\' dataset version, NAME@VERSION' }),
+    totalBytes: z.number().int(),
+    fillBytesPerSecond: z.number().int().openapi({ description: 'the fill rate expected start-up times assume (the last fill measured, else 200 MiB/s)' }),
+    nodes: z
+      .array(z.object({ node: z.string(), state: dataState, bytesDone: z.number().int(), expectedStartSeconds: z.number().openapi({ description: 'bytes of the weights not on the node / the fill rate' }) }))
+      .openapi({ description: 'every node, soonest expected start-up first' }),
+    next: z
+      .object({ node: z.string(), state: dataState, message: z.string() })
+      .nullable()
+      .openapi({ description: 'the node the next replica would be placed on now, where the weights are staged before it scales out (null at max replicas or when it fits nowhere)' }),
+    replicas: z.array(z.object({ replica: z.string(), node: z.string(), state: dataState, message: z.string() })).openapi({ description: 'the copy on each placed replica\'s node' }),
+  })
+  .openapi('ServiceWeights');
 const serviceFields = {
   name: z.string(),
   team: z.string(),
@@ -50,10 +69,11 @@ export const ServiceSummarySchema = z.object(serviceFields).openapi('ServiceSumm
 export const ServiceSchema = z
   .object({
     ...serviceFields,
-    replicaList: z.array(z.object({ name: z.string(), job: z.string(), revision: z.string(), state: z.enum(['queued', 'starting', 'ready', 'draining', 'stopping']), port: z.number().int(), inFlight: z.number().int(), served: z.number().int(), node: z.string().nullable() })),
+    replicaList: z.array(z.object({ name: z.string(), job: z.string(), revision: z.string(), state: z.enum(['queued', 'starting', 'ready', 'draining', 'stopping']), port: z.number().int(), inFlight: z.number().int(), served: z.number().int(), node: z.string().nullable(), weights: ReplicaWeightsSchema.nullable() })),
     spec: z.record(z.string(), z.unknown()).openapi({ description: 'the service as stored (a ServiceSpec with defaults filled in)' }),
+    weights: ServiceWeightsSchema.nullable().openapi({ description: 'weights given as a dataset: their state per node (null for a path or none)' }),
   })
   .openapi('Service');
 export const ServiceListSchema = z.object({ items: z.array(ServiceSummarySchema) }).openapi('ServiceList');
 export const ServiceRemovedSchema = z.object({ name: z.string(), removed: z.literal(true), replicasStopping: z.number().int() }).openapi('ServiceRemoved');
-export const ServiceExplanationSchema = z.object({ service: z.string(), desired: z.number().int(), autoscaler: z.string(), decisions: z.array(DecisionSchema) }).openapi('ServiceExplanation');
+export const ServiceExplanationSchema = z.object({ service: z.string(), desired: z.number().int(), autoscaler: z.string(), decisions: z.array(DecisionSchema), weights: ServiceWeightsSchema.nullable() }).openapi('ServiceExplanation');

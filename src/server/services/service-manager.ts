@@ -26,6 +26,7 @@ import type { SubmitWriter } from '../submit-writer.js';
 import { ApiError } from '../errors.js';
 import { probeReady, scrapeLoad } from './replica-probe.js';
 import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from './service-scaler.js';
+import type { ReplicaWeights, ServiceWeights } from './service-weights.js';
 import { beginRollout, observe, restoreRollout, revisionOf, revisionTargets, rolloutView, storedRollout, type LiveRollout } from './service-rollout.js';
 
 export interface ServiceManagerDeps {
@@ -37,6 +38,8 @@ export interface ServiceManagerDeps {
   readonly routerUrl: () => string;
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
+  /** Weights given as a dataset: pinned at apply, staged for the next replica, shown per node (service-weights.ts). */
+  readonly weights?: ServiceWeights;
 }
 
 export type ReplicaState = 'queued' | 'starting' | 'ready' | 'draining' | 'stopping';
@@ -105,6 +108,7 @@ export class ServiceManager {
   }
 
   start(): void {
+    this.endOrphans();
     this.timers.push(setInterval(() => this.tick(), 500), setInterval(() => void this.decideAll(), SCALE_PERIOD_SECONDS * 1000));
     for (const t of this.timers) t.unref();
     this.tick();
@@ -116,6 +120,55 @@ export class ServiceManager {
     for (const s of this.live.values()) s.route.close();
   }
 
+  /**
+   * The server is stopping. Replicas outlive it (the next start finds them again by
+   * GANTRY_SERVICE), except those of a service being removed: nothing would find those again,
+   * so they are stopped now, their drain cut short, and the server waits (at most `waitMs`, the
+   * controller escalating to SIGKILL after its stop grace) for their jobs to end.
+   */
+  async shutdown(waitMs: number): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const ending = new Set<string>();
+    for (const s of this.live.values()) {
+      if (!s.removing) continue;
+      for (const j of this.replicasOf(s.record.name)) {
+        this.cancelReplica(j.id, `service ${s.record.name} (removed; the server is stopping)`);
+        ending.add(j.id);
+      }
+    }
+    const deadline = this.clock() + waitMs;
+    while ([...ending].some((id) => this.deps.controller.activeJob(id)) && this.clock() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = [...ending].filter((id) => this.deps.controller.activeJob(id));
+    if (left.length > 0) this.log(`removed services' replicas still stopping at shutdown: ${left.join(', ')}`);
+    this.stop();
+  }
+
+  /**
+   * Replica jobs whose service is no longer stored: it was removed and the server stopped (a
+   * crash) before they ended. They are stopped at start; a service whose stored spec does not
+   * load keeps its replicas.
+   */
+  private endOrphans(): void {
+    const stored = new Set(this.deps.records.list().map((r) => r.name));
+    for (const j of this.deps.controller.activeJobs()) {
+      const svc = j.spec.env['GANTRY_SERVICE'];
+      if (svc === undefined || stored.has(svc) || j.state === 'cancelling') continue;
+      this.log(`service ${svc} was removed before the server stopped: stopping its replica ${j.name} (${j.id})`);
+      this.cancelReplica(j.id, `service ${svc} (removed before the server restarted)`);
+    }
+  }
+
+  private cancelReplica(id: string, by: string): void {
+    const row = this.deps.controller.activeJob(id);
+    if (!row || row.state === 'cancelling') return;
+    try {
+      this.deps.controller.cancel(id, by);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+
   /** The router's view of a service (its name is the URL's first segment). */
   route(name: string): ServiceRoute | undefined {
     const s = this.live.get(name);
@@ -125,7 +178,8 @@ export class ServiceManager {
   // ---- API ------------------------------------------------------------------------------
 
   /** Creates or replaces a service; true when created. */
-  apply(user: UserRow, spec: ServiceFile, source: string): { created: boolean; name: string } {
+  apply(user: UserRow, given: ServiceFile, source: string): { created: boolean; name: string } {
+    const spec = this.deps.weights?.pin(given) ?? given;
     const existing = this.live.get(spec.name);
     if (existing && existing.record.team !== user.team && !user.admin) throw new ApiError('ALREADY_EXISTS', `a service named "${spec.name}" belongs to another team`);
     if (existing?.removing) throw new ApiError('SERVICE_REMOVING', `service "${spec.name}" is being removed; apply it again once gantry serve ls no longer lists it`);
@@ -167,6 +221,7 @@ export class ServiceManager {
     s.removing = true;
     s.desired = 0;
     s.rollout = null;
+    this.deps.weights?.forget(name);
     this.reconcile(s, replicas);
     return { replicas: replicas.length };
   }
@@ -214,7 +269,7 @@ export class ServiceManager {
   view(s: LiveService, full: boolean): Record<string, unknown> {
     const replicas = this.replicasOf(s.record.name).map((j) => {
       const r = s.route.replicas.get(j.id);
-      return { name: j.name, job: j.id, revision: revisionOf(j, s.revision), state: this.replicaState(s, j), port: portOf(j), inFlight: r?.inFlight ?? 0, served: r?.served ?? 0, node: j.bindings?.[0]?.node ?? null };
+      return { name: j.name, job: j.id, revision: revisionOf(j, s.revision), state: this.replicaState(s, j), port: portOf(j), inFlight: r?.inFlight ?? 0, served: r?.served ?? 0, node: j.bindings?.[0]?.node ?? null, weights: this.deps.weights?.replica(s.spec, j) ?? null };
     });
     const count = (st: ReplicaState): number => replicas.filter((r) => r.state === st).length;
     const last = s.recent[s.recent.length - 1] ?? null;
@@ -242,8 +297,20 @@ export class ServiceManager {
       lastDecision: last ? { ...last, at: iso(last.at) } : null,
       revision: s.revision,
       rollout: rolloutView(s.rollout, s.rollout ? s.route.revisionTraffic(s.rollout.machine.to) : null),
-      ...(full ? { replicaList: replicas, spec: s.spec } : {}),
+      ...(full ? { replicaList: replicas, spec: s.spec, weights: this.weightsView(s) } : {}),
     };
+  }
+
+  /** The weights' state on every node and for the next replica (null unless they are a dataset). */
+  weightsView(s: LiveService): (NonNullable<ReturnType<ServiceWeights['view']>> & { replicas: Array<{ replica: string } & ReplicaWeights> }) | null {
+    const w = this.deps.weights;
+    const v = w?.view(s.record.name, s.spec);
+    if (!w || !v) return null;
+    const replicas = this.replicasOf(s.record.name).flatMap((j) => {
+      const r = w.replica(s.spec, j);
+      return r ? [{ replica: j.name, ...r }] : [];
+    });
+    return { ...v, replicas };
   }
 
   // ---- the loop -------------------------------------------------------------------------
@@ -398,6 +465,7 @@ export class ServiceManager {
     const figures = `${sample.ready} ready, ${sample.starting} starting, ${sample.inFlight} in flight${reported !== null ? ` (replicas report ${reported})` : ''}`;
     this.decided(s, { at: now, current, desired: d.desired, panic: d.panic, reason: `${d.reason}; ${figures}` }, d.desired !== current);
     this.reconcile(s, replicas);
+    this.deps.weights?.warmNext(s.record.name, s.spec, s.desired < s.spec.replicas.max);
   }
 
   /** Keeps a decision in memory, and in the store when it changes the count (or `persist`). */
@@ -523,15 +591,7 @@ export class ServiceManager {
   private stopReplica(s: LiveService, j: JobRow): void {
     if (s.draining.has(j.id)) return;
     s.draining.add(j.id);
-    const stop = (): void => {
-      const row = this.deps.controller.activeJob(j.id);
-      if (!row || row.state === 'cancelling') return;
-      try {
-        this.deps.controller.cancel(j.id, `service ${s.record.name} (${s.removing ? 'removed' : 'scale-in'})`);
-      } catch {
-        // Ended meanwhile.
-      }
-    };
+    const stop = (): void => this.cancelReplica(j.id, `service ${s.record.name} (${s.removing ? 'removed' : 'scale-in'})`);
     if (!s.route.replicas.get(j.id)?.ready) {
       stop();
       return;

@@ -66,6 +66,6 @@ export function registerServiceRoutes(deps: ServiceRouteDeps): void {
     const { name } = parse(serviceParams, req.params, 'BAD_REQUEST');
     const q = parse(explainServiceQuery, req.query, 'QUERY_INVALID');
     const s = services.visible(user, name);
-    return { service: name, desired: s.desired, autoscaler: s.spec.autoscaler.policy, decisions: services.decisions(name, q.limit).map((d) => ({ ...d, at: new Date(d.at).toISOString() })) };
+    return { service: name, desired: s.desired, autoscaler: s.spec.autoscaler.policy, decisions: services.decisions(name, q.limit).map((d) => ({ ...d, at: new Date(d.at).toISOString() })), weights: services.weightsView(s) };
   });
 }
