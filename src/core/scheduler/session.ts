@@ -54,7 +54,7 @@ export class Session {
   /** Every job by id (read only: changes go through the job table). */
   readonly jobs: ReadonlyMap<string, JobRecord>;
   /** The jobs by state (so listing them does not scan every job). */
-  readonly byState: JobsByState;
+  private readonly byState: JobsByState;
   /** The job table's epochs when the cycle began (see JobTable.epoch, demandEpoch). */
   readonly epoch: number;
   readonly demandEpoch: number;

@@ -2,7 +2,8 @@
  * The running jobs as candidate victims, the one interface through which preemption, reclaim
  * and consolidation ask about them: which may be disrupted, and in what order (cheapest to
  * disrupt first: least work lost, then lowest effective priority, then most GPU time
- * attained, then most recently started). Backed by the job table's indices for one cycle.
+ * attained, then most recently started). Backfill asks it in what order running jobs are
+ * expected to end. Backed by the job table's indices for one cycle.
  */
 import { riskKey, workAtRiskOf, type JobRecord } from './job.js';
 import type { JobsByState } from './job-table.js';
@@ -22,6 +23,12 @@ export interface QueueCandidates {
   readonly min: number;
   /** When the next of the queue's running jobs passes the minimum runtime (Infinity: none). */
   readonly join: number;
+}
+
+/** When a job is expected to end: start + declared duration (Infinity: not started, or none declared). */
+export function expectedEnd(j: JobRecord): number {
+  if (j.startedAt === null || j.spec.expectedDurationMs === undefined) return Infinity;
+  return j.startedAt + j.spec.expectedDurationMs;
 }
 
 export class VictimPool {
@@ -110,6 +117,44 @@ export class VictimPool {
       if (p < min) min = p;
     }
     return { list, keys, prio: prios, columns: { cols: c, idx, layout: c.layout }, min, join };
+  }
+
+  /**
+   * Every running job, then every job being stopped, by expected end (start + declared
+   * duration; Infinity when none was declared), then start: what a reservation waits for.
+   * Sorted lazily (a search reads only as far as it goes). Running jobs are read from the
+   * table's running columns, in the order of the running set.
+   */
+  byExpectedEnd(): LazyOrder {
+    const all = this.index.runningAll;
+    const n = all.count + this.index.evicting.size;
+    const list: JobRecord[] = new Array<JobRecord>(n);
+    const end = new Float64Array(n);
+    const start = new Float64Array(n);
+    let k = 0;
+    for (let i = 0; i < all.size; i++) {
+      const j = all.jobs[i];
+      if (j === null || j === undefined) continue;
+      list[k] = j;
+      end[k] = all.expectedEnd[i] as number;
+      start[k] = all.startedAt[i] as number;
+      k++;
+    }
+    for (const j of this.index.evicting) {
+      list[k] = j;
+      end[k] = expectedEnd(j);
+      start[k] = j.startedAt ?? 0;
+      k++;
+    }
+    const less = (a: number, b: number): boolean => {
+      const ea = end[a] as number;
+      const eb = end[b] as number;
+      if (ea !== eb) return ea < eb;
+      const sa = start[a] as number;
+      const sb = start[b] as number;
+      return sa !== sb ? sa < sb : a < b;
+    };
+    return new LazyOrder(list, less);
   }
 
   /** Victims may be disrupted: preemptible, running long enough, not already being stopped. */

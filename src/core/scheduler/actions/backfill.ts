@@ -8,53 +8,16 @@
  */
 import type { Action } from './action.js';
 import type { Session } from '../session.js';
-import { LazyOrder } from '../victim-order.js';
 import type { JobRecord } from '../job.js';
 import { tryAllocate } from './allocate.js';
 import { largestMember } from './victims.js';
-
-function expectedEnd(j: JobRecord): number {
-  if (j.startedAt === null || j.spec.expectedDurationMs === undefined) return Infinity;
-  return j.startedAt + j.spec.expectedDurationMs;
-}
+import { expectedEnd } from '../victim-pool.js';
 
 /** Where and when `job` could start if running jobs end in order of their expected end. */
 export function computeReservation(s: Session, job: JobRecord): { nodes: Set<string>; until: number } | null {
-  // Running jobs by expected end, then start, sorted lazily (a search reads only as far as it
-  // goes) and shared by every reservation computed in this cycle.
-  const running = s.memo(`runningByEnd|${s.bound}|${s.evicted}`, () => {
-    // Running jobs (read from their columns, in the order of the running set), then the
-    // jobs being stopped.
-    const all = s.byState.runningAll;
-    const n = all.count + s.byState.evicting.size;
-    const list: JobRecord[] = new Array<JobRecord>(n);
-    const end = new Float64Array(n);
-    const start = new Float64Array(n);
-    let k = 0;
-    for (let i = 0; i < all.size; i++) {
-      const j = all.jobs[i];
-      if (j === null || j === undefined) continue;
-      list[k] = j;
-      end[k] = all.expectedEnd[i] as number;
-      start[k] = all.startedAt[i] as number;
-      k++;
-    }
-    for (const j of s.byState.evicting) {
-      list[k] = j;
-      end[k] = expectedEnd(j);
-      start[k] = j.startedAt ?? 0;
-      k++;
-    }
-    const less = (a: number, b: number): boolean => {
-      const ea = end[a] as number;
-      const eb = end[b] as number;
-      if (ea !== eb) return ea < eb;
-      const sa = start[a] as number;
-      const sb = start[b] as number;
-      return sa !== sb ? sa < sb : a < b;
-    };
-    return new LazyOrder(list, less);
-  });
+  // Running jobs by expected end, then start (VictimPool.byExpectedEnd), shared by every
+  // reservation computed in this cycle until a job is bound or stopped.
+  const running = s.memo(`runningByEnd|${s.bound}|${s.evicted}`, () => s.victims.byExpectedEnd());
   // When every member asks for whole GPUs, a placement attempt can only succeed once enough
   // nodes could have enough whole GPUs free; an upper bound of that is kept as jobs are
   // released (GPUs their bindings touch, each counted once), and attempts that cannot succeed
