@@ -80,6 +80,12 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.equal(find<V1DaemonSet>(env, 'DaemonSet', 'gantry-device-plugin')?.spec?.template.spec?.containers[0]?.securityContext?.runAsUser, 0);
     assert.throws(() => renderChart(NS, [], ['--set-json', 'extraEnv=[{"value":"x"}]']), /name/);
 
+    // GPU-use metrics: off by default; on, the scheduler reads DCGM figures through Prometheus.
+    assert.ok(!sargs.some((a) => a.startsWith('--gpu-metrics')), `no GPU-use flags by default: ${sargs.join(' ')}`);
+    const gpuUse = args(renderChart(NS, ['scheduler.gpuMetrics.prometheus=http://prometheus.monitoring:9090', 'scheduler.gpuMetrics.interval=30s']), 'Deployment', 'gantry-scheduler');
+    for (const a of ['--gpu-metrics-prometheus=http://prometheus.monitoring:9090', '--gpu-metrics-interval=30s']) assert.ok(gpuUse.includes(a), `${a} in ${gpuUse.join(' ')}`);
+    assert.throws(() => renderChart(NS, ['scheduler.gpuMetrics.prometheus=prometheus:9090']), /prometheus/);
+
     const single = renderChart(NS, ['scheduler.replicas=1', 'scheduler.leaderElect=false', 'webhook.enabled=false', 'devicePlugin.enabled=false', 'cacheAgent.enabled=false']);
     assert.ok(args(single, 'Deployment', 'gantry-scheduler').includes('--no-leader-elect'));
     assert.deepEqual(single.map((o) => o.kind).filter((k) => /Webhook|DaemonSet|Secret|Service$/.test(k ?? '')), []);
