@@ -95,7 +95,11 @@ export function dataWaitScenarios(setup: () => DataWaitSetup): void {
       await waitFor('the agent reports the missing source', async () => {
         const ann = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'] ?? '';
         return ann.includes(DATASET.name) && /DATASET_SOURCE/.test(ann);
-      }, 60_000, 250);
+      }, 60_000, 250).catch(async (e: unknown) => {
+        // It failed once in CI (2026-12-07) with no clue: say what the node and the agent showed.
+        const status = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'];
+        throw new Error(`${(e as Error).message}\n--- node cache status: ${status}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
+      });
       await sleep(2000);
       const held = await readPod('reader');
       assert.equal(held.status?.phase, 'Pending', describe(held));
