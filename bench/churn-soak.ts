@@ -20,18 +20,9 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { CHURN_DEFAULTS, type ChurnSpec } from '../src/sim/jobs/churn.js';
-import { CHURN_POLICIES, prepare, runPolicy, type JobPolicy, type JobsSpec } from '../src/sim/jobs/experiment.js';
-import { PHILLY_FLEET } from '../src/sim/jobs/setup.js';
+import { CHURN_POLICIES, prepare, runPolicy, type JobPolicy } from '../src/sim/jobs/experiment.js';
+import { CHURN_SHAPES, churnJobsSpec } from './churn-spec.js';
 import type { ChurnMetrics } from '../src/sim/jobs/engine.js';
-
-const SHAPES: Record<string, Partial<ChurnSpec>> = {
-  issue: {},
-  'small-gangs': { gangGpus: [1, 4] },
-  'big-gangs': { gangGpus: [4, 16] },
-  'no-checkpoint': { checkpointing: 0.2 },
-  bursty: { burstEveryHours: [0.5, 1], burstJobs: [4, 8] },
-};
 
 interface Run {
   readonly shape: string;
@@ -48,14 +39,9 @@ interface RunResult extends Run {
   readonly seconds: number;
 }
 
-function spec(r: Run): JobsSpec {
-  const churn: ChurnSpec = { ...CHURN_DEFAULTS, ...SHAPES[r.shape], seed: r.seed, hours: r.hours, load: r.load };
-  return { trace: '', from: 0, days: r.hours / 24, load: r.load, fleet: { ...PHILLY_FLEET, eightGpuServers: churn.servers, twoGpuServers: 0 }, seed: r.seed, checkpointMinutes: 30, graceSeconds: 30, cycleSeconds: 30, restartSeconds: 60, guaranteedFraction: 0, churn };
-}
-
 function execute(r: Run): RunResult {
   const t0 = performance.now();
-  const s = spec(r);
+  const s = churnJobsSpec(r);
   const res = runPolicy(r.policy, s, prepare(s));
   return { ...r, churn: res.churn, jobs: res.jobs, cycles: res.cycles, seconds: (performance.now() - t0) / 1000 };
 }
@@ -77,7 +63,7 @@ async function main(): Promise<void> {
   const hours = Number(args.get('hours') ?? 48);
   const loads = (args.get('loads') ?? '1.25').split(',').map(Number);
   const shapes = (args.get('shapes') ?? 'issue').split(',');
-  for (const s of shapes) if (!SHAPES[s]) throw new Error(`unknown shape ${s} (${Object.keys(SHAPES).join(', ')})`);
+  for (const s of shapes) if (!CHURN_SHAPES[s]) throw new Error(`unknown shape ${s} (${Object.keys(CHURN_SHAPES).join(', ')})`);
   const workers = Number(args.get('workers') ?? 2);
   const runs: Run[] = [];
   for (const shape of shapes) for (const load of loads) for (const policy of CHURN_POLICIES) for (const seed of seeds) runs.push({ shape, load, seed, policy, hours });
