@@ -35,6 +35,13 @@ export function parseNumber(flag: string, value: string, min: number, max: numbe
   return v;
 }
 
+/** A TCP port (0: any free one, or off where the flag says so; `note` is added to the error). */
+export function parsePort(flag: string, value: string, note?: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError('BAD_FLAG', `${flag}: "${value}" is not a port number${note !== undefined ? ` (${note})` : ''}`);
+  return n;
+}
+
 export function existingFile(flag: string, path: string): string {
   if (!existsSync(path)) throw new UserError('FILE_NOT_FOUND', `${flag}: ${path} does not exist`);
   if (!statSync(path).isFile()) throw new UserError('FILE_NOT_FOUND', `${flag}: ${path} is not a file`);

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { UserError } from '../../core/errors.js';
+import { parsePort } from '../flags.js';
 
 interface RouterFlags {
   kubeconfig?: string;
@@ -15,12 +16,6 @@ interface RouterFlags {
   url?: string;
   metricsPort: string;
   metricsHost: string;
-}
-
-function portFlag(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError('BAD_FLAG', `${flag}: "${v}" is not a port number`);
-  return n;
 }
 
 export function registerInferenceRouter(k8s: Command, loadKubeConfig: (path: string | undefined) => Promise<KubeConfig>, waitForSignal: () => Promise<string>): void {
@@ -35,8 +30,8 @@ export function registerInferenceRouter(k8s: Command, loadKubeConfig: (path: str
     .option('--metrics-port <n>', 'serve /metrics, /healthz and /readyz on this port (0: off)', '9090')
     .option('--metrics-host <addr>', 'address the metrics port listens on', '0.0.0.0')
     .action(async (f: RouterFlags) => {
-      const port = portFlag('--port', f.port);
-      const metricsPort = portFlag('--metrics-port', f.metricsPort);
+      const port = parsePort('--port', f.port);
+      const metricsPort = parsePort('--metrics-port', f.metricsPort);
       if (f.url !== undefined && !/^https?:\/\/[^/]+(\/.*[^/])?$/.test(f.url)) throw new UserError('BAD_FLAG', `--url: "${f.url}" must be an http(s) URL without a trailing "/"`);
       const kc = await loadKubeConfig(f.kubeconfig);
       const { reuseConnections } = await import('../../adapters/k8s/connections.js');

@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { LeaseRecord } from '../../adapters/k8s/api.js';
 import { UserError } from '../../core/errors.js';
+import { parsePort } from '../flags.js';
 import { isPolicyName, POLICY_NAMES } from '../../core/policies.js';
 import { registerCacheAgent } from './k8s-cache-agent.js';
 import { registerInferenceRouter } from './k8s-router.js';
@@ -103,8 +104,7 @@ export function registerK8s(program: Command): void {
       const retryPeriodMs = parseDurationMs('--retry-period', f.retryPeriod);
       if (renewDeadlineMs >= leaseDurationMs) throw new UserError('BAD_FLAG', '--renew-deadline must be shorter than --lease-duration');
       if (retryPeriodMs >= renewDeadlineMs) throw new UserError('BAD_FLAG', '--retry-period must be shorter than --renew-deadline');
-      const metricsPort = Number(f.metricsPort);
-      if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UserError('BAD_FLAG', `--metrics-port: "${f.metricsPort}" is not a port number (0 turns it off)`);
+      const metricsPort = parsePort('--metrics-port', f.metricsPort, '0 turns it off');
       const gpuUseIntervalMs = parseDurationMs('--gpu-metrics-interval', f.gpuMetricsInterval);
       if (f.gpuMetricsPrometheus !== undefined) {
         if (metricsPort === 0) throw new UserError('BAD_FLAG', '--gpu-metrics-prometheus reports on /metrics: give a --metrics-port other than 0');
@@ -180,8 +180,7 @@ export function registerK8s(program: Command): void {
     .option('--data-wait-timeout <d>', 'with --data-wait-image: a pod whose data is not on its node after this long fails (exit 2, DATASET_NOT_CACHED); 0 = wait for ever (a pod\'s gantry.dev/data-wait-timeout overrides it)', '0')
     .action(async (f: { tlsCert: string; tlsKey: string; port: string; host: string; leaseNamespace?: string; kubeconfig?: string; policies?: string; dataWaitImage?: string; cacheDir: string; dataWaitTimeout: string }) => {
       parseDurationMs('--data-wait-timeout', f.dataWaitTimeout);
-      const port = Number(f.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError('BAD_FLAG', `--port: "${f.port}" is not a port number`);
+      const port = parsePort('--port', f.port);
       const cert = readFile('--tls-cert', f.tlsCert);
       const key = readFile('--tls-key', f.tlsKey);
       const { parsePolicyYaml } = await import('../../spec/policy-file.js');
