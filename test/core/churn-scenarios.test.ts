@@ -5,25 +5,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { node, job, pod } from '../helpers/builders.js';
-import { setup, binds, evictions, MIN, HOUR } from '../helpers/scenario.js';
+import { setup, binds, evictions, MIN, HOUR, CHURN_TREE, pinnedPod } from '../helpers/scenario.js';
 import { Scheduler } from '../../src/core/scheduler/scheduler.js';
 import { createRng } from '../../src/core/rng.js';
 import type { QueueSpec } from '../../src/core/scheduler/types.js';
 
 const G = 1000; // milli-GPU per GPU
 
-/** The issue's tree in small: org guarantees everything to two teams; scratch only borrows. */
-const TREE: QueueSpec[] = [
-  { name: 'org', guaranteed: { gpu: 16 * G } },
-  { name: 'team-a', parent: 'org', guaranteed: { gpu: 8 * G } },
-  { name: 'team-b', parent: 'org', guaranteed: { gpu: 8 * G } },
-  { name: 'scratch', parent: 'org', guaranteed: { gpu: 0 } },
-];
+const TREE = CHURN_TREE;
 
 /** As `gantry k8s` runs the core: no consolidation, so reclaim's own victim search is what is tested. */
 const NO_MOVES = { actions: ['allocate', 'backfill', 'reclaim', 'preempt'] } as const;
 
-const pinned = (id: string, gpus: number, slot: string) => pod(id).gpus(gpus).selector({ slot }).obj();
+const pinned = pinnedPod;
 
 /**
  * n1: team-b's gang member (4) + team-a's a1 (2) + 2 free; n2: team-b's other member (6) + 2

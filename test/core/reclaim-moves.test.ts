@@ -5,21 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { node, job, pod } from '../helpers/builders.js';
-import { setup, binds, evictions, stopVictims, HOUR, MIN } from '../helpers/scenario.js';
-import type { JobSpec, QueueSpec } from '../../src/core/scheduler/types.js';
+import { node, job } from '../helpers/builders.js';
+import { setup, binds, evictions, stopVictims, HOUR, MIN, CHURN_TREE, pinnedPod } from '../helpers/scenario.js';
+import type { JobSpec } from '../../src/core/scheduler/types.js';
 import type { SchedulerConfig } from '../../src/core/scheduler/config.js';
 
-const G = 1000; // milli-GPU per GPU
+const TREE = CHURN_TREE;
 
-const TREE: QueueSpec[] = [
-  { name: 'org', guaranteed: { gpu: 16 * G } },
-  { name: 'team-a', parent: 'org', guaranteed: { gpu: 8 * G } },
-  { name: 'team-b', parent: 'org', guaranteed: { gpu: 8 * G } },
-  { name: 'scratch', parent: 'org', guaranteed: { gpu: 0 } },
-];
-
-const pinned = (id: string, gpus: number, slot: string) => pod(id).gpus(gpus).selector({ slot }).obj();
+const pinned = pinnedPod;
 const CKPT = { graceSeconds: 20 };
 
 /**

@@ -7,10 +7,22 @@ import { Scheduler } from '../../src/core/scheduler/scheduler.js';
 import { createRng } from '../../src/core/rng.js';
 import type { NodeSpec } from '../../src/core/model/node.js';
 import type { CycleResult, Decision, JobSpec, QueueSpec } from '../../src/core/scheduler/types.js';
+import { pod } from './builders.js';
 import type { SchedulerConfig } from '../../src/core/scheduler/config.js';
 
 export const MIN = 60_000;
 export const HOUR = 3_600_000;
+
+/** Issue 17's queue tree in small: org guarantees 16 GPUs to two teams; scratch only borrows. */
+export const CHURN_TREE: QueueSpec[] = [
+  { name: 'org', guaranteed: { gpu: 16_000 } },
+  { name: 'team-a', parent: 'org', guaranteed: { gpu: 8_000 } },
+  { name: 'team-b', parent: 'org', guaranteed: { gpu: 8_000 } },
+  { name: 'scratch', parent: 'org', guaranteed: { gpu: 0 } },
+];
+
+/** A pod of `gpus` whole GPUs that only fits nodes labelled `slot` (so a test decides where it lands). */
+export const pinnedPod = (id: string, gpus: number, slot: string) => pod(id).gpus(gpus).selector({ slot }).obj();
 
 export interface Scenario {
   nodes: NodeSpec[];
