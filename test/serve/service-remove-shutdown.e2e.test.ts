@@ -8,36 +8,26 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { call, tempDir, testIdBase, waitFor, waitUntil } from '../helpers/server.js';
+import { gantryUp, started, type GantryProcess } from '../helpers/gantry-process.js';
 
 type Row = Record<string, unknown>;
 const ID_BASE = testIdBase();
 const BIN = resolve('bin/gantry.js');
 // A server that drains for up to 60 s on SIGTERM: longer than the stop grace, so only SIGKILL ends it in time.
 const SERVER = `${process.execPath} ${BIN} sim llm-server --port $PORT --drain-seconds 60`;
-const children: ChildProcess[] = [];
 const pids = new Set<number>();
 const aborts: AbortController[] = [];
 
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  routerUrl: string;
-  token: string;
-}
+type Proc = GantryProcess & { readonly routerUrl: string };
 
 async function up(dir: string): Promise<Proc> {
-  rmSync(join(dir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dir, '--port', '0', '--gpus', '2xH100-80GB', '--min-runtime', '0', '--stop-grace', '2', '--id-base', String(ID_BASE)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await waitFor('the server to write server.json', async () => existsSync(join(dir, 'server.json')) || (child.exitCode !== null && Promise.reject(new Error(`server exited: ${err}`))), 30_000);
-  const { url, routerUrl } = JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { url: string; routerUrl: string };
-  return { child, url, routerUrl, token: readFileSync(join(dir, 'admin-token'), 'utf8').trim() };
+  const p = await gantryUp(dir, ['--gpus', '2xH100-80GB', '--stop-grace', '2'], process.env, { idBase: ID_BASE, readyMs: 30_000 });
+  const { routerUrl } = JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { routerUrl: string };
+  return Object.assign(p, { routerUrl });
 }
 
 const groupAlive = (pid: number): boolean => {
@@ -80,7 +70,7 @@ describe('serve rm, then the server stops', () => {
   const dirs: string[] = [];
   after(() => {
     for (const a of aborts) a.abort();
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of started) c.kill('SIGKILL');
     for (const pid of pids) {
       try {
         process.kill(-pid, 'SIGKILL');
