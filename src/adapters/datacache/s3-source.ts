@@ -28,6 +28,9 @@ export function s3Client(loc: S3Location): S3Client {
     region: loc.region ?? process.env['AWS_REGION'] ?? 'us-east-1',
     ...(loc.endpoint ? { endpoint: loc.endpoint, forcePathStyle: true } : {}),
     maxAttempts: 3,
+    // No call waits forever: a store that accepts no connection, or stops sending, fails the
+    // call (and the cache agent's pass goes on to report it) instead of holding it open.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
   });
 }
 
