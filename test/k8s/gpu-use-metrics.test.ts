@@ -5,8 +5,9 @@
  * GPU at 0 %, the other at 85 %). After two measurements 10 s apart, /metrics has the GPU-seconds
  * each namespace held (10), the idle part (10 for the pod on the idle GPU, none for the other),
  * the GPUs held idle now per queue, and the readings count; a standby counts nothing; the text
- * passes `promtool check metrics` when built. The readings come from a local HTTP server: a
- * DCGM exporter needs real GPUs.
+ * passes `promtool check metrics` when built, and the Kubernetes Grafana dashboard
+ * (deploy/grafana/gantry-k8s-dashboard.json) queries only metrics it declares. The readings
+ * come from a local HTTP server: a DCGM exporter needs real GPUs.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, k8sTestOptions } from './harness.js';
+import { assertDeclared, assertWellFormed, dashboardMetrics, readDashboard } from '../helpers/grafana.js';
 import { createNamespace, createNode, createPods, fakeNode, fakePod, listPods, TEST_SCHEDULER_TIMING, waitFor, installGantryCrds } from './cluster.js';
 import { KubeScheduler } from '../../src/adapters/k8s/scheduler.js';
 import { createSchedulerMetrics, startSchedulerHealthServer } from '../../src/adapters/k8s/scheduler-metrics.js';
@@ -106,6 +108,12 @@ describe('k8s idle reserved GPUs on /metrics (real kube-apiserver)', k8sTestOpti
     assert.equal(sample(text, 'gantry_gpu_idle_reserved_seconds_total', { team: 'use-b' }), undefined, 'the busy GPU is not idle');
     assert.equal(sample(text, 'gantry_gpus_idle_reserved', { queue }), 1);
     assert.equal(sample(text, 'gantry_gpu_readings'), 2);
+    // The Kubernetes Grafana dashboard reads only what this /metrics declares, and DCGM's own series.
+    const dashboard = readDashboard('deploy/grafana/gantry-k8s-dashboard.json');
+    assertWellFormed(dashboard);
+    const names = dashboardMetrics(dashboard);
+    for (const n of ['gantry_gpus_idle_reserved', 'gantry_gpu_reserved_seconds_total', 'scheduler_pod_scheduling_sli_duration_seconds_bucket', 'gantry_evictions_total']) assert.ok(names.has(n), n);
+    assertDeclared([...names].filter((n) => !n.startsWith('DCGM_')), text);
 
     // The busy GPU goes idle too; a stall of 5 minutes bills at most 30 s.
     values.set(uuids[1 - gpuOfA]!, [1, 40_000]);
