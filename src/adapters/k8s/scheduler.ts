@@ -591,7 +591,7 @@ export class KubeScheduler {
       }
     }
     for (const m of members) this.blocked.delete(podKey(m));
-    this.submit(gangId, members, reqs, gkey);
+    this.submit(gangId, members, reqs.slice(), gkey); // exact length: the core keeps it (see adopt)
   }
 
   private jobSpec(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): JobSpec {
@@ -673,11 +673,13 @@ export class KubeScheduler {
       return false;
     }
     stmt.rollback(); // adoptRunning books them itself
-    const base = this.jobSpec(id, pods, reqs, group);
+    // Kept by the core for as long as the job runs: copies of exact length (an array grown by
+    // push keeps room for 17 elements, ~130 bytes more: docs/benchmarks.md, "Scheduler memory").
+    const base = this.jobSpec(id, pods, reqs.slice(), group);
     // A running pod is booked even when its queue is gone: it holds its GPUs all the same.
     const spec = this.core.isLeafQueue(base.queue) ? base : { ...base, queue: DEFAULT_QUEUE };
     try {
-      this.core.adoptRunning(spec, bindings, Math.min(...pods.map((p) => creationMs(p, Date.now()))));
+      this.core.adoptRunning(spec, bindings.slice(), Math.min(...pods.map((p) => creationMs(p, Date.now()))));
     } catch (e) {
       if (!isUserError(e)) throw e;
       this.log(`cannot adopt ${id}: ${e.message}`);

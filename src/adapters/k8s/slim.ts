@@ -101,6 +101,18 @@ function slimPodSpec(spec: V1PodSpec, ended: boolean): V1PodSpec {
   } as V1PodSpec;
 }
 
+/** One status object per phase for the pods without a reason (nearly all): ~40 bytes less per pod. */
+const STATUS_OF_PHASE = new Map<string | undefined, V1PodStatus>();
+
+function slimStatus(s: V1PodStatus): V1PodStatus {
+  if (s.reason !== undefined) return { phase: s.phase !== undefined ? share(s.phase) : undefined, reason: s.reason } as V1PodStatus;
+  const known = STATUS_OF_PHASE.get(s.phase);
+  if (known !== undefined) return known;
+  const status = { phase: s.phase } as V1PodStatus;
+  if (STATUS_OF_PHASE.size < 16) STATUS_OF_PHASE.set(s.phase, Object.freeze(status));
+  return status;
+}
+
 export function slimPod(pod: V1Pod): V1Pod {
   const s = pod.status;
   const ended = s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -110,7 +122,7 @@ export function slimPod(pod: V1Pod): V1Pod {
     key: internString(`${m?.namespace ?? ''}/${m?.name ?? ''}`),
     metadata: m ? slimPodMeta(m, ended) : undefined,
     spec: pod.spec ? slimPodSpec(pod.spec, ended) : undefined,
-    status: s ? ({ phase: s.phase !== undefined ? share(s.phase) : undefined, reason: s.reason } as V1PodStatus) : undefined,
+    status: s ? slimStatus(s) : undefined,
   } as unknown as V1Pod;
 }
 

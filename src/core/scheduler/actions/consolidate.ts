@@ -12,19 +12,20 @@ import type { JobRecord } from '../job.js';
 export const consolidate: Action = {
   name: 'consolidate',
   execute(s) {
+    // Cheapest tests first: this runs over every pending job, in every cycle. Most cycles have
+    // no candidate left after them (what waits was just placed), and then the free capacity,
+    // a scan of every node (half of a cycle's time at 5,000 nodes), is not summed at all.
+    const candidates = s.pendingJobs().filter((j) => {
+      const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
+      return big && j.awaitingCount === 0 && !s.isTouched(j);
+    });
+    if (candidates.length === 0) return;
     // Consolidation helps only when the free capacity exists but is scattered.
     let freeGpu = 0;
     for (const n of s.cluster.nodes()) if (!n.unschedulable) freeGpu += n.gpuMilliFreeTotal;
     if (freeGpu === 0) return;
-    const blocked = s
-      .pendingJobs()
-      .filter((j) => {
-        // Cheapest tests first: this runs over every pending job.
-        const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
-        if (!big || j.resources.gpu > freeGpu || j.awaitingCount > 0 || s.isTouched(j)) return false;
-        if (!s.waitsForRoom(j)) return false;
-        return s.quota.quotaReason(j) === null;
-      })
+    const blocked = candidates
+      .filter((j) => j.resources.gpu <= freeGpu && s.waitsForRoom(j) && s.quota.quotaReason(j) === null)
       .sort((a, b) => a.pendingSince - b.pendingSince);
     if (blocked.length === 0) return;
     let attempts = 0;
