@@ -99,6 +99,22 @@ test('gantry autoscaler: a k x step asks within 6 s for k x the work at the same
   }
 });
 
+test('gantry autoscaler: a few long prompts in 6 s without more requests in flight are not a step', () => {
+  const a = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 1000 });
+  let t = 0;
+  let ready = 2;
+  for (; t < 120; t += 2) ready = a.decide(sample(t, ready, 10, 10_000, 2_000)).desired;
+  // 50,000 more prompt tokens in one period: 2.4 replicas of work over 6 s at 0.6, in flight unchanged.
+  const d = a.decide(sample((t += 2), ready, 10, 60_000, 2_000));
+  assert.equal(d.desired, 2, d.reason);
+  // The same work with 3x the requests in flight is a step.
+  const b = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 1000 });
+  for (t = 0, ready = 2; t < 120; t += 2) ready = b.decide(sample(t, ready, 10, 10_000, 2_000)).desired;
+  const e = b.decide(sample((t += 2), ready, 30, 60_000, 2_000));
+  assert.equal(e.desired, 3, e.reason);
+  assert.ok(e.panic);
+});
+
 test('gantry autoscaler: a missed objective lowers its utilisation target (more replicas for the same work)', () => {
   const a = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 500 });
   const before = a.target;

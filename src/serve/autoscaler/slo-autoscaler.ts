@@ -84,20 +84,24 @@ export class SloAutoscaler implements Autoscaler {
       replicasForWork(this.o.profile, w.rate((x) => x.arrivedPromptTokens, period), w.rate((x) => x.arrivedOutputTokens, period), utilization, this.o.referenceBatch);
     const stableNeed = need(this.stable, this.utilization);
     const panicNeed = need(this.panicWindow, this.utilization);
-    const up = Math.ceil(Math.max(stableNeed, panicNeed) - 1e-9);
+    const tol = this.o.tolerance ?? 0.1;
+    // A step raises the requests in flight with the work; a 6 s rise in work alone (a few long
+    // prompts) is noise, and the scale-down delay would hold what it asked for 2 minutes.
+    const [inFlightPanic, inFlightStable] = [this.panicWindow.mean((x) => x.inFlight), this.stable.mean((x) => x.inFlight)];
+    const stepped = inFlightPanic > inFlightStable * (1 + tol);
+    const up = Math.ceil(Math.max(stableNeed, stepped ? panicNeed : 0) - 1e-9);
     const delay = this.o.scaleDownDelaySeconds ?? 120;
     // Scale-down goes only as far as the highest want (either window) over the whole delay.
     this.downHistory.push({ now: s.now, want: up });
     while (this.downHistory.length > 0 && this.downHistory[0]!.now <= s.now - delay) this.downHistory.shift();
-    const tol = this.o.tolerance ?? 0.1;
-    const figures = `${stableNeed.toFixed(2)} replicas of work over 60 s, ${panicNeed.toFixed(2)} over 6 s at utilisation ${this.utilization.toFixed(2)}`;
+    const figures = `${stableNeed.toFixed(2)} replicas of work over 60 s, ${panicNeed.toFixed(2)} over 6 s at utilisation ${this.utilization.toFixed(2)}; in flight ${inFlightStable.toFixed(1)} over 60 s, ${inFlightPanic.toFixed(1)} over 6 s`;
     let desired = current;
     let reason = `hold: ${figures}`;
     let panic = false;
     if (up > current && up > current * (1 + tol) - 1e-9) {
       desired = up;
       this.lastUpAt = s.now;
-      panic = panicNeed > stableNeed;
+      panic = stepped && panicNeed > stableNeed;
       reason = `up: ${figures}`;
     } else {
       // Down only outside the band.
