@@ -5,7 +5,11 @@
  * each policy's share of one-minute windows meeting the p99 TTFT objective and its GPU-seconds,
  * and gantry's GPU-seconds against static-peak.
  *
- *   npx tsc -p . && node dist/bench/serve-grid.js [--traces conv,flat,waves,bursty,ramp] [--rates 1,2,4] [--seeds 1] [--policies static-peak,kpa,gantry] [--json FILE]
+ *   npx tsc -p . && node dist/bench/serve-grid.js [--traces conv,flat,waves,bursty,ramp,step2,step4,step8] [--rates 1,2,4] [--seeds 1] [--policies static-peak,kpa,gantry] [--start-seconds S] [--json FILE]
+ *
+ * `--start-seconds S`: replicas start in S seconds on idle GPUs (no training to yield, weights
+ * on every node), as in `gantry up` with simulated GPUs; by default the fleet is
+ * DEFAULT_SERVE_FLEET (20 s to make training yield, 20 s to load cached weights, 90 s cold).
  *
  * `--policies gantry` runs only gantry (static-peak's search is most of the time): the other
  * columns print `-`, and the last column needs static-peak.
@@ -31,6 +35,9 @@ const traces = arg('--traces', ['conv', ...LOAD_SHAPES].join(',')).split(',');
 const rates = arg('--rates', '1,2,4').split(',').map(Number);
 const seeds = arg('--seeds', '1').split(',').map(Number);
 const policies = arg('--policies', SERVE_POLICIES.join(',')).split(',') as ServePolicyName[];
+const startSeconds = arg('--start-seconds', '');
+const fleet = startSeconds === '' ? DEFAULT_SERVE_FLEET
+  : { ...DEFAULT_SERVE_FLEET, yieldSeconds: 0, restartSeconds: 0, coldStartSeconds: Number(startSeconds), cachedStartSeconds: Number(startSeconds) };
 const source = loadLlmTrace(CONV);
 const dir = mkdtempSync(join(tmpdir(), 'serve-grid-'));
 const rows: string[] = [];
@@ -47,7 +54,7 @@ for (const name of traces) {
     }
     const trace = loadLlmTrace(file);
     const results = runServeExperiment({
-      trace, rateScales: rates, policies, profile: DEFAULT_LLM_ENGINE_PROFILE, fleet: DEFAULT_SERVE_FLEET,
+      trace, rateScales: rates, policies, profile: DEFAULT_LLM_ENGINE_PROFILE, fleet,
       seed, ttftObjectiveMs: 1000, kpaTargetConcurrency: 32, minReplicas: 1, maxReplicas: 64,
     });
     all.push({ trace: name, seed, results });

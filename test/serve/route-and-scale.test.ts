@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createRng } from '../../src/core/rng.js';
 import { createRoutePolicy, type ReplicaLoad } from '../../src/serve/router/route-policies.js';
 import { KpaAutoscaler } from '../../src/serve/autoscaler/kpa-autoscaler.js';
-import { SloAutoscaler } from '../../src/serve/autoscaler/slo-autoscaler.js';
+import { SloAutoscaler, replicasForWork } from '../../src/serve/autoscaler/slo-autoscaler.js';
 import type { ScaleSample } from '../../src/serve/autoscaler/scale-signals.js';
 import { DEFAULT_LLM_ENGINE_PROFILE } from '../../src/serve/llm-model/engine-profile.js';
 
@@ -83,6 +83,36 @@ test('gantry autoscaler: sizes from token work, scales up within 6 s of a 4x ste
   }
   assert.ok(firstDown >= 100, `first scale-down ${firstDown} s after the load fell`);
   assert.ok(ready < peak && ready <= 3, `settled at ${ready}`);
+});
+
+test('gantry autoscaler: a k x step asks within 6 s for k x the work at the same per-replica capacity', () => {
+  // 5 requests/s of 1,000 prompt + 200 output tokens: 0.77 replicas of work, 1.28 at utilisation 0.6.
+  const per2s = (x: number): [number, number] => [x * 10 * 1000, x * 10 * 200];
+  for (const k of [2, 4, 8]) {
+    const a = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 1000 });
+    let t = 0;
+    let ready = 2;
+    for (; t < 120; t += 2) ready = a.decide(sample(t, ready, 10, ...per2s(1))).desired;
+    const steady = replicasForWork(DEFAULT_LLM_ENGINE_PROFILE, 5000, 1000, a.target);
+    for (const stop = t + 6; t < stop; ) ready = a.decide(sample((t += 2), ready, 10 * k, ...per2s(k))).desired;
+    assert.equal(ready, Math.ceil(k * steady - 1e-9), `${k}x step: ${ready} replicas 6 s after it (steady ${steady.toFixed(2)})`);
+  }
+});
+
+test('gantry autoscaler: a few long prompts in 6 s without more requests in flight are not a step', () => {
+  const a = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 1000 });
+  let t = 0;
+  let ready = 2;
+  for (; t < 120; t += 2) ready = a.decide(sample(t, ready, 10, 10_000, 2_000)).desired;
+  // 50,000 more prompt tokens in one period: 2.4 replicas of work over 6 s at 0.6, in flight unchanged.
+  const d = a.decide(sample((t += 2), ready, 10, 60_000, 2_000));
+  assert.equal(d.desired, 2, d.reason);
+  // The same work with 3x the requests in flight is a step.
+  const b = new SloAutoscaler({ minReplicas: 1, maxReplicas: 64, profile: DEFAULT_LLM_ENGINE_PROFILE, ttftObjectiveMs: 1000 });
+  for (t = 0, ready = 2; t < 120; t += 2) ready = b.decide(sample(t, ready, 10, 10_000, 2_000)).desired;
+  const e = b.decide(sample((t += 2), ready, 30, 60_000, 2_000));
+  assert.equal(e.desired, 3, e.reason);
+  assert.ok(e.panic);
 });
 
 test('gantry autoscaler: a missed objective lowers its utilisation target (more replicas for the same work)', () => {

@@ -65,7 +65,9 @@ test('sim serve: on a load that rises and falls, gantry holds the objective with
   const stat = runServeSimulation({ ...spec, policy: 'static-peak', staticReplicas: sized.replicas });
   const gantry = runServeSimulation({ ...spec, policy: 'gantry' });
   assert.ok(gantry.sloAttainment >= 0.9, `gantry windows met ${gantry.sloAttainment}`);
-  assert.ok(gantry.gpuSeconds < stat.gpuSeconds * 0.85, `gantry ${gantry.gpuSeconds} GPU-s vs static-peak ${stat.gpuSeconds}`);
+  // 10 % (15 % before the panic window asked for a step's replicas at once: -15.4 % then, -11.8 %
+  // since; the minute of the step misses either way, a replica taking 40 s to start here).
+  assert.ok(gantry.gpuSeconds < stat.gpuSeconds * 0.9, `gantry ${gantry.gpuSeconds} GPU-s vs static-peak ${stat.gpuSeconds}`);
   assert.ok(gantry.coldStarts + gantry.cachedStarts > 0 && gantry.trainingGpuSecondsLost > 0, 'scale-out took GPUs from training');
   // Minute by minute: the GPU-seconds add up to the run's, and gantry holds more in the busy minutes.
   for (const r of [stat, gantry]) {

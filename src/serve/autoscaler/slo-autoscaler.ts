@@ -9,6 +9,12 @@
  * panic window; scaling up follows the larger of the two at once, scaling down follows the stable
  * window only after it has stayed lower for `scaleDownDelaySeconds`, outside a tolerance band.
  *
+ * Both windows divide by the same target: it is the per-replica capacity measured against the
+ * objective (below), so a step of k x the load asks for k x the replicas the fleet needed before,
+ * at once. An earlier version let the 6 s window run replicas 1.35x hotter (a constant): a 4x
+ * step then asked for 4 replicas where 5 held the objective, and the 5th came only when the 60 s
+ * window caught up, 40 s later (docs/benchmarks.md, "Does the autoscaler scale too late?").
+ *
  * Objective: the utilisation target is corrected by what the replicas deliver (as Dynamo's SLA
  * planner corrects its estimates): when the p99 time to first token nears the objective the
  * target falls, when it stays well under the target rises, within bounds. So the same code holds
@@ -34,8 +40,6 @@ export interface SloAutoscalerOptions extends ScaleBounds {
 
 const UTIL_MIN = 0.35;
 const UTIL_MAX = 0.85;
-/** A burst seen only by the 6 s window may run replicas this much hotter than the target. */
-const PANIC_HEADROOM = 1.35;
 
 /** Replicas whose work at `utilization` covers these token rates (per second). */
 export function replicasForWork(profile: SloAutoscalerOptions['profile'], promptTokensPerSecond: number, outputTokensPerSecond: number, utilization: number, referenceBatch = 32): number {
@@ -79,21 +83,25 @@ export class SloAutoscaler implements Autoscaler {
     const need = (w: SampleWindow, utilization: number): number =>
       replicasForWork(this.o.profile, w.rate((x) => x.arrivedPromptTokens, period), w.rate((x) => x.arrivedOutputTokens, period), utilization, this.o.referenceBatch);
     const stableNeed = need(this.stable, this.utilization);
-    const panicNeed = need(this.panicWindow, Math.min(0.95, this.utilization * PANIC_HEADROOM));
-    const up = Math.ceil(Math.max(stableNeed, panicNeed) - 1e-9);
+    const panicNeed = need(this.panicWindow, this.utilization);
+    const tol = this.o.tolerance ?? 0.1;
+    // A step raises the requests in flight with the work; a 6 s rise in work alone (a few long
+    // prompts) is noise, and the scale-down delay would hold what it asked for 2 minutes.
+    const [inFlightPanic, inFlightStable] = [this.panicWindow.mean((x) => x.inFlight), this.stable.mean((x) => x.inFlight)];
+    const stepped = inFlightPanic > inFlightStable * (1 + tol);
+    const up = Math.ceil(Math.max(stableNeed, stepped ? panicNeed : 0) - 1e-9);
     const delay = this.o.scaleDownDelaySeconds ?? 120;
     // Scale-down goes only as far as the highest want (either window) over the whole delay.
     this.downHistory.push({ now: s.now, want: up });
     while (this.downHistory.length > 0 && this.downHistory[0]!.now <= s.now - delay) this.downHistory.shift();
-    const tol = this.o.tolerance ?? 0.1;
-    const figures = `${stableNeed.toFixed(2)} replicas of work over 60 s, ${panicNeed.toFixed(2)} over 6 s at utilisation ${this.utilization.toFixed(2)}`;
+    const figures = `${stableNeed.toFixed(2)} replicas of work over 60 s, ${panicNeed.toFixed(2)} over 6 s at utilisation ${this.utilization.toFixed(2)}; in flight ${inFlightStable.toFixed(1)} over 60 s, ${inFlightPanic.toFixed(1)} over 6 s`;
     let desired = current;
     let reason = `hold: ${figures}`;
     let panic = false;
     if (up > current && up > current * (1 + tol) - 1e-9) {
       desired = up;
       this.lastUpAt = s.now;
-      panic = panicNeed > stableNeed;
+      panic = stepped && panicNeed > stableNeed;
       reason = `up: ${figures}`;
     } else {
       // Down only outside the band.
