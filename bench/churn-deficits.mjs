@@ -18,6 +18,7 @@
  *
  *   npm run build && node bench/churn-deficits.mjs SHAPE LOAD POLICY SEED [HOURS] [DIST]
  *   e.g. EX=3 W=1 node bench/churn-deficits.mjs issue 1.25 gantry-k8s 1 48
+ *   MAXLOSS=1800 ...: with SchedulerConfig.maxPreemptLossGpuSeconds = 1800
  */
 import { URL, fileURLToPath } from 'node:url';
 const [shape = 'issue', load = '1.25', policy = 'gantry-up', seed = '1', hours = '48', distArg] = process.argv.slice(2);
@@ -30,7 +31,9 @@ const { placeGang } = await import(`${D}/src/core/placement/gang.js`);
 const spec = churnJobsSpec({ shape, load: +load, seed: +seed, hours: +hours });
 const prep = prepare(spec);
 const mode = policy.slice('gantry-'.length);
-const driver = new GantryDriver({ seed: +seed, checkpointIntervalSeconds: 1800, graceSeconds: 30, scheduler: modeConfig(mode) }, policy);
+// MAXLOSS=S: SchedulerConfig.maxPreemptLossGpuSeconds (as the soak's --max-preempt-loss).
+const maxLoss = process.env.MAXLOSS ? { maxPreemptLossGpuSeconds: +process.env.MAXLOSS } : {};
+const driver = new GantryDriver({ seed: +seed, checkpointIntervalSeconds: 1800, graceSeconds: 30, scheduler: { ...modeConfig(mode), ...maxLoss } }, policy);
 const seen = new Map(); // key queue|since -> class
 const classes = {};
 const examples = {};

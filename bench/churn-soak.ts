@@ -13,6 +13,7 @@
  *                         no-checkpoint, bursty; default issue)
  *     --workers N         worker threads (default 2: the machine is shared)
  *     --json FILE         also write every run's metrics as JSON
+ *     --max-preempt-loss S  SchedulerConfig.maxPreemptLossGpuSeconds in every mode (default: none)
  *
  * Prints one markdown row per (shape, load, configuration), summed or maxed over seeds.
  */
@@ -30,6 +31,7 @@ interface Run {
   readonly seed: number;
   readonly policy: JobPolicy;
   readonly hours: number;
+  readonly maxPreemptLossGpuSeconds?: number;
 }
 
 interface RunResult extends Run {
@@ -65,8 +67,10 @@ async function main(): Promise<void> {
   const shapes = (args.get('shapes') ?? 'issue').split(',');
   for (const s of shapes) if (!CHURN_SHAPES[s]) throw new Error(`unknown shape ${s} (${Object.keys(CHURN_SHAPES).join(', ')})`);
   const workers = Number(args.get('workers') ?? 2);
+  const cap = args.has('max-preempt-loss') ? { maxPreemptLossGpuSeconds: Number(args.get('max-preempt-loss')) } : {};
+  if (cap.maxPreemptLossGpuSeconds !== undefined && !(cap.maxPreemptLossGpuSeconds >= 0)) throw new Error('--max-preempt-loss: GPU-seconds, a number >= 0');
   const runs: Run[] = [];
-  for (const shape of shapes) for (const load of loads) for (const policy of CHURN_POLICIES) for (const seed of seeds) runs.push({ shape, load, seed, policy, hours });
+  for (const shape of shapes) for (const load of loads) for (const policy of CHURN_POLICIES) for (const seed of seeds) runs.push({ shape, load, seed, policy, hours, ...cap });
   const results: RunResult[] = [];
   let next = 0;
   await Promise.all(

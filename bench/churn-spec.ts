@@ -20,10 +20,12 @@ export interface ChurnRun {
   readonly load: number;
   readonly seed: number;
   readonly hours: number;
+  /** SchedulerConfig.maxPreemptLossGpuSeconds for every mode (absent: the core's default). */
+  readonly maxPreemptLossGpuSeconds?: number;
 }
 
 /** The jobs-simulation spec of one churn run: its own fleet, no trace, 30 s cycles. */
 export function churnJobsSpec(r: ChurnRun): JobsSpec {
   const churn: ChurnSpec = { ...CHURN_DEFAULTS, ...CHURN_SHAPES[r.shape], seed: r.seed, hours: r.hours, load: r.load };
-  return { trace: '', from: 0, days: r.hours / 24, load: r.load, fleet: { ...PHILLY_FLEET, eightGpuServers: churn.servers, twoGpuServers: 0 }, seed: r.seed, checkpointMinutes: 30, graceSeconds: 30, cycleSeconds: 30, restartSeconds: 60, guaranteedFraction: 0, churn };
+  return { trace: '', from: 0, days: r.hours / 24, load: r.load, fleet: { ...PHILLY_FLEET, eightGpuServers: churn.servers, twoGpuServers: 0 }, seed: r.seed, checkpointMinutes: 30, graceSeconds: 30, cycleSeconds: 30, restartSeconds: 60, guaranteedFraction: 0, churn, ...(r.maxPreemptLossGpuSeconds === undefined ? {} : { maxPreemptLossGpuSeconds: r.maxPreemptLossGpuSeconds }) };
 }

@@ -217,3 +217,19 @@ test('reclaim: node groups a quota rule refuses do not use up the search before 
   assert.ok(ev.some((e) => e.job === 'sc'));
   assert.equal(ev.filter((e) => e.job.startsWith('a')).length, 1, 'team-a keeps its guarantee');
 });
+
+test('priority preemption does not stop a job that would lose more than maxPreemptLossGpuSeconds', () => {
+  // team-a's long job has no checkpoint: stopping it after 15 min loses 15 min x 8 GPUs.
+  const run = (config: { maxPreemptLossGpuSeconds?: number }): string[] => {
+    const s = setup({ nodes: [node('n1').gpus(8).obj()], queues: TREE, config, running: [job('long').queue('team-a').gpus(8).obj()] });
+    s.submit(job('burst').queue('team-a').priority(10).gpus(4).at(15 * MIN).obj());
+    return evictions(s.cycle(15 * MIN)).map((e) => e.job);
+  };
+  assert.deepEqual(run({ maxPreemptLossGpuSeconds: 1800 }), [], 'a bound of 1800 GPU-s keeps 7200 GPU-s of work: the burst waits');
+  assert.deepEqual(run({ maxPreemptLossGpuSeconds: 8000 }), ['long'], 'under a higher bound it is stopped');
+  assert.deepEqual(run({}), ['long'], 'no bound by default');
+  // A job that saves on the signal loses only its grace: still a victim.
+  const s = setup({ nodes: [node('n1').gpus(8).obj()], queues: TREE, config: { maxPreemptLossGpuSeconds: 1800 }, running: [job('ck').queue('team-a').gpus(8).checkpoint({ graceSeconds: 30 }).obj()] });
+  s.submit(job('burst').queue('team-a').priority(10).gpus(4).at(15 * MIN).obj());
+  assert.deepEqual(evictions(s.cycle(15 * MIN)).map((e) => e.job), ['ck']);
+});

@@ -108,6 +108,14 @@ export interface SchedulerConfig {
    * e.g. 32 GPUs with a 30 s grace).
    */
   readonly maxMoveGpuSecondsPerCycle?: number;
+  /**
+   * Priority preemption (actions/preempt.ts): a victim that would lose more than this much work
+   * (GPU-seconds at risk: its GPU time since its last checkpoint, or its grace when it saves on
+   * the signal) is not stopped for priority; the job waits for cheaper room or for work to end
+   * (default Infinity: no bound; 1800, half a GPU-hour, is a 4-GPU job without checkpoints that
+   * ran 7.5 min). Reclaim (a guarantee) and surge (a service) are not bounded by it.
+   */
+  readonly maxPreemptLossGpuSeconds?: number;
 }
 
 /** The configuration with every default filled in (what a cycle reads). */
@@ -143,5 +151,6 @@ export function withDefaults(c: SchedulerConfig): SchedulerSettings {
     surgeGraceMs: c.surgeGraceMs ?? 20_000,
     moveCooldownMs: c.moveCooldownMs ?? 1_800_000,
     maxMoveGpuSecondsPerCycle: c.maxMoveGpuSecondsPerCycle ?? 960,
+    maxPreemptLossGpuSeconds: c.maxPreemptLossGpuSeconds ?? Infinity,
   };
 }

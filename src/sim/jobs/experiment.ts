@@ -41,6 +41,8 @@ export interface JobsSpec {
   readonly guaranteedFraction: number;
   /** A generated workload instead of the Philly window (its own cluster and queue tree). */
   readonly churn?: ChurnSpec;
+  /** Bound on what a priority preemption victim may lose (SchedulerConfig.maxPreemptLossGpuSeconds), for the gantry-up/k8s/across modes. */
+  readonly maxPreemptLossGpuSeconds?: number;
   /** Jobs read datasets of a catalogue; nodes cache them (see data/data-movement.ts). */
   readonly data?: JobsDataSpec;
   /** Prices per GPU-hour by GPU model, micro-units (--prices); absent = GPU-hours only. */
@@ -107,7 +109,7 @@ export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
   const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}), ...(hold > 0 && spec.data?.localityHoldBySize ? { holdCopyBytesPerSec: spec.data.settings.diskBytesPerSec } : {}) } };
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
-    return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality } }, policy);
+    return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality, ...(spec.maxPreemptLossGpuSeconds === undefined ? {} : { maxPreemptLossGpuSeconds: spec.maxPreemptLossGpuSeconds }) } }, policy);
   }
   if (policy === 'gantry') {
     return new GantryDriver({

@@ -14,6 +14,7 @@ import { executePlan, findVictims, plannedFrom } from './victims.js';
 import type { LazyOrder } from '../victim-order.js';
 import type { QueueCandidates } from '../victim-pool.js';
 import { findLimitVictims, limitShortfall } from './limit-victims.js';
+import { workAtRisk } from '../job.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -78,6 +79,7 @@ export const preempt: Action = {
       }
       return list;
     };
+    const maxLoss = s.config.maxPreemptLossGpuSeconds * 1e6; // milli-GPU x ms, as workAtRisk counts
     const plans = new Map<string, number>();
     // A shape that found no victims at some priority finds none at a lower one either.
     const hopeless = new Map<string, number>();
@@ -110,6 +112,7 @@ export const preempt: Action = {
       // (counting the victims already chosen for this plan).
       const allowed = (chosen: readonly JobRecord[], v: JobRecord): boolean => {
         if (prioOfVictim(v) > below || v.state !== 'running' || s.isTouched(v) || !s.mayDisplace(v, job)) return false;
+        if (workAtRisk(v, s.now) > maxLoss) return false;
         if (v.queue === q) return true;
         const vq = s.queues.get(v.queue);
         if (!vq) return false;
