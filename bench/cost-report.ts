@@ -5,13 +5,15 @@
  * 1,000 users, 4 GPU models, ~3 attempts per job, a tenth preempted, a few still running.
  *
  *   npx tsc -p . && node dist/bench/cost-report.js [--attempts 1000000] [--rounds 5]
- * Prints the median and worst milliseconds per group, and checks that every grouping has the
- * same total to the micro-unit.
+ * Prints the first report's time (it reads the ledger into memory), the SQL report by team
+ * that the ledger ran before as a baseline in the same run, the median and worst milliseconds
+ * per group, and checks that every grouping has the same total to the micro-unit.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SqliteStore } from '../src/adapters/store/sqlite-store.js';
 import { COST_GROUPS, CostLedger } from '../src/adapters/store/cost-ledger.js';
 import { createRng } from '../src/core/rng.js';
@@ -63,6 +65,37 @@ db.transaction(() => {
 const loadMs = performance.now() - t0;
 console.log(`${n} attempts (${idleRows} idle minutes) loaded in ${(loadMs / 1000).toFixed(1)} s (${dir})`);
 
+// A server reads the ledger into memory once after it starts, a chunk at a time (`warm`): how long,
+// and the longest the event loop waited meanwhile; then the memory it takes.
+const since = now - 7 * 86_400_000;
+const heap0 = process.memoryUsage();
+const delay = monitorEventLoopDelay({ resolution: 5 });
+delay.enable();
+const w0 = performance.now();
+await ledger.warm();
+delay.disable();
+ledger.report({ by: 'team', since, until: now, limit: 100 });
+const heap1 = process.memoryUsage();
+const mb = (k: 'heapUsed' | 'arrayBuffers'): string => ((heap1[k] - heap0[k]) / 1e6).toFixed(0);
+console.log(`warm (reads ${n} attempts into memory): ${(performance.now() - w0).toFixed(0)} ms, event loop held at most ${(delay.max / 1e6).toFixed(0)} ms; +${mb('heapUsed')} MB heap, +${mb('arrayBuffers')} MB typed arrays`);
+
+// Baseline in the same run: the SQL report by team that the ledger ran before it kept its rows
+// in memory (a covering index read in key order, each row priced in SQL).
+const ms = 'gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since))';
+const cost = `CAST(ROUND(${ms} * price_micros / 3600000.0) AS INTEGER)`;
+const sqlByTeam = db.prepare(`SELECT team AS key, COUNT(*), TOTAL(${ms}) / 1000.0, TOTAL(${cost}), TOTAL(CASE WHEN outcome = 'preempted' THEN ${ms} END), TOTAL(CASE WHEN outcome = 'preempted' THEN ${cost} END), TOTAL(ended_at IS NULL)
+  FROM attempts WHERE started_at < @until AND (ended_at IS NULL OR ended_at > @since) GROUP BY team`);
+const sqlIdle = db.prepare(`SELECT team AS key, TOTAL(gpu_ms), TOTAL(CAST(ROUND(gpu_ms * price_micros / 3600000.0) AS INTEGER)) FROM idle_use WHERE minute >= @since AND minute < @until GROUP BY team`);
+const sqlTimes: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  const s = performance.now();
+  sqlByTeam.all({ since, until: now });
+  sqlIdle.all({ since, until: now });
+  sqlTimes.push(performance.now() - s);
+}
+sqlTimes.sort((a, b) => a - b);
+console.log(`baseline: SQL by team (before) median ${(sqlTimes[Math.floor(rounds / 2)] as number).toFixed(0)} ms  worst ${(sqlTimes[rounds - 1] as number).toFixed(0)} ms`);
+
 const totals = new Set<number>();
 const idleTotals = new Set<number>();
 for (const by of COST_GROUPS) {
@@ -70,7 +103,7 @@ for (const by of COST_GROUPS) {
   let groups = 0;
   for (let r = 0; r < rounds; r++) {
     const s = performance.now();
-    const rep = ledger.report({ by, since: now - 7 * 86_400_000, until: now, limit: 100 });
+    const rep = ledger.report({ by, since, until: now, limit: 100 });
     times.push(performance.now() - s);
     groups = rep.items.length + rep.omitted;
     // Every grouping but `service` (replicas only) splits all attempts: the same total.

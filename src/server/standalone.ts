@@ -321,6 +321,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   });
   const stopGraceMs = (o.stopGraceSeconds ?? 10) * 1000;
   const ledger = new CostLedger(rawStore.connection);
+  // Cost reports read the ledger from memory; read it now, between other work (docs/cost.md).
+  ledger.warm().catch((e: unknown) => log(`cost ledger: could not read it into memory now (${e instanceof Error ? e.message : String(e)}); the first report will`));
   const costHooks: { recorder?: CostRecorder } = {};
   const policies = new AdmissionPolicies(dataDir);
   for (const p of policies.problems) log(`stored state: ${p}`);

@@ -6,12 +6,14 @@
  * and rounded per row to micro-units, so any grouping of the same rows adds up to the same
  * total to the micro-unit (the sum over teams equals the sum over jobs).
  *
- * The attempts table is clustered by job (WITHOUT ROWID, key job_seq, attempt, model): a
- * report by job reads it in key order and groups without sorting. Each other grouping has a
- * covering index led by its key (attempts_by_team, ..._queue, ..._owner, ..._model) that it
- * reads in order, so no grouping sorts a million rows; budgets read the team and queue ones.
+ * Reports read the rows from memory (cost-columns.ts: the file read once, at the first report,
+ * then kept up to date by this class, their only writer). Budgets ask the file: `spent` reads
+ * the covering index of its team or queues (attempts_by_team, attempts_by_queue).
  */
 import type Database from 'better-sqlite3';
+import type { AttemptColumns, AttemptRow, IdleColumns } from './cost-columns.js';
+import { COLUMNS_CHUNK_ROWS, LedgerColumnsLoad, type LedgerColumns } from './cost-columns-load.js';
+import { columnsReport, type ServiceIndex } from './cost-columns-report.js';
 
 /** The migration step (see sqlite-store.ts MIGRATIONS); idempotent, so renumbering on merge is safe. */
 export const COST_MIGRATION = `
@@ -23,8 +25,6 @@ export const COST_MIGRATION = `
   CREATE INDEX IF NOT EXISTS attempts_open ON attempts(job_seq) WHERE ended_at IS NULL;
   CREATE INDEX IF NOT EXISTS attempts_by_team ON attempts(team, ended_at, started_at, gpus, price_micros, outcome);
   CREATE INDEX IF NOT EXISTS attempts_by_queue ON attempts(queue, ended_at, started_at, gpus, price_micros, outcome);
-  CREATE INDEX IF NOT EXISTS attempts_by_owner ON attempts(owner, ended_at, started_at, gpus, price_micros, outcome);
-  CREATE INDEX IF NOT EXISTS attempts_by_model ON attempts(model, ended_at, started_at, gpus, price_micros, outcome);
   CREATE TABLE IF NOT EXISTS budgets (scope TEXT NOT NULL, name TEXT NOT NULL, period TEXT NOT NULL, limit_micros INTEGER NOT NULL,
     mode TEXT NOT NULL, set_at INTEGER NOT NULL, set_by TEXT NOT NULL, PRIMARY KEY (scope, name));`;
 
@@ -37,9 +37,17 @@ export const COST_DETAIL_MIGRATION = `
   CREATE TABLE IF NOT EXISTS idle_use (job_seq INTEGER NOT NULL, attempt INTEGER NOT NULL, model TEXT NOT NULL, minute INTEGER NOT NULL,
     team TEXT NOT NULL, queue TEXT NOT NULL, owner TEXT NOT NULL, price_micros INTEGER NOT NULL, gpu_ms REAL NOT NULL,
     PRIMARY KEY (job_seq, attempt, model, minute)) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS idle_use_by_minute ON idle_use(minute);
   CREATE TABLE IF NOT EXISTS attempt_services (job_seq INTEGER PRIMARY KEY, service TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS attempt_services_by_service ON attempt_services(service);`;
+
+/**
+ * A later step: reports read memory now (cost-columns.ts), so the indexes only the SQL reports
+ * read go; budgets still read attempts_by_team and attempts_by_queue.
+ */
+export const COST_REPORT_INDEX_MIGRATION = `
+  DROP INDEX IF EXISTS attempts_by_owner;
+  DROP INDEX IF EXISTS attempts_by_model;
+  DROP INDEX IF EXISTS idle_use_by_minute;`;
 
 export const COST_GROUPS = ['team', 'queue', 'user', 'model', 'job', 'service'] as const;
 export type CostGroup = (typeof COST_GROUPS)[number];
@@ -117,38 +125,20 @@ export interface PriceRow {
   readonly setBy: string;
 }
 
-const KEY_COLUMN: Record<CostGroup, string> = { team: 'team', queue: 'queue', user: 'owner', model: 'model', job: 'job_seq', service: 's.service' };
-
 /** An attempt row's GPU-milliseconds inside [since, until] (a running attempt counts up to `until`). */
 const GPU_MS = 'gpus * (MIN(COALESCE(ended_at, @until), @until) - MAX(started_at, @since))';
 /** Its cost in micro-units, rounded per row (so every grouping of the rows has one total). */
 const COST = `CAST(ROUND(${GPU_MS} * price_micros / 3600000.0) AS INTEGER)`;
 const IN_WINDOW = 'started_at < @until AND (ended_at IS NULL OR ended_at > @since)';
-const SUMS = `COUNT(*) AS attempts, TOTAL(${GPU_MS}) / 1000.0 AS gpuSeconds, TOTAL(${COST}) AS costMicros,
-    TOTAL(CASE WHEN outcome = 'preempted' THEN ${GPU_MS} END) / 1000.0 AS preemptedGpuSeconds,
-    TOTAL(CASE WHEN outcome = 'preempted' THEN ${COST} END) AS preemptedCostMicros, TOTAL(ended_at IS NULL) AS running`;
-
-function line(r: Record<string, unknown>, key: string): CostLine {
-  return {
-    key,
-    attempts: Number(r['attempts'] ?? 0),
-    gpuSeconds: Number(r['gpuSeconds'] ?? 0),
-    costMicros: Number(r['costMicros'] ?? 0),
-    preemptedGpuSeconds: Number(r['preemptedGpuSeconds'] ?? 0),
-    preemptedCostMicros: Number(r['preemptedCostMicros'] ?? 0),
-    running: Number(r['running'] ?? 0),
-    idleGpuSeconds: 0,
-    idleCostMicros: 0,
-  };
-}
-
-const IDLE_SUMS = 'TOTAL(gpu_ms) / 1000.0 AS idleGpuSeconds, TOTAL(CAST(ROUND(gpu_ms * price_micros / 3600000.0) AS INTEGER)) AS idleCostMicros';
 const MINUTE = 60_000;
 
 export class CostLedger {
   private readonly stmts;
+  /** The rows in memory, once a report or `warm` has started reading them; every write after that goes to both. */
+  private load: LedgerColumnsLoad | undefined;
 
-  constructor(private readonly db: Database.Database) {
+  /** `chunkRows`: rows `warm` reads between two turns of the event loop. */
+  constructor(private readonly db: Database.Database, private readonly chunkRows = COLUMNS_CHUNK_ROWS) {
     this.stmts = {
       setPrice: db.prepare('INSERT OR REPLACE INTO gpu_prices (model, price_micros, set_at, set_by) VALUES (?, ?, ?, ?)'),
       prices: db.prepare('SELECT model, price_micros AS priceMicros, set_at AS setAt, set_by AS setBy FROM gpu_prices ORDER BY model'),
@@ -172,13 +162,20 @@ export class CostLedger {
 
   /** Records an attempt's start, one row per GPU model, at the prices in force now. */
   open(a: AttemptStart): void {
-    this.db.transaction(() => {
+    const rows = this.db.transaction(() => {
+      const rows: AttemptRow[] = [];
       for (const p of a.parts) {
         const price = (this.stmts.price.get(p.model) as number | undefined) ?? 0;
-        this.stmts.open.run(a.jobSeq, a.attempt, p.model, a.team, a.queue, a.owner, p.gpus, price, a.startedAt);
+        const r = this.stmts.open.run(a.jobSeq, a.attempt, p.model, a.team, a.queue, a.owner, p.gpus, price, a.startedAt);
+        if (r.changes > 0) rows.push({ jobSeq: a.jobSeq, attempt: a.attempt, model: p.model, team: a.team, queue: a.queue, owner: a.owner, gpus: p.gpus, priceMicros: price, startedAt: a.startedAt, endedAt: null, outcome: null });
       }
       if (a.service !== undefined) this.stmts.service.run(a.jobSeq, a.service);
+      return rows;
     })();
+    this.mirror((c) => {
+      for (const r of rows) c.attempts.add(r);
+      if (a.service !== undefined) c.services.ofJob.set(a.jobSeq, c.services.dict.code(a.service));
+    });
   }
 
   /**
@@ -187,84 +184,69 @@ export class CostLedger {
    */
   addIdle(idle: readonly { jobSeq: number; model: string; gpuMs: number }[], at: number): void {
     const minute = at - (at % MINUTE);
-    this.db.transaction(() => {
-      for (const i of idle) if (i.gpuMs > 0) this.stmts.idle.run({ jobSeq: i.jobSeq, model: i.model, minute, gpuMs: i.gpuMs });
-    })();
+    const added = this.db.transaction(() => idle.filter((i) => i.gpuMs > 0 && this.stmts.idle.run({ jobSeq: i.jobSeq, model: i.model, minute, gpuMs: i.gpuMs }).changes > 0))();
+    this.mirror(({ attempts, idle: idleRows }) => {
+      for (const i of added) {
+        const part = attempts.openRow(i.jobSeq, i.model);
+        if (part !== undefined) idleRows.addTo(part, attempts.idleOf(part, minute, i.gpuMs));
+      }
+    });
   }
 
   /** Ends the job's open attempt, if any (a second call closes nothing); returns the rows closed. */
   close(jobSeq: number, at: number, outcome: AttemptOutcome): ClosedPart[] {
-    return this.stmts.close.all(at, outcome, jobSeq) as ClosedPart[];
+    const closed = this.stmts.close.all(at, outcome, jobSeq) as ClosedPart[];
+    if (closed.length > 0) {
+      this.mirror(({ attempts, idle }) => {
+        idle.forget(attempts.openByJob.get(jobSeq) ?? []);
+        attempts.close(jobSeq, at, outcome);
+      });
+    }
+    return closed;
   }
 
   /**
-   * Cost by group over [since, until], most expensive first, and the total over every group.
-   * One read of the ledger: by team, queue, user or model, the group's covering index
-   * (attempts_by_*) in key order, every group returned and the total added here; by job, the
-   * table itself in key order (it is clustered by job), each job's line materialized once, the
-   * top `limit` and the total read from those.
+   * Cost by group over [since, until], most expensive first, and the total over every group:
+   * read from the ledger's columns in memory (cost-columns.ts), filled from the file at the
+   * first report.
    */
   report(q: CostQuery): CostReport {
-    const col = KEY_COLUMN[q.by];
-    const team = q.team !== undefined ? 'AND team = @team' : '';
-    const args = { since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) };
-    const from = q.by === 'service' ? 'attempt_services s JOIN attempts ON attempts.job_seq = s.job_seq' : 'attempts';
-    const grouped = `SELECT ${col} AS key, ${SUMS} FROM ${from} WHERE ${IN_WINDOW} ${team} GROUP BY ${col} ORDER BY costMicros DESC, gpuSeconds DESC, key`;
-    const key = (r: Record<string, unknown>): string => (q.by === 'job' ? `job-${String(r['key'])}` : String(r['key']));
-    return this.withIdle(this.attemptsReport(q, team, args, grouped, key), q, col, team, key);
-  }
-
-  private attemptsReport(q: CostQuery, team: string, args: Record<string, unknown>, grouped: string, key: (r: Record<string, unknown>) => string): CostReport {
-    if (q.by === 'job') {
-      // One statement: the jobs' lines materialized once, the top `limit` of them, then a last
-      // row (key NULL) with the total over all of them and their number.
-      const sql = `WITH g AS MATERIALIZED (SELECT job_seq AS key, ${SUMS} FROM attempts NOT INDEXED WHERE ${IN_WINDOW} ${team} GROUP BY job_seq)
-        SELECT * FROM (SELECT *, 0 AS groups FROM g ORDER BY costMicros DESC, gpuSeconds DESC, key LIMIT @limit)
-        UNION ALL SELECT NULL, TOTAL(attempts), TOTAL(gpuSeconds), TOTAL(costMicros), TOTAL(preemptedGpuSeconds), TOTAL(preemptedCostMicros), TOTAL(running), COUNT(*) FROM g`;
-      const rows = this.db.prepare(sql).all({ ...args, limit: q.limit }) as Record<string, unknown>[];
-      const t = rows.pop() as Record<string, unknown>;
-      return { items: rows.map((r) => line(r, key(r))), total: line(t, 'total'), omitted: Math.max(0, Number(t['groups']) - rows.length) };
-    }
-    const all = (this.db.prepare(grouped).all(args) as Record<string, unknown>[]).map((r) => line(r, key(r)));
-    const sum = (f: keyof CostLine): number => all.reduce((acc, l) => acc + (l[f] as number), 0);
-    const total: CostLine = { key: 'total', attempts: sum('attempts'), gpuSeconds: sum('gpuSeconds'), costMicros: sum('costMicros'), preemptedGpuSeconds: sum('preemptedGpuSeconds'), preemptedCostMicros: sum('preemptedCostMicros'), running: sum('running'), idleGpuSeconds: 0, idleCostMicros: 0 };
-    return { items: all.slice(0, q.limit), total, omitted: Math.max(0, all.length - q.limit) };
+    return columnsReport(q, ...this.columns());
   }
 
   /**
-   * Adds the idle GPU time of each group (the minutes in [since, until)) to its line and to
-   * the total; a group's idle cost is rounded per row, as its cost is.
+   * Reads the ledger into memory a chunk at a time, the event loop free between chunks (the
+   * server calls it at start, so that its first report does not wait for the read).
    */
-  private withIdle(r: CostReport, q: CostQuery, col: string, team: string, key: (r: Record<string, unknown>) => string): CostReport {
-    if (q.by === 'job') return this.withJobIdle(r, q, team);
-    const from = q.by === 'service' ? 'attempt_services s JOIN idle_use ON idle_use.job_seq = s.job_seq' : 'idle_use';
-    const sql = `SELECT ${col} AS key, ${IDLE_SUMS} FROM ${from} WHERE minute >= @since AND minute < @until ${team} GROUP BY ${col}`;
-    const rows = this.db.prepare(sql).all({ since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) }) as Record<string, unknown>[];
-    if (rows.length === 0) return r;
-    const idle = new Map(rows.map((x) => [key(x), { s: Number(x['idleGpuSeconds']), c: Number(x['idleCostMicros']) }]));
-    const add = (l: CostLine, s: number, c: number): CostLine => ({ ...l, idleGpuSeconds: l.idleGpuSeconds + s, idleCostMicros: l.idleCostMicros + c });
-    let s = 0;
-    let c = 0;
-    for (const v of idle.values()) {
-      s += v.s;
-      c += v.c;
+  async warm(): Promise<void> {
+    try {
+      const load = this.loading();
+      while (!load.step()) await new Promise((resolve) => setImmediate(resolve));
+    } catch (e) {
+      this.load = undefined; // the next report reads the file again, with what changed since
+      throw e;
     }
-    return { ...r, items: r.items.map((l) => add(l, idle.get(l.key)?.s ?? 0, idle.get(l.key)?.c ?? 0)), total: add(r.total, s, c) };
   }
 
-  /**
-   * By job, only the jobs listed need their own idle line, and the total is one sum over the
-   * window (rounded per row, so it equals the sum of every job's): no grouping of every idle row
-   * into every job's line, of which all but `limit` would be dropped.
-   */
-  private withJobIdle(r: CostReport, q: CostQuery, team: string): CostReport {
-    const args = { since: q.since, until: q.until, ...(q.team !== undefined ? { team: q.team } : {}) };
-    const total = this.db.prepare(`SELECT ${IDLE_SUMS} FROM idle_use WHERE minute >= @since AND minute < @until ${team}`).get(args) as Record<string, unknown>;
-    const seqs = r.items.map((l) => Number(l.key.slice('job-'.length)));
-    const rows = this.db.prepare(`SELECT job_seq AS key, ${IDLE_SUMS} FROM idle_use WHERE job_seq IN (SELECT value FROM json_each(@seqs)) AND minute >= @since AND minute < @until ${team} GROUP BY job_seq`).all({ ...args, seqs: JSON.stringify(seqs) }) as Record<string, unknown>[];
-    const idle = new Map(rows.map((x) => [`job-${String(x['key'])}`, { s: Number(x['idleGpuSeconds']), c: Number(x['idleCostMicros']) }]));
-    const add = (l: CostLine, s: number, c: number): CostLine => ({ ...l, idleGpuSeconds: l.idleGpuSeconds + s, idleCostMicros: l.idleCostMicros + c });
-    return { ...r, items: r.items.map((l) => add(l, idle.get(l.key)?.s ?? 0, idle.get(l.key)?.c ?? 0)), total: add(r.total, Number(total['idleGpuSeconds'] ?? 0), Number(total['idleCostMicros'] ?? 0)) };
+  private loading(): LedgerColumnsLoad {
+    this.load ??= new LedgerColumnsLoad(this.db, this.chunkRows);
+    return this.load;
+  }
+
+  /** The ledger in memory: what is not read yet is read now. */
+  private columns(): [AttemptColumns, IdleColumns, ServiceIndex] {
+    try {
+      const c = this.loading().finish();
+      return [c.attempts, c.idle, c.services];
+    } catch (e) {
+      this.load = undefined;
+      throw e;
+    }
+  }
+
+  /** A change to mirror in memory: now if the columns are read, after the read if it is under way, not at all before it starts. */
+  private mirror(change: (c: LedgerColumns) => void): void {
+    this.load?.after(change);
   }
 
   /** Cost (micro-units) since `since` of a team's or of some queues' attempts, running ones up to `until`. */

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
 import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
-import { COST_DETAIL_MIGRATION, COST_MIGRATION } from './cost-ledger.js';
+import { COST_DETAIL_MIGRATION, COST_REPORT_INDEX_MIGRATION, COST_MIGRATION } from './cost-ledger.js';
 import { HISTORY_MIGRATION } from './history-store.js';
 import { SERVICE_MIGRATION, SERVICE_ROLLOUT_MIGRATION } from './service-records.js';
 
@@ -71,6 +71,8 @@ export const MIGRATIONS: readonly string[] = [
   COST_DETAIL_MIGRATION,
   // Use over time, downsampled (history-store.ts).
   HISTORY_MIGRATION,
+  // Cost reports read memory: the indexes only they read go (cost-ledger.ts).
+  COST_REPORT_INDEX_MIGRATION,
 ];
 
 interface TokenDbRow {
