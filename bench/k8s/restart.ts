@@ -28,11 +28,11 @@ const LATE_MS = 1000;
 interface RestartFigures {
   signal: string;
   sameIdentity: boolean;
-  /** Pods bound more than LATE_MS after their creation, of those created from 2 s before the signal to the next restart. */
+  /** Pods bound more than LATE_MS after their creation, of those created from 2 s before the signal to 2 s before the next restart. */
   latePods: number;
   /** Seconds from the signal until the last of those late pods is bound: the scheduler has caught up. */
   catchUpS: number;
-  /** Pods created from 2 s before the signal to the next restart: latency from their creation to their bind. */
+  /** Pods created from 2 s before the signal to 2 s before the next restart: latency from their creation to their bind. */
   p50ms: number;
   p99ms: number;
   /** Seconds from the signal to the next leader's log lines (undefined: not seen, or before the signal). */
@@ -195,9 +195,10 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
     return xs;
   };
   const restarts = marks.map((m, k): RestartFigures => {
-    // The pods this restart delayed: created from shortly before its signal until the next
-    // restart, and bound more than LATE_MS after their creation.
-    const until = marks[k + 1]?.signalAt ?? Infinity;
+    // The pods this restart delayed: created from shortly before its signal until shortly
+    // before the next restart (the next one's window starts there: a pod is counted once), and
+    // bound more than LATE_MS after their creation.
+    const until = (marks[k + 1]?.signalAt ?? Infinity) - 2000;
     const window = [...createdAt].filter(([, t]) => t >= m.signalAt - 2000 && t < until).map(([n]) => n);
     const late = window.filter((n) => (w.boundAt.get(n) ?? Infinity) - (createdAt.get(n) ?? 0) > LATE_MS);
     const lastLate = Math.max(m.signalAt, ...late.map((n) => w.boundAt.get(n) ?? Infinity));
