@@ -70,7 +70,7 @@ function classify(now, queue, since, waiting) {
     const res = s.reservations;
     let c;
     if (!rec || rec.state !== 'pending') c = `not-pending:${rec?.state}`;
-    else if (rec.awaitingCount > 0) c = 'awaiting-victims';
+    else if ((rec.claims?.awaiting.size ?? 0) > 0) c = 'awaiting-victims';
     else if (fitsAfter(w, () => false)) c = 'fits-once-evicting-gone-or-now';
     else if (fitsAfter(w, (j) => j.preemptible && j.queue !== queue && over(j.queue))) c = 'fits-freeing-borrowers(over-guar queues)';
     else if (fitsAfter(w, (j) => j.preemptible && j.queue !== queue)) c = 'fits-freeing-all-other-queues-preemptible';
@@ -81,7 +81,7 @@ function classify(now, queue, since, waiting) {
     const rank = ['awaiting-victims', 'fits-once-evicting-gone-or-now', 'fits-freeing-borrowers(over-guar queues)', 'fits-freeing-all-other-queues-preemptible', 'fits-moving-own-checkpointing', 'fits-only-moving-own-noncheckpoint', 'blocked-by-nonpreemptible'];
     if (cls === 'none-candidate' || rank.indexOf(c) < rank.indexOf(cls)) {
       cls = c;
-      detail = `${w.id} ${w.gpus}g members=${w.members.map((m) => m.gpu.count).join(',')} prio=${w.priority} reasons=${JSON.stringify((rec?.lastReasons ?? []).map((r) => r.kind + ':' + r.message).slice(0, 3))} res=${[...res.values()].map((r) => r.job + '@' + [...r.nodes].join('+')).join(' ')}`;
+      detail = `${w.id} ${w.gpus}g members=${w.members.map((m) => m.gpu.count).join(',')} prio=${w.priority} reasons=${JSON.stringify((rec?.pending?.lastReasons ?? []).map((r) => r.kind + ':' + r.message).slice(0, 3))} res=${[...res.values()].map((r) => r.job + '@' + [...r.nodes].join('+')).join(' ')}`;
     }
   }
   // Per node, for the best candidate's largest member: what must go for it to fit there.

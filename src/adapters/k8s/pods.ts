@@ -63,7 +63,12 @@ export function podKey(pod: V1Pod): string {
 
 /** The job id of a single pod: one string per pod however often it is asked for. */
 export function singlePodJobId(podKey: string): string {
-  return internString(`pod:${podKey}`);
+  return internString(singlePodJobKey(podKey));
+}
+
+/** The same id as a new string, to look the job up with (a lookup keeps no copy: nothing to share). */
+export function singlePodJobKey(podKey: string): string {
+  return `pod:${podKey}`;
 }
 
 /**

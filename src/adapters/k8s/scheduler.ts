@@ -35,7 +35,7 @@ import { FencedError, FencedWrites } from './fence.js';
 import { capacityKey, nodeInventory } from './inventory.js';
 import {
   assignmentOf, boundPodRequest, creationMs, podCheckpoint, datasetNames, encodePlan, gpuEnvironment, grantsOf, isGantryPod, isTerminal, podGroupName, podKey, podPreemptible, podPriority, podQueue,
-  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, singlePodJobId, type GangPlan,
+  podRequest, PodSpecError, readAssignment, readPlan, sameGrants, singlePodJobId, singlePodJobKey, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
 import { ResourceWatch } from './watch.js';
@@ -146,7 +146,12 @@ export class KubeScheduler {
 
   // Jobs handed to the core.
   private readonly jobs = new Map<string, JobEntry>();
-  private readonly podJob = new Map<string, string>();
+  /**
+   * The job of each gang member, by pod key. A single pod's job is found by its id
+   * (singlePodJobId, see jobOf): no entry per bound pod (~40 bytes each: docs/benchmarks.md,
+   * "Scheduler memory").
+   */
+  private readonly gangMemberJob = new Map<string, string>();
   /** Pods that could not be submitted (bad spec, missing queue / group), with the reason shown. */
   private readonly blocked = new Map<string, string>();
   private readonly groupStatus = new Map<string, string>();
@@ -375,7 +380,7 @@ export class KubeScheduler {
     if (!this.synced) return;
     for (const pk of this.groupPods.get(key) ?? []) {
       const p = this.pods.get(pk);
-      if (p && !this.podJob.has(pk)) this.considerPending(p);
+      if (p && this.jobOf(pk) === undefined) this.considerPending(p);
     }
   }
 
@@ -417,7 +422,7 @@ export class KubeScheduler {
     this.pods.set(key, pod);
     this.indexGroup(pod, true);
     if (!this.synced) return;
-    const jobId = this.podJob.get(key);
+    const jobId = this.jobOf(key);
     if (pod.spec?.nodeName) {
       this.mirrorBound(pod);
       this.updateGroupStatusFor(pod);
@@ -445,11 +450,12 @@ export class KubeScheduler {
   private podGone(key: string): void {
     this.blocked.delete(key);
     this.unbooked.delete(key);
-    const id = this.podJob.get(key);
+    const id = this.jobOf(key);
     if (id === undefined) return;
     const entry = this.jobs.get(id);
-    this.podJob.delete(key);
+    this.gangMemberJob.delete(key);
     if (!entry) return;
+    // (A single pod's entry goes below with its last pod: it is no longer found by jobOf.)
     const at = entry.pods.indexOf(key);
     if (at >= 0) entry.pods.splice(at, 1);
     const j = this.core.job(id);
@@ -510,20 +516,31 @@ export class KubeScheduler {
 
   private retryingUnbooked = false;
 
+  /** The id of the job the pod `key` belongs to, if any. */
+  private jobOf(key: string): string | undefined {
+    return this.gangMemberJob.get(key) ?? this.jobs.get(singlePodJobKey(key))?.id;
+  }
+
+  /** A job handed to the core: its entry, and its gang members' links to it. */
+  private addEntry(entry: JobEntry): void {
+    this.jobs.set(entry.id, entry);
+    if (entry.group !== undefined) for (const pk of entry.pods) this.gangMemberJob.set(pk, entry.id);
+  }
+
   private reconsider(pk: string): void {
     const p = this.pods.get(pk);
-    if (p && !p.spec?.nodeName && !isTerminal(p) && !this.podJob.has(pk)) this.considerPending(p);
+    if (p && !p.spec?.nodeName && !isTerminal(p) && this.jobOf(pk) === undefined) this.considerPending(p);
   }
 
   /** Forgets a job; with `reconsider`, its remaining pods are looked at again as pending pods. */
   private dropJob(id: string, entry: JobEntry, reconsider: boolean): void {
     this.core.remove(id);
     this.jobs.delete(id);
-    for (const pk of entry.pods) this.podJob.delete(pk);
+    for (const pk of entry.pods) this.gangMemberJob.delete(pk);
     if (!reconsider) return;
     for (const pk of entry.pods) {
       const p = this.pods.get(pk);
-      if (p && !p.spec?.nodeName && !isTerminal(p) && !this.podJob.has(pk)) this.considerPending(p);
+      if (p && !p.spec?.nodeName && !isTerminal(p) && this.jobOf(pk) === undefined) this.considerPending(p);
     }
   }
 
@@ -531,7 +548,7 @@ export class KubeScheduler {
     for (const key of [...this.blocked.keys()]) {
       const p = this.pods.get(key);
       this.blocked.delete(key);
-      if (p && !p.spec?.nodeName && !this.podJob.has(key)) this.considerPending(p);
+      if (p && !p.spec?.nodeName && this.jobOf(key) === undefined) this.considerPending(p);
     }
   }
 
@@ -548,7 +565,7 @@ export class KubeScheduler {
     if (!isGantryPod(pod) || pod.metadata?.deletionTimestamp) return;
     const key = podKey(pod);
     // A pod belongs to one job at most: one booked (a gang's planned member) is not pending.
-    if (this.podJob.has(key) || this.core.cluster.binding(key) !== undefined) return;
+    if (this.jobOf(key) !== undefined || this.core.cluster.binding(key) !== undefined) return;
     let req: PodRequest;
     try {
       req = podRequest(pod);
@@ -574,7 +591,7 @@ export class KubeScheduler {
     const members: V1Pod[] = [];
     for (const pk of this.groupPods.get(gkey) ?? []) {
       const p = this.pods.get(pk);
-      if (p && !p.spec?.nodeName && !isTerminal(p) && !p.metadata?.deletionTimestamp && !this.podJob.has(pk)) members.push(p);
+      if (p && !p.spec?.nodeName && !isTerminal(p) && !p.metadata?.deletionTimestamp && this.jobOf(pk) === undefined) members.push(p);
     }
     const min = Math.max(1, pg.spec?.minMember ?? 1);
     if (members.length < min) {
@@ -615,9 +632,9 @@ export class KubeScheduler {
   }
 
   private submit(id: string, pods: readonly V1Pod[], reqs: readonly PodRequest[], group?: string): boolean {
-    const taken = pods.filter((p) => this.podJob.has(podKey(p)) || this.core.cluster.binding(podKey(p)) !== undefined);
+    const taken = pods.filter((p) => this.jobOf(podKey(p)) !== undefined || this.core.cluster.binding(podKey(p)) !== undefined);
     if (taken.length > 0) {
-      this.log(`not submitting ${id}: ${taken.map((p) => `${podKey(p)} (job ${this.podJob.get(podKey(p)) ?? 'none'})`).join(', ')} already booked`);
+      this.log(`not submitting ${id}: ${taken.map((p) => `${podKey(p)} (job ${this.jobOf(podKey(p)) ?? 'none'})`).join(', ')} already booked`);
       return false;
     }
     const spec = this.jobSpec(id, pods, reqs, group);
@@ -629,11 +646,8 @@ export class KubeScheduler {
       return false;
     }
     const entry = newEntry(id, pods, group);
-    this.jobs.set(id, entry);
-    for (const p of pods) {
-      this.podJob.set(podKey(p), id);
-      this.blocked.delete(podKey(p));
-    }
+    this.addEntry(entry);
+    for (const p of pods) this.blocked.delete(podKey(p));
     this.markDirty();
     return true;
   }
@@ -685,9 +699,7 @@ export class KubeScheduler {
       this.log(`cannot adopt ${id}: ${e.message}`);
       return false;
     }
-    const entry = newEntry(id, pods, group);
-    this.jobs.set(id, entry);
-    for (const p of pods) this.podJob.set(podKey(p), id);
+    this.addEntry(newEntry(id, pods, group));
     this.markDirty();
     return true;
   }
@@ -701,7 +713,7 @@ export class KubeScheduler {
   private bookedAsRecorded(pod: V1Pod): boolean {
     const key = podKey(pod);
     const b = this.core.cluster.binding(key);
-    if (!b || !this.podJob.has(key) || b.node !== pod.spec?.nodeName) return false;
+    if (!b || this.jobOf(key) === undefined || b.node !== pod.spec?.nodeName) return false;
     const a = readAssignment(pod);
     return !a || a.node !== b.node || sameGrants(b.gpus, grantsOf(a));
   }
@@ -720,7 +732,7 @@ export class KubeScheduler {
     const gkey = this.gangKeyOf(pod);
     if (gkey !== undefined) this.adoptGang(gkey);
     else {
-      const jobId = this.podJob.get(key);
+      const jobId = this.jobOf(key);
       const entry = jobId !== undefined ? this.jobs.get(jobId) : undefined;
       if (jobId !== undefined && entry) this.dropJob(jobId, entry, false);
       this.adopt(singlePodJobId(key), [pod]);
@@ -749,14 +761,14 @@ export class KubeScheduler {
     const old = this.jobs.get(gangId);
     if (old) this.dropJob(gangId, old, false);
     for (const p of [...bound, ...planned]) {
-      const id = this.podJob.get(podKey(p));
+      const id = this.jobOf(podKey(p));
       const e = id !== undefined ? this.jobs.get(id) : undefined;
       if (id !== undefined && e) this.dropJob(id, e, false);
     }
     let booked = planned.length > 0 && this.adopt(gangId, [...bound, ...planned], gkey, plan);
     if (!booked) booked = this.adopt(gangId, bound, gkey);
     const entry = this.jobs.get(gangId);
-    const waiting = members.filter((p) => !this.podJob.has(podKey(p)) && !p.spec?.nodeName && !p.metadata?.deletionTimestamp);
+    const waiting = members.filter((p) => this.jobOf(podKey(p)) === undefined && !p.spec?.nodeName && !p.metadata?.deletionTimestamp);
     if (entry && booked) {
       const min = Math.max(1, this.groups.get(gkey)?.spec?.minMember ?? 1);
       entry.partial = entry.pods.length < min && waiting.length > 0;
@@ -949,7 +961,7 @@ export class KubeScheduler {
         // Pods of the group that arrived after the gang was formed now run on their own.
         for (const pk of this.groupPods.get(entry.group) ?? []) {
           const p = this.pods.get(pk);
-          if (p && !this.podJob.has(pk) && !p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
+          if (p && this.jobOf(pk) === undefined && !p.spec?.nodeName && !isTerminal(p)) this.considerPending(p);
         }
       }
     } else {

@@ -6,7 +6,7 @@
 import type { Cluster } from '../model/cluster.js';
 import type { Explanation, WaitReason } from './types.js';
 import type { QueueTree } from './queues.js';
-import type { JobRecord } from './job.js';
+import { evictingSince, NO_REASONS, type JobRecord } from './job.js';
 import type { JobTable } from './job-table.js';
 import type { Reservation } from './session.js';
 
@@ -24,19 +24,20 @@ export function explainJob(id: string, now: number, v: ExplainView): Explanation
   const j = v.jobs.get(id);
   if (!j) return { job: id, state: 'unknown', reasons: [] };
   if (j.state !== 'pending') return { job: id, state: 'running', reasons: [] };
-  const reasons = v.lastWaits.get(id) ?? j.lastReasons;
+  const reasons = v.lastWaits.get(id) ?? j.pending?.lastReasons ?? NO_REASONS;
   const sameQueue = [...v.jobs.values()].filter((x) => x.state === 'pending' && x.spec.queue === j.spec.queue);
   const order = v.queues.get(j.spec.queue)?.spec.ordering ?? 'priority';
   sameQueue.sort((a, b) => (order === 'priority' && a.spec.priority !== b.spec.priority ? b.spec.priority - a.spec.priority : a.spec.submittedAt - b.spec.submittedAt));
   const position = sameQueue.findIndex((x) => x.spec.id === id) + 1;
-  const victims = [...(j.awaiting ?? [])];
+  const victims = [...(j.claims?.awaiting ?? [])];
   if (victims.length > 0) {
     // A preemption is under way for it: it starts once the victims stop, at the latest when
     // their checkpoint grace runs out.
     let until = now;
     for (const victim of victims) {
       const vj = v.jobs.get(victim);
-      if (vj?.evictingSince != null) until = Math.max(until, vj.evictingSince + vj.evictGraceMs);
+      const since = vj ? evictingSince(vj) : null;
+      if (vj?.lastEviction && since !== null) until = Math.max(until, since + vj.lastEviction.graceMs);
     }
     return { job: id, state: 'pending', reasons, queuePosition: position, preemptingFor: victims, estimatedStart: until, estimateNote: `${victims.length} job(s) are being preempted to make room for it (${victims.slice(0, 5).join(', ')}${victims.length > 5 ? ', ...' : ''}); it starts when they have stopped` };
   }

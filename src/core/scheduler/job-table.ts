@@ -13,13 +13,14 @@
  *   remove  any -> gone (cancelled, or a re-adoption that failed)
  *   refresh a running job's checkpoint, service or binding changed: its columns follow
  *
- * A transition sets the record's state fields and its queue charge itself. What the cluster
+ * A transition sets the record's state fields and its queue charge itself: a pending job's own
+ * fields (JobRecord.pending) exist from submit or requeue until start, and no longer. What the cluster
  * snapshot holds stays the caller's: it commits a placement before `start`, and releases a
  * job's bindings before `requeue`, `finish` or `remove`. `checkInvariants` verifies that every
  * index and every queue's usage agree with the records.
  */
 import type { Binding } from '../model/cluster.js';
-import { NO_REASONS, type JobRecord } from './job.js';
+import { pendingFields, type JobRecord } from './job.js';
 import { PendingList } from './pending-list.js';
 import { RunningColumns } from './running-columns.js';
 import { RESOURCE_KEYS, type QueueTree } from './queues.js';
@@ -28,7 +29,11 @@ import { requestResources, type MutableResources } from './resources.js';
 /** Jobs by state, and the running ones also by queue (read by the actions, changed by JobTable). */
 export interface JobsByState {
   readonly pending: PendingList;
-  readonly running: Set<JobRecord>;
+  /**
+   * The running jobs in start order: the list of all running jobs (`runningAll`) itself, not a
+   * Set beside it (an entry per running job, ~30 bytes: docs/benchmarks.md, "Scheduler memory").
+   */
+  readonly running: RunningColumns;
   readonly evicting: Set<JobRecord>;
   /** Running jobs per queue name, in start order, with the fields a victim scan reads in columns. */
   readonly runningColumns: Map<string, RunningColumns>;
@@ -50,7 +55,8 @@ export class JobTable {
 
   /** `slotOf`: a node's slot by name (-1 when it does not exist), for the columns; `queues`: where jobs are charged. */
   constructor(slotOf: (node: string) => number, queues: QueueTree) {
-    this.index = { pending: new PendingList(), running: new Set(), evicting: new Set(), runningColumns: new Map(), runningAll: new RunningColumns(true, slotOf), preemptiblePriorities: new Map(), slotOf };
+    const all = new RunningColumns(true, slotOf);
+    this.index = { pending: new PendingList(), running: all, evicting: new Set(), runningColumns: new Map(), runningAll: all, preemptiblePriorities: new Map(), slotOf };
     this.queues = queues;
   }
 
@@ -100,9 +106,10 @@ export class JobTable {
     return this.records.size;
   }
 
-  /** A new job (state pending) joins the table. */
+  /** A new job (state pending, with its pending fields) joins the table. */
   submit(j: JobRecord): void {
     this.demandEpochs++;
+    j.pending ??= pendingFields(j.submittedAt);
     this.records.set(j.id, j);
     this.index.pending.add(j);
   }
@@ -120,14 +127,11 @@ export class JobTable {
     j.lastCheckpointAt = null;
     j.resources = resources;
     j.charged = true;
-    if (j.nominatedCount > 0) {
-      j.nominatedNodes = null;
-      j.nominatedCount = 0;
-    }
-    j.lastReasons = NO_REASONS;
+    j.claims?.nominatedNodes.clear();
     if (session !== undefined) j.touchedIn = session;
     this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, 1);
     this.index.pending.delete(j);
+    j.pending = null; // (after the pending list has let go of it)
     this.addRunning(j); // (after the fields it copies are set)
   }
 
@@ -140,33 +144,28 @@ export class JobTable {
     j.state = 'evicting';
     this.dropRunning(j);
     this.index.evicting.add(j);
-    j.evictingSince = at;
-    j.evictGraceMs = graceMs;
-    j.evictedFor = forJob.spec.id;
-    j.evictedAt = at;
-    (forJob.wonFrom ??= new Map()).set(j.spec.queue, at);
-    const awaiting = (forJob.awaiting ??= new Set());
-    const nominated = (forJob.nominatedNodes ??= new Set());
-    awaiting.add(j.spec.id);
-    for (const b of j.bindings) nominated.add(b.node);
-    forJob.awaitingCount = awaiting.size;
-    forJob.nominatedCount = nominated.size;
+    j.lastEviction = { forJob: forJob.spec.id, at, graceMs };
+    const claims = (forJob.claims ??= { awaiting: new Set(), nominatedNodes: new Set(), wonFrom: new Map() });
+    claims.wonFrom.set(j.spec.queue, at);
+    claims.awaiting.add(j.spec.id);
+    for (const b of j.bindings) claims.nominatedNodes.add(b.node);
     j.touchedIn = session;
   }
 
   /**
    * `j` waits again from `at` (its bindings already released from the snapshot): it stopped,
-   * or its bind failed. A job already pending only has its waiting restart.
+   * or its bind failed. A job already pending only has its waiting restart (its reasons and
+   * prepared members stay).
    */
   requeue(j: JobRecord, at: number): void {
     if (j.state !== 'pending') this.release(j);
     j.state = 'pending';
     this.dropRunning(j);
     this.index.evicting.delete(j);
+    if (j.pending === null) j.pending = pendingFields(at);
+    else j.pending.since = at;
     this.index.pending.add(j);
     j.startedAt = null;
-    j.evictingSince = null;
-    j.pendingSince = at;
     j.resources = requestResources(j.spec.members);
   }
 
@@ -201,18 +200,13 @@ export class JobTable {
     if (j.charged) this.queues.charge(j.spec.queue, j.resources, !j.spec.preemptible, -1);
     j.charged = false;
     j.bindings = [];
-    const winner = j.evictedFor !== null ? this.records.get(j.evictedFor) : undefined;
-    if (winner?.awaiting) {
-      winner.awaiting.delete(j.spec.id);
-      winner.awaitingCount = winner.awaiting.size;
-      if (winner.awaitingCount === 0) winner.awaiting = null;
-    }
+    const winner = j.lastEviction !== null ? this.records.get(j.lastEviction.forJob) : undefined;
+    winner?.claims?.awaiting.delete(j.spec.id);
   }
 
   private addRunning(j: JobRecord): void {
     const idx = this.index;
     if (j.allIndex >= 0) return; // already running (in the list of all running jobs: no set lookup)
-    idx.running.add(j);
     let c = idx.runningColumns.get(j.spec.queue);
     if (!c) idx.runningColumns.set(j.spec.queue, (c = new RunningColumns(false, idx.slotOf)));
     c.add(j);
@@ -223,7 +217,6 @@ export class JobTable {
   private dropRunning(j: JobRecord): void {
     const idx = this.index;
     if (j.allIndex < 0) return; // not running
-    idx.running.delete(j);
     idx.runningColumns.get(j.spec.queue)?.remove(j);
     idx.runningAll.remove(j);
     if (j.spec.preemptible) {
@@ -251,16 +244,16 @@ export class JobTable {
       const inAll = idx.runningAll.indexOf(j) !== undefined;
       const inQueue = idx.runningColumns.get(j.spec.queue)?.indexOf(j) !== undefined;
       if (inAll !== running || inQueue !== running) fail(`${id} is ${j.state} but its running columns say ${inAll ? '' : 'not '}running (all) and ${inQueue ? '' : 'not '}running (queue)`);
+      if ((j.pending !== null) !== (j.state === 'pending')) fail(`${id} is ${j.state} but ${j.pending ? 'has' : 'lacks'} a pending job's fields`);
       if (j.state === 'pending' && (j.charged || j.bindings.length > 0)) fail(`${id} is pending but holds ${j.bindings.length} binding(s)${j.charged ? ', charged to its queue' : ''}`);
       if (j.state !== 'pending' && j.bindings.length === 0) fail(`${id} is ${j.state} without bindings`);
       if (j.state !== 'pending' && !j.charged) fail(`${id} is ${j.state} but not charged to its queue`);
       if (running && j.spec.preemptible) prios.set(j.spec.priority, (prios.get(j.spec.priority) ?? 0) + 1);
     }
-    if (idx.pending.size + idx.running.size + idx.evicting.size !== this.records.size) fail(`indices hold ${idx.pending.size} pending + ${idx.running.size} running + ${idx.evicting.size} evicting for ${this.records.size} jobs`);
-    if (idx.runningAll.count !== idx.running.size) fail(`running columns hold ${idx.runningAll.count} jobs, the running set ${idx.running.size}`);
+    if (idx.pending.size + idx.running.count + idx.evicting.size !== this.records.size) fail(`indices hold ${idx.pending.size} pending + ${idx.running.count} running + ${idx.evicting.size} evicting for ${this.records.size} jobs`);
     let perQueue = 0;
     for (const c of idx.runningColumns.values()) perQueue += c.count;
-    if (perQueue !== idx.running.size) fail(`per-queue running columns hold ${perQueue} jobs, the running set ${idx.running.size}`);
+    if (perQueue !== idx.running.count) fail(`per-queue running columns hold ${perQueue} jobs, all running columns ${idx.running.count}`);
     if (prios.size !== idx.preemptiblePriorities.size || [...prios].some(([p, n]) => idx.preemptiblePriorities.get(p) !== n)) fail('running preemptible jobs per priority disagree with the running jobs');
     this.checkCharges(fail);
   }

@@ -35,52 +35,93 @@ export interface JobRecord {
   resources: MutableResources;
   /** Whether `resources` is charged to the queue (running and evicting jobs are). */
   charged: boolean;
-  pendingSince: number;
   startedAt: number | null;
   /** Last checkpoint the job reported (or that its interval implies). */
   lastCheckpointAt: number | null;
-  evictingSince: number | null;
-  evictGraceMs: number;
   /** GPU time consumed so far in GPU-ms (GPUs x ms), for least-attained-service ordering. */
   attainedGpuMs: number;
   /** milli-GPU x ms lost to preemptions (work since the last checkpoint). */
   lostGpuMs: number;
   preemptions: number;
-  /** The job this one was last evicted for, and when (see Session.mayDisplace). */
-  evictedFor: string | null;
-  evictedAt: number;
   /**
-   * Victims being stopped to make room for this job; null until it has had any (most jobs
-   * never do, and an empty Set costs ~150 bytes per job: docs/benchmarks.md, "Scheduler memory").
+   * What only a pending job needs; null while it runs or stops. A bound pod's record is the
+   * most common one and keeps none of it (docs/benchmarks.md, "Scheduler memory").
    */
-  awaiting: Set<string> | null;
-  /**
-   * When this job last had a victim stopped for it, per the victim's queue (Session.mayMove:
-   * room won from a queue is not moved back for that queue); null until it has had any.
-   */
-  wonFrom: Map<string, number> | null;
-  /** Nodes freed for this job by evictions (it gets them first); null until it has had any. */
-  nominatedNodes: Set<string> | null;
-  /** Their sizes, kept with them: loops over every pending job read these, not the sets. */
-  awaitingCount: number;
-  nominatedCount: number;
-  lastReasons: readonly WaitReason[];
-  /** Its reasons in the current cycle (the list Session.waits holds for it). */
-  cycleReasons: readonly WaitReason[];
-  /** Computed once: the members prepared for placement, and the gang's shape key. */
-  prepared?: readonly PreparedRequest[] | undefined;
-  shape?: string | undefined;
+  pending: PendingFields | null;
+  /** Its last eviction (see Session.mayDisplace); null until it has had one. */
+  lastEviction: Eviction | null;
+  /** What evictions made for it left it; null until it has had a victim (most jobs never do). */
+  claims: RoomClaims | null;
   /** The scheduling session that last bound it or chose it as a victim (Session.isTouched). */
   touchedIn: number;
-  /** The scheduling session in which it was last given a wait reason (Session.wait). */
-  waitedIn: number;
   /** Its place in its queue's RunningColumns and in the one of all running jobs; -1 when not running. */
   queueIndex: number;
   allIndex: number;
-  /** Its place in the pending list while pending; -1 otherwise. */
-  pendingIndex: number;
   /** Run-time classes (cached; see serviceClasses). */
   serviceClasses?: readonly string[] | undefined;
+}
+
+/** The fields of a job while it is pending (JobRecord.pending), made and dropped by JobTable's transitions. */
+export interface PendingFields {
+  /** When it became pending (submitted, or requeued). */
+  since: number;
+  /** Its place in the pending list (PendingList). */
+  index: number;
+  /** The reasons the last cycle that considered it gave (shown by explain). */
+  lastReasons: readonly WaitReason[];
+  /** Its reasons in the current cycle (the list Session.waits holds for it). */
+  cycleReasons: readonly WaitReason[];
+  /** The scheduling session in which it was last given a wait reason (Session.wait). */
+  waitedIn: number;
+  /** Computed once: the members prepared for placement, and the gang's shape key. */
+  prepared: readonly PreparedRequest[] | undefined;
+  shape: string | undefined;
+}
+
+/** The fields of a job that becomes pending at `since` (submitted, or requeued). */
+export function pendingFields(since: number, prepared?: readonly PreparedRequest[], shape?: string): PendingFields {
+  // One literal with every field: every pending part keeps one hidden class.
+  return { since, index: -1, lastReasons: NO_REASONS, cycleReasons: NO_REASONS, waitedIn: 0, prepared, shape };
+}
+
+/** A job's eviction: for which job, when, and the grace it was given to save its work. */
+export interface Eviction {
+  readonly forJob: string;
+  readonly at: number;
+  readonly graceMs: number;
+}
+
+/** What victims stopped for a job left it (JobRecord.claims). */
+export interface RoomClaims {
+  /** Victims still stopping for it. */
+  readonly awaiting: Set<string>;
+  /** Nodes they free (it gets them first), until it starts. */
+  readonly nominatedNodes: Set<string>;
+  /**
+   * When it last had a victim stopped for it, per the victim's queue (Session.mayMove: room
+   * won from a queue is not moved back for that queue); kept while it runs.
+   */
+  readonly wonFrom: Map<string, number>;
+}
+
+/** Victims still stopping for `j`. */
+export function awaitingCount(j: JobRecord): number {
+  return j.claims === null ? 0 : j.claims.awaiting.size;
+}
+
+/** Nodes freed for `j` by evictions, until it starts. */
+export function nominatedCount(j: JobRecord): number {
+  return j.claims === null ? 0 : j.claims.nominatedNodes.size;
+}
+
+/** Since when `j` has been pending (NaN when it is not). */
+export function pendingSince(j: JobRecord): number {
+  return j.pending === null ? NaN : j.pending.since;
+}
+
+/** Since when `j` has been stopping; null when it is not. */
+export function evictingSince(j: JobRecord): number | null {
+  return j.state === 'evicting' && j.lastEviction !== null ? j.lastEviction.at : null;
 }
 
 export function isGang(j: JobRecord): boolean {

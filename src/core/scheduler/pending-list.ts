@@ -1,9 +1,9 @@
 /**
  * The pending jobs in the order they became pending (as a Set iterates), with O(1) add and
- * delete that need no hashing: a job's place is kept on its record (JobRecord.pendingIndex).
+ * delete that need no hashing: a job's place is kept in its pending fields (PendingFields.index).
  * A delete leaves a hole; holes are closed by compaction, which keeps the order.
  */
-import type { JobRecord } from './job.js';
+import type { JobRecord, PendingFields } from './job.js';
 
 export class PendingList implements Iterable<JobRecord> {
   private jobs: (JobRecord | null)[] = [];
@@ -14,23 +14,26 @@ export class PendingList implements Iterable<JobRecord> {
   }
 
   has(j: JobRecord): boolean {
-    const i = j.pendingIndex;
+    const i = j.pending === null ? -1 : j.pending.index;
     return i >= 0 && this.jobs[i] === j;
   }
 
-  /** Appends `j` (a job already in the list keeps its place). */
+  /** Appends `j`, which has its pending fields (a job already in the list keeps its place). */
   add(j: JobRecord): this {
     if (this.has(j)) return this;
-    j.pendingIndex = this.jobs.length;
+    const p = j.pending;
+    if (p === null) throw new Error(`job ${j.id} has no pending fields`);
+    p.index = this.jobs.length;
     this.jobs.push(j);
     return this;
   }
 
   /** Removes `j`; false when it was not in the list. */
   delete(j: JobRecord): boolean {
-    if (!this.has(j)) return false;
-    this.jobs[j.pendingIndex] = null;
-    j.pendingIndex = -1;
+    const p = j.pending;
+    if (p === null || !this.has(j)) return false;
+    this.jobs[p.index] = null;
+    p.index = -1;
     this.holes++;
     const jobs = this.jobs;
     while (jobs.length > 0 && jobs[jobs.length - 1] === null) {
@@ -57,7 +60,7 @@ export class PendingList implements Iterable<JobRecord> {
     const out: (JobRecord | null)[] = [];
     for (const j of this.jobs) {
       if (j === null) continue;
-      j.pendingIndex = out.length;
+      (j.pending as PendingFields).index = out.length; // (every job in the list has them)
       out.push(j);
     }
     this.jobs = out;

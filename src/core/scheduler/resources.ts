@@ -17,6 +17,23 @@ export function zero(): MutableResources {
   return { gpu: 0, cpu: 0, memory: 0, gpuByModel: {} };
 }
 
+/**
+ * What one job asks for or holds. A class of its own, not a literal like zero()'s: V8 gives the
+ * field `gpu` of every object literal that starts with it one representation, and the queues'
+ * sums and shares (fractional) make that a boxed double; every job's resources, and the job
+ * record's copies of them, then cost a box per number (~100 bytes per running job:
+ * docs/benchmarks.md, "Scheduler memory").
+ */
+class JobResources implements MutableResources {
+  declare gpuMig?: number;
+  constructor(
+    public gpu: number,
+    public cpu: number,
+    public memory: number,
+    public gpuByModel: Record<string, number>,
+  ) {}
+}
+
 export function addInto(a: MutableResources, b: Resources, sign = 1): void {
   a.gpu += sign * b.gpu;
   a.cpu += sign * b.cpu;
@@ -26,8 +43,27 @@ export function addInto(a: MutableResources, b: Resources, sign = 1): void {
   if (b.gpuMig) a.gpuMig = (a.gpuMig ?? 0) + sign * b.gpuMig;
 }
 
+/**
+ * A job's GPU use per model, shared by every job with the same one (most jobs land on one
+ * model): never changed in place (only the queues' sums are, by addInto). A job's own copy
+ * cost ~56 bytes per running job. Bounded: past MAX_SHARED_USES it starts again.
+ */
+const NO_MODELS: Record<string, number> = Object.freeze({});
+const sharedUses = new Map<string, Record<string, number>>();
+const MAX_SHARED_USES = 4096;
+
+function sharedUse(model: string, milli: number): Record<string, number> {
+  const key = `${milli}|${model}`;
+  let use = sharedUses.get(key);
+  if (use === undefined) {
+    if (sharedUses.size >= MAX_SHARED_USES) sharedUses.clear();
+    sharedUses.set(key, (use = Object.freeze({ [model]: milli })));
+  }
+  return use;
+}
+
 export function requestResources(members: readonly PodRequest[]): MutableResources {
-  const r = zero();
+  const r = new JobResources(0, 0, 0, NO_MODELS);
   for (const m of members) {
     r.gpu += requestMilliGpu(m.gpu);
     if (m.gpu.kind === 'mig') r.gpuMig = (r.gpuMig ?? 0) + requestMilliGpu(m.gpu);
@@ -39,7 +75,10 @@ export function requestResources(members: readonly PodRequest[]): MutableResourc
 
 /** What a set of bindings holds, with GPU usage attributed to the models it landed on. */
 export function bindingResources(cluster: Cluster, bindings: readonly Binding[]): MutableResources {
-  const r = zero();
+  const r = new JobResources(0, 0, 0, NO_MODELS);
+  const byModel: Record<string, number> = {};
+  let models = 0;
+  let lastModel = '';
   for (const b of bindings) {
     r.cpu += b.cpuMilli;
     r.memory += b.memoryMiB;
@@ -52,9 +91,15 @@ export function bindingResources(cluster: Cluster, bindings: readonly Binding[])
       }
       r.gpu += milli;
       const model = node?.gpus[g.gpu]?.model;
-      if (model) r.gpuByModel[model] = (r.gpuByModel[model] ?? 0) + milli;
+      if (!model) continue;
+      if (byModel[model] === undefined) models++;
+      byModel[model] = (byModel[model] ?? 0) + milli;
+      lastModel = model;
     }
   }
+  // One model (most jobs): the shared record; several (a gang across kinds of nodes): its own.
+  if (models === 1) r.gpuByModel = sharedUse(lastModel, byModel[lastModel] as number);
+  else if (models > 1) r.gpuByModel = byModel;
   return r;
 }
 

@@ -5,9 +5,9 @@
  * (and the objects it points to) turns a cold, pointer-chasing walk of thousands of records
  * into a sequential pass over a few arrays.
  *
- * Jobs keep the order in which they started running, as the running-job set iterates
- * (victims that tie on cost are taken in that order): a job that stops leaves a hole, filled
- * by compaction, never by moving the last job into it.
+ * Jobs keep the order in which they started running (victims that tie on cost are taken in
+ * that order; the list of all running jobs is the table's running set, JobsByState.running): a
+ * job that stops leaves a hole, filled by compaction, never by moving the last job into it.
  *
  * The columns mirror fields of the job records; every change to those fields while a job runs
  * goes through `update` (Scheduler.reportCheckpoint, addAttainedService, and removeNode, after
@@ -25,7 +25,7 @@ export function grown<T extends TypedColumn>(a: T, n: number): T {
   return b;
 }
 
-export class RunningColumns {
+export class RunningColumns implements Iterable<JobRecord> {
   /** The jobs, in start order; null where a job left. */
   jobs: (JobRecord | null)[] = [];
   /** Entries in use, holes included. */
@@ -76,6 +76,18 @@ export class RunningColumns {
   /** Running jobs (holes not counted). */
   get count(): number {
     return this.size - this.holes;
+  }
+
+  has(j: JobRecord): boolean {
+    return this.indexOf(j) !== undefined;
+  }
+
+  /** The jobs in start order (not to be changed while iterated). */
+  *[Symbol.iterator](): Iterator<JobRecord> {
+    for (let i = 0; i < this.size; i++) {
+      const j = this.jobs[i];
+      if (j) yield j;
+    }
   }
 
   /** `j` starts running: appended, its fields copied. */

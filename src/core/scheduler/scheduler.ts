@@ -29,7 +29,7 @@ import { ShapeKeys } from './shape-keys.js';
 import { bindingResources, requestResources, zero } from './resources.js';
 import { withDefaults, type SchedulerConfig, type ActionName } from './config.js';
 import type { JobRecord } from './job.js';
-import { gpuCount, NO_REASONS, serviceClasses, workAtRisk } from './job.js';
+import { gpuCount, pendingFields, serviceClasses, workAtRisk } from './job.js';
 import type { Action } from './actions/action.js';
 import { ServiceModel, type ActiveService } from './service.js';
 import { allocate } from './actions/allocate.js';
@@ -223,35 +223,22 @@ export class Scheduler {
       bindings: [],
       resources: request,
       charged: false,
-      pendingSince: spec.submittedAt,
       startedAt: null,
       lastCheckpointAt: null,
-      evictingSince: null,
-      evictGraceMs: 0,
       attainedGpuMs: 0,
       lostGpuMs: 0,
       preemptions: 0,
-      evictedFor: null,
-      evictedAt: NaN,
-      awaiting: null,
-      wonFrom: null,
-      nominatedNodes: null,
-      awaitingCount: 0,
-      nominatedCount: 0,
-      lastReasons: NO_REASONS,
-      cycleReasons: NO_REASONS,
       // The members prepared for placement and the gang's shape key, once, when the job
-      // arrives (not in the first cycle that considers it). Caches filled later are declared
-      // now too: every record keeps one hidden class (reads in loops over all jobs stay
-      // monomorphic).
-      prepared,
-      shape,
+      // arrives (not in the first cycle that considers it).
+      pending: pendingFields(spec.submittedAt, prepared, shape),
+      lastEviction: null,
+      claims: null,
+      // Caches filled later are declared now too: every record keeps one hidden class (reads
+      // in loops over all jobs stay monomorphic).
       serviceClasses: undefined,
       touchedIn: 0,
-      waitedIn: 0,
       queueIndex: -1,
       allIndex: -1,
-      pendingIndex: -1,
     });
   }
 
@@ -379,7 +366,10 @@ export class Scheduler {
       if (this.clock) actionMs[name] = this.clock() - t0;
     }
     // (The same as each pending job taking its entry in s.waits, without a lookup per job.)
-    for (const j of s.waiting) if (j.state === 'pending' && j.waitedIn === s.id) j.lastReasons = j.cycleReasons;
+    for (const j of s.waiting) {
+      const p = j.pending;
+      if (p !== null && p.waitedIn === s.id) p.lastReasons = p.cycleReasons;
+    }
     this.lastWaits = s.waits;
     return { decisions: s.decisions, pending: s.waits, stats: { considered: s.considered, bound: s.bound, evicted: s.evicted, ...(this.clock ? { actionMs } : {}) } };
   }

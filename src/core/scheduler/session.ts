@@ -128,12 +128,18 @@ export class Session {
     return this.byState.pending.toArray();
   }
 
+  /** The gang's shape key (kept in a pending job's fields; computed again for a running one, which is rarely asked). */
   gangShape(job: JobRecord): string {
-    return (job.shape ??= this.prepared(job).map((p) => p.shapeKey).join('+'));
+    const p = job.pending;
+    if (p === null) return this.prepared(job).map((m) => m.shapeKey).join('+');
+    return (p.shape ??= this.prepared(job).map((m) => m.shapeKey).join('+'));
   }
 
+  /** The members prepared for placement (kept as gangShape). */
   prepared(job: JobRecord): readonly PreparedRequest[] {
-    return (job.prepared ??= job.spec.members.map((m) => prepareRequest(m)));
+    const p = job.pending;
+    if (p === null) return job.spec.members.map((m) => prepareRequest(m));
+    return (p.prepared ??= job.spec.members.map((m) => prepareRequest(m)));
   }
 
   /**
@@ -142,8 +148,9 @@ export class Session {
    * undoes an earlier one while its reason holds (no ping-pong, across cycles and actions).
    */
   mayDisplace(victim: JobRecord, job: JobRecord): boolean {
-    if (job.evictedFor !== victim.spec.id) return true;
-    return victim.startedAt === null || !(victim.startedAt >= job.evictedAt);
+    const e = job.lastEviction;
+    if (e === null || e.forJob !== victim.spec.id) return true;
+    return victim.startedAt === null || !(victim.startedAt >= e.at);
   }
 
   /**
@@ -154,7 +161,7 @@ export class Session {
    */
   mayMove(victim: JobRecord, job: JobRecord): boolean {
     if (!this.mayDisplace(victim, job)) return false;
-    const won = victim.wonFrom?.get(job.queue);
+    const won = victim.claims?.wonFrom.get(job.queue);
     return won === undefined || victim.startedAt === null || !(victim.startedAt >= won);
   }
 
@@ -262,5 +269,10 @@ export class Session {
   /** Whether `job` waits this cycle because it does not fit (see CycleWaits.waitsForRoom). */
   waitsForRoom(job: JobRecord): boolean {
     return this.reasons.waitsForRoom(job);
+  }
+
+  /** Whether `job` waits this cycle for quota (see CycleWaits.waitsForQuota). */
+  waitsForQuota(job: JobRecord): boolean {
+    return this.reasons.waitsForQuota(job);
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Action } from './action.js';
 import type { Session } from '../session.js';
-import type { JobRecord } from '../job.js';
+import { awaitingCount, nominatedCount, type JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { holdsForData } from './data-hold.js';
 
@@ -57,8 +57,8 @@ const DATA_HOLD = { kind: 'data', message: 'held back for a node that holds its 
 /** Tries one job; returns true when it was bound. */
 export function tryAllocate(s: Session, job: JobRecord): boolean {
   s.considered++;
-  if (job.awaitingCount > 0) {
-    s.wait(job, { kind: 'preempting', message: `waiting for ${job.awaitingCount} job(s) to stop and free capacity` });
+  if (awaitingCount(job) > 0) {
+    s.wait(job, { kind: 'preempting', message: `waiting for ${awaitingCount(job)} job(s) to stop and free capacity` });
     return false;
   }
   const quota = s.quota.quotaReason(job);
@@ -70,7 +70,7 @@ export function tryAllocate(s: Session, job: JobRecord): boolean {
   // declared duration that could backfill into reserved holes) share the failed-shape cache.
   // (Entitled jobs pass borrowers' reservations: they see more capacity, see failedShapesOf.)
   const shape = s.gangShape(job);
-  const cacheable = job.nominatedCount === 0 && job.expectedDurationMs === undefined && !s.reservations.has(job.id);
+  const cacheable = nominatedCount(job) === 0 && job.expectedDurationMs === undefined && !s.reservations.has(job.id);
   const failed = cacheable ? s.failedShapesOf(job) : null;
   const known = failed?.get(shape);
   if (known) {

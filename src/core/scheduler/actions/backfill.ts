@@ -8,7 +8,7 @@
  */
 import type { Action } from './action.js';
 import type { Session } from '../session.js';
-import type { JobRecord } from '../job.js';
+import { awaitingCount, nominatedCount, pendingSince, type JobRecord } from '../job.js';
 import { tryAllocate } from './allocate.js';
 import { largestMember } from './victims.js';
 import { expectedEnd } from '../victim-pool.js';
@@ -88,12 +88,12 @@ export const backfill: Action = {
     }
     const starving = s
       .pendingJobs()
-      .filter((j) => j.awaitingCount === 0 && s.now - j.pendingSince >= s.config.reserveAfterMs && s.waitsForRoom(j))
-      .sort((a, b) => a.pendingSince - b.pendingSince);
+      .filter((j) => awaitingCount(j) === 0 && s.now - pendingSince(j) >= s.config.reserveAfterMs && s.waitsForRoom(j))
+      .sort((a, b) => pendingSince(a) - pendingSince(b));
     for (const job of starving) {
       const existing = s.reservations.get(job.spec.id);
       if (!existing && s.reservations.size >= s.config.maxReservations) break;
-      if (existing && existing.until === Infinity && job.nominatedCount > 0) continue; // made by preemption
+      if (existing && existing.until === Infinity && nominatedCount(job) > 0) continue; // made by preemption
       if (existing && existing.epoch === s.epoch) {
         // Nothing started or ended since it was computed: it still holds.
         const until = Math.max(existing.until, s.now);

@@ -7,7 +7,7 @@
  */
 import type { Action } from './action.js';
 import type { Binding } from '../../model/cluster.js';
-import type { JobRecord } from '../job.js';
+import { awaitingCount, pendingSince, type JobRecord } from '../job.js';
 
 export const consolidate: Action = {
   name: 'consolidate',
@@ -17,7 +17,7 @@ export const consolidate: Action = {
     // a scan of every node (half of a cycle's time at 5,000 nodes), is not summed at all.
     const candidates = s.pendingJobs().filter((j) => {
       const big = j.spec.members.length > 1 || j.spec.members.some((m) => m.gpu.kind === 'whole' && m.gpu.count > 1);
-      return big && j.awaitingCount === 0 && !s.isTouched(j);
+      return big && awaitingCount(j) === 0 && !s.isTouched(j);
     });
     if (candidates.length === 0) return;
     // Consolidation helps only when the free capacity exists but is scattered.
@@ -26,7 +26,7 @@ export const consolidate: Action = {
     if (freeGpu === 0) return;
     const blocked = candidates
       .filter((j) => j.resources.gpu <= freeGpu && s.waitsForRoom(j) && s.quota.quotaReason(j) === null)
-      .sort((a, b) => a.pendingSince - b.pendingSince);
+      .sort((a, b) => pendingSince(a) - pendingSince(b));
     if (blocked.length === 0) return;
     let attempts = 0;
     for (const job of blocked) {

@@ -12,7 +12,7 @@ import type { Binding } from '../../model/cluster.js';
 import type { NodeState } from '../../model/node.js';
 import type { PodRequest } from '../../model/request.js';
 import { localityShare } from '../../plugins/score/data-locality.js';
-import type { JobRecord } from '../job.js';
+import { pendingSince, type JobRecord } from '../job.js';
 import type { Session } from '../session.js';
 
 /** Bytes of the member's datasets that `node` lacks (unknown sizes count as 0). */
@@ -24,7 +24,7 @@ function missingBytes(m: PodRequest, node: NodeState): number {
 
 export function holdsForData(s: Session, job: JobRecord, bindings: readonly Binding[]): boolean {
   const hold = s.config.locality?.holdMs ?? 0;
-  const waited = s.now - job.pendingSince;
+  const waited = s.now - pendingSince(job);
   if (hold <= 0 || waited >= hold) return false;
   const rate = s.config.locality?.holdCopyBytesPerSec ?? 0;
   for (const m of job.spec.members) {

@@ -14,7 +14,7 @@ import { executePlan, findVictims, plannedFrom } from './victims.js';
 import type { LazyOrder } from '../victim-order.js';
 import type { QueueCandidates } from '../victim-pool.js';
 import { findLimitVictims, limitShortfall } from './limit-victims.js';
-import { workAtRisk } from '../job.js';
+import { awaitingCount, workAtRisk } from '../job.js';
 
 export const preempt: Action = {
   name: 'preempt',
@@ -61,11 +61,11 @@ export const preempt: Action = {
     const blocked = s
       .pendingJobs()
       .filter((j) => {
-        if (j.awaitingCount > 0 || s.isTouched(j)) return false;
+        if (awaitingCount(j) > 0 || s.isTouched(j)) return false;
         const floor = across || lazy ? screen : (byQueue.get(j.spec.queue)?.min ?? Infinity);
         if (floor > s.order.priorityOf(j) - s.config.preemptMinGap) return false;
         // (Waiting for room, or for its queue's limit: a limit is no reason to give up on priority.)
-        return s.waitsForRoom(j) || (j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota'));
+        return s.waitsForRoom(j) || s.waitsForQuota(j);
       })
       .sort((a, b) => s.order.compareWithinQueue(a, b));
     if (blocked.length === 0) return;
@@ -127,7 +127,7 @@ export const preempt: Action = {
       if (plan) executePlan(s, job, plan, 'preempt');
       else {
         hopeless.set(key, Math.max(prio, h ?? -Infinity));
-        if (job.evictedFor === null) s.misses.note(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
+        if (job.lastEviction === null) s.misses.note(missKey, prio, across ? nextJoin : (queueInfo(q)?.join ?? Infinity));
       }
     }
   },

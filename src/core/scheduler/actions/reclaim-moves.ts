@@ -50,7 +50,7 @@ export function planWithMoves(
   // cooldown (a job moved is not moved again soon: no job goes back and forth).
   const cooldown = s.config.moveCooldownMs;
   const movable = (v: JobRecord): boolean =>
-    s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayMove(v, job) && !(s.now - v.evictedAt < cooldown);
+    s.victims.isCandidate(v) && v.spec.checkpoint !== undefined && s.mayMove(v, job) && !(v.lastEviction !== null && s.now - v.lastEviction.at < cooldown);
   // What the movers of one plan may lose in all (milli-GPU x ms, as workAtRisk counts).
   const moveBudget = s.config.maxMoveGpuSecondsPerCycle * 1e6;
   // Running jobs by node (a job with members on several nodes is listed on each).

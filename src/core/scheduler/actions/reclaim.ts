@@ -8,7 +8,7 @@
  * against preemption by priority).
  */
 import type { Action } from './action.js';
-import type { JobRecord } from '../job.js';
+import { awaitingCount, type JobRecord } from '../job.js';
 import type { QueueNode } from '../queues.js';
 import { requestResources } from '../resources.js';
 import { queueOrder } from './allocate.js';
@@ -45,12 +45,11 @@ export const reclaim: Action = {
     if (!s.queues.all().some((q) => q.children.length === 0 && hasOthers(q))) return;
     // Only queues with room under their entitlement can reclaim: test that before anything costly.
     // A job may wait for room, or for a limit up the tree that siblings' borrowing uses up.
-    const heldByQuota = (j: JobRecord): boolean => j.waitedIn === s.id && j.cycleReasons.some((w) => w.kind === 'quota');
     const blocked = s.pendingJobs().filter((j) => {
-      if (j.awaitingCount > 0 || s.isTouched(j)) return false;
+      if (awaitingCount(j) > 0 || s.isTouched(j)) return false;
       const q = s.queues.get(j.queue);
       if (!q || !hasOthers(q) || q.usage.gpu + j.requestGpu > entitlement(q) + 1e-6) return false;
-      return s.waitsForRoom(j) || heldByQuota(j);
+      return s.waitsForRoom(j) || s.waitsForQuota(j);
     });
     if (blocked.length === 0) return;
     const byQueue = queueOrder(s, blocked);
@@ -60,7 +59,7 @@ export const reclaim: Action = {
     const addIncoming = (j: JobRecord): void => {
       for (const n of s.queues.get(j.spec.queue)?.chain() ?? []) incoming.set(n, (incoming.get(n) ?? 0) + j.resources.gpu);
     };
-    for (const j of s.pendingJobs()) if (j.awaitingCount > 0) addIncoming(j);
+    for (const j of s.pendingJobs()) if (awaitingCount(j) > 0) addIncoming(j);
     // Plans that move guaranteed work aside (see reclaim-moves.ts): one per cycle (each reads
     // every running job; a deficit it serves lasts longer than a cycle anyway).
     let moves = s.config.actions.includes('consolidate') ? 1 : 0;

@@ -15,13 +15,14 @@
  */
 import type { Action } from './action.js';
 import { findVictims } from './victims.js';
+import { awaitingCount } from '../job.js';
 
 export const surge: Action = {
   name: 'surge',
   execute(s) {
     const waiting = s
       .pendingJobs()
-      .filter((j) => j.spec.surge === true && j.awaitingCount === 0 && !s.isTouched(j) && s.waitsForRoom(j))
+      .filter((j) => j.spec.surge === true && awaitingCount(j) === 0 && !s.isTouched(j) && s.waitsForRoom(j))
       .sort((a, b) => s.order.priorityOf(b) - s.order.priorityOf(a) || a.spec.submittedAt - b.spec.submittedAt);
     for (const job of waiting) {
       if (!s.disruptionBudgetLeft) return;
