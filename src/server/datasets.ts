@@ -193,13 +193,17 @@ export class DatasetService {
   /** Registers the next version of `name` from its source; unchanged content returns the newest version instead. */
   async add(name: string, source: SourceSpec, by: string): Promise<{ version: DatasetVersion; created: boolean }> {
     let files: Awaited<ReturnType<typeof scanSource>>;
+    let src: DatasetSource | null = null;
     try {
-      files = await scanSource(this.open(source));
+      src = this.open(source);
+      files = await scanSource(src);
     } catch (e) {
       // Whatever the source's client throws (a bad endpoint or region, a transport error) is the
       // source's fault, not the server's: say so with the code, never a 500.
       if (e instanceof UserError) throw e;
       throw new UserError('DATASET_SOURCE_UNREADABLE', `${name}: cannot read the source: ${(e as Error).message?.slice(0, 300) ?? String(e)}`);
+    } finally {
+      src?.close?.();
     }
     const last = this.catalog.get(name);
     if (last && last.removedAt === null && JSON.stringify(last.source) === JSON.stringify(source) && last.files.length === files.length && last.files.every((f, i) => f.path === files[i]?.path && f.sha256 === files[i]?.sha256)) {

@@ -7,13 +7,16 @@
  * scheduler reads the annotation (placement prefers the node that holds a pod's data) and asks
  * the agent of the node where a preempting pod will run to prefetch its data, and of the node
  * predicted for a pod blocked only by capacity; an agent killed
- * with -9 in the middle of a fill resumes it, keeping the files it had verified.
+ * with -9 in the middle of a fill resumes it, keeping the files it had verified; a source that is
+ * not there yet is reported and scanned again with back-off, a scan that hangs holds up no
+ * report, and a report removed from the node is written again.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
@@ -186,5 +189,45 @@ describe('k8s node cache agent and prefetch (real kube-apiserver, agents as chil
     await holds('cache-c', ['many']);
     assert.match(agentLogs['cache-c'] ?? '', new RegExp(`resuming many@1: ${verified.length} of 300 files kept, ${300 - verified.length} to copy`));
     for (const [p, ino] of inodes) assert.equal(statSync(join(cacheDir('cache-c'), 'many@1', p)).ino, ino, `${p} was not copied again`);
+  });
+
+  it('reports a source that is not there yet and scans it again with back-off until it is; a hung scan holds up no report; a lost report is written again', async () => {
+    // An S3 endpoint that takes connections and never answers: that scan hangs (for the SDK's 60 s).
+    const held = new Set<Socket>();
+    const silent = createServer((s) => held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const late = join(root, 'src', 'late');
+    try {
+      appendFileSync(join(root, 'datasets.yaml'), [
+        `  - { name: stuck, source: { type: s3, bucket: silent, prefix: p/, endpoint: "http://127.0.0.1:${(silent.address() as AddressInfo).port}" } }`,
+        `  - { name: late, source: { type: local, path: ${late} } }`,
+      ].join('\n') + '\n');
+      await createNode(kc, fakeNode('cache-d', { gpus: 1, labels: sel }));
+      startAgent('cache-d', agentKubeconfig, { ...process.env, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'us-east-1' });
+      await annotate('cache-d', { 'gantry.dev/cache-prefetch': JSON.stringify({ datasets: ['stuck', 'late'], pods: [], at: new Date().toISOString() }) });
+      // late's folder is missing: reported with its failures and next try, while stuck's scan hangs.
+      const failing = await waitFor('late reported as failing three times in a row', async () => {
+        const s = await status('cache-d');
+        const e = s?.errors.find((x) => x.name === 'late');
+        return held.size > 0 && e?.code === 'DATASET_SOURCE_UNREADABLE' && (e.failures ?? 0) >= 3 ? s : null;
+      }, 30_000).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message} (connections to the silent store: ${held.size})\n--- status: ${JSON.stringify(await status('cache-d'))}\n--- agent:\n${agentLogs['cache-d'] ?? ''}`);
+      });
+      assert.ok(!failing.errors.some((e) => e.name === 'stuck'), 'stuck is still being scanned');
+      const e = failing.errors.find((x) => x.name === 'late');
+      assert.ok(e?.retryAt && Date.parse(e.retryAt) > Date.parse(failing.updatedAt), `the next try is announced: ${JSON.stringify(e)}`);
+      const log = agentLogs['cache-d'] ?? '';
+      for (const [n, s] of [[1, 1], [2, 2], [3, 4]] as const) assert.match(log, new RegExp(`scan of the source of late failed \\(${n} in a row\\).*trying again in ${s} s`));
+      // The data arrives: the next try records and fills it, the hung scan notwithstanding.
+      mkdirSync(late, { recursive: true });
+      writeFileSync(join(late, 'x.bin'), randomBytes(64 << 10));
+      await holds('cache-d', ['late'], (s) => !s.errors.some((x) => x.name === 'late'));
+      // A report removed from the node (a failed or lost patch looks the same to the scheduler) comes back.
+      await annotate('cache-d', { 'gantry.dev/cached-datasets': null });
+      await holds('cache-d', ['late']);
+    } finally {
+      for (const s of held) s.destroy();
+      silent.close();
+    }
   });
 });

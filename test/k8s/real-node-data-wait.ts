@@ -17,6 +17,7 @@ import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/c
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { sleep, waitFor } from './cluster.js';
 import { BUSYBOX_IMAGE, type RealNode } from './real-node.js';
+import type { NodeCacheStatus } from '../../src/adapters/k8s/node-cache-status.js';
 import { createPod, deletePods } from './real-node-scenarios.js';
 
 export const DATA_NAMESPACE = 'data';
@@ -34,6 +35,17 @@ export interface DataWaitSetup {
   createNamespace(name: string): Promise<void>;
   /** What the node's cache agent has logged so far. */
   agentLog(): Promise<string>;
+  /** The cache agent's pod: its phase, restarts and container state (for a timeout's message). */
+  agentPod(): Promise<string>;
+}
+
+/** The agent's report on the node, parsed (null when there is none or it is not JSON). */
+function cacheStatus(raw: string | undefined): NodeCacheStatus | null {
+  try {
+    return raw ? (JSON.parse(raw) as NodeCacheStatus) : null;
+  } catch {
+    return null;
+  }
 }
 
 function readerPod(name: string, data: string, annotations: Record<string, string>, script: string): V1Pod {
@@ -91,15 +103,19 @@ export function dataWaitScenarios(setup: () => DataWaitSetup): void {
       });
       assert.equal(waiting.spec?.initContainers?.[0]?.name, 'gantry-wait-data');
       assert.equal(waiting.spec?.nodeName, s.node.name);
-      // The agent tried and could not read the source (it reports why on the node): still held.
-      await waitFor('the agent reports the missing source', async () => {
-        const ann = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'] ?? '';
-        return ann.includes(DATASET.name) && /DATASET_SOURCE/.test(ann);
+      // The agent tried and could not read the source: it says why on the node, for this dataset,
+      // and when it tries again. Its first pass after the bind scans at once (a scan never waits
+      // for another, nor a report for a scan), so 60 s is for a starved or broken agent only.
+      const reported = await waitFor('the agent reports the missing source of shards', async () => {
+        const st = cacheStatus((await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets']);
+        const err = st?.errors.find((x) => x.name === DATASET.name && x.code.startsWith('DATASET_SOURCE_') && x.retryAt !== undefined);
+        return err && st ? { err, at: st.updatedAt } : null;
       }, 60_000, 250).catch(async (e: unknown) => {
-        // It failed once in CI (2026-12-07) with no clue: say what the node and the agent showed.
         const status = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'];
-        throw new Error(`${(e as Error).message}\n--- node cache status: ${status}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
+        throw new Error(`${(e as Error).message}\n--- node cache status: ${status}\n--- cache agent pod: ${await s.agentPod()}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
       });
+      const bound = waiting.status?.conditions?.find((c) => c.type === 'PodScheduled')?.lastTransitionTime;
+      t.diagnostic(`the agent reported ${reported.err.code} (${reported.err.failures ?? 0} failed scans) ${bound ? ((Date.parse(reported.at) - new Date(bound).getTime()) / 1000).toFixed(1) : '?'} s after the bind`);
       await sleep(2000);
       const held = await readPod('reader');
       assert.equal(held.status?.phase, 'Pending', describe(held));
@@ -108,10 +124,18 @@ export function dataWaitScenarios(setup: () => DataWaitSetup): void {
       assert.ok(!existsSync(join(out, 'env')), 'the container wrote nothing');
       assert.ok(!readdirSync(s.cacheDir).some((e) => e.startsWith(`${DATASET.name}@`)), 'no complete copy on the node');
 
-      // The data arrives at the source: the agent fills, verifies, and the pod goes on.
+      // The data arrives at the source: the agent fills, verifies, and the pod goes on. The objects
+      // go up one by one, so a scan in the middle would record a version of the first ones only
+      // (a version is what the source held when it was listed): they go up between two tries.
       const files = new Map<string, Buffer>([['a.bin', randomBytes(3 << 20)], ['b.bin', randomBytes(1 << 20)], ['c.txt', Buffer.from('hello\n')]]);
+      const nextTry = await waitFor('the agent\'s next scan at least 3 s away', async () => {
+        const st = cacheStatus((await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets']);
+        const at = Date.parse(st?.errors.find((x) => x.name === DATASET.name && x.code.startsWith('DATASET_SOURCE_'))?.retryAt ?? '');
+        return at - Date.now() >= 3000 ? at : null;
+      }, 60_000, 100);
       await s.s3.send(new CreateBucketCommand({ Bucket: DATA_BUCKET }));
       for (const [name, body] of files) await s.s3.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: `${DATASET.prefix}${name}`, Body: body }));
+      if (Date.now() >= nextTry) t.diagnostic(`the upload ended ${Date.now() - nextTry} ms after the agent's next scan could start: it may have listed part of it`);
       const t0 = Date.now();
       const done = await waitFor('the reader Succeeded', async () => {
         const p = await readPod('reader');
@@ -119,7 +143,7 @@ export function dataWaitScenarios(setup: () => DataWaitSetup): void {
         return p.status?.phase === 'Succeeded' ? p : null;
       }, 120_000, 250).catch(async (e: unknown) => {
         const status = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'];
-        throw new Error(`${(e as Error).message}: ${describe(await readPod('reader'))}\n${s.node.podLog(DATA_NAMESPACE, 'reader')}\n--- node cache status: ${status}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
+        throw new Error(`${(e as Error).message}: ${describe(await readPod('reader'))}\n${s.node.podLog(DATA_NAMESPACE, 'reader')}\n--- node cache status: ${status}\n--- cache agent pod: ${await s.agentPod()}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
       });
       t.diagnostic(`from the upload to the pod's end: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       assert.equal(done.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 0);

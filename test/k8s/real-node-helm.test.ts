@@ -211,5 +211,9 @@ describe('helm install on a real node, then the real-node scenarios against that
     s3: s3.client,
     createNamespace,
     agentLog: () => componentLog('gantry-cache-agent'),
+    agentPod: async () => {
+      const pods = (await gantryPods()).filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'gantry-cache-agent');
+      return JSON.stringify(pods.map((p) => ({ name: p.metadata?.name, phase: p.status?.phase, restarts: p.status?.containerStatuses?.[0]?.restartCount, state: p.status?.containerStatuses?.[0]?.state, last: p.status?.containerStatuses?.[0]?.lastState })));
+    },
   }));
 });

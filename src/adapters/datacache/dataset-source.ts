@@ -56,6 +56,8 @@ export interface DatasetSource {
   fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind?: ChecksumKind): Promise<string>;
   /** The file's bytes, in order (to hash a new version's files). */
   read(file: ListedFile): AsyncIterable<Buffer>;
+  /** Frees what the source holds open (an S3 client's kept-alive connections); called once it is no longer used. */
+  close?(): void;
 }
 
 /** A path inside a dataset: relative, "/"-separated, no "." or ".." part, no NUL. */

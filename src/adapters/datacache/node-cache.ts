@@ -427,7 +427,11 @@ export class NodeCache {
         if (this.closed) return;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.streams, todo.length) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.streams, todo.length) }, worker));
+    } finally {
+      source.close?.();
+    }
     flush();
     await recording.catch(() => undefined);
     if (failed !== null) throw failed;
@@ -568,6 +572,7 @@ export class NodeCache {
       }
     } finally {
       release();
+      source?.close?.();
     }
     this.catalog.touch(this.node, v.name, v.version, this.clock());
     return { checked: (only ?? v.files).length, repaired };

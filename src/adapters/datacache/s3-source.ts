@@ -56,6 +56,11 @@ export class S3Source implements DatasetSource {
     this.prefix = loc.prefix === '' || loc.prefix.endsWith('/') ? loc.prefix : `${loc.prefix}/`;
   }
 
+  /** Closes the client's kept-alive connections: every scan and fill opens its own source. */
+  close(): void {
+    this.client.destroy();
+  }
+
   async list(): Promise<ListedFile[]> {
     const out: ListedFile[] = [];
     let token: string | undefined;

@@ -6,8 +6,10 @@
  *   {"capacityBytes": 214748364800, "usedBytes": 1073741824, "updatedAt": "2026-12-06T20:00:00.000Z",
  *    "datasets": [{"name": "imagenet", "version": 2, "state": "ready", "bytes": 1073741824,
  *                  "bytesDone": 1073741824, "pinned": true}],
- *    "errors": [{"name": "coco", "code": "DATASET_CACHE_FULL", "message": "..."}]}
- *   state is ready or filling (bytesDone counts the verified bytes so far).
+ *    "errors": [{"name": "coco", "code": "DATASET_SOURCE_UNREADABLE", "message": "...",
+ *                "failures": 3, "retryAt": "2026-12-06T20:00:04.000Z"}]}
+ *   state is ready or filling (bytesDone counts the verified bytes so far); a failed scan or
+ *   fill says how many failed in a row and when the agent tries again.
  *
  * `gantry.dev/cache-prefetch` (the scheduler writes it, for pending pods it expects there):
  *   {"datasets": ["imagenet"], "pods": ["team-a/train-0"], "at": "2026-12-06T20:00:00.000Z"}
@@ -29,7 +31,16 @@ export interface NodeCacheStatus {
   readonly usedBytes: number;
   readonly updatedAt: string;
   readonly datasets: readonly CachedDatasetStatus[];
-  readonly errors: readonly { name: string; code: string; message: string }[];
+  readonly errors: readonly NodeCacheError[];
+}
+
+export interface NodeCacheError {
+  readonly name: string;
+  readonly code: string;
+  readonly message: string;
+  /** A scan or fill that failed: failures in a row, and when the next try starts (ISO time). */
+  readonly failures?: number;
+  readonly retryAt?: string;
 }
 
 export interface PrefetchRequest {
