@@ -13,7 +13,7 @@ import type { ServiceIndex } from './cost-columns-report.js';
 export interface LedgerColumns {
   readonly attempts: AttemptColumns;
   readonly idle: IdleColumns;
-  readonly services: { readonly ofJob: Map<number, number>; readonly dict: Dictionary } & ServiceIndex;
+  readonly services: ServiceIndex & { readonly ofJob: Map<number, number> };
 }
 
 /** Rows read per chunk by default: ~15-20 ms of the event loop each on this machine. */
@@ -54,45 +54,48 @@ export class LedgerColumnsLoad {
   }
 }
 
-function* read(db: Database.Database, chunk: number): Generator<void, LedgerColumns> {
+/**
+ * The rows of `table` in its key order, `chunk` at a time (keyset paging on its primary key, the
+ * first `keyColumns` columns selected), yielding between chunks; all at once when `chunk` is 0.
+ */
+function* pages(conn: Database.Database, table: string, columns: readonly string[], keyColumns: number, chunk: number): Generator<unknown[][], void, void> {
+  const key = columns.slice(0, keyColumns).join(', ');
+  const stmt = conn.prepare(`SELECT ${columns.join(', ')} FROM ${table} WHERE (${key}) > (${columns.slice(0, keyColumns).map(() => '?').join(', ')}) ORDER BY ${key} LIMIT ${chunk || -1}`).raw(true);
+  let after: unknown[] = [-Infinity, ...Array<unknown>(keyColumns - 1).fill('')];
+  for (;;) {
+    const rows = stmt.all(...after) as unknown[][];
+    yield rows;
+    const last = rows[rows.length - 1];
+    if (!chunk || !last || rows.length < chunk) return;
+    after = last.slice(0, keyColumns);
+  }
+}
+
+function* read(db: Database.Database, chunkRows: number): Generator<void, LedgerColumns> {
   const own = !db.memory;
   const conn = own ? new Database(db.name, { readonly: true, fileMustExist: true }) : db;
+  const chunk = own ? chunkRows : 0;
   try {
+    // A deferred transaction takes its snapshot at its first read: the first chunk below.
     if (own) conn.exec('BEGIN');
     const dicts = ledgerDictionaries();
     const attempts = new AttemptColumns(dicts);
     const idle = new IdleColumns(dicts);
     const services = { ofJob: new Map<number, number>(), dict: new Dictionary() };
-    // The first chunk's read starts the snapshot (a deferred transaction reads at its first SELECT).
-    const attemptsAfter = conn.prepare(`SELECT job_seq, attempt, model, team, queue, owner, gpus, price_micros, started_at, ended_at, outcome FROM attempts
-      WHERE (job_seq, attempt, model) > (?, ?, ?) ORDER BY job_seq, attempt, model LIMIT ${own ? chunk : -1}`).raw(true);
-    let key: unknown[] = [-Infinity, 0, ''];
-    for (;;) {
-      const rows = attemptsAfter.all(...key) as unknown[][];
+    for (const rows of pages(conn, 'attempts', ['job_seq', 'attempt', 'model', 'team', 'queue', 'owner', 'gpus', 'price_micros', 'started_at', 'ended_at', 'outcome'], 3, chunk)) {
       for (const [jobSeq, attempt, model, team, queue, owner, gpus, priceMicros, startedAt, endedAt, outcome] of rows) {
         attempts.add({ jobSeq, attempt, model, team, queue, owner, gpus, priceMicros, startedAt, endedAt, outcome } as AttemptRow);
       }
-      const last = rows[rows.length - 1];
-      if (!own || !last || rows.length < chunk) break;
-      key = last.slice(0, 3);
-      yield;
+      if (own) yield;
     }
-    if (own) yield;
-    const idleAfter = conn.prepare(`SELECT job_seq, attempt, model, minute, team, queue, owner, price_micros, gpu_ms FROM idle_use
-      WHERE (job_seq, attempt, model, minute) > (?, ?, ?, ?) ORDER BY job_seq, attempt, model, minute LIMIT ${own ? chunk : -1}`).raw(true);
-    key = [-Infinity, 0, '', 0];
-    for (;;) {
-      const rows = idleAfter.all(...key) as unknown[][];
+    for (const rows of pages(conn, 'idle_use', ['job_seq', 'attempt', 'model', 'minute', 'team', 'queue', 'owner', 'price_micros', 'gpu_ms'], 4, chunk)) {
       for (const [jobSeq, attempt, model, minute, team, queue, owner, priceMicros, gpuMs] of rows) {
-        const row = { jobSeq, attempt, model, minute, team, queue, owner, priceMicros, gpuMs } as IdleRow;
-        const part = attempts.openRow(row.jobSeq, row.model);
-        if (part !== undefined && attempts.attempt[part] === row.attempt) idle.addTo(part, row);
-        else idle.add(row);
+        // A running part's minutes take later samples: they are kept by part and minute.
+        const part = attempts.openRow(jobSeq as number, model as string);
+        if (part !== undefined && attempts.attempt[part] === attempt) idle.addTo(part, attempts, minute as number, gpuMs as number);
+        else idle.add({ jobSeq, attempt, model, minute, team, queue, owner, priceMicros, gpuMs } as IdleRow);
       }
-      const last = rows[rows.length - 1];
-      if (!own || !last || rows.length < chunk) break;
-      key = last.slice(0, 4);
-      yield;
+      if (own) yield;
     }
     for (const [jobSeq, service] of conn.prepare('SELECT job_seq, service FROM attempt_services').raw(true).all() as unknown[][]) {
       services.ofJob.set(jobSeq as number, services.dict.code(service as string));

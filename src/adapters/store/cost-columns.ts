@@ -2,13 +2,15 @@
  * The cost ledger's rows in memory, column by column, so that a report reads a million attempts
  * in tens of milliseconds instead of a second of SQL (docs/cost.md, "Reports"). SQLite stays the
  * store: `CostLedger` writes there first and then here, and fills these columns from the file
- * once, at its first report. Nothing else writes them.
+ * once (cost-columns-load.ts). Nothing else writes them.
  *
  * An attempt row is one GPU model's part of one attempt of a job; an idle row is one minute of
  * such a part's GPUs held idle. Text columns (team, queue, owner, model) are stored as codes of
  * one dictionary each, and the job as a dense index (jobs.seqs maps it back), so a report sums
  * into arrays indexed by group.
  */
+
+import { grown } from '../../core/scheduler/running-columns.js';
 
 /** Strings (or job numbers) as dense small integers, and back. */
 export class Dictionary<K extends string | number = string> {
@@ -68,12 +70,6 @@ export interface IdleRow {
   readonly owner: string;
   readonly priceMicros: number;
   readonly gpuMs: number;
-}
-
-function grown<T extends Int32Array | Float64Array>(a: T, size: number): T {
-  const next = new (a.constructor as new (n: number) => T)(size);
-  next.set(a);
-  return next;
 }
 
 /** The columns every row kind has: its job and text keys as codes, its attempt and its price. */
@@ -175,15 +171,6 @@ export class AttemptColumns extends KeyedRows {
     return this.openByJob.get(jobSeq)?.find((i) => this.model[i] === m);
   }
 
-  /** What an idle row of running row `i` carries from it. */
-  idleOf(i: number, minute: number, gpuMs: number): IdleRow {
-    const d = this.dicts;
-    return {
-      jobSeq: d.job.names[this.job[i] as number] as number, attempt: this.attempt[i] as number, model: d.model.names[this.model[i] as number] as string, minute,
-      team: d.team.names[this.team[i] as number] as string, queue: d.queue.names[this.queue[i] as number] as string, owner: d.owner.names[this.owner[i] as number] as string,
-      priceMicros: this.price[i] as number, gpuMs,
-    };
-  }
 }
 
 function outcomeCode(outcome: string): number {
@@ -203,16 +190,24 @@ export class IdleColumns extends KeyedRows {
     this.gpuMs = grown(this.gpuMs, n);
   }
 
-  /** Adds to the part's row of that minute, or makes it (the SQL upsert's twin). */
-  addTo(part: number, r: IdleRow): void {
+  /**
+   * Adds idle time of running attempt row `part` to its row of that minute, or makes that row
+   * with the part's keys and price (the SQL upsert's twin).
+   */
+  addTo(part: number, parts: AttemptColumns, minute: number, gpuMs: number): void {
     let minutes = this.openRows.get(part);
     if (!minutes) this.openRows.set(part, (minutes = new Map()));
-    const at = minutes.get(r.minute);
+    const at = minutes.get(minute);
     if (at !== undefined) {
-      this.gpuMs[at] = (this.gpuMs[at] as number) + r.gpuMs;
+      this.gpuMs[at] = (this.gpuMs[at] as number) + gpuMs;
       return;
     }
-    minutes.set(r.minute, this.add(r));
+    const i = this.next();
+    for (const c of ['job', 'team', 'queue', 'owner', 'model', 'attempt'] as const) this[c][i] = parts[c][part] as number;
+    this.price[i] = parts.price[part] as number;
+    this.minute[i] = minute;
+    this.gpuMs[i] = gpuMs;
+    minutes.set(minute, i);
   }
 
   add(r: IdleRow): number {

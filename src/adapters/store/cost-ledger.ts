@@ -6,8 +6,8 @@
  * and rounded per row to micro-units, so any grouping of the same rows adds up to the same
  * total to the micro-unit (the sum over teams equals the sum over jobs).
  *
- * Reports read the rows from memory (cost-columns.ts: the file read once, at the first report,
- * then kept up to date by this class, their only writer). Budgets ask the file: `spent` reads
+ * Reports read the rows from memory (cost-columns.ts: the file read once, by `warm` at the
+ * server's start or at the first report, then kept up to date by this class, their only writer). Budgets ask the file: `spent` reads
  * the covering index of its team or queues (attempts_by_team, attempts_by_queue).
  */
 import type Database from 'better-sqlite3';
@@ -188,7 +188,7 @@ export class CostLedger {
     this.mirror(({ attempts, idle: idleRows }) => {
       for (const i of added) {
         const part = attempts.openRow(i.jobSeq, i.model);
-        if (part !== undefined) idleRows.addTo(part, attempts.idleOf(part, minute, i.gpuMs));
+        if (part !== undefined) idleRows.addTo(part, attempts, minute, i.gpuMs);
       }
     });
   }
@@ -207,8 +207,7 @@ export class CostLedger {
 
   /**
    * Cost by group over [since, until], most expensive first, and the total over every group:
-   * read from the ledger's columns in memory (cost-columns.ts), filled from the file at the
-   * first report.
+   * read from the ledger's columns in memory (cost-columns.ts), what is not read yet read now.
    */
   report(q: CostQuery): CostReport {
     return columnsReport(q, ...this.columns());
