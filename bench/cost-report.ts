@@ -5,7 +5,7 @@
  * 1,000 users, 4 GPU models, ~3 attempts per job, a tenth preempted, a few still running.
  *
  *   npx tsc -p . && node dist/bench/cost-report.js [--attempts 1000000] [--rounds 5]
- * Prints the first report's time (it reads the ledger into memory), the SQL report by team
+ * Prints how long `warm` takes to read the ledger into memory, the SQL report by team
  * that the ledger ran before as a baseline in the same run, the median and worst milliseconds
  * per group, and checks that every grouping has the same total to the micro-unit.
  */

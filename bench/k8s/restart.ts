@@ -194,12 +194,14 @@ async function underLoad(cp: ControlPlane, kc: KubeConfig, kubeconfig: string, a
     }
     return xs;
   };
+  /** A restart's window of pods starts this long before its signal (and ends where the next one's starts). */
+  const WINDOW_LEAD_MS = 2000;
   const restarts = marks.map((m, k): RestartFigures => {
     // The pods this restart delayed: created from shortly before its signal until shortly
     // before the next restart (the next one's window starts there: a pod is counted once), and
     // bound more than LATE_MS after their creation.
-    const until = (marks[k + 1]?.signalAt ?? Infinity) - 2000;
-    const window = [...createdAt].filter(([, t]) => t >= m.signalAt - 2000 && t < until).map(([n]) => n);
+    const until = (marks[k + 1]?.signalAt ?? Infinity) - WINDOW_LEAD_MS;
+    const window = [...createdAt].filter(([, t]) => t >= m.signalAt - WINDOW_LEAD_MS && t < until).map(([n]) => n);
     const late = window.filter((n) => (w.boundAt.get(n) ?? Infinity) - (createdAt.get(n) ?? 0) > LATE_MS);
     const lastLate = Math.max(m.signalAt, ...late.map((n) => w.boundAt.get(n) ?? Infinity));
     const lat = latencyOf(window);
