@@ -38,6 +38,9 @@ const policies = arg('--policies', SERVE_POLICIES.join(',')).split(',') as Serve
 const startSeconds = arg('--start-seconds', '');
 const fleet = startSeconds === '' ? DEFAULT_SERVE_FLEET
   : { ...DEFAULT_SERVE_FLEET, yieldSeconds: 0, restartSeconds: 0, coldStartSeconds: Number(startSeconds), cachedStartSeconds: Number(startSeconds) };
+const gateArg = arg('--prefill-gate', 'on');
+const gateShare = arg('--prefill-share', '');
+const gateSpec = { prefillGate: gateArg !== 'off', ...(gateShare !== '' ? { prefillObjectiveShare: Number(gateShare) } : {}) };
 const source = loadLlmTrace(CONV);
 const dir = mkdtempSync(join(tmpdir(), 'serve-grid-'));
 const rows: string[] = [];
@@ -55,7 +58,7 @@ for (const name of traces) {
     const trace = loadLlmTrace(file);
     const results = runServeExperiment({
       trace, rateScales: rates, policies, profile: DEFAULT_LLM_ENGINE_PROFILE, fleet,
-      seed, ttftObjectiveMs: 1000, kpaTargetConcurrency: 32, minReplicas: 1, maxReplicas: 64,
+      seed, ttftObjectiveMs: 1000, kpaTargetConcurrency: 32, minReplicas: 1, maxReplicas: 64, ...gateSpec,
     });
     all.push({ trace: name, seed, results });
     for (const rate of rates) {

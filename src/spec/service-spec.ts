@@ -89,8 +89,14 @@ export const serviceFileSchema = z
       .strictObject({
         policy: z.enum(ROUTE_POLICY_NAMES).default('load-prefix'),
         loadBound: z.number().int().min(0).max(100_000).default(8),
+        /**
+         * With a p99 TTFT objective: a replica takes a request only while the prompts it has not
+         * started answering would take at most this share of the objective to prefill; others
+         * wait in the router for the first replica with room (router/prefill-gate.ts). 0: no bound.
+         */
+        promptQueueShare: z.number().min(0).max(10).default(0.5),
       })
-      .default({ policy: 'load-prefix', loadBound: 8 }),
+      .default({ policy: 'load-prefix', loadBound: 8, promptQueueShare: 0.5 }),
     /** How long a removed replica's open requests may take before it is stopped. */
     drainSeconds: z.number().min(0).max(3600).default(30),
     /** How a new replica template (a new revision) replaces the running one (docs/services.md). */

@@ -33,6 +33,11 @@ async function upstream(id: string, handler: (req: IncomingMessage, res: ServerR
   return { id, server, origin: `http://127.0.0.1:${a.port}`, seen };
 }
 
+/** Resolves once `cond` holds, checking after each turn of the event loop (the requests' I/O). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise<void>((r) => setImmediate(r));
+}
+
 const json = (res: ServerResponse, id: string): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replica: id }));
 
 function completion(prompt: string): RequestInit {
@@ -270,5 +275,57 @@ describe('services router', () => {
     const r = await fetch(`${base}/retry/v1/completions`, completion('hello'));
     assert.equal(r.status, 200);
     assert.equal(((await r.json()) as { replica: string }).replica, 'b-live');
+  });
+
+  it('holds prompts above a replica\'s prompt queue in the router, oldest first, and sends them to a replica that answers or becomes Ready', async () => {
+    // A bound of 1 token: a replica takes a new prompt only when it has none unanswered.
+    const route = new ServiceRoute('gate', { policy: 'p2c', promptQueueTokens: 1 });
+    routes.set('gate', route);
+    const got: Array<{ id: string; prompt: string; res: ServerResponse }> = [];
+    const waits: Array<() => void> = [];
+    const arrived = (n: number): Promise<void> => (got.length >= n ? Promise.resolve() : new Promise((r) => waits.push(() => got.length >= n && r())));
+    const sse = (id: string) => (_req: IncomingMessage, res: ServerResponse, body: string): void => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      got.push({ id, prompt: (JSON.parse(body) as { prompt: string }).prompt, res });
+      for (const w of waits) w();
+    };
+    await add(route, upstream('g1', sse('g1')));
+    const b = await upstream('g2', sse('g2'));
+    ups.push(b);
+    route.addReplica('g2', b.origin);
+    const send = (prompt: string): Promise<string> => fetch(`${base}/gate/v1/completions`, completion(prompt)).then((r) => r.text());
+    const answers = [send('first prompt'), send('second prompt')];
+    await arrived(1);
+    // g1 has the first prompt unanswered (headers sent, no byte of body): the second waits.
+    await until(() => route.held() === 1);
+    answers.push(send('third prompt'));
+    await until(() => route.held() === 2);
+    route.setReady('g2', true);
+    await arrived(2);
+    assert.deepEqual(got.map((g) => [g.id, g.prompt]), [['g1', 'first prompt'], ['g2', 'second prompt']], 'the oldest held prompt went to the replica that became Ready');
+    assert.equal(route.held(), 1);
+    // g1's first byte frees its queue: the third prompt goes there, though g1 is still streaming.
+    got[0]!.res.write('data: {"t":1}\n\n');
+    await arrived(3);
+    assert.deepEqual(got[2] && [got[2].id, got[2].prompt], ['g1', 'third prompt']);
+    assert.equal(route.held(), 0);
+    for (const g of got) g.res.end('data: [DONE]\n\n');
+    await Promise.all(answers);
+    assert.deepEqual([...route.replicas.values()].map((r) => [r.inFlight, r.awaiting, r.awaitingTokens]), [[0, 0, 0], [0, 0, 0]]);
+  });
+
+  it('frees a prompt\'s place in the queue when its replica fails before answering', async () => {
+    const route = new ServiceRoute('gate-fail', { policy: 'p2c', promptQueueTokens: 1 });
+    routes.set('gate-fail', route);
+    let n = 0;
+    await add(route, upstream('f1', (_req, res) => {
+      if (n++ === 0) res.destroy();
+      else json(res, 'f1');
+    }));
+    const [first, second] = await Promise.all([fetch(`${base}/gate-fail/v1/completions`, completion('one')), fetch(`${base}/gate-fail/v1/completions`, completion('two'))]);
+    assert.equal(first.status, 502);
+    assert.equal(second.status, 200);
+    const r = [...route.replicas.values()][0]!;
+    assert.deepEqual([r.inFlight, r.awaiting, r.awaitingTokens], [0, 0, 0]);
   });
 });

@@ -25,6 +25,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Autoscaler } from '../../serve/autoscaler/scale-signals.js';
 import { HttpRouter } from '../../serve/router/http-router.js';
 import { ServiceRoute, type ServiceRouteOptions } from '../../serve/router/service-route.js';
+import { promptQueueTokensOf } from '../../serve/router/prefill-gate.js';
+import { DEFAULT_LLM_ENGINE_PROFILE } from '../../serve/llm-model/engine-profile.js';
 import { scrapeLoad } from '../../server/services/replica-probe.js';
 import { createServiceAutoscaler, scaleSample, SCALE_PERIOD_SECONDS } from '../../server/services/service-scaler.js';
 import type { MeteredService } from '../../server/services/service-metrics.js';
@@ -71,7 +73,7 @@ function tuningOf(s: InferenceSpec): string {
 }
 
 function routeOptions(s: InferenceSpec, onHeld: () => void): ServiceRouteOptions {
-  return { policy: s.routing.policy, loadBound: s.routing.loadBound, blockTokens: s.autoscaler.profile.blockTokens ?? 16, onHeld };
+  return { policy: s.routing.policy, loadBound: s.routing.loadBound, blockTokens: s.autoscaler.profile.blockTokens ?? 16, promptQueueTokens: promptQueueTokensOf(s, DEFAULT_LLM_ENGINE_PROFILE.prefillMsPerToken), onHeld };
 }
 
 function originOf(pod: V1Pod, port: number): string | null {

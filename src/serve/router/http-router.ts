@@ -66,6 +66,19 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
+/** What the router read of a completion request (nothing for other requests). */
+interface PromptInfo {
+  readonly prefix: readonly number[];
+  readonly promptTokens: number;
+}
+
+/** A request sent to a replica; `answered` once its first byte came back (see prefill-gate.ts). */
+interface SentRequest {
+  readonly replica: RouteReplica;
+  readonly promptTokens: number;
+  answered: boolean;
+}
+
 const isRefused = (e: unknown): boolean => ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET'].includes((e as { code?: string }).code ?? '');
 
 export class HttpRouter {
@@ -106,37 +119,40 @@ export class HttpRouter {
     const method = req.method ?? 'GET';
     let body: Buffer | Readable | null = req;
     let prefix: readonly number[] = [];
+    let promptTokens = 0;
     if (isOpenAiCompletion(method, path)) {
       body = await readBody(req);
       if (body === null) return refuse(res, 413, 'BODY_TOO_LARGE', `the router reads completion bodies up to ${MAX_READ_BODY} bytes`);
       const shape = promptShape(path, body, route.blockTokens, AFFINITY_DEPTH);
       prefix = shape.prefixBlocks;
+      promptTokens = shape.promptTokens;
       route.noteArrival(shape.promptTokens, shape.outputTokens);
     } else {
       route.noteArrival(0, 0);
     }
     const headers = forwardHeaders(req.rawHeaders);
-    const { status, revision } = await this.forward(route, req, res, method, path, headers, body, prefix, arrival);
+    const { status, revision } = await this.forward(route, req, res, method, path, headers, body, { prefix, promptTokens }, arrival);
     route.noteDone(performance.now() - arrival, status, revision);
   }
 
   /** Sends the request to a replica and pipes the answer back; the status answered and the revision that answered it. */
-  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, prefix: readonly number[], arrival: number): Promise<{ status: number; revision: string | null }> {
+  private async forward(route: ServiceRoute, req: IncomingMessage, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, prompt: PromptInfo, arrival: number): Promise<{ status: number; revision: string | null }> {
     let tried: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const got = route.acquire(prefix, tried);
+      const got = route.acquire(prompt.prefix, tried, prompt.promptTokens);
       const replica: RouteReplica | null = got instanceof Promise ? await got : got;
       if (!replica) {
         if (attempt === 0) refuse(res, 503, 'SERVICE_UNAVAILABLE', `no replica of ${route.name} became Ready in time`);
         else refuse(res, 502, 'REPLICA_UNREACHABLE', `the replica of ${route.name} refused the connection and no other is Ready`);
         return { status: attempt === 0 ? 503 : 502, revision: null };
       }
+      const sent: SentRequest = { replica, promptTokens: prompt.promptTokens, answered: false };
       if (req.destroyed && res.destroyed) {
-        route.release(replica);
+        route.release(replica, prompt.promptTokens, false);
         return { status: 499, revision: null };
       }
       try {
-        const status = await proxyTo(replica, route, res, method, path, headers, body, arrival);
+        const status = await proxyTo(sent, route, res, method, path, headers, body, arrival);
         return { status, revision: replica.revision };
       } catch (e) {
         // Refused before any answer: that replica is gone or going; try another once.
@@ -148,7 +164,7 @@ export class HttpRouter {
         refuse(res, 502, 'REPLICA_UNREACHABLE', `replica ${replica.id} of ${route.name} failed: ${(e as Error).message}`);
         return { status: 502, revision: replica.revision };
       } finally {
-        route.release(replica);
+        route.release(replica, prompt.promptTokens, sent.answered);
       }
     }
     return { status: 502, revision: null };
@@ -161,7 +177,8 @@ export class HttpRouter {
  * socket pauses while `res` is full). Resolves with the status once the answer ended (or the
  * client left); rejects only when the replica failed before any answer was sent.
  */
-function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, arrival: number): Promise<number> {
+function proxyTo(sent: SentRequest, route: ServiceRoute, res: ServerResponse, method: string, path: string, headers: string[], body: Buffer | Readable, arrival: number): Promise<number> {
+  const replica = sent.replica;
   return new Promise<number>((resolve, reject) => {
     let status = 0;
     let streamed = false;
@@ -199,8 +216,11 @@ function proxyTo(replica: RouteReplica, route: ServiceRoute, res: ServerResponse
       },
       onResponseData(c, chunk) {
         const now = performance.now();
-        if (lastChunk === 0) route.noteFirstByte(now - arrival, streamed, replica.revision);
-        else if (streamed) route.noteChunkGap(now - lastChunk, replica.revision);
+        if (lastChunk === 0) {
+          route.noteFirstByte(now - arrival, streamed, replica.revision);
+          sent.answered = true;
+          route.answered(replica, sent.promptTokens);
+        } else if (streamed) route.noteChunkGap(now - lastChunk, replica.revision);
         lastChunk = now;
         // The last bytes of a body of known length: head and body leave in one write.
         if (remaining === chunk.length) {

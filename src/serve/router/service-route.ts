@@ -10,8 +10,9 @@ import { Pool } from 'undici';
 import { createRng, type Rng } from '../../core/rng.js';
 import { RequestHistograms } from './request-histograms.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicy, type RoutePolicyName } from './route-policies.js';
+import { admitsPrompt, notePromptAnswered, notePromptSent, type PrefillQueue } from './prefill-gate.js';
 
-export interface RouteReplica extends ReplicaLoad {
+export interface RouteReplica extends ReplicaLoad, PrefillQueue {
   readonly id: string;
   readonly origin: string;
   /** The replica template it runs (see replicaRevision). */
@@ -41,6 +42,11 @@ export interface ServiceRouteOptions {
   readonly blockTokens?: number;
   /** How long a request may wait for a Ready replica (default 120 s), then 503. */
   readonly holdTimeoutMs?: number;
+  /**
+   * Prompt tokens a replica may have been sent and not yet answered (prefill-gate.ts); beyond
+   * it requests wait in the router, oldest first. Undefined or Infinity: no bound.
+   */
+  readonly promptQueueTokens?: number;
   /** Called when a request is held (the service may be at zero: scale it up now). */
   readonly onHeld?: () => void;
   readonly seed?: number;
@@ -55,6 +61,8 @@ export interface RevisionSplit {
 }
 
 interface Waiter {
+  readonly prefixBlocks: readonly number[];
+  readonly promptTokens: number;
   readonly resolve: (r: RouteReplica | null) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -139,12 +147,13 @@ export class ServiceRoute {
   configure(opts: ServiceRouteOptions): void {
     if (opts.policy !== this.opts.policy || opts.loadBound !== this.opts.loadBound) this.policy = createRoutePolicy(opts.policy, createRng(opts.seed ?? 1), { loadBound: opts.loadBound ?? 8 });
     this.opts = opts;
+    this.pump();
   }
 
   /** Adds a replica (not Ready until `setReady`). */
   addReplica(id: string, origin: string, revision = ''): void {
     if (this.replicas.has(id)) return;
-    this.replicas.set(id, { id, origin, revision, pool: new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 }), inFlight: 0, ready: false, draining: false, served: 0 });
+    this.replicas.set(id, { id, origin, revision, pool: new Pool(origin, { connections: 256, keepAliveTimeout: 30_000 }), inFlight: 0, awaiting: 0, awaitingTokens: 0, ready: false, draining: false, served: 0 });
   }
 
   setReady(id: string, ready: boolean): void {
@@ -181,14 +190,21 @@ export class ServiceRoute {
     return this.available;
   }
 
-  /** Picks a replica and counts the request on it, or waits for one (null: none in time). */
-  acquire(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null | Promise<RouteReplica | null> {
-    const pick = this.pick(prefixBlocks, exclude);
-    if (pick) return pick;
-    if (exclude !== undefined) return null;
+  /**
+   * Picks a replica and counts the request on it, or holds the request until one takes it (null:
+   * none in time). Held requests go oldest first; a new one waits behind them. `exclude` (a retry
+   * after a refused connection) never waits.
+   */
+  acquire(prefixBlocks: readonly number[], exclude?: string, promptTokens = 0): RouteReplica | null | Promise<RouteReplica | null> {
+    if (exclude !== undefined || this.waiters.length === 0) {
+      const pick = this.pick(prefixBlocks, promptTokens, exclude);
+      if (pick || exclude !== undefined) return pick;
+    }
     this.heldTotal++;
-    return new Promise((resolve) => {
+    const held = new Promise<RouteReplica | null>((resolve) => {
       const waiter: Waiter = {
+        prefixBlocks,
+        promptTokens,
         resolve,
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(waiter);
@@ -197,17 +213,26 @@ export class ServiceRoute {
         }, this.opts.holdTimeoutMs ?? 120_000),
       };
       this.waiters.push(waiter);
-      this.opts.onHeld?.();
-    }).then((r) => (r ? this.pick(prefixBlocks) ?? this.acquire(prefixBlocks) : null)) as Promise<RouteReplica | null>;
+    });
+    if (this.available.length === 0) this.opts.onHeld?.();
+    return held;
   }
 
-  /** The request on `r` finished (answered, failed or abandoned). */
-  release(r: RouteReplica): void {
+  /** The replica sent the first byte of its answer to a request of `promptTokens`. */
+  answered(r: RouteReplica, promptTokens: number): void {
+    notePromptAnswered(r, promptTokens);
+    this.pump();
+  }
+
+  /** The request on `r` finished (answered, failed or abandoned); `answered`: its first byte came. */
+  release(r: RouteReplica, promptTokens = 0, answered = true): void {
     r.inFlight--;
+    if (!answered) notePromptAnswered(r, promptTokens);
     if (r.inFlight === 0 && r.draining) {
       for (const w of this.drainWaits.get(r.id) ?? []) w();
       this.drainWaits.delete(r.id);
     }
+    if (!answered) this.pump();
   }
 
   noteArrival(promptTokens: number, outputTokens: number): void {
@@ -281,9 +306,11 @@ export class ServiceRoute {
     for (const id of [...this.replicas.keys()]) this.removeReplica(id);
   }
 
-  private pick(prefixBlocks: readonly number[], exclude?: string): RouteReplica | null {
+  private pick(prefixBlocks: readonly number[], promptTokens: number, exclude?: string): RouteReplica | null {
     if (exclude !== undefined) this.retried++;
     let list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
+    const bound = this.opts.promptQueueTokens ?? Infinity;
+    if (bound !== Infinity) list = list.filter((r) => admitsPrompt(r, promptTokens, bound));
     if (list.length === 0) return null;
     const split = this.split;
     if (split) {
@@ -292,18 +319,26 @@ export class ServiceRoute {
     }
     const r = list[this.policy.choose(list, { prefixBlocks })]!;
     r.inFlight++;
+    notePromptSent(r, promptTokens);
     r.served++;
     this.routed++;
     return r;
   }
 
+  /** Held requests go, oldest first, while a replica takes them. */
+  private pump(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0]!;
+      const r = this.pick(w.prefixBlocks, w.promptTokens);
+      if (!r) return;
+      this.waiters.shift();
+      clearTimeout(w.timer);
+      w.resolve(r);
+    }
+  }
+
   private refresh(): void {
     this.available = [...this.replicas.values()].filter((r) => r.ready && !r.draining).sort((a, b) => a.id.localeCompare(b.id));
-    if (this.available.length === 0) return;
-    // Held requests go now: each picks a replica when it resumes.
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.resolve(this.available[0]!);
-    }
+    this.pump();
   }
 }

@@ -19,6 +19,8 @@ import type { JobRow, Store, UserRow } from '../../adapters/store/store.js';
 import type { ScaleDecisionRecord, ServiceRecord, ServiceRecords } from '../../adapters/store/service-records.js';
 import type { Autoscaler } from '../../serve/autoscaler/scale-signals.js';
 import { ServiceRoute } from '../../serve/router/service-route.js';
+import { promptQueueTokensOf } from '../../serve/router/prefill-gate.js';
+import { DEFAULT_LLM_ENGINE_PROFILE } from '../../serve/llm-model/engine-profile.js';
 import type { RolloutStep } from '../../serve/rollout/canary-rollout.js';
 import { replicaJob, replicaRevision, validateServiceFile, type ServiceFile } from '../../spec/service-spec.js';
 import type { Controller } from '../controller.js';
@@ -366,7 +368,7 @@ export class ServiceManager {
   }
 
   private routeOptions(name: string, spec: ServiceFile): ConstructorParameters<typeof ServiceRoute>[1] {
-    return { policy: spec.routing.policy, loadBound: spec.routing.loadBound, blockTokens: spec.autoscaler.profile.blockTokens ?? 16, onHeld: () => this.wake(name) };
+    return { policy: spec.routing.policy, loadBound: spec.routing.loadBound, blockTokens: spec.autoscaler.profile.blockTokens ?? 16, promptQueueTokens: promptQueueTokensOf(spec, DEFAULT_LLM_ENGINE_PROFILE.prefillMsPerToken), onHeld: () => this.wake(name) };
   }
 
   private replicasOf(name: string): JobRow[] {

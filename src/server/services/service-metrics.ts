@@ -12,7 +12,7 @@
  *   token for a server that flushes each);
  * - `gantry_service_requests_total{service,revision,code}` (revision "" when no replica answered);
  * - gauges: `gantry_service_num_requests_running{service,replica}` (in flight, counted at
- *   dispatch), `gantry_service_num_requests_waiting{service}` (held for a Ready replica),
+ *   dispatch), `gantry_service_num_requests_waiting{service}` (held for a Ready replica with room in its prompt queue),
  *   `gantry_service_replicas{service,state}`, `gantry_service_desired_replicas{service}`;
  * - counters: `gantry_service_scale_decisions_total{service,direction}` and
  *   `gantry_service_router_decisions_total{service,decision}` (routed, prefix_affinity, held, retried).
@@ -95,7 +95,7 @@ export function registerMeteredServices(registry: Registry, services: () => read
     ]), services);
   family(registry, 'gantry_service_num_requests_running', 'Requests in flight on a replica, counted at dispatch by the router.', 'gauge', (list) =>
     list.flatMap((s) => [...s.route.replicas.values()].map((r) => ({ labels: { service: s.name, replica: s.replicaName(r.id), revision: r.revision }, value: r.inFlight }))), services);
-  family(registry, 'gantry_service_num_requests_waiting', 'Requests held by the router until a replica is Ready.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.name }, value: s.route.held() })), services);
+  family(registry, 'gantry_service_num_requests_waiting', 'Requests held by the router until a replica is Ready and has room in its prompt queue.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.name }, value: s.route.held() })), services);
   family(registry, 'gantry_service_replicas', 'Replicas of a service by state.', 'gauge', (list) =>
     list.flatMap((s) => {
       const counts = s.states();
@@ -104,7 +104,7 @@ export function registerMeteredServices(registry: Registry, services: () => read
   family(registry, 'gantry_service_desired_replicas', 'Replicas the autoscaler wants.', 'gauge', (list) => list.map((s) => ({ labels: { service: s.name }, value: s.desired })), services);
   family(registry, 'gantry_service_scale_decisions_total', 'Autoscaler decisions, by direction (up, down, hold).', 'counter', (list) =>
     list.flatMap((s) => (['up', 'down', 'hold'] as const).map((direction) => ({ labels: { service: s.name, direction }, value: s.decisionCounts[direction] }))), services);
-  family(registry, 'gantry_service_router_decisions_total', 'Router decisions: requests routed, routed by prefix affinity, held for a Ready replica, retried on another replica.', 'counter', (list) =>
+  family(registry, 'gantry_service_router_decisions_total', 'Router decisions: requests routed, routed by prefix affinity, held for a Ready replica with room, retried on another replica.', 'counter', (list) =>
     list.flatMap((s) => {
       const c = s.route.routingCounts();
       return [

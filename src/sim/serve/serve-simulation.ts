@@ -10,6 +10,7 @@ import { LlmEngine } from '../../serve/llm-model/llm-engine.js';
 import type { LlmEngineProfile } from '../../serve/llm-model/engine-profile.js';
 import { syntheticBlockHashes } from '../../serve/llm-model/prompt-blocks.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicyName } from '../../serve/router/route-policies.js';
+import { admitsPrompt, notePromptAnswered, notePromptSent, prefillBoundTokens, type PrefillQueue } from '../../serve/router/prefill-gate.js';
 import { KpaAutoscaler } from '../../serve/autoscaler/kpa-autoscaler.js';
 import { SloAutoscaler, replicasForWork } from '../../serve/autoscaler/slo-autoscaler.js';
 import type { Autoscaler, ScaleSample } from '../../serve/autoscaler/scale-signals.js';
@@ -45,6 +46,10 @@ export interface ServeRunSpec {
   readonly router?: RoutePolicyName;
   /** Prices per GPU-hour by GPU model, in micro-units (`--prices`); none: cost 0, GPU time still counted. */
   readonly pricesMicros?: Readonly<Record<string, number>>;
+  /** gantry: hold requests in the router while every Ready replica's prompt queue is full (default on; router/prefill-gate.ts). */
+  readonly prefillGate?: boolean;
+  /** Share of the objective a replica's waiting prompts may take (default PREFILL_OBJECTIVE_SHARE). */
+  readonly prefillObjectiveShare?: number;
   /** Called after every autoscaler decision (for charts and debugging). */
   readonly onDecision?: (now: number, sample: ScaleSample, desired: number, reason: string) => void;
 }
@@ -87,7 +92,7 @@ const WINDOW_SECONDS = 60;
 
 type ReplicaState = 'starting' | 'ready' | 'draining' | 'gone';
 
-interface Replica extends ReplicaLoad {
+interface Replica extends ReplicaLoad, PrefillQueue {
   readonly id: string;
   readonly engine: LlmEngine;
   readonly gpu: number;
@@ -158,7 +163,10 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     timeline.push(arrival[i]!, { kind: 'arrival', i });
   }
 
+  // Requests the router holds, in arrival order (none Ready, or every Ready one's prompt queue full).
   const held: number[] = [];
+  let heldHead = 0;
+  const gate = spec.policy === 'gantry' && spec.prefillGate !== false ? prefillBoundTokens(spec.ttftObjectiveMs, spec.profile.prefillMsPerToken, spec.prefillObjectiveShare) : Infinity;
   let nextReplica = 0;
   let gpuSeconds = 0;
   let coldStarts = 0;
@@ -207,27 +215,37 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
     router.forget?.(r.id);
     changed();
   };
-  const dispatch = (i: number): void => {
-    if (ready.length === 0) { held.push(i); return; }
+  /** Sends request i to a replica; false when none takes it now (the caller holds it). */
+  const dispatch = (i: number): boolean => {
     const q = reqs[i]!;
+    const candidates = gate === Infinity ? ready : ready.filter((r) => admitsPrompt(r, q.promptTokens, gate));
+    if (candidates.length === 0) return false;
     const group = pick ? `g${pick()}` : undefined;
     const blocks = syntheticBlockHashes(q.promptTokens, spec.profile.blockTokens, `r${i}`, group, spec.sharedPrefix?.tokens ?? 0);
-    const r = ready[router.choose(ready, { prefixBlocks: blocks })]!;
+    const r = candidates[router.choose(candidates, { prefixBlocks: blocks })]!;
     r.inFlight++;
+    notePromptSent(r, q.promptTokens);
     try {
       r.engine.submit({ id: String(i), promptTokens: q.promptTokens, blockHashes: blocks, maxTokens: q.outputTokens });
     } catch {
       // Larger than a replica's KV cache: refused, as the server answers 400.
       r.inFlight--;
+      notePromptAnswered(r, q.promptTokens);
       finished++;
-      return;
+      return true;
     }
     kick(r);
+    return true;
+  };
+  /** Held requests go, oldest first, while a replica takes them. */
+  const release = (): void => {
+    while (heldHead < held.length && dispatch(held[heldHead]!)) heldHead++;
+    if (heldHead > 1024 && heldHead * 2 > held.length) { held.splice(0, heldHead); heldHead = 0; }
   };
   const addReplica = (initial: boolean): boolean => {
     const lease = fleet.acquire(placement, initial);
     if (!lease) return false;
-    const r: Replica = { id: `replica-${nextReplica++}`, engine: new LlmEngine(spec.profile), gpu: lease.gpu, acquiredAt: now, state: initial ? 'ready' : 'starting', inFlight: 0, stepping: false };
+    const r: Replica = { id: `replica-${nextReplica++}`, engine: new LlmEngine(spec.profile), gpu: lease.gpu, acquiredAt: now, state: initial ? 'ready' : 'starting', inFlight: 0, awaiting: 0, awaitingTokens: 0, stepping: false };
     replicas.push(r);
     changed();
     if (!initial) {
@@ -279,7 +297,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
       case 'arrival': {
         arrivedPrompt += reqs[e.i]!.promptTokens;
         arrivedOutput += reqs[e.i]!.outputTokens;
-        dispatch(e.i);
+        if (heldHead < held.length || !dispatch(e.i)) held.push(e.i);
         break;
       }
       case 'step': {
@@ -289,6 +307,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
           const i = Number(t.id);
           if (Number.isNaN(first[i]!)) {
             first[i] = now;
+            notePromptAnswered(r, reqs[i]!.promptTokens);
             tickTtft.push((now - arrival[i]!) * 1000);
           } else {
             itl.add((now - last[i]!) * 1000);
@@ -299,19 +318,19 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
         }
         if (r.state === 'draining' && r.inFlight === 0) retire(r);
         else kick(r);
+        release();
         break;
       }
       case 'ready': {
         if (e.r.state !== 'starting') break;
         e.r.state = 'ready';
         changed();
-        const waiting = held.splice(0);
-        for (const i of waiting) dispatch(i);
+        release();
         break;
       }
       case 'tick': {
         if (autoscaler) {
-          const inFlight = held.length + replicas.reduce((s, r) => s + (r.state === 'gone' ? 0 : r.inFlight), 0);
+          const inFlight = held.length - heldHead + replicas.reduce((s, r) => s + (r.state === 'gone' ? 0 : r.inFlight), 0);
           const sample: ScaleSample = {
             now,
             ready: routable().length,
