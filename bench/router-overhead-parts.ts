@@ -3,7 +3,7 @@
  * that the load generator, the replicas and the proxy do not share an event loop:
  * - `replicas N`: N plain node HTTP servers answering a small JSON body (an OpenAI-style
  *   completion), one process; prints their ports as a JSON array.
- * - `router [--policy NAME] PORT...`: Gantry's services router (serve/router) with one
+ * - `router [--policy NAME] [--prompt-queue-tokens N] PORT...`: Gantry's services router (serve/router) with one
  *   service, `bench`, whose Ready replicas are those ports (default policy p2c); prints its
  *   port. The shared-prefix benchmark (bench/shared-prefix.ts) runs it too.
  */
@@ -32,7 +32,8 @@ if (mode === 'replicas') {
   console.log(JSON.stringify(ports));
 } else if (mode === 'router') {
   const policy = rest[0] === '--policy' ? (rest.splice(0, 2)[1] as RoutePolicyName) : 'p2c';
-  const route = new ServiceRoute('bench', { policy });
+  const promptQueueTokens = rest[0] === '--prompt-queue-tokens' ? Number(rest.splice(0, 2)[1]) : Infinity;
+  const route = new ServiceRoute('bench', { policy, promptQueueTokens });
   rest.forEach((port, i) => {
     route.addReplica(`r${i}`, `http://127.0.0.1:${port}`);
     route.setReady(`r${i}`, true);
@@ -45,6 +46,6 @@ if (mode === 'replicas') {
     void router.close().then(() => process.exit(0));
   });
 } else {
-  console.error('usage: router-overhead-parts.js replicas N | router [--policy NAME] PORT...');
+  console.error('usage: router-overhead-parts.js replicas N | router [--policy NAME] [--prompt-queue-tokens N] PORT...');
   process.exit(2);
 }

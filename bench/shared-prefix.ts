@@ -21,6 +21,7 @@
  *   [--prefix-tokens 1024] [--suffix-tokens 32] [--max-tokens 16] [--kv-tokens 12000]
  *   [--time-scale 2] [--objective-ms 1000] [--seconds 15] [--warmup 4]
  *   [--rates 8,12,16,...] [--prime 3] [--prime-rate 8] [--seed 7] [--policies round-robin,load-prefix] [--json]
+ *   (a policy named NAME+gate runs NAME with the prompt-queue bound of routing.promptQueueShare 0.5)
  */
 import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -28,6 +29,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { createRng, type Rng } from '../src/core/rng.js';
+import { DEFAULT_LLM_ENGINE_PROFILE } from '../src/serve/llm-model/engine-profile.js';
+import { prefillBoundTokens } from '../src/serve/router/prefill-gate.js';
 import { startAndRead, streamCompletion, type StreamOutcome } from './stream-client.js';
 
 const args = process.argv.slice(2);
@@ -132,7 +135,11 @@ for (const policy of POLICIES) {
       children.push(s.child);
       ports.push(Number(s.value));
     }
-    const router = await startAndRead([PARTS, 'router', '--policy', policy, ...ports.map(String)], (l) => (/^\d+$/.test(l.trim()) ? l.trim() : null));
+    // `NAME+gate`: the router holds prompts above each replica's prompt queue (prefill-gate.ts),
+    // bounded as a service with this objective would be, at the servers' time scale.
+    const [routePolicy, gated] = policy.endsWith('+gate') ? [policy.slice(0, -5), true] : [policy, false];
+    const gate = gated ? ['--prompt-queue-tokens', String(prefillBoundTokens(OBJECTIVE_MS, DEFAULT_LLM_ENGINE_PROFILE.prefillMsPerToken * TIME_SCALE))] : [];
+    const router = await startAndRead([PARTS, 'router', '--policy', routePolicy, ...gate, ...ports.map(String)], (l) => (/^\d+$/.test(l.trim()) ? l.trim() : null));
     children.push(router.child);
     const pool = new Pool(`http://127.0.0.1:${router.value}`, { connections: 1024, pipelining: 1 });
     const rng = createRng(SEED);
