@@ -13,7 +13,7 @@
  * replicas over time.
  *
  * Usage: npm run build && nice node dist/bench/serve-e2e.js [--trace FILE] [--phase-seconds 180]
- *   [--factors 1,2,4] [--objective-ms 1000] [--max-output 64] [--gpus 8xH100-80GB] [--json]
+ *   [--factors 1,2,4] [--objective-ms 1000] [--max-output 64] [--gpus 8xH100-80GB] [--prompt-queue-share 0.5] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +35,8 @@ const FACTORS = opt('factors', '1,2,4').split(',').map(Number);
 const OBJECTIVE_MS = Number(opt('objective-ms', '1000'));
 const MAX_OUTPUT = Number(opt('max-output', '64'));
 const GPUS = opt('gpus', '8xH100-80GB');
+/** routing.promptQueueShare of the service (0: replicas queue every prompt they are sent). */
+const PROMPT_QUEUE_SHARE = Number(opt('prompt-queue-share', '0.5'));
 const JSON_OUT = args.includes('--json');
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(here, '../../bin/gantry.js');
@@ -80,7 +82,7 @@ try {
     replicas: { min: 1, max: Number(GPUS.split('x')[0]) },
     objective: { ttftP99Ms: OBJECTIVE_MS },
     autoscaler: { policy: 'gantry' },
-    routing: { policy: 'load-prefix' },
+    routing: { policy: 'load-prefix', promptQueueShare: PROMPT_QUEUE_SHARE },
     drainSeconds: 60,
   });
   const url = new URL(String(created['url']));
