@@ -10,9 +10,12 @@
  * lead and the policy break ties among equally local nodes; a small weight lets packing win
  * when it gains more than `weight * (locality difference)`. Locality never overrides
  * feasibility (filters run first); a request without datasets scores exactly as the policy.
- * The wrapper stays node-local (it reads the request and the node, whose rack summary the
- * Cluster keeps and whose generation moves when it changes), so the placer's per-node caches
- * and best-node tree still apply. Nodes report what they hold: NodeSpec.cachedDatasets /
+ * `reserve` (with a DataDemand, which the scheduler refreshes each cycle): minus `reserve`
+ * points per TB the node holds of data other pending jobs read, so a job with a choice leaves
+ * holders to their data's jobs. The wrapper stays node-local (it reads the request, the node,
+ * whose rack summary the Cluster keeps and whose generation moves when it changes, and the
+ * demand, whose version the profile's scoresVersion adds), so the placer's per-node caches and
+ * best-node tree still apply. Nodes report what they hold: NodeSpec.cachedDatasets /
  * cachedBytes (the dataset cache adapter, or the Kubernetes node annotation).
  */
 import type { ScorePlugin } from '../../framework/plugin.js';
