@@ -131,7 +131,9 @@ async function main(): Promise<void> {
     }),
   );
   process.stderr.write('\n');
-  console.log(report(cells));
+  // One side only: no cell has both, so there is no verdict; the figures are in --json.
+  if (arg('--only', '') === '') console.log(report(cells));
+  else console.log(`--only ${arg('--only', '')}: ${tasks.length} runs, no verdict (compare with the other side's --json)`);
   const json = process.argv.includes('--json') ? arg('--json', '') : '';
   if (json) writeFileSync(json, JSON.stringify(cells.map((c) => ({ week: c.week, skew: c.skew, on: c.on?.data, off: c.off?.data, jct: { on: c.on?.jctSeconds, off: c.off?.jctSeconds }, gpuUtilization: { on: c.on?.gpuUtilization, off: c.off?.gpuUtilization } })), null, 1));
 }
