@@ -14,6 +14,8 @@
  *     --cache-gb N        node cache capacity (default 4000)
  *     --hold-seconds N    locality on: delay scheduling, seconds a job may wait for its data's node (default 0)
  *     --hold-by-size      the hold is at most the time copying the job's data at the disk rate takes
+ *     --reserve N         locality on: holder reserve, score points per TB of other pending jobs' data a node holds (default: the core's, 1e6; 0 = off)
+ *     --only on|off       run one side of each cell (off does not depend on --reserve or --hold-*)
  *     --workers N         worker threads (default 2)
  *     --json FILE         also write the raw rows
  */
@@ -58,6 +60,7 @@ function specOf(week: string, skew: number, locality: boolean): JobsSpec {
       locality,
       localityHoldSeconds: Number(arg('--hold-seconds', '0')),
       ...(process.argv.includes('--hold-by-size') ? { localityHoldBySize: true } : {}),
+      ...(process.argv.includes('--reserve') ? { localityReserve: Number(arg('--reserve', '0')) } : {}),
       settings: { cacheBytes: Number(arg('--cache-gb', '4000')) * GB, diskBytesPerSec: 1 * GB, uplinkBytesPerSec: 5 * GB },
     },
   };
@@ -109,7 +112,9 @@ async function main(): Promise<void> {
     for (const skew of numbers(arg('--skews', '0.6,1,1.4'))) {
       const cell: Cell = { week: week.trim(), skew };
       cells.push(cell);
-      tasks.push({ cell, locality: true }, { cell, locality: false });
+      const only = arg('--only', '');
+      if (only !== 'off') tasks.push({ cell, locality: true });
+      if (only !== 'on') tasks.push({ cell, locality: false });
     }
   let next = 0;
   let done = 0;
@@ -126,7 +131,9 @@ async function main(): Promise<void> {
     }),
   );
   process.stderr.write('\n');
-  console.log(report(cells));
+  // One side only: no cell has both, so there is no verdict; the figures are in --json.
+  if (arg('--only', '') === '') console.log(report(cells));
+  else console.log(`--only ${arg('--only', '')}: ${tasks.length} runs, no verdict (compare with the other side's --json)`);
   const json = process.argv.includes('--json') ? arg('--json', '') : '';
   if (json) writeFileSync(json, JSON.stringify(cells.map((c) => ({ week: c.week, skew: c.skew, on: c.on?.data, off: c.off?.data, jct: { on: c.on?.jctSeconds, off: c.off?.jctSeconds }, gpuUtilization: { on: c.on?.gpuUtilization, off: c.off?.gpuUtilization } })), null, 1));
 }

@@ -16,7 +16,7 @@ import { randomScore } from './plugins/score/random.js';
 import { createGpuClustering } from './plugins/score/clustering.js';
 import { createFgd } from './plugins/score/fgd.js';
 import { createGantryScore } from './plugins/score/gantry.js';
-import { type LocalityOptions, withDataLocality } from './plugins/score/data-locality.js';
+import { type DataDemand, type LocalityOptions, withDataLocality } from './plugins/score/data-locality.js';
 import type { WorkloadClass } from './plugins/score/fragmentation.js';
 import { fixedWorkload, type WorkloadSource } from './plugins/score/online-workload.js';
 
@@ -32,6 +32,8 @@ export interface PolicyOptions {
   readonly workload?: readonly WorkloadClass[] | WorkloadSource;
   /** gantry: data locality's weight and rack credit (data-locality.ts; default: locality leads). */
   readonly locality?: LocalityOptions;
+  /** gantry: what pending jobs want of the cached data (the holder reserve, locality.reserve). */
+  readonly dataDemand?: DataDemand;
 }
 
 function isSource(w: readonly WorkloadClass[] | WorkloadSource): w is WorkloadSource {
@@ -59,7 +61,11 @@ export function createProfile(name: PolicyName, opts: PolicyOptions = {}): Profi
       return { name, filters, scorers: [{ plugin: bestFit, weight: 1 }] };
     case 'fgd':
       return { name, filters, scorers: [{ plugin: createFgd(workload), weight: 1 }], scoresVersion };
-    case 'gantry':
-      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload), opts.locality), weight: 1 }], scoresVersion };
+    case 'gantry': {
+      const demand = opts.dataDemand;
+      // Both versions only grow, so their sum moves whenever either does.
+      const version = demand ? (): number => workload.version + demand.version : scoresVersion;
+      return { name, filters, scorers: [{ plugin: withDataLocality(createGantryScore(workload), opts.locality, demand), weight: 1 }], scoresVersion: version };
+    }
   }
 }

@@ -171,3 +171,36 @@ test('locality.holdCopyBytesPerSec: the hold lasts at most as long as copying th
   assert.notEqual(after[0], 'r1-n1');
   assert.equal(placed(setup(10 * GB).cycle(30_000).decisions, 'j').length, 1, '10 GB (10 s to copy): copied, not waited for');
 });
+
+test('locality.reserve: a job with two holders of its data leaves the one another pending job needs', () => {
+  // One GPU per node. n1 holds `small` and the only copy of `big`, n2 holds `small`. `a`
+  // (reads small) comes first in the queue, `b` (reads big) after it in the same cycle.
+  const setup = (reserve?: number): Scheduler => {
+    const s = new Scheduler({ rng: createRng(1), ...(reserve === undefined ? {} : { locality: { reserve } }) });
+    for (const k of [1, 2, 3]) s.addNode(node(`n${k}`).gpus(1).rack('r1').obj());
+    s.updateNodeCaches([
+      { node: 'n1', held: { small: 50 * GB, big: 2000 * GB } },
+      { node: 'n2', held: { small: 50 * GB } },
+    ]);
+    s.submit(job('a').at(0).members([pod('a-0').gpus(1).reads({ small: 50 * GB }).obj()]).obj());
+    s.submit(job('b').at(1).members([pod('b-0').gpus(1).reads({ big: 2000 * GB }).obj()]).obj());
+    return s;
+  };
+  const blind = setup(0).cycle(0).decisions;
+  assert.deepEqual([placed(blind, 'a'), placed(blind, 'b')], [['n1'], ['n2']], 'reserve 0: a takes the first holder, b copies 2 TB');
+  const kept = setup().cycle(0).decisions;
+  assert.deepEqual([placed(kept, 'a'), placed(kept, 'b')], [['n2'], ['n1']], 'the default reserve: both read a local copy');
+});
+
+test('locality.reserve: jobs without datasets place as without it', () => {
+  const run = (reserve?: number): string[] => {
+    const s = new Scheduler({ rng: createRng(1), ...(reserve === undefined ? {} : { locality: { reserve } }) });
+    for (const k of [1, 2, 3]) s.addNode(node(`n${k}`).gpus(2).rack('r1').obj());
+    s.updateNodeCaches([{ node: 'n1', held: { big: 2000 * GB } }]);
+    s.submit(job('plain').at(0).gpus(1).obj());
+    s.submit(job('b').at(1).members([pod('b-0').gpus(2).reads({ big: 2000 * GB }).obj()]).obj());
+    const d = s.cycle(0).decisions;
+    return [...placed(d, 'plain'), ...placed(d, 'b')];
+  };
+  assert.deepEqual(run(), run(0));
+});

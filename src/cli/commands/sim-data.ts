@@ -15,6 +15,7 @@ export interface DataFlags {
   localityWeight?: string;
   localityHoldSeconds: string;
   localityHoldBySize?: boolean;
+  localityReserve?: string;
   cacheGb: string;
   diskGbPerS: string;
   uplinkGbPerS: string;
@@ -37,6 +38,7 @@ export function addDataOptions(cmd: Command): Command {
     .option('--locality-weight <points>', 'with --datasets: score points a fully local node gains over the packing score (default: locality leads; 0 = off)')
     .option('--locality-hold-seconds <n>', 'with --datasets and --locality on, gantry policies: a job may wait this long for a node holding its data before it goes elsewhere (delay scheduling; 0 = never)', '0')
     .option('--locality-hold-by-size', 'with --locality-hold-seconds: a job waits at most as long as copying its data at the disk rate would take (locality.holdCopyBytesPerSec)')
+    .option('--locality-reserve <points>', 'with --datasets and --locality on, gantry policies: the holder reserve, score points a node loses per TB it holds of data other pending jobs read (locality.reserve; default 1e6, 0 = off)')
     .option('--cache-gb <n>', 'with --datasets: cache capacity per node, GB', '4000')
     .option('--disk-gb-per-s <n>', 'with --datasets: a node disk fill rate (also the rack-neighbour copy rate), GB/s', '1')
     .option('--uplink-gb-per-s <n>', 'with --datasets: a rack uplink to the data source, shared by the rack fills under way, GB/s', '5');
@@ -55,6 +57,7 @@ export function parseDataFlags(f: DataFlags): JobsDataSpec | undefined {
     ...(f.localityWeight !== undefined ? { localityWeight: parseNumber('--locality-weight', f.localityWeight, 0, 1e15) } : {}),
     localityHoldSeconds: parseNumber('--locality-hold-seconds', f.localityHoldSeconds, 0, 86_400),
     ...(f.localityHoldBySize ? { localityHoldBySize: true } : {}),
+    ...(f.localityReserve !== undefined ? { localityReserve: parseNumber('--locality-reserve', f.localityReserve, 0, 1e15) } : {}),
     settings: {
       cacheBytes: parseNumber('--cache-gb', f.cacheGb, 0, 1e9) * GB,
       diskBytesPerSec: parseNumber('--disk-gb-per-s', f.diskGbPerS, 0.001, 1e6) * GB,
@@ -72,6 +75,7 @@ export function dataSettings(d: JobsDataSpec | undefined): Record<string, unknow
     ...(d.localityWeight !== undefined ? { localityWeight: d.localityWeight } : {}),
     ...(d.localityHoldSeconds ? { localityHoldSeconds: d.localityHoldSeconds } : {}),
     ...(d.localityHoldBySize ? { localityHoldBySize: true } : {}),
+    ...(d.localityReserve !== undefined ? { localityReserve: d.localityReserve } : {}),
     cacheGb: d.settings.cacheBytes / GB,
     diskGbPerS: d.settings.diskBytesPerSec / GB,
     uplinkGbPerS: d.settings.uplinkBytesPerSec / GB,

@@ -21,7 +21,9 @@ export interface SchedulerConfig {
    * another node holds may wait up to this long since it became pending for such a node to
    * have room (delay scheduling); after that it goes where it fits. `holdCopyBytesPerSec`
    * (default 0: off) shortens the hold to the time copying the missing bytes would take at
-   * that rate: a small dataset is copied rather than waited for.
+   * that rate: a small dataset is copied rather than waited for. `reserve` (default 1e6; 0 = off):
+   * the holder reserve, score points a node loses per TB it holds of data other pending jobs
+   * read (shared among the data's holders), so jobs with a choice leave holders to their data's jobs.
    */
   readonly locality?: LocalityOptions & { readonly holdMs?: number; readonly holdCopyBytesPerSec?: number };
   /** Target workload for fragmentation-aware placement. */

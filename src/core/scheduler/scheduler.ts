@@ -13,7 +13,7 @@ import type { PodRequest, Taint } from '../model/request.js';
 import type { DataPaths, NodeCacheReport } from '../model/node-cache.js';
 import { Placer, prepareRequest } from '../placement/placer.js';
 import { createProfile, type PolicyName } from '../policies.js';
-import { expectedDataSeconds, type LocalityOptions } from '../plugins/score/data-locality.js';
+import { DataDemand, expectedDataSeconds, RESERVE_DEFAULT, type LocalityOptions } from '../plugins/score/data-locality.js';
 import type { WorkloadClass } from '../plugins/score/fragmentation.js';
 import { OnlineWorkload } from '../plugins/score/online-workload.js';
 import type { Rng } from '../rng.js';
@@ -69,6 +69,8 @@ export class Scheduler {
   private lastServiceRefresh = -Infinity;
   /** The target workload learned from submissions, unless the config fixes one (null then). */
   readonly onlineWorkload: OnlineWorkload | null;
+  /** What pending jobs want of cached data, when the holder reserve is on (locality.reserve). */
+  private readonly dataDemand: DataDemand | null;
 
   constructor(config: SchedulerConfig, queues: readonly QueueSpec[] = [{ name: 'default' }]) {
     this.config = withDefaults(config);
@@ -82,6 +84,7 @@ export class Scheduler {
       commitMs: this.config.gittinsCommitted ? this.config.minRuntimeMs : 0,
     });
     this.onlineWorkload = config.workload ? null : new OnlineWorkload();
+    this.dataDemand = (this.config.locality?.reserve ?? RESERVE_DEFAULT) > 0 && this.config.locality?.weight !== 0 ? new DataDemand() : null;
     this.placer = new Placer(this.cluster, createProfile(this.config.policy, { workload: config.workload ?? (this.onlineWorkload as OnlineWorkload), ...this.localityOptions() }), this.rng);
   }
 
@@ -94,8 +97,15 @@ export class Scheduler {
     this.placer = new Placer(this.cluster, createProfile(policy, { workload: workload ?? this.onlineWorkload ?? [], ...this.localityOptions() }), this.rng);
   }
 
-  private localityOptions(): { locality?: LocalityOptions } {
-    return this.config.locality ? { locality: this.config.locality } : {};
+  private localityOptions(): { locality?: LocalityOptions; dataDemand?: DataDemand } {
+    return { ...(this.config.locality ? { locality: this.config.locality } : {}), ...(this.dataDemand ? { dataDemand: this.dataDemand } : {}) };
+  }
+
+  /** The holder reserve's input: pending members per dataset they read. */
+  private refreshDataDemand(demand: DataDemand): void {
+    const members = new Map<string, number>();
+    for (const j of this.jobs.index.pending) for (const m of j.spec.members) for (const d of m.datasets ?? []) members.set(d, (members.get(d) ?? 0) + 1);
+    demand.set(members, (d) => this.cluster.holdersOf(d));
   }
 
   // ---- queues -------------------------------------------------------------------------
@@ -357,6 +367,7 @@ export class Scheduler {
       this.service.refresh(active, true);
     }
     pruneMisses(this.planMisses, this.jobs.epoch, now);
+    if (this.dataDemand) this.refreshDataDemand(this.dataDemand);
     const s = new Session(now, this.cluster, this.placer, this.queues, this.jobs, this.config, this.reservations, this.service, this.planMisses, this.budgetHolds);
     const actionMs: Record<string, number> = {};
     for (const name of this.config.actions) {

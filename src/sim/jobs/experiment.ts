@@ -59,6 +59,8 @@ export interface JobsDataSpec {
   readonly localityHoldSeconds?: number;
   /** The hold is at most the time copying the job's data at the disk rate takes (locality.holdCopyBytesPerSec). */
   readonly localityHoldBySize?: boolean;
+  /** Holder reserve: score points per TB of other pending jobs' data a node holds (locality.reserve; absent: the core's default). */
+  readonly localityReserve?: number;
   readonly settings: DataSettings;
 }
 
@@ -106,7 +108,11 @@ export function modeConfig(mode: 'up' | 'k8s' | 'across'): Omit<SchedulerConfig,
 export function makeDriver(policy: JobPolicy, spec: JobsSpec): SimDriver {
   const w = spec.data?.localityWeight;
   const hold = spec.data?.locality ? (spec.data.localityHoldSeconds ?? 0) : 0;
-  const locality = w === undefined && hold === 0 ? {} : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}), ...(hold > 0 && spec.data?.localityHoldBySize ? { holdCopyBytesPerSec: spec.data.settings.diskBytesPerSec } : {}) } };
+  const reserve = spec.data?.locality ? spec.data.localityReserve : undefined;
+  const locality =
+    w === undefined && hold === 0 && reserve === undefined
+      ? {}
+      : { locality: { ...(w === undefined ? {} : { weight: w }), ...(hold > 0 ? { holdMs: hold * 1000 } : {}), ...(hold > 0 && spec.data?.localityHoldBySize ? { holdCopyBytesPerSec: spec.data.settings.diskBytesPerSec } : {}), ...(reserve === undefined ? {} : { reserve }) } };
   if (policy === 'gantry-up' || policy === 'gantry-k8s' || policy === 'gantry-across') {
     const mode = policy.slice('gantry-'.length) as 'up' | 'k8s' | 'across';
     return new GantryDriver({ seed: spec.seed, checkpointIntervalSeconds: spec.checkpointMinutes * 60, graceSeconds: spec.graceSeconds, scheduler: { ...modeConfig(mode), ...locality, ...(spec.maxPreemptLossGpuSeconds === undefined ? {} : { maxPreemptLossGpuSeconds: spec.maxPreemptLossGpuSeconds }) } }, policy);

@@ -10,9 +10,12 @@
  * lead and the policy break ties among equally local nodes; a small weight lets packing win
  * when it gains more than `weight * (locality difference)`. Locality never overrides
  * feasibility (filters run first); a request without datasets scores exactly as the policy.
- * The wrapper stays node-local (it reads the request and the node, whose rack summary the
- * Cluster keeps and whose generation moves when it changes), so the placer's per-node caches
- * and best-node tree still apply. Nodes report what they hold: NodeSpec.cachedDatasets /
+ * `reserve` (with a DataDemand, which the scheduler refreshes each cycle): minus `reserve`
+ * points per TB the node holds of data other pending jobs read, so a job with a choice leaves
+ * holders to their data's jobs. The wrapper stays node-local (it reads the request, the node,
+ * whose rack summary the Cluster keeps and whose generation moves when it changes, and the
+ * demand, whose version the profile's scoresVersion adds), so the placer's per-node caches and
+ * best-node tree still apply. Nodes report what they hold: NodeSpec.cachedDatasets /
  * cachedBytes (the dataset cache adapter, or the Kubernetes node annotation).
  */
 import type { ScorePlugin } from '../../framework/plugin.js';
@@ -23,11 +26,66 @@ import type { DataPaths } from '../../model/node-cache.js';
 /** Larger than any policy score, so locality leads; finite so ties still fall to the policy. */
 export const LOCALITY_LEADS = 1e12;
 
+/**
+ * The holder reserve's default, points per TB: above the packing policy's scores (it leads
+ * packing among equally local nodes) and far below locality's (a TB-weighted demand never
+ * outweighs a job's own data).
+ */
+export const RESERVE_DEFAULT = 1e6;
+
 export interface LocalityOptions {
   /** Score points a fully local node gains over a node holding nothing (default LOCALITY_LEADS). */
   readonly weight?: number;
   /** Credit, in [0, 1], for bytes another node of the same rack holds (default 0.5). */
   readonly rackCredit?: number;
+  /**
+   * Holder reserve: score points a node loses per TB of data it holds that pending jobs other
+   * than the one placed want, each dataset's bytes shared among its holders (DataDemand).
+   * Default RESERVE_DEFAULT; 0 turns it off. It keeps a holder's GPUs for the jobs that would
+   * read its copy.
+   */
+  readonly reserve?: number;
+}
+
+/**
+ * What pending work wants of the data nodes hold: per dataset, pending members that read it
+ * per node holding it. Refreshed once per cycle by the scheduler (the queue changes between
+ * cycles, not during one's scoring); `version` moves when it changes, so placer caches drop
+ * the scores computed under the old demand.
+ */
+export class DataDemand {
+  version = 0;
+  private perHolder: ReadonlyMap<string, number> = new Map();
+
+  /** Replaces the demand: dataset -> pending members reading it, with its holder count. */
+  set(members: ReadonlyMap<string, number>, holdersOf: (dataset: string) => number): void {
+    const next = new Map<string, number>();
+    for (const [d, n] of members) {
+      const h = holdersOf(d);
+      if (h > 0 && n > 0) next.set(d, n / h);
+    }
+    if (sameEntries(next, this.perHolder)) return;
+    this.perHolder = next;
+    this.version++;
+  }
+
+  /** Bytes on `node` that pending jobs want, per holder, leaving out the request's own datasets. */
+  heldFor(req: Pick<PodRequest, 'datasets'>, node: Pick<NodeState, 'cachedBytes'>): number {
+    if (this.perHolder.size === 0 || node.cachedBytes.size === 0) return 0;
+    const own = req.datasets ?? [];
+    let out = 0;
+    for (const [d, bytes] of node.cachedBytes) {
+      const w = this.perHolder.get(d);
+      if (w !== undefined && !own.includes(d)) out += w * bytes;
+    }
+    return out;
+  }
+}
+
+function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 /** Share of the request's dataset bytes on the node (plus rack credit), in [0, 1]. */
@@ -73,9 +131,10 @@ export function expectedDataSeconds(req: Pick<PodRequest, 'datasets' | 'datasetB
   return seconds;
 }
 
-export function withDataLocality(inner: ScorePlugin, o: LocalityOptions = {}): ScorePlugin {
+export function withDataLocality(inner: ScorePlugin, o: LocalityOptions = {}, demand?: DataDemand): ScorePlugin {
   const weight = o.weight ?? LOCALITY_LEADS;
   const rackCredit = Math.min(1, Math.max(0, o.rackCredit ?? 0.5));
+  const reserve = demand && weight !== 0 ? Math.max(0, o.reserve ?? RESERVE_DEFAULT) : 0;
   const wrapped: ScorePlugin = {
     name: `${inner.name}+DataLocality`,
     nodeLocal: inner.nodeLocal,
@@ -83,7 +142,8 @@ export function withDataLocality(inner: ScorePlugin, o: LocalityOptions = {}): S
       const base = inner.score(p, node, ctx);
       const ds = p.req.datasets;
       if (!ds || ds.length === 0 || weight === 0) return base;
-      return localityShare(p.req, node, rackCredit) * weight + base;
+      const held = reserve > 0 ? (demand as DataDemand).heldFor(p.req, node) : 0;
+      return localityShare(p.req, node, rackCredit) * weight + base - (reserve * held) / 1e12;
     },
   };
   if (inner.normalize) wrapped.normalize = inner.normalize;
