@@ -690,6 +690,12 @@ export class NodeCache {
       release();
       source?.close?.();
     }
+    if (only === undefined && this.isUnverifiedSinceReboot(v.name, v.version)) {
+      // Every byte was just hashed: the copy is this boot's now, like after recheckAfterReboot.
+      await writeMarker(this.dir, key, this.boot);
+      this.catalog.retagUnsynced(this.node, v.name, v.version, this.boot);
+      this.syncer.kick();
+    }
     this.catalog.touch(this.node, v.name, v.version, this.clock());
     return { checked: (only ?? v.files).length, repaired };
   }
