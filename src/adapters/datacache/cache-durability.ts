@@ -126,12 +126,17 @@ export interface BackgroundSyncOptions {
   readonly copyDirs: readonly string[];
   /** Wait after a record before syncing (more files per pass; default 1000 ms). */
   readonly delayMs?: number;
+  /** True while a fill runs: the sync waits for it (up to maxWaitMs), so that it does not compete with the fill for the disk and the libuv threads. */
+  readonly busy?: () => boolean;
+  /** The longest a record waits for its sync while fills run (default 30 s). */
+  readonly maxWaitMs?: number;
   readonly log: (line: string) => void;
 }
 
 /**
- * Syncs what fills recorded unsynced in this boot and clears the tags. One pass at a time,
- * one file at a time (a sync holds a libuv thread while the disk writes: one leaves the others
+ * Syncs what fills recorded unsynced in this boot and clears the tags, once no fill runs (or
+ * every maxWaitMs during long ones: the kernel writes dirty pages back meanwhile anyway, so
+ * little is left to wait for by then). One pass at a time, one file at a time (a sync holds a libuv thread while the disk writes: one leaves the others
  * to the fills). A file that moved or vanished mid-pass keeps its tag for the next pass.
  */
 export class BackgroundSync {
@@ -140,6 +145,8 @@ export class BackgroundSync {
   private again = false;
   private stopped = false;
   private readonly delayMs: number;
+  /** When the oldest record not yet taken by a pass was made (null: none). */
+  private pendingSince: number | null = null;
 
   constructor(private readonly o: BackgroundSyncOptions) {
     this.delayMs = o.delayMs ?? 1000;
@@ -148,6 +155,7 @@ export class BackgroundSync {
   /** Something was recorded unsynced: a pass runs after the delay. */
   kick(): void {
     if (this.stopped) return;
+    this.pendingSince ??= Date.now();
     if (this.running) {
       this.again = true;
       return;
@@ -155,7 +163,8 @@ export class BackgroundSync {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.run();
+      if (this.o.busy?.() === true && Date.now() - (this.pendingSince ?? 0) < (this.o.maxWaitMs ?? 30_000)) this.kick();
+      else void this.run();
     }, this.delayMs);
     this.timer.unref();
   }
@@ -186,6 +195,7 @@ export class BackgroundSync {
   }
 
   private run(): Promise<void> {
+    this.pendingSince = null;
     this.running = this.pass()
       .catch((e: unknown) => this.o.log(`dataset cache ${this.o.node}: background sync failed (tried again later): ${(e as Error).message}`))
       .finally(() => {

@@ -148,6 +148,7 @@ export class NodeCache {
         return join(row.state === 'ready' ? this.readyDir(key) : this.stagingDir(key), r.path);
       },
       ...(o.syncDelayMs !== undefined ? { delayMs: o.syncDelayMs } : {}),
+      busy: () => this.inflight.size > 0,
       log: this.log,
     });
   }
