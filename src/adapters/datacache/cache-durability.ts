@@ -41,12 +41,13 @@ export function markerPath(cacheDir: string, key: string): string {
   return join(cacheDir, MARKER_DIR, key);
 }
 
-/** fsync of a folder (its entries: creations, renames); a folder that is gone is skipped. */
-export async function syncDir(dir: string): Promise<void> {
+/** fsync of a folder (its entries: creations, renames); false when the folder is gone (moved meanwhile). */
+export async function syncDir(dir: string): Promise<boolean> {
   const fh = await fsp.open(dir, 'r').catch(() => null);
-  if (!fh) return;
+  if (!fh) return false;
   try {
     await fh.sync();
+    return true;
   } finally {
     await fh.close();
   }
@@ -212,7 +213,7 @@ export class BackgroundSync {
     const rows = this.pending();
     if (rows.length === 0) return;
     const done: UnsyncedRow[] = [];
-    const dirs = new Set<string>();
+    const dirs = new Map<string, UnsyncedRow[]>();
     const copies: UnsyncedRow[] = [];
     for (const r of rows) {
       if (this.stopped) return;
@@ -227,10 +228,14 @@ export class BackgroundSync {
       } catch {
         continue; // moved (staging -> ready) or removed meanwhile: the next pass
       }
-      dirs.add(dirname(p));
-      done.push(r);
+      const d = dirname(p);
+      const inDir = dirs.get(d);
+      if (inDir) inDir.push(r);
+      else dirs.set(d, [r]);
     }
-    for (const d of dirs) await syncDir(d);
+    // A file counts as synced once the folder holding its name is too; a folder moved meanwhile
+    // (staging -> ready) leaves its files for the next pass.
+    for (const [d, rs] of dirs) if (await syncDir(d)) for (const r of rs) done.push(r);
     // A copy's own row stands for its final rename: the cache folder's entries, synced after
     // its files (a copy that became ready was renamed before this pass read its row).
     if (copies.length > 0) for (const d of this.o.copyDirs) await syncDir(d);
