@@ -52,7 +52,7 @@ async function setup(files = 6, size = 150_000) {
   let counting = new CountingSource(new LocalSource(src));
   let fetchedBefore: string[] = [];
   // A new cache stands for a new server: what it fetches is counted from zero.
-  const open = (bootId: string, o: { failAfter?: number; syncDelayMs?: number } = {}): NodeCache => {
+  const open = (bootId: string, o: { failAfter?: number; syncDelayMs?: number; syncBacklogBytes?: number } = {}): NodeCache => {
     counting = new CountingSource(new LocalSource(src));
     fetchedBefore = [];
     return new NodeCache(catalog, {
@@ -62,6 +62,7 @@ async function setup(files = 6, size = 150_000) {
       streams: 2,
       bootId,
       syncDelayMs: o.syncDelayMs ?? 3_600_000, // no background sync unless the test asks for it
+      ...(o.syncBacklogBytes !== undefined ? { syncBacklogBytes: o.syncBacklogBytes } : {}),
       openSource: (s: SourceSpec) => {
         fetchedBefore.push(...counting.fetched);
         return (counting = new CountingSource(new LocalSource((s as { path: string }).path), o.failAfter));
@@ -110,6 +111,16 @@ test('the background sync syncs what was recorded, clears the tags and the marke
   assert.deepEqual(after.resumeInterrupted(() => t.v), []);
   assert.equal(after.isRepairing('ds', 1), false, 'nothing is checked again');
   await after.close();
+  t.done();
+});
+
+test('fills that leave more than the backlog bound unsynced get a sync pass at once, not after the delay', async () => {
+  const t = await setup(6, 150_000);
+  // The delay is an hour: only the backlog (one file's bytes) can start a pass.
+  const cache = t.open('boot-a', { syncBacklogBytes: 150_000 });
+  await cache.fill(t.v);
+  await waitFor('a pass started by the backlog', async () => t.catalog.unsyncedRows('n1').filter((r) => r.path !== '').length < t.v.files.length, 10_000);
+  await cache.close();
   t.done();
 });
 

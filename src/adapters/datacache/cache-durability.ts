@@ -131,15 +131,28 @@ export interface BackgroundSyncOptions {
   readonly busy?: () => boolean;
   /** The longest a record waits for its sync while fills run (default 30 s). */
   readonly maxWaitMs?: number;
+  /**
+   * Bytes recorded unsynced since the last pass started; a pass runs during fills once they
+   * reach maxBacklogBytes. This bounds the dirty data the server's own SQLite commits (which
+   * fsync, and on ext4 write out other files' dirty pages with them) can be made to wait for.
+   */
+  readonly backlogBytes?: () => number;
+  /** Default SYNC_BACKLOG_BYTES. */
+  readonly maxBacklogBytes?: number;
+  /** A pass starts: what was recorded until now is in it (the backlog restarts from 0). */
+  readonly onPassStart?: () => void;
   readonly log: (line: string) => void;
 }
 
 /**
- * Syncs what fills recorded unsynced in this boot and clears the tags, once no fill runs (or
- * every maxWaitMs during long ones: the kernel writes dirty pages back meanwhile anyway, so
- * little is left to wait for by then). One pass at a time, one file at a time (a sync holds a libuv thread while the disk writes: one leaves the others
+ * Syncs what fills recorded unsynced in this boot and clears the tags, once no fill runs (or,
+ * during long ones, every maxWaitMs or once maxBacklogBytes were recorded since the last pass:
+ * the kernel writes dirty pages back meanwhile anyway, so little is left to wait for by then). One pass at a time, one file at a time (a sync holds a libuv thread while the disk writes: one leaves the others
  * to the fills). A file that moved or vanished mid-pass keeps its tag for the next pass.
  */
+/** Unsynced bytes fills may leave behind them before a pass runs during them (1 GiB). */
+export const SYNC_BACKLOG_BYTES = 1024 * 1024 * 1024;
+
 export class BackgroundSync {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -161,6 +174,13 @@ export class BackgroundSync {
       this.again = true;
       return;
     }
+    if (this.behind()) {
+      // Fills have left too much unsynced behind them: sync now, fills or not.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.run();
+      return;
+    }
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -168,6 +188,10 @@ export class BackgroundSync {
       else void this.run();
     }, this.delayMs);
     this.timer.unref();
+  }
+
+  private behind(): boolean {
+    return (this.o.backlogBytes?.() ?? 0) >= (this.o.maxBacklogBytes ?? SYNC_BACKLOG_BYTES);
   }
 
   /** Runs passes now until nothing of this boot is left unsynced (tests, shutdown). */
@@ -197,6 +221,7 @@ export class BackgroundSync {
 
   private run(): Promise<void> {
     this.pendingSince = null;
+    this.o.onPassStart?.();
     this.running = this.pass()
       .catch((e: unknown) => this.o.log(`dataset cache ${this.o.node}: background sync failed (tried again later): ${(e as Error).message}`))
       .finally(() => {

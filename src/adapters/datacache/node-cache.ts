@@ -39,6 +39,8 @@ export interface NodeCacheOptions {
   readonly bootId?: string;
   /** Wait after a record before the background sync (default 1000 ms). */
   readonly syncDelayMs?: number;
+  /** Unsynced bytes fills may leave behind them before the background sync runs during them (default SYNC_BACKLOG_BYTES). */
+  readonly syncBacklogBytes?: number;
 }
 
 export interface FillProgress {
@@ -121,6 +123,8 @@ export class NodeCache {
   /** The boot id this process records with. */
   readonly boot: string;
   private readonly syncer: BackgroundSync;
+  /** Bytes of files recorded unsynced since the background sync's last pass started. */
+  private unsyncedBytes = 0;
 
   constructor(
     private readonly catalog: DatasetCatalog,
@@ -149,6 +153,9 @@ export class NodeCache {
       },
       ...(o.syncDelayMs !== undefined ? { delayMs: o.syncDelayMs } : {}),
       busy: () => this.inflight.size > 0,
+      backlogBytes: () => this.unsyncedBytes,
+      onPassStart: () => void (this.unsyncedBytes = 0),
+      ...(o.syncBacklogBytes !== undefined ? { maxBacklogBytes: o.syncBacklogBytes } : {}),
       log: this.log,
     });
   }
@@ -438,12 +445,14 @@ export class NodeCache {
     // without waiting for the disk: the record carries the boot id, and the background sync
     // makes the bytes durable and clears it. Within this boot the page cache holds the bytes
     // (a kill -9 loses none); after a crash of the machine they are checksummed again.
+    const sizeOf = new Map(v.files.map((f) => [f.path, f.size]));
     let batch: string[] = [];
     let lastFlush = this.clock();
     let recording: Promise<void> = Promise.resolve();
     const record = async (files: readonly string[]): Promise<void> => {
       try {
         this.catalog.addVerified(this.node, v.name, v.version, files, this.boot);
+        for (const p of files) this.unsyncedBytes += sizeOf.get(p) ?? 0;
       } catch (e) {
         if (!this.closed) throw e; // after close the store may be gone: those files are copied again next time
       }
