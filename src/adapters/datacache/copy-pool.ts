@@ -11,8 +11,16 @@ import type { ChecksumKind } from './dataset-source.js';
 
 interface Slot {
   readonly worker: Worker;
-  busy: boolean;
+  /** Requests posted and not answered yet (the worker runs them in order). */
+  inflight: number;
 }
+
+/**
+ * Requests queued per worker: the next file is already in the worker's queue when it finishes
+ * one, so it does not wait for the event loop to hand it more (on a loaded machine the main
+ * thread may take tens of ms to run again, per file).
+ */
+const PER_WORKER = 2;
 
 let slots: Slot[] | null = null;
 const waiting: (() => void)[] = [];
@@ -24,7 +32,7 @@ function pool(): Slot[] {
   slots = Array.from({ length: n }, () => {
     const worker = new Worker(new URL('./copy-worker.js', import.meta.url));
     worker.unref();
-    return { worker, busy: false };
+    return { worker, inflight: 0 };
   });
   return slots;
 }
@@ -36,15 +44,15 @@ export function startCopyPool(): void {
 
 /** Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. */
 export async function copyAndHash(src: string, dest: string, size: number, kind: ChecksumKind = 'sha256'): Promise<CopyReply> {
-  let slot = pool().find((s) => !s.busy);
+  const free = (): Slot | undefined => pool().reduce<Slot | undefined>((best, x) => (x.inflight < PER_WORKER && (!best || x.inflight < best.inflight) ? x : best), undefined);
+  let slot = free();
   while (!slot) {
     await new Promise<void>((r) => waiting.push(r));
-    slot = pool().find((s) => !s.busy);
+    slot = free();
   }
-  slot.busy = true;
   const s = slot;
+  if (s.inflight++ === 0) s.worker.ref();
   const req: CopyRequest = { id: nextId++, src, dest, size, kind };
-  s.worker.ref();
   try {
     return await new Promise<CopyReply>((resolve, reject) => {
       const onMessage = (m: CopyReply): void => {
@@ -58,8 +66,7 @@ export async function copyAndHash(src: string, dest: string, size: number, kind:
       s.worker.postMessage(req);
     });
   } finally {
-    s.worker.unref();
-    s.busy = false;
+    if (--s.inflight === 0) s.worker.unref();
     waiting.shift()?.();
   }
 }

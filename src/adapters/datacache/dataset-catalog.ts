@@ -21,6 +21,24 @@ export const DATASET_MIGRATION = `
   CREATE TABLE IF NOT EXISTS dataset_cache_files (node TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL,
     PRIMARY KEY (node, name, version, path)) WITHOUT ROWID;`;
 
+/**
+ * Records made before their bytes were synced (cache-durability.ts), each with the boot id of
+ * the machine when it was made: a verified file of a fill or of a complete copy (`path`), or a
+ * complete copy's final rename (`path` = ''). A row is deleted once its bytes are synced.
+ * A table of its own, so the step is idempotent (renumbered safely when migrations merge).
+ */
+export const DATASET_UNSYNCED_MIGRATION = `
+  CREATE TABLE IF NOT EXISTS dataset_cache_unsynced (node TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL,
+    boot TEXT NOT NULL, PRIMARY KEY (node, name, version, path)) WITHOUT ROWID;`;
+
+export interface UnsyncedRow {
+  readonly name: string;
+  readonly version: number;
+  /** '' = the copy's final rename. */
+  readonly path: string;
+  readonly boot: string;
+}
+
 export interface DatasetVersion {
   readonly name: string;
   readonly version: number;
@@ -80,6 +98,25 @@ function toCache(r: CacheDbRow): CacheRow {
 export class DatasetCatalog {
   constructor(private readonly db: Database.Database) {}
 
+  /**
+   * Runs a write of cache records without waiting for the disk (synchronous=NORMAL for its
+   * commit; WAL order still holds, and the next FULL commit makes it durable). On ext4 any fsync
+   * also writes out the fill's dirty pages, so a FULL commit inside a fill waits for the whole
+   * copy to reach the disk (measured: 600-850 ms of a 1.5 s fill). A cache record lost in a
+   * crash of the machine costs a copy or a check again, never a wrong answer: what may be
+   * trusted after a reboot is decided by the unsynced tags (cache-durability.ts).
+   */
+  private lazily<T>(write: () => T): T {
+    const prev = this.db.pragma('synchronous', { simple: true }) as number;
+    if (prev <= 1 || this.db.inTransaction) return write();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.db.pragma(`synchronous = ${prev}`);
+    }
+  }
+
   /** Stores the next version of `name` (1 for a new dataset) and returns it. */
   addVersion(v: Omit<DatasetVersion, 'version' | 'removedAt'>): DatasetVersion {
     return this.db.transaction(() => {
@@ -120,16 +157,22 @@ export class DatasetCatalog {
     return r && toCache(r);
   }
   startFill(node: string, name: string, version: number, totalBytes: number, at: number): void {
-    this.db
-      .prepare(`INSERT INTO dataset_cache (node, name, version, state, total_bytes, started_at, ready_at, last_used_at) VALUES (?, ?, ?, 'filling', ?, ?, NULL, ?)
-        ON CONFLICT (node, name, version) DO UPDATE SET last_used_at = excluded.last_used_at`)
-      .run(node, name, version, totalBytes, at, at);
+    this.lazily(() => {
+      this.db
+        .prepare(`INSERT INTO dataset_cache (node, name, version, state, total_bytes, started_at, ready_at, last_used_at) VALUES (?, ?, ?, 'filling', ?, ?, NULL, ?)
+          ON CONFLICT (node, name, version) DO UPDATE SET last_used_at = excluded.last_used_at`)
+        .run(node, name, version, totalBytes, at, at);
+    });
   }
-  markReady(node: string, name: string, version: number, at: number): void {
-    this.db.transaction(() => {
-      this.db.prepare(`UPDATE dataset_cache SET state = 'ready', ready_at = ?, last_used_at = ? WHERE node = ? AND name = ? AND version = ?`).run(at, at, node, name, version);
-      this.db.prepare('DELETE FROM dataset_cache_files WHERE node = ? AND name = ? AND version = ?').run(node, name, version);
-    }).immediate();
+  /** The copy is complete; its final rename is recorded unsynced in `boot` (the files' own tags stay). */
+  markReady(node: string, name: string, version: number, at: number, boot: string): void {
+    this.lazily(() => {
+      this.db.transaction(() => {
+        this.db.prepare(`UPDATE dataset_cache SET state = 'ready', ready_at = ?, last_used_at = ? WHERE node = ? AND name = ? AND version = ?`).run(at, at, node, name, version);
+        this.db.prepare('DELETE FROM dataset_cache_files WHERE node = ? AND name = ? AND version = ?').run(node, name, version);
+        this.db.prepare(`INSERT OR REPLACE INTO dataset_cache_unsynced (node, name, version, path, boot) VALUES (?, ?, ?, '', ?)`).run(node, name, version, boot);
+      }).immediate();
+    });
   }
   touch(node: string, name: string, version: number, at: number): void {
     this.db.prepare('UPDATE dataset_cache SET last_used_at = ? WHERE node = ? AND name = ? AND version = ?').run(at, node, name, version);
@@ -138,18 +181,69 @@ export class DatasetCatalog {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM dataset_cache WHERE node = ? AND name = ? AND version = ?').run(node, name, version);
       this.db.prepare('DELETE FROM dataset_cache_files WHERE node = ? AND name = ? AND version = ?').run(node, name, version);
+      this.db.prepare('DELETE FROM dataset_cache_unsynced WHERE node = ? AND name = ? AND version = ?').run(node, name, version);
     }).immediate();
   }
-  /** Files of a fill in progress that were copied, fsynced and verified. */
+  /** Files of a fill in progress that were copied and verified (synced or not: see unsyncedRows). */
   verifiedFiles(node: string, name: string, version: number): Set<string> {
     return new Set(this.db.prepare('SELECT path FROM dataset_cache_files WHERE node = ? AND name = ? AND version = ?').pluck().all(node, name, version) as string[]);
   }
-  /** Records verified files in one transaction (one fsync for the batch). */
-  addVerified(node: string, name: string, version: number, paths: readonly string[]): void {
-    if (paths.length === 0) return;
-    const st = this.db.prepare('INSERT OR IGNORE INTO dataset_cache_files (node, name, version, path) VALUES (?, ?, ?, ?)');
-    this.db.transaction(() => {
-      for (const p of paths) st.run(node, name, version, p);
-    }).immediate();
+  /** Records verified files, not yet synced, in one transaction (one commit for the batch). */
+  addVerified(node: string, name: string, version: number, paths: readonly string[], boot: string): void {
+    this.lazily(() => {
+      if (paths.length === 0) return;
+      const st = this.db.prepare('INSERT OR IGNORE INTO dataset_cache_files (node, name, version, path) VALUES (?, ?, ?, ?)');
+      const un = this.db.prepare('INSERT OR REPLACE INTO dataset_cache_unsynced (node, name, version, path, boot) VALUES (?, ?, ?, ?, ?)');
+      this.db.transaction(() => {
+        for (const p of paths) {
+          st.run(node, name, version, p);
+          un.run(node, name, version, p, boot);
+        }
+      }).immediate();
+    });
+  }
+  /** Files of a complete copy written again (repaired), not yet synced. */
+  addUnsynced(node: string, name: string, version: number, paths: readonly string[], boot: string): void {
+    this.lazily(() => {
+      const st = this.db.prepare('INSERT OR REPLACE INTO dataset_cache_unsynced (node, name, version, path, boot) VALUES (?, ?, ?, ?, ?)');
+      this.db.transaction(() => {
+        for (const p of paths) st.run(node, name, version, p, boot);
+      }).immediate();
+    });
+  }
+  /** Every record of the node not yet synced, with the boot it was made in. */
+  unsyncedRows(node: string): UnsyncedRow[] {
+    return this.db.prepare('SELECT name, version, path, boot FROM dataset_cache_unsynced WHERE node = ? ORDER BY name, version, path').all(node) as UnsyncedRow[];
+  }
+  /** The unsynced records of one copy, path -> boot ('' = its final rename). */
+  unsyncedOf(node: string, name: string, version: number): Map<string, string> {
+    const rows = this.db.prepare('SELECT path, boot FROM dataset_cache_unsynced WHERE node = ? AND name = ? AND version = ?').all(node, name, version) as { path: string; boot: string }[];
+    return new Map(rows.map((r) => [r.path, r.boot]));
+  }
+  hasUnsynced(node: string, name: string, version: number): boolean {
+    return this.db.prepare('SELECT 1 FROM dataset_cache_unsynced WHERE node = ? AND name = ? AND version = ? LIMIT 1').get(node, name, version) !== undefined;
+  }
+  /** Clears the tags of records whose bytes are now synced (a row re-recorded in another boot meanwhile keeps its tag). */
+  markSynced(node: string, rows: readonly UnsyncedRow[]): void {
+    this.lazily(() => {
+      if (rows.length === 0) return;
+      const st = this.db.prepare('DELETE FROM dataset_cache_unsynced WHERE node = ? AND name = ? AND version = ? AND path = ? AND boot = ?');
+      this.db.transaction(() => {
+        for (const r of rows) st.run(node, r.name, r.version, r.path, r.boot);
+      }).immediate();
+    });
+  }
+  /** A copy checked again after a reboot: its records (all, or `paths`) now count as made in `boot`. */
+  retagUnsynced(node: string, name: string, version: number, boot: string, paths?: readonly string[]): void {
+    this.lazily(() => {
+      if (paths === undefined) {
+        this.db.prepare('UPDATE dataset_cache_unsynced SET boot = ? WHERE node = ? AND name = ? AND version = ?').run(boot, node, name, version);
+        return;
+      }
+      const st = this.db.prepare('UPDATE dataset_cache_unsynced SET boot = ? WHERE node = ? AND name = ? AND version = ? AND path = ?');
+      this.db.transaction(() => {
+        for (const p of paths) st.run(boot, node, name, version, p);
+      }).immediate();
+    });
   }
 }

@@ -4,15 +4,18 @@
  *   <dir>/.staging/<name>@<version>/... fills in progress; never handed to a job
  * A fill copies the files a few at a time (parallel streams), checksumming while copying. A file
  * is verified (CRC-32, or SHA-256 for older versions, as recorded) and renamed from `.part`;
- * verified files are then synced and recorded in SQLite in batches; a fill interrupted (even by
- * kill -9) resumes with the recorded files kept. The
- * staging folder becomes the complete copy by one rename once every file is verified.
+ * verified files are recorded in SQLite in batches, without waiting for the disk, tagged with
+ * the boot id, and synced in the background (cache-durability.ts); a fill interrupted (even by
+ * kill -9) resumes with the recorded files kept. The staging folder becomes the complete copy
+ * by one rename once every file is verified. After a reboot, records never synced are checked
+ * again (checksums) before they are kept or served.
  * Eviction is least recently used and never takes a copy that is pinned (a running or
  * starting job reads it) or filling.
  */
 import { promises as fsp, mkdirSync, rmSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.js';
+import { BackgroundSync, copyTrusted, currentBootId, hashFile, removeMarker, syncFile, writeMarker } from './cache-durability.js';
 import { startCopyPool } from './copy-pool.js';
 import type { DatasetCatalog, DatasetVersion } from './dataset-catalog.js';
 import { type ChecksumKind, type DatasetFile, type DatasetSource, fillChecksum, type SourceSpec } from './dataset-source.js';
@@ -32,6 +35,12 @@ export interface NodeCacheOptions {
   readonly onFillEnd?: (key: string) => void;
   /** After each batch of verified files is recorded (a crash-test failpoint). */
   readonly onVerifiedBatch?: () => void;
+  /** This boot's id (default: the kernel's); tests inject one to stand for a reboot. */
+  readonly bootId?: string;
+  /** Wait after a record before the background sync (default 1000 ms). */
+  readonly syncDelayMs?: number;
+  /** Unsynced bytes fills may leave behind them before the background sync runs during them (default SYNC_BACKLOG_BYTES). */
+  readonly syncBacklogBytes?: number;
 }
 
 export interface FillProgress {
@@ -59,7 +68,7 @@ export interface CacheEntryView {
   readonly lastError: { code: string; message: string; at: number } | null;
 }
 
-/** Verified files are recorded in one SQLite commit (one fsync) per this many ms, or this many files. */
+/** Verified files are recorded in one SQLite commit per this many ms, or this many files. */
 const FLUSH_MS = 200;
 const FLUSH_FILES = 256;
 
@@ -81,15 +90,6 @@ const VERIFIED_MTIME = 0;
 async function sealFile(p: string): Promise<void> {
   await fsp.chmod(p, 0o444);
   await fsp.utimes(p, VERIFIED_MTIME, VERIFIED_MTIME);
-}
-/** Makes a file's bytes durable (through a read-only descriptor: a copy may carry the source's mode). */
-async function syncFile(p: string): Promise<void> {
-  const fh = await fsp.open(p, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
 }
 /** Seals the files and makes the folders read-only; `dir` itself too unless `self` is false. */
 async function makeReadOnly(dir: string, self = true): Promise<void> {
@@ -120,6 +120,11 @@ export class NodeCache {
   /** Complete copies whose changed files are being re-hashed before a job reads them. */
   private readonly repairs = new Map<string, Promise<void>>();
   private closed = false;
+  /** The boot id this process records with. */
+  readonly boot: string;
+  private readonly syncer: BackgroundSync;
+  /** Bytes of files recorded unsynced since the background sync's last pass started. */
+  private unsyncedBytes = 0;
 
   constructor(
     private readonly catalog: DatasetCatalog,
@@ -133,6 +138,40 @@ export class NodeCache {
     this.streams = Math.max(1, o.streams ?? 4);
     mkdirSync(join(this.dir, '.staging'), { recursive: true, mode: 0o755 });
     startCopyPool();
+    this.boot = o.bootId ?? currentBootId();
+    this.syncer = new BackgroundSync({
+      node: this.node,
+      catalog,
+      boot: this.boot,
+      cacheDir: this.dir,
+      copyDirs: [this.dir, join(this.dir, '.staging')],
+      locate: (r) => {
+        const key = keyOf(r.name, r.version);
+        const row = catalog.cacheRow(this.node, r.name, r.version);
+        if (!row) return null;
+        return join(row.state === 'ready' ? this.readyDir(key) : this.stagingDir(key), r.path);
+      },
+      ...(o.syncDelayMs !== undefined ? { delayMs: o.syncDelayMs } : {}),
+      busy: () => this.inflight.size > 0,
+      backlogBytes: () => this.unsyncedBytes,
+      onPassStart: () => void (this.unsyncedBytes = 0),
+      ...(o.syncBacklogBytes !== undefined ? { maxBacklogBytes: o.syncBacklogBytes } : {}),
+      log: this.log,
+    });
+  }
+
+  /** Syncs now what this boot recorded unsynced, and clears the tags (tests; a shutdown may call it). */
+  flushSync(): Promise<void> {
+    return this.syncer.flush();
+  }
+
+  /**
+   * A copy holds records made in another boot and never synced (a crash of the machine may have
+   * lost their bytes): its files are checksummed again before it is kept or served.
+   */
+  isUnverifiedSinceReboot(name: string, version: number): boolean {
+    for (const boot of this.catalog.unsyncedOf(this.node, name, version).values()) if (boot !== this.boot) return true;
+    return false;
   }
 
   private readyDir(key: string): string {
@@ -233,6 +272,7 @@ export class NodeCache {
   /** Stops fills after the file each stream is copying (they resume at the next start); waits up to `waitMs`. */
   async close(waitMs = 2000): Promise<void> {
     this.closed = true;
+    this.syncer.stop();
     const all = Promise.allSettled([...this.inflight.values()].map((f) => f.promise));
     await Promise.race([all, new Promise((r) => setTimeout(r, waitMs).unref())]);
   }
@@ -283,6 +323,7 @@ export class NodeCache {
       rmSync(d, { recursive: true, force: true });
     }
     this.catalog.dropCache(this.node, name, version);
+    await removeMarker(this.dir, key);
   }
 
   /** Removes a copy on request. A pinned or filling copy is refused (DATASET_IN_USE) unless `force` and not pinned. */
@@ -334,16 +375,25 @@ export class NodeCache {
     this.fill(v).catch(() => undefined);
   }
 
-  /** Fills that were running when the server stopped, resumed in the background. */
+  /**
+   * Fills that were running when the server stopped, resumed in the background; complete copies
+   * recorded in another boot and never synced are checked again (checksums) in the background,
+   * and jobs wait for that (changedFiles). What this boot recorded unsynced is synced.
+   */
   resumeInterrupted(get: (name: string, version: number) => DatasetVersion | undefined): string[] {
     const out: string[] = [];
     for (const r of this.catalog.cacheRows(this.node)) {
-      if (r.state !== 'filling') continue;
       const v = get(r.name, r.version);
       if (!v) continue;
+      if (r.state === 'ready') {
+        if (this.isUnverifiedSinceReboot(r.name, r.version)) this.startRepair(v, v.files);
+        else if (!this.catalog.hasUnsynced(this.node, r.name, r.version)) void removeMarker(this.dir, keyOf(r.name, r.version)).catch(() => undefined);
+        continue;
+      }
       out.push(keyOf(r.name, r.version));
       this.startFill(v);
     }
+    this.syncer.kick();
     return out;
   }
 
@@ -355,19 +405,31 @@ export class NodeCache {
     }
     const staging = this.stagingDir(key);
     if (resuming && !existsSync(staging) && existsSync(this.readyDir(key))) {
-      // Stopped between the final rename and its record: the copy is complete.
+      // Stopped between the final rename and its record: the copy is complete. Its marker says
+      // whether it was made in this boot; if not (or if it is unreadable), it is checked before
+      // a job reads it, since the records of its files may have been lost with the crash.
       await fsp.chmod(this.readyDir(key), 0o555);
-      this.catalog.markReady(this.node, v.name, v.version, this.clock());
+      this.catalog.markReady(this.node, v.name, v.version, this.clock(), copyTrusted(this.dir, key, this.boot) ? this.boot : 'unknown');
+      this.syncer.kick();
       return;
     }
     await fsp.mkdir(staging, { recursive: true, mode: 0o755 });
+    // The marker must be on disk before the final rename can be (readers without SQLite).
+    const marker = writeMarker(this.dir, key, this.boot);
+    marker.catch(() => undefined);
     const verified = this.catalog.verifiedFiles(this.node, v.name, v.version);
+    const unsynced = resuming ? this.catalog.unsyncedOf(this.node, v.name, v.version) : new Map<string, string>();
+    const rechecked: string[] = [];
     const todo: DatasetFile[] = [];
     for (const f of v.files) {
       if (verified.has(f.path)) {
-        // Recorded after its fsync; only a missing or resized file (tampering) is copied again.
-        const st = await fsp.stat(join(staging, f.path)).catch(() => null);
-        if (st?.size === f.size) {
+        const boot = unsynced.get(f.path);
+        const p = join(staging, f.path);
+        // Recorded in another boot and never synced: a crash may have lost its bytes, so it is
+        // checksummed again. Otherwise only a missing or resized file (tampering) is copied again.
+        const keep = boot !== undefined && boot !== this.boot ? await hashFile(p, fillChecksum(f).kind).then((d) => d === fillChecksum(f).want) : (await fsp.stat(p).catch(() => null))?.size === f.size;
+        if (keep) {
+          if (boot !== undefined && boot !== this.boot) rechecked.push(f.path);
           progress.bytesDone += f.size;
           progress.filesDone++;
           continue;
@@ -375,22 +437,26 @@ export class NodeCache {
       }
       todo.push(f);
     }
+    if (rechecked.length > 0) this.catalog.retagUnsynced(this.node, v.name, v.version, this.boot, rechecked);
     if (resuming) this.log(`dataset cache ${this.node}: resuming ${key}: ${progress.filesDone} of ${v.files.length} files kept, ${todo.length} to copy`);
     const source = this.o.openSource(v.source);
     let failed: unknown = null;
-    // Verified files are synced and recorded in batches (one SQLite commit per ~200 ms, not per
-    // file), off the copy streams: the disk writes a batch while the next files copy. A file is
-    // recorded only once synced, so a recorded file survives a crash of the machine too.
+    // Verified files are recorded in batches (one SQLite commit per ~200 ms, not per file),
+    // without waiting for the disk: the record carries the boot id, and the background sync
+    // makes the bytes durable and clears it. Within this boot the page cache holds the bytes
+    // (a kill -9 loses none); after a crash of the machine they are checksummed again.
+    const sizeOf = new Map(v.files.map((f) => [f.path, f.size]));
     let batch: string[] = [];
     let lastFlush = this.clock();
     let recording: Promise<void> = Promise.resolve();
     const record = async (files: readonly string[]): Promise<void> => {
-      await Promise.all(files.map((p) => syncFile(join(staging, p))));
       try {
-        this.catalog.addVerified(this.node, v.name, v.version, files);
+        this.catalog.addVerified(this.node, v.name, v.version, files, this.boot);
+        for (const p of files) this.unsyncedBytes += sizeOf.get(p) ?? 0;
       } catch (e) {
         if (!this.closed) throw e; // after close the store may be gone: those files are copied again next time
       }
+      this.syncer.kick();
       this.o.onVerifiedBatch?.();
     };
     const flush = (): void => {
@@ -439,9 +505,11 @@ export class NodeCache {
     // rewrites its ".." entry, which needs write permission on it (EACCES without
     // CAP_DAC_OVERRIDE, as for the cache agent and any non-root server).
     await makeReadOnly(staging, false);
+    await marker;
     await fsp.rename(staging, this.readyDir(key));
     await fsp.chmod(this.readyDir(key), 0o555);
-    this.catalog.markReady(this.node, v.name, v.version, this.clock());
+    this.catalog.markReady(this.node, v.name, v.version, this.clock(), this.boot);
+    this.syncer.kick();
     const secs = (this.clock() - progress.startedAt) / 1000;
     this.log(`dataset cache ${this.node}: ${key} ready (${v.files.length} files, ${v.totalBytes} bytes; ${progress.bytesThisRun} copied in ${secs.toFixed(1)} s)`);
   }
@@ -481,6 +549,7 @@ export class NodeCache {
    */
   changedFiles(v: DatasetVersion): DatasetFile[] {
     if (this.catalog.cacheRow(this.node, v.name, v.version)?.state !== 'ready') return [];
+    if (this.isUnverifiedSinceReboot(v.name, v.version)) return [...v.files];
     const dir = this.readyDir(keyOf(v.name, v.version));
     return v.files.filter((f) => {
       const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
@@ -492,7 +561,10 @@ export class NodeCache {
     return this.repairs.has(keyOf(name, version));
   }
 
-  /** Re-hashes `files` of a complete copy in the background and fetches the corrupted ones again (see verify). */
+  /**
+   * Re-hashes `files` of a complete copy in the background and fetches the corrupted ones again
+   * (see verify); a copy not verified since a reboot is checked whole (recheckAfterReboot).
+   */
   startRepair(v: DatasetVersion, files: readonly DatasetFile[]): void {
     const key = keyOf(v.name, v.version);
     if (this.repairs.has(key)) return;
@@ -502,7 +574,7 @@ export class NodeCache {
     };
     this.repairs.set(
       key,
-      this.verify(v, files).then(
+      (this.isUnverifiedSinceReboot(v.name, v.version) ? this.recheckAfterReboot(v) : this.verify(v, files)).then(
         (r) => {
           if (r.repaired.length > 0) this.log(`dataset cache ${this.node}: ${key}: repaired ${r.repaired.join(', ')} before a job read it`);
           done();
@@ -513,6 +585,60 @@ export class NodeCache {
         },
       ),
     );
+  }
+
+  /**
+   * A complete copy recorded in another boot and never synced: every file is checksummed (the
+   * fill's checksum, CRC-32 where recorded) and those that do not match (lost in a crash of the
+   * machine) are fetched again; then its records count as this boot's and are synced in the
+   * background. A copy whose final rename was lost is renamed again; one lost whole is dropped.
+   */
+  private async recheckAfterReboot(v: DatasetVersion): Promise<{ checked: number; repaired: string[] }> {
+    const key = keyOf(v.name, v.version);
+    const dir = this.readyDir(key);
+    if (!existsSync(dir)) {
+      const staging = this.stagingDir(key);
+      if (!existsSync(staging)) {
+        this.catalog.dropCache(this.node, v.name, v.version);
+        await removeMarker(this.dir, key);
+        this.log(`dataset cache ${this.node}: ${key} was lost in a crash of the machine; it is filled again when needed`);
+        return { checked: 0, repaired: [] };
+      }
+      await fsp.chmod(staging, 0o755);
+      await fsp.rename(staging, dir);
+    }
+    const release = this.hold(v.name, v.version);
+    let source: DatasetSource | null = null;
+    const repaired: string[] = [];
+    try {
+      const bad: DatasetFile[] = [];
+      for (const f of v.files) {
+        const c = fillChecksum(f);
+        if ((await hashFile(join(dir, f.path), c.kind)) !== c.want) bad.push(f);
+      }
+      if (bad.length > 0) {
+        await makeWritable(dir);
+        source = this.o.openSource(v.source);
+        const progress = { bytesDone: 0, filesDone: 0, startedAt: this.clock(), bytesThisRun: 0 };
+        for (const f of bad) {
+          const p = join(dir, f.path);
+          this.log(`dataset cache ${this.node}: ${key}: ${f.path} does not match its checksum after a reboot; fetching it again`);
+          await fsp.mkdir(dirname(p), { recursive: true, mode: 0o755 });
+          await fsp.rm(p, { force: true });
+          await this.copyVerified(source, f, p, progress, key);
+          repaired.push(f.path);
+        }
+        await makeReadOnly(dir);
+      }
+      await writeMarker(this.dir, key, this.boot);
+      this.catalog.retagUnsynced(this.node, v.name, v.version, this.boot);
+      if (repaired.length > 0) this.catalog.addUnsynced(this.node, v.name, v.version, repaired, this.boot);
+      this.syncer.kick();
+    } finally {
+      release();
+      source?.close?.();
+    }
+    return { checked: v.files.length, repaired };
   }
 
   /**
@@ -573,6 +699,12 @@ export class NodeCache {
     } finally {
       release();
       source?.close?.();
+    }
+    if (only === undefined && this.isUnverifiedSinceReboot(v.name, v.version)) {
+      // Every byte was just hashed: the copy is this boot's now, like after recheckAfterReboot.
+      await writeMarker(this.dir, key, this.boot);
+      this.catalog.retagUnsynced(this.node, v.name, v.version, this.boot);
+      this.syncer.kick();
     }
     this.catalog.touch(this.node, v.name, v.version, this.clock());
     return { checked: (only ?? v.files).length, repaired };

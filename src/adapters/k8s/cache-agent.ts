@@ -20,7 +20,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { DATASET_MIGRATION, DatasetCatalog } from '../datacache/dataset-catalog.js';
+import { DATASET_MIGRATION, DATASET_UNSYNCED_MIGRATION, DatasetCatalog } from '../datacache/dataset-catalog.js';
 import type { DatasetSource, SourceSpec } from '../datacache/dataset-source.js';
 import { scanSource } from '../datacache/dataset-scan.js';
 import { keyOf, NodeCache } from '../datacache/node-cache.js';
@@ -117,6 +117,7 @@ export class CacheAgent {
     this.db = new Database(join(o.cacheDir, '.gantry-agent.db'));
     this.db.pragma('journal_mode = WAL');
     this.db.exec(DATASET_MIGRATION);
+    this.db.exec(DATASET_UNSYNCED_MIGRATION);
     this.catalog = new DatasetCatalog(this.db);
     this.api = o.kubeConfig.makeApiClient(CoreV1Api);
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));

@@ -20,6 +20,7 @@
  * pod's status).
  */
 import { readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyTrusted } from '../datacache/cache-durability.js';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { UserError } from '../../core/errors.js';
@@ -83,7 +84,11 @@ export function dataWaitOps(pod: V1Pod, o: DataWaitOptions): PatchOp[] {
   ];
 }
 
-/** The newest complete version of each dataset in `cacheDir` (some `<name>@<version>` folder). */
+/**
+ * The newest complete version of each dataset in `cacheDir` (some `<name>@<version>` folder
+ * that the cache trusts: not one recorded before a reboot and not checked since, whose marker
+ * names another boot; see datacache/cache-durability.ts).
+ */
 function completeVersions(cacheDir: string): Map<string, number> {
   let entries: string[] = [];
   try {
@@ -94,7 +99,7 @@ function completeVersions(cacheDir: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const e of entries) {
     const m = /^(.+)@(\d+)$/.exec(e);
-    if (m) out.set(m[1] as string, Math.max(out.get(m[1] as string) ?? 0, Number(m[2])));
+    if (m && copyTrusted(cacheDir, e)) out.set(m[1] as string, Math.max(out.get(m[1] as string) ?? 0, Number(m[2])));
   }
   return out;
 }

@@ -1,13 +1,14 @@
 /**
  * The SQLite store: one file, WAL journal, `synchronous=FULL` so that a commit that returned
- * survives a crash of the process or the machine. Schema changes are numbered migrations
+ * survives a crash of the process or the machine (a dataset cache record may name bytes not yet
+ * synced: it carries the boot id, see datacache/cache-durability.ts). Schema changes are numbered migrations
  * recorded in `PRAGMA user_version`. The audit table is append-only (triggers refuse
  * UPDATE and DELETE).
  */
 import Database from 'better-sqlite3';
 import type { AuditEntry, GpuHealthRow, JobQuery, JobRow, JobState, ModelQuota, NewJob, NodeStateRow, QueueRow, Store, TeamRow, TokenRow, UnreadableJob, UserRow } from './store.js';
 import { jobIdOf, seqOfJobId } from './store.js';
-import { DATASET_MIGRATION } from '../datacache/dataset-catalog.js';
+import { DATASET_MIGRATION, DATASET_UNSYNCED_MIGRATION } from '../datacache/dataset-catalog.js';
 import { COST_DETAIL_MIGRATION, COST_REPORT_INDEX_MIGRATION, COST_MIGRATION } from './cost-ledger.js';
 import { HISTORY_MIGRATION } from './history-store.js';
 import { SERVICE_MIGRATION, SERVICE_ROLLOUT_MIGRATION } from './service-records.js';
@@ -73,6 +74,8 @@ export const MIGRATIONS: readonly string[] = [
   HISTORY_MIGRATION,
   // Cost reports read memory: the indexes only they read go (cost-ledger.ts).
   COST_REPORT_INDEX_MIGRATION,
+  // Cache records made before their bytes were synced, with the boot id (dataset-catalog.ts).
+  DATASET_UNSYNCED_MIGRATION,
 ];
 
 interface TokenDbRow {
