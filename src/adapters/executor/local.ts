@@ -50,6 +50,14 @@ export function processStartTicks(pid: number): number | null {
   }
 }
 
+/** The exit status the wrapper recorded (its exit file, written whole), or undefined. */
+function exitFileStatus(exitFile: string): ExitStatus | undefined {
+  const text = readSmall(exitFile);
+  if (text === null || text === '') return undefined;
+  const code = Number(text);
+  return Number.isInteger(code) ? { code, signal: code > 128 ? signalName(code - 128) : null } : undefined;
+}
+
 export function isProcessAlive(pid: number, startTicks: number | null): boolean {
   try {
     process.kill(pid, 0);
@@ -196,14 +204,14 @@ export class LocalExecutor implements Executor {
   }
 
   private mainStatus(w: WorkerRecord): ExitStatus | 'running' | 'lost' {
-    const text = readSmall(w.exitFile);
-    if (text !== null) {
-      const code = Number(text);
-      if (text !== '' && Number.isInteger(code)) return { code, signal: code > 128 ? signalName(code - 128) : null };
-    }
-    const seen = this.exits.get(w.pid);
-    if (seen) return seen;
+    const recorded = exitFileStatus(w.exitFile) ?? this.exits.get(w.pid);
+    if (recorded) return recorded;
     if (isProcessAlive(w.pid, w.startTicks)) return 'running';
+    // The wrapper may have written its exit file and ended between the read above and the
+    // liveness check (seen under load: a job that succeeded was called lost); a process that
+    // is gone has written all it ever will, so read again.
+    const late = exitFileStatus(w.exitFile) ?? this.exits.get(w.pid);
+    if (late) return late;
     // Not ours and gone without an exit file: killed by SIGKILL, or the wrapper died with it.
     return 'lost';
   }
