@@ -10,33 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { DatasetCatalog, type DatasetVersion } from '../../src/adapters/datacache/dataset-catalog.js';
-import type { ChecksumKind, DatasetFile, DatasetSource, ListedFile, SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
+import type { SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
 import { scanSource } from '../../src/adapters/datacache/dataset-scan.js';
 import { LocalSource } from '../../src/adapters/datacache/local-source.js';
 import { NodeCache } from '../../src/adapters/datacache/node-cache.js';
 import { copyTrusted, currentBootId, markerPath } from '../../src/adapters/datacache/cache-durability.js';
 import { datasetsReady } from '../../src/adapters/k8s/data-wait.js';
+import { CountingSource } from '../helpers/counting-source.js';
 import { tempDir, waitFor } from '../helpers/server.js';
-
-/** Records the files fetched; throws after `failAfter` of them (an interrupted fill). */
-class CountingSource implements DatasetSource {
-  fetched: string[] = [];
-  constructor(
-    private readonly inner: DatasetSource,
-    private readonly failAfter = Infinity,
-  ) {}
-  list(): Promise<ListedFile[]> {
-    return this.inner.list();
-  }
-  read(f: ListedFile): AsyncIterable<Buffer> {
-    return this.inner.read(f);
-  }
-  async fetch(f: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind?: ChecksumKind): Promise<string> {
-    if (this.fetched.length >= this.failAfter) throw new Error('connection reset (simulated)');
-    this.fetched.push(f.path);
-    return this.inner.fetch(f, dest, onBytes, kind);
-  }
-}
 
 /** One cache folder and SQLite file; `open(boot)` is the cache as a server of that boot sees it. */
 async function setup(files = 6, size = 150_000) {

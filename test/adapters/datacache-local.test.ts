@@ -6,36 +6,17 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { DatasetCatalog, type DatasetVersion } from '../../src/adapters/datacache/dataset-catalog.js';
-import { type ChecksumKind, checkDatasetPath, type DatasetFile, type DatasetSource, type ListedFile, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
+import { checkDatasetPath, type DatasetSource, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
 import { scanSource } from '../../src/adapters/datacache/dataset-scan.js';
 import { LocalSource } from '../../src/adapters/datacache/local-source.js';
 import { NodeCache } from '../../src/adapters/datacache/node-cache.js';
+import { CountingSource } from '../helpers/counting-source.js';
 import { tempDir } from '../helpers/server.js';
 
 /** A folder of `n` random files of `size` bytes (one in a subfolder). */
 function makeSource(root: string, n: number, size: number): void {
   mkdirSync(join(root, 'sub'), { recursive: true });
   for (let i = 0; i < n; i++) writeFileSync(join(root, i === 0 ? 'sub/shard-0.bin' : `shard-${i}.bin`), randomBytes(size));
-}
-
-/** Counts fetches; throws after `failAfter` of them (an interrupted fill). */
-class CountingSource implements DatasetSource {
-  fetched: string[] = [];
-  constructor(
-    private readonly inner: DatasetSource,
-    private readonly failAfter = Infinity,
-  ) {}
-  list(): Promise<ListedFile[]> {
-    return this.inner.list();
-  }
-  read(f: ListedFile): AsyncIterable<Buffer> {
-    return this.inner.read(f);
-  }
-  async fetch(f: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind?: ChecksumKind): Promise<string> {
-    if (this.fetched.length >= this.failAfter) throw new Error('connection reset (simulated)');
-    this.fetched.push(f.path);
-    return this.inner.fetch(f, dest, onBytes, kind);
-  }
 }
 
 function setup(capacity: number, source: (s: SourceSpec) => DatasetSource, pinned: Set<string> = new Set(), streams = 2) {

@@ -651,7 +651,6 @@ export class NodeCache {
     const row = this.catalog.cacheRow(this.node, v.name, v.version);
     if (row?.state !== 'ready') throw new UserError('DATASET_NOT_CACHED', `${key} has no complete copy on node ${this.node}`);
     const dir = this.readyDir(key);
-    const { createHash } = await import('node:crypto');
     const repaired: string[] = [];
     let source: DatasetSource | null = null;
     const progress = { bytesDone: 0, filesDone: 0, startedAt: this.clock(), bytesThisRun: 0 };
@@ -659,25 +658,8 @@ export class NodeCache {
     try {
       for (const f of only ?? v.files) {
         const p = join(dir, f.path);
-        let sha: string | null = null;
-        try {
-          const h = createHash('sha256');
-          const fh = await fsp.open(p, 'r');
-          try {
-            const buf = Buffer.allocUnsafe(4 << 20);
-            for (let pos = 0; ; ) {
-              const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-              if (bytesRead === 0) break;
-              h.update(buf.subarray(0, bytesRead));
-              pos += bytesRead;
-            }
-          } finally {
-            await fh.close();
-          }
-          sha = h.digest('hex');
-        } catch {
-          sha = null; // missing or unreadable: repaired like a corrupted one
-        }
+        // Missing or unreadable (null): repaired like a corrupted one.
+        const sha = await hashFile(p, 'sha256');
         if (sha === f.sha256) {
           if (only) await sealFile(p); // written without a change of content: sealed again
           continue;
