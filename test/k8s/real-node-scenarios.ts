@@ -133,8 +133,8 @@ export function realNodeScenarios(setup: () => RealNodeSetup, o: { kubeletRestar
       // Say where the pod got stuck: bound or not, what it was given, what the kubelet and the plugin said.
       const p = await readPod(namespace, name).catch(() => null);
       const state = p ? { node: p.spec?.nodeName, phase: p.status?.phase, conditions: p.status?.conditions?.map((c) => `${c.type}=${c.status} ${c.reason ?? ''} ${c.message ?? ''}`), container: p.status?.containerStatuses?.[0]?.state, annotations: p.metadata?.annotations } : 'gone';
-      const plugin = (await devicePluginLog().catch(() => '')).split('\n').slice(-20).join('\n');
-      throw new Error(`${(e as Error).message}\npod: ${JSON.stringify(state)}\n--- kubelet:\n${node.logTail('kubelet', 20)}\n--- device plugin:\n${plugin}`);
+      const plugin = (await devicePluginLog().catch(() => '')).split('\n').slice(-30).join('\n');
+      throw new Error(`${(e as Error).message}\npod: ${JSON.stringify(state)}\n--- kubelet on ${namespace}/${name}:\n${node.logLinesWith('kubelet', `${namespace}/${name}`)}\n--- kubelet:\n${node.logTail('kubelet', 30)}\n--- device plugin:\n${plugin}`);
     });
   }
 

@@ -137,6 +137,15 @@ export class RealNode {
     }
   }
 
+  /** The last `lines` lines of a log that contain `text` (a pod's name, say). */
+  logLinesWith(name: string, text: string, lines = 20): string {
+    try {
+      return readFileSync(join(this.dir, `${name}.log`), 'utf8').split('\n').filter((l) => l.includes(text)).slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
   /** What a pod's containers wrote (the kubelet's log files, every container and restart), or ''. */
   podLog(namespace: string, pod: string): string {
     const logs = join(this.dir, 'logs');

@@ -23,6 +23,9 @@ export const DEVICE_PLUGIN_API_VERSION = 'v1beta1';
 export const DEFAULT_PLUGIN_DIR = '/var/lib/kubelet/device-plugins';
 export const KUBELET_SOCKET = 'kubelet.sock';
 export const DEFAULT_POD_RESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';
+const POD_LIST_TIMEOUT_MS = 5000;
+const POD_LIST_TRIES = 3;
+const SLOW_CALL_MS = 1000;
 
 /** A vendored proto, found from the source or the compiled file (dist/src/... -> src/...). */
 function protoPath(file: string): string {
@@ -153,13 +156,28 @@ export class GantryDevicePlugin {
         call.write(this.deviceList());
       },
       GetPreferredAllocation: (call: grpc.ServerUnaryCall<PreferredRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.serial(() => this.preferred(call.request)).then((r) => cb(null, r), (e: Error) => cb({ code: grpc.status.INTERNAL, details: e.message }));
+        const asked = Date.now();
+        this.serial(() => this.preferred(call.request)).then(
+          (r) => {
+            this.noteSlow('GetPreferredAllocation', asked);
+            cb(null, r);
+          },
+          (e: Error) => {
+            this.log(`device-plugin: GetPreferredAllocation failed after ${Date.now() - asked} ms: ${e.message}`);
+            cb({ code: grpc.status.INTERNAL, details: e.message });
+          },
+        );
       },
       Allocate: (call: grpc.ServerUnaryCall<AllocateRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const asked = Date.now();
+        this.log(`device-plugin: Allocate asked for ${call.request.container_requests.map((c) => c.devices_ids.length).join('+')} device(s)`);
         this.serial(() => this.allocate(call.request)).then(
-          (r) => cb(null, r),
+          (r) => {
+            this.noteSlow('Allocate', asked);
+            cb(null, r);
+          },
           (e: Error) => {
-            this.log(`device-plugin: Allocate refused: ${e.message}`);
+            this.log(`device-plugin: Allocate refused after ${Date.now() - asked} ms: ${e.message}`);
             cb({ code: grpc.status.FAILED_PRECONDITION, details: e.message });
           },
         );
@@ -214,6 +232,12 @@ export class GantryDevicePlugin {
     return { devices: this.devices.map((d) => ({ ID: d.id, health: d.healthy ? 'Healthy' : 'Unhealthy' })) };
   }
 
+  /** The kubelet's admission waits on these calls: say when one was slow. */
+  private noteSlow(what: string, asked: number): void {
+    const ms = Date.now() - asked;
+    if (ms >= SLOW_CALL_MS) this.log(`device-plugin: ${what} answered after ${ms} ms`);
+  }
+
   private serial<T>(f: () => Promise<T>): Promise<T> {
     const next = this.chain.then(f, f);
     this.chain = next.catch(() => undefined);
@@ -247,8 +271,26 @@ export class GantryDevicePlugin {
 
   private warnedNoPodResources = false;
 
+  /**
+   * The pods bound to this node. The kubelet waits on Allocate with no deadline, and its pod
+   * admission waits with it: a list the apiserver never answers is given up after 5 s and
+   * asked again (3 tries), so a stalled connection cannot hold the node's pods Pending.
+   */
   private async podsOnNode(): Promise<V1Pod[]> {
-    return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` })).items;
+    for (let attempt = 1; ; attempt++) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`the apiserver did not list the pods of ${this.o.node} within ${POD_LIST_TIMEOUT_MS} ms`)), POD_LIST_TIMEOUT_MS);
+      });
+      try {
+        return (await Promise.race([this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` }), late])).items;
+      } catch (e) {
+        if (attempt >= POD_LIST_TRIES) throw e;
+        this.log(`device-plugin: ${(e as Error).message}; asking again`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
   }
 
   private handedCounts(): Map<string, number> {
