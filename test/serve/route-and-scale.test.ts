@@ -121,3 +121,18 @@ test('gantry autoscaler: a missed objective lowers its utilisation target (more 
   for (let t = 2; t < 60; t += 2) a.decide(sample(t, 3, 10, 10_000, 2_000, Array.from({ length: 30 }, () => 900)));
   assert.ok(a.target < before * 0.8, `target ${before} -> ${a.target}`);
 });
+
+test('gantry autoscaler: good latency raises the target only while the fleet runs near it', () => {
+  const profile = DEFAULT_LLM_ENGINE_PROFILE;
+  // Work of about 1 replica at utilisation 1 (prompts only), p99 far under the objective.
+  const promptsPerPeriod = Math.round((2 * 1000) / profile.prefillMsPerToken);
+  const run = (ready: number): number => {
+    const a = new SloAutoscaler({ minReplicas: ready, maxReplicas: ready, profile, ttftObjectiveMs: 1000 });
+    for (let t = 2; t < 300; t += 2) a.decide(sample(t, ready, 4, promptsPerPeriod, 0, Array.from({ length: 30 }, () => 100)));
+    return a.target;
+  };
+  // 4 replicas held by the minimum run at 0.25 of a replica each: no evidence for the target.
+  assert.equal(run(4), 0.6);
+  // 2 replicas run at 0.5 (above 0.6 x the target): the target rises.
+  assert.ok(run(2) > 0.65, `target ${run(2)}`);
+});

@@ -40,6 +40,8 @@ export interface SloAutoscalerOptions extends ScaleBounds {
 
 const UTIL_MIN = 0.35;
 const UTIL_MAX = 0.85;
+/** The share of the target the fleet must run at for good latency to raise the target. */
+const RAISE_EVIDENCE = 0.6;
 
 /** Replicas whose work at `utilization` covers these token rates (per second). */
 export function replicasForWork(profile: SloAutoscalerOptions['profile'], promptTokensPerSecond: number, outputTokensPerSecond: number, utilization: number, referenceBatch = 32): number {
@@ -117,7 +119,14 @@ export class SloAutoscaler implements Autoscaler {
     return { desired: clampReplicas(desired, this.o), reason, panic };
   }
 
-  /** Moves the utilisation target by what the objective says of the last 20 s (at least 20 requests). */
+  /**
+   * Moves the utilisation target by what the objective says of the last 20 s (at least 20
+   * requests). It falls whenever the p99 nears the objective. It rises only on evidence: the p99
+   * well under the objective while the Ready replicas ran near the target (work over 20 s at
+   * least `RAISE_EVIDENCE` of it). A fleet held up by the rounding, the minimum or the scale-down
+   * delay runs cooler than its target, and its good latency says nothing of the target: without
+   * this the target crept up in quiet minutes until a step found no slack.
+   */
   private correct(): void {
     const ttft = this.recentTtft.all((x) => x.firstTokenMs);
     if (ttft.length < 20) return;
@@ -125,6 +134,14 @@ export class SloAutoscaler implements Autoscaler {
     const p99 = ttft[Math.ceil(0.99 * ttft.length) - 1]!;
     const objective = this.o.ttftObjectiveMs;
     if (p99 > 0.9 * objective) this.utilization = Math.max(UTIL_MIN, this.utilization * 0.98);
-    else if (p99 < 0.5 * objective) this.utilization = Math.min(UTIL_MAX, this.utilization * 1.005);
+    else if (p99 < 0.5 * objective && this.observedUtilization() >= RAISE_EVIDENCE * this.utilization) this.utilization = Math.min(UTIL_MAX, this.utilization * 1.005);
+  }
+
+  /** Work per Ready replica over the last 20 s (1 = a replica fully busy by the work model). */
+  private observedUtilization(): number {
+    const period = this.o.periodSeconds ?? 2;
+    const ready = this.recentTtft.mean((x) => x.ready);
+    if (ready <= 0) return 0;
+    return replicasForWork(this.o.profile, this.recentTtft.rate((x) => x.arrivedPromptTokens, period), this.recentTtft.rate((x) => x.arrivedOutputTokens, period), 1, this.o.referenceBatch) / ready;
   }
 }
