@@ -314,6 +314,37 @@ describe('services router', () => {
     assert.deepEqual([...route.replicas.values()].map((r) => [r.inFlight, r.awaiting, r.awaitingTokens]), [[0, 0, 0], [0, 0, 0]]);
   });
 
+  it('counts against a replica only the prompt it must prefill: a prefix it holds does not fill its queue', async () => {
+    // 16 shared words (4 blocks of 4 tokens) and 4 words of its own: 20 tokens a prompt. A bound
+    // of 25: a second whole prompt (40) would not fit on the first one's replica, its 4 new
+    // tokens (24) do, so the request keeps its prefix's replica.
+    const route = new ServiceRoute('gate-prefix', { policy: 'load-prefix', blockTokens: 4, promptQueueTokens: 25 });
+    routes.set('gate-prefix', route);
+    const got: Array<{ id: string; res: ServerResponse }> = [];
+    const parked = (id: string) => (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      got.push({ id, res });
+    };
+    await add(route, upstream('h1', parked('h1')));
+    await add(route, upstream('h2', parked('h2')));
+    const shared = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen';
+    const send = (tail: string): Promise<string> => fetch(`${base}/gate-prefix/v1/completions`, completion(`${shared} ${tail}`)).then((r) => r.text());
+    const answers = [send('a b c d')];
+    await until(() => got.length === 1);
+    answers.push(send('e f g h'));
+    await until(() => got.length === 2);
+    assert.equal(got[1]!.id, got[0]!.id, 'the second prompt went to the replica holding the prefix');
+    const holder = route.replicas.get(got[0]!.id)!;
+    assert.deepEqual([holder.awaiting, holder.awaitingTokens], [2, 20 + 4]);
+    // A prompt without the prefix counts whole: it does not fit there, and goes to the other one.
+    answers.push(fetch(`${base}/gate-prefix/v1/completions`, completion('something else entirely with words of its own here')).then((r) => r.text()));
+    await until(() => got.length === 3);
+    assert.notEqual(got[2]!.id, got[0]!.id);
+    for (const g of got) g.res.end('data: [DONE]\n\n');
+    await Promise.all(answers);
+    assert.deepEqual([...route.replicas.values()].map((r) => [r.inFlight, r.awaiting, r.awaitingTokens]), [[0, 0, 0], [0, 0, 0]]);
+  });
+
   it('frees a prompt\'s place in the queue when its replica fails before answering', async () => {
     const route = new ServiceRoute('gate-fail', { policy: 'p2c', promptQueueTokens: 1 });
     routes.set('gate-fail', route);

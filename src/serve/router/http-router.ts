@@ -75,7 +75,8 @@ interface PromptInfo {
 /** A request sent to a replica; `answered` once its first byte came back (see prefill-gate.ts). */
 interface SentRequest {
   readonly replica: RouteReplica;
-  readonly promptTokens: number;
+  /** The prompt tokens counted in the replica's queue (see ServiceRoute.acquire). */
+  readonly queuedTokens: number;
   answered: boolean;
 }
 
@@ -140,15 +141,16 @@ export class HttpRouter {
     let tried: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const got = route.acquire(prompt.prefix, tried, prompt.promptTokens);
-      const replica: RouteReplica | null = got instanceof Promise ? await got : got;
-      if (!replica) {
+      const ticket = got instanceof Promise ? await got : got;
+      if (!ticket) {
         if (attempt === 0) refuse(res, 503, 'SERVICE_UNAVAILABLE', `no replica of ${route.name} became Ready in time`);
         else refuse(res, 502, 'REPLICA_UNREACHABLE', `the replica of ${route.name} refused the connection and no other is Ready`);
         return { status: attempt === 0 ? 503 : 502, revision: null };
       }
-      const sent: SentRequest = { replica, promptTokens: prompt.promptTokens, answered: false };
+      const replica = ticket.replica;
+      const sent: SentRequest = { replica, queuedTokens: ticket.queuedTokens, answered: false };
       if (req.destroyed && res.destroyed) {
-        route.release(replica, prompt.promptTokens, false);
+        route.release(replica, ticket.queuedTokens, false);
         return { status: 499, revision: null };
       }
       try {
@@ -164,7 +166,7 @@ export class HttpRouter {
         refuse(res, 502, 'REPLICA_UNREACHABLE', `replica ${replica.id} of ${route.name} failed: ${(e as Error).message}`);
         return { status: 502, revision: replica.revision };
       } finally {
-        route.release(replica, prompt.promptTokens, sent.answered);
+        route.release(replica, ticket.queuedTokens, sent.answered);
       }
     }
     return { status: 502, revision: null };
@@ -219,7 +221,7 @@ function proxyTo(sent: SentRequest, route: ServiceRoute, res: ServerResponse, me
         if (lastChunk === 0) {
           route.noteFirstByte(now - arrival, streamed, replica.revision);
           sent.answered = true;
-          route.answered(replica, sent.promptTokens);
+          route.answered(replica, sent.queuedTokens);
         } else if (streamed) route.noteChunkGap(now - lastChunk, replica.revision);
         lastChunk = now;
         // The last bytes of a body of known length: head and body leave in one write.

@@ -16,6 +16,17 @@
  * replica's concurrency in the same way, counted in requests rather than in work).
  */
 
+/**
+ * The prompt tokens a request adds to a replica's queue: those the replica must prefill, i.e.
+ * not the leading blocks it already holds (a prefix cache hit prefills only the rest). Counting
+ * whole prompts made a prefix's own replica look full after a few requests, and the held ones
+ * then went to replicas without the prefix (docs/benchmarks.md, "Shared-prefix routing").
+ */
+export function queuedPromptTokens(promptTokens: number, heldBlocks: number, blockTokens: number): number {
+  if (heldBlocks <= 0) return promptTokens;
+  return Math.max(1, promptTokens - heldBlocks * blockTokens);
+}
+
 /** A replica's prompts sent and not yet answered. */
 export interface PrefillQueue {
   /** Requests sent to it that have not had their first byte back. */

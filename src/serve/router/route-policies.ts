@@ -31,6 +31,12 @@ export interface RoutePolicy {
   forget?(replicaId: string): void;
   /** Choices made by prefix affinity (load-prefix only). */
   readonly prefixHits?: number;
+  /**
+   * How many of the prompt's leading blocks each replica holds, as far as the policy knows (the
+   * replica that last served a block is taken to hold it and every block before it); replicas
+   * not named hold none. Only policies that track prefixes answer.
+   */
+  heldBlocks?(prefixBlocks: readonly number[]): ReadonlyMap<string, number>;
 }
 
 export const ROUTE_POLICY_NAMES = ['round-robin', 'p2c', 'load-prefix'] as const;
@@ -121,6 +127,16 @@ class LoadThenPrefix implements RoutePolicy {
 
   forget(replicaId: string): void {
     for (const [h, id] of this.affinity) if (id === replicaId) this.affinity.delete(h);
+  }
+
+  heldBlocks(prefixBlocks: readonly number[]): ReadonlyMap<string, number> {
+    const held = new Map<string, number>();
+    const depth = Math.min(this.depth, prefixBlocks.length);
+    for (let d = depth - 1; d >= 0; d--) {
+      const owner = this.affinity.get(prefixBlocks[d]!);
+      if (owner !== undefined && !held.has(owner)) held.set(owner, d + 1);
+    }
+    return held;
   }
 }
 

@@ -10,7 +10,7 @@ import { Pool } from 'undici';
 import { createRng, type Rng } from '../../core/rng.js';
 import { RequestHistograms } from './request-histograms.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicy, type RoutePolicyName } from './route-policies.js';
-import { admitsPrompt, notePromptAnswered, notePromptSent, type PrefillQueue } from './prefill-gate.js';
+import { admitsPrompt, notePromptAnswered, notePromptSent, queuedPromptTokens, type PrefillQueue } from './prefill-gate.js';
 
 export interface RouteReplica extends ReplicaLoad, PrefillQueue {
   readonly id: string;
@@ -60,10 +60,17 @@ export interface RevisionSplit {
   readonly percent: number;
 }
 
+/** A request placed on a replica: the replica, and the prompt tokens counted in its queue. */
+export interface RouteTicket {
+  readonly replica: RouteReplica;
+  /** Give these back to `answered` / `release` (the prompt less the prefix the replica holds). */
+  readonly queuedTokens: number;
+}
+
 interface Waiter {
   readonly prefixBlocks: readonly number[];
   readonly promptTokens: number;
-  readonly resolve: (r: RouteReplica | null) => void;
+  readonly resolve: (r: RouteTicket | null) => void;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -195,13 +202,13 @@ export class ServiceRoute {
    * none in time). Held requests go oldest first; a new one waits behind them. `exclude` (a retry
    * after a refused connection) never waits.
    */
-  acquire(prefixBlocks: readonly number[], exclude?: string, promptTokens = 0): RouteReplica | null | Promise<RouteReplica | null> {
+  acquire(prefixBlocks: readonly number[], exclude?: string, promptTokens = 0): RouteTicket | null | Promise<RouteTicket | null> {
     if (exclude !== undefined || this.waiters.length === 0) {
       const pick = this.pick(prefixBlocks, promptTokens, exclude);
       if (pick || exclude !== undefined) return pick;
     }
     this.heldTotal++;
-    const held = new Promise<RouteReplica | null>((resolve) => {
+    const held = new Promise<RouteTicket | null>((resolve) => {
       const waiter: Waiter = {
         prefixBlocks,
         promptTokens,
@@ -306,11 +313,14 @@ export class ServiceRoute {
     for (const id of [...this.replicas.keys()]) this.removeReplica(id);
   }
 
-  private pick(prefixBlocks: readonly number[], promptTokens: number, exclude?: string): RouteReplica | null {
+  private pick(prefixBlocks: readonly number[], promptTokens: number, exclude?: string): RouteTicket | null {
     if (exclude !== undefined) this.retried++;
     let list = exclude === undefined ? this.available : this.available.filter((r) => r.id !== exclude);
     const bound = this.opts.promptQueueTokens ?? Infinity;
-    if (bound !== Infinity) list = list.filter((r) => admitsPrompt(r, promptTokens, bound));
+    // What the request would add to each replica's prompt queue: less where it holds the prefix.
+    const held = bound !== Infinity && prefixBlocks.length > 0 ? this.policy.heldBlocks?.(prefixBlocks) : undefined;
+    const queued = (r: RouteReplica): number => queuedPromptTokens(promptTokens, held?.get(r.id) ?? 0, this.blockTokens);
+    if (bound !== Infinity) list = list.filter((r) => admitsPrompt(r, queued(r), bound));
     if (list.length === 0) return null;
     const split = this.split;
     if (split) {
@@ -318,22 +328,23 @@ export class ServiceRoute {
       if (canary.length > 0 && canary.length < list.length) list = this.splitRng.next() * 100 < split.percent ? canary : list.filter((r) => r.revision !== split.revision);
     }
     const r = list[this.policy.choose(list, { prefixBlocks })]!;
+    const queuedTokens = queued(r);
     r.inFlight++;
-    notePromptSent(r, promptTokens);
+    notePromptSent(r, queuedTokens);
     r.served++;
     this.routed++;
-    return r;
+    return { replica: r, queuedTokens };
   }
 
   /** Held requests go, oldest first, while a replica takes them. */
   private pump(): void {
     while (this.waiters.length > 0) {
       const w = this.waiters[0]!;
-      const r = this.pick(w.prefixBlocks, w.promptTokens);
-      if (!r) return;
+      const t = this.pick(w.prefixBlocks, w.promptTokens);
+      if (!t) return;
       this.waiters.shift();
       clearTimeout(w.timer);
-      w.resolve(r);
+      w.resolve(t);
     }
   }
 

@@ -10,7 +10,7 @@ import { LlmEngine } from '../../serve/llm-model/llm-engine.js';
 import type { LlmEngineProfile } from '../../serve/llm-model/engine-profile.js';
 import { syntheticBlockHashes } from '../../serve/llm-model/prompt-blocks.js';
 import { createRoutePolicy, type ReplicaLoad, type RoutePolicyName } from '../../serve/router/route-policies.js';
-import { admitsPrompt, notePromptAnswered, notePromptSent, prefillBoundTokens, type PrefillQueue } from '../../serve/router/prefill-gate.js';
+import { admitsPrompt, notePromptAnswered, notePromptSent, prefillBoundTokens, queuedPromptTokens, type PrefillQueue } from '../../serve/router/prefill-gate.js';
 import { KpaAutoscaler } from '../../serve/autoscaler/kpa-autoscaler.js';
 import { SloAutoscaler, replicasForWork } from '../../serve/autoscaler/slo-autoscaler.js';
 import type { Autoscaler, ScaleSample } from '../../serve/autoscaler/scale-signals.js';
@@ -155,6 +155,10 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   const arrival = new Float64Array(n);
   const first = new Float64Array(n).fill(NaN);
   const last = new Float64Array(n);
+  /** Prompt tokens each request counts in its replica's queue (less the prefix the replica holds). */
+  const queuedOf = new Float64Array(n);
+  /** Block hashes of a request waiting to be dispatched (its shared-prefix group drawn once). */
+  const blocksOf = new Map<number, readonly number[]>();
   const itl = new LatencyHistogram();
   const pick = spec.sharedPrefix ? zipfSampler(spec.sharedPrefix.groups, spec.sharedPrefix.zipf, () => rng.next()) : null;
   const timeline = new ServeTimeline<SimEvent>();
@@ -218,19 +222,27 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
   /** Sends request i to a replica; false when none takes it now (the caller holds it). */
   const dispatch = (i: number): boolean => {
     const q = reqs[i]!;
-    const candidates = gate === Infinity ? ready : ready.filter((r) => admitsPrompt(r, q.promptTokens, gate));
+    let blocks = blocksOf.get(i);
+    if (!blocks) {
+      const group = pick ? `g${pick()}` : undefined;
+      blocks = syntheticBlockHashes(q.promptTokens, spec.profile.blockTokens, `r${i}`, group, spec.sharedPrefix?.tokens ?? 0);
+      blocksOf.set(i, blocks);
+    }
+    const heldBy = gate === Infinity ? undefined : router.heldBlocks?.(blocks);
+    const queued = (r: Replica): number => queuedPromptTokens(q.promptTokens, heldBy?.get(r.id) ?? 0, spec.profile.blockTokens);
+    const candidates = gate === Infinity ? ready : ready.filter((r) => admitsPrompt(r, queued(r), gate));
     if (candidates.length === 0) return false;
-    const group = pick ? `g${pick()}` : undefined;
-    const blocks = syntheticBlockHashes(q.promptTokens, spec.profile.blockTokens, `r${i}`, group, spec.sharedPrefix?.tokens ?? 0);
+    blocksOf.delete(i);
     const r = candidates[router.choose(candidates, { prefixBlocks: blocks })]!;
     r.inFlight++;
-    notePromptSent(r, q.promptTokens);
+    queuedOf[i] = queued(r);
+    notePromptSent(r, queuedOf[i]!);
     try {
       r.engine.submit({ id: String(i), promptTokens: q.promptTokens, blockHashes: blocks, maxTokens: q.outputTokens });
     } catch {
       // Larger than a replica's KV cache: refused, as the server answers 400.
       r.inFlight--;
-      notePromptAnswered(r, q.promptTokens);
+      notePromptAnswered(r, queuedOf[i]!);
       finished++;
       return true;
     }
@@ -307,7 +319,7 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
           const i = Number(t.id);
           if (Number.isNaN(first[i]!)) {
             first[i] = now;
-            notePromptAnswered(r, reqs[i]!.promptTokens);
+            notePromptAnswered(r, queuedOf[i]!);
             tickTtft.push((now - arrival[i]!) * 1000);
           } else {
             itl.add((now - last[i]!) * 1000);
