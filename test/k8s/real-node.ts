@@ -130,17 +130,18 @@ export class RealNode {
   }
 
   logTail(name: string, lines = 25): string {
-    try {
-      return readFileSync(join(this.dir, `${name}.log`), 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return this.logLines(name, (l) => l.slice(-lines));
   }
 
   /** The last `lines` lines of a log that contain `text` (a pod's name, say). */
   logLinesWith(name: string, text: string, lines = 20): string {
+    return this.logLines(name, (l) => l.filter((x) => x.includes(text)).slice(-lines));
+  }
+
+  /** The lines of a process's log that `pick` keeps, or '(no log)'. */
+  private logLines(name: string, pick: (lines: string[]) => string[]): string {
     try {
-      return readFileSync(join(this.dir, `${name}.log`), 'utf8').split('\n').filter((l) => l.includes(text)).slice(-lines).join('\n');
+      return pick(readFileSync(join(this.dir, `${name}.log`), 'utf8').split('\n')).join('\n');
     } catch {
       return '(no log)';
     }

@@ -18,6 +18,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod
 import type { GpuSpec } from '../../core/model/node.js';
 import { allocatedAnnotation, decideAllocation, deviceEnvironment, type ContainerGrant, type PluginDevice } from './device-allocation.js';
 import { ANN_GPU_ALLOCATED, ANN_NODE_GPUS, ANN_NODE_GPU_LINKS, GFD_COUNT, GFD_MEMORY, GFD_PRODUCT, RES_GPU } from './names.js';
+import { withDeadline } from './deadline.js';
 
 export const DEVICE_PLUGIN_API_VERSION = 'v1beta1';
 export const DEFAULT_PLUGIN_DIR = '/var/lib/kubelet/device-plugins';
@@ -156,31 +157,11 @@ export class GantryDevicePlugin {
         call.write(this.deviceList());
       },
       GetPreferredAllocation: (call: grpc.ServerUnaryCall<PreferredRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const asked = Date.now();
-        this.serial(() => this.preferred(call.request)).then(
-          (r) => {
-            this.noteSlow('GetPreferredAllocation', asked);
-            cb(null, r);
-          },
-          (e: Error) => {
-            this.log(`device-plugin: GetPreferredAllocation failed after ${Date.now() - asked} ms: ${e.message}`);
-            cb({ code: grpc.status.INTERNAL, details: e.message });
-          },
-        );
+        this.answer('GetPreferredAllocation', () => this.preferred(call.request), grpc.status.INTERNAL, cb);
       },
       Allocate: (call: grpc.ServerUnaryCall<AllocateRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const asked = Date.now();
         this.log(`device-plugin: Allocate asked for ${call.request.container_requests.map((c) => c.devices_ids.length).join('+')} device(s)`);
-        this.serial(() => this.allocate(call.request)).then(
-          (r) => {
-            this.noteSlow('Allocate', asked);
-            cb(null, r);
-          },
-          (e: Error) => {
-            this.log(`device-plugin: Allocate refused after ${Date.now() - asked} ms: ${e.message}`);
-            cb({ code: grpc.status.FAILED_PRECONDITION, details: e.message });
-          },
-        );
+        this.answer('Allocate', () => this.allocate(call.request), grpc.status.FAILED_PRECONDITION, cb);
       },
       PreStartContainer: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
     });
@@ -232,10 +213,23 @@ export class GantryDevicePlugin {
     return { devices: this.devices.map((d) => ({ ID: d.id, health: d.healthy ? 'Healthy' : 'Unhealthy' })) };
   }
 
-  /** The kubelet's admission waits on these calls: say when one was slow. */
-  private noteSlow(what: string, asked: number): void {
-    const ms = Date.now() - asked;
-    if (ms >= SLOW_CALL_MS) this.log(`device-plugin: ${what} answered after ${ms} ms`);
+  /**
+   * Answers a kubelet call after the ones before it (serialised). The kubelet's pod admission
+   * waits on these calls with no deadline: a slow answer or a failure is logged with its time.
+   */
+  private answer(what: string, work: () => Promise<unknown>, failCode: grpc.status, cb: grpc.sendUnaryData<unknown>): void {
+    const asked = Date.now();
+    this.serial(work).then(
+      (r) => {
+        const ms = Date.now() - asked;
+        if (ms >= SLOW_CALL_MS) this.log(`device-plugin: ${what} answered after ${ms} ms`);
+        cb(null, r);
+      },
+      (e: Error) => {
+        this.log(`device-plugin: ${what} refused after ${Date.now() - asked} ms: ${e.message}`);
+        cb({ code: failCode, details: e.message });
+      },
+    );
   }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
@@ -278,17 +272,12 @@ export class GantryDevicePlugin {
    */
   private async podsOnNode(): Promise<V1Pod[]> {
     for (let attempt = 1; ; attempt++) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`the apiserver did not list the pods of ${this.o.node} within ${POD_LIST_TIMEOUT_MS} ms`)), POD_LIST_TIMEOUT_MS);
-      });
       try {
-        return (await Promise.race([this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` }), late])).items;
+        const list = this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.node}` });
+        return (await withDeadline(list, POD_LIST_TIMEOUT_MS, `the apiserver did not list the pods of ${this.o.node} within ${POD_LIST_TIMEOUT_MS} ms`)).items;
       } catch (e) {
         if (attempt >= POD_LIST_TRIES) throw e;
         this.log(`device-plugin: ${(e as Error).message}; asking again`);
-      } finally {
-        clearTimeout(timer);
       }
     }
   }

@@ -15,6 +15,7 @@
  * the next renewal attempt, which may hang) and keeps campaigning as a standby.
  */
 import type { ClusterWrites, LeaseRecord } from './api.js';
+import { withDeadline } from './deadline.js';
 
 export interface LeaderOptions {
   readonly namespace: string;
@@ -109,17 +110,11 @@ export class LeaderElector {
     if (this.stopped) return;
     const sent = this.mono();
     let ok = false;
-    let timer: NodeJS.Timeout | undefined;
     try {
       // A call that hangs (a paused or partitioned apiserver) counts as failed after the deadline.
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no answer within the renew deadline')), this.opts.renewDeadlineMs);
-      });
-      ok = await Promise.race([this.tryAcquireOrRenew(), late]);
+      ok = await withDeadline(this.tryAcquireOrRenew(), this.opts.renewDeadlineMs, 'no answer within the renew deadline');
     } catch (e) {
       this.opts.log?.(`lease ${this.opts.namespace}/${this.opts.name}: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
     if (this.stopped) return;
     if (ok) {

@@ -228,7 +228,8 @@ export function runServeSimulation(spec: ServeRunSpec): ServeRunResult {
       blocks = syntheticBlockHashes(q.promptTokens, spec.profile.blockTokens, `r${i}`, group, spec.sharedPrefix?.tokens ?? 0);
       blocksOf.set(i, blocks);
     }
-    const heldBy = gate === Infinity ? undefined : router.heldBlocks?.(blocks);
+    // Only a shared prefix can be held by a replica (other prompts' blocks are their own).
+    const heldBy = gate === Infinity || !spec.sharedPrefix ? undefined : router.heldBlocks?.(blocks);
     const queued = (r: Replica): number => queuedPromptTokens(q.promptTokens, heldBy?.get(r.id) ?? 0, spec.profile.blockTokens);
     const candidates = gate === Infinity ? ready : ready.filter((r) => admitsPrompt(r, queued(r), gate));
     if (candidates.length === 0) return false;
