@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlmEngine, type LlmRequest, type TokenEvent } from '../../src/serve/llm-model/llm-engine.js';
 import { DEFAULT_LLM_ENGINE_PROFILE, type LlmEngineProfile } from '../../src/serve/llm-model/engine-profile.js';
-import { blockHashes, syntheticBlockHashes, tokenize } from '../../src/serve/llm-model/prompt-blocks.js';
+import { blockHashes, promptBlocks, syntheticBlockHashes, tokenize } from '../../src/serve/llm-model/prompt-blocks.js';
+import { createRng } from '../../src/core/rng.js';
 
 const profile = (over: Partial<LlmEngineProfile> = {}): LlmEngineProfile => ({ ...DEFAULT_LLM_ENGINE_PROFILE, ...over });
 
@@ -99,4 +100,23 @@ test('prompt blocks: shared leading text shares leading block hashes, nothing af
   const c = tokenize(`different ${'system prompt words '.repeat(20)}`);
   assert.notEqual(blockHashes(c, 16)[0], ha[0]);
   assert.ok(ha.every((h) => Number.isSafeInteger(h)));
+});
+
+test('prompt blocks in one pass: the same count and hashes as tokenize then blockHashes, on any text', () => {
+  // Letters, digits, underscore, punctuation, ASCII and Unicode spaces, accented and CJK letters,
+  // an emoji (a surrogate pair), a lone surrogate, a combining mark.
+  const alphabet = ['a', 'Z', '7', '_', 'word', '.', ',', '-', '"', ' ', '  ', '\t', '\n', '\u00a0', '\u3000', 'é', '中文', '\u{1F600}', '\ud800', '\u0301', 'ß', '٣'];
+  const rng = createRng(5);
+  for (let round = 0; round < 400; round++) {
+    let text = '';
+    const parts = 1 + rng.int(300);
+    for (let p = 0; p < parts; p++) text += alphabet[rng.int(alphabet.length)];
+    const tokens = tokenize(text);
+    for (const [blockTokens, maxBlocks] of [[16, Infinity], [4, 3], [1, 10], [8, 0]] as const) {
+      const got = promptBlocks(text, blockTokens, maxBlocks);
+      assert.equal(got.tokens, tokens.length, JSON.stringify(text));
+      const cut = Number.isFinite(maxBlocks) ? tokens.slice(0, maxBlocks * blockTokens) : tokens;
+      assert.deepEqual(got.hashes, blockHashes(cut, blockTokens), JSON.stringify(text));
+    }
+  }
 });

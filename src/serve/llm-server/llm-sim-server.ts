@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ZodType } from 'zod';
 import { LlmEngine } from '../llm-model/llm-engine.js';
 import type { LlmEngineProfile } from '../llm-model/engine-profile.js';
-import { blockHashes, tokenize } from '../llm-model/prompt-blocks.js';
+import { promptBlocks } from '../llm-model/prompt-blocks.js';
 import { WallClockEngine } from './wall-clock-engine.js';
 import { chatPromptText, chatRequestSchema, completionRequestSchema, openAiError } from './openai-requests.js';
 import { llmServerMetrics, type LlmServerMetrics } from './server-metrics.js';
@@ -118,8 +118,8 @@ export class LlmSimServer {
     if (!this.ready || this.draining) {
       return reply.code(503).header('retry-after', '1').send(openAiError(this.draining ? 'server is draining' : 'model is loading', 'unavailable'));
     }
-    const tokens = tokenize(prompt);
-    const promptTokens = Math.max(1, tokens.length);
+    const { tokens, hashes } = promptBlocks(prompt, this.opts.profile.blockTokens);
+    const promptTokens = Math.max(1, tokens);
     const id = `cmpl-${process.pid}-${++this.nextId}`;
     const arrival = performance.now();
     const object = kind === 'chat' ? (stream ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion';
@@ -141,7 +141,7 @@ export class LlmSimServer {
         this.metrics.requests.inc({ finished_reason: 'length' });
       }
     };
-    const request = { id, promptTokens, blockHashes: blockHashes(tokens, this.opts.profile.blockTokens), maxTokens };
+    const request = { id, promptTokens, blockHashes: hashes, maxTokens };
 
     if (!stream) {
       let text = '';

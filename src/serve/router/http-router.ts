@@ -15,13 +15,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { isOpenAiCompletion, promptShape } from './request-prefix.js';
+import { AFFINITY_DEPTH } from './route-policies.js';
 import type { RouteReplica, ServiceRoute } from './service-route.js';
 
 /** Headers of one hop only (RFC 9110 7.6.1), never forwarded. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'proxy-authorization']);
 const HOP_LONGEST = Math.max(...[...HOP].map((h) => h.length));
 const MAX_READ_BODY = 16 * 1024 * 1024;
-const AFFINITY_DEPTH = 32;
 
 export interface HttpRouterOptions {
   /** The service a name refers to, if any. */

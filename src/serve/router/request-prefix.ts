@@ -4,7 +4,7 @@
  * for (for the autoscaler). A body that is not such a request gives nothing, and is forwarded
  * as it came.
  */
-import { blockHashes, tokenize } from '../llm-model/prompt-blocks.js';
+import { promptBlocks } from '../llm-model/prompt-blocks.js';
 import { chatPromptText, chatRequestSchema, completionRequestSchema } from '../llm-server/openai-requests.js';
 
 export interface PromptShape {
@@ -41,7 +41,6 @@ export function promptShape(path: string, body: Buffer, blockTokens: number, dep
     text = Array.isArray(r.data.prompt) ? (r.data.prompt[0] ?? '') : r.data.prompt;
     maxTokens = r.data.max_tokens;
   }
-  const tokens = tokenize(text);
-  const blocks = blockHashes(tokens.length > depth * blockTokens ? tokens.slice(0, depth * blockTokens) : tokens, blockTokens);
-  return { promptTokens: Math.max(1, tokens.length), outputTokens: maxTokens ?? defaultMaxTokens, prefixBlocks: blocks };
+  const { tokens, hashes } = promptBlocks(text, blockTokens, depth);
+  return { promptTokens: Math.max(1, tokens), outputTokens: maxTokens ?? defaultMaxTokens, prefixBlocks: hashes };
 }

@@ -42,6 +42,12 @@ export interface RoutePolicy {
 export const ROUTE_POLICY_NAMES = ['round-robin', 'p2c', 'load-prefix'] as const;
 export type RoutePolicyName = (typeof ROUTE_POLICY_NAMES)[number];
 
+/**
+ * How many leading blocks of a prompt the affinity table keys on: 128 blocks of 16 tokens cover
+ * a 2,048-token system prompt, so a long shared prefix counts as held (prefill-gate.ts) to its end.
+ */
+export const AFFINITY_DEPTH = 128;
+
 export interface RoutePolicyOptions {
   /** load-prefix: a replica is a candidate while inFlight <= least + loadBound. */
   readonly loadBound?: number;
@@ -95,7 +101,7 @@ class LoadThenPrefix implements RoutePolicy {
 
   constructor(private readonly rng: Rng, opts: RoutePolicyOptions) {
     this.loadBound = opts.loadBound ?? 8;
-    this.depth = opts.affinityDepth ?? 32;
+    this.depth = opts.affinityDepth ?? AFFINITY_DEPTH;
     this.entries = opts.affinityEntries ?? 200_000;
   }
 
