@@ -64,9 +64,11 @@ export class SpendBook {
     this.records.clear();
   }
 
-  /** The queue's record for the period holding `now` (a new period: zero). */
+  /** The queue's record for the period holding `now` (a new period: zero); changes nothing. */
   record(q: SpendQueue, now: number): SpendRecord {
-    return this.open(q, now);
+    const start = periodOf(q.period, now).start;
+    const r = this.records.get(q.name);
+    return r && r.period === q.period && r.periodStart === start ? r : { period: q.period, periodStart: start, gpuSeconds: {}, costMicros: 0 };
   }
 
   private open(q: SpendQueue, now: number): OpenRecord {
