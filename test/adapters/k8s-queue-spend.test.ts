@@ -14,7 +14,10 @@ import type { GpuGrant } from '../../src/core/model/cluster.js';
 import { SpendBook, type SpendQueue } from '../../src/adapters/k8s/spend-book.js';
 import { amountMicros, parsePriceData } from '../../src/adapters/k8s/prices.js';
 import { queueBudget, queueTree, QueueSpecError } from '../../src/adapters/k8s/queues.js';
-import { readSpend } from '../../src/adapters/k8s/queue-spend.js';
+import { QueueSpend, readSpend } from '../../src/adapters/k8s/queue-spend.js';
+import type { QueueObject } from '../../src/adapters/k8s/queues.js';
+import { node, job } from '../helpers/builders.js';
+import { binds, setup } from '../helpers/scenario.js';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2025, 4, 14, 10, 0, 0); // a Wednesday, mid-month
@@ -191,4 +194,79 @@ test('spec.budget: checked, and a bad one refuses the tree (the InvalidQueue pat
   assert.throws(() => queueBudget(q({ period: 'day', limit: 'lots' })), /spec\.budget\.limit/);
   assert.throws(() => queueBudget(q({ period: 'day', limit: '1', mode: 'strict' })), /spec\.budget\.mode/);
   assert.throws(() => queueTree([q({ period: 'day' })]), (e: unknown) => e instanceof QueueSpecError);
+});
+
+/** QueueSpend's loop over a real core, with the apiserver's part faked: what it writes, tells and holds. */
+function spendLoop(queues: QueueObject[], prices: Record<string, string> | null = { 'A100-80GB': '3.6' }) {
+  const core = setup({ nodes: [node('n1').gpus(4).obj()], queues: [{ name: 'research' }, { name: 'team-a', parent: 'research' }, { name: 'team-b', parent: 'research' }] });
+  const t = { now: T0 };
+  const patches: { queue: string; status: Record<string, unknown> }[] = [];
+  const told: { reason: string; name: string; message: string }[] = [];
+  const spend = new QueueSpend({
+    core,
+    queues: () => queues,
+    prices: async () => prices,
+    namespace: 'gantry-system',
+    patchStatus: async (queue, status) => void patches.push({ queue, status }),
+    event: (ref, _type, reason, message) => void told.push({ reason, name: ref.name, message }),
+    intervalMs: 15_000,
+    clock: () => t.now,
+    log: () => undefined,
+  });
+  return { core, t, patches, told, spend };
+}
+
+const queueObj = (name: string, spec: NonNullable<QueueObject['spec']>, status?: QueueObject['status']): QueueObject => ({ metadata: { name }, spec, ...(status ? { status } : {}) });
+
+test('the leader samples every interval from its cycles, writes status.spend, holds a spent hard budget and forgets at the end of its term', async () => {
+  const queues = [queueObj('research', {}), queueObj('team-a', { parent: 'research', budget: { period: 'day', limit: '0.1', mode: 'hard' } }), queueObj('team-b', { parent: 'research' })];
+  const { core, t, patches, told, spend } = spendLoop(queues);
+  core.submit(job('pod:ns/a1').gpus(1).queue('team-a').at(0).obj());
+  assert.deepEqual(binds(core.cycle(T0 - H)), ['pod:ns/a1']);
+  spend.tick(); // not leading: nothing
+  spend.startTerm();
+  t.now += 10_000;
+  spend.tick(); // less than an interval since the term began
+  await spend.settled();
+  assert.equal(patches.length, 0);
+  t.now += 50_000;
+  spend.tick();
+  await spend.settled();
+  // 60 GPU-seconds at 3.60 an hour: 60,000 micro-units, in team-a and research.
+  const a = patches.find((p) => p.queue === 'team-a')?.status['spend'] as Record<string, unknown>;
+  assert.equal(a['costMicros'], 60_000);
+  assert.deepEqual(a['gpuSeconds'], { 'A100-80GB': 60 });
+  assert.equal((patches.find((p) => p.queue === 'research')?.status['spend'] as Record<string, unknown>)['costMicros'], 60_000);
+  assert.deepEqual(patches.find((p) => p.queue === 'team-a')?.status['budget'], { status: 'ok', limit: '0.1', mode: 'hard', periodEnd: '2025-05-15T00:00:00.000Z' });
+  // Nothing changed for team-b: written once, not again.
+  const before = patches.filter((p) => p.queue === 'team-b').length;
+  t.now += 60_000;
+  spend.tick();
+  await spend.settled();
+  assert.equal(patches.filter((p) => p.queue === 'team-b').length, before);
+  // 0.12 of 0.10: held, once told; the new pod waits with the hold's message, the running one stays.
+  assert.equal(told.filter((e) => e.reason === 'BudgetExhausted').length, 1);
+  core.submit(job('pod:ns/a2').gpus(1).queue('team-a').at(T0).obj());
+  const r = core.cycle(t.now);
+  assert.deepEqual(binds(r), []);
+  assert.match(r.pending.get('pod:ns/a2')?.[0]?.message ?? '', /^BUDGET_EXHAUSTED: queue team-a spent 0\.12 of its daily budget of 0\.10/);
+  assert.equal(core.job('pod:ns/a1')?.state, 'running');
+  assert.equal(spend.view().find((v) => v.queue === 'team-a')?.budget?.status, 'exhausted');
+  // The term ends: the hold goes with it (a standby holds nothing; the next leader judges again).
+  spend.endTerm();
+  assert.deepEqual(spend.view(), []);
+  assert.deepEqual(binds(core.cycle(t.now)), ['pod:ns/a2']);
+});
+
+test('a new leader starts from status.spend and does not announce again what status says was announced', () => {
+  const status = { spend: { period: 'day', periodStart: '2025-05-14T00:00:00.000Z', gpuSeconds: { 'A100-80GB': 600 }, costMicros: 600_000 }, budget: { status: 'warning', limit: '0.5' } };
+  const queues = [queueObj('research', {}), queueObj('team-a', { parent: 'research', budget: { period: 'day', limit: '0.5' } }, status), queueObj('team-b', { parent: 'research' })];
+  const { told, spend } = spendLoop(queues);
+  spend.startTerm();
+  assert.equal(spend.view().find((v) => v.queue === 'team-a')?.costMicros, 600_000);
+  assert.equal(told.length, 0);
+  // Another limit is another crossing: told.
+  queues[1] = queueObj('team-a', { parent: 'research', budget: { period: 'day', limit: '0.4' } }, status);
+  spend.queuesChanged();
+  assert.deepEqual(told.map((e) => [e.reason, e.name]), [['BudgetWarning', 'team-a']]);
 });
