@@ -11,6 +11,11 @@ export function attemptCostMicros(gpus: number, ms: number, priceMicros: number)
   return Math.round((gpus * ms * priceMicros) / 3_600_000);
 }
 
+/** A model's price: under its own name, else under its catalogue name ("A100" is priced as A100-40GB); 0 without one. */
+export function priceOf(pricesMicros: Readonly<Record<string, number>>, model: string): number {
+  return pricesMicros[model] ?? pricesMicros[findGpuModel(model)?.name ?? ''] ?? 0;
+}
+
 export type TallyOutcome = 'succeeded' | 'preempted' | 'interrupted';
 
 export interface TallyRow {
@@ -44,7 +49,7 @@ export class CostTally {
   constructor(private readonly pricesMicros: Readonly<Record<string, number>> = {}) {}
 
   add(r: TallyRow): void {
-    const cost = attemptCostMicros(r.gpus, r.ms, this.priceOf(r.model));
+    const cost = attemptCostMicros(r.gpus, r.ms, priceOf(this.pricesMicros, r.model));
     const seconds = (r.gpus * r.ms) / 1000;
     const preempted = r.outcome === 'preempted';
     const into = (l: TallyLine): void => {
@@ -64,11 +69,6 @@ export class CostTally {
       if (!l) m.set(key, (l = empty(key)));
       into(l);
     }
-  }
-
-  /** A model's price: under its own name, else under its catalogue name ("A100" is priced as A100-40GB). */
-  private priceOf(model: string): number {
-    return this.pricesMicros[model] ?? this.pricesMicros[findGpuModel(model)?.name ?? ''] ?? 0;
   }
 
   /** A grouping's lines, most expensive first (then most GPU time, then by name). */

@@ -82,6 +82,16 @@ describe('CRD schemas (real apiserver)', k8sTestOptions(), () => {
     assert.match(over.body, /quota must not exceed limit/);
     const good = await get(cp, '/apis/scheduling.gantry.dev/v1alpha1/queues', 'POST', { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'Queue', metadata: { name: 'good' }, spec: { quota: { gpu: '0.5', cpu: '500m', memory: '64Gi' }, limit: { gpu: 8 }, ordering: 'fifo' } });
     assert.equal(good.status, 201, good.body);
+    // spec.budget: a known period, a decimal limit of at most 6 decimals, a known mode; soft by default.
+    const budget = await get(cp, '/apis/scheduling.gantry.dev/v1alpha1/queues', 'POST', { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'Queue', metadata: { name: 'spendy' }, spec: { budget: { period: 'year', limit: '1.2345678', mode: 'strict' } } });
+    assert.equal(budget.status, 422, budget.body);
+    for (const f of [/spec\.budget\.period/, /spec\.budget\.limit/, /spec\.budget\.mode/]) assert.match(budget.body, f);
+    const noLimit = await get(cp, '/apis/scheduling.gantry.dev/v1alpha1/queues', 'POST', { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'Queue', metadata: { name: 'nolimit' }, spec: { budget: { period: 'day' } } });
+    assert.equal(noLimit.status, 422, noLimit.body);
+    assert.match(noLimit.body, /spec\.budget\.limit: Required/);
+    const budgeted = await get(cp, '/apis/scheduling.gantry.dev/v1alpha1/queues', 'POST', { apiVersion: 'scheduling.gantry.dev/v1alpha1', kind: 'Queue', metadata: { name: 'budgeted' }, spec: { budget: { period: 'week', limit: '123.45' } } });
+    assert.equal(budgeted.status, 201, budgeted.body);
+    assert.equal((JSON.parse(budgeted.body) as { spec: { budget: { mode: string } } }).spec.budget.mode, 'soft');
     const pg = await get(cp, '/apis/scheduling.x-k8s.io/v1alpha1/namespaces/default/podgroups', 'POST', { apiVersion: 'scheduling.x-k8s.io/v1alpha1', kind: 'PodGroup', metadata: { name: 'bad' }, spec: { scheduleTimeoutSeconds: 0 } });
     assert.equal(pg.status, 422, pg.body);
     assert.match(pg.body, /spec\.minMember/);

@@ -106,6 +106,19 @@ describe('Helm chart deploy/helm/gantry', helmTestOptions(), () => {
     assert.throws(() => renderChart(NS, ['cacheAgent.capacity=lots']), /cacheAgent\/capacity/);
   });
 
+  it('renders the prices ConfigMap (strings), its get-only Role, and Queue budgets', () => {
+    const objs = renderChart(NS, [], ['--set-json', 'prices={"H100-80GB":"2.49","L4":0.35}', '--set-json', 'queues=[{"name":"team-a","budget":{"period":"month","limit":"5000","mode":"hard"}}]']);
+    assert.deepEqual(find<V1ConfigMap>(objs, 'ConfigMap', 'gantry-prices')?.data, { 'H100-80GB': '2.49', L4: '0.35' });
+    assert.deepEqual(find<V1ConfigMap>(renderChart(NS), 'ConfigMap', 'gantry-prices')?.data, {}, 'there to edit even without prices');
+    const role = find<KubernetesObject & { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] }>(objs, 'Role', 'gantry-scheduler-prices');
+    assert.deepEqual(JSON.parse(JSON.stringify(role?.rules)), [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['gantry-prices'], verbs: ['get'] }]);
+    assert.equal(role?.metadata?.namespace, NS);
+    const q = objs.find((o) => o.kind === 'Queue') as (KubernetesObject & { spec: Record<string, unknown> }) | undefined;
+    assert.deepEqual(q?.spec, { budget: { period: 'month', limit: '5000', mode: 'hard' } });
+    assert.throws(() => renderChart(NS, [], ['--set-json', 'prices={"H100-80GB":"lots"}']), /prices/);
+    assert.throws(() => renderChart(NS, [], ['--set-json', 'queues=[{"name":"q","budget":{"period":"year","limit":"1"}}]']), /budget/);
+  });
+
   it('gives the webhook the data wait: the chart\'s image by default, the agent\'s cache folder, the timeout', () => {
     const waitArgs = (a: string[]): string[] => a.filter((x) => /^--(data-wait-image|cache-dir|data-wait-timeout)=/.test(x));
     assert.deepEqual(waitArgs(args(renderChart(NS, ['image.repository=registry.example/gantry', 'image.tag=1.2.3', 'cacheAgent.cacheDir=/mnt/nvme/gantry']), 'Deployment', 'gantry-webhook')), [

@@ -33,6 +33,11 @@ export function modelFromProduct(product: string): string {
   return base;
 }
 
+/** The catalog's name for a model given by catalog name, alias or GFD product label; undefined if unknown. */
+export function catalogModel(given: string): string | undefined {
+  return findGpuModel(given)?.name ?? findGpuModel(modelFromProduct(given))?.name;
+}
+
 function intQuantity(v: string | undefined): number {
   if (v === undefined) return 0;
   const n = Number(v);

@@ -4,7 +4,8 @@
  * Kubernetes quantities.
  *
  *   spec: { parent?: string, quota?: {gpu?, cpu?, memory?}, limit?: {gpu?, cpu?, memory?},
- *           gpuModels?: { MODEL: {quota?, limit?} }, weight?: number, ordering?: priority | fifo }
+ *           gpuModels?: { MODEL: {quota?, limit?} }, weight?: number, ordering?: priority | fifo,
+ *           budget?: { period: day | week | month, limit: "123.45", mode?: soft | hard } }
  *
  * gpuModels keys are GPU models of the catalog (canonical name, alias, or a GFD product label
  * such as NVIDIA-H100-80GB-HBM3); the values are GPUs.
@@ -12,8 +13,9 @@
 import type { QueueSpec, Resources } from '../../core/scheduler/types.js';
 import { parseMemoryMiB, parseMilliCpu } from '../../core/quantity.js';
 import { DEFAULT_QUEUE } from './names.js';
-import { findGpuModel } from '../../core/model/gpu-catalog.js';
-import { modelFromProduct } from './inventory.js';
+import { catalogModel } from './inventory.js';
+import { amountMicros } from './prices.js';
+import { BUDGET_PERIODS, type BudgetPeriod, type BudgetTerms } from '../../core/budget-rules.js';
 
 export interface QueueObject {
   metadata?: { name?: string; resourceVersion?: string };
@@ -24,8 +26,20 @@ export interface QueueObject {
     gpuModels?: Record<string, ModelQuotaObject>;
     weight?: number;
     ordering?: string;
+    budget?: BudgetObject;
   };
+  /** Written by the scheduler; the spend part is read back by a new leader (queue-spend.ts). */
+  status?: { spend?: unknown; budget?: unknown };
 }
+
+export interface BudgetObject {
+  period?: string;
+  limit?: string | number;
+  mode?: string;
+}
+
+/** A queue's budget (spec.budget), as the shared budget rules read it. */
+export type QueueBudget = BudgetTerms & { readonly scope: 'queue' };
 
 export interface ModelQuotaObject {
   quota?: string | number;
@@ -69,7 +83,7 @@ function modelQuotas(name: string, v: Record<string, ModelQuotaObject> | undefin
   const quota: Record<string, number> = {};
   const limit: Record<string, number> = {};
   for (const [given, q] of Object.entries(v ?? {})) {
-    const model = findGpuModel(given)?.name ?? findGpuModel(modelFromProduct(given))?.name;
+    const model = catalogModel(given);
     if (!model) throw new QueueSpecError(`queue ${name}: spec.gpuModels: unknown GPU model "${given}" (examples: H100-80GB, A100-80GB, L4)`);
     if (model in quota || model in limit) throw new QueueSpecError(`queue ${name}: spec.gpuModels: ${model} is given twice`);
     if (typeof q !== 'object' || q === null) throw new QueueSpecError(`queue ${name}: spec.gpuModels.${given} must be an object {quota?, limit?}`);
@@ -110,12 +124,28 @@ export function queueSpec(obj: QueueObject): QueueSpec {
   };
 }
 
+/** spec.budget, checked; undefined when the queue has none. Throws QueueSpecError. */
+export function queueBudget(obj: QueueObject): QueueBudget | undefined {
+  const name = obj.metadata?.name ?? '';
+  const b = obj.spec?.budget;
+  if (b === undefined || b === null) return undefined;
+  if (typeof b !== 'object') throw new QueueSpecError(`queue ${name}: spec.budget must be an object {period, limit, mode}`);
+  const period = b.period;
+  if (!BUDGET_PERIODS.includes(period as BudgetPeriod)) throw new QueueSpecError(`queue ${name}: spec.budget.period must be day, week or month`);
+  const limitMicros = amountMicros(b.limit);
+  if (limitMicros === null) throw new QueueSpecError(`queue ${name}: spec.budget.limit: "${String(b.limit)}" is not an amount (a decimal such as 1000 or 123.45)`);
+  const mode = b.mode ?? 'soft';
+  if (mode !== 'soft' && mode !== 'hard') throw new QueueSpecError(`queue ${name}: spec.budget.mode must be soft or hard`);
+  return { scope: 'queue', name, period: period as BudgetPeriod, limitMicros, mode };
+}
+
 /**
  * The queue tree for a set of Queue objects. A `default` root queue is added when no Queue of
  * that name exists, so that pods without a queue label are scheduled. Throws QueueSpecError
  * for an invalid object (the caller keeps the previous tree).
  */
 export function queueTree(objs: readonly QueueObject[]): QueueSpec[] {
+  for (const o of objs) queueBudget(o); // a bad budget is refused with the rest of the tree
   const specs = objs.map(queueSpec).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (!specs.some((q) => q.name === DEFAULT_QUEUE)) specs.push({ name: DEFAULT_QUEUE });
   return specs;

@@ -92,6 +92,37 @@ export function createSchedulerMetrics(): SchedulerMetrics {
       }
     },
   });
+  // Spend and budgets (queue-spend.ts): the leader's, of the current period of each queue (its budget's, else the month).
+  new Gauge({
+    name: 'gantry_queue_spend_micros',
+    help: 'What the queue and the queues below it spent on GPUs in its current period (its budget\'s, else the month), in micro-units of the prices\' currency; leader only.',
+    labelNames: ['queue'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of sched?.spend.view() ?? []) this.set({ queue: v.queue }, v.costMicros);
+    },
+  });
+  new Gauge({
+    name: 'gantry_queue_budget_limit_micros',
+    help: 'The queue\'s budget (spec.budget.limit) per period, in micro-units, by mode (soft, hard); leader only.',
+    labelNames: ['queue', 'mode'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of sched?.spend.view() ?? []) if (v.budget) this.set({ queue: v.queue, mode: v.budget.budget.mode }, v.budget.budget.limitMicros);
+    },
+  });
+  new Gauge({
+    name: 'gantry_queue_budget_exhausted',
+    help: '1 while the queue\'s hard budget is spent and its new pods (and those of the queues below it) wait, else 0; leader only.',
+    labelNames: ['queue'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of sched?.spend.view() ?? []) if (v.budget) this.set({ queue: v.queue }, v.budget.status === 'exhausted' ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'gantry_leader',
     help: '1 while this replica holds the Lease and schedules, else 0.',

@@ -38,6 +38,8 @@ import {
   podRequest, PodSpecError, readAssignment, readPlan, sameGrants, singlePodJobId, singlePodJobKey, type GangPlan,
 } from './pods.js';
 import { queueTree, QueueSpecError, type QueueObject } from './queues.js';
+import { QueueSpend } from './queue-spend.js';
+import { configMapPrices, type PriceSource } from './prices.js';
 import { ResourceWatch } from './watch.js';
 import { CallLimiter } from './call-limiter.js';
 import { PrefetchRequests } from './prefetch-requests.js';
@@ -79,6 +81,8 @@ export interface KubeSchedulerOptions {
   readonly onLeading?: (leading: boolean) => void;
   /** Told of each scheduling attempt, bind and eviction (scheduler-metrics.ts). */
   readonly observer?: SchedulingObserver;
+  /** Spend and budgets (queue-spend.ts): how often the leader prices GPU time (15 s), its clock, the prices' source. */
+  readonly spend?: { readonly intervalMs?: number; readonly clock?: () => number; readonly prices?: PriceSource };
 }
 
 /** What a scheduling attempt of one pod came to, in kube-scheduler's words. */
@@ -143,6 +147,10 @@ export class KubeScheduler {
   private readonly groups = new Map<string, PodGroupObject>();
   private readonly groupPods = new Map<string, Set<string>>();
   private readonly queueObjs = new Map<string, QueueObject>();
+  /** The Queue objects of the tree in force (a refused tree leaves the previous one). */
+  private acceptedQueues: readonly QueueObject[] = [];
+  /** Spend per queue and budget holds (the leader's). */
+  readonly spend: QueueSpend;
 
   // Jobs handed to the core.
   private readonly jobs = new Map<string, JobEntry>();
@@ -185,6 +193,17 @@ export class KubeScheduler {
     // resumes from the checkpoint and is placed like any other (the freed nodes stay reserved).
     this.core = new Scheduler({ rng: createRng(1), actions: ['allocate', 'backfill', 'consolidate', 'surge', 'reclaim', 'preempt'], ...opts.core }, [{ name: 'default' }]);
     this.calls = new CallLimiter(opts.maxInflight ?? 64);
+    this.spend = new QueueSpend({
+      core: this.core,
+      queues: () => this.acceptedQueues,
+      prices: opts.spend?.prices ?? configMapPrices(opts.kubeConfig, opts.namespace),
+      namespace: opts.namespace,
+      patchStatus: (name, status) => this.calls.run(() => this.writes.patchQueueStatus(name, status)),
+      event: (ref, type, reason, message) => void this.event(ref, type, reason, message),
+      intervalMs: opts.spend?.intervalMs ?? 15_000,
+      clock: opts.spend?.clock ?? Date.now,
+      log: this.log,
+    });
     this.elector =
       opts.leaderElection === false
         ? null
@@ -273,6 +292,8 @@ export class KubeScheduler {
     this.stopped = true;
     this.leading = false;
     if (this.cycleTimer) clearTimeout(this.cycleTimer);
+    this.spend.endTerm();
+    await this.spend.settled();
     await this.elector?.stop();
     await Promise.all(this.watches.map((w) => w.stop()));
   }
@@ -356,8 +377,11 @@ export class KubeScheduler {
   }
 
   private applyQueues(): void {
+    const objs = [...this.queueObjs.values()];
     try {
-      this.core.setQueues(queueTree([...this.queueObjs.values()]));
+      this.core.setQueues(queueTree(objs));
+      this.acceptedQueues = objs;
+      this.spend.queuesChanged();
     } catch (e) {
       if (!(e instanceof QueueSpecError) && !isUserError(e)) throw e;
       this.log(`queues not changed: ${(e as Error).message}`);
@@ -783,6 +807,7 @@ export class KubeScheduler {
     this.leading = true;
     this.term++;
     this.dirty = true;
+    this.spend.startTerm();
     this.log(`leading (term ${this.term}); re-listing pods before the first cycle`);
     this.opts.onLeading?.(true);
     void this.takeOver(this.term);
@@ -798,6 +823,7 @@ export class KubeScheduler {
     this.calls.flush();
     this.eventCalls.flush();
     this.releaseUnconfirmed();
+    this.spend.endTerm();
     this.opts.onLeading?.(false);
   }
 
@@ -923,6 +949,7 @@ export class KubeScheduler {
     const t0 = performance.now();
     this.cycleStartedAt = t0;
     try {
+      this.spend.tick();
       const now = Date.now();
       const r = this.core.cycle(now);
       this.stats.cycles++;
@@ -1132,9 +1159,12 @@ export class KubeScheduler {
     const explanation = this.core.explain(id, Date.now());
     const when = explanation.estimatedStart !== undefined ? ` (estimated start ${new Date(explanation.estimatedStart).toISOString()})` : '';
     const pos = explanation.queuePosition ? ` [position ${explanation.queuePosition} in queue ${this.core.job(id)?.spec.queue ?? ''}]` : '';
+    // A spent budget says all there is (what was spent, until when, how to raise it), under its code.
+    const budget = reasons.find((r) => r.kind === 'budget');
+    const message = budget ? budget.message : `gantry: ${text}${pos}${when}`;
     for (const pk of entry.pods) {
       const pod = this.pods.get(pk);
-      if (pod) void this.event(POD_REF(pod), 'Warning', 'FailedScheduling', `gantry: ${text}${pos}${when}`);
+      if (pod) void this.event(POD_REF(pod), 'Warning', 'FailedScheduling', message);
     }
     if (entry.group) this.updateGroupStatus(entry.group);
   }

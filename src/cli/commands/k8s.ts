@@ -65,6 +65,7 @@ interface SchedulerFlags {
   inferenceServices: boolean;
   gpuMetricsPrometheus?: string;
   gpuMetricsInterval: string;
+  spendInterval: string;
 }
 
 function waitForSignal(): Promise<string> {
@@ -95,6 +96,7 @@ export function registerK8s(program: Command): void {
     .option('--no-inference-services', 'do not make InferenceServices\' replica pods (the controller runs on the leader by default)')
     .option('--gpu-metrics-prometheus <url>', 'a Prometheus that scrapes the DCGM exporter: GPU time held, and held idle, by team, queue and model on /metrics (docs/cost.md)')
     .option('--gpu-metrics-interval <d>', 'how often GPU use is measured (with --gpu-metrics-prometheus)', '15s')
+    .option('--spend-interval <d>', 'how often the leader prices the GPU time held and writes each Queue\'s status.spend (prices: ConfigMap gantry-prices; docs/cost.md)', '15s')
     .action(async (f: SchedulerFlags) => {
       if (!isPolicyName(f.policy)) throw new UserError('BAD_FLAG', `--policy: "${f.policy}" is not one of ${POLICY_NAMES.join(', ')}`);
       const maxInflight = Number(f.maxInflight);
@@ -111,6 +113,8 @@ export function registerK8s(program: Command): void {
         if (!/^https?:\/\/[^/\s]+/.test(f.gpuMetricsPrometheus)) throw new UserError('BAD_FLAG', `--gpu-metrics-prometheus: "${f.gpuMetricsPrometheus}" is not an http(s) URL (e.g. http://prometheus.monitoring:9090)`);
         if (gpuUseIntervalMs < 1000 || gpuUseIntervalMs > 300_000) throw new UserError('BAD_FLAG', '--gpu-metrics-interval: between 1s and 5m');
       }
+      const spendIntervalMs = parseDurationMs('--spend-interval', f.spendInterval);
+      if (spendIntervalMs < 1000 || spendIntervalMs > 300_000) throw new UserError('BAD_FLAG', '--spend-interval: between 1s and 5m');
       const kc = await loadKubeConfig(f.kubeconfig);
       const { KubeScheduler } = await import('../../adapters/k8s/scheduler.js');
       const { createSchedulerMetrics, startSchedulerHealthServer } = await import('../../adapters/k8s/scheduler-metrics.js');
@@ -126,6 +130,7 @@ export function registerK8s(program: Command): void {
         retryPeriodMs,
         maxInflight,
         core: { policy: f.policy, minRuntimeMs: parseDurationMs('--min-runtime', f.minRuntime) },
+        spend: { intervalMs: spendIntervalMs },
         ...(metrics ? { observer: metrics.observer } : {}),
       });
       // InferenceServices' replica pods are made by the leader only, behind the same Lease.

@@ -3,15 +3,16 @@
  * calendar period in UTC (day, week from Monday, month). `soft`: crossing it is an event
  * (audit `budget.warn`) and its status says so; `hard`: besides the event, the scope's new work
  * waits (`BUDGET_EXHAUSTED`) until the period ends or the budget is raised. Running work is
- * never stopped. Spending is the cost ledger's, running attempts included.
+ * never stopped. Spending is the cost ledger's, running attempts included. The rules (periods,
+ * status, the hold's message) are core/budget-rules.ts, shared with Kubernetes mode.
  */
 import type Database from 'better-sqlite3';
+import type { BudgetPeriod, BudgetMode, BudgetStanding } from '../../core/budget-rules.js';
+
+export { BUDGET_PERIODS, holdMessage, periodOf, statusOf, type BudgetMode, type BudgetPeriod, type BudgetStatus } from '../../core/budget-rules.js';
 
 export const BUDGET_SCOPES = ['team', 'queue'] as const;
 export type BudgetScope = (typeof BUDGET_SCOPES)[number];
-export const BUDGET_PERIODS = ['day', 'week', 'month'] as const;
-export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
-export type BudgetMode = 'soft' | 'hard';
 
 export interface BudgetRow {
   readonly scope: BudgetScope;
@@ -24,41 +25,7 @@ export interface BudgetRow {
   readonly setBy: string;
 }
 
-export type BudgetStatus = 'ok' | 'warning' | 'exhausted';
-
-export interface BudgetState {
-  readonly budget: BudgetRow;
-  readonly periodStart: number;
-  readonly periodEnd: number;
-  readonly spentMicros: number;
-  readonly status: BudgetStatus;
-}
-
-/** The UTC calendar period holding `at`: [start, end). */
-export function periodOf(period: BudgetPeriod, at: number): { start: number; end: number } {
-  const d = new Date(at);
-  const y = d.getUTCFullYear();
-  const m = d.getUTCMonth();
-  if (period === 'month') return { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) };
-  const day = Date.UTC(y, m, d.getUTCDate());
-  if (period === 'day') return { start: day, end: day + 86_400_000 };
-  const sinceMonday = (d.getUTCDay() + 6) % 7;
-  const start = day - sinceMonday * 86_400_000;
-  return { start, end: start + 7 * 86_400_000 };
-}
-
-/** A budget's status from what was spent: a hard budget spent is exhausted, a soft one warns. */
-export function statusOf(b: BudgetRow, spentMicros: number): BudgetStatus {
-  if (spentMicros < b.limitMicros) return 'ok';
-  return b.mode === 'hard' ? 'exhausted' : 'warning';
-}
-
-/** What a hard budget that is spent says to the work it holds. */
-export function holdMessage(s: BudgetState): string {
-  const money = (micros: number): string => (micros / 1e6).toFixed(2);
-  const label = s.budget.period === 'day' ? 'daily' : `${s.budget.period}ly`;
-  return `BUDGET_EXHAUSTED: ${s.budget.scope} ${s.budget.name} spent ${money(s.spentMicros)} of its ${label} budget of ${money(s.budget.limitMicros)} since ${new Date(s.periodStart).toISOString()}; new work waits until ${new Date(s.periodEnd).toISOString()} or until the budget is raised (gantry budgets set)`;
-}
+export type BudgetState = BudgetStanding<BudgetRow>;
 
 interface BudgetDbRow {
   scope: BudgetScope;
