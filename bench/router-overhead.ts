@@ -13,7 +13,11 @@
  * the latencies and rates carry the other tenants' load, the CPU per request much less so.
  *
  * Usage: npm run build && nice node dist/bench/router-overhead.js [--rate 2000] [--seconds 5]
- *   [--rounds 3] [--connections 32] [--cpu-prof DIR] [--no-nginx] [--baseline-parts FILE] [--json]
+ *   [--rounds 3] [--connections 32] [--cpu-prof DIR] [--no-nginx] [--baseline-parts FILE] [--pin] [--json]
+ *
+ * `--pin` (a machine with 2 cores or more): the proxies (router, nginx) run on CPU 1, the
+ * replicas and the load generator on CPU 0 (taskset), as a router would be deployed with a core
+ * of its own; then the added latency is the proxy's, not the wait for a core it shares.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +45,9 @@ const NGINX = !args.includes('--no-nginx');
 /** Another build's router-overhead-parts.js (e.g. main's), run as a fourth path, `router@base`: before and after in one run. */
 const BASELINE = str('baseline-parts');
 const JSON_OUT = args.includes('--json');
+const PIN = args.includes('--pin');
+/** `cmd args` to run on `cpu` when pinning (taskset execs: the pid is the command's). */
+const onCpu = (cpu: number, cmd: string, argv: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv]);
 const here = dirname(fileURLToPath(import.meta.url));
 const parts = join(here, 'router-overhead-parts.js');
 
@@ -60,7 +67,8 @@ function freePort(): Promise<number> {
 
 /** Starts a part and reads the JSON line it prints. */
 function startPart(argv: string[], nodeFlags: string[] = [], file = parts): Promise<{ child: ChildProcess; value: unknown }> {
-  const child = spawn(process.execPath, [...nodeFlags, file, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, cmdArgs] = onCpu(argv[0] === 'router' ? 1 : 0, process.execPath, [...nodeFlags, file, ...argv]);
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((res, rej) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -101,7 +109,8 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [cmd, cmdArgs] = onCpu(1, bin, ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
   const pool = makePool(`http://127.0.0.1:${port}`, 1);
   for (let i = 0; i < 100; i++) {
     try {
@@ -148,6 +157,7 @@ function cpuSeconds(pid: number): number {
   return ticks / 100;
 }
 
+if (PIN) execFileSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' }); // the load generator
 const dir = mkdtempSync(join(tmpdir(), 'gantry-router-bench-'));
 const children: ChildProcess[] = [];
 try {
@@ -208,7 +218,7 @@ try {
       ...(b ? { baseAddedP99Us: b.fixed.p99Us - d.fixed.p99Us, baseMaxRps: b.max.rps } : {}),
     };
   });
-  const report = { rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rows: rows.map((r) => ({ round: r.round, path: r.path, load: r.load, proxyCpuUs: r.proxyCpuUs, replicaCpuUs: r.replicaCpuUs, fixed: r.fixed, max: r.max })), rounds };
+  const report = { rate: RATE, seconds: SECONDS, connections: CONNECTIONS, pinned: PIN, rows: rows.map((r) => ({ round: r.round, path: r.path, load: r.load, proxyCpuUs: r.proxyCpuUs, replicaCpuUs: r.replicaCpuUs, fixed: r.fixed, max: r.max })), rounds };
   if (JSON_OUT) console.log(JSON.stringify(report));
   else {
     console.table(rows.map((r) => ({ round: r.round, path: r.path, 'p50 us': r.fixed.p50Us, 'p99 us': r.fixed.p99Us, 'p99.9 us': r.fixed.p999Us, 'req/s': r.fixed.rps, 'non-2xx': r.fixed.non2xx + r.fixed.errors + r.max.non2xx + r.max.errors, 'most req/s': r.max.rps, 'proxy cpu us/req': r.proxyCpuUs ?? '-', load: r.load })));
