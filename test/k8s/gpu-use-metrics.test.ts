@@ -112,7 +112,7 @@ describe('k8s idle reserved GPUs on /metrics (real kube-apiserver)', k8sTestOpti
     const dashboard = readDashboard('deploy/grafana/gantry-k8s-dashboard.json');
     assertWellFormed(dashboard);
     const names = dashboardMetrics(dashboard);
-    for (const n of ['gantry_gpus_idle_reserved', 'gantry_gpu_reserved_seconds_total', 'scheduler_pod_scheduling_sli_duration_seconds_bucket', 'gantry_evictions_total']) assert.ok(names.has(n), n);
+    for (const n of ['gantry_gpus_idle_reserved', 'gantry_gpu_reserved_seconds_total', 'scheduler_pod_scheduling_sli_duration_seconds_bucket', 'gantry_evictions_total', 'gantry_queue_spend_micros', 'gantry_queue_budget_exhausted']) assert.ok(names.has(n), n);
     assertDeclared([...names].filter((n) => !n.startsWith('DCGM_')), text);
 
     // The busy GPU goes idle too; a stall of 5 minutes bills at most 30 s.
