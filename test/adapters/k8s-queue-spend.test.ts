@@ -270,3 +270,28 @@ test('a new leader starts from status.spend and does not announce again what sta
   spend.queuesChanged();
   assert.deepEqual(told.map((e) => [e.reason, e.name]), [['BudgetWarning', 'team-a']]);
 });
+
+test('a pod that ends between two samples pays for its time up to its end, even one shorter than an interval', async () => {
+  const queues = [queueObj('team-a', {}), queueObj('team-b', {})];
+  const { core, t, patches, spend } = spendLoop(queues);
+  spend.startTerm();
+  // A pod of team-a binds 5 s into the interval and ends 10 s later, before the next sample.
+  t.now += 5_000;
+  core.submit(job('pod:ns/short').gpus(1).queue('team-a').at(t.now).obj());
+  assert.deepEqual(binds(core.cycle(t.now)), ['pod:ns/short']);
+  t.now += 10_000;
+  spend.settleJob('pod:ns/short');
+  core.remove('pod:ns/short', true);
+  // A pending job settles nothing.
+  core.submit(job('pod:ns/waiting').gpus(99).queue('team-b').at(t.now).obj());
+  spend.settleJob('pod:ns/waiting');
+  t.now += 50_000;
+  spend.tick();
+  await spend.settled();
+  // 10 GPU-seconds at 3.60 an hour: 10,000 micro-units; nothing for team-b.
+  const a = patches.find((p) => p.queue === 'team-a')?.status['spend'] as Record<string, unknown>;
+  assert.equal(a['costMicros'], 10_000);
+  assert.deepEqual(a['gpuSeconds'], { 'A100-80GB': 10 });
+  const b = patches.find((p) => p.queue === 'team-b')?.status['spend'] as Record<string, unknown> | undefined;
+  assert.equal(b?.['costMicros'] ?? 0, 0);
+});

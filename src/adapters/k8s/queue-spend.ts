@@ -19,6 +19,7 @@ import type { Scheduler } from '../../core/scheduler/scheduler.js';
 import type { ObjectRef } from './api.js';
 import { FencedError } from './fence.js';
 import { kubeUseView, type UseState } from './gpu-use-metrics.js';
+import type { FleetUseView, UseHolder } from '../../core/fleet-use.js';
 import { amountMicros, parsePriceData, PRICES_CONFIGMAP, type PriceSource } from './prices.js';
 import { queueBudget, type QueueBudget, type QueueObject } from './queues.js';
 import { SpendBook, type SpendQueue, type SpendRecord } from './spend-book.js';
@@ -64,6 +65,8 @@ export class QueueSpend {
   /** Per queue: the status text last written this term; the budget status last announced. */
   private readonly written = new Map<string, string>();
   private readonly noted = new Map<string, string>();
+  /** GPU time of jobs that left the core since the last sample (settleJob), priced by the next. */
+  private readonly leftJobs: { at: number; dt: number; view: FleetUseView }[] = [];
 
   constructor(private readonly d: QueueSpendDeps) {}
 
@@ -92,6 +95,7 @@ export class QueueSpend {
     this.holdsUntil = Infinity;
     this.written.clear();
     this.noted.clear();
+    this.leftJobs.length = 0;
   }
 
   /** The Queues changed (a budget set, raised or removed): judged again at once. */
@@ -130,9 +134,32 @@ export class QueueSpend {
     this.last = now;
     const queues = this.spendQueues();
     for (const o of this.d.queues()) this.seed(o);
-    this.book.accrue(kubeUseView(this.d.core, now), now, dt, (m) => priceOf(this.prices, m), queues);
+    const price = (m: string): number => priceOf(this.prices, m);
+    for (const x of this.leftJobs.splice(0)) this.book.accrue(x.view, x.at, x.dt, price, queues);
+    this.book.accrue(kubeUseView(this.d.core, now), now, dt, price, queues);
     this.evaluate(now);
     this.writeStatus(now, queues);
+  }
+
+  /**
+   * A job is about to leave the core (its pods ended, were deleted or evicted): its GPU time since
+   * the last sample is taken now, as the next sample no longer sees it, and priced with that
+   * sample (at the prices it reads). Without this a pod that ends between two samples would lose
+   * its last part-interval, and one shorter than an interval would cost nothing.
+   */
+  settleJob(id: string): void {
+    if (!this.leading) return;
+    const now = this.d.clock();
+    const dt = now - this.last;
+    const row = kubeUseView(this.d.core, now).job(id);
+    if (dt <= 0 || !row) return;
+    const holders = new Map<string, UseHolder[]>();
+    for (const [gpu, list] of kubeUseView(this.d.core, now).holders()) {
+      const mine = list.filter((h) => h.job === id);
+      if (mine.length > 0) holders.set(gpu, mine);
+    }
+    const gpus = [...kubeUseView(this.d.core, now).gpus()].filter((g) => holders.has(g.key));
+    this.leftJobs.push({ at: now, dt, view: { gpus: () => gpus, holders: () => holders, job: (j) => (j === id ? row : undefined), queues: () => [] } });
   }
 
   private async readPrices(): Promise<void> {

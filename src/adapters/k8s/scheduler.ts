@@ -487,6 +487,7 @@ export class KubeScheduler {
       // A gang that lost a member before it was placed re-forms from the pods that remain.
       this.dropJob(id, entry, true);
     } else if (entry.pods.length === 0) {
+      this.spend.settleJob(id);
       this.core.remove(id);
       this.jobs.delete(id);
       // A gang that was rolled back: the members left waiting may form it again.
@@ -558,6 +559,7 @@ export class KubeScheduler {
 
   /** Forgets a job; with `reconsider`, its remaining pods are looked at again as pending pods. */
   private dropJob(id: string, entry: JobEntry, reconsider: boolean): void {
+    this.spend.settleJob(id);
     this.core.remove(id);
     this.jobs.delete(id);
     for (const pk of entry.pods) this.gangMemberJob.delete(pk);
