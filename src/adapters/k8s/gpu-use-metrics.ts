@@ -13,7 +13,7 @@
  * new term starts a new interval, so no time is counted twice or across a failover gap.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { gpuHoldersOf, MAX_USE_INTERVAL_MS, measureFleetUse, type FleetUseView } from '../../core/fleet-use.js';
+import { gpuHoldersOf, MAX_USE_INTERVAL_MS, measureFleetUse, type FleetUseView, type UseGpu } from '../../core/fleet-use.js';
 import type { Scheduler } from '../../core/scheduler/scheduler.js';
 import type { GpuReadingSource } from '../gpu/prometheus-readings.js';
 
@@ -41,10 +41,13 @@ export function teamOf(id: string, team: string | undefined): string {
   return slash > 0 ? key.slice(0, slash) : key;
 }
 
+type NodeOf = NonNullable<ReturnType<UseState['cluster']['node']>>;
+const useGpu = (node: NodeOf, g: NodeOf['gpus'][number]): UseGpu => ({ key: `${node.name}/${g.index}`, model: g.model, uuid: g.uuid || null, healthy: g.healthy });
+
 export function kubeUseView(state: UseState, now: number): FleetUseView {
   return {
     *gpus() {
-      for (const node of state.cluster.nodes()) for (const g of node.gpus) yield { key: `${node.name}/${g.index}`, model: g.model, uuid: g.uuid || null, healthy: g.healthy };
+      for (const node of state.cluster.nodes()) for (const g of node.gpus) yield useGpu(node, g);
     },
     holders: () => gpuHoldersOf(state.allJobs()),
     job(id) {
@@ -54,6 +57,26 @@ export function kubeUseView(state: UseState, now: number): FleetUseView {
     },
     queues: () => state.queueStatus(),
   };
+}
+
+/**
+ * One running job's part of kubeUseView, taken now from its own bindings (no walk over the
+ * fleet), and still valid once the job has left the core; undefined when it is not running.
+ */
+export function kubeJobUseSnapshot(state: UseState, id: string, now: number): FleetUseView | undefined {
+  const j = state.job(id);
+  const row = kubeUseView(state, now).job(id);
+  if (!j || !row) return undefined;
+  const holders = gpuHoldersOf([j]);
+  const gpus = new Map<string, UseGpu>(); // by key: two members of a gang may share a GPU
+  for (const b of j.bindings) {
+    const node = state.cluster.node(b.node);
+    for (const g of b.gpus) {
+      const gpu = node?.gpus[g.gpu];
+      if (node && gpu) gpus.set(`${node.name}/${g.gpu}`, useGpu(node, gpu));
+    }
+  }
+  return { gpus: () => gpus.values(), holders: () => holders, job: (x) => (x === id ? row : undefined), queues: () => [] };
 }
 
 export class KubeGpuUse {

@@ -18,8 +18,8 @@ import { holdMessage, periodOf, statusOf, type BudgetStanding } from '../../core
 import type { Scheduler } from '../../core/scheduler/scheduler.js';
 import type { ObjectRef } from './api.js';
 import { FencedError } from './fence.js';
-import { kubeUseView, type UseState } from './gpu-use-metrics.js';
-import type { FleetUseView, UseHolder } from '../../core/fleet-use.js';
+import { kubeJobUseSnapshot, kubeUseView, type UseState } from './gpu-use-metrics.js';
+import type { FleetUseView } from '../../core/fleet-use.js';
 import { amountMicros, parsePriceData, PRICES_CONFIGMAP, type PriceSource } from './prices.js';
 import { queueBudget, type QueueBudget, type QueueObject } from './queues.js';
 import { SpendBook, type SpendQueue, type SpendRecord } from './spend-book.js';
@@ -151,15 +151,8 @@ export class QueueSpend {
     if (!this.leading) return;
     const now = this.d.clock();
     const dt = now - this.last;
-    const row = kubeUseView(this.d.core, now).job(id);
-    if (dt <= 0 || !row) return;
-    const holders = new Map<string, UseHolder[]>();
-    for (const [gpu, list] of kubeUseView(this.d.core, now).holders()) {
-      const mine = list.filter((h) => h.job === id);
-      if (mine.length > 0) holders.set(gpu, mine);
-    }
-    const gpus = [...kubeUseView(this.d.core, now).gpus()].filter((g) => holders.has(g.key));
-    this.leftJobs.push({ at: now, dt, view: { gpus: () => gpus, holders: () => holders, job: (j) => (j === id ? row : undefined), queues: () => [] } });
+    const view = dt > 0 ? kubeJobUseSnapshot(this.d.core, id, now) : undefined;
+    if (view) this.leftJobs.push({ at: now, dt, view });
   }
 
   private async readPrices(): Promise<void> {

@@ -63,7 +63,8 @@ function classAt(text: string, i: number): number {
  * The token count of `text` and the hashes of its first `maxBlocks` full blocks, in one pass
  * over the characters: exactly `tokenize(text).length` and `blockHashes(tokenize(text).slice(0,
  * maxBlocks * blockTokens), blockTokens)`, without building token strings (the router reads
- * every prompt it forwards; a 1,000-token prompt costs a few microseconds instead of ~100).
+ * every prompt it forwards: about half the cost of tokenizing then hashing, 86 against 184 µs for a
+ * 1,056-token prompt measured on this project's 2-core test machine).
  */
 export function promptBlocks(text: string, blockTokens: number, maxBlocks = Infinity): { tokens: number; hashes: number[] } {
   const hashes: number[] = [];
