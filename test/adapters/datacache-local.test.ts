@@ -2,13 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import { DatasetCatalog, type DatasetVersion } from '../../src/adapters/datacache/dataset-catalog.js';
 import { checkDatasetPath, type DatasetSource, type SourceSpec } from '../../src/adapters/datacache/dataset-source.js';
 import { scanSource } from '../../src/adapters/datacache/dataset-scan.js';
 import { LocalSource } from '../../src/adapters/datacache/local-source.js';
+import { copyAndHash } from '../../src/adapters/datacache/copy-pool.js';
 import { NodeCache } from '../../src/adapters/datacache/node-cache.js';
 import { CountingSource } from '../helpers/counting-source.js';
 import { tempDir } from '../helpers/server.js';
@@ -88,7 +90,32 @@ test('a source that changed after the version was recorded is refused, and nothi
   writeFileSync(join(src, 'shard-1.bin'), randomBytes(5));
   await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED');
   assert.equal(t.cache.lastError('ds', 1)?.code, 'DATASET_SOURCE_CHANGED');
+  rmSync(join(src, 'shard-1.bin'));
+  await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED' && /shard-1\.bin is gone/.test(e.message));
+  mkdirSync(join(src, 'shard-1.bin'));
+  await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED' && /shard-1\.bin is gone/.test(e.message));
+  assert.equal(t.cache.readyPath('ds', 1), null);
   t.done();
+});
+
+test('the copy pool writes the bytes it checksums, replacing a read-only leftover', async () => {
+  const dir = tempDir('gantry-cp-');
+  const data = randomBytes(700_000); // not a multiple of the copy chunk
+  writeFileSync(join(dir, 'a.bin'), data);
+  writeFileSync(join(dir, 'a.part'), 'stale bytes of an earlier fill');
+  chmodSync(join(dir, 'a.part'), 0o444);
+  const r = await copyAndHash(join(dir, 'a.bin'), join(dir, 'a.part'), data.length, 'crc32');
+  assert.ok(r.ok);
+  assert.equal(r.size, data.length);
+  assert.equal(r.digest, (crc32(data) >>> 0).toString(16).padStart(8, '0'));
+  assert.deepEqual(readFileSync(join(dir, 'a.part')), data);
+  const empty = join(dir, 'empty.bin');
+  writeFileSync(empty, '');
+  const e = await copyAndHash(empty, join(dir, 'empty.part'), 0, 'sha256');
+  assert.ok(e.ok && e.size === 0 && e.digest === createHash('sha256').digest('hex'));
+  const gone = await copyAndHash(join(dir, 'missing.bin'), join(dir, 'm.part'), 1, 'crc32');
+  assert.ok(!gone.ok && gone.code === 'ENOENT');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('verify finds a corrupted shard and fetches it again', async () => {

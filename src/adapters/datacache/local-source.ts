@@ -1,7 +1,7 @@
 /**
- * A dataset in a local or mounted folder. A file is copied by a worker thread with
- * copy_file_range (fs.copyFile: the kernel moves the bytes) and the copy is hashed there, so
- * the checksum is of what landed in the cache and the event loop never hashes.
+ * A dataset in a local or mounted folder. A file is copied by a worker thread in one pass
+ * (copy-worker.ts: read a chunk, checksum it, write it), so the checksum is of the bytes written
+ * to the cache and the event loop never hashes.
  */
 import { createReadStream, type Dirent, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -45,12 +45,10 @@ export class LocalSource implements DatasetSource {
   }
 
   async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind: ChecksumKind = 'sha256'): Promise<string> {
-    const src = join(this.root, file.path);
-    const st = await fsp.stat(src).catch(() => null);
-    if (!st?.isFile()) throw sourceChanged(`${file.path} is gone from ${this.root}`);
-    if (st.size !== file.size) throw sourceChanged(`${file.path} is ${st.size} bytes, the version recorded ${file.size}`);
-    const r = await copyAndHash(src, dest, file.size, kind);
-    if (!r.ok) throw r.code === 'ENOENT' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
+    // No stat first (one event-loop round trip per file less): the worker reports a missing
+    // source (ENOENT), a folder in its place (EISDIR) and the size it copied.
+    const r = await copyAndHash(join(this.root, file.path), dest, file.size, kind);
+    if (!r.ok) throw r.code === 'ENOENT' || r.code === 'EISDIR' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
     if (r.size !== file.size) throw sourceChanged(`${file.path} is ${r.size} bytes, the version recorded ${file.size}`);
     onBytes(r.size);
     return r.digest;

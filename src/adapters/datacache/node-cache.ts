@@ -483,7 +483,7 @@ export class NodeCache {
           made.add(dir);
         }
         try {
-          await this.copyVerified(source, f, dest, progress, key);
+          await this.copyVerified(source, f, dest, progress, key, undefined, resuming);
         } catch (e) {
           failed ??= e;
           return;
@@ -514,12 +514,16 @@ export class NodeCache {
     this.log(`dataset cache ${this.node}: ${key} ready (${v.files.length} files, ${v.totalBytes} bytes; ${progress.bytesThisRun} copied in ${secs.toFixed(1)} s)`);
   }
 
-  /** One file into `dest`: copied to `.part`, checksummed, compared, renamed. A mismatch is fetched once more, then refused. */
-  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string, kind?: ChecksumKind): Promise<void> {
+  /**
+   * One file into `dest`: copied to `.part`, checksummed, compared, renamed. A mismatch is
+   * fetched once more, then refused. `leftovers` false (a first fill into a new staging folder)
+   * skips removing an earlier `.part`, one file-system call per file less on the event loop.
+   */
+  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string, kind?: ChecksumKind, leftovers = true): Promise<void> {
     const part = `${dest}.part`;
     const check = kind === 'sha256' ? { kind, want: f.sha256 } : fillChecksum(f);
     for (let attempt = 1; ; attempt++) {
-      await fsp.rm(part, { force: true }); // a leftover may be read-only (a copy keeps the source's mode)
+      if (leftovers || attempt > 1) await fsp.rm(part, { force: true }); // a leftover may be read-only (older copies kept the source's mode)
       let got = 0;
       const digest = await source.fetch(
         f,
