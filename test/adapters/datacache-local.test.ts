@@ -104,9 +104,11 @@ test('the copy pool writes the bytes it checksums, replacing a read-only leftove
   writeFileSync(join(dir, 'a.bin'), data);
   writeFileSync(join(dir, 'a.part'), 'stale bytes of an earlier fill');
   chmodSync(join(dir, 'a.part'), 0o444);
-  const r = await copyAndHash(join(dir, 'a.bin'), join(dir, 'a.part'), data.length, 'crc32');
+  const steps: number[] = [];
+  const r = await copyAndHash(join(dir, 'a.bin'), join(dir, 'a.part'), data.length, 'crc32', (n) => steps.push(n), 256 << 10);
   assert.ok(r.ok);
   assert.equal(r.size, data.length);
+  assert.deepEqual(steps, [256 << 10, 256 << 10], 'progress in steps before the copy ends; the rest is in the reply');
   assert.equal(r.digest, (crc32(data) >>> 0).toString(16).padStart(8, '0'));
   assert.deepEqual(readFileSync(join(dir, 'a.part')), data);
   const empty = join(dir, 'empty.bin');

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { CopyReply, CopyRequest } from './copy-worker.js';
+import type { CopyProgress, CopyReply, CopyRequest } from './copy-worker.js';
 import type { ChecksumKind } from './dataset-source.js';
 
 interface Slot {
@@ -42,8 +42,14 @@ export function startCopyPool(): void {
   pool();
 }
 
-/** Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. */
-export async function copyAndHash(src: string, dest: string, size: number, kind: ChecksumKind = 'sha256'): Promise<CopyReply> {
+/** A large file's copy reports progress this often (bytes). */
+export const COPY_PROGRESS_BYTES = 64 << 20;
+
+/**
+ * Copies `src` to `dest` in a worker; resolves with the copy's checksum and size. `onProgress`
+ * gets the bytes copied so far in steps of `progressEvery` (the rest is in the reply's size).
+ */
+export async function copyAndHash(src: string, dest: string, size: number, kind: ChecksumKind = 'sha256', onProgress?: (bytes: number) => void, progressEvery = COPY_PROGRESS_BYTES): Promise<CopyReply> {
   const free = (): Slot | undefined => pool().reduce<Slot | undefined>((best, x) => (x.inflight < PER_WORKER && (!best || x.inflight < best.inflight) ? x : best), undefined);
   let slot = free();
   while (!slot) {
@@ -52,11 +58,15 @@ export async function copyAndHash(src: string, dest: string, size: number, kind:
   }
   const s = slot;
   if (s.inflight++ === 0) s.worker.ref();
-  const req: CopyRequest = { id: nextId++, src, dest, size, kind };
+  const req: CopyRequest = { id: nextId++, src, dest, size, kind, progressEvery: onProgress ? progressEvery : 0 };
   try {
     return await new Promise<CopyReply>((resolve, reject) => {
-      const onMessage = (m: CopyReply): void => {
+      const onMessage = (m: CopyReply | CopyProgress): void => {
         if (m.id !== req.id) return;
+        if ('progress' in m) {
+          onProgress?.(m.progress);
+          return;
+        }
         s.worker.off('message', onMessage);
         s.worker.off('error', reject);
         resolve(m);

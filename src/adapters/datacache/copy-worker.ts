@@ -19,8 +19,15 @@ export interface CopyRequest {
   readonly dest: string;
   readonly size: number;
   readonly kind: ChecksumKind;
+  /** Post a progress message each time this many more bytes were copied (0: none). */
+  readonly progressEvery: number;
 }
 export type CopyReply = { readonly id: number; readonly ok: true; readonly digest: string; readonly size: number } | { readonly id: number; readonly ok: false; readonly code: string; readonly message: string };
+/** Bytes copied since the last progress message of the same request (a large file's fill shows progress before it ends). */
+export interface CopyProgress {
+  readonly id: number;
+  readonly progress: number;
+}
 
 /** 256 KiB: measured against 64 KiB-4 MiB; larger chunks leave the L2 cache and ran slower. */
 export const COPY_CHUNK = 256 << 10;
@@ -45,6 +52,7 @@ function copyAndHash(r: CopyRequest): CopyReply {
     to = openDest(r.dest);
     const h = newChecksum(r.kind);
     let size = 0;
+    let unreported = 0;
     for (;;) {
       const n = readSync(from, buf, 0, COPY_CHUNK, null);
       if (n === 0) break;
@@ -52,6 +60,11 @@ function copyAndHash(r: CopyRequest): CopyReply {
       h.update(chunk);
       for (let off = 0; off < n; ) off += writeSync(to, chunk, off, n - off);
       size += n;
+      unreported += n;
+      if (r.progressEvery > 0 && unreported >= r.progressEvery) {
+        parentPort?.postMessage({ id: r.id, progress: unreported } satisfies CopyProgress);
+        unreported = 0;
+      }
     }
     return { id: r.id, ok: true, digest: h.digest(), size };
   } catch (e) {

@@ -47,10 +47,14 @@ export class LocalSource implements DatasetSource {
   async fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind: ChecksumKind = 'sha256'): Promise<string> {
     // No stat first (one event-loop round trip per file less): the worker reports a missing
     // source (ENOENT), a folder in its place (EISDIR) and the size it copied.
-    const r = await copyAndHash(join(this.root, file.path), dest, file.size, kind);
+    let reported = 0;
+    const r = await copyAndHash(join(this.root, file.path), dest, file.size, kind, (n) => {
+      reported += n;
+      onBytes(n);
+    });
     if (!r.ok) throw r.code === 'ENOENT' || r.code === 'EISDIR' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
     if (r.size !== file.size) throw sourceChanged(`${file.path} is ${r.size} bytes, the version recorded ${file.size}`);
-    onBytes(r.size);
+    onBytes(r.size - reported);
     return r.digest;
   }
 }

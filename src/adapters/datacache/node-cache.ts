@@ -525,16 +525,21 @@ export class NodeCache {
     for (let attempt = 1; ; attempt++) {
       if (leftovers || attempt > 1) await fsp.rm(part, { force: true }); // a leftover may be read-only (older copies kept the source's mode)
       let got = 0;
-      const digest = await source.fetch(
-        f,
-        part,
-        (n) => {
-          got += n;
-          progress.bytesDone += n;
-          progress.bytesThisRun += n;
-        },
-        check.kind,
-      );
+      const digest = await source
+        .fetch(
+          f,
+          part,
+          (n) => {
+            got += n;
+            progress.bytesDone += n;
+            progress.bytesThisRun += n;
+          },
+          check.kind,
+        )
+        .catch((e: unknown) => {
+          progress.bytesDone -= got; // a large file reports progress before it is done
+          throw e;
+        });
       if (digest === check.want) break;
       progress.bytesDone -= got;
       await fsp.rm(part, { force: true });
