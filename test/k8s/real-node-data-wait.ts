@@ -105,12 +105,14 @@ export function dataWaitScenarios(setup: () => DataWaitSetup): void {
       assert.equal(waiting.spec?.nodeName, s.node.name);
       // The agent tried and could not read the source: it says why on the node, for this dataset,
       // and when it tries again. Its first pass after the bind scans at once (a scan never waits
-      // for another, nor a report for a scan), so 60 s is for a starved or broken agent only.
+      // for another, nor a report for a scan). The budget covers one S3 try that gets no answer
+      // (the SDK's 60 s idle timeout) and the retry after it: a CI run on a fresh machine had this
+      // file's other cases 5-8x slower than alone, and the agent's first scan unanswered at 60 s.
       const reported = await waitFor('the agent reports the missing source of shards', async () => {
         const st = cacheStatus((await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets']);
         const err = st?.errors.find((x) => x.name === DATASET.name && x.code.startsWith('DATASET_SOURCE_') && x.retryAt !== undefined);
         return err && st ? { err, at: st.updatedAt } : null;
-      }, 60_000, 250).catch(async (e: unknown) => {
+      }, 150_000, 250).catch(async (e: unknown) => {
         const status = (await s.node.readNode(s.kc)).metadata?.annotations?.['gantry.dev/cached-datasets'];
         throw new Error(`${(e as Error).message}\n--- node cache status: ${status}\n--- cache agent pod: ${await s.agentPod()}\n--- cache agent:\n${(await s.agentLog()).slice(-3000)}`);
       });
