@@ -90,6 +90,8 @@ test('a source that changed after the version was recorded is refused, and nothi
   writeFileSync(join(src, 'shard-1.bin'), randomBytes(5));
   await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED');
   assert.equal(t.cache.lastError('ds', 1)?.code, 'DATASET_SOURCE_CHANGED');
+  writeFileSync(join(src, 'shard-1.bin'), randomBytes(900_000));
+  await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED' && /shard-1\.bin is larger than the 100000 bytes/.test(e.message));
   rmSync(join(src, 'shard-1.bin'));
   await assert.rejects(t.cache.fill(v), (e: Error & { code?: string }) => e.code === 'DATASET_SOURCE_CHANGED' && /shard-1\.bin is gone/.test(e.message));
   mkdirSync(join(src, 'shard-1.bin'));

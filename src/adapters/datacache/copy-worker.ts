@@ -60,6 +60,7 @@ function copyAndHash(r: CopyRequest): CopyReply {
       h.update(chunk);
       for (let off = 0; off < n; ) off += writeSync(to, chunk, off, n - off);
       size += n;
+      if (size > r.size) break; // grown since it was recorded (or still growing): the caller refuses it
       unreported += n;
       if (r.progressEvery > 0 && unreported >= r.progressEvery) {
         parentPort?.postMessage({ id: r.id, progress: unreported } satisfies CopyProgress);

@@ -53,6 +53,7 @@ export class LocalSource implements DatasetSource {
       onBytes(n);
     });
     if (!r.ok) throw r.code === 'ENOENT' || r.code === 'EISDIR' ? sourceChanged(`${file.path} is gone from ${this.root}`) : new UserError('DATASET_FILL_FAILED', `copying ${file.path}: ${r.message}`);
+    if (r.size > file.size) throw sourceChanged(`${file.path} is larger than the ${file.size} bytes the version recorded`);
     if (r.size !== file.size) throw sourceChanged(`${file.path} is ${r.size} bytes, the version recorded ${file.size}`);
     onBytes(r.size - reported);
     return r.digest;
