@@ -51,7 +51,7 @@ export interface DatasetSource {
    * Copies one file to `dest` (created or truncated), calling `onBytes` as bytes land, and
    * returns the checksum (`kind`) of what was written. Throws DATASET_SOURCE_CHANGED when the
    * source no longer holds the file the version recorded (size or tag differ). The copy is not
-   * synced: the cache syncs a verified file before it records it.
+   * synced: the cache records verified files unsynced and its background sync makes them durable.
    */
   fetch(file: DatasetFile | ListedFile, dest: string, onBytes: (n: number) => void, kind?: ChecksumKind): Promise<string>;
   /** The file's bytes, in order (to hash a new version's files). */

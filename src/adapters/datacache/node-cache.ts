@@ -483,7 +483,7 @@ export class NodeCache {
           made.add(dir);
         }
         try {
-          await this.copyVerified(source, f, dest, progress, key, undefined, resuming);
+          await this.copyVerified(source, f, dest, progress, key);
         } catch (e) {
           failed ??= e;
           return;
@@ -516,14 +516,13 @@ export class NodeCache {
 
   /**
    * One file into `dest`: copied to `.part`, checksummed, compared, renamed. A mismatch is
-   * fetched once more, then refused. `leftovers` false (a first fill into a new staging folder)
-   * skips removing an earlier `.part`, one file-system call per file less on the event loop.
+   * fetched once more, then refused. A source's fetch creates or truncates `.part` itself (the
+   * local copy also replaces a read-only leftover of older versions), so nothing is removed first.
    */
-  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string, kind?: ChecksumKind, leftovers = true): Promise<void> {
+  private async copyVerified(source: DatasetSource, f: DatasetFile, dest: string, progress: InFlight['progress'], key: string, kind?: ChecksumKind): Promise<void> {
     const part = `${dest}.part`;
     const check = kind === 'sha256' ? { kind, want: f.sha256 } : fillChecksum(f);
     for (let attempt = 1; ; attempt++) {
-      if (leftovers || attempt > 1) await fsp.rm(part, { force: true }); // a leftover may be read-only (older copies kept the source's mode)
       let got = 0;
       const digest = await source
         .fetch(

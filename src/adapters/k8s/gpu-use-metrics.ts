@@ -73,7 +73,9 @@ export function kubeJobUseSnapshot(state: UseState, id: string, now: number): Fl
     const node = state.cluster.node(b.node);
     for (const g of b.gpus) {
       const gpu = node?.gpus[g.gpu];
-      if (node && gpu) gpus.set(`${node.name}/${g.gpu}`, useGpu(node, gpu));
+      if (!node || !gpu) continue;
+      const u = useGpu(node, gpu);
+      gpus.set(u.key, u);
     }
   }
   return { gpus: () => gpus.values(), holders: () => holders, job: (x) => (x === id ? row : undefined), queues: () => [] };
